@@ -1,0 +1,116 @@
+"""The `platestream` command: one entry point for every stage and the tooling around them.
+
+Each stage contributes its own Typer app from ``services/<stage>/cli.py`` (kept light: heavy
+libraries are imported inside the commands). Bench commands are gathered under `platestream bench`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from platestream.errors import PlatestreamError
+
+app = typer.Typer(
+    name="platestream",
+    help="Event-sourced licence-plate recognition on Kafka.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+bench_app = typer.Typer(help="Benchmarks that print figures and can write JSON.", no_args_is_help=True)
+topics_app = typer.Typer(help="The topic catalogue.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+app.add_typer(topics_app, name="topics")
+
+logger = logging.getLogger(__name__)
+
+# command name -> module exposing `app` (a typer.Typer); optional `register_bench(bench_app)`.
+SUBCOMMANDS: dict[str, str] = {
+    "stack": "platestream.stack.cli",
+    "ingest": "services.ingest.cli",
+    "detect": "services.detect.cli",
+    "enrich": "services.enrich.cli",
+    "notify": "services.enrich.notify_cli",
+    "health": "services.enrich.health_cli",
+    "sink": "services.sink.cli",
+    "db": "services.sink.db_cli",
+    "replay": "services.sink.replay_cli",
+    "api": "services.api.cli",
+    "users": "services.api.users_cli",
+    "up": "platestream.supervisor",
+}
+BENCH_PROVIDERS = (
+    "services.ingest.cli", "services.detect.cli", "services.enrich.cli",
+    "services.sink.cli", "services.api.cli", "platestream.bench",
+)
+
+
+def _attach() -> None:
+    for name, module_name in SUBCOMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue  # stage not built yet
+            raise
+        sub = getattr(module, "app", None)
+        if isinstance(sub, typer.Typer):
+            app.add_typer(sub, name=name)
+    for module_name in BENCH_PROVIDERS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue
+            raise
+        register = getattr(module, "register_bench", None)
+        if register is not None:
+            register(bench_app)
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create every catalogue topic that does not exist yet (idempotent)."""
+    from platestream.kafka import create_topics
+    from platestream.settings import common
+
+    for name, state in sorted(create_topics(common()).items()):
+        typer.echo(f"{state:8} {name}")
+
+
+@topics_app.command("list")
+def topics_list() -> None:
+    """Print the catalogue: name, partitions, key, cleanup policy, schema."""
+    from platestream import topics as catalogue
+
+    for t in catalogue.ALL:
+        policy = "compact" if t.compacted else "delete"
+        typer.echo(f"{t.name:28} p={t.partitions:<2} key={t.key:14} {policy:8} schema={t.schema}")
+
+
+@app.callback()
+def _root(
+    log_level: Annotated[str, typer.Option(envvar="PLATESTREAM_LOG_LEVEL", help="Log level.")] = "INFO",
+) -> None:
+    from platestream.runtime import setup_logging
+
+    setup_logging(log_level)
+
+
+_attach()
+
+
+def main() -> None:
+    try:
+        app()
+    except PlatestreamError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

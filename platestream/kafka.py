@@ -1,0 +1,101 @@
+"""Kafka clients with the project's defaults, and idempotent topic creation."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from platestream import topics as catalogue
+from platestream.errors import PlatestreamError
+from platestream.settings import CommonSettings
+
+logger = logging.getLogger(__name__)
+
+
+def producer_config(settings: CommonSettings, **overrides: Any) -> dict[str, Any]:
+    """Idempotent, acks=all producer: an acknowledged record is durably in the log, once."""
+    conf: dict[str, Any] = {
+        **settings.kafka_common(),
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "compression.type": "lz4",
+        "message.max.bytes": 8 * 1024 * 1024,
+        "queue.buffering.max.messages": 200_000,
+    }
+    conf.update(overrides)
+    return conf
+
+
+def consumer_config(settings: CommonSettings, group_id: str, **overrides: Any) -> dict[str, Any]:
+    """Manual-commit consumer; short session timeout because the local broker joins slowly."""
+    conf: dict[str, Any] = {
+        **settings.kafka_common(),
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "session.timeout.ms": 6000,
+        "heartbeat.interval.ms": 500,
+        "fetch.max.bytes": 16 * 1024 * 1024,
+        "max.partition.fetch.bytes": 8 * 1024 * 1024,
+        "isolation.level": "read_committed",
+    }
+    conf.update(overrides)
+    return conf
+
+
+def make_producer(settings: CommonSettings, **overrides: Any) -> Producer:
+    return Producer(producer_config(settings, **overrides))
+
+
+def make_consumer(settings: CommonSettings, group_id: str, **overrides: Any) -> Consumer:
+    return Consumer(consumer_config(settings, group_id, **overrides))
+
+
+def make_admin(settings: CommonSettings) -> AdminClient:
+    return AdminClient(settings.kafka_common())
+
+
+def create_topics(
+    settings: CommonSettings,
+    topics: Iterable[catalogue.Topic] = catalogue.ALL,
+    *,
+    timeout: float = 30.0,
+) -> dict[str, str]:
+    """Create the catalogue's topics that do not exist yet. Returns name -> created | exists."""
+    admin = make_admin(settings)
+    wanted = {settings.topic(t.name): t for t in topics}
+    existing = set(admin.list_topics(timeout=timeout).topics)
+    result = {name: "exists" for name in wanted if name in existing}
+    new = [
+        NewTopic(
+            name,
+            num_partitions=catalogue.partitions_for(t, settings),
+            replication_factor=settings.replication_factor,
+            config=t.config(),
+        )
+        for name, t in wanted.items()
+        if name not in existing
+    ]
+    if new:
+        for name, fut in admin.create_topics(new, operation_timeout=timeout).items():
+            try:
+                fut.result()
+                result[name] = "created"
+            except KafkaException as exc:
+                err = exc.args[0]
+                if err.code() == 36:  # TOPIC_ALREADY_EXISTS: a concurrent creator won
+                    result[name] = "exists"
+                else:
+                    raise PlatestreamError(f"cannot create topic {name}: {err.str()}") from exc
+    return result
+
+
+def delivery_failed(err: Any) -> str | None:
+    """Text of a delivery error, or None."""
+    return None if err is None else str(err)

@@ -1,0 +1,174 @@
+"""Avro serde in the Confluent wire format: magic byte 0, 4-byte schema id, Avro body.
+
+With a Schema Registry configured, schemas are registered under ``<topic>-value`` and ids come
+from the registry. Without one, the id of a schema is derived from its Avro fingerprint (CRC-64
+of the parsing canonical form, top 31 bits), so every process, and any consumer holding only the
+``schemas/*.avsc`` files, agrees on ids without talking to anyone.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import fastavro
+from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
+
+from platestream.errors import SerdeError, UnknownSchemaError
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+MAGIC = 0
+_HEADER = struct.Struct(">bI")
+
+
+def load_schema_file(path: Path) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as fh:
+        result: dict[str, Any] = json.load(fh)
+    return result
+
+
+def local_schema_id(parsed: dict[str, Any]) -> int:
+    """Deterministic id of a parsed schema: top 31 bits of its CRC-64-AVRO fingerprint."""
+    fp = fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO")
+    return int(fp[:8], 16) >> 1
+
+
+def _strip_logical(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _strip_logical(v) for k, v in node.items() if k != "logicalType"}
+    if isinstance(node, list):
+        return [_strip_logical(v) for v in node]
+    return node
+
+
+def read_schema(parsed_or_raw: dict[str, Any]) -> dict[str, Any]:
+    """The same schema without logical types: timestamps decode as epoch milliseconds (int).
+
+    Records in memory carry times as int epoch ms throughout the project; the binary encoding is
+    identical, and skipping datetime conversion keeps the hot path fast.
+    """
+    return parse_schema(_strip_logical(parsed_or_raw), _write_hint=False, named_schemas={})
+
+
+@lru_cache(maxsize=1)
+def catalogue_schemas() -> dict[str, dict[str, Any]]:
+    """Every schema in schemas/, parsed, by file stem."""
+    return {
+        p.stem: parse_schema(load_schema_file(p), _write_hint=False, named_schemas={})
+        for p in sorted(SCHEMA_DIR.glob("*.avsc"))
+    }
+
+
+class AvroSerde:
+    """Encodes and decodes catalogue records; thread-safe."""
+
+    def __init__(self, schema_registry_url: str | None = None) -> None:
+        self._registry = _Registry(schema_registry_url) if schema_registry_url else None
+        self._by_name = catalogue_schemas()
+        self._by_id: dict[int, dict[str, Any]] = {}
+        self._id_for: dict[tuple[str, str], int] = {}
+        self._readers = {name: read_schema(load_schema_file(SCHEMA_DIR / f"{name}.avsc")) for name in self._by_name}
+        for name, parsed in self._by_name.items():
+            self._by_id[local_schema_id(parsed)] = self._readers[name]
+        self._lock = threading.Lock()
+
+    def schema(self, name: str) -> dict[str, Any]:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise SerdeError(f"no schema named {name!r} in {SCHEMA_DIR}") from None
+
+    def schema_id(self, name: str, subject: str | None = None) -> int:
+        key = (name, subject or "")
+        cached = self._id_for.get(key)
+        if cached is not None:
+            return cached
+        parsed = self.schema(name)
+        if self._registry is not None and subject:
+            sid = self._registry.register(subject, parsed)
+        else:
+            sid = local_schema_id(parsed)
+        with self._lock:
+            self._id_for[key] = sid
+            self._by_id[sid] = self._readers[name]
+        return sid
+
+    def encode(self, name: str, record: dict[str, Any], *, subject: str | None = None) -> bytes:
+        """Encode one record of schema ``name`` (subject: ``<topic>-value`` when a registry is used)."""
+        sid = self.schema_id(name, subject)
+        buf = io.BytesIO()
+        buf.write(_HEADER.pack(MAGIC, sid))
+        try:
+            fastavro.schemaless_writer(buf, self._by_name[name], record)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise SerdeError(f"cannot encode {name}: {exc}") from exc
+        return buf.getvalue()
+
+    def decode(self, data: bytes | None) -> dict[str, Any]:
+        """Decode one record in wire format into a dict."""
+        return self.decode_with_name(data)[1]
+
+    def decode_with_name(self, data: bytes | None) -> tuple[str, dict[str, Any]]:
+        if data is None or len(data) < _HEADER.size:
+            raise SerdeError("record too short for the Avro wire format")
+        magic, sid = _HEADER.unpack_from(data)
+        if magic != MAGIC:
+            raise SerdeError(f"bad magic byte {magic}")
+        schema = self._by_id.get(sid)
+        if schema is None and self._registry is not None:
+            schema = read_schema(self._registry.fetch(sid))
+            with self._lock:
+                self._by_id[sid] = schema
+        if schema is None:
+            raise UnknownSchemaError(f"unknown schema id {sid}")
+        try:
+            record = fastavro.schemaless_reader(io.BytesIO(data[_HEADER.size:]), schema, None)
+        except (EOFError, ValueError, TypeError, IndexError, UnicodeDecodeError, OverflowError) as exc:
+            raise SerdeError(f"cannot decode record with schema id {sid}: {exc}") from exc
+        return str(schema["name"]).rsplit(".", 1)[-1], record  # type: ignore[return-value]
+
+
+class _Registry:
+    """Minimal Confluent Schema Registry client (register by subject, fetch by id)."""
+
+    def __init__(self, url: str) -> None:
+        import httpx
+
+        self._client = httpx.Client(base_url=url.rstrip("/"), timeout=10.0)
+
+    def register(self, subject: str, parsed: dict[str, Any]) -> int:
+        body = {"schema": json.dumps(to_parsing_canonical_form_obj(parsed))}
+        resp = self._client.post(
+            f"/subjects/{subject}/versions",
+            json=body,
+            headers={"Content-Type": "application/vnd.schemaregistry.v1+json"},
+        )
+        if resp.status_code >= 300:
+            raise SerdeError(f"schema registry refused {subject}: {resp.status_code} {resp.text}")
+        return int(resp.json()["id"])
+
+    def fetch(self, sid: int) -> dict[str, Any]:
+        resp = self._client.get(f"/schemas/ids/{sid}")
+        if resp.status_code == 404:
+            raise UnknownSchemaError(f"schema id {sid} not in the registry")
+        if resp.status_code >= 300:
+            raise SerdeError(f"schema registry error for id {sid}: {resp.status_code}")
+        result: dict[str, Any] = json.loads(resp.json()["schema"])
+        return result
+
+
+def to_parsing_canonical_form_obj(parsed: dict[str, Any]) -> Any:
+    return json.loads(to_parsing_canonical_form(parsed))
+
+
+@lru_cache(maxsize=1)
+def default_serde() -> AvroSerde:
+    """Process-wide serde built from the common settings."""
+    from platestream.settings import common
+
+    return AvroSerde(common().schema_registry_url)
