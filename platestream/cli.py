@@ -41,6 +41,7 @@ SUBCOMMANDS: dict[str, str] = {
     "replay": "services.sink.replay_cli",
     "api": "services.api.cli",
     "users": "services.api.users_cli",
+    "models": "services.detect.models_cli",
     "up": "platestream.supervisor",
 }
 BENCH_PROVIDERS = (
