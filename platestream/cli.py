@@ -23,8 +23,10 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="Benchmarks that print figures and can write JSON.", no_args_is_help=True)
 topics_app = typer.Typer(help="The topic catalogue.", no_args_is_help=True)
+schemas_app = typer.Typer(help="The Avro event contracts in schemas/.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 app.add_typer(topics_app, name="topics")
+app.add_typer(schemas_app, name="schemas")
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +93,34 @@ def topics_list() -> None:
     for t in catalogue.ALL:
         policy = "compact" if t.compacted else "delete"
         typer.echo(f"{t.name:28} p={t.partitions:<2} key={t.key:14} {policy:8} schema={t.schema}")
+
+
+@schemas_app.command("list")
+def schemas_list() -> None:
+    """Print each schema with its deterministic id (the id used without a Schema Registry)."""
+    from platestream.serde import catalogue_schemas, local_schema_id
+
+    for name, parsed in catalogue_schemas().items():
+        typer.echo(f"{local_schema_id(parsed):>10}  {name}")
+
+
+@schemas_app.command("freeze")
+def schemas_freeze() -> None:
+    """Copy every current schema into schemas/history/ under its id (run before a release).
+
+    Records written with a frozen version stay decodable after the schema evolves.
+    """
+    import shutil
+
+    from platestream.serde import SCHEMA_DIR, catalogue_schemas, local_schema_id
+
+    history = SCHEMA_DIR / "history"
+    history.mkdir(exist_ok=True)
+    for name, parsed in catalogue_schemas().items():
+        target = history / f"{name}.{local_schema_id(parsed)}.avsc"
+        if not target.exists():
+            shutil.copyfile(SCHEMA_DIR / f"{name}.avsc", target)
+            typer.echo(f"frozen {target.relative_to(SCHEMA_DIR.parent)}")
 
 
 @app.callback()

@@ -57,24 +57,42 @@ def read_schema(parsed_or_raw: dict[str, Any]) -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def catalogue_schemas() -> dict[str, dict[str, Any]]:
-    """Every schema in schemas/, parsed, by file stem."""
+    """Every current schema in schemas/, parsed, by file stem."""
     return {
         p.stem: parse_schema(load_schema_file(p), _write_hint=False, named_schemas={})
         for p in sorted(SCHEMA_DIR.glob("*.avsc"))
     }
 
 
+def history_files() -> list[Path]:
+    """Frozen earlier versions, ``schemas/history/<stem>.<id>.avsc``: writer schemas of old records."""
+    return sorted((SCHEMA_DIR / "history").glob("*.avsc"))
+
+
 class AvroSerde:
-    """Encodes and decodes catalogue records; thread-safe."""
+    """Encodes and decodes catalogue records; thread-safe.
+
+    Decoding resolves the writer's schema (found by the id in the record: the current schemas, the
+    frozen history, or the registry) against the current schema of the same record type, so old
+    records read with today's field set (BACKWARD compatibility).
+    """
 
     def __init__(self, schema_registry_url: str | None = None) -> None:
         self._registry = _Registry(schema_registry_url) if schema_registry_url else None
         self._by_name = catalogue_schemas()
-        self._by_id: dict[int, dict[str, Any]] = {}
+        self._readers = {
+            name: read_schema(load_schema_file(SCHEMA_DIR / f"{name}.avsc")) for name in self._by_name
+        }
+        self._stem_by_fullname = {str(parsed["name"]): name for name, parsed in self._by_name.items()}
+        # schema id -> (writer schema, reader schema or None when identical, stem)
+        self._decoders: dict[int, tuple[dict[str, Any], dict[str, Any] | None, str]] = {}
         self._id_for: dict[tuple[str, str], int] = {}
-        self._readers = {name: read_schema(load_schema_file(SCHEMA_DIR / f"{name}.avsc")) for name in self._by_name}
         for name, parsed in self._by_name.items():
-            self._by_id[local_schema_id(parsed)] = self._readers[name]
+            self._decoders[local_schema_id(parsed)] = (self._readers[name], None, name)
+        for path in history_files():
+            stem, sid_text = path.stem.rsplit(".", 1)
+            if stem in self._readers and int(sid_text) not in self._decoders:
+                self._decoders[int(sid_text)] = (read_schema(load_schema_file(path)), self._readers[stem], stem)
         self._lock = threading.Lock()
 
     def schema(self, name: str) -> dict[str, Any]:
@@ -89,13 +107,10 @@ class AvroSerde:
         if cached is not None:
             return cached
         parsed = self.schema(name)
-        if self._registry is not None and subject:
-            sid = self._registry.register(subject, parsed)
-        else:
-            sid = local_schema_id(parsed)
+        sid = self._registry.register(subject, parsed) if self._registry and subject else local_schema_id(parsed)
         with self._lock:
             self._id_for[key] = sid
-            self._by_id[sid] = self._readers[name]
+            self._decoders.setdefault(sid, (self._readers[name], None, name))
         return sid
 
     def encode(self, name: str, record: dict[str, Any], *, subject: str | None = None) -> bytes:
@@ -114,23 +129,34 @@ class AvroSerde:
         return self.decode_with_name(data)[1]
 
     def decode_with_name(self, data: bytes | None) -> tuple[str, dict[str, Any]]:
+        """Decode one record; returns (schema file stem, record)."""
         if data is None or len(data) < _HEADER.size:
             raise SerdeError("record too short for the Avro wire format")
         magic, sid = _HEADER.unpack_from(data)
         if magic != MAGIC:
             raise SerdeError(f"bad magic byte {magic}")
-        schema = self._by_id.get(sid)
-        if schema is None and self._registry is not None:
-            schema = read_schema(self._registry.fetch(sid))
-            with self._lock:
-                self._by_id[sid] = schema
-        if schema is None:
-            raise UnknownSchemaError(f"unknown schema id {sid}")
+        decoder = self._decoders.get(sid) or self._fetch(sid)
+        writer, reader, stem = decoder
         try:
-            record = fastavro.schemaless_reader(io.BytesIO(data[_HEADER.size:]), schema, None)
-        except (EOFError, ValueError, TypeError, IndexError, UnicodeDecodeError, OverflowError) as exc:
+            record = fastavro.schemaless_reader(io.BytesIO(data[_HEADER.size:]), writer, reader)
+        except (EOFError, ValueError, TypeError, IndexError, KeyError, UnicodeDecodeError, OverflowError) as exc:
             raise SerdeError(f"cannot decode record with schema id {sid}: {exc}") from exc
-        return str(schema["name"]).rsplit(".", 1)[-1], record  # type: ignore[return-value]
+        except Exception as exc:  # fastavro raises its own SchemaResolutionError and friends
+            raise SerdeError(f"cannot decode record with schema id {sid}: {exc}") from exc
+        return stem, record  # type: ignore[return-value]
+
+    def _fetch(self, sid: int) -> tuple[dict[str, Any], dict[str, Any] | None, str]:
+        if self._registry is None:
+            raise UnknownSchemaError(f"unknown schema id {sid} (not in schemas/ nor schemas/history/)")
+        raw = self._registry.fetch(sid)
+        fullname = raw.get("name", "") if "." in raw.get("name", "") else f"{raw.get('namespace', '')}.{raw.get('name', '')}"
+        stem = self._stem_by_fullname.get(fullname)
+        if stem is None:
+            raise UnknownSchemaError(f"schema id {sid} is {fullname!r}, which this process does not know")
+        decoder = (read_schema(raw), self._readers[stem], stem)
+        with self._lock:
+            self._decoders[sid] = decoder
+        return decoder
 
 
 class _Registry:

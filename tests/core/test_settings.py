@@ -1,0 +1,39 @@
+"""Settings: env prefix, frozen, readable errors, default secrets refused in production."""
+
+from __future__ import annotations
+
+import pytest
+
+from platestream.errors import ConfigError
+from platestream.settings import CommonSettings, load
+
+
+def test_env_prefix_and_topic_prefix(monkeypatch):
+    monkeypatch.setenv("PLATESTREAM_KAFKA_BOOTSTRAP", "broker:29092")
+    monkeypatch.setenv("PLATESTREAM_TOPIC_PREFIX", "tenant1.")
+    s = load(CommonSettings)
+    assert s.kafka_bootstrap == "broker:29092"
+    assert s.topic("anpr.frames.v1") == "tenant1.anpr.frames.v1"
+
+
+def test_frozen():
+    s = CommonSettings()
+    with pytest.raises(Exception, match="frozen"):
+        s.kafka_bootstrap = "x"  # type: ignore[misc]
+
+
+def test_readable_validation_error(monkeypatch):
+    monkeypatch.setenv("PLATESTREAM_S3_RETENTION_DAYS", "ninety")
+    with pytest.raises(ConfigError) as info:
+        load(CommonSettings)
+    assert "PLATESTREAM_S3_RETENTION_DAYS" in str(info.value)
+
+
+def test_default_secrets_refused_in_production(monkeypatch):
+    monkeypatch.setenv("PLATESTREAM_ENV", "production")
+    with pytest.raises(ConfigError, match="PLATESTREAM_JWT_SECRET"):
+        load(CommonSettings)
+    monkeypatch.setenv("PLATESTREAM_S3_SECRET_KEY", "s3-real-secret")
+    monkeypatch.setenv("PLATESTREAM_CLICKHOUSE_PASSWORD", "ch-real-secret")
+    monkeypatch.setenv("PLATESTREAM_JWT_SECRET", "jwt-real-secret-0123456789abcdef")
+    assert load(CommonSettings).env == "production"
