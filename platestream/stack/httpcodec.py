@@ -1,0 +1,295 @@
+"""Pure helpers of the ClickHouse HTTP adapter: request parsing, body codecs, error mapping.
+
+Kept apart from the server so they can be unit-tested without chDB or a socket.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import lz4.frame
+
+try:  # Python < 3.14 ships zstd as a backport (a clickhouse-connect dependency)
+    from backports import zstd as _zstd
+except ImportError:  # pragma: no cover - Python 3.14+
+    from compression import zstd as _zstd  # type: ignore[no-redef]
+
+try:
+    import brotli as _brotli  # type: ignore[import-not-found]
+except ImportError:
+    _brotli = None
+
+# URL parameters the ClickHouse HTTP interface consumes itself; every other one is a setting.
+TRANSPORT_PARAMS = frozenset(
+    {
+        "query", "database", "default_format", "user", "password", "quota_key", "query_id",
+        "session_id", "session_timeout", "session_check", "compress", "decompress",
+        "buffer_size", "wait_end_of_query", "role", "client_protocol_version",
+    }
+)
+# Real ClickHouse settings that only steer the HTTP layer: applying them in chDB is pointless.
+HTTP_ONLY_SETTINGS = frozenset(
+    {
+        "enable_http_compression", "http_zlib_compression_level", "send_progress_in_http_headers",
+        "http_headers_progress_interval_ms", "cancel_http_readonly_queries_on_client_close",
+        "http_response_buffer_size", "http_wait_end_of_query", "http_native_compression_disable_checksumming_on_decompress",
+        "add_http_cors_header", "readonly",
+    }
+)
+SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DEFAULT_FORMAT = "TabSeparated"
+
+# Error codes (ClickHouse src/Common/ErrorCodes.cpp) and the HTTP status ClickHouse answers with.
+UNKNOWN_FORMAT = 73
+NOT_IMPLEMENTED = 48
+BAD_ARGUMENTS = 36
+CANNOT_DECOMPRESS = 271
+UNKNOWN_COMPRESSION_METHOD = 457
+REQUIRED_PASSWORD = 194
+AUTHENTICATION_FAILED = 516
+UNKNOWN_USER = 192
+_STATUS_BY_CODE = {
+    **dict.fromkeys((AUTHENTICATION_FAILED, REQUIRED_PASSWORD, UNKNOWN_USER), 401),
+    **dict.fromkeys(
+        (
+            6, 25, 26, 27, 32, 33, 34, 38, 41, 53, 62, 69, 70, 72, 117, 130, 131, 162,
+            BAD_ARGUMENTS, CANNOT_DECOMPRESS, UNKNOWN_COMPRESSION_METHOD, 456, 457, 457,
+        ),
+        400,
+    ),
+    **dict.fromkeys((46, 47, 50, 60, 73, 81, 115, 36000, 196), 404),
+    NOT_IMPLEMENTED: 501,
+    202: 503,  # TOO_MANY_SIMULTANEOUS_QUERIES
+    159: 408,  # TIMEOUT_EXCEEDED
+}
+_CODE_RE = re.compile(r"Code:\s*(\d+)")
+_NAME_RE = re.compile(r"\(([A-Z_]+)\)\s*$")
+
+# INSERT ... FORMAT <name> followed by the data; non-greedy so the first FORMAT keyword wins.
+_INSERT_FORMAT = re.compile(
+    rb"^\s*((?:--[^\n]*\n\s*)*INSERT\s+INTO\s.*?)\bFORMAT\s+([A-Za-z0-9_]+)[ \t]*(?:\r?\n)?",
+    re.IGNORECASE | re.DOTALL,
+)
+_TRAILING_FORMAT = re.compile(r"\bFORMAT\s+([A-Za-z0-9_]+)\s*;?\s*$", re.IGNORECASE)
+
+
+class HttpError(Exception):
+    """An error answered the ClickHouse way: `Code: N. DB::Exception: text. (NAME)`."""
+
+    def __init__(self, code: int, message: str, name: str = "", status: int | None = None):
+        self.code = code
+        self.name = name
+        self.status = status or status_for(code)
+        text = message if message.startswith("Code:") else f"Code: {code}. DB::Exception: {message}."
+        if name and not text.rstrip().endswith(")"):
+            text = f"{text} ({name})"
+        super().__init__(text)
+
+    @property
+    def body(self) -> bytes:
+        return (str(self) + "\n").encode()
+
+
+def status_for(code: int) -> int:
+    return _STATUS_BY_CODE.get(code, 500)
+
+
+def from_engine_error(text: str) -> HttpError:
+    """Map a chDB error text (already `Code: N. DB::Exception: ...`) to an HttpError."""
+    match = _CODE_RE.search(text)
+    code = int(match.group(1)) if match else 1001  # STD_EXCEPTION
+    name_match = _NAME_RE.search(text.strip())
+    message = text.strip()
+    if not match:
+        message = f"Code: {code}. DB::Exception: {message}"
+    return HttpError(code, message, name_match.group(1) if name_match else "")
+
+
+@dataclass
+class Request:
+    """One HTTP request, split the way ClickHouse reads it."""
+
+    query: str
+    database: str | None
+    default_format: str
+    params: dict[str, str] = field(default_factory=dict)  # param_x -> x
+    settings: dict[str, str] = field(default_factory=dict)
+    query_id: str | None = None
+    session_id: str | None = None
+    user: str | None = None
+    password: str | None = None
+
+
+def split_params(params: Mapping[str, str]) -> Request:
+    """Sort URL parameters into query, transport options, query parameters and settings."""
+    req = Request(
+        query=params.get("query", ""),
+        database=params.get("database") or None,
+        default_format=params.get("default_format") or DEFAULT_FORMAT,
+        query_id=params.get("query_id"),
+        session_id=params.get("session_id"),
+        user=params.get("user"),
+        password=params.get("password"),
+    )
+    if params.get("compress") == "1" or params.get("decompress") == "1":
+        raise HttpError(
+            NOT_IMPLEMENTED,
+            "ClickHouse-native block compression (compress=1/decompress=1) is not supported by the "
+            "local chDB endpoint; use HTTP Content-Encoding / Accept-Encoding instead",
+            "NOT_IMPLEMENTED",
+        )
+    for key, value in params.items():
+        if key.startswith("param_"):
+            req.params[key[len("param_"):]] = value
+        elif key in TRANSPORT_PARAMS or key in HTTP_ONLY_SETTINGS or key.startswith("http_"):
+            continue
+        elif SETTING_NAME.match(key):
+            req.settings[key] = value
+        else:
+            raise HttpError(BAD_ARGUMENTS, f"Invalid setting name {key!r}", "BAD_ARGUMENTS")
+    return req
+
+
+def set_statement(name: str, value: str) -> str:
+    """`SET name = value` with the value as a quoted literal (ClickHouse converts it to the setting's type)."""
+    if not SETTING_NAME.match(name):
+        raise HttpError(BAD_ARGUMENTS, f"Invalid setting name {name!r}", "BAD_ARGUMENTS")
+    return f"SET {name} = {quote_string(value)}"
+
+
+def quote_string(value: str) -> str:
+    """A ClickHouse single-quoted string literal."""
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{escaped}'"
+
+
+@dataclass
+class InsertSplit:
+    statement: str  # `INSERT INTO t (cols)` without FORMAT
+    fmt: str
+    data: bytes
+
+
+def split_insert(query: bytes) -> InsertSplit | None:
+    """If `query` is `INSERT ... FORMAT X <data>`, split it; None for any other statement."""
+    match = _INSERT_FORMAT.match(query)
+    if not match:
+        return None
+    statement = match.group(1).decode("utf-8").strip()
+    return InsertSplit(statement, match.group(2).decode("ascii"), query[match.end():])
+
+
+def output_format(query: str, default: str) -> str:
+    """The format a SELECT answers in: its trailing FORMAT clause, else the default."""
+    match = _TRAILING_FORMAT.search(query)
+    return match.group(1) if match else default
+
+
+def decode_body(body: bytes, encoding: str | None) -> bytes:
+    """Undo a request's Content-Encoding (the ones ClickHouse accepts that Python can read)."""
+    if not encoding or not body:
+        return body
+    enc = encoding.strip().lower()
+    try:
+        if enc in ("identity", ""):
+            return body
+        if enc in ("gzip", "x-gzip"):
+            return gzip.decompress(body)
+        if enc == "deflate":
+            return _zlib_streams(body)
+        if enc == "lz4":
+            return _lz4_frames(body)
+        if enc == "zstd":
+            return _zstd.decompress(body)
+        if enc == "br" and _brotli is not None:
+            return bytes(_brotli.decompress(body))
+        if enc in ("xz", "lzma"):
+            import lzma
+
+            return lzma.decompress(body)
+        if enc in ("bz2", "bzip2"):
+            import bz2
+
+            return bz2.decompress(body)
+    except Exception as exc:  # every codec raises its own type
+        raise HttpError(
+            CANNOT_DECOMPRESS, f"Cannot decompress request body ({enc}): {exc}", "CANNOT_DECOMPRESS"
+        ) from exc
+    raise HttpError(
+        UNKNOWN_COMPRESSION_METHOD, f"Unknown HTTP Content-Encoding {encoding!r}", "UNKNOWN_COMPRESSION_METHOD"
+    )
+
+
+def _lz4_frames(body: bytes) -> bytes:
+    """Decompress concatenated LZ4 frames (clickhouse-connect compresses each block as one frame)."""
+    out = []
+    view = memoryview(body)
+    while len(view):
+        dec = lz4.frame.LZ4FrameDecompressor()
+        out.append(dec.decompress(view))
+        if not dec.eof:
+            raise ValueError("truncated LZ4 frame")
+        view = view[len(view) - len(dec.unused_data or b""):]
+    return b"".join(out)
+
+
+def _zlib_streams(body: bytes) -> bytes:
+    out = []
+    while body:
+        dec = zlib.decompressobj()
+        out.append(dec.decompress(body))
+        body = dec.unused_data
+    return b"".join(out)
+
+
+RESPONSE_ENCODINGS = ("lz4", "zstd", "gzip", "deflate")
+
+
+def pick_response_encoding(accept: str | None) -> str | None:
+    """The first Accept-Encoding we can produce (the client's order wins)."""
+    if not accept:
+        return None
+    for item in accept.split(","):
+        name = item.split(";", 1)[0].strip().lower()
+        if name in RESPONSE_ENCODINGS:
+            return name
+        if name == "br" and _brotli is not None:
+            return name
+    return None
+
+
+def encode_body(body: bytes, encoding: str) -> bytes:
+    if encoding == "lz4":
+        return bytes(lz4.frame.compress(body))
+    if encoding == "zstd":
+        return bytes(_zstd.compress(body))
+    if encoding == "gzip":
+        return gzip.compress(body, compresslevel=3)
+    if encoding == "deflate":
+        return zlib.compress(body, 3)
+    if encoding == "br" and _brotli is not None:
+        return bytes(_brotli.compress(body))
+    raise ValueError(encoding)
+
+
+def summary(read_rows: int, read_bytes: int, written_rows: int, written_bytes: int,
+            result_rows: int, result_bytes: int, elapsed_s: float) -> str:
+    """The X-ClickHouse-Summary header value (all numbers as strings, as ClickHouse sends them)."""
+    return json.dumps(
+        {
+            "read_rows": str(read_rows),
+            "read_bytes": str(read_bytes),
+            "written_rows": str(written_rows),
+            "written_bytes": str(written_bytes),
+            "total_rows_to_read": "0",
+            "result_rows": str(result_rows),
+            "result_bytes": str(result_bytes),
+            "elapsed_ns": str(int(elapsed_s * 1e9)),
+        },
+        separators=(",", ":"),
+    )
