@@ -1,0 +1,73 @@
+"""Corrections: a user's fix of a plate event becomes a new version of the event, never an edit.
+
+The processor keeps the latest version of recently emitted events (bounded LRU). A correction of
+an event older than that cache must say where the latest version lies (``event_partition`` and
+``event_offset`` on the Correction, filled by the API from the event index, which stores
+topic/partition/offset); the processor then reads that one record back from the log.
+Without either, the correction goes to the dead-letter topic with a clear error.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from platestream.errors import BadInputError
+from platestream.plates import normalise
+
+ACTIONS = ("confirm", "correct", "reject")
+
+
+class RecentEvents:
+    """The latest emitted version of recent events, by event id (LRU, bounded)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._events: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    def put(self, event: dict[str, Any]) -> None:
+        if self.capacity <= 0:
+            return
+        eid = event["event_id"]
+        old = self._events.get(eid)
+        if old is not None and old["version"] > event["version"]:
+            return
+        self._events[eid] = event
+        self._events.move_to_end(eid)
+        while len(self._events) > self.capacity:
+            self._events.popitem(last=False)
+
+    def get(self, event_id: str) -> dict[str, Any] | None:
+        return self._events.get(event_id)
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+
+def corrected(event: dict[str, Any], correction: dict[str, Any], *, emitted_at: int) -> dict[str, Any]:
+    """The next version of ``event`` after ``correction``.
+
+    correct: the plate becomes the corrected plate (confidence 1.0, a person read it);
+    confirm: same plate, confidence 1.0; reject: same plate, confidence 0.0 (not a plate).
+    Watchlist fields are recomputed by the caller for the new plate.
+    """
+    action = str(correction.get("action") or "").lower()
+    if action not in ACTIONS:
+        raise BadInputError(f"unknown correction action {action!r}")
+    out = dict(event)
+    out["version"] = int(event.get("version") or 0) + 1
+    out["correction_id"] = correction["correction_id"]
+    out["emitted_at"] = emitted_at
+    if action == "correct":
+        plate = normalise(correction.get("plate"))
+        if not plate:
+            raise BadInputError("correction without a plate")
+        out["plate"] = plate
+        out["confidence"] = 1.0
+        if plate not in out.get("variants", []):
+            out["variants"] = [*out.get("variants", []), plate]
+    elif action == "confirm":
+        out["confidence"] = 1.0
+    else:
+        out["confidence"] = 0.0
+    return out

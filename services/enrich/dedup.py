@@ -1,0 +1,377 @@
+"""Passage deduplication: many reads of one vehicle at one camera and lane become one passage.
+
+Pure logic, no Kafka: the processor feeds reads in, asks which passages are due, and turns a
+closed passage into a PlateEvent. Reads are grouped per (camera, lane) when their plates are within
+``max_distance`` (weighted edit distance, OCR-confusable characters cheaper) and their times within
+``gap_ms``. A passage closes when the camera's event time has moved more than ``gap_ms`` past its
+last read, or when no read reached it for ``idle_close_ms`` of wall-clock time (so the last vehicle
+of a quiet camera is emitted), or when it has lasted ``max_passage_ms`` (a parked vehicle).
+After closing, a *hold* remembers the plate for ``holdoff_ms``: further reads of it at the same
+camera/lane (a parked car still in view, a car standing at a barrier) are absorbed, not re-emitted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from platestream.ids import stable_id
+from platestream.plates import plate_distance
+
+TopicPartition = tuple[str, int]
+MAX_READ_IDS = 500  # read ids carried on one event (a parked car may give thousands)
+MAX_COMPARED_VARIANTS = 12  # variants of a passage compared with a new read
+
+
+@dataclass(slots=True)
+class Read:
+    """One plate read, from our detector or from a device, in the shape dedup needs."""
+
+    read_id: str
+    camera_id: str
+    lane: int | None
+    ts: int
+    plate: str
+    confidence: float
+    source: str = "detector"
+    char_confidences: list[float] = field(default_factory=list)
+    received_at: int | None = None
+    box: tuple[int, int, int, int] | None = None  # x, y, w, h
+    crop: dict[str, Any] | None = None
+    images: list[dict[str, Any]] = field(default_factory=list)
+    direction: str | None = None
+    direction_raw: str | None = None
+    plate_format: str | None = None
+    country: str | None = None
+    vehicle_type: str | None = None
+    vehicle_color: str | None = None
+    vehicle_make: str | None = None
+    vehicle_model: str | None = None
+    tp: TopicPartition = ("", 0)
+    offset: int = -1
+
+
+class Passage:
+    """An open group of reads of one vehicle at one camera and lane."""
+
+    __slots__ = (
+        "alerted", "best", "count", "event_id", "first_box", "first_seen", "key", "last_box",
+        "last_seen", "last_wall", "offsets", "read_ids", "received_at", "reads_by_variant",
+        "variants", "first_read", "attrs",
+    )
+
+    def __init__(self, read: Read, wall_ms: int) -> None:
+        self.key = (read.camera_id, read.lane)
+        self.first_read = read
+        self.event_id = stable_id(read.camera_id, read.lane, read.read_id)
+        self.best = read
+        self.count = 0
+        self.first_seen = read.ts
+        self.last_seen = read.ts
+        self.last_wall = wall_ms
+        self.read_ids: list[str] = []
+        # plate -> [weight sum, per-position weight sums]
+        self.variants: dict[str, list[Any]] = {}
+        self.reads_by_variant: dict[str, int] = {}
+        self.offsets: dict[TopicPartition, int] = {}
+        self.received_at: int | None = None
+        self.first_box: tuple[int, tuple[int, int, int, int]] | None = None
+        self.last_box: tuple[int, tuple[int, int, int, int]] | None = None
+        self.alerted: set[str] = set()
+        self.attrs: dict[str, str] = {}
+        self.add(read, wall_ms)
+
+    def add(self, read: Read, wall_ms: int) -> None:
+        self.count += 1
+        if len(self.read_ids) < MAX_READ_IDS:
+            self.read_ids.append(read.read_id)
+        if read.ts < self.first_seen:
+            self.first_seen = read.ts
+        if read.ts > self.last_seen:
+            self.last_seen = read.ts
+        self.last_wall = wall_ms
+        if read.confidence > self.best.confidence:
+            self.best = read
+        plate = read.plate
+        weights = read.char_confidences
+        if len(weights) != len(plate):
+            weights = [read.confidence] * len(plate)
+        stats = self.variants.get(plate)
+        if stats is None:
+            self.variants[plate] = [read.confidence, list(weights)]
+            self.reads_by_variant[plate] = 1
+        else:
+            stats[0] += read.confidence
+            per = stats[1]
+            for i, w in enumerate(weights):
+                per[i] += w
+            self.reads_by_variant[plate] += 1
+        old = self.offsets.get(read.tp)
+        if old is None or read.offset < old:
+            self.offsets[read.tp] = read.offset
+        if read.received_at is not None and (self.received_at is None or read.received_at < self.received_at):
+            self.received_at = read.received_at
+        if read.box is not None:
+            if self.first_box is None or read.ts < self.first_box[0]:
+                self.first_box = (read.ts, read.box)
+            if self.last_box is None or read.ts >= self.last_box[0]:
+                self.last_box = (read.ts, read.box)
+        for name in ("direction", "direction_raw", "country", "plate_format", "vehicle_type",
+                     "vehicle_color", "vehicle_make", "vehicle_model"):
+            value = getattr(read, name)
+            if value and name not in self.attrs:
+                self.attrs[name] = value
+
+    def distance(self, plate: str, limit: float) -> float:
+        """Smallest distance from ``plate`` to the passage's most supported variants."""
+        if plate in self.variants:
+            return 0.0
+        best = limit + 1.0
+        n = len(plate)
+        variants = self.variants
+        if len(variants) > MAX_COMPARED_VARIANTS:
+            ranked = sorted(variants, key=lambda v: -variants[v][0])[:MAX_COMPARED_VARIANTS]
+        else:
+            ranked = list(variants)
+        for v in ranked:
+            if abs(len(v) - n) > limit:
+                continue
+            d = plate_distance(plate, v)
+            if d < best:
+                best = d
+        return best
+
+    def consensus(self) -> tuple[str, float]:
+        return consensus({v: (s[0], s[1]) for v, s in self.variants.items()}, self.best.confidence)
+
+
+@dataclass(slots=True)
+class Hold:
+    """A closed passage's plate, absorbing further reads of the same vehicle for a while."""
+
+    plate: str
+    variants: set[str]
+    event_id: str
+    last_seen: int
+    absorbed: int = 0
+
+
+def align(ref: str, other: str) -> list[int | None]:
+    """For each character of ``other``, the position in ``ref`` it aligns to (None: an insertion).
+
+    Minimal weighted edit alignment (confusable substitutions cheaper), ties prefer substitution,
+    so "ABC123" vs "ABC1234" aligns the first six characters and leaves the extra one out.
+    """
+    from platestream.plates import substitution_cost
+
+    n, m = len(ref), len(other)
+    cost = [[0.0] * (m + 1) for _ in range(n + 1)]
+    for i in range(1, n + 1):
+        cost[i][0] = float(i)
+    for j in range(1, m + 1):
+        cost[0][j] = float(j)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            cost[i][j] = min(
+                cost[i - 1][j - 1] + substitution_cost(ref[i - 1], other[j - 1]),
+                cost[i - 1][j] + 1.0,
+                cost[i][j - 1] + 1.0,
+            )
+    out: list[int | None] = [None] * m
+    i, j = n, m
+    while i > 0 and j > 0:
+        if cost[i][j] == cost[i - 1][j - 1] + substitution_cost(ref[i - 1], other[j - 1]):
+            out[j - 1] = i - 1
+            i, j = i - 1, j - 1
+        elif cost[i][j] == cost[i - 1][j] + 1.0:
+            i -= 1
+        else:
+            j -= 1
+    return out
+
+
+def consensus(variants: dict[str, tuple[float, list[float]]], best_confidence: float) -> tuple[str, float]:
+    """Per-character vote weighted by confidence.
+
+    ``variants``: plate -> (sum of read confidences, per-position sums of character confidences).
+    The length is the one with the most weight; variants of that length vote position by position;
+    variants of other lengths are aligned to the heaviest variant of that length and vote with the
+    characters that align (an extra or missing character does not shift the others).
+    Confidence: the best read's confidence times the mean share of the winning character's weight.
+    """
+    if not variants:
+        return "", 0.0
+    by_len: dict[int, float] = {}
+    for plate, (weight, _) in variants.items():
+        by_len[len(plate)] = by_len.get(len(plate), 0.0) + weight
+    length = max(by_len, key=lambda n: (by_len[n], n))
+    ref = max((p for p in variants if len(p) == length), key=lambda p: (variants[p][0], p))
+    votes: list[dict[str, float]] = [{} for _ in range(length)]
+    for plate, (_, per) in variants.items():
+        if len(plate) == length:
+            positions: list[int | None] = list(range(length))
+        else:
+            positions = align(ref, plate)
+        for j, pos in enumerate(positions):
+            if pos is None:
+                continue
+            ch = plate[j]
+            votes[pos][ch] = votes[pos].get(ch, 0.0) + per[j]
+    chars = []
+    share = 0.0
+    for pos, box in enumerate(votes):
+        if not box:
+            chars.append(ref[pos])
+            continue
+        ch = max(box, key=lambda c: (box[c], c == ref[pos], c))
+        total = sum(box.values())
+        share += box[ch] / total if total > 0 else 1.0
+        chars.append(ch)
+    agreement = share / length if length else 0.0
+    return "".join(chars), round(min(1.0, best_confidence) * agreement, 4)
+
+
+def box_direction(first: tuple[int, tuple[int, int, int, int]] | None,
+                  last: tuple[int, tuple[int, int, int, int]] | None,
+                  threshold: float = 0.15) -> str | None:
+    """Approaching when the plate box grows across the passage, leaving when it shrinks."""
+    if first is None or last is None or first[0] == last[0]:
+        return None
+    a = first[1][2] * first[1][3]
+    b = last[1][2] * last[1][3]
+    if a <= 0 or b <= 0:
+        return None
+    ratio = b / a
+    if ratio >= 1.0 + threshold:
+        return "approaching"
+    if ratio <= 1.0 / (1.0 + threshold):
+        return "leaving"
+    return None
+
+
+@dataclass
+class DedupConfig:
+    max_distance: float = 2.0
+    gap_ms: int = 3000
+    idle_close_ms: int = 3000
+    max_passage_ms: int = 30_000
+    holdoff_ms: int = 60_000
+
+
+class PassageTracker:
+    """Open passages and holds of every (camera, lane) this process owns."""
+
+    def __init__(self, config: DedupConfig) -> None:
+        self.config = config
+        self.open: dict[tuple[str, int | None], list[Passage]] = {}
+        self.holds: dict[tuple[str, int | None], list[Hold]] = {}
+        self.watermark: dict[str, int] = {}  # camera -> max event time seen
+        self.absorbed = 0
+
+    def add(self, read: Read, wall_ms: int) -> tuple[Passage | None, bool]:
+        """Add a read. Returns (passage, opened); passage is None when a hold absorbed the read."""
+        cfg = self.config
+        cam = read.camera_id
+        if read.ts > self.watermark.get(cam, -1):
+            self.watermark[cam] = read.ts
+        key = (cam, read.lane)
+        candidates = self.open.get(key)
+        best: Passage | None = None
+        best_d = cfg.max_distance + 1.0
+        if candidates:
+            for p in candidates:
+                if read.ts - p.last_seen > cfg.gap_ms or p.first_seen - read.ts > cfg.gap_ms:
+                    continue
+                d = p.distance(read.plate, cfg.max_distance)
+                if d <= cfg.max_distance and d < best_d:
+                    best, best_d = p, d
+        if best is not None:
+            best.add(read, wall_ms)
+            return best, False
+        holds = self.holds.get(key)
+        if holds:
+            for h in holds:
+                if read.ts - h.last_seen > cfg.holdoff_ms:
+                    continue
+                if read.plate in h.variants or plate_distance(read.plate, h.plate) <= cfg.max_distance:
+                    h.last_seen = max(h.last_seen, read.ts)
+                    h.absorbed += 1
+                    self.absorbed += 1
+                    return None, False
+        passage = Passage(read, wall_ms)
+        self.open.setdefault(key, []).append(passage)
+        return passage, True
+
+    def due(self, wall_ms: int) -> list[Passage]:
+        """Remove and return the passages that must close now (gap, idle or max duration)."""
+        cfg = self.config
+        out: list[Passage] = []
+        empty = []
+        for key, passages in self.open.items():
+            wm = self.watermark.get(key[0], 0)
+            keep = []
+            for p in passages:
+                if (
+                    wm - p.last_seen > cfg.gap_ms
+                    or wall_ms - p.last_wall > cfg.idle_close_ms
+                    or p.last_seen - p.first_seen >= cfg.max_passage_ms
+                ):
+                    out.append(p)
+                else:
+                    keep.append(p)
+            if keep:
+                passages[:] = keep
+            else:
+                empty.append(key)
+        for key in empty:
+            del self.open[key]
+        return out
+
+    def hold(self, passage: Passage, plate: str) -> None:
+        """Remember a closed passage so that more reads of the same vehicle are absorbed."""
+        if self.config.holdoff_ms <= 0:
+            return
+        self.holds.setdefault(passage.key, []).append(
+            Hold(plate=plate, variants=set(passage.variants), event_id=passage.event_id,
+                 last_seen=passage.last_seen)
+        )
+
+    def expire_holds(self) -> int:
+        """Drop holds whose vehicle has not been seen for ``holdoff_ms`` of the camera's event time."""
+        dropped = 0
+        for key in list(self.holds):
+            wm = self.watermark.get(key[0], 0)
+            kept = [h for h in self.holds[key] if wm - h.last_seen <= self.config.holdoff_ms]
+            dropped += len(self.holds[key]) - len(kept)
+            if kept:
+                self.holds[key] = kept
+            else:
+                del self.holds[key]
+        return dropped
+
+    def passages(self) -> Iterator[Passage]:
+        for passages in self.open.values():
+            yield from passages
+
+    def drop_partitions(self, tps: set[TopicPartition]) -> int:
+        """Forget open passages fed from revoked partitions (the next owner re-reads them)."""
+        dropped = 0
+        for key in list(self.open):
+            kept = [p for p in self.open[key] if not (set(p.offsets) & tps)]
+            dropped += len(self.open[key]) - len(kept)
+            if kept:
+                self.open[key] = kept
+            else:
+                del self.open[key]
+        return dropped
+
+    def min_open_offsets(self) -> dict[TopicPartition, int]:
+        """Per partition, the offset of the oldest read of a still-open passage."""
+        out: dict[TopicPartition, int] = {}
+        for p in self.passages():
+            for tp, off in p.offsets.items():
+                cur = out.get(tp)
+                if cur is None or off < cur:
+                    out[tp] = off
+        return out

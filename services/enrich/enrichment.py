@@ -1,0 +1,152 @@
+"""Enrichment of a closed passage: camera metadata, direction of travel, plate format and region.
+
+Cameras come from the compacted ``anpr.cameras.v1`` topic (read in full at start, then followed).
+Direction: the device's own value mapped through the camera's ``direction_map``, else the value
+ingest or detect already mapped, else the plate box's growth across the passage (a growing plate
+is approaching). Region: the device's country when it gives one, else the first plate format the
+consensus plate fits among the camera's configured formats (``platestream.plate_formats``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from platestream import plate_formats
+from services.enrich.dedup import Passage, box_direction
+
+DIRECTIONS = ("approaching", "leaving")
+
+
+@dataclass(slots=True)
+class CameraInfo:
+    camera_id: str
+    name: str = ""
+    site: str | None = None
+    zone: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    heading: float | None = None
+    direction_map: dict[str, str] = field(default_factory=dict)
+    plate_formats: tuple[str, ...] = ()
+    offline_after_s: int = 300
+    enabled: bool = True
+
+    @classmethod
+    def from_record(cls, rec: dict[str, Any]) -> CameraInfo:
+        return cls(
+            camera_id=str(rec["camera_id"]),
+            name=rec.get("name") or "",
+            site=rec.get("site"),
+            zone=rec.get("zone"),
+            lat=rec.get("lat"),
+            lon=rec.get("lon"),
+            heading=rec.get("heading"),
+            direction_map={str(k).lower(): v for k, v in (rec.get("direction_map") or {}).items()},
+            plate_formats=tuple(rec.get("plate_formats") or ()),
+            offline_after_s=int(rec.get("offline_after_s") or 300),
+            enabled=bool(rec.get("enabled", True)),
+        )
+
+
+class Cameras:
+    """Current camera configuration by id."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, CameraInfo] = {}
+
+    def apply(self, key: str, record: dict[str, Any] | None) -> None:
+        if record is None:
+            self.by_id.pop(key, None)
+        else:
+            info = CameraInfo.from_record(record)
+            self.by_id[info.camera_id] = info
+
+    def get(self, camera_id: str) -> CameraInfo | None:
+        return self.by_id.get(camera_id)
+
+
+@lru_cache(maxsize=64)
+def _formats(names: tuple[str, ...]) -> tuple[plate_formats.PlateFormat, ...]:
+    try:
+        return plate_formats.formats_for(names)
+    except ValueError:
+        return plate_formats.formats_for(None)
+
+
+@lru_cache(maxsize=65_536)
+def plate_region(plate: str, names: tuple[str, ...]) -> tuple[str | None, str | None]:
+    """(format name, region) of the first specific format ``plate`` fits among ``names``."""
+    hits = plate_formats.match(plate, _formats(names))
+    for name in hits:
+        fmt = plate_formats.BY_NAME[name]
+        if not fmt.generic:
+            return name, fmt.region
+    return (hits[0] if hits else None), None
+
+
+def direction_of(passage: Passage, camera: CameraInfo | None) -> str:
+    """approaching | leaving | unknown for a passage."""
+    raw = passage.attrs.get("direction_raw")
+    if raw and camera is not None:
+        mapped = camera.direction_map.get(raw.lower())
+        if mapped in DIRECTIONS:
+            return mapped
+    device = passage.attrs.get("direction")
+    if device in DIRECTIONS:
+        return device
+    return box_direction(passage.first_box, passage.last_box) or "unknown"
+
+
+def event_record(
+    passage: Passage,
+    *,
+    plate: str,
+    confidence: float,
+    camera: CameraInfo | None,
+    hits: list[str],
+    status: str,
+    emitted_at: int,
+) -> dict[str, Any]:
+    """The PlateEvent record (version 0) of a closed passage."""
+    best = passage.best
+    names = camera.plate_formats if camera is not None else ()
+    fmt, region = plate_region(plate, names)
+    country = passage.attrs.get("country") or region
+    return {
+        "event_id": passage.event_id,
+        "version": 0,
+        "camera_id": best.camera_id,
+        "lane": best.lane,
+        "plate": plate,
+        "confidence": confidence,
+        "plate_format": fmt or passage.attrs.get("plate_format"),
+        "country": country,
+        "ts": best.ts,
+        "first_seen": passage.first_seen,
+        "last_seen": passage.last_seen,
+        "read_count": passage.count,
+        "variants": list(passage.variants),
+        "read_ids": passage.read_ids,
+        "best_read_id": best.read_id,
+        "best_crop": best.crop,
+        "images": best.images,
+        "source": best.source,
+        "direction": direction_of(passage, camera),
+        "vehicle_type": passage.attrs.get("vehicle_type"),
+        "vehicle_color": passage.attrs.get("vehicle_color"),
+        "vehicle_make": passage.attrs.get("vehicle_make"),
+        "vehicle_model": passage.attrs.get("vehicle_model"),
+        "camera_name": camera.name if camera is not None and camera.name else None,
+        "site": camera.site if camera is not None else None,
+        "zone": camera.zone if camera is not None else None,
+        "lat": camera.lat if camera is not None else None,
+        "lon": camera.lon if camera is not None else None,
+        "heading": camera.heading if camera is not None else None,
+        "access_status": status,
+        "watchlist_hits": hits,
+        "correction_id": None,
+        "received_at": passage.received_at,
+        "emitted_at": emitted_at,
+    }

@@ -1,0 +1,327 @@
+"""The enrich hot path: reads in, passages deduplicated, watchlists matched, events enriched out.
+
+A confluent-kafka batch processor (``consume(num_messages=N)``): at the rates the pipeline needs
+(tens of thousands of reads/s in one process) per-message framework overhead decides, see
+docs/enrich.md for the figures. One loop owns all state (open passages, holds, watchlists,
+cameras, recent events), so no locks.
+
+Offsets: a partition's offset is committed only up to the oldest read of a still-open passage,
+after the producer has flushed everything emitted so far. A restarted processor re-reads those
+reads and rebuilds its open passages; event and alert ids are deterministic, so a re-emission is a
+duplicate the sinks drop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+
+from platestream import topics as catalogue
+from platestream.dlq import DeadLetters
+from platestream.errors import BadInputError, PlatestreamError, SerdeError
+from platestream.serde import AvroSerde
+from platestream.timeutil import now_ms
+from services.enrich import reads
+from services.enrich.alerts import alert_record
+from services.enrich.bolo import Entry, Watchlists, access_status
+from services.enrich.corrections import RecentEvents, corrected
+from services.enrich.dedup import DedupConfig, Passage, PassageTracker, Read
+from services.enrich.enrichment import Cameras, event_record
+from services.enrich.settings import EnrichSettings
+from services.enrich.state import StateFollower
+
+logger = logging.getLogger(__name__)
+
+HOLD_EXPIRY_INTERVAL_MS = 1000
+
+
+class Stats:
+    """Counters the processor keeps (exported as metrics by the CLI)."""
+
+    __slots__ = ("absorbed", "alerts", "batches", "corrections", "dead_letters", "events", "reads", "skipped")
+
+    def __init__(self) -> None:
+        self.reads = self.events = self.alerts = self.dead_letters = 0
+        self.absorbed = self.skipped = self.corrections = self.batches = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+class EnrichProcessor:
+    """Consumes reads, camera events and corrections; produces plate events and alerts."""
+
+    def __init__(
+        self,
+        *,
+        settings: EnrichSettings,
+        consumer: Consumer,
+        producer: Producer,
+        serde: AvroSerde,
+        state: StateFollower | None = None,
+        watchlists: Watchlists | None = None,
+        cameras: Cameras | None = None,
+        dead_letters: DeadLetters | None = None,
+        fetch_event: Callable[[int, int], dict[str, Any] | None] | None = None,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        self.settings = settings
+        self._consumer = consumer
+        self._producer = producer
+        self._serde = serde
+        self._state = state
+        self.watchlists = watchlists if watchlists is not None else Watchlists()
+        self.cameras = cameras if cameras is not None else Cameras()
+        self._dlq = dead_letters or DeadLetters(stage="enrich", producer=producer, serde=serde, settings=settings)
+        self._fetch_event = fetch_event
+        self._clock = clock
+        self.tracker = PassageTracker(DedupConfig(
+            max_distance=settings.enrich_max_distance,
+            gap_ms=settings.enrich_gap_ms,
+            idle_close_ms=settings.enrich_idle_close_ms,
+            max_passage_ms=settings.enrich_max_passage_ms,
+            holdoff_ms=settings.enrich_holdoff_ms,
+        ))
+        self.recent = RecentEvents(settings.enrich_recent_events)
+        self.stats = Stats()
+        t = settings.topic
+        self.reads_topic = t(catalogue.PLATE_READS.name)
+        self.camera_events_topic = t(catalogue.CAMERA_EVENTS.name)
+        self.corrections_topic = t(catalogue.CORRECTIONS.name)
+        self.bolo_topic = t(catalogue.BOLO.name)
+        self.cameras_topic = t(catalogue.CAMERAS.name)
+        self.events_topic = t(catalogue.PLATE_EVENTS.name)
+        self.alerts_topic = t(catalogue.ALERTS.name)
+        self._event_subject = f"{self.events_topic}-value"
+        self._alert_subject = f"{self.alerts_topic}-value"
+        self._next: dict[tuple[str, int], int] = {}
+        self._committed: dict[tuple[str, int], int] = {}
+        self._delivery_errors: list[str] = []
+        self._early = settings.enrich_early_alert_confidence
+        self._last_hold_expiry = 0
+
+    # --- wiring ---------------------------------------------------------------------------------
+    def input_topics(self) -> list[str]:
+        return [self.reads_topic, self.camera_events_topic, self.corrections_topic]
+
+    def run(self, stop: threading.Event) -> None:
+        """Load state, then process batches until ``stop`` is set; flush and commit on exit."""
+        if self._state is not None:
+            self._state.start(self.settings.enrich_state_timeout_s)
+            logger.info("loaded %d watchlist entries and %d cameras", len(self.watchlists), len(self.cameras.by_id))
+        self._consumer.subscribe(self.input_topics(), on_assign=self._on_assign, on_revoke=self._on_revoke)
+        try:
+            while not stop.is_set():
+                self.step()
+        finally:
+            self.flush_and_commit(sync=True)
+
+    def step(self) -> None:
+        """One iteration: state updates, a batch of input, due passages, flush and commit."""
+        if self._state is not None:
+            self._state.poll()
+        msgs = self._consumer.consume(num_messages=self.settings.enrich_batch_size,
+                                      timeout=self.settings.enrich_poll_timeout_s)
+        if msgs:
+            self.process(msgs)
+        self.close_due()
+        self.flush_and_commit()
+
+    # --- input ----------------------------------------------------------------------------------
+    def process(self, msgs: list[Message]) -> None:
+        """Handle one batch of consumed records (no commit)."""
+        wall = self._clock()
+        reads_topic, events_topic = self.reads_topic, self.camera_events_topic
+        decode = self._serde.decode
+        self.stats.batches += 1
+        for msg in msgs:
+            err = msg.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    logger.warning("consume error: %s", err)
+                continue
+            topic = msg.topic()
+            tp = (topic, msg.partition())
+            offset = msg.offset()
+            self._next[tp] = offset + 1
+            try:
+                rec = decode(msg.value())
+                if topic == reads_topic:
+                    read: Read | None = reads.from_plate_read(rec, tp, offset)
+                elif topic == events_topic:
+                    read = reads.from_camera_event(rec, tp, offset,
+                                                   default_confidence=self.settings.enrich_device_confidence)
+                else:
+                    self._correction(rec)
+                    continue
+            except (SerdeError, BadInputError, KeyError, TypeError, ValueError) as exc:
+                self._dlq.record(msg, exc)
+                self.stats.dead_letters += 1
+                continue
+            if read is None:
+                self.stats.skipped += 1
+                continue
+            self.stats.reads += 1
+            self.add_read(read, wall)
+
+    def add_read(self, read: Read, wall: int) -> None:
+        passage, _opened = self.tracker.add(read, wall)
+        if passage is None:
+            self.stats.absorbed += 1
+            return
+        if read.confidence >= self._early and self.watchlists.entries:
+            camera = self.cameras.get(read.camera_id)
+            hits = self.watchlists.match(read.plate, ts=read.ts, camera_id=read.camera_id,
+                                         zone=camera.zone if camera is not None else None)
+            for entry in hits:
+                if entry.list_kind == "bolo" and entry.entry_id not in passage.alerted:
+                    passage.alerted.add(entry.entry_id)
+                    self._alert(entry, passage.event_id, read, read.plate, read.confidence, True,
+                                read.received_at)
+
+    def close_due(self) -> int:
+        """Emit every passage that is due (gap passed in event time, idle, or too long)."""
+        wall = self._clock()
+        due = self.tracker.due(wall)
+        for p in due:
+            self.emit(p)
+        if wall - self._last_hold_expiry >= HOLD_EXPIRY_INTERVAL_MS:
+            self.tracker.expire_holds()
+            self._last_hold_expiry = wall
+        return len(due)
+
+    def emit(self, passage: Passage) -> dict[str, Any]:
+        plate, confidence = passage.consensus()
+        best = passage.best
+        camera = self.cameras.get(best.camera_id)
+        zone = camera.zone if camera is not None else None
+        hits = self.watchlists.match(plate, ts=best.ts, camera_id=best.camera_id, zone=zone) if self.watchlists.entries else []
+        hit_ids = [e.entry_id for e in hits]
+        status = access_status(hits)
+        for eid in passage.alerted:  # early alerts on a read whose plate lost the vote still count
+            if eid not in hit_ids:
+                hit_ids.append(eid)
+                status = "watchlisted"
+        now = self._clock()
+        event = event_record(passage, plate=plate, confidence=confidence, camera=camera,
+                             hits=hit_ids, status=status, emitted_at=now)
+        self._produce_event(event)
+        for entry in hits:
+            if entry.list_kind == "bolo" and entry.entry_id not in passage.alerted:
+                passage.alerted.add(entry.entry_id)
+                self._alert(entry, passage.event_id, best, plate, confidence, False, passage.received_at)
+        self.tracker.hold(passage, plate)
+        self.recent.put(event)
+        return event
+
+    # --- corrections ----------------------------------------------------------------------------
+    def _correction(self, rec: dict[str, Any]) -> None:
+        event_id = rec["event_id"]
+        event = self.recent.get(event_id)
+        if event is None and self._fetch_event is not None and rec.get("event_offset") is not None:
+            event = self._fetch_event(int(rec.get("event_partition") or 0), int(rec["event_offset"]))
+            if event is not None and event.get("event_id") != event_id:
+                raise BadInputError(f"record at the given offset is event {event.get('event_id')}, not {event_id}")
+        if event is None:
+            raise BadInputError(
+                f"event {event_id} is not among the {len(self.recent)} recent events and the correction"
+                " carries no event_partition/event_offset to fetch it"
+            )
+        out = corrected(event, rec, emitted_at=self._clock())
+        camera = self.cameras.get(out["camera_id"])
+        hits = self.watchlists.match(out["plate"], ts=out["ts"], camera_id=out["camera_id"],
+                                     zone=camera.zone if camera is not None else None)
+        out["watchlist_hits"] = [e.entry_id for e in hits]
+        out["access_status"] = access_status(hits)
+        self._produce_event(out)
+        self.recent.put(out)
+        self.stats.corrections += 1
+        best = Read(read_id=out["best_read_id"], camera_id=out["camera_id"], lane=out.get("lane"),
+                    ts=out["ts"], plate=out["plate"], confidence=out["confidence"],
+                    crop=out.get("best_crop"))
+        for entry in hits:
+            if entry.list_kind == "bolo":
+                self._alert(entry, event_id, best, out["plate"], out["confidence"], False, out.get("received_at"))
+
+    # --- output ---------------------------------------------------------------------------------
+    def _on_delivery(self, err: Any, msg: Message) -> None:
+        if err is not None:
+            self._delivery_errors.append(f"{msg.topic()}: {err}")
+
+    def _produce_event(self, event: dict[str, Any]) -> None:
+        payload = self._serde.encode("plate_event", event, subject=self._event_subject)
+        self._producer.produce(self.events_topic, key=event["camera_id"].encode(), value=payload,
+                               on_delivery=self._on_delivery)
+        self.stats.events += 1
+
+    def _alert(self, entry: Entry, event_id: str, read: Read, plate: str, confidence: float,
+               early: bool, received_at: int | None) -> None:
+        camera = self.cameras.get(read.camera_id)
+        rec = alert_record(entry, event_id=event_id, read=read, plate=plate, confidence=confidence,
+                           early=early, camera=camera, received_at=received_at, emitted_at=self._clock())
+        payload = self._serde.encode("bolo_alert", rec, subject=self._alert_subject)
+        self._producer.produce(self.alerts_topic, key=read.camera_id.encode(), value=payload,
+                               on_delivery=self._on_delivery)
+        self._producer.poll(0)
+        self.stats.alerts += 1
+
+    def committable(self) -> dict[tuple[str, int], int]:
+        """Per partition: the next offset to process, held back to the oldest open passage's read."""
+        held = self.tracker.min_open_offsets()
+        out = {}
+        for tp, nxt in self._next.items():
+            h = held.get(tp)
+            out[tp] = nxt if h is None or h >= nxt else h
+        return out
+
+    def flush_and_commit(self, *, sync: bool = False, only: set[tuple[str, int]] | None = None) -> None:
+        """Wait for every produced record to be acknowledged, then commit what is safe."""
+        if self._producer.flush(30) > 0:
+            raise PlatestreamError("producer could not deliver within 30 s; not committing")
+        if self._delivery_errors:
+            errors, self._delivery_errors = self._delivery_errors, []
+            raise PlatestreamError(f"{len(errors)} records not delivered (e.g. {errors[0]}); not committing")
+        offsets = [
+            TopicPartition(tp[0], tp[1], off)
+            for tp, off in self.committable().items()
+            if self._committed.get(tp) != off and (only is None or tp in only)
+        ]
+        if not offsets:
+            return
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=not sync)
+        except Exception as exc:  # KafkaException; a failed commit only means more re-reading
+            logger.warning("commit failed: %s", exc)
+            return
+        for tp in offsets:
+            self._committed[(tp.topic, tp.partition)] = tp.offset
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        logger.info("assigned %s", ", ".join(f"{p.topic}[{p.partition}]" for p in partitions))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        tps = {(p.topic, p.partition) for p in partitions}
+        try:
+            self.flush_and_commit(sync=True, only=tps)
+        except PlatestreamError as exc:
+            logger.warning("on revoke: %s", exc)
+        dropped = self.tracker.drop_partitions(tps)
+        for tp in tps:
+            self._next.pop(tp, None)
+            self._committed.pop(tp, None)
+        logger.info("revoked %d partitions; %d open passages left to their next owner", len(tps), dropped)
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float, interval_s: float = 0.05) -> bool:
+    """Poll ``predicate`` until true or timeout (helper for tools and tests)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval_s)
+    return predicate()

@@ -1,0 +1,83 @@
+"""Input records (PlateRead from detect, CameraEvent from devices) turned into dedup's Read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from platestream.errors import BadInputError
+from platestream.plates import normalise
+from services.enrich.dedup import Read
+
+
+def _box(value: dict[str, Any] | None) -> tuple[int, int, int, int] | None:
+    if not value:
+        return None
+    return (value["x"], value["y"], value["w"], value["h"])
+
+
+def from_plate_read(rec: dict[str, Any], tp: tuple[str, int], offset: int) -> Read:
+    """A detector read. Raises BadInputError for a read without plate text."""
+    plate = rec["plate"]
+    if not plate:
+        raise BadInputError("plate read without plate text")
+    if not plate.isalnum() or plate != plate.upper():
+        plate = normalise(plate)
+        if not plate:
+            raise BadInputError("plate read without plate text")
+    return Read(
+        read_id=rec["read_id"],
+        camera_id=rec["camera_id"],
+        lane=rec.get("lane"),
+        ts=rec["ts"],
+        plate=plate,
+        confidence=float(rec["confidence"]),
+        source="detector",
+        char_confidences=rec.get("char_confidences") or [],
+        received_at=rec.get("received_at"),
+        box=_box(rec.get("plate_box")),
+        crop=rec.get("crop"),
+        images=[],
+        direction=rec.get("direction"),
+        plate_format=rec.get("plate_format"),
+        vehicle_type=rec.get("vehicle_type"),
+        tp=tp,
+        offset=offset,
+    )
+
+
+def from_camera_event(rec: dict[str, Any], tp: tuple[str, int], offset: int, *,
+                      default_confidence: float) -> Read | None:
+    """A device read; None for a no-read event (the device saw a vehicle but no plate)."""
+    plate = normalise(rec.get("plate"))
+    if not plate:
+        return None
+    conf = rec.get("confidence")
+    crop = None
+    images = []
+    for img in rec.get("images") or ():
+        if crop is None and img.get("kind") == "plate":
+            crop = img
+        else:
+            images.append(img)
+    return Read(
+        read_id=rec["event_id"],
+        camera_id=rec["camera_id"],
+        lane=rec.get("lane"),
+        ts=rec["ts"],
+        plate=plate,
+        confidence=float(conf) if conf is not None else default_confidence,
+        source=rec.get("source") or "device",
+        received_at=rec.get("received_at"),
+        box=_box(rec.get("plate_box")),
+        crop=crop,
+        images=images,
+        direction=rec.get("direction"),
+        direction_raw=rec.get("direction_raw"),
+        country=rec.get("country"),
+        vehicle_type=rec.get("vehicle_type"),
+        vehicle_color=rec.get("vehicle_color"),
+        vehicle_make=rec.get("vehicle_make"),
+        vehicle_model=rec.get("vehicle_model"),
+        tp=tp,
+        offset=offset,
+    )

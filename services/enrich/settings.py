@@ -1,0 +1,91 @@
+"""Typed settings of the enrich stage, the alert notifier and camera health."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from platestream.settings import CommonSettings
+
+
+class EnrichSettings(CommonSettings):
+    """`platestream enrich`: passage dedup, watchlists, enrichment. Env PLATESTREAM_ENRICH_*."""
+
+    enrich_group_id: str = "platestream-enrich"
+    enrich_batch_size: int = Field(default=1000, ge=1, le=100_000)
+    enrich_poll_timeout_s: float = Field(default=0.05, gt=0, le=5)
+    enrich_linger_ms: int = Field(default=20, ge=0, le=1000)
+    # Passage grouping.
+    enrich_max_distance: float = Field(
+        default=2.0, ge=0, description="Max weighted edit distance between reads of one passage."
+    )
+    enrich_gap_ms: int = Field(
+        default=3000, gt=0, description="Event-time gap after which a passage closes."
+    )
+    enrich_idle_close_ms: int = Field(
+        default=3000, gt=0, description="Wall-clock idle time after which an open passage closes."
+    )
+    enrich_max_passage_ms: int = Field(
+        default=30_000, gt=0, description="A passage longer than this is emitted (parked vehicle)."
+    )
+    enrich_holdoff_ms: int = Field(
+        default=60_000,
+        ge=0,
+        description="After a passage closes, reads of the same plate at the same camera/lane within"
+        " this time (of the previous read) are absorbed instead of opening a new passage.",
+    )
+    enrich_device_confidence: float = Field(
+        default=0.8, ge=0, le=1, description="Confidence assumed for device reads that give none."
+    )
+    # Watchlists.
+    enrich_early_alert_confidence: float = Field(
+        default=0.9, ge=0, le=1, description="A single read this confident alerts before close."
+    )
+    enrich_recent_events: int = Field(
+        default=50_000, ge=0, description="Emitted events kept in memory for corrections."
+    )
+    enrich_metrics_port: int = Field(default=9102, ge=0, le=65535, description="0 disables.")
+    enrich_state_timeout_s: float = Field(
+        default=30.0, gt=0, description="Max time to read the watchlists and cameras at start."
+    )
+
+
+class Route(BaseModel):
+    """Where alerts of some lists and priorities go."""
+
+    channel: Literal["webhook", "mqtt", "email"]
+    target: str  # URL | MQTT topic | e-mail address
+    lists: list[str] = Field(default_factory=list)  # list ids; empty = all
+    min_priority: Literal["low", "medium", "high", "critical"] = "low"
+
+
+class NotifySettings(CommonSettings):
+    """`platestream notify`: alert delivery. Env PLATESTREAM_NOTIFY_*."""
+
+    notify_group_id: str = "platestream-notify"
+    notify_routes: list[Route] = Field(
+        default_factory=list, description="JSON list of routes: channel, target, lists, min_priority."
+    )
+    notify_webhook_secret: str = "platestream-dev-webhook-secret"
+    notify_webhook_timeout_s: float = Field(default=5.0, gt=0)
+    notify_max_attempts: int = Field(default=5, ge=1, le=20)
+    notify_backoff_base_s: float = Field(default=0.5, ge=0)
+    notify_backoff_max_s: float = Field(default=30.0, ge=0)
+    notify_mqtt_host: str = "127.0.0.1"
+    notify_mqtt_port: int = 1883
+    notify_smtp_host: str = "127.0.0.1"
+    notify_smtp_port: int = 25
+    notify_smtp_from: str = "platestream@localhost"
+    notify_engine: Literal["faust", "kafka"] = "faust"
+    notify_web_port: int = Field(default=9104, ge=0, le=65535)
+
+
+class HealthSettings(CommonSettings):
+    """`platestream health`: camera online/offline table. Env PLATESTREAM_HEALTH_*."""
+
+    health_group_id: str = "platestream-health"
+    health_check_interval_s: float = Field(default=5.0, gt=0)
+    health_default_offline_after_s: int = Field(default=300, gt=0)
+    health_engine: Literal["faust", "kafka"] = "faust"
+    health_web_port: int = Field(default=9105, ge=0, le=65535)
