@@ -1,0 +1,189 @@
+"""The ingest HTTP server: vendor push receivers, video uploads, /health and /metrics.
+
+Every push is authenticated (device credential), rate limited, parsed by its format's pure
+parser and answered 2xx only after the broker acknowledged every resulting record. Bad input is
+answered 4xx with a reason and kept, with its original bytes, in the ingest dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from platestream.dlq import DeadLetters
+from platestream.errors import BadInputError
+from platestream.serde import AvroSerde
+from platestream.timeutil import now_ms
+
+from services.ingest.devices import AuthError, DeviceAuth, TokenBucket
+from services.ingest.formats import PARSERS
+from services.ingest.metrics import IngestMetrics
+from services.ingest.publisher import AckingProducer, DeliveryError, EventPublisher
+from services.ingest.settings import IngestSettings
+
+logger = logging.getLogger(__name__)
+
+SECRET_HEADERS = {"authorization", "x-api-key", "cookie", "proxy-authorization"}
+DLQ_MAX_BODY = 4 * 1024 * 1024
+
+
+class TooLarge(Exception):
+    pass
+
+
+@dataclass
+class IngestContext:
+    """What the routes use; built by ``services.ingest.processor.build_context``."""
+
+    settings: IngestSettings
+    auth: DeviceAuth
+    limiter: TokenBucket
+    producer: AckingProducer
+    publisher: EventPublisher
+    dead_letters: DeadLetters
+    metrics: IngestMetrics
+    serde: AvroSerde
+    uploads: Any = None  # services.ingest.uploads.UploadManager
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"body of {declared} bytes exceeds the {limit}-byte limit")
+    buf = bytearray()
+    async for chunk in request.stream():
+        buf += chunk
+        if len(buf) > limit:
+            raise TooLarge(f"body exceeds the {limit}-byte limit")
+    return bytes(buf)
+
+
+def safe_headers(request: Request) -> dict[str, str]:
+    out = {k: v[:512] for k, v in request.headers.items() if k.lower() not in SECRET_HEADERS}
+    out["x-platestream-path"] = request.url.path
+    out["x-platestream-remote"] = request.client.host if request.client else ""
+    return out
+
+
+def create_app(ctx: IngestContext, *, lifespan: Any = None) -> FastAPI:
+    app = FastAPI(title="platestream ingest", version="1", lifespan=lifespan)
+    app.state.ctx = ctx
+    m = ctx.metrics
+
+    async def dead_letter(source: str, body: bytes, reason: str, request: Request, principal: str | None) -> None:
+        headers = safe_headers(request)
+        if principal:
+            headers["x-platestream-device"] = principal
+        if len(body) > DLQ_MAX_BODY:
+            headers["x-platestream-truncated-from"] = str(len(body))
+            body = body[:DLQ_MAX_BODY]
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+
+        def done(err: Any, _msg: Any) -> None:
+            loop.call_soon_threadsafe(lambda: fut.done() or (fut.set_exception(DeliveryError(str(err))) if err else fut.set_result(None)))
+
+        try:
+            ctx.dead_letters.raw(body, reason, key=principal.encode() if principal else None, headers=headers,
+                                 content_type=request.headers.get("content-type"), on_delivery=done)
+            await asyncio.wait_for(fut, timeout=ctx.settings.ingest_ack_timeout_s)
+            m.dead_letters.labels(source).inc()
+        except (DeliveryError, TimeoutError, BufferError) as exc:
+            logger.error("could not dead-letter a rejected %s push: %s", source, exc)
+
+    def reject(source: str, status: int, reason: str, kind: str) -> JSONResponse:
+        m.rejected.labels(source, kind).inc()
+        m.requests.labels(source, str(status)).inc()
+        return JSONResponse({"error": reason}, status_code=status)
+
+    @app.post("/push/{source}", tags=["push"])
+    async def push(source: str, request: Request) -> Response:
+        """Receive one device push in the format named by the path; 200 once Kafka acknowledged it."""
+        started = time.perf_counter()
+        received_at = now_ms()
+        if source not in PARSERS:
+            return reject("unknown", 404, f"unknown format {source[:40]!r}; one of: {', '.join(PARSERS)}", "format")
+        try:
+            principal = ctx.auth.authenticate(request.headers, request.query_params)
+        except AuthError as exc:
+            # Unauthenticated traffic is counted, not dead-lettered: anyone could fill the topic.
+            resp = reject(source, exc.status, exc.reason, "auth")
+            resp.headers["WWW-Authenticate"] = 'Basic realm="platestream-ingest"'
+            return resp
+        if not ctx.limiter.allow(principal.device_id, principal.rate_per_s, principal.burst):
+            resp = reject(source, 429, f"rate limit of {principal.rate_per_s:g}/s exceeded for device {principal.device_id}", "rate")
+            resp.headers["Retry-After"] = "1"
+            return resp
+        try:
+            body = await read_body(request, ctx.settings.ingest_max_body_bytes)
+        except TooLarge as exc:
+            await dead_letter(source, b"", str(exc), request, principal.device_id)
+            return reject(source, 413, str(exc), "size")
+        requested = request.query_params.get("camera_id") or request.headers.get("x-camera-id")
+        try:
+            camera_id = principal.camera_for(requested, source)
+        except AuthError as exc:
+            await dead_letter(source, body, exc.reason, request, principal.device_id)
+            return reject(source, exc.status, exc.reason, "camera")
+        content_type = request.headers.get("content-type", "")
+        try:
+            events = PARSERS[source](body, content_type)
+        except BadInputError as exc:
+            reason = str(exc)
+            await dead_letter(source, body, reason, request, principal.device_id)
+            status = 415 if reason.startswith("unsupported content type") else 400
+            return reject(source, status, reason, "content-type" if status == 415 else "parse")
+        except Exception as exc:  # a parser bug must not become a 500 for the device; counted and logged
+            logger.exception("parser %s failed unexpectedly", source)
+            m.parser_errors.labels(source).inc()
+            reason = f"unreadable {source} payload ({type(exc).__name__})"
+            await dead_letter(source, body, reason, request, principal.device_id)
+            return reject(source, 400, reason, "parse")
+        if not events:
+            m.requests.labels(source, "200").inc()
+            return JSONResponse({"accepted": 0, "event_ids": [], "note": "no plate event in this push"})
+        try:
+            records = await ctx.publisher.publish(events, camera_id=camera_id, received_at=received_at)
+        except (DeliveryError, TimeoutError) as exc:
+            logger.error("publishing %s push for camera %s failed: %s", source, camera_id, exc)
+            m.requests.labels(source, "503").inc()
+            return JSONResponse({"error": f"not acknowledged by the broker: {exc}"}, status_code=503, headers={"Retry-After": "5"})
+        for r in records:
+            for img in r["images"]:
+                m.images.labels("inline" if img["data"] is not None else "s3").inc()
+        m.events.labels(source).inc(len(records))
+        m.ack_seconds.labels(source).observe(time.perf_counter() - started)
+        m.requests.labels(source, "200").inc()
+        if ctx.settings.log_plates:
+            logger.info("accepted %s push for camera %s: %s", source, camera_id, [r["plate"] for r in records])
+        return JSONResponse({"accepted": len(records), "event_ids": [r["event_id"] for r in records]})
+
+    @app.get("/health", tags=["ops"])
+    async def health() -> dict[str, Any]:
+        """Liveness: the server answers and its producer thread runs."""
+        return {"status": "ok", "devices": len(ctx.settings.devices())}
+
+    @app.get("/metrics", tags=["ops"])
+    async def metrics() -> Response:
+        """Prometheus metrics."""
+        return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+
+    if ctx.uploads is not None:
+        from services.ingest.uploads import add_upload_routes
+
+        add_upload_routes(app, ctx)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def _noop_lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    yield

@@ -1,0 +1,229 @@
+"""Who may push: device credentials (API key or HTTP basic), their cameras and their rate limits.
+
+Devices come from the settings' registry and, optionally, from API keys with role ``device`` on
+the compacted ``anpr.api-keys.v1`` topic (``ApiKeyFollower``). Secrets are compared with
+``hmac.compare_digest`` on SHA-256 digests, so neither length nor content leaks through timing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from platestream.errors import PlatestreamError
+
+from services.ingest.settings import DeviceConfig
+
+logger = logging.getLogger(__name__)
+
+
+class AuthError(PlatestreamError):
+    """401 (no or wrong credential) or 403 (credential not valid for this camera/format)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Principal:
+    device_id: str
+    camera_ids: frozenset[str]  # empty: any camera (an API key with no camera list)
+    via: str  # registry | api-key
+    rate_per_s: float = 50.0
+    burst: int = 100
+    sources: frozenset[str] = field(default_factory=frozenset)
+
+    def camera_for(self, requested: str | None, source: str) -> str:
+        if self.sources and source not in self.sources:
+            raise AuthError(403, f"device {self.device_id} may not push {source} events")
+        if requested:
+            if self.camera_ids and requested not in self.camera_ids:
+                raise AuthError(403, f"unknown camera {requested[:64]!r} for device {self.device_id}")
+            return requested
+        if len(self.camera_ids) == 1:
+            return next(iter(self.camera_ids))
+        raise AuthError(403, "camera not given: add ?camera_id=... or an X-Camera-Id header")
+
+
+def _sha(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+class ApiKeyStore:
+    """Device API keys as read from the api-keys topic: key_id -> record."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self.ready = threading.Event()
+
+    def apply(self, key_id: str, record: dict[str, Any] | None) -> None:
+        with self._lock:
+            if record is None:
+                self._keys.pop(key_id, None)
+            else:
+                self._keys[key_id] = record
+
+    def lookup(self, presented: str) -> Principal | None:
+        """A device principal for a presented key ``<key_id><sep><secret>``, or None.
+
+        The stored ``key_hash`` is the SHA-256 of the secret part; a hash of the whole presented key
+        is accepted as well so the key format can evolve without touching ingest.
+        """
+        with self._lock:
+            candidates = [(kid, rec) for kid, rec in self._keys.items() if presented.startswith(kid)]
+        for kid, rec in candidates:
+            secret = presented[len(kid):].lstrip("._-:")
+            stored = str(rec.get("key_hash", ""))
+            try:
+                stored_digest = bytes.fromhex(stored)
+            except ValueError:
+                continue
+            ok_secret = hmac.compare_digest(_sha(secret), stored_digest)
+            ok_full = hmac.compare_digest(_sha(presented), stored_digest)
+            if not (ok_secret or ok_full):
+                continue
+            if rec.get("revoked") or rec.get("role") != "device":
+                return None
+            return Principal(device_id=f"key:{kid}", camera_ids=frozenset(rec.get("camera_ids") or ()), via="api-key")
+        return None
+
+
+class DeviceAuth:
+    """Authenticates a request's headers against the registry and the API-key store."""
+
+    def __init__(self, devices: Mapping[str, DeviceConfig], *, api_keys: ApiKeyStore | None = None) -> None:
+        self._devices = dict(devices)
+        self._by_user = {(cfg.username or dev_id): dev_id for dev_id, cfg in self._devices.items()}
+        self._by_secret_hash = {_sha(cfg.secret): dev_id for dev_id, cfg in self._devices.items()}
+        self._api_keys = api_keys
+
+    def _principal(self, dev_id: str) -> Principal:
+        cfg = self._devices[dev_id]
+        return Principal(
+            device_id=dev_id, camera_ids=frozenset({cfg.camera_id}), via="registry",
+            rate_per_s=cfg.rate_per_s, burst=cfg.burst, sources=frozenset(cfg.sources),
+        )
+
+    def authenticate(self, headers: Mapping[str, str], query: Mapping[str, str] | None = None) -> Principal:
+        auth = headers.get("authorization", "")
+        scheme, _, value = auth.partition(" ")
+        scheme = scheme.lower()
+        if scheme == "basic":
+            return self._basic(value.strip())
+        key = headers.get("x-api-key")
+        if not key and scheme in ("bearer", "token", "apikey"):
+            key = value.strip()
+        if not key and query is not None:
+            key = query.get("api_key")
+        if not key:
+            raise AuthError(401, "credential required: X-API-Key header, Authorization: Bearer/Token, or HTTP basic")
+        return self._api_key(key, headers.get("x-device-id"))
+
+    def _basic(self, value: str) -> Principal:
+        try:
+            user, _, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+            raise AuthError(401, "malformed HTTP basic credential") from exc
+        dev_id = self._by_user.get(user)
+        expected = self._devices[dev_id].secret if dev_id else "\x00" * 32
+        ok = hmac.compare_digest(_sha(password), _sha(expected))
+        if dev_id is None or not ok:
+            raise AuthError(401, "wrong device credential")
+        return self._principal(dev_id)
+
+    def _api_key(self, key: str, device_id: str | None) -> Principal:
+        digest = _sha(key)
+        if device_id is not None:
+            cfg = self._devices.get(device_id)
+            expected = _sha(cfg.secret) if cfg else _sha("\x00" * 32)
+            if cfg is not None and hmac.compare_digest(digest, expected):
+                return self._principal(device_id)
+        else:
+            dev_id = self._by_secret_hash.get(digest)
+            if dev_id is not None and hmac.compare_digest(digest, _sha(self._devices[dev_id].secret)):
+                return self._principal(dev_id)
+        if self._api_keys is not None:
+            principal = self._api_keys.lookup(key)
+            if principal is not None:
+                return principal
+        raise AuthError(401, "wrong device credential")
+
+
+class TokenBucket:
+    """Per-key token buckets: ``allow(key, rate, burst)`` is False when the key is over its rate."""
+
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self._state: dict[str, tuple[float, float]] = {}
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    def allow(self, key: str, rate: float, burst: int) -> bool:
+        now = self._clock()
+        with self._lock:
+            tokens, last = self._state.get(key, (float(burst), now))
+            tokens = min(float(burst), tokens + (now - last) * rate)
+            if tokens < 1.0:
+                self._state[key] = (tokens, now)
+                return False
+            self._state[key] = (tokens - 1.0, now)
+            return True
+
+
+class ApiKeyFollower:
+    """Follows the compacted api-keys topic into an ``ApiKeyStore`` (from the beginning, no group)."""
+
+    def __init__(self, *, consumer: Any, serde: Any, topic: str, store: ApiKeyStore) -> None:
+        self._consumer = consumer
+        self._serde = serde
+        self._topic = topic
+        self._store = store
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ingest-api-keys", daemon=True)
+
+    def start(self) -> ApiKeyFollower:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+
+    def _run(self) -> None:
+        from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+        try:
+            meta = self._consumer.list_topics(self._topic, timeout=10.0)
+            parts = meta.topics[self._topic].partitions if self._topic in meta.topics else {}
+            self._consumer.assign([TopicPartition(self._topic, p, OFFSET_BEGINNING) for p in parts])
+            idle = 0
+            while not self._stop.is_set():
+                msg = self._consumer.poll(0.5)
+                if msg is None:
+                    idle += 1
+                    if idle >= 2:
+                        self._store.ready.set()  # caught up (tansu's high watermark is unreliable)
+                    continue
+                idle = 0
+                if msg.error():
+                    continue
+                key = (msg.key() or b"").decode("utf-8", "replace")
+                if msg.value() is None:
+                    self._store.apply(key, None)
+                    continue
+                try:
+                    self._store.apply(key, self._serde.decode(msg.value()))
+                except PlatestreamError as exc:
+                    logger.warning("skipping api key %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), exc)
+        finally:
+            self._consumer.close()

@@ -1,0 +1,95 @@
+"""Wiring of the ingest stage: clients in, context out; the server process with its stop event."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from platestream import topics as catalogue
+from platestream.dlq import DeadLetters
+from platestream.kafka import make_consumer, make_producer
+from platestream.serde import AvroSerde
+
+from services.ingest.app import IngestContext, create_app
+from services.ingest.devices import ApiKeyFollower, ApiKeyStore, DeviceAuth, TokenBucket
+from services.ingest.metrics import IngestMetrics
+from services.ingest.publisher import AckingProducer, EventPublisher, ImageStore
+from services.ingest.settings import IngestSettings
+
+logger = logging.getLogger(__name__)
+
+
+def make_store(settings: IngestSettings) -> ImageStore:
+    from platestream.s3 import ensure_bucket, make_s3
+
+    client = make_s3(settings)
+    ensure_bucket(client, settings.s3_bucket)
+    return ImageStore(client=client, bucket=settings.s3_bucket)
+
+
+@contextlib.contextmanager
+def ingest_context(
+    settings: IngestSettings,
+    *,
+    producer: Any = None,
+    store: ImageStore | None = None,
+    serde: AvroSerde | None = None,
+    follow_api_keys: bool | None = None,
+    uploads: bool = True,
+) -> Iterator[IngestContext]:
+    """Everything the server needs, opened in order and closed in reverse (flushing the producer)."""
+    with contextlib.ExitStack() as stack:
+        serde = serde or AvroSerde(settings.schema_registry_url)
+        acking = AckingProducer(producer=producer or make_producer(settings, **{"linger.ms": 2})).start()
+        stack.callback(acking.close)
+        store = store if store is not None else make_store(settings)
+        api_keys: ApiKeyStore | None = None
+        if settings.ingest_api_keys if follow_api_keys is None else follow_api_keys:
+            api_keys = ApiKeyStore()
+            consumer = make_consumer(settings, f"{settings.topic_prefix}platestream-ingest-keys-{uuid.uuid4().hex[:8]}")
+            follower = ApiKeyFollower(consumer=consumer, serde=serde, topic=settings.topic(catalogue.API_KEYS.name), store=api_keys)
+            follower.start()
+            stack.callback(follower.stop)
+        metrics = IngestMetrics()
+        ctx = IngestContext(
+            settings=settings,
+            auth=DeviceAuth(settings.devices(), api_keys=api_keys),
+            limiter=TokenBucket(),
+            producer=acking,
+            publisher=EventPublisher(producer=acking, serde=serde, settings=settings, store=store),
+            dead_letters=DeadLetters(stage="ingest", producer=acking.producer, serde=serde, settings=settings),
+            metrics=metrics,
+            serde=serde,
+        )
+        if uploads:
+            from services.ingest.uploads import UploadManager
+
+            ctx.uploads = UploadManager(settings=settings, producer=acking, serde=serde, store=store, metrics=metrics)
+            stack.callback(ctx.uploads.close)
+        yield ctx
+
+
+class IngestServer:
+    """The push server as a stage processor: runs uvicorn until the stop event is set."""
+
+    def __init__(self, *, settings: IngestSettings, stop: threading.Event) -> None:
+        self.settings = settings
+        self.stop = stop
+
+    def run(self) -> None:
+        import uvicorn
+
+        with ingest_context(self.settings) as ctx:
+            app = create_app(ctx)
+            config = uvicorn.Config(app, host=self.settings.ingest_host, port=self.settings.ingest_port,
+                                    log_level="warning", access_log=False, lifespan="on")
+            server = uvicorn.Server(config)
+            server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+            watcher = threading.Thread(target=lambda: (self.stop.wait(), setattr(server, "should_exit", True)), daemon=True)
+            watcher.start()
+            logger.info("ingest server on http://%s:%s", self.settings.ingest_host, self.settings.ingest_port)
+            server.run()
