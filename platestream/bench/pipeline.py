@@ -1,0 +1,278 @@
+"""`platestream bench pipeline`: the pipeline end to end under generated load, with its figures.
+
+Reads (and, unless ``--no-detect``, a few real photos as frames) are produced at a steady rate
+into an isolated namespace; the real enrich and sink stages (and detect) run as subprocesses;
+probes measure rows reaching ClickHouse, freshness of sampled ids, alerts, consumer lag, and CPU
+and memory of every process. The raw broker rate is measured in the same run as the reference.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from platestream import topics as catalogue
+from platestream.bench import harness, probes
+from platestream.bench.load import FrameFactory, ReadFactory, RecordPump, plate_for
+from platestream.benchutil import ProcessSampler, broker_reference, machine
+from platestream.serde import AvroSerde
+from platestream.settings import PROJECT_ROOT, CommonSettings
+from platestream.timeutil import now_ms
+
+logger = logging.getLogger(__name__)
+
+IMAGES_DIR = PROJECT_ROOT.parent / "shared" / "datasets" / "openalpr-br"
+
+
+@dataclass
+class PipelineOptions:
+    rate: float = 2000.0
+    seconds: float = 30.0
+    detect: bool = True
+    frames_per_s: float = 2.0
+    backlog: int = 0  # reads produced before the stages start: measures the drain rate
+    sample_every: int = 50
+    alert_every: int = 500
+    drain_timeout_s: float = 120.0
+    reference_messages: int = 100_000
+    keep: bool = False
+    log_dir: Path = PROJECT_ROOT / "var" / "log" / "bench"
+
+
+def bolo_entries(run_id: str, indexes: range, serde: AvroSerde, topic: str) -> list[tuple[bytes, bytes]]:
+    """Exact-match watchlist entries for the plates of the given read indexes."""
+    out = []
+    for i in indexes:
+        entry_id = f"{run_id}-bolo-{i}"
+        rec = {
+            "entry_id": entry_id, "list_id": f"{run_id}-list", "list_kind": "bolo",
+            "pattern": plate_for(i), "match_type": "exact", "max_distance": 0,
+            "reason": "bench", "priority": "high", "camera_ids": [], "zones": [],
+            "valid_from": None, "valid_until": None, "owner": "bench", "updated_at": now_ms(),
+        }
+        out.append((entry_id.encode(), serde.encode("bolo_entry", rec, subject=f"{topic}-value")))
+    return out
+
+
+def produce_all(settings: CommonSettings, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    from platestream.kafka import make_producer
+
+    producer = make_producer(settings)
+    for key, value in records:
+        producer.produce(topic, key=key, value=value)
+        producer.poll(0)
+    if producer.flush(60):
+        raise RuntimeError(f"could not write {len(records)} records to {topic}")
+
+
+def server_freshness(client: Any, table: str, where: str = "1") -> dict[str, Any]:
+    """Freshness from the rows themselves: inserted_at (server clock at insert) - received_at.
+
+    A lower bound of "queryable" (the insert is visible a little after inserted_at is taken),
+    over every row rather than a sample.
+    """
+    row = client.query(
+        f"SELECT count(), quantiles(0.5, 0.99)(dateDiff('millisecond', received_at, inserted_at)),"
+        f" max(dateDiff('millisecond', received_at, inserted_at))"
+        f" FROM {table} WHERE received_at IS NOT NULL AND {where}"
+    ).result_rows[0]
+    n, qs, mx = row
+    return {"rows": int(n), "p50_ms": qs[0] if n else None, "p99_ms": qs[1] if n else None, "max_ms": mx if n else None}
+
+
+def run(base: CommonSettings, opts: PipelineOptions) -> dict[str, Any]:
+    with harness.live_stack(base) as (stack_settings, started_stack):
+        run_id = harness.new_run_id("bench")
+        settings = harness.isolated(stack_settings, run_id)
+        try:
+            harness.prepare_namespace(settings)
+            return _run(settings, opts, run_id, started_stack is not None)
+        finally:
+            if not opts.keep:
+                harness.drop_namespace(settings)
+
+
+def _run(settings: CommonSettings, opts: PipelineOptions, run_id: str, own_stack: bool) -> dict[str, Any]:
+    from platestream.clickhouse import make_clickhouse
+
+    serde = AvroSerde(settings.schema_registry_url)
+    reads_topic = settings.topic(catalogue.PLATE_READS.name)
+    total = int(opts.rate * opts.seconds)
+    hits = range(0, total + opts.backlog, opts.alert_every) if opts.alert_every else range(0)
+    produce_all(settings, settings.topic(catalogue.BOLO.name),
+                bolo_entries(run_id, hits, serde, settings.topic(catalogue.BOLO.name)))
+    result: dict[str, Any] = {
+        "command": "platestream bench pipeline", "options": {k: str(v) for k, v in asdict(opts).items()},
+        "run_id": run_id, "machine": machine(), "stack": "started by the benchmark" if own_stack else "already running",
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    logger.info("broker reference: %d messages", opts.reference_messages)
+    result["broker_reference"] = broker_reference(settings, messages=opts.reference_messages)
+
+    factory = ReadFactory(run_id)
+    hot = set(hits)
+
+    def make_read(i: int, received_at: int) -> dict[str, Any]:
+        rec = factory.read(i, received_at)
+        if i in hot:
+            rec["confidence"] = 0.97  # single confident read: enrich alerts before the passage closes
+        return rec
+
+    backlog_s = 0.0
+    if opts.backlog:
+        pump = RecordPump(settings=settings, topic=catalogue.PLATE_READS, make=make_read,
+                          record_id=lambda r: r["read_id"], key=lambda r: r["camera_id"],
+                          rate=10**9, seconds=600, serde=serde)
+        pump.pace.total = opts.backlog
+        t0 = time.monotonic()
+        pump.seconds = 600
+        pump.start()
+        while pump.stats.produced < opts.backlog and time.monotonic() - t0 < 600:
+            time.sleep(0.1)
+        pump.stop.set()
+        pump.join(120)
+        backlog_s = time.monotonic() - t0
+        result["backlog"] = {"reads": pump.stats.produced, "produce_s": round(backlog_s, 2)}
+
+    names = ["enrich", "sink"] + (["detect"] if opts.detect else [])
+    stages = harness.Stages(settings, names, opts.log_dir / run_id,
+                            extra_env={"sink": {"PLATESTREAM_SINK_TARGETS": "clickhouse"}})
+    db = settings.clickhouse_database
+    tables = {"plate_reads": f"{db}.plate_reads", "plate_events": f"{db}.plate_events", "alerts": f"{db}.alerts"}
+    reads_fresh = probes.FreshnessProbe(settings=settings, table=f"{db}.plate_reads", id_column="read_id",
+                                        time_column="ts", name="fresh-reads")
+    events_fresh = probes.FreshnessProbe(settings=settings, table=f"{db}.plate_events", id_column="best_read_id",
+                                         time_column="ts", name="fresh-events", interval_s=0.5)
+    frames_fresh = probes.FreshnessProbe(settings=settings, table=f"{db}.plate_reads", id_column="frame_id",
+                                         time_column="ts", name="fresh-frames", interval_s=0.5)
+    rows = probes.RowCounter(settings=settings, tables=tables)
+    alerts = probes.TopicWatcher(settings=settings, topic=settings.topic(catalogue.ALERTS.name),
+                                 key_field="alert_id", name="alerts")
+    pumps: list[RecordPump] = []
+
+    def known_ends() -> dict[tuple[str, int], int]:
+        ends: dict[tuple[str, int], int] = {}
+        for p in pumps:
+            ends.update(p.ends)
+        return ends
+
+    groups = {
+        "enrich": (harness.group_id(settings, "platestream-enrich"), [reads_topic]),
+        "sink-clickhouse": (harness.group_id(settings, "platestream-sink-clickhouse"),
+                            [reads_topic, settings.topic(catalogue.PLATE_EVENTS.name),
+                             settings.topic(catalogue.ALERTS.name)]),
+    }
+    if opts.detect:
+        groups["detect"] = (harness.group_id(settings, "platestream-detect"), [settings.topic(catalogue.FRAMES.name)])
+    lag = probes.LagSampler(settings=settings, groups=groups, known_ends=known_ends)
+    sampler: ProcessSampler | None = None
+    with stages:
+        t_start = time.monotonic()
+        rows.start()
+        lag.start()
+        alerts.start()
+        for name, (group, _) in groups.items():
+            if not harness.wait_group_joined(settings, group, timeout_s=120 if name == "detect" else 60):
+                raise RuntimeError(f"{name} did not join its consumer group; log:\n{stages.log_tail(name.split('-')[0])}")
+        result["stages_ready_s"] = round(time.monotonic() - t_start, 2)
+        sampler = ProcessSampler({**stages.pids(), "loadgen(this process)": os.getpid()}).start()
+        for probe in (reads_fresh, events_fresh, frames_fresh):
+            probe.start()
+        pump = RecordPump(settings=settings, topic=catalogue.PLATE_READS, make=make_read,
+                          record_id=lambda r: r["read_id"], key=lambda r: r["camera_id"],
+                          rate=opts.rate, seconds=opts.seconds, serde=serde, sample_every=opts.sample_every,
+                          start_index=opts.backlog, on_sample=lambda rid, ms: (reads_fresh.track(rid, ms),
+                                                                                 events_fresh.track(rid, ms)))
+        pumps.append(pump)
+        if opts.detect and opts.frames_per_s > 0:
+            frames = FrameFactory.from_dir(run_id, IMAGES_DIR)
+            fpump = RecordPump(settings=settings, topic=catalogue.FRAMES, make=frames.frame,
+                               record_id=lambda r: r["frame_id"], key=lambda r: r["camera_id"],
+                               rate=opts.frames_per_s, seconds=opts.seconds, serde=serde, sample_every=1,
+                               on_sample=frames_fresh.track)
+            pumps.append(fpump)
+            fpump.start()
+        load_t0 = time.monotonic()
+        load_start_ms = now_ms()
+        pump.start()
+        for p in pumps:
+            p.join(opts.seconds + 120)
+        load_s = time.monotonic() - load_t0
+        expected = pump.stats.produced + opts.backlog
+        deadline = time.monotonic() + opts.drain_timeout_s
+        while time.monotonic() < deadline:
+            last = rows.series[-1] if rows.series else {}
+            if (last.get("plate_reads") or 0) >= expected and not reads_fresh.pending:
+                break
+            time.sleep(0.5)
+        drained_s = time.monotonic() - load_t0
+        time.sleep(min(5.0, opts.drain_timeout_s))  # events close after the passage gap; alerts follow
+        events_fresh.wait_all(10)
+        for probe in (reads_fresh, events_fresh, frames_fresh, rows, lag, alerts):
+            probe.stop()
+        sampler.stop()
+        result["restarts"] = dict(stages.supervisor.restarts)
+    client = make_clickhouse(settings)
+    distinct_reads = int(client.command(f"SELECT uniqExact(read_id) FROM {db}.plate_reads"))
+    result["produced"] = {"reads": expected, "rate_target": opts.rate, "rate_achieved": round(pump.stats.rate(), 1),
+                          "load_s": round(load_s, 2), "drained_s": round(drained_s, 2),
+                          "frames": sum(p.stats.produced for p in pumps[1:])}
+    points = {label: [(r["t"], r[label]) for r in rows.series if r.get(label) is not None] for label in tables}
+    result["throughput"] = {
+        label: {**probes.sustained_rate(points[label], expected if label == "plate_reads" else None),
+                "peak_5s_rows_per_s": probes.peak_rate(points[label])}
+        for label in tables
+    }
+    result["throughput"]["plate_reads"]["distinct_read_ids"] = distinct_reads
+    result["freshness"] = {
+        "read_row_polled": reads_fresh.summary(),
+        "read_row_server": server_freshness(
+            client, f"{db}.plate_reads",
+            f"detector = 'bench' AND received_at >= fromUnixTimestamp64Milli({load_start_ms})"),
+        "event_row_polled": events_fresh.summary(),
+        "event_row_server": server_freshness(client, f"{db}.plate_events"),
+        "alert_on_topic": {**probes.latency_summary(alerts.latencies()), "alerts": len(alerts.records),
+                           "watchlisted_reads": len(hot)},
+    }
+    if opts.detect:
+        result["freshness"]["frame_to_read_row_polled"] = frames_fresh.summary()
+    result["lag"] = lag.summary()
+    result["processes"] = sampler.summary() if sampler else {}
+    result["load_avg"] = [round(x, 2) for x in os.getloadavg()]
+    result["series"] = {"rows": rows.series, "lag": lag.series, "processes": sampler.samples if sampler else [],
+                        "produced": pump.stats.series}
+    result["tables"] = tables
+    return result
+
+
+def summary_text(result: dict[str, Any]) -> str:
+    from platestream.bench.report import fmt
+
+    p = result["produced"]
+    t = result["throughput"]
+    f = result["freshness"]
+    ref = result["broker_reference"]
+    lines = [
+        f"run {result['run_id']} on {result['machine']['cpus']} cpus, load avg at start "
+        f"{result['machine']['load_avg_1m_at_start']}, at end {result['load_avg']}",
+        f"reads produced: {fmt(p['reads'])} at {fmt(p['rate_achieved'])}/s (target {fmt(p['rate_target'])}/s);"
+        f" all in ClickHouse after {fmt(p['drained_s'])} s",
+    ]
+    for label, v in t.items():
+        lines.append(f"  {label:13} rows {fmt(v['rows'])}, sustained {fmt(v['rows_per_s'])}/s over {fmt(v['window_s'])} s,"
+                     f" best 5 s {fmt(v['peak_5s_rows_per_s'])}/s")
+    for label, v in f.items():
+        extra = f", missing {v['missing']}" if "missing" in v else ""
+        lines.append(f"  freshness {label:24} p50 {fmt(v['p50_ms'])} ms  p99 {fmt(v['p99_ms'])} ms"
+                     f"  (n={fmt(v.get('samples', v.get('rows')))}{extra})")
+    lines.append(f"  broker reference: produce {fmt(ref['produce_msgs_per_s'])}/s, consume {fmt(ref['consume_msgs_per_s'])}/s"
+                 f" ({ref['message_bytes']} B messages)")
+    for name, v in result["lag"].items():
+        lines.append(f"  lag {name:16} max {fmt(v['max'])}  last {fmt(v['last'])}  (approximate: local broker watermark)")
+    for name, v in result["processes"].items():
+        lines.append(f"  {name:22} cpu median {fmt(v['cpu_median'])} %  rss max {fmt(v['rss_mib_max'])} MiB")
+    return "\n".join(lines)
