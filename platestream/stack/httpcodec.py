@@ -70,11 +70,6 @@ _STATUS_BY_CODE = {
 _CODE_RE = re.compile(r"Code:\s*(\d+)")
 _NAME_RE = re.compile(r"\(([A-Z_]+)\)\s*$")
 
-# INSERT ... FORMAT <name> followed by the data; non-greedy so the first FORMAT keyword wins.
-_INSERT_FORMAT = re.compile(
-    rb"^\s*((?:--[^\n]*\n\s*)*INSERT\s+INTO\s.*?)\bFORMAT\s+([A-Za-z0-9_]+)[ \t]*(?:\r?\n)?",
-    re.IGNORECASE | re.DOTALL,
-)
 _TRAILING_FORMAT = re.compile(r"\bFORMAT\s+([A-Za-z0-9_]+)\s*;?\s*$", re.IGNORECASE)
 
 
@@ -176,12 +171,45 @@ class InsertSplit:
 
 
 def split_insert(query: bytes) -> InsertSplit | None:
-    """If `query` is `INSERT ... FORMAT X <data>`, split it; None for any other statement."""
-    match = _INSERT_FORMAT.match(query)
-    if not match:
+    """If `query` is `INSERT ... FORMAT X <data>`, split it; None for any other statement.
+
+    The FORMAT keyword counts only outside quotes, and only before VALUES/SELECT/WITH would start
+    an inline statement (`INSERT INTO t VALUES (1, 'FORMAT CSV')` is a plain query).
+    """
+    if not _INSERT_HEAD.match(query):
         return None
-    statement = match.group(1).decode("utf-8").strip()
-    return InsertSplit(statement, match.group(2).decode("ascii"), query[match.end():])
+    for word, start, end in _words_outside_quotes(query):
+        if word in (b"VALUES", b"SELECT", b"WITH"):
+            return None
+        if word == b"FORMAT":
+            match = _FORMAT_NAME.match(query, end)
+            if not match:
+                return None
+            statement = query[:start].decode("utf-8").strip()
+            return InsertSplit(statement, match.group(1).decode("ascii"), query[match.end():])
+    return None
+
+
+_INSERT_HEAD = re.compile(rb"^\s*(?:--[^\n]*\n\s*)*INSERT\s+INTO\s", re.IGNORECASE)
+_FORMAT_NAME = re.compile(rb"\s+([A-Za-z0-9_]+)[ \t]*(?:\r?\n)?")
+
+
+def _words_outside_quotes(text: bytes):  # noqa: ANN202 - a generator of (WORD, start, end)
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch in b"'\"`":
+            i += 1
+            while i < n and text[i] != ch:
+                i += 2 if text[i] == 0x5C else 1  # backslash escapes the next byte
+            i += 1
+        elif chr(ch).isalpha() or ch == 0x5F:
+            start = i
+            while i < n and (chr(text[i]).isalnum() or text[i] == 0x5F):
+                i += 1
+            yield text[start:i].upper(), start, i
+        else:
+            i += 1
 
 
 def output_format(query: str, default: str) -> str:

@@ -123,6 +123,8 @@ def pick_free_ports(seed: int | None = None, attempts: int = 200) -> tuple[int, 
 
 def _bindable(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # SO_REUSEADDR as the servers use it: TIME_WAIT leftovers of a stopped server do not count.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
             return True
@@ -168,6 +170,9 @@ class LocalStack:
     # -- public API ---------------------------------------------------------------------------
     def up(self) -> list[ComponentStatus]:
         """Start whatever is not running, wait until each answers; returns the status."""
+        for name in COMPONENTS:  # refuse before starting anything, so no half-started stack is left
+            if self._alive_pid(name) is None:
+                self._refuse_busy_ports(name)
         for name in COMPONENTS:
             self.start(name)
         self._post_start()

@@ -32,7 +32,8 @@ def port_owner(port: int) -> str:
                 return "another process"
             try:
                 proc = psutil.Process(conn.pid)
-                return f"pid {conn.pid} ({' '.join(proc.cmdline()[:3])[:120]})"
+                cmd = " ".join(" ".join(proc.cmdline()[:3]).split())[:120]
+                return f"pid {conn.pid} ({cmd})"
             except psutil.Error:
                 return f"pid {conn.pid}"
     return ""
