@@ -56,9 +56,23 @@ class Passage:
     """An open group of reads of one vehicle at one camera and lane."""
 
     __slots__ = (
-        "alerted", "best", "count", "event_id", "first_box", "first_seen", "key", "last_box",
-        "last_seen", "last_wall", "offsets", "read_ids", "received_at", "reads_by_variant",
-        "variants", "first_read", "attrs",
+        "alerted",
+        "attrs",
+        "best",
+        "count",
+        "event_id",
+        "first_box",
+        "first_read",
+        "first_seen",
+        "key",
+        "last_box",
+        "last_seen",
+        "last_wall",
+        "offsets",
+        "read_ids",
+        "reads_by_variant",
+        "received_at",
+        "variants",
     )
 
     def __init__(self, read: Read, wall_ms: int) -> None:

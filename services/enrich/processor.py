@@ -104,6 +104,7 @@ class EnrichProcessor:
         self._delivery_errors: list[str] = []
         self._early = settings.enrich_early_alert_confidence
         self._last_hold_expiry = 0
+        self.assigned: set[tuple[str, int]] = set()
 
     # --- wiring ---------------------------------------------------------------------------------
     def input_topics(self) -> list[str]:
@@ -302,6 +303,7 @@ class EnrichProcessor:
             self._committed[(tp.topic, tp.partition)] = tp.offset
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.assigned |= {(p.topic, p.partition) for p in partitions}
         logger.info("assigned %s", ", ".join(f"{p.topic}[{p.partition}]" for p in partitions))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -311,6 +313,7 @@ class EnrichProcessor:
         except PlatestreamError as exc:
             logger.warning("on revoke: %s", exc)
         dropped = self.tracker.drop_partitions(tps)
+        self.assigned -= tps
         for tp in tps:
             self._next.pop(tp, None)
             self._committed.pop(tp, None)
