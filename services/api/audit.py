@@ -1,0 +1,55 @@
+"""Audit trail: every search, export, image view and change becomes an AuditRecord on anpr.audit.v1."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+from platestream import topics as catalogue
+from platestream.timeutil import now_ms
+from services.api.auth import Principal
+from services.api.publish import Publisher
+
+logger = logging.getLogger(__name__)
+
+
+class Auditor:
+    """Writes audit records without blocking the request (delivery errors are logged)."""
+
+    def __init__(self, publisher: Publisher, *, metrics: Any = None) -> None:
+        self._publisher = publisher
+        self._metrics = metrics
+        self.count = 0
+
+    def record(
+        self,
+        principal: Principal,
+        action: str,
+        resource: str,
+        *,
+        query: dict[str, Any] | None = None,
+        result_count: int | None = None,
+        status: int = 200,
+        client_ip: str | None = None,
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
+        rec = {
+            "audit_id": str(uuid.uuid4()),
+            "ts": now_ms(),
+            "actor": principal.subject,
+            "role": principal.role,
+            "action": action,
+            "resource": resource,
+            "query": json.dumps(query or {}, sort_keys=True, default=str, ensure_ascii=False),
+            "result_count": result_count,
+            "status": status,
+            "client_ip": client_ip,
+            "request_id": request_id,
+        }
+        self._publisher.publish_nowait(catalogue.AUDIT.name, catalogue.AUDIT.schema, rec["actor"], rec)
+        self.count += 1
+        if self._metrics is not None:
+            self._metrics.audit_records.labels(action).inc()
+        return rec

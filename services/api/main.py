@@ -1,0 +1,189 @@
+"""The API application: `create_app(settings, producer=..., clickhouse=..., s3=...)`."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from platestream import topics as catalogue
+from platestream.serde import AvroSerde
+from services.api.audit import Auditor
+from services.api.auth import TokenIssuer
+from services.api.identity import AccountError, Accounts
+from services.api.live import LiveHub
+from services.api.logctx import request_id_var
+from services.api.metrics import ApiMetrics
+from services.api.projection import TopicProjection
+from services.api.publish import PublishError, Publisher
+from services.api.ratelimit import RateLimiter
+from services.api.replay import ReplayManager
+from services.api.routes import ROUTERS
+from services.api.secrets import SecretStore
+from services.api.settings import ApiSettings
+from services.api.state import AppState
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """Search, replay and manage licence-plate events of a platestream deployment.
+
+Authenticate with `POST /api/v1/auth/token` (OAuth2 password flow) and send
+`Authorization: Bearer <token>`, or send a machine key as `X-API-Key`. Every search, export and
+image view is audited. Plate data is personal data."""
+
+
+def build_state(
+    settings: ApiSettings, *, producer: Any = None, clickhouse: Any = None, s3: Any = None,
+    serde: AvroSerde | None = None,
+) -> AppState:
+    """Wire the collaborators; clients not given are made from the settings."""
+    if producer is None:
+        from platestream.kafka import make_producer
+
+        producer = make_producer(settings, **{"linger.ms": 2})
+    if clickhouse is None:
+        from platestream.clickhouse import make_clickhouse
+
+        clickhouse = make_clickhouse(settings, autogenerate_session_id=False,
+                                     send_receive_timeout=settings.api_query_timeout_s)
+    if s3 is None:
+        from platestream.s3 import make_s3
+
+        s3 = make_s3(settings)
+    serde = serde or AvroSerde(settings.schema_registry_url)
+    publisher = Publisher(producer=producer, serde=serde, settings=settings)
+
+    def projection(topic: catalogue.Topic) -> TopicProjection:
+        return TopicProjection(settings=settings, topic=settings.topic(topic.name), serde=serde)
+
+    users, keys = projection(catalogue.USERS), projection(catalogue.API_KEYS)
+    cameras, bolo, acks = projection(catalogue.CAMERAS), projection(catalogue.BOLO), projection(catalogue.ALERT_ACKS)
+    issuer = TokenIssuer(settings.jwt_secret, access_ttl_s=settings.api_access_token_ttl_s,
+                         refresh_ttl_s=settings.api_refresh_token_ttl_s)
+    metrics = ApiMetrics()
+    state = AppState(
+        settings=settings, serde=serde, producer=producer, publisher=publisher, clickhouse=clickhouse, s3=s3,
+        accounts=Accounts(users=users, keys=keys, publisher=publisher, issuer=issuer),
+        cameras=cameras, bolo=bolo, acks=acks, auditor=Auditor(publisher, metrics=metrics),
+        limiter=RateLimiter(settings.api_rate_per_s, settings.api_rate_burst),
+        login_limiter=RateLimiter(settings.api_login_rate_per_s, settings.api_login_burst),
+        secrets=SecretStore(settings.secrets_dir),
+        live=LiveHub(settings=settings, serde=serde, metrics=metrics),
+        replays=ReplayManager(settings=settings, clickhouse=clickhouse, publisher=publisher),
+        projections=[users, keys, cameras, bolo, acks],
+        metrics=metrics,
+    )
+    return state
+
+
+def create_app(
+    settings: ApiSettings, *, producer: Any = None, clickhouse: Any = None, s3: Any = None,
+    serde: AvroSerde | None = None,
+) -> FastAPI:
+    """The FastAPI app; background consumers start with the app's lifespan and stop with it."""
+    state = build_state(settings, producer=producer, clickhouse=clickhouse, s3=s3, serde=serde)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.api_projections_enabled:
+            for p in state.projections:
+                p.start()
+            for p in state.projections:
+                if not await _wait_ready(p, 15.0):
+                    logger.warning("projection of %s not caught up after 15 s; serving anyway", p.topic)
+        if settings.api_live_enabled:
+            state.live.start()
+        try:
+            yield
+        finally:
+            state.replays.stop()
+            state.live.stop()
+            for p in state.projections:
+                p.stop()
+            state.publisher.flush(5.0)
+
+    app = FastAPI(
+        title="platestream API", version="1", description=DESCRIPTION, lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json", docs_url="/api/docs", redoc_url=None,
+    )
+    app.state.ps = state
+    for router in ROUTERS:
+        app.include_router(router)
+    _install_middleware(app, state)
+    _install_errors(app)
+    if settings.api_web_dir.is_dir():
+        app.mount("/ui", StaticFiles(directory=settings.api_web_dir, html=True), name="ui")
+
+        @app.get("/", include_in_schema=False)
+        def root() -> RedirectResponse:
+            return RedirectResponse("/ui/")
+
+    return app
+
+
+async def _wait_ready(p: TopicProjection, timeout: float) -> bool:
+    import asyncio
+
+    return await asyncio.to_thread(p.ready.wait, timeout)
+
+
+def _install_middleware(app: FastAPI, state: AppState) -> None:
+    metrics = state.metrics
+
+    @app.middleware("http")
+    async def request_context(request: Request, call_next: Any) -> Response:
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        rid = rid[:128]
+        request.state.request_id = rid
+        token = request_id_var.set(rid)
+        start = time.perf_counter()
+        status_code = 500
+        try:
+            response: Response = await call_next(request)
+            status_code = response.status_code
+        finally:
+            route = request.scope.get("route")
+            template = getattr(route, "path", "unmatched")  # the template, never the plate in the path
+            elapsed = time.perf_counter() - start
+            metrics.requests.labels(request.method, template, str(status_code)).inc()
+            metrics.latency.labels(request.method, template).observe(elapsed)
+            if status_code == 429:
+                metrics.rate_limited.inc()
+            logger.info("%s %s -> %s in %.1f ms", request.method, template, status_code, elapsed * 1000)
+            request_id_var.reset(token)
+        response.headers["X-Request-ID"] = rid
+        return response
+
+
+def _install_errors(app: FastAPI) -> None:
+    @app.exception_handler(PublishError)
+    async def publish_error(_request: Request, exc: PublishError) -> JSONResponse:
+        logger.error("publish failed: %s", exc)
+        return JSONResponse({"detail": f"event log unavailable: {exc}"}, status_code=503)
+
+    @app.exception_handler(AccountError)
+    async def account_error(_request: Request, exc: AccountError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    try:
+        from clickhouse_connect.driver.exceptions import ClickHouseError
+    except ImportError:  # pragma: no cover
+        return
+
+    @app.exception_handler(ClickHouseError)
+    async def clickhouse_error(_request: Request, exc: ClickHouseError) -> JSONResponse:
+        logger.error("ClickHouse query failed: %s", str(exc)[:500])
+        return JSONResponse({"detail": "event store unavailable or query failed"}, status_code=503)

@@ -1,0 +1,92 @@
+"""Live feed of plate events and alerts: WebSocket and server-sent events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, WebSocket, WebSocketDisconnect, status
+from fastapi.responses import StreamingResponse
+
+from services.api.auth import Perm
+from services.api.deps import Live, StateDep, ws_principal
+from services.api.live import LiveClient
+from services.api.state import AppState
+
+router = APIRouter(prefix="/api/v1/live", tags=["live"])
+KEEPALIVE_S = 15.0
+
+
+def _kinds(kinds: str | None) -> set[str]:
+    wanted = {k.strip() for k in (kinds or "event,alert").split(",") if k.strip()}
+    if not wanted <= {"event", "alert"}:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "kinds: event and/or alert")
+    return wanted
+
+
+def _subscribe(state: AppState, camera: list[str] | None, watchlist: str | None, kinds: str | None) -> LiveClient:
+    return state.live.subscribe(cameras=set(camera or []), watchlist=watchlist, kinds=_kinds(kinds))
+
+
+@router.websocket("")
+async def live_ws(websocket: WebSocket) -> None:
+    """WebSocket: ?access_token=...&camera=...&watchlist=<list id or *>&kinds=event,alert."""
+    state: AppState = websocket.app.state.ps
+    try:
+        principal = ws_principal(websocket, state)
+    except HTTPException as exc:
+        await websocket.close(code=4401 if exc.status_code == 401 else 4429, reason=str(exc.detail)[:120])
+        return
+    if not principal.can(Perm.LIVE):
+        await websocket.close(code=4403, reason="role may not watch the live feed")
+        return
+    qp = websocket.query_params
+    try:
+        client = _subscribe(state, qp.getlist("camera"), qp.get("watchlist"), qp.get("kinds"))
+    except HTTPException as exc:
+        await websocket.close(code=4422, reason=str(exc.detail))
+        return
+    await websocket.accept()
+    await websocket.send_json({"type": "hello", "client": client.id, "queue": client.queue.maxlen})
+    try:
+        while True:
+            msg = await client.get(KEEPALIVE_S)
+            if msg is None:
+                await websocket.send_json({"type": "keepalive", "dropped": client.dropped})
+                continue
+            await websocket.send_json({**msg, "dropped": client.dropped})
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        state.live.unsubscribe(client)
+
+
+@router.get("/sse", response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
+async def live_sse(
+    request: Request, state: StateDep, _p: Live,
+    camera: Annotated[list[str] | None, Query(max_length=200)] = None,
+    watchlist: Annotated[str | None, Query(max_length=64, description="A list id, or * for any hit.")] = None,
+    kinds: Annotated[str | None, Query(max_length=20)] = None,
+    max_messages: Annotated[int | None, Query(ge=1, le=1_000_000, description="Close after this many.")] = None,
+) -> StreamingResponse:
+    """Server-sent events of plate events and alerts as they arrive."""
+    client = _subscribe(state, camera, watchlist, kinds)
+
+    async def stream() -> AsyncIterator[bytes]:
+        sent = 0
+        try:
+            yield f"event: hello\ndata: {json.dumps({'client': client.id})}\n\n".encode()
+            while not await request.is_disconnected():
+                msg: dict[str, Any] | None = await client.get(KEEPALIVE_S)
+                if msg is None:
+                    yield b": keepalive\n\n"
+                    continue
+                yield f"event: {msg['type']}\ndata: {json.dumps({**msg, 'dropped': client.dropped})}\n\n".encode()
+                sent += 1
+                if max_messages is not None and sent >= max_messages:
+                    return
+        finally:
+            state.live.unsubscribe(client)
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,83 @@
+"""A plate's journey across cameras and sites."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from pydantic import BaseModel
+
+from platestream.plates import normalise
+from platestream.timeutil import to_ms
+from services.api.deps import Search, StateDep, audit
+
+router = APIRouter(prefix="/api/v1/plates", tags=["plates"])
+
+TIMELINE_SQL = (
+    "SELECT event_id, camera_id, camera_name, site, zone, toUnixTimestamp64Milli(ts) AS ts_ms, direction, "
+    "confidence, lat, lon, watchlist_hits FROM plate_events FINAL "
+    "WHERE plate = {plate:String} AND ts >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') "
+    "AND ts < fromUnixTimestamp64Milli({until:Int64}, 'UTC') ORDER BY ts ASC, event_id LIMIT {limit:UInt32}"
+)
+
+
+class Stop(BaseModel):
+    event_id: str
+    camera_id: str
+    camera_name: str | None
+    site: str | None
+    zone: str | None
+    ts: int
+    direction: str | None
+    confidence: float
+    lat: float | None
+    lon: float | None
+    watchlist_hits: list[str]
+    dwell_ms: int | None = None
+
+
+class Timeline(BaseModel):
+    plate: str
+    first_seen: int | None
+    last_seen: int | None
+    cameras: list[str]
+    sites: list[str]
+    stops: list[Stop]
+
+
+@router.get("/{plate}/timeline", response_model=Timeline)
+def timeline(
+    plate: str, request: Request, state: StateDep, p: Search,
+    since: datetime | None = None, until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+) -> dict[str, Any]:
+    """Every passage of one plate in time order, with the time to the next camera."""
+    norm = normalise(plate)
+    if not norm or len(norm) > 32:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "plate must have 1-32 letters or digits")
+    try:
+        params = {"plate": norm, "since": to_ms(since) if since else 0,
+                  "until": to_ms(until) if until else 32503680000000, "limit": limit}
+    except (OverflowError, ValueError, OSError) as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"bad time: {exc}") from exc
+    rows = list(state.clickhouse.query(TIMELINE_SQL, parameters=params).named_results())
+    stops = []
+    for i, r in enumerate(rows):
+        nxt = rows[i + 1]["ts_ms"] if i + 1 < len(rows) else None
+        stops.append({
+            "event_id": r["event_id"], "camera_id": r["camera_id"], "camera_name": r["camera_name"], "site": r["site"],
+            "zone": r["zone"], "ts": int(r["ts_ms"]), "direction": r["direction"],
+            "confidence": round(float(r["confidence"]), 4), "lat": r["lat"], "lon": r["lon"],
+            "watchlist_hits": list(r["watchlist_hits"]), "dwell_ms": int(nxt - r["ts_ms"]) if nxt is not None else None,
+        })
+    audit(state, request, p, "timeline", resource="/api/v1/plates/{plate}/timeline",
+          query={"plate": norm, "since": params["since"], "until": params["until"]}, result_count=len(stops))
+    return {
+        "plate": norm,
+        "first_seen": stops[0]["ts"] if stops else None,
+        "last_seen": stops[-1]["ts"] if stops else None,
+        "cameras": sorted({s["camera_id"] for s in stops}),
+        "sites": sorted({s["site"] for s in stops if s["site"]}),
+        "stops": stops,
+    }

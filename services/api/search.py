@@ -1,0 +1,220 @@
+"""Plate-event search as parameterised ClickHouse SQL: plate modes, filters, keyset cursors.
+
+Every value from the user travels as a query parameter (``{name:Type}``, bound by the server);
+the SQL text is assembled only from fixed fragments chosen by the code. The latest version of each
+event wins (``plate_events FINAL``: corrections add versions of the same sorting key).
+
+Fuzzy search scores a candidate by a weighted edit distance computed in SQL: distance between the
+confusable-folded skeletons (``platestream.plates.skeleton``, the materialized ``plate_skeleton``
+column) plus 0.4 for each substitution that only the folding forgives. For one confusable swap this
+equals ``platestream.plates.plate_distance``; pairs outside the skeleton classes count 1.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from platestream.plates import CONFUSABLE_COST, normalise, skeleton
+
+EVENTS_FROM = "plate_events FINAL"
+PlateMode = Literal["auto", "exact", "prefix", "wildcard", "fuzzy"]
+Sort = Literal["time", "score"]
+
+COLUMNS = (
+    "event_id, version, camera_id, camera_name, site, zone, plate, confidence, "
+    "toUnixTimestamp64Milli(ts) AS ts_ms, direction, vehicle_type, vehicle_color, vehicle_make, vehicle_model, "
+    "lane, read_count, watchlist_hits, access_status, best_crop_key, correction_id, source"
+)
+RESULT_FIELDS = (
+    "event_id", "version", "camera_id", "camera_name", "site", "zone", "plate", "confidence", "ts",
+    "direction", "vehicle_type", "vehicle_color", "vehicle_make", "vehicle_model", "lane", "read_count",
+    "watchlist_hits", "access_status", "best_crop_key", "correction_id", "source",
+)
+_WILDCARD_OK = re.compile(r"^[^\s%_\\]*$")
+
+
+class QueryError(ValueError):
+    """The search parameters are invalid (answered 422 with the reason)."""
+
+
+@dataclass
+class EventQuery:
+    """What a caller asked for; times in epoch ms."""
+
+    plate: str | None = None
+    mode: PlateMode = "auto"
+    max_distance: float = 1.0
+    cameras: list[str] = field(default_factory=list)
+    site: str | None = None
+    zone: str | None = None
+    since_ms: int | None = None
+    until_ms: int | None = None
+    direction: str | None = None
+    vehicle_type: str | None = None
+    vehicle_color: str | None = None
+    min_confidence: float | None = None
+    watchlist_only: bool = False
+    sort: Sort = "time"
+    limit: int = 50
+    cursor: str | None = None
+
+    def resolved_mode(self) -> str:
+        if self.mode != "auto":
+            return self.mode
+        if self.plate and ("*" in self.plate or "?" in self.plate):
+            return "wildcard"
+        return "exact"
+
+    def audit_view(self) -> dict[str, Any]:
+        """The query as recorded in the audit log."""
+        return {k: v for k, v in self.__dict__.items() if v not in (None, [], False, "")}
+
+
+def wildcard_to_like(pattern: str) -> str:
+    """``AB?12*`` -> ``AB_12%``: ``?`` one character, ``*`` any run; other characters normalised."""
+    out = []
+    for ch in pattern:
+        if ch == "?":
+            out.append("_")
+        elif ch == "*":
+            out.append("%")
+        else:
+            out.append(normalise(ch))
+    like = "".join(out)
+    if not like.strip("%_"):
+        raise QueryError("a wildcard pattern needs at least one plate character")
+    return like
+
+
+def encode_cursor(values: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise QueryError("malformed cursor") from exc
+    expected = 2 if sort == "time" else 4
+    if not isinstance(values, list) or len(values) != expected:
+        raise QueryError("cursor does not belong to this sort order")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values[:-1]) or not isinstance(values[-1], str):
+        raise QueryError("malformed cursor")
+    return values
+
+
+def build_where(q: EventQuery, params: dict[str, Any]) -> tuple[list[str], str]:
+    """WHERE conditions and the score expression (tenths of an edit; 0 unless fuzzy)."""
+    where: list[str] = []
+    score = "0"
+    if q.plate is not None and q.plate != "":
+        mode = q.resolved_mode()
+        if mode == "wildcard":
+            if not _WILDCARD_OK.match(q.plate):
+                raise QueryError("wildcard patterns use ? and * only")
+            params["plate_like"] = wildcard_to_like(q.plate)
+            where.append("plate LIKE {plate_like:String}")
+        else:
+            plate = normalise(q.plate)
+            if not plate:
+                raise QueryError("plate has no letters or digits")
+            if mode == "exact":
+                params["plate"] = plate
+                where.append("plate = {plate:String}")
+            elif mode == "prefix":
+                params["plate_like"] = plate + "%"
+                where.append("plate LIKE {plate_like:String}")
+            elif mode == "fuzzy":
+                if not 0 <= q.max_distance <= 4:
+                    raise QueryError("max_distance must be between 0 and 4")
+                params.update(plate=plate, skel=skeleton(plate), plate_len=len(plate),
+                              max_edits=int(q.max_distance + 0.999), max_tenths=round(q.max_distance * 10))
+                raw = "editDistanceUTF8(plate, {plate:String})"
+                sk = "editDistanceUTF8(plate_skeleton, {skel:String})"
+                score = f"toUInt32(round(10 * ({sk} + {CONFUSABLE_COST} * ({raw} - {sk}))))"
+                where.append("abs(toInt64(lengthUTF8(plate)) - {plate_len:Int64}) <= {max_edits:UInt32}")
+                where.append(f"{sk} <= {{max_edits:UInt32}}")
+                where.append(f"{score} <= {{max_tenths:UInt32}}")
+            else:
+                raise QueryError(f"unknown plate mode {mode!r}")
+    if q.cameras:
+        params["cameras"] = list(q.cameras)
+        where.append("camera_id IN {cameras:Array(String)}")
+    for name in ("site", "zone", "direction", "vehicle_type", "vehicle_color"):
+        value = getattr(q, name)
+        if value:
+            params[name] = value
+            where.append(f"{name} = {{{name}:String}}")
+    if q.since_ms is not None:
+        params["since"] = q.since_ms
+        where.append("ts >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')")
+    if q.until_ms is not None:
+        params["until"] = q.until_ms
+        where.append("ts < fromUnixTimestamp64Milli({until:Int64}, 'UTC')")
+    if q.since_ms is not None and q.until_ms is not None and q.until_ms <= q.since_ms:
+        raise QueryError("until must be after since")
+    if q.min_confidence is not None:
+        params["min_conf"] = float(q.min_confidence)
+        where.append("confidence >= {min_conf:Float32}")
+    if q.watchlist_only:
+        where.append("notEmpty(watchlist_hits)")
+    return where, score
+
+
+def build_search(q: EventQuery, *, limit: int | None = None) -> tuple[str, dict[str, Any]]:
+    """SQL and parameters for one page (``limit + 1`` rows: the extra one says whether more follow)."""
+    params: dict[str, Any] = {}
+    where, score = build_where(q, params)
+    conf = "toInt64(round(confidence * 1000))"
+    if q.cursor:
+        c = decode_cursor(q.cursor, q.sort)
+        if q.sort == "time":
+            params.update(c_ts=c[0], c_id=c[1])
+            where.append("(ts, event_id) < (fromUnixTimestamp64Milli({c_ts:Int64}, 'UTC'), {c_id:String})")
+        else:
+            params.update(c_score=c[0], c_conf=c[1], c_ts=c[2], c_id=c[3])
+            where.append(
+                f"(({score}) > {{c_score:Int64}} OR (({score}) = {{c_score:Int64}} AND ({conf} < {{c_conf:Int64}} "
+                f"OR ({conf} = {{c_conf:Int64}} AND (ts, event_id) < "
+                "(fromUnixTimestamp64Milli({c_ts:Int64}, 'UTC'), {c_id:String})))))"
+            )
+    order = "ts DESC, event_id DESC" if q.sort == "time" else "score ASC, conf_milli DESC, ts DESC, event_id DESC"
+    params["limit"] = (limit or q.limit) + 1
+    sql = (
+        f"SELECT {COLUMNS}, {score} AS score, {conf} AS conf_milli FROM {EVENTS_FROM}"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + f" ORDER BY {order} LIMIT {{limit:UInt32}}"
+    )
+    return sql, params
+
+
+def row_to_event(row: dict[str, Any]) -> dict[str, Any]:
+    out = {k: row.get(k) for k in RESULT_FIELDS if k != "ts"}
+    out["ts"] = int(row["ts_ms"])
+    out["confidence"] = round(float(row["confidence"]), 4)
+    out["watchlist_hits"] = list(row.get("watchlist_hits") or [])
+    if "score" in row:
+        out["distance"] = int(row["score"]) / 10
+    return out
+
+
+def next_cursor(q: EventQuery, last: dict[str, Any]) -> str:
+    if q.sort == "time":
+        return encode_cursor([int(last["ts_ms"]), last["event_id"]])
+    return encode_cursor([int(last["score"]), int(last["conf_milli"]), int(last["ts_ms"]), last["event_id"]])
+
+
+def run_search(client: Any, q: EventQuery, *, limit: int | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of events and the cursor of the next page (None at the end)."""
+    page = limit or q.limit
+    sql, params = build_search(q, limit=page)
+    rows = list(client.query(sql, parameters=params).named_results())
+    more = len(rows) > page
+    rows = rows[:page]
+    cursor = next_cursor(q, rows[-1]) if more and rows else None
+    return [row_to_event(r) for r in rows], cursor

@@ -1,0 +1,42 @@
+"""What the API's routes share: clients, projections and helpers, built once per app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from platestream.serde import AvroSerde
+from services.api.audit import Auditor
+from services.api.identity import Accounts
+from services.api.projection import TopicProjection
+from services.api.publish import Publisher
+from services.api.ratelimit import RateLimiter
+from services.api.secrets import SecretStore
+from services.api.settings import ApiSettings
+
+if TYPE_CHECKING:
+    from services.api.live import LiveHub
+    from services.api.replay import ReplayManager
+
+
+@dataclass
+class AppState:
+    settings: ApiSettings
+    serde: AvroSerde
+    producer: Any
+    publisher: Publisher
+    clickhouse: Any
+    s3: Any
+    accounts: Accounts
+    cameras: TopicProjection
+    bolo: TopicProjection
+    acks: TopicProjection
+    auditor: Auditor
+    limiter: RateLimiter
+    login_limiter: RateLimiter
+    secrets: SecretStore
+    live: LiveHub
+    replays: ReplayManager
+    projections: list[TopicProjection] = field(default_factory=list)
+    metrics: Any = None
+    corrected: dict[str, dict[str, Any]] = field(default_factory=dict)  # event_id -> last correction made here
