@@ -1,0 +1,207 @@
+"""Video uploads: ``POST /api/v1/uploads`` (and ``platestream ingest file``) turn a video into frames.
+
+The body is spooled to disk, checked to be a readable video (else 415), and a job thread samples it
+at ``ingest_upload_fps`` into ``anpr.frames.v1`` (source ``upload``, with the job id), reporting
+progress that ``GET /api/v1/uploads/{job_id}`` returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+import threading
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+
+from platestream.errors import BadInputError
+from platestream.serde import AvroSerde
+from platestream.timeutil import now_ms
+
+from services.ingest.canonical import parse_time
+from services.ingest.frames import FrameGate, FramePublisher
+from services.ingest.metrics import IngestMetrics
+from services.ingest.publisher import AckingProducer, ImageStore
+from services.ingest.settings import IngestSettings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class UploadJob:
+    job_id: str
+    camera_id: str
+    filename: str
+    state: str = "queued"  # queued | running | done | failed
+    frames_total: int | None = None
+    frames_read: int = 0
+    frames_sent: int = 0
+    progress: float = 0.0
+    error: str | None = None
+    created_at: int = field(default_factory=now_ms)
+    finished_at: int | None = None
+
+    def view(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def probe(path: Path) -> int | None:
+    """Frame count of a readable video (None if unknown); BadInputError if unreadable."""
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise BadInputError("not a readable video")
+        ok, _ = cap.read()
+        if not ok:
+            raise BadInputError("video has no decodable frame")
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        return count if count > 0 else None
+    finally:
+        cap.release()
+
+
+class UploadManager:
+    def __init__(self, *, settings: IngestSettings, producer: AckingProducer, serde: AvroSerde, store: ImageStore | None,
+                 metrics: IngestMetrics | None = None) -> None:
+        self._settings = settings
+        self._frames = FramePublisher(producer=producer, serde=serde, settings=settings, store=store, metrics=metrics)
+        self._metrics = metrics
+        self.jobs: dict[str, UploadJob] = {}
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.spool = Path(settings.ingest_upload_dir or Path(tempfile.gettempdir()) / "platestream-uploads")
+        self.spool.mkdir(parents=True, exist_ok=True)
+
+    def close(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=10.0)
+
+    def run_job(self, job: UploadJob, path: Path, *, base_ts: int | None = None, delete: bool = True) -> UploadJob:
+        """Sample the video into frames (blocking); the job records progress as it goes."""
+        job.state = "running"
+        base = base_ts if base_ts is not None else now_ms()
+        gate = FrameGate(self._settings.ingest_upload_fps, dup_threshold=0.0)
+        cap = cv2.VideoCapture(str(path))
+        futures = []
+        try:
+            if not cap.isOpened():
+                raise BadInputError("not a readable video")
+            seq = 0
+            while not self._stop.is_set():
+                ok, frame = cap.read()
+                if not ok or frame is None:
+                    break
+                job.frames_read += 1
+                ts = base + int(cap.get(cv2.CAP_PROP_POS_MSEC))
+                if gate.check(ts, frame) is None:
+                    futures.append(self._frames.publish(camera_id=job.camera_id, source="upload", session=job.job_id,
+                                                        seq=seq, ts=ts, frame=frame, job_id=job.job_id))
+                    seq += 1
+                if job.frames_total:
+                    job.progress = min(0.99, job.frames_read / job.frames_total)
+            for fut in futures:
+                fut.result(timeout=self._settings.ingest_ack_timeout_s)
+            job.frames_sent = len(futures)
+            job.progress = 1.0
+            job.state = "done" if not self._stop.is_set() else "failed"
+            if self._stop.is_set():
+                job.error = "server stopped"
+        except Exception as exc:  # job failures are reported through the job's status
+            job.state, job.error = "failed", str(exc)
+            logger.error("upload job %s failed: %s", job.job_id, exc)
+        finally:
+            cap.release()
+            job.finished_at = now_ms()
+            if delete:
+                path.unlink(missing_ok=True)
+            if self._metrics is not None:
+                self._metrics.uploads.labels(job.state).inc()
+        return job
+
+    def submit(self, path: Path, *, camera_id: str, filename: str, base_ts: int | None = None) -> UploadJob:
+        try:
+            total = probe(path)
+        except BadInputError:
+            path.unlink(missing_ok=True)
+            raise
+        job = UploadJob(job_id=str(uuid.uuid4()), camera_id=camera_id, filename=filename, frames_total=total)
+        self.jobs[job.job_id] = job
+        t = threading.Thread(target=self.run_job, args=(job, path), kwargs={"base_ts": base_ts}, name=f"upload-{job.job_id[:8]}", daemon=True)
+        self._threads = [x for x in self._threads if x.is_alive()] + [t]
+        t.start()
+        return job
+
+
+def add_upload_routes(app: Any, ctx: Any) -> None:
+    from fastapi import Request
+    from fastapi.responses import JSONResponse
+
+    from services.ingest.devices import AuthError
+
+    manager: UploadManager = ctx.uploads
+
+    def principal_for(request: Request) -> Any:
+        return ctx.auth.authenticate(request.headers, request.query_params)
+
+    @app.post("/api/v1/uploads", tags=["uploads"], status_code=202)
+    async def upload(request: Request) -> Any:
+        """Upload a video (raw body or multipart field 'file'); answers a job id to poll."""
+        try:
+            principal = principal_for(request)
+            camera_id = principal.camera_for(request.query_params.get("camera_id") or request.headers.get("x-camera-id"), "upload")
+        except AuthError as exc:
+            return JSONResponse({"error": exc.reason}, status_code=exc.status)
+        base_ts = None
+        if request.query_params.get("recorded_at"):
+            try:
+                base_ts, _ = parse_time(request.query_params["recorded_at"])
+            except BadInputError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+        limit = ctx.settings.ingest_upload_max_bytes
+        path = manager.spool / f"{uuid.uuid4().hex}.video"
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        filename = request.query_params.get("filename", "upload")
+        size = 0
+        try:
+            if ctype.startswith("multipart/"):
+                form = await request.form(max_part_size=limit)
+                up = form.get("file")
+                if up is None or isinstance(up, str):
+                    return JSONResponse({"error": "multipart upload needs a 'file' field"}, status_code=400)
+                filename = up.filename or filename
+                with path.open("wb") as fh:
+                    await asyncio.to_thread(shutil.copyfileobj, up.file, fh)
+                size = path.stat().st_size
+            else:
+                with path.open("wb") as fh:
+                    async for chunk in request.stream():
+                        size += len(chunk)
+                        if size > limit:
+                            raise BadInputError(f"upload exceeds {limit} bytes")
+                        fh.write(chunk)
+            if size == 0:
+                raise BadInputError("empty upload")
+            job = await asyncio.to_thread(manager.submit, path, camera_id=camera_id, filename=filename, base_ts=base_ts)
+        except BadInputError as exc:
+            path.unlink(missing_ok=True)
+            status = 413 if "exceeds" in str(exc) else 415 if "video" in str(exc) else 400
+            return JSONResponse({"error": str(exc)}, status_code=status)
+        return JSONResponse({"job_id": job.job_id, "status_url": f"/api/v1/uploads/{job.job_id}", **job.view()}, status_code=202)
+
+    @app.get("/api/v1/uploads/{job_id}", tags=["uploads"])
+    async def upload_status(job_id: str, request: Request) -> Any:
+        """Progress of an upload job."""
+        try:
+            principal = principal_for(request)
+        except AuthError as exc:
+            return JSONResponse({"error": exc.reason}, status_code=exc.status)
+        job = manager.jobs.get(job_id)
+        if job is None or (principal.camera_ids and job.camera_id not in principal.camera_ids):
+            return JSONResponse({"error": "no such upload job"}, status_code=404)
+        return job.view()
