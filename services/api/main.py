@@ -23,7 +23,7 @@ from services.api.live import LiveHub
 from services.api.logctx import request_id_var
 from services.api.metrics import ApiMetrics
 from services.api.projection import TopicProjection
-from services.api.publish import PublishError, Publisher
+from services.api.publish import Publisher, PublishError
 from services.api.ratelimit import RateLimiter
 from services.api.replay import ReplayManager
 from services.api.routes import ROUTERS

@@ -183,7 +183,7 @@ class ReplayManager:
         headers = [("x-platestream-replay-id", job.id.encode())]
         start_wall = time.monotonic()
         first_ts = index[0][2] if index else 0
-        producer = self._publisher._producer  # noqa: SLF001 - the shared producer, raw bytes
+        producer = self._publisher._producer
         for p, o, ts in index:
             if cancel.is_set():
                 return

@@ -13,7 +13,7 @@ from platestream.plates import normalise
 from platestream.timeutil import now_ms
 from services.api.deps import Correct, StateDep, audit
 from services.api.routes.events import EventOut, presign
-from services.api.search import COLUMNS, encode_cursor, decode_cursor, row_to_event
+from services.api.search import COLUMNS, decode_cursor, encode_cursor, row_to_event
 
 router = APIRouter(prefix="/api/v1", tags=["review"])
 
