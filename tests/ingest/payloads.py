@@ -33,8 +33,9 @@ def jpeg(width: int = 64, height: int = 32, value: int = 128) -> bytes:
     return buf.tobytes()
 
 
-def png(width: int = 40, height: int = 20) -> bytes:
-    ok, buf = cv2.imencode(".png", np.zeros((height, width, 3), np.uint8))
+def png(width: int = 40, height: int = 20, *, noise: bool = False) -> bytes:
+    img = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8) if noise else np.zeros((height, width, 3), np.uint8)
+    ok, buf = cv2.imencode(".png", img)
     assert ok
     return buf.tobytes()
 
