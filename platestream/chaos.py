@@ -359,6 +359,8 @@ class ChaosRun:
         self.echo = echo
         self.run_id = harness.new_run_id("chaos")
         self.settings = harness.isolated(settings, self.run_id)
+        self.canary_ids: set[str] = set()
+        self.canary_alerts: set[str] = set()
 
     def _client(self) -> Any:
         from platestream.clickhouse import make_clickhouse
@@ -395,7 +397,7 @@ class ChaosRun:
                           run_id=self.run_id, rate=opts.rate, hit_every=opts.hit_every)
         try:
             with stages:
-                self._wait_ready(stages, ingest_port)
+                self._wait_ready(stages, load, webhook, ingest_port)
                 load.start()
                 time.sleep(opts.warmup_s)
                 for fault in opts.faults:
@@ -418,7 +420,7 @@ class ChaosRun:
         serde = AvroSerde(self.settings.schema_registry_url)
         topic = self.settings.topic(catalogue.BOLO.name)
         records = []
-        for i in range(0, max_events, self.opts.hit_every):
+        for i in [-1, *range(0, max_events, self.opts.hit_every)]:
             entry_id = f"{self.run_id}-bolo-{i}"
             rec = {"entry_id": entry_id, "list_id": f"{self.run_id}-list", "list_kind": "bolo",
                    "pattern": plate_for(i, salt=7), "match_type": "exact", "max_distance": 0, "reason": "chaos",
@@ -427,15 +429,28 @@ class ChaosRun:
             records.append((entry_id.encode(), serde.encode("bolo_entry", rec, subject=f"{topic}-value")))
         produce_all(self.settings, topic, records)
 
-    def _wait_ready(self, stages: harness.Stages, ingest_port: int) -> None:
-        if "ingest" in stages.names and not harness.wait_http(f"http://127.0.0.1:{ingest_port}/health", 90):
+    def _wait_ready(self, stages: harness.Stages, load: IngestLoad, webhook: WebhookReceiver, port: int) -> None:
+        """Readiness end to end: a canary push on the watchlist must be stored and alerted."""
+        import httpx
+
+        if not harness.wait_http(f"http://127.0.0.1:{port}/health", 90):
             raise RuntimeError(f"ingest did not answer:\n{stages.log_tail('ingest')}")
-        groups = [("enrich", "platestream-enrich"), ("sink", "platestream-sink-clickhouse"),
-                  ("notify", "platestream-notify")]
-        for stage, group in groups:
-            if stage in stages.names and not harness.wait_group_joined(
-                    self.settings, harness.group_id(self.settings, group), 90):
-                raise RuntimeError(f"{stage} did not join its consumer group:\n{stages.log_tail(stage)}")
+        body = {**load.payload(-1), "confidence": 0.97}
+        device_id = body["device_id"]
+        resp = httpx.post(load.url, json=body, headers={"X-API-Key": f"{DEVICE_SECRET}-{device_id}"}, timeout=30)
+        if resp.status_code != 200:
+            raise RuntimeError(f"canary push refused: {resp.status_code} {resp.text[:300]}")
+        self.canary_ids = set(resp.json()["event_ids"])
+        if wait_stored(self._client, self.settings.clickhouse_database, list(self.canary_ids), 90) is None:
+            raise RuntimeError(f"the canary event did not reach ClickHouse in 90 s:\n{stages.log_tail('sink')}")
+        if "notify" in stages.names:
+            deadline = time.monotonic() + 90
+            while not webhook.accepted and time.monotonic() < deadline:
+                time.sleep(0.3)
+            if not webhook.accepted:
+                raise RuntimeError("the canary alert did not reach the webhook in 90 s:\n"
+                                   f"{stages.log_tail('enrich')}\n{stages.log_tail('notify')}")
+            self.canary_alerts = set(webhook.accepted)
 
     def _inject(self, fault: Fault, stages: harness.Stages, load: IngestLoad) -> FaultResult:
         self.echo(f"fault: {fault.name}")
@@ -474,7 +489,8 @@ class ChaosRun:
         while time.monotonic() < deadline:
             alert_rows = [(str(a), str(e)) for a, e in client.query(
                 f"SELECT alert_id, any(event_id) FROM {db}.alerts FINAL GROUP BY alert_id").result_rows]
-            if len(webhook.accepted) >= expected_alerts and len(alert_rows) >= expected_alerts:
+            if (len(webhook.accepted) - len(self.canary_alerts) >= expected_alerts
+                    and len(alert_rows) - len(self.canary_ids) >= expected_alerts):
                 break
             time.sleep(1.0)
         stored = stored_ids(client, db, ids)
@@ -484,7 +500,7 @@ class ChaosRun:
             f"SELECT count() - uniqExact(event_id) FROM {db}.camera_events"))
         phantom = int(client.command(
             f"SELECT count() FROM (SELECT DISTINCT event_id FROM {db}.camera_events) WHERE event_id NOT IN %(ids)s",
-            parameters={"ids": ids}))
+            parameters={"ids": ids + sorted(self.canary_ids)}))
         image_keys = client.query(f"SELECT event_id, image_keys FROM {db}.camera_events FINAL").result_rows
         images_missing, images_expected = self._missing_images(image_keys)
         alerted_events = {e for _, e in alert_rows}
@@ -492,6 +508,8 @@ class ChaosRun:
             f"SELECT alert_id, countIf(status = 'delivered') FROM {db}.alert_deliveries FINAL GROUP BY alert_id"
         ).result_rows
         delivered_ok = {str(a): int(n) for a, n in delivered}
+        accepted = {a: n for a, n in webhook.accepted.items() if a not in self.canary_alerts}
+        alert_rows = [(a, e) for a, e in alert_rows if e not in self.canary_ids]
         lost = sorted(set(ids) - stored)
         alive = stages.alive()
         lag_left = self._lag_left()
@@ -501,8 +519,8 @@ class ChaosRun:
             "duplicated": len(per_id), "raw_duplicate_rows_before_merge": raw_dupes, "stored_not_acknowledged": phantom,
             "images_expected": images_expected, "images_missing": images_missing,
             "alerts_expected": expected_alerts, "alert_rows": len(alert_rows),
-            "alerts_delivered": len([a for a, n in webhook.accepted.items() if n >= 1]),
-            "alert_duplicates": sum(n - 1 for n in webhook.accepted.values() if n > 1),
+            "alerts_delivered": len([a for a, n in accepted.items() if n >= 1]),
+            "alert_duplicates": sum(n - 1 for n in accepted.values() if n > 1),
             "webhook_requests": webhook.requests, "webhook_refused": webhook.refused,
             "pushes_given_up": len(load.gave_up), "push_statuses": load.statuses,
             "restarts": dict(stages.supervisor.restarts), "caught_up_s": caught_up, "lag_left": lag_left,
@@ -515,7 +533,7 @@ class ChaosRun:
             p.append(f"{len(per_id)} event ids more than once after FINAL")
         if images_missing:
             p.append(f"{images_missing} of {images_expected} images missing from the bucket")
-        if images_expected < len(stored):
+        if images_expected < len(stored) + len(self.canary_ids):
             p.append(f"only {images_expected} image keys for {len(stored)} stored events (one image each was sent)")
         if "notify" in stages.names:
             missing_alert_events = hits - alerted_events

@@ -30,16 +30,14 @@ from platestream.supervisor import STAGES, ProcessSpec, Supervisor
 
 logger = logging.getLogger(__name__)
 
-# Stage name -> the consumer groups it uses (env variable, default group id).
-GROUPS: dict[str, list[tuple[str, str]]] = {
-    "detect": [("PLATESTREAM_DETECT_GROUP_ID", "platestream-detect")],
-    "enrich": [("PLATESTREAM_ENRICH_GROUP_ID", "platestream-enrich")],
-    "sink": [
-        ("PLATESTREAM_SINK_GROUP_CLICKHOUSE", "platestream-sink-clickhouse"),
-        ("PLATESTREAM_SINK_GROUP_S3", "platestream-sink-s3"),
-    ],
-    "notify": [("PLATESTREAM_NOTIFY_GROUP_ID", "platestream-notify")],
-    "health": [("PLATESTREAM_HEALTH_GROUP_ID", "platestream-health")],
+# Stages name their consumer groups "<topic prefix><group id>" themselves, so a run's groups are
+# its own as soon as the prefix is; these are the default group ids (see group_id()).
+GROUPS: dict[str, list[str]] = {
+    "detect": ["platestream-detect"],
+    "enrich": ["platestream-enrich"],
+    "sink": ["platestream-sink-clickhouse", "platestream-sink-s3"],
+    "notify": ["platestream-notify"],
+    "health": ["platestream-health"],
 }
 # Metrics/web ports of the stages: 0 (off or ephemeral) so parallel runs do not collide.
 PORT_VARS = (
@@ -83,9 +81,6 @@ def settings_env(settings: CommonSettings) -> dict[str, str]:
 
 def stage_env(settings: CommonSettings, **extra: str) -> dict[str, str]:
     env = settings_env(settings)
-    for pairs in GROUPS.values():
-        for var, default in pairs:
-            env[var] = group_id(settings, default)
     for var in PORT_VARS:
         env[var] = "0"
     env.update(extra)

@@ -8,6 +8,7 @@ one passage (enrich would merge them), which keeps "one read, one event" true en
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -29,15 +30,18 @@ _DIGITS = "0123456789"
 
 
 def plate_for(i: int, salt: int = 0) -> str:
-    """A Mercosur-shaped plate (LLLNLNN) for index ``i``; neighbours differ in most positions."""
-    # Multiplying by a large odd constant scatters consecutive indexes across the whole space.
-    x = ((i + 1) * 2_654_435_761 + salt * 40_503) % (23**4 * 10**3)
+    """A Mercosur-shaped plate (LLLNLNN) for index ``i``, uniformly spread by a hash.
+
+    Uniform plates keep two reads of one camera from looking like OCR variants of each other
+    (enrich would merge them into one passage); structured ones (counters) would not.
+    """
+    x = int.from_bytes(hashlib.blake2b(f"{salt}:{i}".encode(), digest_size=8).digest(), "big")
     letters, digits = divmod(x, 10**3)
     out = []
     for _ in range(4):
         letters, r = divmod(letters, 23)
         out.append(_ALPHABET[r])
-    d = f"{digits:03d}"
+    d = f"{digits % 1000:03d}"
     return f"{out[0]}{out[1]}{out[2]}{d[0]}{out[3]}{d[1]}{d[2]}"
 
 
@@ -72,7 +76,7 @@ class ReadFactory:
             "vehicle_type": "car",
             "crop": None,
             "direction": None,
-            "lane": i % 2,
+            "lane": (i // self.cameras) % 2,
             "detector": "bench",
             "inference_ms": None,
             "received_at": received_at,

@@ -8,6 +8,7 @@ and memory of every process. The raw broker rate is measured in the same run as 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -84,6 +85,64 @@ def server_freshness(client: Any, table: str, where: str = "1") -> dict[str, Any
     return {"rows": int(n), "p50_ms": qs[0] if n else None, "p99_ms": qs[1] if n else None, "max_ms": mx if n else None}
 
 
+def wait_count(settings: CommonSettings, sql: str, at_least: int, timeout_s: float) -> bool:
+    """Poll a count query until it reaches ``at_least`` (bounded; survives query errors)."""
+    from platestream.clickhouse import make_clickhouse
+
+    client = make_clickhouse(settings)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if int(client.command(sql)) >= at_least:
+                return True
+        except Exception as exc:
+            logger.debug("count poll: %s", exc)
+        time.sleep(0.3)
+    return False
+
+
+def warm_up(settings: CommonSettings, stages: harness.Stages, serde: AvroSerde, factory: ReadFactory,
+            frames: FrameFactory | None, *, backlog: bool) -> int:
+    """Readiness end to end: a canary read (and frame) must reach ClickHouse before load starts.
+
+    Returns the number of canary read rows written. With a backlog the stages are already busy
+    with it, so readiness is only "rows are arriving".
+    """
+    db = settings.clickhouse_database
+    if backlog:
+        if not wait_count(settings, f"SELECT count() FROM {db}.plate_reads", 1, 120):
+            raise RuntimeError(f"no rows reached ClickHouse in 120 s; sink log:\n{stages.log_tail('sink')}")
+        return 0
+    from platestream.kafka import make_producer
+
+    producer = make_producer(settings)
+    canary = factory.read(-1, now_ms())
+    topic = settings.topic(catalogue.PLATE_READS.name)
+    producer.produce(topic, key=canary["camera_id"].encode(),
+                     value=serde.encode("plate_read", canary, subject=f"{topic}-value"))
+    if frames is not None:
+        ftopic = settings.topic(catalogue.FRAMES.name)
+        frame = frames.frame(0, now_ms())
+        producer.produce(ftopic, key=frame["camera_id"].encode(),
+                         value=serde.encode("frame", frame, subject=f"{ftopic}-value"))
+    producer.flush(30)
+    rid = canary["read_id"]
+    if not wait_count(settings, f"SELECT count() FROM {db}.plate_reads WHERE read_id = '{rid}'", 1, 90):
+        raise RuntimeError(f"the canary read did not reach ClickHouse in 90 s; sink log:\n{stages.log_tail('sink')}")
+    if not wait_count(settings, f"SELECT count() FROM {db}.plate_events WHERE best_read_id = '{rid}'", 1, 60):
+        raise RuntimeError(f"the canary read made no plate event in 60 s; enrich log:\n{stages.log_tail('enrich')}")
+    rows = 1
+    if frames is not None:
+        fid = frames.frame_id(0)
+        if not wait_count(settings, f"SELECT count() FROM {db}.plate_reads WHERE frame_id = '{fid}'", 1, 240):
+            raise RuntimeError(f"the canary frame gave no read in 240 s; detect log:\n{stages.log_tail('detect')}")
+        from platestream.clickhouse import make_clickhouse
+
+        rows += int(make_clickhouse(settings).command(
+            f"SELECT count() FROM {db}.plate_reads WHERE frame_id = '{fid}'"))
+    return rows
+
+
 def run(base: CommonSettings, opts: PipelineOptions) -> dict[str, Any]:
     with harness.live_stack(base) as (stack_settings, started_stack):
         run_id = harness.new_run_id("bench")
@@ -153,6 +212,7 @@ def _run(settings: CommonSettings, opts: PipelineOptions, run_id: str, own_stack
     alerts = probes.TopicWatcher(settings=settings, topic=settings.topic(catalogue.ALERTS.name),
                                  key_field="alert_id", name="alerts")
     pumps: list[RecordPump] = []
+    frames = FrameFactory.from_dir(run_id, IMAGES_DIR) if opts.detect else None
 
     def known_ends() -> dict[tuple[str, int], int]:
         ends: dict[tuple[str, int], int] = {}
@@ -170,16 +230,19 @@ def _run(settings: CommonSettings, opts: PipelineOptions, run_id: str, own_stack
         groups["detect"] = (harness.group_id(settings, "platestream-detect"), [settings.topic(catalogue.FRAMES.name)])
     lag = probes.LagSampler(settings=settings, groups=groups, known_ends=known_ends)
     sampler: ProcessSampler | None = None
-    with stages:
+    everything = (reads_fresh, events_fresh, frames_fresh, rows, lag, alerts)
+    with stages, contextlib.ExitStack() as cleanup:
+        for probe in everything:
+            cleanup.callback(probe.stop)
         t_start = time.monotonic()
+        canaries = warm_up(settings, stages, serde, factory, frames if opts.detect else None,
+                           backlog=opts.backlog > 0)
+        result["stages_ready_s"] = round(time.monotonic() - t_start, 2)
         rows.start()
         lag.start()
         alerts.start()
-        for name, (group, _) in groups.items():
-            if not harness.wait_group_joined(settings, group, timeout_s=120 if name == "detect" else 60):
-                raise RuntimeError(f"{name} did not join its consumer group; log:\n{stages.log_tail(name.split('-')[0])}")
-        result["stages_ready_s"] = round(time.monotonic() - t_start, 2)
         sampler = ProcessSampler({**stages.pids(), "loadgen(this process)": os.getpid()}).start()
+        cleanup.callback(sampler.stop)
         for probe in (reads_fresh, events_fresh, frames_fresh):
             probe.start()
         pump = RecordPump(settings=settings, topic=catalogue.PLATE_READS, make=make_read,
@@ -188,12 +251,11 @@ def _run(settings: CommonSettings, opts: PipelineOptions, run_id: str, own_stack
                           start_index=opts.backlog, on_sample=lambda rid, ms: (reads_fresh.track(rid, ms),
                                                                                  events_fresh.track(rid, ms)))
         pumps.append(pump)
-        if opts.detect and opts.frames_per_s > 0:
-            frames = FrameFactory.from_dir(run_id, IMAGES_DIR)
+        if frames is not None and opts.frames_per_s > 0:
             fpump = RecordPump(settings=settings, topic=catalogue.FRAMES, make=frames.frame,
                                record_id=lambda r: r["frame_id"], key=lambda r: r["camera_id"],
                                rate=opts.frames_per_s, seconds=opts.seconds, serde=serde, sample_every=1,
-                               on_sample=frames_fresh.track)
+                               on_sample=frames_fresh.track, start_index=1)
             pumps.append(fpump)
             fpump.start()
         load_t0 = time.monotonic()
@@ -202,7 +264,7 @@ def _run(settings: CommonSettings, opts: PipelineOptions, run_id: str, own_stack
         for p in pumps:
             p.join(opts.seconds + 120)
         load_s = time.monotonic() - load_t0
-        expected = pump.stats.produced + opts.backlog
+        expected = pump.stats.produced + opts.backlog + canaries
         deadline = time.monotonic() + opts.drain_timeout_s
         while time.monotonic() < deadline:
             last = rows.series[-1] if rows.series else {}
@@ -212,7 +274,7 @@ def _run(settings: CommonSettings, opts: PipelineOptions, run_id: str, own_stack
         drained_s = time.monotonic() - load_t0
         time.sleep(min(5.0, opts.drain_timeout_s))  # events close after the passage gap; alerts follow
         events_fresh.wait_all(10)
-        for probe in (reads_fresh, events_fresh, frames_fresh, rows, lag, alerts):
+        for probe in everything:
             probe.stop()
         sampler.stop()
         result["restarts"] = dict(stages.supervisor.restarts)

@@ -18,7 +18,7 @@ from typing import Any
 from platestream import topics as catalogue
 from platestream.bench import harness, probes
 from platestream.bench.load import ReadFactory, RecordPump
-from platestream.bench.pipeline import bolo_entries, produce_all
+from platestream.bench.pipeline import bolo_entries, produce_all, warm_up
 from platestream.benchutil import ProcessSampler, machine
 from platestream.serde import AvroSerde
 from platestream.settings import PROJECT_ROOT, CommonSettings
@@ -106,9 +106,7 @@ def _run(settings: CommonSettings, opts: SoakOptions, run_id: str, echo: Callabl
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     with harness.Stages(settings, opts.stages, opts.log_dir / run_id) as stages:
-        for name, (group, _) in groups.items():
-            if not harness.wait_group_joined(settings, group, timeout_s=60):
-                raise RuntimeError(f"{name} did not join its consumer group:\n{stages.log_tail(name.split('-')[0])}")
+        canaries = warm_up(settings, stages, serde, factory, None, backlog=False)
         sampler = ProcessSampler(stages.pids(), interval_s=5.0).start()
         lag.start()
         rows.start()
@@ -124,7 +122,7 @@ def _run(settings: CommonSettings, opts: SoakOptions, run_id: str, echo: Callabl
         pump.join(120)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            if rows.series and (rows.series[-1].get("plate_reads") or 0) >= pump.stats.produced:
+            if rows.series and (rows.series[-1].get("plate_reads") or 0) >= pump.stats.produced + canaries:
                 break
             time.sleep(1.0)
         time.sleep(6.0)  # one more lag sample after the drain
@@ -135,7 +133,7 @@ def _run(settings: CommonSettings, opts: SoakOptions, run_id: str, echo: Callabl
         alive = stages.alive()
     verdict = memory_verdict(sampler.samples, list(stages.pids()), opts.max_slope_mib_per_min)
     final_lag = {k: v["last"] for k, v in lag.summary().items()}
-    stored = rows.series[-1].get("plate_reads") if rows.series else 0
+    stored = (rows.series[-1].get("plate_reads") or 0) - canaries if rows.series else 0
     result.update({
         "produced": pump.stats.produced, "rate_achieved": round(pump.stats.rate(), 1),
         "stored_reads": stored, "restarts": restarts, "alive_at_end": alive,
