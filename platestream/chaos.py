@@ -188,6 +188,8 @@ class IngestLoad:
         return {
             "device_id": device_id, "device_event_id": f"{self.run_id}-{i}", "ts": now_ms(),
             "plate": plate_for(i, salt=7), "confidence": 0.97 if self.is_hit(i) else 0.85,
+            # One lane per event (mod a prime): passages never merge, so each hit is one alert.
+            "lane": i % 997,
             "images": [{"kind": "scene", "data_base64": self.image_b64}],
         }
 

@@ -281,24 +281,6 @@ def wait_http(url: str, timeout_s: float = 60.0, ok: tuple[int, ...] = (200, 401
     return False
 
 
-def wait_group_joined(settings: CommonSettings, group: str, timeout_s: float = 60.0) -> bool:
-    """Wait until a consumer group has members with assignments (a stage is consuming)."""
-    from platestream.kafka import make_admin
-
-    admin = make_admin(settings)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            fut = admin.describe_consumer_groups([group], request_timeout=5)[group]
-            desc = fut.result(5)
-            if desc.members and any(m.assignment.topic_partitions for m in desc.members):
-                return True
-        except Exception as exc:
-            logger.debug("describe %s: %s", group, exc)
-        time.sleep(0.3)
-    return False
-
-
 def run_cli(args: list[str], env: dict[str, str], timeout_s: float = 120.0) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "platestream.cli", *args], env={**os.environ, **env},
