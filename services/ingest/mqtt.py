@@ -1,0 +1,99 @@
+"""MQTT bridge: edge devices publish plate events to ``lpr/data/edge/{device_id}``; we publish them
+to Kafka and only then acknowledge.
+
+Subscriptions are QoS 1 with paho's manual acknowledgement: a message is PUBACKed after the broker
+acknowledged its camera events (or after it went to the dead-letter topic, for bad input). If
+Kafka does not acknowledge, the message is left unacknowledged and the session is dropped, so the
+MQTT broker delivers it again on reconnect (persistent session: fixed client id, clean_session off).
+The payload may be any of the JSON formats (or Hikvision XML); ``formats.detect`` tells which.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from platestream.dlq import DeadLetters
+from platestream.errors import BadInputError
+
+from services.ingest.formats import parse_any
+from services.ingest.metrics import IngestMetrics
+from services.ingest.publisher import DeliveryError, EventPublisher
+from services.ingest.settings import IngestSettings
+
+logger = logging.getLogger(__name__)
+
+
+class MqttBridge:
+    """Subscribes to the edge topic and forwards each message as camera events."""
+
+    def __init__(self, *, settings: IngestSettings, publisher: EventPublisher, dead_letters: DeadLetters,
+                 stop: threading.Event, metrics: IngestMetrics | None = None, client_id: str = "platestream-ingest") -> None:
+        self._settings = settings
+        self._publisher = publisher
+        self._dlq = dead_letters
+        self._stop = stop
+        self._metrics = metrics
+        self._devices = settings.devices()
+        self.subscribed = threading.Event()
+        self.accepted = 0
+        self.rejected = 0
+        self.client = mqtt.Client(
+            callback_api_version=mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False,
+            manual_ack=True,
+        )
+        if settings.ingest_mqtt_username:
+            self.client.username_pw_set(settings.ingest_mqtt_username, settings.ingest_mqtt_password)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *_a, **_k: self.subscribed.set()
+
+    def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any = None) -> None:
+        if getattr(reason, "is_failure", False):
+            logger.error("MQTT connect refused: %s", reason)
+            return
+        client.subscribe(self._settings.ingest_mqtt_topic, qos=1)
+        logger.info("MQTT subscribed to %s", self._settings.ingest_mqtt_topic)
+
+    def _reject(self, msg: mqtt.MQTTMessage, reason: str, device_id: str, source: str) -> None:
+        self.rejected += 1
+        if self._metrics is not None:
+            self._metrics.rejected.labels(source, "mqtt").inc()
+        logger.warning("MQTT message on %s rejected: %s", msg.topic, reason)
+        self._dlq.raw(msg.payload, reason, key=device_id.encode(), headers={"mqtt_topic": msg.topic}, content_type=None)
+        self._dlq._producer.flush(self._settings.ingest_ack_timeout_s)
+
+    def _on_message(self, client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        device_id = msg.topic.rsplit("/", 1)[-1]
+        device = self._devices.get(device_id)
+        try:
+            if device is None:
+                self._reject(msg, f"unknown device {device_id[:64]!r} on {msg.topic}", device_id, "mqtt")
+            else:
+                try:
+                    fmt, events = parse_any(msg.payload)
+                except BadInputError as exc:
+                    self._reject(msg, str(exc), device_id, "mqtt")
+                else:
+                    if events:
+                        self._publisher.publish_sync(events, camera_id=device.camera_id)
+                        if self._metrics is not None:
+                            self._metrics.events.labels(fmt).inc(len(events))
+                    self.accepted += 1
+        except (DeliveryError, TimeoutError) as exc:
+            logger.error("MQTT message on %s not acknowledged by Kafka (%s): dropping the session for redelivery", msg.topic, exc)
+            client.disconnect()
+            return
+        client.ack(msg.mid, msg.qos)
+
+    def run(self) -> None:
+        self.client.connect(self._settings.ingest_mqtt_host, self._settings.ingest_mqtt_port, keepalive=30)
+        self.client.loop_start()
+        try:
+            self._stop.wait()
+        finally:
+            self.client.disconnect()
+            self.client.loop_stop()
