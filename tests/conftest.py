@@ -74,7 +74,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     missing = missing_stack_binaries()
     if not missing:
         return
-    skip = pytest.mark.skip(reason=f"local stack binaries missing: {', '.join(missing)} (run make install)")
+    skip = pytest.mark.skip(
+        reason=f"local stack binaries missing: {', '.join(missing)} (run make install)"
+    )
     for item in items:
         if item.get_closest_marker("integration"):
             item.add_marker(skip)
@@ -105,8 +107,11 @@ def stack(request: pytest.FixtureRequest) -> Iterator[CommonSettings]:
         _say(config, text)
 
     if os.environ.get("PLATESTREAM_TEST_EXISTING") == "1":
-        _say(config, f"backend: existing deployment (kafka {base.kafka_bootstrap}, s3 {base.s3_endpoint}, "
-                     f"clickhouse {base.clickhouse_url})")
+        _say(
+            config,
+            f"backend: existing deployment (kafka {base.kafka_bootstrap}, s3 {base.s3_endpoint}, "
+            f"clickhouse {base.clickhouse_url})",
+        )
         yield base
         return
 
@@ -138,7 +143,10 @@ def stack(request: pytest.FixtureRequest) -> Iterator[CommonSettings]:
         shutil.rmtree(var_dir, ignore_errors=True)
 
     atexit.register(_teardown)  # a safety net if the session dies before the finaliser
-    _say(config, f"backend: ephemeral local stack under {var_dir} (broker {broker}, s3 {s3}, clickhouse {clickhouse})")
+    _say(
+        config,
+        f"backend: ephemeral local stack under {var_dir} (broker {broker}, s3 {s3}, clickhouse {clickhouse})",
+    )
     try:
         local.up()
         yield settings
@@ -151,8 +159,13 @@ def clickhouse_command(settings: CommonSettings, sql: str, timeout: float = 30.0
     """One statement over the ClickHouse HTTP interface (works on chDB and on a real server)."""
     from platestream.stack.probes import clickhouse_http
 
-    return clickhouse_http(settings.clickhouse_url, settings.clickhouse_user,
-                           settings.clickhouse_password, sql, timeout)
+    return clickhouse_http(
+        settings.clickhouse_url,
+        settings.clickhouse_user,
+        settings.clickhouse_password,
+        sql,
+        timeout,
+    )
 
 
 def isolated(stack_settings: CommonSettings, tag: str | None = None) -> CommonSettings:

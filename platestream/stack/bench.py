@@ -39,7 +39,15 @@ def run(rows: int, batch: int, seconds: float) -> dict[str, float]:
         conf = (ids % 100).astype(np.float32) / 100
         import pandas as pd
 
-        frame = pd.DataFrame({"event_id": ids, "ts": ts_ms, "camera_id": cameras, "plate": plates, "confidence": conf})
+        frame = pd.DataFrame(
+            {
+                "event_id": ids,
+                "ts": ts_ms,
+                "camera_id": cameras,
+                "plate": plates,
+                "confidence": conf,
+            }
+        )
         started = time.perf_counter()
         client.insert_df("reads", frame)
         figures["bulk_insert_s"] = time.perf_counter() - started
@@ -49,10 +57,15 @@ def run(rows: int, batch: int, seconds: float) -> dict[str, float]:
         figures["full_read_s"] = time.perf_counter() - started
         assert len(result.result_rows) == rows
         started = time.perf_counter()
-        client.query("SELECT count() FROM reads WHERE plate = {p:String}", parameters={"p": "AB00042"})
+        client.query(
+            "SELECT count() FROM reads WHERE plate = {p:String}", parameters={"p": "AB00042"}
+        )
         figures["plate_lookup_ms"] = (time.perf_counter() - started) * 1000
 
-        small = [[i, dt.datetime(2026, 1, 1, tzinfo=dt.UTC), "cam-01", f"XY{i:05d}", 0.9] for i in range(batch)]
+        small = [
+            [i, dt.datetime(2026, 1, 1, tzinfo=dt.UTC), "cam-01", f"XY{i:05d}", 0.9]
+            for i in range(batch)
+        ]
         cols = ["event_id", "ts", "camera_id", "plate", "confidence"]
         count = 0
         started = time.perf_counter()

@@ -82,8 +82,12 @@ class Engine:
             result = self._guarded(lambda: self._conn.query(sql, fmt, params=req.params or None))
             body = bytes(result.bytes())
             summ = hc.summary(
-                result.rows_read(), result.bytes_read(), _attr(result, "rows_written"),
-                _attr(result, "bytes_written"), result.rows_read(), len(body),
+                result.rows_read(),
+                result.bytes_read(),
+                _attr(result, "rows_written"),
+                _attr(result, "bytes_written"),
+                result.rows_read(),
+                len(body),
                 time.perf_counter() - started,
             )
         return body, summ
@@ -102,8 +106,9 @@ class Engine:
             except BaseException:
                 inserter.cancel()
                 raise
-            return hc.summary(0, 0, done.rows_written, done.bytes_written, 0, 0,
-                              time.perf_counter() - started)
+            return hc.summary(
+                0, 0, done.rows_written, done.bytes_written, 0, 0, time.perf_counter() - started
+            )
 
     def _prepare_safely(self, req: hc.Request) -> None:
         try:
@@ -130,7 +135,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = SERVER_NAME
     server: ChServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s " + format, self.address_string(), *args)
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -147,7 +152,9 @@ class Handler(BaseHTTPRequestHandler):
                     break
                 total += size
                 if total > MAX_BODY:
-                    raise hc.HttpError(hc.BAD_ARGUMENTS, "request body too large", "BAD_ARGUMENTS", 413)
+                    raise hc.HttpError(
+                        hc.BAD_ARGUMENTS, "request body too large", "BAD_ARGUMENTS", 413
+                    )
                 parts.append(self.rfile.read(size))
                 self.rfile.readline()
             return b"".join(parts)
@@ -156,10 +163,17 @@ class Handler(BaseHTTPRequestHandler):
             raise hc.HttpError(hc.BAD_ARGUMENTS, "request body too large", "BAD_ARGUMENTS", 413)
         return self.rfile.read(length) if length else b""
 
-    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None,
-              compress_ok: bool = False) -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+        compress_ok: bool = False,
+    ) -> None:
         self.send_response(status)
-        enc = hc.pick_response_encoding(self.headers.get("Accept-Encoding")) if compress_ok else None
+        enc = (
+            hc.pick_response_encoding(self.headers.get("Accept-Encoding")) if compress_ok else None
+        )
         if enc and body:
             body = hc.encode_body(body, enc)
             self.send_header("Content-Encoding", enc)
@@ -190,8 +204,11 @@ class Handler(BaseHTTPRequestHandler):
             try:
                 user, _, password = base64.b64decode(auth[6:].strip()).decode().partition(":")
             except ValueError as exc:
-                raise hc.HttpError(hc.AUTHENTICATION_FAILED, "Malformed Basic authorization header",
-                                   "AUTHENTICATION_FAILED") from exc
+                raise hc.HttpError(
+                    hc.AUTHENTICATION_FAILED,
+                    "Malformed Basic authorization header",
+                    "AUTHENTICATION_FAILED",
+                ) from exc
         user = self.headers.get("X-ClickHouse-User") or user or "default"
         password = self.headers.get("X-ClickHouse-Key") or password or ""
         ok_user = hmac.compare_digest(user.encode(), self.server.user.encode())
@@ -223,7 +240,9 @@ class Handler(BaseHTTPRequestHandler):
         query_id = params.get("query_id") or str(uuid.uuid4())
         try:
             if url.path not in ("/", ""):
-                raise hc.HttpError(hc.BAD_ARGUMENTS, f"There is no handle {url.path}", "BAD_ARGUMENTS", 404)
+                raise hc.HttpError(
+                    hc.BAD_ARGUMENTS, f"There is no handle {url.path}", "BAD_ARGUMENTS", 404
+                )
             body = self._read_body() if self.command == "POST" else b""
             req = hc.split_params(params)
             self._check_auth(req)
@@ -238,7 +257,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         except Exception as exc:  # last resort: answer, never kill the server
             logger.exception("unexpected error")
-            self._send_error(hc.HttpError(1001, f"{type(exc).__name__}: {exc}", "STD_EXCEPTION"), query_id)
+            self._send_error(
+                hc.HttpError(1001, f"{type(exc).__name__}: {exc}", "STD_EXCEPTION"), query_id
+            )
             return
         headers["X-ClickHouse-Query-Id"] = query_id
         headers["X-ClickHouse-Timezone"] = self.server.engine.timezone
@@ -250,15 +271,25 @@ class Handler(BaseHTTPRequestHandler):
         if req.query:
             insert = hc.split_insert(req.query.encode())
             if insert is not None:
-                data = insert.data + (b"\n" if insert.data.strip() and body else b"") + body if insert.data.strip() else body
+                data = (
+                    insert.data + (b"\n" if insert.data.strip() and body else b"") + body
+                    if insert.data.strip()
+                    else body
+                )
                 summ = engine.insert(req, insert.statement, insert.fmt, [data])
-                return b"", {"X-ClickHouse-Summary": summ, "Content-Type": "text/plain; charset=UTF-8"}
+                return b"", {
+                    "X-ClickHouse-Summary": summ,
+                    "Content-Type": "text/plain; charset=UTF-8",
+                }
             sql = req.query + ("\n" + _text(body) if body else "")
         else:
             insert = hc.split_insert(body)
             if insert is not None:
                 summ = engine.insert(req, insert.statement, insert.fmt, [insert.data])
-                return b"", {"X-ClickHouse-Summary": summ, "Content-Type": "text/plain; charset=UTF-8"}
+                return b"", {
+                    "X-ClickHouse-Summary": summ,
+                    "Content-Type": "text/plain; charset=UTF-8",
+                }
             sql = _text(body)
         if not sql.strip():
             raise hc.HttpError(62, "Empty query", "SYNTAX_ERROR")
@@ -275,7 +306,9 @@ def _text(body: bytes) -> str:
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise hc.HttpError(hc.BAD_ARGUMENTS, f"query is not valid UTF-8: {exc}", "BAD_ARGUMENTS") from exc
+        raise hc.HttpError(
+            hc.BAD_ARGUMENTS, f"query is not valid UTF-8: {exc}", "BAD_ARGUMENTS"
+        ) from exc
 
 
 def _content_type(fmt: str) -> str:
@@ -305,7 +338,9 @@ def serve(data_dir: Path, host: str, port: int, user: str, password: str) -> Non
         server = ChServer((host, port), engine, user, password)
     except OSError as exc:
         engine.close()
-        raise SystemExit(f"chserver: cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        raise SystemExit(
+            f"chserver: cannot listen on {host}:{port}: {exc.strerror or exc}"
+        ) from exc
     server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     stop = threading.Event()
 
@@ -330,7 +365,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8123)
-    parser.add_argument("--user", default=os.environ.get("PLATESTREAM_CLICKHOUSE_USER", "platestream"))
+    parser.add_argument(
+        "--user", default=os.environ.get("PLATESTREAM_CLICKHOUSE_USER", "platestream")
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     # The password comes from the environment only, so it never shows in `ps`.
@@ -339,8 +376,11 @@ def main(argv: list[str] | None = None) -> None:
         from platestream.settings import DEV_CLICKHOUSE_PASSWORD
 
         password = DEV_CLICKHOUSE_PASSWORD
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(
+        level=args.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     serve(args.data_dir, args.host, args.port, args.user, password)
 
 

@@ -8,13 +8,18 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="The local stack: tansu broker, SeaweedFS (S3), chDB ClickHouse endpoint.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="The local stack: tansu broker, SeaweedFS (S3), chDB ClickHouse endpoint.",
+    no_args_is_help=True,
+)
 
-VarDir = Annotated[Path | None, typer.Option("--var-dir", help="Data, logs and PID files (default: settings.var_dir).")]
+VarDir = Annotated[
+    Path | None,
+    typer.Option("--var-dir", help="Data, logs and PID files (default: settings.var_dir)."),
+]
 
 
-def _stack(var_dir: Path | None, ephemeral: bool = False, timeout: float = 90.0):  # noqa: ANN202
+def _stack(var_dir: Path | None, ephemeral: bool = False, timeout: float = 90.0):
     from platestream.settings import common
     from platestream.stack.launcher import LocalStack
 
@@ -26,7 +31,7 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _print_status(stack) -> bool:  # noqa: ANN001
+def _print_status(stack) -> bool:
     all_ok = True
     for st in stack.status():
         all_ok &= st.healthy
@@ -41,7 +46,9 @@ def _print_status(stack) -> bool:  # noqa: ANN001
 
 @app.command()
 def up(
-    ephemeral: Annotated[bool, typer.Option(help="Broker on the memory engine (records lost on restart).")] = False,
+    ephemeral: Annotated[
+        bool, typer.Option(help="Broker on the memory engine (records lost on restart).")
+    ] = False,
     var_dir: VarDir = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each component.")] = 90.0,
 ) -> None:
@@ -102,9 +109,13 @@ def restart(
 
 @app.command()
 def logs(
-    component: Annotated[str | None, typer.Argument(help="s3, broker or clickhouse (default: all)")] = None,
+    component: Annotated[
+        str | None, typer.Argument(help="s3, broker or clickhouse (default: all)")
+    ] = None,
     lines: Annotated[int, typer.Option("-n", "--lines", help="Lines per component.")] = 40,
-    follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing new lines (Ctrl+C stops).")] = False,
+    follow: Annotated[
+        bool, typer.Option("-f", "--follow", help="Keep printing new lines (Ctrl+C stops).")
+    ] = False,
     var_dir: VarDir = None,
 ) -> None:
     """Print the last lines of each component's log (var/log/<component>.log)."""
@@ -114,13 +125,17 @@ def logs(
     stack = _stack(var_dir)
     names = [component] if component else list(COMPONENTS)
     if component and component not in COMPONENTS:
-        raise _fail(StackError(f"unknown component {component!r}; choose one of {', '.join(COMPONENTS)}"))
+        raise _fail(
+            StackError(f"unknown component {component!r}; choose one of {', '.join(COMPONENTS)}")
+        )
     for name in names:
         typer.secho(f"==> {stack.log_path(name)} <==", bold=True)
         typer.echo(stack.log_tail(name, lines))
     if not follow:
         return
-    positions = {n: stack.log_path(n).stat().st_size if stack.log_path(n).exists() else 0 for n in names}
+    positions = {
+        n: stack.log_path(n).stat().st_size if stack.log_path(n).exists() else 0 for n in names
+    }
     try:
         while True:
             for name in names:

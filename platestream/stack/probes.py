@@ -45,7 +45,8 @@ def listening_pids(port: int) -> set[int]:
     except (psutil.AccessDenied, OSError):
         return set()
     return {
-        c.pid for c in conns
+        c.pid
+        for c in conns
         if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid
     }
 
@@ -80,8 +81,9 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
     return bytes(buf)
 
 
-def http_get(url: str, timeout: float = 2.0, user: str | None = None,
-             password: str | None = None) -> tuple[int, bytes]:
+def http_get(
+    url: str, timeout: float = 2.0, user: str | None = None, password: str | None = None
+) -> tuple[int, bytes]:
     """(status, body) of a GET; status 0 when nothing answered."""
     request = urllib.request.Request(url)
     if user is not None:
@@ -96,7 +98,9 @@ def http_get(url: str, timeout: float = 2.0, user: str | None = None,
         return 0, b""
 
 
-def clickhouse_ping(base_url: str, user: str, password: str, timeout: float = 2.0) -> tuple[bool, str]:
+def clickhouse_ping(
+    base_url: str, user: str, password: str, timeout: float = 2.0
+) -> tuple[bool, str]:
     """/ping answers `Ok.` and an authenticated `SELECT 1` works."""
     status, body = http_get(base_url.rstrip("/") + "/ping", timeout)
     if status != 200 or body.strip() != b"Ok.":
@@ -107,8 +111,9 @@ def clickhouse_ping(base_url: str, user: str, password: str, timeout: float = 2.
     return True, "ok"
 
 
-def s3_ready(endpoint: str, access_key: str, secret_key: str, region: str,
-             timeout: float = 3.0) -> tuple[bool, str]:
+def s3_ready(
+    endpoint: str, access_key: str, secret_key: str, region: str, timeout: float = 3.0
+) -> tuple[bool, str]:
     """ListBuckets with the configured keys succeeds."""
     import urllib3
     from minio import Minio
@@ -119,8 +124,14 @@ def s3_ready(endpoint: str, access_key: str, secret_key: str, region: str,
         timeout=urllib3.Timeout(connect=timeout, read=timeout),
         retries=urllib3.Retry(total=0),
     )
-    client = Minio(host, access_key=access_key, secret_key=secret_key,
-                   secure=endpoint.startswith("https://"), region=region, http_client=http)
+    client = Minio(
+        host,
+        access_key=access_key,
+        secret_key=secret_key,
+        secure=endpoint.startswith("https://"),
+        region=region,
+        http_client=http,
+    )
     try:
         client.list_buckets()
         return True, "ok"

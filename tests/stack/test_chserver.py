@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def http(settings: CommonSettings):  # noqa: ANN201
+def http(settings: CommonSettings):
     with httpx.Client(
         base_url=settings.clickhouse_url,
         auth=(settings.clickhouse_user, settings.clickhouse_password),
@@ -32,8 +32,11 @@ def http(settings: CommonSettings):  # noqa: ANN201
 
 
 def _table(http: httpx.Client) -> None:
-    r = http.post("/", content=b"CREATE TABLE t (id UInt32, plate String, ts DateTime64(3, 'UTC')) "
-                               b"ENGINE = MergeTree ORDER BY id")
+    r = http.post(
+        "/",
+        content=b"CREATE TABLE t (id UInt32, plate String, ts DateTime64(3, 'UTC')) "
+        b"ENGINE = MergeTree ORDER BY id",
+    )
     assert r.status_code == 200, r.text
 
 
@@ -65,7 +68,9 @@ def test_query_parameters_are_typed_and_safe(http: httpx.Client) -> None:
 
 
 def test_settings_apply_to_one_request_only(http: httpx.Client) -> None:
-    r = http.get("/", params={"query": "SELECT getSetting('max_block_size')", "max_block_size": "1234"})
+    r = http.get(
+        "/", params={"query": "SELECT getSetting('max_block_size')", "max_block_size": "1234"}
+    )
     assert r.text == "1234\n"
     r = http.get("/", params={"query": "SELECT getSetting('max_block_size')"})
     assert r.text != "1234\n"
@@ -88,13 +93,17 @@ def test_insert_formats_in_the_body_and_select_formats(http: httpx.Client) -> No
     r = http.post("/", content=b"INSERT INTO t FORMAT CSV\n6,KL678,2026-01-01 00:00:05.000\n")
     assert r.status_code == 200, r.text
     r = http.get("/", params={"query": "SELECT id, plate FROM t ORDER BY id FORMAT CSV"})
-    assert r.text.splitlines() == [f'{i},"{p}"' for i, p in enumerate(
-        ["AB123", "CD456", "EF789", "GH012", "IJ345", "KL678"], start=1)]
+    assert r.text.splitlines() == [
+        f'{i},"{p}"'
+        for i, p in enumerate(["AB123", "CD456", "EF789", "GH012", "IJ345", "KL678"], start=1)
+    ]
     r = http.get("/", params={"query": "SELECT id, plate FROM t WHERE id = 2 FORMAT JSON"})
     doc = r.json()
     assert doc["data"] == [{"id": 2, "plate": "CD456"}] and doc["rows"] == 1
     assert r.headers["Content-Type"].startswith("application/json")
-    r = http.get("/", params={"query": "SELECT id, plate FROM t WHERE id = 1 FORMAT TabSeparatedWithNames"})
+    r = http.get(
+        "/", params={"query": "SELECT id, plate FROM t WHERE id = 1 FORMAT TabSeparatedWithNames"}
+    )
     assert r.text == "id\tplate\n1\tAB123\n"
     r = http.get("/", params={"query": "SELECT toUInt32(7) AS x FORMAT RowBinaryWithNamesAndTypes"})
     assert r.content == b"\x01\x01x\x06UInt32\x07\x00\x00\x00"
@@ -105,19 +114,30 @@ def test_rowbinary_insert(http: httpx.Client) -> None:
     row = (9).to_bytes(4, "little") + b"\x05ZZ999" + (1_767_225_600_000).to_bytes(8, "little")
     r = http.post("/", params={"query": "INSERT INTO t FORMAT RowBinary"}, content=row)
     assert r.status_code == 200, r.text
-    r = http.get("/", params={"query": "SELECT id, plate, toUnixTimestamp64Milli(ts) FROM t FORMAT CSV"})
+    r = http.get(
+        "/", params={"query": "SELECT id, plate, toUnixTimestamp64Milli(ts) FROM t FORMAT CSV"}
+    )
     assert r.text == '9,"ZZ999",1767225600000\n'
 
 
 @pytest.mark.parametrize(
     ("encoding", "compress"),
-    [("gzip", gzip.compress), ("deflate", zlib.compress), ("lz4", lz4.frame.compress), ("zstd", zstd.compress)],
+    [
+        ("gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("lz4", lz4.frame.compress),
+        ("zstd", zstd.compress),
+    ],
 )
-def test_compressed_request_bodies(http: httpx.Client, encoding: str, compress) -> None:  # noqa: ANN001
+def test_compressed_request_bodies(http: httpx.Client, encoding: str, compress) -> None:
     _table(http)
     data = "".join(f"{i},P{i},2026-01-01 00:00:00\n" for i in range(1000)).encode()
-    r = http.post("/", params={"query": "INSERT INTO t FORMAT CSV"}, content=compress(data),
-                  headers={"Content-Encoding": encoding})
+    r = http.post(
+        "/",
+        params={"query": "INSERT INTO t FORMAT CSV"},
+        content=compress(data),
+        headers={"Content-Encoding": encoding},
+    )
     assert r.status_code == 200, r.text
     assert http.get("/", params={"query": "SELECT count() FROM t"}).text == "1000\n"
 
@@ -127,8 +147,13 @@ def test_compressed_response_when_asked(settings: CommonSettings) -> None:
     url = settings.clickhouse_url + "/"
     auth = (settings.clickhouse_user, settings.clickhouse_password)
     # raw bytes: show the wire is compressed, then decompress ourselves
-    with httpx.stream("GET", url, params={"query": query, "enable_http_compression": "1"},
-                      headers={"Accept-Encoding": "gzip"}, auth=auth) as r:
+    with httpx.stream(
+        "GET",
+        url,
+        params={"query": query, "enable_http_compression": "1"},
+        headers={"Accept-Encoding": "gzip"},
+        auth=auth,
+    ) as r:
         assert r.headers["Content-Encoding"] == "gzip"
         raw = b"".join(r.iter_raw())
     assert gzip.decompress(raw).decode().splitlines()[-1] == "999"
@@ -155,19 +180,34 @@ def test_errors_are_clickhouse_texts_with_status_and_code(http: httpx.Client) ->
 def test_authentication(settings: CommonSettings) -> None:
     url = settings.clickhouse_url + "/"
     q = {"query": "SELECT 1"}
-    assert httpx.get(url, params=q, auth=(settings.clickhouse_user, settings.clickhouse_password)).text == "1\n"
+    assert (
+        httpx.get(url, params=q, auth=(settings.clickhouse_user, settings.clickhouse_password)).text
+        == "1\n"
+    )
     for r in (
         httpx.get(url, params=q, auth=(settings.clickhouse_user, "wrong")),
         httpx.get(url, params=q),  # no credentials at all
-        httpx.get(url, params=q, headers={"X-ClickHouse-User": settings.clickhouse_user, "X-ClickHouse-Key": "nope"}),
+        httpx.get(
+            url,
+            params=q,
+            headers={"X-ClickHouse-User": settings.clickhouse_user, "X-ClickHouse-Key": "nope"},
+        ),
         httpx.get(url, params={**q, "user": "intruder", "password": settings.clickhouse_password}),
     ):
         assert r.status_code == 401
         assert r.headers["X-ClickHouse-Exception-Code"] == "516"
         assert "Authentication failed" in r.text
-    headers = {"X-ClickHouse-User": settings.clickhouse_user, "X-ClickHouse-Key": settings.clickhouse_password}
+    headers = {
+        "X-ClickHouse-User": settings.clickhouse_user,
+        "X-ClickHouse-Key": settings.clickhouse_password,
+    }
     assert httpx.get(url, params=q, headers=headers).text == "1\n"
-    params = {**q, "user": settings.clickhouse_user, "password": settings.clickhouse_password, "session_id": "abc"}
+    params = {
+        **q,
+        "user": settings.clickhouse_user,
+        "password": settings.clickhouse_password,
+        "session_id": "abc",
+    }
     assert httpx.get(url, params=params).text == "1\n"
 
 
@@ -176,12 +216,16 @@ def test_clickhouse_connect_defaults_work(settings: CommonSettings) -> None:
 
     client = make_clickhouse(settings)
     assert client.server_version.split(".")[0].isdigit()
-    client.command("CREATE TABLE kv (k String, v Float64, m Map(String, UInt32)) ENGINE = MergeTree ORDER BY k")
+    client.command(
+        "CREATE TABLE kv (k String, v Float64, m Map(String, UInt32)) ENGINE = MergeTree ORDER BY k"
+    )
     client.insert("kv", [["a", 1.5, {"x": 1}], ["b", 2.5, {"y": 2}]], column_names=["k", "v", "m"])
-    rows = client.query("SELECT k, v, m FROM kv WHERE v > {lo:Float64} ORDER BY k", parameters={"lo": 1.0}).result_rows
+    rows = client.query(
+        "SELECT k, v, m FROM kv WHERE v > {lo:Float64} ORDER BY k", parameters={"lo": 1.0}
+    ).result_rows
     assert rows == [("a", 1.5, {"x": 1}), ("b", 2.5, {"y": 2})]
     assert client.command("SELECT count() FROM kv") == 2
     df = client.query_df("SELECT k, v FROM kv ORDER BY k")
     assert list(df["k"]) == ["a", "b"]
-    with pytest.raises(Exception, match="UNKNOWN_TABLE|Unknown table"):
+    with pytest.raises(Exception, match=r"UNKNOWN_TABLE|Unknown table"):
         client.query("SELECT * FROM nope")

@@ -52,7 +52,9 @@ def test_produce_consume_round_trip_with_a_consumer_group(settings: CommonSettin
     deadline = time.monotonic() + 60
     try:
         while not values and time.monotonic() < deadline:
-            values += [m.value() for m in again.consume(num_messages=100, timeout=1.0) if m.error() is None]
+            values += [
+                m.value() for m in again.consume(num_messages=100, timeout=1.0) if m.error() is None
+            ]
     finally:
         again.close()
     assert values == [b"after-commit"]
@@ -61,7 +63,9 @@ def test_produce_consume_round_trip_with_a_consumer_group(settings: CommonSettin
 def test_s3_put_get_and_presigned_get(settings: CommonSettings) -> None:
     s3 = make_s3(settings)
     body = bytes(range(256)) * 400
-    s3.put_object(settings.s3_bucket, "a/b/frame.jpg", io.BytesIO(body), len(body), content_type="image/jpeg")
+    s3.put_object(
+        settings.s3_bucket, "a/b/frame.jpg", io.BytesIO(body), len(body), content_type="image/jpeg"
+    )
     resp = s3.get_object(settings.s3_bucket, "a/b/frame.jpg")
     try:
         assert resp.read() == body
@@ -72,18 +76,30 @@ def test_s3_put_get_and_presigned_get(settings: CommonSettings) -> None:
     url = s3.presigned_get_object(settings.s3_bucket, "a/b/frame.jpg", expires=timedelta(minutes=5))
     with urllib.request.urlopen(url, timeout=10) as r:
         assert r.read() == body
-    names = [o.object_name for o in s3.list_objects(settings.s3_bucket, prefix="a/", recursive=True)]
+    names = [
+        o.object_name for o in s3.list_objects(settings.s3_bucket, prefix="a/", recursive=True)
+    ]
     assert names == ["a/b/frame.jpg"]
 
 
 def test_wrong_s3_key_is_refused(settings: CommonSettings) -> None:
-    wrong = Minio(settings.s3_host, access_key=settings.s3_access_key, secret_key="not-the-secret",
-                  secure=settings.s3_secure, region=settings.s3_region)
+    wrong = Minio(
+        settings.s3_host,
+        access_key=settings.s3_access_key,
+        secret_key="not-the-secret",
+        secure=settings.s3_secure,
+        region=settings.s3_region,
+    )
     with pytest.raises(S3Error) as info:
         wrong.put_object(settings.s3_bucket, "x", io.BytesIO(b"x"), 1)
     assert info.value.code in ("SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied")
-    unknown = Minio(settings.s3_host, access_key="intruder", secret_key="whatever-secret",
-                    secure=settings.s3_secure, region=settings.s3_region)
+    unknown = Minio(
+        settings.s3_host,
+        access_key="intruder",
+        secret_key="whatever-secret",
+        secure=settings.s3_secure,
+        region=settings.s3_region,
+    )
     with pytest.raises(S3Error):
         unknown.list_objects(settings.s3_bucket).__next__()
 
@@ -92,7 +108,7 @@ def test_wrong_clickhouse_password_is_refused(settings: CommonSettings) -> None:
     from clickhouse_connect.driver.exceptions import DatabaseError
 
     bad = settings.model_copy(update={"clickhouse_password": "wrong"})
-    with pytest.raises(DatabaseError, match="516|Authentication failed"):
+    with pytest.raises(DatabaseError, match=r"516|Authentication failed"):
         make_clickhouse(bad)
 
 
@@ -104,14 +120,17 @@ def test_merge_tree_million_rows(settings: CommonSettings) -> None:
     )
     n = 1_000_000
     ids = np.arange(n, dtype=np.uint64)
-    ts = np.datetime64("2026-01-01T00:00:00.000", "ms") + np.arange(n, dtype=np.int64).astype("timedelta64[ms]")
+    ts = np.datetime64("2026-01-01T00:00:00.000", "ms") + np.arange(n, dtype=np.int64).astype(
+        "timedelta64[ms]"
+    )
     cameras = np.array([f"cam-{i:02d}" for i in range(50)], dtype=object)[ids % 50]
     plates = np.char.add("AB", np.char.zfill((ids % 100_000).astype(str), 5)).astype(object)
     confidence = (ids % 100).astype(np.float32) / 100
     import pandas as pd
 
-    frame = pd.DataFrame({"event_id": ids, "ts": ts, "camera_id": cameras, "plate": plates,
-                          "confidence": confidence})
+    frame = pd.DataFrame(
+        {"event_id": ids, "ts": ts, "camera_id": cameras, "plate": plates, "confidence": confidence}
+    )
     started = time.perf_counter()
     summary = client.insert_df("reads", frame)
     elapsed = time.perf_counter() - started
@@ -123,6 +142,8 @@ def test_merge_tree_million_rows(settings: CommonSettings) -> None:
         parameters={"p": "AB00042"},
     ).result_rows
     assert rows == [("cam-42", 10, 42)]
-    hourly = client.query("SELECT toStartOfHour(ts) AS h, count() FROM reads GROUP BY h ORDER BY h").result_rows
+    hourly = client.query(
+        "SELECT toStartOfHour(ts) AS h, count() FROM reads GROUP BY h ORDER BY h"
+    ).result_rows
     assert sum(c for _, c in hourly) == n and len(hourly) == 1  # 1M ms is under 17 minutes
     assert client.command("SELECT uniqExact(plate) FROM reads") == 100_000

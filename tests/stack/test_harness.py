@@ -20,6 +20,10 @@ def test_settings_are_isolated_and_provisioned(settings, stack) -> None:
     for topic in catalogue.ALL:
         assert settings.topic(topic.name) in names
     assert make_s3(settings).bucket_exists(settings.s3_bucket)
-    dbs = clickhouse_http(settings.clickhouse_url, settings.clickhouse_user,
-                          settings.clickhouse_password, "SHOW DATABASES").split()
+    dbs = clickhouse_http(
+        settings.clickhouse_url,
+        settings.clickhouse_user,
+        settings.clickhouse_password,
+        "SHOW DATABASES",
+    ).split()
     assert settings.clickhouse_database in dbs

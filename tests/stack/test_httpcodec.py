@@ -108,7 +108,7 @@ def test_output_format(query: str, expected: str) -> None:
         ("identity", lambda b: b),
     ],
 )
-def test_decode_body_round_trips(encoding: str | None, compress) -> None:  # noqa: ANN001
+def test_decode_body_round_trips(encoding: str | None, compress) -> None:
     body = b"1,abc\n" * 1000
     assert hc.decode_body(compress(body), encoding) == body
 
@@ -144,14 +144,18 @@ def test_engine_errors_keep_code_name_and_status() -> None:
     )
     assert (err.code, err.name, err.status) == (60, "UNKNOWN_TABLE", 404)
     assert err.body.startswith(b"Code: 60. DB::Exception: Unknown table")
-    syntax = hc.from_engine_error("Code: 62. DB::Exception: Syntax error: failed at position 1. (SYNTAX_ERROR)")
+    syntax = hc.from_engine_error(
+        "Code: 62. DB::Exception: Syntax error: failed at position 1. (SYNTAX_ERROR)"
+    )
     assert syntax.status == 400
     other = hc.from_engine_error("something odd happened")
     assert other.status == 500 and str(other).startswith("Code: 1001. DB::Exception: something odd")
 
 
 def test_auth_error_answers_401() -> None:
-    err = hc.HttpError(hc.AUTHENTICATION_FAILED, "u: Authentication failed", "AUTHENTICATION_FAILED")
+    err = hc.HttpError(
+        hc.AUTHENTICATION_FAILED, "u: Authentication failed", "AUTHENTICATION_FAILED"
+    )
     assert err.status == 401
     assert str(err) == "Code: 516. DB::Exception: u: Authentication failed. (AUTHENTICATION_FAILED)"
 

