@@ -146,10 +146,13 @@ def _prepare(settings: CommonSettings, *, use_existing: bool, ephemeral: bool) -
         from platestream.stack import LocalStack  # type: ignore[attr-defined]
 
         stack = LocalStack(settings, ephemeral=ephemeral)
-        stack.up()
+        if stack.healthy():
+            stack = None  # started by someone else (make stack-up): leave it running on exit
+        else:
+            stack.up()
     create_topics(settings)
     ensure_bucket(make_s3(settings), settings.s3_bucket)
-    subprocess.run([sys.executable, "-m", "platestream.cli", "db", "migrate"], check=True)
+    subprocess.run([sys.executable, "-m", "platestream.cli", "db", "migrate"], check=True, timeout=300)
     return stack
 
 
@@ -169,12 +172,15 @@ def up(
     unknown = sorted(set(chosen) - set(STAGES))
     if unknown:
         raise typer.BadParameter(f"unknown stages: {', '.join(unknown)}")
-    specs = stage_specs(chosen)
     demo_runner = None
+    env: dict[str, str] = {}
     if demo:
-        from platestream.demo import Demo
+        from platestream.demo import Demo, demo_env
 
+        env = demo_env()
         demo_runner = Demo(settings=settings, stop=stop)
+    specs = stage_specs(chosen, env)
+    if demo_runner is not None:
         specs += demo_runner.process_specs()
     sup = Supervisor(specs=specs, log_dir=settings.var_dir / "log" / "stages", stop=stop)
     progress = None
