@@ -88,8 +88,21 @@ class IngestServer:
             config = uvicorn.Config(app, host=self.settings.ingest_host, port=self.settings.ingest_port,
                                     log_level="warning", access_log=False, lifespan="on")
             server = uvicorn.Server(config)
-            server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
             watcher = threading.Thread(target=lambda: (self.stop.wait(), setattr(server, "should_exit", True)), daemon=True)
             watcher.start()
             logger.info("ingest server on http://%s:%s", self.settings.ingest_host, self.settings.ingest_port)
             server.run()
+
+
+@contextlib.contextmanager
+def frame_clients(settings: IngestSettings) -> Iterator[tuple[AckingProducer, AvroSerde, ImageStore, IngestMetrics, Any]]:
+    """Producer, serde, image store, metrics and status publisher for frame sources and files."""
+    from services.ingest.status import StatusPublisher
+
+    serde = AvroSerde(settings.schema_registry_url)
+    acking = AckingProducer(producer=make_producer(settings)).start()
+    try:
+        status = StatusPublisher(producer=acking, serde=serde, settings=settings)
+        yield acking, serde, make_store(settings), IngestMetrics(), status
+    finally:
+        acking.close()
