@@ -115,6 +115,7 @@ def stack(request: pytest.FixtureRequest) -> Iterator[CommonSettings]:
         yield base
         return
 
+    from platestream.errors import StackError
     from platestream.stack import LocalStack, pick_free_ports
 
     try:
@@ -126,29 +127,39 @@ def stack(request: pytest.FixtureRequest) -> Iterator[CommonSettings]:
         yield base
         return
 
-    broker, s3, clickhouse = pick_free_ports()
     var_dir = Path(tempfile.mkdtemp(prefix="platestream-stack-"))
-    settings = base.model_copy(
-        update={
-            "kafka_bootstrap": f"127.0.0.1:{broker}",
-            "s3_endpoint": f"http://127.0.0.1:{s3}",
-            "clickhouse_url": f"http://127.0.0.1:{clickhouse}",
-            "var_dir": var_dir,
-        }
-    )
-    local = LocalStack(settings, var_dir=var_dir, ephemeral=True)
+    local: LocalStack | None = None
 
     def _teardown() -> None:
-        local.down()
+        if local is not None:
+            local.down()
         shutil.rmtree(var_dir, ignore_errors=True)
 
     atexit.register(_teardown)  # a safety net if the session dies before the finaliser
-    _say(
-        config,
-        f"backend: ephemeral local stack under {var_dir} (broker {broker}, s3 {s3}, clickhouse {clickhouse})",
-    )
     try:
-        local.up()
+        for attempt in range(3):  # another session may grab the same free ports in between
+            broker, s3, clickhouse = pick_free_ports()
+            settings = base.model_copy(
+                update={
+                    "kafka_bootstrap": f"127.0.0.1:{broker}",
+                    "s3_endpoint": f"http://127.0.0.1:{s3}",
+                    "clickhouse_url": f"http://127.0.0.1:{clickhouse}",
+                    "var_dir": var_dir,
+                }
+            )
+            local = LocalStack(settings, var_dir=var_dir, ephemeral=True)
+            try:
+                local.up()
+                break
+            except StackError as exc:
+                local.down()
+                if "already in use" not in str(exc) or attempt == 2:
+                    raise
+        _say(
+            config,
+            f"backend: ephemeral local stack under {var_dir} "
+            f"(broker {broker}, s3 {s3}, clickhouse {clickhouse})",
+        )
         yield settings
     finally:
         _teardown()

@@ -58,8 +58,8 @@ class Engine:
             self._conn.query(f"USE `{wanted_db.replace('`', '``')}`")
             self._database = wanted_db
         for name in [n for n in self._settings if n not in req.settings]:
+            del self._settings[name]  # forget first: a reset that fails must not fail every request
             self._conn.query(f"SET {name} = DEFAULT")
-            del self._settings[name]
         for name, value in req.settings.items():
             if self._settings.get(name) != value:
                 self._conn.query(hc.set_statement(name, value))
@@ -79,7 +79,12 @@ class Engine:
         with self._lock:
             self._guarded(lambda: self._prepare_safely(req))
             started = time.perf_counter()
-            result = self._guarded(lambda: self._conn.query(sql, fmt, params=req.params or None))
+            try:
+                result = self._guarded(
+                    lambda: self._conn.query(sql, fmt, params=req.params or None)
+                )
+            finally:
+                self._note_session_changes(sql)
             body = bytes(result.bytes())
             summ = hc.summary(
                 result.rows_read(),
@@ -109,6 +114,14 @@ class Engine:
             return hc.summary(
                 0, 0, done.rows_written, done.bytes_written, 0, 0, time.perf_counter() - started
             )
+
+    def _note_session_changes(self, sql: str) -> None:
+        """A `USE` or `SET` sent as a query lasts for this request only, as over ClickHouse HTTP."""
+        use, names = hc.session_changes(sql)
+        if use:
+            self._database = "?"
+        for name in names:
+            self._settings[name] = "?"  # reset (or re-applied) by the next request
 
     def _prepare_safely(self, req: hc.Request) -> None:
         try:

@@ -255,6 +255,21 @@ def _words_outside_quotes(text: bytes):
             i += 1
 
 
+_USE = re.compile(r"^\s*USE\s", re.IGNORECASE)
+_SET = re.compile(r"^\s*SET\s+(.*)$", re.IGNORECASE | re.DOTALL)
+_SET_NAME = re.compile(r"(?:^|,)\s*([A-Za-z_][A-Za-z0-9_]*)\s*=")
+
+
+def session_changes(sql: str) -> tuple[bool, list[str]]:
+    """Whether `sql` is a `USE`, and which settings a `SET` statement names."""
+    if _USE.match(sql):
+        return True, []
+    match = _SET.match(sql)
+    if not match:
+        return False, []
+    return False, _SET_NAME.findall(match.group(1))
+
+
 def output_format(query: str, default: str) -> str:
     """The format a SELECT answers in: its trailing FORMAT clause, else the default."""
     match = _TRAILING_FORMAT.search(query)

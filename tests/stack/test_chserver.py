@@ -76,6 +76,14 @@ def test_settings_apply_to_one_request_only(http: httpx.Client) -> None:
     assert r.text != "1234\n"
 
 
+def test_use_and_set_sent_as_queries_do_not_leak(http: httpx.Client) -> None:
+    assert http.post("/", content=b"SET max_block_size = 777").status_code == 200
+    assert http.post("/", content=b"USE system").status_code == 200
+    r = http.get("/", params={"query": "SELECT getSetting('max_block_size'), currentDatabase()"})
+    assert r.text.split("\t")[0] != "777"
+    assert r.text.split("\t")[1].strip() != "system"
+
+
 def test_insert_formats_in_the_body_and_select_formats(http: httpx.Client) -> None:
     _table(http)
     bodies = {

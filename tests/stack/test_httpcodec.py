@@ -165,3 +165,12 @@ def test_summary_is_clickhouse_shaped() -> None:
     assert summary["written_rows"] == "3"
     assert summary["result_rows"] == "5"
     assert summary["elapsed_ns"] == "500000000"
+
+
+def test_session_changes_are_recognised() -> None:
+    assert hc.session_changes("USE other") == (True, [])
+    assert hc.session_changes("  set max_threads = 1, max_block_size=10") == (
+        False,
+        ["max_threads", "max_block_size"],
+    )
+    assert hc.session_changes("SELECT 'SET x = 1'") == (False, [])
