@@ -67,7 +67,7 @@ def list_alerts(
         params: dict[str, Any] = {"since": to_ms(since) if since else 0,
                                   "until": to_ms(until) if until else now_ms() + 86_400_000, "limit": limit}
     except (OverflowError, ValueError, OSError) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"bad time: {exc}") from exc
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"bad time: {exc}") from exc
     extra = []
     if camera:
         params["cameras"] = camera
@@ -92,7 +92,7 @@ def list_alerts(
 def acknowledge(alert_id: str, body: AckIn, request: Request, state: StateDep, p: Correct) -> dict[str, Any]:
     """Acknowledge an alert (published to anpr.alert-acks.v1)."""
     if not alert_id or len(alert_id) > 128:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "bad alert id")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "bad alert id")
     found = state.clickhouse.query("SELECT count() FROM alerts WHERE alert_id = {a:String}", parameters={"a": alert_id})
     if not found.result_rows[0][0]:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")

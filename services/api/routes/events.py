@@ -107,7 +107,7 @@ def event_query(
             limit=limit, cursor=cursor,
         )
     except (OverflowError, ValueError, OSError) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"bad time: {exc}") from exc
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"bad time: {exc}") from exc
 
 
 QueryDep = Annotated[EventQuery, Depends(event_query)]
@@ -126,7 +126,7 @@ def search_page(state: AppState, q: EventQuery, limit: int | None = None) -> tup
     try:
         return run_search(state.clickhouse, q, limit=limit)
     except QueryError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
 
 
 @router.get("", response_model=EventPage)

@@ -21,7 +21,7 @@ KEEPALIVE_S = 15.0
 def _kinds(kinds: str | None) -> set[str]:
     wanted = {k.strip() for k in (kinds or "event,alert").split(",") if k.strip()}
     if not wanted <= {"event", "alert"}:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "kinds: event and/or alert")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "kinds: event and/or alert")
     return wanted
 
 
@@ -33,6 +33,9 @@ def _subscribe(state: AppState, camera: list[str] | None, watchlist: str | None,
 async def live_ws(websocket: WebSocket) -> None:
     """WebSocket: ?access_token=...&camera=...&watchlist=<list id or *>&kinds=event,alert."""
     state: AppState = websocket.app.state.ps
+    # Accept first and close with an application code (4401/4403/4422/4429): browsers cannot read
+    # the HTTP status of a refused handshake, but they see a close code.
+    await websocket.accept()
     try:
         principal = ws_principal(websocket, state)
     except HTTPException as exc:
@@ -47,7 +50,6 @@ async def live_ws(websocket: WebSocket) -> None:
     except HTTPException as exc:
         await websocket.close(code=4422, reason=str(exc.detail))
         return
-    await websocket.accept()
     await websocket.send_json({"type": "hello", "client": client.id, "queue": client.queue.maxlen})
     try:
         while True:

@@ -55,12 +55,12 @@ def timeline(
     """Every passage of one plate in time order, with the time to the next camera."""
     norm = normalise(plate)
     if not norm or len(norm) > 32:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "plate must have 1-32 letters or digits")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "plate must have 1-32 letters or digits")
     try:
         params = {"plate": norm, "since": to_ms(since) if since else 0,
                   "until": to_ms(until) if until else 32503680000000, "limit": limit}
     except (OverflowError, ValueError, OSError) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"bad time: {exc}") from exc
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"bad time: {exc}") from exc
     rows = list(state.clickhouse.query(TIMELINE_SQL, parameters=params).named_results())
     stops = []
     for i, r in enumerate(rows):

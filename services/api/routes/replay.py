@@ -62,7 +62,7 @@ def start_replay(body: ReplayIn, request: Request, state: StateDep, p: Replay) -
     target = state.settings.topic(body.target_topic or catalogue.REPLAY.name)
     meta = state.producer.list_topics(timeout=5)
     if target not in meta.topics:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"target topic {target} does not exist")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"target topic {target} does not exist")
     job = state.replays.submit(since=to_ms(body.since), until=to_ms(body.until), cameras=body.cameras, target=target,
                                pace=body.pace, speed=body.speed, requested_by=p.subject)
     audit(state, request, p, "replay", query={"since": job.since, "until": job.until, "cameras": body.cameras,

@@ -93,7 +93,7 @@ def review_queue(
         try:
             c_ts, c_id = decode_cursor(cursor, "time")
         except ValueError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
         params.update(c_ts=c_ts, c_id=c_id)
         where = "AND (ts, event_id) < (fromUnixTimestamp64Milli({c_ts:Int64}, 'UTC'), {c_id:String})"
     rows = list(state.clickhouse.query(REVIEW_SQL.replace("{cursor}", where), parameters=params).named_results())

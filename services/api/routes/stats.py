@@ -40,13 +40,13 @@ def resolve_range(period: str, since: datetime | None, until: datetime | None, n
     now = now_ms() if now is None else now
     if period == "custom":
         if since is None or until is None:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "custom needs since and until")
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "custom needs since and until")
         try:
             lo, hi = to_ms(since), to_ms(until)
         except (OverflowError, ValueError, OSError) as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"bad time: {exc}") from exc
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"bad time: {exc}") from exc
         if hi <= lo:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "until must be after since")
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "until must be after since")
         return lo, hi
     if period == "today":
         midnight = datetime.fromtimestamp(now / 1000, tz=UTC).replace(hour=0, minute=0, second=0, microsecond=0)

@@ -67,7 +67,7 @@ def training_export(
         params = {"since": to_ms(since) if since else 0, "until": to_ms(until) if until else 32503680000000,
                   "limit": limit}
     except (OverflowError, ValueError, OSError) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"bad time: {exc}") from exc
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"bad time: {exc}") from exc
     rows = list(state.clickhouse.query(LABELS_SQL, parameters=params).named_results())
     buf = io.BytesIO()
     lines: list[str] = []

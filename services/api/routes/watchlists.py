@@ -171,7 +171,7 @@ def parse_import(text: str, list_id: str, list_kind: str) -> tuple[list[EntryIn]
     """Rows of a CSV with a header (pattern required; camera_ids and zones separated by ';')."""
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames or "pattern" not in [f.strip() for f in reader.fieldnames]:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"CSV needs a header with 'pattern' ({', '.join(CSV_COLUMNS)})")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"CSV needs a header with 'pattern' ({', '.join(CSV_COLUMNS)})")
     entries, errors = [], []
     for n, row in enumerate(reader, start=2):
         row = {(k or "").strip(): (v or "").strip() for k, v in row.items() if k}
