@@ -233,6 +233,8 @@ CREATE TABLE IF NOT EXISTS ${db}.corrections
     user LowCardinality(String),
     reason String,
     ts DateTime64(3, 'UTC'),
+    event_partition Nullable(Int32),
+    event_offset Nullable(Int64),
     topic LowCardinality(String),
     partition UInt16,
     offset UInt64,

@@ -1,0 +1,54 @@
+"""The sink's buffer: decoded records per table, and the offsets they cover, until one flush."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Message
+
+from services.sink.rows import Source, TableMap
+
+
+@dataclass
+class TableBuffer:
+    mapping: TableMap
+    records: list[dict[str, Any]] = field(default_factory=list)
+    sources: list[Source] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)  # kept for dead-lettering the original bytes
+
+
+class Batch:
+    """Records waiting for one insert per table; bounded by size and age by the caller."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, TableBuffer] = {}
+        self.next_offsets: dict[tuple[str, int], int] = {}  # what to commit once flushed
+        self.size = 0
+        self.started: float | None = None
+
+    def add(self, mapping: TableMap, rec: dict[str, Any], msg: Message) -> None:
+        buf = self.tables.get(mapping.table)
+        if buf is None:
+            buf = self.tables[mapping.table] = TableBuffer(mapping)
+        buf.records.append(rec)
+        buf.sources.append(Source(msg.topic(), msg.partition(), msg.offset()))
+        buf.messages.append(msg)
+        self.size += 1
+        self.mark(msg)
+
+    def mark(self, msg: Message) -> None:
+        """Count an offset as handled (also for records that were dead-lettered, not buffered)."""
+        if self.started is None:
+            self.started = time.monotonic()
+        key = (msg.topic(), msg.partition())
+        nxt = msg.offset() + 1
+        if nxt > self.next_offsets.get(key, -1):
+            self.next_offsets[key] = nxt
+
+    def age(self) -> float:
+        return 0.0 if self.started is None else time.monotonic() - self.started
+
+    def empty(self) -> bool:
+        return not self.next_offsets

@@ -1,0 +1,46 @@
+"""`platestream db`: apply and inspect the ClickHouse migrations."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="ClickHouse schema: versioned migrations.", no_args_is_help=True)
+
+DatabaseOpt = Annotated[str | None, typer.Option("--database", help="Database (default PLATESTREAM_CLICKHOUSE_DATABASE).")]
+
+
+def _client_and_settings():  # type: ignore[no-untyped-def]
+    from platestream.clickhouse import make_clickhouse
+    from platestream.settings import load
+    from services.sink.settings import SinkSettings
+
+    settings = load(SinkSettings)
+    return make_clickhouse(settings, database="default"), settings
+
+
+@app.command()
+def migrate(database: DatabaseOpt = None) -> None:
+    """Create the database if missing and apply every pending migration (idempotent)."""
+    from services.sink.migrations import migrate as run_migrations
+
+    client, settings = _client_and_settings()
+    applied = run_migrations(client, settings, database=database)
+    db = database or settings.clickhouse_database
+    if applied:
+        for mig in applied:
+            typer.echo(f"applied  {mig.version:03d}_{mig.name}  -> {db}")
+    else:
+        typer.echo(f"{db}: up to date")
+
+
+@app.command()
+def status(database: DatabaseOpt = None) -> None:
+    """List the migrations, applied or pending."""
+    from services.sink.migrations import status as migration_status
+
+    client, settings = _client_and_settings()
+    for row in migration_status(client, settings, database=database):
+        changed = "  (file changed since applied)" if row["changed"] else ""
+        typer.echo(f"{row['version']:03d}_{row['name']:20} {row['state']:8} {row['applied_at'] or ''}{changed}")

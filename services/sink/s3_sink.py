@@ -1,0 +1,187 @@
+"""The S3 projection: inline images of camera events, plate reads and plate events -> the bucket.
+
+Each image goes to the key ``image_slots`` computes from its record (sorted by camera and time),
+with its content type and metadata; writing the same record twice writes the same object, so
+re-delivery is harmless. Images that came by claim check (``s3_key`` set) are already in the
+bucket and are not copied. Offsets are committed only after every put of the batch succeeded;
+when the store is down the consumer pauses and the puts are retried with backoff.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from minio import Minio
+from minio.commonconfig import ENABLED, Filter
+from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
+
+from platestream import topics as catalogue
+from platestream.dlq import DeadLetters
+from platestream.errors import SerdeError
+from platestream.s3 import ensure_bucket
+from platestream.serde import AvroSerde
+from services.sink.imagekeys import ImageSlot, image_slots
+from services.sink.settings import SinkSettings
+
+logger = logging.getLogger(__name__)
+
+IMAGE_TOPICS = (catalogue.CAMERA_EVENTS, catalogue.PLATE_READS, catalogue.PLATE_EVENTS)
+LIFECYCLE_RULE_ID = "platestream-retention"
+
+
+def ensure_bucket_with_lifecycle(client: Minio, bucket: str, days: int) -> None:
+    """Create the bucket if missing and set its expiry rule (idempotent)."""
+    ensure_bucket(client, bucket)
+    if days > 0:
+        rule = Rule(ENABLED, rule_filter=Filter(prefix=""), rule_id=LIFECYCLE_RULE_ID, expiration=Expiration(days=days))
+        client.set_bucket_lifecycle(bucket, LifecycleConfig([rule]))
+
+
+@dataclass
+class S3Stats:
+    consumed: int = 0
+    written: int = 0
+    claim_checked: int = 0
+    dead_lettered: int = 0
+    outages: int = 0
+
+
+@dataclass(frozen=True)
+class Put:
+    slot: ImageSlot
+    metadata: dict[str, str]
+    where: str  # topic[partition]@offset, for logs
+
+
+def object_metadata(schema: str, rec: dict[str, Any], *, with_plate: bool) -> dict[str, str]:
+    """x-amz-meta-* of an image: the owner id, camera and (when allowed) plate, URL-quoted (headers are ASCII)."""
+    owner = rec.get("read_id") if schema == "plate_read" else rec.get("event_id")
+    meta = {"event-id": str(owner), "camera-id": str(rec["camera_id"]), "record": schema}
+    if schema == "plate_read":
+        meta["frame-id"] = str(rec.get("frame_id"))
+    if with_plate and rec.get("plate"):
+        meta["plate"] = str(rec["plate"])
+    return {k: quote(v, safe="") for k, v in meta.items()}
+
+
+class S3Sink:
+    """Consumes records that may carry inline images and writes those images to the bucket."""
+
+    def __init__(
+        self,
+        *,
+        settings: SinkSettings,
+        consumer: Consumer,
+        s3: Minio,
+        serde: AvroSerde,
+        dead_letters: DeadLetters,
+        producer: Producer,
+        stop: threading.Event,
+    ) -> None:
+        self.settings = settings
+        self.consumer = consumer
+        self.s3 = s3
+        self.serde = serde
+        self.dlq = dead_letters
+        self.producer = producer
+        self.stop = stop
+        self.bucket = settings.s3_bucket
+        self.schemas = {settings.topic(t.name): t.schema for t in IMAGE_TOPICS}
+        self.stats = S3Stats()
+        self._pool = ThreadPoolExecutor(max_workers=settings.sink_s3_workers, thread_name_prefix="s3put")
+
+    def run(self) -> None:
+        ensure_bucket_with_lifecycle(self.s3, self.bucket, self.settings.s3_retention_days)
+        self.consumer.subscribe(list(self.schemas))
+        logger.info("S3 sink running: %d topics -> bucket %s", len(self.schemas), self.bucket)
+        try:
+            while not self.stop.is_set():
+                msgs = self.consumer.consume(num_messages=500, timeout=0.2)
+                if msgs:
+                    self.process(msgs)
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def collect(self, msgs: list[Message]) -> tuple[list[Put], dict[tuple[str, int], int]]:
+        puts: list[Put] = []
+        offsets: dict[tuple[str, int], int] = {}
+        for msg in msgs:
+            if msg.error() is not None:
+                if msg.error().code() != KafkaError._PARTITION_EOF:
+                    logger.warning("consumer error: %s", msg.error())
+                continue
+            self.stats.consumed += 1
+            offsets[(msg.topic(), msg.partition())] = msg.offset() + 1
+            schema = self.schemas.get(msg.topic())
+            if schema is None:
+                continue
+            try:
+                name, rec = self.serde.decode_with_name(msg.value())
+                if name != schema:
+                    raise SerdeError(f"record of schema {name} on a {schema} topic")
+                slots = image_slots(schema, rec)
+            except (SerdeError, KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
+                self.dlq.record(msg, exc)
+                self.stats.dead_lettered += 1
+                continue
+            where = f"{msg.topic()}[{msg.partition()}]@{msg.offset()}"
+            meta = object_metadata(schema, rec, with_plate=self.settings.sink_s3_plate_metadata)
+            for slot in slots:
+                if slot.data is None:
+                    self.stats.claim_checked += 1
+                else:
+                    puts.append(Put(slot, meta, where))
+        return puts, offsets
+
+    def _put(self, put: Put) -> None:
+        data = put.slot.data or b""
+        self.s3.put_object(
+            self.bucket, put.slot.key, io.BytesIO(data), len(data),
+            content_type=put.slot.content_type, metadata=put.metadata,  # type: ignore[arg-type]
+        )
+
+    def process(self, msgs: list[Message]) -> None:
+        puts, offsets = self.collect(msgs)
+        delay = self.settings.sink_backoff_initial_s
+        paused: list[TopicPartition] = []
+        pending = puts
+        while pending:
+            futures = [(p, self._pool.submit(self._put, p)) for p in pending]
+            failed = []
+            for put, fut in futures:
+                exc = fut.exception()
+                if exc is None:
+                    self.stats.written += 1
+                else:
+                    failed.append((put, exc))
+            pending = [p for p, _ in failed]
+            if not pending:
+                break
+            if not paused:
+                self.stats.outages += 1
+                paused = self.consumer.assignment()
+                self.consumer.pause(paused)
+                logger.warning("S3 puts failing (%s at %s): paused, retrying %d puts",
+                               failed[0][1], failed[0][0].where, len(pending))
+            if self.stop.wait(delay):
+                return  # nothing committed: re-delivered on restart
+            delay = min(delay * 2, self.settings.sink_backoff_max_s)
+            if any("NoSuchBucket" in str(e) for _, e in failed):
+                ensure_bucket_with_lifecycle(self.s3, self.bucket, self.settings.s3_retention_days)
+        if paused:
+            self.consumer.resume(paused)
+            logger.info("S3 is back: resumed %d partitions", len(paused))
+        if self.dlq.count:
+            self.producer.flush(10.0)
+        if offsets:
+            try:
+                self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False)
+            except Exception as exc:
+                logger.warning("commit failed (%s); images will be rewritten (same keys)", exc)

@@ -1,0 +1,113 @@
+"""Wiring of `platestream sink`: clients, consumers and the two projection loops in one process.
+
+The ClickHouse loop and the S3 loop each own their consumer (own consumer group) and run in
+their own thread, so a slow bucket never delays rows becoming queryable, and either can be run
+alone (``--target``) to scale them apart.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import ExitStack
+from typing import Any
+
+from platestream.clickhouse import make_clickhouse
+from platestream.dlq import DeadLetters
+from platestream.kafka import make_consumer, make_producer
+from platestream.s3 import make_s3
+from platestream.serde import AvroSerde
+from services.sink.clickhouse_sink import ClickHouseSink, SinkStats, build_writers
+from services.sink.s3_sink import S3Sink
+from services.sink.settings import SinkSettings
+
+logger = logging.getLogger(__name__)
+
+
+def group_id(settings: SinkSettings, base: str) -> str:
+    """Consumer group ids carry the topic prefix, so isolated tests never share a group."""
+    return f"{settings.topic_prefix}{base}"
+
+
+class _Metrics:
+    def __init__(self, port: int) -> None:
+        from prometheus_client import Counter, start_http_server
+
+        self.rows = Counter("platestream_sink_rows_total", "Rows inserted into ClickHouse", ["table"])
+        self.dead = Counter("platestream_sink_dead_letters_total", "Records sent to the sink dead-letter topic")
+        self.outages = Counter("platestream_sink_outages_total", "Times ClickHouse became unavailable")
+        self._last: dict[str, int] = {}
+        self._dead = 0
+        self._out = 0
+        start_http_server(port, addr="127.0.0.1")
+
+    def update(self, stats: SinkStats) -> None:
+        for table, n in stats.per_table.items():
+            self.rows.labels(table=table).inc(n - self._last.get(table, 0))
+            self._last[table] = n
+        self.dead.inc(stats.dead_lettered - self._dead)
+        self._dead = stats.dead_lettered
+        self.outages.inc(stats.outages - self._out)
+        self._out = stats.outages
+
+
+def build_clickhouse_sink(settings: SinkSettings, stop: threading.Event, stack: ExitStack,
+                          **kwargs: Any) -> ClickHouseSink:
+    serde = AvroSerde(settings.schema_registry_url)
+    producer = make_producer(settings)
+    stack.callback(producer.flush, 10.0)
+    consumer = make_consumer(settings, group_id(settings, settings.sink_group_clickhouse),
+                             **{"partition.assignment.strategy": "range"})
+    stack.callback(consumer.close)
+    client = make_clickhouse(settings, database="default", send_receive_timeout=30,
+                             compress=False, autogenerate_session_id=False)
+    stack.callback(client.close)
+    return ClickHouseSink(
+        settings=settings, consumer=consumer, writers=build_writers(client, settings.clickhouse_database),
+        serde=serde, dead_letters=DeadLetters(stage="sink", producer=producer, serde=serde, settings=settings),
+        producer=producer, stop=stop, **kwargs,
+    )
+
+
+def build_s3_sink(settings: SinkSettings, stop: threading.Event, stack: ExitStack) -> S3Sink:
+    serde = AvroSerde(settings.schema_registry_url)
+    producer = make_producer(settings)
+    stack.callback(producer.flush, 10.0)
+    consumer = make_consumer(settings, group_id(settings, settings.sink_group_s3))
+    stack.callback(consumer.close)
+    return S3Sink(
+        settings=settings, consumer=consumer, s3=make_s3(settings), serde=serde,
+        dead_letters=DeadLetters(stage="sink", producer=producer, serde=serde, settings=settings),
+        producer=producer, stop=stop,
+    )
+
+
+def run(settings: SinkSettings, stop: threading.Event, targets: set[str] | None = None) -> None:
+    """Run the chosen projection loops until ``stop`` is set; a loop that dies stops the others."""
+    targets = targets or settings.targets()
+    metrics = _Metrics(settings.sink_metrics_port) if settings.sink_metrics_port > 0 else None
+    errors: list[BaseException] = []
+    with ExitStack() as stack:
+        loops: list[tuple[str, Any]] = []
+        if "clickhouse" in targets:
+            sink = build_clickhouse_sink(settings, stop, stack, on_flush=metrics.update if metrics else None)
+            loops.append(("clickhouse", sink.run))
+        if "s3" in targets:
+            loops.append(("s3", build_s3_sink(settings, stop, stack).run))
+
+        def guarded(name: str, fn: Any) -> None:
+            try:
+                fn()
+            except BaseException as exc:
+                logger.exception("sink loop %s failed", name)
+                errors.append(exc)
+                stop.set()
+
+        threads = [threading.Thread(target=guarded, args=(n, f), name=f"sink-{n}", daemon=True) for n, f in loops]
+        for t in threads:
+            t.start()
+        for t in threads:
+            while t.is_alive():
+                t.join(0.5)
+    if errors:
+        raise errors[0]
