@@ -257,6 +257,13 @@ class Handler(BaseHTTPRequestHandler):
                     hc.BAD_ARGUMENTS, f"There is no handle {url.path}", "BAD_ARGUMENTS", 404
                 )
             body = self._read_body() if self.command == "POST" else b""
+            if self.headers.get("Content-Type", "").lower().startswith("multipart/"):
+                raise hc.HttpError(
+                    hc.NOT_IMPLEMENTED,
+                    "multipart/form-data requests (external data, form-encoded parameters) are not "
+                    "supported by the local chDB endpoint; send parameters in the URL",
+                    "NOT_IMPLEMENTED",
+                )
             req = hc.split_params(params)
             self._check_auth(req)
             body = hc.decode_body(body, self.headers.get("Content-Encoding"))

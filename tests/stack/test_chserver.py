@@ -185,6 +185,15 @@ def test_errors_are_clickhouse_texts_with_status_and_code(http: httpx.Client) ->
     assert http.get("/", params={"query": "SELECT 1"}).text == "1\n"
 
 
+def test_unsupported_requests_say_so(http: httpx.Client) -> None:
+    r = http.post("/", files={"query": (None, "SELECT 1")})
+    assert r.status_code == 501 and "multipart/form-data" in r.text
+    r = http.get("/", params={"query": "SELECT 1", "compress": "1"})
+    assert r.status_code == 501 and "compress=1" in r.text
+    r = http.get("/play")
+    assert r.status_code == 404 and "There is no handle /play" in r.text
+
+
 def test_authentication(settings: CommonSettings) -> None:
     url = settings.clickhouse_url + "/"
     q = {"query": "SELECT 1"}
