@@ -130,22 +130,28 @@ class FrameGate:
     dup_threshold: float = 1.0
     motion_threshold: float = 0.0
     keepalive_s: float = 10.0
-    _last_ts: int | None = None
+    _last_sample_ts: int | None = None
+    _last_sent_ts: int | None = None
     _last_thumb: np.ndarray | None = None
 
     def check(self, ts: int, frame: np.ndarray) -> str | None:
-        """None to send, else the reason to skip (fps | duplicate | no-motion)."""
-        if self._last_ts is not None and ts - self._last_ts < 1000.0 / self.fps - 1:
+        """None to send, else the reason to skip (fps | duplicate | no-motion).
+
+        The fps cap samples one frame per period; the sampled frame is then compared with the last
+        frame sent (a grey 64x36 thumbnail, mean absolute difference 0..255).
+        """
+        if self._last_sample_ts is not None and ts - self._last_sample_ts < 1000.0 / self.fps - 1:
             return "fps"
+        self._last_sample_ts = ts
         thumb = thumbnail(frame)
-        if self._last_thumb is not None and self._last_ts is not None:
+        if self._last_thumb is not None and self._last_sent_ts is not None:
             diff = float(np.mean(np.abs(thumb - self._last_thumb)))
-            stale = ts - self._last_ts >= self.keepalive_s * 1000
+            stale = ts - self._last_sent_ts >= self.keepalive_s * 1000
             if diff < self.dup_threshold and not stale:
                 return "duplicate"
             if self.motion_threshold > 0 and diff < self.motion_threshold and not stale:
                 return "no-motion"
-        self._last_ts = ts
+        self._last_sent_ts = ts
         self._last_thumb = thumb
         return None
 

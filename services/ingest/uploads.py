@@ -18,12 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+from fastapi import Request
+from fastapi.responses import JSONResponse
 
 from platestream.errors import BadInputError
 from platestream.serde import AvroSerde
 from platestream.timeutil import now_ms
 
 from services.ingest.canonical import parse_time
+from services.ingest.devices import AuthError
 from services.ingest.frames import FrameGate, FramePublisher
 from services.ingest.metrics import IngestMetrics
 from services.ingest.publisher import AckingProducer, ImageStore
@@ -139,11 +142,6 @@ class UploadManager:
 
 
 def add_upload_routes(app: Any, ctx: Any) -> None:
-    from fastapi import Request
-    from fastapi.responses import JSONResponse
-
-    from services.ingest.devices import AuthError
-
     manager: UploadManager = ctx.uploads
 
     def principal_for(request: Request) -> Any:
