@@ -23,6 +23,7 @@ def register_bench(bench_app: typer.Typer) -> None:
         rate: Annotated[float, typer.Option(help="Reads per second produced to the reads topic.")] = 2000.0,
         seconds: Annotated[float, typer.Option(help="How long the load runs.")] = 30.0,
         frames_per_s: Annotated[float, typer.Option(help="Frames per second for the detector (real photos).")] = 2.0,
+        cameras: Annotated[int, typer.Option(help="Cameras the reads are spread over.")] = 1000,
         backlog: Annotated[int, typer.Option(help="Reads written before the stages start (measures the drain rate).")] = 0,
         alert_every: Annotated[int, typer.Option(help="Every N-th read's plate is on a watchlist (0: none).")] = 500,
         reference_messages: Annotated[int, typer.Option(help="Messages for the raw broker reference.")] = 100_000,
@@ -37,7 +38,7 @@ def register_bench(bench_app: typer.Typer) -> None:
         from platestream.settings import CommonSettings, load
 
         opts = pl.PipelineOptions(rate=rate, seconds=seconds, detect=not no_detect, frames_per_s=frames_per_s,
-                                  backlog=backlog, alert_every=alert_every,
+                                  backlog=backlog, alert_every=alert_every, cameras=cameras,
                                   reference_messages=reference_messages, keep=keep)
         result = pl.run(load(CommonSettings), opts)
         if plot_path is None and json_path is not None:

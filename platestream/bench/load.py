@@ -50,10 +50,10 @@ class ReadFactory:
     """Builds PlateRead records of one run."""
 
     run_id: str
-    cameras: int = 12
+    cameras: int = 1000
 
     def camera(self, i: int) -> str:
-        return f"bench-cam-{i % self.cameras:02d}"
+        return f"bench-cam-{i % self.cameras:04d}"
 
     def read_id(self, i: int) -> str:
         return stable_id(self.run_id, "read", i)

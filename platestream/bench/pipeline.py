@@ -37,6 +37,7 @@ class PipelineOptions:
     frames_per_s: float = 2.0
     backlog: int = 0  # reads produced before the stages start: measures the drain rate
     sample_every: int = 50
+    cameras: int = 1000  # reads spread over this many cameras (a camera sees a few vehicles a second)
     alert_every: int = 500
     drain_timeout_s: float = 120.0
     reference_messages: int = 100_000
@@ -172,7 +173,7 @@ def _run(settings: CommonSettings, opts: PipelineOptions, run_id: str, own_stack
     logger.info("broker reference: %d messages", opts.reference_messages)
     result["broker_reference"] = broker_reference(settings, messages=opts.reference_messages)
 
-    factory = ReadFactory(run_id)
+    factory = ReadFactory(run_id, cameras=opts.cameras)
     hot = set(hits)
 
     def make_read(i: int, received_at: int) -> dict[str, Any]:
