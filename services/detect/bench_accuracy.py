@@ -1,0 +1,187 @@
+"""Accuracy benchmark on a folder in the OpenALPR benchmark format.
+
+Each image has a ``.txt`` beside it with one line per plate, tab-separated:
+``file x y w h PLATE``. A plate counts as detected when a detection overlaps it with IoU >= 0.3,
+and as read when the read of that detection equals the label (strict), or equals it with O/0 and
+I/1 folded (some public labels mix them). Figures are given overall and per sub-folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from platestream.errors import BadInputError
+from platestream.plate_formats import PlateFormat
+from platestream.plates import normalise
+from services.detect.pipeline import Pipeline
+from services.detect.types import Box
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+IOU_MIN = 0.3
+_LOOSE = str.maketrans({"O": "0", "I": "1"})
+
+
+@dataclass(frozen=True)
+class Label:
+    box: Box
+    plate: str
+
+
+@dataclass
+class Sample:
+    image: Path
+    labels: list[Label]
+    group: str
+
+
+def parse_label_file(path: Path) -> list[Label]:
+    """Labels of one ``.txt`` (one or more lines ``file x y w h PLATE``; tabs or spaces)."""
+    labels = []
+    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split("\t") if "\t" in line else line.split()
+        if len(parts) < 6:
+            raise BadInputError(f"{path}:{n}: expected 'file x y w h PLATE', got {line!r}")
+        try:
+            x, y, w, h = (int(float(v)) for v in parts[1:5])
+        except ValueError as exc:
+            raise BadInputError(f"{path}:{n}: bad box in {line!r}") from exc
+        labels.append(Label(Box(x, y, w, h), normalise("".join(parts[5:]))))
+    return labels
+
+
+def load_dataset(root: Path) -> list[Sample]:
+    """Every labelled image under ``root`` (recursively), grouped by sub-folder."""
+    if not root.is_dir():
+        raise BadInputError(f"dataset folder {root} does not exist")
+    samples = []
+    for txt in sorted(root.rglob("*.txt")):
+        image = next((txt.with_suffix(s) for s in IMAGE_SUFFIXES if txt.with_suffix(s).is_file()), None)
+        if image is None:
+            continue
+        rel = txt.parent.relative_to(root)
+        samples.append(Sample(image, parse_label_file(txt), str(rel) if str(rel) != "." else root.name))
+    if not samples:
+        raise BadInputError(f"no labelled images (image + .txt) under {root}")
+    return samples
+
+
+def loose(plate: str) -> str:
+    return plate.translate(_LOOSE)
+
+
+@dataclass
+class Case:
+    image: str
+    group: str
+    label: str
+    read: str | None
+    iou: float
+    confidence: float | None
+    candidates: list[str] = field(default_factory=list)
+
+    @property
+    def detected(self) -> bool:
+        return self.iou >= IOU_MIN
+
+    @property
+    def exact(self) -> bool:
+        return self.read == self.label
+
+    @property
+    def exact_loose(self) -> bool:
+        return self.read is not None and loose(self.read) == loose(self.label)
+
+
+def _figures(cases: list[Case], ms: list[float]) -> dict[str, float | int]:
+    n = len(cases)
+    return {
+        "plates": n,
+        "detection_recall": round(sum(c.detected for c in cases) / n, 4) if n else 0.0,
+        "exact_accuracy": round(sum(c.exact for c in cases) / n, 4) if n else 0.0,
+        "exact_accuracy_o0_i1": round(sum(c.exact_loose for c in cases) / n, 4) if n else 0.0,
+        "read_accuracy_of_detected": round(
+            sum(c.exact for c in cases) / max(1, sum(c.detected for c in cases)), 4
+        ),
+        "ms_per_image_median": round(statistics.median(ms), 1) if ms else 0.0,
+        "ms_per_image_mean": round(statistics.fmean(ms), 1) if ms else 0.0,
+    }
+
+
+def evaluate(
+    pipeline: Pipeline, samples: list[Sample], formats: tuple[PlateFormat, ...], *, limit: int | None = None
+) -> dict[str, object]:
+    """Run the pipeline over the samples; figures overall, per group, and the worst cases."""
+    import cv2
+
+    cases: list[Case] = []
+    ms_all: list[float] = []
+    ms_by_group: dict[str, list[float]] = defaultdict(list)
+    for sample in samples[:limit]:
+        img = cv2.imread(str(sample.image), cv2.IMREAD_COLOR)
+        if img is None:
+            raise BadInputError(f"cannot decode image {sample.image}")
+        t0 = time.perf_counter()
+        result = pipeline.process(img, formats, encode_crops=False)
+        ms = (time.perf_counter() - t0) * 1000
+        ms_all.append(ms)
+        ms_by_group[sample.group].append(ms)
+        for label in sample.labels:
+            best = max(result.plates, key=lambda p: p.box.iou(label.box), default=None)
+            iou = best.box.iou(label.box) if best else 0.0
+            ok = best is not None and iou >= IOU_MIN
+            cases.append(
+                Case(
+                    image=str(sample.image.name), group=sample.group, label=label.plate,
+                    read=best.reading.text if ok and best else None, iou=round(iou, 3),
+                    confidence=best.reading.confidence if ok and best else None,
+                    candidates=[c.text for c in best.reading.candidates] if ok and best else [],
+                )
+            )
+    groups = sorted({c.group for c in cases})
+    worst = [c for c in cases if not c.exact]
+    worst.sort(key=lambda c: (c.detected, -(c.confidence or 0.0)))
+    return {
+        "backend": pipeline.name,
+        "formats": [f.name for f in formats],
+        "overall": _figures(cases, ms_all),
+        "groups": {g: _figures([c for c in cases if c.group == g], ms_by_group[g]) for g in groups},
+        "worst": [asdict(c) | {"detected": c.detected} for c in worst[:25]],
+        "failures": len(worst),
+    }
+
+
+def render(report: dict[str, object]) -> str:
+    """Human-readable summary of ``evaluate``'s report."""
+    lines = [f"backend {report['backend']}  formats {','.join(report['formats'])}"]  # type: ignore[arg-type]
+    head = f"{'group':18} {'plates':>6} {'recall':>7} {'exact':>7} {'exact~':>7} {'ms/img':>7}"
+    lines.append(head)
+
+    def row(name: str, f: dict[str, float]) -> str:
+        return (f"{name:18} {f['plates']:>6} {f['detection_recall']:>7.2%} {f['exact_accuracy']:>7.2%} "
+                f"{f['exact_accuracy_o0_i1']:>7.2%} {f['ms_per_image_median']:>7.1f}")
+
+    for g, f in report["groups"].items():  # type: ignore[attr-defined]
+        lines.append(row(g, f))
+    lines.append(row("OVERALL", report["overall"]))  # type: ignore[arg-type]
+    lines.append("exact~: with O/0 and I/1 equal; ms/img: median, whole pipeline")
+    lines.append(f"worst cases ({report['failures']} failures):")
+    for c in report["worst"]:  # type: ignore[attr-defined]
+        what = "MISSED" if not c["detected"] else f"read {c['read']!r}"
+        lines.append(f"  {c['image']:24} label {c['label']:10} {what} iou={c['iou']} conf={c['confidence']} "
+                     f"cands={c['candidates'][:3]}")
+    return "\n".join(lines)
+
+
+def write_json(report: dict[str, object], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2), encoding="utf-8")

@@ -1,0 +1,42 @@
+"""`platestream models prepare|list`: export the shipped plate detector to ONNX and check model files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Model files of the detect stage (all ship inside wheels).", no_args_is_help=True)
+
+
+@app.command("prepare")
+def prepare(
+    model_dir: Annotated[Path | None, typer.Option(help="Where exported models go (default: models/).")] = None,
+    force: Annotated[bool, typer.Option(help="Export again even if the ONNX file exists.")] = False,
+) -> None:
+    """Export the shipped YOLOv8 plate detector to ONNX and check every model file exists."""
+    from services.detect import models
+
+    target = model_dir or models.DEFAULT_MODEL_DIR
+    path = models.export_plate_detector(target, force=force)
+    typer.echo(f"plate detector: {path}")
+    for name, p in models.check_all(target).items():
+        typer.echo(f"ok {name:13} {p}")
+
+
+@app.command("list")
+def list_models() -> None:
+    """Every model file: package, version, path inside the wheel, licence, role, present or not."""
+    from platestream.errors import ModelError
+    from services.detect import models
+
+    for f in models.SHIPPED.values():
+        try:
+            where = str(f.path())
+        except ModelError as exc:
+            where = f"MISSING ({exc})"
+        typer.echo(f"{f.name:13} {f.package}=={f.version} {f.relpath}  [{f.licence}]  {f.role}\n{'':13} {where}")
+    onnx = models.DEFAULT_MODEL_DIR / models.PLATE_ONNX
+    typer.echo(f"{'plate_onnx':13} exported from plate_pt by `platestream models prepare`: "
+               f"{onnx if onnx.is_file() else 'MISSING (run platestream models prepare)'}")

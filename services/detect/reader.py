@@ -1,0 +1,218 @@
+"""Reading one plate crop: margins, text lines, OCR and format-aware choice of the plate text.
+
+The cascade, cheapest first:
+1. the whole crop (with margin) as one text line; decoded free and against the camera's formats;
+   accepted at once when a specific format fits it closely and every character is confident;
+2. otherwise (or at once for square-ish two-line plates) the crop's text lines are found with
+   PP-OCR's detector, each line is read, and two stacked lines of similar size are also read as
+   one plate (top then bottom); dealer names, state names and slogans lose to the line that fits a
+   plate format and is tallest.
+Every candidate is scored by its decoding log-probability per character, a bonus for fitting a
+specific format, and its line height; the best one wins, the others become the top-k candidates.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from platestream.plate_formats import BY_NAME, FORMATS, PlateFormat
+from services.detect import ctc
+from services.detect.ocr import PpOcrDet, PpOcrRec
+from services.detect.types import Box, Candidate, Reading
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReaderConfig:
+    """Knobs of the reading cascade (see ``DetectSettings`` for their env names)."""
+
+    margin_x: float = 0.06
+    margin_y: float = 0.12
+    # a specific format may cost this many nats more than the free reading and still win
+    format_slack: float = 6.0
+    two_line_aspect: float = 2.6
+    size_weight: float = 0.5
+    whole_crop_size: float = 0.8
+    format_bonus: float = 1.0
+    generic_bonus: float = 0.0
+    decode_views: int = 2
+    top_k: int = 5
+    min_chars: int = 3
+
+
+@dataclass
+class _Scored:
+    text: str
+    score: float  # ranking score (higher is better)
+    logp: float  # path log-probability
+    path: ctc.Path
+    format_name: str | None
+    lines: int
+    raw: str
+
+
+def expand_box(box: Box, mx: float, my: float, width: int, height: int) -> Box:
+    """``box`` grown by ``mx``/``my`` of its size on each side, clipped to the image."""
+    dx, dy = box.w * mx, box.h * my
+    x1, y1 = max(0, int(box.x - dx)), max(0, int(box.y - dy))
+    x2, y2 = min(width, int(math.ceil(box.x + box.w + dx))), min(height, int(math.ceil(box.y + box.h + dy)))
+    return Box(x1, y1, max(1, x2 - x1), max(1, y2 - y1))
+
+
+def crop(img: np.ndarray, box: Box) -> np.ndarray:
+    return img[box.y : box.y + box.h, box.x : box.x + box.w]
+
+
+class PlateReader:
+    """Reads plate text from crops with a PP-OCR recogniser and, optionally, its line detector."""
+
+    def __init__(
+        self,
+        *,
+        rec: PpOcrRec,
+        line_det: PpOcrDet | None = None,
+        config: ReaderConfig | None = None,
+    ) -> None:
+        self.rec = rec
+        self.line_det = line_det
+        self.config = config or ReaderConfig()
+        self._fold_index = ctc.folding_matrix(rec.charset)
+
+    # -- decoding -------------------------------------------------------------------------------
+    def _size_term(self, rel_size: float) -> float:
+        # the plate's characters are the biggest text on it: smaller lines (dealer, state, slogan) pay
+        return self.config.size_weight * math.log(max(rel_size, 0.05))
+
+    def _decode(
+        self, p37: np.ndarray, free: ctc.Path, formats: tuple[PlateFormat, ...], lines: int, rel_size: float
+    ) -> list[_Scored]:
+        out: list[_Scored] = []
+        size_term = self._size_term(rel_size)
+        n = max(1, len(free.text))
+        if len(free.text) >= self.config.min_chars:
+            out.append(_Scored(free.text, free.score / n + size_term, free.score, free, None, lines, free.text))
+        if not formats or not free.text:
+            return out
+        for path in ctc.constrained(p37, formats, top=3, near_length=len(free.text)):
+            slack = free.score - path.score
+            if slack > self.config.format_slack:
+                continue
+            fmt = BY_NAME[path.format_name or "ANY"]
+            bonus = self.config.generic_bonus if fmt.generic else self.config.format_bonus
+            m = max(1, len(path.text))
+            rank = (path.score + fmt.prior) / m + bonus + size_term
+            out.append(_Scored(path.text, rank, path.score, path, path.format_name, lines, free.text))
+        return out
+
+    # -- cascade ----------------------------------------------------------------------------------
+    def read(self, plate: np.ndarray, formats: tuple[PlateFormat, ...]) -> Reading | None:
+        """The plate text in a BGR crop that already includes a margin, or None if no text.
+
+        Views read in one batch: the whole crop, each text line the line detector finds, and
+        pairs of stacked lines joined side by side (two-line plates, top row first).
+        """
+        h, w = plate.shape[:2]
+        if h < 4 or w < 8:
+            return None
+        views: list[tuple[np.ndarray, int, float]] = [(plate, 1, self.config.whole_crop_size)]
+        if self.line_det is not None:
+            views.extend(self._line_views(plate))
+        elif w / h < self.config.two_line_aspect:
+            views.extend(self._projection_views(plate))
+        probs = self.rec.recognise([v for v, _, _ in views])
+        folded = [ctc.squeeze_blanks(ctc.fold(p, self._fold_index)) for p in probs]
+        frees = [ctc.greedy(p) for p in folded]
+        # format decoding (the costly part) only for the views whose free reading ranks best
+        ranked = sorted(
+            range(len(views)),
+            key=lambda i: frees[i].score / max(1, len(frees[i].text)) + self._size_term(views[i][2])
+            if len(frees[i].text) >= self.config.min_chars else -1e9,
+            reverse=True,
+        )
+        scored: list[_Scored] = []
+        for rank, i in enumerate(ranked):
+            _, lines, rel = views[i]
+            scored.extend(self._decode(folded[i], frees[i], formats if rank < self.config.decode_views else (), lines, rel))
+        if not scored:
+            return None
+        best = max(scored, key=lambda s: s.score)
+        return self._reading(best, scored)
+
+    def _line_views(self, plate: np.ndarray) -> list[tuple[np.ndarray, int, float]]:
+        assert self.line_det is not None
+        h, w = plate.shape[:2]
+        lines = [b for b, _ in self.line_det.lines(plate) if b.h >= 0.1 * h and b.w >= 0.1 * w]
+        if not lines:
+            return []
+        tallest = max(b.h for b in lines)
+        lines = [b for b in lines if b.h >= 0.3 * tallest][:4]
+        views: list[tuple[np.ndarray, int, float]] = [(crop(plate, b), 1, b.h / tallest) for b in lines]
+        pairs = [
+            (a, b)
+            for i, a in enumerate(lines)
+            for b in lines[i + 1 :]
+            if b.y >= a.y + 0.5 * a.h and 0.4 < b.h / a.h < 2.5 and _x_overlap(a, b) > 0.3
+        ]
+        for top, bottom in pairs[:2]:
+            joined = _hconcat([crop(plate, top), crop(plate, bottom)])
+            views.append((joined, 2, (top.h + bottom.h) / 2 / tallest))
+        return views
+
+    def _projection_views(self, plate: np.ndarray) -> list[tuple[np.ndarray, int, float]]:
+        """Two-line plates without a line detector: split at the emptiest row near the middle."""
+        import cv2
+
+        grey = cv2.cvtColor(plate, cv2.COLOR_BGR2GRAY)
+        edges = np.abs(np.diff(grey.astype(np.int16), axis=1)).sum(1)
+        h = grey.shape[0]
+        lo, hi = int(0.3 * h), int(0.7 * h)
+        cut = lo + int(np.argmin(edges[lo:hi])) if hi > lo else h // 2
+        return [(_hconcat([plate[:cut], plate[cut:]]), 2, 1.0)]
+
+    def _reading(self, best: _Scored, scored: list[_Scored]) -> Reading:
+        ranked = sorted(scored, key=lambda s: s.score, reverse=True)
+        # candidate confidences: softmax over ranking scores, per distinct text
+        seen: dict[str, float] = {}
+        for s in ranked:
+            seen.setdefault(s.text, s.score)
+        texts = list(seen)[: self.config.top_k]
+        vals = np.array([seen[t] for t in texts])
+        weights = np.exp(3.0 * (vals - vals.max()))
+        weights /= weights.sum()
+        path_conf = float(np.exp(best.logp / max(1, len(best.text))))
+        char_conf = [round(float(c), 4) for c in best.path.char_conf]
+        confidence = min(path_conf, float(weights[0])) if len(texts) > 1 else path_conf
+        return Reading(
+            text=best.text,
+            confidence=round(confidence, 4),
+            char_confidences=char_conf,
+            candidates=[Candidate(t, round(float(wt), 4)) for t, wt in zip(texts, weights, strict=True)],
+            plate_format=best.format_name if best.format_name not in _GENERIC else None,
+            raw=best.raw,
+            lines=best.lines,
+        )
+
+
+_GENERIC = frozenset(f.name for f in FORMATS if f.generic)
+
+
+def _x_overlap(a: Box, b: Box) -> float:
+    inter = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
+    return inter / max(1, min(a.w, b.w))
+
+
+def _hconcat(parts: list[np.ndarray]) -> np.ndarray:
+    import cv2
+
+    height = max(p.shape[0] for p in parts)
+    resized = [cv2.resize(p, (max(1, int(p.shape[1] * height / max(1, p.shape[0]))), height)) for p in parts]
+    gap = np.full((height, max(2, height // 4), 3), int(np.median(resized[0])), dtype=np.uint8)
+    out = [resized[0]]
+    for r in resized[1:]:
+        out.extend([gap, r])
+    return np.hstack(out)

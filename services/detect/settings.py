@@ -1,0 +1,101 @@
+"""Typed settings of the detect stage (env prefix PLATESTREAM_DETECT_...), backend chosen by ``type``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from platestream.settings import CommonSettings
+from services.detect.models import DEFAULT_MODEL_DIR
+
+
+class ReaderOptions(BaseModel):
+    """How plate crops are read (all backends that use the PP-OCR reader)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    margin_x: float = Field(0.06, ge=0, le=0.5, description="Crop margin, fraction of the plate width per side.")
+    margin_y: float = Field(0.12, ge=0, le=0.8, description="Crop margin, fraction of the plate height per side.")
+    format_slack: float = Field(6.0, ge=0, description="Nats a plate format may cost over the free reading.")
+    format_bonus: float = Field(1.0, ge=0, description="Score bonus of a reading that fits a specific format.")
+    line_detection: bool = Field(True, description="Find text lines in the crop (two-line plates, dealer text).")
+    top_k: int = Field(5, ge=1, le=20)
+
+
+class OnnxBackend(BaseModel):
+    """Default: shipped YOLOv8 plate detector + PP-OCRv6 via onnxruntime; no downloads."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    type: Literal["onnx"] = "onnx"
+    model_dir: Path = DEFAULT_MODEL_DIR
+    plate_model: Path | None = Field(None, description="Plate detector ONNX (default: models/plate-yolov8n.onnx).")
+    conf: float = Field(0.25, gt=0, lt=1, description="Plate detection threshold.")
+    iou: float = Field(0.5, gt=0, lt=1)
+    tiles: bool = Field(False, description="Also detect on 2x2 overlapping tiles (small, distant plates; ~4x cost).")
+    vehicles: bool = Field(False, description="Detect vehicles (COCO yolov8n) and attach box + class to reads.")
+    threads: int = Field(0, ge=0, description="onnxruntime threads per session (0: one per CPU core).")
+    reader: ReaderOptions = ReaderOptions()
+
+
+class UltralyticsBackend(BaseModel):
+    """Operator-supplied YOLO weights (.pt or .onnx) through ultralytics; PP-OCR reads the crops."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    type: Literal["ultralytics"] = "ultralytics"
+    weights: Path = Field(description="Local path of the YOLO weights (.pt or .onnx); never a model name.")
+    device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?)$")
+    conf: float = Field(0.25, gt=0, lt=1)
+    imgsz: int = Field(640, ge=64, le=4096)
+    vehicles: bool = False
+    reader: ReaderOptions = ReaderOptions()
+
+    @field_validator("weights")
+    @classmethod
+    def _local_file(cls, v: Path) -> Path:
+        if v.suffix not in (".pt", ".onnx"):
+            raise ValueError(f"weights must be a .pt or .onnx file path, got {v}")
+        if not v.is_file():
+            raise ValueError(
+                f"weights file {v} does not exist (a bare model name would make ultralytics download it; "
+                "give the path of a local file)"
+            )
+        return v
+
+
+class EasyOcrBackend(BaseModel):
+    """The shipped plate detector + easyocr from an operator-supplied model directory."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    type: Literal["easyocr"] = "easyocr"
+    model_dir: Path = Field(description="Directory holding easyocr's craft_mlt_25k.pth and english_g2.pth.")
+    languages: tuple[str, ...] = ("en",)
+    gpu: bool = False
+    detector_dir: Path = DEFAULT_MODEL_DIR
+    conf: float = Field(0.25, gt=0, lt=1)
+
+
+Backend = Annotated[OnnxBackend | UltralyticsBackend | EasyOcrBackend, Field(discriminator="type")]
+
+
+def _default_workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+class DetectSettings(CommonSettings):
+    """Settings of `platestream detect`. Nested backend fields: PLATESTREAM_DETECT_BACKEND='{"type": ...}'."""
+
+    detect_backend: Backend = OnnxBackend()
+    detect_formats: tuple[str, ...] = Field(
+        ("ANY",), description="Plate formats/regions used when a frame names none (e.g. EU, US, BR, GB)."
+    )
+    detect_batch_size: int = Field(8, ge=1, le=256, description="Frames taken from the consumer at once.")
+    detect_batch_ms: int = Field(200, ge=1, description="Longest wait to fill a batch.")
+    detect_queue_size: int = Field(16, ge=1, description="Frames in flight before partitions are paused.")
+    detect_workers: int = Field(default_factory=_default_workers, ge=1, le=64)
+    detect_inline_crop_max_bytes: int = Field(
+        48_000, ge=0, description="Crops up to this size are also carried inline in the read (0: never)."
+    )
+    detect_metrics_port: int = Field(9101, ge=0, le=65535, description="Prometheus port (0: off).")
+    detect_group_id: str = "platestream-detect"
