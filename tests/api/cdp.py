@@ -42,7 +42,8 @@ class Browser:
         pages: list[dict[str, Any]] = []
         while not pages and time.monotonic() < deadline:
             pages = [t for t in httpx.get(f"http://127.0.0.1:{port}/json/list").json() if t["type"] == "page"]
-        self.ws = connect(pages[0]["webSocketDebuggerUrl"], max_size=None, open_timeout=timeout)
+        self._conn = connect(pages[0]["webSocketDebuggerUrl"], max_size=None, open_timeout=timeout)
+        self.ws = self._conn.__enter__()
         self._id = 0
         self.call("Page.enable")
         self.call("Runtime.enable")
@@ -89,8 +90,8 @@ class Browser:
 
     def close(self) -> None:
         try:
-            if getattr(self, "ws", None) is not None:
-                self.ws.close()
+            if getattr(self, "_conn", None) is not None:
+                self._conn.__exit__(None, None, None)
         finally:
             self.proc.terminate()
             try:

@@ -37,9 +37,15 @@ async function api(path, opts = {}, retry = true) {
   return type.includes("json") ? resp.json() : resp;
 }
 
+function applyPerms(root) {
+  const perms = new Set((state.me && state.me.permissions) || []);
+  root.querySelectorAll("[data-perm]").forEach((el) => { el.hidden = !perms.has(el.dataset.perm); });
+}
+
 function mount(id) {
   const view = $("#view");
   view.replaceChildren($("#tpl-" + id).content.cloneNode(true));
+  applyPerms(view);
   return view;
 }
 
@@ -261,6 +267,7 @@ async function route() {
     try { state.me = await api("/auth/me"); } catch (err) { showLogin(); return; }
   }
   $("#nav").hidden = false;
+  applyPerms($("#nav"));
   $("#who").textContent = `${state.me.name} (${state.me.role})`;
   const [name, arg] = location.hash.replace(/^#/, "").split("/");
   const views = { search: showSearch, event: () => showEvent(decodeURIComponent(arg || "")), timeline: () => showTimeline(decodeURIComponent(arg || "")),
