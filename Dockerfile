@@ -55,8 +55,6 @@ RUN pip install ${PYPI_INDEX_URL:+--index-url "${PYPI_INDEX_URL}"} -c /tmp/const
          ORT="$(grep -E '^onnxruntime==' requirements.lock | cut -d= -f3)" \
          && pip uninstall -y onnxruntime \
          && pip install ${PYPI_INDEX_URL:+--index-url "${PYPI_INDEX_URL}"} --no-deps "onnxruntime-gpu==${ORT}"; \
-       else \
-         pip install ${PYPI_INDEX_URL:+--index-url "${PYPI_INDEX_URL}"} -c requirements.lock --no-deps onnxruntime; \
        fi \
     && pip uninstall -y opencv-python \
     && pip install ${PYPI_INDEX_URL:+--index-url "${PYPI_INDEX_URL}"} --force-reinstall --no-deps \

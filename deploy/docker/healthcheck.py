@@ -4,7 +4,8 @@ Usage: healthcheck.py [STAGE] [--ready]
 STAGE defaults to the stage PID 1 runs (read from /proc/1/cmdline: `platestream <stage> ...`).
 It GETs the stage's own HTTP endpoint on 127.0.0.1 and exits 0 on a 2xx answer, 1 otherwise.
 The API and ingest serve /health (liveness) and the API /ready (Kafka, ClickHouse, S3 reachable);
-the stream processors answer on their metrics/web port. Ports follow the stage settings
+the stream processors answer on their metrics/web port; `ingest mqtt|camera|dahua|file` open no
+port, so for them the check only says so and passes. Ports follow the stage settings
 (PLATESTREAM_<STAGE>_..._PORT) so a changed port needs no probe change. Standard library only:
 it runs every few seconds and must start fast.
 """
@@ -27,11 +28,14 @@ ENDPOINTS: dict[str, tuple[str, int, str, str]] = {
     "notify": ("PLATESTREAM_NOTIFY_WEB_PORT", 9104, "/health", "/health"),
     "health": ("PLATESTREAM_HEALTH_WEB_PORT", 9105, "/health", "/health"),
 }
+# `platestream ingest <sub>` commands other than `serve` (mqtt, camera, dahua, file) open no port:
+# for them the container's health is its process's (the check says so and passes).
+NO_ENDPOINT = {("ingest", sub) for sub in ("mqtt", "camera", "dahua", "file")}
 TIMEOUT_S = 3.0
 
 
-def stage_of_pid1(cmdline: Path = Path("/proc/1/cmdline")) -> str | None:
-    """The stage that `platestream <stage>` in PID 1's command line runs, if any."""
+def command_of_pid1(cmdline: Path = Path("/proc/1/cmdline")) -> tuple[str, str] | None:
+    """(stage, sub-command or "") that `platestream <stage> [<sub>]` in PID 1's command line runs."""
     try:
         args = cmdline.read_bytes().split(b"\0")
     except OSError:
@@ -39,8 +43,14 @@ def stage_of_pid1(cmdline: Path = Path("/proc/1/cmdline")) -> str | None:
     words = [Path(a.decode(errors="replace")).name for a in args if a]
     for i, word in enumerate(words):
         if word == "platestream" and i + 1 < len(words) and words[i + 1] in ENDPOINTS:
-            return words[i + 1]
+            return words[i + 1], (words[i + 2] if i + 2 < len(words) else "")
     return None
+
+
+def stage_of_pid1(cmdline: Path = Path("/proc/1/cmdline")) -> str | None:
+    """The stage that PID 1 runs, if any."""
+    found = command_of_pid1(cmdline)
+    return found[0] if found else None
 
 
 def url_for(stage: str, ready: bool, env: dict[str, str]) -> str:
@@ -62,7 +72,11 @@ def check(url: str) -> tuple[bool, str]:
 def main(argv: list[str]) -> int:
     ready = "--ready" in argv
     names = [a for a in argv if not a.startswith("-")]
-    stage = names[0] if names else stage_of_pid1()
+    found = (names[0], names[1] if len(names) > 1 else "") if names else command_of_pid1()
+    if found in NO_ENDPOINT:
+        print(f"platestream {found[0]} {found[1]} has no health endpoint: healthy while it runs")
+        return 0
+    stage = found[0] if found else None
     if stage is None:
         print("healthcheck: no stage given and PID 1 is not `platestream <stage>`", file=sys.stderr)
         return 1

@@ -4,11 +4,13 @@ collect the real settings' env names. Everything runs offline."""
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -33,13 +35,25 @@ def tool(name: str) -> str:
     return found
 
 
+# Optional components are rendered on top of the dev overlay by a throw-away overlay.
+COMPONENT_TARGETS = {"components/ingest-mqtt": "overlays/dev"}
+
+
 @lru_cache(maxsize=None)
 def render(target: str) -> tuple[dict[str, Any], ...]:
-    """`kubectl kustomize` of deploy/k8s/<target> (base or overlays/<name>), as parsed objects."""
-    path = K8S / target
-    out = subprocess.run(
-        [tool("kubectl"), "kustomize", str(path)], capture_output=True, text=True, timeout=60, check=False
-    )
+    """`kubectl kustomize` of deploy/k8s/<target> (base, overlays/<name> or an optional component)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = K8S / target
+        if target in COMPONENT_TARGETS:
+            path = Path(tmp)
+            (path / "kustomization.yaml").write_text(yaml.safe_dump({
+                "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                "resources": [os.path.relpath(K8S / COMPONENT_TARGETS[target], tmp)],
+                "components": [os.path.relpath(K8S / target, tmp)],
+            }))
+        out = subprocess.run(
+            [tool("kubectl"), "kustomize", str(path)], capture_output=True, text=True, timeout=60, check=False
+        )
     assert out.returncode == 0, f"kustomize build {target} failed:\n{out.stderr}"
     return tuple(d for d in yaml.safe_load_all(out.stdout) if d)
 

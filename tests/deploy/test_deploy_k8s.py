@@ -22,7 +22,7 @@ from deploy_helpers import K8S, OVERLAYS, ROOT, by_name, is_platestream_image, o
 from platestream import topics as catalogue
 
 K8S_VERSION = "1.33.0"
-TARGETS = ("base", *(f"overlays/{o}" for o in OVERLAYS))
+TARGETS = ("base", *(f"overlays/{o}" for o in OVERLAYS), "components/ingest-mqtt")
 STAGES = {  # Deployment suffix -> (stage command, settings field holding its consumer group)
     "detect": ("detect", "detect_group_id"),
     "enrich": ("enrich", "enrich_group_id"),
@@ -33,7 +33,7 @@ REQUIRED_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/part-of", "app.k
 # Secrets an operator creates before applying (docs/deploy.md lists them) or that an operator
 # generates itself (Strimzi's User Operator writes one per KafkaUser).
 EXTERNAL_SECRETS = {"platestream-secrets", "platestream-minio-user", "platestream-minio-env",
-                    "platestream-ingest-devices", "platestream-tls"}
+                    "platestream-ingest-devices", "platestream-ingest-mqtt", "platestream-tls"}
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -91,9 +91,10 @@ def test_standard_labels_everywhere(target: str) -> None:
 @pytest.mark.parametrize("target", TARGETS)
 def test_stage_deployments_are_production_ready(target: str) -> None:
     deployments = [d for d in objects(target, "Deployment") if d["metadata"]["name"].startswith("platestream-")]
-    assert {d["metadata"]["name"] for d in deployments} == {
-        f"platestream-{s}" for s in ("ingest", "detect", "enrich", "sink-clickhouse", "sink-s3", "notify", "health", "api")
-    }
+    stages = ["ingest", "detect", "enrich", "sink-clickhouse", "sink-s3", "notify", "health", "api"]
+    if target == "components/ingest-mqtt":
+        stages.append("ingest-mqtt")
+    assert {d["metadata"]["name"] for d in deployments} == {f"platestream-{s}" for s in stages}
     accounts = by_name(target, "ServiceAccount")
     pdbs = objects(target, "PodDisruptionBudget")
     for dep in deployments:
@@ -106,7 +107,7 @@ def test_stage_deployments_are_production_ready(target: str) -> None:
         res = container["resources"]
         assert res["requests"]["cpu"] and res["requests"]["memory"] and res["limits"]["memory"], name
         assert container.get("livenessProbe") and container.get("startupProbe"), name
-        ports = {p["name"] for p in container["ports"]}
+        ports = {p["name"] for p in container.get("ports", [])}
         for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
             http = container.get(probe, {}).get("httpGet")
             if http:
