@@ -147,7 +147,7 @@ def stack(request: pytest.FixtureRequest) -> Iterator[CommonSettings]:
                     "var_dir": var_dir,
                 }
             )
-            local = LocalStack(settings, var_dir=var_dir, ephemeral=True)
+            local = LocalStack(settings, var_dir=var_dir, ephemeral=True, die_with_parent=True)
             try:
                 local.up()
                 break

@@ -164,6 +164,7 @@ class LocalStack:
         ephemeral: bool = False,
         start_timeout: float = 90.0,
         stop_timeout: float = 15.0,
+        die_with_parent: bool = False,
     ):
         self.settings = settings
         self.var_dir = Path(var_dir or settings.var_dir).resolve()
@@ -173,6 +174,8 @@ class LocalStack:
         self.stop_timeout = stop_timeout
         self.run_dir = self.var_dir / "run"
         self.log_dir = self.var_dir / "log"
+        # Test stacks: the kernel stops the servers if this process dies without cleaning up.
+        self.die_with_parent = die_with_parent and sys.platform.startswith("linux")
         self._children: dict[str, subprocess.Popen[bytes]] = {}
 
     # -- public API ---------------------------------------------------------------------------
@@ -236,6 +239,7 @@ class LocalStack:
                     env=env,
                     cwd=self.var_dir,
                     start_new_session=True,
+                    preexec_fn=_death_signal() if self.die_with_parent else None,
                 )
             except OSError as exc:
                 raise StackError(f"cannot start {name} ({argv[0]}): {exc.strerror or exc}") from exc
@@ -520,6 +524,23 @@ def _require_binary(path: Path, what: str, package: str) -> None:
         raise StackError(
             f"{what} binary not found at {path}: install {package} into the venv (make install)"
         )
+
+
+def _death_signal() -> Callable[[], None]:
+    """A pre-exec hook: the child gets SIGTERM when its parent dies (Linux PR_SET_PDEATHSIG).
+
+    libc is resolved here, in the parent: the hook itself only makes one C call after fork.
+    """
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    pr_set_pdeathsig = 1
+    sigterm = int(signal.SIGTERM)
+
+    def hook() -> None:
+        prctl(pr_set_pdeathsig, sigterm)
+
+    return hook
 
 
 def _pid_alive(pid: int) -> bool:
