@@ -23,7 +23,6 @@ from platestream.dlq import DeadLetters
 from platestream.errors import BadInputError
 from platestream.serde import AvroSerde
 from platestream.timeutil import now_ms
-
 from services.ingest.devices import AuthError, DeviceAuth, TokenBucket
 from services.ingest.formats import PARSERS
 from services.ingest.metrics import IngestMetrics
@@ -79,7 +78,9 @@ def create_app(ctx: IngestContext, *, lifespan: Any = None) -> FastAPI:
     app.state.ctx = ctx
     m = ctx.metrics
 
-    async def dead_letter(source: str, body: bytes, reason: str, request: Request, principal: str | None) -> None:
+    async def dead_letter(
+        source: str, body: bytes, reason: str, request: Request, principal: str | None
+    ) -> None:
         headers = safe_headers(request)
         if principal:
             headers["x-platestream-device"] = principal
@@ -89,12 +90,26 @@ def create_app(ctx: IngestContext, *, lifespan: Any = None) -> FastAPI:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
 
+        def settle(err: Any) -> None:
+            if fut.done():
+                return
+            if err is not None:
+                fut.set_exception(DeliveryError(str(err)))
+            else:
+                fut.set_result(None)
+
         def done(err: Any, _msg: Any) -> None:
-            loop.call_soon_threadsafe(lambda: fut.done() or (fut.set_exception(DeliveryError(str(err))) if err else fut.set_result(None)))
+            loop.call_soon_threadsafe(settle, err)
 
         try:
-            ctx.dead_letters.raw(body, reason, key=principal.encode() if principal else None, headers=headers,
-                                 content_type=request.headers.get("content-type"), on_delivery=done)
+            ctx.dead_letters.raw(
+                body,
+                reason,
+                key=principal.encode() if principal else None,
+                headers=headers,
+                content_type=request.headers.get("content-type"),
+                on_delivery=done,
+            )
             await asyncio.wait_for(fut, timeout=ctx.settings.ingest_ack_timeout_s)
             m.dead_letters.labels(source).inc()
         except (DeliveryError, TimeoutError, BufferError) as exc:
@@ -111,7 +126,12 @@ def create_app(ctx: IngestContext, *, lifespan: Any = None) -> FastAPI:
         started = time.perf_counter()
         received_at = now_ms()
         if source not in PARSERS:
-            return reject("unknown", 404, f"unknown format {source[:40]!r}; one of: {', '.join(PARSERS)}", "format")
+            return reject(
+                "unknown",
+                404,
+                f"unknown format {source[:40]!r}; one of: {', '.join(PARSERS)}",
+                "format",
+            )
         try:
             principal = ctx.auth.authenticate(request.headers, request.query_params)
         except AuthError as exc:
@@ -120,7 +140,12 @@ def create_app(ctx: IngestContext, *, lifespan: Any = None) -> FastAPI:
             resp.headers["WWW-Authenticate"] = 'Basic realm="platestream-ingest"'
             return resp
         if not ctx.limiter.allow(principal.device_id, principal.rate_per_s, principal.burst):
-            resp = reject(source, 429, f"rate limit of {principal.rate_per_s:g}/s exceeded for device {principal.device_id}", "rate")
+            resp = reject(
+                source,
+                429,
+                f"rate limit of {principal.rate_per_s:g}/s exceeded for device {principal.device_id}",
+                "rate",
+            )
             resp.headers["Retry-After"] = "1"
             return resp
         try:
@@ -142,7 +167,9 @@ def create_app(ctx: IngestContext, *, lifespan: Any = None) -> FastAPI:
             await dead_letter(source, body, reason, request, principal.device_id)
             status = 415 if reason.startswith("unsupported content type") else 400
             return reject(source, status, reason, "content-type" if status == 415 else "parse")
-        except Exception as exc:  # a parser bug must not become a 500 for the device; counted and logged
+        except (
+            Exception
+        ) as exc:  # a parser bug must not become a 500 for the device; counted and logged
             logger.exception("parser %s failed unexpectedly", source)
             m.parser_errors.labels(source).inc()
             reason = f"unreadable {source} payload ({type(exc).__name__})"
@@ -150,13 +177,21 @@ def create_app(ctx: IngestContext, *, lifespan: Any = None) -> FastAPI:
             return reject(source, 400, reason, "parse")
         if not events:
             m.requests.labels(source, "200").inc()
-            return JSONResponse({"accepted": 0, "event_ids": [], "note": "no plate event in this push"})
+            return JSONResponse(
+                {"accepted": 0, "event_ids": [], "note": "no plate event in this push"}
+            )
         try:
-            records = await ctx.publisher.publish(events, camera_id=camera_id, received_at=received_at)
+            records = await ctx.publisher.publish(
+                events, camera_id=camera_id, received_at=received_at
+            )
         except (DeliveryError, TimeoutError) as exc:
             logger.error("publishing %s push for camera %s failed: %s", source, camera_id, exc)
             m.requests.labels(source, "503").inc()
-            return JSONResponse({"error": f"not acknowledged by the broker: {exc}"}, status_code=503, headers={"Retry-After": "5"})
+            return JSONResponse(
+                {"error": f"not acknowledged by the broker: {exc}"},
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
         for r in records:
             for img in r["images"]:
                 m.images.labels("inline" if img["data"] is not None else "s3").inc()
@@ -164,8 +199,15 @@ def create_app(ctx: IngestContext, *, lifespan: Any = None) -> FastAPI:
         m.ack_seconds.labels(source).observe(time.perf_counter() - started)
         m.requests.labels(source, "200").inc()
         if ctx.settings.log_plates:
-            logger.info("accepted %s push for camera %s: %s", source, camera_id, [r["plate"] for r in records])
-        return JSONResponse({"accepted": len(records), "event_ids": [r["event_id"] for r in records]})
+            logger.info(
+                "accepted %s push for camera %s: %s",
+                source,
+                camera_id,
+                [r["plate"] for r in records],
+            )
+        return JSONResponse(
+            {"accepted": len(records), "event_ids": [r["event_id"] for r in records]}
+        )
 
     @app.get("/health", tags=["ops"])
     async def health() -> dict[str, Any]:

@@ -9,15 +9,27 @@ import re
 from typing import Any
 
 from platestream.errors import BadInputError
-
 from services.ingest.canonical import (
-    ParsedEvent, RawImage, as_int, clean_text, confidence01, map_direction, map_vehicle_type, parse_time,
+    ParsedEvent,
+    RawImage,
+    box_xywh,
+    clean_text,
+    confidence01,
+    map_direction,
+    map_vehicle_type,
+    parse_time,
 )
 from services.ingest.jsonbody import arr, b64, load_object, obj
 from services.ingest.multipart import parse_multipart
 
 SOURCE = "axis"
-IMAGE_KINDS = {"plate": "plate", "mmrcrop": "vehicle", "vehicle": "vehicle", "frame": "scene", "": "scene"}
+IMAGE_KINDS = {
+    "plate": "plate",
+    "mmrcrop": "vehicle",
+    "vehicle": "vehicle",
+    "frame": "scene",
+    "": "scene",
+}
 _U_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 
 
@@ -27,7 +39,9 @@ def parse(body: bytes, content_type: str) -> list[ParsedEvent]:
         payload: dict[str, Any] | None = None
         images: list[bytes] = []
         for part in parse_multipart(body, content_type):
-            if part.content_type == "application/json" or (not part.content_type.startswith("image/") and part.data.lstrip()[:1] == b"{"):
+            if part.content_type == "application/json" or (
+                not part.content_type.startswith("image/") and part.data.lstrip()[:1] == b"{"
+            ):
                 payload = load_object(part.data)
             elif part.content_type.startswith("image/") or part.filename:
                 images.append(part.data)
@@ -50,22 +64,25 @@ def _plate_text(d: dict[str, Any]) -> str | None:
 
 
 def from_json(d: dict[str, Any], extra_images: list[bytes]) -> ParsedEvent:
-    if not any(k in d for k in ("plateUTF8", "plateUnicode", "plateText", "carState", "packetCounter")):
-        raise BadInputError("not an Axis License Plate Verifier event (no plateUTF8/plateText/carState)")
+    if not any(
+        k in d for k in ("plateUTF8", "plateUnicode", "plateText", "carState", "packetCounter")
+    ):
+        raise BadInputError(
+            "not an Axis License Plate Verifier event (no plateUTF8/plateText/carState)"
+        )
     ts, ts_local = parse_time(d.get("datetime") or d.get("capture_timestamp"))
     kind = IMAGE_KINDS.get(str(d.get("imageType") or "").lower(), "scene")
     images: list[RawImage] = []
     if d.get("plateImage"):
-        images.append(RawImage.checked(kind, b64(d["plateImage"], what="plateImage"), what="plateImage"))
+        images.append(
+            RawImage.checked(kind, b64(d["plateImage"], what="plateImage"), what="plateImage")
+        )
     for data in extra_images:
         images.append(RawImage.checked(kind, data, what="image part"))
     camera_info = obj(d.get("camera_info"), "camera_info")
     vehicle = obj(d.get("vehicle_info"), "vehicle_info")
     coords = arr(d.get("plateCoordinates"), "plateCoordinates")
-    box = None
-    if len(coords) == 4 and all(as_int(c) is not None for c in coords):
-        left, top, width, height = (as_int(c) for c in coords)
-        box = {"x": left, "y": top, "w": width, "h": height}
+    box = box_xywh(coords)
     geotag = obj(d.get("geotag"), "geotag")
     direction_raw = clean_text(d.get("carMoveDirection"))
     car_state = clean_text(d.get("carState"))
@@ -93,7 +110,9 @@ def from_json(d: dict[str, Any], extra_images: list[bytes]) -> ParsedEvent:
         event_type=car_state,
         confidence=confidence01(d.get("plateConfidence")),
         country=clean_text(d.get("plateCountry")),
-        direction=map_direction(direction_raw) if direction_raw not in (None, "unk") else ("unknown" if direction_raw else None),
+        direction=map_direction(direction_raw)
+        if direction_raw not in (None, "unk")
+        else ("unknown" if direction_raw else None),
         direction_raw=direction_raw,
         vehicle_type=map_vehicle_type(vehicle.get("type")),
         vehicle_color=clean_text(vehicle.get("color")),

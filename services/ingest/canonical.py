@@ -86,9 +86,13 @@ class ParsedEvent:
         return h.hexdigest()[:32]
 
     def event_id(self, camera_id: str) -> str:
-        return stable_id(self.source, self.device_id or camera_id, self.device_event_id or self.content_hash())
+        return stable_id(
+            self.source, self.device_id or camera_id, self.device_event_id or self.content_hash()
+        )
 
-    def to_record(self, *, camera_id: str, received_at: int, images: list[dict[str, Any]]) -> dict[str, Any]:
+    def to_record(
+        self, *, camera_id: str, received_at: int, images: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         """The CameraEvent record (schemas/camera_event.avsc); ``images`` are ImageRef dicts."""
         return {
             "event_id": self.event_id(camera_id),
@@ -138,7 +142,21 @@ def image_size(data: bytes, content_type: str) -> tuple[int | None, int | None]:
                 i += 2
                 continue
             seg_len = int.from_bytes(data[i + 2 : i + 4], "big")
-            if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+            if marker in (
+                0xC0,
+                0xC1,
+                0xC2,
+                0xC3,
+                0xC5,
+                0xC6,
+                0xC7,
+                0xC9,
+                0xCA,
+                0xCB,
+                0xCD,
+                0xCE,
+                0xCF,
+            ):
                 h = int.from_bytes(data[i + 5 : i + 7], "big")
                 w = int.from_bytes(data[i + 7 : i + 9], "big")
                 return w, h
@@ -227,15 +245,45 @@ def _check_range(ms: int) -> None:
 # --- value mappings --------------------------------------------------------------------------
 
 _VEHICLE_TYPES = {
-    "car": "car", "sedan": "car", "suv": "car", "suvmpv": "car", "smallcar": "car", "hatchback": "car",
-    "coupe": "car", "wagon": "car", "mpv": "car", "passengercar": "car", "minicar": "car",
-    "truck": "truck", "bigtruck": "truck", "pickuptruck": "truck", "pickup": "truck", "lorry": "truck",
-    "tractortrailer": "truck", "largetruck": "truck", "mediumtruck": "truck", "lighttruck": "truck",
-    "trailer": "truck", "truckgarbage": "truck", "heavytruck": "truck",
-    "bus": "bus", "largebus": "bus", "mediumbus": "bus", "minibus": "bus", "coach": "bus",
-    "van": "van", "minivan": "van", "microbus": "van",
-    "motorcycle": "motorcycle", "motorbike": "motorcycle", "moped": "motorcycle", "scooter": "motorcycle",
-    "twowheelvehicle": "motorcycle", "nonmotor": "other", "bicycle": "other", "tricycle": "other",
+    "car": "car",
+    "sedan": "car",
+    "suv": "car",
+    "suvmpv": "car",
+    "smallcar": "car",
+    "hatchback": "car",
+    "coupe": "car",
+    "wagon": "car",
+    "mpv": "car",
+    "passengercar": "car",
+    "minicar": "car",
+    "truck": "truck",
+    "bigtruck": "truck",
+    "pickuptruck": "truck",
+    "pickup": "truck",
+    "lorry": "truck",
+    "tractortrailer": "truck",
+    "largetruck": "truck",
+    "mediumtruck": "truck",
+    "lighttruck": "truck",
+    "trailer": "truck",
+    "truckgarbage": "truck",
+    "heavytruck": "truck",
+    "bus": "bus",
+    "largebus": "bus",
+    "mediumbus": "bus",
+    "minibus": "bus",
+    "coach": "bus",
+    "van": "van",
+    "minivan": "van",
+    "microbus": "van",
+    "motorcycle": "motorcycle",
+    "motorbike": "motorcycle",
+    "moped": "motorcycle",
+    "scooter": "motorcycle",
+    "twowheelvehicle": "motorcycle",
+    "nonmotor": "other",
+    "bicycle": "other",
+    "tricycle": "other",
 }
 _UNKNOWN_VALUES = {"", "unknown", "unknow", "vehicle", "none", "null", "0", "other"}
 
@@ -249,14 +297,43 @@ def map_vehicle_type(raw: Any) -> str | None:
         return "other" if key == "other" else None
     if key in _VEHICLE_TYPES:
         return _VEHICLE_TYPES[key]
-    for word, mapped in (("truck", "truck"), ("bus", "bus"), ("van", "van"), ("motor", "motorcycle"), ("car", "car")):
+    for word, mapped in (
+        ("truck", "truck"),
+        ("bus", "bus"),
+        ("van", "van"),
+        ("motor", "motorcycle"),
+        ("car", "car"),
+    ):
         if word in key:
             return mapped
     return "other"
 
 
-_APPROACHING = {"approach", "approaching", "forward", "obverse", "in", "toward", "towards", "front", "coming", "entry", "enter"}
-_LEAVING = {"leave", "leaving", "reverse", "back", "backward", "out", "away", "rear", "going", "exit"}
+_APPROACHING = {
+    "approach",
+    "approaching",
+    "forward",
+    "obverse",
+    "in",
+    "toward",
+    "towards",
+    "front",
+    "coming",
+    "entry",
+    "enter",
+}
+_LEAVING = {
+    "leave",
+    "leaving",
+    "reverse",
+    "back",
+    "backward",
+    "out",
+    "away",
+    "rear",
+    "going",
+    "exit",
+}
 
 
 def map_direction(raw: Any) -> str | None:
@@ -320,11 +397,20 @@ def box_from_points(points: list[dict[str, Any]]) -> dict[str, int] | None:
 
 
 def box_xyxy(xmin: Any, ymin: Any, xmax: Any, ymax: Any) -> dict[str, int] | None:
-    vals = [as_int(v) for v in (xmin, ymin, xmax, ymax)]
-    if any(v is None for v in vals):
+    x0, y0, x1, y1 = (as_int(v) for v in (xmin, ymin, xmax, ymax))
+    if x0 is None or y0 is None or x1 is None or y1 is None:
         return None
-    x0, y0, x1, y1 = vals  # type: ignore[misc]
-    return {"x": x0, "y": y0, "w": max(0, x1 - x0), "h": max(0, y1 - y0)}  # type: ignore[operator]
+    return {"x": x0, "y": y0, "w": max(0, x1 - x0), "h": max(0, y1 - y0)}
+
+
+def box_xywh(values: list[Any]) -> dict[str, int] | None:
+    """A box from [left, top, width, height]; None unless all four are integers."""
+    if len(values) != 4:
+        return None
+    x, y, w, h = (as_int(v) for v in values)
+    if x is None or y is None or w is None or h is None:
+        return None
+    return {"x": x, "y": y, "w": w, "h": h}
 
 
 def flatten(prefix: str, value: Any, out: dict[str, str], *, limit: int = 200) -> None:

@@ -11,10 +11,12 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Ingest: camera pushes, streams, MQTT and videos into Kafka.", invoke_without_command=True)
+app = typer.Typer(
+    help="Ingest: camera pushes, streams, MQTT and videos into Kafka.", invoke_without_command=True
+)
 
 
-def _settings():  # noqa: ANN202 - IngestSettings, imported lazily
+def _settings():
     from platestream.settings import load
     from services.ingest.settings import IngestSettings
 
@@ -38,8 +40,12 @@ def main(ctx: typer.Context) -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Bind address (default PLATESTREAM_INGEST_HOST).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default PLATESTREAM_INGEST_PORT, 8080).")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Bind address (default PLATESTREAM_INGEST_HOST).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port (default PLATESTREAM_INGEST_PORT, 8080).")
+    ] = None,
 ) -> None:
     """Serve the push receivers (/push/<format>), uploads, /health and /metrics."""
     from services.ingest.processor import IngestServer
@@ -53,7 +59,14 @@ def serve(
 
 @app.command()
 def camera(
-    source: Annotated[list[str], typer.Option("--source", "-s", help="[CAMERA_ID=]URL: rtsp://, http://, a file or sim://scene?seed=N. Repeat for more cameras.")],
+    source: Annotated[
+        list[str],
+        typer.Option(
+            "--source",
+            "-s",
+            help="[CAMERA_ID=]URL: rtsp://, http://, a file or sim://scene?seed=N. Repeat for more cameras.",
+        ),
+    ],
     realtime: Annotated[bool, typer.Option(help="Pace sim:// sources at their fps.")] = True,
 ) -> None:
     """Read frames from cameras (OpenCV) or the synthetic scene into anpr.frames.v1."""
@@ -69,9 +82,18 @@ def camera(
     settings = _settings()
     stop = _stop_event()
     with frame_clients(settings) as (producer, serde, store, metrics, status):
-        frames = FramePublisher(producer=producer, serde=serde, settings=settings, store=store, metrics=metrics)
-        FrameSourceProcessor(cameras=specs, frames=frames, status=status, settings=settings, stop=stop, metrics=metrics,
-                             realtime=realtime).run()
+        frames = FramePublisher(
+            producer=producer, serde=serde, settings=settings, store=store, metrics=metrics
+        )
+        FrameSourceProcessor(
+            cameras=specs,
+            frames=frames,
+            status=status,
+            settings=settings,
+            stop=stop,
+            metrics=metrics,
+            realtime=realtime,
+        ).run()
 
 
 @app.command()
@@ -79,8 +101,15 @@ def dahua(
     camera_id: Annotated[str, typer.Option("--camera", help="Our camera id.")],
     url: Annotated[str, typer.Option(help="Camera base URL, e.g. http://192.0.2.10")],
     username: Annotated[str, typer.Option(help="Camera user.")] = "admin",
-    password_env: Annotated[str, typer.Option(help="Name of the env var holding the camera password.")] = "PLATESTREAM_DAHUA_PASSWORD",
-    stream: Annotated[str, typer.Option(help="snap (snapManager attachFileProc, with pictures) or event (eventManager attach).")] = "snap",
+    password_env: Annotated[
+        str, typer.Option(help="Name of the env var holding the camera password.")
+    ] = "PLATESTREAM_DAHUA_PASSWORD",
+    stream: Annotated[
+        str,
+        typer.Option(
+            help="snap (snapManager attachFileProc, with pictures) or event (eventManager attach)."
+        ),
+    ] = "snap",
 ) -> None:
     """Hold a Dahua camera's event stream (digest auth), reconnecting with backoff."""
     from services.ingest.connector import EVENT_PATH, SNAP_PATH, DahuaConnector
@@ -94,9 +123,18 @@ def dahua(
     stop = _stop_event()
     with ingest_context(settings, uploads=False, follow_api_keys=False) as ctx:
         status = StatusPublisher(producer=ctx.producer, serde=ctx.serde, settings=settings)
-        DahuaConnector(camera_id=camera_id, base_url=url, username=username, password=password, publisher=ctx.publisher,
-                       status=status, settings=settings, stop=stop, dead_letters=ctx.dead_letters,
-                       path=SNAP_PATH if stream == "snap" else EVENT_PATH).run()
+        DahuaConnector(
+            camera_id=camera_id,
+            base_url=url,
+            username=username,
+            password=password,
+            publisher=ctx.publisher,
+            status=status,
+            settings=settings,
+            stop=stop,
+            dead_letters=ctx.dead_letters,
+            path=SNAP_PATH if stream == "snap" else EVENT_PATH,
+        ).run()
 
 
 @app.command()
@@ -108,14 +146,22 @@ def mqtt() -> None:
     settings = _settings()
     stop = _stop_event()
     with ingest_context(settings, uploads=False, follow_api_keys=False) as ctx:
-        MqttBridge(settings=settings, publisher=ctx.publisher, dead_letters=ctx.dead_letters, stop=stop, metrics=ctx.metrics).run()
+        MqttBridge(
+            settings=settings,
+            publisher=ctx.publisher,
+            dead_letters=ctx.dead_letters,
+            stop=stop,
+            metrics=ctx.metrics,
+        ).run()
 
 
 @app.command("file")
 def file_(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A video file.")],
     camera_id: Annotated[str, typer.Option("--camera", help="Our camera id.")],
-    recorded_at: Annotated[str | None, typer.Option(help="When the video starts (ISO 8601); default now.")] = None,
+    recorded_at: Annotated[
+        str | None, typer.Option(help="When the video starts (ISO 8601); default now.")
+    ] = None,
 ) -> None:
     """Sample a video file into anpr.frames.v1 with progress, like POST /api/v1/uploads."""
     import time
@@ -128,13 +174,25 @@ def file_(
     settings = _settings()
     base_ts = parse_time(recorded_at)[0] if recorded_at else None
     with frame_clients(settings) as (producer, serde, store, metrics, _status):
-        manager = UploadManager(settings=settings, producer=producer, serde=serde, store=store, metrics=metrics)
-        job = UploadJob(job_id=str(uuid.uuid4()), camera_id=camera_id, filename=path.name, frames_total=probe(path))
-        worker = threading.Thread(target=manager.run_job, args=(job, path), kwargs={"base_ts": base_ts, "delete": False})
+        manager = UploadManager(
+            settings=settings, producer=producer, serde=serde, store=store, metrics=metrics
+        )
+        job = UploadJob(
+            job_id=str(uuid.uuid4()),
+            camera_id=camera_id,
+            filename=path.name,
+            frames_total=probe(path),
+        )
+        worker = threading.Thread(
+            target=manager.run_job, args=(job, path), kwargs={"base_ts": base_ts, "delete": False}
+        )
         worker.start()
         while worker.is_alive():
             worker.join(timeout=1.0)
-            typer.echo(f"job {job.job_id}: {job.state} {job.progress:.0%} ({job.frames_read} frames read)", err=True)
+            typer.echo(
+                f"job {job.job_id}: {job.state} {job.progress:.0%} ({job.frames_read} frames read)",
+                err=True,
+            )
             time.sleep(0)
         typer.echo(json.dumps(job.view()))
         if job.state != "done":
@@ -144,17 +202,27 @@ def file_(
 def register_bench(bench_app: typer.Typer) -> None:
     @bench_app.command("ingest")
     def bench_ingest(
-        runs: Annotated[int, typer.Option(help="Runs of each measurement; the median is reported.")] = 5,
+        runs: Annotated[
+            int, typer.Option(help="Runs of each measurement; the median is reported.")
+        ] = 5,
         requests: Annotated[int, typer.Option(help="Pushes per run.")] = 1000,
         concurrency: Annotated[int, typer.Option(help="Concurrent HTTP clients.")] = 16,
-        frames: Annotated[int, typer.Option(help="Frames per run for the frame-source measurement.")] = 300,
-        cameras: Annotated[int, typer.Option(help="sim:// cameras in the frame-source measurement.")] = 2,
-        json_path: Annotated[Path | None, typer.Option("--json", help="Write the result as JSON.")] = None,
+        frames: Annotated[
+            int, typer.Option(help="Frames per run for the frame-source measurement.")
+        ] = 300,
+        cameras: Annotated[
+            int, typer.Option(help="sim:// cameras in the frame-source measurement.")
+        ] = 2,
+        json_path: Annotated[
+            Path | None, typer.Option("--json", help="Write the result as JSON.")
+        ] = None,
     ) -> None:
         """Push throughput (events/s, p50/p99 until Kafka ack) and frame-source throughput (frames/s)."""
         from platestream.benchutil import write_json
         from services.ingest.bench import run, summary_text
 
-        result = run(runs=runs, requests=requests, concurrency=concurrency, frames=frames, cameras=cameras)
+        result = run(
+            runs=runs, requests=requests, concurrency=concurrency, frames=frames, cameras=cameras
+        )
         typer.echo(summary_text(result))
         write_json(json_path, result)

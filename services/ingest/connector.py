@@ -20,7 +20,6 @@ import httpx
 
 from platestream.dlq import DeadLetters
 from platestream.errors import BadInputError
-
 from services.ingest.dahua import DahuaAssembler
 from services.ingest.frames import backoff_delays, redact
 from services.ingest.multipart import MultipartStream, Part, boundary_of
@@ -59,9 +58,20 @@ class DahuaConnector:
     """One camera's event stream into camera events, with its connection state on camera-status."""
 
     def __init__(
-        self, *, camera_id: str, base_url: str, username: str, password: str, publisher: EventPublisher,
-        status: StatusPublisher, settings: IngestSettings, stop: threading.Event, dead_letters: DeadLetters | None = None,
-        path: str = SNAP_PATH, read_timeout: float = 20.0, connect_timeout: float = 5.0,
+        self,
+        *,
+        camera_id: str,
+        base_url: str,
+        username: str,
+        password: str,
+        publisher: EventPublisher,
+        status: StatusPublisher,
+        settings: IngestSettings,
+        stop: threading.Event,
+        dead_letters: DeadLetters | None = None,
+        path: str = SNAP_PATH,
+        read_timeout: float = 20.0,
+        connect_timeout: float = 5.0,
         client: httpx.Client | None = None,
     ) -> None:
         self.camera_id = camera_id
@@ -72,7 +82,9 @@ class DahuaConnector:
         self._settings = settings
         self._stop = stop
         self._dlq = dead_letters
-        self._timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=connect_timeout, pool=connect_timeout)
+        self._timeout = httpx.Timeout(
+            connect=connect_timeout, read=read_timeout, write=connect_timeout, pool=connect_timeout
+        )
         self._client = client
         self._recent = RecentIds()
         self.online = False
@@ -81,7 +93,9 @@ class DahuaConnector:
         self.replays_dropped = 0
 
     def run(self) -> None:
-        delays = backoff_delays(self._settings.ingest_reconnect_min_s, self._settings.ingest_reconnect_max_s)
+        delays = backoff_delays(
+            self._settings.ingest_reconnect_min_s, self._settings.ingest_reconnect_max_s
+        )
         client = self._client or httpx.Client(timeout=self._timeout, trust_env=False)
         try:
             while not self._stop.is_set():
@@ -94,18 +108,26 @@ class DahuaConnector:
                     reason = f"{type(exc).__name__}: {exc}"
                 if self.online:
                     self.online = False
-                    delays = backoff_delays(self._settings.ingest_reconnect_min_s, self._settings.ingest_reconnect_max_s)
-                    self._status.send(self.camera_id, "offline", source="connector", reason=reason[:300])
+                    delays = backoff_delays(
+                        self._settings.ingest_reconnect_min_s, self._settings.ingest_reconnect_max_s
+                    )
+                    self._status.send(
+                        self.camera_id, "offline", source="connector", reason=reason[:300]
+                    )
                 if self._stop.is_set():
                     break
                 delay = next(delays)
-                logger.warning("camera %s: %s; reconnecting in %.2fs", self.camera_id, reason, delay)
+                logger.warning(
+                    "camera %s: %s; reconnecting in %.2fs", self.camera_id, reason, delay
+                )
                 self._stop.wait(delay)
         finally:
             if self._client is None:
                 client.close()
             if self.online:
-                self._status.send(self.camera_id, "offline", source="connector", reason="connector stopped")
+                self._status.send(
+                    self.camera_id, "offline", source="connector", reason="connector stopped"
+                )
                 self.online = False
 
     def _session(self, client: httpx.Client) -> None:
@@ -120,7 +142,12 @@ class DahuaConnector:
                 raise StreamLost(str(exc)) from exc
             self.connects += 1
             self.online = True
-            self._status.send(self.camera_id, "online", source="connector", reason=f"stream open ({redact(self.url)})")
+            self._status.send(
+                self.camera_id,
+                "online",
+                source="connector",
+                reason=f"stream open ({redact(self.url)})",
+            )
             asm = DahuaAssembler()
             try:
                 for chunk in resp.iter_bytes():
@@ -139,8 +166,13 @@ class DahuaConnector:
         except BadInputError as exc:
             logger.warning("camera %s sent a bad part: %s", self.camera_id, exc)
             if self._dlq is not None:
-                self._dlq.raw(part.data, exc, key=self.camera_id.encode(), headers={**part.headers, "x-platestream-camera": self.camera_id},
-                              content_type=part.content_type)
+                self._dlq.raw(
+                    part.data,
+                    exc,
+                    key=self.camera_id.encode(),
+                    headers={**part.headers, "x-platestream-camera": self.camera_id},
+                    content_type=part.content_type,
+                )
             return
         self._publish(events)
 

@@ -16,15 +16,24 @@ import re
 from collections.abc import Iterable
 
 from platestream.errors import BadInputError
-
 from services.ingest.canonical import (
-    ParsedEvent, RawImage, as_int, clean_text, confidence01, flatten, map_direction, map_vehicle_type, parse_time,
+    ParsedEvent,
+    RawImage,
+    as_int,
+    clean_text,
+    confidence01,
+    flatten,
+    map_direction,
+    map_vehicle_type,
+    parse_time,
 )
 from services.ingest.multipart import Part, parse_multipart
 
 SOURCE = "dahua"
 _KV = re.compile(r"^Events\[(\d+)\]\.(.+?)=(.*)$")
-_CODE = re.compile(r"Code=([^;\r\n]*);\s*action=([^;\r\n]*)(?:;\s*index=([^;\r\n]*))?(?:;\s*data=)?", re.IGNORECASE)
+_CODE = re.compile(
+    r"Code=([^;\r\n]*);\s*action=([^;\r\n]*)(?:;\s*index=([^;\r\n]*))?(?:;\s*data=)?", re.IGNORECASE
+)
 SKIPPED_ACTIONS = {"stop"}
 
 
@@ -45,7 +54,9 @@ def parse_text(data: bytes) -> list[dict[str, str]]:
         return _parse_kv(text)
     if "Code=" in text:
         return _parse_code_lines(text)
-    raise BadInputError("Dahua text part is neither Events[N].key=value lines nor Code=...;action=... lines")
+    raise BadInputError(
+        "Dahua text part is neither Events[N].key=value lines nor Code=...;action=... lines"
+    )
 
 
 def _parse_kv(text: str) -> list[dict[str, str]]:
@@ -95,7 +106,11 @@ def _is_plate_event(f: dict[str, str]) -> bool:
     code = _code(f)
     if f.get("action", "").lower() in SKIPPED_ACTIONS:
         return False
-    return code.startswith("Traffic") or "TrafficCar.PlateNumber" in f or f.get("Object.ObjectType") == "Plate"
+    return (
+        code.startswith("Traffic")
+        or "TrafficCar.PlateNumber" in f
+        or f.get("Object.ObjectType") == "Plate"
+    )
 
 
 def _code(f: dict[str, str]) -> str:
@@ -123,15 +138,28 @@ def to_event(f: dict[str, str], images: Iterable[RawImage] = ()) -> ParsedEvent 
     if plate_raw is None:
         plate_raw = f.get("Object.Text")
     direction_raw = f.get("TrafficCar.DrivingDirection[0]") or f.get("JunctionDirection")
-    vehicle_type_raw = f.get("Vehicle.Category") or f.get("TrafficCar.VehicleType") or f.get("CommInfo.StandardVehicleType")
-    id_parts = [f.get(k) for k in ("GroupID", "IndexInGroup", "EventID", "UTC", "UTCMS") if f.get(k)]
+    vehicle_type_raw = (
+        f.get("Vehicle.Category")
+        or f.get("TrafficCar.VehicleType")
+        or f.get("CommInfo.StandardVehicleType")
+    )
+    id_parts = [f[k] for k in ("GroupID", "IndexInGroup", "EventID", "UTC", "UTCMS") if f.get(k)]
     make = clean_text(f.get("Vehicle.Text"))
     conf = confidence01(f.get("Object.Confidence"))
     attributes = {
         k: v[:256]
         for k, v in f.items()
-        if v and not k.startswith(("Vehicle.DriverFace", "DetectRegion", "Object.MainSeat", "Object.SlaveSeat",
-                                   "Vehicle.MainSeat", "Vehicle.SlaveSeat"))
+        if v
+        and not k.startswith(
+            (
+                "Vehicle.DriverFace",
+                "DetectRegion",
+                "Object.MainSeat",
+                "Object.SlaveSeat",
+                "Vehicle.MainSeat",
+                "Vehicle.SlaveSeat",
+            )
+        )
     }
     attributes = dict(list(attributes.items())[:150])
     return ParsedEvent(
@@ -184,7 +212,9 @@ class DahuaAssembler:
         events = parse_text(part.data)
         self._pending = events
         if events and "Code" in events[0]:
-            out.extend(self.flush())  # eventManager lines are complete; snapManager waits for its JPEG
+            out.extend(
+                self.flush()
+            )  # eventManager lines are complete; snapManager waits for its JPEG
         return out
 
     def flush(self) -> list[ParsedEvent]:

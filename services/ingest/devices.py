@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from platestream.errors import PlatestreamError
-
 from services.ingest.settings import DeviceConfig
 
 logger = logging.getLogger(__name__)
@@ -48,7 +47,9 @@ class Principal:
             raise AuthError(403, f"device {self.device_id} may not push {source} events")
         if requested:
             if self.camera_ids and requested not in self.camera_ids:
-                raise AuthError(403, f"unknown camera {requested[:64]!r} for device {self.device_id}")
+                raise AuthError(
+                    403, f"unknown camera {requested[:64]!r} for device {self.device_id}"
+                )
             return requested
         if len(self.camera_ids) == 1:
             return next(iter(self.camera_ids))
@@ -81,9 +82,11 @@ class ApiKeyStore:
         is accepted as well so the key format can evolve without touching ingest.
         """
         with self._lock:
-            candidates = [(kid, rec) for kid, rec in self._keys.items() if presented.startswith(kid)]
+            candidates = [
+                (kid, rec) for kid, rec in self._keys.items() if presented.startswith(kid)
+            ]
         for kid, rec in candidates:
-            secret = presented[len(kid):].lstrip("._-:")
+            secret = presented[len(kid) :].lstrip("._-:")
             stored = str(rec.get("key_hash", ""))
             try:
                 stored_digest = bytes.fromhex(stored)
@@ -95,14 +98,20 @@ class ApiKeyStore:
                 continue
             if rec.get("revoked") or rec.get("role") != "device":
                 return None
-            return Principal(device_id=f"key:{kid}", camera_ids=frozenset(rec.get("camera_ids") or ()), via="api-key")
+            return Principal(
+                device_id=f"key:{kid}",
+                camera_ids=frozenset(rec.get("camera_ids") or ()),
+                via="api-key",
+            )
         return None
 
 
 class DeviceAuth:
     """Authenticates a request's headers against the registry and the API-key store."""
 
-    def __init__(self, devices: Mapping[str, DeviceConfig], *, api_keys: ApiKeyStore | None = None) -> None:
+    def __init__(
+        self, devices: Mapping[str, DeviceConfig], *, api_keys: ApiKeyStore | None = None
+    ) -> None:
         self._devices = dict(devices)
         self._by_user = {(cfg.username or dev_id): dev_id for dev_id, cfg in self._devices.items()}
         self._by_secret_hash = {_sha(cfg.secret): dev_id for dev_id, cfg in self._devices.items()}
@@ -111,11 +120,17 @@ class DeviceAuth:
     def _principal(self, dev_id: str) -> Principal:
         cfg = self._devices[dev_id]
         return Principal(
-            device_id=dev_id, camera_ids=frozenset({cfg.camera_id}), via="registry",
-            rate_per_s=cfg.rate_per_s, burst=cfg.burst, sources=frozenset(cfg.sources),
+            device_id=dev_id,
+            camera_ids=frozenset({cfg.camera_id}),
+            via="registry",
+            rate_per_s=cfg.rate_per_s,
+            burst=cfg.burst,
+            sources=frozenset(cfg.sources),
         )
 
-    def authenticate(self, headers: Mapping[str, str], query: Mapping[str, str] | None = None) -> Principal:
+    def authenticate(
+        self, headers: Mapping[str, str], query: Mapping[str, str] | None = None
+    ) -> Principal:
         auth = headers.get("authorization", "")
         scheme, _, value = auth.partition(" ")
         scheme = scheme.lower()
@@ -127,12 +142,17 @@ class DeviceAuth:
         if not key and query is not None:
             key = query.get("api_key")
         if not key:
-            raise AuthError(401, "credential required: X-API-Key header, Authorization: Bearer/Token, or HTTP basic")
+            raise AuthError(
+                401,
+                "credential required: X-API-Key header, Authorization: Bearer/Token, or HTTP basic",
+            )
         return self._api_key(key, headers.get("x-device-id"))
 
     def _basic(self, value: str) -> Principal:
         try:
-            user, _, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
+            user, _, password = (
+                base64.b64decode(value, validate=True).decode("utf-8").partition(":")
+            )
         except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
             raise AuthError(401, "malformed HTTP basic credential") from exc
         dev_id = self._by_user.get(user)
@@ -151,7 +171,9 @@ class DeviceAuth:
                 return self._principal(device_id)
         else:
             dev_id = self._by_secret_hash.get(digest)
-            if dev_id is not None and hmac.compare_digest(digest, _sha(self._devices[dev_id].secret)):
+            if dev_id is not None and hmac.compare_digest(
+                digest, _sha(self._devices[dev_id].secret)
+            ):
                 return self._principal(dev_id)
         if self._api_keys is not None:
             principal = self._api_keys.lookup(key)
@@ -224,6 +246,12 @@ class ApiKeyFollower:
                 try:
                     self._store.apply(key, self._serde.decode(msg.value()))
                 except PlatestreamError as exc:
-                    logger.warning("skipping api key %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), exc)
+                    logger.warning(
+                        "skipping api key %s[%s]@%s: %s",
+                        msg.topic(),
+                        msg.partition(),
+                        msg.offset(),
+                        exc,
+                    )
         finally:
             self._consumer.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from platestream.errors import BadInputError
-
 from services.ingest import axis, dahua, generic, hikvision, openalpr, platerecognizer
 from services.ingest.canonical import ParsedEvent
 from services.ingest.jsonbody import load_json
@@ -32,18 +31,28 @@ def detect(payload: bytes) -> str:
     data = load_json(payload)
     if not isinstance(data, dict):
         raise BadInputError("payload is not a JSON object")
-    if "data_type" in data and "agent_uid" in data or data.get("data_type") in ("alpr_group", "alpr_results", "heartbeat"):
+    if ("data_type" in data and "agent_uid" in data) or data.get("data_type") in (
+        "alpr_group",
+        "alpr_results",
+        "heartbeat",
+    ):
         return "openalpr"
     if "hook" in data or (isinstance(data.get("data"), dict) and "results" in data["data"]):
         return "platerecognizer"
-    if any(k in data for k in ("plateUTF8", "plateUnicode", "plateText", "carState", "packetCounter")):
+    if any(
+        k in data for k in ("plateUTF8", "plateUnicode", "plateText", "carState", "packetCounter")
+    ):
         return "axis"
     if "ts" in data or "events" in data:
         return "generic"
-    raise BadInputError("cannot tell the payload's format (not OpenALPR, Plate Recognizer, Axis, generic or XML)")
+    raise BadInputError(
+        "cannot tell the payload's format (not OpenALPR, Plate Recognizer, Axis, generic or XML)"
+    )
 
 
-def parse_any(payload: bytes, content_type: str = "application/json") -> tuple[str, list[ParsedEvent]]:
+def parse_any(
+    payload: bytes, content_type: str = "application/json"
+) -> tuple[str, list[ParsedEvent]]:
     fmt = detect(payload)
     if fmt == "hikvision":
         content_type = "application/xml"

@@ -26,7 +26,6 @@ from platestream.errors import BadInputError
 from platestream.ids import stable_id
 from platestream.serde import AvroSerde
 from platestream.timeutil import now_ms
-
 from services.ingest import sim
 from services.ingest.canonical import RawImage
 from services.ingest.metrics import IngestMetrics
@@ -64,7 +63,9 @@ def redact(url: str) -> str:
     return url
 
 
-def open_frames(url: str, *, realtime: bool = True, stop: threading.Event | None = None) -> Iterator[tuple[int, np.ndarray]]:
+def open_frames(
+    url: str, *, realtime: bool = True, stop: threading.Event | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
     """(capture time ms, BGR frame) from a source until it ends; SourceError if it cannot open."""
     if source_kind(url) == "sim":
         yield from _sim_frames(url, realtime=realtime, stop=stop)
@@ -87,7 +88,9 @@ def open_frames(url: str, *, realtime: bool = True, stop: threading.Event | None
         cap.release()
 
 
-def _sim_frames(url: str, *, realtime: bool, stop: threading.Event | None) -> Iterator[tuple[int, np.ndarray]]:
+def _sim_frames(
+    url: str, *, realtime: bool, stop: threading.Event | None
+) -> Iterator[tuple[int, np.ndarray]]:
     """``sim://scene?seed=7&fps=10&duration=60&width=1280&height=720&start=0``."""
     q = {k: v[-1] for k, v in parse_qs(urlparse(url).query).items()}
     try:
@@ -113,7 +116,7 @@ def _sim_frames(url: str, *, realtime: bool, stop: threading.Event | None) -> It
                 time.sleep(delay)
         img, _ = sim.render_frame(seed, t, size=size)
         # scene time maps onto wall time from the start, so ground_truth(seed, (ts-start)/1000) holds
-        yield start_ms + int(round((t - t0) * 1000)), img
+        yield start_ms + round((t - t0) * 1000), img
         i += 1
 
 
@@ -159,8 +162,15 @@ class FrameGate:
 class FramePublisher:
     """Frame records: JPEG-encoded, inline or by claim check, keyed by camera id."""
 
-    def __init__(self, *, producer: AckingProducer, serde: AvroSerde, settings: IngestSettings, store: ImageStore | None,
-                 metrics: IngestMetrics | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        producer: AckingProducer,
+        serde: AvroSerde,
+        settings: IngestSettings,
+        store: ImageStore | None,
+        metrics: IngestMetrics | None = None,
+    ) -> None:
         self._producer = producer
         self._serde = serde
         self._settings = settings
@@ -169,22 +179,50 @@ class FramePublisher:
         self.topic = settings.topic(catalogue.FRAMES.name)
 
     def encode_jpeg(self, frame: np.ndarray) -> bytes:
-        ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self._settings.ingest_frame_jpeg_quality])
+        ok, buf = cv2.imencode(
+            ".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self._settings.ingest_frame_jpeg_quality]
+        )
         if not ok:
             raise BadInputError("frame could not be JPEG-encoded")
         return buf.tobytes()
 
-    def publish(self, *, camera_id: str, source: str, session: str, seq: int, ts: int, frame: np.ndarray,
-                job_id: str | None = None, plate_formats: list[str] | None = None) -> Future[Any]:
+    def publish(
+        self,
+        *,
+        camera_id: str,
+        source: str,
+        session: str,
+        seq: int,
+        ts: int,
+        frame: np.ndarray,
+        job_id: str | None = None,
+        plate_formats: list[str] | None = None,
+    ) -> Future[Any]:
         jpeg = self.encode_jpeg(frame)
         h, w = frame.shape[:2]
         frame_id = stable_id(camera_id, source, session, seq)
         img = RawImage(kind="frame", data=jpeg, content_type="image/jpeg", width=w, height=h)
-        ref = image_ref(img, prefix="frames", camera_id=camera_id, ts=ts, owner_id=frame_id, kind_slot="frame",
-                        inline_limit=self._settings.ingest_inline_image_bytes, store=self._store)
+        ref = image_ref(
+            img,
+            prefix="frames",
+            camera_id=camera_id,
+            ts=ts,
+            owner_id=frame_id,
+            kind_slot="frame",
+            inline_limit=self._settings.ingest_inline_image_bytes,
+            store=self._store,
+        )
         record = {
-            "frame_id": frame_id, "camera_id": camera_id, "source": source, "seq": seq, "ts": ts,
-            "received_at": now_ms(), "width": w, "height": h, "image": ref, "job_id": job_id,
+            "frame_id": frame_id,
+            "camera_id": camera_id,
+            "source": source,
+            "seq": seq,
+            "ts": ts,
+            "received_at": now_ms(),
+            "width": w,
+            "height": h,
+            "image": ref,
+            "job_id": job_id,
             "plate_formats": plate_formats,
         }
         value = self._serde.encode("frame", record, subject=f"{self.topic}-value")
@@ -213,9 +251,18 @@ def backoff_delays(min_s: float, max_s: float, rng: random.Random | None = None)
 class CameraWorker:
     """One camera: read, gate, publish; reconnect with backoff; report status."""
 
-    def __init__(self, *, spec: CameraSpec, frames: FramePublisher, status: StatusPublisher, settings: IngestSettings,
-                 stop: threading.Event, metrics: IngestMetrics | None = None, realtime: bool = True,
-                 reconnect: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        spec: CameraSpec,
+        frames: FramePublisher,
+        status: StatusPublisher,
+        settings: IngestSettings,
+        stop: threading.Event,
+        metrics: IngestMetrics | None = None,
+        realtime: bool = True,
+        reconnect: bool = True,
+    ) -> None:
         self.spec = spec
         self._frames = frames
         self._status = status
@@ -227,26 +274,44 @@ class CameraWorker:
         self.sent = 0
         self.read = 0
         self.skipped: dict[str, int] = {}
-        self.thread = threading.Thread(target=self.run, name=f"camera-{spec.camera_id}", daemon=True)
+        self.thread = threading.Thread(
+            target=self.run, name=f"camera-{spec.camera_id}", daemon=True
+        )
 
     def run(self) -> None:
         kind = source_kind(self.spec.url)
-        delays = backoff_delays(self._settings.ingest_reconnect_min_s, self._settings.ingest_reconnect_max_s)
+        delays = backoff_delays(
+            self._settings.ingest_reconnect_min_s, self._settings.ingest_reconnect_max_s
+        )
         while not self._stop.is_set():
             session = f"{now_ms()}"
-            gate = FrameGate(self._settings.ingest_frame_fps, self._settings.ingest_frame_dup_threshold,
-                             self._settings.ingest_frame_motion_threshold, self._settings.ingest_frame_keepalive_s)
+            gate = FrameGate(
+                self._settings.ingest_frame_fps,
+                self._settings.ingest_frame_dup_threshold,
+                self._settings.ingest_frame_motion_threshold,
+                self._settings.ingest_frame_keepalive_s,
+            )
             online = False
             seq = 0
             last_beat = time.monotonic()
             window_start, window_sent = time.monotonic(), 0
             pending: list[Future[Any]] = []
             try:
-                for ts, frame in open_frames(self.spec.url, realtime=self._realtime, stop=self._stop):
+                for ts, frame in open_frames(
+                    self.spec.url, realtime=self._realtime, stop=self._stop
+                ):
                     if not online:
                         online = True
-                        delays = backoff_delays(self._settings.ingest_reconnect_min_s, self._settings.ingest_reconnect_max_s)
-                        self._status.send(self.spec.camera_id, "online", source="frame-source", reason=f"{kind} source open")
+                        delays = backoff_delays(
+                            self._settings.ingest_reconnect_min_s,
+                            self._settings.ingest_reconnect_max_s,
+                        )
+                        self._status.send(
+                            self.spec.camera_id,
+                            "online",
+                            source="frame-source",
+                            reason=f"{kind} source open",
+                        )
                         if self._metrics is not None:
                             self._metrics.cameras_online.inc()
                     self.read += 1
@@ -256,8 +321,16 @@ class CameraWorker:
                         if self._metrics is not None:
                             self._metrics.frames_skipped.labels(why).inc()
                     else:
-                        pending.append(self._frames.publish(camera_id=self.spec.camera_id, source=kind, session=session,
-                                                            seq=seq, ts=ts, frame=frame))
+                        pending.append(
+                            self._frames.publish(
+                                camera_id=self.spec.camera_id,
+                                source=kind,
+                                session=session,
+                                seq=seq,
+                                ts=ts,
+                                frame=frame,
+                            )
+                        )
                         seq += 1
                         self.sent += 1
                         window_sent += 1
@@ -265,8 +338,17 @@ class CameraWorker:
                     now = time.monotonic()
                     if now - last_beat >= self._settings.ingest_heartbeat_s:
                         fps = window_sent / max(1e-6, now - window_start)
-                        self._status.send(self.spec.camera_id, "heartbeat", source="frame-source", fps=fps,
-                                          details={"read": self.read, "sent": self.sent, **{f"skipped_{k}": v for k, v in self.skipped.items()}})
+                        self._status.send(
+                            self.spec.camera_id,
+                            "heartbeat",
+                            source="frame-source",
+                            fps=fps,
+                            details={
+                                "read": self.read,
+                                "sent": self.sent,
+                                **{f"skipped_{k}": v for k, v in self.skipped.items()},
+                            },
+                        )
                         last_beat, window_start, window_sent = now, now, 0
                     if self._stop.is_set():
                         break
@@ -283,11 +365,19 @@ class CameraWorker:
             if online and self._metrics is not None:
                 self._metrics.cameras_online.dec()
             if online or not self._stop.is_set():
-                self._status.send(self.spec.camera_id, "offline", source="frame-source", reason=reason)
-            if not self._reconnect or self._stop.is_set() or (reason == "source ended" and source_kind(self.spec.url) in ("file", "sim")):
+                self._status.send(
+                    self.spec.camera_id, "offline", source="frame-source", reason=reason
+                )
+            if (
+                not self._reconnect
+                or self._stop.is_set()
+                or (reason == "source ended" and source_kind(self.spec.url) in ("file", "sim"))
+            ):
                 return
             delay = next(delays)
-            logger.warning("camera %s: %s; reconnecting in %.1fs", self.spec.camera_id, reason, delay)
+            logger.warning(
+                "camera %s: %s; reconnecting in %.1fs", self.spec.camera_id, reason, delay
+            )
             self._stop.wait(delay)
 
     def _reap(self, pending: list[Future[Any]]) -> list[Future[Any]]:
@@ -297,19 +387,38 @@ class CameraWorker:
             if not fut.done():
                 keep.append(fut)
             elif fut.exception() is not None:
-                logger.error("frame of camera %s not delivered: %s", self.spec.camera_id, fut.exception())
+                logger.error(
+                    "frame of camera %s not delivered: %s", self.spec.camera_id, fut.exception()
+                )
         return keep
 
 
 class FrameSourceProcessor:
     """Many cameras in one process: a worker thread each, one producer, one stop event."""
 
-    def __init__(self, *, cameras: list[CameraSpec], frames: FramePublisher, status: StatusPublisher,
-                 settings: IngestSettings, stop: threading.Event, metrics: IngestMetrics | None = None,
-                 realtime: bool = True, reconnect: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        cameras: list[CameraSpec],
+        frames: FramePublisher,
+        status: StatusPublisher,
+        settings: IngestSettings,
+        stop: threading.Event,
+        metrics: IngestMetrics | None = None,
+        realtime: bool = True,
+        reconnect: bool = True,
+    ) -> None:
         self.workers = [
-            CameraWorker(spec=c, frames=frames, status=status, settings=settings, stop=stop, metrics=metrics,
-                         realtime=realtime, reconnect=reconnect)
+            CameraWorker(
+                spec=c,
+                frames=frames,
+                status=status,
+                settings=settings,
+                stop=stop,
+                metrics=metrics,
+                realtime=realtime,
+                reconnect=reconnect,
+            )
             for c in cameras
         ]
         self._stop = stop

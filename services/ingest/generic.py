@@ -9,9 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 from platestream.errors import BadInputError
-
 from services.ingest.canonical import (
-    IMAGE_KINDS, ParsedEvent, RawImage, as_int, clean_text, confidence01, map_direction, map_vehicle_type, parse_time,
+    IMAGE_KINDS,
+    ParsedEvent,
+    RawImage,
+    as_int,
+    box_xywh,
+    clean_text,
+    confidence01,
+    map_direction,
+    map_vehicle_type,
+    parse_time,
 )
 from services.ingest.jsonbody import arr, b64, load_json, obj
 from services.ingest.multipart import parse_multipart
@@ -19,8 +27,20 @@ from services.ingest.multipart import parse_multipart
 SOURCE = "generic"
 MAX_EVENTS = 100
 KNOWN_FIELDS = {
-    "device_id", "device_event_id", "event_type", "ts", "plate", "confidence", "country", "direction", "lane",
-    "vehicle", "plate_box", "candidates", "images", "attributes",
+    "device_id",
+    "device_event_id",
+    "event_type",
+    "ts",
+    "plate",
+    "confidence",
+    "country",
+    "direction",
+    "lane",
+    "vehicle",
+    "plate_box",
+    "candidates",
+    "images",
+    "attributes",
 }
 
 
@@ -35,7 +55,9 @@ def parse(body: bytes, content_type: str, *, source: str = SOURCE) -> list[Parse
             elif part.name in IMAGE_KINDS:
                 images.append(RawImage.checked(part.name, part.data, what=f"part {part.name!r}"))
             else:
-                raise BadInputError(f"unexpected part {part.name!r}: expected 'event', 'plate', 'vehicle' or 'scene'")
+                raise BadInputError(
+                    f"unexpected part {part.name!r}: expected 'event', 'plate', 'vehicle' or 'scene'"
+                )
         if payload is None:
             raise BadInputError("multipart push without an 'event' part")
         events = from_json(payload, source=source)
@@ -45,7 +67,9 @@ def parse(body: bytes, content_type: str, *, source: str = SOURCE) -> list[Parse
             events[0].images.extend(images)
         return events
     if ctype not in ("", "application/json", "text/json", "text/plain"):
-        raise BadInputError(f"unsupported content type {ctype!r}: send application/json or multipart/form-data")
+        raise BadInputError(
+            f"unsupported content type {ctype!r}: send application/json or multipart/form-data"
+        )
     return from_json(load_json(body), source=source)
 
 
@@ -55,7 +79,7 @@ def from_json(payload: Any, *, source: str = SOURCE) -> list[ParsedEvent]:
     elif isinstance(payload, dict):
         items = [payload]
     else:
-        raise BadInputError("expected a JSON object (one event) or {\"events\": [...]}")
+        raise BadInputError('expected a JSON object (one event) or {"events": [...]}')
     if not items:
         raise BadInputError("no events")
     if len(items) > MAX_EVENTS:
@@ -66,7 +90,9 @@ def from_json(payload: Any, *, source: str = SOURCE) -> list[ParsedEvent]:
 def one(d: dict[str, Any], *, source: str = SOURCE) -> ParsedEvent:
     unknown = sorted(set(d) - KNOWN_FIELDS)
     if unknown:
-        raise BadInputError(f"unknown fields {', '.join(unknown[:5])}: put vendor fields under 'attributes'")
+        raise BadInputError(
+            f"unknown fields {', '.join(unknown[:5])}: put vendor fields under 'attributes'"
+        )
     ts, ts_local = parse_time(d.get("ts"))
     plate = d.get("plate")
     if plate is not None and not isinstance(plate, str):
@@ -75,10 +101,9 @@ def one(d: dict[str, Any], *, source: str = SOURCE) -> ParsedEvent:
     box = obj(d.get("plate_box"), "plate_box")
     plate_box = None
     if box:
-        vals = {k: as_int(box.get(k)) for k in ("x", "y", "w", "h")}
-        if any(v is None for v in vals.values()):
+        plate_box = box_xywh([box.get(k) for k in ("x", "y", "w", "h")])
+        if plate_box is None:
             raise BadInputError("plate_box needs integer x, y, w, h")
-        plate_box = vals  # type: ignore[assignment]
     conf = d.get("confidence")
     if conf is not None and confidence01(conf) is None:
         raise BadInputError("confidence must be a number 0..1 (or a percentage)")
@@ -88,13 +113,21 @@ def one(d: dict[str, Any], *, source: str = SOURCE) -> ParsedEvent:
         kind = img.get("kind", "scene")
         if kind not in IMAGE_KINDS:
             raise BadInputError(f"images[{i}].kind must be one of {', '.join(IMAGE_KINDS)}")
-        images.append(RawImage.checked(kind, b64(img.get("data_base64"), what=f"images[{i}].data_base64"), what=f"images[{i}]"))
+        images.append(
+            RawImage.checked(
+                kind,
+                b64(img.get("data_base64"), what=f"images[{i}].data_base64"),
+                what=f"images[{i}]",
+            )
+        )
     candidates = []
     for c in arr(d.get("candidates"), "candidates")[:20]:
         c = obj(c, "candidates[]")
         if not isinstance(c.get("plate"), str):
             raise BadInputError("candidates[].plate must be a string")
-        candidates.append({"plate": c["plate"][:32], "confidence": confidence01(c.get("confidence")) or 0.0})
+        candidates.append(
+            {"plate": c["plate"][:32], "confidence": confidence01(c.get("confidence")) or 0.0}
+        )
     attributes = obj(d.get("attributes"), "attributes")
     direction_raw = clean_text(d.get("direction"))
     lane = d.get("lane")

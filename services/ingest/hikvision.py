@@ -8,10 +8,17 @@ namespace); ``licensePlate`` "unknown" is a passage without a read.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from platestream.errors import BadInputError
 
+from platestream.errors import BadInputError
 from services.ingest.canonical import (
-    ParsedEvent, RawImage, as_int, clean_text, confidence01, map_direction, map_vehicle_type, parse_time,
+    ParsedEvent,
+    RawImage,
+    as_int,
+    clean_text,
+    confidence01,
+    map_direction,
+    map_vehicle_type,
+    parse_time,
 )
 from services.ingest.multipart import Part, parse_multipart
 
@@ -82,7 +89,9 @@ def parse_parts(parts: list[Part]) -> list[ParsedEvent]:
                 raise BadInputError("more than one XML part in a Hikvision push")
             xml = part.data
             continue
-        if part.content_type.startswith("image/") or name.lower().endswith((".jpg", ".jpeg", ".png")):
+        if part.content_type.startswith("image/") or name.lower().endswith(
+            (".jpg", ".jpeg", ".png")
+        ):
             stem = name.rsplit(".", 1)[0]
             key = stem.lower()
             kind = PICTURE_KINDS.get(key, "scene")
@@ -96,8 +105,10 @@ def parse_parts(parts: list[Part]) -> list[ParsedEvent]:
 
 def _is_xml(part: Part) -> bool:
     name = (part.filename or part.name).lower()
-    return part.content_type in ("text/xml", "application/xml") or name.endswith(".xml") or (
-        not part.content_type.startswith("image/") and part.data.lstrip()[:1] == b"<"
+    return (
+        part.content_type in ("text/xml", "application/xml")
+        or name.endswith(".xml")
+        or (not part.content_type.startswith("image/") and part.data.lstrip()[:1] == b"<")
     )
 
 
@@ -116,17 +127,42 @@ def from_xml(xml: bytes, pictures: dict[str, RawImage]) -> list[ParsedEvent]:
         plate_raw = _text(anpr, "originalLicensePlate")
     direction_raw = _text(anpr, "direction")
     attributes: dict[str, str] = {}
-    for tag in ("country", "plateType", "plateColor", "vehicleListName", "detectDir", "CRIndex", "originalLicensePlate",
-                "plateCharBelieve", "dangmark", "twoWheelVehicle", "threeWheelVehicle"):
+    for tag in (
+        "country",
+        "plateType",
+        "plateColor",
+        "vehicleListName",
+        "detectDir",
+        "CRIndex",
+        "originalLicensePlate",
+        "plateCharBelieve",
+        "dangmark",
+        "twoWheelVehicle",
+        "threeWheelVehicle",
+    ):
         value = _text(anpr, tag)
         if value is not None:
             attributes[tag] = value
-    for tag in ("ipAddress", "channelName", "channelID", "activePostCount", "isDataRetransmission", "eventState"):
+    for tag in (
+        "ipAddress",
+        "channelName",
+        "channelID",
+        "activePostCount",
+        "isDataRetransmission",
+        "eventState",
+    ):
         value = _text(root, tag)
         if value is not None:
             attributes[tag] = value
     info = _find(anpr, "vehicleInfo")
-    for tag in ("vehicleLogoRecog", "vehileSubLogoRecog", "vehileModel", "colorDepth", "length", "speed"):
+    for tag in (
+        "vehicleLogoRecog",
+        "vehileSubLogoRecog",
+        "vehileModel",
+        "colorDepth",
+        "length",
+        "speed",
+    ):
         value = _text(info, tag)
         if value is not None:
             attributes[f"vehicleInfo.{tag}"] = value
@@ -140,7 +176,9 @@ def from_xml(xml: bytes, pictures: dict[str, RawImage]) -> list[ParsedEvent]:
         rect = _find(pic, "plateRect")
         if rect is not None:
             # Normalised coordinates on most firmware, not pixels: kept as an attribute.
-            attributes["plateRect"] = ",".join(_text(rect, t) or "" for t in ("X", "Y", "width", "height"))
+            attributes["plateRect"] = ",".join(
+                _text(rect, t) or "" for t in ("X", "Y", "width", "height")
+            )
     for stem in names_in_xml + [s for s in pictures if s not in names_in_xml]:
         if stem in pictures:
             images.append(pictures.pop(stem))

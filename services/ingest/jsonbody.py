@@ -22,7 +22,9 @@ def load_json(body: bytes) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise BadInputError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+        raise BadInputError(
+            f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
     except RecursionError as exc:
         raise BadInputError("JSON nested too deeply") from exc
 

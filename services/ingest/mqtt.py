@@ -18,7 +18,6 @@ import paho.mqtt.client as mqtt
 
 from platestream.dlq import DeadLetters
 from platestream.errors import BadInputError
-
 from services.ingest.formats import parse_any
 from services.ingest.metrics import IngestMetrics
 from services.ingest.publisher import DeliveryError, EventPublisher
@@ -30,8 +29,16 @@ logger = logging.getLogger(__name__)
 class MqttBridge:
     """Subscribes to the edge topic and forwards each message as camera events."""
 
-    def __init__(self, *, settings: IngestSettings, publisher: EventPublisher, dead_letters: DeadLetters,
-                 stop: threading.Event, metrics: IngestMetrics | None = None, client_id: str = "platestream-ingest") -> None:
+    def __init__(
+        self,
+        *,
+        settings: IngestSettings,
+        publisher: EventPublisher,
+        dead_letters: DeadLetters,
+        stop: threading.Event,
+        metrics: IngestMetrics | None = None,
+        client_id: str = "platestream-ingest",
+    ) -> None:
         self._settings = settings
         self._publisher = publisher
         self._dlq = dead_letters
@@ -42,16 +49,22 @@ class MqttBridge:
         self.accepted = 0
         self.rejected = 0
         self.client = mqtt.Client(
-            callback_api_version=mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False,
+            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=False,
             manual_ack=True,
         )
         if settings.ingest_mqtt_username:
-            self.client.username_pw_set(settings.ingest_mqtt_username, settings.ingest_mqtt_password)
+            self.client.username_pw_set(
+                settings.ingest_mqtt_username, settings.ingest_mqtt_password
+            )
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *_a, **_k: self.subscribed.set()
 
-    def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any = None) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any = None
+    ) -> None:
         if getattr(reason, "is_failure", False):
             logger.error("MQTT connect refused: %s", reason)
             return
@@ -63,7 +76,13 @@ class MqttBridge:
         if self._metrics is not None:
             self._metrics.rejected.labels(source, "mqtt").inc()
         logger.warning("MQTT message on %s rejected: %s", msg.topic, reason)
-        self._dlq.raw(msg.payload, reason, key=device_id.encode(), headers={"mqtt_topic": msg.topic}, content_type=None)
+        self._dlq.raw(
+            bytes(msg.payload),
+            reason,
+            key=device_id.encode(),
+            headers={"mqtt_topic": msg.topic},
+            content_type=None,
+        )
         self._dlq._producer.flush(self._settings.ingest_ack_timeout_s)
 
     def _on_message(self, client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
@@ -71,10 +90,12 @@ class MqttBridge:
         device = self._devices.get(device_id)
         try:
             if device is None:
-                self._reject(msg, f"unknown device {device_id[:64]!r} on {msg.topic}", device_id, "mqtt")
+                self._reject(
+                    msg, f"unknown device {device_id[:64]!r} on {msg.topic}", device_id, "mqtt"
+                )
             else:
                 try:
-                    fmt, events = parse_any(msg.payload)
+                    fmt, events = parse_any(bytes(msg.payload))
                 except BadInputError as exc:
                     self._reject(msg, str(exc), device_id, "mqtt")
                 else:
@@ -84,13 +105,19 @@ class MqttBridge:
                             self._metrics.events.labels(fmt).inc(len(events))
                     self.accepted += 1
         except (DeliveryError, TimeoutError) as exc:
-            logger.error("MQTT message on %s not acknowledged by Kafka (%s): dropping the session for redelivery", msg.topic, exc)
+            logger.error(
+                "MQTT message on %s not acknowledged by Kafka (%s): dropping the session for redelivery",
+                msg.topic,
+                exc,
+            )
             client.disconnect()
             return
         client.ack(msg.mid, msg.qos)
 
     def run(self) -> None:
-        self.client.connect(self._settings.ingest_mqtt_host, self._settings.ingest_mqtt_port, keepalive=30)
+        self.client.connect(
+            self._settings.ingest_mqtt_host, self._settings.ingest_mqtt_port, keepalive=30
+        )
         self.client.loop_start()
         try:
             self._stop.wait()

@@ -35,7 +35,10 @@ class Part:
     @property
     def disposition(self) -> dict[str, str]:
         raw = self.headers.get("content-disposition", "")
-        return {m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3)) for m in _DISPOSITION_PARAM.finditer(raw)}
+        return {
+            m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3))
+            for m in _DISPOSITION_PARAM.finditer(raw)
+        }
 
     @property
     def name(self) -> str:
@@ -139,7 +142,9 @@ class MultipartStream:
                 raise BadInputError(f"multipart part of {n} bytes is too large")
             if len(buf) < body_start + n:
                 if final:
-                    raise BadInputError("truncated multipart part (shorter than its Content-Length)")
+                    raise BadInputError(
+                        "truncated multipart part (shorter than its Content-Length)"
+                    )
                 return None
             data = bytes(buf[body_start : body_start + n])
             del buf[: body_start + n]

@@ -12,9 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 from platestream.errors import BadInputError
-
 from services.ingest.canonical import (
-    ParsedEvent, RawImage, as_int, box_from_points, clean_text, confidence01, map_vehicle_type, parse_time,
+    ParsedEvent,
+    RawImage,
+    as_int,
+    box_from_points,
+    clean_text,
+    confidence01,
+    map_vehicle_type,
+    parse_time,
 )
 from services.ingest.jsonbody import arr, b64, load_object, obj
 
@@ -48,7 +54,12 @@ def _candidates(items: Any) -> list[dict[str, Any]]:
     out = []
     for c in arr(items, "candidates")[:20]:
         if isinstance(c, dict) and c.get("plate"):
-            out.append({"plate": str(c["plate"])[:32], "confidence": confidence01(c.get("confidence")) or 0.0})
+            out.append(
+                {
+                    "plate": str(c["plate"])[:32],
+                    "confidence": confidence01(c.get("confidence")) or 0.0,
+                }
+            )
     return out
 
 
@@ -59,7 +70,9 @@ def _group(d: dict[str, Any]) -> ParsedEvent:
         plate_raw = best.get("plate")
     if plate_raw is not None and not isinstance(plate_raw, str):
         raise BadInputError("best_plate_number must be a string")
-    ts, ts_local = parse_time(d.get("epoch_start") if d.get("epoch_start") is not None else d.get("epoch_time"))
+    ts, ts_local = parse_time(
+        d.get("epoch_start") if d.get("epoch_start") is not None else d.get("epoch_time")
+    )
     vehicle = obj(d.get("vehicle"), "vehicle")
     color, _ = _top(vehicle.get("color"), "vehicle.color")
     make, _ = _top(vehicle.get("make"), "vehicle.make")
@@ -72,9 +85,21 @@ def _group(d: dict[str, Any]) -> ParsedEvent:
         model = make_model[len(make) + 1 :]
     images: list[RawImage] = []
     if best.get("plate_crop_jpeg"):
-        images.append(RawImage.checked("plate", b64(best["plate_crop_jpeg"], what="best_plate.plate_crop_jpeg"), what="plate crop"))
+        images.append(
+            RawImage.checked(
+                "plate",
+                b64(best["plate_crop_jpeg"], what="best_plate.plate_crop_jpeg"),
+                what="plate crop",
+            )
+        )
     if d.get("vehicle_crop_jpeg"):
-        images.append(RawImage.checked("vehicle", b64(d["vehicle_crop_jpeg"], what="vehicle_crop_jpeg"), what="vehicle crop"))
+        images.append(
+            RawImage.checked(
+                "vehicle",
+                b64(d["vehicle_crop_jpeg"], what="vehicle_crop_jpeg"),
+                what="vehicle crop",
+            )
+        )
     cam = obj(d.get("web_server_config"), "web_server_config")
     attributes = {
         "agent_type": d.get("agent_type"),
@@ -103,7 +128,8 @@ def _group(d: dict[str, Any]) -> ParsedEvent:
         ts_local=ts_local,
         plate_raw=plate_raw,
         device_id=clean_text(d.get("agent_uid")),
-        device_event_id=clean_text(d.get("best_uuid")) or (",".join(map(str, arr(d.get("uuids"), "uuids")[:5])) or None),
+        device_event_id=clean_text(d.get("best_uuid"))
+        or (",".join(map(str, arr(d.get("uuids"), "uuids")[:5])) or None),
         event_type="alpr_group",
         confidence=confidence01(d.get("best_confidence", best.get("confidence"))),
         country=region or clean_text(d.get("country")),
@@ -130,18 +156,23 @@ def _results(d: dict[str, Any]) -> list[ParsedEvent]:
         plate_raw = r.get("plate")
         if plate_raw is not None and not isinstance(plate_raw, str):
             raise BadInputError("results[].plate must be a string")
-        out.append(ParsedEvent(
-            source=SOURCE,
-            ts=ts,
-            ts_local=ts_local,
-            plate_raw=plate_raw,
-            device_id=clean_text(d.get("agent_uid")),
-            device_event_id=f"{d.get('uuid') or d.get('epoch_time')}#{i}",
-            event_type="alpr_results",
-            confidence=confidence01(r.get("confidence")),
-            country=clean_text(r.get("region")),
-            plate_box=box_from_points(arr(r.get("coordinates"), "coordinates")),
-            candidates=_candidates(r.get("candidates")),
-            attributes={"device_camera_id": str(d.get("camera_id")), "frame": str(as_int(d.get("frame_number")))},
-        ))
+        out.append(
+            ParsedEvent(
+                source=SOURCE,
+                ts=ts,
+                ts_local=ts_local,
+                plate_raw=plate_raw,
+                device_id=clean_text(d.get("agent_uid")),
+                device_event_id=f"{d.get('uuid') or d.get('epoch_time')}#{i}",
+                event_type="alpr_results",
+                confidence=confidence01(r.get("confidence")),
+                country=clean_text(r.get("region")),
+                plate_box=box_from_points(arr(r.get("coordinates"), "coordinates")),
+                candidates=_candidates(r.get("candidates")),
+                attributes={
+                    "device_camera_id": str(d.get("camera_id")),
+                    "frame": str(as_int(d.get("frame_number"))),
+                },
+            )
+        )
     return out

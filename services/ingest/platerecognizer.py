@@ -6,9 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from platestream.errors import BadInputError
-
 from services.ingest.canonical import (
-    ParsedEvent, RawImage, box_xyxy, clean_text, confidence01, map_direction, map_vehicle_type, parse_time,
+    ParsedEvent,
+    RawImage,
+    box_xyxy,
+    clean_text,
+    confidence01,
+    map_direction,
+    map_vehicle_type,
+    parse_time,
 )
 from services.ingest.jsonbody import arr, load_object, obj
 from services.ingest.multipart import parse_multipart
@@ -25,7 +31,11 @@ def parse(body: bytes, content_type: str) -> list[ParsedEvent]:
             if part.name == "json" or part.content_type == "application/json":
                 payload = load_object(part.data)
             elif part.name == "upload" or part.content_type.startswith("image/") or part.filename:
-                images.append(RawImage.checked("scene", part.data, what=f"part {part.name or part.filename!r}"))
+                images.append(
+                    RawImage.checked(
+                        "scene", part.data, what=f"part {part.name or part.filename!r}"
+                    )
+                )
             else:
                 raise BadInputError(f"unexpected part {part.name!r} in a Plate Recognizer webhook")
         if payload is None:
@@ -64,7 +74,12 @@ def from_json(d: dict[str, Any], images: list[RawImage]) -> list[ParsedEvent]:
         cands = []
         for c in arr(r.get("candidates"), "candidates")[:20]:
             if isinstance(c, dict) and c.get("plate"):
-                cands.append({"plate": str(c["plate"])[:32], "confidence": confidence01(c.get("score")) or 0.0})
+                cands.append(
+                    {
+                        "plate": str(c["plate"])[:32],
+                        "confidence": confidence01(c.get("score")) or 0.0,
+                    }
+                )
         attrs = {
             "device_camera_id": camera,
             "filename": frame,
@@ -76,26 +91,32 @@ def from_json(d: dict[str, Any], images: list[RawImage]) -> list[ParsedEvent]:
             "orientation": orient[0].get("orientation") if orient else None,
             "user_data": r.get("user_data"),
         }
-        out.append(ParsedEvent(
-            source=SOURCE,
-            ts=ts,
-            ts_local=ts_local,
-            plate_raw=plate_raw,
-            device_id=camera,
-            device_event_id=f"{frame}#{i}",
-            event_type="recognition",
-            confidence=confidence01(r.get("score")),
-            country=clean_text(region.get("code")),
-            # Stream's direction is a heading in degrees (or ""), so it stays raw.
-            direction=None if direction in (None, "") else map_direction(direction),
-            direction_raw=None if direction in (None, "") else str(direction),
-            vehicle_type=map_vehicle_type(vehicle.get("type")),
-            vehicle_color=clean_text(colors[0].get("color")) if colors else None,
-            vehicle_make=clean_text(mm[0].get("make")) if mm else None,
-            vehicle_model=clean_text(mm[0].get("model")) if mm else None,
-            plate_box=box_xyxy(box.get("xmin"), box.get("ymin"), box.get("xmax"), box.get("ymax")) if box else None,
-            candidates=cands,
-            images=list(images) if i == 0 else [],
-            attributes={k: str(v) for k, v in attrs.items() if v not in (None, "")},
-        ))
+        out.append(
+            ParsedEvent(
+                source=SOURCE,
+                ts=ts,
+                ts_local=ts_local,
+                plate_raw=plate_raw,
+                device_id=camera,
+                device_event_id=f"{frame}#{i}",
+                event_type="recognition",
+                confidence=confidence01(r.get("score")),
+                country=clean_text(region.get("code")),
+                # Stream's direction is a heading in degrees (or ""), so it stays raw.
+                direction=None if direction in (None, "") else map_direction(direction),
+                direction_raw=None if direction in (None, "") else str(direction),
+                vehicle_type=map_vehicle_type(vehicle.get("type")),
+                vehicle_color=clean_text(colors[0].get("color")) if colors else None,
+                vehicle_make=clean_text(mm[0].get("make")) if mm else None,
+                vehicle_model=clean_text(mm[0].get("model")) if mm else None,
+                plate_box=box_xyxy(
+                    box.get("xmin"), box.get("ymin"), box.get("xmax"), box.get("ymax")
+                )
+                if box
+                else None,
+                candidates=cands,
+                images=list(images) if i == 0 else [],
+                attributes={k: str(v) for k, v in attrs.items() if v not in (None, "")},
+            )
+        )
     return out

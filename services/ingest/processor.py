@@ -13,7 +13,6 @@ from platestream import topics as catalogue
 from platestream.dlq import DeadLetters
 from platestream.kafka import make_consumer, make_producer
 from platestream.serde import AvroSerde
-
 from services.ingest.app import IngestContext, create_app
 from services.ingest.devices import ApiKeyFollower, ApiKeyStore, DeviceAuth, TokenBucket
 from services.ingest.metrics import IngestMetrics
@@ -44,14 +43,23 @@ def ingest_context(
     """Everything the server needs, opened in order and closed in reverse (flushing the producer)."""
     with contextlib.ExitStack() as stack:
         serde = serde or AvroSerde(settings.schema_registry_url)
-        acking = AckingProducer(producer=producer or make_producer(settings, **{"linger.ms": 2})).start()
+        acking = AckingProducer(
+            producer=producer or make_producer(settings, **{"linger.ms": 2})
+        ).start()
         stack.callback(acking.close)
         store = store if store is not None else make_store(settings)
         api_keys: ApiKeyStore | None = None
         if settings.ingest_api_keys if follow_api_keys is None else follow_api_keys:
             api_keys = ApiKeyStore()
-            consumer = make_consumer(settings, f"{settings.topic_prefix}platestream-ingest-keys-{uuid.uuid4().hex[:8]}")
-            follower = ApiKeyFollower(consumer=consumer, serde=serde, topic=settings.topic(catalogue.API_KEYS.name), store=api_keys)
+            consumer = make_consumer(
+                settings, f"{settings.topic_prefix}platestream-ingest-keys-{uuid.uuid4().hex[:8]}"
+            )
+            follower = ApiKeyFollower(
+                consumer=consumer,
+                serde=serde,
+                topic=settings.topic(catalogue.API_KEYS.name),
+                store=api_keys,
+            )
             follower.start()
             stack.callback(follower.stop)
         metrics = IngestMetrics()
@@ -61,14 +69,18 @@ def ingest_context(
             limiter=TokenBucket(),
             producer=acking,
             publisher=EventPublisher(producer=acking, serde=serde, settings=settings, store=store),
-            dead_letters=DeadLetters(stage="ingest", producer=acking.producer, serde=serde, settings=settings),
+            dead_letters=DeadLetters(
+                stage="ingest", producer=acking.producer, serde=serde, settings=settings
+            ),
             metrics=metrics,
             serde=serde,
         )
         if uploads:
             from services.ingest.uploads import UploadManager
 
-            ctx.uploads = UploadManager(settings=settings, producer=acking, serde=serde, store=store, metrics=metrics)
+            ctx.uploads = UploadManager(
+                settings=settings, producer=acking, serde=serde, store=store, metrics=metrics
+            )
             stack.callback(ctx.uploads.close)
         yield ctx
 
@@ -85,17 +97,34 @@ class IngestServer:
 
         with ingest_context(self.settings) as ctx:
             app = create_app(ctx)
-            config = uvicorn.Config(app, host=self.settings.ingest_host, port=self.settings.ingest_port,
-                                    log_level="warning", access_log=False, lifespan="on")
+            config = uvicorn.Config(
+                app,
+                host=self.settings.ingest_host,
+                port=self.settings.ingest_port,
+                log_level="warning",
+                access_log=False,
+                lifespan="on",
+            )
             server = uvicorn.Server(config)
-            watcher = threading.Thread(target=lambda: (self.stop.wait(), setattr(server, "should_exit", True)), daemon=True)
+
+            def watch() -> None:
+                self.stop.wait()
+                server.should_exit = True
+
+            watcher = threading.Thread(target=watch, daemon=True)
             watcher.start()
-            logger.info("ingest server on http://%s:%s", self.settings.ingest_host, self.settings.ingest_port)
+            logger.info(
+                "ingest server on http://%s:%s",
+                self.settings.ingest_host,
+                self.settings.ingest_port,
+            )
             server.run()
 
 
 @contextlib.contextmanager
-def frame_clients(settings: IngestSettings) -> Iterator[tuple[AckingProducer, AvroSerde, ImageStore, IngestMetrics, Any]]:
+def frame_clients(
+    settings: IngestSettings,
+) -> Iterator[tuple[AckingProducer, AvroSerde, ImageStore, IngestMetrics, Any]]:
     """Producer, serde, image store, metrics and status publisher for frame sources and files."""
     from services.ingest.status import StatusPublisher
 

@@ -23,7 +23,6 @@ from platestream.errors import PlatestreamError
 from platestream.images import image_key, sha256_hex
 from platestream.serde import AvroSerde
 from platestream.timeutil import now_ms
-
 from services.ingest.canonical import ParsedEvent, RawImage
 from services.ingest.settings import IngestSettings
 
@@ -42,21 +41,37 @@ class ImageStore:
         self.bucket = bucket
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
-        self._client.put_object(self.bucket, key, io.BytesIO(data), len(data), content_type=content_type)
+        self._client.put_object(
+            self.bucket, key, io.BytesIO(data), len(data), content_type=content_type
+        )
 
 
 def image_ref(
-    img: RawImage, *, prefix: str, camera_id: str, ts: int, owner_id: str, kind_slot: str,
-    inline_limit: int, store: ImageStore | None,
+    img: RawImage,
+    *,
+    prefix: str,
+    camera_id: str,
+    ts: int,
+    owner_id: str,
+    kind_slot: str,
+    inline_limit: int,
+    store: ImageStore | None,
 ) -> dict[str, Any]:
     """An ImageRef: inline up to ``inline_limit`` bytes, else stored first and referenced by key."""
     ref: dict[str, Any] = {
-        "kind": img.kind, "content_type": img.content_type, "data": None, "s3_key": None,
-        "width": img.width, "height": img.height, "sha256": sha256_hex(img.data),
+        "kind": img.kind,
+        "content_type": img.content_type,
+        "data": None,
+        "s3_key": None,
+        "width": img.width,
+        "height": img.height,
+        "sha256": sha256_hex(img.data),
     }
     if len(img.data) <= inline_limit or store is None:
         if store is None and len(img.data) > inline_limit:
-            raise DeliveryError(f"image of {len(img.data)} bytes needs the bucket, and no bucket is configured")
+            raise DeliveryError(
+                f"image of {len(img.data)} bytes needs the bucket, and no bucket is configured"
+            )
         ref["data"] = img.data
     else:
         key = image_key(prefix, camera_id, ts, owner_id, kind_slot, img.content_type)
@@ -90,7 +105,14 @@ class AckingProducer:
             self._thread.join(timeout=2.0)
         return int(remaining)
 
-    def produce(self, topic: str, *, key: bytes | None, value: bytes, on_done: Callable[[KafkaError | None, Message], None]) -> None:
+    def produce(
+        self,
+        topic: str,
+        *,
+        key: bytes | None,
+        value: bytes,
+        on_done: Callable[[KafkaError | None, Message], None],
+    ) -> None:
         for _ in range(100):
             try:
                 self.producer.produce(topic, key=key, value=value, on_delivery=on_done)
@@ -112,7 +134,9 @@ class AckingProducer:
         self.produce(topic, key=key, value=value, on_done=done)
         return fut
 
-    def produce_async(self, topic: str, *, key: bytes | None, value: bytes) -> asyncio.Future[Message]:
+    def produce_async(
+        self, topic: str, *, key: bytes | None, value: bytes
+    ) -> asyncio.Future[Message]:
         """An asyncio future on the running loop, resolved thread-safely by the delivery report."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Message] = loop.create_future()
@@ -135,7 +159,14 @@ class AckingProducer:
 class EventPublisher:
     """CameraEvent records from parsed events: images settled, encoded, produced, acknowledged."""
 
-    def __init__(self, *, producer: AckingProducer, serde: AvroSerde, settings: IngestSettings, store: ImageStore | None) -> None:
+    def __init__(
+        self,
+        *,
+        producer: AckingProducer,
+        serde: AvroSerde,
+        settings: IngestSettings,
+        store: ImageStore | None,
+    ) -> None:
         self._producer = producer
         self._serde = serde
         self._settings = settings
@@ -151,34 +182,58 @@ class EventPublisher:
         for img in event.images:
             seen[img.kind] = seen.get(img.kind, 0) + 1
             slot = img.kind if seen[img.kind] == 1 else f"{img.kind}{seen[img.kind]}"
-            refs.append(image_ref(
-                img, prefix="images", camera_id=camera_id, ts=event.ts, owner_id=event_id, kind_slot=slot,
-                inline_limit=self._settings.ingest_inline_image_bytes, store=self._store,
-            ))
+            refs.append(
+                image_ref(
+                    img,
+                    prefix="images",
+                    camera_id=camera_id,
+                    ts=event.ts,
+                    owner_id=event_id,
+                    kind_slot=slot,
+                    inline_limit=self._settings.ingest_inline_image_bytes,
+                    store=self._store,
+                )
+            )
         return event.to_record(camera_id=camera_id, received_at=received_at, images=refs)
 
     def encode(self, record: dict[str, Any]) -> bytes:
         return self._serde.encode("camera_event", record, subject=self._subject)
 
-    async def publish(self, events: list[ParsedEvent], *, camera_id: str, received_at: int | None = None) -> list[dict[str, Any]]:
+    async def publish(
+        self, events: list[ParsedEvent], *, camera_id: str, received_at: int | None = None
+    ) -> list[dict[str, Any]]:
         """Publish and wait for every ack; returns the records (DeliveryError if any failed)."""
         received_at = received_at if received_at is not None else now_ms()
-        needs_store = any(len(i.data) > self._settings.ingest_inline_image_bytes for e in events for i in e.images)
+        needs_store = any(
+            len(i.data) > self._settings.ingest_inline_image_bytes for e in events for i in e.images
+        )
         if needs_store:
-            records = await asyncio.to_thread(lambda: [self.build(e, camera_id=camera_id, received_at=received_at) for e in events])
+            records = await asyncio.to_thread(
+                lambda: [
+                    self.build(e, camera_id=camera_id, received_at=received_at) for e in events
+                ]
+            )
         else:
             records = [self.build(e, camera_id=camera_id, received_at=received_at) for e in events]
         futures = [
-            self._producer.produce_async(self.topic, key=camera_id.encode(), value=self.encode(r)) for r in records
+            self._producer.produce_async(self.topic, key=camera_id.encode(), value=self.encode(r))
+            for r in records
         ]
-        await asyncio.wait_for(asyncio.gather(*futures), timeout=self._settings.ingest_ack_timeout_s)
+        await asyncio.wait_for(
+            asyncio.gather(*futures), timeout=self._settings.ingest_ack_timeout_s
+        )
         return records
 
-    def publish_sync(self, events: list[ParsedEvent], *, camera_id: str, timeout: float | None = None) -> list[dict[str, Any]]:
+    def publish_sync(
+        self, events: list[ParsedEvent], *, camera_id: str, timeout: float | None = None
+    ) -> list[dict[str, Any]]:
         """The same for threads without a loop (MQTT bridge, camera connectors)."""
         received_at = now_ms()
         records = [self.build(e, camera_id=camera_id, received_at=received_at) for e in events]
-        futures = [self._producer.produce_future(self.topic, key=camera_id.encode(), value=self.encode(r)) for r in records]
+        futures = [
+            self._producer.produce_future(self.topic, key=camera_id.encode(), value=self.encode(r))
+            for r in records
+        ]
         deadline = time.monotonic() + (timeout or self._settings.ingest_ack_timeout_s)
         for fut in futures:
             fut.result(timeout=max(0.0, deadline - time.monotonic()))

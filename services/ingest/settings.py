@@ -19,11 +19,17 @@ class DeviceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     camera_id: str
-    secret: str = Field(min_length=8, description="API key (X-API-Key header) or HTTP basic password.")
-    username: str | None = Field(default=None, description="HTTP basic user name; default: the device id.")
+    secret: str = Field(
+        min_length=8, description="API key (X-API-Key header) or HTTP basic password."
+    )
+    username: str | None = Field(
+        default=None, description="HTTP basic user name; default: the device id."
+    )
     rate_per_s: float = Field(default=50.0, gt=0, description="Sustained pushes per second.")
     burst: int = Field(default=100, ge=1, description="Token-bucket size.")
-    sources: list[str] = Field(default_factory=list, description="Formats this device may push; empty: any.")
+    sources: list[str] = Field(
+        default_factory=list, description="Formats this device may push; empty: any."
+    )
 
 
 class IngestSettings(CommonSettings):
@@ -31,11 +37,16 @@ class IngestSettings(CommonSettings):
 
     ingest_host: str = "127.0.0.1"
     ingest_port: int = 8080
-    ingest_max_body_bytes: int = Field(default=16 * 1024 * 1024, description="Larger pushes get 413.")
-    ingest_inline_image_bytes: int = Field(
-        default=256 * 1024, description="Images up to this size travel inline; larger ones by claim check."
+    ingest_max_body_bytes: int = Field(
+        default=16 * 1024 * 1024, description="Larger pushes get 413."
     )
-    ingest_ack_timeout_s: float = Field(default=15.0, description="Wait this long for the broker's ack.")
+    ingest_inline_image_bytes: int = Field(
+        default=256 * 1024,
+        description="Images up to this size travel inline; larger ones by claim check.",
+    )
+    ingest_ack_timeout_s: float = Field(
+        default=15.0, description="Wait this long for the broker's ack."
+    )
     ingest_devices: dict[str, DeviceConfig] = Field(
         default_factory=dict,
         description="device id -> DeviceConfig, as JSON; or PLATESTREAM_INGEST_DEVICES_FILE (YAML/JSON).",
@@ -44,9 +55,13 @@ class IngestSettings(CommonSettings):
     ingest_api_keys: bool = Field(
         default=True, description="Also accept device keys (role 'device') from the api-keys topic."
     )
-    ingest_upload_dir: Path | None = Field(default=None, description="Where uploaded videos are spooled.")
+    ingest_upload_dir: Path | None = Field(
+        default=None, description="Where uploaded videos are spooled."
+    )
     ingest_upload_max_bytes: int = 2 * 1024 * 1024 * 1024
-    ingest_upload_fps: float = Field(default=5.0, gt=0, description="Frames per second taken from uploads.")
+    ingest_upload_fps: float = Field(
+        default=5.0, gt=0, description="Frames per second taken from uploads."
+    )
 
     ingest_mqtt_host: str = "127.0.0.1"
     ingest_mqtt_port: int = 1883
@@ -57,15 +72,21 @@ class IngestSettings(CommonSettings):
     ingest_frame_fps: float = Field(default=5.0, gt=0, description="Frame-rate cap per camera.")
     ingest_frame_jpeg_quality: int = Field(default=85, ge=10, le=100)
     ingest_frame_dup_threshold: float = Field(
-        default=1.0, ge=0, description="Mean abs diff (0..255, on a 64x36 grey thumbnail) under which a frame is a duplicate."
+        default=1.0,
+        ge=0,
+        description="Mean abs diff (0..255, on a 64x36 grey thumbnail) under which a frame is a duplicate.",
     )
     ingest_frame_motion_threshold: float = Field(
-        default=0.0, ge=0, description="Frames whose diff to the last sent frame is below this are skipped (0: off)."
+        default=0.0,
+        ge=0,
+        description="Frames whose diff to the last sent frame is below this are skipped (0: off).",
     )
     ingest_frame_keepalive_s: float = Field(
         default=10.0, description="Send a frame at least this often even without motion."
     )
-    ingest_heartbeat_s: float = Field(default=30.0, gt=0, description="Camera-status heartbeat period.")
+    ingest_heartbeat_s: float = Field(
+        default=30.0, gt=0, description="Camera-status heartbeat period."
+    )
     ingest_reconnect_min_s: float = 0.5
     ingest_reconnect_max_s: float = 30.0
 
@@ -82,7 +103,9 @@ class IngestSettings(CommonSettings):
         if self.ingest_devices_file is not None:
             raw = yaml.safe_load(self.ingest_devices_file.read_text(encoding="utf-8")) or {}
             if not isinstance(raw, dict):
-                raise ValueError(f"{self.ingest_devices_file}: expected a mapping of device id -> device")
+                raise ValueError(
+                    f"{self.ingest_devices_file}: expected a mapping of device id -> device"
+                )
             devices.update({k: DeviceConfig.model_validate(v) for k, v in raw.items()})
         return devices
 

@@ -24,7 +24,14 @@ GAP_S = 3.0  # one vehicle enters every GAP_S seconds (plus jitter), alternating
 LANES_Y = (300, 520)  # top of the vehicle box per lane
 LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"  # no I, O, Q: what many plate systems leave out
 DIGITS = "0123456789"
-COLOURS = ((40, 40, 200), (200, 120, 30), (60, 160, 60), (180, 180, 180), (30, 30, 30), (20, 140, 220))
+COLOURS = (
+    (40, 40, 200),
+    (200, 120, 30),
+    (60, 160, 60),
+    (180, 180, 180),
+    (30, 30, 30),
+    (20, 140, 220),
+)
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
@@ -48,7 +55,7 @@ class Vehicle:
 
     def boxes_at(self, t: float) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
         """Vehicle and plate boxes (x, y, w, h) in frame coordinates (may extend past the edges)."""
-        x = int(round(self.x_at(t)))
+        x = round(self.x_at(t))
         y = LANES_Y[self.lane]
         vbox = (x, y, VEHICLE_W, VEHICLE_H)
         # The plate sits on the vehicle's front (its right side, the way it travels), low down.
@@ -59,10 +66,20 @@ class Vehicle:
 def plate_text(rng: random.Random) -> str:
     style = rng.randrange(3)
     if style == 0:  # AB12CDE
-        return "".join(rng.choice(LETTERS) for _ in range(2)) + "".join(rng.choice(DIGITS) for _ in range(2)) + "".join(rng.choice(LETTERS) for _ in range(3))
+        return (
+            "".join(rng.choice(LETTERS) for _ in range(2))
+            + "".join(rng.choice(DIGITS) for _ in range(2))
+            + "".join(rng.choice(LETTERS) for _ in range(3))
+        )
     if style == 1:  # ABC1234
-        return "".join(rng.choice(LETTERS) for _ in range(3)) + "".join(rng.choice(DIGITS) for _ in range(4))
-    return "".join(rng.choice(DIGITS) for _ in range(1)) + "".join(rng.choice(LETTERS) for _ in range(3)) + "".join(rng.choice(DIGITS) for _ in range(3))
+        return "".join(rng.choice(LETTERS) for _ in range(3)) + "".join(
+            rng.choice(DIGITS) for _ in range(4)
+        )
+    return (
+        "".join(rng.choice(DIGITS) for _ in range(1))
+        + "".join(rng.choice(LETTERS) for _ in range(3))
+        + "".join(rng.choice(DIGITS) for _ in range(3))
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -105,15 +122,17 @@ def ground_truth(seed: int, t: float) -> list[dict[str, Any]]:
     out = []
     for v in vehicles_at(seed, t):
         vbox, pbox = v.boxes_at(t)
-        out.append({
-            "vehicle_index": v.index,
-            "plate": v.plate,
-            "plate_box": pbox,
-            "vehicle_box": vbox,
-            "plate_fully_visible": _visible(pbox),
-            "lane": v.lane + 1,
-            "plate_colour": "yellow" if v.yellow_plate else "white",
-        })
+        out.append(
+            {
+                "vehicle_index": v.index,
+                "plate": v.plate,
+                "plate_box": pbox,
+                "vehicle_box": vbox,
+                "plate_fully_visible": _visible(pbox),
+                "lane": v.lane + 1,
+                "plate_colour": "yellow" if v.yellow_plate else "white",
+            }
+        )
     return sorted(out, key=lambda g: g["plate_box"][0])
 
 
@@ -164,7 +183,7 @@ def draw_plate(img: np.ndarray, box: tuple[int, int, int, int], text: str, *, ye
 def _fit(text: str, max_w: int, max_h: int) -> tuple[float, int]:
     scale = 2.0
     while scale > 0.3:
-        thickness = max(2, int(round(scale * 2.2)))
+        thickness = max(2, round(scale * 2.2))
         (tw, th), _ = cv2.getTextSize(text, FONT, scale, thickness)
         if tw <= max_w and th <= max_h:
             return scale, thickness
@@ -172,7 +191,9 @@ def _fit(text: str, max_w: int, max_h: int) -> tuple[float, int]:
     return 0.3, 1
 
 
-def render_frame(seed: int, t: float, *, size: tuple[int, int] = (WIDTH, HEIGHT)) -> tuple[np.ndarray, list[dict[str, Any]]]:
+def render_frame(
+    seed: int, t: float, *, size: tuple[int, int] = (WIDTH, HEIGHT)
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """The BGR frame at ``t`` seconds of scene ``seed`` and its ground truth (boxes in 1280x720 units
     scaled to ``size`` when another size is asked for)."""
     img = _background(seed).copy()
@@ -180,7 +201,9 @@ def render_frame(seed: int, t: float, *, size: tuple[int, int] = (WIDTH, HEIGHT)
         (x, y, w, h), pbox = v.boxes_at(t)
         cv2.rectangle(img, (x, y + 40), (x + w, y + h), v.colour, -1)
         cv2.rectangle(img, (x + 50, y), (x + w - 60, y + 60), v.colour, -1)
-        cv2.rectangle(img, (x + w - 110, y + 8), (x + w - 68, y + 52), (200, 220, 230), -1)  # windscreen
+        cv2.rectangle(
+            img, (x + w - 110, y + 8), (x + w - 68, y + 52), (200, 220, 230), -1
+        )  # windscreen
         for wx in (x + 60, x + w - 60):
             cv2.circle(img, (wx, y + h), 26, (20, 20, 20), -1)
         draw_plate(img, pbox, v.plate, yellow=v.yellow_plate)

@@ -8,7 +8,6 @@ from typing import Any
 from platestream import topics as catalogue
 from platestream.serde import AvroSerde
 from platestream.timeutil import now_ms
-
 from services.ingest.publisher import AckingProducer
 from services.ingest.settings import IngestSettings
 
@@ -16,18 +15,33 @@ logger = logging.getLogger(__name__)
 
 
 class StatusPublisher:
-    def __init__(self, *, producer: AckingProducer, serde: AvroSerde, settings: IngestSettings) -> None:
+    def __init__(
+        self, *, producer: AckingProducer, serde: AvroSerde, settings: IngestSettings
+    ) -> None:
         self._producer = producer
         self._serde = serde
         self.topic = settings.topic(catalogue.CAMERA_STATUS.name)
 
     def send(
-        self, camera_id: str, state: str, *, source: str, reason: str | None = None, fps: float | None = None,
-        last_event_ts: int | None = None, details: dict[str, Any] | None = None,
+        self,
+        camera_id: str,
+        state: str,
+        *,
+        source: str,
+        reason: str | None = None,
+        fps: float | None = None,
+        last_event_ts: int | None = None,
+        details: dict[str, Any] | None = None,
     ) -> None:
         record = {
-            "camera_id": camera_id, "ts": now_ms(), "state": state, "source": source, "reason": reason,
-            "fps": fps, "events_per_min": None, "last_event_ts": last_event_ts,
+            "camera_id": camera_id,
+            "ts": now_ms(),
+            "state": state,
+            "source": source,
+            "reason": reason,
+            "fps": fps,
+            "events_per_min": None,
+            "last_event_ts": last_event_ts,
             "details": {k: str(v) for k, v in (details or {}).items()},
         }
         value = self._serde.encode("camera_status", record, subject=f"{self.topic}-value")

@@ -24,7 +24,6 @@ from fastapi.responses import JSONResponse
 from platestream.errors import BadInputError
 from platestream.serde import AvroSerde
 from platestream.timeutil import now_ms
-
 from services.ingest.canonical import parse_time
 from services.ingest.devices import AuthError
 from services.ingest.frames import FrameGate, FramePublisher
@@ -69,15 +68,26 @@ def probe(path: Path) -> int | None:
 
 
 class UploadManager:
-    def __init__(self, *, settings: IngestSettings, producer: AckingProducer, serde: AvroSerde, store: ImageStore | None,
-                 metrics: IngestMetrics | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        settings: IngestSettings,
+        producer: AckingProducer,
+        serde: AvroSerde,
+        store: ImageStore | None,
+        metrics: IngestMetrics | None = None,
+    ) -> None:
         self._settings = settings
-        self._frames = FramePublisher(producer=producer, serde=serde, settings=settings, store=store, metrics=metrics)
+        self._frames = FramePublisher(
+            producer=producer, serde=serde, settings=settings, store=store, metrics=metrics
+        )
         self._metrics = metrics
         self.jobs: dict[str, UploadJob] = {}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.spool = Path(settings.ingest_upload_dir or Path(tempfile.gettempdir()) / "platestream-uploads")
+        self.spool = Path(
+            settings.ingest_upload_dir or Path(tempfile.gettempdir()) / "platestream-uploads"
+        )
         self.spool.mkdir(parents=True, exist_ok=True)
 
     def close(self) -> None:
@@ -85,7 +95,9 @@ class UploadManager:
         for t in self._threads:
             t.join(timeout=10.0)
 
-    def run_job(self, job: UploadJob, path: Path, *, base_ts: int | None = None, delete: bool = True) -> UploadJob:
+    def run_job(
+        self, job: UploadJob, path: Path, *, base_ts: int | None = None, delete: bool = True
+    ) -> UploadJob:
         """Sample the video into frames (blocking); the job records progress as it goes."""
         job.state = "running"
         base = base_ts if base_ts is not None else now_ms()
@@ -103,8 +115,17 @@ class UploadManager:
                 job.frames_read += 1
                 ts = base + int(cap.get(cv2.CAP_PROP_POS_MSEC))
                 if gate.check(ts, frame) is None:
-                    futures.append(self._frames.publish(camera_id=job.camera_id, source="upload", session=job.job_id,
-                                                        seq=seq, ts=ts, frame=frame, job_id=job.job_id))
+                    futures.append(
+                        self._frames.publish(
+                            camera_id=job.camera_id,
+                            source="upload",
+                            session=job.job_id,
+                            seq=seq,
+                            ts=ts,
+                            frame=frame,
+                            job_id=job.job_id,
+                        )
+                    )
                     seq += 1
                 if job.frames_total:
                     job.progress = min(0.99, job.frames_read / job.frames_total)
@@ -127,15 +148,25 @@ class UploadManager:
                 self._metrics.uploads.labels(job.state).inc()
         return job
 
-    def submit(self, path: Path, *, camera_id: str, filename: str, base_ts: int | None = None) -> UploadJob:
+    def submit(
+        self, path: Path, *, camera_id: str, filename: str, base_ts: int | None = None
+    ) -> UploadJob:
         try:
             total = probe(path)
         except BadInputError:
             path.unlink(missing_ok=True)
             raise
-        job = UploadJob(job_id=str(uuid.uuid4()), camera_id=camera_id, filename=filename, frames_total=total)
+        job = UploadJob(
+            job_id=str(uuid.uuid4()), camera_id=camera_id, filename=filename, frames_total=total
+        )
         self.jobs[job.job_id] = job
-        t = threading.Thread(target=self.run_job, args=(job, path), kwargs={"base_ts": base_ts}, name=f"upload-{job.job_id[:8]}", daemon=True)
+        t = threading.Thread(
+            target=self.run_job,
+            args=(job, path),
+            kwargs={"base_ts": base_ts},
+            name=f"upload-{job.job_id[:8]}",
+            daemon=True,
+        )
         self._threads = [x for x in self._threads if x.is_alive()] + [t]
         t.start()
         return job
@@ -152,7 +183,10 @@ def add_upload_routes(app: Any, ctx: Any) -> None:
         """Upload a video (raw body or multipart field 'file'); answers a job id to poll."""
         try:
             principal = principal_for(request)
-            camera_id = principal.camera_for(request.query_params.get("camera_id") or request.headers.get("x-camera-id"), "upload")
+            camera_id = principal.camera_for(
+                request.query_params.get("camera_id") or request.headers.get("x-camera-id"),
+                "upload",
+            )
         except AuthError as exc:
             return JSONResponse({"error": exc.reason}, status_code=exc.status)
         base_ts = None
@@ -171,7 +205,9 @@ def add_upload_routes(app: Any, ctx: Any) -> None:
                 form = await request.form(max_part_size=limit)
                 up = form.get("file")
                 if up is None or isinstance(up, str):
-                    return JSONResponse({"error": "multipart upload needs a 'file' field"}, status_code=400)
+                    return JSONResponse(
+                        {"error": "multipart upload needs a 'file' field"}, status_code=400
+                    )
                 filename = up.filename or filename
                 with path.open("wb") as fh:
                     await asyncio.to_thread(shutil.copyfileobj, up.file, fh)
@@ -185,12 +221,17 @@ def add_upload_routes(app: Any, ctx: Any) -> None:
                         fh.write(chunk)
             if size == 0:
                 raise BadInputError("empty upload")
-            job = await asyncio.to_thread(manager.submit, path, camera_id=camera_id, filename=filename, base_ts=base_ts)
+            job = await asyncio.to_thread(
+                manager.submit, path, camera_id=camera_id, filename=filename, base_ts=base_ts
+            )
         except BadInputError as exc:
             path.unlink(missing_ok=True)
             status = 413 if "exceeds" in str(exc) else 415 if "video" in str(exc) else 400
             return JSONResponse({"error": str(exc)}, status_code=status)
-        return JSONResponse({"job_id": job.job_id, "status_url": f"/api/v1/uploads/{job.job_id}", **job.view()}, status_code=202)
+        return JSONResponse(
+            {"job_id": job.job_id, "status_url": f"/api/v1/uploads/{job.job_id}", **job.view()},
+            status_code=202,
+        )
 
     @app.get("/api/v1/uploads/{job_id}", tags=["uploads"])
     async def upload_status(job_id: str, request: Request) -> Any:

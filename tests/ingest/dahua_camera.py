@@ -27,7 +27,9 @@ def free_port() -> int:
 class FakeDahua:
     """``start()``/``stop()`` any number of times on one port; ``send(part_bytes)`` queues parts."""
 
-    def __init__(self, username: str = "admin", password: str = "cam-pass-1", port: int | None = None) -> None:
+    def __init__(
+        self, username: str = "admin", password: str = "cam-pass-1", port: int | None = None
+    ) -> None:
         self.username, self.password = username, password
         self.port = port or free_port()
         self.parts: queue.Queue[bytes] = queue.Queue()
@@ -44,7 +46,9 @@ class FakeDahua:
 
     def send(self, data: bytes, content_type: str = "text/plain") -> None:
         self.parts.put(
-            f"--{BOUNDARY}\r\nContent-Type: {content_type}\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data + b"\r\n\r\n"
+            f"--{BOUNDARY}\r\nContent-Type: {content_type}\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+            + data
+            + b"\r\n\r\n"
         )
 
     def start(self) -> None:
@@ -56,12 +60,15 @@ class FakeDahua:
             def log_message(self, *_args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 if not cam._authorised(self.headers.get("Authorization", ""), self.path):
                     cam.unauthorised += 1
                     nonce = os.urandom(8).hex()
                     self.send_response(401)
-                    self.send_header("WWW-Authenticate", f'Digest realm="{REALM}", qop="auth", nonce="{nonce}", opaque="{os.urandom(4).hex()}"')
+                    self.send_header(
+                        "WWW-Authenticate",
+                        f'Digest realm="{REALM}", qop="auth", nonce="{nonce}", opaque="{os.urandom(4).hex()}"',
+                    )
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
@@ -89,7 +96,9 @@ class FakeDahua:
         self._server.daemon_threads = True
         self._alive.set()
         self.connected.clear()
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -114,5 +123,7 @@ class FakeDahua:
             return False
         ha1 = _md5(f"{self.username}:{REALM}:{self.password}")
         ha2 = _md5(f"GET:{fields.get('uri', '')}")
-        expected = _md5(f"{ha1}:{fields.get('nonce')}:{fields.get('nc')}:{fields.get('cnonce')}:{fields.get('qop')}:{ha2}")
+        expected = _md5(
+            f"{ha1}:{fields.get('nonce')}:{fields.get('nc')}:{fields.get('cnonce')}:{fields.get('qop')}:{ha2}"
+        )
         return fields.get("response") == expected and fields.get("uri") == uri

@@ -14,12 +14,22 @@ from platestream.settings import CommonSettings
 from services.ingest.settings import DeviceConfig, IngestSettings
 
 DEVICES = {
-    "hik-1": DeviceConfig(camera_id="cam-hik", secret="hik-secret-1", username="admin", rate_per_s=1000, burst=1000),
-    "dahua-1": DeviceConfig(camera_id="cam-dahua", secret="dahua-secret-1", rate_per_s=1000, burst=1000),
-    "alpr-1": DeviceConfig(camera_id="cam-alpr", secret="alpr-secret-1", rate_per_s=1000, burst=1000),
+    "hik-1": DeviceConfig(
+        camera_id="cam-hik", secret="hik-secret-1", username="admin", rate_per_s=1000, burst=1000
+    ),
+    "dahua-1": DeviceConfig(
+        camera_id="cam-dahua", secret="dahua-secret-1", rate_per_s=1000, burst=1000
+    ),
+    "alpr-1": DeviceConfig(
+        camera_id="cam-alpr", secret="alpr-secret-1", rate_per_s=1000, burst=1000
+    ),
     "pr-1": DeviceConfig(camera_id="cam-pr", secret="pr-secret-1", rate_per_s=1000, burst=1000),
-    "axis-1": DeviceConfig(camera_id="cam-axis", secret="axis-secret-1", rate_per_s=1000, burst=1000),
-    "edge-1": DeviceConfig(camera_id="cam-edge", secret="edge-secret-1", rate_per_s=1000, burst=1000),
+    "axis-1": DeviceConfig(
+        camera_id="cam-axis", secret="axis-secret-1", rate_per_s=1000, burst=1000
+    ),
+    "edge-1": DeviceConfig(
+        camera_id="cam-edge", secret="edge-secret-1", rate_per_s=1000, burst=1000
+    ),
     "slow-1": DeviceConfig(camera_id="cam-slow", secret="slow-secret-1", rate_per_s=0.5, burst=2),
 }
 
@@ -29,7 +39,9 @@ def ingest_settings(settings: CommonSettings, **extra: Any) -> IngestSettings:
     return IngestSettings(**{**settings.model_dump(), **fields})
 
 
-def read_topic(settings: CommonSettings, topic: str, *, expect: int, timeout: float = 20.0) -> list[tuple[bytes | None, dict[str, Any]]]:
+def read_topic(
+    settings: CommonSettings, topic: str, *, expect: int, timeout: float = 20.0
+) -> list[tuple[bytes | None, dict[str, Any]]]:
     """(key, decoded value) of the first ``expect`` records of ``topic`` (all partitions, from the start)."""
     serde = AvroSerde(settings.schema_registry_url)
     consumer = make_consumer(settings, f"test-read-{uuid.uuid4().hex[:8]}")

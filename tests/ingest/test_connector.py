@@ -35,7 +35,14 @@ def wait_for(predicate, timeout: float = 15.0) -> None:
 
 def test_recent_ids() -> None:
     r = RecentIds(size=2)
-    assert [r.seen(x) for x in ("a", "b", "a", "c", "b", "a")] == [False, False, True, False, False, False]
+    assert [r.seen(x) for x in ("a", "b", "a", "c", "b", "a")] == [
+        False,
+        False,
+        True,
+        False,
+        False,
+        False,
+    ]
 
 
 @pytest.mark.integration
@@ -46,9 +53,18 @@ def test_connector_reconnects_without_duplicates(settings) -> None:
     stop = threading.Event()
     with ingest_context(s, uploads=False) as ctx:
         status = StatusPublisher(producer=ctx.producer, serde=ctx.serde, settings=s)
-        conn = DahuaConnector(camera_id="cam-dahua", base_url=cam.base_url, username="admin", password="cam-pass-1",
-                              publisher=ctx.publisher, status=status, settings=s, stop=stop, dead_letters=ctx.dead_letters,
-                              read_timeout=3.0)
+        conn = DahuaConnector(
+            camera_id="cam-dahua",
+            base_url=cam.base_url,
+            username="admin",
+            password="cam-pass-1",
+            publisher=ctx.publisher,
+            status=status,
+            settings=s,
+            stop=stop,
+            dead_letters=ctx.dead_letters,
+            read_timeout=3.0,
+        )
         t = threading.Thread(target=conn.run, daemon=True)
         t.start()
         try:
@@ -76,11 +92,19 @@ def test_connector_reconnects_without_duplicates(settings) -> None:
             t.join(timeout=10)
         assert not t.is_alive()
         ctx.producer.producer.flush(10)
-    assert conn.connects == 2 and cam.unauthorised >= 1  # digest: challenged once, then answered (httpx reuses the nonce)
+    assert (
+        conn.connects == 2 and cam.unauthorised >= 1
+    )  # digest: challenged once, then answered (httpx reuses the nonce)
     records = read_topic(s, s.topic(catalogue.CAMERA_EVENTS.name), expect=5, timeout=8)
     ids = [r["event_id"] for _, r in records]
     assert len(ids) == 4 and len(set(ids)) == 4  # no duplicates
     assert sorted(r["ts"] for _, r in records) == [1700000000233 + i * 1000 for i in range(4)]
-    assert all(r["plate"] == "粤MTU952" and r["camera_id"] == "cam-dahua" and len(r["images"]) == 1 for _, r in records)
-    states = [r["state"] for _, r in read_topic(s, s.topic(catalogue.CAMERA_STATUS.name), expect=4, timeout=8)]
+    assert all(
+        r["plate"] == "粤MTU952" and r["camera_id"] == "cam-dahua" and len(r["images"]) == 1
+        for _, r in records
+    )
+    states = [
+        r["state"]
+        for _, r in read_topic(s, s.topic(catalogue.CAMERA_STATUS.name), expect=4, timeout=8)
+    ]
     assert states == ["online", "offline", "online", "offline"]

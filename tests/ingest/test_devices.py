@@ -27,17 +27,23 @@ def test_api_key_header_and_basic() -> None:
     assert auth.authenticate({"authorization": basic("admin", "s3cret-hik-1")}).device_id == "hik-1"
     assert auth.authenticate({"authorization": "Bearer s3cret-edge-2"}).device_id == "edge-2"
     assert auth.authenticate({}, {"api_key": "s3cret-edge-2"}).device_id == "edge-2"
-    assert auth.authenticate({"x-api-key": "s3cret-edge-2", "x-device-id": "edge-2"}).device_id == "edge-2"
+    assert (
+        auth.authenticate({"x-api-key": "s3cret-edge-2", "x-device-id": "edge-2"}).device_id
+        == "edge-2"
+    )
 
 
-@pytest.mark.parametrize("headers", [
-    {},
-    {"x-api-key": "wrong-secret"},
-    {"authorization": basic("admin", "nope")},
-    {"authorization": basic("nobody", "s3cret-hik-1")},
-    {"authorization": "Basic !!!"},
-    {"x-api-key": "s3cret-hik-1", "x-device-id": "edge-2"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"x-api-key": "wrong-secret"},
+        {"authorization": basic("admin", "nope")},
+        {"authorization": basic("nobody", "s3cret-hik-1")},
+        {"authorization": "Basic !!!"},
+        {"x-api-key": "s3cret-hik-1", "x-device-id": "edge-2"},
+    ],
+)
 def test_refused(headers: dict) -> None:
     with pytest.raises(AuthError) as exc:
         DeviceAuth(DEVICES).authenticate(headers)
@@ -55,8 +61,18 @@ def test_camera_and_format_checks() -> None:
 
 def test_api_key_store() -> None:
     store = ApiKeyStore()
-    store.apply("psk_ab12", {"key_hash": hashlib.sha256(b"topsecret").hexdigest(), "role": "device", "camera_ids": ["cam-9"], "revoked": False})
-    store.apply("psk_ro", {"key_hash": hashlib.sha256(b"x").hexdigest(), "role": "viewer", "camera_ids": []})
+    store.apply(
+        "psk_ab12",
+        {
+            "key_hash": hashlib.sha256(b"topsecret").hexdigest(),
+            "role": "device",
+            "camera_ids": ["cam-9"],
+            "revoked": False,
+        },
+    )
+    store.apply(
+        "psk_ro", {"key_hash": hashlib.sha256(b"x").hexdigest(), "role": "viewer", "camera_ids": []}
+    )
     auth = DeviceAuth({}, api_keys=store)
     p = auth.authenticate({"x-api-key": "psk_ab12.topsecret"})
     assert p.via == "api-key" and p.camera_for(None, "generic") == "cam-9"
@@ -79,7 +95,9 @@ def test_token_bucket() -> None:
 
 
 def test_devices_from_env_json_and_file(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("PLATESTREAM_INGEST_DEVICES", '{"d1": {"camera_id": "c1", "secret": "12345678"}}')
+    monkeypatch.setenv(
+        "PLATESTREAM_INGEST_DEVICES", '{"d1": {"camera_id": "c1", "secret": "12345678"}}'
+    )
     f = tmp_path / "devices.yaml"
     f.write_text("d2:\n  camera_id: c2\n  secret: abcdefgh\n  rate_per_s: 5\n")
     monkeypatch.setenv("PLATESTREAM_INGEST_DEVICES_FILE", str(f))

@@ -16,7 +16,13 @@ from platestream import topics as catalogue
 from services.ingest import sim
 from services.ingest.app import create_app
 from services.ingest.frames import (
-    CameraSpec, FrameGate, FramePublisher, FrameSourceProcessor, backoff_delays, open_frames, redact,
+    CameraSpec,
+    FrameGate,
+    FramePublisher,
+    FrameSourceProcessor,
+    backoff_delays,
+    open_frames,
+    redact,
 )
 from services.ingest.processor import ingest_context
 from services.ingest.status import StatusPublisher
@@ -38,18 +44,26 @@ def test_gate_fps_duplicates_motion() -> None:
     moving = FrameGate(fps=100, dup_threshold=0.5, motion_threshold=20.0)
     c = a.copy()
     c[:10, :10] = 255
-    assert moving.check(0, a) is None and moving.check(100, c) == "no-motion" and moving.check(200, b) is None
+    assert (
+        moving.check(0, a) is None
+        and moving.check(100, c) == "no-motion"
+        and moving.check(200, b) is None
+    )
 
 
 def test_backoff_grows_with_jitter_and_caps() -> None:
-    delays = [d for _, d in zip(range(12), backoff_delays(0.5, 8.0, random.Random(1)), strict=False)]
+    delays = [
+        d for _, d in zip(range(12), backoff_delays(0.5, 8.0, random.Random(1)), strict=False)
+    ]
     assert all(0.5 <= d <= 8.0 for d in delays)
     assert max(delays[6:]) > max(delays[:2])
 
 
 def test_redact_and_sim_source() -> None:
     assert redact("rtsp://admin:pw@10.0.0.5:554/s1") == "rtsp://10.0.0.5:554/s1"
-    frames = list(open_frames("sim://scene?seed=9&fps=10&duration=0.5&width=320&height=180", realtime=False))
+    frames = list(
+        open_frames("sim://scene?seed=9&fps=10&duration=0.5&width=320&height=180", realtime=False)
+    )
     assert len(frames) == 5 and frames[0][1].shape == (180, 320, 3)
     assert frames[1][0] - frames[0][0] == 100
 
@@ -60,9 +74,19 @@ def test_sim_cameras_publish_frames_and_status(settings) -> None:
     with ingest_context(s, uploads=False) as ctx:
         frames = FramePublisher(producer=ctx.producer, serde=ctx.serde, settings=s, store=None)
         status = StatusPublisher(producer=ctx.producer, serde=ctx.serde, settings=s)
-        specs = [CameraSpec("cam-a", "sim://scene?seed=1&fps=20&duration=3"), CameraSpec("cam-b", "sim://scene?seed=2&fps=20&duration=3")]
-        proc = FrameSourceProcessor(cameras=specs, frames=frames, status=status, settings=s, stop=threading.Event(),
-                                    realtime=False, reconnect=False)
+        specs = [
+            CameraSpec("cam-a", "sim://scene?seed=1&fps=20&duration=3"),
+            CameraSpec("cam-b", "sim://scene?seed=2&fps=20&duration=3"),
+        ]
+        proc = FrameSourceProcessor(
+            cameras=specs,
+            frames=frames,
+            status=status,
+            settings=s,
+            stop=threading.Event(),
+            realtime=False,
+            reconnect=False,
+        )
         proc.run()
         ctx.producer.producer.flush(10)
     sent = sum(w.sent for w in proc.workers)
@@ -80,10 +104,17 @@ def test_sim_cameras_publish_frames_and_status(settings) -> None:
         assert [r["seq"] for r in rs] == list(range(len(rs)))
         t0 = rs[0]["ts"]
         # the frame at scene time t shows the ground truth at t: decode one and compare a plate region
-        r = next(r for r in rs if any(g["plate_fully_visible"] for g in sim.ground_truth(seed, (r["ts"] - t0) / 1000)))
+        r = next(
+            r
+            for r in rs
+            if any(g["plate_fully_visible"] for g in sim.ground_truth(seed, (r["ts"] - t0) / 1000))
+        )
         img = cv2.imdecode(np.frombuffer(r["image"]["data"], np.uint8), cv2.IMREAD_COLOR)
         expected, _ = sim.render_frame(seed, (r["ts"] - t0) / 1000)
-        assert img.shape == expected.shape and float(np.abs(img.astype(int) - expected.astype(int)).mean()) < 3.0
+        assert (
+            img.shape == expected.shape
+            and float(np.abs(img.astype(int) - expected.astype(int)).mean()) < 3.0
+        )
     states = [r["state"] for _, r in read_topic(s, s.topic(catalogue.CAMERA_STATUS.name), expect=4)]
     assert states.count("online") == 2 and states.count("offline") == 2
 
@@ -103,19 +134,37 @@ def test_video_upload_job(settings, tmp_path) -> None:
     s = ingest_settings(settings, ingest_upload_fps=5.0, ingest_upload_dir=tmp_path / "spool")
     video = _video(tmp_path / "clip.avi")
     with ingest_context(s) as ctx, TestClient(create_app(ctx)) as client:
-        r = client.post("/api/v1/uploads?recorded_at=2025-01-01T00:00:00Z", content=video.read_bytes(),
-                        headers={"x-api-key": "edge-secret-1", "content-type": "video/x-msvideo"})
+        r = client.post(
+            "/api/v1/uploads?recorded_at=2025-01-01T00:00:00Z",
+            content=video.read_bytes(),
+            headers={"x-api-key": "edge-secret-1", "content-type": "video/x-msvideo"},
+        )
         assert r.status_code == 202, r.text
         job_id = r.json()["job_id"]
         deadline = time.monotonic() + 30
-        while (st := client.get(f"/api/v1/uploads/{job_id}", headers={"x-api-key": "edge-secret-1"}).json())["state"] in ("queued", "running"):
+        while (
+            st := client.get(
+                f"/api/v1/uploads/{job_id}", headers={"x-api-key": "edge-secret-1"}
+            ).json()
+        )["state"] in ("queued", "running"):
             assert time.monotonic() < deadline
             time.sleep(0.1)
         assert st["state"] == "done" and st["progress"] == 1.0 and st["frames_read"] == 20
         assert st["frames_sent"] == 10  # 2 s of video at 5 fps
-        assert client.get(f"/api/v1/uploads/{job_id}", headers={"x-api-key": "hik-secret-1"}).status_code == 404
-        bad = client.post("/api/v1/uploads", content=b"not a video at all" * 100, headers={"x-api-key": "edge-secret-1"})
+        assert (
+            client.get(
+                f"/api/v1/uploads/{job_id}", headers={"x-api-key": "hik-secret-1"}
+            ).status_code
+            == 404
+        )
+        bad = client.post(
+            "/api/v1/uploads",
+            content=b"not a video at all" * 100,
+            headers={"x-api-key": "edge-secret-1"},
+        )
         assert bad.status_code == 415
     records = read_topic(s, s.topic(catalogue.FRAMES.name), expect=10)
-    assert len(records) == 10 and all(r["job_id"] == job_id and r["source"] == "upload" for _, r in records)
+    assert len(records) == 10 and all(
+        r["job_id"] == job_id and r["source"] == "upload" for _, r in records
+    )
     assert min(r["ts"] for _, r in records) == 1735689600000

@@ -9,7 +9,9 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from platestream.errors import BadInputError
 from services.ingest.app import create_app
@@ -18,15 +20,39 @@ from services.ingest.processor import ingest_context
 
 from .helpers import ingest_settings
 from .payloads import (
-    DAHUA_KV, HIK_XML, OPENALPR, axis_json, dahua_code_line, dahua_stream, generic_json, hikvision_multipart,
-    platerecognizer_json, platerecognizer_multipart, sample,
+    DAHUA_KV,
+    HIK_XML,
+    OPENALPR,
+    axis_json,
+    dahua_code_line,
+    dahua_stream,
+    generic_json,
+    hikvision_multipart,
+    platerecognizer_json,
+    platerecognizer_multipart,
+    sample,
 )
 
-KEYS = {"hikvision": "hik-secret-1", "dahua": "dahua-secret-1", "openalpr": "alpr-secret-1",
-        "platerecognizer": "pr-secret-1", "axis": "axis-secret-1", "generic": "edge-secret-1"}
-CONTENT_TYPES = ["application/json", "text/xml", "text/plain", "multipart/form-data; boundary=boundary",
-                 "multipart/x-mixed-replace; boundary=myboundary", "application/octet-stream", "", "image/jpeg",
-                 "multipart/form-data", "application/json; charset=utf-8"]
+KEYS = {
+    "hikvision": "hik-secret-1",
+    "dahua": "dahua-secret-1",
+    "openalpr": "alpr-secret-1",
+    "platerecognizer": "pr-secret-1",
+    "axis": "axis-secret-1",
+    "generic": "edge-secret-1",
+}
+CONTENT_TYPES = [
+    "application/json",
+    "text/xml",
+    "text/plain",
+    "multipart/form-data; boundary=boundary",
+    "multipart/x-mixed-replace; boundary=myboundary",
+    "application/octet-stream",
+    "",
+    "image/jpeg",
+    "multipart/form-data",
+    "application/json; charset=utf-8",
+]
 
 
 def corpus() -> list[tuple[str, bytes, str]]:
@@ -68,11 +94,20 @@ def _json_mutate(body: bytes, data: st.DataObject) -> bytes:
     if not nodes:
         return body
     parent, key = data.draw(st.sampled_from(nodes))
-    value = data.draw(st.one_of(
-        st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(allow_nan=True),
-        st.text(max_size=30), st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
-        st.just("\u0000"), st.just("20240322 999999999"), st.just("unknown"),
-    ))
+    value = data.draw(
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.integers(min_value=-(2**70), max_value=2**70),
+            st.floats(allow_nan=True),
+            st.text(max_size=30),
+            st.lists(st.integers(), max_size=3),
+            st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+            st.just("\u0000"),
+            st.just("20240322 999999999"),
+            st.just("unknown"),
+        )
+    )
     if data.draw(st.booleans()) and isinstance(parent, dict):
         del parent[key]  # type: ignore[arg-type]
     else:
@@ -82,14 +117,18 @@ def _json_mutate(body: bytes, data: st.DataObject) -> bytes:
 
 def mutate(data: st.DataObject, body: bytes) -> bytes:
     for _ in range(data.draw(st.integers(1, 4))):
-        op = data.draw(st.sampled_from(["flip", "truncate", "insert", "delete", "duplicate", "json", "replace"]))
+        op = data.draw(
+            st.sampled_from(
+                ["flip", "truncate", "insert", "delete", "duplicate", "json", "replace"]
+            )
+        )
         n = len(body)
         if n == 0:
             body = data.draw(st.binary(max_size=64))
             continue
         i = data.draw(st.integers(0, n - 1))
         if op == "flip":
-            body = body[:i] + bytes([body[i] ^ data.draw(st.integers(1, 255))]) + body[i + 1:]
+            body = body[:i] + bytes([body[i] ^ data.draw(st.integers(1, 255))]) + body[i + 1 :]
         elif op == "truncate":
             body = body[:i]
         elif op == "insert":
@@ -103,8 +142,13 @@ def mutate(data: st.DataObject, body: bytes) -> bytes:
         elif op == "json":
             body = _json_mutate(body, data)
         elif op == "replace":
-            for a, b in ((b"KH35192", b"unknown"), (b"image/jpeg", b"text/html"), (b"Events[0]", b"Events[99999]"),
-                         (b"\r\n", b"\n"), (b"Content-Length: ", b"Content-Length: 9")):
+            for a, b in (
+                (b"KH35192", b"unknown"),
+                (b"image/jpeg", b"text/html"),
+                (b"Events[0]", b"Events[99999]"),
+                (b"\r\n", b"\n"),
+                (b"Content-Length: ", b"Content-Length: 9"),
+            ):
                 if a in body and data.draw(st.booleans()):
                     body = body.replace(a, b, 1)
     return body
@@ -119,8 +163,11 @@ def _corpus() -> list[tuple[str, bytes, str]]:
     return CORPUS
 
 
-@hsettings(max_examples=int(os.environ.get("INGEST_FUZZ_PARSER_EXAMPLES", "1500")), deadline=None,
-           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@hsettings(
+    max_examples=int(os.environ.get("INGEST_FUZZ_PARSER_EXAMPLES", "1500")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(st.data())
 def test_parsers_raise_only_bad_input(data: st.DataObject) -> None:
     source, body, ctype = data.draw(st.sampled_from(_corpus()))
@@ -143,10 +190,17 @@ def _run_app_fuzz(settings, examples: int, budget_s: float) -> None:
     s = ingest_settings(settings)
     stats = {"ok": 0, "rejected": 0}
     started = time.monotonic()
-    with ingest_context(s, uploads=False) as ctx, TestClient(create_app(ctx), raise_server_exceptions=False) as client:
+    with (
+        ingest_context(s, uploads=False) as ctx,
+        TestClient(create_app(ctx), raise_server_exceptions=False) as client,
+    ):
 
-        @hsettings(max_examples=examples, deadline=None, database=None,
-                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+        @hsettings(
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        )
         @given(st.data())
         def one(data: st.DataObject) -> None:
             if time.monotonic() - started > budget_s:
@@ -155,28 +209,43 @@ def _run_app_fuzz(settings, examples: int, budget_s: float) -> None:
             body = mutate(data, body)
             if data.draw(st.integers(0, 9)) == 0:
                 ctype = data.draw(st.sampled_from(CONTENT_TYPES))
-            r = client.post(f"/push/{source}", content=body, headers={"content-type": ctype, "x-api-key": KEYS[source]})
+            r = client.post(
+                f"/push/{source}",
+                content=body,
+                headers={"content-type": ctype, "x-api-key": KEYS[source]},
+            )
             assert r.status_code < 500, (source, r.status_code, r.text)
             if r.status_code == 200:
                 assert isinstance(r.json()["accepted"], int)
                 stats["ok"] += 1
             else:
-                assert r.status_code in (400, 413, 415) and r.json()["error"], (r.status_code, r.text)
+                assert r.status_code in (400, 413, 415) and r.json()["error"], (
+                    r.status_code,
+                    r.text,
+                )
                 stats["rejected"] += 1
 
         one()
         assert client.get("/health").status_code == 200  # still serving
-        parser_bugs = sum(ctx.metrics.registry.get_sample_value("ingest_parser_errors_total", {"source": src}) or 0 for src in KEYS)
+        parser_bugs = sum(
+            ctx.metrics.registry.get_sample_value("ingest_parser_errors_total", {"source": src})
+            or 0
+            for src in KEYS
+        )
     total = stats["ok"] + stats["rejected"]
     print(f"app fuzz: {total} mutated pushes in {time.monotonic() - started:.1f}s: {stats}")
     assert total >= min(examples, 1000)
     assert stats["ok"] > 0 and stats["rejected"] > 0
-    assert parser_bugs == 0  # every rejection came from a parser's own BadInputError, none from a crash
+    assert (
+        parser_bugs == 0
+    )  # every rejection came from a parser's own BadInputError, none from a crash
 
 
 @pytest.mark.integration
 def test_app_fuzz(settings) -> None:
-    _run_app_fuzz(settings, examples=int(os.environ.get("INGEST_FUZZ_EXAMPLES", "2000")), budget_s=40.0)
+    _run_app_fuzz(
+        settings, examples=int(os.environ.get("INGEST_FUZZ_EXAMPLES", "2000")), budget_s=40.0
+    )
 
 
 @pytest.mark.integration

@@ -35,8 +35,13 @@ def test_mqtt_edge_payloads(settings) -> None:
     s = ingest_settings(settings, ingest_mqtt_topic=f"{root}/+")
     stop = threading.Event()
     with ingest_context(s, uploads=False) as ctx:
-        bridge = MqttBridge(settings=s, publisher=ctx.publisher, dead_letters=ctx.dead_letters, stop=stop,
-                            client_id=f"platestream-ingest-test-{uuid.uuid4().hex[:6]}")
+        bridge = MqttBridge(
+            settings=s,
+            publisher=ctx.publisher,
+            dead_letters=ctx.dead_letters,
+            stop=stop,
+            client_id=f"platestream-ingest-test-{uuid.uuid4().hex[:6]}",
+        )
         t = threading.Thread(target=bridge.run, daemon=True)
         t.start()
         assert bridge.subscribed.wait(10)
@@ -63,7 +68,11 @@ def test_mqtt_edge_payloads(settings) -> None:
         assert (bridge.accepted, bridge.rejected) == (4, 2)
     records = read_topic(s, s.topic(catalogue.CAMERA_EVENTS.name), expect=4)
     got = sorted((r["camera_id"], r["source"], r["plate"]) for _, r in records)
-    assert got == [("cam-alpr", "openalpr", "A424761"), ("cam-axis", "axis", "RZ3832H"),
-                   ("cam-edge", "generic", "AB12CDE"), ("cam-pr", "platerecognizer", "9JUB11")]
+    assert got == [
+        ("cam-alpr", "openalpr", "A424761"),
+        ("cam-axis", "axis", "RZ3832H"),
+        ("cam-edge", "generic", "AB12CDE"),
+        ("cam-pr", "platerecognizer", "9JUB11"),
+    ]
     dlq = read_topic(s, s.topic(catalogue.dead_letter_topic("ingest").name), expect=2)
-    assert sorted(d["value"][:7] for _, d in dlq) == [b"{\"devic", b"{broken"]
+    assert sorted(d["value"][:7] for _, d in dlq) == [b'{"devic', b"{broken"]

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from platestream.errors import BadInputError
-from services.ingest.multipart import MultipartStream, Part, boundary_of, encode_multipart, parse_multipart
+from services.ingest.multipart import (
+    MultipartStream,
+    Part,
+    boundary_of,
+    encode_multipart,
+    parse_multipart,
+)
 
 PARTS = [
     Part({"Content-Type": "text/plain", "Content-Length": "9"}, b"Heartbeat"),
@@ -15,7 +21,9 @@ PARTS = [
 
 
 def test_whole_body() -> None:
-    parts = parse_multipart(encode_multipart(PARTS, "myboundary"), 'multipart/form-data; boundary="myboundary"')
+    parts = parse_multipart(
+        encode_multipart(PARTS, "myboundary"), 'multipart/form-data; boundary="myboundary"'
+    )
     assert [p.data for p in parts] == [p.data for p in PARTS]
     assert parts[2].name == "anpr.xml" and parts[2].filename == "anpr.xml"
     assert parts[0].content_type == "text/plain"
@@ -27,14 +35,17 @@ def test_incremental_any_chunking(chunk: int) -> None:
     stream = MultipartStream("myboundary")
     got = []
     for i in range(0, len(body), chunk):
-        got.extend(stream.feed(body[i:i + chunk]))
+        got.extend(stream.feed(body[i : i + chunk]))
     got.extend(stream.close())
     assert [p.data for p in got] == [p.data for p in PARTS] * 3
 
 
 def test_content_length_without_crlf_before_next_boundary() -> None:
     body = b"--b\r\nContent-Length: 3\r\n\r\nabc--b\r\nContent-Length: 2\r\n\r\nde\r\n--b--\r\n"
-    assert [p.data for p in parse_multipart(body, "multipart/x-mixed-replace; boundary=b")] == [b"abc", b"de"]
+    assert [p.data for p in parse_multipart(body, "multipart/x-mixed-replace; boundary=b")] == [
+        b"abc",
+        b"de",
+    ]
 
 
 def test_errors() -> None:
@@ -43,4 +54,6 @@ def test_errors() -> None:
     with pytest.raises(BadInputError, match="does not contain its boundary"):
         parse_multipart(b"hello", "multipart/form-data; boundary=zz")
     with pytest.raises(BadInputError, match="shorter than its Content-Length"):
-        parse_multipart(b"--zz\r\nContent-Length: 100\r\n\r\nabc", "multipart/form-data; boundary=zz")
+        parse_multipart(
+            b"--zz\r\nContent-Length: 100\r\n\r\nabc", "multipart/form-data; boundary=zz"
+        )

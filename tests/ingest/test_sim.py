@@ -24,7 +24,7 @@ def test_ground_truth_matches_pixels() -> None:
     for g in visible:
         x, y, w, h = g["plate_box"]
         assert (w, h) == (180, 45)
-        grey = cv2.cvtColor(img[y:y + h, x:x + w], cv2.COLOR_BGR2GRAY)
+        grey = cv2.cvtColor(img[y : y + h, x : x + w], cv2.COLOR_BGR2GRAY)
         # a light (white or yellow) plate with dark text in the middle
         assert np.median(grey[3:-3, 3:-3]) > 170
         assert (grey[10:-10, 10:-10] < 60).mean() > 0.05
@@ -45,11 +45,13 @@ def test_passages_are_the_plates_seen() -> None:
         t = i * 0.1
         seen.update(g["plate"] for g in sim.ground_truth(2, t) if g["plate_fully_visible"])
     expected = {v.plate for v in sim.passages(2, 0.0, 30.0)}
-    assert seen <= expected and len(expected - seen) <= 1  # sampling at 10 fps may miss a boundary passage
+    assert (
+        seen <= expected and len(expected - seen) <= 1
+    )  # sampling at 10 fps may miss a boundary passage
 
 
 def test_resized_render_scales_boxes() -> None:
     img, truth = sim.render_frame(1, 5.0, size=(640, 360))
-    full, ftruth = sim.render_frame(1, 5.0)
+    _full, ftruth = sim.render_frame(1, 5.0)
     assert img.shape == (360, 640, 3)
     assert [g["plate_box"][2] for g in truth] == [g["plate_box"][2] // 2 for g in ftruth]
