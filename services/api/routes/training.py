@@ -40,7 +40,7 @@ def image_size(data: bytes) -> tuple[int, int] | None:
     if data[:2] != b"\xff\xd8":
         return None
     i = 2
-    while i + 9 < len(data):
+    while i + 9 <= len(data):
         if data[i] != 0xFF:
             i += 1
             continue
