@@ -48,7 +48,9 @@ class Auditor:
             "client_ip": client_ip,
             "request_id": request_id,
         }
-        self._publisher.publish_nowait(catalogue.AUDIT.name, catalogue.AUDIT.schema, rec["actor"], rec)
+        self._publisher.publish_nowait(
+            catalogue.AUDIT.name, catalogue.AUDIT.schema, principal.subject, rec
+        )
         self.count += 1
         if self._metrics is not None:
             self._metrics.audit_records.labels(action).inc()

@@ -46,10 +46,19 @@ class Perm(StrEnum):
 # analyst (search, replay, export), viewer (live feed and lookups, no export), device (ingest only).
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.ADMIN: frozenset(Perm),
-    Role.OPERATOR: frozenset({Perm.LIVE, Perm.SEARCH, Perm.WATCHLIST_READ, Perm.WATCHLIST_WRITE,
-                              Perm.CORRECT, Perm.CAMERA_READ}),
-    Role.ANALYST: frozenset({Perm.LIVE, Perm.SEARCH, Perm.EXPORT, Perm.REPLAY, Perm.WATCHLIST_READ,
-                             Perm.CAMERA_READ}),
+    Role.OPERATOR: frozenset(
+        {
+            Perm.LIVE,
+            Perm.SEARCH,
+            Perm.WATCHLIST_READ,
+            Perm.WATCHLIST_WRITE,
+            Perm.CORRECT,
+            Perm.CAMERA_READ,
+        }
+    ),
+    Role.ANALYST: frozenset(
+        {Perm.LIVE, Perm.SEARCH, Perm.EXPORT, Perm.REPLAY, Perm.WATCHLIST_READ, Perm.CAMERA_READ}
+    ),
     Role.VIEWER: frozenset({Perm.LIVE, Perm.SEARCH, Perm.CAMERA_READ}),
     Role.DEVICE: frozenset({Perm.INGEST}),
 }
@@ -108,17 +117,29 @@ class TokenIssuer:
         self.access_ttl_s = access_ttl_s
         self.refresh_ttl_s = refresh_ttl_s
 
-    def issue(self, username: str, role: str, pwv: str, *, kind: str = "access", now_s: int | None = None) -> str:
+    def issue(
+        self, username: str, role: str, pwv: str, *, kind: str = "access", now_s: int | None = None
+    ) -> str:
         now = now_s if now_s is not None else now_ms() // 1000
         ttl = self.access_ttl_s if kind == "access" else self.refresh_ttl_s
-        claims = {"sub": username, "role": role, "typ": kind, "pwv": pwv, "iat": now, "exp": now + ttl,
-                  "jti": uuid.uuid4().hex}
+        claims = {
+            "sub": username,
+            "role": role,
+            "typ": kind,
+            "pwv": pwv,
+            "iat": now,
+            "exp": now + ttl,
+            "jti": uuid.uuid4().hex,
+        }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
     def decode(self, token: str, *, kind: str = "access") -> dict[str, object]:
         try:
             claims: dict[str, object] = jwt.decode(
-                token, self._secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "typ"]}
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                options={"require": ["exp", "sub", "typ"]},
             )
         except jwt.ExpiredSignatureError as exc:
             raise AuthError("token expired") from exc

@@ -7,13 +7,17 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="The HTTP API and web console.", invoke_without_command=True, no_args_is_help=False)
+app = typer.Typer(
+    help="The HTTP API and web console.", invoke_without_command=True, no_args_is_help=False
+)
 
 
 @app.callback()
 def serve(
     ctx: typer.Context,
-    host: Annotated[str | None, typer.Option(help="Bind address (default PLATESTREAM_API_HOST).")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Bind address (default PLATESTREAM_API_HOST).")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default PLATESTREAM_API_PORT).")] = None,
 ) -> None:
     """Serve the API and the web console (uvicorn; Ctrl+C stops)."""
@@ -31,13 +35,21 @@ def serve(
     setup_logging(settings.log_level, settings.log_json)
     install_request_id_filter()
     uvicorn.run(
-        create_app(settings), host=host or settings.api_host, port=port or settings.api_port,
-        log_config=None, access_log=False, proxy_headers=False,
+        create_app(settings),
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
     )
 
 
 @app.command("openapi")
-def openapi(out: Annotated[Path | None, typer.Option(help="Write the schema here instead of stdout.")] = None) -> None:
+def openapi(
+    out: Annotated[
+        Path | None, typer.Option(help="Write the schema here instead of stdout.")
+    ] = None,
+) -> None:
     """Print the OpenAPI schema (no server needed)."""
     import json
 
@@ -55,15 +67,28 @@ def openapi(out: Annotated[Path | None, typer.Option(help="Write the schema here
 def register_bench(bench_app: typer.Typer) -> None:
     @bench_app.command("api")
     def bench_api(
-        rows: Annotated[str, typer.Option(help="Comma-separated event counts to measure at, e.g. 1000000,10000000.")] = "1000000",
+        rows: Annotated[
+            str,
+            typer.Option(help="Comma-separated event counts to measure at, e.g. 1000000,10000000."),
+        ] = "1000000",
         queries: Annotated[int, typer.Option(help="Searches per kind and size.")] = 200,
-        concurrency: Annotated[int, typer.Option(help="Concurrent clients for the throughput run.")] = 8,
+        concurrency: Annotated[
+            int, typer.Option(help="Concurrent clients for the throughput run.")
+        ] = 8,
         duration: Annotated[float, typer.Option(help="Seconds of the throughput run.")] = 10.0,
-        json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON.")] = None,
+        json_out: Annotated[
+            Path | None, typer.Option("--json", help="Write the figures as JSON.")
+        ] = None,
         keep: Annotated[bool, typer.Option(help="Keep the generated database.")] = False,
     ) -> None:
         """Search latency p50/p99 at each row count and concurrent-request throughput of the API."""
         from services.api.bench import run_bench
 
-        run_bench(rows=[int(r) for r in rows.split(",") if r.strip()], queries=queries, concurrency=concurrency,
-                  duration=duration, json_out=json_out, keep=keep)
+        run_bench(
+            rows=[int(r) for r in rows.split(",") if r.strip()],
+            queries=queries,
+            concurrency=concurrency,
+            duration=duration,
+            json_out=json_out,
+            keep=keep,
+        )

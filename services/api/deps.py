@@ -24,7 +24,9 @@ StateDep = Annotated[AppState, Depends(get_state)]
 
 
 def _unauthorized(reason: str) -> HTTPException:
-    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=reason, headers={"WWW-Authenticate": "Bearer"})
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail=reason, headers={"WWW-Authenticate": "Bearer"}
+    )
 
 
 def authenticate(state: AppState, token: str | None, api_key: str | None) -> Principal:
@@ -43,7 +45,8 @@ def rate_limit(state: AppState, principal: Principal) -> None:
     wait = state.limiter.take(principal.subject)
     if wait > 0:
         raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS, detail="rate limit exceeded",
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail="rate limit exceeded",
             headers={"Retry-After": str(max(1, round(wait + 0.5)))},
         )
 
@@ -70,7 +73,9 @@ def require(perm: Perm) -> Callable[..., Principal]:
 
     def check(principal: CurrentPrincipal) -> Principal:
         if not principal.can(perm):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"role {principal.role!r} may not {perm.value}")
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, detail=f"role {principal.role!r} may not {perm.value}"
+            )
         return principal
 
     return check
@@ -98,13 +103,26 @@ def request_id(request: Request) -> str | None:
 
 
 def audit(
-    state: AppState, request: Request, principal: Principal, action: str, *, query: dict[str, object] | None = None,
-    result_count: int | None = None, status_code: int = 200, resource: str | None = None,
+    state: AppState,
+    request: Request,
+    principal: Principal,
+    action: str,
+    *,
+    query: dict[str, object] | None = None,
+    result_count: int | None = None,
+    status_code: int = 200,
+    resource: str | None = None,
 ) -> None:
     """One audit record for this request."""
     state.auditor.record(
-        principal, action, resource or request.url.path, query=query, result_count=result_count,
-        status=status_code, client_ip=client_ip(request), request_id=request_id(request),
+        principal,
+        action,
+        resource or request.url.path,
+        query=query,
+        result_count=result_count,
+        status=status_code,
+        client_ip=client_ip(request),
+        request_id=request_id(request),
     )
 
 

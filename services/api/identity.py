@@ -56,16 +56,30 @@ def check_password(password: str) -> str:
     return password
 
 
-def user_record(username: str, role: str, password_hash: str, *, action: str, actor: str, disabled: bool = False) -> dict[str, Any]:
-    return {"username": username, "role": role, "password_hash": password_hash, "disabled": disabled,
-            "action": action, "actor": actor, "ts": now_ms()}
+def user_record(
+    username: str, role: str, password_hash: str, *, action: str, actor: str, disabled: bool = False
+) -> dict[str, Any]:
+    return {
+        "username": username,
+        "role": role,
+        "password_hash": password_hash,
+        "disabled": disabled,
+        "action": action,
+        "actor": actor,
+        "ts": now_ms(),
+    }
 
 
 class Accounts:
     """Authenticates callers against the user and API-key projections and publishes account changes."""
 
     def __init__(
-        self, *, users: TopicProjection, keys: TopicProjection, publisher: Publisher, issuer: TokenIssuer,
+        self,
+        *,
+        users: TopicProjection,
+        keys: TopicProjection,
+        publisher: Publisher,
+        issuer: TokenIssuer,
     ) -> None:
         self.users = users
         self.keys = keys
@@ -113,12 +127,18 @@ class Accounts:
         stored = self.keys.get(key_id) if key_id else None
         if stored is None or stored.get("revoked") or not api_key_matches(key, stored["key_hash"]):
             raise AuthError("invalid API key")
-        return Principal(name=stored["name"], role=stored["role"], kind="api_key",
-                         camera_ids=tuple(stored.get("camera_ids") or ()))
+        return Principal(
+            name=stored["name"],
+            role=stored["role"],
+            kind="api_key",
+            camera_ids=tuple(stored.get("camera_ids") or ()),
+        )
 
     # -- changes (events) ----------------------------------------------------------------
     def _publish_user(self, username: str, record: dict[str, Any] | None) -> None:
-        part, off = self.publisher.publish(catalogue.USERS.name, catalogue.USERS.schema, username, record)
+        part, off = self.publisher.publish(
+            catalogue.USERS.name, catalogue.USERS.schema, username, record
+        )
         if not self.users.wait_for(part, off):
             self.users.apply(username, record)
 
@@ -133,7 +153,12 @@ class Accounts:
         return record
 
     def update_user(
-        self, username: str, *, actor: str, role: str | None = None, password: str | None = None,
+        self,
+        username: str,
+        *,
+        actor: str,
+        role: str | None = None,
+        password: str | None = None,
         disabled: bool | None = None,
     ) -> dict[str, Any]:
         user = self.users.get(username)
@@ -157,15 +182,27 @@ class Accounts:
             raise KeyError(username)
         self._publish_user(username, None)
 
-    def create_key(self, name: str, role: str, *, owner: str, camera_ids: list[str] | None = None) -> tuple[str, dict[str, Any]]:
+    def create_key(
+        self, name: str, role: str, *, owner: str, camera_ids: list[str] | None = None
+    ) -> tuple[str, dict[str, Any]]:
         """Returns the key (shown once) and the stored record (hash only)."""
         check_role(role)
         if not name or len(name) > 128:
             raise AccountError("name must have 1-128 characters")
         key_id, key, key_hash = new_api_key()
-        record = {"key_id": key_id, "name": name, "owner": owner, "role": role, "key_hash": key_hash,
-                  "camera_ids": list(camera_ids or []), "revoked": False, "created_at": now_ms()}
-        part, off = self.publisher.publish(catalogue.API_KEYS.name, catalogue.API_KEYS.schema, key_id, record)
+        record = {
+            "key_id": key_id,
+            "name": name,
+            "owner": owner,
+            "role": role,
+            "key_hash": key_hash,
+            "camera_ids": list(camera_ids or []),
+            "revoked": False,
+            "created_at": now_ms(),
+        }
+        part, off = self.publisher.publish(
+            catalogue.API_KEYS.name, catalogue.API_KEYS.schema, key_id, record
+        )
         if not self.keys.wait_for(part, off):
             self.keys.apply(key_id, record)
         return key, record
@@ -173,6 +210,8 @@ class Accounts:
     def revoke_key(self, key_id: str) -> None:
         if self.keys.get(key_id) is None:
             raise KeyError(key_id)
-        part, off = self.publisher.publish(catalogue.API_KEYS.name, catalogue.API_KEYS.schema, key_id, None)
+        part, off = self.publisher.publish(
+            catalogue.API_KEYS.name, catalogue.API_KEYS.schema, key_id, None
+        )
         if not self.keys.wait_for(part, off):
             self.keys.apply(key_id, None)

@@ -10,6 +10,7 @@ dropped and counted, so one slow browser never holds the others back or grows me
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import uuid
@@ -27,10 +28,41 @@ from platestream.timeutil import now_ms
 
 logger = logging.getLogger(__name__)
 
-EVENT_FIELDS = ("event_id", "version", "camera_id", "camera_name", "site", "zone", "plate", "confidence", "ts",
-                "direction", "vehicle_type", "vehicle_color", "watchlist_hits", "access_status", "read_count")
-ALERT_FIELDS = ("alert_id", "entry_id", "list_id", "list_kind", "reason", "priority", "event_id", "camera_id",
-                "camera_name", "site", "zone", "plate", "confidence", "ts", "match_type", "early")
+EVENT_FIELDS = (
+    "event_id",
+    "version",
+    "camera_id",
+    "camera_name",
+    "site",
+    "zone",
+    "plate",
+    "confidence",
+    "ts",
+    "direction",
+    "vehicle_type",
+    "vehicle_color",
+    "watchlist_hits",
+    "access_status",
+    "read_count",
+)
+ALERT_FIELDS = (
+    "alert_id",
+    "entry_id",
+    "list_id",
+    "list_kind",
+    "reason",
+    "priority",
+    "event_id",
+    "camera_id",
+    "camera_name",
+    "site",
+    "zone",
+    "plate",
+    "confidence",
+    "ts",
+    "match_type",
+    "early",
+)
 
 
 def to_message(kind: str, record: dict[str, Any]) -> dict[str, Any]:
@@ -47,8 +79,13 @@ class LiveClient:
     """One subscriber: its filter and its bounded queue (drop oldest when full)."""
 
     def __init__(
-        self, *, maxsize: int, loop: asyncio.AbstractEventLoop, cameras: set[str] | None = None,
-        watchlist: str | None = None, kinds: set[str] | None = None,
+        self,
+        *,
+        maxsize: int,
+        loop: asyncio.AbstractEventLoop,
+        cameras: set[str] | None = None,
+        watchlist: str | None = None,
+        kinds: set[str] | None = None,
     ) -> None:
         self.id = uuid.uuid4().hex[:12]
         self.cameras = cameras or None
@@ -79,10 +116,8 @@ class LiveClient:
             if len(self.queue) == self.queue.maxlen:
                 self.dropped += 1
             self.queue.append(msg)
-        try:
+        with contextlib.suppress(RuntimeError):  # the client's loop is closed
             self._loop.call_soon_threadsafe(self._ready.set)
-        except RuntimeError:  # the client's loop is closed
-            pass
 
     async def get(self, timeout: float) -> dict[str, Any] | None:
         """The next message, or None after ``timeout`` seconds (the caller sends a keep-alive)."""
@@ -101,7 +136,9 @@ class LiveClient:
 class LiveHub:
     """The consumer thread and the set of connected clients."""
 
-    def __init__(self, *, settings: CommonSettings, serde: AvroSerde, metrics: Any = None, maxsize: int = 256) -> None:
+    def __init__(
+        self, *, settings: CommonSettings, serde: AvroSerde, metrics: Any = None, maxsize: int = 256
+    ) -> None:
         self._settings = settings
         self._serde = serde
         self._metrics = metrics
@@ -151,9 +188,15 @@ class LiveHub:
 
     def _run(self) -> None:
         s = self._settings
-        kinds = {s.topic(catalogue.PLATE_EVENTS.name): "event", s.topic(catalogue.ALERTS.name): "alert"}
-        consumer = make_consumer(s, f"platestream-api-live-{uuid.uuid4().hex[:8]}",
-                                 **{"isolation.level": "read_uncommitted"})
+        kinds = {
+            s.topic(catalogue.PLATE_EVENTS.name): "event",
+            s.topic(catalogue.ALERTS.name): "alert",
+        }
+        consumer = make_consumer(
+            s,
+            f"platestream-api-live-{uuid.uuid4().hex[:8]}",
+            **{"isolation.level": "read_uncommitted"},
+        )
         try:
             assignment = []
             meta = consumer.list_topics(timeout=10)
@@ -162,7 +205,9 @@ class LiveHub:
                     logger.warning("live: topic %s does not exist; not following it", topic)
                     continue
                 for p in meta.topics[topic].partitions:
-                    _low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                    _low, high = consumer.get_watermark_offsets(
+                        TopicPartition(topic, p), timeout=10
+                    )
                     assignment.append(TopicPartition(topic, p, max(high, 0)))
             consumer.assign(assignment)
             self.assigned.set()
@@ -170,9 +215,10 @@ class LiveHub:
                 msg = consumer.poll(0.25)
                 if msg is None:
                     continue
-                if msg.error() is not None:
-                    if msg.error().code() != KafkaError._PARTITION_EOF:
-                        logger.warning("live: %s", msg.error())
+                err = msg.error()
+                if err is not None:
+                    if err.code() != KafkaError._PARTITION_EOF:
+                        logger.warning("live: %s", err)
                     continue
                 _ts_type, ts = msg.timestamp()
                 if ts and ts < self.started_ms - 1000:
@@ -181,9 +227,15 @@ class LiveHub:
                 try:
                     record = self._serde.decode(msg.value())
                 except SerdeError as exc:
-                    logger.warning("live: skipping %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), exc)
+                    logger.warning(
+                        "live: skipping %s[%s]@%s: %s",
+                        msg.topic(),
+                        msg.partition(),
+                        msg.offset(),
+                        exc,
+                    )
                     continue
-                self.publish(to_message(kinds[msg.topic()], record))
+                self.publish(to_message(kinds[str(msg.topic())], record))
         except Exception:
             logger.exception("live hub stopped")
         finally:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextvars
 import logging
 
-request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "request_id", default=None
+)
 
 
 class RequestIdFilter(logging.Filter):

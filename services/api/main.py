@@ -41,7 +41,11 @@ image view is audited. Plate data is personal data."""
 
 
 def build_state(
-    settings: ApiSettings, *, producer: Any = None, clickhouse: Any = None, s3: Any = None,
+    settings: ApiSettings,
+    *,
+    producer: Any = None,
+    clickhouse: Any = None,
+    s3: Any = None,
     serde: AvroSerde | None = None,
 ) -> AppState:
     """Wire the collaborators; clients not given are made from the settings."""
@@ -52,8 +56,11 @@ def build_state(
     if clickhouse is None:
         from platestream.clickhouse import make_clickhouse
 
-        clickhouse = make_clickhouse(settings, autogenerate_session_id=False,
-                                     send_receive_timeout=settings.api_query_timeout_s)
+        clickhouse = make_clickhouse(
+            settings,
+            autogenerate_session_id=False,
+            send_receive_timeout=settings.api_query_timeout_s,
+        )
     if s3 is None:
         from platestream.s3 import make_s3
 
@@ -65,14 +72,29 @@ def build_state(
         return TopicProjection(settings=settings, topic=settings.topic(topic.name), serde=serde)
 
     users, keys = projection(catalogue.USERS), projection(catalogue.API_KEYS)
-    cameras, bolo, acks = projection(catalogue.CAMERAS), projection(catalogue.BOLO), projection(catalogue.ALERT_ACKS)
-    issuer = TokenIssuer(settings.jwt_secret, access_ttl_s=settings.api_access_token_ttl_s,
-                         refresh_ttl_s=settings.api_refresh_token_ttl_s)
+    cameras, bolo, acks = (
+        projection(catalogue.CAMERAS),
+        projection(catalogue.BOLO),
+        projection(catalogue.ALERT_ACKS),
+    )
+    issuer = TokenIssuer(
+        settings.jwt_secret,
+        access_ttl_s=settings.api_access_token_ttl_s,
+        refresh_ttl_s=settings.api_refresh_token_ttl_s,
+    )
     metrics = ApiMetrics()
     state = AppState(
-        settings=settings, serde=serde, producer=producer, publisher=publisher, clickhouse=clickhouse, s3=s3,
+        settings=settings,
+        serde=serde,
+        producer=producer,
+        publisher=publisher,
+        clickhouse=clickhouse,
+        s3=s3,
         accounts=Accounts(users=users, keys=keys, publisher=publisher, issuer=issuer),
-        cameras=cameras, bolo=bolo, acks=acks, auditor=Auditor(publisher, metrics=metrics),
+        cameras=cameras,
+        bolo=bolo,
+        acks=acks,
+        auditor=Auditor(publisher, metrics=metrics),
         limiter=RateLimiter(settings.api_rate_per_s, settings.api_rate_burst),
         login_limiter=RateLimiter(settings.api_login_rate_per_s, settings.api_login_burst),
         secrets=SecretStore(settings.secrets_dir),
@@ -85,7 +107,11 @@ def build_state(
 
 
 def create_app(
-    settings: ApiSettings, *, producer: Any = None, clickhouse: Any = None, s3: Any = None,
+    settings: ApiSettings,
+    *,
+    producer: Any = None,
+    clickhouse: Any = None,
+    s3: Any = None,
     serde: AvroSerde | None = None,
 ) -> FastAPI:
     """The FastAPI app; background consumers start with the app's lifespan and stop with it."""
@@ -98,7 +124,9 @@ def create_app(
                 p.start()
             for p in state.projections:
                 if not await _wait_ready(p, 15.0):
-                    logger.warning("projection of %s not caught up after 15 s; serving anyway", p.topic)
+                    logger.warning(
+                        "projection of %s not caught up after 15 s; serving anyway", p.topic
+                    )
         if settings.api_live_enabled:
             state.live.start()
         try:
@@ -111,8 +139,13 @@ def create_app(
             state.publisher.flush(5.0)
 
     app = FastAPI(
-        title="platestream API", version="1", description=DESCRIPTION, lifespan=lifespan,
-        openapi_url="/api/v1/openapi.json", docs_url="/api/docs", redoc_url=None,
+        title="platestream API",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
     )
     app.state.ps = state
     for router in ROUTERS:
@@ -151,13 +184,17 @@ def _install_middleware(app: FastAPI, state: AppState) -> None:
             status_code = response.status_code
         finally:
             route = request.scope.get("route")
-            template = getattr(route, "path", "unmatched")  # the template, never the plate in the path
+            template = getattr(
+                route, "path", "unmatched"
+            )  # the template, never the plate in the path
             elapsed = time.perf_counter() - start
             metrics.requests.labels(request.method, template, str(status_code)).inc()
             metrics.latency.labels(request.method, template).observe(elapsed)
             if status_code == 429:
                 metrics.rate_limited.inc()
-            logger.info("%s %s -> %s in %.1f ms", request.method, template, status_code, elapsed * 1000)
+            logger.info(
+                "%s %s -> %s in %.1f ms", request.method, template, status_code, elapsed * 1000
+            )
             request_id_var.reset(token)
         response.headers["X-Request-ID"] = rid
         return response
@@ -175,7 +212,9 @@ def _install_errors(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()]
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()
+        ]
         return JSONResponse({"detail": errors}, status_code=422)
 
     try:

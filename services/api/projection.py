@@ -80,7 +80,9 @@ class TopicProjection:
 
     # -- the consumer thread -------------------------------------------------------------
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"projection-{self.topic}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"projection-{self.topic}", daemon=True
+        )
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -92,7 +94,8 @@ class TopicProjection:
         if self._consumer_factory is not None:
             return self._consumer_factory()
         return make_consumer(
-            self._settings, f"platestream-api-projection-{uuid.uuid4().hex[:8]}",
+            self._settings,
+            f"platestream-api-projection-{uuid.uuid4().hex[:8]}",
             **{"enable.partition.eof": True, "isolation.level": "read_uncommitted"},
         )
 
@@ -118,7 +121,7 @@ class TopicProjection:
                 err = msg.error()
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:
-                        at_eof.add(msg.partition())
+                        at_eof.add(int(msg.partition() or 0))
                         if at_eof >= set(parts):
                             self.ready.set()
                     else:
@@ -140,7 +143,13 @@ class TopicProjection:
                 record = self._serde.decode(value)
             except SerdeError as exc:
                 self.errors += 1
-                logger.warning("projection: skipping %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), exc)
+                logger.warning(
+                    "projection: skipping %s[%s]@%s: %s",
+                    msg.topic(),
+                    msg.partition(),
+                    msg.offset(),
+                    exc,
+                )
         with self._cond:
             if value is None:
                 self._items.pop(key, None)

@@ -34,7 +34,13 @@ class Publisher:
         return self._serde.encode(schema, record, subject=f"{topic}-value")
 
     def publish(
-        self, base_topic: str, schema: str, key: str, record: dict[str, Any] | None, *, timeout: float = 10.0,
+        self,
+        base_topic: str,
+        schema: str,
+        key: str,
+        record: dict[str, Any] | None,
+        *,
+        timeout: float = 10.0,
         full_topic: str | None = None,
     ) -> tuple[int, int]:
         """Produce one record (None: tombstone) and wait for its acknowledgement; (partition, offset)."""
@@ -43,8 +49,13 @@ class Publisher:
         return self.produce_raw(topic, key.encode(), value, timeout=timeout)
 
     def produce_raw(
-        self, topic: str, key: bytes | None, value: bytes | None, *, timeout: float = 10.0,
-        headers: list[tuple[str, bytes]] | None = None,
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        *,
+        timeout: float = 10.0,
+        headers: list[tuple[str, str | bytes | None]] | None = None,
     ) -> tuple[int, int]:
         done = threading.Event()
         result: dict[str, Any] = {}
@@ -55,7 +66,9 @@ class Publisher:
                 result["at"] = (msg.partition(), msg.offset())
             done.set()
 
-        self._producer.produce(topic, key=key, value=value, headers=headers, on_delivery=on_delivery)
+        self._producer.produce(
+            topic, key=key, value=value, headers=headers, on_delivery=on_delivery
+        )
         waited = 0.0
         while not done.is_set() and waited < timeout:
             self._producer.poll(0.05)
@@ -68,7 +81,12 @@ class Publisher:
         return at
 
     def publish_batch(
-        self, base_topic: str, schema: str, items: list[tuple[str, dict[str, Any] | None]], *, timeout: float = 30.0,
+        self,
+        base_topic: str,
+        schema: str,
+        items: list[tuple[str, dict[str, Any] | None]],
+        *,
+        timeout: float = 30.0,
     ) -> dict[int, int]:
         """Produce many records, wait for all acknowledgements; partition -> highest offset written."""
         topic = self.topic(base_topic)
@@ -87,16 +105,22 @@ class Publisher:
             value = None if rec is None else self.encode(topic, schema, rec)
             while True:
                 try:
-                    self._producer.produce(topic, key=key.encode(), value=value, on_delivery=on_delivery)
+                    self._producer.produce(
+                        topic, key=key.encode(), value=value, on_delivery=on_delivery
+                    )
                     break
                 except BufferError:
                     self._producer.poll(0.1)
         self._producer.flush(timeout)
         if errors or pending[0] > 0:
-            raise PublishError(f"{len(errors) or pending[0]} of {len(items)} records not delivered to {topic}")
+            raise PublishError(
+                f"{len(errors) or pending[0]} of {len(items)} records not delivered to {topic}"
+            )
         return last
 
-    def publish_nowait(self, base_topic: str, schema: str, key: str, record: dict[str, Any]) -> None:
+    def publish_nowait(
+        self, base_topic: str, schema: str, key: str, record: dict[str, Any]
+    ) -> None:
         """Fire and forget (audit records); delivery errors are logged."""
         topic = self.topic(base_topic)
 
@@ -104,7 +128,12 @@ class Publisher:
             if err is not None:
                 logger.error("delivery to %s failed: %s", topic, err)
 
-        self._producer.produce(topic, key=key.encode(), value=self.encode(topic, schema, record), on_delivery=on_delivery)
+        self._producer.produce(
+            topic,
+            key=key.encode(),
+            value=self.encode(topic, schema, record),
+            on_delivery=on_delivery,
+        )
         self._producer.poll(0)
 
     def flush(self, timeout: float = 10.0) -> int:

@@ -13,7 +13,9 @@ class RateLimiter:
     def __init__(self, rate: float, burst: int, *, max_keys: int = 100_000) -> None:
         self.rate = rate
         self.burst = float(burst)
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, stamp)
+        self._buckets: OrderedDict[str, tuple[float, float]] = (
+            OrderedDict()
+        )  # key -> (tokens, stamp)
         self._lock = threading.Lock()
         self._max_keys = max_keys
 

@@ -60,7 +60,9 @@ class ReplayJob:
 class ReplayManager:
     """Runs replays in background threads; keeps the last jobs for progress queries."""
 
-    def __init__(self, *, settings: CommonSettings, clickhouse: Any, publisher: Publisher, keep: int = 200) -> None:
+    def __init__(
+        self, *, settings: CommonSettings, clickhouse: Any, publisher: Publisher, keep: int = 200
+    ) -> None:
         self._settings = settings
         self._clickhouse = clickhouse
         self._publisher = publisher
@@ -75,12 +77,21 @@ class ReplayManager:
         with self._lock:
             return self._jobs.get(job_id)
 
-    def list(self) -> list[ReplayJob]:
+    def jobs(self) -> list[ReplayJob]:
         with self._lock:
             return list(self._jobs.values())
 
-    def submit(self, *, since: int, until: int, cameras: list[str], target: str, pace: str, speed: float,
-               requested_by: str) -> ReplayJob:
+    def submit(
+        self,
+        *,
+        since: int,
+        until: int,
+        cameras: list[str],
+        target: str,
+        pace: str,
+        speed: float,
+        requested_by: str,
+    ) -> ReplayJob:
         job = ReplayJob(uuid.uuid4().hex, since, until, cameras, target, pace, speed, requested_by)
         cancel = threading.Event()
         with self._lock:
@@ -90,7 +101,9 @@ class ReplayManager:
                 oldest = next(iter(self._jobs))
                 self._jobs.pop(oldest)
                 self._cancel.pop(oldest, None)
-        thread = threading.Thread(target=self._run, args=(job, cancel), name=f"replay-{job.id[:8]}", daemon=True)
+        thread = threading.Thread(
+            target=self._run, args=(job, cancel), name=f"replay-{job.id[:8]}", daemon=True
+        )
         self._threads.append(thread)
         thread.start()
         return job
@@ -133,11 +146,14 @@ class ReplayManager:
         if job.cameras:
             params["cameras"] = job.cameras
             cameras = "AND camera_id IN {cameras:Array(String)}"
-        rows = self._clickhouse.query(INDEX_SQL.replace("{cameras}", cameras), parameters=params).result_rows
+        rows = self._clickhouse.query(
+            INDEX_SQL.replace("{cameras}", cameras), parameters=params
+        ).result_rows
         return [(int(p), int(o), int(t)) for p, o, t in rows]
 
-    def _read(self, job: ReplayJob, index: list[tuple[int, int, int]],
-              cancel: threading.Event) -> dict[tuple[int, int], tuple[bytes | None, bytes]]:
+    def _read(
+        self, job: ReplayJob, index: list[tuple[int, int, int]], cancel: threading.Event
+    ) -> dict[tuple[int, int], tuple[bytes | None, bytes]]:
         """Original (key, value) of every indexed record, read by partition from min to max offset."""
         from platestream import topics as catalogue
 
@@ -148,8 +164,11 @@ class ReplayManager:
         out: dict[tuple[int, int], tuple[bytes | None, bytes]] = {}
         if not wanted:
             return out
-        consumer = make_consumer(self._settings, f"platestream-api-replay-{job.id[:8]}",
-                                 **{"enable.partition.eof": True, "isolation.level": "read_uncommitted"})
+        consumer = make_consumer(
+            self._settings,
+            f"platestream-api-replay-{job.id[:8]}",
+            **{"enable.partition.eof": True, "isolation.level": "read_uncommitted"},
+        )
         try:
             consumer.assign([TopicPartition(topic, p, min(offs)) for p, offs in wanted.items()])
             last = {p: max(offs) for p, offs in wanted.items()}
@@ -165,11 +184,11 @@ class ReplayManager:
                     err = msg.error()
                     if err is not None:
                         if err.code() == KafkaError._PARTITION_EOF:
-                            open_parts.discard(msg.partition())
+                            open_parts.discard(int(msg.partition() or 0))
                         continue
-                    p, o = msg.partition(), msg.offset()
-                    if o in wanted[p] and msg.value() is not None:
-                        out[(p, o)] = (msg.key(), msg.value())
+                    p, o, value = int(msg.partition() or 0), int(msg.offset() or 0), msg.value()
+                    if o in wanted[p] and value is not None:
+                        out[(p, o)] = (msg.key(), value)
                         job.read += 1
                     if o >= last[p]:
                         open_parts.discard(p)
@@ -178,9 +197,16 @@ class ReplayManager:
         job.missing = len(index) - len(out)
         return out
 
-    def _publish(self, job: ReplayJob, index: list[tuple[int, int, int]],
-                 records: dict[tuple[int, int], tuple[bytes | None, bytes]], cancel: threading.Event) -> None:
-        headers = [("x-platestream-replay-id", job.id.encode())]
+    def _publish(
+        self,
+        job: ReplayJob,
+        index: list[tuple[int, int, int]],
+        records: dict[tuple[int, int], tuple[bytes | None, bytes]],
+        cancel: threading.Event,
+    ) -> None:
+        headers: list[tuple[str, str | bytes | None]] = [
+            ("x-platestream-replay-id", job.id.encode())
+        ]
         start_wall = time.monotonic()
         first_ts = index[0][2] if index else 0
         producer = self._publisher._producer

@@ -30,9 +30,27 @@ COLUMNS = (
     "lane, read_count, watchlist_hits, access_status, best_crop_key, correction_id, source"
 )
 RESULT_FIELDS = (
-    "event_id", "version", "camera_id", "camera_name", "site", "zone", "plate", "confidence", "ts",
-    "direction", "vehicle_type", "vehicle_color", "vehicle_make", "vehicle_model", "lane", "read_count",
-    "watchlist_hits", "access_status", "best_crop_key", "correction_id", "source",
+    "event_id",
+    "version",
+    "camera_id",
+    "camera_name",
+    "site",
+    "zone",
+    "plate",
+    "confidence",
+    "ts",
+    "direction",
+    "vehicle_type",
+    "vehicle_color",
+    "vehicle_make",
+    "vehicle_model",
+    "lane",
+    "read_count",
+    "watchlist_hits",
+    "access_status",
+    "best_crop_key",
+    "correction_id",
+    "source",
 )
 _WILDCARD_OK = re.compile(r"^[^\s%_\\]*$")
 
@@ -91,7 +109,11 @@ def wildcard_to_like(pattern: str) -> str:
 
 
 def encode_cursor(values: list[Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
+    return (
+        base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode())
+        .decode()
+        .rstrip("=")
+    )
 
 
 def decode_cursor(cursor: str, sort: str) -> list[Any]:
@@ -103,7 +125,9 @@ def decode_cursor(cursor: str, sort: str) -> list[Any]:
     expected = 2 if sort == "time" else 4
     if not isinstance(values, list) or len(values) != expected:
         raise QueryError("cursor does not belong to this sort order")
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values[:-1]) or not isinstance(values[-1], str):
+    if not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in values[:-1]
+    ) or not isinstance(values[-1], str):
         raise QueryError("malformed cursor")
     return values
 
@@ -132,12 +156,19 @@ def build_where(q: EventQuery, params: dict[str, Any]) -> tuple[list[str], str]:
             elif mode == "fuzzy":
                 if not 0 <= q.max_distance <= 4:
                     raise QueryError("max_distance must be between 0 and 4")
-                params.update(plate=plate, skel=skeleton(plate), plate_len=len(plate),
-                              max_edits=int(q.max_distance + 0.999), max_tenths=round(q.max_distance * 10))
+                params.update(
+                    plate=plate,
+                    skel=skeleton(plate),
+                    plate_len=len(plate),
+                    max_edits=int(q.max_distance + 0.999),
+                    max_tenths=round(q.max_distance * 10),
+                )
                 raw = "editDistanceUTF8(plate, {plate:String})"
                 sk = "editDistanceUTF8(plate_skeleton, {skel:String})"
                 score = f"toUInt32(round(10 * ({sk} + {CONFUSABLE_COST} * ({raw} - {sk}))))"
-                where.append("abs(toInt64(lengthUTF8(plate)) - {plate_len:Int64}) <= {max_edits:UInt32}")
+                where.append(
+                    "abs(toInt64(lengthUTF8(plate)) - {plate_len:Int64}) <= {max_edits:UInt32}"
+                )
                 where.append(f"{sk} <= {{max_edits:UInt32}}")
                 where.append(f"{score} <= {{max_tenths:UInt32}}")
             else:
@@ -175,7 +206,9 @@ def build_search(q: EventQuery, *, limit: int | None = None) -> tuple[str, dict[
         c = decode_cursor(q.cursor, q.sort)
         if q.sort == "time":
             params.update(c_ts=c[0], c_id=c[1])
-            where.append("(ts, event_id) < (fromUnixTimestamp64Milli({c_ts:Int64}, 'UTC'), {c_id:String})")
+            where.append(
+                "(ts, event_id) < (fromUnixTimestamp64Milli({c_ts:Int64}, 'UTC'), {c_id:String})"
+            )
         else:
             params.update(c_score=c[0], c_conf=c[1], c_ts=c[2], c_id=c[3])
             where.append(
@@ -183,7 +216,11 @@ def build_search(q: EventQuery, *, limit: int | None = None) -> tuple[str, dict[
                 f"OR ({conf} = {{c_conf:Int64}} AND (ts, event_id) < "
                 "(fromUnixTimestamp64Milli({c_ts:Int64}, 'UTC'), {c_id:String})))))"
             )
-    order = "ts DESC, event_id DESC" if q.sort == "time" else "score ASC, conf_milli DESC, ts DESC, event_id DESC"
+    order = (
+        "ts DESC, event_id DESC"
+        if q.sort == "time"
+        else "score ASC, conf_milli DESC, ts DESC, event_id DESC"
+    )
     params["limit"] = (limit or q.limit) + 1
     sql = (
         f"SELECT {COLUMNS}, {score} AS score, {conf} AS conf_milli FROM {EVENTS_FROM}"
@@ -206,10 +243,14 @@ def row_to_event(row: dict[str, Any]) -> dict[str, Any]:
 def next_cursor(q: EventQuery, last: dict[str, Any]) -> str:
     if q.sort == "time":
         return encode_cursor([int(last["ts_ms"]), last["event_id"]])
-    return encode_cursor([int(last["score"]), int(last["conf_milli"]), int(last["ts_ms"]), last["event_id"]])
+    return encode_cursor(
+        [int(last["score"]), int(last["conf_milli"]), int(last["ts_ms"]), last["event_id"]]
+    )
 
 
-def run_search(client: Any, q: EventQuery, *, limit: int | None = None) -> tuple[list[dict[str, Any]], str | None]:
+def run_search(
+    client: Any, q: EventQuery, *, limit: int | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
     """One page of events and the cursor of the next page (None at the end)."""
     page = limit or q.limit
     sql, params = build_search(q, limit=page)

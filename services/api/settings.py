@@ -18,17 +18,25 @@ class ApiSettings(CommonSettings):
     api_port: int = 8000
     api_access_token_ttl_s: int = Field(default=900, ge=5, description="Lifetime of an access JWT.")
     api_refresh_token_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
-    api_rate_per_s: float = Field(default=20.0, gt=0, description="Sustained requests/s per user or key.")
+    api_rate_per_s: float = Field(
+        default=20.0, gt=0, description="Sustained requests/s per user or key."
+    )
     api_rate_burst: int = Field(default=60, ge=1, description="Token bucket size per user or key.")
-    api_login_rate_per_s: float = Field(default=2.0, gt=0, description="Login attempts/s per client address.")
+    api_login_rate_per_s: float = Field(
+        default=2.0, gt=0, description="Login attempts/s per client address."
+    )
     api_login_burst: int = Field(default=10, ge=1)
     api_presign_ttl_s: int = Field(default=300, ge=10, le=7 * 24 * 3600)
     api_page_max: int = Field(default=500, ge=1)
     api_export_max_rows: int = Field(default=1_000_000, ge=1)
-    api_live_queue: int = Field(default=256, ge=1, description="Per-client live queue; oldest dropped when full.")
+    api_live_queue: int = Field(
+        default=256, ge=1, description="Per-client live queue; oldest dropped when full."
+    )
     api_live_enabled: bool = True
     api_projections_enabled: bool = True
-    api_review_threshold: float = Field(default=0.7, ge=0, le=1, description="Events below this confidence need review.")
+    api_review_threshold: float = Field(
+        default=0.7, ge=0, le=1, description="Events below this confidence need review."
+    )
     api_replay_max_events: int = Field(default=1_000_000, ge=1)
     api_query_timeout_s: int = Field(default=30, ge=1)
     api_web_dir: Path = WEB_DIR

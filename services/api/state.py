@@ -39,4 +39,6 @@ class AppState:
     replays: ReplayManager
     projections: list[TopicProjection] = field(default_factory=list)
     metrics: Any = None
-    corrected: dict[str, dict[str, Any]] = field(default_factory=dict)  # event_id -> last correction made here
+    corrected: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # event_id -> last correction made here

@@ -12,7 +12,9 @@ import typer
 
 app = typer.Typer(help="User accounts (events on anpr.users.v1).", no_args_is_help=True)
 
-RoleOpt = Annotated[str, typer.Option("--role", "-r", help="admin | operator | analyst | viewer | device")]
+RoleOpt = Annotated[
+    str, typer.Option("--role", "-r", help="admin | operator | analyst | viewer | device")
+]
 
 
 def _accounts():  # type: ignore[no-untyped-def]
@@ -30,8 +32,15 @@ def _accounts():  # type: ignore[no-untyped-def]
     settings = load(ApiSettings)
     serde = AvroSerde(settings.schema_registry_url)
     publisher = Publisher(producer=make_producer(settings), serde=serde, settings=settings)
-    users = TopicProjection(settings=settings, topic=settings.topic(catalogue.USERS.name), serde=serde, idle_ready_s=1.0)
-    keys = TopicProjection(settings=settings, topic=settings.topic(catalogue.API_KEYS.name), serde=serde, idle_ready_s=1.0)
+    users = TopicProjection(
+        settings=settings, topic=settings.topic(catalogue.USERS.name), serde=serde, idle_ready_s=1.0
+    )
+    keys = TopicProjection(
+        settings=settings,
+        topic=settings.topic(catalogue.API_KEYS.name),
+        serde=serde,
+        idle_ready_s=1.0,
+    )
     users.start()
     if not users.ready.wait(20):
         users.stop()
@@ -48,8 +57,11 @@ def _password(password: str | None) -> str:
 
 @app.command("create")
 def create(
-    username: str, role: RoleOpt = "viewer",
-    password: Annotated[str | None, typer.Option(help="Prompted when omitted.", envvar="PLATESTREAM_NEW_PASSWORD")] = None,
+    username: str,
+    role: RoleOpt = "viewer",
+    password: Annotated[
+        str | None, typer.Option(help="Prompted when omitted.", envvar="PLATESTREAM_NEW_PASSWORD")
+    ] = None,
 ) -> None:
     """Create a user."""
     from services.api.identity import AccountError
@@ -67,7 +79,9 @@ def create(
 @app.command("reset-password")
 def reset_password(
     username: str,
-    password: Annotated[str | None, typer.Option(help="Prompted when omitted.", envvar="PLATESTREAM_NEW_PASSWORD")] = None,
+    password: Annotated[
+        str | None, typer.Option(help="Prompted when omitted.", envvar="PLATESTREAM_NEW_PASSWORD")
+    ] = None,
     role: Annotated[str | None, typer.Option("--role", "-r", help="Also change the role.")] = None,
     enable: Annotated[bool, typer.Option(help="Also re-enable a disabled account.")] = True,
 ) -> None:
@@ -76,8 +90,13 @@ def reset_password(
 
     acc = _accounts()
     try:
-        acc.update_user(username, actor="cli", password=_password(password), role=role,
-                        disabled=False if enable else None)
+        acc.update_user(
+            username,
+            actor="cli",
+            password=_password(password),
+            role=role,
+            disabled=False if enable else None,
+        )
     except KeyError:
         raise typer.BadParameter(f"no user {username!r}") from None
     except AccountError as exc:
@@ -88,7 +107,9 @@ def reset_password(
 
 
 @app.command("delete")
-def delete(username: str, yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False) -> None:
+def delete(
+    username: str, yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False
+) -> None:
     """Delete a user (a tombstone on the users topic)."""
     if not yes:
         typer.confirm(f"delete user {username}?", abort=True)

@@ -16,9 +16,17 @@ from websockets.sync.client import connect
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-dev-shm-usage", "--window-size=1280,900",
-    "--remote-debugging-port=0", "--remote-allow-origins=*",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,900",
+    "--remote-debugging-port=0",
+    "--remote-allow-origins=*",
 ]
 
 
@@ -29,7 +37,8 @@ class Browser:
         self.profile = Path(tempfile.mkdtemp(prefix="platestream-chromium-"))
         self.proc = subprocess.Popen(
             [CHROMIUM, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         port_file = self.profile / "DevToolsActivePort"
         deadline = time.monotonic() + timeout
@@ -41,7 +50,11 @@ class Browser:
         port = int(port_file.read_text().split()[0])
         pages: list[dict[str, Any]] = []
         while not pages and time.monotonic() < deadline:
-            pages = [t for t in httpx.get(f"http://127.0.0.1:{port}/json/list").json() if t["type"] == "page"]
+            pages = [
+                t
+                for t in httpx.get(f"http://127.0.0.1:{port}/json/list").json()
+                if t["type"] == "page"
+            ]
         self._conn = connect(pages[0]["webSocketDebuggerUrl"], max_size=None, open_timeout=timeout)
         self.ws = self._conn.__enter__()
         self._id = 0
@@ -61,7 +74,9 @@ class Browser:
                 return result
 
     def eval(self, expression: str) -> Any:
-        res = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        res = self.call(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
         if "exceptionDetails" in res:
             raise RuntimeError(f"JS error: {res['exceptionDetails']}")
         return res["result"].get("value")

@@ -47,15 +47,22 @@ def crop_jpeg(name: str) -> bytes:
 
     img = cv2.imread(str(DATASET / f"{name}.jpg"))
     _file, x, y, w, h, _plate = (DATASET / f"{name}.txt").read_text().split()
-    crop = img[int(y):int(y) + int(h), int(x):int(x) + int(w)]
+    crop = img[int(y) : int(y) + int(h), int(x) : int(x) + int(w)]
     ok, buf = cv2.imencode(".jpg", crop)
     assert ok
     return bytes(buf)
 
 
 def image_ref(kind: str, data: bytes) -> dict[str, Any]:
-    return {"kind": kind, "content_type": "image/jpeg", "data": data, "s3_key": None, "width": None,
-            "height": None, "sha256": None}
+    return {
+        "kind": kind,
+        "content_type": "image/jpeg",
+        "data": data,
+        "s3_key": None,
+        "width": None,
+        "height": None,
+        "sha256": None,
+    }
 
 
 @dataclass
@@ -89,51 +96,124 @@ EXTRA = 14  # filler events, so pagination has pages
 def build_seed(base_ts: int) -> Seed:
     seed = Seed(base_ts=base_ts)
     crops = [crop_jpeg(f"br00{i}") for i in range(1, 5)]
-    rows = list(ROWS) + [(f"FIL{i:04d}", ("cam-a", "cam-b", "cam-c")[i % 3], "north", "leaving", "car", 0.8, [])
-                         for i in range(EXTRA)]
+    rows = list(ROWS) + [
+        (f"FIL{i:04d}", ("cam-a", "cam-b", "cam-c")[i % 3], "north", "leaving", "car", 0.8, [])
+        for i in range(EXTRA)
+    ]
     for i, (plate, cam, site, direction, vehicle, conf, hits) in enumerate(rows):
         ts = base_ts + i * 10_000
         event_id = stable_id("api-test-event", base_ts, i)
         read_id = stable_id("api-test-read", base_ts, i)
         crop = crops[i % len(crops)]
         seed.crops[event_id] = crop
-        seed.events.append({
-            "event_id": event_id, "version": 0, "camera_id": cam, "lane": 1, "plate": plate, "confidence": conf,
-            "plate_format": None, "country": "BR", "ts": ts, "first_seen": ts - 400, "last_seen": ts,
-            "read_count": 2, "variants": [plate], "read_ids": [read_id], "best_read_id": read_id,
-            "best_crop": image_ref("plate", crop), "images": [], "source": "detector", "direction": direction,
-            "vehicle_type": vehicle, "vehicle_color": "red" if i % 2 else "white", "vehicle_make": None,
-            "vehicle_model": None, "camera_name": f"Camera {cam[-1].upper()}", "site": site, "zone": "gate",
-            "lat": -23.5 + i / 1000, "lon": -46.6, "heading": 90.0, "access_status": "unknown",
-            "watchlist_hits": hits, "correction_id": None, "received_at": ts + 20, "emitted_at": ts + 500,
-        })
-        seed.reads.append({
-            "read_id": read_id, "frame_id": stable_id("api-test-frame", base_ts, i), "camera_id": cam, "ts": ts - 200,
-            "plate": plate, "plate_raw": plate, "confidence": conf, "char_confidences": [],
-            "candidates": [{"plate": plate[:-1] + "0", "confidence": 0.1}], "plate_format": None,
-            "plate_box": {"x": 10, "y": 20, "w": 120, "h": 40}, "detection_confidence": 0.9, "vehicle_box": None,
-            "vehicle_type": vehicle, "crop": None, "direction": direction, "lane": 1, "detector": "test",
-            "inference_ms": 10.0, "received_at": ts - 150,
-        })
+        seed.events.append(
+            {
+                "event_id": event_id,
+                "version": 0,
+                "camera_id": cam,
+                "lane": 1,
+                "plate": plate,
+                "confidence": conf,
+                "plate_format": None,
+                "country": "BR",
+                "ts": ts,
+                "first_seen": ts - 400,
+                "last_seen": ts,
+                "read_count": 2,
+                "variants": [plate],
+                "read_ids": [read_id],
+                "best_read_id": read_id,
+                "best_crop": image_ref("plate", crop),
+                "images": [],
+                "source": "detector",
+                "direction": direction,
+                "vehicle_type": vehicle,
+                "vehicle_color": "red" if i % 2 else "white",
+                "vehicle_make": None,
+                "vehicle_model": None,
+                "camera_name": f"Camera {cam[-1].upper()}",
+                "site": site,
+                "zone": "gate",
+                "lat": -23.5 + i / 1000,
+                "lon": -46.6,
+                "heading": 90.0,
+                "access_status": "unknown",
+                "watchlist_hits": hits,
+                "correction_id": None,
+                "received_at": ts + 20,
+                "emitted_at": ts + 500,
+            }
+        )
+        seed.reads.append(
+            {
+                "read_id": read_id,
+                "frame_id": stable_id("api-test-frame", base_ts, i),
+                "camera_id": cam,
+                "ts": ts - 200,
+                "plate": plate,
+                "plate_raw": plate,
+                "confidence": conf,
+                "char_confidences": [],
+                "candidates": [{"plate": plate[:-1] + "0", "confidence": 0.1}],
+                "plate_format": None,
+                "plate_box": {"x": 10, "y": 20, "w": 120, "h": 40},
+                "detection_confidence": 0.9,
+                "vehicle_box": None,
+                "vehicle_type": vehicle,
+                "crop": None,
+                "direction": direction,
+                "lane": 1,
+                "detector": "test",
+                "inference_ms": 10.0,
+                "received_at": ts - 150,
+            }
+        )
         if hits:
-            seed.alerts.append({
-                "alert_id": stable_id("api-test-alert", base_ts, i), "entry_id": "entry-stolen-1", "list_id": "stolen",
-                "list_kind": "bolo", "pattern": plate, "match_type": "exact", "reason": "stolen car", "priority": "high",
-                "owner": "operator", "event_id": event_id, "camera_id": cam, "plate": plate, "confidence": conf,
-                "ts": ts, "early": False, "read_id": read_id, "site": site, "zone": "gate", "camera_name": None,
-                "crop_s3_key": None, "received_at": ts + 20, "emitted_at": ts + 100,
-            })
+            seed.alerts.append(
+                {
+                    "alert_id": stable_id("api-test-alert", base_ts, i),
+                    "entry_id": "entry-stolen-1",
+                    "list_id": "stolen",
+                    "list_kind": "bolo",
+                    "pattern": plate,
+                    "match_type": "exact",
+                    "reason": "stolen car",
+                    "priority": "high",
+                    "owner": "operator",
+                    "event_id": event_id,
+                    "camera_id": cam,
+                    "plate": plate,
+                    "confidence": conf,
+                    "ts": ts,
+                    "early": False,
+                    "read_id": read_id,
+                    "site": site,
+                    "zone": "gate",
+                    "camera_name": None,
+                    "crop_s3_key": None,
+                    "received_at": ts + 20,
+                    "emitted_at": ts + 100,
+                }
+            )
     return seed
 
 
-def produce(settings: CommonSettings, topic: catalogue.Topic, schema: str, records: list[dict[str, Any]],
-            key_field: str = "camera_id") -> None:
+def produce(
+    settings: CommonSettings,
+    topic: catalogue.Topic,
+    schema: str,
+    records: list[dict[str, Any]],
+    key_field: str = "camera_id",
+) -> None:
     serde = AvroSerde(settings.schema_registry_url)
     producer = make_producer(settings)
     name = settings.topic(topic.name)
     for rec in records:
-        producer.produce(name, key=str(rec[key_field]).encode(),
-                         value=serde.encode(schema, rec, subject=f"{name}-value"))
+        producer.produce(
+            name,
+            key=str(rec[key_field]).encode(),
+            value=serde.encode(schema, rec, subject=f"{name}-value"),
+        )
     assert producer.flush(30) == 0
 
 
@@ -155,8 +235,17 @@ class ApiServer:
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None,
-                                                    access_log=False, lifespan="on", ws="websockets-sansio"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=self.port,
+                log_config=None,
+                access_log=False,
+                lifespan="on",
+                ws="websockets-sansio",
+            )
+        )
         self.thread = threading.Thread(target=self.server.run, name="uvicorn-test", daemon=True)
 
     def __enter__(self) -> ApiServer:
@@ -181,16 +270,22 @@ class ApiEnv:
     def headers(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[role]}"}
 
-    def get(self, path: str, role: str = "admin", headers: dict[str, str] | None = None, **kw: Any) -> httpx.Response:
+    def get(
+        self, path: str, role: str = "admin", headers: dict[str, str] | None = None, **kw: Any
+    ) -> httpx.Response:
         return self.http.get(path, headers={**self.headers(role), **(headers or {})}, **kw)
 
-    def post(self, path: str, role: str = "admin", headers: dict[str, str] | None = None, **kw: Any) -> httpx.Response:
+    def post(
+        self, path: str, role: str = "admin", headers: dict[str, str] | None = None, **kw: Any
+    ) -> httpx.Response:
         return self.http.post(path, headers={**self.headers(role), **(headers or {})}, **kw)
 
 
 def isolated(stack: CommonSettings) -> CommonSettings:
     tag = f"api{uuid.uuid4().hex[:10]}"
-    return stack.model_copy(update={"topic_prefix": f"{tag}.", "s3_bucket": tag, "clickhouse_database": tag})
+    return stack.model_copy(
+        update={"topic_prefix": f"{tag}.", "s3_bucket": tag, "clickhouse_database": tag}
+    )
 
 
 @contextlib.contextmanager
@@ -199,7 +294,9 @@ def sink_running(settings: CommonSettings) -> Iterator[None]:
     from services.sink.service import run
     from services.sink.settings import SinkSettings
 
-    sink_settings = SinkSettings(**{**settings.model_dump(), "sink_metrics_port": 0, "sink_batch_ms": 100})
+    sink_settings = SinkSettings(
+        **{**settings.model_dump(), "sink_metrics_port": 0, "sink_batch_ms": 100}
+    )
     stop = threading.Event()
     errors: list[BaseException] = []
 
@@ -226,17 +323,23 @@ def migrate(settings: CommonSettings) -> None:
     from services.sink.settings import SinkSettings
 
     client = make_clickhouse(settings, database="default", autogenerate_session_id=False)
-    run_migrations(client, SinkSettings(**settings.model_dump()), database=settings.clickhouse_database)
+    run_migrations(
+        client, SinkSettings(**settings.model_dump()), database=settings.clickhouse_database
+    )
 
 
 def cleanup(settings: CommonSettings) -> None:
     from platestream.clickhouse import make_clickhouse
 
     with contextlib.suppress(Exception):
-        make_clickhouse(settings, database="default").command(f"DROP DATABASE IF EXISTS `{settings.clickhouse_database}`")
+        make_clickhouse(settings, database="default").command(
+            f"DROP DATABASE IF EXISTS `{settings.clickhouse_database}`"
+        )
     with contextlib.suppress(Exception):
         admin = make_admin(settings)
-        doomed = [n for n in admin.list_topics(timeout=5).topics if n.startswith(settings.topic_prefix)]
+        doomed = [
+            n for n in admin.list_topics(timeout=5).topics if n.startswith(settings.topic_prefix)
+        ]
         if doomed:
             for fut in admin.delete_topics(doomed, operation_timeout=5).values():
                 fut.result(timeout=10)
@@ -261,15 +364,35 @@ def api_environment(stack: CommonSettings, **overrides: Any) -> Iterator[ApiEnv]
             produce(base, catalogue.PLATE_READS, "plate_read", seed.reads)
             produce(base, catalogue.ALERTS, "bolo_alert", seed.alerts)
             ch = make_clickhouse(base, autogenerate_session_id=False)
-            wait_until(lambda: ch.command("SELECT count() FROM plate_events") == len(seed.events)
-                       and ch.command("SELECT count() FROM alerts") == len(seed.alerts)
-                       and ch.command("SELECT count() FROM plate_reads") == len(seed.reads), 90, "the sink's rows")
+            wait_until(
+                lambda: (
+                    ch.command("SELECT count() FROM plate_events") == len(seed.events)
+                    and ch.command("SELECT count() FROM alerts") == len(seed.alerts)
+                    and ch.command("SELECT count() FROM plate_reads") == len(seed.reads)
+                ),
+                90,
+                "the sink's rows",
+            )
             s3 = make_s3(base)
-            wait_until(lambda: sum(1 for _ in s3.list_objects(base.s3_bucket, prefix="crops/", recursive=True))
-                       >= len(seed.events), 90, "the sink's crops")
-            api_settings = ApiSettings(**{**base.model_dump(), "api_secrets_dir": secrets_dir,
-                                          "api_rate_per_s": 500.0, "api_rate_burst": 2000,
-                                          "api_login_rate_per_s": 100.0, "api_login_burst": 200, **overrides})
+            wait_until(
+                lambda: (
+                    sum(1 for _ in s3.list_objects(base.s3_bucket, prefix="crops/", recursive=True))
+                    >= len(seed.events)
+                ),
+                90,
+                "the sink's crops",
+            )
+            api_settings = ApiSettings(
+                **{
+                    **base.model_dump(),
+                    "api_secrets_dir": secrets_dir,
+                    "api_rate_per_s": 500.0,
+                    "api_rate_burst": 2000,
+                    "api_login_rate_per_s": 100.0,
+                    "api_login_burst": 200,
+                    **overrides,
+                }
+            )
             app = create_app(api_settings)
             state = app.state.ps
             with ApiServer(app) as server, httpx.Client(base_url=server.url, timeout=30) as http:
@@ -277,7 +400,9 @@ def api_environment(stack: CommonSettings, **overrides: Any) -> Iterator[ApiEnv]
                     state.accounts.create_user(role, role, PASSWORD, actor="test")
                 tokens = {}
                 for role in ROLES:
-                    resp = http.post("/api/v1/auth/token", data={"username": role, "password": PASSWORD})
+                    resp = http.post(
+                        "/api/v1/auth/token", data={"username": role, "password": PASSWORD}
+                    )
                     assert resp.status_code == 200, resp.text
                     tokens[role] = resp.json()["access_token"]
                 yield ApiEnv(api_settings, server.url, seed, state, tokens, http)

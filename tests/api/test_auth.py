@@ -35,14 +35,23 @@ def test_tokens_round_trip_and_expire() -> None:
     issuer = TokenIssuer("k" * 40, access_ttl_s=60, refresh_ttl_s=600)
     tok = issuer.issue("ana", "analyst", "v1")
     claims = issuer.decode(tok)
-    assert (claims["sub"], claims["role"], claims["typ"], claims["pwv"]) == ("ana", "analyst", "access", "v1")
+    assert (claims["sub"], claims["role"], claims["typ"], claims["pwv"]) == (
+        "ana",
+        "analyst",
+        "access",
+        "v1",
+    )
     expired = issuer.issue("ana", "analyst", "v1", now_s=int(time.time()) - 61)
     with pytest.raises(AuthError, match="expired"):
         issuer.decode(expired)
     refresh = issuer.issue("ana", "analyst", "v1", kind="refresh")
     with pytest.raises(AuthError, match="access"):
         issuer.decode(refresh)
-    assert issuer.decode(refresh, kind="refresh")["exp"] - issuer.decode(refresh, kind="refresh")["iat"] == 600
+    assert (
+        issuer.decode(refresh, kind="refresh")["exp"]
+        - issuer.decode(refresh, kind="refresh")["iat"]
+        == 600
+    )
     other = TokenIssuer("x" * 40, access_ttl_s=60, refresh_ttl_s=600)
     with pytest.raises(AuthError, match="invalid"):
         other.decode(tok)
@@ -59,14 +68,27 @@ def test_api_keys_store_only_a_hash() -> None:
     assert api_key_id("garbage") is None and api_key_id("psk__x") is None
 
 
-@pytest.mark.parametrize(("role", "perm", "ok"), [
-    ("viewer", Perm.LIVE, True), ("viewer", Perm.SEARCH, True), ("viewer", Perm.EXPORT, False),
-    ("device", Perm.SEARCH, False), ("device", Perm.INGEST, True), ("device", Perm.LIVE, False),
-    ("analyst", Perm.EXPORT, True), ("analyst", Perm.REPLAY, True), ("analyst", Perm.CORRECT, False),
-    ("operator", Perm.WATCHLIST_WRITE, True), ("operator", Perm.CORRECT, True), ("operator", Perm.EXPORT, False),
-    ("operator", Perm.CAMERA_WRITE, False), ("admin", Perm.USERS, True), ("admin", Perm.CAMERA_WRITE, True),
-    ("nobody", Perm.LIVE, False),
-])
+@pytest.mark.parametrize(
+    ("role", "perm", "ok"),
+    [
+        ("viewer", Perm.LIVE, True),
+        ("viewer", Perm.SEARCH, True),
+        ("viewer", Perm.EXPORT, False),
+        ("device", Perm.SEARCH, False),
+        ("device", Perm.INGEST, True),
+        ("device", Perm.LIVE, False),
+        ("analyst", Perm.EXPORT, True),
+        ("analyst", Perm.REPLAY, True),
+        ("analyst", Perm.CORRECT, False),
+        ("operator", Perm.WATCHLIST_WRITE, True),
+        ("operator", Perm.CORRECT, True),
+        ("operator", Perm.EXPORT, False),
+        ("operator", Perm.CAMERA_WRITE, False),
+        ("admin", Perm.USERS, True),
+        ("admin", Perm.CAMERA_WRITE, True),
+        ("nobody", Perm.LIVE, False),
+    ],
+)
 def test_role_matrix(role: str, perm: Perm, ok: bool) -> None:
     assert allowed(role, perm) is ok
 

@@ -11,8 +11,12 @@ import pytest
 
 from .helpers import PASSWORD, ApiEnv
 
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium not installed")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        not Path("/usr/bin/chromium").exists(), reason="Debian chromium not installed"
+    ),
+]
 
 
 def png_pixels(data: bytes) -> tuple[int, int, bytes]:
@@ -20,8 +24,8 @@ def png_pixels(data: bytes) -> tuple[int, int, bytes]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pos, idat, width, height = 8, b"", 0, 0
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        chunk = data[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        chunk = data[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
             width, height = struct.unpack(">II", chunk[:8])
         elif kind == b"IDAT":
@@ -44,10 +48,17 @@ def test_console_login_search_open_event_and_see_image(api_env: ApiEnv, tmp_path
             document.querySelector('#login-submit').click(); true""")
         browser.wait_for("!!document.querySelector('#search-form')")
         assert "viewer" in browser.eval("document.querySelector('#who').textContent")
-        browser.eval("document.querySelector('#q-plate').value = 'XYZ9876'; document.querySelector('#search-submit').click(); true")
+        browser.eval(
+            "document.querySelector('#q-plate').value = 'XYZ9876'; document.querySelector('#search-submit').click(); true"
+        )
         assert browser.wait_for("document.querySelectorAll('#results tbody tr').length") == 1
-        assert browser.eval("document.querySelector('#results tbody tr .plate').textContent") == "XYZ9876"
-        browser.wait_for("(() => { const t = document.querySelector('#results img.thumb'); return t && t.complete && t.naturalWidth > 0; })()")
+        assert (
+            browser.eval("document.querySelector('#results tbody tr .plate').textContent")
+            == "XYZ9876"
+        )
+        browser.wait_for(
+            "(() => { const t = document.querySelector('#results img.thumb'); return t && t.complete && t.naturalWidth > 0; })()"
+        )
         browser.eval("document.querySelector('#results tbody tr').click(); true")
         browser.wait_for("!!document.querySelector('#ev-fields dt')")
         assert browser.eval("location.hash") == f"#event/{target['event_id']}"

@@ -23,7 +23,9 @@ def fuzz(api_env: ApiEnv, examples: int, budget_s: float) -> dict[str, Any]:
     import schemathesis
     from hypothesis import HealthCheck, Phase, given, settings
 
-    key = api_env.post("/api/v1/api-keys", json={"name": "fuzzer", "role": "admin"}).json()["api_key"]
+    key = api_env.post("/api/v1/api-keys", json={"name": "fuzzer", "role": "admin"}).json()[
+        "api_key"
+    ]
     spec = httpx.get(api_env.url + "/api/v1/openapi.json").json()
     schema = schemathesis.openapi.from_dict(spec)
     failures: list[tuple[str, str, int, str]] = []
@@ -31,14 +33,22 @@ def fuzz(api_env: ApiEnv, examples: int, budget_s: float) -> dict[str, Any]:
     deadline = time.monotonic() + budget_s
 
     def make_run(op: Any) -> Any:
-        @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck),
-                  phases=[Phase.explicit, Phase.generate])
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+            phases=[Phase.explicit, Phase.generate],
+        )
         @given(case=op.as_strategy())
         def run(case: Any) -> None:
             if time.monotonic() > deadline:
                 return
             # keep the shared accounts the other tests log in with
-            if op.path.startswith("/api/v1/users/") and (case.path_parameters or {}).get("username") in ROLES:
+            if (
+                op.path.startswith("/api/v1/users/")
+                and (case.path_parameters or {}).get("username") in ROLES
+            ):
                 return
             resp = case.call(base_url=api_env.url, headers={"X-API-Key": key}, timeout=30)
             calls["n"] += 1
@@ -46,6 +56,7 @@ def fuzz(api_env: ApiEnv, examples: int, budget_s: float) -> dict[str, Any]:
                 failures.append((op.method.upper(), op.path, resp.status_code, resp.text[:300]))
 
         return run
+
     for result in schema.get_all_operations():
         op = result.ok()
         if op.path in STREAMING:

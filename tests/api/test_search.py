@@ -23,32 +23,67 @@ def test_wildcard_to_like() -> None:
 
 def test_user_values_travel_as_parameters_only() -> None:
     evil = "X' OR 1=1 --"
-    sql, params = build_search(EventQuery(plate=evil, cameras=["a'); DROP TABLE x; --"], site="s'", zone="z",
-                                          direction="d", vehicle_type="v", vehicle_color="c", min_confidence=0.5,
-                                          since_ms=1, until_ms=2, watchlist_only=True))
+    sql, params = build_search(
+        EventQuery(
+            plate=evil,
+            cameras=["a'); DROP TABLE x; --"],
+            site="s'",
+            zone="z",
+            direction="d",
+            vehicle_type="v",
+            vehicle_color="c",
+            min_confidence=0.5,
+            since_ms=1,
+            until_ms=2,
+            watchlist_only=True,
+        )
+    )
     assert "OR 1=1" not in sql and "DROP" not in sql and "s'" not in sql
-    assert params["plate"] == "XOR11" and params["cameras"] == ["a'); DROP TABLE x; --"] and params["site"] == "s'"
-    for name in ("plate", "cameras", "site", "zone", "direction", "vehicle_type", "vehicle_color", "min_conf",
-                 "since", "until"):
+    assert (
+        params["plate"] == "XOR11"
+        and params["cameras"] == ["a'); DROP TABLE x; --"]
+        and params["site"] == "s'"
+    )
+    for name in (
+        "plate",
+        "cameras",
+        "site",
+        "zone",
+        "direction",
+        "vehicle_type",
+        "vehicle_color",
+        "min_conf",
+        "since",
+        "until",
+    ):
         assert "{" + name + ":" in sql
     assert "notEmpty(watchlist_hits)" in sql and "FROM plate_events FINAL" in sql
 
 
-@pytest.mark.parametrize(("plate", "mode", "fragment", "param"), [
-    ("ABC1234", "auto", "plate = {plate:String}", ("plate", "ABC1234")),
-    ("AB?1*", "auto", "plate LIKE {plate_like:String}", ("plate_like", "AB_1%")),
-    ("ab", "prefix", "plate LIKE {plate_like:String}", ("plate_like", "AB%")),
-    ("B0L", "fuzzy", "editDistanceUTF8(plate_skeleton, {skel:String})", ("skel", "801")),
-])
+@pytest.mark.parametrize(
+    ("plate", "mode", "fragment", "param"),
+    [
+        ("ABC1234", "auto", "plate = {plate:String}", ("plate", "ABC1234")),
+        ("AB?1*", "auto", "plate LIKE {plate_like:String}", ("plate_like", "AB_1%")),
+        ("ab", "prefix", "plate LIKE {plate_like:String}", ("plate_like", "AB%")),
+        ("B0L", "fuzzy", "editDistanceUTF8(plate_skeleton, {skel:String})", ("skel", "801")),
+    ],
+)
 def test_plate_modes(plate: str, mode: str, fragment: str, param: tuple[str, str]) -> None:
     sql, params = build_search(EventQuery(plate=plate, mode=mode))  # type: ignore[arg-type]
     assert fragment in sql and params[param[0]] == param[1]
 
 
 def test_invalid_queries() -> None:
-    for q in (EventQuery(plate="--"), EventQuery(plate="A%", mode="wildcard"), EventQuery(since_ms=5, until_ms=5),
-              EventQuery(plate="AB", mode="fuzzy", max_distance=9), EventQuery(cursor="!!"),
-              EventQuery(cursor=encode_cursor([1, "x"]), sort="score"), EventQuery(cursor=encode_cursor(["a", "b"]))):
+    for q in (
+        EventQuery(plate="--"),
+        EventQuery(plate="A%", mode="wildcard"),
+        EventQuery(since_ms=5, until_ms=5),
+        EventQuery(plate="AB", mode="fuzzy", max_distance=9),
+        EventQuery(cursor="!!"),
+        EventQuery(cursor=encode_cursor([1, "x"]), sort="score"),
+        EventQuery(cursor=encode_cursor(["a", "b"])),
+    ):
         with pytest.raises(QueryError):
             build_search(q)
 
@@ -61,4 +96,7 @@ def test_cursor_round_trip_and_keyset_condition() -> None:
     assert params["limit"] == 11 and params["c_id"] == "evt-1"
     sc = encode_cursor([4, 900, 1700000000000, "evt-2"])
     sql, params = build_search(EventQuery(plate="ABC", mode="fuzzy", sort="score", cursor=sc))
-    assert params["c_score"] == 4 and "ORDER BY score ASC, conf_milli DESC, ts DESC, event_id DESC" in sql
+    assert (
+        params["c_score"] == 4
+        and "ORDER BY score ASC, conf_milli DESC, ts DESC, event_id DESC" in sql
+    )

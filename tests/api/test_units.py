@@ -34,7 +34,9 @@ def test_rate_limiter_memory_is_bounded() -> None:
 
 def test_live_client_drops_oldest_and_filters() -> None:
     async def scenario() -> None:
-        c = LiveClient(maxsize=3, loop=asyncio.get_running_loop(), cameras={"cam-a"}, watchlist=None)
+        c = LiveClient(
+            maxsize=3, loop=asyncio.get_running_loop(), cameras={"cam-a"}, watchlist=None
+        )
         for i in range(5):
             c.offer({"type": "event", "data": {"n": i, "camera_id": "cam-a"}})
         assert c.dropped == 2
@@ -43,7 +45,9 @@ def test_live_client_drops_oldest_and_filters() -> None:
         assert await c.get(0.05) is None
         assert c.wants({"type": "event", "data": {"camera_id": "cam-a"}})
         assert not c.wants({"type": "event", "data": {"camera_id": "cam-b"}})
-        w = LiveClient(maxsize=3, loop=asyncio.get_running_loop(), watchlist="stolen", kinds={"alert"})
+        w = LiveClient(
+            maxsize=3, loop=asyncio.get_running_loop(), watchlist="stolen", kinds={"alert"}
+        )
         assert w.wants({"type": "alert", "data": {"list_id": "stolen"}})
         assert not w.wants({"type": "alert", "data": {"list_id": "vip"}})
         assert not w.wants({"type": "event", "data": {"watchlist_hits": ["stolen"]}})
@@ -52,8 +56,14 @@ def test_live_client_drops_oldest_and_filters() -> None:
 
 
 def test_live_message_carries_no_image_bytes() -> None:
-    msg = to_message("event", {"event_id": "e", "plate": "ABC", "best_crop": {"data": b"\xff", "s3_key": "crops/x.jpg"}})
-    assert msg == {"type": "event", "data": {"event_id": "e", "plate": "ABC", "crop_s3_key": "crops/x.jpg"}}
+    msg = to_message(
+        "event",
+        {"event_id": "e", "plate": "ABC", "best_crop": {"data": b"\xff", "s3_key": "crops/x.jpg"}},
+    )
+    assert msg == {
+        "type": "event",
+        "data": {"event_id": "e", "plate": "ABC", "crop_s3_key": "crops/x.jpg"},
+    }
 
 
 def test_stream_url_credentials_are_split_out() -> None:
@@ -79,15 +89,32 @@ def test_watchlist_patterns_and_csv() -> None:
     assert clean_pattern("ab?1*", "wildcard") == "AB?1*"
     with pytest.raises(ValueError):
         clean_pattern("(", "regex")
-    entries, errors = parse_import("pattern,priority,camera_ids\nabc1,high,a;b\n,low,\nzz9,bogus,\n", "l1", "bolo")
-    assert [(e.pattern, e.priority, e.camera_ids) for e in entries] == [("ABC1", "high", ["a", "b"])]
+    entries, errors = parse_import(
+        "pattern,priority,camera_ids\nabc1,high,a;b\n,low,\nzz9,bogus,\n", "l1", "bolo"
+    )
+    assert [(e.pattern, e.priority, e.camera_ids) for e in entries] == [
+        ("ABC1", "high", ["a", "b"])
+    ]
     assert [e["line"] for e in errors] == [3, 4]
 
 
 def test_image_size_from_headers() -> None:
-    png = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + struct.pack(">II", 120, 40) + b"\x08\x02\x00\x00\x00"
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">I", 13)
+        + b"IHDR"
+        + struct.pack(">II", 120, 40)
+        + b"\x08\x02\x00\x00\x00"
+    )
     assert image_size(png) == (120, 40)
-    jpeg = b"\xff\xd8" + b"\xff\xe0" + struct.pack(">H", 4) + b"JF" + b"\xff\xc0" + struct.pack(">HBHH", 11, 8, 48, 160)
+    jpeg = (
+        b"\xff\xd8"
+        + b"\xff\xe0"
+        + struct.pack(">H", 4)
+        + b"JF"
+        + b"\xff\xc0"
+        + struct.pack(">HBHH", 11, 8, 48, 160)
+    )
     assert image_size(jpeg) == (160, 48)
     assert image_size(b"nope") is None
 

@@ -17,6 +17,17 @@ from services.api.routes import (
 )
 
 ROUTERS = [
-    ops.router, auth.router, users.router, events.router, plates.router, stats.router, replay.router, live.router,
-    cameras.router, watchlists.router, review.router, alerts.router, training.router,
+    ops.router,
+    auth.router,
+    users.router,
+    events.router,
+    plates.router,
+    stats.router,
+    replay.router,
+    live.router,
+    cameras.router,
+    watchlists.router,
+    review.router,
+    alerts.router,
+    training.router,
 ]

@@ -55,8 +55,11 @@ class AlertOut(BaseModel):
 
 @router.get("", response_model=list[AlertOut])
 def list_alerts(
-    request: Request, state: StateDep, p: Search,
-    since: datetime | None = None, until: datetime | None = None,
+    request: Request,
+    state: StateDep,
+    p: Search,
+    since: datetime | None = None,
+    until: datetime | None = None,
     camera: Annotated[list[str] | None, Query(max_length=200)] = None,
     list_id: Annotated[str | None, Query(max_length=64)] = None,
     unacked_only: bool = False,
@@ -64,8 +67,11 @@ def list_alerts(
 ) -> list[dict[str, Any]]:
     """Recent alerts, newest first, with their acknowledgement."""
     try:
-        params: dict[str, Any] = {"since": to_ms(since) if since else 0,
-                                  "until": to_ms(until) if until else now_ms() + 86_400_000, "limit": limit}
+        params: dict[str, Any] = {
+            "since": to_ms(since) if since else 0,
+            "until": to_ms(until) if until else now_ms() + 86_400_000,
+            "limit": limit,
+        }
     except (OverflowError, ValueError, OSError) as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"bad time: {exc}") from exc
     extra = []
@@ -75,29 +81,49 @@ def list_alerts(
     if list_id:
         params["list_id"] = list_id
         extra.append("AND list_id = {list_id:String}")
-    rows = state.clickhouse.query(ALERTS_SQL.replace("{extra}", " ".join(extra)), parameters=params).named_results()
+    rows = state.clickhouse.query(
+        ALERTS_SQL.replace("{extra}", " ".join(extra)), parameters=params
+    ).named_results()
     out = []
     for r in rows:
         ack = state.acks.get(r["alert_id"])
         if unacked_only and ack:
             continue
         item = {k: r[k] for k in AlertOut.model_fields if k in r}
-        item.update(ts=int(r["ts_ms"]), confidence=round(float(r["confidence"]), 4), early=bool(r["early"]), ack=ack)
+        item.update(
+            ts=int(r["ts_ms"]),
+            confidence=round(float(r["confidence"]), 4),
+            early=bool(r["early"]),
+            ack=ack,
+        )
         out.append(item)
-    audit(state, request, p, "alerts", query={"list_id": list_id, "cameras": camera}, result_count=len(out))
+    audit(
+        state,
+        request,
+        p,
+        "alerts",
+        query={"list_id": list_id, "cameras": camera},
+        result_count=len(out),
+    )
     return out
 
 
 @router.post("/{alert_id}/ack", response_model=AckOut, status_code=status.HTTP_201_CREATED)
-def acknowledge(alert_id: str, body: AckIn, request: Request, state: StateDep, p: Correct) -> dict[str, Any]:
+def acknowledge(
+    alert_id: str, body: AckIn, request: Request, state: StateDep, p: Correct
+) -> dict[str, Any]:
     """Acknowledge an alert (published to anpr.alert-acks.v1)."""
     if not alert_id or len(alert_id) > 128:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "bad alert id")
-    found = state.clickhouse.query("SELECT count() FROM alerts WHERE alert_id = {a:String}", parameters={"a": alert_id})
+    found = state.clickhouse.query(
+        "SELECT count() FROM alerts WHERE alert_id = {a:String}", parameters={"a": alert_id}
+    )
     if not found.result_rows[0][0]:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
     rec = {"alert_id": alert_id, "user": p.name, "note": body.note, "ts": now_ms()}
-    part, off = state.publisher.publish(catalogue.ALERT_ACKS.name, catalogue.ALERT_ACKS.schema, alert_id, rec)
+    part, off = state.publisher.publish(
+        catalogue.ALERT_ACKS.name, catalogue.ALERT_ACKS.schema, alert_id, rec
+    )
     if not state.acks.wait_for(part, off):
         state.acks.apply(alert_id, rec)
     audit(state, request, p, "alert_ack", query={"alert_id": alert_id}, status_code=201)

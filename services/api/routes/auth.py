@@ -41,17 +41,33 @@ def token(
     ip = client_ip(request) or "unknown"
     wait = state.login_limiter.take(f"login:{ip}")
     if wait > 0:
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many login attempts",
-                            headers={"Retry-After": str(max(1, round(wait + 0.5)))})
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "too many login attempts",
+            headers={"Retry-After": str(max(1, round(wait + 0.5)))},
+        )
     who = Principal(name=form.username[:64], role="", kind="user")
     try:
         user = state.accounts.login(form.username, form.password)
     except AuthError as exc:
-        state.auditor.record(who, "login", "/api/v1/auth/token", status=401, client_ip=ip,
-                             request_id=request_id(request))
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
-    state.auditor.record(Principal(name=user["username"], role=user["role"], kind="user"), "login",
-                         "/api/v1/auth/token", client_ip=ip, request_id=request_id(request))
+        state.auditor.record(
+            who,
+            "login",
+            "/api/v1/auth/token",
+            status=401,
+            client_ip=ip,
+            request_id=request_id(request),
+        )
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": "Bearer"}
+        ) from exc
+    state.auditor.record(
+        Principal(name=user["username"], role=user["role"], kind="user"),
+        "login",
+        "/api/v1/auth/token",
+        client_ip=ip,
+        request_id=request_id(request),
+    )
     return state.accounts.tokens_for(user)
 
 
@@ -61,7 +77,9 @@ def refresh(body: RefreshRequest, state: StateDep) -> dict[str, Any]:
     try:
         return state.accounts.refresh(body.refresh_token)
     except AuthError as exc:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": "Bearer"}
+        ) from exc
 
 
 @router.get("/me", response_model=Me)
@@ -70,4 +88,9 @@ def me(principal: CurrentPrincipal) -> dict[str, Any]:
     from services.api.auth import ROLE_PERMS, Role
 
     perms = sorted(p.value for p in ROLE_PERMS.get(Role(principal.role), frozenset()))
-    return {"name": principal.name, "role": principal.role, "kind": principal.kind, "permissions": perms}
+    return {
+        "name": principal.name,
+        "role": principal.role,
+        "kind": principal.kind,
+        "permissions": perms,
+    }

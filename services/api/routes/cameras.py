@@ -24,8 +24,12 @@ Point = tuple[float, float]
 class Zones(BaseModel):
     """Polygons in image pixels: reads inside ``roi`` (if any) and outside every exclusion count."""
 
-    roi: list[Annotated[list[Point], Field(min_length=3, max_length=64)]] = Field(default_factory=list, max_length=16)
-    exclusions: list[Annotated[list[Point], Field(min_length=3, max_length=64)]] = Field(default_factory=list, max_length=16)
+    roi: list[Annotated[list[Point], Field(min_length=3, max_length=64)]] = Field(
+        default_factory=list, max_length=16
+    )
+    exclusions: list[Annotated[list[Point], Field(min_length=3, max_length=64)]] = Field(
+        default_factory=list, max_length=16
+    )
 
 
 class Credentials(BaseModel):
@@ -42,7 +46,9 @@ class CameraIn(BaseModel):
     heading: float | None = Field(default=None, ge=0, lt=360)
     direction_map: dict[str, str] = Field(default_factory=dict, max_length=32)
     stream_url: str | None = Field(default=None, max_length=1024)
-    credentials: Credentials | None = Field(default=None, description="Write-only; kept in the secret store.")
+    credentials: Credentials | None = Field(
+        default=None, description="Write-only; kept in the secret store."
+    )
     plate_formats: list[str] = Field(default_factory=list, max_length=32)
     zones: Zones = Field(default_factory=Zones)
     detector: dict[str, str] = Field(default_factory=dict, max_length=64)
@@ -105,7 +111,9 @@ def split_credentials(url: str | None) -> tuple[str | None, Credentials | None]:
     if parts.port:
         host = f"{host}:{parts.port}"
     clean = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return clean, Credentials(username=unquote(parts.username or ""), password=unquote(parts.password or ""))
+    return clean, Credentials(
+        username=unquote(parts.username or ""), password=unquote(parts.password or "")
+    )
 
 
 def camera_out(rec: dict[str, Any]) -> dict[str, Any]:
@@ -114,8 +122,23 @@ def camera_out(rec: dict[str, Any]) -> dict[str, Any]:
     except ValueError:
         zones = {}
     return {
-        **{k: rec.get(k) for k in ("camera_id", "name", "site", "zone", "lat", "lon", "heading", "stream_url",
-                                   "offline_after_s", "enabled", "updated_at", "updated_by")},
+        **{
+            k: rec.get(k)
+            for k in (
+                "camera_id",
+                "name",
+                "site",
+                "zone",
+                "lat",
+                "lon",
+                "heading",
+                "stream_url",
+                "offline_after_s",
+                "enabled",
+                "updated_at",
+                "updated_by",
+            )
+        },
         "direction_map": dict(rec.get("direction_map") or {}),
         "plate_formats": list(rec.get("plate_formats") or []),
         "detector": dict(rec.get("detector") or {}),
@@ -125,12 +148,20 @@ def camera_out(rec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _publish(state: AppState, camera_id: str, record: dict[str, Any] | None) -> None:
-    part, off = state.publisher.publish(catalogue.CAMERAS.name, catalogue.CAMERAS.schema, camera_id, record)
+    part, off = state.publisher.publish(
+        catalogue.CAMERAS.name, catalogue.CAMERAS.schema, camera_id, record
+    )
     if not state.cameras.wait_for(part, off):
         state.cameras.apply(camera_id, record)
 
 
-def _record(camera_id: str, body: dict[str, Any], state: AppState, actor: str, previous: dict[str, Any] | None) -> dict[str, Any]:
+def _record(
+    camera_id: str,
+    body: dict[str, Any],
+    state: AppState,
+    actor: str,
+    previous: dict[str, Any] | None,
+) -> dict[str, Any]:
     url, creds = split_credentials(body.get("stream_url"))
     creds_in = body.get("credentials")
     creds = Credentials(**creds_in) if creds_in else creds
@@ -140,14 +171,23 @@ def _record(camera_id: str, body: dict[str, Any], state: AppState, actor: str, p
         state.secrets.put(secret, json.dumps(creds.model_dump()))
     zones = body.get("zones") or {"roi": [], "exclusions": []}
     return {
-        "camera_id": camera_id, "name": body.get("name") or "", "site": body.get("site"), "zone": body.get("zone"),
-        "lat": body.get("lat"), "lon": body.get("lon"), "heading": body.get("heading"),
-        "direction_map": dict(body.get("direction_map") or {}), "stream_url": url, "credentials_secret": secret,
+        "camera_id": camera_id,
+        "name": body.get("name") or "",
+        "site": body.get("site"),
+        "zone": body.get("zone"),
+        "lat": body.get("lat"),
+        "lon": body.get("lon"),
+        "heading": body.get("heading"),
+        "direction_map": dict(body.get("direction_map") or {}),
+        "stream_url": url,
+        "credentials_secret": secret,
         "plate_formats": list(body.get("plate_formats") or []),
         "roi": json.dumps({"roi": zones.get("roi", []), "exclusions": zones.get("exclusions", [])}),
         "detector": {str(k): str(v) for k, v in (body.get("detector") or {}).items()},
-        "offline_after_s": int(body.get("offline_after_s") or 300), "enabled": bool(body.get("enabled", True)),
-        "updated_at": now_ms(), "updated_by": actor,
+        "offline_after_s": int(body.get("offline_after_s") or 300),
+        "enabled": bool(body.get("enabled", True)),
+        "updated_at": now_ms(),
+        "updated_by": actor,
     }
 
 
@@ -167,7 +207,9 @@ def get_camera(camera_id: CameraId, state: StateDep, _p: CameraRead) -> dict[str
 
 
 @router.put("/{camera_id}", response_model=CameraOut)
-def put_camera(camera_id: CameraId, body: CameraIn, request: Request, state: StateDep, p: CameraWrite) -> dict[str, Any]:
+def put_camera(
+    camera_id: CameraId, body: CameraIn, request: Request, state: StateDep, p: CameraWrite
+) -> dict[str, Any]:
     """Create or replace a camera (published to anpr.cameras.v1)."""
     previous = state.cameras.get(camera_id)
     record = _record(camera_id, body.model_dump(), state, p.subject, previous)
@@ -177,7 +219,9 @@ def put_camera(camera_id: CameraId, body: CameraIn, request: Request, state: Sta
 
 
 @router.patch("/{camera_id}", response_model=CameraOut)
-def patch_camera(camera_id: CameraId, body: CameraPatch, request: Request, state: StateDep, p: CameraWrite) -> dict[str, Any]:
+def patch_camera(
+    camera_id: CameraId, body: CameraPatch, request: Request, state: StateDep, p: CameraWrite
+) -> dict[str, Any]:
     """Change some fields of a camera."""
     previous = state.cameras.get(camera_id)
     if previous is None:
@@ -188,8 +232,13 @@ def patch_camera(camera_id: CameraId, body: CameraPatch, request: Request, state
         merged["zones"] = merged["zones"].model_dump()
     record = _record(camera_id, merged, state, p.subject, previous)
     _publish(state, camera_id, record)
-    audit(state, request, p, "camera_change", query={"op": "patch", "camera_id": camera_id,
-                                                      "fields": sorted(body.model_fields_set)})
+    audit(
+        state,
+        request,
+        p,
+        "camera_change",
+        query={"op": "patch", "camera_id": camera_id, "fields": sorted(body.model_fields_set)},
+    )
     return camera_out(record)
 
 
@@ -202,4 +251,11 @@ def delete_camera(camera_id: CameraId, request: Request, state: StateDep, p: Cam
     _publish(state, camera_id, None)
     if previous.get("credentials_secret"):
         state.secrets.delete(previous["credentials_secret"])
-    audit(state, request, p, "camera_change", query={"op": "delete", "camera_id": camera_id}, status_code=204)
+    audit(
+        state,
+        request,
+        p,
+        "camera_change",
+        query={"op": "delete", "camera_id": camera_id},
+        status_code=204,
+    )

@@ -82,9 +82,13 @@ def _ms(value: datetime | None) -> int | None:
 
 
 def event_query(
-    plate: Annotated[str | None, Query(max_length=32, description="Plate text or pattern (AB?12*).")] = None,
+    plate: Annotated[
+        str | None, Query(max_length=32, description="Plate text or pattern (AB?12*).")
+    ] = None,
     mode: Annotated[Literal["auto", "exact", "prefix", "wildcard", "fuzzy"], Query()] = "auto",
-    max_distance: Annotated[float, Query(ge=0, le=4, description="Fuzzy: maximum weighted edit distance.")] = 1.0,
+    max_distance: Annotated[
+        float, Query(ge=0, le=4, description="Fuzzy: maximum weighted edit distance.")
+    ] = 1.0,
     camera: Annotated[list[str] | None, Query(max_length=200)] = None,
     site: Annotated[str | None, Query(max_length=128)] = None,
     zone: Annotated[str | None, Query(max_length=128)] = None,
@@ -101,10 +105,22 @@ def event_query(
 ) -> EventQuery:
     try:
         return EventQuery(
-            plate=plate, mode=mode, max_distance=max_distance, cameras=list(camera or []), site=site, zone=zone,
-            since_ms=_ms(since), until_ms=_ms(until), direction=direction, vehicle_type=vehicle_type,
-            vehicle_color=vehicle_color, min_confidence=min_confidence, watchlist_only=watchlist_only, sort=sort,
-            limit=limit, cursor=cursor,
+            plate=plate,
+            mode=mode,
+            max_distance=max_distance,
+            cameras=list(camera or []),
+            site=site,
+            zone=zone,
+            since_ms=_ms(since),
+            until_ms=_ms(until),
+            direction=direction,
+            vehicle_type=vehicle_type,
+            vehicle_color=vehicle_color,
+            min_confidence=min_confidence,
+            watchlist_only=watchlist_only,
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
         )
     except (OverflowError, ValueError, OSError) as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"bad time: {exc}") from exc
@@ -122,7 +138,9 @@ def presign(state: AppState, key: str | None) -> str | None:
     return url
 
 
-def search_page(state: AppState, q: EventQuery, limit: int | None = None) -> tuple[list[dict[str, Any]], str | None]:
+def search_page(
+    state: AppState, q: EventQuery, limit: int | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
     try:
         return run_search(state.clickhouse, q, limit=limit)
     except QueryError as exc:
@@ -145,11 +163,17 @@ def search_events(q: QueryDep, request: Request, state: StateDep, p: Search) -> 
 EXPORT_FIELDS = [f for f in RESULT_FIELDS if f != "best_crop_key"]
 
 
-def _export_rows(state: AppState, q: EventQuery, counter: dict[str, int]) -> Iterator[dict[str, Any]]:
+def _export_rows(
+    state: AppState, q: EventQuery, counter: dict[str, int]
+) -> Iterator[dict[str, Any]]:
     page = 5000
     q.cursor = None
     while counter["rows"] < state.settings.api_export_max_rows:
-        items, cursor = run_search(state.clickhouse, q, limit=min(page, state.settings.api_export_max_rows - counter["rows"]))
+        items, cursor = run_search(
+            state.clickhouse,
+            q,
+            limit=min(page, state.settings.api_export_max_rows - counter["rows"]),
+        )
         for item in items:
             counter["rows"] += 1
             yield item
@@ -160,7 +184,10 @@ def _export_rows(state: AppState, q: EventQuery, counter: dict[str, int]) -> Ite
 
 @router.get("/export", responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}}})
 def export_events(
-    q: QueryDep, request: Request, state: StateDep, p: Export,
+    q: QueryDep,
+    request: Request,
+    state: StateDep,
+    p: Export,
     format: Annotated[Literal["csv", "jsonl"], Query()] = "csv",
 ) -> StreamingResponse:
     """Export every matching event as CSV or JSON Lines, streamed (analyst and admin)."""
@@ -188,12 +215,22 @@ def export_events(
                     row.pop("distance", None)
                     yield (json.dumps(row, ensure_ascii=False) + "\n").encode()
         finally:
-            audit(state, request, p, "export", query={**view, "format": format}, result_count=counter["rows"])
+            audit(
+                state,
+                request,
+                p,
+                "export",
+                query={**view, "format": format},
+                result_count=counter["rows"],
+            )
 
     media = "text/csv" if format == "csv" else "application/x-ndjson"
     filename = f"plate-events.{format}"
-    return StreamingResponse(body(), media_type=media,
-                             headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return StreamingResponse(
+        body(),
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 DETAIL_SQL = (
@@ -215,7 +252,9 @@ CORRECTIONS_SQL = (
 
 
 def load_event(state: AppState, event_id: str) -> dict[str, Any] | None:
-    rows = list(state.clickhouse.query(DETAIL_SQL, parameters={"event_id": event_id}).named_results())
+    rows = list(
+        state.clickhouse.query(DETAIL_SQL, parameters={"event_id": event_id}).named_results()
+    )
     return rows[0] if rows else None
 
 
@@ -224,34 +263,75 @@ def get_event(event_id: str, request: Request, state: StateDep, p: Search) -> di
     """One event, latest version, with its reads, corrections and presigned image URLs."""
     row = load_event(state, event_id)
     if row is None:
-        audit(state, request, p, "event_view", query={"event_id": event_id}, result_count=0, status_code=404)
+        audit(
+            state,
+            request,
+            p,
+            "event_view",
+            query={"event_id": event_id},
+            result_count=0,
+            status_code=404,
+        )
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such event")
     out = {k: row.get(k) for k in RESULT_FIELDS if k not in ("ts", "best_crop_key")}
-    out.update(ts=int(row["ts_ms"]), first_seen=int(row["first_ms"]), last_seen=int(row["last_ms"]),
-               confidence=round(float(row["confidence"]), 4), variants=list(row["variants"]),
-               watchlist_hits=list(row["watchlist_hits"]), lat=row["lat"], lon=row["lon"])
+    out.update(
+        ts=int(row["ts_ms"]),
+        first_seen=int(row["first_ms"]),
+        last_seen=int(row["last_ms"]),
+        confidence=round(float(row["confidence"]), 4),
+        variants=list(row["variants"]),
+        watchlist_hits=list(row["watchlist_hits"]),
+        lat=row["lat"],
+        lon=row["lon"],
+    )
     ttl = state.settings.api_presign_ttl_s
     images = []
     if row["best_crop_key"]:
-        images.append({"kind": "plate", "url": presign(state, row["best_crop_key"]), "expires_in": ttl})
+        images.append(
+            {"kind": "plate", "url": presign(state, row["best_crop_key"]), "expires_in": ttl}
+        )
     for key, kind in zip(row["image_keys"], row["image_kinds"], strict=False):
         if key != row["best_crop_key"]:
             images.append({"kind": kind, "url": presign(state, key), "expires_in": ttl})
     out["images"] = images
     reads = []
     if row["read_ids"]:
-        for r in state.clickhouse.query(READS_SQL, parameters={"ids": list(row["read_ids"])}).named_results():
-            reads.append({"read_id": r["read_id"], "plate": r["plate"], "confidence": round(float(r["confidence"]), 4),
-                          "ts": int(r["ts_ms"]), "candidates": list(r["candidate_plates"]),
-                          "plate_box": list(r["plate_box"])})
+        for r in state.clickhouse.query(
+            READS_SQL, parameters={"ids": list(row["read_ids"])}
+        ).named_results():
+            reads.append(
+                {
+                    "read_id": r["read_id"],
+                    "plate": r["plate"],
+                    "confidence": round(float(r["confidence"]), 4),
+                    "ts": int(r["ts_ms"]),
+                    "candidates": list(r["candidate_plates"]),
+                    "plate_box": list(r["plate_box"]),
+                }
+            )
     out["reads"] = reads
     out["corrections"] = [
-        {"correction_id": c["correction_id"], "action": c["action"], "plate": c["plate"],
-         "previous_plate": c["previous_plate"], "user": c["user"], "reason": c["reason"], "ts": int(c["ts_ms"])}
-        for c in state.clickhouse.query(CORRECTIONS_SQL, parameters={"event_id": event_id}).named_results()
+        {
+            "correction_id": c["correction_id"],
+            "action": c["action"],
+            "plate": c["plate"],
+            "previous_plate": c["previous_plate"],
+            "user": c["user"],
+            "reason": c["reason"],
+            "ts": int(c["ts_ms"]),
+        }
+        for c in state.clickhouse.query(
+            CORRECTIONS_SQL, parameters={"event_id": event_id}
+        ).named_results()
     ]
     audit(state, request, p, "event_view", query={"event_id": event_id}, result_count=1)
     if images:
-        audit(state, request, p, "image_view", query={"event_id": event_id, "kinds": [i["kind"] for i in images]},
-              result_count=len(images))
+        audit(
+            state,
+            request,
+            p,
+            "image_view",
+            query={"event_id": event_id, "kinds": [i["kind"] for i in images]},
+            result_count=len(images),
+        )
     return out

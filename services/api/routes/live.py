@@ -25,7 +25,9 @@ def _kinds(kinds: str | None) -> set[str]:
     return wanted
 
 
-def _subscribe(state: AppState, camera: list[str] | None, watchlist: str | None, kinds: str | None) -> LiveClient:
+def _subscribe(
+    state: AppState, camera: list[str] | None, watchlist: str | None, kinds: str | None
+) -> LiveClient:
     return state.live.subscribe(cameras=set(camera or []), watchlist=watchlist, kinds=_kinds(kinds))
 
 
@@ -39,7 +41,9 @@ async def live_ws(websocket: WebSocket) -> None:
     try:
         principal = ws_principal(websocket, state)
     except HTTPException as exc:
-        await websocket.close(code=4401 if exc.status_code == 401 else 4429, reason=str(exc.detail)[:120])
+        await websocket.close(
+            code=4401 if exc.status_code == 401 else 4429, reason=str(exc.detail)[:120]
+        )
         return
     if not principal.can(Perm.LIVE):
         await websocket.close(code=4403, reason="role may not watch the live feed")
@@ -64,13 +68,23 @@ async def live_ws(websocket: WebSocket) -> None:
         state.live.unsubscribe(client)
 
 
-@router.get("/sse", response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
+@router.get(
+    "/sse",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
 async def live_sse(
-    request: Request, state: StateDep, _p: Live,
+    request: Request,
+    state: StateDep,
+    _p: Live,
     camera: Annotated[list[str] | None, Query(max_length=200)] = None,
-    watchlist: Annotated[str | None, Query(max_length=64, description="A list id, or * for any hit.")] = None,
+    watchlist: Annotated[
+        str | None, Query(max_length=64, description="A list id, or * for any hit.")
+    ] = None,
     kinds: Annotated[str | None, Query(max_length=20)] = None,
-    max_messages: Annotated[int | None, Query(ge=1, le=1_000_000, description="Close after this many.")] = None,
+    max_messages: Annotated[
+        int | None, Query(ge=1, le=1_000_000, description="Close after this many.")
+    ] = None,
 ) -> StreamingResponse:
     """Server-sent events of plate events and alerts as they arrive."""
     client = _subscribe(state, camera, watchlist, kinds)
@@ -91,4 +105,6 @@ async def live_sse(
         finally:
             state.live.unsubscribe(client)
 
-    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )

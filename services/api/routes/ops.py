@@ -36,10 +36,14 @@ def ready(state: StateDep) -> JSONResponse:
         "kafka": _check(lambda: state.producer.list_topics(timeout=3)),
         "clickhouse": _check(lambda: state.clickhouse.command("SELECT 1")),
         "s3": _check(lambda: state.s3.bucket_exists(state.settings.s3_bucket)),
-        "accounts": {"ok": state.accounts.users.ready.is_set() or not state.settings.api_projections_enabled},
+        "accounts": {
+            "ok": state.accounts.users.ready.is_set() or not state.settings.api_projections_enabled
+        },
     }
     ok = all(c["ok"] for c in checks.values())
-    return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503)
+    return JSONResponse(
+        {"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503
+    )
 
 
 @router.get("/metrics")

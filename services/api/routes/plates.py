@@ -48,31 +48,58 @@ class Timeline(BaseModel):
 
 @router.get("/{plate}/timeline", response_model=Timeline)
 def timeline(
-    plate: str, request: Request, state: StateDep, p: Search,
-    since: datetime | None = None, until: datetime | None = None,
+    plate: str,
+    request: Request,
+    state: StateDep,
+    p: Search,
+    since: datetime | None = None,
+    until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
 ) -> dict[str, Any]:
     """Every passage of one plate in time order, with the time to the next camera."""
     norm = normalise(plate)
     if not norm or len(norm) > 32:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "plate must have 1-32 letters or digits")
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "plate must have 1-32 letters or digits"
+        )
     try:
-        params = {"plate": norm, "since": to_ms(since) if since else 0,
-                  "until": to_ms(until) if until else 32503680000000, "limit": limit}
+        params = {
+            "plate": norm,
+            "since": to_ms(since) if since else 0,
+            "until": to_ms(until) if until else 32503680000000,
+            "limit": limit,
+        }
     except (OverflowError, ValueError, OSError) as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"bad time: {exc}") from exc
     rows = list(state.clickhouse.query(TIMELINE_SQL, parameters=params).named_results())
     stops = []
     for i, r in enumerate(rows):
         nxt = rows[i + 1]["ts_ms"] if i + 1 < len(rows) else None
-        stops.append({
-            "event_id": r["event_id"], "camera_id": r["camera_id"], "camera_name": r["camera_name"], "site": r["site"],
-            "zone": r["zone"], "ts": int(r["ts_ms"]), "direction": r["direction"],
-            "confidence": round(float(r["confidence"]), 4), "lat": r["lat"], "lon": r["lon"],
-            "watchlist_hits": list(r["watchlist_hits"]), "dwell_ms": int(nxt - r["ts_ms"]) if nxt is not None else None,
-        })
-    audit(state, request, p, "timeline", resource="/api/v1/plates/{plate}/timeline",
-          query={"plate": norm, "since": params["since"], "until": params["until"]}, result_count=len(stops))
+        stops.append(
+            {
+                "event_id": r["event_id"],
+                "camera_id": r["camera_id"],
+                "camera_name": r["camera_name"],
+                "site": r["site"],
+                "zone": r["zone"],
+                "ts": int(r["ts_ms"]),
+                "direction": r["direction"],
+                "confidence": round(float(r["confidence"]), 4),
+                "lat": r["lat"],
+                "lon": r["lon"],
+                "watchlist_hits": list(r["watchlist_hits"]),
+                "dwell_ms": int(nxt - r["ts_ms"]) if nxt is not None else None,
+            }
+        )
+    audit(
+        state,
+        request,
+        p,
+        "timeline",
+        resource="/api/v1/plates/{plate}/timeline",
+        query={"plate": norm, "since": params["since"], "until": params["until"]},
+        result_count=len(stops),
+    )
     return {
         "plate": norm,
         "first_seen": stops[0]["ts"] if stops else None,

@@ -24,11 +24,15 @@ class ReplayIn(BaseModel):
     until: datetime
     cameras: list[str] = Field(default_factory=list, max_length=500)
     target_topic: str | None = Field(
-        default=None, pattern=r"^anpr\.replay[a-z0-9.-]*$", max_length=120,
+        default=None,
+        pattern=r"^anpr\.replay[a-z0-9.-]*$",
+        max_length=120,
         description="Topic under the replay namespace (default anpr.replay.v1); the deployment's prefix is added.",
     )
     pace: Literal["fast", "original"] = "fast"
-    speed: float = Field(default=1.0, gt=0, le=1000, description="With pace=original: 2.0 plays twice as fast.")
+    speed: float = Field(
+        default=1.0, gt=0, le=1000, description="With pace=original: 2.0 plays twice as fast."
+    )
 
     @model_validator(mode="after")
     def _range(self) -> ReplayIn:
@@ -62,18 +66,39 @@ def start_replay(body: ReplayIn, request: Request, state: StateDep, p: Replay) -
     target = state.settings.topic(body.target_topic or catalogue.REPLAY.name)
     meta = state.producer.list_topics(timeout=5)
     if target not in meta.topics:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"target topic {target} does not exist")
-    job = state.replays.submit(since=to_ms(body.since), until=to_ms(body.until), cameras=body.cameras, target=target,
-                               pace=body.pace, speed=body.speed, requested_by=p.subject)
-    audit(state, request, p, "replay", query={"since": job.since, "until": job.until, "cameras": body.cameras,
-                                               "target": target, "pace": body.pace}, status_code=202)
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"target topic {target} does not exist"
+        )
+    job = state.replays.submit(
+        since=to_ms(body.since),
+        until=to_ms(body.until),
+        cameras=body.cameras,
+        target=target,
+        pace=body.pace,
+        speed=body.speed,
+        requested_by=p.subject,
+    )
+    audit(
+        state,
+        request,
+        p,
+        "replay",
+        query={
+            "since": job.since,
+            "until": job.until,
+            "cameras": body.cameras,
+            "target": target,
+            "pace": body.pace,
+        },
+        status_code=202,
+    )
     return job.view()
 
 
 @router.get("", response_model=list[ReplayOut])
 def list_replays(state: StateDep, _p: Replay) -> list[dict[str, Any]]:
     """Recent replays of this API process."""
-    return [j.view() for j in state.replays.list()]
+    return [j.view() for j in state.replays.jobs()]
 
 
 @router.get("/{job_id}", response_model=ReplayOut)
@@ -92,10 +117,16 @@ def cancel_replay(job_id: str, state: StateDep, _p: Replay) -> None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such replay")
 
 
-@router.get("/{job_id}/stream", response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}}}})
+@router.get(
+    "/{job_id}/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
 async def replay_stream(
-    job_id: str, request: Request, state: StateDep, _p: Replay,
+    job_id: str,
+    request: Request,
+    state: StateDep,
+    _p: Replay,
     interval: Annotated[float, Query(ge=0.1, le=10)] = 0.5,
 ) -> StreamingResponse:
     """Server-sent events with the replay's progress until it ends."""
@@ -111,4 +142,6 @@ async def replay_stream(
                 return
             await asyncio.sleep(interval)
 
-    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )

@@ -60,34 +60,60 @@ class ReviewPage(BaseModel):
     threshold: float
 
 
-@router.post("/events/{event_id}/corrections", response_model=CorrectionOut, status_code=status.HTTP_201_CREATED)
-def correct_event(event_id: str, body: CorrectionIn, request: Request, state: StateDep, p: Correct) -> dict[str, Any]:
+@router.post(
+    "/events/{event_id}/corrections",
+    response_model=CorrectionOut,
+    status_code=status.HTTP_201_CREATED,
+)
+def correct_event(
+    event_id: str, body: CorrectionIn, request: Request, state: StateDep, p: Correct
+) -> dict[str, Any]:
     """Confirm, correct or reject an event's plate (published to anpr.corrections.v1)."""
     rows = state.clickhouse.query(EVENT_INDEX_SQL, parameters={"event_id": event_id}).result_rows
     if not rows:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such event")
     previous, partition, offset = rows[0]
     rec = {
-        "correction_id": str(uuid.uuid4()), "event_id": event_id, "action": body.action,
-        "plate": body.plate if body.action == "correct" else (previous if body.action == "confirm" else None),
-        "previous_plate": previous, "user": p.name, "reason": body.reason, "ts": now_ms(),
-        "event_partition": int(partition), "event_offset": int(offset),
+        "correction_id": str(uuid.uuid4()),
+        "event_id": event_id,
+        "action": body.action,
+        "plate": body.plate
+        if body.action == "correct"
+        else (previous if body.action == "confirm" else None),
+        "previous_plate": previous,
+        "user": p.name,
+        "reason": body.reason,
+        "ts": now_ms(),
+        "event_partition": int(partition),
+        "event_offset": int(offset),
     }
     state.publisher.publish(catalogue.CORRECTIONS.name, catalogue.CORRECTIONS.schema, event_id, rec)
     state.corrected[event_id] = rec
-    audit(state, request, p, "correction", query={"event_id": event_id, "action": body.action}, status_code=201)
+    audit(
+        state,
+        request,
+        p,
+        "correction",
+        query={"event_id": event_id, "action": body.action},
+        status_code=201,
+    )
     return {k: rec[k] for k in CorrectionOut.model_fields}
 
 
 @router.get("/review", response_model=ReviewPage)
 def review_queue(
-    request: Request, state: StateDep, p: Correct,
+    request: Request,
+    state: StateDep,
+    p: Correct,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> dict[str, Any]:
     """Events below the review confidence threshold that nobody has confirmed or corrected yet."""
-    params: dict[str, Any] = {"threshold": state.settings.api_review_threshold, "limit": limit + 1,
-                              "done": list(state.corrected)[-10000:]}
+    params: dict[str, Any] = {
+        "threshold": state.settings.api_review_threshold,
+        "limit": limit + 1,
+        "done": list(state.corrected)[-10000:],
+    }
     where = ""
     if cursor:
         try:
@@ -95,8 +121,14 @@ def review_queue(
         except ValueError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
         params.update(c_ts=c_ts, c_id=c_id)
-        where = "AND (ts, event_id) < (fromUnixTimestamp64Milli({c_ts:Int64}, 'UTC'), {c_id:String})"
-    rows = list(state.clickhouse.query(REVIEW_SQL.replace("{cursor}", where), parameters=params).named_results())
+        where = (
+            "AND (ts, event_id) < (fromUnixTimestamp64Milli({c_ts:Int64}, 'UTC'), {c_id:String})"
+        )
+    rows = list(
+        state.clickhouse.query(
+            REVIEW_SQL.replace("{cursor}", where), parameters=params
+        ).named_results()
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     items = []

@@ -22,25 +22,34 @@ HOURLY_SQL = (
 )
 PER_CAMERA_SQL = (
     "SELECT camera_id, countIf(direction = 'approaching') AS approaching, countIf(direction = 'leaving') AS leaving, "
-    "count() AS passages FROM plate_events FINAL WHERE " + RANGE.format(t="") + " GROUP BY camera_id ORDER BY camera_id"
+    "count() AS passages FROM plate_events FINAL WHERE "
+    + RANGE.format(t="")
+    + " GROUP BY camera_id ORDER BY camera_id"
 )
 TOP_SQL = (
     "SELECT plate, count() AS passages, uniqExact(camera_id) AS cameras FROM plate_events FINAL WHERE "
-    + RANGE.format(t="") + " GROUP BY plate ORDER BY passages DESC, plate LIMIT {top:UInt32}"
+    + RANGE.format(t="")
+    + " GROUP BY plate ORDER BY passages DESC, plate LIMIT {top:UInt32}"
 )
 PASSAGES_SQL = "SELECT count() FROM plate_events FINAL WHERE " + RANGE.format(t="")
 READS_SQL = "SELECT count() FROM plate_reads WHERE " + RANGE.format(t="")
 CAMERA_EVENTS_SQL = "SELECT count() FROM camera_events WHERE " + RANGE.format(t="")
 ALERTS_SQL = (
-    "SELECT priority, count() AS n FROM alerts FINAL WHERE " + RANGE.format(t="") + " GROUP BY priority ORDER BY priority"
+    "SELECT priority, count() AS n FROM alerts FINAL WHERE "
+    + RANGE.format(t="")
+    + " GROUP BY priority ORDER BY priority"
 )
 
 
-def resolve_range(period: str, since: datetime | None, until: datetime | None, now: int | None = None) -> tuple[int, int]:
+def resolve_range(
+    period: str, since: datetime | None, until: datetime | None, now: int | None = None
+) -> tuple[int, int]:
     now = now_ms() if now is None else now
     if period == "custom":
         if since is None or until is None:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "custom needs since and until")
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, "custom needs since and until"
+            )
         try:
             lo, hi = to_ms(since), to_ms(until)
         except (OverflowError, ValueError, OSError) as exc:
@@ -49,7 +58,9 @@ def resolve_range(period: str, since: datetime | None, until: datetime | None, n
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "until must be after since")
         return lo, hi
     if period == "today":
-        midnight = datetime.fromtimestamp(now / 1000, tz=UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        midnight = datetime.fromtimestamp(now / 1000, tz=UTC).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
         return to_ms(midnight), now + 1
     days = {"7d": 7, "30d": 30}[period]
     return now - days * DAY_MS, now + 1
@@ -61,9 +72,12 @@ def _scalar(client: Any, sql: str, params: dict[str, Any]) -> int:
 
 @router.get("")
 def stats(
-    request: Request, state: StateDep, p: Search,
+    request: Request,
+    state: StateDep,
+    p: Search,
     period: Annotated[Literal["today", "7d", "30d", "custom"], Query()] = "today",
-    since: datetime | None = None, until: datetime | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     top: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> dict[str, Any]:
     """Counts over today, 7 days, 30 days or a custom range (UTC)."""
@@ -71,20 +85,36 @@ def stats(
     params = {"since": lo, "until": hi, "top": top}
     ch = state.clickhouse
     hourly = [
-        {"camera_id": r["camera_id"], "hour": int(r["hour_ms"]), "direction": r["direction"], "passages": int(r["passages"])}
+        {
+            "camera_id": r["camera_id"],
+            "hour": int(r["hour_ms"]),
+            "direction": r["direction"],
+            "passages": int(r["passages"]),
+        }
         for r in ch.query(HOURLY_SQL, parameters=params).named_results()
     ]
     per_camera = [dict(r) for r in ch.query(PER_CAMERA_SQL, parameters=params).named_results()]
     top_plates = [dict(r) for r in ch.query(TOP_SQL, parameters=params).named_results()]
-    alerts = {r["priority"]: int(r["n"]) for r in ch.query(ALERTS_SQL, parameters=params).named_results()}
+    alerts = {
+        r["priority"]: int(r["n"]) for r in ch.query(ALERTS_SQL, parameters=params).named_results()
+    }
+    passages = _scalar(ch, PASSAGES_SQL, params)
     out = {
-        "since": lo, "until": hi,
-        "passages": _scalar(ch, PASSAGES_SQL, params),
+        "since": lo,
+        "until": hi,
+        "passages": passages,
         "reads": _scalar(ch, READS_SQL, params) + _scalar(ch, CAMERA_EVENTS_SQL, params),
         "per_camera": per_camera,
         "hourly": hourly,
         "top_plates": top_plates,
         "alerts": {"total": sum(alerts.values()), "by_priority": alerts},
     }
-    audit(state, request, p, "stats", query={"period": period, "since": lo, "until": hi}, result_count=out["passages"])
+    audit(
+        state,
+        request,
+        p,
+        "stats",
+        query={"period": period, "since": lo, "until": hi},
+        result_count=passages,
+    )
     return out

@@ -48,9 +48,9 @@ def image_size(data: bytes) -> tuple[int, int] | None:
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
             i += 1 if marker == 0xFF else 2
             continue
-        length = struct.unpack(">H", data[i + 2:i + 4])[0]
+        length = struct.unpack(">H", data[i + 2 : i + 4])[0]
         if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-            h, w = struct.unpack(">HH", data[i + 5:i + 9])
+            h, w = struct.unpack(">HH", data[i + 5 : i + 9])
             return int(w), int(h)
         i += 2 + length
     return None
@@ -58,14 +58,20 @@ def image_size(data: bytes) -> tuple[int, int] | None:
 
 @router.get("/export", responses={200: {"content": {"application/zip": {}}}})
 def training_export(
-    request: Request, state: StateDep, p: Correct,
-    since: datetime | None = None, until: datetime | None = None,
+    request: Request,
+    state: StateDep,
+    p: Correct,
+    since: datetime | None = None,
+    until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=20000)] = 5000,
 ) -> Response:
     """ZIP of confirmed and corrected crops with `file x y w h PLATE` labels."""
     try:
-        params = {"since": to_ms(since) if since else 0, "until": to_ms(until) if until else 32503680000000,
-                  "limit": limit}
+        params = {
+            "since": to_ms(since) if since else 0,
+            "until": to_ms(until) if until else 32503680000000,
+            "limit": limit,
+        }
     except (OverflowError, ValueError, OSError) as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"bad time: {exc}") from exc
     rows = list(state.clickhouse.query(LABELS_SQL, parameters=params).named_results())
@@ -86,13 +92,27 @@ def training_export(
             zf.writestr(f"images/{r['event_id']}.txt", line + "\n")
             lines.append(line)
         zf.writestr("labels.txt", "".join(f"{ln}\n" for ln in lines))
-        zf.writestr("README.txt", "Corrected plate crops exported by platestream. Each images/<id>.txt holds one "
-                    "tab-separated line: file x y w h PLATE (box = the whole crop).\n")
-    audit(state, request, p, "training_export", query={"since": params["since"], "until": params["until"]},
-          result_count=len(lines))
-    return Response(buf.getvalue(), media_type="application/zip",
-                    headers={"Content-Disposition": 'attachment; filename="platestream-training.zip"',
-                             "X-Missing-Images": str(missing)})
+        zf.writestr(
+            "README.txt",
+            "Corrected plate crops exported by platestream. Each images/<id>.txt holds one "
+            "tab-separated line: file x y w h PLATE (box = the whole crop).\n",
+        )
+    audit(
+        state,
+        request,
+        p,
+        "training_export",
+        query={"since": params["since"], "until": params["until"]},
+        result_count=len(lines),
+    )
+    return Response(
+        buf.getvalue(),
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": 'attachment; filename="platestream-training.zip"',
+            "X-Missing-Images": str(missing),
+        },
+    )
 
 
 def _fetch(state: Any, key: str | None) -> bytes | None:
@@ -100,7 +120,9 @@ def _fetch(state: Any, key: str | None) -> bytes | None:
         return None
     try:
         resp = state.s3.get_object(state.settings.s3_bucket, key)
-    except Exception:  # a missing or unreadable object is counted and skipped, not fatal to the export
+    except (
+        Exception
+    ):  # a missing or unreadable object is counted and skipped, not fatal to the export
         return None
     try:
         return bytes(resp.read())

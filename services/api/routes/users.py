@@ -52,35 +52,65 @@ class KeyCreated(KeyOut):
 
 
 def _user_out(u: dict[str, Any]) -> dict[str, Any]:
-    return {"username": u["username"], "role": u["role"], "disabled": bool(u.get("disabled")), "updated_at": u["ts"]}
+    return {
+        "username": u["username"],
+        "role": u["role"],
+        "disabled": bool(u.get("disabled")),
+        "updated_at": u["ts"],
+    }
 
 
 @router.get("/users", response_model=list[UserOut])
 def list_users(state: StateDep, _p: Admin) -> list[dict[str, Any]]:
     """List user accounts (never their password hashes)."""
-    return sorted((_user_out(u) for u in state.accounts.users.values()), key=lambda u: u["username"])
+    return sorted(
+        (_user_out(u) for u in state.accounts.users.values()), key=lambda u: u["username"]
+    )
 
 
 @router.post("/users", response_model=UserOut, status_code=status.HTTP_201_CREATED)
 def create_user(body: UserCreate, request: Request, state: StateDep, p: Admin) -> dict[str, Any]:
     """Create a user."""
     record = state.accounts.create_user(body.username, body.role, body.password, actor=p.subject)
-    audit(state, request, p, "user_change", query={"op": "create", "username": body.username, "role": body.role},
-          status_code=201)
+    audit(
+        state,
+        request,
+        p,
+        "user_change",
+        query={"op": "create", "username": body.username, "role": body.role},
+        status_code=201,
+    )
     return _user_out(record)
 
 
 @router.patch("/users/{username}", response_model=UserOut)
-def update_user(username: str, body: UserUpdate, request: Request, state: StateDep, p: Admin) -> dict[str, Any]:
+def update_user(
+    username: str, body: UserUpdate, request: Request, state: StateDep, p: Admin
+) -> dict[str, Any]:
     """Change a user's role, password or disabled flag."""
     try:
-        record = state.accounts.update_user(username, actor=p.subject, role=body.role, password=body.password,
-                                            disabled=body.disabled)
+        record = state.accounts.update_user(
+            username,
+            actor=p.subject,
+            role=body.role,
+            password=body.password,
+            disabled=body.disabled,
+        )
     except KeyError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such user") from None
-    audit(state, request, p, "user_change", query={"op": "update", "username": username, "role": body.role,
-                                                    "password_changed": body.password is not None,
-                                                    "disabled": body.disabled})
+    audit(
+        state,
+        request,
+        p,
+        "user_change",
+        query={
+            "op": "update",
+            "username": username,
+            "role": body.role,
+            "password_changed": body.password is not None,
+            "disabled": body.disabled,
+        },
+    )
     return _user_out(record)
 
 
@@ -93,25 +123,45 @@ def delete_user(username: str, request: Request, state: StateDep, p: Admin) -> N
         state.accounts.delete_user(username)
     except KeyError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such user") from None
-    audit(state, request, p, "user_change", query={"op": "delete", "username": username}, status_code=204)
+    audit(
+        state,
+        request,
+        p,
+        "user_change",
+        query={"op": "delete", "username": username},
+        status_code=204,
+    )
 
 
 def _key_out(k: dict[str, Any]) -> dict[str, Any]:
-    return {f: k.get(f) for f in ("key_id", "name", "owner", "role", "camera_ids", "revoked", "created_at")}
+    return {
+        f: k.get(f)
+        for f in ("key_id", "name", "owner", "role", "camera_ids", "revoked", "created_at")
+    }
 
 
 @router.get("/api-keys", response_model=list[KeyOut])
 def list_keys(state: StateDep, _p: Admin) -> list[dict[str, Any]]:
     """List API keys (ids and labels; secrets are never stored or shown)."""
-    return sorted((_key_out(k) for k in state.accounts.keys.values()), key=lambda k: k["created_at"])
+    return sorted(
+        (_key_out(k) for k in state.accounts.keys.values()), key=lambda k: k["created_at"]
+    )
 
 
 @router.post("/api-keys", response_model=KeyCreated, status_code=status.HTTP_201_CREATED)
 def create_key(body: KeyCreate, request: Request, state: StateDep, p: Admin) -> dict[str, Any]:
     """Create a machine API key; the response carries the key once."""
-    key, record = state.accounts.create_key(body.name, body.role, owner=p.name, camera_ids=body.camera_ids)
-    audit(state, request, p, "api_key_change", query={"op": "create", "key_id": record["key_id"], "role": body.role},
-          status_code=201)
+    key, record = state.accounts.create_key(
+        body.name, body.role, owner=p.name, camera_ids=body.camera_ids
+    )
+    audit(
+        state,
+        request,
+        p,
+        "api_key_change",
+        query={"op": "create", "key_id": record["key_id"], "role": body.role},
+        status_code=201,
+    )
     return {**_key_out(record), "api_key": key}
 
 
@@ -122,4 +172,11 @@ def revoke_key(key_id: str, request: Request, state: StateDep, p: Admin) -> None
         state.accounts.revoke_key(key_id)
     except KeyError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such API key") from None
-    audit(state, request, p, "api_key_change", query={"op": "revoke", "key_id": key_id}, status_code=204)
+    audit(
+        state,
+        request,
+        p,
+        "api_key_change",
+        query={"op": "revoke", "key_id": key_id},
+        status_code=204,
+    )

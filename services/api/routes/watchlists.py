@@ -97,12 +97,19 @@ def clean_pattern(pattern: str, match_type: str) -> str:
 def entry_record(body: EntryIn, owner: str, entry_id: str | None = None) -> dict[str, Any]:
     return {
         "entry_id": entry_id or stable_id("bolo", body.list_id, body.match_type, body.pattern),
-        "list_id": body.list_id, "list_kind": body.list_kind, "pattern": body.pattern,
-        "match_type": body.match_type, "max_distance": body.max_distance, "reason": body.reason,
-        "priority": body.priority, "camera_ids": list(body.camera_ids), "zones": list(body.zones),
+        "list_id": body.list_id,
+        "list_kind": body.list_kind,
+        "pattern": body.pattern,
+        "match_type": body.match_type,
+        "max_distance": body.max_distance,
+        "reason": body.reason,
+        "priority": body.priority,
+        "camera_ids": list(body.camera_ids),
+        "zones": list(body.zones),
         "valid_from": to_ms(body.valid_from) if body.valid_from else None,
         "valid_until": to_ms(body.valid_until) if body.valid_until else None,
-        "owner": owner, "updated_at": now_ms(),
+        "owner": owner,
+        "updated_at": now_ms(),
     }
 
 
@@ -118,14 +125,18 @@ def lists(state: StateDep, _p: WatchlistRead) -> list[dict[str, Any]]:
     """Watchlists with their entry counts."""
     summary: dict[str, dict[str, Any]] = {}
     for e in state.bolo.values():
-        s = summary.setdefault(e["list_id"], {"list_id": e["list_id"], "list_kind": e["list_kind"], "entries": 0})
+        s = summary.setdefault(
+            e["list_id"], {"list_id": e["list_id"], "list_kind": e["list_kind"], "entries": 0}
+        )
         s["entries"] += 1
     return sorted(summary.values(), key=lambda s: s["list_id"])
 
 
 @router.get("/entries", response_model=list[EntryOut])
 def list_entries(
-    state: StateDep, _p: WatchlistRead, list_id: Annotated[str | None, Query(max_length=64)] = None,
+    state: StateDep,
+    _p: WatchlistRead,
+    list_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
 ) -> list[dict[str, Any]]:
     """Entries of one watchlist or of all."""
@@ -134,17 +145,27 @@ def list_entries(
 
 
 @router.post("/entries", response_model=EntryOut, status_code=status.HTTP_201_CREATED)
-def create_entry(body: EntryIn, request: Request, state: StateDep, p: WatchlistWrite) -> dict[str, Any]:
+def create_entry(
+    body: EntryIn, request: Request, state: StateDep, p: WatchlistWrite
+) -> dict[str, Any]:
     """Add an entry (the same list, match type and pattern give the same id: re-adding replaces it)."""
     rec = entry_record(body, p.name)
     _publish_many(state, [(rec["entry_id"], rec)])
-    audit(state, request, p, "watchlist_change", query={"op": "create", "list_id": body.list_id,
-                                                         "entry_id": rec["entry_id"]}, status_code=201)
+    audit(
+        state,
+        request,
+        p,
+        "watchlist_change",
+        query={"op": "create", "list_id": body.list_id, "entry_id": rec["entry_id"]},
+        status_code=201,
+    )
     return rec
 
 
 @router.put("/entries/{entry_id}", response_model=EntryOut)
-def put_entry(entry_id: str, body: EntryIn, request: Request, state: StateDep, p: WatchlistWrite) -> dict[str, Any]:
+def put_entry(
+    entry_id: str, body: EntryIn, request: Request, state: StateDep, p: WatchlistWrite
+) -> dict[str, Any]:
     """Replace an entry."""
     if state.bolo.get(entry_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such entry")
@@ -160,23 +181,48 @@ def delete_entry(entry_id: str, request: Request, state: StateDep, p: WatchlistW
     if state.bolo.get(entry_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such entry")
     _publish_many(state, [(entry_id, None)])
-    audit(state, request, p, "watchlist_change", query={"op": "delete", "entry_id": entry_id}, status_code=204)
+    audit(
+        state,
+        request,
+        p,
+        "watchlist_change",
+        query={"op": "delete", "entry_id": entry_id},
+        status_code=204,
+    )
 
 
-CSV_COLUMNS = ("pattern", "match_type", "max_distance", "reason", "priority", "camera_ids", "zones",
-               "valid_from", "valid_until")
+CSV_COLUMNS = (
+    "pattern",
+    "match_type",
+    "max_distance",
+    "reason",
+    "priority",
+    "camera_ids",
+    "zones",
+    "valid_from",
+    "valid_until",
+)
 
 
-def parse_import(text: str, list_id: str, list_kind: str) -> tuple[list[EntryIn], list[dict[str, Any]]]:
+def parse_import(
+    text: str, list_id: str, list_kind: str
+) -> tuple[list[EntryIn], list[dict[str, Any]]]:
     """Rows of a CSV with a header (pattern required; camera_ids and zones separated by ';')."""
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames or "pattern" not in [f.strip() for f in reader.fieldnames]:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"CSV needs a header with 'pattern' ({', '.join(CSV_COLUMNS)})")
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"CSV needs a header with 'pattern' ({', '.join(CSV_COLUMNS)})",
+        )
     entries, errors = [], []
     for n, row in enumerate(reader, start=2):
         row = {(k or "").strip(): (v or "").strip() for k, v in row.items() if k}
         try:
-            data: dict[str, Any] = {"list_id": list_id, "list_kind": list_kind, "pattern": row.get("pattern", "")}
+            data: dict[str, Any] = {
+                "list_id": list_id,
+                "list_kind": list_kind,
+                "pattern": row.get("pattern", ""),
+            }
             for key in ("match_type", "reason", "priority", "valid_from", "valid_until"):
                 if row.get(key):
                     data[key] = row[key]
@@ -187,8 +233,14 @@ def parse_import(text: str, list_id: str, list_kind: str) -> tuple[list[EntryIn]
                     data[key] = [x.strip() for x in row[key].split(";") if x.strip()]
             entries.append(EntryIn(**data))
         except ValidationError as exc:
-            errors.append({"line": n, "error": "; ".join(f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['msg']}"
-                                                        for e in exc.errors())[:300]})
+            errors.append(
+                {
+                    "line": n,
+                    "error": "; ".join(
+                        f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['msg']}" for e in exc.errors()
+                    )[:300],
+                }
+            )
         except (ValueError, TypeError) as exc:
             errors.append({"line": n, "error": str(exc)[:300] or type(exc).__name__})
     return entries, errors
@@ -196,7 +248,10 @@ def parse_import(text: str, list_id: str, list_kind: str) -> tuple[list[EntryIn]
 
 @router.post("/{list_id}/import", response_model=ImportResult)
 def import_csv(
-    list_id: ListId, request: Request, state: StateDep, p: WatchlistWrite,
+    list_id: ListId,
+    request: Request,
+    state: StateDep,
+    p: WatchlistWrite,
     csv_text: Annotated[str, Body(media_type="text/csv", description="CSV with a header row.")],
     list_kind: Annotated[Literal["bolo", "allow"], Query()] = "bolo",
     replace: bool = False,
@@ -211,9 +266,18 @@ def import_csv(
         records.append((rec["entry_id"], rec))
     if replace:
         keep = {k for k, _ in records}
-        records += [(e["entry_id"], None) for e in state.bolo.values()
-                    if e["list_id"] == list_id and e["entry_id"] not in keep]
+        records += [
+            (e["entry_id"], None)
+            for e in state.bolo.values()
+            if e["list_id"] == list_id and e["entry_id"] not in keep
+        ]
     _publish_many(state, records)
-    audit(state, request, p, "watchlist_import", query={"list_id": list_id, "replace": replace,
-                                                         "errors": len(errors)}, result_count=len(entries))
+    audit(
+        state,
+        request,
+        p,
+        "watchlist_import",
+        query={"list_id": list_id, "replace": replace, "errors": len(errors)},
+        result_count=len(entries),
+    )
     return {"imported": len(entries), "errors": errors}
