@@ -183,6 +183,11 @@ def test_autoscaling_matches_the_topic_catalogue(target: str) -> None:
             partitions.append(catalogue.BY_NAME[meta["topic"]].partitions)
             assert int(meta["lagThreshold"]) > 0
         assert so["spec"]["maxReplicaCount"] <= min(partitions), f"{name}: more replicas than partitions"
+    if target in ("overlays/prod", "overlays/gpu"):  # Kafka requires SCRAM there: KEDA too
+        auths = set(by_name(target, "TriggerAuthentication"))
+        for name, so in scaled.items():
+            for trig in so["spec"]["triggers"]:
+                assert trig.get("authenticationRef", {}).get("name") in auths, f"{name}: trigger without auth"
     hpas = by_name(target, "HorizontalPodAutoscaler")
     assert {h["spec"]["scaleTargetRef"]["name"] for h in hpas.values()} == {"platestream-api", "platestream-ingest"}
 
