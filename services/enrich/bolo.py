@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
-from platestream.plates import normalise, plate_distance, skeleton
+from platestream.plates import normalise, skeleton
+from services.enrich.dedup import within
 
 logger = logging.getLogger(__name__)
 
@@ -146,7 +147,15 @@ def deletions(text: str, depth: int) -> set[str]:
     """Every string obtained by deleting up to ``depth`` characters."""
     out = {text}
     n = len(text)
-    for k in range(1, min(depth, n) + 1):
+    if depth >= 1:
+        one = {text[:i] + text[i + 1:] for i in range(n)}
+        out |= one
+        if depth >= 2:
+            for t in one:
+                out |= {t[:i] + t[i + 1:] for i in range(len(t))}
+        if depth <= 2:
+            return out
+    for k in range(3, min(depth, n) + 1):
         for idx in combinations(range(n), k):
             drop = set(idx)
             out.add("".join(ch for i, ch in enumerate(text) if i not in drop))
@@ -171,6 +180,7 @@ class Watchlists:
         self._fuzzy: dict[str, list[Entry]] = {}
         self._fuzzy_depth = 0
         self._cache: dict[str, list[Entry]] = {}
+        self._scan_combined: re.Pattern[str] | None = None
         self.version = 0
 
     def __len__(self) -> int:
@@ -209,7 +219,18 @@ class Watchlists:
 
     def _changed(self) -> None:
         self._cache.clear()
+        self._scan_combined = None
         self.version += 1
+
+    def _scan_rx(self) -> re.Pattern[str]:
+        """One alternation of every scanned pattern: one C-level pass rejects most plates."""
+        if self._scan_combined is None:
+            parts = [e.compiled.pattern for e in self._scan if e.compiled is not None]
+            try:
+                self._scan_combined = re.compile("|".join(f"(?:{p})" for p in parts))
+            except re.error:  # e.g. too many groups: fall back to matching everything
+                self._scan_combined = re.compile(".*")
+        return self._scan_combined
 
     def _buckets(self, e: Entry) -> list[tuple[dict[str, list[Entry]], str]]:
         if e.match_type == "exact":
@@ -263,9 +284,10 @@ class Watchlists:
                 for e in self._prefix.get(plate[:i], ()):
                     if e.compiled is not None and self._pattern_matches(e, plate):
                         found[e.entry_id] = e
-        for e in self._scan:
-            if e.compiled is not None and self._pattern_matches(e, plate):
-                found[e.entry_id] = e
+        if self._scan and self._scan_rx().fullmatch(plate) is not None:
+            for e in self._scan:
+                if e.compiled is not None and self._pattern_matches(e, plate):
+                    found[e.entry_id] = e
         if self._fuzzy:
             folded = plate.translate(_FOLD)
             seen: set[str] = set()
@@ -274,7 +296,7 @@ class Watchlists:
                     if e.entry_id in seen:
                         continue
                     seen.add(e.entry_id)
-                    if abs(len(e.key) - len(plate)) <= e.max_distance and plate_distance(plate, e.key) <= e.max_distance:
+                    if within(plate, e.key, e.max_distance) is not None:
                         found[e.entry_id] = e
         result = list(found.values())
         if len(self._cache) >= CACHE_SIZE:

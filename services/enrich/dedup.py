@@ -16,12 +16,44 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from rapidfuzz.distance import Levenshtein
+
 from platestream.ids import stable_id
-from platestream.plates import plate_distance
+from platestream.plates import CONFUSABLE_COST, CONFUSABLE_PAIRS, plate_distance
 
 TopicPartition = tuple[str, int]
 MAX_READ_IDS = 500  # read ids carried on one event (a parked car may give thousands)
 MAX_COMPARED_VARIANTS = 12  # variants of a passage compared with a new read
+ATTRS = ("direction", "direction_raw", "country", "plate_format", "vehicle_type", "vehicle_color",
+         "vehicle_make", "vehicle_model")
+ATTR_READS = 8  # vehicle attributes are taken from the first reads that carry them
+
+
+# Every confusable pair folded to one character: a plain edit distance over folded text is a lower
+# bound of plate_distance (confusables cost 0 instead of 0.4), computed in C by rapidfuzz.
+FOLD = str.maketrans({a: b for a, b in CONFUSABLE_PAIRS} | {"D": "0", "Q": "0", "L": "1", "T": "1"})
+
+
+def within(a: str, b: str, limit: float) -> float | None:
+    """None when plate_distance(a, b) > limit, else the distance (decision exact; value exact or,
+    when folded look-alikes are involved, an estimate between the folded and plain edit distances
+    that only ranks candidate passages). Most pairs are rejected in C by rapidfuzz."""
+    if a == b:
+        return 0.0
+    if abs(len(a) - len(b)) > limit:
+        return None
+    cutoff = int(limit)
+    lower = Levenshtein.distance(a.translate(FOLD), b.translate(FOLD), score_cutoff=cutoff)
+    if lower > cutoff:
+        return None
+    upper = Levenshtein.distance(a, b)
+    if upper <= limit:
+        # Every edit is within the limit even at full cost; the edits that folding removed are
+        # confusable substitutions (cost CONFUSABLE_COST), so this is the weighted distance in the
+        # usual case, without the pure-Python dynamic programme.
+        return lower + CONFUSABLE_COST * (upper - lower)
+    d = plate_distance(a, b)
+    return d if d <= limit else None
 
 
 @dataclass(slots=True)
@@ -85,7 +117,7 @@ class Passage:
         self.last_seen = read.ts
         self.last_wall = wall_ms
         self.read_ids: list[str] = []
-        # plate -> [weight sum, per-position weight sums]
+        # plate -> [weight sum, per-position weight sums or None, uniform weight sum]
         self.variants: dict[str, list[Any]] = {}
         self.reads_by_variant: dict[str, int] = {}
         self.offsets: dict[TopicPartition, int] = {}
@@ -108,18 +140,29 @@ class Passage:
         if read.confidence > self.best.confidence:
             self.best = read
         plate = read.plate
+        conf = read.confidence
         weights = read.char_confidences
-        if len(weights) != len(plate):
-            weights = [read.confidence] * len(plate)
         stats = self.variants.get(plate)
+        # [sum of read confidences, per-position sums of character confidences or None while every
+        #  read of this variant came without them (then each position weighs the read confidence)]
         if stats is None:
-            self.variants[plate] = [read.confidence, list(weights)]
+            per = list(weights) if len(weights) == len(plate) and weights else None
+            self.variants[plate] = [conf, per, conf]
             self.reads_by_variant[plate] = 1
         else:
-            stats[0] += read.confidence
-            per = stats[1]
-            for i, w in enumerate(weights):
-                per[i] += w
+            stats[0] += conf
+            if weights and len(weights) == len(plate):
+                per = stats[1]
+                if per is None:
+                    per = stats[1] = [stats[2]] * len(plate)
+                for i, w in enumerate(weights):
+                    per[i] += w
+            elif stats[1] is not None:
+                per = stats[1]
+                for i in range(len(per)):
+                    per[i] += conf
+            else:
+                stats[2] += conf
             self.reads_by_variant[plate] += 1
         old = self.offsets.get(read.tp)
         if old is None or read.offset < old:
@@ -131,33 +174,34 @@ class Passage:
                 self.first_box = (read.ts, read.box)
             if self.last_box is None or read.ts >= self.last_box[0]:
                 self.last_box = (read.ts, read.box)
-        for name in ("direction", "direction_raw", "country", "plate_format", "vehicle_type",
-                     "vehicle_color", "vehicle_make", "vehicle_model"):
-            value = getattr(read, name)
-            if value and name not in self.attrs:
-                self.attrs[name] = value
+        if self.count <= ATTR_READS:
+            attrs = self.attrs
+            for name in ATTRS:
+                value = getattr(read, name)
+                if value and name not in attrs:
+                    attrs[name] = value
 
     def distance(self, plate: str, limit: float) -> float:
         """Smallest distance from ``plate`` to the passage's most supported variants."""
         if plate in self.variants:
             return 0.0
         best = limit + 1.0
-        n = len(plate)
         variants = self.variants
         if len(variants) > MAX_COMPARED_VARIANTS:
             ranked = sorted(variants, key=lambda v: -variants[v][0])[:MAX_COMPARED_VARIANTS]
         else:
             ranked = list(variants)
         for v in ranked:
-            if abs(len(v) - n) > limit:
-                continue
-            d = plate_distance(plate, v)
-            if d < best:
+            d = within(plate, v, limit)
+            if d is not None and d < best:
                 best = d
         return best
 
     def consensus(self) -> tuple[str, float]:
-        return consensus({v: (s[0], s[1]) for v, s in self.variants.items()}, self.best.confidence)
+        return consensus(
+            {v: (s[0], s[1] if s[1] is not None else [s[0]] * len(v)) for v, s in self.variants.items()},
+            self.best.confidence,
+        )
 
 
 @dataclass(slots=True)
@@ -216,6 +260,8 @@ def consensus(variants: dict[str, tuple[float, list[float]]], best_confidence: f
     """
     if not variants:
         return "", 0.0
+    if len(variants) == 1:
+        return next(iter(variants)), round(min(1.0, best_confidence), 4)
     by_len: dict[int, float] = {}
     for plate, (weight, _) in variants.items():
         by_len[len(plate)] = by_len.get(len(plate), 0.0) + weight
@@ -308,7 +354,7 @@ class PassageTracker:
             for h in holds:
                 if read.ts - h.last_seen > cfg.holdoff_ms:
                     continue
-                if read.plate in h.variants or plate_distance(read.plate, h.plate) <= cfg.max_distance:
+                if read.plate in h.variants or within(read.plate, h.plate, cfg.max_distance) is not None:
                     h.last_seen = max(h.last_seen, read.ts)
                     h.absorbed += 1
                     self.absorbed += 1

@@ -134,3 +134,37 @@ def test_box_direction() -> None:
     assert box_direction((0, (0, 0, 130, 40)), (1, (0, 0, 100, 30))) == "leaving"
     assert box_direction((0, (0, 0, 100, 30)), (1, (0, 0, 102, 30))) is None
     assert box_direction(None, (1, (0, 0, 1, 1))) is None
+
+
+def test_within_agrees_with_plate_distance() -> None:
+    import itertools
+
+    from platestream.plates import plate_distance
+    from services.enrich.dedup import within
+
+    plates = ["ABC1234", "A8C1234", "ABC123", "4BC1Z34", "XBC1234", "ABD1235", "AB01234", "XYZ9876",
+              "ABCI234", "A8C12", "ADQ1234", "AQD1234", "ABC1LT4"]
+    for a, b in itertools.product(plates, repeat=2):
+        exact = plate_distance(a, b)
+        for limit in (1.0, 2.0):
+            got = within(a, b, limit)
+            if exact <= limit:
+                assert got is not None and got <= exact + 1e-9, (a, b, limit, got, exact)
+            else:
+                assert got is None, (a, b, limit, got, exact)
+
+
+def test_passage_mixes_reads_with_and_without_char_confidences() -> None:
+    from services.enrich.dedup import Passage
+
+    a = read(0, "ABC1234", 0.6)
+    b = read(1, "ABC1234", 0.6)
+    b.char_confidences = [0.9] * 6 + [0.1]
+    c = read(2, "ABC1235", 0.9)
+    p = Passage(a, 0)
+    p.add(b, 0)
+    p.add(c, 0)
+    assert p.variants["ABC1234"][1] == [0.6 + 0.9] * 6 + [0.6 + 0.1]
+    # last position: 4 has 0.7, 5 has 0.9
+    assert p.consensus()[0] == "ABC1235"
+    assert p.count == 3 and p.best is c
