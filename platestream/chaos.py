@@ -68,6 +68,27 @@ def short_faults(outage_s: float = 5.0) -> list[Fault]:
             Fault("restart", "broker")]
 
 
+STAGE_MODULES = {
+    "ingest": "services.ingest.cli", "detect": "services.detect.cli", "enrich": "services.enrich.cli",
+    "sink": "services.sink.cli", "notify": "services.enrich.notify_cli", "health": "services.enrich.health_cli",
+}
+
+
+def available_stages(wanted: tuple[str, ...] = ("ingest", "enrich", "sink", "notify")) -> tuple[str, ...]:
+    """The wanted stages whose command exists in this checkout (a stage still being built is left out)."""
+    import importlib
+
+    out = []
+    for name in wanted:
+        try:
+            module = importlib.import_module(STAGE_MODULES[name])
+        except ModuleNotFoundError:
+            continue
+        if getattr(module, "app", None) is not None:
+            out.append(name)
+    return tuple(out)
+
+
 # -- the webhook receiver ------------------------------------------------------------------------
 
 class WebhookReceiver:
@@ -305,6 +326,44 @@ class FaultResult:
     acked_before: int
     recovery_s: float | None
     note: str = ""
+    injected_ms: int = 0
+    restored_ms: int = 0
+
+
+def scan_topic(settings: CommonSettings, topic: str, ids: set[str], key_field: str = "event_id",
+               timeout_s: float = 60.0) -> dict[str, tuple[int, int]]:
+    """Where (partition, offset) each of ``ids`` sits in ``topic``, read from the start (diagnosis)."""
+    import uuid
+
+    from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+    from platestream.kafka import make_consumer
+    from platestream.serde import AvroSerde
+
+    serde = AvroSerde(settings.schema_registry_url)
+    consumer = make_consumer(settings, f"chaos-scan-{uuid.uuid4().hex[:8]}")
+    found: dict[str, tuple[int, int]] = {}
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions])
+        deadline = time.monotonic() + timeout_s
+        idle_since = time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - idle_since < 3.0 and len(found) < len(ids):
+            batch = consumer.consume(num_messages=1000, timeout=0.5)
+            if batch:
+                idle_since = time.monotonic()
+            for msg in batch:
+                if msg.error() is not None or msg.value() is None:
+                    continue
+                try:
+                    rid = str(serde.decode(msg.value()).get(key_field))
+                except Exception:
+                    continue
+                if rid in ids:
+                    found[rid] = (msg.partition(), msg.offset())
+    finally:
+        consumer.close()
+    return found
 
 
 @dataclass
@@ -333,6 +392,12 @@ class ChaosReport:
     @property
     def passed(self) -> bool:
         return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return {"run_id": self.run_id, "options": self.options, "faults": [asdict(r) for r in self.faults],
+                "figures": self.figures, "checks": self.checks, "problems": self.problems, "passed": self.passed}
 
     def table(self) -> str:
         f = self.figures
@@ -456,6 +521,7 @@ class ChaosRun:
 
     def _inject(self, fault: Fault, stages: harness.Stages, load: IngestLoad) -> FaultResult:
         self.echo(f"fault: {fault.name}")
+        injected = now_ms()
         note = ""
         if fault.kind == "kill":
             if fault.target not in stages.names:
@@ -472,10 +538,11 @@ class ChaosRun:
             self.stack.stop(fault.target)
             time.sleep(fault.duration_s)
             self.stack.start(fault.target)
+        restored = now_ms()
         acked = [a.event_id for a in load.acked_snapshot().values()]
         recovery = wait_stored(self._client, self.settings.clickhouse_database, acked, self.opts.recovery_timeout_s)
         self.echo(f"  recovered in {recovery} s ({len(acked)} acknowledged so far)")
-        return FaultResult(fault.name, len(acked), recovery, note)
+        return FaultResult(fault.name, len(acked), recovery, note, injected, restored)
 
     def _final(self, report: ChaosReport, stages: harness.Stages, load: IngestLoad, webhook: WebhookReceiver) -> None:
         acked = load.acked_snapshot()
@@ -491,8 +558,9 @@ class ChaosRun:
         while time.monotonic() < deadline:
             alert_rows = [(str(a), str(e)) for a, e in client.query(
                 f"SELECT alert_id, any(event_id) FROM {db}.alerts FINAL GROUP BY alert_id").result_rows]
-            if (len(webhook.accepted) - len(self.canary_alerts) >= expected_alerts
-                    and len(alert_rows) - len(self.canary_ids) >= expected_alerts):
+            delivered_enough = "notify" not in self.opts.stages or (
+                len(webhook.accepted) - len(self.canary_alerts) >= expected_alerts)
+            if delivered_enough and len(alert_rows) - len(self.canary_ids) >= expected_alerts:
                 break
             time.sleep(1.0)
         stored = stored_ids(client, db, ids)
@@ -505,13 +573,20 @@ class ChaosRun:
             parameters={"ids": ids + sorted(self.canary_ids)}))
         image_keys = client.query(f"SELECT event_id, image_keys FROM {db}.camera_events FINAL").result_rows
         images_missing, images_expected = self._missing_images(image_keys)
-        alerted_events = {e for _, e in alert_rows}
+        # An alert names the passage (plate event); the passage lists the reads it merged, which
+        # for device events are the camera event ids.
+        alerted_events = {str(r[0]) for r in client.query(
+            f"SELECT DISTINCT arrayJoin(read_ids) FROM {db}.plate_events FINAL WHERE event_id IN %(ids)s",
+            parameters={"ids": [e for _, e in alert_rows] or [""]}).result_rows}
         delivered = client.query(
             f"SELECT alert_id, countIf(status = 'delivered') FROM {db}.alert_deliveries FINAL GROUP BY alert_id"
         ).result_rows
         delivered_ok = {str(a): int(n) for a, n in delivered}
         accepted = {a: n for a, n in webhook.accepted.items() if a not in self.canary_alerts}
-        alert_rows = [(a, e) for a, e in alert_rows if e not in self.canary_ids]
+        canary_passages = {str(r[0]) for r in client.query(
+            f"SELECT event_id FROM {db}.plate_events FINAL WHERE hasAny(read_ids, %(ids)s)",
+            parameters={"ids": sorted(self.canary_ids) or [""]}).result_rows}
+        alert_rows = [(a, e) for a, e in alert_rows if e not in canary_passages]
         lost = sorted(set(ids) - stored)
         alive = stages.alive()
         lag_left = self._lag_left()
@@ -531,16 +606,18 @@ class ChaosRun:
         p = report.problems
         if lost:
             p.append(f"{len(lost)} acknowledged events not in ClickHouse (e.g. {lost[:3]})")
+            report.checks["lost"] = self._diagnose(lost, acked, report.faults)
         if per_id:
             p.append(f"{len(per_id)} event ids more than once after FINAL")
         if images_missing:
             p.append(f"{images_missing} of {images_expected} images missing from the bucket")
         if images_expected < len(stored) + len(self.canary_ids):
             p.append(f"only {images_expected} image keys for {len(stored)} stored events (one image each was sent)")
-        if "notify" in stages.names:
+        if "enrich" in stages.names:
             missing_alert_events = hits - alerted_events
             if missing_alert_events:
                 p.append(f"{len(missing_alert_events)} watchlist hits without an alert row")
+        if "notify" in stages.names:
             if f["alerts_delivered"] < len(alert_rows):
                 p.append(f"{len(alert_rows) - f['alerts_delivered']} alerts never delivered to the webhook")
             if f["alert_duplicates"]:
@@ -556,6 +633,24 @@ class ChaosRun:
                 p.append(f"no recovery after {r.fault}")
         if load.gave_up:
             p.append(f"{len(load.gave_up)} pushes never acknowledged after retries")
+
+    def _diagnose(self, lost: list[str], acked: dict[str, Acked], faults: list[FaultResult]) -> list[dict[str, Any]]:
+        """For each lost id: when it was acknowledged, the fault nearest in time, and whether the
+        broker still has it (then the sink dropped it) or not (then the broker or ingest did)."""
+        where = scan_topic(self.settings, self.settings.topic(catalogue.CAMERA_EVENTS.name), set(lost[:50]))
+        out = []
+        for eid in lost[:50]:
+            a = acked[eid]
+            near = min(faults, key=lambda r: abs(r.injected_ms - a.acked_ms), default=None)
+            out.append({
+                "event_id": eid, "index": a.index, "attempts": a.attempts,
+                "in_topic_at": where.get(eid),
+                "nearest_fault": near.fault if near else None,
+                "acked_minus_fault_injected_ms": a.acked_ms - near.injected_ms if near else None,
+                "acked_minus_fault_restored_ms": a.acked_ms - near.restored_ms if near else None,
+            })
+        self.echo(f"lost events: {json.dumps(out, indent=1)}")
+        return out
 
     def _missing_images(self, rows: list[tuple[Any, Any]]) -> tuple[int, int]:
         from minio.error import S3Error
@@ -597,7 +692,14 @@ class ChaosRun:
         return last
 
 
-def run_suite(base: CommonSettings, options: ChaosOptions, echo: Callable[[str], None] = print) -> ChaosReport:
-    """The whole suite on a private stack: start it, run, stop it."""
+def run_suite(base: CommonSettings, options: ChaosOptions, echo: Callable[[str], None] = print,
+              json_path: Path | None = None) -> ChaosReport:
+    """The whole suite on a private stack: start it, run, stop it; optionally write the report as JSON."""
+    from platestream.benchutil import machine, write_json
+
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     with harness.private_stack(base, ephemeral=False) as (settings, stack):
-        return ChaosRun(settings=settings, stack=stack, options=options, echo=echo).run()
+        report = ChaosRun(settings=settings, stack=stack, options=options, echo=echo).run()
+    write_json(json_path, {**report.to_dict(), "machine": machine(), "started_at": started,
+                           "load_avg_at_end": [round(x, 2) for x in __import__("os").getloadavg()]})
+    return report

@@ -108,10 +108,8 @@ class _FakeClient:
         ids = parameters["ids"]
         assert isinstance(ids, list)
 
-        class R:
-            result_rows = [(i,) for i in ids if i in self.present]
-
-        return R()
+        rows = [(i,) for i in ids if i in self.present]
+        return type("Result", (), {"result_rows": rows})()
 
 
 def test_freshness_probe_moves_seen_ids_out_of_pending() -> None:
