@@ -61,7 +61,7 @@ def url_for(stage: str, ready: bool, env: dict[str, str]) -> str:
 
 def check(url: str) -> tuple[bool, str]:
     try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as resp:  # noqa: S310 (loopback only)
+        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as resp:
             return 200 <= resp.status < 300, f"{url} -> {resp.status}"
     except urllib.error.HTTPError as exc:
         return False, f"{url} -> {exc.code}"
@@ -81,7 +81,9 @@ def main(argv: list[str]) -> int:
         print("healthcheck: no stage given and PID 1 is not `platestream <stage>`", file=sys.stderr)
         return 1
     if stage not in ENDPOINTS:
-        print(f"healthcheck: unknown stage {stage!r}; known: {', '.join(ENDPOINTS)}", file=sys.stderr)
+        print(
+            f"healthcheck: unknown stage {stage!r}; known: {', '.join(ENDPOINTS)}", file=sys.stderr
+        )
         return 1
     ok, detail = check(url_for(stage, ready, dict(os.environ)))
     print(detail, file=sys.stdout if ok else sys.stderr)

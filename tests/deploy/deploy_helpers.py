@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -39,20 +39,29 @@ def tool(name: str) -> str:
 COMPONENT_TARGETS = {"components/ingest-mqtt": "overlays/dev"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def render(target: str) -> tuple[dict[str, Any], ...]:
     """`kubectl kustomize` of deploy/k8s/<target> (base, overlays/<name> or an optional component)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = K8S / target
         if target in COMPONENT_TARGETS:
             path = Path(tmp)
-            (path / "kustomization.yaml").write_text(yaml.safe_dump({
-                "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-                "resources": [os.path.relpath(K8S / COMPONENT_TARGETS[target], tmp)],
-                "components": [os.path.relpath(K8S / target, tmp)],
-            }))
+            (path / "kustomization.yaml").write_text(
+                yaml.safe_dump(
+                    {
+                        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                        "kind": "Kustomization",
+                        "resources": [os.path.relpath(K8S / COMPONENT_TARGETS[target], tmp)],
+                        "components": [os.path.relpath(K8S / target, tmp)],
+                    }
+                )
+            )
         out = subprocess.run(
-            [tool("kubectl"), "kustomize", str(path)], capture_output=True, text=True, timeout=60, check=False
+            [tool("kubectl"), "kustomize", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
     assert out.returncode == 0, f"kustomize build {target} failed:\n{out.stderr}"
     return tuple(d for d in yaml.safe_load_all(out.stdout) if d)
@@ -146,15 +155,14 @@ def compose(env: dict[str, str] | None = None) -> dict[str, Any]:
 @lru_cache(maxsize=1)
 def settings_env_names() -> frozenset[str]:
     """PLATESTREAM_* names of every field of CommonSettings and of every stage's settings class."""
-    from platestream.settings import CommonSettings
-
     import services
+    from platestream.settings import CommonSettings
 
     for info in pkgutil.walk_packages(services.__path__, "services."):
         if info.name.endswith(".settings"):
             importlib.import_module(info.name)
-    classes: list[type] = [CommonSettings]
-    stack = [CommonSettings]
+    classes: list[type[CommonSettings]] = [CommonSettings]
+    stack: list[type[CommonSettings]] = [CommonSettings]
     while stack:
         for sub in stack.pop().__subclasses__():
             if sub not in classes:
@@ -163,7 +171,7 @@ def settings_env_names() -> frozenset[str]:
     names = set()
     for cls in classes:
         prefix = cls.model_config.get("env_prefix", "")
-        for field in cls.model_fields:  # type: ignore[attr-defined]
+        for field in cls.model_fields:
             names.add(f"{prefix}{field}".upper())
     return frozenset(names)
 

@@ -16,8 +16,13 @@ from deploy_helpers import ROOT, InterpolationError, compose, interpolate, read_
 
 DATA_SERVICES = {"kafka", "schema-registry", "clickhouse", "minio", "mosquitto"}
 STAGES = {"ingest", "detect", "enrich", "sink", "notify", "health", "api"}
-SECRETS = ("PLATESTREAM_JWT_SECRET", "PLATESTREAM_CLICKHOUSE_PASSWORD", "PLATESTREAM_S3_SECRET_KEY",
-           "PLATESTREAM_NOTIFY_WEBHOOK_SECRET", "MQTT_PASSWORD")
+SECRETS = (
+    "PLATESTREAM_JWT_SECRET",
+    "PLATESTREAM_CLICKHOUSE_PASSWORD",
+    "PLATESTREAM_S3_SECRET_KEY",
+    "PLATESTREAM_NOTIFY_WEBHOOK_SECRET",
+    "MQTT_PASSWORD",
+)
 
 
 def test_compose_file_follows_the_compose_specification() -> None:
@@ -51,7 +56,11 @@ def test_every_service_is_healthchecked_and_waits_for_what_it_needs() -> None:
     for stage in STAGES:
         deps = services[stage]["depends_on"]
         assert {"kafka", "clickhouse", "minio", "init"} <= set(deps), stage
-        assert services[stage]["healthcheck"]["test"] == ["CMD", "python", "/opt/platestream/healthcheck.py"]
+        assert services[stage]["healthcheck"]["test"] == [
+            "CMD",
+            "python",
+            "/opt/platestream/healthcheck.py",
+        ]
         assert services[stage].get("user") is None, "the image's non-root USER applies"
         assert services[stage]["read_only"] is True
     assert set(services["init"]["depends_on"]) >= {"kafka", "clickhouse", "minio"}
@@ -103,8 +112,16 @@ def test_interpolation_follows_compose_rules() -> None:
 
 
 def test_mosquitto_config_requires_authentication() -> None:
-    conf = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text(encoding="utf-8").splitlines()
-    lines = {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in conf if line and not line.startswith("#")}
+    conf = (
+        (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text(encoding="utf-8").splitlines()
+    )
+    lines = {
+        line.split(" ", 1)[0]: line.split(" ", 1)[1]
+        for line in conf
+        if line and not line.startswith("#")
+    }
     assert lines["allow_anonymous"] == "false"
     assert lines["password_file"] == "/mosquitto/data/passwd"
-    assert compose()["services"]["mosquitto"]["volumes"][0].startswith("./deploy/mosquitto/mosquitto.conf:")
+    assert compose()["services"]["mosquitto"]["volumes"][0].startswith(
+        "./deploy/mosquitto/mosquitto.conf:"
+    )

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from deploy_helpers import ROOT, tool
@@ -17,20 +18,34 @@ from deploy_helpers import ROOT, tool
 DOCKERFILE = ROOT / "Dockerfile"
 TEXT = DOCKERFILE.read_text(encoding="utf-8")
 INSTRUCTIONS = [
-    line for line in re.sub(r"\\\n", " ", TEXT).splitlines() if line.strip() and not line.lstrip().startswith("#")
+    line
+    for line in re.sub(r"\\\n", " ", TEXT).splitlines()
+    if line.strip() and not line.lstrip().startswith("#")
 ]
 HEALTHCHECK = ROOT / "deploy" / "docker" / "healthcheck.py"
 
 
 def test_hadolint_is_clean() -> None:
-    out = subprocess.run([tool("hadolint"), "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=60, check=False)
+    out = subprocess.run(
+        [tool("hadolint"), "--no-color", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
 def test_hadolint_would_catch_problems(tmp_path: Path) -> None:
     bad = tmp_path / "Dockerfile"
     bad.write_text("FROM python:latest\nRUN apt-get install -y curl\nCMD python app.py\n")
-    out = subprocess.run([tool("hadolint"), "--no-color", str(bad)], capture_output=True, text=True, timeout=60, check=False)
+    out = subprocess.run(
+        [tool("hadolint"), "--no-color", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert out.returncode != 0 and "DL3007" in out.stdout
 
 
@@ -47,9 +62,14 @@ def test_runs_as_a_non_root_user_with_a_healthcheck_and_the_cli_entrypoint() -> 
     runtime = TEXT.split("AS runtime", 1)[1]
     users = re.findall(r"^USER (\S+)$", runtime, re.M)
     assert users and users[-1].split(":")[0] not in ("root", "0")
-    assert re.search(r'^HEALTHCHECK .*\n?.*CMD \["python", "/opt/platestream/healthcheck.py"\]', runtime, re.M)
+    assert re.search(
+        r'^HEALTHCHECK .*\n?.*CMD \["python", "/opt/platestream/healthcheck.py"\]', runtime, re.M
+    )
     assert re.search(r'^ENTRYPOINT \["platestream"\]$', runtime, re.M)
-    assert "COPY deploy/docker/healthcheck.py deploy/docker/ensure_bucket.py /opt/platestream/" in runtime
+    assert (
+        "COPY deploy/docker/healthcheck.py deploy/docker/ensure_bucket.py /opt/platestream/"
+        in runtime
+    )
 
 
 def test_models_are_baked_in_and_variants_come_from_build_args() -> None:
@@ -64,19 +84,36 @@ def test_models_are_baked_in_and_variants_come_from_build_args() -> None:
 
 
 def test_no_registry_host_is_named() -> None:
-    for path in (DOCKERFILE, ROOT / "docker-compose.yml", ROOT / ".dockerignore", ROOT / ".env.example"):
+    for path in (
+        DOCKERFILE,
+        ROOT / "docker-compose.yml",
+        ROOT / ".dockerignore",
+        ROOT / ".env.example",
+    ):
         hosts = re.findall(r"https?://([A-Za-z0-9.-]+)", path.read_text(encoding="utf-8"))
-        external = [h for h in hosts if "." in h and not h.endswith((".example.com", ".svc")) and h not in ("0.0.0.0", "127.0.0.1")]
+        external = [
+            h
+            for h in hosts
+            if "." in h
+            and not h.endswith((".example.com", ".svc"))
+            and h not in ("0.0.0.0", "127.0.0.1")
+        ]
         assert not external, f"{path.name} names hosts {external}"
 
 
 def test_copied_paths_exist_and_are_not_docker_ignored() -> None:
-    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line.strip() and not line.startswith("#")}
+    ignored = {
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     for line in INSTRUCTIONS:
         if line.startswith("COPY ") and "--from=" not in line:
             for src in line.split()[1:-1]:
                 assert (ROOT / src).exists(), src
-                assert src not in ignored and src.split("/")[0] not in ignored, f"{src} is excluded by .dockerignore"
+                assert src not in ignored and src.split("/")[0] not in ignored, (
+                    f"{src} is excluded by .dockerignore"
+                )
     assert {".venv", ".env", "var", ".git"} <= ignored
 
 
@@ -87,14 +124,20 @@ def run_check(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
     import os
     import sys
 
-    return subprocess.run([sys.executable, str(HEALTHCHECK), *args], capture_output=True, text=True, timeout=30,
-                          env={**os.environ, **(env or {})}, check=False)
+    return subprocess.run(
+        [sys.executable, str(HEALTHCHECK), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
 
 
 class _Handler(BaseHTTPRequestHandler):
-    codes = {"/health": 200, "/ready": 503}
+    codes: ClassVar[dict[str, int]] = {"/health": 200, "/ready": 503}
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self.send_response(self.codes.get(self.path, 404))
         self.end_headers()
 
@@ -148,8 +191,13 @@ def test_healthcheck_finds_the_stage_of_pid1(tmp_path: Path) -> None:
     assert mod["stage_of_pid1"](cmdline) is None
     cmdline.write_bytes(b"/opt/venv/bin/python\0/opt/venv/bin/platestream\0ingest\0mqtt\0")
     assert mod["command_of_pid1"](cmdline) == ("ingest", "mqtt")
-    assert ("ingest", "mqtt") in mod["NO_ENDPOINT"] and ("ingest", "serve") not in mod["NO_ENDPOINT"]
-    assert mod["url_for"]("notify", False, {"PLATESTREAM_NOTIFY_WEB_PORT": "9999"}) == "http://127.0.0.1:9999/health"
+    assert ("ingest", "mqtt") in mod["NO_ENDPOINT"] and ("ingest", "serve") not in mod[
+        "NO_ENDPOINT"
+    ]
+    assert (
+        mod["url_for"]("notify", False, {"PLATESTREAM_NOTIFY_WEB_PORT": "9999"})
+        == "http://127.0.0.1:9999/health"
+    )
 
 
 def test_healthcheck_ports_match_the_settings_defaults() -> None:
@@ -157,6 +205,8 @@ def test_healthcheck_ports_match_the_settings_defaults() -> None:
     import runpy
 
     from deploy_helpers import settings_env_names
+
+    from platestream.settings import CommonSettings
     from services.api.settings import ApiSettings
     from services.detect.settings import DetectSettings
     from services.enrich.settings import EnrichSettings, HealthSettings, NotifySettings
@@ -164,8 +214,20 @@ def test_healthcheck_ports_match_the_settings_defaults() -> None:
     from services.sink.settings import SinkSettings
 
     endpoints = runpy.run_path(str(HEALTHCHECK))["ENDPOINTS"]
-    classes = [ApiSettings, DetectSettings, EnrichSettings, HealthSettings, NotifySettings, IngestSettings, SinkSettings]
-    defaults = {f"PLATESTREAM_{k.upper()}": f.default for c in classes for k, f in c.model_fields.items()}
+    classes: list[type[CommonSettings]] = [
+        ApiSettings,
+        DetectSettings,
+        EnrichSettings,
+        HealthSettings,
+        NotifySettings,
+        IngestSettings,
+        SinkSettings,
+    ]
+    defaults = {
+        f"PLATESTREAM_{k.upper()}": f.default for c in classes for k, f in c.model_fields.items()
+    }
     for stage, (var, port, _live, _ready) in endpoints.items():
         assert var in settings_env_names(), f"{stage}: {var} is not a setting"
-        assert defaults[var] == port, f"{stage}: {var} defaults to {defaults[var]}, healthcheck assumes {port}"
+        assert defaults[var] == port, (
+            f"{stage}: {var} defaults to {defaults[var]}, healthcheck assumes {port}"
+        )

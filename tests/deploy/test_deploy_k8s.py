@@ -17,7 +17,16 @@ import jsonschema
 import kubernetes_validate
 import pytest
 from crd_schemas import CRD_SCHEMAS
-from deploy_helpers import K8S, OVERLAYS, ROOT, by_name, is_platestream_image, objects, pod_specs, render
+from deploy_helpers import (
+    K8S,
+    OVERLAYS,
+    ROOT,
+    by_name,
+    is_platestream_image,
+    objects,
+    pod_specs,
+    render,
+)
 
 from platestream import topics as catalogue
 
@@ -29,11 +38,21 @@ STAGES = {  # Deployment suffix -> (stage command, settings field holding its co
     "sink-clickhouse": ("sink", "sink_group_clickhouse"),
     "sink-s3": ("sink", "sink_group_s3"),
 }
-REQUIRED_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by")
+REQUIRED_LABELS = (
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/part-of",
+    "app.kubernetes.io/managed-by",
+)
 # Secrets an operator creates before applying (docs/deploy.md lists them) or that an operator
 # generates itself (Strimzi's User Operator writes one per KafkaUser).
-EXTERNAL_SECRETS = {"platestream-secrets", "platestream-minio-user", "platestream-minio-env",
-                    "platestream-ingest-devices", "platestream-ingest-mqtt", "platestream-tls"}
+EXTERNAL_SECRETS = {
+    "platestream-secrets",
+    "platestream-minio-user",
+    "platestream-minio-env",
+    "platestream-ingest-devices",
+    "platestream-ingest-mqtt",
+    "platestream-tls",
+}
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -45,7 +64,9 @@ def test_builtin_objects_match_kubernetes_schemas(target: str) -> None:
         try:
             kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
         except kubernetes_validate.ValidationError as exc:
-            raise AssertionError(f"{target}: {doc['kind']}/{doc['metadata']['name']}: {exc.message} at {list(exc.path)}") from exc
+            raise AssertionError(
+                f"{target}: {doc['kind']}/{doc['metadata']['name']}: {exc.message} at {list(exc.path)}"
+            ) from exc
         checked += 1
     assert checked > 40
 
@@ -70,7 +91,10 @@ def test_structural_schemas_reject_mistakes() -> None:
     bad = {**topic, "spec": {**topic["spec"], "partitions": "6"}}
     assert list(jsonschema.Draft202012Validator(CRD_SCHEMAS["KafkaTopic"]).iter_errors(bad))
     so = objects("base", "ScaledObject")[0]
-    bad = {**so, "spec": {**so["spec"], "triggers": [{"type": "kafka", "metadata": {"topic": "x"}}]}}
+    bad = {
+        **so,
+        "spec": {**so["spec"], "triggers": [{"type": "kafka", "metadata": {"topic": "x"}}]},
+    }
     assert list(jsonschema.Draft202012Validator(CRD_SCHEMAS["ScaledObject"]).iter_errors(bad))
     pool = objects("base", "KafkaNodePool")[0]
     bad = {**pool, "spec": {**pool["spec"], "roles": ["zookeeper"]}}
@@ -90,7 +114,9 @@ def test_standard_labels_everywhere(target: str) -> None:
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_stage_deployments_are_production_ready(target: str) -> None:
-    deployments = [d for d in objects(target, "Deployment") if d["metadata"]["name"].startswith("platestream-")]
+    deployments = [
+        d for d in objects(target, "Deployment") if d["metadata"]["name"].startswith("platestream-")
+    ]
     stages = ["ingest", "detect", "enrich", "sink-clickhouse", "sink-s3", "notify", "health", "api"]
     if target == "components/ingest-mqtt":
         stages.append("ingest-mqtt")
@@ -105,7 +131,9 @@ def test_stage_deployments_are_production_ready(target: str) -> None:
         assert is_platestream_image(container["image"]), name
         assert ":" in container["image"] and not container["image"].endswith(":latest"), name
         res = container["resources"]
-        assert res["requests"]["cpu"] and res["requests"]["memory"] and res["limits"]["memory"], name
+        assert res["requests"]["cpu"] and res["requests"]["memory"] and res["limits"]["memory"], (
+            name
+        )
         assert container.get("livenessProbe") and container.get("startupProbe"), name
         ports = {p["name"] for p in container.get("ports", [])}
         for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
@@ -113,13 +141,18 @@ def test_stage_deployments_are_production_ready(target: str) -> None:
             if http:
                 assert http["port"] in ports, f"{name}: {probe} on unknown port {http['port']}"
         if name in ("platestream-api", "platestream-ingest"):
-            assert container["readinessProbe"]["httpGet"]["path"] == ("/ready" if name.endswith("api") else "/health")
+            assert container["readinessProbe"]["httpGet"]["path"] == (
+                "/ready" if name.endswith("api") else "/health"
+            )
         assert pod["serviceAccountName"] in accounts, name
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
-        assert {c["topologyKey"] for c in pod["topologySpreadConstraints"]} >= {"kubernetes.io/hostname"}
+        assert {c["topologyKey"] for c in pod["topologySpreadConstraints"]} >= {
+            "kubernetes.io/hostname"
+        }
         assert any(
-            all(pod_labels.get(k) == v for k, v in p["spec"]["selector"]["matchLabels"].items()) for p in pdbs
+            all(pod_labels.get(k) == v for k, v in p["spec"]["selector"]["matchLabels"].items())
+            for p in pdbs
         ), f"{name} has no PodDisruptionBudget"
 
 
@@ -127,7 +160,11 @@ def test_stage_deployments_are_production_ready(target: str) -> None:
 def test_references_resolve(target: str) -> None:
     """ConfigMaps and Services referenced exist; Secrets exist or are documented as created by the operator."""
     configmaps = set(by_name(target, "ConfigMap"))
-    secrets = set(by_name(target, "Secret")) | EXTERNAL_SECRETS | {u for u in by_name(target, "KafkaUser")}
+    secrets = (
+        set(by_name(target, "Secret"))
+        | EXTERNAL_SECRETS
+        | {u for u in by_name(target, "KafkaUser")}
+    )
     for owner, pod in pod_specs(target):
         for c in pod.get("containers", []) + pod.get("initContainers", []):
             for src in c.get("envFrom", []):
@@ -149,20 +186,24 @@ def test_references_resolve(target: str) -> None:
     services = by_name(target, "Service")
     for svc in services.values():
         sel = svc["spec"]["selector"]
-        assert any(all(p.get(k) == v for k, v in sel.items()) for p in pods), f"Service {svc['metadata']['name']} selects nothing"
+        assert any(all(p.get(k) == v for k, v in sel.items()) for p in pods), (
+            f"Service {svc['metadata']['name']} selects nothing"
+        )
     for ing in objects(target, "Ingress"):
         for rule in ing["spec"]["rules"]:
             for path in rule["http"]["paths"]:
                 backend = path["backend"]["service"]
                 assert backend["name"] in services
-                assert backend["port"]["name"] in {p["name"] for p in services[backend["name"]]["spec"]["ports"]}
+                assert backend["port"]["name"] in {
+                    p["name"] for p in services[backend["name"]]["spec"]["ports"]
+                }
 
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_autoscaling_matches_the_topic_catalogue(target: str) -> None:
+    from services.detect.settings import DetectSettings
     from services.enrich.settings import EnrichSettings
     from services.sink.settings import SinkSettings
-    from services.detect.settings import DetectSettings
 
     defaults: dict[str, Any] = {}
     for cls in (EnrichSettings, SinkSettings, DetectSettings):
@@ -178,31 +219,44 @@ def test_autoscaling_matches_the_topic_catalogue(target: str) -> None:
         for trig in so["spec"]["triggers"]:
             meta = trig["metadata"]
             assert trig["type"] == "kafka"
-            assert meta["consumerGroup"] == defaults[group_field], f"{name}: group {meta['consumerGroup']}"
+            assert meta["consumerGroup"] == defaults[group_field], (
+                f"{name}: group {meta['consumerGroup']}"
+            )
             assert meta["topic"] in catalogue.BY_NAME, f"{name}: unknown topic {meta['topic']}"
             partitions.append(catalogue.BY_NAME[meta["topic"]].partitions)
             assert int(meta["lagThreshold"]) > 0
-        assert so["spec"]["maxReplicaCount"] <= min(partitions), f"{name}: more replicas than partitions"
+        assert so["spec"]["maxReplicaCount"] <= min(partitions), (
+            f"{name}: more replicas than partitions"
+        )
     if target in ("overlays/prod", "overlays/gpu"):  # Kafka requires SCRAM there: KEDA too
         auths = set(by_name(target, "TriggerAuthentication"))
         for name, so in scaled.items():
             for trig in so["spec"]["triggers"]:
-                assert trig.get("authenticationRef", {}).get("name") in auths, f"{name}: trigger without auth"
+                assert trig.get("authenticationRef", {}).get("name") in auths, (
+                    f"{name}: trigger without auth"
+                )
     hpas = by_name(target, "HorizontalPodAutoscaler")
-    assert {h["spec"]["scaleTargetRef"]["name"] for h in hpas.values()} == {"platestream-api", "platestream-ingest"}
+    assert {h["spec"]["scaleTargetRef"]["name"] for h in hpas.values()} == {
+        "platestream-api",
+        "platestream-ingest",
+    }
 
 
 def test_kafka_topics_are_generated_from_the_catalogue() -> None:
     gen = runpy.run_path(str(K8S / "tools" / "gen_kafka_topics.py"))
     committed = (K8S / "base" / "data" / "kafka-topics.yaml").read_text(encoding="utf-8")
-    assert committed == gen["render"](), "regenerate: python deploy/k8s/tools/gen_kafka_topics.py > deploy/k8s/base/data/kafka-topics.yaml"
+    assert committed == gen["render"](), (
+        "regenerate: python deploy/k8s/tools/gen_kafka_topics.py > deploy/k8s/base/data/kafka-topics.yaml"
+    )
     topics = {t["spec"]["topicName"]: t for t in objects("base", "KafkaTopic")}
     assert set(topics) == {t.name for t in catalogue.ALL}
     for t in catalogue.ALL:
         spec = topics[t.name]["spec"]
         assert spec["partitions"] == t.partitions
         assert spec["config"]["cleanup.policy"] == ("compact" if t.compacted else "delete")
-        assert topics[t.name]["metadata"]["labels"]["strimzi.io/cluster"] in by_name("base", "Kafka")
+        assert topics[t.name]["metadata"]["labels"]["strimzi.io/cluster"] in by_name(
+            "base", "Kafka"
+        )
     assert {t["spec"]["replicas"] for t in objects("overlays/dev", "KafkaTopic")} == {1}
     assert {t["spec"]["replicas"] for t in objects("overlays/prod", "KafkaTopic")} == {3}
 
@@ -211,7 +265,9 @@ def test_monitoring_objects_are_generated_from_deploy_monitoring() -> None:
     gen = runpy.run_path(str(K8S / "tools" / "gen_monitoring.py"))
     for name, render_fn in gen["OUTPUTS"].items():
         committed = (K8S / "components" / "monitoring" / name).read_text(encoding="utf-8")
-        assert committed == render_fn(), f"regenerate: python deploy/k8s/tools/gen_monitoring.py ({name})"
+        assert committed == render_fn(), (
+            f"regenerate: python deploy/k8s/tools/gen_monitoring.py ({name})"
+        )
     assert objects("overlays/prod", "PrometheusRule") and objects("overlays/prod", "PodMonitor")
 
 
@@ -226,7 +282,9 @@ def test_network_policies_isolate_every_stage(target: str) -> None:
         doc = by_name(target, kind)[name]
         labels = doc["spec"]["template"]["metadata"]["labels"]
         if name.startswith("platestream-"):
-            assert all(labels.get(k) == v for k, v in selector.items()), f"{owner} escapes the default deny"
+            assert all(labels.get(k) == v for k, v in selector.items()), (
+                f"{owner} escapes the default deny"
+            )
     kafka = objects(target, "Kafka")[0]
     peers = kafka["spec"]["kafka"]["listeners"][0]["networkPolicyPeers"]
     assert {"podSelector": {"matchLabels": selector}} in peers
@@ -246,7 +304,10 @@ def test_gpu_overlay_puts_only_detect_on_gpus() -> None:
             assert backend["type"] == "ultralytics" and backend["device"] == "cuda:0"
             # The weights are the shipped plate detector at its place in the image's venv.
             shipped = models.SHIPPED["plate_pt"]
-            assert backend["weights"] == f"/opt/venv/lib/python3.11/site-packages/{shipped.package}/{shipped.relpath}"
+            assert (
+                backend["weights"]
+                == f"/opt/venv/lib/python3.11/site-packages/{shipped.package}/{shipped.relpath}"
+            )
             # The rest of the backend is valid for the detect settings (weights: the local copy).
             UltralyticsBackend(**{**backend, "weights": models.shipped_path("plate_pt")})
         else:
@@ -263,6 +324,11 @@ def test_dev_overlay_is_small_and_only_dev_accepts_default_secrets() -> None:
     assert objects("overlays/dev", "KafkaNodePool")[0]["spec"]["replicas"] == 1
     assert not objects("overlays/dev", "ClickHouseKeeperInstallation")
     for target in ("overlays/prod", "overlays/gpu"):
-        assert by_name(target, "ConfigMap")["platestream-config"]["data"]["PLATESTREAM_ENV"] == "production"
-        assert "platestream-secrets" not in by_name(target, "Secret"), "prod must not ship generated secrets"
+        assert (
+            by_name(target, "ConfigMap")["platestream-config"]["data"]["PLATESTREAM_ENV"]
+            == "production"
+        )
+        assert "platestream-secrets" not in by_name(target, "Secret"), (
+            "prod must not ship generated secrets"
+        )
     assert core.DEV_JWT_SECRET in (K8S / "overlays" / "dev" / "kustomization.yaml").read_text()

@@ -11,8 +11,12 @@ import pytest
 import yaml
 from deploy_helpers import ROOT
 
-RULES = yaml.safe_load((ROOT / "deploy/monitoring/prometheus-rules.yaml").read_text(encoding="utf-8"))
-DASHBOARD = json.loads((ROOT / "deploy/monitoring/grafana/platestream-pipeline.json").read_text(encoding="utf-8"))
+RULES = yaml.safe_load(
+    (ROOT / "deploy/monitoring/prometheus-rules.yaml").read_text(encoding="utf-8")
+)
+DASHBOARD = json.loads(
+    (ROOT / "deploy/monitoring/grafana/platestream-pipeline.json").read_text(encoding="utf-8")
+)
 EXTERNAL = {  # metric -> who exports it
     "kafka_consumergroup_lag": "Strimzi Kafka Exporter",
     "kafka_topic_partition_current_offset": "Strimzi Kafka Exporter",
@@ -22,9 +26,30 @@ EXTERNAL = {  # metric -> who exports it
 }
 # Metrics the dashboard and rules expect from stages that do not export them yet: requests to
 # the stage owners, tracked here so the test turns red (XPASS, strict) once they appear.
-PENDING = {"platestream_health_cameras_offline": "camera health stage: gauge of cameras now offline"}
-PROMQL_WORDS = {"sum", "by", "rate", "increase", "delta", "histogram_quantile", "clamp_min", "and", "or", "unless",
-                "without", "on", "ignoring", "le", "avg", "max", "min", "count", "humanizePercentage"}
+PENDING = {
+    "platestream_health_cameras_offline": "camera health stage: gauge of cameras now offline"
+}
+PROMQL_WORDS = {
+    "sum",
+    "by",
+    "rate",
+    "increase",
+    "delta",
+    "histogram_quantile",
+    "clamp_min",
+    "and",
+    "or",
+    "unless",
+    "without",
+    "on",
+    "ignoring",
+    "le",
+    "avg",
+    "max",
+    "min",
+    "count",
+    "humanizePercentage",
+}
 
 
 def exprs() -> list[str]:
@@ -48,15 +73,26 @@ def metric_names(expr: str) -> set[str]:
 def exported_names() -> set[str]:
     """Metric names the stages register: literal names in the source, plus enrich's Stats counters."""
     names = set()
-    for path in list((ROOT / "services").rglob("*.py")) + list((ROOT / "platestream").rglob("*.py")):
-        names |= set(re.findall(r"""(?:Counter|Gauge|Histogram|Summary|MetricFamily)\(\s*["']([a-z_:][a-z0-9_:]*)["']""",
-                                path.read_text(encoding="utf-8")))
+    for path in list((ROOT / "services").rglob("*.py")) + list(
+        (ROOT / "platestream").rglob("*.py")
+    ):
+        names |= set(
+            re.findall(
+                r"""(?:Counter|Gauge|Histogram|Summary|MetricFamily)\(\s*["']([a-z_:][a-z0-9_:]*)["']""",
+                path.read_text(encoding="utf-8"),
+            )
+        )
     from services.enrich.processor import Stats
 
     names |= {f"platestream_enrich_{s}" for s in Stats.__slots__}
     exposed = set(names)
     for n in names:  # what Prometheus sees: counters get _total, histograms _bucket/_sum/_count
-        exposed |= {n if n.endswith("_total") else f"{n}_total", f"{n}_bucket", f"{n}_sum", f"{n}_count"}
+        exposed |= {
+            n if n.endswith("_total") else f"{n}_total",
+            f"{n}_bucket",
+            f"{n}_sum",
+            f"{n}_count",
+        }
     return exposed
 
 
@@ -66,7 +102,7 @@ def test_dashboard_is_well_formed() -> None:
     assert DASHBOARD["uid"] == "platestream-pipeline"
     for p in DASHBOARD["panels"]:
         grid = p["gridPos"]
-        assert 0 <= grid["x"] and grid["x"] + grid["w"] <= 24
+        assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 24
         if p["type"] != "row":
             assert p["targets"] and p["datasource"]["uid"] == "${datasource}"
 
@@ -80,8 +116,12 @@ def test_rules_are_well_formed() -> None:
             assert rule["labels"]["severity"] in ("warning", "critical")
             assert rule["annotations"]["summary"]
             assert rule["expr"].count("(") == rule["expr"].count(")")
-    for topic_needed in ("PlatestreamConsumerLagHigh", "PlatestreamDeadLettersGrowing", "PlatestreamCameraOffline",
-                         "PlatestreamSinkClickHouseOutage"):
+    for topic_needed in (
+        "PlatestreamConsumerLagHigh",
+        "PlatestreamDeadLettersGrowing",
+        "PlatestreamCameraOffline",
+        "PlatestreamSinkClickHouseOutage",
+    ):
         assert topic_needed in names
 
 
@@ -89,15 +129,26 @@ def test_queried_metrics_exist() -> None:
     exported = exported_names()
     missing = set()
     for expr in exprs():
-        missing |= {m for m in metric_names(expr) if m not in exported and m not in EXTERNAL and m not in PENDING}
+        missing |= {
+            m
+            for m in metric_names(expr)
+            if m not in exported and m not in EXTERNAL and m not in PENDING
+        }
     assert not missing, f"no stage exports {sorted(missing)}"
 
 
-@pytest.mark.xfail(strict=True, reason="requested from stage owners: " + "; ".join(f"{k} ({v})" for k, v in PENDING.items()))
+@pytest.mark.xfail(
+    strict=True,
+    reason="requested from stage owners: " + "; ".join(f"{k} ({v})" for k, v in PENDING.items()),
+)
 def test_pending_metrics_are_exported() -> None:
     assert set(PENDING) <= exported_names()
 
 
 def test_metric_name_extraction() -> None:
-    assert metric_names('sum by (consumergroup) (kafka_consumergroup_lag{consumergroup=~"platestream-.*"}) > 1') == {"kafka_consumergroup_lag"}
-    assert metric_names("histogram_quantile(0.95, sum by (le, route) (rate(x_seconds_bucket[5m])))") == {"x_seconds_bucket"}
+    assert metric_names(
+        'sum by (consumergroup) (kafka_consumergroup_lag{consumergroup=~"platestream-.*"}) > 1'
+    ) == {"kafka_consumergroup_lag"}
+    assert metric_names(
+        "histogram_quantile(0.95, sum by (le, route) (rate(x_seconds_bucket[5m])))"
+    ) == {"x_seconds_bucket"}

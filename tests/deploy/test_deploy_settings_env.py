@@ -10,7 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from deploy_helpers import ENV_NAME, ROOT, by_name, compose, is_platestream_image, pod_specs, read_env_file, settings_classes_found, settings_env_names
+from deploy_helpers import (
+    ENV_NAME,
+    ROOT,
+    by_name,
+    compose,
+    is_platestream_image,
+    pod_specs,
+    read_env_file,
+    settings_classes_found,
+    settings_env_names,
+)
 
 TARGETS = ("base", "overlays/dev", "overlays/prod", "overlays/gpu", "components/ingest-mqtt")
 FILES = [
@@ -24,13 +34,23 @@ FILES = [
 
 
 def unknown(names: set[str]) -> list[str]:
-    return sorted(n for n in names if n.startswith("PLATESTREAM_") and n not in settings_env_names())
+    return sorted(
+        n for n in names if n.startswith("PLATESTREAM_") and n not in settings_env_names()
+    )
 
 
 def test_settings_classes_are_all_found() -> None:
     found = settings_classes_found()
-    for expected in ("CommonSettings", "IngestSettings", "DetectSettings", "EnrichSettings", "NotifySettings",
-                     "HealthSettings", "SinkSettings", "ApiSettings"):
+    for expected in (
+        "CommonSettings",
+        "IngestSettings",
+        "DetectSettings",
+        "EnrichSettings",
+        "NotifySettings",
+        "HealthSettings",
+        "SinkSettings",
+        "ApiSettings",
+    ):
         assert any(f.endswith(f".{expected}") for f in found), f"{expected} not found among {found}"
     assert "PLATESTREAM_KAFKA_BOOTSTRAP" in settings_env_names()
     assert "PLATESTREAM_KAFKA_BOOTSTRAPS" not in settings_env_names()
