@@ -274,6 +274,7 @@ class CameraWorker:
         self.sent = 0
         self.read = 0
         self.skipped: dict[str, int] = {}
+        self._reported_offline = False
         self.thread = threading.Thread(
             target=self.run, name=f"camera-{spec.camera_id}", daemon=True
         )
@@ -302,6 +303,7 @@ class CameraWorker:
                 ):
                     if not online:
                         online = True
+                        self._reported_offline = False
                         delays = backoff_delays(
                             self._settings.ingest_reconnect_min_s,
                             self._settings.ingest_reconnect_max_s,
@@ -364,7 +366,9 @@ class CameraWorker:
                     logger.error("frame of camera %s not delivered: %s", self.spec.camera_id, exc)
             if online and self._metrics is not None:
                 self._metrics.cameras_online.dec()
-            if online or not self._stop.is_set():
+            if online or not self._reported_offline:
+                # transitions only: a camera that stays unreachable is reported offline once
+                self._reported_offline = True
                 self._status.send(
                     self.spec.camera_id, "offline", source="frame-source", reason=reason
                 )

@@ -168,3 +168,28 @@ def test_video_upload_job(settings, tmp_path) -> None:
         r["job_id"] == job_id and r["source"] == "upload" for _, r in records
     )
     assert min(r["ts"] for _, r in records) == 1735689600000
+
+
+class _Status:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def send(self, camera_id: str, state: str, **_kw: object) -> None:
+        self.sent.append((camera_id, state))
+
+
+def test_unreachable_camera_retries_and_reports_offline_once(tmp_path) -> None:
+    from services.ingest.frames import CameraWorker
+    from services.ingest.settings import IngestSettings
+
+    s = IngestSettings(ingest_reconnect_min_s=0.01, ingest_reconnect_max_s=0.02)
+    status = _Status()
+    stop = threading.Event()
+    worker = CameraWorker(spec=CameraSpec("cam-x", str(tmp_path / "missing.mp4")), frames=None, status=status,  # type: ignore[arg-type]
+                          settings=s, stop=stop, realtime=False, reconnect=True)
+    worker.thread.start()
+    time.sleep(0.5)
+    stop.set()
+    worker.thread.join(timeout=5)
+    assert not worker.thread.is_alive()
+    assert status.sent == [("cam-x", "offline")]
