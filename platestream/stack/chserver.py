@@ -165,6 +165,7 @@ class Handler(BaseHTTPRequestHandler):
                     break
                 total += size
                 if total > MAX_BODY:
+                    self.close_connection = True
                     raise hc.HttpError(
                         hc.BAD_ARGUMENTS, "request body too large", "BAD_ARGUMENTS", 413
                     )
@@ -173,6 +174,7 @@ class Handler(BaseHTTPRequestHandler):
             return b"".join(parts)
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
+            self.close_connection = True
             raise hc.HttpError(hc.BAD_ARGUMENTS, "request body too large", "BAD_ARGUMENTS", 413)
         return self.rfile.read(length) if length else b""
 
@@ -252,11 +254,12 @@ class Handler(BaseHTTPRequestHandler):
         params = dict(parse_qsl(url.query, keep_blank_values=True))
         query_id = params.get("query_id") or str(uuid.uuid4())
         try:
+            # read the body first, so the connection stays usable whatever the answer
+            body = self._read_body() if self.command == "POST" else b""
             if url.path not in ("/", ""):
                 raise hc.HttpError(
                     hc.BAD_ARGUMENTS, f"There is no handle {url.path}", "BAD_ARGUMENTS", 404
                 )
-            body = self._read_body() if self.command == "POST" else b""
             if self.headers.get("Content-Type", "").lower().startswith("multipart/"):
                 raise hc.HttpError(
                     hc.NOT_IMPLEMENTED,
@@ -277,6 +280,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         except Exception as exc:  # last resort: answer, never kill the server
             logger.exception("unexpected error")
+            self.close_connection = True  # the request may not have been read to its end
             self._send_error(
                 hc.HttpError(1001, f"{type(exc).__name__}: {exc}", "STD_EXCEPTION"), query_id
             )
@@ -291,11 +295,8 @@ class Handler(BaseHTTPRequestHandler):
         if req.query:
             insert = hc.split_insert(req.query.encode())
             if insert is not None:
-                data = (
-                    insert.data + (b"\n" if insert.data.strip() and body else b"") + body
-                    if insert.data.strip()
-                    else body
-                )
+                # ClickHouse reads `query` + "\n" + body: inline data in the URL comes first
+                data = insert.data + b"\n" + body if insert.data.strip() else body
                 summ = engine.insert(req, insert.statement, insert.fmt, [data])
                 return b"", {
                     "X-ClickHouse-Summary": summ,

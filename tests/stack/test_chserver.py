@@ -190,8 +190,18 @@ def test_unsupported_requests_say_so(http: httpx.Client) -> None:
     assert r.status_code == 501 and "multipart/form-data" in r.text
     r = http.get("/", params={"query": "SELECT 1", "compress": "1"})
     assert r.status_code == 501 and "compress=1" in r.text
-    r = http.get("/play")
+    r = http.post("/play", content=b"x" * 10_000)
     assert r.status_code == 404 and "There is no handle /play" in r.text
+    assert http.get("/", params={"query": "SELECT 1"}).text == "1\n"  # same kept-alive connection
+
+
+def test_insert_with_data_in_the_url_and_the_body(http: httpx.Client) -> None:
+    _table(http)
+    query = "INSERT INTO t FORMAT CSV 1,URL,2026-01-01 00:00:00"
+    r = http.post("/", params={"query": query}, content=b"2,BODY,2026-01-01 00:00:00\n")
+    assert r.status_code == 200, r.text
+    r = http.get("/", params={"query": "SELECT plate FROM t ORDER BY id FORMAT CSV"})
+    assert r.text == '"URL"\n"BODY"\n'
 
 
 def test_authentication(settings: CommonSettings) -> None:
