@@ -86,9 +86,10 @@ class Engine:
             finally:
                 self._note_session_changes(sql)
             body = bytes(result.bytes())
+            # chDB: rows_read() counts result rows; storage_rows_read() what was read
             summ = hc.summary(
-                result.rows_read(),
-                result.bytes_read(),
+                _attr(result, "storage_rows_read"),
+                _attr(result, "storage_bytes_read"),
                 _attr(result, "rows_written"),
                 _attr(result, "bytes_written"),
                 result.rows_read(),

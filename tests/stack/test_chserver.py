@@ -52,6 +52,9 @@ def test_get_query_with_default_tabseparated(http: httpx.Client) -> None:
     assert r.headers["X-ClickHouse-Format"] == "TabSeparated"
     assert r.headers["X-ClickHouse-Query-Id"]
     assert json.loads(r.headers["X-ClickHouse-Summary"])["result_rows"] == "1"
+    r = http.get("/", params={"query": "SELECT count() FROM numbers(1000)"})
+    summary = json.loads(r.headers["X-ClickHouse-Summary"])
+    assert (summary["read_rows"], summary["result_rows"]) == ("1000", "1")
 
 
 def test_query_parameters_are_typed_and_safe(http: httpx.Client) -> None:
