@@ -157,17 +157,32 @@ def test_video_upload_job(settings, tmp_path) -> None:
             ).status_code
             == 404
         )
+        multi = client.post(
+            "/api/v1/uploads",
+            files={"file": ("clip.avi", video.read_bytes(), "video/x-msvideo")},
+            headers={"x-api-key": "edge-secret-1"},
+        )
+        assert multi.status_code == 202 and multi.json()["filename"] == "clip.avi"
+        job2 = multi.json()["job_id"]
+        while (
+            st2 := client.get(
+                f"/api/v1/uploads/{job2}", headers={"x-api-key": "edge-secret-1"}
+            ).json()
+        )["state"] in ("queued", "running"):
+            assert time.monotonic() < deadline + 30
+            time.sleep(0.1)
+        assert st2["state"] == "done" and st2["frames_sent"] == 10
         bad = client.post(
             "/api/v1/uploads",
             content=b"not a video at all" * 100,
             headers={"x-api-key": "edge-secret-1"},
         )
         assert bad.status_code == 415
-    records = read_topic(s, s.topic(catalogue.FRAMES.name), expect=10)
-    assert len(records) == 10 and all(
-        r["job_id"] == job_id and r["source"] == "upload" for _, r in records
-    )
-    assert min(r["ts"] for _, r in records) == 1735689600000
+    records = read_topic(s, s.topic(catalogue.FRAMES.name), expect=20)
+    first = [r for _, r in records if r["job_id"] == job_id]
+    assert len(records) == 20 and len(first) == 10
+    assert all(r["source"] == "upload" for _, r in records)
+    assert min(r["ts"] for r in first) == 1735689600000
 
 
 class _Status:
@@ -185,8 +200,15 @@ def test_unreachable_camera_retries_and_reports_offline_once(tmp_path) -> None:
     s = IngestSettings(ingest_reconnect_min_s=0.01, ingest_reconnect_max_s=0.02)
     status = _Status()
     stop = threading.Event()
-    worker = CameraWorker(spec=CameraSpec("cam-x", str(tmp_path / "missing.mp4")), frames=None, status=status,  # type: ignore[arg-type]
-                          settings=s, stop=stop, realtime=False, reconnect=True)
+    worker = CameraWorker(
+        spec=CameraSpec("cam-x", str(tmp_path / "missing.mp4")),
+        frames=None,
+        status=status,  # type: ignore[arg-type]
+        settings=s,
+        stop=stop,
+        realtime=False,
+        reconnect=True,
+    )
     worker.thread.start()
     time.sleep(0.5)
     stop.set()
