@@ -204,7 +204,7 @@ def test_healthcheck_finds_the_stage_of_pid1(tmp_path: Path) -> None:
     ]
     assert (
         mod["url_for"]("notify", False, {"PLATESTREAM_NOTIFY_WEB_PORT": "9999"})
-        == "http://127.0.0.1:9999/health"
+        == "http://127.0.0.1:9999/"
     )
 
 
