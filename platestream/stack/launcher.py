@@ -208,6 +208,8 @@ class LocalStack:
             detail = f"answers, but not started from {self.var_dir} ({probes.port_owner(port) or 'unknown owner'})"
         elif pid is None:
             detail = "not running"
+        elif name == "broker" and ok and not self._engine_is_memory() and not self._probe("s3")[0]:
+            ok, detail = False, "answers, but its storage (S3) is down: every produce fails"
         return ComponentStatus(name, pid, port, ok, detail)
 
     def healthy(self) -> bool:

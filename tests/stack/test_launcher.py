@@ -102,6 +102,11 @@ def test_down_then_up_keeps_records_objects_and_rows(tmp_path: Path) -> None:
         ]
 
         # fault injection: one component down, then back, the others untouched
+        stack.stop("s3")
+        broker = stack.component_status("broker")
+        assert not broker.healthy and "storage (S3) is down" in broker.detail
+        stack.start("s3")
+        assert stack.component_status("broker").healthy
         broker_pid = stack.component_status("broker").pid
         stack.stop("clickhouse")
         assert not stack.component_status("clickhouse").healthy
