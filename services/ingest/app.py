@@ -66,6 +66,12 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(buf)
 
 
+def request_uri(request: Request) -> str:
+    """The request-target as a digest client signs it: path plus query."""
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
 def safe_headers(request: Request) -> dict[str, str]:
     out = {k: v[:512] for k, v in request.headers.items() if k.lower() not in SECRET_HEADERS}
     out["x-platestream-path"] = request.url.path
@@ -133,11 +139,17 @@ def create_app(ctx: IngestContext, *, lifespan: Any = None) -> FastAPI:
                 "format",
             )
         try:
-            principal = ctx.auth.authenticate(request.headers, request.query_params)
+            principal = ctx.auth.authenticate(
+                request.headers,
+                request.query_params,
+                method=request.method,
+                uri=request_uri(request),
+            )
         except AuthError as exc:
             # Unauthenticated traffic is counted, not dead-lettered: anyone could fill the topic.
             resp = reject(source, exc.status, exc.reason, "auth")
-            resp.headers["WWW-Authenticate"] = 'Basic realm="platestream-ingest"'
+            resp.headers.append("WWW-Authenticate", ctx.auth.digest_challenge())
+            resp.headers.append("WWW-Authenticate", 'Basic realm="platestream-ingest"')
             return resp
         if not ctx.limiter.allow(principal.device_id, principal.rate_per_s, principal.burst):
             resp = reject(

@@ -12,6 +12,8 @@ import binascii
 import hashlib
 import hmac
 import logging
+import os
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -54,6 +56,15 @@ class Principal:
         if len(self.camera_ids) == 1:
             return next(iter(self.camera_ids))
         raise AuthError(403, "camera not given: add ?camera_id=... or an X-Camera-Id header")
+
+
+DIGEST_REALM = "platestream-ingest"
+NONCE_TTL_S = 300
+_DIGEST_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]+))')
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode("utf-8")).hexdigest()
 
 
 def _sha(text: str) -> bytes:
@@ -110,8 +121,15 @@ class DeviceAuth:
     """Authenticates a request's headers against the registry and the API-key store."""
 
     def __init__(
-        self, devices: Mapping[str, DeviceConfig], *, api_keys: ApiKeyStore | None = None
+        self,
+        devices: Mapping[str, DeviceConfig],
+        *,
+        api_keys: ApiKeyStore | None = None,
+        nonce_key: bytes | None = None,
+        clock: Any = time.time,
     ) -> None:
+        self._nonce_key = nonce_key or os.urandom(32)
+        self._clock = clock
         self._devices = dict(devices)
         self._by_user = {(cfg.username or dev_id): dev_id for dev_id, cfg in self._devices.items()}
         self._by_secret_hash = {_sha(cfg.secret): dev_id for dev_id, cfg in self._devices.items()}
@@ -129,13 +147,20 @@ class DeviceAuth:
         )
 
     def authenticate(
-        self, headers: Mapping[str, str], query: Mapping[str, str] | None = None
+        self,
+        headers: Mapping[str, str],
+        query: Mapping[str, str] | None = None,
+        *,
+        method: str = "POST",
+        uri: str | None = None,
     ) -> Principal:
         auth = headers.get("authorization", "")
         scheme, _, value = auth.partition(" ")
         scheme = scheme.lower()
         if scheme == "basic":
             return self._basic(value.strip())
+        if scheme == "digest":
+            return self._digest(value, method, uri)
         key = headers.get("x-api-key")
         if not key and scheme in ("bearer", "token", "apikey"):
             key = value.strip()
@@ -159,6 +184,47 @@ class DeviceAuth:
         expected = self._devices[dev_id].secret if dev_id else "\x00" * 32
         ok = hmac.compare_digest(_sha(password), _sha(expected))
         if dev_id is None or not ok:
+            raise AuthError(401, "wrong device credential")
+        return self._principal(dev_id)
+
+    def digest_challenge(self) -> str:
+        """A WWW-Authenticate value; the nonce is the time signed with a per-process key (stateless)."""
+        ts = str(int(self._clock()))
+        sig = hmac.new(self._nonce_key, ts.encode(), hashlib.sha256).hexdigest()[:32]
+        nonce = base64.b64encode(f"{ts}:{sig}".encode()).decode()
+        return f'Digest realm="{DIGEST_REALM}", qop="auth", algorithm=MD5, nonce="{nonce}"'
+
+    def _nonce_ok(self, nonce: str) -> bool:
+        try:
+            ts, _, sig = base64.b64decode(nonce, validate=True).decode().partition(":")
+            age = self._clock() - int(ts)
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            return False
+        expected = hmac.new(self._nonce_key, ts.encode(), hashlib.sha256).hexdigest()[:32]
+        return hmac.compare_digest(sig, expected) and 0 <= age <= NONCE_TTL_S
+
+    def _digest(self, value: str, method: str, uri: str | None) -> Principal:
+        """RFC 7616 digest (MD5, qop=auth or none): the password is the device secret."""
+        p = {
+            m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3))
+            for m in _DIGEST_PARAM.finditer(value)
+        }
+        user, nonce, response = p.get("username", ""), p.get("nonce", ""), p.get("response", "")
+        if p.get("realm") != DIGEST_REALM or not self._nonce_ok(nonce):
+            raise AuthError(401, "stale or foreign digest nonce")
+        if uri is not None and p.get("uri") != uri:
+            raise AuthError(401, "digest uri does not match the request")
+        dev_id = self._by_user.get(user)
+        secret = self._devices[dev_id].secret if dev_id else "\x00" * 32
+        ha1 = _md5(f"{user}:{DIGEST_REALM}:{secret}")
+        ha2 = _md5(f"{method}:{p.get('uri', '')}")
+        if p.get("qop"):
+            expected = _md5(
+                f"{ha1}:{nonce}:{p.get('nc', '')}:{p.get('cnonce', '')}:{p.get('qop')}:{ha2}"
+            )
+        else:
+            expected = _md5(f"{ha1}:{nonce}:{ha2}")
+        if dev_id is None or not hmac.compare_digest(expected, response):
             raise AuthError(401, "wrong device credential")
         return self._principal(dev_id)
 

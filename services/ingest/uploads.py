@@ -176,7 +176,11 @@ def add_upload_routes(app: Any, ctx: Any) -> None:
     manager: UploadManager = ctx.uploads
 
     def principal_for(request: Request) -> Any:
-        return ctx.auth.authenticate(request.headers, request.query_params)
+        from services.ingest.app import request_uri
+
+        return ctx.auth.authenticate(
+            request.headers, request.query_params, method=request.method, uri=request_uri(request)
+        )
 
     @app.post("/api/v1/uploads", tags=["uploads"], status_code=202)
     async def upload(request: Request) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -284,3 +285,15 @@ def test_auth_rate_limit_size_and_unknown_format(settings) -> None:
             == 404
         )
         assert client.get("/health").json()["status"] == "ok"
+        # HTTP digest, answered by httpx's DigestAuth the way a camera does (challenge, then retry)
+        r = client.post(
+            "/push/hikvision?channel=1",
+            content=sample(HIK_XML),
+            headers={"content-type": "text/xml"},
+            auth=httpx.DigestAuth("admin", "hik-secret-1"),
+        )
+        assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+        r = client.post(
+            "/push/hikvision", content=sample(HIK_XML), auth=httpx.DigestAuth("admin", "wrong-pass")
+        )
+        assert r.status_code == 401

@@ -103,3 +103,38 @@ def test_devices_from_env_json_and_file(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("PLATESTREAM_INGEST_DEVICES_FILE", str(f))
     devices = IngestSettings().devices()
     assert devices["d1"].camera_id == "c1" and devices["d2"].rate_per_s == 5
+
+
+def test_http_digest_from_a_device() -> None:
+    import httpx
+
+    now = [1_750_000_000.0]
+    auth = DeviceAuth(DEVICES, nonce_key=b"k" * 32, clock=lambda: now[0])
+    challenge = auth.digest_challenge()
+
+    # let httpx's own DigestAuth answer the challenge, as a camera would
+    def answer(password: str) -> str:
+        request = httpx.Request("POST", "http://ingest/push/hikvision?x=1")
+        flow = httpx.DigestAuth("admin", password).auth_flow(request)
+        next(flow)
+        retry = flow.send(
+            httpx.Response(401, headers={"WWW-Authenticate": challenge}, request=request)
+        )
+        return retry.headers["authorization"]
+
+    header = answer("s3cret-hik-1")
+    assert (
+        auth.authenticate(
+            {"authorization": header}, method="POST", uri="/push/hikvision?x=1"
+        ).device_id
+        == "hik-1"
+    )
+    with pytest.raises(AuthError, match="uri"):
+        auth.authenticate({"authorization": header}, method="POST", uri="/push/other")
+    with pytest.raises(AuthError, match="wrong device credential"):
+        auth.authenticate(
+            {"authorization": answer("bad")}, method="POST", uri="/push/hikvision?x=1"
+        )
+    now[0] += 301  # nonce expired
+    with pytest.raises(AuthError, match="nonce"):
+        auth.authenticate({"authorization": header}, method="POST", uri="/push/hikvision?x=1")
