@@ -143,3 +143,23 @@ def dead_letters(settings: CommonSettings, expected: int, timeout: float = 20.0)
     finally:
         consumer.close()
     return out
+
+
+def end_offsets(placed: list[tuple[int, int]]) -> dict[int, int]:
+    """partition -> next offset after the last produced record."""
+    ends: dict[int, int] = {}
+    for p, o in placed:
+        ends[p] = max(ends.get(p, 0), o + 1)
+    return ends
+
+
+def committed(settings: CommonSettings, group: str, topic: str, partitions: list[int]) -> dict[int, int]:
+    """The offsets a consumer group has committed on a topic."""
+    from confluent_kafka import TopicPartition
+
+    consumer = make_consumer(settings, group)
+    try:
+        got = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+    finally:
+        consumer.close()
+    return {tp.partition: tp.offset for tp in got}
