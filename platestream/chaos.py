@@ -291,33 +291,50 @@ class IngestLoad:
 
 # -- checks against ClickHouse, the bucket and the webhook -----------------------------------------
 
-def stored_ids(client: Any, db: str, ids: list[str]) -> set[str]:
+STORED_SQL = "SELECT DISTINCT event_id FROM {db}.camera_events WHERE event_id IN %(ids)s"
+# Camera event ids merged into a passage (plate event): device events are their passage's reads.
+IN_PASSAGE_SQL = ("SELECT DISTINCT arrayJoin(read_ids) AS r FROM {db}.plate_events"
+                  " WHERE hasAny(read_ids, %(ids)s) AND r IN %(ids)s")
+# Camera event ids whose passage raised an alert.
+ALERTED_SQL = ("SELECT DISTINCT arrayJoin(read_ids) AS r FROM {db}.plate_events"
+               " WHERE event_id IN (SELECT event_id FROM {db}.alerts) AND r IN %(ids)s")
+
+
+def found_ids(client: Any, db: str, ids: list[str], sql: str = STORED_SQL) -> set[str]:
     found: set[str] = set()
     for k in range(0, len(ids), 5000):
         chunk = ids[k:k + 5000]
-        rows = client.query(f"SELECT DISTINCT event_id FROM {db}.camera_events WHERE event_id IN %(ids)s",
-                            parameters={"ids": chunk}).result_rows
+        rows = client.query(sql.format(db=db), parameters={"ids": chunk}).result_rows
         found.update(str(r[0]) for r in rows)
     return found
 
 
-def wait_stored(client_factory: Callable[[], Any], db: str, ids: list[str], timeout_s: float) -> float | None:
-    """Seconds until every id is queryable, or None after ``timeout_s``. Survives ClickHouse errors."""
+def stored_ids(client: Any, db: str, ids: list[str]) -> set[str]:
+    return found_ids(client, db, ids, STORED_SQL)
+
+
+def wait_found(client_factory: Callable[[], Any], db: str, ids: list[str], timeout_s: float,
+               sql: str = STORED_SQL) -> float | None:
+    """Seconds until the query finds every id, or None after ``timeout_s``. Survives ClickHouse errors."""
     t0 = time.monotonic()
     remaining = list(ids)
     client = None
     while time.monotonic() - t0 < timeout_s:
         try:
             client = client or client_factory()
-            found = stored_ids(client, db, remaining)
+            found = found_ids(client, db, remaining, sql)
             remaining = [i for i in remaining if i not in found]
             if not remaining:
                 return round(time.monotonic() - t0, 2)
         except Exception as exc:
-            logger.debug("stored-ids poll failed: %s", exc)
+            logger.debug("id poll failed: %s", exc)
             client = None
         time.sleep(0.5)
     return None
+
+
+def wait_stored(client_factory: Callable[[], Any], db: str, ids: list[str], timeout_s: float) -> float | None:
+    return wait_found(client_factory, db, ids, timeout_s, STORED_SQL)
 
 
 @dataclass
@@ -326,6 +343,7 @@ class FaultResult:
     acked_before: int
     recovery_s: float | None
     note: str = ""
+    passages_s: float | None = None
     injected_ms: int = 0
     restored_ms: int = 0
 
@@ -408,9 +426,9 @@ class ChaosReport:
               f.get("images_missing"), f.get("alerts_expected"), f.get("alerts_delivered"),
               f.get("alert_duplicates")]],
         )
-        faults = table(["fault", "acked before", "recovery (s)", "note"],
-                       [[r.fault, r.acked_before, r.recovery_s if r.recovery_s is not None else "NOT RECOVERED", r.note]
-                        for r in self.faults])
+        faults = table(["fault", "acked before", "all stored after (s)", "all in passages after (s)", "note"],
+                       [[r.fault, r.acked_before, r.recovery_s if r.recovery_s is not None else "NOT RECOVERED",
+                         r.passages_s, r.note] for r in self.faults])
         verdict = "PASS" if self.passed else "FAIL: " + "; ".join(self.problems)
         return f"{head}\n\n{faults}\n\n{verdict}"
 
@@ -540,9 +558,16 @@ class ChaosRun:
             self.stack.start(fault.target)
         restored = now_ms()
         acked = [a.event_id for a in load.acked_snapshot().values()]
-        recovery = wait_stored(self._client, self.settings.clickhouse_database, acked, self.opts.recovery_timeout_s)
-        self.echo(f"  recovered in {recovery} s ({len(acked)} acknowledged so far)")
-        return FaultResult(fault.name, len(acked), recovery, note, injected, restored)
+        t0 = time.monotonic()
+        db = self.settings.clickhouse_database
+        recovery = wait_stored(self._client, db, acked, self.opts.recovery_timeout_s)
+        passages = None
+        if "enrich" in self.opts.stages:
+            left = max(1.0, self.opts.recovery_timeout_s - (time.monotonic() - t0))
+            waited = wait_found(self._client, db, acked, left, IN_PASSAGE_SQL)
+            passages = round(time.monotonic() - t0, 2) if waited is not None else None
+        self.echo(f"  stored after {recovery} s, in passages after {passages} s ({len(acked)} acknowledged so far)")
+        return FaultResult(fault.name, len(acked), recovery, note, passages, injected, restored)
 
     def _final(self, report: ChaosReport, stages: harness.Stages, load: IngestLoad, webhook: WebhookReceiver) -> None:
         acked = load.acked_snapshot()
@@ -554,15 +579,16 @@ class ChaosRun:
         # Alerts: wait (bounded) until every hit has a delivered alert at the webhook.
         expected_alerts = len(hits)
         deadline = time.monotonic() + self.opts.final_timeout_s
-        alert_rows: list[tuple[str, str]] = []
-        while time.monotonic() < deadline:
-            alert_rows = [(str(a), str(e)) for a, e in client.query(
-                f"SELECT alert_id, any(event_id) FROM {db}.alerts FINAL GROUP BY alert_id").result_rows]
+        alerted: set[str] = set()
+        while "enrich" in self.opts.stages and time.monotonic() < deadline:
+            alerted = found_ids(client, db, sorted(hits), ALERTED_SQL) if hits else set()
             delivered_enough = "notify" not in self.opts.stages or (
                 len(webhook.accepted) - len(self.canary_alerts) >= expected_alerts)
-            if delivered_enough and len(alert_rows) - len(self.canary_ids) >= expected_alerts:
+            if delivered_enough and alerted >= hits:
                 break
             time.sleep(1.0)
+        alert_rows = [(str(a), str(e)) for a, e in client.query(
+            f"SELECT alert_id, any(event_id) FROM {db}.alerts FINAL GROUP BY alert_id").result_rows]
         stored = stored_ids(client, db, ids)
         per_id = dict(client.query(
             f"SELECT event_id, count() FROM {db}.camera_events FINAL GROUP BY event_id HAVING count() > 1").result_rows)
@@ -573,20 +599,16 @@ class ChaosRun:
             parameters={"ids": ids + sorted(self.canary_ids)}))
         image_keys = client.query(f"SELECT event_id, image_keys FROM {db}.camera_events FINAL").result_rows
         images_missing, images_expected = self._missing_images(image_keys)
-        # An alert names the passage (plate event); the passage lists the reads it merged, which
-        # for device events are the camera event ids.
-        alerted_events = {str(r[0]) for r in client.query(
-            f"SELECT DISTINCT arrayJoin(read_ids) FROM {db}.plate_events FINAL WHERE event_id IN %(ids)s",
-            parameters={"ids": [e for _, e in alert_rows] or [""]}).result_rows}
+        alerted_events = alerted
+        canary_passages = {str(r[0]) for r in client.query(
+            f"SELECT event_id FROM {db}.plate_events FINAL WHERE hasAny(read_ids, %(ids)s)",
+            parameters={"ids": sorted(self.canary_ids) or [""]}).result_rows}
+        alert_rows = [(a, e) for a, e in alert_rows if e not in canary_passages]
         delivered = client.query(
             f"SELECT alert_id, countIf(status = 'delivered') FROM {db}.alert_deliveries FINAL GROUP BY alert_id"
         ).result_rows
         delivered_ok = {str(a): int(n) for a, n in delivered}
         accepted = {a: n for a, n in webhook.accepted.items() if a not in self.canary_alerts}
-        canary_passages = {str(r[0]) for r in client.query(
-            f"SELECT event_id FROM {db}.plate_events FINAL WHERE hasAny(read_ids, %(ids)s)",
-            parameters={"ids": sorted(self.canary_ids) or [""]}).result_rows}
-        alert_rows = [(a, e) for a, e in alert_rows if e not in canary_passages]
         lost = sorted(set(ids) - stored)
         alive = stages.alive()
         lag_left = self._lag_left()
@@ -617,6 +639,7 @@ class ChaosRun:
             missing_alert_events = hits - alerted_events
             if missing_alert_events:
                 p.append(f"{len(missing_alert_events)} watchlist hits without an alert row")
+                report.checks["hits_without_alert"] = self._diagnose_hits(client, sorted(missing_alert_events)[:20])
         if "notify" in stages.names:
             if f["alerts_delivered"] < len(alert_rows):
                 p.append(f"{len(alert_rows) - f['alerts_delivered']} alerts never delivered to the webhook")
@@ -650,6 +673,22 @@ class ChaosRun:
                 "acked_minus_fault_restored_ms": a.acked_ms - near.restored_ms if near else None,
             })
         self.echo(f"lost events: {json.dumps(out, indent=1)}")
+        return out
+
+    def _diagnose_hits(self, client: Any, ids: list[str]) -> list[dict[str, Any]]:
+        """The passage (if any) of each hit that raised no alert, with what enrich decided."""
+        db = self.settings.clickhouse_database
+        rows = client.query(
+            f"SELECT arrayJoin(read_ids) AS r, event_id, plate, confidence, read_count, access_status, watchlist_hits"
+            f" FROM {db}.plate_events FINAL WHERE r IN %(ids)s", parameters={"ids": ids}).result_rows
+        by_id = {str(r[0]): r for r in rows}
+        out = []
+        for eid in ids:
+            r = by_id.get(eid)
+            out.append({"camera_event_id": eid, "passage": None} if r is None else {
+                "camera_event_id": eid, "passage": str(r[1]), "confidence": float(r[3]), "read_count": int(r[4]),
+                "access_status": str(r[5]), "watchlist_hits": list(r[6])})
+        self.echo(f"hits without an alert: {json.dumps(out, indent=1)}")
         return out
 
     def _missing_images(self, rows: list[tuple[Any, Any]]) -> tuple[int, int]:
