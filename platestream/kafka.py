@@ -58,7 +58,8 @@ def make_consumer(settings: CommonSettings, group_id: str, **overrides: Any) -> 
 
 
 def make_admin(settings: CommonSettings) -> AdminClient:
-    return AdminClient(settings.kafka_common())
+    conf: dict[str, Any] = dict(settings.kafka_common())
+    return AdminClient(conf)
 
 
 def create_topics(

@@ -33,6 +33,9 @@ class CommonSettings(BaseSettings):
     var_dir: Path = PROJECT_ROOT / "var"
     log_level: str = "INFO"
     log_json: bool = False
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Bind address of the processors' metrics/health port (0.0.0.0 in containers)."
+    )
     log_plates: bool = Field(
         default=False, description="Allow plate text in logs (personal data; off by default)."
     )
