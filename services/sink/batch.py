@@ -11,12 +11,19 @@ from confluent_kafka import Message
 from services.sink.rows import Source, TableMap
 
 
+def position(msg: Message) -> tuple[str, int, int]:
+    """(topic, partition, offset) of a consumed record (never None for a record without error)."""
+    return msg.topic() or "", msg.partition() or 0, msg.offset() or 0
+
+
 @dataclass
 class TableBuffer:
     mapping: TableMap
     records: list[dict[str, Any]] = field(default_factory=list)
     sources: list[Source] = field(default_factory=list)
-    messages: list[Message] = field(default_factory=list)  # kept for dead-lettering the original bytes
+    messages: list[Message] = field(
+        default_factory=list
+    )  # kept for dead-lettering the original bytes
 
 
 class Batch:
@@ -33,7 +40,7 @@ class Batch:
         if buf is None:
             buf = self.tables[mapping.table] = TableBuffer(mapping)
         buf.records.append(rec)
-        buf.sources.append(Source(msg.topic(), msg.partition(), msg.offset()))
+        buf.sources.append(Source(*position(msg)))
         buf.messages.append(msg)
         self.size += 1
         self.mark(msg)
@@ -42,8 +49,9 @@ class Batch:
         """Count an offset as handled (also for records that were dead-lettered, not buffered)."""
         if self.started is None:
             self.started = time.monotonic()
-        key = (msg.topic(), msg.partition())
-        nxt = msg.offset() + 1
+        topic, partition, offset = position(msg)
+        key = (topic, partition)
+        nxt = offset + 1
         if nxt > self.next_offsets.get(key, -1):
             self.next_offsets[key] = nxt
 

@@ -14,7 +14,9 @@ app = typer.Typer(
 
 TargetOpt = Annotated[
     list[str] | None,
-    typer.Option("--target", "-t", help="clickhouse and/or s3 (repeat); default PLATESTREAM_SINK_TARGETS."),
+    typer.Option(
+        "--target", "-t", help="clickhouse and/or s3 (repeat); default PLATESTREAM_SINK_TARGETS."
+    ),
 ]
 
 
@@ -42,15 +44,23 @@ def sink(ctx: typer.Context, target: TargetOpt = None) -> None:
 def register_bench(bench_app: typer.Typer) -> None:
     @bench_app.command("sink")
     def bench_sink(
-        rows: Annotated[int, typer.Option(help="Records for the sustained-throughput run.")] = 200_000,
+        rows: Annotated[
+            int, typer.Option(help="Records for the sustained-throughput run.")
+        ] = 200_000,
         rate: Annotated[int, typer.Option(help="Reads/s for the freshness run.")] = 2_000,
         seconds: Annotated[float, typer.Option(help="Duration of the freshness run.")] = 20.0,
-        search_rows: Annotated[str, typer.Option(help="Comma-separated table sizes for plate search.")] = "1000000,10000000",
-        json_path: Annotated[Path | None, typer.Option("--json", help="Write the results here.")] = None,
+        search_rows: Annotated[
+            str, typer.Option(help="Comma-separated table sizes for plate search.")
+        ] = "1000000,10000000",
+        json_path: Annotated[
+            Path | None, typer.Option("--json", help="Write the results here.")
+        ] = None,
         keep: Annotated[bool, typer.Option(help="Keep the bench database and topics.")] = False,
     ) -> None:
         """Sink throughput (rows/s), freshness p50/p99 produce->queryable, plate-search latency."""
         from services.sink.bench import run_bench
 
         sizes = [int(s) for s in search_rows.split(",") if s.strip()]
-        run_bench(rows=rows, rate=rate, seconds=seconds, search_rows=sizes, json_path=json_path, keep=keep)
+        run_bench(
+            rows=rows, rate=rate, seconds=seconds, search_rows=sizes, json_path=json_path, keep=keep
+        )

@@ -23,7 +23,7 @@ from platestream.dlq import DeadLetters
 from platestream.errors import BadInputError, SerdeError
 from platestream.serde import AvroSerde
 from services.sink.batch import Batch
-from services.sink.rows import BY_TOPIC, TABLES, TableMap
+from services.sink.rows import TABLES, TableMap
 from services.sink.settings import SinkSettings
 from services.sink.writer import TableWriter, Unavailable
 
@@ -41,7 +41,9 @@ class SinkStats:
     last_flush_ms: float = 0.0
 
 
-def event_topics(settings: SinkSettings, tables: tuple[TableMap, ...] = TABLES) -> dict[str, TableMap]:
+def event_topics(
+    settings: SinkSettings, tables: tuple[TableMap, ...] = TABLES
+) -> dict[str, TableMap]:
     """Full topic name (with prefix) -> table mapping."""
     return {settings.topic(t.topic.name): t for t in tables}
 
@@ -89,32 +91,48 @@ class ClickHouseSink:
         try:
             self._flush_once()
         except Unavailable as exc:
-            logger.warning("revoked while ClickHouse is unavailable (%s): %d buffered records will be re-delivered",
-                           exc, self.batch.size)
+            logger.warning(
+                "revoked while ClickHouse is unavailable (%s): %d buffered records will be re-delivered",
+                exc,
+                self.batch.size,
+            )
             self.batch = Batch()
 
     # -- the loop -----------------------------------------------------------------------
     def subscribe(self) -> None:
-        self.consumer.subscribe(list(self.topics), on_assign=self.on_assign, on_revoke=self.on_revoke)
+        self.consumer.subscribe(
+            list(self.topics), on_assign=self.on_assign, on_revoke=self.on_revoke
+        )
 
     def run(self) -> None:
         self.subscribe()
         max_rows = self.settings.sink_batch_rows
         max_age = self.settings.sink_batch_ms / 1000.0
-        logger.info("sink running: %d topics -> %s, batches of %d rows / %d ms",
-                    len(self.topics), self.settings.clickhouse_database, max_rows, self.settings.sink_batch_ms)
+        logger.info(
+            "sink running: %d topics -> %s, batches of %d rows / %d ms",
+            len(self.topics),
+            self.settings.clickhouse_database,
+            max_rows,
+            self.settings.sink_batch_ms,
+        )
         while not self.stop.is_set():
             timeout = 0.1 if self.batch.empty() else max(0.0, min(0.1, max_age - self.batch.age()))
             msgs = self.consumer.consume(num_messages=min(5000, max_rows), timeout=timeout)
             for msg in msgs:
                 self.handle(msg)
-            if not self.batch.empty() and (self.batch.size >= max_rows or self.batch.age() >= max_age):
+            if not self.batch.empty() and (
+                self.batch.size >= max_rows or self.batch.age() >= max_age
+            ):
                 self.flush()
         if not self.batch.empty():
             try:
                 self._flush_once()
             except Unavailable as exc:
-                logger.warning("stopping with %d records unflushed (%s); they will be re-delivered", self.batch.size, exc)
+                logger.warning(
+                    "stopping with %d records unflushed (%s); they will be re-delivered",
+                    self.batch.size,
+                    exc,
+                )
 
     def handle(self, msg: Message) -> None:
         err = msg.error()
@@ -123,7 +141,7 @@ class ClickHouseSink:
                 logger.warning("consumer error: %s", err)
             return
         self.stats.consumed += 1
-        mapping = self.topics.get(msg.topic())
+        mapping = self.topics.get(msg.topic() or "")
         if mapping is None:  # not ours (cannot happen with subscribe); skip but count the offset
             self.batch.mark(msg)
             return
@@ -159,8 +177,12 @@ class ClickHouseSink:
                     self.stats.outages += 1
                     self._paused = self.consumer.assignment()
                     self.consumer.pause(self._paused)
-                    logger.warning("ClickHouse unavailable (%s): paused %d partitions, holding %d records",
-                                   exc, len(self._paused), self.batch.size)
+                    logger.warning(
+                        "ClickHouse unavailable (%s): paused %d partitions, holding %d records",
+                        exc,
+                        len(self._paused),
+                        self.batch.size,
+                    )
                 raise_stop = self.stop.wait(delay)
                 # keep the group membership alive; prefetched records join the held batch
                 for msg in self.consumer.consume(num_messages=1000, timeout=0):
@@ -192,7 +214,10 @@ class ClickHouseSink:
             try:
                 self.consumer.commit(offsets=offsets, asynchronous=False)
             except Exception as exc:  # a failed commit is re-delivery, not loss
-                logger.warning("commit failed (%s); records will be re-delivered and collapse on their ids", exc)
+                logger.warning(
+                    "commit failed (%s); records will be re-delivered and collapse on their ids",
+                    exc,
+                )
         self.stats.batches += 1
         self.stats.last_flush_ms = (time.monotonic() - t0) * 1000
         self.batch = Batch()
@@ -201,5 +226,7 @@ class ClickHouseSink:
             self.on_flush(self.stats)
 
 
-def build_writers(client: Any, database: str, tables: tuple[TableMap, ...] = TABLES) -> dict[str, TableWriter]:
+def build_writers(
+    client: Any, database: str, tables: tuple[TableMap, ...] = TABLES
+) -> dict[str, TableWriter]:
     return {t.table: TableWriter(client=client, database=database, mapping=t) for t in tables}

@@ -8,7 +8,10 @@ import typer
 
 app = typer.Typer(help="ClickHouse schema: versioned migrations.", no_args_is_help=True)
 
-DatabaseOpt = Annotated[str | None, typer.Option("--database", help="Database (default PLATESTREAM_CLICKHOUSE_DATABASE).")]
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option("--database", help="Database (default PLATESTREAM_CLICKHOUSE_DATABASE)."),
+]
 
 
 def _client_and_settings():  # type: ignore[no-untyped-def]
@@ -43,4 +46,6 @@ def status(database: DatabaseOpt = None) -> None:
     client, settings = _client_and_settings()
     for row in migration_status(client, settings, database=database):
         changed = "  (file changed since applied)" if row["changed"] else ""
-        typer.echo(f"{row['version']:03d}_{row['name']:20} {row['state']:8} {row['applied_at'] or ''}{changed}")
+        typer.echo(
+            f"{row['version']:03d}_{row['name']:20} {row['state']:8} {row['applied_at'] or ''}{changed}"
+        )

@@ -34,7 +34,9 @@ def _content_type(ref: dict[str, Any]) -> str:
     return (sniff_content_type(data) if data else None) or declared or "application/octet-stream"
 
 
-def _slots(refs: list[dict[str, Any] | None], camera_id: str, ts_ms: int, owner_id: str) -> list[ImageSlot]:
+def _slots(
+    refs: list[dict[str, Any] | None], camera_id: str, ts_ms: int, owner_id: str
+) -> list[ImageSlot]:
     out: list[ImageSlot] = []
     seen: dict[str, int] = {}
     for ref in refs:
@@ -61,7 +63,12 @@ def image_slots(schema: str, rec: dict[str, Any]) -> list[ImageSlot]:
     if schema == "plate_read":
         return _slots([rec.get("crop")], rec["camera_id"], rec["ts"], rec["read_id"])
     if schema == "plate_event":
-        return _slots([rec.get("best_crop"), *(rec.get("images") or [])], rec["camera_id"], rec["ts"], rec["event_id"])
+        return _slots(
+            [rec.get("best_crop"), *(rec.get("images") or [])],
+            rec["camera_id"],
+            rec["ts"],
+            rec["event_id"],
+        )
     if schema == "camera_event":
         return _slots(list(rec.get("images") or []), rec["camera_id"], rec["ts"], rec["event_id"])
     return []

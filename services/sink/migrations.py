@@ -90,14 +90,16 @@ def render(sql: str, settings: SinkSettings, *, database: str) -> str:
     table_settings = ["index_granularity = 8192"]
     if settings.sink_engine == "local" and settings.sink_dedup_window > 0:
         # Makes insert_deduplication_token work on non-replicated tables (replicated ones have it).
-        table_settings.append(f"non_replicated_deduplication_window = {int(settings.sink_dedup_window)}")
+        table_settings.append(
+            f"non_replicated_deduplication_window = {int(settings.sink_dedup_window)}"
+        )
     sql = "\n".join(ln for ln in sql.splitlines() if not ln.lstrip().startswith("--"))
     out = _ENGINE.sub(engine, sql)
     out = _TTL.sub(ttl, out)
     out = out.replace("${settings}", "SETTINGS " + ", ".join(table_settings))
     out = out.replace("${db}", f"`{database}`")
     if "${" in out:
-        raise SinkError(f"unknown placeholder in migration: {out[out.index('${'):][:40]!r}")
+        raise SinkError(f"unknown placeholder in migration: {out[out.index('${') :][:40]!r}")
     return out
 
 
@@ -124,7 +126,9 @@ def applied(client: Commander, database: str) -> dict[int, tuple[str, str, Any]]
     return {int(r[0]): (r[1], r[2], r[3]) for r in rows}
 
 
-def migrate(client: Commander, settings: SinkSettings, *, database: str | None = None) -> list[Migration]:
+def migrate(
+    client: Commander, settings: SinkSettings, *, database: str | None = None
+) -> list[Migration]:
     """Apply every migration not yet recorded; returns those applied now."""
     db = database or settings.clickhouse_database
     ensure_database(client, db)
@@ -135,14 +139,19 @@ def migrate(client: Commander, settings: SinkSettings, *, database: str | None =
             if done[mig.version][1] != mig.checksum:
                 logger.warning(
                     "migration %03d_%s changed since it was applied (checksum %s, now %s); not re-applied",
-                    mig.version, mig.name, done[mig.version][1], mig.checksum,
+                    mig.version,
+                    mig.name,
+                    done[mig.version][1],
+                    mig.checksum,
                 )
             continue
         for stmt in split_statements(render(mig.sql, settings, database=db)):
             try:
                 client.command(stmt)
             except Exception as exc:
-                raise SinkError(f"migration {mig.version:03d}_{mig.name} failed: {exc}\n{stmt[:300]}") from exc
+                raise SinkError(
+                    f"migration {mig.version:03d}_{mig.name} failed: {exc}\n{stmt[:300]}"
+                ) from exc
         client.command(
             f"INSERT INTO `{db}`.schema_migrations (version, name, checksum) VALUES "
             f"({mig.version}, '{mig.name}', '{mig.checksum}')"
@@ -152,7 +161,9 @@ def migrate(client: Commander, settings: SinkSettings, *, database: str | None =
     return applied_now
 
 
-def status(client: Commander, settings: SinkSettings, *, database: str | None = None) -> list[dict[str, Any]]:
+def status(
+    client: Commander, settings: SinkSettings, *, database: str | None = None
+) -> list[dict[str, Any]]:
     """One line per known migration: applied or pending, with checksums."""
     db = database or settings.clickhouse_database
     exists = client.command(f"EXISTS TABLE `{check_identifier(db)}`.schema_migrations")
@@ -160,17 +171,21 @@ def status(client: Commander, settings: SinkSettings, *, database: str | None = 
     out = []
     for mig in load_migrations():
         rec = done.get(mig.version)
-        out.append({
-            "version": mig.version,
-            "name": mig.name,
-            "state": "applied" if rec else "pending",
-            "applied_at": str(rec[2]) if rec else None,
-            "changed": bool(rec and rec[1] != mig.checksum),
-        })
+        out.append(
+            {
+                "version": mig.version,
+                "name": mig.name,
+                "state": "applied" if rec else "pending",
+                "applied_at": str(rec[2]) if rec else None,
+                "changed": bool(rec and rec[1] != mig.checksum),
+            }
+        )
     return out
 
 
-_CREATED = re.compile(r"CREATE\s+(MATERIALIZED\s+VIEW|VIEW|TABLE)\s+IF\s+NOT\s+EXISTS\s+\$\{db\}\.(\w+)", re.I)
+_CREATED = re.compile(
+    r"CREATE\s+(MATERIALIZED\s+VIEW|VIEW|TABLE)\s+IF\s+NOT\s+EXISTS\s+\$\{db\}\.(\w+)", re.I
+)
 
 
 def created_objects() -> list[tuple[str, str]]:

@@ -24,6 +24,7 @@ from platestream.errors import BadInputError, SerdeError, SinkError
 from platestream.kafka import make_consumer
 from platestream.serde import AvroSerde
 from services.sink import migrations
+from services.sink.batch import position
 from services.sink.rows import BY_TABLE, TABLES, Source, TableMap
 from services.sink.settings import SinkSettings
 from services.sink.writer import TableWriter, Unavailable
@@ -71,12 +72,14 @@ class Filter:
 
 
 def select_tables(names: Iterable[str] | None, camera: str | None = None) -> tuple[TableMap, ...]:
-    chosen = tuple(BY_TABLE[n] for n in names) if names else TABLES
     unknown = [n for n in (names or ()) if n not in BY_TABLE]
     if unknown:
         raise SinkError(f"unknown tables {unknown}; known: {', '.join(BY_TABLE)}")
+    chosen = tuple(BY_TABLE[n] for n in names) if names else TABLES
     if camera is not None:  # only tables whose records name a camera can be filtered by camera
-        chosen = tuple(t for t in chosen if t.table not in ("alert_deliveries", "corrections", "audit_log"))
+        chosen = tuple(
+            t for t in chosen if t.table not in ("alert_deliveries", "corrections", "audit_log")
+        )
     return chosen
 
 
@@ -88,11 +91,16 @@ def partitions_of(consumer: Consumer, topic: str) -> list[int]:
     return sorted(info.partitions)
 
 
-def ranges_by_offset(settings: SinkSettings, consumer: Consumer, tables: Iterable[TableMap],
-                     from_offset: int | None, to_offset: int | None,
-                     partitions: Iterable[int] | None = None) -> list[Range]:
+def ranges_by_offset(
+    settings: SinkSettings,
+    consumer: Consumer,
+    tables: Iterable[TableMap],
+    from_offset: int | None,
+    to_offset: int | None,
+    partitions: Iterable[int] | None = None,
+) -> list[Range]:
     """The same offset range on every partition of each table's topic (None: log start / end)."""
-    out = []
+    out: list[Range] = []
     wanted = set(partitions) if partitions is not None else None
     for t in tables:
         topic = settings.topic(t.topic.name)
@@ -105,14 +113,23 @@ def ranges_by_offset(settings: SinkSettings, consumer: Consumer, tables: Iterabl
     return out
 
 
-def ranges_by_time(client: Any, database: str, settings: SinkSettings, tables: Iterable[TableMap],
-                   from_ms: int, to_ms: int, camera: str | None = None) -> list[Range]:
+def ranges_by_time(
+    client: Any,
+    database: str,
+    settings: SinkSettings,
+    tables: Iterable[TableMap],
+    from_ms: int,
+    to_ms: int,
+    camera: str | None = None,
+) -> list[Range]:
     """Offsets that hold the records of [from_ms, to_ms] (and camera), found in the event index."""
-    out = []
+    out: list[Range] = []
     for t in tables:
         topic = settings.topic(t.topic.name)
-        where = "topic = {topic:String} AND ts >= fromUnixTimestamp64Milli({a:Int64}, 'UTC') " \
-                "AND ts <= fromUnixTimestamp64Milli({b:Int64}, 'UTC')"
+        where = (
+            "topic = {topic:String} AND ts >= fromUnixTimestamp64Milli({a:Int64}, 'UTC') "
+            "AND ts <= fromUnixTimestamp64Milli({b:Int64}, 'UTC')"
+        )
         params: dict[str, Any] = {"topic": topic, "a": from_ms, "b": to_ms}
         if camera is not None:
             where += " AND camera_id = {camera:String}"
@@ -129,9 +146,17 @@ def ranges_by_time(client: Any, database: str, settings: SinkSettings, tables: I
 class Replayer:
     """Reads ranges with assign() (no group commits) and inserts them through TableWriters."""
 
-    def __init__(self, *, settings: SinkSettings, consumer: Consumer, writers: dict[str, TableWriter],
-                 serde: AvroSerde, stop: threading.Event | None = None, batch_rows: int = 20_000,
-                 idle_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        *,
+        settings: SinkSettings,
+        consumer: Consumer,
+        writers: dict[str, TableWriter],
+        serde: AvroSerde,
+        stop: threading.Event | None = None,
+        batch_rows: int = 20_000,
+        idle_s: float = 5.0,
+    ) -> None:
         self.settings = settings
         self.consumer = consumer
         self.writers = writers
@@ -141,14 +166,18 @@ class Replayer:
         self.idle_s = idle_s
         self.by_topic = {settings.topic(t.topic.name): t for t in TABLES}
 
-    def run(self, ranges: list[Range], flt: Filter, progress: Callable[[int, int], None] | None = None) -> ReplayStats:
+    def run(
+        self, ranges: list[Range], flt: Filter, progress: Callable[[int, int], None] | None = None
+    ) -> ReplayStats:
         stats = ReplayStats()
         t0 = time.monotonic()
         if not ranges:
             return stats
         highs = {}
         for r in ranges:
-            _low, high = self.consumer.get_watermark_offsets(TopicPartition(r.topic, r.partition), timeout=10)
+            _low, high = self.consumer.get_watermark_offsets(
+                TopicPartition(r.topic, r.partition), timeout=10
+            )
             highs[(r.topic, r.partition)] = high
         total = sum(r.size_hint(highs[(r.topic, r.partition)]) for r in ranges)
         if progress:
@@ -166,7 +195,9 @@ class Replayer:
                 soft.add(key)
             else:
                 ends[key] = r.end
-        open_left = {(r.topic, r.partition) for r in ranges if ends[(r.topic, r.partition)] >= r.start}
+        open_left = {
+            (r.topic, r.partition) for r in ranges if ends[(r.topic, r.partition)] >= r.start
+        }
         self.consumer.assign([TopicPartition(r.topic, r.partition, r.start) for r in ranges])
         buffers: dict[str, tuple[list[dict[str, Any]], list[Source]]] = {}
         last_msg = time.monotonic()
@@ -183,18 +214,20 @@ class Replayer:
                 continue
             last_msg = time.monotonic()
             for msg in msgs:
-                if msg.error() is not None:
-                    if msg.error().code() != KafkaError._PARTITION_EOF:
-                        logger.warning("consumer error: %s", msg.error())
+                err = msg.error()
+                if err is not None:
+                    if err.code() != KafkaError._PARTITION_EOF:
+                        logger.warning("consumer error: %s", err)
                     continue
-                key = (msg.topic(), msg.partition())
+                topic, partition, offset = position(msg)
+                key = (topic, partition)
                 hard_end = ranges_end.get(key)
-                if hard_end is not None and msg.offset() > hard_end:
+                if hard_end is not None and offset > hard_end:
                     open_left.discard(key)
                     continue
                 if key not in soft and key not in open_left:
                     continue
-                if msg.offset() >= ends[key]:
+                if offset >= ends[key]:
                     open_left.discard(key)
                 self._take(msg, flt, buffers, stats)
             if progress:
@@ -204,10 +237,16 @@ class Replayer:
         stats.seconds = time.monotonic() - t0
         return stats
 
-    def _take(self, msg: Any, flt: Filter, buffers: dict[str, tuple[list[dict[str, Any]], list[Source]]],
-              stats: ReplayStats) -> None:
+    def _take(
+        self,
+        msg: Any,
+        flt: Filter,
+        buffers: dict[str, tuple[list[dict[str, Any]], list[Source]]],
+        stats: ReplayStats,
+    ) -> None:
         stats.records += 1
-        mapping = self.by_topic[msg.topic()]
+        topic, partition, offset = position(msg)
+        mapping = self.by_topic[topic]
         try:
             _name, rec = self.serde.decode_with_name(msg.value())
             mapping.validate(rec)
@@ -219,12 +258,16 @@ class Replayer:
             return
         recs, srcs = buffers.setdefault(mapping.table, ([], []))
         recs.append(rec)
-        srcs.append(Source(msg.topic(), msg.partition(), msg.offset()))
+        srcs.append(Source(topic, partition, offset))
         if len(recs) >= self.batch_rows:
             self._flush(mapping.table, buffers, stats)
 
-    def _flush(self, table: str, buffers: dict[str, tuple[list[dict[str, Any]], list[Source]]],
-               stats: ReplayStats) -> None:
+    def _flush(
+        self,
+        table: str,
+        buffers: dict[str, tuple[list[dict[str, Any]], list[Source]]],
+        stats: ReplayStats,
+    ) -> None:
         recs, srcs = buffers.pop(table, ([], []))
         if not recs:
             return
@@ -234,7 +277,9 @@ class Replayer:
                 result = self.writers[table].insert(recs, srcs)
                 break
             except Unavailable as exc:
-                logger.warning("ClickHouse unavailable during replay (%s); retrying in %.1fs", exc, delay)
+                logger.warning(
+                    "ClickHouse unavailable during replay (%s); retrying in %.1fs", exc, delay
+                )
                 if self.stop.wait(delay):
                     raise
                 delay = min(delay * 2, 10.0)
@@ -244,8 +289,11 @@ class Replayer:
 
 
 def replay_consumer(settings: SinkSettings) -> Consumer:
-    return make_consumer(settings, f"{settings.topic_prefix}platestream-replay-{uuid.uuid4().hex[:8]}",
-                         **{"enable.partition.eof": False})
+    return make_consumer(
+        settings,
+        f"{settings.topic_prefix}platestream-replay-{uuid.uuid4().hex[:8]}",
+        **{"enable.partition.eof": False},
+    )
 
 
 def prepare_target(client: Any, settings: SinkSettings, database: str, *, drop: bool) -> None:

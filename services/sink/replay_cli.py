@@ -30,16 +30,30 @@ def parse_time(text: str) -> int:
 @app.callback()
 def replay(
     ctx: typer.Context,
-    from_: Annotated[str | None, typer.Option("--from", help="Start time (ISO 8601 UTC or epoch ms).")] = None,
+    from_: Annotated[
+        str | None, typer.Option("--from", help="Start time (ISO 8601 UTC or epoch ms).")
+    ] = None,
     to: Annotated[str | None, typer.Option("--to", help="End time, inclusive.")] = None,
     camera: Annotated[str | None, typer.Option(help="Only this camera's records.")] = None,
-    from_offset: Annotated[int | None, typer.Option(help="First offset, on every selected partition.")] = None,
-    to_offset: Annotated[int | None, typer.Option(help="Last offset (inclusive), on every selected partition.")] = None,
-    partition: Annotated[list[int] | None, typer.Option(help="Only these partitions (repeat).")] = None,
-    table: Annotated[list[str] | None, typer.Option(help="Only these tables (repeat); default all.")] = None,
+    from_offset: Annotated[
+        int | None, typer.Option(help="First offset, on every selected partition.")
+    ] = None,
+    to_offset: Annotated[
+        int | None, typer.Option(help="Last offset (inclusive), on every selected partition.")
+    ] = None,
+    partition: Annotated[
+        list[int] | None, typer.Option(help="Only these partitions (repeat).")
+    ] = None,
+    table: Annotated[
+        list[str] | None, typer.Option(help="Only these tables (repeat); default all.")
+    ] = None,
     target: Annotated[str, typer.Option(help="Where to replay to (clickhouse).")] = "clickhouse",
-    into_database: Annotated[str | None, typer.Option(help="Target database; default <database>_replay.")] = None,
-    rebuild: Annotated[bool, typer.Option(help="Drop every projection and rebuild it from offset 0.")] = False,
+    into_database: Annotated[
+        str | None, typer.Option(help="Target database; default <database>_replay.")
+    ] = None,
+    rebuild: Annotated[
+        bool, typer.Option(help="Drop every projection and rebuild it from offset 0.")
+    ] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask before dropping tables.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
@@ -69,9 +83,13 @@ def replay(
     source_db = settings.clickhouse_database
     target_db = into_database or (source_db if rebuild else f"{source_db}_replay")
     if target_db == source_db and not rebuild:
-        raise typer.BadParameter("replaying into the live database needs --rebuild (or another --into-database)")
+        raise typer.BadParameter(
+            "replaying into the live database needs --rebuild (or another --into-database)"
+        )
     if rebuild and not yes:
-        typer.confirm(f"Drop every projection in {target_db} and rebuild it from offset 0?", abort=True)
+        typer.confirm(
+            f"Drop every projection in {target_db} and rebuild it from offset 0?", abort=True
+        )
 
     client = make_clickhouse(settings, database="default", send_receive_timeout=120)
     tables = rp.select_tables(table, camera)
@@ -85,19 +103,36 @@ def replay(
             ranges = rp.ranges_by_time(client, source_db, settings, tables, from_ms, to_ms, camera)
             flt = rp.Filter(from_ms, to_ms, camera)
         else:
-            ranges = rp.ranges_by_offset(settings, consumer, tables, from_offset, to_offset, partition)
+            ranges = rp.ranges_by_offset(
+                settings, consumer, tables, from_offset, to_offset, partition
+            )
             flt = rp.Filter(camera=camera)
         rp.prepare_target(client, settings, target_db, drop=True)
         stop = threading.Event()
         install_stop_handlers(stop)
-        replayer = rp.Replayer(settings=settings, consumer=consumer, writers=build_writers(client, target_db),
-                               serde=AvroSerde(settings.schema_registry_url), stop=stop)
+        replayer = rp.Replayer(
+            settings=settings,
+            consumer=consumer,
+            writers=build_writers(client, target_db),
+            serde=AvroSerde(settings.schema_registry_url),
+            stop=stop,
+        )
         if progress:
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeElapsedColumn)
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
-            columns = (TextColumn("[bold]replay[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                       TextColumn("{task.fields[rate]:>9,.0f} rec/s"), TimeElapsedColumn())
+            columns = (
+                TextColumn("[bold]replay[/] {task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]:>9,.0f} rec/s"),
+                TimeElapsedColumn(),
+            )
             with Progress(*columns, transient=False) as bar:
                 task = bar.add_task(f"-> {target_db}", total=None, rate=0.0)
                 started = [0.0]

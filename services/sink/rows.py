@@ -83,10 +83,35 @@ def _keys(schema: str, recs: Sequence[dict[str, Any]]) -> tuple[list[list[str]],
 
 
 PLATE_EVENT_PLAIN = (
-    "event_id", "camera_id", "ts", "plate", "confidence", "plate_format", "country", "lane",
-    "first_seen", "last_seen", "read_count", "variants", "read_ids", "best_read_id", "source",
-    "direction", "vehicle_type", "vehicle_color", "vehicle_make", "vehicle_model", "camera_name",
-    "site", "zone", "lat", "lon", "heading", "watchlist_hits", "correction_id", "received_at",
+    "event_id",
+    "camera_id",
+    "ts",
+    "plate",
+    "confidence",
+    "plate_format",
+    "country",
+    "lane",
+    "first_seen",
+    "last_seen",
+    "read_count",
+    "variants",
+    "read_ids",
+    "best_read_id",
+    "source",
+    "direction",
+    "vehicle_type",
+    "vehicle_color",
+    "vehicle_make",
+    "vehicle_model",
+    "camera_name",
+    "site",
+    "zone",
+    "lat",
+    "lon",
+    "heading",
+    "watchlist_hits",
+    "correction_id",
+    "received_at",
     "emitted_at",
 )
 
@@ -114,16 +139,31 @@ def _plate_events(recs: Sequence[dict[str, Any]]) -> Columns:
 
 
 PLATE_READ_PLAIN = (
-    "read_id", "frame_id", "camera_id", "ts", "plate", "plate_raw", "confidence", "char_confidences",
-    "plate_format", "detection_confidence", "vehicle_type", "direction", "lane", "detector",
-    "inference_ms", "received_at",
+    "read_id",
+    "frame_id",
+    "camera_id",
+    "ts",
+    "plate",
+    "plate_raw",
+    "confidence",
+    "char_confidences",
+    "plate_format",
+    "detection_confidence",
+    "vehicle_type",
+    "direction",
+    "lane",
+    "detector",
+    "inference_ms",
+    "received_at",
 )
 
 
 def _plate_reads(recs: Sequence[dict[str, Any]]) -> Columns:
     cols = _plain(PLATE_READ_PLAIN)(recs)
     cols["candidate_plates"] = [[c["plate"] for c in r.get("candidates") or ()] for r in recs]
-    cols["candidate_confidences"] = [[c["confidence"] for c in r.get("candidates") or ()] for r in recs]
+    cols["candidate_confidences"] = [
+        [c["confidence"] for c in r.get("candidates") or ()] for r in recs
+    ]
     cols["plate_box"] = [_box(r.get("plate_box")) for r in recs]
     cols["vehicle_box"] = [_box(r.get("vehicle_box")) for r in recs]
     keys, _ = _keys("plate_read", recs)
@@ -132,9 +172,25 @@ def _plate_reads(recs: Sequence[dict[str, Any]]) -> Columns:
 
 
 CAMERA_EVENT_PLAIN = (
-    "event_id", "source", "camera_id", "device_id", "device_event_id", "event_type", "ts", "ts_local",
-    "received_at", "plate_raw", "confidence", "country", "direction", "direction_raw", "lane",
-    "vehicle_type", "vehicle_color", "vehicle_make", "vehicle_model",
+    "event_id",
+    "source",
+    "camera_id",
+    "device_id",
+    "device_event_id",
+    "event_type",
+    "ts",
+    "ts_local",
+    "received_at",
+    "plate_raw",
+    "confidence",
+    "country",
+    "direction",
+    "direction_raw",
+    "lane",
+    "vehicle_type",
+    "vehicle_color",
+    "vehicle_make",
+    "vehicle_model",
 )
 
 
@@ -143,40 +199,129 @@ def _camera_events(recs: Sequence[dict[str, Any]]) -> Columns:
     cols["plate"] = [r.get("plate") or "" for r in recs]  # '' = the device made no read
     cols["plate_box"] = [_box(r.get("plate_box")) for r in recs]
     cols["candidate_plates"] = [[c["plate"] for c in r.get("candidates") or ()] for r in recs]
-    cols["candidate_confidences"] = [[c["confidence"] for c in r.get("candidates") or ()] for r in recs]
+    cols["candidate_confidences"] = [
+        [c["confidence"] for c in r.get("candidates") or ()] for r in recs
+    ]
     cols["image_keys"], cols["image_kinds"] = _keys("camera_event", recs)
     cols["attributes"] = [r.get("attributes") or {} for r in recs]
     return cols
 
 
 def _camera_status(recs: Sequence[dict[str, Any]]) -> Columns:
-    cols = _plain(("camera_id", "ts", "state", "source", "reason", "fps", "events_per_min", "last_event_ts"))(recs)
+    cols = _plain(
+        ("camera_id", "ts", "state", "source", "reason", "fps", "events_per_min", "last_event_ts")
+    )(recs)
     cols["details"] = [r.get("details") or {} for r in recs]
     return cols
 
 
 TABLES: tuple[TableMap, ...] = (
-    TableMap("plate_events", catalogue.PLATE_EVENTS, "plate_event", "event_id", _plate_events,
-             (("version", 0, UINT32_MAX), ("read_count", 0, UINT32_MAX))),
+    TableMap(
+        "plate_events",
+        catalogue.PLATE_EVENTS,
+        "plate_event",
+        "event_id",
+        _plate_events,
+        (("version", 0, UINT32_MAX), ("read_count", 0, UINT32_MAX)),
+    ),
     TableMap("plate_reads", catalogue.PLATE_READS, "plate_read", "read_id", _plate_reads),
     TableMap("camera_events", catalogue.CAMERA_EVENTS, "camera_event", "event_id", _camera_events),
-    TableMap("alerts", catalogue.ALERTS, "bolo_alert", "alert_id", _plain((
-        "alert_id", "entry_id", "list_id", "list_kind", "pattern", "match_type", "reason", "priority",
-        "owner", "event_id", "camera_id", "plate", "confidence", "ts", "early", "read_id", "site",
-        "zone", "camera_name", "crop_s3_key", "received_at", "emitted_at",
-    ))),
-    TableMap("alert_deliveries", catalogue.ALERT_DELIVERIES, "alert_delivery", "delivery_id", _plain((
-        "delivery_id", "alert_id", "channel", "target", "status", "attempts", "error", "ts",
-    )), (("attempts", 0, UINT32_MAX),)),
-    TableMap("camera_status", catalogue.CAMERA_STATUS, "camera_status", "camera_id", _camera_status),
-    TableMap("corrections", catalogue.CORRECTIONS, "correction", "correction_id", _plain((
-        "correction_id", "event_id", "action", "plate", "previous_plate", "user", "reason", "ts",
-        "event_partition", "event_offset",
-    ))),
-    TableMap("audit_log", catalogue.AUDIT, "audit_record", "audit_id", _plain((
-        "audit_id", "ts", "actor", "role", "action", "resource", "query", "result_count", "status",
-        "client_ip", "request_id",
-    )), (("status", 0, 65535),)),
+    TableMap(
+        "alerts",
+        catalogue.ALERTS,
+        "bolo_alert",
+        "alert_id",
+        _plain(
+            (
+                "alert_id",
+                "entry_id",
+                "list_id",
+                "list_kind",
+                "pattern",
+                "match_type",
+                "reason",
+                "priority",
+                "owner",
+                "event_id",
+                "camera_id",
+                "plate",
+                "confidence",
+                "ts",
+                "early",
+                "read_id",
+                "site",
+                "zone",
+                "camera_name",
+                "crop_s3_key",
+                "received_at",
+                "emitted_at",
+            )
+        ),
+    ),
+    TableMap(
+        "alert_deliveries",
+        catalogue.ALERT_DELIVERIES,
+        "alert_delivery",
+        "delivery_id",
+        _plain(
+            (
+                "delivery_id",
+                "alert_id",
+                "channel",
+                "target",
+                "status",
+                "attempts",
+                "error",
+                "ts",
+            )
+        ),
+        (("attempts", 0, UINT32_MAX),),
+    ),
+    TableMap(
+        "camera_status", catalogue.CAMERA_STATUS, "camera_status", "camera_id", _camera_status
+    ),
+    TableMap(
+        "corrections",
+        catalogue.CORRECTIONS,
+        "correction",
+        "correction_id",
+        _plain(
+            (
+                "correction_id",
+                "event_id",
+                "action",
+                "plate",
+                "previous_plate",
+                "user",
+                "reason",
+                "ts",
+                "event_partition",
+                "event_offset",
+            )
+        ),
+    ),
+    TableMap(
+        "audit_log",
+        catalogue.AUDIT,
+        "audit_record",
+        "audit_id",
+        _plain(
+            (
+                "audit_id",
+                "ts",
+                "actor",
+                "role",
+                "action",
+                "resource",
+                "query",
+                "result_count",
+                "status",
+                "client_ip",
+                "request_id",
+            )
+        ),
+        (("status", 0, 65535),),
+    ),
 )
 BY_TABLE = {t.table: t for t in TABLES}
 BY_TOPIC = {t.topic.name: t for t in TABLES}

@@ -27,6 +27,7 @@ from platestream.dlq import DeadLetters
 from platestream.errors import SerdeError
 from platestream.s3 import ensure_bucket
 from platestream.serde import AvroSerde
+from services.sink.batch import position
 from services.sink.imagekeys import ImageSlot, image_slots
 from services.sink.settings import SinkSettings
 
@@ -40,7 +41,12 @@ def ensure_bucket_with_lifecycle(client: Minio, bucket: str, days: int) -> None:
     """Create the bucket if missing and set its expiry rule (idempotent)."""
     ensure_bucket(client, bucket)
     if days > 0:
-        rule = Rule(ENABLED, rule_filter=Filter(prefix=""), rule_id=LIFECYCLE_RULE_ID, expiration=Expiration(days=days))
+        rule = Rule(
+            ENABLED,
+            rule_filter=Filter(prefix=""),
+            rule_id=LIFECYCLE_RULE_ID,
+            expiration=Expiration(days=days),
+        )
         client.set_bucket_lifecycle(bucket, LifecycleConfig([rule]))
 
 
@@ -95,7 +101,9 @@ class S3Sink:
         self.bucket = settings.s3_bucket
         self.schemas = {settings.topic(t.name): t.schema for t in IMAGE_TOPICS}
         self.stats = S3Stats()
-        self._pool = ThreadPoolExecutor(max_workers=settings.sink_s3_workers, thread_name_prefix="s3put")
+        self._pool = ThreadPoolExecutor(
+            max_workers=settings.sink_s3_workers, thread_name_prefix="s3put"
+        )
 
     def run(self) -> None:
         ensure_bucket_with_lifecycle(self.s3, self.bucket, self.settings.s3_retention_days)
@@ -113,13 +121,15 @@ class S3Sink:
         puts: list[Put] = []
         offsets: dict[tuple[str, int], int] = {}
         for msg in msgs:
-            if msg.error() is not None:
-                if msg.error().code() != KafkaError._PARTITION_EOF:
-                    logger.warning("consumer error: %s", msg.error())
+            err = msg.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    logger.warning("consumer error: %s", err)
                 continue
             self.stats.consumed += 1
-            offsets[(msg.topic(), msg.partition())] = msg.offset() + 1
-            schema = self.schemas.get(msg.topic())
+            topic, partition, offset = position(msg)
+            offsets[(topic, partition)] = offset + 1
+            schema = self.schemas.get(topic)
             if schema is None:
                 continue
             try:
@@ -131,7 +141,7 @@ class S3Sink:
                 self.dlq.record(msg, exc)
                 self.stats.dead_lettered += 1
                 continue
-            where = f"{msg.topic()}[{msg.partition()}]@{msg.offset()}"
+            where = f"{topic}[{partition}]@{offset}"
             meta = object_metadata(schema, rec, with_plate=self.settings.sink_s3_plate_metadata)
             for slot in slots:
                 if slot.data is None:
@@ -143,8 +153,12 @@ class S3Sink:
     def _put(self, put: Put) -> None:
         data = put.slot.data or b""
         self.s3.put_object(
-            self.bucket, put.slot.key, io.BytesIO(data), len(data),
-            content_type=put.slot.content_type, metadata=put.metadata,  # type: ignore[arg-type]
+            self.bucket,
+            put.slot.key,
+            io.BytesIO(data),
+            len(data),
+            content_type=put.slot.content_type,
+            metadata=put.metadata,  # type: ignore[arg-type]
         )
 
     def process(self, msgs: list[Message]) -> None:
@@ -168,8 +182,12 @@ class S3Sink:
                 self.stats.outages += 1
                 paused = self.consumer.assignment()
                 self.consumer.pause(paused)
-                logger.warning("S3 puts failing (%s at %s): paused, retrying %d puts",
-                               failed[0][1], failed[0][0].where, len(pending))
+                logger.warning(
+                    "S3 puts failing (%s at %s): paused, retrying %d puts",
+                    failed[0][1],
+                    failed[0][0].where,
+                    len(pending),
+                )
             if self.stop.wait(delay):
                 return  # nothing committed: re-delivered on restart
             delay = min(delay * 2, self.settings.sink_backoff_max_s)
@@ -182,6 +200,9 @@ class S3Sink:
             self.producer.flush(10.0)
         if offsets:
             try:
-                self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False)
+                self.consumer.commit(
+                    offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+                    asynchronous=False,
+                )
             except Exception as exc:
                 logger.warning("commit failed (%s); images will be rewritten (same keys)", exc)

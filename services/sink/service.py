@@ -33,9 +33,15 @@ class _Metrics:
     def __init__(self, port: int) -> None:
         from prometheus_client import Counter, start_http_server
 
-        self.rows = Counter("platestream_sink_rows_total", "Rows inserted into ClickHouse", ["table"])
-        self.dead = Counter("platestream_sink_dead_letters_total", "Records sent to the sink dead-letter topic")
-        self.outages = Counter("platestream_sink_outages_total", "Times ClickHouse became unavailable")
+        self.rows = Counter(
+            "platestream_sink_rows_total", "Rows inserted into ClickHouse", ["table"]
+        )
+        self.dead = Counter(
+            "platestream_sink_dead_letters_total", "Records sent to the sink dead-letter topic"
+        )
+        self.outages = Counter(
+            "platestream_sink_outages_total", "Times ClickHouse became unavailable"
+        )
         self._last: dict[str, int] = {}
         self._dead = 0
         self._out = 0
@@ -51,21 +57,35 @@ class _Metrics:
         self._out = stats.outages
 
 
-def build_clickhouse_sink(settings: SinkSettings, stop: threading.Event, stack: ExitStack,
-                          **kwargs: Any) -> ClickHouseSink:
+def build_clickhouse_sink(
+    settings: SinkSettings, stop: threading.Event, stack: ExitStack, **kwargs: Any
+) -> ClickHouseSink:
     serde = AvroSerde(settings.schema_registry_url)
     producer = make_producer(settings)
     stack.callback(producer.flush, 10.0)
-    consumer = make_consumer(settings, group_id(settings, settings.sink_group_clickhouse),
-                             **{"partition.assignment.strategy": "range"})
+    consumer = make_consumer(
+        settings,
+        group_id(settings, settings.sink_group_clickhouse),
+        **{"partition.assignment.strategy": "range"},
+    )
     stack.callback(consumer.close)
-    client = make_clickhouse(settings, database="default", send_receive_timeout=30,
-                             compress=False, autogenerate_session_id=False)
+    client = make_clickhouse(
+        settings,
+        database="default",
+        send_receive_timeout=30,
+        compress=False,
+        autogenerate_session_id=False,
+    )
     stack.callback(client.close)
     return ClickHouseSink(
-        settings=settings, consumer=consumer, writers=build_writers(client, settings.clickhouse_database),
-        serde=serde, dead_letters=DeadLetters(stage="sink", producer=producer, serde=serde, settings=settings),
-        producer=producer, stop=stop, **kwargs,
+        settings=settings,
+        consumer=consumer,
+        writers=build_writers(client, settings.clickhouse_database),
+        serde=serde,
+        dead_letters=DeadLetters(stage="sink", producer=producer, serde=serde, settings=settings),
+        producer=producer,
+        stop=stop,
+        **kwargs,
     )
 
 
@@ -76,9 +96,13 @@ def build_s3_sink(settings: SinkSettings, stop: threading.Event, stack: ExitStac
     consumer = make_consumer(settings, group_id(settings, settings.sink_group_s3))
     stack.callback(consumer.close)
     return S3Sink(
-        settings=settings, consumer=consumer, s3=make_s3(settings), serde=serde,
+        settings=settings,
+        consumer=consumer,
+        s3=make_s3(settings),
+        serde=serde,
         dead_letters=DeadLetters(stage="sink", producer=producer, serde=serde, settings=settings),
-        producer=producer, stop=stop,
+        producer=producer,
+        stop=stop,
     )
 
 
@@ -90,7 +114,9 @@ def run(settings: SinkSettings, stop: threading.Event, targets: set[str] | None 
     with ExitStack() as stack:
         loops: list[tuple[str, Any]] = []
         if "clickhouse" in targets:
-            sink = build_clickhouse_sink(settings, stop, stack, on_flush=metrics.update if metrics else None)
+            sink = build_clickhouse_sink(
+                settings, stop, stack, on_flush=metrics.update if metrics else None
+            )
             loops.append(("clickhouse", sink.run))
         if "s3" in targets:
             loops.append(("s3", build_s3_sink(settings, stop, stack).run))
@@ -103,7 +129,10 @@ def run(settings: SinkSettings, stop: threading.Event, targets: set[str] | None 
                 errors.append(exc)
                 stop.set()
 
-        threads = [threading.Thread(target=guarded, args=(n, f), name=f"sink-{n}", daemon=True) for n, f in loops]
+        threads = [
+            threading.Thread(target=guarded, args=(n, f), name=f"sink-{n}", daemon=True)
+            for n, f in loops
+        ]
         for t in threads:
             t.start()
         for t in threads:

@@ -11,8 +11,14 @@ from platestream.settings import CommonSettings
 
 # Tables whose retention can be set one by one (days; 0 keeps rows forever).
 RETENTION_TABLES = (
-    "plate_events", "plate_reads", "camera_events", "alerts", "alert_deliveries",
-    "camera_status", "corrections", "audit_log",
+    "plate_events",
+    "plate_reads",
+    "camera_events",
+    "alerts",
+    "alert_deliveries",
+    "camera_status",
+    "corrections",
+    "audit_log",
 )
 DEFAULT_RETENTION_DAYS: dict[str, int] = {
     "plate_events": 365,
@@ -31,12 +37,19 @@ class SinkSettings(CommonSettings):
 
     sink_group_clickhouse: str = "platestream-sink-clickhouse"
     sink_group_s3: str = "platestream-sink-s3"
-    sink_batch_rows: int = Field(default=20_000, ge=1, description="Flush when this many records are buffered.")
-    sink_batch_ms: int = Field(default=500, ge=10, description="Flush when the oldest buffered record is this old.")
+    sink_batch_rows: int = Field(
+        default=20_000, ge=1, description="Flush when this many records are buffered."
+    )
+    sink_batch_ms: int = Field(
+        default=500, ge=10, description="Flush when the oldest buffered record is this old."
+    )
     sink_backoff_initial_s: float = Field(default=0.5, gt=0)
     sink_backoff_max_s: float = Field(default=10.0, gt=0)
     sink_metrics_port: int = 9103
-    sink_targets: str = Field(default="clickhouse,s3", description="Loops `platestream sink` runs: clickhouse, s3 or both.")
+    sink_targets: str = Field(
+        default="clickhouse,s3",
+        description="Loops `platestream sink` runs: clickhouse, s3 or both.",
+    )
     sink_s3_workers: int = Field(default=8, ge=1, le=64)
     sink_s3_plate_metadata: bool = Field(
         default=True, description="Put the plate text in the object metadata (x-amz-meta-plate)."
@@ -45,9 +58,12 @@ class SinkSettings(CommonSettings):
     sink_engine: Literal["local", "replicated"] = "local"
     sink_replica_path: str = "/clickhouse/tables/{shard}/{database}/{table}"
     sink_replica_name: str = "{replica}"
-    sink_dedup_window: int = Field(default=1000, ge=0, description="non_replicated_deduplication_window of the tables.")
+    sink_dedup_window: int = Field(
+        default=1000, ge=0, description="non_replicated_deduplication_window of the tables."
+    )
     sink_retention_days: str = Field(
-        default="", description='JSON object table -> days, e.g. {"plate_reads": 7}; 0 keeps forever.'
+        default="",
+        description='JSON object table -> days, e.g. {"plate_reads": 7}; 0 keeps forever.',
     )
     sink_retention_days_plate_events: int | None = None
     sink_retention_days_plate_reads: int | None = None
@@ -96,6 +112,8 @@ class SinkSettings(CommonSettings):
             value = getattr(self, f"sink_retention_days_{table}")
             if value is not None:
                 if value < 0:
-                    raise ValueError(f"PLATESTREAM_SINK_RETENTION_DAYS_{table.upper()} must be >= 0")
+                    raise ValueError(
+                        f"PLATESTREAM_SINK_RETENTION_DAYS_{table.upper()} must be >= 0"
+                    )
                 days[table] = value
         return days

@@ -24,10 +24,34 @@ from services.sink.rows import Source, TableMap
 logger = logging.getLogger(__name__)
 
 # Server errors that say nothing about the rows: wait and retry instead of bisecting.
-TRANSIENT_CODES = frozenset({
-    3, 23, 24, 32, 60, 81, 159, 164, 202, 203, 209, 210, 236, 241, 242, 252, 274, 279, 319, 394,
-    425, 439, 999, 1000,
-})
+TRANSIENT_CODES = frozenset(
+    {
+        3,
+        23,
+        24,
+        32,
+        60,
+        81,
+        159,
+        164,
+        202,
+        203,
+        209,
+        210,
+        236,
+        241,
+        242,
+        252,
+        274,
+        279,
+        319,
+        394,
+        425,
+        439,
+        999,
+        1000,
+    }
+)
 
 
 class Unavailable(SinkError):
@@ -48,7 +72,11 @@ def dedup_token(table: str, sources: Sequence[Source]) -> str:
         r[0] = min(r[0], s.offset)
         r[1] = max(r[1], s.offset)
         r[2] += 1
-    text = table + "|" + "|".join(f"{t}:{p}:{a}-{b}:{n}" for (t, p), (a, b, n) in sorted(ranges.items()))
+    text = (
+        table
+        + "|"
+        + "|".join(f"{t}:{p}:{a}-{b}:{n}" for (t, p), (a, b, n) in sorted(ranges.items()))
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -83,12 +111,14 @@ class TableWriter:
 
     def _describe(self) -> None:
         rows = self.client.query(
-            f"SELECT name, type FROM system.columns WHERE database = {{db:String}} AND table = {{t:String}} "
+            "SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {t:String} "
             "AND default_kind NOT IN ('MATERIALIZED', 'ALIAS') ORDER BY position",
             parameters={"db": self.database, "t": self.mapping.table},
         ).result_rows
         if not rows:
-            raise Unavailable(f"table {self.database}.{self.mapping.table} does not exist (run `platestream db migrate`)")
+            raise Unavailable(
+                f"table {self.database}.{self.mapping.table} does not exist (run `platestream db migrate`)"
+            )
         self._names = [r[0] for r in rows]
         self._types = [r[1] for r in rows]
 
@@ -110,7 +140,9 @@ class TableWriter:
         self._insert_range(cols, sources, 0, len(recs), result)
         return result
 
-    def _send(self, cols: dict[str, list[Any]], sources: Sequence[Source], lo: int, hi: int) -> None:
+    def _send(
+        self, cols: dict[str, list[Any]], sources: Sequence[Source], lo: int, hi: int
+    ) -> None:
         assert self._names is not None and self._types is not None
         names, types = [], []
         data = []
@@ -122,8 +154,12 @@ class TableWriter:
             types.append(type_name)
             data.append(col if lo == 0 and hi == len(col) else col[lo:hi])
         self.client.insert(
-            self.mapping.table, data, column_names=names, database=self.database,
-            column_type_names=types, column_oriented=True,
+            self.mapping.table,
+            data,
+            column_names=names,
+            database=self.database,
+            column_type_names=types,
+            column_oriented=True,
             settings={
                 "insert_deduplication_token": dedup_token(self.mapping.table, sources[lo:hi]),
                 "insert_deduplicate": 1,
@@ -131,13 +167,27 @@ class TableWriter:
             },
         )
 
-    def _insert_range(self, cols: dict[str, list[Any]], sources: Sequence[Source], lo: int, hi: int,
-                      result: InsertResult) -> None:
+    def _insert_range(
+        self,
+        cols: dict[str, list[Any]],
+        sources: Sequence[Source],
+        lo: int,
+        hi: int,
+        result: InsertResult,
+    ) -> None:
         try:
             self._send(cols, sources, lo, hi)
             result.inserted += hi - lo
             return
-        except (TypeError, ValueError, OverflowError, struct.error, KeyError, AttributeError, IndexError) as exc:
+        except (
+            TypeError,
+            ValueError,
+            OverflowError,
+            struct.error,
+            KeyError,
+            AttributeError,
+            IndexError,
+        ) as exc:
             error: BaseException = exc  # the client could not encode some row
         except Exception as exc:
             if is_transient(exc):
@@ -147,6 +197,11 @@ class TableWriter:
             result.rejected.append((lo, error))
             return
         mid = (lo + hi) // 2
-        logger.info("%s: insert of %d rows refused (%s); bisecting", self.mapping.table, hi - lo, type(error).__name__)
+        logger.info(
+            "%s: insert of %d rows refused (%s); bisecting",
+            self.mapping.table,
+            hi - lo,
+            type(error).__name__,
+        )
         self._insert_range(cols, sources, lo, mid, result)
         self._insert_range(cols, sources, mid, hi, result)

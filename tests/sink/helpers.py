@@ -36,8 +36,13 @@ def migrated(settings: SinkSettings) -> Any:
     return client
 
 
-def produce(settings: CommonSettings, table: str, records: list[dict[str, Any]] | list[bytes],
-            *, key: bytes | None = None) -> list[tuple[int, int]]:
+def produce(
+    settings: CommonSettings,
+    table: str,
+    records: list[dict[str, Any]] | list[bytes],
+    *,
+    key: bytes | None = None,
+) -> list[tuple[int, int]]:
     """Produce records (dicts are Avro-encoded) to the table's topic; returns (partition, offset) each."""
     mapping = BY_TABLE[table]
     topic = settings.topic(mapping.topic.name)
@@ -53,9 +58,19 @@ def produce(settings: CommonSettings, table: str, records: list[dict[str, Any]] 
             placed.append((msg.partition(), msg.offset()))
 
     for i, rec in enumerate(records):
-        value = rec if isinstance(rec, bytes) else serde.encode(mapping.schema, rec, subject=f"{topic}-value")
-        k = key if key is not None else (rec.get("camera_id", str(i)) if isinstance(rec, dict) else str(i))
-        producer.produce(topic, key=k.encode() if isinstance(k, str) else k, value=value, on_delivery=report)
+        value = (
+            rec
+            if isinstance(rec, bytes)
+            else serde.encode(mapping.schema, rec, subject=f"{topic}-value")
+        )
+        k = (
+            key
+            if key is not None
+            else (rec.get("camera_id", str(i)) if isinstance(rec, dict) else str(i))
+        )
+        producer.produce(
+            topic, key=k.encode() if isinstance(k, str) else k, value=value, on_delivery=report
+        )
         if i % 5000 == 4999:
             producer.poll(0)
     assert producer.flush(60) == 0 and not errors, errors
@@ -105,7 +120,9 @@ def env_for(settings: CommonSettings) -> dict[str, str]:
     for name, value in settings.model_dump().items():
         if value is None:
             continue
-        env[f"PLATESTREAM_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+        env[f"PLATESTREAM_{name.upper()}"] = (
+            str(value).lower() if isinstance(value, bool) else str(value)
+        )
     return env
 
 
@@ -114,8 +131,14 @@ def start_sink_process(settings: SinkSettings, log: Path, *targets: str) -> subp
     for t in targets:
         args += ["--target", t]
     with open(log, "ab") as fh:
-        return subprocess.Popen(args, cwd=REPO, env=env_for(settings), stdout=fh, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+        return subprocess.Popen(
+            args,
+            cwd=REPO,
+            env=env_for(settings),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
@@ -128,7 +151,9 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
             proc.wait(5)
 
 
-def dead_letters(settings: CommonSettings, expected: int, timeout: float = 20.0) -> list[dict[str, Any]]:
+def dead_letters(
+    settings: CommonSettings, expected: int, timeout: float = 20.0
+) -> list[dict[str, Any]]:
     """Read the sink's dead-letter topic until ``expected`` records arrived (or timeout)."""
     serde = AvroSerde(settings.schema_registry_url)
     consumer = make_consumer(settings, f"{settings.topic_prefix}test-dlq-reader")
@@ -153,7 +178,9 @@ def end_offsets(placed: list[tuple[int, int]]) -> dict[int, int]:
     return ends
 
 
-def committed(settings: CommonSettings, group: str, topic: str, partitions: list[int]) -> dict[int, int]:
+def committed(
+    settings: CommonSettings, group: str, topic: str, partitions: list[int]
+) -> dict[int, int]:
     """The offsets a consumer group has committed on a topic."""
     from confluent_kafka import TopicPartition
 

@@ -9,7 +9,15 @@ import pytest
 from platestream.timeutil import now_ms
 from services.sink import samples
 from services.sink.rows import TABLES
-from tests.sink.helpers import dead_letters, migrated, produce, scalar, sink_settings, sink_thread, wait_until
+from tests.sink.helpers import (
+    dead_letters,
+    migrated,
+    produce,
+    scalar,
+    sink_settings,
+    sink_thread,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -29,36 +37,66 @@ def test_events_become_rows_with_the_right_values(settings) -> None:
     for t in TABLES[1:]:
         produce(s, t.table, [samples.FACTORIES[t.schema](i, base_ts=base) for i in range(5)])
     with sink_thread(s, {"clickhouse"}):
-        wait_until(lambda: all(scalar(ch, f"SELECT count() FROM `{db}`.{t.table}") >= (1 if t.table == "plate_events" else 5)
-                               for t in TABLES), 60, "rows in every table")
+        wait_until(
+            lambda: all(
+                scalar(ch, f"SELECT count() FROM `{db}`.{t.table}")
+                >= (1 if t.table == "plate_events" else 5)
+                for t in TABLES
+            ),
+            60,
+            "rows in every table",
+        )
         # a correction arrives as version 2 of the same event: the latest view shows it, once
-        produce(s, "plate_events", [{**event, "version": 2, "plate": "ZZZ9Z99", "correction_id": "c-1"}])
-        wait_until(lambda: scalar(ch, f"SELECT count() FROM `{db}`.plate_events") >= 2, 30, "version 2")
+        produce(
+            s, "plate_events", [{**event, "version": 2, "plate": "ZZZ9Z99", "correction_id": "c-1"}]
+        )
+        wait_until(
+            lambda: scalar(ch, f"SELECT count() FROM `{db}`.plate_events") >= 2, 30, "version 2"
+        )
 
-    row = ch.query(
-        f"SELECT event_id, camera_id, ts, plate, plate_skeleton, confidence, direction, vehicle_type, best_crop_key, "
-        f"image_kinds, topic, partition, offset FROM `{db}`.plate_events WHERE version = 1"
-    ).named_results().__next__()
+    row = (
+        ch.query(
+            f"SELECT event_id, camera_id, ts, plate, plate_skeleton, confidence, direction, vehicle_type, best_crop_key, "
+            f"image_kinds, topic, partition, offset FROM `{db}`.plate_events WHERE version = 1"
+        )
+        .named_results()
+        .__next__()
+    )
     assert row["event_id"] == event["event_id"] and row["camera_id"] == event["camera_id"]
     assert row["ts"] == naive_utc(event["ts"])
     assert row["plate"] == event["plate"]
     assert row["direction"] == event["direction"] and row["vehicle_type"] == event["vehicle_type"]
-    assert row["best_crop_key"].startswith(f"crops/{event['camera_id']}/") and row["image_kinds"] == ["plate", "vehicle"]
-    assert (row["topic"], row["partition"], row["offset"]) == (s.topic("anpr.plate-events.v1"), *placed[0])
+    assert row["best_crop_key"].startswith(f"crops/{event['camera_id']}/") and row[
+        "image_kinds"
+    ] == ["plate", "vehicle"]
+    assert (row["topic"], row["partition"], row["offset"]) == (
+        s.topic("anpr.plate-events.v1"),
+        *placed[0],
+    )
     assert abs(row["confidence"] - 0.9) < 1e-6
 
-    latest = ch.query(f"SELECT plate, version, correction_id FROM `{db}`.plate_events_latest").result_rows
+    latest = ch.query(
+        f"SELECT plate, version, correction_id FROM `{db}`.plate_events_latest"
+    ).result_rows
     assert latest == [("ZZZ9Z99", 2, "c-1")]
-    hourly = ch.query(f"SELECT camera_id, direction, vehicle_type, uniqMerge(passages) FROM `{db}`.camera_hourly_counts "
-                      "GROUP BY ALL").result_rows
-    assert hourly == [(event["camera_id"], event["direction"] or "unknown", event["vehicle_type"] or "unknown", 1)]
-    seen = ch.query(f"SELECT minMerge(first_seen), maxMerge(last_seen), uniqMerge(passages) FROM `{db}`.plate_first_last_seen "
-                    "WHERE plate = {p:String}", parameters={"p": event["plate"]}).result_rows
-    assert seen == [(naive_utc(event["first_seen"]),
-                     naive_utc(event["last_seen"]), 1)]
+    hourly = ch.query(
+        f"SELECT camera_id, direction, vehicle_type, uniqMerge(passages) FROM `{db}`.camera_hourly_counts "
+        "GROUP BY ALL"
+    ).result_rows
+    assert hourly == [
+        (event["camera_id"], event["direction"] or "unknown", event["vehicle_type"] or "unknown", 1)
+    ]
+    seen = ch.query(
+        f"SELECT minMerge(first_seen), maxMerge(last_seen), uniqMerge(passages) FROM `{db}`.plate_first_last_seen "
+        "WHERE plate = {p:String}",
+        parameters={"p": event["plate"]},
+    ).result_rows
+    assert seen == [(naive_utc(event["first_seen"]), naive_utc(event["last_seen"]), 1)]
     for t in TABLES[1:]:
-        assert scalar(ch, f"SELECT count() FROM `{db}`.{t.table} FINAL") == (5 if t.table != "camera_status" else 5)
-    audit = ch.query(f"SELECT actor, action, status, result_count FROM `{db}`.audit_log LIMIT 1").result_rows
+        assert scalar(ch, f"SELECT count() FROM `{db}`.{t.table} FINAL") == 5
+    audit = ch.query(
+        f"SELECT actor, action, status, result_count FROM `{db}`.audit_log LIMIT 1"
+    ).result_rows
     assert audit == [("analyst", "search", 200, 3)]
 
 
@@ -72,9 +110,15 @@ def test_poison_records_are_dead_lettered_with_their_bytes_and_the_rest_inserted
     garbage = b"\x00\x00\x00\x00\x07not avro at all"
     produce(s, "plate_events", [*good[:10], garbage, bad_time, *good[10:]], key=b"cam")
     with sink_thread(s, {"clickhouse"}):
-        wait_until(lambda: scalar(ch, f"SELECT count() FROM `{s.clickhouse_database}`.plate_events") >= 20, 60, "20 rows")
+        wait_until(
+            lambda: scalar(ch, f"SELECT count() FROM `{s.clickhouse_database}`.plate_events") >= 20,
+            60,
+            "20 rows",
+        )
         letters = dead_letters(s, 2)
-    assert scalar(ch, f"SELECT uniqExact(event_id) FROM `{s.clickhouse_database}`.plate_events") == 20
+    assert (
+        scalar(ch, f"SELECT uniqExact(event_id) FROM `{s.clickhouse_database}`.plate_events") == 20
+    )
     assert len(letters) == 2
     by_type = {d["error_type"]: d for d in letters}
     assert set(by_type) == {"UnknownSchemaError", "BadInputError"}

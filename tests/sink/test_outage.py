@@ -20,16 +20,27 @@ from platestream.timeutil import now_ms
 from services.sink import samples
 from services.sink.service import group_id
 from tests.sink.helpers import (
-    committed, end_offsets, migrated, produce, scalar, sink_settings, sink_thread, wait_until,
+    committed,
+    end_offsets,
+    migrated,
+    produce,
+    scalar,
+    sink_settings,
+    sink_thread,
+    wait_until,
 )
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def private_clickhouse(settings: CommonSettings, tmp_path: Path) -> Iterator[tuple[CommonSettings, LocalStack]]:
+def private_clickhouse(
+    settings: CommonSettings, tmp_path: Path
+) -> Iterator[tuple[CommonSettings, LocalStack]]:
     _broker, _s3, port = pick_free_ports()
-    s = settings.model_copy(update={"clickhouse_url": f"http://127.0.0.1:{port}", "var_dir": tmp_path})
+    s = settings.model_copy(
+        update={"clickhouse_url": f"http://127.0.0.1:{port}", "var_dir": tmp_path}
+    )
     local = LocalStack(s, var_dir=tmp_path)
     local.start("clickhouse")
     try:
@@ -38,8 +49,13 @@ def private_clickhouse(settings: CommonSettings, tmp_path: Path) -> Iterator[tup
         local.stop("clickhouse")
 
 
-def _outage(private_clickhouse: tuple[CommonSettings, LocalStack], caplog: pytest.LogCaptureFixture,
-            outage_s: float, rate: int, run_s: float) -> None:
+def _outage(
+    private_clickhouse: tuple[CommonSettings, LocalStack],
+    caplog: pytest.LogCaptureFixture,
+    outage_s: float,
+    rate: int,
+    run_s: float,
+) -> None:
     caplog.set_level(logging.INFO, logger="services.sink.clickhouse_sink")
     base_settings, local = private_clickhouse
     s = sink_settings(base_settings, sink_batch_rows=2_000, sink_backoff_max_s=2.0)
@@ -56,7 +72,11 @@ def _outage(private_clickhouse: tuple[CommonSettings, LocalStack], caplog: pytes
         t_end = time.monotonic() + run_s
         while time.monotonic() < t_end and not stop_load.is_set():
             n = rate // 10
-            placed.extend(produce(s, "plate_events", [samples.plate_event(i + k, base_ts=base) for k in range(n)]))
+            placed.extend(
+                produce(
+                    s, "plate_events", [samples.plate_event(i + k, base_ts=base) for k in range(n)]
+                )
+            )
             i += n
             produced = i
             time.sleep(0.1)
@@ -64,7 +84,9 @@ def _outage(private_clickhouse: tuple[CommonSettings, LocalStack], caplog: pytes
     with sink_thread(s, {"clickhouse"}):
         loader = threading.Thread(target=load, daemon=True)
         loader.start()
-        wait_until(lambda: scalar(ch, f"SELECT count() FROM {table}") > 0, 60, "rows before the outage")
+        wait_until(
+            lambda: scalar(ch, f"SELECT count() FROM {table}") > 0, 60, "rows before the outage"
+        )
         local.stop("clickhouse")
         outage_end = time.monotonic() + outage_s
         while time.monotonic() < outage_end:
@@ -74,8 +96,12 @@ def _outage(private_clickhouse: tuple[CommonSettings, LocalStack], caplog: pytes
         stop_load.set()
         ends = end_offsets(placed)
         group = group_id(s, s.sink_group_clickhouse)
-        wait_until(lambda: committed(s, group, s.topic("anpr.plate-events.v1"), list(ends)) == ends,
-                   120, "the sink to commit the end of the log after the outage", interval=0.5)
+        wait_until(
+            lambda: committed(s, group, s.topic("anpr.plate-events.v1"), list(ends)) == ends,
+            120,
+            "the sink to commit the end of the log after the outage",
+            interval=0.5,
+        )
     ch = migrated(s)  # a fresh client after the restart
     assert scalar(ch, f"SELECT count() FROM {table} FINAL") == produced
     assert scalar(ch, f"SELECT uniqExact(event_id) FROM {table}") == produced

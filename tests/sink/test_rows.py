@@ -28,7 +28,9 @@ def test_plate_event_columns_and_image_keys() -> None:
     rec = samples.plate_event(7, base_ts=BASE, with_images=True)
     cols = BY_TABLE["plate_events"].columns([rec], [Source("t", 0, 9)])
     best = image_key("crops", rec["camera_id"], rec["ts"], rec["event_id"], "plate", "image/jpeg")
-    vehicle = image_key("images", rec["camera_id"], rec["ts"], rec["event_id"], "vehicle", "image/jpeg")
+    vehicle = image_key(
+        "images", rec["camera_id"], rec["ts"], rec["event_id"], "vehicle", "image/jpeg"
+    )
     assert cols["best_crop_key"] == [best]
     assert cols["image_keys"] == [[best, vehicle]]
     assert cols["image_kinds"] == [["plate", "vehicle"]]
@@ -47,7 +49,11 @@ def test_claim_checked_image_keeps_its_key_and_carries_no_bytes() -> None:
 
 def test_repeated_kinds_get_distinct_keys() -> None:
     rec = samples.camera_event(1, base_ts=BASE)
-    rec["images"] = [samples.image("vehicle"), samples.image("vehicle"), samples.image("scene", data=None)]
+    rec["images"] = [
+        samples.image("vehicle"),
+        samples.image("vehicle"),
+        samples.image("scene", data=None),
+    ]
     keys = [s.key for s in image_slots("camera_event", rec)]
     assert len(keys) == 2 and len(set(keys)) == 2  # the image with neither bytes nor key is skipped
     assert keys[1].endswith("-vehicle-2.jpg")
@@ -59,13 +65,18 @@ def test_camera_event_without_plate_maps_to_empty_string() -> None:
     assert BY_TABLE["camera_events"].columns([rec], [Source("t", 0, 0)])["plate"] == [""]
 
 
-@pytest.mark.parametrize(("table", "field", "value"), [
-    ("plate_events", "ts", 0),
-    ("plate_events", "version", -1),
-    ("audit_log", "status", 70000),
-    ("alert_deliveries", "attempts", -3),
-])
-def test_validate_rejects_rows_that_would_poison_a_table(table: str, field: str, value: int) -> None:
+@pytest.mark.parametrize(
+    ("table", "field", "value"),
+    [
+        ("plate_events", "ts", 0),
+        ("plate_events", "version", -1),
+        ("audit_log", "status", 70000),
+        ("alert_deliveries", "attempts", -3),
+    ],
+)
+def test_validate_rejects_rows_that_would_poison_a_table(
+    table: str, field: str, value: int
+) -> None:
     t = BY_TABLE[table]
     rec = samples.FACTORIES[t.schema](1, base_ts=BASE)
     rec[field] = value

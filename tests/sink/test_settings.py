@@ -20,7 +20,9 @@ def test_retention_defaults_then_json_then_per_table(monkeypatch: pytest.MonkeyP
 
 
 @pytest.mark.parametrize("value", ['{"nope": 3}', '{"plate_reads": -1}', "[1]", "{bad"])
-def test_bad_retention_json_is_a_readable_config_error(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+def test_bad_retention_json_is_a_readable_config_error(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
     monkeypatch.setenv("PLATESTREAM_SINK_RETENTION_DAYS", value)
     with pytest.raises(ConfigError, match="PLATESTREAM_SINK_RETENTION_DAYS"):
         load(SinkSettings)

@@ -25,8 +25,15 @@ class FakeClient:
 
     def query(self, sql: str, parameters: Any = None, settings: Any = None) -> Any:
         class R:
-            result_rows = [("alert_id", "String"), ("plate", "String"), ("topic", "String"),
-                           ("partition", "UInt16"), ("offset", "UInt64")]
+            def __init__(self) -> None:
+                self.result_rows = [
+                    ("alert_id", "String"),
+                    ("plate", "String"),
+                    ("topic", "String"),
+                    ("partition", "UInt16"),
+                    ("offset", "UInt64"),
+                ]
+
         return R()
 
     def insert(self, table: str, data: list[list[Any]], column_names: list[str], **kw: Any) -> None:
@@ -57,7 +64,9 @@ def test_bad_rows_are_isolated_and_the_rest_inserted() -> None:
 def test_outage_raises_unavailable_without_rejecting_anything() -> None:
     recs, srcs = _batch(4)
     with pytest.raises(Unavailable):
-        TableWriter(client=FakeClient(set(), down=True), database="d", mapping=BY_TABLE["alerts"]).insert(recs, srcs)
+        TableWriter(
+            client=FakeClient(set(), down=True), database="d", mapping=BY_TABLE["alerts"]
+        ).insert(recs, srcs)
 
 
 def test_dedup_token_names_exactly_the_batch() -> None:
