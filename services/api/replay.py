@@ -22,13 +22,14 @@ from platestream.kafka import make_consumer
 from platestream.settings import CommonSettings
 from platestream.timeutil import now_ms
 from services.api.publish import Publisher
+from services.api.search import FAST_FINAL
 
 logger = logging.getLogger(__name__)
 
 INDEX_SQL = (
     "SELECT partition, offset, toUnixTimestamp64Milli(ts) AS ts_ms FROM plate_events FINAL "
     "WHERE ts >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') AND ts < fromUnixTimestamp64Milli({until:Int64}, 'UTC') "
-    "{cameras} ORDER BY ts, event_id LIMIT {limit:UInt32}"
+    "{cameras} ORDER BY ts, event_id LIMIT {limit:UInt32}" + FAST_FINAL
 )
 
 

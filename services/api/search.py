@@ -21,6 +21,9 @@ from typing import Any, Literal
 from platestream.plates import CONFUSABLE_COST, normalise, skeleton
 
 EVENTS_FROM = "plate_events FINAL"
+# Every version of a row shares its partition (corrections never change camera or time, and the
+# partition is the month of ts), so FINAL need not merge across partitions: several times faster.
+FAST_FINAL = " SETTINGS do_not_merge_across_partitions_select_final = 1"
 PlateMode = Literal["auto", "exact", "prefix", "wildcard", "fuzzy"]
 Sort = Literal["time", "score"]
 
@@ -108,6 +111,19 @@ def wildcard_to_like(pattern: str) -> str:
     return like
 
 
+def split_pieces(text: str, n: int) -> list[str]:
+    """``text`` cut into ``n`` consecutive pieces of near-equal length; [] if one would be empty."""
+    if n <= 0 or len(text) < n:
+        return []
+    size, extra = divmod(len(text), n)
+    out, pos = [], 0
+    for i in range(n):
+        step = size + (1 if i < extra else 0)
+        out.append(text[pos : pos + step])
+        pos += step
+    return out
+
+
 def encode_cursor(values: list[Any]) -> str:
     return (
         base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode())
@@ -163,6 +179,20 @@ def build_where(q: EventQuery, params: dict[str, Any]) -> tuple[list[str], str]:
                     max_edits=int(q.max_distance + 0.999),
                     max_tenths=round(q.max_distance * 10),
                 )
+                # Pigeonhole prefilter: a skeleton within k edits keeps one of k+1 pieces intact, and
+                # a substring test is far cheaper than an edit distance over every row.
+                pieces = split_pieces(params["skel"], params["max_edits"] + 1)
+                if pieces:
+                    for i, piece in enumerate(pieces):
+                        params[f"piece{i}"] = piece
+                    where.append(
+                        "("
+                        + " OR ".join(
+                            f"position(plate_skeleton, {{piece{i}:String}}) > 0"
+                            for i in range(len(pieces))
+                        )
+                        + ")"
+                    )
                 raw = "editDistanceUTF8(plate, {plate:String})"
                 sk = "editDistanceUTF8(plate_skeleton, {skel:String})"
                 score = f"toUInt32(round(10 * ({sk} + {CONFUSABLE_COST} * ({raw} - {sk}))))"
@@ -226,6 +256,7 @@ def build_search(q: EventQuery, *, limit: int | None = None) -> tuple[str, dict[
         f"SELECT {COLUMNS}, {score} AS score, {conf} AS conf_milli FROM {EVENTS_FROM}"
         + (" WHERE " + " AND ".join(where) if where else "")
         + f" ORDER BY {order} LIMIT {{limit:UInt32}}"
+        + FAST_FINAL
     )
     return sql, params
 

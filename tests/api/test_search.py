@@ -100,3 +100,36 @@ def test_cursor_round_trip_and_keyset_condition() -> None:
         params["c_score"] == 4
         and "ORDER BY score ASC, conf_milli DESC, ts DESC, event_id DESC" in sql
     )
+
+
+def test_split_pieces() -> None:
+    from services.api.search import split_pieces
+
+    assert split_pieces("ABC1234", 2) == ["ABC1", "234"]
+    assert split_pieces("ABC1234", 3) == ["ABC", "12", "34"]
+    assert split_pieces("AB", 3) == []
+
+
+def test_pigeonhole_prefilter_never_drops_a_match() -> None:
+    """Every string within k edits of the query keeps one of the k+1 pieces intact."""
+    import random
+
+    from services.api.search import split_pieces
+
+    rng = random.Random(3)
+    alphabet = "ABCDEFGH0123456789"
+    for _ in range(3000):
+        q = "".join(rng.choice(alphabet) for _ in range(rng.randrange(4, 9)))
+        cand = list(q)
+        k = rng.randrange(0, 3)
+        for _e in range(k):
+            op, i = rng.randrange(3), rng.randrange(len(cand) + 1)
+            if op == 0 and i < len(cand):
+                cand[i] = rng.choice(alphabet)
+            elif op == 1:
+                cand.insert(i, rng.choice(alphabet))
+            elif cand and i < len(cand):
+                del cand[i]
+        c = "".join(cand)  # at most k edits away from q
+        pieces = split_pieces(q, k + 1)
+        assert pieces and any(p in c for p in pieces), (q, c, k)

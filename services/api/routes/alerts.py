@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from platestream import topics as catalogue
 from platestream.timeutil import now_ms, to_ms
 from services.api.deps import Correct, Search, StateDep, audit
+from services.api.search import FAST_FINAL
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 
@@ -18,7 +19,7 @@ ALERTS_SQL = (
     "SELECT alert_id, entry_id, list_id, list_kind, reason, priority, event_id, camera_id, camera_name, site, zone, "
     "plate, confidence, toUnixTimestamp64Milli(ts) AS ts_ms, match_type, early FROM alerts FINAL "
     "WHERE ts >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') AND ts < fromUnixTimestamp64Milli({until:Int64}, 'UTC') "
-    "{extra} ORDER BY ts DESC, alert_id LIMIT {limit:UInt32}"
+    "{extra} ORDER BY ts DESC, alert_id LIMIT {limit:UInt32}" + FAST_FINAL
 )
 
 

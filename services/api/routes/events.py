@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from platestream.timeutil import to_ms
 from services.api.deps import Export, Search, StateDep, audit
-from services.api.search import RESULT_FIELDS, EventQuery, QueryError, run_search
+from services.api.search import FAST_FINAL, RESULT_FIELDS, EventQuery, QueryError, run_search
 from services.api.state import AppState
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
@@ -243,11 +243,11 @@ DETAIL_SQL = (
 )
 READS_SQL = (
     "SELECT read_id, plate, confidence, toUnixTimestamp64Milli(ts) AS ts_ms, candidate_plates, plate_box "
-    "FROM plate_reads FINAL WHERE read_id IN {ids:Array(String)} ORDER BY ts LIMIT 100"
+    "FROM plate_reads FINAL WHERE read_id IN {ids:Array(String)} ORDER BY ts LIMIT 100" + FAST_FINAL
 )
 CORRECTIONS_SQL = (
     "SELECT correction_id, action, plate, previous_plate, user, reason, toUnixTimestamp64Milli(ts) AS ts_ms "
-    "FROM corrections FINAL WHERE event_id = {event_id:String} ORDER BY ts"
+    "FROM corrections FINAL WHERE event_id = {event_id:String} ORDER BY ts" + FAST_FINAL
 )
 
 

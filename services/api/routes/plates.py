@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from platestream.plates import normalise
 from platestream.timeutil import to_ms
 from services.api.deps import Search, StateDep, audit
+from services.api.search import FAST_FINAL
 
 router = APIRouter(prefix="/api/v1/plates", tags=["plates"])
 
@@ -19,6 +20,7 @@ TIMELINE_SQL = (
     "confidence, lat, lon, watchlist_hits FROM plate_events FINAL "
     "WHERE plate = {plate:String} AND ts >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') "
     "AND ts < fromUnixTimestamp64Milli({until:Int64}, 'UTC') ORDER BY ts ASC, event_id LIMIT {limit:UInt32}"
+    + FAST_FINAL
 )
 
 

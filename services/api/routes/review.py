@@ -13,7 +13,7 @@ from platestream.plates import normalise
 from platestream.timeutil import now_ms
 from services.api.deps import Correct, StateDep, audit
 from services.api.routes.events import EventOut, presign
-from services.api.search import COLUMNS, decode_cursor, encode_cursor, row_to_event
+from services.api.search import COLUMNS, FAST_FINAL, decode_cursor, encode_cursor, row_to_event
 
 router = APIRouter(prefix="/api/v1", tags=["review"])
 
@@ -25,7 +25,7 @@ REVIEW_SQL = (
     f"SELECT {COLUMNS} FROM plate_events FINAL "
     "WHERE confidence < {threshold:Float32} AND correction_id IS NULL "
     "AND event_id NOT IN (SELECT event_id FROM corrections) AND event_id NOT IN {done:Array(String)} "
-    "{cursor} ORDER BY ts DESC, event_id DESC LIMIT {limit:UInt32}"
+    "{cursor} ORDER BY ts DESC, event_id DESC LIMIT {limit:UInt32}" + FAST_FINAL
 )
 
 

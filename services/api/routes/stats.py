@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from platestream.timeutil import now_ms, to_ms
 from services.api.deps import Search, StateDep, audit
+from services.api.search import FAST_FINAL
 
 router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
 
@@ -25,19 +26,22 @@ PER_CAMERA_SQL = (
     "count() AS passages FROM plate_events FINAL WHERE "
     + RANGE.format(t="")
     + " GROUP BY camera_id ORDER BY camera_id"
+    + FAST_FINAL
 )
 TOP_SQL = (
     "SELECT plate, count() AS passages, uniqExact(camera_id) AS cameras FROM plate_events FINAL WHERE "
     + RANGE.format(t="")
     + " GROUP BY plate ORDER BY passages DESC, plate LIMIT {top:UInt32}"
+    + FAST_FINAL
 )
-PASSAGES_SQL = "SELECT count() FROM plate_events FINAL WHERE " + RANGE.format(t="")
+PASSAGES_SQL = "SELECT count() FROM plate_events FINAL WHERE " + RANGE.format(t="") + FAST_FINAL
 READS_SQL = "SELECT count() FROM plate_reads WHERE " + RANGE.format(t="")
 CAMERA_EVENTS_SQL = "SELECT count() FROM camera_events WHERE " + RANGE.format(t="")
 ALERTS_SQL = (
     "SELECT priority, count() AS n FROM alerts FINAL WHERE "
     + RANGE.format(t="")
     + " GROUP BY priority ORDER BY priority"
+    + FAST_FINAL
 )
 
 

@@ -18,6 +18,7 @@ from fastapi.responses import Response
 
 from platestream.timeutil import to_ms
 from services.api.deps import Correct, StateDep, audit
+from services.api.search import FAST_FINAL
 
 router = APIRouter(prefix="/api/v1/training", tags=["training"])
 
@@ -28,7 +29,7 @@ LABELS_SQL = (
     "ON e.event_id = c.event_id "
     "WHERE c.ts >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') AND c.ts < fromUnixTimestamp64Milli({until:Int64}, 'UTC') "
     "GROUP BY c.event_id HAVING action IN ('confirm', 'correct') AND label IS NOT NULL "
-    "ORDER BY event_id LIMIT {limit:UInt32}"
+    "ORDER BY event_id LIMIT {limit:UInt32}" + FAST_FINAL
 )
 
 
