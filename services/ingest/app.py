@@ -15,12 +15,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from confluent_kafka import KafkaException
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from platestream.dlq import DeadLetters
-from platestream.errors import BadInputError
+from platestream.errors import BadInputError, SerdeError
 from platestream.serde import AvroSerde
 from platestream.timeutil import now_ms
 from services.ingest.devices import AuthError, DeviceAuth, TokenBucket
@@ -118,7 +119,7 @@ def create_app(ctx: IngestContext, *, lifespan: Any = None) -> FastAPI:
             )
             await asyncio.wait_for(fut, timeout=ctx.settings.ingest_ack_timeout_s)
             m.dead_letters.labels(source).inc()
-        except (DeliveryError, TimeoutError, BufferError) as exc:
+        except (DeliveryError, TimeoutError, BufferError, SerdeError, KafkaException) as exc:
             logger.error("could not dead-letter a rejected %s push: %s", source, exc)
 
     def reject(source: str, status: int, reason: str, kind: str) -> JSONResponse:
@@ -196,6 +197,9 @@ def create_app(ctx: IngestContext, *, lifespan: Any = None) -> FastAPI:
             records = await ctx.publisher.publish(
                 events, camera_id=camera_id, received_at=received_at
             )
+        except SerdeError as exc:  # e.g. text the Avro encoder cannot take (lone surrogates)
+            await dead_letter(source, body, str(exc), request, principal.device_id)
+            return reject(source, 400, f"event cannot be encoded: {exc}", "encode")
         except (DeliveryError, TimeoutError) as exc:
             logger.error("publishing %s push for camera %s failed: %s", source, camera_id, exc)
             m.requests.labels(source, "503").inc()

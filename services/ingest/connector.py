@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from platestream.dlq import DeadLetters
-from platestream.errors import BadInputError
+from platestream.errors import BadInputError, SerdeError
 from services.ingest.dahua import DahuaAssembler
 from services.ingest.frames import backoff_delays, redact
 from services.ingest.multipart import MultipartStream, Part, boundary_of
@@ -183,6 +183,11 @@ class DahuaConnector:
             return
         try:
             self._publisher.publish_sync(fresh, camera_id=self.camera_id)
+        except SerdeError as exc:
+            logger.warning(
+                "camera %s sent an event that cannot be encoded: %s", self.camera_id, exc
+            )
+            return
         except (DeliveryError, TimeoutError) as exc:
             for e in fresh:  # not acknowledged: let a replay through next time
                 self._recent._ids.pop(e.event_id(self.camera_id), None)

@@ -17,7 +17,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from platestream.dlq import DeadLetters
-from platestream.errors import BadInputError
+from platestream.errors import BadInputError, SerdeError
 from services.ingest.formats import parse_any
 from services.ingest.metrics import IngestMetrics
 from services.ingest.publisher import DeliveryError, EventPublisher
@@ -96,13 +96,13 @@ class MqttBridge:
             else:
                 try:
                     fmt, events = parse_any(bytes(msg.payload))
-                except BadInputError as exc:
-                    self._reject(msg, str(exc), device_id, "mqtt")
-                else:
                     if events:
                         self._publisher.publish_sync(events, camera_id=device.camera_id)
-                        if self._metrics is not None:
-                            self._metrics.events.labels(fmt).inc(len(events))
+                except (BadInputError, SerdeError) as exc:
+                    self._reject(msg, str(exc), device_id, "mqtt")
+                else:
+                    if events and self._metrics is not None:
+                        self._metrics.events.labels(fmt).inc(len(events))
                     self.accepted += 1
         except (DeliveryError, TimeoutError) as exc:
             logger.error(

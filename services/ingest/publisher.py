@@ -16,7 +16,9 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+import urllib3
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from minio.error import MinioException
 
 from platestream import topics as catalogue
 from platestream.errors import PlatestreamError
@@ -27,6 +29,9 @@ from services.ingest.canonical import ParsedEvent, RawImage
 from services.ingest.settings import IngestSettings
 
 logger = logging.getLogger(__name__)
+
+# Inline image bytes per camera-event record: the topic takes 2 MiB records.
+MAX_INLINE_PER_RECORD = 1024 * 1024
 
 
 class DeliveryError(PlatestreamError):
@@ -41,9 +46,12 @@ class ImageStore:
         self.bucket = bucket
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
-        self._client.put_object(
-            self.bucket, key, io.BytesIO(data), len(data), content_type=content_type
-        )
+        try:
+            self._client.put_object(
+                self.bucket, key, io.BytesIO(data), len(data), content_type=content_type
+            )
+        except (MinioException, OSError, urllib3.exceptions.HTTPError, ValueError) as exc:
+            raise DeliveryError(f"image store refused {key}: {exc}") from exc
 
 
 def image_ref(
@@ -119,6 +127,8 @@ class AckingProducer:
                 return
             except BufferError:
                 time.sleep(0.01)  # local queue full: the poll thread drains it
+            except KafkaException as exc:  # e.g. a record over message.max.bytes
+                raise DeliveryError(f"producer refused the record: {exc}") from exc
         raise DeliveryError("producer queue is full")
 
     def produce_future(self, topic: str, *, key: bytes | None, value: bytes) -> Future[Message]:
@@ -179,9 +189,17 @@ class EventPublisher:
         event_id = event.event_id(camera_id)
         refs = []
         seen: dict[str, int] = {}
+        inline_total = 0
         for img in event.images:
             seen[img.kind] = seen.get(img.kind, 0) + 1
             slot = img.kind if seen[img.kind] == 1 else f"{img.kind}{seen[img.kind]}"
+            # each image inline up to the limit, and the record's inline images within a budget
+            # that keeps it under the topic's max.message.bytes; the rest by claim check
+            limit = self._settings.ingest_inline_image_bytes
+            if inline_total + len(img.data) > MAX_INLINE_PER_RECORD and self._store is not None:
+                limit = -1
+            elif len(img.data) <= limit:
+                inline_total += len(img.data)
             refs.append(
                 image_ref(
                     img,
@@ -190,7 +208,7 @@ class EventPublisher:
                     ts=event.ts,
                     owner_id=event_id,
                     kind_slot=slot,
-                    inline_limit=self._settings.ingest_inline_image_bytes,
+                    inline_limit=limit,
                     store=self._store,
                 )
             )
@@ -204,8 +222,11 @@ class EventPublisher:
     ) -> list[dict[str, Any]]:
         """Publish and wait for every ack; returns the records (DeliveryError if any failed)."""
         received_at = received_at if received_at is not None else now_ms()
-        needs_store = any(
-            len(i.data) > self._settings.ingest_inline_image_bytes for e in events for i in e.images
+        needs_store = self._store is not None and any(
+            len(i.data) > self._settings.ingest_inline_image_bytes
+            or sum(len(j.data) for j in e.images) > MAX_INLINE_PER_RECORD
+            for e in events
+            for i in e.images
         )
         if needs_store:
             records = await asyncio.to_thread(
@@ -215,9 +236,10 @@ class EventPublisher:
             )
         else:
             records = [self.build(e, camera_id=camera_id, received_at=received_at) for e in events]
+        values = [self.encode(r) for r in records]  # all or nothing: encode before producing
         futures = [
-            self._producer.produce_async(self.topic, key=camera_id.encode(), value=self.encode(r))
-            for r in records
+            self._producer.produce_async(self.topic, key=camera_id.encode(), value=v)
+            for v in values
         ]
         await asyncio.wait_for(
             asyncio.gather(*futures), timeout=self._settings.ingest_ack_timeout_s
@@ -230,9 +252,10 @@ class EventPublisher:
         """The same for threads without a loop (MQTT bridge, camera connectors)."""
         received_at = now_ms()
         records = [self.build(e, camera_id=camera_id, received_at=received_at) for e in events]
+        values = [self.encode(r) for r in records]
         futures = [
-            self._producer.produce_future(self.topic, key=camera_id.encode(), value=self.encode(r))
-            for r in records
+            self._producer.produce_future(self.topic, key=camera_id.encode(), value=v)
+            for v in values
         ]
         deadline = time.monotonic() + (timeout or self._settings.ingest_ack_timeout_s)
         for fut in futures:

@@ -211,6 +211,13 @@ def test_bad_input_is_4xx_with_reason_and_dead_lettered(served) -> None:
         ("generic", b"{}", "application/x-www-form-urlencoded", 415, "unsupported content type"),
         (
             "generic",
+            json.dumps({**generic_json(), "plate": "AB\ud800"}).encode(),
+            "application/json",
+            400,
+            "cannot be encoded",
+        ),
+        (
+            "generic",
             json.dumps(
                 {
                     **generic_json(),
@@ -297,3 +304,27 @@ def test_auth_rate_limit_size_and_unknown_format(settings) -> None:
             "/push/hikvision", content=sample(HIK_XML), auth=httpx.DigestAuth("admin", "wrong-pass")
         )
         assert r.status_code == 401
+
+
+def test_inline_budget_per_record_spills_to_the_bucket(settings) -> None:
+    import base64
+
+    s = ingest_settings(settings)  # default: 256 KiB per image inline
+    images = [png(260, 260, noise=True) for _ in range(6)]
+    assert all(200_000 < len(i) <= 256 * 1024 for i in images)
+    d = {
+        **generic_json(),
+        "images": [{"kind": "scene", "data_base64": base64.b64encode(i).decode()} for i in images],
+    }
+    with ingest_context(s, uploads=False) as ctx, TestClient(create_app(ctx)) as client:
+        r = client.post("/push/generic", json=d, headers={"x-api-key": "edge-secret-1"})
+        assert r.status_code == 200, r.text
+    [(_, rec)] = read_topic(s, s.topic(catalogue.CAMERA_EVENTS.name), expect=1)
+    inline = [i for i in rec["images"] if i["data"] is not None]
+    stored = [i for i in rec["images"] if i["s3_key"] is not None]
+    assert (
+        len(inline) + len(stored) == 6
+        and stored
+        and sum(len(i["data"]) for i in inline) <= 1024 * 1024
+    )
+    assert len({i["s3_key"] for i in stored}) == len(stored)  # scene2, scene3 ... do not collide

@@ -104,6 +104,7 @@ def _json_mutate(body: bytes, data: st.DataObject) -> bytes:
             st.lists(st.integers(), max_size=3),
             st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
             st.just("\u0000"),
+            st.just("\ud800"),
             st.just("20240322 999999999"),
             st.just("unknown"),
         )
