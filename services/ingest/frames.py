@@ -35,6 +35,8 @@ from services.ingest.status import StatusPublisher
 
 logger = logging.getLogger(__name__)
 THUMB = (64, 36)
+OPEN_TIMEOUT_MS = 10_000
+READ_TIMEOUT_MS = 10_000
 
 
 class SourceError(Exception):
@@ -70,7 +72,20 @@ def open_frames(
     if source_kind(url) == "sim":
         yield from _sim_frames(url, realtime=realtime, stop=stop)
         return
-    cap = cv2.VideoCapture(url)
+    if source_kind(url) == "file":
+        cap = cv2.VideoCapture(url)
+    else:
+        # bounded open and read: a stalled stream is a reconnect, not a hung thread
+        cap = cv2.VideoCapture(
+            url,
+            cv2.CAP_ANY,
+            [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+                OPEN_TIMEOUT_MS,
+                cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+                READ_TIMEOUT_MS,
+            ],
+        )
     if not cap.isOpened():
         raise SourceError(f"cannot open {redact(url)}")
     is_file = source_kind(url) == "file"

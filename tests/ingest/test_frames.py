@@ -215,3 +215,10 @@ def test_unreachable_camera_retries_and_reports_offline_once(tmp_path) -> None:
     worker.thread.join(timeout=5)
     assert not worker.thread.is_alive()
     assert status.sent == [("cam-x", "offline")]
+
+
+def test_file_source_through_opencv(tmp_path) -> None:
+    video = _video(tmp_path / "clip.avi", n=12, fps=10.0)
+    frames = list(open_frames(str(video), realtime=False))
+    assert len(frames) == 12 and frames[0][1].shape == (180, 320, 3)
+    assert [b[0] - a[0] for a, b in zip(frames, frames[1:], strict=False)] == [100] * 11
