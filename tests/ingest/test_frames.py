@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 import time
@@ -221,4 +222,4 @@ def test_file_source_through_opencv(tmp_path) -> None:
     video = _video(tmp_path / "clip.avi", n=12, fps=10.0)
     frames = list(open_frames(str(video), realtime=False))
     assert len(frames) == 12 and frames[0][1].shape == (180, 320, 3)
-    assert [b[0] - a[0] for a, b in zip(frames, frames[1:], strict=False)] == [100] * 11
+    assert [b[0] - a[0] for a, b in itertools.pairwise(frames)] == [100] * 11
