@@ -1,0 +1,203 @@
+"""Alert delivery: routes, channels (webhook, MQTT, e-mail), retries, outcome records.
+
+Engine-agnostic: ``Notifier.handle(alert)`` delivers one alert to every target its routes name and
+returns the outcome records; the faust app (``notify_app.py``) feeds it alerts and keeps the
+table of what was already delivered, so an alert seen twice is delivered once per target.
+
+Webhooks are POSTed as JSON with ``X-Platestream-Signature: sha256=<hex HMAC-SHA256 of
+"<timestamp>.<body>" under the shared secret>`` and ``X-Platestream-Timestamp``, so a receiver can
+verify origin and reject replays. Failures (connection errors, 5xx, 408, 429) are retried with
+exponential backoff and full jitter up to ``notify_max_attempts``; other 4xx answers are final.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import random
+import smtplib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Any
+
+import httpx
+
+from platestream.ids import stable_id
+from platestream.timeutil import now_ms
+from services.enrich.settings import NotifySettings, Route
+
+logger = logging.getLogger(__name__)
+
+PRIORITY = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+RETRYABLE_STATUS = {408, 425, 429}
+
+
+class DeliveryError(Exception):
+    """A delivery attempt failed; ``retryable`` says whether another attempt may succeed."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+def targets_for(alert: dict[str, Any], routes: list[Route]) -> list[Route]:
+    """Routes that take this alert (by list and minimum priority), one per channel and target."""
+    level = PRIORITY.get(str(alert.get("priority", "medium")).lower(), 1)
+    out: dict[tuple[str, str], Route] = {}
+    for r in routes:
+        if r.lists and alert.get("list_id") not in r.lists:
+            continue
+        if level < PRIORITY[r.min_priority]:
+            continue
+        out.setdefault((r.channel, r.target), r)
+    return list(out.values())
+
+
+def delivery_id(alert_id: str, channel: str, target: str) -> str:
+    return stable_id(alert_id, channel, target)
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def backoff_s(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """Full jitter: uniform in [0, min(cap, base * 2**(attempt-1))]."""
+    r = rng or random
+    return r.uniform(0, min(cap, base * (2 ** (attempt - 1))))
+
+
+def alert_json(alert: dict[str, Any]) -> bytes:
+    body = {k: v for k, v in alert.items() if not isinstance(v, bytes)}
+    return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+
+
+@dataclass
+class Outcome:
+    channel: str
+    target: str
+    status: str  # delivered | failed
+    attempts: int
+    error: str | None = None
+
+    def record(self, alert_id: str) -> dict[str, Any]:
+        return {
+            "delivery_id": delivery_id(alert_id, self.channel, self.target),
+            "alert_id": alert_id,
+            "channel": self.channel,
+            "target": self.target,
+            "status": self.status,
+            "attempts": self.attempts,
+            "error": self.error,
+            "ts": now_ms(),
+        }
+
+
+class Notifier:
+    """Delivers alerts to the routed targets with retries."""
+
+    def __init__(self, settings: NotifySettings, *, http: httpx.AsyncClient | None = None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.settings = settings
+        self._http = http
+        self._sleep = sleep
+        self._mqtt: Any = None
+
+    async def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=self.settings.notify_webhook_timeout_s)
+        return self._http
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+        if self._mqtt is not None:
+            self._mqtt.loop_stop()
+            self._mqtt.disconnect()
+
+    async def deliver(self, alert: dict[str, Any], route: Route) -> Outcome:
+        """One target, with retries and backoff."""
+        s = self.settings
+        error = None
+        for attempt in range(1, s.notify_max_attempts + 1):
+            try:
+                await self._send(alert, route)
+                return Outcome(route.channel, route.target, "delivered", attempt)
+            except DeliveryError as exc:
+                error = str(exc)
+                logger.warning("alert %s to %s %s: attempt %d failed: %s",
+                               alert.get("alert_id"), route.channel, route.target, attempt, exc)
+                if not exc.retryable:
+                    return Outcome(route.channel, route.target, "failed", attempt, error)
+            if attempt < s.notify_max_attempts:
+                await self._sleep(backoff_s(attempt, s.notify_backoff_base_s, s.notify_backoff_max_s))
+        return Outcome(route.channel, route.target, "failed", s.notify_max_attempts, error)
+
+    async def _send(self, alert: dict[str, Any], route: Route) -> None:
+        if route.channel == "webhook":
+            await self._webhook(alert, route.target)
+        elif route.channel == "mqtt":
+            await asyncio.get_running_loop().run_in_executor(None, self._mqtt_publish, alert, route.target)
+        else:
+            await asyncio.get_running_loop().run_in_executor(None, self._email, alert, route.target)
+
+    async def _webhook(self, alert: dict[str, Any], url: str) -> None:
+        body = alert_json(alert)
+        ts = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "X-Platestream-Timestamp": ts,
+            "X-Platestream-Signature": sign(self.settings.notify_webhook_secret, ts, body),
+            "X-Platestream-Alert-Id": str(alert.get("alert_id")),
+        }
+        client = await self._client()
+        try:
+            resp = await client.post(url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+        if resp.status_code >= 300:
+            retry = resp.status_code >= 500 or resp.status_code in RETRYABLE_STATUS
+            raise DeliveryError(f"HTTP {resp.status_code}", retryable=retry)
+
+    def _mqtt_publish(self, alert: dict[str, Any], topic: str) -> None:
+        import paho.mqtt.client as mqtt
+
+        if self._mqtt is None:
+            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"platestream-notify-{stable_id(time.time())[:8]}")
+            try:
+                client.connect(self.settings.notify_mqtt_host, self.settings.notify_mqtt_port, keepalive=30)
+            except OSError as exc:
+                raise DeliveryError(f"MQTT connect: {exc}") from exc
+            client.loop_start()
+            self._mqtt = client
+        info = self._mqtt.publish(topic, alert_json(alert), qos=1)
+        try:
+            info.wait_for_publish(timeout=self.settings.notify_webhook_timeout_s)
+        except (RuntimeError, ValueError) as exc:
+            raise DeliveryError(f"MQTT publish: {exc}") from exc
+        if not info.is_published():
+            raise DeliveryError(f"MQTT publish not acknowledged (rc {info.rc})")
+
+    def _email(self, alert: dict[str, Any], address: str) -> None:
+        s = self.settings
+        msg = EmailMessage()
+        msg["From"] = s.notify_smtp_from
+        msg["To"] = address
+        msg["Subject"] = f"[platestream] {alert.get('priority', '').upper()} watchlist hit at {alert.get('camera_name') or alert.get('camera_id')}"
+        msg["X-Platestream-Alert-Id"] = str(alert.get("alert_id"))
+        lines = [f"{k}: {alert.get(k)}" for k in ("plate", "camera_id", "camera_name", "site", "zone",
+                                                  "list_id", "reason", "priority", "ts", "event_id", "alert_id")]
+        msg.set_content("\n".join(lines))
+        try:
+            with smtplib.SMTP(s.notify_smtp_host, s.notify_smtp_port, timeout=s.notify_webhook_timeout_s) as smtp:
+                smtp.send_message(msg)
+        except smtplib.SMTPResponseException as exc:
+            raise DeliveryError(f"SMTP {exc.smtp_code}", retryable=exc.smtp_code < 500) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            raise DeliveryError(f"SMTP: {exc}") from exc
