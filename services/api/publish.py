@@ -6,7 +6,7 @@ import logging
 import threading
 from typing import Any
 
-from confluent_kafka import Producer
+from confluent_kafka import KafkaException, Producer
 
 from platestream.errors import PlatestreamError
 from platestream.serde import AvroSerde
@@ -66,9 +66,12 @@ class Publisher:
                 result["at"] = (msg.partition(), msg.offset())
             done.set()
 
-        self._producer.produce(
-            topic, key=key, value=value, headers=headers, on_delivery=on_delivery
-        )
+        try:
+            self._producer.produce(
+                topic, key=key, value=value, headers=headers, on_delivery=on_delivery
+            )
+        except (BufferError, KafkaException) as exc:
+            raise PublishError(f"cannot produce to {topic}: {exc}") from exc
         waited = 0.0
         while not done.is_set() and waited < timeout:
             self._producer.poll(0.05)
@@ -111,6 +114,8 @@ class Publisher:
                     break
                 except BufferError:
                     self._producer.poll(0.1)
+                except KafkaException as exc:
+                    raise PublishError(f"cannot produce to {topic}: {exc}") from exc
         self._producer.flush(timeout)
         if errors or pending[0] > 0:
             raise PublishError(
@@ -128,12 +133,16 @@ class Publisher:
             if err is not None:
                 logger.error("delivery to %s failed: %s", topic, err)
 
-        self._producer.produce(
-            topic,
-            key=key.encode(),
-            value=self.encode(topic, schema, record),
-            on_delivery=on_delivery,
-        )
+        try:
+            self._producer.produce(
+                topic,
+                key=key.encode(),
+                value=self.encode(topic, schema, record),
+                on_delivery=on_delivery,
+            )
+        except (BufferError, KafkaException) as exc:
+            # no audit record, no answer: the caller gets 503 rather than unaudited data
+            raise PublishError(f"cannot produce to {topic}: {exc}") from exc
         self._producer.poll(0)
 
     def flush(self, timeout: float = 10.0) -> int:
