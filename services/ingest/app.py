@@ -197,7 +197,7 @@ def create_app(ctx: IngestContext, *, lifespan: Any = None) -> FastAPI:
             records = await ctx.publisher.publish(
                 events, camera_id=camera_id, received_at=received_at
             )
-        except SerdeError as exc:  # e.g. text the Avro encoder cannot take (lone surrogates)
+        except (SerdeError, UnicodeError) as exc:  # text no encoder takes (lone surrogates)
             await dead_letter(source, body, str(exc), request, principal.device_id)
             return reject(source, 400, f"event cannot be encoded: {exc}", "encode")
         except (DeliveryError, TimeoutError) as exc:

@@ -27,6 +27,7 @@ from services.ingest.canonical import (
     map_vehicle_type,
     parse_time,
 )
+from services.ingest.jsonbody import check_unicode
 from services.ingest.multipart import Part, parse_multipart
 
 SOURCE = "dahua"
@@ -91,6 +92,9 @@ def _parse_code_lines(text: str) -> list[dict[str, str]]:
                 data = json.loads(rest)
             except json.JSONDecodeError as exc:
                 raise BadInputError(f"Dahua data= is not JSON: {exc.msg} at {exc.pos}") from exc
+            except RecursionError as exc:
+                raise BadInputError("Dahua data= nested too deeply") from exc
+            check_unicode(data)
             if not isinstance(data, dict):
                 raise BadInputError("Dahua data= is not a JSON object")
             flatten("", data, flat, limit=400)

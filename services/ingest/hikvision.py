@@ -64,6 +64,8 @@ def parse_xml(xml: bytes) -> ET.Element:
         root = ET.fromstring(xml)
     except ET.ParseError as exc:
         raise BadInputError(f"malformed XML: {exc}") from exc
+    except (LookupError, ValueError) as exc:  # e.g. <?xml encoding="WTF-8"?>
+        raise BadInputError(f"unreadable XML: {exc}") from exc
     if _local(root.tag) != "EventNotificationAlert":
         raise BadInputError(f"expected EventNotificationAlert XML, got <{_local(root.tag)[:64]}>")
     return root

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Any
 
 from platestream.errors import BadInputError
@@ -20,13 +21,35 @@ def load_json(body: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise BadInputError(f"JSON body is not UTF-8: {exc.reason} at byte {exc.start}") from exc
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadInputError(
             f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from exc
     except RecursionError as exc:
         raise BadInputError("JSON nested too deeply") from exc
+    if _SURROGATE_ESCAPE.search(text):
+        check_unicode(data)
+    return data
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def check_unicode(node: Any) -> None:
+    """A \\uD800-style escape may leave a lone surrogate: text no UTF-8 encoder (Avro, ids) takes."""
+    if isinstance(node, str):
+        try:
+            node.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise BadInputError("JSON text contains a lone surrogate (invalid Unicode)") from exc
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            check_unicode(k)
+            check_unicode(v)
+    elif isinstance(node, list):
+        for v in node:
+            check_unicode(v)
 
 
 def load_object(body: bytes) -> dict[str, Any]:

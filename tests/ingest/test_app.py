@@ -214,7 +214,7 @@ def test_bad_input_is_4xx_with_reason_and_dead_lettered(served) -> None:
             json.dumps({**generic_json(), "plate": "AB\ud800"}).encode(),
             "application/json",
             400,
-            "cannot be encoded",
+            "lone surrogate",
         ),
         (
             "generic",

@@ -388,3 +388,19 @@ def test_detect_format(payload, fmt: str) -> None:
 def test_detect_rejects_unknown_json() -> None:
     with pytest.raises(BadInputError, match="cannot tell"):
         formats.detect(b'{"foo": 1}')
+
+
+def test_found_by_fuzzing() -> None:
+    # an XML declaration naming an unknown encoding
+    with pytest.raises(BadInputError, match="unreadable XML"):
+        hikvision.parse(
+            b'<?xml version="1.0" encoding="WTF-8"?><EventNotificationAlert/>', "text/xml"
+        )
+    # a lone surrogate escape in any JSON format (would break UTF-8 encoding of ids and records)
+    d = axis_json(with_image=False)
+    d["packetCounter"] = "\ud800"
+    with pytest.raises(BadInputError, match="lone surrogate"):
+        axis.parse(json.dumps(d).encode(), "application/json")
+    line = b'Code=TrafficJunction;action=Pulse;index=0;data={"UTC": 1700000000, "TrafficCar": {"PlateNumber": "\\ud800"}}'
+    with pytest.raises(BadInputError, match="lone surrogate"):
+        dahua.parse(line, "text/plain")
