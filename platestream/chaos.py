@@ -589,6 +589,12 @@ class ChaosRun:
             time.sleep(1.0)
         alert_rows = [(str(a), str(e)) for a, e in client.query(
             f"SELECT alert_id, any(event_id) FROM {db}.alerts FINAL GROUP BY alert_id").result_rows]
+        in_passages = None
+        if "enrich" in self.opts.stages:
+            left = max(5.0, deadline - time.monotonic())
+            waited = wait_found(self._client, db, ids, left, IN_PASSAGE_SQL)
+            in_passages = len(found_ids(client, db, ids, IN_PASSAGE_SQL))
+            report.checks["passages_caught_up_s"] = waited
         stored = stored_ids(client, db, ids)
         per_id = dict(client.query(
             f"SELECT event_id, count() FROM {db}.camera_events FINAL GROUP BY event_id HAVING count() > 1").result_rows)
@@ -615,6 +621,7 @@ class ChaosRun:
         f = report.figures
         f.update({
             "sent": load.sent, "acknowledged": len(acked), "stored": len(stored & set(ids)), "lost": len(lost),
+            "in_passages": in_passages,
             "duplicated": len(per_id), "raw_duplicate_rows_before_merge": raw_dupes, "stored_not_acknowledged": phantom,
             "images_expected": images_expected, "images_missing": images_missing,
             "alerts_expected": expected_alerts, "alert_rows": len(alert_rows),
@@ -635,6 +642,8 @@ class ChaosRun:
             p.append(f"{images_missing} of {images_expected} images missing from the bucket")
         if images_expected < len(stored) + len(self.canary_ids):
             p.append(f"only {images_expected} image keys for {len(stored)} stored events (one image each was sent)")
+        if in_passages is not None and in_passages < len(ids):
+            p.append(f"{len(ids) - in_passages} acknowledged events never merged into a passage (enrich stuck?)")
         if "enrich" in stages.names:
             missing_alert_events = hits - alerted_events
             if missing_alert_events:
