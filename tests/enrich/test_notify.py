@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -99,7 +99,7 @@ def test_webhook_retries_then_succeeds_and_4xx_is_final() -> None:
 
 class _Hook(BaseHTTPRequestHandler):
     fail_first = 2
-    posts: list[tuple[int, dict[str, str], bytes]] = []
+    posts: ClassVar[list[tuple[int, dict[str, str], bytes]]] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))

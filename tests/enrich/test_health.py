@@ -1,0 +1,86 @@
+"""Camera health: state transitions (unit) and the faust worker publishing offline/online (stack)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from platestream import topics as catalogue
+from platestream.timeutil import now_ms
+from services.enrich.health import go_offline, new_state, observe, overdue, status_record
+
+from .helpers import Pipe, TopicReader
+
+
+def test_transitions_and_rate() -> None:
+    s = new_state("cam", 60)
+    assert observe(s, {"kind": "config", "offline_after_s": 10}, now=1_000) is None
+    assert (s["offline_after_s"], s["last_seen"], s["state"]) == (10, 1_000, "unknown")
+    assert observe(s, {"kind": "event", "ts": 2_000}, now=2_100) == "online"
+    for i in range(1, 31):
+        assert observe(s, {"kind": "event", "ts": 2_000 + i * 2_000}, now=2_000 + i * 2_000) is None
+    # 30 events in the first minute window (2 s apart); the rate is known once the next one starts
+    assert s["events_per_min"] == 30.0
+    assert not overdue(s, now=s["last_seen"] + 10_000)
+    assert overdue(s, now=s["last_seen"] + 10_001)
+    assert go_offline(s, now=s["last_seen"] + 10_001) and s["state"] == "offline"
+    assert not go_offline(s, now=s["last_seen"] + 20_000)  # already offline: one status only
+    assert observe(s, {"kind": "status", "ts": 100_000, "state": "error", "reason": "auth failed"}, now=100_000) is None
+    assert s["last_error"] == "auth failed" and s["state"] == "offline"
+    assert observe(s, {"kind": "status", "ts": 100_500, "state": "heartbeat"}, now=100_600) == "online"
+    rec = status_record(s, 100_600, "activity resumed")
+    assert (rec["state"], rec["source"], rec["details"]["last_error"]) == ("online", "health", "auth failed")
+
+
+def test_old_activity_does_not_bring_a_camera_online() -> None:
+    s = new_state("cam", 10)
+    assert observe(s, {"kind": "event", "ts": 0}, now=3_600_000) is None  # replayed history
+    assert s["state"] == "unknown"
+
+
+@pytest.mark.integration
+def test_quiet_camera_goes_offline_and_comes_back(settings, tmp_path) -> None:
+    pipe = Pipe(settings)
+    pipe.send(catalogue.CAMERAS.name, "camera", "cam-h", {"camera_id": "cam-h", "offline_after_s": 2,
+                                                         "updated_at": now_ms()})
+    pipe.send(catalogue.CAMERA_EVENTS.name, "camera_event", "cam-h", {
+        "event_id": "h1", "source": "generic", "camera_id": "cam-h", "ts": now_ms(), "received_at": now_ms()})
+    pipe.flush()
+    env = {**os.environ, "PLATESTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+           "PLATESTREAM_TOPIC_PREFIX": settings.topic_prefix, "PLATESTREAM_HEALTH_CHECK_INTERVAL_S": "0.5",
+           "PLATESTREAM_HEALTH_WEB_PORT": "0", "PLATESTREAM_LOG_LEVEL": "WARNING"}
+    log = tmp_path / "health.log"
+    with log.open("wb") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "platestream.cli", "health"], env=env,
+                                stdout=fh, stderr=subprocess.STDOUT)
+        statuses = TopicReader(settings, catalogue.CAMERA_STATUS.name)
+
+        def ours(r: list[dict]) -> list[dict]:
+            return [x for x in r if x["source"] == "health" and x["camera_id"] == "cam-h"]
+
+        try:
+            statuses.wait_for(lambda r: [x["state"] for x in ours(r)][:2] == ["online", "offline"], timeout=60)
+            pipe.send(catalogue.CAMERA_STATUS.name, "camera_status", "cam-h", {
+                "camera_id": "cam-h", "ts": now_ms(), "state": "heartbeat", "source": "connector"})
+            pipe.flush()
+            got = statuses.wait_for(lambda r: len(ours(r)) >= 3, timeout=20)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\nhealth log:\n{log.read_text(errors='replace')[-3000:]}") from None
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+            statuses.close()
+    states = ours(got)
+    assert [x["state"] for x in states[:3]] == ["online", "offline", "online"]
+    offline = states[1]
+    assert "offline after 2 s" in offline["reason"]
+    assert offline["last_event_ts"] is not None
+    gap = offline["ts"] - states[0]["ts"]
+    assert 2_000 <= gap <= 8_000, gap
