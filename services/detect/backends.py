@@ -64,13 +64,21 @@ def build_onnx(cfg: OnnxBackend) -> Pipeline:
     def detect(img: np.ndarray, offset: tuple[int, int] = (0, 0)) -> list[Detection]:
         return yolo.detect(img, conf=cfg.conf, iou=cfg.iou, offset=offset)
 
-    detect_fn = (lambda img: tiled(detect, img)) if cfg.tiles else detect
+    def detect_fn(img: np.ndarray) -> list[Detection]:
+        if cfg.tiles == "always":
+            return tiled(detect, img)
+        found = detect(img)
+        if not found and cfg.tiles == "fallback" and max(img.shape[:2]) > yolo.size:
+            found = tiled(detect, img, include_full=False)
+        return found
+
     return Pipeline(
         name=f"onnx:{path.name}+ppocrv6",
         detect=detect_fn,
         reader=make_reader(cfg.reader, threads),
         vehicles=_vehicle_fn(threads) if cfg.vehicles else None,
         margin=(cfg.reader.margin_x, cfg.reader.margin_y),
+        sure_conf=cfg.sure_conf,
     )
 
 

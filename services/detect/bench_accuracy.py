@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from platestream.errors import BadInputError
-from platestream.plate_formats import PlateFormat
+from platestream.plate_formats import REGIONS, PlateFormat, formats_for
 from platestream.plates import normalise
 from services.detect.pipeline import Pipeline
 from services.detect.types import Box
@@ -117,11 +117,43 @@ def _figures(cases: list[Case], ms: list[float]) -> dict[str, float | int]:
     }
 
 
+def region_of(group: str) -> str | None:
+    """The region a dataset folder names (``eu``, ``us``, ``br``, ``gb``, ``openalpr-br`` ...), if any."""
+    for token in reversed(group.replace("\\", "/").replace("_", "-").replace("/", "-").split("-")):
+        if token.upper() in REGIONS and token.upper() != "ANY":
+            return token.upper()
+    return None
+
+
+def formats_by_group(samples: list[Sample], names: tuple[str, ...] | None) -> dict[str, tuple[PlateFormat, ...]]:
+    """Formats per folder: the given names, or (``auto``/None) the region the folder names, else ANY.
+
+    This mirrors deployment, where each camera is configured with its region's formats.
+    """
+    out = {}
+    for group in sorted({s.group for s in samples}):
+        if names and tuple(n.lower() for n in names) != ("auto",):
+            out[group] = formats_for(list(names))
+        else:
+            region = region_of(group)
+            out[group] = formats_for([region] if region else ["ANY"])
+    return out
+
+
 def evaluate(
-    pipeline: Pipeline, samples: list[Sample], formats: tuple[PlateFormat, ...], *, limit: int | None = None
+    pipeline: Pipeline,
+    samples: list[Sample],
+    formats: tuple[PlateFormat, ...] | dict[str, tuple[PlateFormat, ...]],
+    *,
+    limit: int | None = None,
 ) -> dict[str, object]:
-    """Run the pipeline over the samples; figures overall, per group, and the worst cases."""
+    """Run the pipeline over the samples; figures overall, per group, and the worst cases.
+
+    ``formats``: one set for every image, or a set per group (``formats_by_group``).
+    """
     import cv2
+
+    per_group = formats if isinstance(formats, dict) else None
 
     cases: list[Case] = []
     ms_all: list[float] = []
@@ -131,7 +163,8 @@ def evaluate(
         if img is None:
             raise BadInputError(f"cannot decode image {sample.image}")
         t0 = time.perf_counter()
-        result = pipeline.process(img, formats, encode_crops=False)
+        fmts = per_group[sample.group] if per_group is not None else formats
+        result = pipeline.process(img, fmts, encode_crops=False)  # type: ignore[arg-type]
         ms = (time.perf_counter() - t0) * 1000
         ms_all.append(ms)
         ms_by_group[sample.group].append(ms)
@@ -152,7 +185,10 @@ def evaluate(
     worst.sort(key=lambda c: (c.detected, -(c.confidence or 0.0)))
     return {
         "backend": pipeline.name,
-        "formats": [f.name for f in formats],
+        "formats": (
+            {g: [f.name for f in fs] for g, fs in per_group.items()}
+            if per_group is not None else [f.name for f in formats]  # type: ignore[union-attr]
+        ),
         "overall": _figures(cases, ms_all),
         "groups": {g: _figures([c for c in cases if c.group == g], ms_by_group[g]) for g in groups},
         "worst": [asdict(c) | {"detected": c.detected} for c in worst[:25]],
@@ -162,7 +198,9 @@ def evaluate(
 
 def render(report: dict[str, object]) -> str:
     """Human-readable summary of ``evaluate``'s report."""
-    lines = [f"backend {report['backend']}  formats {','.join(report['formats'])}"]  # type: ignore[arg-type]
+    fmts = report["formats"]
+    shown = "; ".join(f"{g}: {','.join(v)}" for g, v in fmts.items()) if isinstance(fmts, dict) else ",".join(fmts)  # type: ignore[arg-type]
+    lines = [f"backend {report['backend']}", f"formats {shown}"]
     head = f"{'group':18} {'plates':>6} {'recall':>7} {'exact':>7} {'exact~':>7} {'ms/img':>7}"
     lines.append(head)
 

@@ -26,14 +26,16 @@ class CropReader(Protocol):
 DetectFn = Callable[[np.ndarray], list[Detection]]
 
 
-def tiled(detect: Callable[..., list[Detection]], img: np.ndarray, overlap: float = 0.2) -> list[Detection]:
+def tiled(
+    detect: Callable[..., list[Detection]], img: np.ndarray, overlap: float = 0.2, *, include_full: bool = True
+) -> list[Detection]:
     """Detections on the whole image and on 2x2 overlapping tiles, merged by NMS.
 
     A 1080p frame letterboxed to 640 shrinks a distant plate threefold; on a tile it shrinks
     about 1.7-fold, which is what finds small (e.g. US, far lane) plates.
     """
     h, w = img.shape[:2]
-    found = list(detect(img))
+    found = list(detect(img)) if include_full else []
     tw, th = int(w * (0.5 + overlap / 2)), int(h * (0.5 + overlap / 2))
     for x0 in (0, w - tw):
         for y0 in (0, h - th):
@@ -57,6 +59,7 @@ class Pipeline:
         vehicles: DetectFn | None = None,
         margin: tuple[float, float] = (0.06, 0.12),
         crop_quality: int = 90,
+        sure_conf: float = 0.0,
     ) -> None:
         self.name = name
         self._detect = detect
@@ -64,6 +67,7 @@ class Pipeline:
         self._vehicles = vehicles
         self.margin = margin
         self.crop_quality = crop_quality
+        self.sure_conf = sure_conf
 
     def process(self, img: np.ndarray, formats: tuple[PlateFormat, ...], *, encode_crops: bool = True) -> FrameResult:
         import cv2
@@ -86,6 +90,8 @@ class Pipeline:
             reading = self.reader.read(patch, formats)
             if reading is None or not reading.text:
                 continue
+            if det.score < self.sure_conf and reading.plate_format is None:
+                continue  # an unsure box whose text fits no plate format: most likely not a plate
             jpeg = None
             if encode_crops:
                 ok, buf = cv2.imencode(".jpg", patch, [cv2.IMWRITE_JPEG_QUALITY, self.crop_quality])

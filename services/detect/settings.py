@@ -31,9 +31,16 @@ class OnnxBackend(BaseModel):
     type: Literal["onnx"] = "onnx"
     model_dir: Path = DEFAULT_MODEL_DIR
     plate_model: Path | None = Field(None, description="Plate detector ONNX (default: models/plate-yolov8n.onnx).")
-    conf: float = Field(0.25, gt=0, lt=1, description="Plate detection threshold.")
+    conf: float = Field(0.15, gt=0, lt=1, description="Plate detection threshold.")
+    sure_conf: float = Field(
+        0.35, gt=0, lt=1, description="Below this detection score a read is kept only if it fits a plate format."
+    )
     iou: float = Field(0.5, gt=0, lt=1)
-    tiles: bool = Field(False, description="Also detect on 2x2 overlapping tiles (small, distant plates; ~4x cost).")
+    tiles: Literal["off", "fallback", "always"] = Field(
+        "fallback",
+        description="Also detect on 2x2 overlapping tiles (small, distant plates; 5x the detector cost): "
+        "never, only when the whole frame gave no plate, or always.",
+    )
     vehicles: bool = Field(False, description="Detect vehicles (COCO yolov8n) and attach box + class to reads.")
     threads: int = Field(0, ge=0, description="onnxruntime threads per session (0: one per CPU core).")
     reader: ReaderOptions = ReaderOptions()
