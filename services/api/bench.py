@@ -70,7 +70,7 @@ def grow_table(settings: ApiSettings, target: int, t0: int) -> float:
     migrate(
         admin, SinkSettings(**{**settings.model_dump(), "clickhouse_database": DB}), database=DB
     )
-    have = int(admin.command(f"SELECT count() FROM {DB}.plate_events"))
+    have = int(str(admin.command(f"SELECT count() FROM {DB}.plate_events")))
     start = time.perf_counter()
     while have < target:
         n = min(CHUNK, target - have)

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from platestream.errors import SerdeError
 from platestream.kafka import make_consumer
@@ -100,6 +100,18 @@ class TopicProjection:
         )
 
     def _run(self) -> None:
+        # The broker may be unreachable when the API starts: keep trying until it answers or stop.
+        while not self._stop.is_set():
+            try:
+                self._follow()
+                return
+            except KafkaException as exc:
+                logger.warning(
+                    "projection of %s: broker unavailable (%s); retrying in 2 s", self.topic, exc
+                )
+                self._stop.wait(2.0)
+
+    def _follow(self) -> None:
         consumer = self._make_consumer()
         try:
             meta = consumer.list_topics(self.topic, timeout=10)
@@ -128,9 +140,6 @@ class TopicProjection:
                         logger.warning("projection %s: %s", self.topic, err)
                     continue
                 self._apply_msg(msg)
-        except Exception:
-            logger.exception("projection of %s stopped", self.topic)
-            raise
         finally:
             consumer.close()
 

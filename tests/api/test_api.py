@@ -839,3 +839,36 @@ def test_console_is_served(api_env: ApiEnv) -> None:
         "/api/v1/events" in spec["paths"]
         and "OAuth2PasswordBearer" in spec["components"]["securitySchemes"]
     )
+
+
+def test_replay_at_original_pace_keeps_the_gaps(api_env: ApiEnv) -> None:
+    seed = api_env.seed
+    cam = [e for e in seed.events if e["camera_id"] == "cam-c"]
+    span_s = (max(e["ts"] for e in cam) - min(e["ts"] for e in cam)) / 1000
+    speed = 60.0
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seed.base_ts / 1000 - 1))
+    until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seed.base_ts / 1000 + 3600))
+    r = api_env.post(
+        "/api/v1/replay",
+        "analyst",
+        json={
+            "since": since,
+            "until": until,
+            "cameras": ["cam-c"],
+            "pace": "original",
+            "speed": speed,
+        },
+    )
+    job_id = r.json()["id"]
+    job = wait_until(
+        lambda: (
+            (j := api_env.get(f"/api/v1/replay/{job_id}", "analyst").json())["state"]
+            in ("done", "failed")
+            and j
+        ),
+        60,
+        "the paced replay",
+    )
+    assert job["state"] == "done" and job["published"] == len(cam), job
+    took_s = (job["finished_at"] - job["created_at"]) / 1000
+    assert took_s >= span_s / speed * 0.9, (took_s, span_s / speed)

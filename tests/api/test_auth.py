@@ -95,3 +95,17 @@ def test_role_matrix(role: str, perm: Perm, ok: bool) -> None:
 
 def test_only_admin_manages_users() -> None:
     assert [r for r in Role if Perm.USERS in ROLE_PERMS[r]] == [Role.ADMIN]
+
+
+def test_account_validation() -> None:
+    from services.api.identity import AccountError, check_password, check_role, check_username
+
+    assert check_username("ana.lyst@site-1") == "ana.lyst@site-1"
+    for bad in ("", "bad user", "x" * 65, "-dash"):
+        with pytest.raises(AccountError):
+            check_username(bad)
+    with pytest.raises(AccountError, match="at least 8"):
+        check_password("short")
+    assert check_role("viewer") == "viewer"
+    with pytest.raises(AccountError, match="role must be one of"):
+        check_role("root")

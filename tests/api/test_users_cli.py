@@ -49,8 +49,8 @@ def test_users_cli_create_reset_delete_reach_the_running_api(api_env: ApiEnv) ->
     )
     r = cli(api_env, "create", "ops-admin", "--role", "admin", password="bootstrap-pass-1")
     assert r.returncode != 0 and "exists" in r.stderr
-    assert cli(api_env, "create", "bad user", "--role", "admin", password="x" * 10).returncode != 0
-    assert cli(api_env, "create", "weak", "--role", "admin", password="short").returncode != 0
+    weak = cli(api_env, "create", "weak", "--role", "admin", password="short")
+    assert weak.returncode != 0 and "at least 8" in weak.stderr
     listed = cli(api_env, "list")
     assert "ops-admin" in listed.stdout and "analyst" in listed.stdout
     assert cli(api_env, "reset-password", "ops-admin", password="recovered-pass-2").returncode == 0

@@ -89,6 +89,8 @@ def correct_event(
     }
     state.publisher.publish(catalogue.CORRECTIONS.name, catalogue.CORRECTIONS.schema, event_id, rec)
     state.corrected[event_id] = rec
+    while len(state.corrected) > 10_000:  # bounded: the corrections table catches up within seconds
+        state.corrected.pop(next(iter(state.corrected)))
     audit(
         state,
         request,
