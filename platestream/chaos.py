@@ -68,25 +68,7 @@ def short_faults(outage_s: float = 5.0) -> list[Fault]:
             Fault("restart", "broker")]
 
 
-STAGE_MODULES = {
-    "ingest": "services.ingest.cli", "detect": "services.detect.cli", "enrich": "services.enrich.cli",
-    "sink": "services.sink.cli", "notify": "services.enrich.notify_cli", "health": "services.enrich.health_cli",
-}
-
-
-def available_stages(wanted: tuple[str, ...] = ("ingest", "enrich", "sink", "notify")) -> tuple[str, ...]:
-    """The wanted stages whose command exists in this checkout (a stage still being built is left out)."""
-    import importlib
-
-    out = []
-    for name in wanted:
-        try:
-            module = importlib.import_module(STAGE_MODULES[name])
-        except ModuleNotFoundError:
-            continue
-        if getattr(module, "app", None) is not None:
-            out.append(name)
-    return tuple(out)
+available_stages = harness.available_stages
 
 
 # -- the webhook receiver ------------------------------------------------------------------------

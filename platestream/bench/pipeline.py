@@ -20,6 +20,7 @@ from platestream import topics as catalogue
 from platestream.bench import harness, probes
 from platestream.bench.load import FrameFactory, ReadFactory, RecordPump, plate_for
 from platestream.benchutil import ProcessSampler, broker_reference, machine
+from platestream.errors import PlatestreamError
 from platestream.serde import AvroSerde
 from platestream.settings import PROJECT_ROOT, CommonSettings
 from platestream.timeutil import now_ms
@@ -145,6 +146,11 @@ def warm_up(settings: CommonSettings, stages: harness.Stages, serde: AvroSerde, 
 
 
 def run(base: CommonSettings, opts: PipelineOptions) -> dict[str, Any]:
+    missing = {"enrich", "sink", *(["detect"] if opts.detect else [])} - set(
+        harness.available_stages(("enrich", "sink", "detect")))
+    if missing:
+        hint = " (or leave the detector out with --no-detect)" if "detect" in missing else ""
+        raise PlatestreamError(f"stages not available in this checkout: {', '.join(sorted(missing))}{hint}")
     with harness.live_stack(base) as (stack_settings, started_stack):
         run_id = harness.new_run_id("bench")
         settings = harness.isolated(stack_settings, run_id)
