@@ -7,6 +7,7 @@ exceeds a threshold (MiB per minute). Lag must come back down at the end (no sta
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -34,6 +35,7 @@ class SoakOptions:
     report_every_s: float = 30.0
     alert_every: int = 2000
     stages: list[str] = field(default_factory=lambda: ["enrich", "sink"])
+    stage_env: dict[str, str] = field(default_factory=dict)  # e.g. smaller caches for a short soak
     log_dir: Path = PROJECT_ROOT / "var" / "log" / "soak"
 
 
@@ -105,11 +107,15 @@ def _run(settings: CommonSettings, opts: SoakOptions, run_id: str, echo: Callabl
         "run_id": run_id, "machine": machine(),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    with harness.Stages(settings, opts.stages, opts.log_dir / run_id) as stages:
+    extra = {name: dict(opts.stage_env) for name in opts.stages}
+    with harness.Stages(settings, opts.stages, opts.log_dir / run_id, extra_env=extra) as stages, \
+            contextlib.ExitStack() as cleanup:
         canaries = warm_up(settings, stages, serde, factory, None, backlog=False)
         sampler = ProcessSampler(stages.pids(), interval_s=5.0).start()
         lag.start()
         rows.start()
+        for stopper in (sampler.stop, lag.stop, rows.stop, pump.stop.set):
+            cleanup.callback(stopper)
         pump.start()
         t0 = time.monotonic()
         next_report = opts.report_every_s
