@@ -173,3 +173,12 @@ def build(cfg: OnnxBackend | UltralyticsBackend | EasyOcrBackend) -> Pipeline:
     if isinstance(cfg, UltralyticsBackend):
         return build_ultralytics(cfg)
     return build_easyocr(cfg)
+
+
+def with_worker_threads(
+    cfg: OnnxBackend | UltralyticsBackend | EasyOcrBackend, workers: int
+) -> OnnxBackend | UltralyticsBackend | EasyOcrBackend:
+    """Share the cores between ``workers`` frame threads: onnxruntime threads per session = cores / workers."""
+    if isinstance(cfg, OnnxBackend) and cfg.threads == 0:
+        return cfg.model_copy(update={"threads": max(1, (os.cpu_count() or 1) // max(1, workers))})
+    return cfg

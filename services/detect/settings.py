@@ -105,4 +105,5 @@ class DetectSettings(CommonSettings):
         48_000, ge=0, description="Crops up to this size are also carried inline in the read (0: never)."
     )
     detect_metrics_port: int = Field(9101, ge=0, le=65535, description="Prometheus port (0: off).")
+    detect_metrics_host: str = Field("127.0.0.1", description="Prometheus bind address (0.0.0.0 in containers).")
     detect_group_id: str = "platestream-detect"

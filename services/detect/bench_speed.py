@@ -1,0 +1,81 @@
+"""Speed benchmark: whole-pipeline ms per frame (720p, 1080p, one plate) and plates/s per stage."""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import time
+from typing import Any
+
+from platestream.plate_formats import formats_for
+from services.detect import backends, synth
+from services.detect.settings import OnnxBackend
+
+SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
+
+
+def _frame(size: tuple[int, int], i: int):  # type: ignore[no-untyped-def]
+    rng = random.Random(f"platestream-bench-detect:{size}:{i}")
+    while True:  # a plate big enough to be found at 640 px, like a camera aimed at a lane
+        img, box, spec = synth.render_sample(rng, rng.choice(["gb", "eu", "br"]), size)
+        if box[2] >= size[0] * 0.12:
+            return img, spec.text
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def run(*, runs: int = 20, threads: int = 0) -> dict[str, Any]:
+    """Time ``runs`` distinct frames per size after a warm-up; medians, p95 and per-stage rates."""
+    pipeline = backends.build(OnnxBackend(threads=threads))
+    fmts = formats_for(["EU", "BR"])
+    out: dict[str, Any] = {
+        "backend": pipeline.name, "cpus": os.cpu_count(), "runs": runs,
+        "load_average_at_start": list(os.getloadavg()), "sizes": {},
+    }
+    for name, size in SIZES.items():
+        frames = [_frame(size, i) for i in range(runs)]
+        pipeline.process(frames[0][0], fmts)  # warm-up
+        totals, cpu, stages, correct, found = [], [], {"plate_detect": [], "ocr": []}, 0, 0
+        for img, truth in frames:
+            t0, c0 = time.perf_counter(), time.process_time()
+            res = pipeline.process(img, fmts)
+            totals.append((time.perf_counter() - t0) * 1000)
+            cpu.append((time.process_time() - c0) * 1000)
+            for k in stages:
+                stages[k].append(res.timings_ms.get(k, 0.0))
+            found += bool(res.plates)
+            correct += any(p.reading.text == truth for p in res.plates)
+        out["sizes"][name] = {
+            "ms_median": round(statistics.median(totals), 1),
+            "ms_p95": round(_pct(totals, 0.95), 1),
+            "ms_min": round(min(totals), 1),
+            # CPU time of all threads: what the frame costs regardless of other processes' load
+            "cpu_ms_median": round(statistics.median(cpu), 1),
+            "stage_ms_median": {k: round(statistics.median(v), 1) for k, v in stages.items()},
+            "plates_per_s_per_stage": {k: round(1000 / max(statistics.median(v), 1e-3), 1) for k, v in stages.items()},
+            "frames_with_plate_found": found,
+            "frames_read_correctly": correct,
+        }
+    out["load_average_at_end"] = list(os.getloadavg())
+    return out
+
+
+def render(report: dict[str, Any]) -> str:
+    lines = [f"backend {report['backend']} on {report['cpus']} CPUs, {report['runs']} frames per size "
+             f"(load average {report['load_average_at_start'][0]:.1f} -> {report['load_average_at_end'][0]:.1f}; "
+             "above the CPU count means other processes shared the CPUs)"]
+    for name, f in report["sizes"].items():
+        st = f["stage_ms_median"]
+        rate = f["plates_per_s_per_stage"]
+        lines.append(
+            f"{name:6} median {f['ms_median']:6.1f} ms  p95 {f['ms_p95']:6.1f} ms  min {f['ms_min']:6.1f} ms  "
+            f"cpu {f['cpu_ms_median']:6.1f} ms | "
+            f"detect {st['plate_detect']:.1f} ms ({rate['plate_detect']:.0f}/s)  ocr {st['ocr']:.1f} ms "
+            f"({rate['ocr']:.0f} plates/s) | found {f['frames_with_plate_found']}/{report['runs']} "
+            f"read {f['frames_read_correctly']}/{report['runs']}"
+        )
+    return "\n".join(lines)
