@@ -34,16 +34,22 @@ class Batch:
         self.next_offsets: dict[tuple[str, int], int] = {}  # what to commit once flushed
         self.size = 0
         self.started: float | None = None
+        self.rejected: list[tuple[Message, BaseException]] = []  # rows ClickHouse refused
 
     def add(self, mapping: TableMap, rec: dict[str, Any], msg: Message) -> None:
         buf = self.tables.get(mapping.table)
         if buf is None:
             buf = self.tables[mapping.table] = TableBuffer(mapping)
+        topic, partition, offset = position(msg)
         buf.records.append(rec)
-        buf.sources.append(Source(*position(msg)))
+        buf.sources.append(Source(topic, partition, offset))
         buf.messages.append(msg)
         self.size += 1
-        self.mark(msg)
+        if self.started is None:
+            self.started = time.monotonic()
+        key = (topic, partition)
+        if offset >= self.next_offsets.get(key, 0):
+            self.next_offsets[key] = offset + 1
 
     def mark(self, msg: Message) -> None:
         """Count an offset as handled (also for records that were dead-lettered, not buffered)."""
@@ -51,9 +57,8 @@ class Batch:
             self.started = time.monotonic()
         topic, partition, offset = position(msg)
         key = (topic, partition)
-        nxt = offset + 1
-        if nxt > self.next_offsets.get(key, -1):
-            self.next_offsets[key] = nxt
+        if offset >= self.next_offsets.get(key, 0):
+            self.next_offsets[key] = offset + 1
 
     def age(self) -> float:
         return 0.0 if self.started is None else time.monotonic() - self.started

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +79,8 @@ class ClickHouseSink:
         self.stats = SinkStats()
         self.batch = Batch()
         self._paused: list[TopicPartition] = []
+        self._inflight: tuple[Batch, Future[None]] | None = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ch-insert")
 
     # -- consumer callbacks -------------------------------------------------------------
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -86,11 +89,14 @@ class ClickHouseSink:
 
     def on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Flush what we hold for the partitions we lose; if we cannot, drop it (it is re-delivered)."""
-        if self.batch.empty():
+        if self.batch.empty() and self._inflight is None:
             return
         try:
-            self._flush_once()
+            if self._complete_inflight(retry=False) and not self.batch.empty():
+                batch, self.batch = self.batch, Batch()
+                self._complete(batch, None, retry=False)
         except Unavailable as exc:
+            self._inflight = None
             logger.warning(
                 "revoked while ClickHouse is unavailable (%s): %d buffered records will be re-delivered",
                 exc,
@@ -124,15 +130,8 @@ class ClickHouseSink:
                 self.batch.size >= max_rows or self.batch.age() >= max_age
             ):
                 self.flush()
-        if not self.batch.empty():
-            try:
-                self._flush_once()
-            except Unavailable as exc:
-                logger.warning(
-                    "stopping with %d records unflushed (%s); they will be re-delivered",
-                    self.batch.size,
-                    exc,
-                )
+        self.drain()
+        self._pool.shutdown(wait=True)
 
     def handle(self, msg: Message) -> None:
         err = msg.error()
@@ -161,18 +160,58 @@ class ClickHouseSink:
         self.stats.dead_lettered += 1
 
     # -- flushing -----------------------------------------------------------------------
+    # One insert may be in flight in a worker thread while the loop decodes the next batch
+    # (ClickHouse parses and writes in its own process, so the two overlap on two cores).
+    # Completion (dead letters, commit) always happens here, in order, one batch after another.
     def flush(self) -> None:
-        """Insert the batch, retrying with backoff while ClickHouse is unavailable; then commit."""
+        """Hand the batch to the inserter; first complete the one in flight (retrying while down)."""
+        batch, self.batch = self.batch, Batch()
+        if not self._complete_inflight():
+            # Stopping while ClickHouse is down: drop both batches uncommitted (re-delivered on
+            # restart). Nothing later may be committed, or it would skip the failed batch.
+            self.batch = Batch()
+            return
+        if self.settings.sink_pipeline:
+            self._inflight = (batch, self._pool.submit(self._insert, batch))
+        else:
+            self._complete(batch, None)
+
+    def drain(self) -> None:
+        """On stop: complete what is in flight and insert what is buffered, one attempt each."""
+        try:
+            if self._complete_inflight(retry=False) and not self.batch.empty():
+                batch, self.batch = self.batch, Batch()
+                self._complete(batch, None, retry=False)
+        except Unavailable as exc:
+            logger.warning("stopping with records unflushed (%s); they will be re-delivered", exc)
+
+    def _complete_inflight(self, retry: bool = True) -> bool:
+        if self._inflight is None:
+            return True
+        batch, fut = self._inflight
+        self._inflight = None
+        return self._complete(batch, fut, retry=retry)
+
+    def _complete(self, batch: Batch, attempt: Future[None] | None, retry: bool = True) -> bool:
+        """Insert ``batch`` (or await its insert), retrying with backoff while ClickHouse is down,
+        then dead-letter its rejected rows and commit its offsets. False when stopped first."""
         delay = self.settings.sink_backoff_initial_s
         while True:
             try:
-                self._flush_once()
+                if attempt is not None:
+                    attempt.result()
+                else:
+                    self._insert(batch)
+                self._finish(batch)
                 if self._paused:
                     self.consumer.resume(self._paused)
                     logger.info("ClickHouse is back: resumed %d partitions", len(self._paused))
                     self._paused = []
-                return
+                return True
             except Unavailable as exc:
+                attempt = None
+                if not retry:
+                    raise
                 if not self._paused:
                     self.stats.outages += 1
                     self._paused = self.consumer.assignment()
@@ -181,29 +220,33 @@ class ClickHouseSink:
                         "ClickHouse unavailable (%s): paused %d partitions, holding %d records",
                         exc,
                         len(self._paused),
-                        self.batch.size,
+                        batch.size + self.batch.size,
                     )
-                raise_stop = self.stop.wait(delay)
-                # keep the group membership alive; prefetched records join the held batch
+                stopped = self.stop.wait(delay)
+                # keep the group membership alive; prefetched records join the next batch
                 for msg in self.consumer.consume(num_messages=1000, timeout=0):
                     self.handle(msg)
-                if raise_stop:
-                    return
+                if stopped:
+                    return False
                 delay = min(delay * 2, self.settings.sink_backoff_max_s)
 
-    def _flush_once(self) -> None:
-        batch = self.batch
+    def _insert(self, batch: Batch) -> None:
+        """Insert every table of the batch (worker thread or loop); tables done are not redone."""
         t0 = time.monotonic()
         for table, buf in batch.tables.items():
             if not buf.records:
                 continue
             result = self.writers[table].insert(buf.records, buf.sources)
-            for index, exc in result.rejected:
-                self._dead_letter(buf.messages[index], exc)
-            # Done with this table: a retry after a later table fails must not insert it again.
+            batch.rejected.extend((buf.messages[i], exc) for i, exc in result.rejected)
             self.stats.inserted += result.inserted
             self.stats.per_table[table] = self.stats.per_table.get(table, 0) + result.inserted
             buf.records, buf.sources, buf.messages = [], [], []
+        self.stats.last_flush_ms = (time.monotonic() - t0) * 1000
+
+    def _finish(self, batch: Batch) -> None:
+        for msg, exc in batch.rejected:
+            self._dead_letter(msg, exc)
+        batch.rejected = []
         if self.dlq.count != self._dlq_flushed:
             remaining = self.producer.flush(10.0)
             if remaining:
@@ -219,9 +262,7 @@ class ClickHouseSink:
                     exc,
                 )
         self.stats.batches += 1
-        self.stats.last_flush_ms = (time.monotonic() - t0) * 1000
-        self.batch = Batch()
-        logger.debug("flushed %d records in %.1f ms", batch.size, self.stats.last_flush_ms)
+        logger.debug("flushed %d records (insert %.1f ms)", batch.size, self.stats.last_flush_ms)
         if self.on_flush is not None:
             self.on_flush(self.stats)
 

@@ -13,7 +13,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from platestream.errors import SinkError
 from services.sink.settings import SinkSettings
@@ -28,12 +28,9 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ENGINES = {"replacing": "ReplacingMergeTree", "aggregating": "AggregatingMergeTree"}
 
 
-class Commander(Protocol):
-    """What migrations need from a ClickHouse client (clickhouse-connect's Client fits)."""
-
-    def command(self, cmd: str, parameters: Any = None, settings: Any = None) -> Any: ...
-
-    def query(self, query: str, parameters: Any = None, settings: Any = None) -> Any: ...
+# What migrations need from a ClickHouse client: ``command(sql)`` and ``query(sql).result_rows``
+# (clickhouse-connect's Client).
+Commander = Any
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 from platestream import topics as catalogue
 from platestream.errors import BadInputError
@@ -22,8 +23,7 @@ MAX_TS_MS = 4_102_444_800_000  # 2100-01-01
 UINT32_MAX = 2**32 - 1
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(NamedTuple):
     """Where a record came from: the event index kept on every row."""
 
     topic: str
@@ -62,8 +62,15 @@ class TableMap:
 
 
 def _plain(names: Sequence[str]) -> Callable[[Sequence[dict[str, Any]]], Columns]:
+    getter = itemgetter(*names)
+
     def build(recs: Sequence[dict[str, Any]]) -> Columns:
-        return {n: [r.get(n) for r in recs] for n in names}
+        # Decoded Avro records carry every field: one C-level pass picks them and transposes.
+        try:
+            picked = list(map(getter, recs))
+        except KeyError:  # a hand-built record missing optional fields
+            picked = [tuple(r.get(n) for n in names) for r in recs]
+        return dict(zip(names, map(list, zip(*picked, strict=True)), strict=True))
 
     return build
 
@@ -123,6 +130,14 @@ def _plate_events(recs: Sequence[dict[str, Any]]) -> Columns:
     best: list[str | None] = []
     keys: list[list[str]] = []
     kinds: list[list[str]] = []
+    if not any(r.get("best_crop") or r.get("images") for r in recs):
+        empty: list[str] = []  # shared: the client only reads it
+        cols["best_crop_key"], cols["image_keys"], cols["image_kinds"] = (
+            [None] * len(recs),
+            [empty] * len(recs),
+            [empty] * len(recs),
+        )
+        return cols
     for r in recs:
         if not r.get("best_crop") and not r.get("images"):
             best.append(None)

@@ -43,6 +43,9 @@ class SinkSettings(CommonSettings):
     sink_batch_ms: int = Field(
         default=500, ge=10, description="Flush when the oldest buffered record is this old."
     )
+    sink_pipeline: bool = Field(
+        default=True, description="Decode the next batch while one insert is in flight."
+    )
     sink_backoff_initial_s: float = Field(default=0.5, gt=0)
     sink_backoff_max_s: float = Field(default=10.0, gt=0)
     sink_metrics_port: int = 9103
