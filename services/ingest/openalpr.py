@@ -38,7 +38,7 @@ def from_json(data: dict[str, Any]) -> list[ParsedEvent]:
         return [_group(data)]
     if kind == "alpr_results":
         return _results(data)
-    if kind in IGNORED_TYPES:
+    if isinstance(kind, str) and kind in IGNORED_TYPES:
         return []
     raise BadInputError(f"unknown OpenALPR data_type {str(kind)[:40]!r}")
 

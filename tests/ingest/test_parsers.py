@@ -401,6 +401,8 @@ def test_found_by_fuzzing() -> None:
     d["packetCounter"] = "\ud800"
     with pytest.raises(BadInputError, match="lone surrogate"):
         axis.parse(json.dumps(d).encode(), "application/json")
+    with pytest.raises(BadInputError, match="data_type"):
+        openalpr.parse(b'{"data_type": ["heartbeat"]}')
     line = b'Code=TrafficJunction;action=Pulse;index=0;data={"UTC": 1700000000, "TrafficCar": {"PlateNumber": "\\ud800"}}'
     with pytest.raises(BadInputError, match="lone surrogate"):
         dahua.parse(line, "text/plain")
