@@ -63,6 +63,11 @@ def ensure_torchvision_nms() -> None:
         lib.impl("qnms", _nms, "CPU")
         # keep the library object alive for the life of the process
         globals()["_lib"] = lib
+        import torchvision.extension
+
+        # torchvision checks for its compiled library before calling the operator; ours is
+        # registered, so let ``torchvision.ops.nms`` through (the other ops stay unavailable)
+        torchvision.extension._has_ops = lambda: True
         logger.debug("registered a pure-torch torchvision::nms (CPU torch without torchvision ops)")
         _done = True
 

@@ -1,0 +1,33 @@
+"""The synthetic plate set: labels in the OpenALPR format, boxes inside the image, deterministic."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import cv2
+
+from platestream.plate_formats import formats_for, match
+from services.detect import bench_accuracy as ba
+from services.detect import synth
+
+
+def test_generate_writes_labelled_images(tmp_path: Path) -> None:
+    n = synth.generate(tmp_path, 2, seed=3)
+    assert n == 8
+    samples = ba.load_dataset(tmp_path)
+    assert {s.group for s in samples} == {"gb", "eu", "us", "br"}
+    for s in samples:
+        img = cv2.imread(str(s.image))
+        (label,) = s.labels
+        assert 0 <= label.box.x and label.box.x + label.box.w <= img.shape[1]
+        assert 0 <= label.box.y and label.box.y + label.box.h <= img.shape[0]
+        region = ba.region_of(s.group)
+        assert match(label.plate, formats_for([region])), (s.group, label.plate)
+
+
+def test_same_seed_same_plate() -> None:
+    a = synth.render_sample(random.Random("x"), "eu")
+    b = synth.render_sample(random.Random("x"), "eu")
+    assert a[2] == b[2] and a[1] == b[1]
+    assert (a[0] == b[0]).all()
