@@ -34,7 +34,8 @@ def build_processor(settings: EnrichSettings, stack: ExitStack) -> EnrichProcess
 
     serde = AvroSerde(settings.schema_registry_url)
     producer = make_producer(settings, **{"linger.ms": settings.enrich_linger_ms})
-    consumer = make_consumer(settings, f"{settings.topic_prefix}{settings.enrich_group_id}")
+    consumer = make_consumer(settings, f"{settings.topic_prefix}{settings.enrich_group_id}",
+                             **{"fetch.wait.max.ms": settings.enrich_fetch_wait_ms})
     stack.callback(consumer.close)
     state_consumer = Consumer(StateFollower.consumer_config(settings.kafka_common()))
     stack.callback(state_consumer.close)

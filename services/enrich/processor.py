@@ -146,9 +146,9 @@ class EnrichProcessor:
                 if err.code() != KafkaError._PARTITION_EOF:
                     logger.warning("consume error: %s", err)
                 continue
-            topic = msg.topic()
-            tp = (topic, msg.partition())
-            offset = msg.offset()
+            topic: str = msg.topic()  # type: ignore[assignment]  # set on consumed records
+            tp = (topic, msg.partition() or 0)
+            offset: int = msg.offset()  # type: ignore[assignment]
             self._next[tp] = offset + 1
             try:
                 rec = decode(msg.value())
@@ -295,7 +295,10 @@ class EnrichProcessor:
         if not offsets:
             return
         try:
-            self._consumer.commit(offsets=offsets, asynchronous=not sync)
+            if sync:
+                self._consumer.commit(offsets=offsets, asynchronous=False)
+            else:
+                self._consumer.commit(offsets=offsets, asynchronous=True)
         except Exception as exc:  # KafkaException; a failed commit only means more re-reading
             logger.warning("commit failed: %s", exc)
             return

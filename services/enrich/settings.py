@@ -16,6 +16,9 @@ class EnrichSettings(CommonSettings):
     enrich_batch_size: int = Field(default=1000, ge=1, le=100_000)
     enrich_poll_timeout_s: float = Field(default=0.05, gt=0, le=5)
     enrich_linger_ms: int = Field(default=20, ge=0, le=1000)
+    enrich_fetch_wait_ms: int = Field(
+        default=20, ge=1, le=500, description="Broker wait for more data per fetch (alert latency)."
+    )
     # Passage grouping.
     enrich_max_distance: float = Field(
         default=2.0, ge=0, description="Max weighted edit distance between reads of one passage."

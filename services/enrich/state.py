@@ -48,7 +48,7 @@ class StateFollower:
 
     def start(self, timeout_s: float) -> None:
         """Assign every partition from the beginning and read until each reports EOF."""
-        assignment = []
+        assignment: list[TopicPartition] = []
         for topic in self._tables:
             md = self._consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
             if md is None or md.error is not None:
@@ -89,7 +89,7 @@ class StateFollower:
         value = msg.value()
         try:
             record = None if value is None else self._serde.decode(value)
-            self._tables[msg.topic()](key, record)
+            self._tables[msg.topic() or ""](key, record)
         except (SerdeError, ValueError, KeyError, TypeError) as exc:
             logger.warning("bad state record %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), exc)
             if self._on_error is not None:

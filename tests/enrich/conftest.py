@@ -32,13 +32,14 @@ def pipe(settings: CommonSettings) -> Iterator[Pipe]:
 
 @pytest.fixture
 def reader(settings: CommonSettings) -> Iterator[Callable[[str], TopicReader]]:
-    made: list[TopicReader] = []
+    """reader(topic): one TopicReader per topic for the test (records accumulate across calls)."""
+    made: dict[str, TopicReader] = {}
 
     def make(base_topic: str) -> TopicReader:
-        r = TopicReader(settings, base_topic)
-        made.append(r)
-        return r
+        if base_topic not in made:
+            made[base_topic] = TopicReader(settings, base_topic)
+        return made[base_topic]
 
     yield make
-    for r in made:
+    for r in made.values():
         r.close()

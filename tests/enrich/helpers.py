@@ -75,6 +75,7 @@ class TopicReader:
         self.consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in md.partitions])
         self.records: list[dict[str, Any]] = []
         self.arrivals: list[float] = []
+        self.positions: list[tuple[int, int]] = []  # (partition, offset) of each record
 
     def poll(self, timeout: float = 0.05) -> int:
         n = 0
@@ -85,6 +86,7 @@ class TopicReader:
                 continue
             self.records.append(SERDE.decode(msg.value()))
             self.arrivals.append(time.time())
+            self.positions.append((msg.partition(), msg.offset()))
             n += 1
         return n
 

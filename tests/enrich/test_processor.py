@@ -173,10 +173,11 @@ def test_restart_mid_passage_loses_nothing(enrich_settings, pipe, reader) -> Non
 def test_correction_emits_next_version(enrich_settings, pipe, reader) -> None:
     pipe.send(catalogue.BOLO.name, "bolo_entry", "e-c", bolo_entry("e-c", "COR9999"))
     pipe.flush()
+    ev_reader = reader(EVENTS)
     with running_enrich(enrich_settings):
         pipe.read(plate_read("c-0", "cam-c", "C0R9990", now_ms(), 0.7))
         pipe.flush()
-        events = reader(EVENTS).wait_for(lambda r: len(r) >= 1)
+        events = ev_reader.wait_for(lambda r: len(r) >= 1)
         eid = events[0]["event_id"]
         pipe.send(catalogue.CORRECTIONS.name, "correction", eid, {
             "correction_id": "k1", "event_id": eid, "action": "correct", "plate": "COR-9999",
@@ -184,10 +185,21 @@ def test_correction_emits_next_version(enrich_settings, pipe, reader) -> None:
         pipe.send(catalogue.CORRECTIONS.name, "correction", "nope", {
             "correction_id": "k2", "event_id": "nope", "action": "correct", "plate": "X", "user": "op", "ts": now_ms()})
         pipe.flush()
-        events = reader(EVENTS).wait_for(lambda r: len(r) >= 2)
+        events = ev_reader.wait_for(lambda r: len(r) >= 2)
         alerts = reader(ALERTS).wait_for(lambda r: len(r) >= 1)
         dlq = reader(catalogue.dead_letter_topic("enrich").name).wait_for(lambda r: len(r) >= 1)
     v1 = events[1]
     assert (v1["event_id"], v1["version"], v1["plate"], v1["correction_id"]) == (eid, 1, "COR9999", "k1")
     assert v1["access_status"] == "watchlisted" and alerts[0]["entry_id"] == "e-c"
     assert "not among the" in dlq[0]["error"]
+    # after a restart the cache is empty: the correction says where the latest version lies
+    part, off = ev_reader.positions[1]
+    with running_enrich(enrich_settings):
+        pipe.send(catalogue.CORRECTIONS.name, "correction", eid, {
+            "correction_id": "k3", "event_id": eid, "action": "confirm", "user": "op", "ts": now_ms(),
+            "event_partition": part, "event_offset": off})
+        pipe.flush()
+        events = ev_reader.wait_for(lambda r: len(r) >= 3)
+    v2 = events[2]
+    assert (v2["event_id"], v2["version"], v2["plate"], v2["correction_id"]) == (eid, 2, "COR9999", "k3")
+    assert v2["site"] == v1["site"] and v2["read_ids"] == v1["read_ids"]
