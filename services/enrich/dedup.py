@@ -89,7 +89,6 @@ class Passage:
 
     __slots__ = (
         "alerted",
-        "attrs",
         "best",
         "count",
         "event_id",
@@ -104,6 +103,7 @@ class Passage:
         "read_ids",
         "reads_by_variant",
         "received_at",
+        "sample",
         "variants",
     )
 
@@ -125,7 +125,7 @@ class Passage:
         self.first_box: tuple[int, tuple[int, int, int, int]] | None = None
         self.last_box: tuple[int, tuple[int, int, int, int]] | None = None
         self.alerted: set[str] = set()
-        self.attrs: dict[str, str] = {}
+        self.sample: list[Read] = []  # the first reads, for vehicle attributes (see attrs)
         self.add(read, wall_ms)
 
     def add(self, read: Read, wall_ms: int) -> None:
@@ -175,11 +175,18 @@ class Passage:
             if self.last_box is None or read.ts >= self.last_box[0]:
                 self.last_box = (read.ts, read.box)
         if self.count <= ATTR_READS:
-            attrs = self.attrs
+            self.sample.append(read)
+
+    @property
+    def attrs(self) -> dict[str, str]:
+        """Direction, country, format and vehicle fields: the first value the early reads carry."""
+        out: dict[str, str] = {}
+        for read in self.sample:
             for name in ATTRS:
                 value = getattr(read, name)
-                if value and name not in attrs:
-                    attrs[name] = value
+                if value and name not in out:
+                    out[name] = value
+        return out
 
     def distance(self, plate: str, limit: float) -> float:
         """Smallest distance from ``plate`` to the passage's most supported variants."""

@@ -101,14 +101,16 @@ def plate_region(plate: str, names: tuple[str, ...]) -> tuple[str | None, str | 
     return fmt.name, (None if fmt.generic else fmt.region)
 
 
-def direction_of(passage: Passage, camera: CameraInfo | None) -> str:
+def direction_of(passage: Passage, camera: CameraInfo | None, attrs: dict[str, str] | None = None) -> str:
     """approaching | leaving | unknown for a passage."""
-    raw = passage.attrs.get("direction_raw")
+    if attrs is None:
+        attrs = passage.attrs
+    raw = attrs.get("direction_raw")
     if raw and camera is not None:
         mapped = camera.direction_map.get(raw.lower())
         if mapped in DIRECTIONS:
             return mapped
-    device = passage.attrs.get("direction")
+    device = attrs.get("direction")
     if device in DIRECTIONS:
         return device
     return box_direction(passage.first_box, passage.last_box) or "unknown"
@@ -126,9 +128,10 @@ def event_record(
 ) -> dict[str, Any]:
     """The PlateEvent record (version 0) of a closed passage."""
     best = passage.best
+    attrs = passage.attrs
     names = camera.plate_formats if camera is not None else ()
     fmt, region = plate_region(plate, names)
-    country = passage.attrs.get("country") or region
+    country = attrs.get("country") or region
     return {
         "event_id": passage.event_id,
         "version": 0,
@@ -136,7 +139,7 @@ def event_record(
         "lane": best.lane,
         "plate": plate,
         "confidence": confidence,
-        "plate_format": fmt or passage.attrs.get("plate_format"),
+        "plate_format": fmt or attrs.get("plate_format"),
         "country": country,
         "ts": best.ts,
         "first_seen": passage.first_seen,
@@ -148,11 +151,11 @@ def event_record(
         "best_crop": best.crop,
         "images": best.images,
         "source": best.source,
-        "direction": direction_of(passage, camera),
-        "vehicle_type": passage.attrs.get("vehicle_type"),
-        "vehicle_color": passage.attrs.get("vehicle_color"),
-        "vehicle_make": passage.attrs.get("vehicle_make"),
-        "vehicle_model": passage.attrs.get("vehicle_model"),
+        "direction": direction_of(passage, camera, attrs),
+        "vehicle_type": attrs.get("vehicle_type"),
+        "vehicle_color": attrs.get("vehicle_color"),
+        "vehicle_make": attrs.get("vehicle_make"),
+        "vehicle_model": attrs.get("vehicle_model"),
         "camera_name": camera.name if camera is not None and camera.name else None,
         "site": camera.site if camera is not None else None,
         "zone": camera.zone if camera is not None else None,

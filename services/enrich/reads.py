@@ -24,24 +24,14 @@ def from_plate_read(rec: dict[str, Any], tp: tuple[str, int], offset: int) -> Re
         plate = normalise(plate)
         if not plate:
             raise BadInputError("plate read without plate text")
+    box = rec["plate_box"]
+    # positional in field order: this runs for every read
     return Read(
-        read_id=rec["read_id"],
-        camera_id=rec["camera_id"],
-        lane=rec.get("lane"),
-        ts=rec["ts"],
-        plate=plate,
-        confidence=float(rec["confidence"]),
-        source="detector",
-        char_confidences=rec.get("char_confidences") or [],
-        received_at=rec.get("received_at"),
-        box=_box(rec.get("plate_box")),
-        crop=rec.get("crop"),
-        images=[],
-        direction=rec.get("direction"),
-        plate_format=rec.get("plate_format"),
-        vehicle_type=rec.get("vehicle_type"),
-        tp=tp,
-        offset=offset,
+        rec["read_id"], rec["camera_id"], rec["lane"], rec["ts"], plate, rec["confidence"], "detector",
+        rec["char_confidences"], rec["received_at"],
+        (box["x"], box["y"], box["w"], box["h"]) if box else None,
+        rec["crop"], [], rec["direction"], None, rec["plate_format"], None, rec["vehicle_type"], None, None, None,
+        tp, offset,
     )
 
 
