@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,8 +39,11 @@ def make_reader(opts: ReaderOptions, threads: int) -> PlateReader:
     rec = PpOcrRec(models.shipped_path("ocr_rec"), models.shipped_path("ocr_dict"), threads=threads)
     det = PpOcrDet(models.shipped_path("ocr_det"), threads=threads) if opts.line_detection else None
     cfg = ReaderConfig(
-        margin_x=opts.margin_x, margin_y=opts.margin_y, format_slack=opts.format_slack,
-        format_bonus=opts.format_bonus, top_k=opts.top_k,
+        margin_x=opts.margin_x,
+        margin_y=opts.margin_y,
+        format_slack=opts.format_slack,
+        format_bonus=opts.format_bonus,
+        top_k=opts.top_k,
     )
     return PlateReader(rec=rec, line_det=det, config=cfg)
 
@@ -84,7 +88,9 @@ def build_onnx(cfg: OnnxBackend) -> Pipeline:
 
 def build_ultralytics(cfg: UltralyticsBackend) -> Pipeline:
     if not cfg.weights.is_file():
-        raise ConfigError(f"ultralytics weights {cfg.weights} not found (give a local .pt or .onnx path)")
+        raise ConfigError(
+            f"ultralytics weights {cfg.weights} not found (give a local .pt or .onnx path)"
+        )
     if cfg.device.startswith("cpu"):
         from services.detect.torch_compat import ensure_torchvision_nms
 
@@ -98,9 +104,14 @@ def build_ultralytics(cfg: UltralyticsBackend) -> Pipeline:
         raise ModelError(f"cannot load YOLO weights {cfg.weights}: {exc}") from exc
 
     def detect(img: np.ndarray) -> list[Detection]:
-        res = model.predict(img, conf=cfg.conf, imgsz=cfg.imgsz, device=cfg.device, verbose=False)[0]
+        results: Any = model.predict(
+            img, conf=cfg.conf, imgsz=cfg.imgsz, device=cfg.device, verbose=False
+        )
+        res = results[0]
         out = []
-        for (x1, y1, x2, y2), score in zip(res.boxes.xyxy.tolist(), res.boxes.conf.tolist(), strict=True):
+        for (x1, y1, x2, y2), score in zip(
+            res.boxes.xyxy.tolist(), res.boxes.conf.tolist(), strict=True
+        ):
             out.append(Detection(Box.from_xyxy(x1, y1, x2, y2), float(score), "plate"))
         return out
 
@@ -117,7 +128,9 @@ def build_ultralytics(cfg: UltralyticsBackend) -> Pipeline:
 def easyocr_missing_files(model_dir: Path, languages: tuple[str, ...]) -> list[str]:
     """Weight files easyocr would try to download for these languages, absent from ``model_dir``."""
     needed = [EASYOCR_DETECTOR_FILE]
-    needed.append(EASYOCR_RECOGNISERS["en"] if set(languages) <= {"en"} else EASYOCR_RECOGNISERS["latin"])
+    needed.append(
+        EASYOCR_RECOGNISERS["en"] if set(languages) <= {"en"} else EASYOCR_RECOGNISERS["latin"]
+    )
     return [name for name in needed if not (model_dir / name).is_file()]
 
 
@@ -135,14 +148,21 @@ class EasyOcrReader:
 
         try:
             self._reader = easyocr.Reader(
-                list(cfg.languages), gpu=cfg.gpu, model_storage_directory=str(cfg.model_dir),
-                download_enabled=False, verbose=False,
+                list(cfg.languages),
+                gpu=cfg.gpu,
+                model_storage_directory=str(cfg.model_dir),
+                download_enabled=False,
+                verbose=False,
             )
         except (FileNotFoundError, RuntimeError, ValueError) as exc:
-            raise ConfigError(f"easyocr backend: cannot load models from {cfg.model_dir}: {exc}") from exc
+            raise ConfigError(
+                f"easyocr backend: cannot load models from {cfg.model_dir}: {exc}"
+            ) from exc
 
     def read(self, plate: np.ndarray, formats: tuple[PlateFormat, ...]) -> Reading | None:
-        results = self._reader.readtext(plate, allowlist="0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", detail=1)
+        results = self._reader.readtext(
+            plate, allowlist="0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", detail=1
+        )
         if not results:
             return None
         results.sort(key=lambda r: min(p[1] for p in r[0]))
@@ -150,9 +170,15 @@ class EasyOcrReader:
         text = normalise(raw)
         conf = float(min(r[2] for r in results))
         fits = match(text, formats) if formats else []
-        return Reading(text=text, confidence=conf, char_confidences=[conf] * len(text),
-                       candidates=[Candidate(text, conf)], plate_format=fits[0] if fits else None,
-                       raw=raw, lines=len(results))
+        return Reading(
+            text=text,
+            confidence=conf,
+            char_confidences=[conf] * len(text),
+            candidates=[Candidate(text, conf)],
+            plate_format=fits[0] if fits else None,
+            raw=raw,
+            lines=len(results),
+        )
 
 
 def build_easyocr(cfg: EasyOcrBackend) -> Pipeline:

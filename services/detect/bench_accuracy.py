@@ -65,11 +65,15 @@ def load_dataset(root: Path) -> list[Sample]:
         raise BadInputError(f"dataset folder {root} does not exist")
     samples = []
     for txt in sorted(root.rglob("*.txt")):
-        image = next((txt.with_suffix(s) for s in IMAGE_SUFFIXES if txt.with_suffix(s).is_file()), None)
+        image = next(
+            (txt.with_suffix(s) for s in IMAGE_SUFFIXES if txt.with_suffix(s).is_file()), None
+        )
         if image is None:
             continue
         rel = txt.parent.relative_to(root)
-        samples.append(Sample(image, parse_label_file(txt), str(rel) if str(rel) != "." else root.name))
+        samples.append(
+            Sample(image, parse_label_file(txt), str(rel) if str(rel) != "." else root.name)
+        )
     if not samples:
         raise BadInputError(f"no labelled images (image + .txt) under {root}")
     return samples
@@ -125,7 +129,9 @@ def region_of(group: str) -> str | None:
     return None
 
 
-def formats_by_group(samples: list[Sample], names: tuple[str, ...] | None) -> dict[str, tuple[PlateFormat, ...]]:
+def formats_by_group(
+    samples: list[Sample], names: tuple[str, ...] | None
+) -> dict[str, tuple[PlateFormat, ...]]:
     """Formats per folder: the given names, or (``auto``/None) the region the folder names, else ANY.
 
     This mirrors deployment, where each camera is configured with its region's formats.
@@ -174,8 +180,11 @@ def evaluate(
             ok = best is not None and iou >= IOU_MIN
             cases.append(
                 Case(
-                    image=str(sample.image.name), group=sample.group, label=label.plate,
-                    read=best.reading.text if ok and best else None, iou=round(iou, 3),
+                    image=str(sample.image.name),
+                    group=sample.group,
+                    label=label.plate,
+                    read=best.reading.text if ok and best else None,
+                    iou=round(iou, 3),
                     confidence=best.reading.confidence if ok and best else None,
                     candidates=[c.text for c in best.reading.candidates] if ok and best else [],
                 )
@@ -187,7 +196,8 @@ def evaluate(
         "backend": pipeline.name,
         "formats": (
             {g: [f.name for f in fs] for g, fs in per_group.items()}
-            if per_group is not None else [f.name for f in formats]  # type: ignore[union-attr]
+            if per_group is not None
+            else [f.name for f in formats]  # type: ignore[union-attr]
         ),
         "overall": _figures(cases, ms_all),
         "groups": {g: _figures([c for c in cases if c.group == g], ms_by_group[g]) for g in groups},
@@ -199,14 +209,20 @@ def evaluate(
 def render(report: dict[str, object]) -> str:
     """Human-readable summary of ``evaluate``'s report."""
     fmts = report["formats"]
-    shown = "; ".join(f"{g}: {','.join(v)}" for g, v in fmts.items()) if isinstance(fmts, dict) else ",".join(fmts)  # type: ignore[arg-type]
+    shown = (
+        "; ".join(f"{g}: {','.join(v)}" for g, v in fmts.items())
+        if isinstance(fmts, dict)
+        else ",".join(fmts)  # type: ignore[arg-type]
+    )
     lines = [f"backend {report['backend']}", f"formats {shown}"]
     head = f"{'group':18} {'plates':>6} {'recall':>7} {'exact':>7} {'exact~':>7} {'ms/img':>7}"
     lines.append(head)
 
     def row(name: str, f: dict[str, float]) -> str:
-        return (f"{name:18} {f['plates']:>6} {f['detection_recall']:>7.2%} {f['exact_accuracy']:>7.2%} "
-                f"{f['exact_accuracy_o0_i1']:>7.2%} {f['ms_per_image_median']:>7.1f}")
+        return (
+            f"{name:18} {f['plates']:>6} {f['detection_recall']:>7.2%} {f['exact_accuracy']:>7.2%} "
+            f"{f['exact_accuracy_o0_i1']:>7.2%} {f['ms_per_image_median']:>7.1f}"
+        )
 
     for g, f in report["groups"].items():  # type: ignore[attr-defined]
         lines.append(row(g, f))
@@ -215,8 +231,10 @@ def render(report: dict[str, object]) -> str:
     lines.append(f"worst cases ({report['failures']} failures):")
     for c in report["worst"]:  # type: ignore[attr-defined]
         what = "MISSED" if not c["detected"] else f"read {c['read']!r}"
-        lines.append(f"  {c['image']:24} label {c['label']:10} {what} iou={c['iou']} conf={c['confidence']} "
-                     f"cands={c['candidates'][:3]}")
+        lines.append(
+            f"  {c['image']:24} label {c['label']:10} {what} iou={c['iou']} conf={c['confidence']} "
+            f"cands={c['candidates'][:3]}"
+        )
     return "\n".join(lines)
 
 

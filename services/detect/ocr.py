@@ -32,7 +32,9 @@ def load_dict(path: Path) -> list[str]:
 class PpOcrRec:
     """PP-OCR text-line recogniser: crops in, ``(T, classes)`` softmax matrices out."""
 
-    def __init__(self, model: Path, dictionary: Path, *, threads: int = 1, max_width: int = 480) -> None:
+    def __init__(
+        self, model: Path, dictionary: Path, *, threads: int = 1, max_width: int = 480
+    ) -> None:
         self.session = make_session(model, threads)
         self.input_name = self.session.get_inputs()[0].name
         self.charset = load_dict(dictionary)
@@ -47,7 +49,7 @@ class PpOcrRec:
         import cv2
 
         h, w = img.shape[:2]
-        rw = min(width, max(8, int(math.ceil(REC_HEIGHT * w / max(h, 1)))))
+        rw = min(width, max(8, math.ceil(REC_HEIGHT * w / max(h, 1))))
         resized = cv2.resize(img, (rw, REC_HEIGHT), interpolation=cv2.INTER_LINEAR)
         x = resized.astype(np.float32).transpose(2, 0, 1) / 127.5 - 1.0
         out = np.zeros((3, REC_HEIGHT, width), dtype=np.float32)
@@ -59,7 +61,7 @@ class PpOcrRec:
         if not crops:
             return []
         ratios = [c.shape[1] / max(c.shape[0], 1) for c in crops]
-        width = min(self.max_width, max(32, int(math.ceil(REC_HEIGHT * max(ratios) / 8.0)) * 8))
+        width = min(self.max_width, max(32, math.ceil(REC_HEIGHT * max(ratios) / 8.0) * 8))
         batch = np.stack([self._prepare(c, width) for c in crops])
         try:
             probs = self.session.run(None, {self.input_name: batch})[0]
@@ -69,14 +71,16 @@ class PpOcrRec:
         out = []
         for ratio, p in zip(ratios, probs, strict=True):
             used = min(width, REC_HEIGHT * ratio) / width
-            out.append(p[: max(1, int(math.ceil(steps * used)) + 1)])
+            out.append(p[: max(1, math.ceil(steps * used) + 1)])
         return out
 
 
 class PpOcrDet:
     """PP-OCR DB text detector, used on a plate crop to find its text lines."""
 
-    def __init__(self, model: Path, *, threads: int = 1, thresh: float = 0.3, box_thresh: float = 0.5) -> None:
+    def __init__(
+        self, model: Path, *, threads: int = 1, thresh: float = 0.3, box_thresh: float = 0.5
+    ) -> None:
         self.session = make_session(model, threads)
         self.input_name = self.session.get_inputs()[0].name
         self.thresh = thresh
@@ -88,8 +92,8 @@ class PpOcrDet:
 
         h, w = img.shape[:2]
         scale = side / max(h, w)
-        nh = max(32, int(round(h * scale / 32)) * 32)
-        nw = max(32, int(round(w * scale / 32)) * 32)
+        nh = max(32, round(h * scale / 32) * 32)
+        nw = max(32, round(w * scale / 32) * 32)
         resized = cv2.resize(img, (nw, nh)).astype(np.float32) / 255.0
         mean = np.array([0.485, 0.456, 0.406], dtype=np.float32)
         std = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -103,7 +107,9 @@ class PpOcrDet:
             x0, y0, bw, bh = cv2.boundingRect(cnt)
             if bw < 4 or bh < 4:
                 continue
-            score = float(prob[y0 : y0 + bh, x0 : x0 + bw][mask[y0 : y0 + bh, x0 : x0 + bw] > 0].mean())
+            score = float(
+                prob[y0 : y0 + bh, x0 : x0 + bw][mask[y0 : y0 + bh, x0 : x0 + bw] > 0].mean()
+            )
             if score < self.box_thresh:
                 continue
             # DB shrinks text regions; grow them back (unclip ~ 1.5 x the short side).

@@ -27,7 +27,11 @@ DetectFn = Callable[[np.ndarray], list[Detection]]
 
 
 def tiled(
-    detect: Callable[..., list[Detection]], img: np.ndarray, overlap: float = 0.2, *, include_full: bool = True
+    detect: Callable[..., list[Detection]],
+    img: np.ndarray,
+    overlap: float = 0.2,
+    *,
+    include_full: bool = True,
 ) -> list[Detection]:
     """Detections on the whole image and on 2x2 overlapping tiles, merged by NMS.
 
@@ -42,7 +46,9 @@ def tiled(
             found.extend(detect(img[y0 : y0 + th, x0 : x0 + tw], offset=(x0, y0)))
     if len(found) < 2:
         return found
-    boxes = np.array([[d.box.x, d.box.y, d.box.x + d.box.w, d.box.y + d.box.h] for d in found], dtype=np.float64)
+    boxes = np.array(
+        [[d.box.x, d.box.y, d.box.x + d.box.w, d.box.y + d.box.h] for d in found], dtype=np.float64
+    )
     scores = np.array([d.score for d in found])
     return [found[i] for i in nms(boxes, scores, 0.4)]
 
@@ -69,7 +75,9 @@ class Pipeline:
         self.crop_quality = crop_quality
         self.sure_conf = sure_conf
 
-    def process(self, img: np.ndarray, formats: tuple[PlateFormat, ...], *, encode_crops: bool = True) -> FrameResult:
+    def process(
+        self, img: np.ndarray, formats: tuple[PlateFormat, ...], *, encode_crops: bool = True
+    ) -> FrameResult:
         import cv2
 
         timings: dict[str, float] = {}
@@ -98,7 +106,9 @@ class Pipeline:
                 jpeg = buf.tobytes() if ok else None
             vbox, vtype = _vehicle_for(det.box, vehicles)
             plates.append(
-                PlateResult(det.box, det.score, reading, jpeg, (patch.shape[1], patch.shape[0]), vbox, vtype)
+                PlateResult(
+                    det.box, det.score, reading, jpeg, (patch.shape[1], patch.shape[0]), vbox, vtype
+                )
             )
         timings["ocr"] = (time.perf_counter() - t2) * 1000
         return FrameResult(plates, timings)

@@ -74,7 +74,9 @@ class DetectProcessor:
         self.stop = stop
         self.frames_topic = settings.topic(catalogue.FRAMES.name)
         self.reads_topic = settings.topic(catalogue.PLATE_READS.name)
-        self._pool = ThreadPoolExecutor(max_workers=settings.detect_workers, thread_name_prefix="detect-worker")
+        self._pool = ThreadPoolExecutor(
+            max_workers=settings.detect_workers, thread_name_prefix="detect-worker"
+        )
         self._inflight: OrderedDict[tuple[str, int], deque[_Work]] = OrderedDict()
         self._paused = False
         self._formats_cache: dict[tuple[str, ...], tuple[PlateFormat, ...]] = {}
@@ -86,8 +88,12 @@ class DetectProcessor:
     def run(self) -> None:
         """Poll, dispatch, publish and commit until the stop event is set; then drain and commit."""
         self.consumer.subscribe([self.frames_topic], on_revoke=self._on_revoke)
-        logger.info("detect: consuming %s with %s workers (%s)", self.frames_topic,
-                    self.settings.detect_workers, self.pipeline.name)
+        logger.info(
+            "detect: consuming %s with %s workers (%s)",
+            self.frames_topic,
+            self.settings.detect_workers,
+            self.pipeline.name,
+        )
         try:
             while not self.stop.is_set():
                 room = self.settings.detect_queue_size - self._depth()
@@ -106,7 +112,9 @@ class DetectProcessor:
             self._publish_ready(wait=True)
         finally:
             self._pool.shutdown(wait=True, cancel_futures=False)
-            logger.info("detect: stopped after %s frames, %s reads", self.frames_done, self.reads_published)
+            logger.info(
+                "detect: stopped after %s frames, %s reads", self.frames_done, self.reads_published
+            )
 
     def _depth(self) -> int:
         return sum(len(q) for q in self._inflight.values())
@@ -115,7 +123,7 @@ class DetectProcessor:
         if msg.error():
             logger.warning("consumer error on %s: %s", self.frames_topic, msg.error())
             return
-        tp = (msg.topic(), msg.partition())
+        tp = (str(msg.topic()), int(msg.partition() or 0))
         work = _Work(msg, self._pool.submit(self._process, msg))
         self._inflight.setdefault(tp, deque()).append(work)
         self.metrics.queue_depth.set(self._depth())
@@ -158,17 +166,21 @@ class DetectProcessor:
                 except Exception as exc:
                     # a frame that breaks the model code must not stop the stage: dead-letter it
                     # with the reason so an operator can inspect and replay it
-                    logger.exception("detect failed on %s[%s]@%s", msg.topic(), msg.partition(), msg.offset())
+                    logger.exception(
+                        "detect failed on %s[%s]@%s", msg.topic(), msg.partition(), msg.offset()
+                    )
                     self.dead_letters.record(msg, exc)
                     self.metrics.dead_letters.inc()
                     self.metrics.frame_done("error", 0, {}, 0.0)
                     reads = []
                 for key, value in reads:
-                    self.producer.produce(self.reads_topic, key=key, value=value, on_delivery=self._delivered)
+                    self.producer.produce(
+                        self.reads_topic, key=key, value=value, on_delivery=self._delivered
+                    )
                     self.producer.poll(0)
                 self.reads_published += len(reads)
                 self.frames_done += 1
-                commits[tp] = msg.offset() + 1
+                commits[tp] = int(msg.offset() or 0) + 1
         self.metrics.queue_depth.set(self._depth())
         if not commits:
             return
@@ -181,7 +193,9 @@ class DetectProcessor:
         offsets = [TopicPartition(t, p, off) for (t, p), off in commits.items()]
         self.consumer.commit(offsets=offsets, asynchronous=False)
         self.metrics.commits.inc()
-        logger.debug("detect: committed %s", ", ".join(f"{t}[{p}]@{o}" for (t, p), o in commits.items()))
+        logger.debug(
+            "detect: committed %s", ", ".join(f"{t}[{p}]@{o}" for (t, p), o in commits.items())
+        )
 
     def _delivered(self, err: Any, msg: Message) -> None:
         if err is not None:
@@ -208,10 +222,14 @@ class DetectProcessor:
         if data is None and ref.get("s3_key"):
             data = self._fetch(ref["s3_key"])
         if not data:
-            raise BadInputError(f"frame {record.get('frame_id')} carries no image (neither inline nor s3_key)")
+            raise BadInputError(
+                f"frame {record.get('frame_id')} carries no image (neither inline nor s3_key)"
+            )
         img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if img is None:
-            raise BadInputError(f"frame {record.get('frame_id')}: image bytes are not a decodable JPEG/PNG")
+            raise BadInputError(
+                f"frame {record.get('frame_id')}: image bytes are not a decodable JPEG/PNG"
+            )
         return img
 
     def _fetch(self, key: str) -> bytes:
@@ -227,7 +245,9 @@ class DetectProcessor:
                     resp.release_conn()
             except S3Error as exc:
                 if exc.code in ("NoSuchKey", "NoSuchBucket"):
-                    raise BadInputError(f"claim-checked frame {key} is not in the bucket: {exc.code}") from exc
+                    raise BadInputError(
+                        f"claim-checked frame {key} is not in the bucket: {exc.code}"
+                    ) from exc
                 err: Exception = exc
             except OSError as exc:  # connection errors
                 err = exc
@@ -240,7 +260,13 @@ class DetectProcessor:
 
         for attempt in range(1, S3_ATTEMPTS + 1):
             try:
-                self.s3.put_object(self.settings.s3_bucket, key, BytesIO(data), len(data), content_type="image/jpeg")
+                self.s3.put_object(
+                    self.settings.s3_bucket,
+                    key,
+                    BytesIO(data),
+                    len(data),
+                    content_type="image/jpeg",
+                )
                 return
             except (S3Error, OSError) as exc:
                 if attempt == S3_ATTEMPTS:
@@ -259,7 +285,9 @@ class DetectProcessor:
             self._formats_cache[key] = cached
         return cached
 
-    def _reads(self, frame: dict[str, Any], result: FrameResult, total_ms: float) -> list[tuple[bytes, bytes]]:
+    def _reads(
+        self, frame: dict[str, Any], result: FrameResult, total_ms: float
+    ) -> list[tuple[bytes, bytes]]:
         out = []
         camera_id = frame["camera_id"]
         for index, plate in enumerate(result.plates):
@@ -270,8 +298,10 @@ class DetectProcessor:
                 self._store(key, plate.crop_jpeg)
                 inline = len(plate.crop_jpeg) <= self.settings.detect_inline_crop_max_bytes
                 crop_ref = {
-                    "kind": "plate", "content_type": "image/jpeg",
-                    "data": plate.crop_jpeg if inline else None, "s3_key": key,
+                    "kind": "plate",
+                    "content_type": "image/jpeg",
+                    "data": plate.crop_jpeg if inline else None,
+                    "s3_key": key,
                     "width": plate.crop_size[0] if plate.crop_size else None,
                     "height": plate.crop_size[1] if plate.crop_size else None,
                     "sha256": sha256_hex(plate.crop_jpeg),
@@ -286,7 +316,9 @@ class DetectProcessor:
                 "plate_raw": r.raw or r.text,
                 "confidence": float(r.confidence * plate.detection_confidence),
                 "char_confidences": [float(c) for c in r.char_confidences],
-                "candidates": [{"plate": c.text, "confidence": float(c.confidence)} for c in r.candidates],
+                "candidates": [
+                    {"plate": c.text, "confidence": float(c.confidence)} for c in r.candidates
+                ],
                 "plate_format": r.plate_format,
                 "plate_box": plate.box.to_dict(),
                 "detection_confidence": float(plate.detection_confidence),

@@ -60,7 +60,10 @@ def expand_box(box: Box, mx: float, my: float, width: int, height: int) -> Box:
     """``box`` grown by ``mx``/``my`` of its size on each side, clipped to the image."""
     dx, dy = box.w * mx, box.h * my
     x1, y1 = max(0, int(box.x - dx)), max(0, int(box.y - dy))
-    x2, y2 = min(width, int(math.ceil(box.x + box.w + dx))), min(height, int(math.ceil(box.y + box.h + dy)))
+    x2, y2 = (
+        min(width, math.ceil(box.x + box.w + dx)),
+        min(height, math.ceil(box.y + box.h + dy)),
+    )
     return Box(x1, y1, max(1, x2 - x1), max(1, y2 - y1))
 
 
@@ -89,13 +92,22 @@ class PlateReader:
         return self.config.size_weight * math.log(max(rel_size, 0.05))
 
     def _decode(
-        self, p37: np.ndarray, free: ctc.Path, formats: tuple[PlateFormat, ...], lines: int, rel_size: float
+        self,
+        p37: np.ndarray,
+        free: ctc.Path,
+        formats: tuple[PlateFormat, ...],
+        lines: int,
+        rel_size: float,
     ) -> list[_Scored]:
         out: list[_Scored] = []
         size_term = self._size_term(rel_size)
         n = max(1, len(free.text))
         if len(free.text) >= self.config.min_chars:
-            out.append(_Scored(free.text, free.score / n + size_term, free.score, free, None, lines, free.text))
+            out.append(
+                _Scored(
+                    free.text, free.score / n + size_term, free.score, free, None, lines, free.text
+                )
+            )
         if not formats or not free.text:
             return out
         for path in ctc.constrained(p37, formats, top=3, near_length=len(free.text)):
@@ -106,7 +118,9 @@ class PlateReader:
             bonus = self.config.generic_bonus if fmt.generic else self.config.format_bonus
             m = max(1, len(path.text))
             rank = (path.score + fmt.prior) / m + bonus + size_term
-            out.append(_Scored(path.text, rank, path.score, path, path.format_name, lines, free.text))
+            out.append(
+                _Scored(path.text, rank, path.score, path, path.format_name, lines, free.text)
+            )
         return out
 
     # -- cascade ----------------------------------------------------------------------------------
@@ -130,14 +144,25 @@ class PlateReader:
         # format decoding (the costly part) only for the views whose free reading ranks best
         ranked = sorted(
             range(len(views)),
-            key=lambda i: frees[i].score / max(1, len(frees[i].text)) + self._size_term(views[i][2])
-            if len(frees[i].text) >= self.config.min_chars else -1e9,
+            key=lambda i: (
+                frees[i].score / max(1, len(frees[i].text)) + self._size_term(views[i][2])
+                if len(frees[i].text) >= self.config.min_chars
+                else -1e9
+            ),
             reverse=True,
         )
         scored: list[_Scored] = []
         for rank, i in enumerate(ranked):
             _, lines, rel = views[i]
-            scored.extend(self._decode(folded[i], frees[i], formats if rank < self.config.decode_views else (), lines, rel))
+            scored.extend(
+                self._decode(
+                    folded[i],
+                    frees[i],
+                    formats if rank < self.config.decode_views else (),
+                    lines,
+                    rel,
+                )
+            )
         if not scored:
             return None
         best = max(scored, key=lambda s: s.score)
@@ -151,7 +176,9 @@ class PlateReader:
             return []
         tallest = max(b.h for b in lines)
         lines = [b for b in lines if b.h >= 0.3 * tallest][:4]
-        views: list[tuple[np.ndarray, int, float]] = [(crop(plate, b), 1, b.h / tallest) for b in lines]
+        views: list[tuple[np.ndarray, int, float]] = [
+            (crop(plate, b), 1, b.h / tallest) for b in lines
+        ]
         pairs = [
             (a, b)
             for i, a in enumerate(lines)
@@ -191,7 +218,9 @@ class PlateReader:
             text=best.text,
             confidence=round(confidence, 4),
             char_confidences=char_conf,
-            candidates=[Candidate(t, round(float(wt), 4)) for t, wt in zip(texts, weights, strict=True)],
+            candidates=[
+                Candidate(t, round(float(wt), 4)) for t, wt in zip(texts, weights, strict=True)
+            ],
             plate_format=best.format_name if best.format_name not in _GENERIC else None,
             raw=best.raw,
             lines=best.lines,
@@ -210,7 +239,10 @@ def _hconcat(parts: list[np.ndarray]) -> np.ndarray:
     import cv2
 
     height = max(p.shape[0] for p in parts)
-    resized = [cv2.resize(p, (max(1, int(p.shape[1] * height / max(1, p.shape[0]))), height)) for p in parts]
+    resized = [
+        cv2.resize(p, (max(1, int(p.shape[1] * height / max(1, p.shape[0]))), height))
+        for p in parts
+    ]
     gap = np.full((height, max(2, height // 4), 3), int(np.median(resized[0])), dtype=np.uint8)
     out = [resized[0]]
     for r in resized[1:]:

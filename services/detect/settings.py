@@ -16,12 +16,25 @@ class ReaderOptions(BaseModel):
     """How plate crops are read (all backends that use the PP-OCR reader)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    margin_x: float = Field(0.06, ge=0, le=0.5, description="Crop margin, fraction of the plate width per side.")
-    margin_y: float = Field(0.12, ge=0, le=0.8, description="Crop margin, fraction of the plate height per side.")
-    format_slack: float = Field(6.0, ge=0, description="Nats a plate format may cost over the free reading.")
-    format_bonus: float = Field(1.0, ge=0, description="Score bonus of a reading that fits a specific format.")
-    line_detection: bool = Field(True, description="Find text lines in the crop (two-line plates, dealer text).")
-    top_k: int = Field(5, ge=1, le=20)
+    margin_x: float = Field(
+        default=0.06, ge=0, le=0.5, description="Crop margin, fraction of the plate width per side."
+    )
+    margin_y: float = Field(
+        default=0.12,
+        ge=0,
+        le=0.8,
+        description="Crop margin, fraction of the plate height per side.",
+    )
+    format_slack: float = Field(
+        default=6.0, ge=0, description="Nats a plate format may cost over the free reading."
+    )
+    format_bonus: float = Field(
+        default=1.0, ge=0, description="Score bonus of a reading that fits a specific format."
+    )
+    line_detection: bool = Field(
+        default=True, description="Find text lines in the crop (two-line plates, dealer text)."
+    )
+    top_k: int = Field(default=5, ge=1, le=20)
 
 
 class OnnxBackend(BaseModel):
@@ -30,19 +43,28 @@ class OnnxBackend(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     type: Literal["onnx"] = "onnx"
     model_dir: Path = DEFAULT_MODEL_DIR
-    plate_model: Path | None = Field(None, description="Plate detector ONNX (default: models/plate-yolov8n.onnx).")
-    conf: float = Field(0.15, gt=0, lt=1, description="Plate detection threshold.")
-    sure_conf: float = Field(
-        0.35, gt=0, lt=1, description="Below this detection score a read is kept only if it fits a plate format."
+    plate_model: Path | None = Field(
+        default=None, description="Plate detector ONNX (default: models/plate-yolov8n.onnx)."
     )
-    iou: float = Field(0.5, gt=0, lt=1)
+    conf: float = Field(default=0.15, gt=0, lt=1, description="Plate detection threshold.")
+    sure_conf: float = Field(
+        default=0.35,
+        gt=0,
+        lt=1,
+        description="Below this detection score a read is kept only if it fits a plate format.",
+    )
+    iou: float = Field(default=0.5, gt=0, lt=1)
     tiles: Literal["off", "fallback", "always"] = Field(
-        "fallback",
+        default="fallback",
         description="Also detect on 2x2 overlapping tiles (small, distant plates; 5x the detector cost): "
         "never, only when the whole frame gave no plate, or always.",
     )
-    vehicles: bool = Field(False, description="Detect vehicles (COCO yolov8n) and attach box + class to reads.")
-    threads: int = Field(0, ge=0, description="onnxruntime threads per session (0: one per CPU core).")
+    vehicles: bool = Field(
+        default=False, description="Detect vehicles (COCO yolov8n) and attach box + class to reads."
+    )
+    threads: int = Field(
+        default=0, ge=0, description="onnxruntime threads per session (0: one per CPU core)."
+    )
     reader: ReaderOptions = ReaderOptions()
 
 
@@ -51,10 +73,12 @@ class UltralyticsBackend(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     type: Literal["ultralytics"] = "ultralytics"
-    weights: Path = Field(description="Local path of the YOLO weights (.pt or .onnx); never a model name.")
-    device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?)$")
-    conf: float = Field(0.25, gt=0, lt=1)
-    imgsz: int = Field(640, ge=64, le=4096)
+    weights: Path = Field(
+        description="Local path of the YOLO weights (.pt or .onnx); never a model name."
+    )
+    device: str = Field(default="cpu", pattern=r"^(cpu|cuda(:\d+)?)$")
+    conf: float = Field(default=0.25, gt=0, lt=1)
+    imgsz: int = Field(default=640, ge=64, le=4096)
     vehicles: bool = False
     reader: ReaderOptions = ReaderOptions()
 
@@ -76,11 +100,13 @@ class EasyOcrBackend(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     type: Literal["easyocr"] = "easyocr"
-    model_dir: Path = Field(description="Directory holding easyocr's craft_mlt_25k.pth and english_g2.pth.")
+    model_dir: Path = Field(
+        description="Directory holding easyocr's craft_mlt_25k.pth and english_g2.pth."
+    )
     languages: tuple[str, ...] = ("en",)
     gpu: bool = False
     detector_dir: Path = DEFAULT_MODEL_DIR
-    conf: float = Field(0.25, gt=0, lt=1)
+    conf: float = Field(default=0.25, gt=0, lt=1)
 
 
 Backend = Annotated[OnnxBackend | UltralyticsBackend | EasyOcrBackend, Field(discriminator="type")]
@@ -95,15 +121,26 @@ class DetectSettings(CommonSettings):
 
     detect_backend: Backend = OnnxBackend()
     detect_formats: tuple[str, ...] = Field(
-        ("ANY",), description="Plate formats/regions used when a frame names none (e.g. EU, US, BR, GB)."
+        default=("ANY",),
+        description="Plate formats/regions used when a frame names none (e.g. EU, US, BR, GB).",
     )
-    detect_batch_size: int = Field(8, ge=1, le=256, description="Frames taken from the consumer at once.")
-    detect_batch_ms: int = Field(200, ge=1, description="Longest wait to fill a batch.")
-    detect_queue_size: int = Field(16, ge=1, description="Frames in flight before partitions are paused.")
+    detect_batch_size: int = Field(
+        default=8, ge=1, le=256, description="Frames taken from the consumer at once."
+    )
+    detect_batch_ms: int = Field(default=200, ge=1, description="Longest wait to fill a batch.")
+    detect_queue_size: int = Field(
+        default=16, ge=1, description="Frames in flight before partitions are paused."
+    )
     detect_workers: int = Field(default_factory=_default_workers, ge=1, le=64)
     detect_inline_crop_max_bytes: int = Field(
-        48_000, ge=0, description="Crops up to this size are also carried inline in the read (0: never)."
+        default=48_000,
+        ge=0,
+        description="Crops up to this size are also carried inline in the read (0: never).",
     )
-    detect_metrics_port: int = Field(9101, ge=0, le=65535, description="Prometheus port (0: off).")
-    detect_metrics_host: str = Field("127.0.0.1", description="Prometheus bind address (0.0.0.0 in containers).")
+    detect_metrics_port: int = Field(
+        default=9101, ge=0, le=65535, description="Prometheus port (0: off)."
+    )
+    detect_metrics_host: str = Field(
+        default="127.0.0.1", description="Prometheus bind address (0.0.0.0 in containers)."
+    )
     detect_group_id: str = "platestream-detect"

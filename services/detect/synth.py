@@ -20,12 +20,34 @@ from pathlib import Path
 import numpy as np
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
-FONTS = ("DejaVuSans-Bold.ttf", "DejaVuSansCondensed-Bold.ttf", "DejaVuSansMono-Bold.ttf", "DejaVuSansCondensed.ttf")
+FONTS = (
+    "DejaVuSans-Bold.ttf",
+    "DejaVuSansCondensed-Bold.ttf",
+    "DejaVuSansMono-Bold.ttf",
+    "DejaVuSansCondensed.ttf",
+)
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 DIGITS = "0123456789"
-US_STATES = ("CALIFORNIA", "NEW YORK", "TEXAS", "FLORIDA", "ILLINOIS", "NEW JERSEY", "OHIO", "ARIZONA")
-US_SLOGANS = ("dmv.ca.gov", "Empire State", "The Lone Star State", "Sunshine State", "Land of Lincoln",
-              "Garden State", "Birthplace of Aviation", "Grand Canyon State")
+US_STATES = (
+    "CALIFORNIA",
+    "NEW YORK",
+    "TEXAS",
+    "FLORIDA",
+    "ILLINOIS",
+    "NEW JERSEY",
+    "OHIO",
+    "ARIZONA",
+)
+US_SLOGANS = (
+    "dmv.ca.gov",
+    "Empire State",
+    "The Lone Star State",
+    "Sunshine State",
+    "Land of Lincoln",
+    "Garden State",
+    "Birthplace of Aviation",
+    "Grand Canyon State",
+)
 BR_CITIES = ("SP-SAO PAULO", "RJ-RIO DE JANEIRO", "MG-BELO HORIZONTE", "BA-SALVADOR", "PR-CURITIBA")
 EU_CODES = {"DE": "D", "FR": "F", "NL": "NL", "ES": "E", "IT": "I", "PL": "PL"}
 
@@ -39,7 +61,9 @@ class PlateSpec:
 
 
 def _rand(rng: random.Random, pattern: str, letters: str = LETTERS) -> str:
-    return "".join(rng.choice(letters) if c == "L" else rng.choice(DIGITS) if c == "D" else c for c in pattern)
+    return "".join(
+        rng.choice(letters) if c == "L" else rng.choice(DIGITS) if c == "D" else c for c in pattern
+    )
 
 
 def plate_spec(rng: random.Random, region: str) -> PlateSpec:
@@ -53,7 +77,11 @@ def plate_spec(rng: random.Random, region: str) -> PlateSpec:
             t = _rand(rng, rng.choice(["LLLDDDD", "LLLDD", "LLLDDD", "LLDDDD"]))
             cut = rng.choice([1, 2]) if len(t) > 4 else 1
             letters = len(t.rstrip(DIGITS))
-            shown = f"{t[:cut]}-{t[cut:letters]} {t[letters:]}" if letters > cut else f"{t[:letters]} {t[letters:]}"
+            shown = (
+                f"{t[:cut]}-{t[cut:letters]} {t[letters:]}"
+                if letters > cut
+                else f"{t[:letters]} {t[letters:]}"
+            )
         elif country in ("FR", "IT"):
             t = _rand(rng, "LLDDDLL")
             shown = f"{t[:2]}-{t[2:5]}-{t[5:]}" if country == "FR" else f"{t[:2]} {t[2:5]} {t[5:]}"
@@ -69,9 +97,18 @@ def plate_spec(rng: random.Random, region: str) -> PlateSpec:
         return PlateSpec(t, shown, "eu", f"eu_{country}")
     if region == "us":
         state = rng.randrange(len(US_STATES))
-        pattern = {0: "DLLLDDD", 1: "LLLDDDD", 2: "LLLDDDD", 3: "LLLLDD", 4: "LLDDDDD", 5: "LDDLLL"}.get(state, "LLLDDD")
+        pattern = {
+            0: "DLLLDDD",
+            1: "LLLDDDD",
+            2: "LLLDDDD",
+            3: "LLLLDD",
+            4: "LLDDDDD",
+            5: "LDDLLL",
+        }.get(state, "LLLDDD")
         t = _rand(rng, pattern)
-        return PlateSpec(t, t if len(t) < 7 or rng.random() < 0.5 else f"{t[:3]} {t[3:]}", "us", f"us_{state}")
+        return PlateSpec(
+            t, t if len(t) < 7 or rng.random() < 0.5 else f"{t[:3]} {t[3:]}", "us", f"us_{state}"
+        )
     if rng.random() < 0.5:
         t = _rand(rng, "LLLDDDD")
         return PlateSpec(t, f"{t[:3]}-{t[3:]}", "br", "br_old")
@@ -111,7 +148,13 @@ def draw_plate(spec: PlateSpec, rng: random.Random) -> np.ndarray:
         band = int(w * 0.09)
         d.rectangle([3, 3, band, h - 4], fill=(30, 60, 170))
         code = EU_CODES.get(spec.style[3:], "GB") if spec.region == "eu" else "UK"
-        d.text((band / 2, h * 0.72), code, font=_font(FONTS[0], int(h * 0.22)), fill=(255, 255, 255), anchor="mm")
+        d.text(
+            (band / 2, h * 0.72),
+            code,
+            font=_font(FONTS[0], int(h * 0.22)),
+            fill=(255, 255, 255),
+            anchor="mm",
+        )
         for k in range(12):  # the ring of stars, as dots
             a = 2 * np.pi * k / 12
             cx, cy = band / 2 + 0.25 * band * np.cos(a), h * 0.3 + 0.25 * band * np.sin(a)
@@ -120,15 +163,39 @@ def draw_plate(spec: PlateSpec, rng: random.Random) -> np.ndarray:
     if spec.style == "br_mercosur" or spec.style == "br_moto":
         hh = int(h * (0.2 if not two_line else 0.16))
         d.rectangle([3, 3, w - 4, hh], fill=(30, 60, 170))
-        d.text((w / 2, hh / 2 + 2), "BRASIL", font=_font(FONTS[0], int(hh * 0.7)), fill=(255, 255, 255), anchor="mm")
+        d.text(
+            (w / 2, hh / 2 + 2),
+            "BRASIL",
+            font=_font(FONTS[0], int(hh * 0.7)),
+            fill=(255, 255, 255),
+            anchor="mm",
+        )
         top = hh + 4
     if spec.style == "br_old":
-        d.text((w / 2, h * 0.14), rng.choice(BR_CITIES), font=_font(FONTS[1], int(h * 0.15)), fill=fg, anchor="mm")
+        d.text(
+            (w / 2, h * 0.14),
+            rng.choice(BR_CITIES),
+            font=_font(FONTS[1], int(h * 0.15)),
+            fill=fg,
+            anchor="mm",
+        )
         top = int(h * 0.26)
     if spec.style.startswith("us_"):
         k = int(spec.style[3:])
-        d.text((w / 2, h * 0.13), US_STATES[k], font=_font(FONTS[0], int(h * 0.17)), fill=(150, 30, 30), anchor="mm")
-        d.text((w / 2, h * 0.9), US_SLOGANS[k], font=_font(FONTS[3], int(h * 0.12)), fill=(30, 30, 120), anchor="mm")
+        d.text(
+            (w / 2, h * 0.13),
+            US_STATES[k],
+            font=_font(FONTS[0], int(h * 0.17)),
+            fill=(150, 30, 30),
+            anchor="mm",
+        )
+        d.text(
+            (w / 2, h * 0.9),
+            US_SLOGANS[k],
+            font=_font(FONTS[3], int(h * 0.12)),
+            fill=(30, 30, 120),
+            anchor="mm",
+        )
         top, bottom = int(h * 0.24), int(h * 0.8)
         if rng.random() < 0.4:  # registration sticker in a corner
             d.rectangle([w - 60, 10, w - 20, 32], fill=rng.choice([(40, 160, 40), (200, 60, 60)]))
@@ -152,7 +219,9 @@ def _scene(rng: random.Random, size: tuple[int, int]) -> np.ndarray:
 
     w, h = size
     nrng = np.random.default_rng(rng.randrange(1 << 30))
-    base = np.linspace(rng.randint(40, 120), rng.randint(120, 220), h, dtype=np.float32)[:, None, None]
+    base = np.linspace(rng.randint(40, 120), rng.randint(120, 220), h, dtype=np.float32)[
+        :, None, None
+    ]
     img = np.repeat(np.repeat(base, w, 1), 3, 2) + nrng.normal(0, 8, (h, w, 3))
     img = np.clip(img, 0, 255).astype(np.uint8)
     for _ in range(rng.randint(4, 10)):  # clutter: boxes and lines, some with text
@@ -160,12 +229,21 @@ def _scene(rng: random.Random, size: tuple[int, int]) -> np.ndarray:
         col = tuple(int(c) for c in nrng.integers(0, 255, 3))
         cv2.rectangle(img, (x, y), (x + rng.randint(30, 300), y + rng.randint(20, 200)), col, -1)
     if rng.random() < 0.5:
-        cv2.putText(img, "".join(rng.choice(LETTERS) for _ in range(5)), (rng.randrange(w // 2), rng.randrange(40, h)),
-                    cv2.FONT_HERSHEY_SIMPLEX, 1.2, (240, 240, 240), 2)
+        cv2.putText(
+            img,
+            "".join(rng.choice(LETTERS) for _ in range(5)),
+            (rng.randrange(w // 2), rng.randrange(40, h)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            1.2,
+            (240, 240, 240),
+            2,
+        )
     return img
 
 
-def render_sample(rng: random.Random, region: str, size: tuple[int, int] = (1280, 720)) -> tuple[np.ndarray, tuple[int, int, int, int], PlateSpec]:
+def render_sample(
+    rng: random.Random, region: str, size: tuple[int, int] = (1280, 720)
+) -> tuple[np.ndarray, tuple[int, int, int, int], PlateSpec]:
     """A scene with one plate of ``region``: image, plate box (x, y, w, h), the plate."""
     import cv2
 
@@ -177,21 +255,32 @@ def render_sample(rng: random.Random, region: str, size: tuple[int, int] = (1280
     # vehicle body behind the plate
     target_w = rng.uniform(0.09, 0.22) * W * (0.6 if "\n" in spec.shown else 1.0)
     scale = target_w / pw
-    src = np.float32([[0, 0], [pw, 0], [pw, ph], [0, ph]])
+    src = np.array([[0, 0], [pw, 0], [pw, ph], [0, ph]], dtype=np.float32)
     jit = lambda s: rng.uniform(-s, s)  # noqa: E731
     skew = rng.uniform(-0.12, 0.12)
-    dst = np.float32([
-        [0 + jit(0.03 * pw), 0 + skew * pw + jit(0.04 * ph)],
-        [pw + jit(0.03 * pw), 0 - skew * pw + jit(0.04 * ph)],
-        [pw + jit(0.03 * pw), ph - skew * pw + jit(0.04 * ph)],
-        [0 + jit(0.03 * pw), ph + skew * pw + jit(0.04 * ph)],
-    ]) * scale
+    dst = (
+        np.array(
+            [
+                [0 + jit(0.03 * pw), 0 + skew * pw + jit(0.04 * ph)],
+                [pw + jit(0.03 * pw), 0 - skew * pw + jit(0.04 * ph)],
+                [pw + jit(0.03 * pw), ph - skew * pw + jit(0.04 * ph)],
+                [0 + jit(0.03 * pw), ph + skew * pw + jit(0.04 * ph)],
+            ],
+            dtype=np.float32,
+        )
+        * scale
+    )
     dst -= dst.min(0)
     bw, bh = int(dst[:, 0].max()) + 1, int(dst[:, 1].max()) + 1
     ox, oy = rng.randint(20, W - bw - 20), rng.randint(int(0.3 * H), H - bh - 20)
     car = (ox - int(bw * rng.uniform(0.8, 1.6)), oy - int(bh * rng.uniform(2, 4)))
-    cv2.rectangle(scene, car, (ox + bw + int(bw * rng.uniform(0.8, 1.6)), oy + bh + int(bh * 0.8)),
-                  tuple(int(c) for c in np.random.default_rng(rng.randrange(1000)).integers(20, 230, 3)), -1)
+    cv2.rectangle(
+        scene,
+        car,
+        (ox + bw + int(bw * rng.uniform(0.8, 1.6)), oy + bh + int(bh * 0.8)),
+        tuple(int(c) for c in np.random.default_rng(rng.randrange(1000)).integers(20, 230, 3)),
+        -1,
+    )
     M = cv2.getPerspectiveTransform(src, dst.astype(np.float32))
     warped = cv2.warpPerspective(plate, M, (bw, bh), flags=cv2.INTER_AREA)
     mask = cv2.warpPerspective(np.full((ph, pw), 255, np.uint8), M, (bw, bh))
@@ -209,14 +298,20 @@ def render_sample(rng: random.Random, region: str, size: tuple[int, int] = (1280
     gain = rng.uniform(0.6, 1.2)
     noise = np.random.default_rng(rng.randrange(1 << 30)).normal(0, rng.uniform(2, 10), scene.shape)
     scene = np.clip(scene.astype(np.float32) * gain + noise, 0, 255).astype(np.uint8)
-    ok, buf = cv2.imencode(".jpg", scene, [cv2.IMWRITE_JPEG_QUALITY, rng.randint(55, 92)])
-    scene = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    _ok, buf = cv2.imencode(".jpg", scene, [cv2.IMWRITE_JPEG_QUALITY, rng.randint(55, 92)])
+    scene = np.asarray(cv2.imdecode(buf, cv2.IMREAD_COLOR))
     xs, ys = dst[:, 0] + ox, dst[:, 1] + oy
     box = (int(xs.min()), int(ys.min()), int(xs.max() - xs.min()), int(ys.max() - ys.min()))
     return scene, box, spec
 
 
-def generate(out_dir: Path, per_region: int = 50, *, seed: int = 1, regions: tuple[str, ...] = ("gb", "eu", "us", "br")) -> int:
+def generate(
+    out_dir: Path,
+    per_region: int = 50,
+    *,
+    seed: int = 1,
+    regions: tuple[str, ...] = ("gb", "eu", "us", "br"),
+) -> int:
     """Write ``per_region`` labelled images per region under ``out_dir/<region>/``; returns the count."""
     import cv2
 
@@ -229,6 +324,8 @@ def generate(out_dir: Path, per_region: int = 50, *, seed: int = 1, regions: tup
             img, (x, y, w, h), spec = render_sample(rng, region)
             name = f"{region}{i:04d}"
             cv2.imwrite(str(folder / f"{name}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
-            (folder / f"{name}.txt").write_text(f"{name}.jpg\t{x}\t{y}\t{w}\t{h}\t{spec.text}\n", encoding="utf-8")
+            (folder / f"{name}.txt").write_text(
+                f"{name}.jpg\t{x}\t{y}\t{w}\t{h}\t{spec.text}\n", encoding="utf-8"
+            )
             count += 1
     return count

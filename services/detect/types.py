@@ -16,7 +16,7 @@ class Box:
 
     @classmethod
     def from_xyxy(cls, x1: float, y1: float, x2: float, y2: float) -> Box:
-        return cls(int(round(x1)), int(round(y1)), max(1, int(round(x2 - x1))), max(1, int(round(y2 - y1))))
+        return cls(round(x1), round(y1), max(1, round(x2 - x1)), max(1, round(y2 - y1)))
 
     def iou(self, other: Box) -> float:
         ix = max(0, min(self.x + self.w, other.x + other.w) - max(self.x, other.x))

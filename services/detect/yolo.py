@@ -24,7 +24,9 @@ def make_session(path: Path, threads: int):  # type: ignore[no-untyped-def]
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     try:
-        return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(
+            str(path), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
     except Exception as exc:  # onnxruntime raises its own untyped errors
         raise ModelError(f"cannot load ONNX model {path}: {exc}") from exc
 
@@ -35,8 +37,10 @@ def letterbox(img: np.ndarray, size: int) -> tuple[np.ndarray, float, tuple[int,
 
     h, w = img.shape[:2]
     scale = min(size / h, size / w)
-    nh, nw = int(round(h * scale)), int(round(w * scale))
-    resized = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR if scale < 1 else cv2.INTER_CUBIC)
+    nh, nw = round(h * scale), round(w * scale)
+    resized = cv2.resize(
+        img, (nw, nh), interpolation=cv2.INTER_LINEAR if scale < 1 else cv2.INTER_CUBIC
+    )
     out = np.full((size, size, 3), 114, dtype=np.uint8)
     dy, dx = (size - nh) // 2, (size - nw) // 2
     out[dy : dy + nh, dx : dx + nw] = resized
@@ -63,7 +67,9 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
 class YoloOnnx:
     """A YOLOv8 detector exported to ONNX (output ``(1, 4 + classes, anchors)``)."""
 
-    def __init__(self, path: Path, *, labels: dict[int, str] | None = None, threads: int = 1) -> None:
+    def __init__(
+        self, path: Path, *, labels: dict[int, str] | None = None, threads: int = 1
+    ) -> None:
         self.path = path
         self.session = make_session(path, threads)
         inp = self.session.get_inputs()[0]

@@ -14,23 +14,33 @@ from platestream.settings import load
 from services.detect import backends, models
 from services.detect.settings import DetectSettings, EasyOcrBackend, OnnxBackend, UltralyticsBackend
 
-HAS_ULTRALYTICS = importlib.util.find_spec("ultralytics") is not None and importlib.util.find_spec("torch") is not None
+HAS_ULTRALYTICS = (
+    importlib.util.find_spec("ultralytics") is not None
+    and importlib.util.find_spec("torch") is not None
+)
 HAS_EASYOCR = importlib.util.find_spec("easyocr") is not None
 
 
 def test_backend_union_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("PLATESTREAM_DETECT_BACKEND", '{"type": "onnx", "tiles": "always", "conf": 0.3}')
+    monkeypatch.setenv(
+        "PLATESTREAM_DETECT_BACKEND", '{"type": "onnx", "tiles": "always", "conf": 0.3}'
+    )
     s = load(DetectSettings)
     assert isinstance(s.detect_backend, OnnxBackend)
     assert s.detect_backend.tiles == "always"
     weights = tmp_path / "w.pt"
     weights.write_bytes(b"x")
-    monkeypatch.setenv("PLATESTREAM_DETECT_BACKEND", f'{{"type": "ultralytics", "weights": "{weights}", "device": "cuda:1"}}')
+    monkeypatch.setenv(
+        "PLATESTREAM_DETECT_BACKEND",
+        f'{{"type": "ultralytics", "weights": "{weights}", "device": "cuda:1"}}',
+    )
     assert isinstance(load(DetectSettings).detect_backend, UltralyticsBackend)
 
 
 def test_bare_model_name_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PLATESTREAM_DETECT_BACKEND", '{"type": "ultralytics", "weights": "yolov8n.pt"}')
+    monkeypatch.setenv(
+        "PLATESTREAM_DETECT_BACKEND", '{"type": "ultralytics", "weights": "yolov8n.pt"}'
+    )
     with pytest.raises(ConfigError, match="does not exist"):
         load(DetectSettings)
     monkeypatch.setenv("PLATESTREAM_DETECT_BACKEND", '{"type": "nope"}')

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from platestream.plate_formats import BY_NAME, DIGITS, LETTERS, expand, formats_for, guess_region, match
+from platestream.plate_formats import (
+    BY_NAME,
+    DIGITS,
+    LETTERS,
+    expand,
+    formats_for,
+    guess_region,
+    match,
+)
 
 
 def test_expand_optional_and_repeat() -> None:
@@ -23,8 +31,17 @@ def test_char_ranges_and_bad_pattern() -> None:
 
 @pytest.mark.parametrize(
     ("plate", "fmt"),
-    [("ABC1234", "BR_OLD"), ("ABC1D23", "BR_MERCOSUR"), ("AB12CDE", "GB"), ("AB123CD", "FR"),
-     ("1234BCD", "ES"), ("BAB1234", "DE"), ("MAB123E", "DE"), ("7ABC123", "US_CA"), ("XX99XX", "NL")],
+    [
+        ("ABC1234", "BR_OLD"),
+        ("ABC1D23", "BR_MERCOSUR"),
+        ("AB12CDE", "GB"),
+        ("AB123CD", "FR"),
+        ("1234BCD", "ES"),
+        ("BAB1234", "DE"),
+        ("MAB123E", "DE"),
+        ("7ABC123", "US_CA"),
+        ("XX99XX", "NL"),
+    ],
 )
 def test_known_plates_match_their_format(plate: str, fmt: str) -> None:
     assert BY_NAME[fmt].matches(plate)

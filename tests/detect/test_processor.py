@@ -29,9 +29,17 @@ TIMES = (2.4, 4.2, 6.3)
 def _frame_record(camera: str, seq: int, t: float, image: dict) -> dict:
     ts = 1_763_700_000_000 + int(t * 1000)
     return {
-        "frame_id": stable_id(camera, "sim", "test", seq), "camera_id": camera, "source": "sim", "seq": seq,
-        "ts": ts, "received_at": ts + 5, "width": 1280, "height": 720, "image": image,
-        "job_id": None, "plate_formats": ["GB", "US"],
+        "frame_id": stable_id(camera, "sim", "test", seq),
+        "camera_id": camera,
+        "source": "sim",
+        "seq": seq,
+        "ts": ts,
+        "received_at": ts + 5,
+        "width": 1280,
+        "height": 720,
+        "image": image,
+        "job_id": None,
+        "plate_formats": ["GB", "US"],
     }
 
 
@@ -45,8 +53,13 @@ def _consume_all(consumer, until, timeout: float = 120.0) -> list:  # type: igno
 
 @pytest.mark.integration
 def test_frames_in_reads_out_crops_stored_offsets_committed(settings, pipeline) -> None:
-    ds = DetectSettings(**settings.model_dump(), detect_metrics_port=0, detect_workers=2, detect_queue_size=2,
-                        detect_batch_size=2)
+    ds = DetectSettings(
+        **settings.model_dump(),
+        detect_metrics_port=0,
+        detect_workers=2,
+        detect_queue_size=2,
+        detect_batch_size=2,
+    )
     serde = AvroSerde(ds.schema_registry_url)
     s3 = make_s3(ds)
     producer = make_producer(ds)
@@ -56,8 +69,15 @@ def test_frames_in_reads_out_crops_stored_offsets_committed(settings, pipeline) 
     for seq, t in enumerate(TIMES):
         img, truth = sim.render_frame(7, t)
         jpeg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
-        image = {"kind": "frame", "content_type": "image/jpeg", "data": jpeg, "s3_key": None,
-                 "width": 1280, "height": 720, "sha256": None}
+        image = {
+            "kind": "frame",
+            "content_type": "image/jpeg",
+            "data": jpeg,
+            "s3_key": None,
+            "width": 1280,
+            "height": 720,
+            "sha256": None,
+        }
         rec = _frame_record("cam-a", seq, t, image)
         if seq == 1:  # claim check: the frame is in the bucket, the record carries only its key
             key = image_key("frames", "cam-a", rec["ts"], rec["frame_id"], "frame")
@@ -65,11 +85,25 @@ def test_frames_in_reads_out_crops_stored_offsets_committed(settings, pipeline) 
             image.update(data=None, s3_key=key)
         expected[rec["frame_id"]] = {g["plate"] for g in truth if g["plate_fully_visible"]}
         records.append(rec)
-    bad = _frame_record("cam-b", 99, 1.0, {"kind": "frame", "content_type": "image/jpeg", "data": b"not a jpeg",
-                                          "s3_key": None, "width": None, "height": None, "sha256": None})
+    bad = _frame_record(
+        "cam-b",
+        99,
+        1.0,
+        {
+            "kind": "frame",
+            "content_type": "image/jpeg",
+            "data": b"not a jpeg",
+            "s3_key": None,
+            "width": None,
+            "height": None,
+            "sha256": None,
+        },
+    )
     bad_value = serde.encode("frame", bad, subject=f"{frames_topic}-value")
     for rec in records:
-        producer.produce(frames_topic, key=rec["camera_id"].encode(), value=serde.encode("frame", rec))
+        producer.produce(
+            frames_topic, key=rec["camera_id"].encode(), value=serde.encode("frame", rec)
+        )
     producer.produce(frames_topic, key=b"cam-b", value=bad_value)
     assert producer.flush(30) == 0
     assert sum(len(v) for v in expected.values()) >= 3
@@ -79,8 +113,14 @@ def test_frames_in_reads_out_crops_stored_offsets_committed(settings, pipeline) 
     stop = threading.Event()
     metrics = DetectMetrics()
     proc = DetectProcessor(
-        settings=ds, consumer=consumer, producer=out_producer, serde=serde, s3=s3, pipeline=pipeline,
-        metrics=metrics, dead_letters=DeadLetters(stage="detect", producer=out_producer, serde=serde, settings=ds),
+        settings=ds,
+        consumer=consumer,
+        producer=out_producer,
+        serde=serde,
+        s3=s3,
+        pipeline=pipeline,
+        metrics=metrics,
+        dead_letters=DeadLetters(stage="detect", producer=out_producer, serde=serde, settings=ds),
         stop=stop,
     )
     worker = threading.Thread(target=proc.run, daemon=True)
@@ -131,7 +171,9 @@ def test_frames_in_reads_out_crops_stored_offsets_committed(settings, pipeline) 
         meta = check.list_topics(frames_topic, timeout=10).topics[frames_topic]
         from confluent_kafka import TopicPartition
 
-        committed = check.committed([TopicPartition(frames_topic, p) for p in meta.partitions], timeout=10)
+        committed = check.committed(
+            [TopicPartition(frames_topic, p) for p in meta.partitions], timeout=10
+        )
         total = sum(tp.offset for tp in committed if tp.offset >= 0)
         assert total == len(records) + 1
     finally:

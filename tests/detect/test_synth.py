@@ -20,8 +20,8 @@ def test_generate_writes_labelled_images(tmp_path: Path) -> None:
     for s in samples:
         img = cv2.imread(str(s.image))
         (label,) = s.labels
-        assert 0 <= label.box.x and label.box.x + label.box.w <= img.shape[1]
-        assert 0 <= label.box.y and label.box.y + label.box.h <= img.shape[0]
+        assert label.box.x >= 0 and label.box.x + label.box.w <= img.shape[1]
+        assert label.box.y >= 0 and label.box.y + label.box.h <= img.shape[0]
         region = ba.region_of(s.group)
         assert match(label.plate, formats_for([region])), (s.group, label.plate)
 
