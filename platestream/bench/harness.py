@@ -162,6 +162,19 @@ def live_stack(settings: CommonSettings, *, ephemeral: bool = True) -> Iterator[
         yield pair
 
 
+@contextmanager
+def choose_stack(base: CommonSettings, kind: str) -> Iterator[tuple[CommonSettings, Any]]:
+    """``auto``: the running stack, else a private memory-engine one; ``memory``/``s3``: a private one."""
+    if kind not in ("auto", "memory", "s3"):
+        raise StackError(f"unknown stack kind {kind!r}: auto, memory or s3")
+    if kind == "auto":
+        with live_stack(base, ephemeral=True) as pair:
+            yield pair
+    else:
+        with private_stack(base, ephemeral=kind == "memory") as pair:
+            yield pair
+
+
 def prepare_namespace(settings: CommonSettings) -> None:
     """Topics, bucket and migrated database of one run."""
     from platestream.kafka import create_topics

@@ -43,6 +43,7 @@ class PipelineOptions:
     drain_timeout_s: float = 120.0
     reference_messages: int = 100_000
     keep: bool = False
+    stack: str = "auto"  # auto (running stack, else a private memory one) | memory | s3 (private stacks)
     log_dir: Path = PROJECT_ROOT / "var" / "log" / "bench"
 
 
@@ -151,7 +152,7 @@ def run(base: CommonSettings, opts: PipelineOptions) -> dict[str, Any]:
     if missing:
         hint = " (or leave the detector out with --no-detect)" if "detect" in missing else ""
         raise PlatestreamError(f"stages not available in this checkout: {', '.join(sorted(missing))}{hint}")
-    with harness.live_stack(base) as (stack_settings, started_stack):
+    with harness.choose_stack(base, opts.stack) as (stack_settings, started_stack):
         run_id = harness.new_run_id("bench")
         settings = harness.isolated(stack_settings, run_id)
         try:
@@ -173,7 +174,8 @@ def _run(settings: CommonSettings, opts: PipelineOptions, run_id: str, own_stack
                 bolo_entries(run_id, hits, serde, settings.topic(catalogue.BOLO.name)))
     result: dict[str, Any] = {
         "command": "platestream bench pipeline", "options": {k: str(v) for k, v in asdict(opts).items()},
-        "run_id": run_id, "machine": machine(), "stack": "started by the benchmark" if own_stack else "already running",
+        "run_id": run_id, "machine": machine(), "stack": f"private ({opts.stack if opts.stack != 'auto' else 'memory'} broker engine)" if own_stack
+        else "the running local stack",
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     logger.info("broker reference: %d messages", opts.reference_messages)
