@@ -130,6 +130,8 @@ class ClickHouseSink:
                 self.batch.size >= max_rows or self.batch.age() >= max_age
             ):
                 self.flush()
+            elif self._inflight is not None and self._inflight[1].done():
+                self._complete_inflight()  # commit it now, not at the next flush
         self.drain()
         self._pool.shutdown(wait=True)
 

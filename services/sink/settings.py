@@ -41,7 +41,7 @@ class SinkSettings(CommonSettings):
         default=20_000, ge=1, description="Flush when this many records are buffered."
     )
     sink_batch_ms: int = Field(
-        default=500, ge=10, description="Flush when the oldest buffered record is this old."
+        default=300, ge=10, description="Flush when the oldest buffered record is this old."
     )
     sink_pipeline: bool = Field(
         default=True, description="Decode the next batch while one insert is in flight."

@@ -125,3 +125,24 @@ def test_poison_records_are_dead_lettered_with_their_bytes_and_the_rest_inserted
     assert by_type["UnknownSchemaError"]["value"] == garbage
     assert by_type["BadInputError"]["source_topic"] == s.topic("anpr.plate-events.v1")
     assert all(d["stage"] == "sink" for d in letters)
+
+
+def test_a_retried_batch_is_dropped_by_its_dedup_token(settings) -> None:
+    """non_replicated_deduplication_window makes the token work on a local MergeTree (chDB too)."""
+    from services.sink.rows import BY_TABLE, Source
+    from services.sink.writer import TableWriter
+
+    s = sink_settings(settings)
+    ch = migrated(s)
+    writer = TableWriter(client=ch, database=s.clickhouse_database, mapping=BY_TABLE["audit_log"])
+    recs = [samples.audit(i, base_ts=now_ms()) for i in range(50)]
+    sources = [Source("t", 0, i) for i in range(50)]
+    writer.insert(recs, sources)
+    writer.insert(recs, sources)  # the same batch again: e.g. the first reply was lost
+    table = f"`{s.clickhouse_database}`.audit_log"
+    assert (
+        scalar(ch, f"SELECT count() FROM {table}") == 50
+    )  # not FINAL: the block itself was dropped
+    writer.insert(recs, [Source("t", 0, 100 + i) for i in range(50)])  # other offsets, other token
+    assert scalar(ch, f"SELECT count() FROM {table}") in (50, 100)  # 50 once merged
+    assert scalar(ch, f"SELECT count() FROM {table} FINAL") == 50
