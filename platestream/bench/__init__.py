@@ -30,6 +30,7 @@ def register_bench(bench_app: typer.Typer) -> None:
         json_path: Annotated[Path | None, typer.Option("--json", help="Write the full result as JSON.")] = None,
         plot_path: Annotated[Path | None, typer.Option("--plot", help="Write a PNG plot (default: next to --json).")] = None,
         keep: Annotated[bool, typer.Option(help="Keep the run's topics, database and bucket.")] = False,
+        drain_timeout: Annotated[float, typer.Option(help="Max seconds to wait for the last rows after the load.")] = 120.0,
         stack: Annotated[str, typer.Option(help="auto: the running local stack, else a private one; memory | s3: a private stack with that broker engine.")] = "auto",
     ) -> None:
         """Drive the pipeline end to end; print throughput, freshness, lag, CPU and memory per stage."""
@@ -40,7 +41,8 @@ def register_bench(bench_app: typer.Typer) -> None:
 
         opts = pl.PipelineOptions(rate=rate, seconds=seconds, detect=not no_detect, frames_per_s=frames_per_s,
                                   backlog=backlog, alert_every=alert_every, cameras=cameras,
-                                  reference_messages=reference_messages, keep=keep, stack=stack)
+                                  reference_messages=reference_messages, keep=keep, stack=stack,
+                                  drain_timeout_s=drain_timeout)
         result = pl.run(load(CommonSettings), opts)
         if plot_path is None and json_path is not None:
             plot_path = json_path.with_suffix(".png")

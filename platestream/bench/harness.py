@@ -175,6 +175,27 @@ def choose_stack(base: CommonSettings, kind: str) -> Iterator[tuple[CommonSettin
             yield pair
 
 
+def stack_pids(settings: CommonSettings) -> dict[str, int]:
+    """PIDs of the broker, S3 store and ClickHouse endpoint, found by the ports they listen on."""
+    import psutil
+
+    from platestream.stack import Ports
+
+    try:
+        ports = Ports.from_settings(settings)
+    except StackError:
+        return {}
+    wanted = {ports.broker: "broker", ports.s3: "s3 store", ports.clickhouse: "clickhouse"}
+    out: dict[str, int] = {}
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port in wanted and conn.pid:
+                out[wanted[conn.laddr.port]] = conn.pid
+    except psutil.Error as exc:
+        logger.debug("cannot list listeners: %s", exc)
+    return out
+
+
 def prepare_namespace(settings: CommonSettings) -> None:
     """Topics, bucket and migrated database of one run."""
     from platestream.kafka import create_topics

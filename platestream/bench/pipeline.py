@@ -244,13 +244,14 @@ def _run(settings: CommonSettings, opts: PipelineOptions, run_id: str, own_stack
         for probe in everything:
             cleanup.callback(probe.stop)
         t_start = time.monotonic()
+        rows.start()
+        lag.start()
         canaries = warm_up(settings, stages, serde, factory, frames if opts.detect else None,
                            backlog=opts.backlog > 0)
         result["stages_ready_s"] = round(time.monotonic() - t_start, 2)
-        rows.start()
-        lag.start()
         alerts.start()
-        sampler = ProcessSampler({**stages.pids(), "loadgen(this process)": os.getpid()}).start()
+        sampler = ProcessSampler({**stages.pids(), **harness.stack_pids(settings),
+                                  "loadgen(this process)": os.getpid()}).start()
         cleanup.callback(sampler.stop)
         for probe in (reads_fresh, events_fresh, frames_fresh):
             probe.start()
@@ -327,11 +328,13 @@ def summary_text(result: dict[str, Any]) -> str:
     t = result["throughput"]
     f = result["freshness"]
     ref = result["broker_reference"]
+    produced = (f"reads produced: {fmt(p['reads'])} at {fmt(p['rate_achieved'])}/s (target {fmt(p['rate_target'])}/s)"
+                if "backlog" not in result else
+                f"backlog: {fmt(result['backlog']['reads'])} reads written in {result['backlog']['produce_s']} s before the stages started")
     lines = [
         f"run {result['run_id']} on {result['machine']['cpus']} cpus, load avg at start "
         f"{result['machine']['load_avg_1m_at_start']}, at end {result['load_avg']}",
-        f"reads produced: {fmt(p['reads'])} at {fmt(p['rate_achieved'])}/s (target {fmt(p['rate_target'])}/s);"
-        f" all in ClickHouse after {fmt(p['drained_s'])} s",
+        f"{produced}; all in ClickHouse after {fmt(p['drained_s'])} s (stack: {result['stack']})",
     ]
     for label, v in t.items():
         lines.append(f"  {label:13} rows {fmt(v['rows'])}, sustained {fmt(v['rows_per_s'])}/s over {fmt(v['window_s'])} s,"
