@@ -36,7 +36,9 @@ def main(ctx: typer.Context) -> None:
     """Run the push server when no subcommand is given."""
     import logging
 
-    if not logging.getLogger().handlers:  # run as `python -m services.ingest`, not via `platestream`
+    if (
+        not logging.getLogger().handlers
+    ):  # run as `python -m services.ingest`, not via `platestream`
         from platestream.runtime import setup_logging
 
         setup_logging(os.environ.get("PLATESTREAM_LOG_LEVEL", "INFO"))
