@@ -30,7 +30,7 @@ def group_id(settings: SinkSettings, base: str) -> str:
 
 
 class _Metrics:
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, host: str) -> None:
         from prometheus_client import Counter, start_http_server
 
         self.rows = Counter(
@@ -45,7 +45,7 @@ class _Metrics:
         self._last: dict[str, int] = {}
         self._dead = 0
         self._out = 0
-        start_http_server(port, addr="127.0.0.1")
+        start_http_server(port, addr=host)  # also answers /health (container probes)
 
     def update(self, stats: SinkStats) -> None:
         for table, n in stats.per_table.items():
@@ -109,7 +109,11 @@ def build_s3_sink(settings: SinkSettings, stop: threading.Event, stack: ExitStac
 def run(settings: SinkSettings, stop: threading.Event, targets: set[str] | None = None) -> None:
     """Run the chosen projection loops until ``stop`` is set; a loop that dies stops the others."""
     targets = targets or settings.targets()
-    metrics = _Metrics(settings.sink_metrics_port) if settings.sink_metrics_port > 0 else None
+    metrics = (
+        _Metrics(settings.sink_metrics_port, settings.metrics_host)
+        if settings.sink_metrics_port > 0
+        else None
+    )
     errors: list[BaseException] = []
     with ExitStack() as stack:
         loops: list[tuple[str, Any]] = []
