@@ -312,6 +312,7 @@ def _run(settings: CommonSettings, opts: PipelineOptions, run_id: str, own_stack
     }
     if opts.detect:
         result["freshness"]["frame_to_read_row_polled"] = frames_fresh.summary()
+    result["cpu_cost"] = cpu_cost(sampler.samples if sampler else [], expected)
     result["lag"] = lag.summary()
     result["processes"] = sampler.summary() if sampler else {}
     result["load_avg"] = [round(x, 2) for x in os.getloadavg()]
@@ -319,6 +320,23 @@ def _run(settings: CommonSettings, opts: PipelineOptions, run_id: str, own_stack
                         "produced": pump.stats.series}
     result["tables"] = tables
     return result
+
+
+def cpu_cost(samples: list[dict[str, Any]], rows: int, interval_s: float = 1.0) -> dict[str, Any]:
+    """CPU seconds each process used during the run, and per read row: a figure that contention
+    does not distort (on a shared machine, rows/s only says how much CPU a stage was given).
+    ``ceiling_rows_per_s_per_core`` = 1 / (CPU seconds per row)."""
+    out: dict[str, Any] = {}
+    names = {k for row in samples for k in row if k != "t"}
+    for name in sorted(names):
+        cpu_s = sum((row[name]["cpu"] or 0.0) for row in samples if row.get(name)) / 100.0 * interval_s
+        per_row = cpu_s / rows if rows else None
+        out[name] = {
+            "cpu_s": round(cpu_s, 2),
+            "cpu_us_per_read": round(per_row * 1e6, 1) if per_row else None,
+            "ceiling_rows_per_s_per_core": round(1 / per_row) if per_row else None,
+        }
+    return out
 
 
 def summary_text(result: dict[str, Any]) -> str:
@@ -348,5 +366,8 @@ def summary_text(result: dict[str, Any]) -> str:
     for name, v in result["lag"].items():
         lines.append(f"  lag {name:16} max {fmt(v['max'])}  last {fmt(v['last'])}  (approximate: local broker watermark)")
     for name, v in result["processes"].items():
-        lines.append(f"  {name:22} cpu median {fmt(v['cpu_median'])} %  rss max {fmt(v['rss_mib_max'])} MiB")
+        c = result.get("cpu_cost", {}).get(name, {})
+        lines.append(f"  {name:22} cpu median {fmt(v['cpu_median'])} %  rss max {fmt(v['rss_mib_max'])} MiB"
+                     f"  cpu {fmt(c.get('cpu_s'))} s = {fmt(c.get('cpu_us_per_read'))} us/read"
+                     f" (ceiling {fmt(c.get('ceiling_rows_per_s_per_core'))} reads/s per core)")
     return "\n".join(lines)
