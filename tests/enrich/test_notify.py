@@ -178,26 +178,49 @@ def test_notifier_delivers_once_per_target_with_retries(settings, tmp_path) -> N
     pipe.send(topic, "bolo_alert", "cam-n", second)  # same key: handled after both copies
     pipe.flush()
     log = tmp_path / "notify.log"
-    log_fh = log.open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "platestream.cli", "notify"], env=env,
-                            stdout=log_fh, stderr=subprocess.STDOUT)
     deliveries = TopicReader(settings, catalogue.ALERT_DELIVERIES.name)
     dlq = TopicReader(settings, catalogue.dead_letter_topic("notify").name)
     want = 4 + (1 if sub is not None else 0)
+
+    def run_notifier(until: Any, also: Any = None) -> None:
+        with log.open("ab") as log_fh:
+            proc = subprocess.Popen([sys.executable, "-m", "platestream.cli", "notify"], env=env,
+                                    stdout=log_fh, stderr=subprocess.STDOUT)
+            try:
+                if also is not None:
+                    also()
+                until()
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\nnotifier log:\n{log.read_text(errors='replace')[-3000:]}") from None
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=10)
+
+    third = alert("C-3")
+
+    def replay_after_restart() -> None:
+        # enrich restarted and re-emitted A (same alert id); then a new alert C on the same key
+        pipe.send(topic, None, "cam-n", a_bytes)
+        pipe.send(topic, "bolo_alert", "cam-n", third)
+        pipe.flush()
+
     try:
-        got = deliveries.wait_for(lambda r: len(r) >= want, timeout=60)
-        dead = dlq.wait_for(lambda r: len(r) >= 1, timeout=10)
-        deliveries.settle(1.0)
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\nnotifier log:\n{log.read_text(errors='replace')[-3000:]}") from None
+        run_notifier(lambda: (deliveries.wait_for(lambda r: len(r) >= want, timeout=60),
+                              dlq.wait_for(lambda r: len(r) >= 1, timeout=10), deliveries.settle(1.0)))
+        got = list(deliveries.records)
+        dead = list(dlq.records)
+        posts_first_run = [p[0] for p in _Hook.posts]
+        # a second notifier process recovers the delivered table from its changelog
+        run_notifier(lambda: (deliveries.wait_for(lambda r: any(d["alert_id"] == "C-3" for d in r[want:])
+                                                  and len(r) >= 2 * want - 2, timeout=60),
+                              deliveries.settle(1.0)),
+                     also=replay_after_restart)
+        after_restart = deliveries.records[want:]
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        log_fh.close()
         deliveries.close()
         dlq.close()
         hook.shutdown()
@@ -205,16 +228,18 @@ def test_notifier_delivers_once_per_target_with_retries(settings, tmp_path) -> N
         if sub is not None:
             sub.loop_stop()
             sub.disconnect()
+    assert {d["alert_id"] for d in after_restart} == {"C-3"}, after_restart  # A not delivered again
+    assert [p[0] for p in _Hook.posts] == [*posts_first_run, 200]
     by = {(d["alert_id"], d["channel"], d["target"]): d for d in got}
     assert len(got) == want, got
     hook_outcome = by[("A-1", "webhook", hook_url)]
     assert (hook_outcome["status"], hook_outcome["attempts"]) == ("delivered", 3)
-    assert [p[0] for p in _Hook.posts] == [500, 500, 200]  # once delivered, never again
+    assert posts_first_run == [500, 500, 200]  # once delivered, never again
     headers, body = _Hook.posts[2][1], _Hook.posts[2][2]
     assert headers["X-Platestream-Signature"] == sign("hook-secret", headers["X-Platestream-Timestamp"], body)
     assert by[("A-1", "email", "ops@example.org")]["status"] == "delivered"
     assert by[("B-2", "email", "ops@example.org")]["status"] == "delivered"
-    assert len(mails) == 2
+    assert len(mails) == 3  # A, B, and C after the restart
     failed = by[("B-2", "webhook", dead_url)]
     assert (failed["status"], failed["attempts"]) == ("failed", 4)
     assert dead[0]["value"] == SERDE.encode("bolo_alert", second) and dead[0]["stage"] == "notify"
@@ -223,4 +248,4 @@ def test_notifier_delivers_once_per_target_with_retries(settings, tmp_path) -> N
         while not received and time.monotonic() < deadline:
             time.sleep(0.05)
         assert by[("A-1", "mqtt", mqtt_topic)]["status"] == "delivered"
-        assert len(received) == 1 and json.loads(received[0])["alert_id"] == "A-1"
+        assert [json.loads(m)["alert_id"] for m in received] == ["A-1", "C-3"]
