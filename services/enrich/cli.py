@@ -79,7 +79,7 @@ def run(ctx: typer.Context) -> None:
         if settings.enrich_metrics_port:
             from services.enrich.metrics import serve_metrics
 
-            serve_metrics(processor, settings.enrich_metrics_port)
+            serve_metrics(processor, settings.enrich_metrics_port, settings.enrich_metrics_host)
         logger.info("enrich starting (group %s%s)", settings.topic_prefix, settings.enrich_group_id)
         processor.run(stop)
         logger.info("enrich stopped: %s", processor.stats.as_dict())

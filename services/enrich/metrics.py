@@ -25,6 +25,6 @@ class _Collector:
                                 value=len(self._p.watchlists))
 
 
-def serve_metrics(processor: EnrichProcessor, port: int) -> None:
+def serve_metrics(processor: EnrichProcessor, port: int, host: str = "127.0.0.1") -> None:
     REGISTRY.register(_Collector(processor))
-    start_http_server(port, addr="127.0.0.1")
+    start_http_server(port, addr=host)
