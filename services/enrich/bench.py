@@ -40,21 +40,25 @@ _SWAP = {a: b for a, b in CONFUSABLE_PAIRS} | {b: a for a, b in CONFUSABLE_PAIRS
 
 
 def random_plate(rng: random.Random) -> str:
-    return "".join(rng.choice(LETTERS) for _ in range(3)) + "".join(rng.choice(DIGITS) for _ in range(4))
+    return "".join(rng.choice(LETTERS) for _ in range(3)) + "".join(
+        rng.choice(DIGITS) for _ in range(4)
+    )
 
 
 def noisy(plate: str, rng: random.Random) -> str:
     r = rng.random()
     if r < 0.25:
         i = rng.randrange(len(plate))
-        return plate[:i] + _SWAP.get(plate[i], plate[i]) + plate[i + 1:]
+        return plate[:i] + _SWAP.get(plate[i], plate[i]) + plate[i + 1 :]
     if r < 0.30:
         i = rng.randrange(len(plate))
-        return plate[:i] + plate[i + 1:]
+        return plate[:i] + plate[i + 1 :]
     return plate
 
 
-def make_reads(n: int, *, cameras: int, t0: int, rng: random.Random, hot: list[str]) -> list[dict[str, Any]]:
+def make_reads(
+    n: int, *, cameras: int, t0: int, rng: random.Random, hot: list[str]
+) -> list[dict[str, Any]]:
     """``n`` reads: at each camera vehicles pass one after another, 4-8 noisy reads each."""
     out: list[dict[str, Any]] = []
     clock = [t0 + rng.randrange(3000) for _ in range(cameras)]
@@ -66,14 +70,24 @@ def make_reads(n: int, *, cameras: int, t0: int, rng: random.Random, hot: list[s
         for j in range(k):
             ts = start + j * 150
             text = noisy(plate, rng)
-            out.append({
-                "read_id": str(uuid.UUID(int=rng.getrandbits(128))), "frame_id": f"f{cam}-{ts}",
-                "camera_id": f"cam-{cam:04d}", "ts": ts, "plate": text, "confidence": round(rng.uniform(0.5, 0.99), 3),
-                "plate_box": {"x": 400, "y": 300, "w": 80 + 6 * j, "h": 20 + 2 * j},
-                "crop": {"kind": "plate", "content_type": "image/jpeg",
-                         "s3_key": f"crops/cam-{cam:04d}/{ts}-plate.jpg"},
-                "lane": 1, "received_at": ts + 80,
-            })
+            out.append(
+                {
+                    "read_id": str(uuid.UUID(int=rng.getrandbits(128))),
+                    "frame_id": f"f{cam}-{ts}",
+                    "camera_id": f"cam-{cam:04d}",
+                    "ts": ts,
+                    "plate": text,
+                    "confidence": round(rng.uniform(0.5, 0.99), 3),
+                    "plate_box": {"x": 400, "y": 300, "w": 80 + 6 * j, "h": 20 + 2 * j},
+                    "crop": {
+                        "kind": "plate",
+                        "content_type": "image/jpeg",
+                        "s3_key": f"crops/cam-{cam:04d}/{ts}-plate.jpg",
+                    },
+                    "lane": 1,
+                    "received_at": ts + 80,
+                }
+            )
         clock[cam] = start + k * 150 + 3500
     out.sort(key=lambda r: r["ts"])
     return out[:n]
@@ -96,12 +110,30 @@ def make_entries(n: int, rng: random.Random) -> tuple[list[dict[str, Any]], list
             mt, pattern = "fuzzy", plate
         else:
             mt, pattern = "regex", plate[:3] + r"\d{4}"
-        entries.append({"entry_id": f"e{i}", "list_id": f"list{i % 7}", "list_kind": "allow" if i % 10 == 9 else "bolo",
-                        "pattern": pattern, "match_type": mt, "max_distance": 1, "priority": "high",
-                        "updated_at": 0, "reason": "bench"})
+        entries.append(
+            {
+                "entry_id": f"e{i}",
+                "list_id": f"list{i % 7}",
+                "list_kind": "allow" if i % 10 == 9 else "bolo",
+                "pattern": pattern,
+                "match_type": mt,
+                "max_distance": 1,
+                "priority": "high",
+                "updated_at": 0,
+                "reason": "bench",
+            }
+        )
     for i in range(20):
-        entries.append({"entry_id": f"rx{i}", "list_id": "rx", "list_kind": "bolo", "pattern": rf"[A-Z]{{2}}Q{i:02d}\d\d",
-                        "match_type": "regex", "updated_at": 0})
+        entries.append(
+            {
+                "entry_id": f"rx{i}",
+                "list_id": "rx",
+                "list_kind": "bolo",
+                "pattern": rf"[A-Z]{{2}}Q{i:02d}\d\d",
+                "match_type": "regex",
+                "updated_at": 0,
+            }
+        )
     return entries, hot
 
 
@@ -141,7 +173,9 @@ class _NullProducer:
     def __init__(self) -> None:
         self.count = 0
 
-    def produce(self, topic: str, key: bytes | None = None, value: bytes | None = None, **_: Any) -> None:
+    def produce(
+        self, topic: str, key: bytes | None = None, value: bytes | None = None, **_: Any
+    ) -> None:
         self.count += 1
 
     def poll(self, _t: float = 0) -> int:
@@ -182,11 +216,20 @@ def bench_in_process(reads: int, entries: int) -> dict[str, Any]:
     load_s = time.perf_counter() - t
     core = AvroSerde()
     producer = _NullProducer()
-    proc = EnrichProcessor(settings=settings, consumer=None, producer=producer, serde=core,  # type: ignore[arg-type]
-                           watchlists=wl, clock=now_ms)
+    proc = EnrichProcessor(
+        settings=settings,
+        consumer=None,
+        producer=producer,
+        serde=core,  # type: ignore[arg-type]
+        watchlists=wl,
+        clock=now_ms,
+    )
     rows = make_reads(reads, cameras=500, t0=now_ms() - 3_600_000, rng=rng, hot=hot)
     topic = proc.reads_topic
-    msgs = [_Msg(topic, i % 6, i // 6, core.encode("plate_read", r), r["camera_id"].encode()) for i, r in enumerate(rows)]
+    msgs = [
+        _Msg(topic, i % 6, i // 6, core.encode("plate_read", r), r["camera_id"].encode())
+        for i, r in enumerate(rows)
+    ]
     batch = settings.enrich_batch_size
     chunk = 10_000  # rates per chunk of 10,000 reads: on a shared machine the best chunk is the least disturbed
     rates: list[float] = []
@@ -194,20 +237,27 @@ def bench_in_process(reads: int, entries: int) -> dict[str, Any]:
     c0 = time.process_time()
     for start in range(0, len(msgs), chunk):
         tc = time.perf_counter()
-        part = msgs[start:start + chunk]
+        part = msgs[start : start + chunk]
         for i in range(0, len(part), batch):
-            proc.process(part[i:i + batch])  # type: ignore[arg-type]
+            proc.process(part[i : i + batch])  # type: ignore[arg-type]
             proc.close_due()
         rates.append(len(part) / (time.perf_counter() - tc))
     elapsed = time.perf_counter() - t0
     cpu = time.process_time() - c0
     rates.sort()
     return {
-        "reads": reads, "watchlist_entries": len(wl), "watchlist_load_s": round(load_s, 2),
-        "elapsed_s": round(elapsed, 3), "cpu_s": round(cpu, 3),
-        "reads_per_s": round(reads / elapsed), "reads_per_cpu_s": round(reads / cpu),
-        "chunk_reads_per_s_best": round(rates[-1]), "chunk_reads_per_s_median": round(rates[len(rates) // 2]),
-        "events": proc.stats.events, "alerts": proc.stats.alerts, "absorbed": proc.stats.absorbed,
+        "reads": reads,
+        "watchlist_entries": len(wl),
+        "watchlist_load_s": round(load_s, 2),
+        "elapsed_s": round(elapsed, 3),
+        "cpu_s": round(cpu, 3),
+        "reads_per_s": round(reads / elapsed),
+        "reads_per_cpu_s": round(reads / cpu),
+        "chunk_reads_per_s_best": round(rates[-1]),
+        "chunk_reads_per_s_median": round(rates[len(rates) // 2]),
+        "events": proc.stats.events,
+        "alerts": proc.stats.alerts,
+        "absorbed": proc.stats.absorbed,
         "open_passages_left": sum(1 for _ in proc.tracker.passages()),
     }
 
@@ -246,17 +296,25 @@ def bench_broker(reads: int, entries: int, alerts: int) -> dict[str, Any]:
     recs, hot = make_entries(entries, rng)
     bolo_topic = s.topic(catalogue.BOLO.name)
     for r in recs:
-        producer.produce(bolo_topic, key=r["entry_id"].encode(), value=serde.encode("bolo_entry", r))
+        producer.produce(
+            bolo_topic, key=r["entry_id"].encode(), value=serde.encode("bolo_entry", r)
+        )
         producer.poll(0)
     reads_topic = s.topic(catalogue.PLATE_READS.name)
     rows = make_reads(reads, cameras=500, t0=now_ms() - 3_600_000, rng=rng, hot=hot)
     for r in rows:
-        producer.produce(reads_topic, key=r["camera_id"].encode(), value=serde.encode("plate_read", r))
+        producer.produce(
+            reads_topic, key=r["camera_id"].encode(), value=serde.encode("plate_read", r)
+        )
         producer.poll(0)
     producer.flush(60)
     port = _free_port()
-    env = {**os.environ, "PLATESTREAM_TOPIC_PREFIX": s.topic_prefix, "PLATESTREAM_ENRICH_METRICS_PORT": str(port),
-           "PLATESTREAM_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "PLATESTREAM_TOPIC_PREFIX": s.topic_prefix,
+        "PLATESTREAM_ENRICH_METRICS_PORT": str(port),
+        "PLATESTREAM_LOG_LEVEL": "WARNING",
+    }
     t_start = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "platestream.cli", "enrich"], env=env)
     result: dict[str, Any] = {"reads": reads, "watchlist_entries": len(recs)}
@@ -292,7 +350,9 @@ def bench_broker(reads: int, entries: int, alerts: int) -> dict[str, Any]:
             proc.wait(10)
         try:
             admin = make_admin(s)
-            doomed = [n for n in admin.list_topics(timeout=5).topics if n.startswith(s.topic_prefix)]
+            doomed = [
+                n for n in admin.list_topics(timeout=5).topics if n.startswith(s.topic_prefix)
+            ]
             admin.delete_topics(doomed, operation_timeout=10)
         except Exception as exc:  # cleanup only
             logger.info("bench topics not deleted: %s", exc)
@@ -300,7 +360,9 @@ def bench_broker(reads: int, entries: int, alerts: int) -> dict[str, Any]:
     return result
 
 
-def _alert_latency(s: Any, serde: AvroSerde, producer: Any, hot: list[str], n: int, rng: random.Random) -> dict[str, Any]:
+def _alert_latency(
+    s: Any, serde: AvroSerde, producer: Any, hot: list[str], n: int, rng: random.Random
+) -> dict[str, Any]:
     """Hits at ~20/s with ~2,000 background reads/s; latency read produced -> alert consumed."""
     from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
@@ -309,8 +371,14 @@ def _alert_latency(s: Any, serde: AvroSerde, producer: Any, hot: list[str], n: i
 
     alerts_topic = s.topic(catalogue.ALERTS.name)
     reads_topic = s.topic(catalogue.PLATE_READS.name)
-    c = Consumer({**s.kafka_common(), "group.id": f"bench-{uuid.uuid4()}", "enable.auto.commit": False,
-                  "fetch.wait.max.ms": 5})
+    c = Consumer(
+        {
+            **s.kafka_common(),
+            "group.id": f"bench-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+            "fetch.wait.max.ms": 5,
+        }
+    )
     md = c.list_topics(alerts_topic, timeout=10).topics[alerts_topic]
     c.assign([TopicPartition(alerts_topic, p, OFFSET_END) for p in md.partitions])
     c.consume(num_messages=1000, timeout=1.0)
@@ -324,7 +392,9 @@ def _alert_latency(s: Any, serde: AvroSerde, producer: Any, hot: list[str], n: i
                 if msg.error() is not None:
                     continue
                 rec = serde.decode(msg.value())
-                t = sent.pop(rec.get("read_id") or "", None)  # first alert of a read (entries may overlap)
+                t = sent.pop(
+                    rec.get("read_id") or "", None
+                )  # first alert of a read (entries may overlap)
                 if t is not None and rec.get("early"):
                     latencies.append((time.time() - t) * 1000)
 
@@ -335,13 +405,29 @@ def _alert_latency(s: Any, serde: AvroSerde, producer: Any, hot: list[str], n: i
             for _ in range(100):  # background reads
                 plate = random_plate(rng)
                 cam = f"cam-{rng.randrange(500):04d}"
-                r = {"read_id": str(uuid.uuid4()), "frame_id": "f", "camera_id": cam, "ts": now_ms(), "plate": plate,
-                     "confidence": 0.7, "plate_box": {"x": 1, "y": 1, "w": 80, "h": 20}, "received_at": now_ms()}
+                r = {
+                    "read_id": str(uuid.uuid4()),
+                    "frame_id": "f",
+                    "camera_id": cam,
+                    "ts": now_ms(),
+                    "plate": plate,
+                    "confidence": 0.7,
+                    "plate_box": {"x": 1, "y": 1, "w": 80, "h": 20},
+                    "received_at": now_ms(),
+                }
                 producer.produce(reads_topic, key=cam.encode(), value=serde.encode("plate_read", r))
             rid = str(uuid.uuid4())
             cam = f"hot-{i % 50}"
-            r = {"read_id": rid, "frame_id": "f", "camera_id": cam, "ts": now_ms() + i * 10_000, "plate": hot[i % len(hot)],
-                 "confidence": 0.97, "plate_box": {"x": 1, "y": 1, "w": 80, "h": 20}, "received_at": now_ms()}
+            r = {
+                "read_id": rid,
+                "frame_id": "f",
+                "camera_id": cam,
+                "ts": now_ms() + i * 10_000,
+                "plate": hot[i % len(hot)],
+                "confidence": 0.97,
+                "plate_box": {"x": 1, "y": 1, "w": 80, "h": 20},
+                "received_at": now_ms(),
+            }
             payload = serde.encode("plate_read", r)
             sent[rid] = time.time()
             producer.produce(reads_topic, key=cam.encode(), value=payload)
@@ -356,24 +442,35 @@ def _alert_latency(s: Any, serde: AvroSerde, producer: Any, hot: list[str], n: i
         th.join(5)
         c.close()
     return {
-        "alerts_sent": n, "alerts_seen": len(latencies), "background_reads_per_s": 2000,
-        "p50_ms": round(percentile(latencies, 50) or -1, 1), "p99_ms": round(percentile(latencies, 99) or -1, 1),
+        "alerts_sent": n,
+        "alerts_seen": len(latencies),
+        "background_reads_per_s": 2000,
+        "p50_ms": round(percentile(latencies, 50) or -1, 1),
+        "p99_ms": round(percentile(latencies, 99) or -1, 1),
         "max_ms": round(max(latencies), 1) if latencies else None,
     }
 
 
-def run_bench(*, json_out: Path | None, reads: int, entries: int, broker: bool, broker_reads: int, alerts: int) -> None:
+def run_bench(
+    *, json_out: Path | None, reads: int, entries: int, broker: bool, broker_reads: int, alerts: int
+) -> None:
     info = machine()
-    typer.echo(f"machine: {info['cpus']} cpus, load {info['load_avg_1m_at_start']} at start"
-               + (" (contended: other work is running)" if info["load_avg_1m_at_start"] > 0.5 else ""))
+    typer.echo(
+        f"machine: {info['cpus']} cpus, load {info['load_avg_1m_at_start']} at start"
+        + (" (contended: other work is running)" if info["load_avg_1m_at_start"] > 0.5 else "")
+    )
     serde = bench_serde()
-    typer.echo(f"serde per PlateRead ({serde['record_bytes']:.0f} B), CPU time: decode {serde['core_decode_us']} us, "
-               f"encode {serde['core_encode_us']} us")
+    typer.echo(
+        f"serde per PlateRead ({serde['record_bytes']:.0f} B), CPU time: decode {serde['core_decode_us']} us, "
+        f"encode {serde['core_encode_us']} us"
+    )
     inproc = bench_in_process(reads, entries)
-    typer.echo(f"in-process: {inproc['reads']} reads, {inproc['watchlist_entries']} entries -> "
-               f"{inproc['reads_per_s']} reads/s wall ({inproc['reads_per_cpu_s']} per CPU-second; best 10k chunk "
-               f"{inproc['chunk_reads_per_s_best']}/s, median {inproc['chunk_reads_per_s_median']}/s); "
-               f"{inproc['events']} events, {inproc['alerts']} alerts, {inproc['absorbed']} absorbed")
+    typer.echo(
+        f"in-process: {inproc['reads']} reads, {inproc['watchlist_entries']} entries -> "
+        f"{inproc['reads_per_s']} reads/s wall ({inproc['reads_per_cpu_s']} per CPU-second; best 10k chunk "
+        f"{inproc['chunk_reads_per_s_best']}/s, median {inproc['chunk_reads_per_s_median']}/s); "
+        f"{inproc['events']} events, {inproc['alerts']} alerts, {inproc['absorbed']} absorbed"
+    )
     payload: dict[str, Any] = {"machine": info, "serde": serde, "in_process": inproc}
     if broker:
         try:
@@ -383,10 +480,14 @@ def run_bench(*, json_out: Path | None, reads: int, entries: int, broker: bool, 
             payload["broker"] = {"error": str(exc)}
         else:
             lat = b["alert_latency"]
-            typer.echo(f"through the broker: {b['reads']} reads at {b['reads_per_s']} reads/s "
-                       f"(start with {b['watchlist_entries']} entries: {b.get('startup_s')} s)")
-            typer.echo(f"alert latency read -> alert on topic: p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms "
-                       f"({lat['alerts_seen']}/{lat['alerts_sent']} alerts, ~{lat['background_reads_per_s']} background reads/s)")
+            typer.echo(
+                f"through the broker: {b['reads']} reads at {b['reads_per_s']} reads/s "
+                f"(start with {b['watchlist_entries']} entries: {b.get('startup_s')} s)"
+            )
+            typer.echo(
+                f"alert latency read -> alert on topic: p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms "
+                f"({lat['alerts_seen']}/{lat['alerts_sent']} alerts, ~{lat['background_reads_per_s']} background reads/s)"
+            )
             payload["broker"] = b
     payload["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
     write_json(json_out, payload)

@@ -38,10 +38,24 @@ CACHE_SIZE = 50_000
 PRIORITIES = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 # Folding for the fuzzy index: every confusable pair (plates.CONFUSABLE_PAIRS) costs 0 here, so the
 # folded edit distance is a lower bound of plate_distance and the index misses no true match.
-_FOLD = str.maketrans({
-    "O": "0", "D": "0", "Q": "0", "I": "1", "L": "1", "T": "1", "B": "8", "Z": "2", "S": "5",
-    "G": "6", "A": "4", "U": "V", "M": "N", "K": "X",
-})
+_FOLD = str.maketrans(
+    {
+        "O": "0",
+        "D": "0",
+        "Q": "0",
+        "I": "1",
+        "L": "1",
+        "T": "1",
+        "B": "8",
+        "Z": "2",
+        "S": "5",
+        "G": "6",
+        "A": "4",
+        "U": "V",
+        "M": "N",
+        "K": "X",
+    }
+)
 _REGEX_META = set(".^$*+?{}[]\\|()")
 
 
@@ -148,11 +162,11 @@ def deletions(text: str, depth: int) -> set[str]:
     out = {text}
     n = len(text)
     if depth >= 1:
-        one = {text[:i] + text[i + 1:] for i in range(n)}
+        one = {text[:i] + text[i + 1 :] for i in range(n)}
         out |= one
         if depth >= 2:
             for t in one:
-                out |= {t[:i] + t[i + 1:] for i in range(len(t))}
+                out |= {t[:i] + t[i + 1 :] for i in range(len(t))}
         if depth <= 2:
             return out
     for k in range(3, min(depth, n) + 1):
@@ -250,7 +264,10 @@ class Watchlists:
         if not buckets:
             self._scan.append(e)
             if len(self._scan) in (100, 1000, 10_000):
-                logger.warning("%d watchlist patterns have no literal prefix and are scanned per plate", len(self._scan))
+                logger.warning(
+                    "%d watchlist patterns have no literal prefix and are scanned per plate",
+                    len(self._scan),
+                )
         for index, k in buckets:
             index.setdefault(k, []).append(e)
         if e.match_type == "fuzzy":

@@ -16,8 +16,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-app = typer.Typer(help="Deduplicate passages, match watchlists, enrich; emit plate events and alerts.",
-                  invoke_without_command=True)
+app = typer.Typer(
+    help="Deduplicate passages, match watchlists, enrich; emit plate events and alerts.",
+    invoke_without_command=True,
+)
 
 
 def build_processor(settings: EnrichSettings, stack: ExitStack) -> EnrichProcessor:
@@ -34,8 +36,11 @@ def build_processor(settings: EnrichSettings, stack: ExitStack) -> EnrichProcess
 
     serde = AvroSerde(settings.schema_registry_url)
     producer = make_producer(settings, **{"linger.ms": settings.enrich_linger_ms})
-    consumer = make_consumer(settings, f"{settings.topic_prefix}{settings.enrich_group_id}",
-                             **{"fetch.wait.max.ms": settings.enrich_fetch_wait_ms})
+    consumer = make_consumer(
+        settings,
+        f"{settings.topic_prefix}{settings.enrich_group_id}",
+        **{"fetch.wait.max.ms": settings.enrich_fetch_wait_ms},
+    )
     stack.callback(consumer.close)
     state_consumer = Consumer(StateFollower.consumer_config(settings.kafka_common()))
     stack.callback(state_consumer.close)
@@ -54,12 +59,24 @@ def build_processor(settings: EnrichSettings, stack: ExitStack) -> EnrichProcess
         return None
 
     watchlists, cameras = Watchlists(), Cameras()
-    state = StateFollower(consumer=state_consumer, serde=serde, tables={
-        settings.topic(catalogue.BOLO.name): watchlists.apply,
-        settings.topic(catalogue.CAMERAS.name): cameras.apply,
-    })
-    return EnrichProcessor(settings=settings, consumer=consumer, producer=producer, serde=serde,
-                           state=state, watchlists=watchlists, cameras=cameras, fetch_event=fetch_event)
+    state = StateFollower(
+        consumer=state_consumer,
+        serde=serde,
+        tables={
+            settings.topic(catalogue.BOLO.name): watchlists.apply,
+            settings.topic(catalogue.CAMERAS.name): cameras.apply,
+        },
+    )
+    return EnrichProcessor(
+        settings=settings,
+        consumer=consumer,
+        producer=producer,
+        serde=serde,
+        state=state,
+        watchlists=watchlists,
+        cameras=cameras,
+        fetch_event=fetch_event,
+    )
 
 
 @app.callback()
@@ -88,15 +105,27 @@ def run(ctx: typer.Context) -> None:
 def register_bench(bench_app: typer.Typer) -> None:
     @bench_app.command("enrich")
     def bench_enrich(
-        json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
-        reads: Annotated[int, typer.Option(help="Reads through the in-process pipeline.")] = 200_000,
+        json_out: Annotated[
+            Path | None, typer.Option("--json", help="Write the figures as JSON here.")
+        ] = None,
+        reads: Annotated[
+            int, typer.Option(help="Reads through the in-process pipeline.")
+        ] = 200_000,
         entries: Annotated[int, typer.Option(help="Watchlist entries loaded.")] = 100_000,
-        broker: Annotated[bool, typer.Option(help="Also measure through the broker (needs the stack).")] = True,
+        broker: Annotated[
+            bool, typer.Option(help="Also measure through the broker (needs the stack).")
+        ] = True,
         broker_reads: Annotated[int, typer.Option(help="Reads through the broker.")] = 100_000,
         alerts: Annotated[int, typer.Option(help="Alerts for the latency figure.")] = 200,
     ) -> None:
         """Sustained reads/s through dedup + BOLO + enrichment, serde cost, alert latency."""
         from services.enrich.bench import run_bench
 
-        run_bench(json_out=json_out, reads=reads, entries=entries, broker=broker,
-                  broker_reads=broker_reads, alerts=alerts)
+        run_bench(
+            json_out=json_out,
+            reads=reads,
+            entries=entries,
+            broker=broker,
+            broker_reads=broker_reads,
+            alerts=alerts,
+        )

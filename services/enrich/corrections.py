@@ -44,7 +44,9 @@ class RecentEvents:
         return len(self._events)
 
 
-def corrected(event: dict[str, Any], correction: dict[str, Any], *, emitted_at: int) -> dict[str, Any]:
+def corrected(
+    event: dict[str, Any], correction: dict[str, Any], *, emitted_at: int
+) -> dict[str, Any]:
     """The next version of ``event`` after ``correction``.
 
     correct: the plate becomes the corrected plate (confidence 1.0, a person read it);

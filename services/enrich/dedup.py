@@ -24,8 +24,16 @@ from platestream.plates import CONFUSABLE_COST, CONFUSABLE_PAIRS, plate_distance
 TopicPartition = tuple[str, int]
 MAX_READ_IDS = 500  # read ids carried on one event (a parked car may give thousands)
 MAX_COMPARED_VARIANTS = 12  # variants of a passage compared with a new read
-ATTRS = ("direction", "direction_raw", "country", "plate_format", "vehicle_type", "vehicle_color",
-         "vehicle_make", "vehicle_model")
+ATTRS = (
+    "direction",
+    "direction_raw",
+    "country",
+    "plate_format",
+    "vehicle_type",
+    "vehicle_color",
+    "vehicle_make",
+    "vehicle_model",
+)
 ATTR_READS = 8  # vehicle attributes are taken from the first reads that carry them
 
 
@@ -167,7 +175,9 @@ class Passage:
         old = self.offsets.get(read.tp)
         if old is None or read.offset < old:
             self.offsets[read.tp] = read.offset
-        if read.received_at is not None and (self.received_at is None or read.received_at < self.received_at):
+        if read.received_at is not None and (
+            self.received_at is None or read.received_at < self.received_at
+        ):
             self.received_at = read.received_at
         if read.box is not None:
             if self.first_box is None or read.ts < self.first_box[0]:
@@ -206,7 +216,10 @@ class Passage:
 
     def consensus(self) -> tuple[str, float]:
         return consensus(
-            {v: (s[0], s[1] if s[1] is not None else [s[0]] * len(v)) for v, s in self.variants.items()},
+            {
+                v: (s[0], s[1] if s[1] is not None else [s[0]] * len(v))
+                for v, s in self.variants.items()
+            },
             self.best.confidence,
         )
 
@@ -256,7 +269,9 @@ def align(ref: str, other: str) -> list[int | None]:
     return out
 
 
-def consensus(variants: dict[str, tuple[float, list[float]]], best_confidence: float) -> tuple[str, float]:
+def consensus(
+    variants: dict[str, tuple[float, list[float]]], best_confidence: float
+) -> tuple[str, float]:
     """Per-character vote weighted by confidence.
 
     ``variants``: plate -> (sum of read confidences, per-position sums of character confidences).
@@ -299,9 +314,11 @@ def consensus(variants: dict[str, tuple[float, list[float]]], best_confidence: f
     return "".join(chars), round(min(1.0, best_confidence) * agreement, 4)
 
 
-def box_direction(first: tuple[int, tuple[int, int, int, int]] | None,
-                  last: tuple[int, tuple[int, int, int, int]] | None,
-                  threshold: float = 0.15) -> str | None:
+def box_direction(
+    first: tuple[int, tuple[int, int, int, int]] | None,
+    last: tuple[int, tuple[int, int, int, int]] | None,
+    threshold: float = 0.15,
+) -> str | None:
     """Approaching when the plate box grows across the passage, leaving when it shrinks."""
     if first is None or last is None or first[0] == last[0]:
         return None
@@ -361,7 +378,10 @@ class PassageTracker:
             for h in holds:
                 if read.ts - h.last_seen > cfg.holdoff_ms:
                     continue
-                if read.plate in h.variants or within(read.plate, h.plate, cfg.max_distance) is not None:
+                if (
+                    read.plate in h.variants
+                    or within(read.plate, h.plate, cfg.max_distance) is not None
+                ):
                     h.last_seen = max(h.last_seen, read.ts)
                     h.absorbed += 1
                     self.absorbed += 1
@@ -400,8 +420,12 @@ class PassageTracker:
         if self.config.holdoff_ms <= 0:
             return
         self.holds.setdefault(passage.key, []).append(
-            Hold(plate=plate, variants=set(passage.variants), event_id=passage.event_id,
-                 last_seen=passage.last_seen)
+            Hold(
+                plate=plate,
+                variants=set(passage.variants),
+                event_id=passage.event_id,
+                last_seen=passage.last_seen,
+            )
         )
 
     def expire_holds(self) -> int:

@@ -77,7 +77,9 @@ def _formats(names: tuple[str, ...]) -> tuple[plate_formats.PlateFormat, ...]:
 
 
 @lru_cache(maxsize=64)
-def _combined(names: tuple[str, ...]) -> tuple[re.Pattern[str], dict[str, plate_formats.PlateFormat]]:
+def _combined(
+    names: tuple[str, ...],
+) -> tuple[re.Pattern[str], dict[str, plate_formats.PlateFormat]]:
     """All formats of a camera in one regex, specific formats first; the group that matched names it.
 
     Python tries alternatives in order, so the first format (in that order) that the whole plate
@@ -101,7 +103,9 @@ def plate_region(plate: str, names: tuple[str, ...]) -> tuple[str | None, str | 
     return fmt.name, (None if fmt.generic else fmt.region)
 
 
-def direction_of(passage: Passage, camera: CameraInfo | None, attrs: dict[str, str] | None = None) -> str:
+def direction_of(
+    passage: Passage, camera: CameraInfo | None, attrs: dict[str, str] | None = None
+) -> str:
     """approaching | leaving | unknown for a passage."""
     if attrs is None:
         attrs = passage.attrs

@@ -17,9 +17,16 @@ RATE_WINDOW_MS = 60_000
 
 def new_state(camera_id: str, offline_after_s: int) -> dict[str, Any]:
     return {
-        "camera_id": camera_id, "state": "unknown", "last_seen": None, "last_event_ts": None,
-        "window_start": None, "window_count": 0, "events_per_min": None, "last_error": None,
-        "offline_after_s": offline_after_s, "configured": False,
+        "camera_id": camera_id,
+        "state": "unknown",
+        "last_seen": None,
+        "last_event_ts": None,
+        "window_start": None,
+        "window_count": 0,
+        "events_per_min": None,
+        "last_error": None,
+        "offline_after_s": offline_after_s,
+        "configured": False,
     }
 
 
@@ -79,9 +86,16 @@ def go_offline(state: dict[str, Any], now: int) -> bool:
 
 def status_record(state: dict[str, Any], now: int, reason: str) -> dict[str, Any]:
     return {
-        "camera_id": state["camera_id"], "ts": now, "state": state["state"], "source": "health",
-        "reason": reason, "fps": None, "events_per_min": state["events_per_min"],
+        "camera_id": state["camera_id"],
+        "ts": now,
+        "state": state["state"],
+        "source": "health",
+        "reason": reason,
+        "fps": None,
+        "events_per_min": state["events_per_min"],
         "last_event_ts": state["last_event_ts"],
-        "details": {"offline_after_s": str(state["offline_after_s"]),
-                    **({"last_error": state["last_error"]} if state["last_error"] else {})},
+        "details": {
+            "offline_after_s": str(state["offline_after_s"]),
+            **({"last_error": state["last_error"]} if state["last_error"] else {}),
+        },
     }

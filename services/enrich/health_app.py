@@ -34,10 +34,21 @@ def build_health_app(settings: HealthSettings) -> faust.App:
     t = settings.topic
     status_topic = t(catalogue.CAMERA_STATUS.name)
     cameras_topic = t(catalogue.CAMERAS.name)
-    sources = app.topic(t(catalogue.PLATE_EVENTS.name), t(catalogue.CAMERA_EVENTS.name), status_topic, cameras_topic,
-                        value_serializer="raw", key_serializer="raw")
-    updates = app.topic(f"{app_id}-updates", partitions=PARTITIONS, internal=True,
-                        key_serializer="raw", value_serializer="json")
+    sources = app.topic(
+        t(catalogue.PLATE_EVENTS.name),
+        t(catalogue.CAMERA_EVENTS.name),
+        status_topic,
+        cameras_topic,
+        value_serializer="raw",
+        key_serializer="raw",
+    )
+    updates = app.topic(
+        f"{app_id}-updates",
+        partitions=PARTITIONS,
+        internal=True,
+        key_serializer="raw",
+        value_serializer="json",
+    )
     status_out = app.topic(status_topic, value_serializer="raw", key_serializer="raw")
     table = app.Table("cameras", default=None, partitions=PARTITIONS)
     default_after = settings.health_default_offline_after_s
@@ -50,23 +61,34 @@ def build_health_app(settings: HealthSettings) -> faust.App:
                 continue  # a camera tombstone: nothing to watch any more
             try:
                 rec = serde.decode(event.value)
-            except SerdeError as exc:
-                logger.warning("skipping undecodable %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, exc)
+                camera_id = rec["camera_id"]
+            except (SerdeError, KeyError) as exc:
+                logger.warning(
+                    "skipping undecodable %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, exc
+                )
                 continue
             if msg.topic == cameras_topic:
                 if not rec.get("enabled", True):
                     continue
-                update = {"kind": "config", "offline_after_s": rec.get("offline_after_s") or default_after}
+                update = {
+                    "kind": "config",
+                    "offline_after_s": rec.get("offline_after_s") or default_after,
+                }
             elif msg.topic == status_topic:
                 if rec.get("source") == "health":
                     continue  # our own output
-                update = {"kind": "status", "ts": rec["ts"], "state": rec["state"], "reason": rec.get("reason")}
+                update = {
+                    "kind": "status",
+                    "ts": rec["ts"],
+                    "state": rec["state"],
+                    "reason": rec.get("reason"),
+                }
             else:
                 # a no-read device event is still a sign of life; a corrected version is not
                 if rec.get("version", 0):
                     continue
                 update = {"kind": "event", "ts": rec.get("received_at") or rec["ts"]}
-            await updates.send(key=rec["camera_id"].encode(), value=update)
+            await updates.send(key=camera_id.encode(), value=update)
             yield None
 
     @app.agent(updates)
@@ -75,7 +97,15 @@ def build_health_app(settings: HealthSettings) -> faust.App:
             camera_id = key.decode()
             now = now_ms()
             state = table.get(camera_id) or new_state(camera_id, default_after)
-            change = observe(state, update, now)
+            try:
+                change = observe(state, update, now)
+            except (
+                KeyError,
+                TypeError,
+                ValueError,
+            ) as exc:  # a malformed update must not stop the agent
+                logger.warning("bad health update for camera %s: %s", camera_id, exc)
+                continue
             reason = None
             if change == "online":
                 reason = "activity resumed"
@@ -85,8 +115,10 @@ def build_health_app(settings: HealthSettings) -> faust.App:
             table[camera_id] = state
             if reason is not None:
                 rec = status_record(state, now, reason)
-                await status_out.send(key=camera_id.encode(),
-                                      value=serde.encode("camera_status", rec, subject=f"{status_topic}-value"))
+                await status_out.send(
+                    key=camera_id.encode(),
+                    value=serde.encode("camera_status", rec, subject=f"{status_topic}-value"),
+                )
                 logger.info("camera %s is %s: %s", camera_id, state["state"], reason)
             yield None
 

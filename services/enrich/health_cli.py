@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="Track camera health and publish offline/online statuses.", invoke_without_command=True)
+app = typer.Typer(
+    help="Track camera health and publish offline/online statuses.", invoke_without_command=True
+)
 
 
 @app.callback()

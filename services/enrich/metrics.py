@@ -18,11 +18,19 @@ class _Collector:
 
     def collect(self) -> Iterator[Metric]:
         for name, value in self._p.stats.as_dict().items():
-            yield CounterMetricFamily(f"platestream_enrich_{name}", f"Enrich {name} so far.", value=value)
-        yield GaugeMetricFamily("platestream_enrich_open_passages", "Open passages.",
-                                value=sum(1 for _ in self._p.tracker.passages()))
-        yield GaugeMetricFamily("platestream_enrich_watchlist_entries", "Watchlist entries held.",
-                                value=len(self._p.watchlists))
+            yield CounterMetricFamily(
+                f"platestream_enrich_{name}", f"Enrich {name} so far.", value=value
+            )
+        yield GaugeMetricFamily(
+            "platestream_enrich_open_passages",
+            "Open passages.",
+            value=sum(1 for _ in self._p.tracker.passages()),
+        )
+        yield GaugeMetricFamily(
+            "platestream_enrich_watchlist_entries",
+            "Watchlist entries held.",
+            value=len(self._p.watchlists),
+        )
 
 
 def serve_metrics(processor: EnrichProcessor, port: int, host: str = "127.0.0.1") -> None:

@@ -102,8 +102,13 @@ class Outcome:
 class Notifier:
     """Delivers alerts to the routed targets with retries."""
 
-    def __init__(self, settings: NotifySettings, *, http: httpx.AsyncClient | None = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        settings: NotifySettings,
+        *,
+        http: httpx.AsyncClient | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.settings = settings
         self._http = http
         self._sleep = sleep
@@ -131,19 +136,41 @@ class Notifier:
                 return Outcome(route.channel, route.target, "delivered", attempt)
             except DeliveryError as exc:
                 error = str(exc)
-                logger.warning("alert %s to %s %s: attempt %d failed: %s",
-                               alert.get("alert_id"), route.channel, route.target, attempt, exc)
+                logger.warning(
+                    "alert %s to %s %s: attempt %d failed: %s",
+                    alert.get("alert_id"),
+                    route.channel,
+                    route.target,
+                    attempt,
+                    exc,
+                )
                 if not exc.retryable:
                     return Outcome(route.channel, route.target, "failed", attempt, error)
+            except (
+                Exception
+            ) as exc:  # a bug or an unexpected library error: final, never kills the agent
+                logger.exception(
+                    "alert %s to %s %s: unexpected error",
+                    alert.get("alert_id"),
+                    route.channel,
+                    route.target,
+                )
+                return Outcome(
+                    route.channel, route.target, "failed", attempt, f"{type(exc).__name__}: {exc}"
+                )
             if attempt < s.notify_max_attempts:
-                await self._sleep(backoff_s(attempt, s.notify_backoff_base_s, s.notify_backoff_max_s))
+                await self._sleep(
+                    backoff_s(attempt, s.notify_backoff_base_s, s.notify_backoff_max_s)
+                )
         return Outcome(route.channel, route.target, "failed", s.notify_max_attempts, error)
 
     async def _send(self, alert: dict[str, Any], route: Route) -> None:
         if route.channel == "webhook":
             await self._webhook(alert, route.target)
         elif route.channel == "mqtt":
-            await asyncio.get_running_loop().run_in_executor(None, self._mqtt_publish, alert, route.target)
+            await asyncio.get_running_loop().run_in_executor(
+                None, self._mqtt_publish, alert, route.target
+            )
         else:
             await asyncio.get_running_loop().run_in_executor(None, self._email, alert, route.target)
 
@@ -169,9 +196,14 @@ class Notifier:
         import paho.mqtt.client as mqtt
 
         if self._mqtt is None:
-            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"platestream-notify-{stable_id(time.time())[:8]}")
+            client = mqtt.Client(
+                mqtt.CallbackAPIVersion.VERSION2,
+                client_id=f"platestream-notify-{stable_id(time.time())[:8]}",
+            )
             try:
-                client.connect(self.settings.notify_mqtt_host, self.settings.notify_mqtt_port, keepalive=30)
+                client.connect(
+                    self.settings.notify_mqtt_host, self.settings.notify_mqtt_port, keepalive=30
+                )
             except OSError as exc:
                 raise DeliveryError(f"MQTT connect: {exc}") from exc
             client.loop_start()
@@ -189,13 +221,31 @@ class Notifier:
         msg = EmailMessage()
         msg["From"] = s.notify_smtp_from
         msg["To"] = address
-        msg["Subject"] = f"[platestream] {alert.get('priority', '').upper()} watchlist hit at {alert.get('camera_name') or alert.get('camera_id')}"
+        msg["Subject"] = (
+            f"[platestream] {alert.get('priority', '').upper()} watchlist hit at {alert.get('camera_name') or alert.get('camera_id')}"
+        )
         msg["X-Platestream-Alert-Id"] = str(alert.get("alert_id"))
-        lines = [f"{k}: {alert.get(k)}" for k in ("plate", "camera_id", "camera_name", "site", "zone",
-                                                  "list_id", "reason", "priority", "ts", "event_id", "alert_id")]
+        lines = [
+            f"{k}: {alert.get(k)}"
+            for k in (
+                "plate",
+                "camera_id",
+                "camera_name",
+                "site",
+                "zone",
+                "list_id",
+                "reason",
+                "priority",
+                "ts",
+                "event_id",
+                "alert_id",
+            )
+        ]
         msg.set_content("\n".join(lines))
         try:
-            with smtplib.SMTP(s.notify_smtp_host, s.notify_smtp_port, timeout=s.notify_webhook_timeout_s) as smtp:
+            with smtplib.SMTP(
+                s.notify_smtp_host, s.notify_smtp_port, timeout=s.notify_webhook_timeout_s
+            ) as smtp:
                 smtp.send_message(msg)
         except smtplib.SMTPResponseException as exc:
             raise DeliveryError(f"SMTP {exc.smtp_code}", retryable=exc.smtp_code < 500) from exc

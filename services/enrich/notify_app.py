@@ -47,28 +47,45 @@ def faust_common(settings: Any, app_id: str, web_port: int) -> dict[str, Any]:
 
 
 def build_notify_app(settings: NotifySettings) -> faust.App:
-    app = faust.App(**faust_common(settings, f"{settings.topic_prefix}{settings.notify_group_id}",
-                                   settings.notify_web_port))
+    app = faust.App(
+        **faust_common(
+            settings, f"{settings.topic_prefix}{settings.notify_group_id}", settings.notify_web_port
+        )
+    )
     serde = AvroSerde(settings.schema_registry_url)
-    alerts = app.topic(settings.topic(catalogue.ALERTS.name), value_serializer="raw", key_serializer="raw",
-                       partitions=catalogue.partitions_for(catalogue.ALERTS, settings))
+    alerts = app.topic(
+        settings.topic(catalogue.ALERTS.name),
+        value_serializer="raw",
+        key_serializer="raw",
+        partitions=catalogue.partitions_for(catalogue.ALERTS, settings),
+    )
     deliveries_topic = settings.topic(catalogue.ALERT_DELIVERIES.name)
     deliveries = app.topic(deliveries_topic, value_serializer="raw", key_serializer="raw")
     dlq_topic = settings.topic(catalogue.dead_letter_topic("notify").name)
     dlq = app.topic(dlq_topic, value_serializer="raw", key_serializer="raw")
     # keys and values use faust's table codecs (json): delivery id -> {"ts", "attempts"}
-    delivered = app.Table("delivered", default=None, partitions=catalogue.partitions_for(catalogue.ALERTS, settings))
+    delivered = app.Table(
+        "delivered", default=None, partitions=catalogue.partitions_for(catalogue.ALERTS, settings)
+    )
     notifier = Notifier(settings)
 
     async def dead_letter(value: bytes, key: bytes | None, error: str, event: Any) -> None:
         from platestream.timeutil import now_ms
 
-        rec = {"stage": "notify", "error_type": "delivery" if event else "decode", "error": error[:4000],
-               "ts": now_ms(), "key": key, "value": value or b"",
-               "source_topic": event.message.topic if event else None,
-               "source_partition": event.message.partition if event else None,
-               "source_offset": event.message.offset if event else None}
-        await dlq.send(key=key, value=serde.encode("dead_letter", rec, subject=f"{dlq_topic}-value"))
+        rec = {
+            "stage": "notify",
+            "error_type": "delivery" if event else "decode",
+            "error": error[:4000],
+            "ts": now_ms(),
+            "key": key,
+            "value": value or b"",
+            "source_topic": event.message.topic if event else None,
+            "source_partition": event.message.partition if event else None,
+            "source_offset": event.message.offset if event else None,
+        }
+        await dlq.send(
+            key=key, value=serde.encode("dead_letter", rec, subject=f"{dlq_topic}-value")
+        )
 
     @app.agent(alerts)
     async def deliver(stream: Any) -> Any:
@@ -86,16 +103,25 @@ def build_notify_app(settings: NotifySettings) -> faust.App:
             for route in targets_for(alert, settings.notify_routes):
                 did = delivery_id(alert_id, route.channel, route.target)
                 if delivered.get(did):
-                    logger.info("alert %s already delivered to %s (%s); skipping", alert_id, route.channel, where)
+                    logger.info(
+                        "alert %s already delivered to %s (%s); skipping",
+                        alert_id,
+                        route.channel,
+                        where,
+                    )
                     continue
                 outcome = await notifier.deliver(alert, route)
                 rec = outcome.record(alert_id)
-                await deliveries.send(key=alert_id.encode(),
-                                      value=serde.encode("alert_delivery", rec, subject=f"{deliveries_topic}-value"))
+                await deliveries.send(
+                    key=alert_id.encode(),
+                    value=serde.encode("alert_delivery", rec, subject=f"{deliveries_topic}-value"),
+                )
                 if outcome.status == "delivered":
                     delivered[did] = {"ts": rec["ts"], "attempts": outcome.attempts}
                 else:
-                    await dead_letter(value, key, f"{route.channel} {route.target}: {outcome.error}", event)
+                    await dead_letter(
+                        value, key, f"{route.channel} {route.target}: {outcome.error}", event
+                    )
             yield alert_id
 
     return app

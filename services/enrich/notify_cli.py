@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="Deliver watchlist alerts to webhooks, MQTT topics and e-mail.",
-                  invoke_without_command=True)
+app = typer.Typer(
+    help="Deliver watchlist alerts to webhooks, MQTT topics and e-mail.",
+    invoke_without_command=True,
+)
 
 
 @app.callback()

@@ -43,7 +43,16 @@ HOLD_EXPIRY_INTERVAL_MS = 1000
 class Stats:
     """Counters the processor keeps (exported as metrics by the CLI)."""
 
-    __slots__ = ("absorbed", "alerts", "batches", "corrections", "dead_letters", "events", "reads", "skipped")
+    __slots__ = (
+        "absorbed",
+        "alerts",
+        "batches",
+        "corrections",
+        "dead_letters",
+        "events",
+        "reads",
+        "skipped",
+    )
 
     def __init__(self) -> None:
         self.reads = self.events = self.alerts = self.dead_letters = 0
@@ -77,16 +86,20 @@ class EnrichProcessor:
         self._state = state
         self.watchlists = watchlists if watchlists is not None else Watchlists()
         self.cameras = cameras if cameras is not None else Cameras()
-        self._dlq = dead_letters or DeadLetters(stage="enrich", producer=producer, serde=serde, settings=settings)
+        self._dlq = dead_letters or DeadLetters(
+            stage="enrich", producer=producer, serde=serde, settings=settings
+        )
         self._fetch_event = fetch_event
         self._clock = clock
-        self.tracker = PassageTracker(DedupConfig(
-            max_distance=settings.enrich_max_distance,
-            gap_ms=settings.enrich_gap_ms,
-            idle_close_ms=settings.enrich_idle_close_ms,
-            max_passage_ms=settings.enrich_max_passage_ms,
-            holdoff_ms=settings.enrich_holdoff_ms,
-        ))
+        self.tracker = PassageTracker(
+            DedupConfig(
+                max_distance=settings.enrich_max_distance,
+                gap_ms=settings.enrich_gap_ms,
+                idle_close_ms=settings.enrich_idle_close_ms,
+                max_passage_ms=settings.enrich_max_passage_ms,
+                holdoff_ms=settings.enrich_holdoff_ms,
+            )
+        )
         self.recent = RecentEvents(settings.enrich_recent_events)
         self.stats = Stats()
         t = settings.topic
@@ -114,8 +127,14 @@ class EnrichProcessor:
         """Load state, then process batches until ``stop`` is set; flush and commit on exit."""
         if self._state is not None:
             self._state.start(self.settings.enrich_state_timeout_s)
-            logger.info("loaded %d watchlist entries and %d cameras", len(self.watchlists), len(self.cameras.by_id))
-        self._consumer.subscribe(self.input_topics(), on_assign=self._on_assign, on_revoke=self._on_revoke)
+            logger.info(
+                "loaded %d watchlist entries and %d cameras",
+                len(self.watchlists),
+                len(self.cameras.by_id),
+            )
+        self._consumer.subscribe(
+            self.input_topics(), on_assign=self._on_assign, on_revoke=self._on_revoke
+        )
         try:
             while not stop.is_set():
                 self.step()
@@ -126,8 +145,10 @@ class EnrichProcessor:
         """One iteration: state updates, a batch of input, due passages, flush and commit."""
         if self._state is not None:
             self._state.poll()
-        msgs = self._consumer.consume(num_messages=self.settings.enrich_batch_size,
-                                      timeout=self.settings.enrich_poll_timeout_s)
+        msgs = self._consumer.consume(
+            num_messages=self.settings.enrich_batch_size,
+            timeout=self.settings.enrich_poll_timeout_s,
+        )
         if msgs:
             self.process(msgs)
         self.close_due()
@@ -155,8 +176,9 @@ class EnrichProcessor:
                 if topic == reads_topic:
                     read: Read | None = reads.from_plate_read(rec, tp, offset)
                 elif topic == events_topic:
-                    read = reads.from_camera_event(rec, tp, offset,
-                                                   default_confidence=self.settings.enrich_device_confidence)
+                    read = reads.from_camera_event(
+                        rec, tp, offset, default_confidence=self.settings.enrich_device_confidence
+                    )
                 else:
                     self._correction(rec)
                     continue
@@ -177,13 +199,24 @@ class EnrichProcessor:
             return
         if read.confidence >= self._early and self.watchlists.entries:
             camera = self.cameras.get(read.camera_id)
-            hits = self.watchlists.match(read.plate, ts=read.ts, camera_id=read.camera_id,
-                                         zone=camera.zone if camera is not None else None)
+            hits = self.watchlists.match(
+                read.plate,
+                ts=read.ts,
+                camera_id=read.camera_id,
+                zone=camera.zone if camera is not None else None,
+            )
             for entry in hits:
                 if entry.list_kind == "bolo" and entry.entry_id not in passage.alerted:
                     passage.alerted.add(entry.entry_id)
-                    self._alert(entry, passage.event_id, read, read.plate, read.confidence, True,
-                                read.received_at)
+                    self._alert(
+                        entry,
+                        passage.event_id,
+                        read,
+                        read.plate,
+                        read.confidence,
+                        True,
+                        read.received_at,
+                    )
 
     def close_due(self) -> int:
         """Emit every passage that is due (gap passed in event time, idle, or too long)."""
@@ -201,7 +234,11 @@ class EnrichProcessor:
         best = passage.best
         camera = self.cameras.get(best.camera_id)
         zone = camera.zone if camera is not None else None
-        hits = self.watchlists.match(plate, ts=best.ts, camera_id=best.camera_id, zone=zone) if self.watchlists.entries else []
+        hits = (
+            self.watchlists.match(plate, ts=best.ts, camera_id=best.camera_id, zone=zone)
+            if self.watchlists.entries
+            else []
+        )
         hit_ids = [e.entry_id for e in hits]
         status = access_status(hits)
         for eid in passage.alerted:  # early alerts on a read whose plate lost the vote still count
@@ -209,13 +246,22 @@ class EnrichProcessor:
                 hit_ids.append(eid)
                 status = "watchlisted"
         now = self._clock()
-        event = event_record(passage, plate=plate, confidence=confidence, camera=camera,
-                             hits=hit_ids, status=status, emitted_at=now)
+        event = event_record(
+            passage,
+            plate=plate,
+            confidence=confidence,
+            camera=camera,
+            hits=hit_ids,
+            status=status,
+            emitted_at=now,
+        )
         self._produce_event(event)
         for entry in hits:
             if entry.list_kind == "bolo" and entry.entry_id not in passage.alerted:
                 passage.alerted.add(entry.entry_id)
-                self._alert(entry, passage.event_id, best, plate, confidence, False, passage.received_at)
+                self._alert(
+                    entry, passage.event_id, best, plate, confidence, False, passage.received_at
+                )
         self.tracker.hold(passage, plate)
         self.recent.put(event)
         return event
@@ -225,9 +271,13 @@ class EnrichProcessor:
         event_id = rec["event_id"]
         event = self.recent.get(event_id)
         if event is None and self._fetch_event is not None and rec.get("event_offset") is not None:
-            event = self._fetch_event(int(rec.get("event_partition") or 0), int(rec["event_offset"]))
+            event = self._fetch_event(
+                int(rec.get("event_partition") or 0), int(rec["event_offset"])
+            )
             if event is not None and event.get("event_id") != event_id:
-                raise BadInputError(f"record at the given offset is event {event.get('event_id')}, not {event_id}")
+                raise BadInputError(
+                    f"record at the given offset is event {event.get('event_id')}, not {event_id}"
+                )
         if event is None:
             raise BadInputError(
                 f"event {event_id} is not among the {len(self.recent)} recent events and the correction"
@@ -235,19 +285,37 @@ class EnrichProcessor:
             )
         out = corrected(event, rec, emitted_at=self._clock())
         camera = self.cameras.get(out["camera_id"])
-        hits = self.watchlists.match(out["plate"], ts=out["ts"], camera_id=out["camera_id"],
-                                     zone=camera.zone if camera is not None else None)
+        hits = self.watchlists.match(
+            out["plate"],
+            ts=out["ts"],
+            camera_id=out["camera_id"],
+            zone=camera.zone if camera is not None else None,
+        )
         out["watchlist_hits"] = [e.entry_id for e in hits]
         out["access_status"] = access_status(hits)
         self._produce_event(out)
         self.recent.put(out)
         self.stats.corrections += 1
-        best = Read(read_id=out["best_read_id"], camera_id=out["camera_id"], lane=out.get("lane"),
-                    ts=out["ts"], plate=out["plate"], confidence=out["confidence"],
-                    crop=out.get("best_crop"))
+        best = Read(
+            read_id=out["best_read_id"],
+            camera_id=out["camera_id"],
+            lane=out.get("lane"),
+            ts=out["ts"],
+            plate=out["plate"],
+            confidence=out["confidence"],
+            crop=out.get("best_crop"),
+        )
         for entry in hits:
             if entry.list_kind == "bolo":
-                self._alert(entry, event_id, best, out["plate"], out["confidence"], False, out.get("received_at"))
+                self._alert(
+                    entry,
+                    event_id,
+                    best,
+                    out["plate"],
+                    out["confidence"],
+                    False,
+                    out.get("received_at"),
+                )
 
     # --- output ---------------------------------------------------------------------------------
     def _on_delivery(self, err: Any, msg: Message) -> None:
@@ -256,18 +324,43 @@ class EnrichProcessor:
 
     def _produce_event(self, event: dict[str, Any]) -> None:
         payload = self._serde.encode("plate_event", event, subject=self._event_subject)
-        self._producer.produce(self.events_topic, key=event["camera_id"].encode(), value=payload,
-                               on_delivery=self._on_delivery)
+        self._producer.produce(
+            self.events_topic,
+            key=event["camera_id"].encode(),
+            value=payload,
+            on_delivery=self._on_delivery,
+        )
         self.stats.events += 1
 
-    def _alert(self, entry: Entry, event_id: str, read: Read, plate: str, confidence: float,
-               early: bool, received_at: int | None) -> None:
+    def _alert(
+        self,
+        entry: Entry,
+        event_id: str,
+        read: Read,
+        plate: str,
+        confidence: float,
+        early: bool,
+        received_at: int | None,
+    ) -> None:
         camera = self.cameras.get(read.camera_id)
-        rec = alert_record(entry, event_id=event_id, read=read, plate=plate, confidence=confidence,
-                           early=early, camera=camera, received_at=received_at, emitted_at=self._clock())
+        rec = alert_record(
+            entry,
+            event_id=event_id,
+            read=read,
+            plate=plate,
+            confidence=confidence,
+            early=early,
+            camera=camera,
+            received_at=received_at,
+            emitted_at=self._clock(),
+        )
         payload = self._serde.encode("bolo_alert", rec, subject=self._alert_subject)
-        self._producer.produce(self.alerts_topic, key=read.camera_id.encode(), value=payload,
-                               on_delivery=self._on_delivery)
+        self._producer.produce(
+            self.alerts_topic,
+            key=read.camera_id.encode(),
+            value=payload,
+            on_delivery=self._on_delivery,
+        )
         self._producer.poll(0)
         self.stats.alerts += 1
 
@@ -280,13 +373,17 @@ class EnrichProcessor:
             out[tp] = nxt if h is None or h >= nxt else h
         return out
 
-    def flush_and_commit(self, *, sync: bool = False, only: set[tuple[str, int]] | None = None) -> None:
+    def flush_and_commit(
+        self, *, sync: bool = False, only: set[tuple[str, int]] | None = None
+    ) -> None:
         """Wait for every produced record to be acknowledged, then commit what is safe."""
         if self._producer.flush(30) > 0:
             raise PlatestreamError("producer could not deliver within 30 s; not committing")
         if self._delivery_errors:
             errors, self._delivery_errors = self._delivery_errors, []
-            raise PlatestreamError(f"{len(errors)} records not delivered (e.g. {errors[0]}); not committing")
+            raise PlatestreamError(
+                f"{len(errors)} records not delivered (e.g. {errors[0]}); not committing"
+            )
         offsets = [
             TopicPartition(tp[0], tp[1], off)
             for tp, off in self.committable().items()
@@ -320,7 +417,9 @@ class EnrichProcessor:
         for tp in tps:
             self._next.pop(tp, None)
             self._committed.pop(tp, None)
-        logger.info("revoked %d partitions; %d open passages left to their next owner", len(tps), dropped)
+        logger.info(
+            "revoked %d partitions; %d open passages left to their next owner", len(tps), dropped
+        )
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float, interval_s: float = 0.05) -> bool:

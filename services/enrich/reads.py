@@ -27,16 +27,34 @@ def from_plate_read(rec: dict[str, Any], tp: tuple[str, int], offset: int) -> Re
     box = rec["plate_box"]
     # positional in field order: this runs for every read
     return Read(
-        rec["read_id"], rec["camera_id"], rec["lane"], rec["ts"], plate, rec["confidence"], "detector",
-        rec["char_confidences"], rec["received_at"],
+        rec["read_id"],
+        rec["camera_id"],
+        rec["lane"],
+        rec["ts"],
+        plate,
+        rec["confidence"],
+        "detector",
+        rec["char_confidences"],
+        rec["received_at"],
         (box["x"], box["y"], box["w"], box["h"]) if box else None,
-        rec["crop"], [], rec["direction"], None, rec["plate_format"], None, rec["vehicle_type"], None, None, None,
-        tp, offset,
+        rec["crop"],
+        [],
+        rec["direction"],
+        None,
+        rec["plate_format"],
+        None,
+        rec["vehicle_type"],
+        None,
+        None,
+        None,
+        tp,
+        offset,
     )
 
 
-def from_camera_event(rec: dict[str, Any], tp: tuple[str, int], offset: int, *,
-                      default_confidence: float) -> Read | None:
+def from_camera_event(
+    rec: dict[str, Any], tp: tuple[str, int], offset: int, *, default_confidence: float
+) -> Read | None:
     """A device read; None for a no-read event (the device saw a vehicle but no plate)."""
     plate = normalise(rec.get("plate"))
     if not plate:

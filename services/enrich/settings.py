@@ -49,7 +49,9 @@ class EnrichSettings(CommonSettings):
         default=50_000, ge=0, description="Emitted events kept in memory for corrections."
     )
     enrich_metrics_port: int = Field(default=9102, ge=0, le=65535, description="0 disables.")
-    enrich_metrics_host: str = Field(default="127.0.0.1", description="Bind address of /metrics (0.0.0.0 in a pod).")
+    enrich_metrics_host: str = Field(
+        default="127.0.0.1", description="Bind address of /metrics (0.0.0.0 in a pod)."
+    )
     enrich_state_timeout_s: float = Field(
         default=30.0, gt=0, description="Max time to read the watchlists and cameras at start."
     )
@@ -69,7 +71,8 @@ class NotifySettings(CommonSettings):
 
     notify_group_id: str = "platestream-notify"
     notify_routes: list[Route] = Field(
-        default_factory=list, description="JSON list of routes: channel, target, lists, min_priority."
+        default_factory=list,
+        description="JSON list of routes: channel, target, lists, min_priority.",
     )
     notify_webhook_secret: str = "platestream-dev-webhook-secret"
     notify_webhook_timeout_s: float = Field(default=5.0, gt=0)

@@ -27,8 +27,14 @@ Apply = Callable[[str, dict[str, Any] | None], None]
 class StateFollower:
     """Applies every record of some compacted topics to in-memory tables."""
 
-    def __init__(self, *, consumer: Consumer, serde: AvroSerde, tables: dict[str, Apply],
-                 on_error: Callable[[Message, BaseException], None] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        consumer: Consumer,
+        serde: AvroSerde,
+        tables: dict[str, Apply],
+        on_error: Callable[[Message, BaseException], None] | None = None,
+    ) -> None:
         self._consumer = consumer
         self._serde = serde
         self._tables = tables
@@ -52,14 +58,18 @@ class StateFollower:
         for topic in self._tables:
             md = self._consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
             if md is None or md.error is not None:
-                raise PlatestreamError(f"state topic {topic} is missing: {md.error if md else 'no metadata'}")
+                raise PlatestreamError(
+                    f"state topic {topic} is missing: {md.error if md else 'no metadata'}"
+                )
             assignment.extend(TopicPartition(topic, p, OFFSET_BEGINNING) for p in md.partitions)
         self._consumer.assign(assignment)
         pending = {(tp.topic, tp.partition) for tp in assignment}
         deadline = time.monotonic() + timeout_s
         while pending:
             if time.monotonic() > deadline:
-                raise PlatestreamError(f"state topics not read to the end within {timeout_s}s: {sorted(pending)}")
+                raise PlatestreamError(
+                    f"state topics not read to the end within {timeout_s}s: {sorted(pending)}"
+                )
             for msg in self._consumer.consume(num_messages=5000, timeout=0.2):
                 err = msg.error()
                 if err is not None:
@@ -91,7 +101,9 @@ class StateFollower:
             record = None if value is None else self._serde.decode(value)
             self._tables[msg.topic() or ""](key, record)
         except (SerdeError, ValueError, KeyError, TypeError) as exc:
-            logger.warning("bad state record %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), exc)
+            logger.warning(
+                "bad state record %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), exc
+            )
             if self._on_error is not None:
                 self._on_error(msg, exc)
             return

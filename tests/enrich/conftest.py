@@ -16,11 +16,16 @@ from .helpers import Pipe, TopicReader
 def enrich_settings(settings: CommonSettings) -> Any:
     from services.enrich.settings import EnrichSettings
 
-    return EnrichSettings(**{
-        **settings.model_dump(),
-        "enrich_gap_ms": 1500, "enrich_idle_close_ms": 1500, "enrich_metrics_port": 0,
-        "enrich_poll_timeout_s": 0.02, "enrich_linger_ms": 1,
-    })
+    return EnrichSettings(
+        **{
+            **settings.model_dump(),
+            "enrich_gap_ms": 1500,
+            "enrich_idle_close_ms": 1500,
+            "enrich_metrics_port": 0,
+            "enrich_poll_timeout_s": 0.02,
+            "enrich_linger_ms": 1,
+        }
+    )
 
 
 @pytest.fixture

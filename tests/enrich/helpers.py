@@ -20,25 +20,58 @@ from platestream.timeutil import now_ms
 SERDE = AvroSerde()
 
 
-def plate_read(read_id: str, camera: str, plate: str, ts: int, conf: float = 0.8, *, lane: int | None = 1,
-               box: tuple[int, int, int, int] = (100, 100, 120, 30), received_at: int | None = None) -> dict[str, Any]:
+def plate_read(
+    read_id: str,
+    camera: str,
+    plate: str,
+    ts: int,
+    conf: float = 0.8,
+    *,
+    lane: int | None = 1,
+    box: tuple[int, int, int, int] = (100, 100, 120, 30),
+    received_at: int | None = None,
+) -> dict[str, Any]:
     return {
-        "read_id": read_id, "frame_id": f"f-{read_id}", "camera_id": camera, "ts": ts, "plate": plate,
-        "confidence": conf, "plate_box": dict(zip("xywh", box, strict=True)), "lane": lane,
+        "read_id": read_id,
+        "frame_id": f"f-{read_id}",
+        "camera_id": camera,
+        "ts": ts,
+        "plate": plate,
+        "confidence": conf,
+        "plate_box": dict(zip("xywh", box, strict=True)),
+        "lane": lane,
         "received_at": received_at if received_at is not None else now_ms(),
     }
 
 
-def camera_event(event_id: str, camera: str, plate: str | None, ts: int, conf: float | None = 0.9) -> dict[str, Any]:
-    return {"event_id": event_id, "source": "hikvision", "camera_id": camera, "ts": ts,
-            "received_at": now_ms(), "plate": plate, "confidence": conf, "lane": 1,
-            "direction_raw": "forward"}
+def camera_event(
+    event_id: str, camera: str, plate: str | None, ts: int, conf: float | None = 0.9
+) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "source": "hikvision",
+        "camera_id": camera,
+        "ts": ts,
+        "received_at": now_ms(),
+        "plate": plate,
+        "confidence": conf,
+        "lane": 1,
+        "direction_raw": "forward",
+    }
 
 
 def bolo_entry(entry_id: str, pattern: str, match_type: str = "exact", **kw: Any) -> dict[str, Any]:
-    return {"entry_id": entry_id, "list_id": kw.pop("list_id", "stolen"), "list_kind": kw.pop("list_kind", "bolo"),
-            "pattern": pattern, "match_type": match_type, "priority": kw.pop("priority", "high"),
-            "reason": "test", "updated_at": now_ms(), **kw}
+    return {
+        "entry_id": entry_id,
+        "list_id": kw.pop("list_id", "stolen"),
+        "list_kind": kw.pop("list_kind", "bolo"),
+        "pattern": pattern,
+        "match_type": match_type,
+        "priority": kw.pop("priority", "high"),
+        "reason": "test",
+        "updated_at": now_ms(),
+        **kw,
+    }
 
 
 class Pipe:
@@ -48,7 +81,9 @@ class Pipe:
         self.settings = settings
         self.producer = make_producer(settings, **{"linger.ms": 1})
 
-    def send(self, base_topic: str, schema: str | None, key: str, record: dict[str, Any] | bytes | None) -> None:
+    def send(
+        self, base_topic: str, schema: str | None, key: str, record: dict[str, Any] | bytes | None
+    ) -> None:
         topic = self.settings.topic(base_topic)
         if isinstance(record, bytes) or record is None:
             value = record
@@ -69,10 +104,18 @@ class TopicReader:
 
     def __init__(self, settings: CommonSettings, base_topic: str) -> None:
         self.topic = settings.topic(base_topic)
-        self.consumer = Consumer({**settings.kafka_common(), "group.id": f"reader-{uuid.uuid4()}",
-                                  "enable.auto.commit": False, "fetch.wait.max.ms": 20})
+        self.consumer = Consumer(
+            {
+                **settings.kafka_common(),
+                "group.id": f"reader-{uuid.uuid4()}",
+                "enable.auto.commit": False,
+                "fetch.wait.max.ms": 20,
+            }
+        )
         md = self.consumer.list_topics(self.topic, timeout=10).topics[self.topic]
-        self.consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in md.partitions])
+        self.consumer.assign(
+            [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in md.partitions]
+        )
         self.records: list[dict[str, Any]] = []
         self.arrivals: list[float] = []
         self.positions: list[tuple[int, int]] = []  # (partition, offset) of each record
@@ -90,13 +133,17 @@ class TopicReader:
             n += 1
         return n
 
-    def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 20.0) -> list[dict[str, Any]]:
+    def wait_for(
+        self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 20.0
+    ) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.poll()
             if predicate(self.records):
                 return self.records
-        raise AssertionError(f"timed out on {self.topic}; have {len(self.records)} records: {self.records[:5]}")
+        raise AssertionError(
+            f"timed out on {self.topic}; have {len(self.records)} records: {self.records[:5]}"
+        )
 
     def settle(self, seconds: float) -> list[dict[str, Any]]:
         """Keep reading for ``seconds`` (to prove nothing more arrives)."""
@@ -144,5 +191,3 @@ def running_enrich(settings: Any, *, timeout: float = 30.0) -> Iterator[Any]:
             assert not thread.is_alive(), "processor thread did not stop"
         if errors:
             raise errors[0]
-
-

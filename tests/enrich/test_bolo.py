@@ -11,12 +11,21 @@ from services.enrich.bolo import Entry, Watchlists, access_status, deletions
 
 
 def entry(eid: str, pattern: str, match_type: str = "exact", **kw: object) -> Entry:
-    rec = {"entry_id": eid, "list_id": kw.pop("list_id", "stolen"), "list_kind": kw.pop("list_kind", "bolo"),
-           "pattern": pattern, "match_type": match_type, "updated_at": 0, **kw}
+    rec = {
+        "entry_id": eid,
+        "list_id": kw.pop("list_id", "stolen"),
+        "list_kind": kw.pop("list_kind", "bolo"),
+        "pattern": pattern,
+        "match_type": match_type,
+        "updated_at": 0,
+        **kw,
+    }
     return Entry.from_record(rec)
 
 
-def ids(wl: Watchlists, plate: str, ts: int = 1000, camera: str = "cam1", zone: str | None = None) -> list[str]:
+def ids(
+    wl: Watchlists, plate: str, ts: int = 1000, camera: str = "cam1", zone: str | None = None
+) -> list[str]:
     return sorted(e.entry_id for e in wl.match(plate, ts=ts, camera_id=camera, zone=zone))
 
 
@@ -57,10 +66,22 @@ def test_fuzzy_index_agrees_with_brute_force() -> None:
     wl = Watchlists()
     wl.upsert(entry("f1", "ABC1234", "fuzzy", max_distance=1))
     wl.upsert(entry("f2", "XYZ987", "fuzzy", max_distance=2))
-    probes = ["ABC1234", "ABC124", "A8C1234", "4BC1Z34", "ABD1235", "XYZ98", "XY9870", "XZ98", "QQQ111"]
+    probes = [
+        "ABC1234",
+        "ABC124",
+        "A8C1234",
+        "4BC1Z34",
+        "ABD1235",
+        "XYZ98",
+        "XY9870",
+        "XZ98",
+        "QQQ111",
+    ]
     for plate in probes:
         expected = sorted(
-            e.entry_id for e in wl.entries.values() if plate_distance(plate, e.key) <= e.max_distance
+            e.entry_id
+            for e in wl.entries.values()
+            if plate_distance(plate, e.key) <= e.max_distance
         )
         assert ids(wl, plate) == expected, plate
     assert ids(wl, "ABC124") == ["f1"]
@@ -81,11 +102,29 @@ def test_validity_window_and_scope() -> None:
 
 def test_update_and_delete_reindex() -> None:
     wl = Watchlists()
-    wl.apply("e1", {"entry_id": "e1", "list_id": "l", "list_kind": "bolo", "pattern": "ABC1234",
-                    "match_type": "exact", "updated_at": 0})
+    wl.apply(
+        "e1",
+        {
+            "entry_id": "e1",
+            "list_id": "l",
+            "list_kind": "bolo",
+            "pattern": "ABC1234",
+            "match_type": "exact",
+            "updated_at": 0,
+        },
+    )
     assert ids(wl, "ABC1234") == ["e1"]
-    wl.apply("e1", {"entry_id": "e1", "list_id": "l", "list_kind": "bolo", "pattern": "ZZZ999",
-                    "match_type": "exact", "updated_at": 1})
+    wl.apply(
+        "e1",
+        {
+            "entry_id": "e1",
+            "list_id": "l",
+            "list_kind": "bolo",
+            "pattern": "ZZZ999",
+            "match_type": "exact",
+            "updated_at": 1,
+        },
+    )
     assert ids(wl, "ABC1234") == []
     assert ids(wl, "ZZZ999") == ["e1"]
     wl.apply("e1", None)

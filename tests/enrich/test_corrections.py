@@ -7,14 +7,29 @@ import pytest
 from platestream.errors import BadInputError
 from services.enrich.corrections import RecentEvents, corrected
 
-EVENT = {"event_id": "ev1", "version": 0, "plate": "ABC1Z34", "confidence": 0.6, "variants": ["ABC1Z34"],
-         "camera_id": "c", "correction_id": None, "emitted_at": 1}
+EVENT = {
+    "event_id": "ev1",
+    "version": 0,
+    "plate": "ABC1Z34",
+    "confidence": 0.6,
+    "variants": ["ABC1Z34"],
+    "camera_id": "c",
+    "correction_id": None,
+    "emitted_at": 1,
+}
 
 
 def test_correct_confirm_reject() -> None:
-    v1 = corrected(EVENT, {"correction_id": "k1", "action": "correct", "plate": "abc-1234"}, emitted_at=9)
-    assert (v1["version"], v1["plate"], v1["confidence"], v1["correction_id"], v1["emitted_at"]) == (
-        1, "ABC1234", 1.0, "k1", 9)
+    v1 = corrected(
+        EVENT, {"correction_id": "k1", "action": "correct", "plate": "abc-1234"}, emitted_at=9
+    )
+    assert (
+        v1["version"],
+        v1["plate"],
+        v1["confidence"],
+        v1["correction_id"],
+        v1["emitted_at"],
+    ) == (1, "ABC1234", 1.0, "k1", 9)
     assert v1["variants"] == ["ABC1Z34", "ABC1234"]
     assert EVENT["plate"] == "ABC1Z34"  # history is not edited
     v2 = corrected(v1, {"correction_id": "k2", "action": "confirm"}, emitted_at=10)

@@ -13,10 +13,28 @@ from services.enrich.dedup import (
 )
 
 
-def read(i: int, plate: str, conf: float = 0.9, *, ts: int | None = None, cam: str = "cam1",
-         lane: int | None = 1, offset: int | None = None, box: tuple[int, int, int, int] | None = None) -> Read:
-    return Read(read_id=f"r{i}", camera_id=cam, lane=lane, ts=1_000_000 + i * 100 if ts is None else ts,
-                plate=plate, confidence=conf, tp=("reads", 0), offset=i if offset is None else offset, box=box)
+def read(
+    i: int,
+    plate: str,
+    conf: float = 0.9,
+    *,
+    ts: int | None = None,
+    cam: str = "cam1",
+    lane: int | None = 1,
+    offset: int | None = None,
+    box: tuple[int, int, int, int] | None = None,
+) -> Read:
+    return Read(
+        read_id=f"r{i}",
+        camera_id=cam,
+        lane=lane,
+        ts=1_000_000 + i * 100 if ts is None else ts,
+        plate=plate,
+        confidence=conf,
+        tp=("reads", 0),
+        offset=i if offset is None else offset,
+        box=box,
+    )
 
 
 def test_consensus_weighted_vote_per_character() -> None:
@@ -54,7 +72,9 @@ def test_align_positions() -> None:
 
 def test_noisy_reads_of_two_vehicles_make_two_passages() -> None:
     t = PassageTracker(DedupConfig(max_distance=2.0, gap_ms=3000))
-    for i, p in enumerate(["ABC1234", "A8C1234", "ABC1Z34", "XYZ9876", "ABC1234", "XYZ987", "XY29876"]):
+    for i, p in enumerate(
+        ["ABC1234", "A8C1234", "ABC1Z34", "XYZ9876", "ABC1234", "XYZ987", "XY29876"]
+    ):
         t.add(read(i, p), wall_ms=0)
     passages = sorted(t.passages(), key=lambda p: p.first_seen)
     assert [(p.consensus()[0], p.count) for p in passages] == [("ABC1234", 4), ("XYZ9876", 3)]
@@ -142,8 +162,21 @@ def test_within_agrees_with_plate_distance() -> None:
     from platestream.plates import plate_distance
     from services.enrich.dedup import within
 
-    plates = ["ABC1234", "A8C1234", "ABC123", "4BC1Z34", "XBC1234", "ABD1235", "AB01234", "XYZ9876",
-              "ABCI234", "A8C12", "ADQ1234", "AQD1234", "ABC1LT4"]
+    plates = [
+        "ABC1234",
+        "A8C1234",
+        "ABC123",
+        "4BC1Z34",
+        "XBC1234",
+        "ABD1235",
+        "AB01234",
+        "XYZ9876",
+        "ABCI234",
+        "A8C12",
+        "ADQ1234",
+        "AQD1234",
+        "ABC1LT4",
+    ]
     for a, b in itertools.product(plates, repeat=2):
         exact = plate_distance(a, b)
         for limit in (1.0, 2.0):

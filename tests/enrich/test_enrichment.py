@@ -7,15 +7,38 @@ from services.enrich.enrichment import Cameras, direction_of, event_record, plat
 
 
 def _read(i: int, box: tuple[int, int, int, int] | None = None, **kw: object) -> Read:
-    return Read(read_id=f"r{i}", camera_id="gate", lane=2, ts=1000 + i * 100, plate="ABC1D23", confidence=0.7 + i / 100,
-                box=box, tp=("t", 0), offset=i, received_at=900 + i, **kw)  # type: ignore[arg-type]
+    return Read(
+        read_id=f"r{i}",
+        camera_id="gate",
+        lane=2,
+        ts=1000 + i * 100,
+        plate="ABC1D23",
+        confidence=0.7 + i / 100,
+        box=box,
+        tp=("t", 0),
+        offset=i,
+        received_at=900 + i,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def _cameras() -> Cameras:
     cams = Cameras()
-    cams.apply("gate", {"camera_id": "gate", "name": "Main gate", "site": "HQ", "zone": "north", "lat": 1.5,
-                        "lon": 2.5, "heading": 90.0, "direction_map": {"Forward": "approaching", "Reverse": "leaving"},
-                        "plate_formats": ["BR"], "updated_at": 0})
+    cams.apply(
+        "gate",
+        {
+            "camera_id": "gate",
+            "name": "Main gate",
+            "site": "HQ",
+            "zone": "north",
+            "lat": 1.5,
+            "lon": 2.5,
+            "heading": 90.0,
+            "direction_map": {"Forward": "approaching", "Reverse": "leaving"},
+            "plate_formats": ["BR"],
+            "updated_at": 0,
+        },
+    )
     return cams
 
 
@@ -47,12 +70,30 @@ def test_event_record_joins_camera_metadata() -> None:
     cams = _cameras()
     p = Passage(_read(0), 0)
     p.add(_read(1), 0)
-    ev = event_record(p, plate="ABC1D23", confidence=0.71, camera=cams.get("gate"), hits=["e1"],
-                      status="watchlisted", emitted_at=5000)
+    ev = event_record(
+        p,
+        plate="ABC1D23",
+        confidence=0.71,
+        camera=cams.get("gate"),
+        hits=["e1"],
+        status="watchlisted",
+        emitted_at=5000,
+    )
     assert (ev["camera_name"], ev["site"], ev["zone"], ev["lat"], ev["lon"], ev["heading"]) == (
-        "Main gate", "HQ", "north", 1.5, 2.5, 90.0)
+        "Main gate",
+        "HQ",
+        "north",
+        1.5,
+        2.5,
+        90.0,
+    )
     assert (ev["plate_format"], ev["country"]) == ("BR_MERCOSUR", "BR")
-    assert (ev["read_count"], ev["best_read_id"], ev["first_seen"], ev["last_seen"]) == (2, "r1", 1000, 1100)
+    assert (ev["read_count"], ev["best_read_id"], ev["first_seen"], ev["last_seen"]) == (
+        2,
+        "r1",
+        1000,
+        1100,
+    )
     assert (ev["received_at"], ev["emitted_at"], ev["version"], ev["lane"]) == (900, 5000, 0, 2)
     assert ev["access_status"] == "watchlisted" and ev["watchlist_hits"] == ["e1"]
     cams.apply("gate", None)

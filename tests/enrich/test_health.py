@@ -28,11 +28,24 @@ def test_transitions_and_rate() -> None:
     assert overdue(s, now=s["last_seen"] + 10_001)
     assert go_offline(s, now=s["last_seen"] + 10_001) and s["state"] == "offline"
     assert not go_offline(s, now=s["last_seen"] + 20_000)  # already offline: one status only
-    assert observe(s, {"kind": "status", "ts": 100_000, "state": "error", "reason": "auth failed"}, now=100_000) is None
+    assert (
+        observe(
+            s,
+            {"kind": "status", "ts": 100_000, "state": "error", "reason": "auth failed"},
+            now=100_000,
+        )
+        is None
+    )
     assert s["last_error"] == "auth failed" and s["state"] == "offline"
-    assert observe(s, {"kind": "status", "ts": 100_500, "state": "heartbeat"}, now=100_600) == "online"
+    assert (
+        observe(s, {"kind": "status", "ts": 100_500, "state": "heartbeat"}, now=100_600) == "online"
+    )
     rec = status_record(s, 100_600, "activity resumed")
-    assert (rec["state"], rec["source"], rec["details"]["last_error"]) == ("online", "health", "auth failed")
+    assert (rec["state"], rec["source"], rec["details"]["last_error"]) == (
+        "online",
+        "health",
+        "auth failed",
+    )
 
 
 def test_old_activity_does_not_bring_a_camera_online() -> None:
@@ -44,31 +57,62 @@ def test_old_activity_does_not_bring_a_camera_online() -> None:
 @pytest.mark.integration
 def test_quiet_camera_goes_offline_and_comes_back(settings, tmp_path) -> None:
     pipe = Pipe(settings)
-    pipe.send(catalogue.CAMERAS.name, "camera", "cam-h", {"camera_id": "cam-h", "offline_after_s": 2,
-                                                         "updated_at": now_ms()})
-    pipe.send(catalogue.CAMERA_EVENTS.name, "camera_event", "cam-h", {
-        "event_id": "h1", "source": "generic", "camera_id": "cam-h", "ts": now_ms(), "received_at": now_ms()})
+    pipe.send(
+        catalogue.CAMERAS.name,
+        "camera",
+        "cam-h",
+        {"camera_id": "cam-h", "offline_after_s": 2, "updated_at": now_ms()},
+    )
+    pipe.send(
+        catalogue.CAMERA_EVENTS.name,
+        "camera_event",
+        "cam-h",
+        {
+            "event_id": "h1",
+            "source": "generic",
+            "camera_id": "cam-h",
+            "ts": now_ms(),
+            "received_at": now_ms(),
+        },
+    )
     pipe.flush()
-    env = {**os.environ, "PLATESTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-           "PLATESTREAM_TOPIC_PREFIX": settings.topic_prefix, "PLATESTREAM_HEALTH_CHECK_INTERVAL_S": "0.5",
-           "PLATESTREAM_HEALTH_WEB_PORT": "0", "PLATESTREAM_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "PLATESTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "PLATESTREAM_TOPIC_PREFIX": settings.topic_prefix,
+        "PLATESTREAM_HEALTH_CHECK_INTERVAL_S": "0.5",
+        "PLATESTREAM_HEALTH_WEB_PORT": "0",
+        "PLATESTREAM_LOG_LEVEL": "WARNING",
+    }
     log = tmp_path / "health.log"
     with log.open("wb") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "platestream.cli", "health"], env=env,
-                                stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "platestream.cli", "health"],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
         statuses = TopicReader(settings, catalogue.CAMERA_STATUS.name)
 
         def ours(r: list[dict]) -> list[dict]:
             return [x for x in r if x["source"] == "health" and x["camera_id"] == "cam-h"]
 
         try:
-            statuses.wait_for(lambda r: [x["state"] for x in ours(r)][:2] == ["online", "offline"], timeout=60)
-            pipe.send(catalogue.CAMERA_STATUS.name, "camera_status", "cam-h", {
-                "camera_id": "cam-h", "ts": now_ms(), "state": "heartbeat", "source": "connector"})
+            statuses.wait_for(
+                lambda r: [x["state"] for x in ours(r)][:2] == ["online", "offline"], timeout=60
+            )
+            pipe.send(
+                catalogue.CAMERA_STATUS.name,
+                "camera_status",
+                "cam-h",
+                {"camera_id": "cam-h", "ts": now_ms(), "state": "heartbeat", "source": "connector"},
+            )
             pipe.flush()
             got = statuses.wait_for(lambda r: len(ours(r)) >= 3, timeout=20)
         except AssertionError as exc:
-            raise AssertionError(f"{exc}\nhealth log:\n{log.read_text(errors='replace')[-3000:]}") from None
+            raise AssertionError(
+                f"{exc}\nhealth log:\n{log.read_text(errors='replace')[-3000:]}"
+            ) from None
         finally:
             proc.terminate()
             try:
@@ -82,5 +126,7 @@ def test_quiet_camera_goes_offline_and_comes_back(settings, tmp_path) -> None:
     offline = states[1]
     assert "offline after 2 s" in offline["reason"]
     assert offline["last_event_ts"] is not None
-    quiet = offline["ts"] - offline["last_event_ts"]  # offline once quiet for 2 s, checked every 0.5 s
+    quiet = (
+        offline["ts"] - offline["last_event_ts"]
+    )  # offline once quiet for 2 s, checked every 0.5 s
     assert 2_000 < quiet <= 10_000, quiet

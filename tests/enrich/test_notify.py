@@ -28,14 +28,31 @@ from services.enrich.settings import NotifySettings, Route
 from .helpers import SERDE, Pipe, TopicReader
 
 
-def alert(alert_id: str, list_id: str = "stolen", priority: str = "high", camera: str = "cam-n") -> dict[str, Any]:
-    return {"alert_id": alert_id, "entry_id": "e1", "list_id": list_id, "list_kind": "bolo", "pattern": "BAD1234",
-            "match_type": "exact", "reason": "stolen", "priority": priority, "owner": "op", "event_id": "ev1",
-            "camera_id": camera, "plate": "BAD1234", "confidence": 0.95, "ts": now_ms(), "early": True,
-            "emitted_at": now_ms()}
+def alert(
+    alert_id: str, list_id: str = "stolen", priority: str = "high", camera: str = "cam-n"
+) -> dict[str, Any]:
+    return {
+        "alert_id": alert_id,
+        "entry_id": "e1",
+        "list_id": list_id,
+        "list_kind": "bolo",
+        "pattern": "BAD1234",
+        "match_type": "exact",
+        "reason": "stolen",
+        "priority": priority,
+        "owner": "op",
+        "event_id": "ev1",
+        "camera_id": camera,
+        "plate": "BAD1234",
+        "confidence": 0.95,
+        "ts": now_ms(),
+        "early": True,
+        "emitted_at": now_ms(),
+    }
 
 
 # --- unit ---------------------------------------------------------------------------------------
+
 
 def test_routing_by_list_and_priority() -> None:
     routes = [
@@ -44,11 +61,16 @@ def test_routing_by_list_and_priority() -> None:
         Route(channel="email", target="x@y", lists=["other"], min_priority="low"),
         Route(channel="webhook", target="http://a"),  # same target twice: delivered once
     ]
-    assert [(r.channel, r.target) for r in targets_for(alert("a", priority="medium"), routes)] == [("webhook", "http://a")]
-    assert [(r.channel, r.target) for r in targets_for(alert("a", priority="critical"), routes)] == [
-        ("webhook", "http://a"), ("mqtt", "t/high")]
-    assert [(r.channel, r.target) for r in targets_for(alert("a", list_id="other", priority="low"), routes)] == [
-        ("email", "x@y"), ("webhook", "http://a")]
+    assert [(r.channel, r.target) for r in targets_for(alert("a", priority="medium"), routes)] == [
+        ("webhook", "http://a")
+    ]
+    assert [
+        (r.channel, r.target) for r in targets_for(alert("a", priority="critical"), routes)
+    ] == [("webhook", "http://a"), ("mqtt", "t/high")]
+    assert [
+        (r.channel, r.target)
+        for r in targets_for(alert("a", list_id="other", priority="low"), routes)
+    ] == [("email", "x@y"), ("webhook", "http://a")]
 
 
 def test_signature_and_backoff() -> None:
@@ -59,7 +81,11 @@ def test_signature_and_backoff() -> None:
     delays = [backoff_s(n, 0.5, 4.0, rng) for n in range(1, 8)]
     caps = [0.5, 1.0, 2.0, 4.0, 4.0, 4.0, 4.0]
     assert all(0 <= d <= c for d, c in zip(delays, caps, strict=True))
-    assert delivery_id("a", "webhook", "u") == delivery_id("a", "webhook", "u") != delivery_id("a", "webhook", "v")
+    assert (
+        delivery_id("a", "webhook", "u")
+        == delivery_id("a", "webhook", "u")
+        != delivery_id("a", "webhook", "v")
+    )
 
 
 def test_webhook_retries_then_succeeds_and_4xx_is_final() -> None:
@@ -77,7 +103,9 @@ def test_webhook_retries_then_succeeds_and_4xx_is_final() -> None:
         slept.append(s)
 
     async def go() -> tuple[Any, Any]:
-        settings = NotifySettings(notify_max_attempts=5, notify_backoff_base_s=1.0, notify_webhook_secret="s3")
+        settings = NotifySettings(
+            notify_max_attempts=5, notify_backoff_base_s=1.0, notify_webhook_secret="s3"
+        )
         client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
         n = Notifier(settings, http=client, sleep=sleep)
         ok = await n.deliver(alert("a1"), Route(channel="webhook", target="http://h/ok"))
@@ -96,6 +124,7 @@ def test_webhook_retries_then_succeeds_and_4xx_is_final() -> None:
 
 
 # --- integration --------------------------------------------------------------------------------
+
 
 class _Hook(BaseHTTPRequestHandler):
     fail_first = 2
@@ -162,12 +191,18 @@ def test_notifier_delivers_once_per_target_with_retries(settings, tmp_path) -> N
     ]
     if sub is not None:
         routes.append({"channel": "mqtt", "target": mqtt_topic, "min_priority": "high"})
-    env = {**os.environ,
-           "PLATESTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "PLATESTREAM_TOPIC_PREFIX": settings.topic_prefix,
-           "PLATESTREAM_NOTIFY_ROUTES": json.dumps(routes), "PLATESTREAM_NOTIFY_BACKOFF_BASE_S": "0.05",
-           "PLATESTREAM_NOTIFY_MAX_ATTEMPTS": "4", "PLATESTREAM_NOTIFY_SMTP_PORT": str(smtp.port),
-           "PLATESTREAM_NOTIFY_WEB_PORT": "0", "PLATESTREAM_NOTIFY_WEBHOOK_SECRET": "hook-secret",
-           "PLATESTREAM_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "PLATESTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "PLATESTREAM_TOPIC_PREFIX": settings.topic_prefix,
+        "PLATESTREAM_NOTIFY_ROUTES": json.dumps(routes),
+        "PLATESTREAM_NOTIFY_BACKOFF_BASE_S": "0.05",
+        "PLATESTREAM_NOTIFY_MAX_ATTEMPTS": "4",
+        "PLATESTREAM_NOTIFY_SMTP_PORT": str(smtp.port),
+        "PLATESTREAM_NOTIFY_WEB_PORT": "0",
+        "PLATESTREAM_NOTIFY_WEBHOOK_SECRET": "hook-secret",
+        "PLATESTREAM_LOG_LEVEL": "WARNING",
+    }
     pipe = Pipe(settings)
     first = alert("A-1")
     a_bytes = SERDE.encode("bolo_alert", first)
@@ -184,14 +219,20 @@ def test_notifier_delivers_once_per_target_with_retries(settings, tmp_path) -> N
 
     def run_notifier(until: Any, also: Any = None) -> None:
         with log.open("ab") as log_fh:
-            proc = subprocess.Popen([sys.executable, "-m", "platestream.cli", "notify"], env=env,
-                                    stdout=log_fh, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "platestream.cli", "notify"],
+                env=env,
+                stdout=log_fh,
+                stderr=subprocess.STDOUT,
+            )
             try:
                 if also is not None:
                     also()
                 until()
             except AssertionError as exc:
-                raise AssertionError(f"{exc}\nnotifier log:\n{log.read_text(errors='replace')[-3000:]}") from None
+                raise AssertionError(
+                    f"{exc}\nnotifier log:\n{log.read_text(errors='replace')[-3000:]}"
+                ) from None
             finally:
                 proc.terminate()
                 try:
@@ -209,16 +250,29 @@ def test_notifier_delivers_once_per_target_with_retries(settings, tmp_path) -> N
         pipe.flush()
 
     try:
-        run_notifier(lambda: (deliveries.wait_for(lambda r: len(r) >= want, timeout=60),
-                              dlq.wait_for(lambda r: len(r) >= 1, timeout=10), deliveries.settle(1.0)))
+        run_notifier(
+            lambda: (
+                deliveries.wait_for(lambda r: len(r) >= want, timeout=60),
+                dlq.wait_for(lambda r: len(r) >= 1, timeout=10),
+                deliveries.settle(1.0),
+            )
+        )
         got = list(deliveries.records)
         dead = list(dlq.records)
         posts_first_run = [p[0] for p in _Hook.posts]
         # a second notifier process recovers the delivered table from its changelog
-        run_notifier(lambda: (deliveries.wait_for(lambda r: any(d["alert_id"] == "C-3" for d in r[want:])
-                                                  and len(r) >= 2 * want - 2, timeout=60),
-                              deliveries.settle(1.0)),
-                     also=replay_after_restart)
+        run_notifier(
+            lambda: (
+                deliveries.wait_for(
+                    lambda r: (
+                        any(d["alert_id"] == "C-3" for d in r[want:]) and len(r) >= 2 * want - 2
+                    ),
+                    timeout=60,
+                ),
+                deliveries.settle(1.0),
+            ),
+            also=replay_after_restart,
+        )
         after_restart = deliveries.records[want:]
     finally:
         deliveries.close()
@@ -236,7 +290,9 @@ def test_notifier_delivers_once_per_target_with_retries(settings, tmp_path) -> N
     assert (hook_outcome["status"], hook_outcome["attempts"]) == ("delivered", 3)
     assert posts_first_run == [500, 500, 200]  # once delivered, never again
     headers, body = _Hook.posts[2][1], _Hook.posts[2][2]
-    assert headers["X-Platestream-Signature"] == sign("hook-secret", headers["X-Platestream-Timestamp"], body)
+    assert headers["X-Platestream-Signature"] == sign(
+        "hook-secret", headers["X-Platestream-Timestamp"], body
+    )
     assert by[("A-1", "email", "ops@example.org")]["status"] == "delivered"
     assert by[("B-2", "email", "ops@example.org")]["status"] == "delivered"
     assert len(mails) == 3  # A, B, and C after the restart

@@ -37,10 +37,18 @@ def test_noisy_burst_of_three_vehicles_gives_three_events(enrich_settings, pipe,
         for _, rec in recs:
             pipe.read(rec)
         # a device read of the same camera model, a no-read device event, and garbage
-        pipe.send(catalogue.CAMERA_EVENTS.name, "camera_event", "cam-b",
-                  camera_event("dev-1", "cam-b", "DEV0001", t0 + 20_000))
-        pipe.send(catalogue.CAMERA_EVENTS.name, "camera_event", "cam-b",
-                  camera_event("dev-2", "cam-b", None, t0 + 20_100, conf=None))
+        pipe.send(
+            catalogue.CAMERA_EVENTS.name,
+            "camera_event",
+            "cam-b",
+            camera_event("dev-1", "cam-b", "DEV0001", t0 + 20_000),
+        )
+        pipe.send(
+            catalogue.CAMERA_EVENTS.name,
+            "camera_event",
+            "cam-b",
+            camera_event("dev-2", "cam-b", None, t0 + 20_100, conf=None),
+        )
         pipe.send(catalogue.PLATE_READS.name, None, "cam-a", b"not avro at all")
         pipe.flush()
         events = reader(EVENTS).wait_for(lambda r: len(r) >= 4)
@@ -63,7 +71,9 @@ def test_noisy_burst_of_three_vehicles_gives_three_events(enrich_settings, pipe,
 
 
 def test_parked_vehicle_gives_one_event(enrich_settings, pipe, reader, settings) -> None:
-    s = enrich_settings.model_copy(update={"enrich_max_passage_ms": 2000, "enrich_holdoff_ms": 30_000})
+    s = enrich_settings.model_copy(
+        update={"enrich_max_passage_ms": 2000, "enrich_holdoff_ms": 30_000}
+    )
     t0 = now_ms() - 60_000
     with running_enrich(s) as proc:
         n = 0
@@ -85,14 +95,29 @@ def test_parked_vehicle_gives_one_event(enrich_settings, pipe, reader, settings)
 
 def test_watchlist_hit_alerts_within_one_second(enrich_settings, pipe, reader) -> None:
     pipe.send(catalogue.BOLO.name, "bolo_entry", "e-stolen", bolo_entry("e-stolen", "BAD1234"))
-    pipe.send(catalogue.CAMERAS.name, "camera", "cam-w", {
-        "camera_id": "cam-w", "name": "Gate west", "site": "HQ", "zone": "north", "updated_at": now_ms()})
+    pipe.send(
+        catalogue.CAMERAS.name,
+        "camera",
+        "cam-w",
+        {
+            "camera_id": "cam-w",
+            "name": "Gate west",
+            "site": "HQ",
+            "zone": "north",
+            "updated_at": now_ms(),
+        },
+    )
     pipe.flush()
     alerts = reader(ALERTS)
     with running_enrich(enrich_settings) as proc:
         assert len(proc.watchlists) == 1
         # an entry added while running is followed too
-        pipe.send(catalogue.BOLO.name, "bolo_entry", "e-fuzzy", bolo_entry("e-fuzzy", "WANT99", "fuzzy", max_distance=1))
+        pipe.send(
+            catalogue.BOLO.name,
+            "bolo_entry",
+            "e-fuzzy",
+            bolo_entry("e-fuzzy", "WANT99", "fuzzy", max_distance=1),
+        )
         pipe.flush()
         deadline = time.monotonic() + 10
         while len(proc.watchlists) < 2 and time.monotonic() < deadline:
@@ -103,8 +128,12 @@ def test_watchlist_hit_alerts_within_one_second(enrich_settings, pipe, reader) -
         pipe.flush()
         got = alerts.wait_for(lambda r: len(r) >= 1, timeout=5)
         latency = alerts.arrivals[0] - sent
-        pipe.read(plate_read("w-1", "cam-w", "BAD1234", now_ms(), 0.97))  # same passage: no new alert
-        pipe.read(plate_read("w-2", "cam-w", "WANT98", now_ms() + 1, 0.5))  # low confidence: alert at close
+        pipe.read(
+            plate_read("w-1", "cam-w", "BAD1234", now_ms(), 0.97)
+        )  # same passage: no new alert
+        pipe.read(
+            plate_read("w-2", "cam-w", "WANT98", now_ms() + 1, 0.5)
+        )  # low confidence: alert at close
         pipe.flush()
         events = reader(EVENTS).wait_for(lambda r: len(r) >= 2)
         got = alerts.wait_for(lambda r: len(r) >= 2)
@@ -116,7 +145,9 @@ def test_watchlist_hit_alerts_within_one_second(enrich_settings, pipe, reader) -
     assert first["event_id"] == bad_event["event_id"]
     assert first["alert_id"] == stable_id("e-stolen", bad_event["event_id"])
     assert first["site"] == "HQ" and first["camera_name"] == "Gate west"
-    assert bad_event["access_status"] == "watchlisted" and bad_event["watchlist_hits"] == ["e-stolen"]
+    assert bad_event["access_status"] == "watchlisted" and bad_event["watchlist_hits"] == [
+        "e-stolen"
+    ]
     assert bad_event["site"] == "HQ" and bad_event["zone"] == "north"
     assert len(got) == 2
     late = got[1]
@@ -125,10 +156,20 @@ def test_watchlist_hit_alerts_within_one_second(enrich_settings, pipe, reader) -
 
 def test_expired_or_deleted_entry_gives_no_alert(enrich_settings, pipe, reader) -> None:
     now = now_ms()
-    pipe.send(catalogue.BOLO.name, "bolo_entry", "e-exp", bolo_entry("e-exp", "OLD1111", valid_until=now - 60_000))
+    pipe.send(
+        catalogue.BOLO.name,
+        "bolo_entry",
+        "e-exp",
+        bolo_entry("e-exp", "OLD1111", valid_until=now - 60_000),
+    )
     pipe.send(catalogue.BOLO.name, "bolo_entry", "e-del", bolo_entry("e-del", "DEL2222"))
     pipe.send(catalogue.BOLO.name, None, "e-del", None)  # tombstone
-    pipe.send(catalogue.BOLO.name, "bolo_entry", "a-staff", bolo_entry("a-staff", "STF3333", list_kind="allow"))
+    pipe.send(
+        catalogue.BOLO.name,
+        "bolo_entry",
+        "a-staff",
+        bolo_entry("a-staff", "STF3333", list_kind="allow"),
+    )
     pipe.flush()
     with running_enrich(enrich_settings) as proc:
         assert sorted(proc.watchlists.entries) == ["a-staff", "e-exp"]
@@ -147,7 +188,9 @@ def test_restart_mid_passage_loses_nothing(enrich_settings, pipe, reader) -> Non
     t0 = now_ms() - 30_000
     with running_enrich(s) as proc:
         for i in range(5):
-            pipe.read(plate_read(f"r-{i}", "cam-r", "RST1234" if i != 2 else "R5T1234", t0 + i * 100))
+            pipe.read(
+                plate_read(f"r-{i}", "cam-r", "RST1234" if i != 2 else "R5T1234", t0 + i * 100)
+            )
         pipe.flush()
         deadline = time.monotonic() + 10
         while proc.stats.reads < 5 and time.monotonic() < deadline:
@@ -179,27 +222,70 @@ def test_correction_emits_next_version(enrich_settings, pipe, reader) -> None:
         pipe.flush()
         events = ev_reader.wait_for(lambda r: len(r) >= 1)
         eid = events[0]["event_id"]
-        pipe.send(catalogue.CORRECTIONS.name, "correction", eid, {
-            "correction_id": "k1", "event_id": eid, "action": "correct", "plate": "COR-9999",
-            "previous_plate": "C0R9990", "user": "op", "ts": now_ms()})
-        pipe.send(catalogue.CORRECTIONS.name, "correction", "nope", {
-            "correction_id": "k2", "event_id": "nope", "action": "correct", "plate": "X", "user": "op", "ts": now_ms()})
+        pipe.send(
+            catalogue.CORRECTIONS.name,
+            "correction",
+            eid,
+            {
+                "correction_id": "k1",
+                "event_id": eid,
+                "action": "correct",
+                "plate": "COR-9999",
+                "previous_plate": "C0R9990",
+                "user": "op",
+                "ts": now_ms(),
+            },
+        )
+        pipe.send(
+            catalogue.CORRECTIONS.name,
+            "correction",
+            "nope",
+            {
+                "correction_id": "k2",
+                "event_id": "nope",
+                "action": "correct",
+                "plate": "X",
+                "user": "op",
+                "ts": now_ms(),
+            },
+        )
         pipe.flush()
         events = ev_reader.wait_for(lambda r: len(r) >= 2)
         alerts = reader(ALERTS).wait_for(lambda r: len(r) >= 1)
         dlq = reader(catalogue.dead_letter_topic("enrich").name).wait_for(lambda r: len(r) >= 1)
     v1 = events[1]
-    assert (v1["event_id"], v1["version"], v1["plate"], v1["correction_id"]) == (eid, 1, "COR9999", "k1")
+    assert (v1["event_id"], v1["version"], v1["plate"], v1["correction_id"]) == (
+        eid,
+        1,
+        "COR9999",
+        "k1",
+    )
     assert v1["access_status"] == "watchlisted" and alerts[0]["entry_id"] == "e-c"
     assert "not among the" in dlq[0]["error"]
     # after a restart the cache is empty: the correction says where the latest version lies
     part, off = ev_reader.positions[1]
     with running_enrich(enrich_settings):
-        pipe.send(catalogue.CORRECTIONS.name, "correction", eid, {
-            "correction_id": "k3", "event_id": eid, "action": "confirm", "user": "op", "ts": now_ms(),
-            "event_partition": part, "event_offset": off})
+        pipe.send(
+            catalogue.CORRECTIONS.name,
+            "correction",
+            eid,
+            {
+                "correction_id": "k3",
+                "event_id": eid,
+                "action": "confirm",
+                "user": "op",
+                "ts": now_ms(),
+                "event_partition": part,
+                "event_offset": off,
+            },
+        )
         pipe.flush()
         events = ev_reader.wait_for(lambda r: len(r) >= 3)
     v2 = events[2]
-    assert (v2["event_id"], v2["version"], v2["plate"], v2["correction_id"]) == (eid, 2, "COR9999", "k3")
+    assert (v2["event_id"], v2["version"], v2["plate"], v2["correction_id"]) == (
+        eid,
+        2,
+        "COR9999",
+        "k3",
+    )
     assert v2["site"] == v1["site"] and v2["read_ids"] == v1["read_ids"]
