@@ -2,7 +2,8 @@
 
 Every value from the user travels as a query parameter (``{name:Type}``, bound by the server);
 the SQL text is assembled only from fixed fragments chosen by the code. The latest version of each
-event wins (``plate_events FINAL``: corrections add versions of the same sorting key).
+event wins: candidates of any version are selected with the skip indexes, and rows superseded by
+a newer version (corrections) are dropped afterwards (`fetch_latest`).
 
 Fuzzy search scores a candidate by a weighted edit distance computed in SQL: distance between the
 confusable-folded skeletons (``platestream.plates.skeleton``, the materialized ``plate_skeleton``
@@ -20,7 +21,7 @@ from typing import Any, Literal
 
 from platestream.plates import CONFUSABLE_COST, normalise, skeleton
 
-EVENTS_FROM = "plate_events FINAL"
+EVENTS_FROM = "plate_events"
 # Every version of a row shares its partition (corrections never change camera or time, and the
 # partition is the month of ts), so FINAL need not merge across partitions: several times faster.
 FAST_FINAL = " SETTINGS do_not_merge_across_partitions_select_final = 1"
@@ -30,8 +31,9 @@ Sort = Literal["time", "score"]
 COLUMNS = (
     "event_id, version, camera_id, camera_name, site, zone, plate, confidence, "
     "toUnixTimestamp64Milli(ts) AS ts_ms, direction, vehicle_type, vehicle_color, vehicle_make, vehicle_model, "
-    "lane, read_count, watchlist_hits, access_status, best_crop_key, correction_id, source"
+    "lane, read_count, watchlist_hits, access_status, best_crop_key, correction_id, source, lat, lon"
 )
+KEY_COLUMNS = "event_id, version, camera_id, toUnixTimestamp64Milli(ts) AS ts_ms"
 RESULT_FIELDS = (
     "event_id",
     "version",
@@ -54,6 +56,8 @@ RESULT_FIELDS = (
     "best_crop_key",
     "correction_id",
     "source",
+    "lat",
+    "lon",
 )
 _WILDCARD_OK = re.compile(r"^[^\s%_\\]*$")
 
@@ -138,12 +142,17 @@ def decode_cursor(cursor: str, sort: str) -> list[Any]:
         values = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise QueryError("malformed cursor") from exc
-    expected = 2 if sort == "time" else 4
+    expected = 3 if sort == "time" else 5
     if not isinstance(values, list) or len(values) != expected:
         raise QueryError("cursor does not belong to this sort order")
-    if not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in values[:-1]
-    ) or not isinstance(values[-1], str):
+    numbers = values[:-2] + values[-1:]
+    if (
+        not isinstance(values[-2], str)
+        or not all(
+            isinstance(v, int) and not isinstance(v, bool) and -(2**62) < v < 2**62 for v in numbers
+        )
+        or not 0 <= values[-1] < 2**32
+    ):
         raise QueryError("malformed cursor")
     return values
 
@@ -228,37 +237,64 @@ def build_where(q: EventQuery, params: dict[str, Any]) -> tuple[list[str], str]:
 
 
 def build_search(q: EventQuery, *, limit: int | None = None) -> tuple[str, dict[str, Any]]:
-    """SQL and parameters for one page (``limit + 1`` rows: the extra one says whether more follow)."""
+    """SQL and parameters for one page of candidates (``limit + 1`` rows: the extra one says more follow).
+
+    Candidates are the keys of matching rows of any version (one per event and version);
+    `run_search` then fetches the full latest version of each and drops superseded candidates. The latest version, if it matches, is a
+    candidate itself, so nothing is lost, and no FINAL merge is needed (FINAL widens a selective
+    skip-index lookup to every granule that overlaps by primary key: seconds at 10M rows).
+    """
     params: dict[str, Any] = {}
     where, score = build_where(q, params)
     conf = "toInt64(round(confidence * 1000))"
+    key = "(ts, event_id, version) < (fromUnixTimestamp64Milli({c_ts:Int64}, 'UTC'), {c_id:String}, {c_ver:UInt32})"
     if q.cursor:
         c = decode_cursor(q.cursor, q.sort)
         if q.sort == "time":
-            params.update(c_ts=c[0], c_id=c[1])
-            where.append(
-                "(ts, event_id) < (fromUnixTimestamp64Milli({c_ts:Int64}, 'UTC'), {c_id:String})"
-            )
+            params.update(c_ts=c[0], c_id=c[1], c_ver=c[2])
+            where.append(key)
         else:
-            params.update(c_score=c[0], c_conf=c[1], c_ts=c[2], c_id=c[3])
+            params.update(c_score=c[0], c_conf=c[1], c_ts=c[2], c_id=c[3], c_ver=c[4])
             where.append(
                 f"(({score}) > {{c_score:Int64}} OR (({score}) = {{c_score:Int64}} AND ({conf} < {{c_conf:Int64}} "
-                f"OR ({conf} = {{c_conf:Int64}} AND (ts, event_id) < "
-                "(fromUnixTimestamp64Milli({c_ts:Int64}, 'UTC'), {c_id:String})))))"
+                f"OR ({conf} = {{c_conf:Int64}} AND {key}))))"
             )
     order = (
-        "ts DESC, event_id DESC"
+        "ts DESC, event_id DESC, version DESC"
         if q.sort == "time"
-        else "score ASC, conf_milli DESC, ts DESC, event_id DESC"
+        else "score ASC, conf_milli DESC, ts DESC, event_id DESC, version DESC"
     )
     params["limit"] = (limit or q.limit) + 1
     sql = (
-        f"SELECT {COLUMNS}, {score} AS score, {conf} AS conf_milli FROM {EVENTS_FROM}"
+        f"SELECT {KEY_COLUMNS}, {score} AS score, {conf} AS conf_milli FROM {EVENTS_FROM}"
         + (" WHERE " + " AND ".join(where) if where else "")
-        + f" ORDER BY {order} LIMIT {{limit:UInt32}}"
-        + FAST_FINAL
+        + f" ORDER BY {order} LIMIT 1 BY event_id, version LIMIT {{limit:UInt32}}"
     )
     return sql, params
+
+
+def fetch_latest(client: Any, keys: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """event_id -> full row of its latest version, for the given candidates.
+
+    Camera and time never change between versions of an event, so each candidate is looked up by
+    its primary-key prefix (camera_id, hour of ts) plus its id: a handful of granules each.
+    """
+    if not keys:
+        return {}
+    conds, params = [], {}
+    for i, k in enumerate({k["event_id"]: k for k in keys}.values()):
+        conds.append(
+            f"(camera_id = {{c{i}:String}} AND ts = fromUnixTimestamp64Milli({{t{i}:Int64}}, 'UTC') "
+            f"AND event_id = {{e{i}:String}})"
+        )
+        params.update({f"c{i}": k["camera_id"], f"t{i}": int(k["ts_ms"]), f"e{i}": k["event_id"]})
+    sql = f"SELECT {COLUMNS} FROM plate_events WHERE " + " OR ".join(conds)
+    latest: dict[str, dict[str, Any]] = {}
+    for row in client.query(sql, parameters=params).named_results():
+        have = latest.get(row["event_id"])
+        if have is None or int(row["version"]) > int(have["version"]):
+            latest[row["event_id"]] = row
+    return latest
 
 
 def row_to_event(row: dict[str, Any]) -> dict[str, Any]:
@@ -273,20 +309,36 @@ def row_to_event(row: dict[str, Any]) -> dict[str, Any]:
 
 def next_cursor(q: EventQuery, last: dict[str, Any]) -> str:
     if q.sort == "time":
-        return encode_cursor([int(last["ts_ms"]), last["event_id"]])
+        return encode_cursor([int(last["ts_ms"]), last["event_id"], int(last["version"])])
     return encode_cursor(
-        [int(last["score"]), int(last["conf_milli"]), int(last["ts_ms"]), last["event_id"]]
+        [
+            int(last["score"]),
+            int(last["conf_milli"]),
+            int(last["ts_ms"]),
+            last["event_id"],
+            int(last["version"]),
+        ]
     )
 
 
 def run_search(
     client: Any, q: EventQuery, *, limit: int | None = None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of events and the cursor of the next page (None at the end)."""
+    """One page of events and the cursor of the next page (None at the end).
+
+    A page can hold fewer than ``limit`` events when some candidates were superseded by a
+    corrected version; follow ``next_cursor`` until it is None.
+    """
     page = limit or q.limit
     sql, params = build_search(q, limit=page)
-    rows = list(client.query(sql, parameters=params).named_results())
-    more = len(rows) > page
-    rows = rows[:page]
-    cursor = next_cursor(q, rows[-1]) if more and rows else None
-    return [row_to_event(r) for r in rows], cursor
+    keys = list(client.query(sql, parameters=params).named_results())
+    more = len(keys) > page
+    keys = keys[:page]
+    cursor = next_cursor(q, keys[-1]) if more and keys else None
+    latest = fetch_latest(client, keys)
+    out = []
+    for k in keys:
+        row = latest.get(k["event_id"])
+        if row is not None and int(row["version"]) == int(k["version"]):  # else superseded
+            out.append(row_to_event({**row, "score": k["score"]}))
+    return out, cursor

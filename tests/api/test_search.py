@@ -57,7 +57,7 @@ def test_user_values_travel_as_parameters_only() -> None:
         "until",
     ):
         assert "{" + name + ":" in sql
-    assert "notEmpty(watchlist_hits)" in sql and "FROM plate_events FINAL" in sql
+    assert "notEmpty(watchlist_hits)" in sql and "FROM plate_events WHERE" in sql and "LIMIT 1 BY event_id, version" in sql
 
 
 @pytest.mark.parametrize(
@@ -81,20 +81,22 @@ def test_invalid_queries() -> None:
         EventQuery(since_ms=5, until_ms=5),
         EventQuery(plate="AB", mode="fuzzy", max_distance=9),
         EventQuery(cursor="!!"),
-        EventQuery(cursor=encode_cursor([1, "x"]), sort="score"),
-        EventQuery(cursor=encode_cursor(["a", "b"])),
+        EventQuery(cursor=encode_cursor([1, "x", 0]), sort="score"),
+        EventQuery(cursor=encode_cursor(["a", "b", 0])),
+        EventQuery(cursor=encode_cursor([1, "x", -1])),
+        EventQuery(cursor=encode_cursor([2**70, "x", 0])),
     ):
         with pytest.raises(QueryError):
             build_search(q)
 
 
 def test_cursor_round_trip_and_keyset_condition() -> None:
-    c = encode_cursor([1700000000000, "evt-1"])
-    assert decode_cursor(c, "time") == [1700000000000, "evt-1"]
+    c = encode_cursor([1700000000000, "evt-1", 2])
+    assert decode_cursor(c, "time") == [1700000000000, "evt-1", 2]
     sql, params = build_search(EventQuery(cursor=c, limit=10))
-    assert "(ts, event_id) < (fromUnixTimestamp64Milli({c_ts:Int64}, 'UTC'), {c_id:String})" in sql
+    assert "(ts, event_id, version) < (fromUnixTimestamp64Milli({c_ts:Int64}, 'UTC'), {c_id:String}, {c_ver:UInt32})" in sql
     assert params["limit"] == 11 and params["c_id"] == "evt-1"
-    sc = encode_cursor([4, 900, 1700000000000, "evt-2"])
+    sc = encode_cursor([4, 900, 1700000000000, "evt-2", 0])
     sql, params = build_search(EventQuery(plate="ABC", mode="fuzzy", sort="score", cursor=sc))
     assert (
         params["c_score"] == 4

@@ -11,17 +11,9 @@ from pydantic import BaseModel
 from platestream.plates import normalise
 from platestream.timeutil import to_ms
 from services.api.deps import Search, StateDep, audit
-from services.api.search import FAST_FINAL
+from services.api.search import EventQuery, QueryError, run_search
 
 router = APIRouter(prefix="/api/v1/plates", tags=["plates"])
-
-TIMELINE_SQL = (
-    "SELECT event_id, camera_id, camera_name, site, zone, toUnixTimestamp64Milli(ts) AS ts_ms, direction, "
-    "confidence, lat, lon, watchlist_hits FROM plate_events FINAL "
-    "WHERE plate = {plate:String} AND ts >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') "
-    "AND ts < fromUnixTimestamp64Milli({until:Int64}, 'UTC') ORDER BY ts ASC, event_id LIMIT {limit:UInt32}"
-    + FAST_FINAL
-)
 
 
 class Stop(BaseModel):
@@ -65,15 +57,26 @@ def timeline(
             status.HTTP_422_UNPROCESSABLE_CONTENT, "plate must have 1-32 letters or digits"
         )
     try:
-        params = {
-            "plate": norm,
-            "since": to_ms(since) if since else 0,
-            "until": to_ms(until) if until else 32503680000000,
-            "limit": limit,
-        }
+        lo, hi = (to_ms(since) if since else 0), (to_ms(until) if until else 32503680000000)
     except (OverflowError, ValueError, OSError) as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"bad time: {exc}") from exc
-    rows = list(state.clickhouse.query(TIMELINE_SQL, parameters=params).named_results())
+    # The latest version of each passage wins (a corrected plate leaves this timeline).
+    try:
+        found, _cursor = run_search(
+            state.clickhouse,
+            EventQuery(
+                plate=norm,
+                mode="exact",
+                since_ms=lo,
+                until_ms=hi,
+                limit=limit,
+            ),
+        )
+    except QueryError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    rows = sorted(found, key=lambda r: (r["ts"], r["event_id"]))
+    for r in rows:
+        r["ts_ms"] = r["ts"]
     stops = []
     for i, r in enumerate(rows):
         nxt = rows[i + 1]["ts_ms"] if i + 1 < len(rows) else None
@@ -99,7 +102,7 @@ def timeline(
         p,
         "timeline",
         resource="/api/v1/plates/{plate}/timeline",
-        query={"plate": norm, "since": params["since"], "until": params["until"]},
+        query={"plate": norm, "since": lo, "until": hi},
         result_count=len(stops),
     )
     return {

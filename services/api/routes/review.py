@@ -119,7 +119,7 @@ def review_queue(
     where = ""
     if cursor:
         try:
-            c_ts, c_id = decode_cursor(cursor, "time")
+            c_ts, c_id, _ver = decode_cursor(cursor, "time")
         except ValueError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
         params.update(c_ts=c_ts, c_id=c_id)
@@ -139,5 +139,7 @@ def review_queue(
         item["thumbnail_url"] = presign(state, item.pop("best_crop_key", None))
         items.append(item)
     audit(state, request, p, "review", query={"limit": limit}, result_count=len(items))
-    nxt = encode_cursor([int(rows[-1]["ts_ms"]), rows[-1]["event_id"]]) if more and rows else None
+    nxt = (
+        encode_cursor([int(rows[-1]["ts_ms"]), rows[-1]["event_id"], 0]) if more and rows else None
+    )
     return {"items": items, "next_cursor": nxt, "threshold": state.settings.api_review_threshold}
