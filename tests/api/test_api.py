@@ -614,7 +614,9 @@ def test_review_queue_and_corrections(api_env: ApiEnv) -> None:
     threshold = api_env.settings.api_review_threshold
     corrected = set(api_env.state.corrected)
     low = sorted(
-        e["plate"] for e in api_env.seed.events if e["confidence"] < threshold and e["event_id"] not in corrected
+        e["plate"]
+        for e in api_env.seed.events
+        if e["confidence"] < threshold and e["event_id"] not in corrected
     )
     queue = api_env.get("/api/v1/review", "operator").json()
     assert sorted(e["plate"] for e in queue["items"]) == low

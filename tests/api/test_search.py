@@ -57,7 +57,11 @@ def test_user_values_travel_as_parameters_only() -> None:
         "until",
     ):
         assert "{" + name + ":" in sql
-    assert "notEmpty(watchlist_hits)" in sql and "FROM plate_events WHERE" in sql and "LIMIT 1 BY event_id, version" in sql
+    assert (
+        "notEmpty(watchlist_hits)" in sql
+        and "FROM plate_events WHERE" in sql
+        and "LIMIT 1 BY event_id, version" in sql
+    )
 
 
 @pytest.mark.parametrize(
@@ -94,7 +98,10 @@ def test_cursor_round_trip_and_keyset_condition() -> None:
     c = encode_cursor([1700000000000, "evt-1", 2])
     assert decode_cursor(c, "time") == [1700000000000, "evt-1", 2]
     sql, params = build_search(EventQuery(cursor=c, limit=10))
-    assert "(ts, event_id, version) < (fromUnixTimestamp64Milli({c_ts:Int64}, 'UTC'), {c_id:String}, {c_ver:UInt32})" in sql
+    assert (
+        "(ts, event_id, version) < (fromUnixTimestamp64Milli({c_ts:Int64}, 'UTC'), {c_id:String}, {c_ver:UInt32})"
+        in sql
+    )
     assert params["limit"] == 11 and params["c_id"] == "evt-1"
     sc = encode_cursor([4, 900, 1700000000000, "evt-2", 0])
     sql, params = build_search(EventQuery(plate="ABC", mode="fuzzy", sort="score", cursor=sc))
