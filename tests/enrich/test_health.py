@@ -126,7 +126,8 @@ def test_quiet_camera_goes_offline_and_comes_back(settings, tmp_path) -> None:
     offline = states[1]
     assert "offline after 2 s" in offline["reason"]
     assert offline["last_event_ts"] is not None
-    quiet = (
-        offline["ts"] - offline["last_event_ts"]
-    )  # offline once quiet for 2 s, checked every 0.5 s
-    assert 2_000 < quiet <= 10_000, quiet
+    # offline only once quiet for more than 2 s, counted from the later of the event and the moment
+    # health learned the camera's configuration; checked every 0.5 s (later on a busy machine)
+    quiet = offline["ts"] - offline["last_event_ts"]
+    assert 2_000 < quiet <= 30_000, quiet
+    assert int(offline["reason"].split("no events for ")[1].split(" s")[0]) >= 2
