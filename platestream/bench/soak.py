@@ -53,20 +53,26 @@ def slope_per_min(points: list[tuple[float, float]]) -> float | None:
 
 
 def memory_verdict(samples: list[dict[str, Any]], names: list[str], max_slope: float) -> dict[str, Any]:
-    """Per process: RSS slope over the second half of the run; bounded if under ``max_slope``."""
+    """Per process: RSS slope over the second half and over the last quarter of the run.
+
+    Bounded when either slope is under ``max_slope``: a cache that fills up shows as growth that
+    stops (the last quarter is flat), a leak as growth that goes on through both windows.
+    """
     if not samples:
         return {name: {"slope_mib_per_min": None, "bounded": False} for name in names}
     t_end = samples[-1]["t"]
     out: dict[str, Any] = {}
     for name in names:
-        pts = [(s["t"], s[name]["rss_mib"]) for s in samples if s.get(name) and s["t"] >= t_end / 2]
-        slope = slope_per_min(pts)
+        rss = [(s["t"], s[name]["rss_mib"]) for s in samples if s.get(name)]
+        half = slope_per_min([(t, v) for t, v in rss if t >= t_end / 2])
+        quarter = slope_per_min([(t, v) for t, v in rss if t >= t_end * 3 / 4])
+        slopes = [x for x in (half, quarter) if x is not None]
         out[name] = {
-            "slope_mib_per_min": round(slope, 3) if slope is not None else None,
-            "rss_mib_first_half_max": round(max((s[name]["rss_mib"] for s in samples
-                                                 if s.get(name) and s["t"] < t_end / 2), default=0.0), 1),
-            "rss_mib_last": round(pts[-1][1], 1) if pts else None,
-            "bounded": slope is not None and slope <= max_slope,
+            "slope_mib_per_min": round(half, 3) if half is not None else None,
+            "slope_last_quarter_mib_per_min": round(quarter, 3) if quarter is not None else None,
+            "rss_mib_first_half_max": round(max((v for t, v in rss if t < t_end / 2), default=0.0), 1),
+            "rss_mib_last": round(rss[-1][1], 1) if rss else None,
+            "bounded": bool(slopes) and min(slopes) <= max_slope,
         }
     return out
 
@@ -177,7 +183,8 @@ def summary_text(result: dict[str, Any]) -> str:
              f" {result['stored_reads']:,} stored; load avg {result['load_avg']}"]
     for name, v in result["memory"].items():
         lines.append(f"  {name:10} RSS last {v['rss_mib_last']} MiB, slope over 2nd half "
-                     f"{v['slope_mib_per_min']} MiB/min -> {'bounded' if v['bounded'] else 'GROWING'}")
+                     f"{v['slope_mib_per_min']} MiB/min, over the last quarter {v['slope_last_quarter_mib_per_min']}"
+                     f" MiB/min -> {'bounded' if v['bounded'] else 'GROWING'}")
     for name, v in result["final_lag"].items():
         lines.append(f"  lag {name} at the end: {v} (approximate: local broker watermark)")
     lines.append("PASS" if result["passed"] else "FAIL: " + "; ".join(result["verdict"]))

@@ -61,6 +61,9 @@ def test_slope_and_memory_verdict() -> None:
             for t in range(0, 200, 5)]
     verdict = memory_verdict(flat, ["a", "b"], max_slope=2.0)
     assert verdict["a"]["bounded"] is True  # grew while warming up, then flat
+    # A cache that fills until 60 % of the run: the second half still climbs, the last quarter is flat.
+    late = [{"t": t, "c": {"rss_mib": 100.0 + min(t, 120) * 0.5}} for t in range(0, 200, 5)]
+    assert memory_verdict(late, ["c"], max_slope=2.0)["c"]["bounded"] is True
     assert verdict["b"]["bounded"] is False  # 60 MiB/min all along
     assert verdict["b"]["slope_mib_per_min"] == pytest.approx(60.0)
 
