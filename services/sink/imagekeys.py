@@ -56,7 +56,7 @@ def _slots(
 
 
 def image_slots(schema: str, rec: dict[str, Any]) -> list[ImageSlot]:
-    """The images of a plate_read, plate_event or camera_event record, in record order.
+    """The images of a plate_read, plate_event, camera_event or frame record, in record order.
 
     For a plate event the best crop comes first, then ``images``.
     """
@@ -71,4 +71,6 @@ def image_slots(schema: str, rec: dict[str, Any]) -> list[ImageSlot]:
         )
     if schema == "camera_event":
         return _slots(list(rec.get("images") or []), rec["camera_id"], rec["ts"], rec["event_id"])
+    if schema == "frame":
+        return _slots([rec.get("image")], rec["camera_id"], rec["ts"], rec["frame_id"])
     return []

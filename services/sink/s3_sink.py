@@ -34,6 +34,7 @@ from services.sink.settings import SinkSettings
 logger = logging.getLogger(__name__)
 
 IMAGE_TOPICS = (catalogue.CAMERA_EVENTS, catalogue.PLATE_READS, catalogue.PLATE_EVENTS)
+# Full frames are optional (PLATESTREAM_SINK_S3_FRAMES): they are large and short-lived.
 LIFECYCLE_RULE_ID = "platestream-retention"
 
 
@@ -68,7 +69,9 @@ class Put:
 
 def object_metadata(schema: str, rec: dict[str, Any], *, with_plate: bool) -> dict[str, str]:
     """x-amz-meta-* of an image: the owner id, camera and (when allowed) plate, URL-quoted (headers are ASCII)."""
-    owner = rec.get("read_id") if schema == "plate_read" else rec.get("event_id")
+    owner = {"plate_read": rec.get("read_id"), "frame": rec.get("frame_id")}.get(
+        schema, rec.get("event_id")
+    )
     meta = {"event-id": str(owner), "camera-id": str(rec["camera_id"]), "record": schema}
     if schema == "plate_read":
         meta["frame-id"] = str(rec.get("frame_id"))
@@ -99,7 +102,8 @@ class S3Sink:
         self.producer = producer
         self.stop = stop
         self.bucket = settings.s3_bucket
-        self.schemas = {settings.topic(t.name): t.schema for t in IMAGE_TOPICS}
+        topics = IMAGE_TOPICS + ((catalogue.FRAMES,) if settings.sink_s3_frames else ())
+        self.schemas = {settings.topic(t.name): t.schema for t in topics}
         self.stats = S3Stats()
         self._pool = ThreadPoolExecutor(
             max_workers=settings.sink_s3_workers, thread_name_prefix="s3put"

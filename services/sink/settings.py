@@ -57,6 +57,9 @@ class SinkSettings(CommonSettings):
     sink_s3_plate_metadata: bool = Field(
         default=True, description="Put the plate text in the object metadata (x-amz-meta-plate)."
     )
+    sink_s3_frames: bool = Field(
+        default=False, description="Also store inline full frames (anpr.frames.v1) under frames/."
+    )
     # Migration parameters.
     sink_engine: Literal["local", "replicated"] = "local"
     sink_replica_path: str = "/clickhouse/tables/{shard}/{database}/{table}"

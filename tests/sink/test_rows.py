@@ -82,3 +82,10 @@ def test_validate_rejects_rows_that_would_poison_a_table(
     rec[field] = value
     with pytest.raises(BadInputError, match=field):
         t.validate(rec)
+
+
+def test_frame_images_go_under_frames() -> None:
+    rec = {"frame_id": "f-1", "camera_id": "cam 1", "ts": BASE, "image": samples.image("frame")}
+    (slot,) = image_slots("frame", rec)
+    assert slot.key == image_key("frames", "cam 1", BASE, "f-1", "frame", "image/jpeg")
+    assert slot.key.startswith("frames/cam_1/2025/11/21/04/")

@@ -16,6 +16,18 @@ from tests.sink.helpers import produce, sink_settings, sink_thread, wait_until
 pytestmark = pytest.mark.integration
 
 
+def _produce_frame(s, frame: dict) -> None:
+    from platestream.kafka import make_producer
+    from platestream.serde import AvroSerde
+
+    topic = s.topic("anpr.frames.v1")
+    producer = make_producer(s)
+    producer.produce(
+        topic, key=b"cam-1", value=AvroSerde().encode("frame", frame, subject=f"{topic}-value")
+    )
+    assert producer.flush(30) == 0
+
+
 def _exists(s3, bucket: str, key: str) -> bool:
     from minio.error import S3Error
 
@@ -64,14 +76,35 @@ def test_inline_images_are_written_once_at_their_keys(settings) -> None:
     assert [(r.rule_id, r.expiration.days) for r in rules] == [(LIFECYCLE_RULE_ID, 30)]
 
 
-def test_plate_metadata_can_be_withheld(settings) -> None:
-    s = sink_settings(settings, sink_s3_plate_metadata=False)
+def test_plate_metadata_can_be_withheld_and_frames_stored_when_asked(settings) -> None:
+    s = sink_settings(settings, sink_s3_plate_metadata=False, sink_s3_frames=True)
     s3 = make_s3(s)
     ensure_bucket_with_lifecycle(s3, s.s3_bucket, 7)
     read = samples.plate_read(2, base_ts=now_ms(), with_crop=True)
     produce(s, "plate_reads", [read])
     key = image_slots("plate_read", read)[0].key
+    ts = now_ms()
+    frame = {
+        "frame_id": "frame-1",
+        "camera_id": "cam-1",
+        "source": "rtsp",
+        "seq": 1,
+        "ts": ts,
+        "received_at": ts,
+        "width": 1,
+        "height": 1,
+        "image": samples.image("frame"),
+        "job_id": None,
+        "plate_formats": None,
+    }
+    _produce_frame(s, frame)
+    frame_key = image_slots("frame", frame)[0].key
     with sink_thread(s, {"s3"}):
-        wait_until(lambda: _exists(s3, s.s3_bucket, key), 60, "the crop")
+        wait_until(
+            lambda: _exists(s3, s.s3_bucket, key) and _exists(s3, s.s3_bucket, frame_key),
+            60,
+            "crop and frame",
+        )
+    assert frame_key.startswith("frames/cam-1/")
     meta = {k.lower() for k in (s3.stat_object(s.s3_bucket, key).metadata or {})}
     assert "x-amz-meta-camera-id" in meta and "x-amz-meta-plate" not in meta
