@@ -133,7 +133,7 @@ FORMATS: tuple[PlateFormat, ...] = (
     PlateFormat("BR_OLD", "BR", ("LLLDDDD",), "Brazil before Mercosur: ABC-1234"),
     PlateFormat("GB", "GB", ("LLDDLLL",), "Great Britain current (2001-): AB12 CDE"),
     PlateFormat(
-        "GB_PREFIX", "GB", ("LD{1,3}LLL",), "Great Britain prefix (1983-2001): A123 BCD", prior=-1.0
+        "GB_PREFIX", "GB", ("LD{1,3}LLL",), "Great Britain prefix (1983-2001): A123 BCD", prior=-2.5
     ),
     PlateFormat(
         "DE",

@@ -191,7 +191,8 @@ def evaluate(
             )
     groups = sorted({c.group for c in cases})
     worst = [c for c in cases if not c.exact]
-    worst.sort(key=lambda c: (c.detected, -(c.confidence or 0.0)))
+    # confident misreads first (the errors that reach users), then missed plates
+    worst.sort(key=lambda c: (not c.detected, -(c.confidence or 0.0)))
     return {
         "backend": pipeline.name,
         "formats": (
@@ -201,7 +202,7 @@ def evaluate(
         ),
         "overall": _figures(cases, ms_all),
         "groups": {g: _figures([c for c in cases if c.group == g], ms_by_group[g]) for g in groups},
-        "worst": [asdict(c) | {"detected": c.detected} for c in worst[:25]],
+        "worst": [asdict(c) | {"detected": c.detected} for c in worst[:40]],
         "failures": len(worst),
     }
 

@@ -185,6 +185,8 @@ class PlateReader:
             for b in lines[i + 1 :]
             if b.y >= a.y + 0.5 * a.h and 0.4 < b.h / a.h < 2.5 and _x_overlap(a, b) > 0.3
         ]
+        # the two rows of a two-line plate are its biggest text: try the tallest pairs first
+        pairs.sort(key=lambda ab: min(ab[0].h, ab[1].h), reverse=True)
         for top, bottom in pairs[:2]:
             joined = _hconcat([crop(plate, top), crop(plate, bottom)])
             views.append((joined, 2, (top.h + bottom.h) / 2 / tallest))

@@ -49,3 +49,18 @@ def test_blank_image_gives_no_plates(pipeline) -> None:
     result = pipeline.process(np.full((720, 1280, 3), 128, np.uint8), formats_for(["EU"]))
     assert result.plates == []
     assert set(result.timings_ms) >= {"plate_detect", "ocr"}
+
+
+def test_vehicle_box_and_class_are_attached(br_dataset) -> None:  # type: ignore[no-untyped-def]
+    import cv2
+
+    from services.detect import backends
+    from services.detect.settings import OnnxBackend
+
+    pipe = backends.build(OnnxBackend(threads=2, vehicles=True))
+    result = pipe.process(cv2.imread(str(br_dataset / "br001.jpg")), formats_for(["BR"]))
+    (plate,) = result.plates
+    assert plate.vehicle_type == "car"
+    assert plate.vehicle_box is not None
+    assert plate.vehicle_box.contains_point(plate.box.x + plate.box.w / 2, plate.box.y + plate.box.h / 2)
+    assert "vehicle_detect" in result.timings_ms
