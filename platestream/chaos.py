@@ -54,7 +54,9 @@ class Fault:
         return f"{self.target} down {self.duration_s:g} s"
 
 
-def full_faults(outage_s: float = 30.0, stages: tuple[str, ...] = ("ingest", "enrich", "sink", "notify")) -> list[Fault]:
+def full_faults(
+    outage_s: float = 30.0, stages: tuple[str, ...] = ("ingest", "enrich", "sink", "notify")
+) -> list[Fault]:
     return [
         *(Fault("kill", s) for s in stages),
         Fault("restart", "broker"),
@@ -69,14 +71,19 @@ def short_faults(outage_s: float = 5.0) -> list[Fault]:
     The broker restart and the S3 outage need the S3 engine, whose re-reads of small batches are
     slow on the local broker (docs/faults.md); they run in the full suite.
     """
-    return [Fault("kill", "sink"), Fault("kill", "enrich"), Fault("kill", "ingest"),
-            Fault("outage", "clickhouse", outage_s)]
+    return [
+        Fault("kill", "sink"),
+        Fault("kill", "enrich"),
+        Fault("kill", "ingest"),
+        Fault("outage", "clickhouse", outage_s),
+    ]
 
 
 available_stages = harness.available_stages
 
 
 # -- the webhook receiver ------------------------------------------------------------------------
+
 
 class WebhookReceiver:
     """A local HTTP server that answers 500 to every ``fail_every``-th request and 200 otherwise.
@@ -113,7 +120,9 @@ class WebhookReceiver:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="webhook", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="webhook", daemon=True
+        )
 
     @staticmethod
     def alert_id(body: bytes) -> str:
@@ -142,6 +151,7 @@ class WebhookReceiver:
 
 # -- the load ------------------------------------------------------------------------------------
 
+
 def tiny_jpeg(seed: int = 0) -> bytes:
     from PIL import Image
 
@@ -168,8 +178,18 @@ class IngestLoad:
     (so the same event id) up to ``max_attempts`` times; only 2xx answers count as acknowledged.
     """
 
-    def __init__(self, *, url: str, devices: list[tuple[str, str]], run_id: str, rate: float,
-                 hit_every: int, workers: int = 8, max_attempts: int = 60, timeout_s: float = 20.0) -> None:
+    def __init__(
+        self,
+        *,
+        url: str,
+        devices: list[tuple[str, str]],
+        run_id: str,
+        rate: float,
+        hit_every: int,
+        workers: int = 8,
+        max_attempts: int = 60,
+        timeout_s: float = 20.0,
+    ) -> None:
         self.url = url
         self.devices = devices  # (device id, camera id)
         self.run_id = run_id
@@ -194,8 +214,11 @@ class IngestLoad:
     def payload(self, i: int) -> dict[str, Any]:
         device_id, _ = self.devices[i % len(self.devices)]
         return {
-            "device_id": device_id, "device_event_id": f"{self.run_id}-{i}", "ts": now_ms(),
-            "plate": plate_for(i, salt=7), "confidence": 0.97 if self.is_hit(i) else 0.85,
+            "device_id": device_id,
+            "device_event_id": f"{self.run_id}-{i}",
+            "ts": now_ms(),
+            "plate": plate_for(i, salt=7),
+            "confidence": 0.97 if self.is_hit(i) else 0.85,
             # One lane per event (mod a prime): passages never merge, so each hit is one alert.
             "lane": i % 997,
             "images": [{"kind": "scene", "data_base64": self.image_b64}],
@@ -214,14 +237,20 @@ class IngestLoad:
             if self._stop.is_set() and attempt > 1:
                 break
             try:
-                resp = client.post(self.url, json=body, headers={"X-API-Key": f"{DEVICE_SECRET}-{device_id}"},
-                                   timeout=self.timeout_s)
+                resp = client.post(
+                    self.url,
+                    json=body,
+                    headers={"X-API-Key": f"{DEVICE_SECRET}-{device_id}"},
+                    timeout=self.timeout_s,
+                )
                 self._count(str(resp.status_code))
                 if 200 <= resp.status_code < 300:
                     ids = resp.json().get("event_ids") or []
                     with self._lock:
                         for eid in ids:
-                            self.acked[eid] = Acked(i, eid, body["plate"], self.is_hit(i), now_ms(), attempt)
+                            self.acked[eid] = Acked(
+                                i, eid, body["plate"], self.is_hit(i), now_ms(), attempt
+                            )
                     return
                 if 400 <= resp.status_code < 500 and resp.status_code != 429:
                     logger.error("push %d refused: %s %s", i, resp.status_code, resp.text[:200])
@@ -280,17 +309,23 @@ class IngestLoad:
 
 STORED_SQL = "SELECT DISTINCT event_id FROM {db}.camera_events WHERE event_id IN %(ids)s"
 # Camera event ids merged into a passage (plate event): device events are their passage's reads.
-IN_PASSAGE_SQL = ("SELECT DISTINCT arrayJoin(read_ids) AS r FROM {db}.plate_events"
-                  " WHERE hasAny(read_ids, %(ids)s) AND r IN %(ids)s")
+IN_PASSAGE_SQL = (
+    "SELECT DISTINCT arrayJoin(read_ids) AS r FROM {db}.plate_events"
+    " WHERE hasAny(read_ids, %(ids)s) AND r IN %(ids)s"
+)
 # Camera event ids whose passage raised an alert.
-ALERTED_SQL = ("SELECT DISTINCT arrayJoin(read_ids) AS r FROM {db}.plate_events"
-               " WHERE event_id IN (SELECT event_id FROM {db}.alerts) AND r IN %(ids)s")
+ALERTED_SQL = (
+    "SELECT DISTINCT arrayJoin(read_ids) AS r FROM {db}.plate_events"
+    " WHERE event_id IN (SELECT event_id FROM {db}.alerts) AND r IN %(ids)s"
+)
 
 
 def found_ids(client: Any, db: str, ids: list[str], sql: str = STORED_SQL) -> set[str]:
     found: set[str] = set()
-    for k in range(0, len(ids), 2000):  # 2,000 ids (twice in some queries) stay under max_query_size
-        chunk = ids[k:k + 2000]
+    for k in range(
+        0, len(ids), 2000
+    ):  # 2,000 ids (twice in some queries) stay under max_query_size
+        chunk = ids[k : k + 2000]
         rows = client.query(sql.format(db=db), parameters={"ids": chunk}).result_rows
         found.update(str(r[0]) for r in rows)
     return found
@@ -300,8 +335,13 @@ def stored_ids(client: Any, db: str, ids: list[str]) -> set[str]:
     return found_ids(client, db, ids, STORED_SQL)
 
 
-def wait_found(client_factory: Callable[[], Any], db: str, ids: list[str], timeout_s: float,
-               sql: str = STORED_SQL) -> float | None:
+def wait_found(
+    client_factory: Callable[[], Any],
+    db: str,
+    ids: list[str],
+    timeout_s: float,
+    sql: str = STORED_SQL,
+) -> float | None:
     """Seconds until the query finds every id, or None after ``timeout_s``. Survives ClickHouse errors."""
     t0 = time.monotonic()
     remaining = list(ids)
@@ -320,7 +360,9 @@ def wait_found(client_factory: Callable[[], Any], db: str, ids: list[str], timeo
     return None
 
 
-def wait_stored(client_factory: Callable[[], Any], db: str, ids: list[str], timeout_s: float) -> float | None:
+def wait_stored(
+    client_factory: Callable[[], Any], db: str, ids: list[str], timeout_s: float
+) -> float | None:
     return wait_found(client_factory, db, ids, timeout_s, STORED_SQL)
 
 
@@ -335,8 +377,13 @@ class FaultResult:
     restored_ms: int = 0
 
 
-def scan_topic(settings: CommonSettings, topic: str, ids: set[str], key_field: str = "event_id",
-               timeout_s: float = 60.0) -> dict[str, tuple[int, int]]:
+def scan_topic(
+    settings: CommonSettings,
+    topic: str,
+    ids: set[str],
+    key_field: str = "event_id",
+    timeout_s: float = 60.0,
+) -> dict[str, tuple[int, int]]:
     """Where (partition, offset) each of ``ids`` sits in ``topic``, read from the start (diagnosis)."""
     import uuid
 
@@ -353,7 +400,11 @@ def scan_topic(settings: CommonSettings, topic: str, ids: set[str], key_field: s
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions])
         deadline = time.monotonic() + timeout_s
         idle_since = time.monotonic()
-        while time.monotonic() < deadline and time.monotonic() - idle_since < 3.0 and len(found) < len(ids):
+        while (
+            time.monotonic() < deadline
+            and time.monotonic() - idle_since < 3.0
+            and len(found) < len(ids)
+        ):
             batch = consumer.consume(num_messages=1000, timeout=0.5)
             if batch:
                 idle_since = time.monotonic()
@@ -365,7 +416,7 @@ def scan_topic(settings: CommonSettings, topic: str, ids: set[str], key_field: s
                 except Exception:
                     continue
                 if rid in ids:
-                    found[rid] = (msg.partition(), msg.offset())
+                    found[rid] = (int(msg.partition() or 0), int(msg.offset() or 0))
     finally:
         consumer.close()
     return found
@@ -379,10 +430,14 @@ class ChaosOptions:
     warmup_s: float = 5.0
     between_s: float = 3.0
     recovery_timeout_s: float = 180.0
-    passage_timeout_s: float = 60.0  # after a fault's rows are stored, how long to wait for passages
+    passage_timeout_s: float = (
+        60.0  # after a fault's rows are stored, how long to wait for passages
+    )
     final_timeout_s: float = 180.0
     webhook_fail_every: int = 3
-    broker_engine: str = "s3"  # s3: the log survives a broker restart; memory: faster, no broker faults
+    broker_engine: str = (
+        "s3"  # s3: the log survives a broker restart; memory: faster, no broker faults
+    )
     stages: tuple[str, ...] = ("ingest", "enrich", "sink", "notify")
     log_dir: Path = PROJECT_ROOT / "var" / "log" / "chaos"
 
@@ -403,21 +458,57 @@ class ChaosReport:
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
 
-        return {"run_id": self.run_id, "options": self.options, "faults": [asdict(r) for r in self.faults],
-                "figures": self.figures, "checks": self.checks, "problems": self.problems, "passed": self.passed}
+        return {
+            "run_id": self.run_id,
+            "options": self.options,
+            "faults": [asdict(r) for r in self.faults],
+            "figures": self.figures,
+            "checks": self.checks,
+            "problems": self.problems,
+            "passed": self.passed,
+        }
 
     def table(self) -> str:
         f = self.figures
         head = table(
-            ["events sent", "acknowledged", "stored", "lost", "duplicated", "images missing",
-             "alerts expected", "alerts delivered", "alert duplicates"],
-            [[f.get("sent"), f.get("acknowledged"), f.get("stored"), f.get("lost"), f.get("duplicated"),
-              f.get("images_missing"), f.get("alerts_expected"), f.get("alerts_delivered"),
-              f.get("alert_duplicates")]],
+            [
+                "events sent",
+                "acknowledged",
+                "stored",
+                "lost",
+                "duplicated",
+                "images missing",
+                "alerts expected",
+                "alerts delivered",
+                "alert duplicates",
+            ],
+            [
+                [
+                    f.get("sent"),
+                    f.get("acknowledged"),
+                    f.get("stored"),
+                    f.get("lost"),
+                    f.get("duplicated"),
+                    f.get("images_missing"),
+                    f.get("alerts_expected"),
+                    f.get("alerts_delivered"),
+                    f.get("alert_duplicates"),
+                ]
+            ],
         )
-        faults = table(["fault", "acked before", "all stored after (s)", "all in passages after (s)", "note"],
-                       [[r.fault, r.acked_before, r.recovery_s if r.recovery_s is not None else "NOT RECOVERED",
-                         r.passages_s, r.note] for r in self.faults])
+        faults = table(
+            ["fault", "acked before", "all stored after (s)", "all in passages after (s)", "note"],
+            [
+                [
+                    r.fault,
+                    r.acked_before,
+                    r.recovery_s if r.recovery_s is not None else "NOT RECOVERED",
+                    r.passages_s,
+                    r.note,
+                ]
+                for r in self.faults
+            ],
+        )
         verdict = "PASS" if self.passed else "FAIL: " + "; ".join(self.problems)
         return f"{head}\n\n{faults}\n\n{verdict}"
 
@@ -425,8 +516,14 @@ class ChaosReport:
 class ChaosRun:
     """One run of the suite on a given stack; ``run()`` returns the report."""
 
-    def __init__(self, *, settings: CommonSettings, stack: Any, options: ChaosOptions,
-                 echo: Callable[[str], None] = lambda s: logger.info("%s", s)) -> None:
+    def __init__(
+        self,
+        *,
+        settings: CommonSettings,
+        stack: Any,
+        options: ChaosOptions,
+        echo: Callable[[str], None] = lambda s: logger.info("%s", s),
+    ) -> None:
         self.base = settings
         self.stack = stack
         self.opts = options
@@ -443,32 +540,58 @@ class ChaosRun:
 
     def run(self) -> ChaosReport:
         opts = self.opts
-        report = ChaosReport(self.run_id, {"faults": [f.name for f in opts.faults], "rate": opts.rate,
-                                           "hit_every": opts.hit_every, "stages": list(opts.stages)})
+        report = ChaosReport(
+            self.run_id,
+            {
+                "faults": [f.name for f in opts.faults],
+                "rate": opts.rate,
+                "hit_every": opts.hit_every,
+                "stages": list(opts.stages),
+            },
+        )
         harness.prepare_namespace(self.settings)
         webhook = WebhookReceiver(opts.webhook_fail_every).start()
         devices = [(f"chaos-dev-{k}", f"chaos-cam-{k}") for k in range(4)]
-        max_events = int(opts.rate * (opts.warmup_s + len(opts.faults) * (opts.recovery_timeout_s + 60) + 60))
+        max_events = int(
+            opts.rate * (opts.warmup_s + len(opts.faults) * (opts.recovery_timeout_s + 60) + 60)
+        )
         self._write_watchlist(max_events)
         ingest_port = harness.free_port()
         env = {
             "ingest": {
                 "PLATESTREAM_INGEST_PORT": str(ingest_port),
-                "PLATESTREAM_INGEST_DEVICES": json.dumps({
-                    d: {"camera_id": c, "secret": f"{DEVICE_SECRET}-{d}", "rate_per_s": 10_000, "burst": 10_000}
-                    for d, c in devices}),
+                "PLATESTREAM_INGEST_DEVICES": json.dumps(
+                    {
+                        d: {
+                            "camera_id": c,
+                            "secret": f"{DEVICE_SECRET}-{d}",
+                            "rate_per_s": 10_000,
+                            "burst": 10_000,
+                        }
+                        for d, c in devices
+                    }
+                ),
                 "PLATESTREAM_INGEST_API_KEYS": "false",
             },
             "notify": {
-                "PLATESTREAM_NOTIFY_ROUTES": json.dumps([{"channel": "webhook", "target": webhook.url}]),
+                "PLATESTREAM_NOTIFY_ROUTES": json.dumps(
+                    [{"channel": "webhook", "target": webhook.url}]
+                ),
                 "PLATESTREAM_NOTIFY_MAX_ATTEMPTS": "20",
                 "PLATESTREAM_NOTIFY_BACKOFF_BASE_S": "0.1",
                 "PLATESTREAM_NOTIFY_BACKOFF_MAX_S": "2",
             },
         }
-        stages = harness.Stages(self.settings, list(opts.stages), opts.log_dir / self.run_id, extra_env=env)
-        load = IngestLoad(url=f"http://127.0.0.1:{ingest_port}/push/generic", devices=devices,
-                          run_id=self.run_id, rate=opts.rate, hit_every=opts.hit_every)
+        stages = harness.Stages(
+            self.settings, list(opts.stages), opts.log_dir / self.run_id, extra_env=env
+        )
+        load = IngestLoad(
+            url=f"http://127.0.0.1:{ingest_port}/push/generic",
+            devices=devices,
+            run_id=self.run_id,
+            rate=opts.rate,
+            hit_every=opts.hit_every,
+        )
         try:
             with stages:
                 self._wait_ready(stages, load, webhook, ingest_port)
@@ -496,14 +619,30 @@ class ChaosRun:
         records = []
         for i in [-1, *range(0, max_events, self.opts.hit_every)]:
             entry_id = f"{self.run_id}-bolo-{i}"
-            rec = {"entry_id": entry_id, "list_id": f"{self.run_id}-list", "list_kind": "bolo",
-                   "pattern": plate_for(i, salt=7), "match_type": "exact", "max_distance": 0, "reason": "chaos",
-                   "priority": "high", "camera_ids": [], "zones": [], "valid_from": None, "valid_until": None,
-                   "owner": "chaos", "updated_at": now_ms()}
-            records.append((entry_id.encode(), serde.encode("bolo_entry", rec, subject=f"{topic}-value")))
+            rec = {
+                "entry_id": entry_id,
+                "list_id": f"{self.run_id}-list",
+                "list_kind": "bolo",
+                "pattern": plate_for(i, salt=7),
+                "match_type": "exact",
+                "max_distance": 0,
+                "reason": "chaos",
+                "priority": "high",
+                "camera_ids": [],
+                "zones": [],
+                "valid_from": None,
+                "valid_until": None,
+                "owner": "chaos",
+                "updated_at": now_ms(),
+            }
+            records.append(
+                (entry_id.encode(), serde.encode("bolo_entry", rec, subject=f"{topic}-value"))
+            )
         produce_all(self.settings, topic, records)
 
-    def _wait_ready(self, stages: harness.Stages, load: IngestLoad, webhook: WebhookReceiver, port: int) -> None:
+    def _wait_ready(
+        self, stages: harness.Stages, load: IngestLoad, webhook: WebhookReceiver, port: int
+    ) -> None:
         """Readiness end to end: a canary push on the watchlist must be stored and alerted."""
         import httpx
 
@@ -511,19 +650,28 @@ class ChaosRun:
             raise RuntimeError(f"ingest did not answer:\n{stages.log_tail('ingest')}")
         body = {**load.payload(-1), "confidence": 0.97}
         device_id = body["device_id"]
-        resp = httpx.post(load.url, json=body, headers={"X-API-Key": f"{DEVICE_SECRET}-{device_id}"}, timeout=30)
+        resp = httpx.post(
+            load.url, json=body, headers={"X-API-Key": f"{DEVICE_SECRET}-{device_id}"}, timeout=30
+        )
         if resp.status_code != 200:
             raise RuntimeError(f"canary push refused: {resp.status_code} {resp.text[:300]}")
         self.canary_ids = set(resp.json()["event_ids"])
-        if wait_stored(self._client, self.settings.clickhouse_database, list(self.canary_ids), 90) is None:
-            raise RuntimeError(f"the canary event did not reach ClickHouse in 90 s:\n{stages.log_tail('sink')}")
+        if (
+            wait_stored(self._client, self.settings.clickhouse_database, list(self.canary_ids), 90)
+            is None
+        ):
+            raise RuntimeError(
+                f"the canary event did not reach ClickHouse in 90 s:\n{stages.log_tail('sink')}"
+            )
         if "notify" in stages.names:
             deadline = time.monotonic() + 90
             while not webhook.accepted and time.monotonic() < deadline:
                 time.sleep(0.3)
             if not webhook.accepted:
-                raise RuntimeError("the canary alert did not reach the webhook in 90 s:\n"
-                                   f"{stages.log_tail('enrich')}\n{stages.log_tail('notify')}")
+                raise RuntimeError(
+                    "the canary alert did not reach the webhook in 90 s:\n"
+                    f"{stages.log_tail('enrich')}\n{stages.log_tail('notify')}"
+                )
             self.canary_alerts = set(webhook.accepted)
 
     def _inject(self, fault: Fault, stages: harness.Stages, load: IngestLoad) -> FaultResult:
@@ -532,7 +680,9 @@ class ChaosRun:
         note = ""
         if fault.kind == "kill":
             if fault.target not in stages.names:
-                return FaultResult(fault.name, len(load.acked), None, "stage not running in this suite")
+                return FaultResult(
+                    fault.name, len(load.acked), None, "stage not running in this suite"
+                )
             old = stages.kill9(fault.target)
             if not stages.wait_restarted(fault.target, old, 60):
                 note = "supervisor did not restart it within 60 s"
@@ -552,12 +702,22 @@ class ChaosRun:
         recovery = wait_stored(self._client, db, acked, self.opts.recovery_timeout_s)
         passages = None
         if "enrich" in self.opts.stages:
-            waited = wait_found(self._client, db, acked, self.opts.passage_timeout_s, IN_PASSAGE_SQL)
+            waited = wait_found(
+                self._client, db, acked, self.opts.passage_timeout_s, IN_PASSAGE_SQL
+            )
             passages = round(time.monotonic() - t0, 2) if waited is not None else None
-        self.echo(f"  stored after {recovery} s, in passages after {passages} s ({len(acked)} acknowledged so far)")
+        self.echo(
+            f"  stored after {recovery} s, in passages after {passages} s ({len(acked)} acknowledged so far)"
+        )
         return FaultResult(fault.name, len(acked), recovery, note, passages, injected, restored)
 
-    def _final(self, report: ChaosReport, stages: harness.Stages, load: IngestLoad, webhook: WebhookReceiver) -> None:
+    def _final(
+        self,
+        report: ChaosReport,
+        stages: harness.Stages,
+        load: IngestLoad,
+        webhook: WebhookReceiver,
+    ) -> None:
         acked = load.acked_snapshot()
         ids = list(acked)
         db = self.settings.clickhouse_database
@@ -571,12 +731,17 @@ class ChaosRun:
         while "enrich" in self.opts.stages and time.monotonic() < deadline:
             alerted = found_ids(client, db, sorted(hits), ALERTED_SQL) if hits else set()
             delivered_enough = "notify" not in self.opts.stages or (
-                len(webhook.accepted) - len(self.canary_alerts) >= expected_alerts)
+                len(webhook.accepted) - len(self.canary_alerts) >= expected_alerts
+            )
             if delivered_enough and alerted >= hits:
                 break
             time.sleep(1.0)
-        alert_rows = [(str(a), str(e)) for a, e in client.query(
-            f"SELECT alert_id, any(event_id) FROM {db}.alerts FINAL GROUP BY alert_id").result_rows]
+        alert_rows = [
+            (str(a), str(e))
+            for a, e in client.query(
+                f"SELECT alert_id, any(event_id) FROM {db}.alerts FINAL GROUP BY alert_id"
+            ).result_rows
+        ]
         in_passages = None
         if "enrich" in self.opts.stages:
             left = max(5.0, deadline - time.monotonic())
@@ -584,18 +749,31 @@ class ChaosRun:
             in_passages = len(found_ids(client, db, ids, IN_PASSAGE_SQL))
             report.checks["passages_caught_up_s"] = waited
         stored = stored_ids(client, db, ids)
-        per_id = dict(client.query(
-            f"SELECT event_id, count() FROM {db}.camera_events FINAL GROUP BY event_id HAVING count() > 1").result_rows)
-        raw_dupes = int(client.command(
-            f"SELECT count() - uniqExact(event_id) FROM {db}.camera_events"))
-        all_stored = {str(r[0]) for r in client.query(f"SELECT DISTINCT event_id FROM {db}.camera_events").result_rows}
+        per_id = dict(
+            client.query(
+                f"SELECT event_id, count() FROM {db}.camera_events FINAL GROUP BY event_id HAVING count() > 1"
+            ).result_rows
+        )
+        raw_dupes = int(
+            str(client.command(f"SELECT count() - uniqExact(event_id) FROM {db}.camera_events"))
+        )
+        all_stored = {
+            str(r[0])
+            for r in client.query(f"SELECT DISTINCT event_id FROM {db}.camera_events").result_rows
+        }
         phantom = len(all_stored - set(ids) - self.canary_ids)
-        image_keys = client.query(f"SELECT event_id, image_keys FROM {db}.camera_events FINAL").result_rows
+        image_keys = client.query(
+            f"SELECT event_id, image_keys FROM {db}.camera_events FINAL"
+        ).result_rows
         images_missing, images_expected = self._missing_images(image_keys)
         alerted_events = alerted
-        canary_passages = {str(r[0]) for r in client.query(
-            f"SELECT event_id FROM {db}.plate_events FINAL WHERE hasAny(read_ids, %(ids)s)",
-            parameters={"ids": sorted(self.canary_ids) or [""]}).result_rows}
+        canary_passages = {
+            str(r[0])
+            for r in client.query(
+                f"SELECT event_id FROM {db}.plate_events FINAL WHERE hasAny(read_ids, %(ids)s)",
+                parameters={"ids": sorted(self.canary_ids) or [""]},
+            ).result_rows
+        }
         alert_rows = [(a, e) for a, e in alert_rows if e not in canary_passages]
         delivered = client.query(
             f"SELECT alert_id, countIf(status = 'delivered') FROM {db}.alert_deliveries FINAL GROUP BY alert_id"
@@ -606,19 +784,35 @@ class ChaosRun:
         alive = stages.alive()
         lag_left = self._lag_left()
         f = report.figures
-        f.update({
-            "sent": load.sent, "acknowledged": len(acked), "stored": len(stored & set(ids)), "lost": len(lost),
-            "in_passages": in_passages,
-            "duplicated": len(per_id), "raw_duplicate_rows_before_merge": raw_dupes, "stored_not_acknowledged": phantom,
-            "images_expected": images_expected, "images_missing": images_missing,
-            "alerts_expected": expected_alerts, "alert_rows": len(alert_rows),
-            "alerts_delivered": len([a for a, n in accepted.items() if n >= 1]),
-            "alert_duplicates": sum(n - 1 for n in accepted.values() if n > 1),
-            "webhook_requests": webhook.requests, "webhook_refused": webhook.refused,
-            "pushes_given_up": len(load.gave_up), "push_statuses": load.statuses,
-            "restarts": dict(stages.supervisor.restarts), "caught_up_s": caught_up, "lag_left": lag_left,
-        })
-        report.checks = {"alive": alive, "deliveries_delivered_once": sum(1 for n in delivered_ok.values() if n == 1)}
+        f.update(
+            {
+                "sent": load.sent,
+                "acknowledged": len(acked),
+                "stored": len(stored & set(ids)),
+                "lost": len(lost),
+                "in_passages": in_passages,
+                "duplicated": len(per_id),
+                "raw_duplicate_rows_before_merge": raw_dupes,
+                "stored_not_acknowledged": phantom,
+                "images_expected": images_expected,
+                "images_missing": images_missing,
+                "alerts_expected": expected_alerts,
+                "alert_rows": len(alert_rows),
+                "alerts_delivered": len([a for a, n in accepted.items() if n >= 1]),
+                "alert_duplicates": sum(n - 1 for n in accepted.values() if n > 1),
+                "webhook_requests": webhook.requests,
+                "webhook_refused": webhook.refused,
+                "pushes_given_up": len(load.gave_up),
+                "push_statuses": load.statuses,
+                "restarts": dict(stages.supervisor.restarts),
+                "caught_up_s": caught_up,
+                "lag_left": lag_left,
+            }
+        )
+        report.checks = {
+            "alive": alive,
+            "deliveries_delivered_once": sum(1 for n in delivered_ok.values() if n == 1),
+        }
         p = report.problems
         if lost:
             p.append(f"{len(lost)} acknowledged events not in ClickHouse (e.g. {lost[:3]})")
@@ -628,17 +822,25 @@ class ChaosRun:
         if images_missing:
             p.append(f"{images_missing} of {images_expected} images missing from the bucket")
         if images_expected < len(stored) + len(self.canary_ids):
-            p.append(f"only {images_expected} image keys for {len(stored)} stored events (one image each was sent)")
+            p.append(
+                f"only {images_expected} image keys for {len(stored)} stored events (one image each was sent)"
+            )
         if in_passages is not None and in_passages < len(ids):
-            p.append(f"{len(ids) - in_passages} acknowledged events never merged into a passage (enrich stuck?)")
+            p.append(
+                f"{len(ids) - in_passages} acknowledged events never merged into a passage (enrich stuck?)"
+            )
         if "enrich" in stages.names:
             missing_alert_events = hits - alerted_events
             if missing_alert_events:
                 p.append(f"{len(missing_alert_events)} watchlist hits without an alert row")
-                report.checks["hits_without_alert"] = self._diagnose_hits(client, sorted(missing_alert_events)[:20])
+                report.checks["hits_without_alert"] = self._diagnose_hits(
+                    client, sorted(missing_alert_events)[:20]
+                )
         if "notify" in stages.names:
             if f["alerts_delivered"] < len(alert_rows):
-                p.append(f"{len(alert_rows) - f['alerts_delivered']} alerts never delivered to the webhook")
+                p.append(
+                    f"{len(alert_rows) - f['alerts_delivered']} alerts never delivered to the webhook"
+                )
             if f["alert_duplicates"]:
                 p.append(f"{f['alert_duplicates']} alerts delivered more than once to the webhook")
         not_alive = [n for n, ok in alive.items() if not ok]
@@ -653,21 +855,33 @@ class ChaosRun:
         if load.gave_up:
             p.append(f"{len(load.gave_up)} pushes never acknowledged after retries")
 
-    def _diagnose(self, lost: list[str], acked: dict[str, Acked], faults: list[FaultResult]) -> list[dict[str, Any]]:
+    def _diagnose(
+        self, lost: list[str], acked: dict[str, Acked], faults: list[FaultResult]
+    ) -> list[dict[str, Any]]:
         """For each lost id: when it was acknowledged, the fault nearest in time, and whether the
         broker still has it (then the sink dropped it) or not (then the broker or ingest did)."""
-        where = scan_topic(self.settings, self.settings.topic(catalogue.CAMERA_EVENTS.name), set(lost[:50]))
+        where = scan_topic(
+            self.settings, self.settings.topic(catalogue.CAMERA_EVENTS.name), set(lost[:50])
+        )
         out = []
         for eid in lost[:50]:
             a = acked[eid]
             near = min(faults, key=lambda r: abs(r.injected_ms - a.acked_ms), default=None)
-            out.append({
-                "event_id": eid, "index": a.index, "attempts": a.attempts,
-                "in_topic_at": where.get(eid),
-                "nearest_fault": near.fault if near else None,
-                "acked_minus_fault_injected_ms": a.acked_ms - near.injected_ms if near else None,
-                "acked_minus_fault_restored_ms": a.acked_ms - near.restored_ms if near else None,
-            })
+            out.append(
+                {
+                    "event_id": eid,
+                    "index": a.index,
+                    "attempts": a.attempts,
+                    "in_topic_at": where.get(eid),
+                    "nearest_fault": near.fault if near else None,
+                    "acked_minus_fault_injected_ms": a.acked_ms - near.injected_ms
+                    if near
+                    else None,
+                    "acked_minus_fault_restored_ms": a.acked_ms - near.restored_ms
+                    if near
+                    else None,
+                }
+            )
         self.echo(f"lost events: {json.dumps(out, indent=1)}")
         return out
 
@@ -676,14 +890,25 @@ class ChaosRun:
         db = self.settings.clickhouse_database
         rows = client.query(
             f"SELECT arrayJoin(read_ids) AS r, event_id, plate, confidence, read_count, access_status, watchlist_hits"
-            f" FROM {db}.plate_events FINAL WHERE r IN %(ids)s", parameters={"ids": ids}).result_rows
+            f" FROM {db}.plate_events FINAL WHERE r IN %(ids)s",
+            parameters={"ids": ids},
+        ).result_rows
         by_id = {str(r[0]): r for r in rows}
         out = []
         for eid in ids:
             r = by_id.get(eid)
-            out.append({"camera_event_id": eid, "passage": None} if r is None else {
-                "camera_event_id": eid, "passage": str(r[1]), "confidence": float(r[3]), "read_count": int(r[4]),
-                "access_status": str(r[5]), "watchlist_hits": list(r[6])})
+            out.append(
+                {"camera_event_id": eid, "passage": None}
+                if r is None
+                else {
+                    "camera_event_id": eid,
+                    "passage": str(r[1]),
+                    "confidence": float(r[3]),
+                    "read_count": int(r[4]),
+                    "access_status": str(r[5]),
+                    "watchlist_hits": list(r[6]),
+                }
+            )
         self.echo(f"hits without an alert: {json.dumps(out, indent=1)}")
         return out
 
@@ -708,11 +933,16 @@ class ChaosRun:
         from platestream.bench.probes import LagSampler
 
         groups = {}
-        for stage, group, topic in (("enrich", "platestream-enrich", catalogue.CAMERA_EVENTS),
-                                    ("sink-clickhouse", "platestream-sink-clickhouse", catalogue.CAMERA_EVENTS),
-                                    ("notify", "platestream-notify", catalogue.ALERTS)):
+        for stage, group, topic in (
+            ("enrich", "platestream-enrich", catalogue.CAMERA_EVENTS),
+            ("sink-clickhouse", "platestream-sink-clickhouse", catalogue.CAMERA_EVENTS),
+            ("notify", "platestream-notify", catalogue.ALERTS),
+        ):
             if stage.split("-")[0] in self.opts.stages:
-                groups[stage] = (harness.group_id(self.settings, group), [self.settings.topic(topic.name)])
+                groups[stage] = (
+                    harness.group_id(self.settings, group),
+                    [self.settings.topic(topic.name)],
+                )
         sampler = LagSampler(settings=self.settings, groups=groups, interval_s=1.0)
         sampler.start()
         deadline = time.monotonic() + 30
@@ -727,16 +957,34 @@ class ChaosRun:
         return last
 
 
-def run_suite(base: CommonSettings, options: ChaosOptions, echo: Callable[[str], None] = print,
-              json_path: Path | None = None) -> ChaosReport:
+def run_suite(
+    base: CommonSettings,
+    options: ChaosOptions,
+    echo: Callable[[str], None] = print,
+    json_path: Path | None = None,
+) -> ChaosReport:
     """The whole suite on a private stack: start it, run, stop it; optionally write the report as JSON."""
     from platestream.benchutil import machine, write_json
 
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    if options.broker_engine == "memory" and any(f.target in ("broker", "s3") for f in options.faults):
-        raise ValueError("broker restarts and S3 outages need broker_engine='s3' (a memory log is lost on restart)")
-    with harness.private_stack(base, ephemeral=options.broker_engine == "memory") as (settings, stack):
+    if options.broker_engine == "memory" and any(
+        f.target in ("broker", "s3") for f in options.faults
+    ):
+        raise ValueError(
+            "broker restarts and S3 outages need broker_engine='s3' (a memory log is lost on restart)"
+        )
+    with harness.private_stack(base, ephemeral=options.broker_engine == "memory") as (
+        settings,
+        stack,
+    ):
         report = ChaosRun(settings=settings, stack=stack, options=options, echo=echo).run()
-    write_json(json_path, {**report.to_dict(), "machine": machine(), "started_at": started,
-                           "load_avg_at_end": [round(x, 2) for x in __import__("os").getloadavg()]})
+    write_json(
+        json_path,
+        {
+            **report.to_dict(),
+            "machine": machine(),
+            "started_at": started,
+            "load_avg_at_end": [round(x, 2) for x in __import__("os").getloadavg()],
+        },
+    )
     return report

@@ -19,19 +19,45 @@ def register_bench(bench_app: typer.Typer) -> None:
 
     @bench_app.command("pipeline")
     def pipeline(
-        no_detect: Annotated[bool, typer.Option("--no-detect", help="Leave out the CPU-bound detector (no frames).")] = False,
-        rate: Annotated[float, typer.Option(help="Reads per second produced to the reads topic.")] = 2000.0,
+        no_detect: Annotated[
+            bool, typer.Option("--no-detect", help="Leave out the CPU-bound detector (no frames).")
+        ] = False,
+        rate: Annotated[
+            float, typer.Option(help="Reads per second produced to the reads topic.")
+        ] = 2000.0,
         seconds: Annotated[float, typer.Option(help="How long the load runs.")] = 30.0,
-        frames_per_s: Annotated[float, typer.Option(help="Frames per second for the detector (real photos).")] = 2.0,
+        frames_per_s: Annotated[
+            float, typer.Option(help="Frames per second for the detector (real photos).")
+        ] = 2.0,
         cameras: Annotated[int, typer.Option(help="Cameras the reads are spread over.")] = 1000,
-        backlog: Annotated[int, typer.Option(help="Reads written before the stages start (measures the drain rate).")] = 0,
-        alert_every: Annotated[int, typer.Option(help="Every N-th read's plate is on a watchlist (0: none).")] = 500,
-        reference_messages: Annotated[int, typer.Option(help="Messages for the raw broker reference.")] = 100_000,
-        json_path: Annotated[Path | None, typer.Option("--json", help="Write the full result as JSON.")] = None,
-        plot_path: Annotated[Path | None, typer.Option("--plot", help="Write a PNG plot (default: next to --json).")] = None,
-        keep: Annotated[bool, typer.Option(help="Keep the run's topics, database and bucket.")] = False,
-        drain_timeout: Annotated[float, typer.Option(help="Max seconds to wait for the last rows after the load.")] = 120.0,
-        stack: Annotated[str, typer.Option(help="auto: the running local stack, else a private one; memory | s3: a private stack with that broker engine.")] = "auto",
+        backlog: Annotated[
+            int,
+            typer.Option(help="Reads written before the stages start (measures the drain rate)."),
+        ] = 0,
+        alert_every: Annotated[
+            int, typer.Option(help="Every N-th read's plate is on a watchlist (0: none).")
+        ] = 500,
+        reference_messages: Annotated[
+            int, typer.Option(help="Messages for the raw broker reference.")
+        ] = 100_000,
+        json_path: Annotated[
+            Path | None, typer.Option("--json", help="Write the full result as JSON.")
+        ] = None,
+        plot_path: Annotated[
+            Path | None, typer.Option("--plot", help="Write a PNG plot (default: next to --json).")
+        ] = None,
+        keep: Annotated[
+            bool, typer.Option(help="Keep the run's topics, database and bucket.")
+        ] = False,
+        drain_timeout: Annotated[
+            float, typer.Option(help="Max seconds to wait for the last rows after the load.")
+        ] = 120.0,
+        stack: Annotated[
+            str,
+            typer.Option(
+                help="auto: the running local stack, else a private one; memory | s3: a private stack with that broker engine."
+            ),
+        ] = "auto",
     ) -> None:
         """Drive the pipeline end to end; print throughput, freshness, lag, CPU and memory per stage."""
         from platestream.bench import pipeline as pl
@@ -39,16 +65,27 @@ def register_bench(bench_app: typer.Typer) -> None:
         from platestream.benchutil import write_json
         from platestream.settings import CommonSettings, load
 
-        opts = pl.PipelineOptions(rate=rate, seconds=seconds, detect=not no_detect, frames_per_s=frames_per_s,
-                                  backlog=backlog, alert_every=alert_every, cameras=cameras,
-                                  reference_messages=reference_messages, keep=keep, stack=stack,
-                                  drain_timeout_s=drain_timeout)
+        opts = pl.PipelineOptions(
+            rate=rate,
+            seconds=seconds,
+            detect=not no_detect,
+            frames_per_s=frames_per_s,
+            backlog=backlog,
+            alert_every=alert_every,
+            cameras=cameras,
+            reference_messages=reference_messages,
+            keep=keep,
+            stack=stack,
+            drain_timeout_s=drain_timeout,
+        )
         result = pl.run(load(CommonSettings), opts)
         if plot_path is None and json_path is not None:
             plot_path = json_path.with_suffix(".png")
         if plot_path is not None:
-            title = (f"platestream bench pipeline {'--no-detect ' if no_detect else ''}--rate {rate:g} "
-                     f"--seconds {seconds:g}; {result['machine']['cpus']} cpus, load avg {result['load_avg']}")
+            title = (
+                f"platestream bench pipeline {'--no-detect ' if no_detect else ''}--rate {rate:g} "
+                f"--seconds {seconds:g}; {result['machine']['cpus']} cpus, load avg {result['load_avg']}"
+            )
             result["plot"] = str(plot(result, plot_path, title))
         write_json(json_path, result)
         typer.echo(pl.summary_text(result))
@@ -59,9 +96,18 @@ def register_bench(bench_app: typer.Typer) -> None:
     def soak(
         minutes: Annotated[float, typer.Option(help="How long the soak runs.")] = 10.0,
         rate: Annotated[float, typer.Option(help="Reads per second (moderate load).")] = 1000.0,
-        max_slope_mib_per_min: Annotated[float, typer.Option(help="Fail when a stage's RSS grows faster than this over the second half.")] = 2.0,
-        json_path: Annotated[Path | None, typer.Option("--json", help="Write the full result as JSON.")] = None,
-        plot_path: Annotated[Path | None, typer.Option("--plot", help="Write a PNG plot (default: next to --json).")] = None,
+        max_slope_mib_per_min: Annotated[
+            float,
+            typer.Option(
+                help="Fail when a stage's RSS grows faster than this over the second half."
+            ),
+        ] = 2.0,
+        json_path: Annotated[
+            Path | None, typer.Option("--json", help="Write the full result as JSON.")
+        ] = None,
+        plot_path: Annotated[
+            Path | None, typer.Option("--plot", help="Write a PNG plot (default: next to --json).")
+        ] = None,
     ) -> None:
         """Moderate load for N minutes; print memory and lag per stage over time; fail on unbounded growth."""
         from platestream.bench import soak as sk
@@ -69,12 +115,20 @@ def register_bench(bench_app: typer.Typer) -> None:
         from platestream.benchutil import write_json
         from platestream.settings import CommonSettings, load
 
-        opts = sk.SoakOptions(minutes=minutes, rate=rate, max_slope_mib_per_min=max_slope_mib_per_min)
+        opts = sk.SoakOptions(
+            minutes=minutes, rate=rate, max_slope_mib_per_min=max_slope_mib_per_min
+        )
         result = sk.run(load(CommonSettings), opts, echo=typer.echo)
         if plot_path is None and json_path is not None:
             plot_path = json_path.with_suffix(".png")
         if plot_path is not None:
-            result["plot"] = str(plot(result, plot_path, f"platestream bench soak --minutes {minutes:g} --rate {rate:g}"))
+            result["plot"] = str(
+                plot(
+                    result,
+                    plot_path,
+                    f"platestream bench soak --minutes {minutes:g} --rate {rate:g}",
+                )
+            )
         write_json(json_path, result)
         typer.echo(sk.summary_text(result))
         if not result["passed"]:

@@ -41,18 +41,27 @@ GROUPS: dict[str, list[str]] = {
 }
 # Metrics/web ports of the stages: 0 (off or ephemeral) so parallel runs do not collide.
 PORT_VARS = (
-    "PLATESTREAM_DETECT_METRICS_PORT", "PLATESTREAM_ENRICH_METRICS_PORT",
-    "PLATESTREAM_SINK_METRICS_PORT", "PLATESTREAM_NOTIFY_WEB_PORT", "PLATESTREAM_HEALTH_WEB_PORT",
+    "PLATESTREAM_DETECT_METRICS_PORT",
+    "PLATESTREAM_ENRICH_METRICS_PORT",
+    "PLATESTREAM_SINK_METRICS_PORT",
+    "PLATESTREAM_NOTIFY_WEB_PORT",
+    "PLATESTREAM_HEALTH_WEB_PORT",
 )
 
 
 STAGE_MODULES = {
-    "ingest": "services.ingest.cli", "detect": "services.detect.cli", "enrich": "services.enrich.cli",
-    "sink": "services.sink.cli", "notify": "services.enrich.notify_cli", "health": "services.enrich.health_cli",
+    "ingest": "services.ingest.cli",
+    "detect": "services.detect.cli",
+    "enrich": "services.enrich.cli",
+    "sink": "services.sink.cli",
+    "notify": "services.enrich.notify_cli",
+    "health": "services.enrich.health_cli",
 }
 
 
-def available_stages(wanted: tuple[str, ...] = ("ingest", "enrich", "sink", "notify")) -> tuple[str, ...]:
+def available_stages(
+    wanted: tuple[str, ...] = ("ingest", "enrich", "sink", "notify"),
+) -> tuple[str, ...]:
     """The wanted stages whose command exists in this checkout (a stage still being built is left out)."""
     import importlib
 
@@ -79,11 +88,13 @@ def new_run_id(kind: str = "bench") -> str:
 
 def isolated(base: CommonSettings, run_id: str) -> CommonSettings:
     """The base settings with this run's own topic prefix, database and bucket."""
-    return base.model_copy(update={
-        "topic_prefix": f"{run_id}.",
-        "clickhouse_database": f"{run_id}_db",
-        "s3_bucket": f"{run_id}-img".lower(),
-    })
+    return base.model_copy(
+        update={
+            "topic_prefix": f"{run_id}.",
+            "clickhouse_database": f"{run_id}_db",
+            "s3_bucket": f"{run_id}-img".lower(),
+        }
+    )
 
 
 def group_id(settings: CommonSettings, default: str) -> str:
@@ -96,7 +107,9 @@ def settings_env(settings: CommonSettings) -> dict[str, str]:
     for name, value in settings.model_dump().items():
         if value is None:
             continue
-        env[f"PLATESTREAM_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+        env[f"PLATESTREAM_{name.upper()}"] = (
+            str(value).lower() if isinstance(value, bool) else str(value)
+        )
     return env
 
 
@@ -136,10 +149,14 @@ def private_stack(base: CommonSettings, *, ephemeral: bool) -> Iterator[tuple[Co
 
     broker, s3, clickhouse = pick_free_ports()
     var_dir = Path(tempfile.mkdtemp(prefix="platestream-bench-"))
-    settings = base.model_copy(update={
-        "kafka_bootstrap": f"127.0.0.1:{broker}", "s3_endpoint": f"http://127.0.0.1:{s3}",
-        "clickhouse_url": f"http://127.0.0.1:{clickhouse}", "var_dir": var_dir,
-    })
+    settings = base.model_copy(
+        update={
+            "kafka_bootstrap": f"127.0.0.1:{broker}",
+            "s3_endpoint": f"http://127.0.0.1:{s3}",
+            "clickhouse_url": f"http://127.0.0.1:{clickhouse}",
+            "var_dir": var_dir,
+        }
+    )
     stack = LocalStack(settings, var_dir=var_dir, ephemeral=ephemeral)
     try:
         stack.up()
@@ -150,7 +167,9 @@ def private_stack(base: CommonSettings, *, ephemeral: bool) -> Iterator[tuple[Co
 
 
 @contextmanager
-def live_stack(settings: CommonSettings, *, ephemeral: bool = True) -> Iterator[tuple[CommonSettings, Any]]:
+def live_stack(
+    settings: CommonSettings, *, ephemeral: bool = True
+) -> Iterator[tuple[CommonSettings, Any]]:
     """Use the stack that answers at ``settings``; else start a private one (stopped after)."""
     up = stack_reachable(settings)
     if all(up.values()):
@@ -189,7 +208,12 @@ def stack_pids(settings: CommonSettings) -> dict[str, int]:
     out: dict[str, int] = {}
     try:
         for conn in psutil.net_connections(kind="tcp"):
-            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port in wanted and conn.pid:
+            if (
+                conn.status == psutil.CONN_LISTEN
+                and conn.laddr
+                and conn.laddr.port in wanted
+                and conn.pid
+            ):
                 out[wanted[conn.laddr.port]] = conn.pid
     except psutil.Error as exc:
         logger.debug("cannot list listeners: %s", exc)
@@ -232,14 +256,18 @@ def drop_namespace(settings: CommonSettings) -> None:
     except Exception as exc:
         logger.warning("could not delete the run's topics: %s", exc)
     try:
-        make_clickhouse(settings, database="").command(f"DROP DATABASE IF EXISTS `{settings.clickhouse_database}`")
+        make_clickhouse(settings, database="").command(
+            f"DROP DATABASE IF EXISTS `{settings.clickhouse_database}`"
+        )
     except Exception as exc:
         logger.warning("could not drop database %s: %s", settings.clickhouse_database, exc)
     try:
         s3 = make_s3(settings)
         from minio.deleteobjects import DeleteObject
 
-        objs = (DeleteObject(o.object_name) for o in s3.list_objects(settings.s3_bucket, recursive=True))
+        objs = (
+            DeleteObject(o.object_name) for o in s3.list_objects(settings.s3_bucket, recursive=True)
+        )
         for err in s3.remove_objects(settings.s3_bucket, objs):
             logger.debug("delete: %s", err)
         s3.remove_bucket(settings.s3_bucket)
@@ -265,7 +293,9 @@ class Stages:
             for name in self.names
         ]
         self.stop_event = threading.Event()
-        self.supervisor = Supervisor(specs=specs, log_dir=self.log_dir, stop=self.stop_event, max_backoff_s=2.0)
+        self.supervisor = Supervisor(
+            specs=specs, log_dir=self.log_dir, stop=self.stop_event, max_backoff_s=2.0
+        )
         self._thread: threading.Thread | None = None
 
     def start(self) -> Stages:
@@ -336,8 +366,14 @@ def wait_http(url: str, timeout_s: float = 60.0, ok: tuple[int, ...] = (200, 401
     return False
 
 
-def run_cli(args: list[str], env: dict[str, str], timeout_s: float = 120.0) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: list[str], env: dict[str, str], timeout_s: float = 120.0
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "platestream.cli", *args], env={**os.environ, **env},
-        capture_output=True, text=True, timeout=timeout_s, check=False,
+        [sys.executable, "-m", "platestream.cli", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
     )

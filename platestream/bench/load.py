@@ -119,8 +119,13 @@ class FrameFactory:
             "width": width,
             "height": height,
             "image": {
-                "kind": "frame", "content_type": "image/jpeg", "data": data, "s3_key": None,
-                "width": width, "height": height, "sha256": None,
+                "kind": "frame",
+                "content_type": "image/jpeg",
+                "data": data,
+                "s3_key": None,
+                "width": width,
+                "height": height,
+                "sha256": None,
             },
             "job_id": None,
             "plate_formats": None,
@@ -224,7 +229,9 @@ class RecordPump:
                 value = self.serde.encode(self.schema, record, subject=subject)
                 try:
                     self._producer.produce(
-                        self.topic_name, key=self.key(record).encode(), value=value,
+                        self.topic_name,
+                        key=self.key(record).encode(),
+                        value=value,
                         on_delivery=self._delivered,
                     )
                 except BufferError:
@@ -244,7 +251,9 @@ class RecordPump:
         self.stats.finished_at = time.monotonic()
         remaining = self._producer.flush(60)
         if remaining:
-            logger.warning("%d records to %s not acknowledged after 60 s", remaining, self.topic_name)
+            logger.warning(
+                "%d records to %s not acknowledged after 60 s", remaining, self.topic_name
+            )
 
     def start(self) -> RecordPump:
         self._thread = threading.Thread(target=self.run, name=f"pump-{self.schema}", daemon=True)

@@ -38,25 +38,41 @@ class PipelineOptions:
     frames_per_s: float = 2.0
     backlog: int = 0  # reads produced before the stages start: measures the drain rate
     sample_every: int = 50
-    cameras: int = 1000  # reads spread over this many cameras (a camera sees a few vehicles a second)
+    cameras: int = (
+        1000  # reads spread over this many cameras (a camera sees a few vehicles a second)
+    )
     alert_every: int = 500
     drain_timeout_s: float = 120.0
     reference_messages: int = 100_000
     keep: bool = False
-    stack: str = "auto"  # auto (running stack, else a private memory one) | memory | s3 (private stacks)
+    stack: str = (
+        "auto"  # auto (running stack, else a private memory one) | memory | s3 (private stacks)
+    )
     log_dir: Path = PROJECT_ROOT / "var" / "log" / "bench"
 
 
-def bolo_entries(run_id: str, indexes: range, serde: AvroSerde, topic: str) -> list[tuple[bytes, bytes]]:
+def bolo_entries(
+    run_id: str, indexes: range, serde: AvroSerde, topic: str
+) -> list[tuple[bytes, bytes]]:
     """Exact-match watchlist entries for the plates of the given read indexes."""
     out = []
     for i in indexes:
         entry_id = f"{run_id}-bolo-{i}"
         rec = {
-            "entry_id": entry_id, "list_id": f"{run_id}-list", "list_kind": "bolo",
-            "pattern": plate_for(i), "match_type": "exact", "max_distance": 0,
-            "reason": "bench", "priority": "high", "camera_ids": [], "zones": [],
-            "valid_from": None, "valid_until": None, "owner": "bench", "updated_at": now_ms(),
+            "entry_id": entry_id,
+            "list_id": f"{run_id}-list",
+            "list_kind": "bolo",
+            "pattern": plate_for(i),
+            "match_type": "exact",
+            "max_distance": 0,
+            "reason": "bench",
+            "priority": "high",
+            "camera_ids": [],
+            "zones": [],
+            "valid_from": None,
+            "valid_until": None,
+            "owner": "bench",
+            "updated_at": now_ms(),
         }
         out.append((entry_id.encode(), serde.encode("bolo_entry", rec, subject=f"{topic}-value")))
     return out
@@ -85,7 +101,12 @@ def server_freshness(client: Any, table: str, where: str = "1") -> dict[str, Any
         f" FROM {table} WHERE received_at IS NOT NULL AND {where}"
     ).result_rows[0]
     n, qs, mx = row
-    return {"rows": int(n), "p50_ms": qs[0] if n else None, "p99_ms": qs[1] if n else None, "max_ms": mx if n else None}
+    return {
+        "rows": int(n),
+        "p50_ms": qs[0] if n else None,
+        "p99_ms": qs[1] if n else None,
+        "max_ms": mx if n else None,
+    }
 
 
 def wait_count(settings: CommonSettings, sql: str, at_least: int, timeout_s: float) -> bool:
@@ -96,7 +117,7 @@ def wait_count(settings: CommonSettings, sql: str, at_least: int, timeout_s: flo
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            if int(client.command(sql)) >= at_least:
+            if int(str(client.command(sql))) >= at_least:
                 return True
         except Exception as exc:
             logger.debug("count poll: %s", exc)
@@ -104,8 +125,15 @@ def wait_count(settings: CommonSettings, sql: str, at_least: int, timeout_s: flo
     return False
 
 
-def warm_up(settings: CommonSettings, stages: harness.Stages, serde: AvroSerde, factory: ReadFactory,
-            frames: FrameFactory | None, *, backlog: bool) -> int:
+def warm_up(
+    settings: CommonSettings,
+    stages: harness.Stages,
+    serde: AvroSerde,
+    factory: ReadFactory,
+    frames: FrameFactory | None,
+    *,
+    backlog: bool,
+) -> int:
     """Readiness end to end: a canary read (and frame) must reach ClickHouse before load starts.
 
     Returns the number of canary read rows written. With a backlog the stages are already busy
@@ -114,44 +142,72 @@ def warm_up(settings: CommonSettings, stages: harness.Stages, serde: AvroSerde, 
     db = settings.clickhouse_database
     if backlog:
         if not wait_count(settings, f"SELECT count() FROM {db}.plate_reads", 1, 120):
-            raise RuntimeError(f"no rows reached ClickHouse in 120 s; sink log:\n{stages.log_tail('sink')}")
+            raise RuntimeError(
+                f"no rows reached ClickHouse in 120 s; sink log:\n{stages.log_tail('sink')}"
+            )
         return 0
     from platestream.kafka import make_producer
 
     producer = make_producer(settings)
     canary = factory.read(-1, now_ms())
     topic = settings.topic(catalogue.PLATE_READS.name)
-    producer.produce(topic, key=canary["camera_id"].encode(),
-                     value=serde.encode("plate_read", canary, subject=f"{topic}-value"))
+    producer.produce(
+        topic,
+        key=canary["camera_id"].encode(),
+        value=serde.encode("plate_read", canary, subject=f"{topic}-value"),
+    )
     if frames is not None:
         ftopic = settings.topic(catalogue.FRAMES.name)
         frame = frames.frame(0, now_ms())
-        producer.produce(ftopic, key=frame["camera_id"].encode(),
-                         value=serde.encode("frame", frame, subject=f"{ftopic}-value"))
+        producer.produce(
+            ftopic,
+            key=frame["camera_id"].encode(),
+            value=serde.encode("frame", frame, subject=f"{ftopic}-value"),
+        )
     producer.flush(30)
     rid = canary["read_id"]
-    if not wait_count(settings, f"SELECT count() FROM {db}.plate_reads WHERE read_id = '{rid}'", 1, 90):
-        raise RuntimeError(f"the canary read did not reach ClickHouse in 90 s; sink log:\n{stages.log_tail('sink')}")
-    if not wait_count(settings, f"SELECT count() FROM {db}.plate_events WHERE best_read_id = '{rid}'", 1, 60):
-        raise RuntimeError(f"the canary read made no plate event in 60 s; enrich log:\n{stages.log_tail('enrich')}")
+    if not wait_count(
+        settings, f"SELECT count() FROM {db}.plate_reads WHERE read_id = '{rid}'", 1, 90
+    ):
+        raise RuntimeError(
+            f"the canary read did not reach ClickHouse in 90 s; sink log:\n{stages.log_tail('sink')}"
+        )
+    if not wait_count(
+        settings, f"SELECT count() FROM {db}.plate_events WHERE best_read_id = '{rid}'", 1, 60
+    ):
+        raise RuntimeError(
+            f"the canary read made no plate event in 60 s; enrich log:\n{stages.log_tail('enrich')}"
+        )
     rows = 1
     if frames is not None:
         fid = frames.frame_id(0)
-        if not wait_count(settings, f"SELECT count() FROM {db}.plate_reads WHERE frame_id = '{fid}'", 1, 240):
-            raise RuntimeError(f"the canary frame gave no read in 240 s; detect log:\n{stages.log_tail('detect')}")
+        if not wait_count(
+            settings, f"SELECT count() FROM {db}.plate_reads WHERE frame_id = '{fid}'", 1, 240
+        ):
+            raise RuntimeError(
+                f"the canary frame gave no read in 240 s; detect log:\n{stages.log_tail('detect')}"
+            )
         from platestream.clickhouse import make_clickhouse
 
-        rows += int(make_clickhouse(settings).command(
-            f"SELECT count() FROM {db}.plate_reads WHERE frame_id = '{fid}'"))
+        rows += int(
+            str(
+                make_clickhouse(settings).command(
+                    f"SELECT count() FROM {db}.plate_reads WHERE frame_id = '{fid}'"
+                )
+            )
+        )
     return rows
 
 
 def run(base: CommonSettings, opts: PipelineOptions) -> dict[str, Any]:
     missing = {"enrich", "sink", *(["detect"] if opts.detect else [])} - set(
-        harness.available_stages(("enrich", "sink", "detect")))
+        harness.available_stages(("enrich", "sink", "detect"))
+    )
     if missing:
         hint = " (or leave the detector out with --no-detect)" if "detect" in missing else ""
-        raise PlatestreamError(f"stages not available in this checkout: {', '.join(sorted(missing))}{hint}")
+        raise PlatestreamError(
+            f"stages not available in this checkout: {', '.join(sorted(missing))}{hint}"
+        )
     with harness.choose_stack(base, opts.stack) as (stack_settings, started_stack):
         run_id = harness.new_run_id("bench")
         settings = harness.isolated(stack_settings, run_id)
@@ -163,18 +219,27 @@ def run(base: CommonSettings, opts: PipelineOptions) -> dict[str, Any]:
                 harness.drop_namespace(settings)
 
 
-def _run(settings: CommonSettings, opts: PipelineOptions, run_id: str, own_stack: bool) -> dict[str, Any]:
+def _run(
+    settings: CommonSettings, opts: PipelineOptions, run_id: str, own_stack: bool
+) -> dict[str, Any]:
     from platestream.clickhouse import make_clickhouse
 
     serde = AvroSerde(settings.schema_registry_url)
     reads_topic = settings.topic(catalogue.PLATE_READS.name)
     total = int(opts.rate * opts.seconds)
     hits = range(0, total + opts.backlog, opts.alert_every) if opts.alert_every else range(0)
-    produce_all(settings, settings.topic(catalogue.BOLO.name),
-                bolo_entries(run_id, hits, serde, settings.topic(catalogue.BOLO.name)))
+    produce_all(
+        settings,
+        settings.topic(catalogue.BOLO.name),
+        bolo_entries(run_id, hits, serde, settings.topic(catalogue.BOLO.name)),
+    )
     result: dict[str, Any] = {
-        "command": "platestream bench pipeline", "options": {k: str(v) for k, v in asdict(opts).items()},
-        "run_id": run_id, "machine": machine(), "stack": f"private ({opts.stack if opts.stack != 'auto' else 'memory'} broker engine)" if own_stack
+        "command": "platestream bench pipeline",
+        "options": {k: str(v) for k, v in asdict(opts).items()},
+        "run_id": run_id,
+        "machine": machine(),
+        "stack": f"private ({opts.stack if opts.stack != 'auto' else 'memory'} broker engine)"
+        if own_stack
         else "the running local stack",
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -187,14 +252,23 @@ def _run(settings: CommonSettings, opts: PipelineOptions, run_id: str, own_stack
     def make_read(i: int, received_at: int) -> dict[str, Any]:
         rec = factory.read(i, received_at)
         if i in hot:
-            rec["confidence"] = 0.97  # single confident read: enrich alerts before the passage closes
+            rec["confidence"] = (
+                0.97  # single confident read: enrich alerts before the passage closes
+            )
         return rec
 
     backlog_s = 0.0
     if opts.backlog:
-        pump = RecordPump(settings=settings, topic=catalogue.PLATE_READS, make=make_read,
-                          record_id=lambda r: r["read_id"], key=lambda r: r["camera_id"],
-                          rate=10**9, seconds=600, serde=serde)
+        pump = RecordPump(
+            settings=settings,
+            topic=catalogue.PLATE_READS,
+            make=make_read,
+            record_id=lambda r: r["read_id"],
+            key=lambda r: r["camera_id"],
+            rate=10**9,
+            seconds=600,
+            serde=serde,
+        )
         pump.pace.total = opts.backlog
         t0 = time.monotonic()
         pump.seconds = 600
@@ -207,19 +281,48 @@ def _run(settings: CommonSettings, opts: PipelineOptions, run_id: str, own_stack
         result["backlog"] = {"reads": pump.stats.produced, "produce_s": round(backlog_s, 2)}
 
     names = ["enrich", "sink"] + (["detect"] if opts.detect else [])
-    stages = harness.Stages(settings, names, opts.log_dir / run_id,
-                            extra_env={"sink": {"PLATESTREAM_SINK_TARGETS": "clickhouse"}})
+    stages = harness.Stages(
+        settings,
+        names,
+        opts.log_dir / run_id,
+        extra_env={"sink": {"PLATESTREAM_SINK_TARGETS": "clickhouse"}},
+    )
     db = settings.clickhouse_database
-    tables = {"plate_reads": f"{db}.plate_reads", "plate_events": f"{db}.plate_events", "alerts": f"{db}.alerts"}
-    reads_fresh = probes.FreshnessProbe(settings=settings, table=f"{db}.plate_reads", id_column="read_id",
-                                        time_column="ts", name="fresh-reads")
-    events_fresh = probes.FreshnessProbe(settings=settings, table=f"{db}.plate_events", id_column="best_read_id",
-                                         time_column="ts", name="fresh-events", interval_s=0.5)
-    frames_fresh = probes.FreshnessProbe(settings=settings, table=f"{db}.plate_reads", id_column="frame_id",
-                                         time_column="ts", name="fresh-frames", interval_s=0.5)
+    tables = {
+        "plate_reads": f"{db}.plate_reads",
+        "plate_events": f"{db}.plate_events",
+        "alerts": f"{db}.alerts",
+    }
+    reads_fresh = probes.FreshnessProbe(
+        settings=settings,
+        table=f"{db}.plate_reads",
+        id_column="read_id",
+        time_column="ts",
+        name="fresh-reads",
+    )
+    events_fresh = probes.FreshnessProbe(
+        settings=settings,
+        table=f"{db}.plate_events",
+        id_column="best_read_id",
+        time_column="ts",
+        name="fresh-events",
+        interval_s=0.5,
+    )
+    frames_fresh = probes.FreshnessProbe(
+        settings=settings,
+        table=f"{db}.plate_reads",
+        id_column="frame_id",
+        time_column="ts",
+        name="fresh-frames",
+        interval_s=0.5,
+    )
     rows = probes.RowCounter(settings=settings, tables=tables)
-    alerts = probes.TopicWatcher(settings=settings, topic=settings.topic(catalogue.ALERTS.name),
-                                 key_field="alert_id", name="alerts")
+    alerts = probes.TopicWatcher(
+        settings=settings,
+        topic=settings.topic(catalogue.ALERTS.name),
+        key_field="alert_id",
+        name="alerts",
+    )
     pumps: list[RecordPump] = []
     frames = FrameFactory.from_dir(run_id, IMAGES_DIR) if opts.detect else None
 
@@ -231,12 +334,20 @@ def _run(settings: CommonSettings, opts: PipelineOptions, run_id: str, own_stack
 
     groups = {
         "enrich": (harness.group_id(settings, "platestream-enrich"), [reads_topic]),
-        "sink-clickhouse": (harness.group_id(settings, "platestream-sink-clickhouse"),
-                            [reads_topic, settings.topic(catalogue.PLATE_EVENTS.name),
-                             settings.topic(catalogue.ALERTS.name)]),
+        "sink-clickhouse": (
+            harness.group_id(settings, "platestream-sink-clickhouse"),
+            [
+                reads_topic,
+                settings.topic(catalogue.PLATE_EVENTS.name),
+                settings.topic(catalogue.ALERTS.name),
+            ],
+        ),
     }
     if opts.detect:
-        groups["detect"] = (harness.group_id(settings, "platestream-detect"), [settings.topic(catalogue.FRAMES.name)])
+        groups["detect"] = (
+            harness.group_id(settings, "platestream-detect"),
+            [settings.topic(catalogue.FRAMES.name)],
+        )
     lag = probes.LagSampler(settings=settings, groups=groups, known_ends=known_ends)
     sampler: ProcessSampler | None = None
     everything = (reads_fresh, events_fresh, frames_fresh, rows, lag, alerts)
@@ -246,26 +357,55 @@ def _run(settings: CommonSettings, opts: PipelineOptions, run_id: str, own_stack
         t_start = time.monotonic()
         rows.start()
         lag.start()
-        canaries = warm_up(settings, stages, serde, factory, frames if opts.detect else None,
-                           backlog=opts.backlog > 0)
+        canaries = warm_up(
+            settings,
+            stages,
+            serde,
+            factory,
+            frames if opts.detect else None,
+            backlog=opts.backlog > 0,
+        )
         result["stages_ready_s"] = round(time.monotonic() - t_start, 2)
         alerts.start()
-        sampler = ProcessSampler({**stages.pids(), **harness.stack_pids(settings),
-                                  "loadgen(this process)": os.getpid()}).start()
+        sampler = ProcessSampler(
+            {**stages.pids(), **harness.stack_pids(settings), "loadgen(this process)": os.getpid()}
+        ).start()
         cleanup.callback(sampler.stop)
         for probe in (reads_fresh, events_fresh, frames_fresh):
             probe.start()
-        pump = RecordPump(settings=settings, topic=catalogue.PLATE_READS, make=make_read,
-                          record_id=lambda r: r["read_id"], key=lambda r: r["camera_id"],
-                          rate=opts.rate, seconds=opts.seconds, serde=serde, sample_every=opts.sample_every,
-                          start_index=opts.backlog, on_sample=lambda rid, ms: (reads_fresh.track(rid, ms),
-                                                                                 events_fresh.track(rid, ms)))
+
+        def track_both(rid: str, ms: int) -> None:
+            reads_fresh.track(rid, ms)
+            events_fresh.track(rid, ms)
+
+        pump = RecordPump(
+            settings=settings,
+            topic=catalogue.PLATE_READS,
+            make=make_read,
+            record_id=lambda r: r["read_id"],
+            key=lambda r: r["camera_id"],
+            rate=opts.rate,
+            seconds=opts.seconds,
+            serde=serde,
+            sample_every=opts.sample_every,
+            start_index=opts.backlog,
+            on_sample=track_both,
+        )
         pumps.append(pump)
         if frames is not None and opts.frames_per_s > 0:
-            fpump = RecordPump(settings=settings, topic=catalogue.FRAMES, make=frames.frame,
-                               record_id=lambda r: r["frame_id"], key=lambda r: r["camera_id"],
-                               rate=opts.frames_per_s, seconds=opts.seconds, serde=serde, sample_every=1,
-                               on_sample=frames_fresh.track, start_index=1)
+            fpump = RecordPump(
+                settings=settings,
+                topic=catalogue.FRAMES,
+                make=frames.frame,
+                record_id=lambda r: r["frame_id"],
+                key=lambda r: r["camera_id"],
+                rate=opts.frames_per_s,
+                seconds=opts.seconds,
+                serde=serde,
+                sample_every=1,
+                on_sample=frames_fresh.track,
+                start_index=1,
+            )
             pumps.append(fpump)
             fpump.start()
         load_t0 = time.monotonic()
@@ -282,33 +422,50 @@ def _run(settings: CommonSettings, opts: PipelineOptions, run_id: str, own_stack
                 break
             time.sleep(0.5)
         drained_s = time.monotonic() - load_t0
-        time.sleep(min(5.0, opts.drain_timeout_s))  # events close after the passage gap; alerts follow
+        time.sleep(
+            min(5.0, opts.drain_timeout_s)
+        )  # events close after the passage gap; alerts follow
         events_fresh.wait_all(10)
         for probe in everything:
             probe.stop()
         sampler.stop()
         result["restarts"] = dict(stages.supervisor.restarts)
     client = make_clickhouse(settings)
-    distinct_reads = int(client.command(f"SELECT uniqExact(read_id) FROM {db}.plate_reads"))
-    result["produced"] = {"reads": expected, "rate_target": opts.rate, "rate_achieved": round(pump.stats.rate(), 1),
-                          "load_s": round(load_s, 2), "drained_s": round(drained_s, 2),
-                          "frames": sum(p.stats.produced for p in pumps[1:])}
-    points = {label: [(r["t"], r[label]) for r in rows.series if r.get(label) is not None] for label in tables}
+    distinct_reads = int(str(client.command(f"SELECT uniqExact(read_id) FROM {db}.plate_reads")))
+    result["produced"] = {
+        "reads": expected,
+        "rate_target": opts.rate,
+        "rate_achieved": round(pump.stats.rate(), 1),
+        "load_s": round(load_s, 2),
+        "drained_s": round(drained_s, 2),
+        "frames": sum(p.stats.produced for p in pumps[1:]),
+    }
+    points = {
+        label: [(r["t"], r[label]) for r in rows.series if r.get(label) is not None]
+        for label in tables
+    }
     result["throughput"] = {
-        label: {**probes.sustained_rate(points[label], expected if label == "plate_reads" else None),
-                "peak_5s_rows_per_s": probes.peak_rate(points[label])}
+        label: {
+            **probes.sustained_rate(points[label], expected if label == "plate_reads" else None),
+            "peak_5s_rows_per_s": probes.peak_rate(points[label]),
+        }
         for label in tables
     }
     result["throughput"]["plate_reads"]["distinct_read_ids"] = distinct_reads
     result["freshness"] = {
         "read_row_polled": reads_fresh.summary(),
         "read_row_server": server_freshness(
-            client, f"{db}.plate_reads",
-            f"detector = 'bench' AND received_at >= fromUnixTimestamp64Milli({load_start_ms})"),
+            client,
+            f"{db}.plate_reads",
+            f"detector = 'bench' AND received_at >= fromUnixTimestamp64Milli({load_start_ms})",
+        ),
         "event_row_polled": events_fresh.summary(),
         "event_row_server": server_freshness(client, f"{db}.plate_events"),
-        "alert_on_topic": {**probes.latency_summary(alerts.latencies()), "alerts": len(alerts.records),
-                           "watchlisted_reads": len(hot)},
+        "alert_on_topic": {
+            **probes.latency_summary(alerts.latencies()),
+            "alerts": len(alerts.records),
+            "watchlisted_reads": len(hot),
+        },
     }
     if opts.detect:
         result["freshness"]["frame_to_read_row_polled"] = frames_fresh.summary()
@@ -316,8 +473,12 @@ def _run(settings: CommonSettings, opts: PipelineOptions, run_id: str, own_stack
     result["lag"] = lag.summary()
     result["processes"] = sampler.summary() if sampler else {}
     result["load_avg"] = [round(x, 2) for x in os.getloadavg()]
-    result["series"] = {"rows": rows.series, "lag": lag.series, "processes": sampler.samples if sampler else [],
-                        "produced": pump.stats.series}
+    result["series"] = {
+        "rows": rows.series,
+        "lag": lag.series,
+        "processes": sampler.samples if sampler else [],
+        "produced": pump.stats.series,
+    }
     result["tables"] = tables
     return result
 
@@ -329,7 +490,9 @@ def cpu_cost(samples: list[dict[str, Any]], rows: int, interval_s: float = 1.0) 
     out: dict[str, Any] = {}
     names = {k for row in samples for k in row if k != "t"}
     for name in sorted(names):
-        cpu_s = sum((row[name]["cpu"] or 0.0) for row in samples if row.get(name)) / 100.0 * interval_s
+        cpu_s = (
+            sum((row[name]["cpu"] or 0.0) for row in samples if row.get(name)) / 100.0 * interval_s
+        )
         per_row = cpu_s / rows if rows else None
         out[name] = {
             "cpu_s": round(cpu_s, 2),
@@ -346,28 +509,40 @@ def summary_text(result: dict[str, Any]) -> str:
     t = result["throughput"]
     f = result["freshness"]
     ref = result["broker_reference"]
-    produced = (f"reads produced: {fmt(p['reads'])} at {fmt(p['rate_achieved'])}/s (target {fmt(p['rate_target'])}/s)"
-                if "backlog" not in result else
-                f"backlog: {fmt(result['backlog']['reads'])} reads written in {result['backlog']['produce_s']} s before the stages started")
+    produced = (
+        f"reads produced: {fmt(p['reads'])} at {fmt(p['rate_achieved'])}/s (target {fmt(p['rate_target'])}/s)"
+        if "backlog" not in result
+        else f"backlog: {fmt(result['backlog']['reads'])} reads written in {result['backlog']['produce_s']} s before the stages started"
+    )
     lines = [
         f"run {result['run_id']} on {result['machine']['cpus']} cpus, load avg at start "
         f"{result['machine']['load_avg_1m_at_start']}, at end {result['load_avg']}",
         f"{produced}; all in ClickHouse after {fmt(p['drained_s'])} s (stack: {result['stack']})",
     ]
     for label, v in t.items():
-        lines.append(f"  {label:13} rows {fmt(v['rows'])}, sustained {fmt(v['rows_per_s'])}/s over {fmt(v['window_s'])} s,"
-                     f" best 5 s {fmt(v['peak_5s_rows_per_s'])}/s")
+        lines.append(
+            f"  {label:13} rows {fmt(v['rows'])}, sustained {fmt(v['rows_per_s'])}/s over {fmt(v['window_s'])} s,"
+            f" best 5 s {fmt(v['peak_5s_rows_per_s'])}/s"
+        )
     for label, v in f.items():
         extra = f", missing {v['missing']}" if "missing" in v else ""
-        lines.append(f"  freshness {label:24} p50 {fmt(v['p50_ms'])} ms  p99 {fmt(v['p99_ms'])} ms"
-                     f"  (n={fmt(v.get('samples', v.get('rows')))}{extra})")
-    lines.append(f"  broker reference: produce {fmt(ref['produce_msgs_per_s'])}/s, consume {fmt(ref['consume_msgs_per_s'])}/s"
-                 f" ({ref['message_bytes']} B messages)")
+        lines.append(
+            f"  freshness {label:24} p50 {fmt(v['p50_ms'])} ms  p99 {fmt(v['p99_ms'])} ms"
+            f"  (n={fmt(v.get('samples', v.get('rows')))}{extra})"
+        )
+    lines.append(
+        f"  broker reference: produce {fmt(ref['produce_msgs_per_s'])}/s, consume {fmt(ref['consume_msgs_per_s'])}/s"
+        f" ({ref['message_bytes']} B messages)"
+    )
     for name, v in result["lag"].items():
-        lines.append(f"  lag {name:16} max {fmt(v['max'])}  last {fmt(v['last'])}  (approximate: local broker watermark)")
+        lines.append(
+            f"  lag {name:16} max {fmt(v['max'])}  last {fmt(v['last'])}  (approximate: local broker watermark)"
+        )
     for name, v in result["processes"].items():
         c = result.get("cpu_cost", {}).get(name, {})
-        lines.append(f"  {name:22} cpu median {fmt(v['cpu_median'])} %  rss max {fmt(v['rss_mib_max'])} MiB"
-                     f"  cpu {fmt(c.get('cpu_s'))} s = {fmt(c.get('cpu_us_per_read'))} us/read"
-                     f" (ceiling {fmt(c.get('ceiling_rows_per_s_per_core'))} reads/s per core)")
+        lines.append(
+            f"  {name:22} cpu median {fmt(v['cpu_median'])} %  rss max {fmt(v['rss_mib_max'])} MiB"
+            f"  cpu {fmt(c.get('cpu_s'))} s = {fmt(c.get('cpu_us_per_read'))} us/read"
+            f" (ceiling {fmt(c.get('ceiling_rows_per_s_per_core'))} reads/s per core)"
+        )
     return "\n".join(lines)

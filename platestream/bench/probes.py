@@ -113,7 +113,8 @@ class FreshnessProbe(_Thread):
             params["since"] = min(p for _, p in ids) - 60_000
         try:
             rows = client.query(
-                f"SELECT DISTINCT {self.id_column} FROM {self.table} WHERE {where}", parameters=params
+                f"SELECT DISTINCT {self.id_column} FROM {self.table} WHERE {where}",
+                parameters=params,
             ).result_rows
         except Exception as exc:  # the probe must outlive a ClickHouse outage
             self.errors += 1
@@ -148,7 +149,9 @@ class RowCounter(_Thread):
 
     name = "rows"
 
-    def __init__(self, *, settings: CommonSettings, tables: dict[str, str], interval_s: float = 1.0) -> None:
+    def __init__(
+        self, *, settings: CommonSettings, tables: dict[str, str], interval_s: float = 1.0
+    ) -> None:
         super().__init__()
         self.settings = settings
         self.tables = tables  # label -> table
@@ -165,7 +168,7 @@ class RowCounter(_Thread):
             row: dict[str, Any] = {"t": round(time.monotonic() - self.t0, 2)}
             for label, table in self.tables.items():
                 try:
-                    row[label] = int(client.command(f"SELECT count() FROM {table}"))
+                    row[label] = int(str(client.command(f"SELECT count() FROM {table}")))
                 except Exception:
                     row[label] = None
             self.series.append(row)
@@ -204,7 +207,7 @@ def peak_rate(points: list[tuple[float, int]], window_s: float = 5.0) -> float |
     """Highest rate over any ``window_s`` stretch of a count series."""
     best = None
     for i, (t0, c0) in enumerate(points):
-        for t1, c1 in points[i + 1:]:
+        for t1, c1 in points[i + 1 :]:
             if t1 - t0 >= window_s:
                 rate = (c1 - c0) / (t1 - t0)
                 best = rate if best is None else max(best, rate)
@@ -253,7 +256,8 @@ class LagSampler(_Thread):
                             meta = consumer.list_topics(timeout=5)
                             partitions[label] = [
                                 TopicPartition(t, p)
-                                for t in topic_names if t in meta.topics
+                                for t in topic_names
+                                if t in meta.topics
                                 for p in meta.topics[t].partitions
                             ]
                         committed = consumer.committed(partitions[label], timeout=5)
@@ -289,7 +293,9 @@ class LagSampler(_Thread):
 class TopicWatcher(_Thread):
     """Reads a topic from the start with a throwaway group; records each decoded record's arrival."""
 
-    def __init__(self, *, settings: CommonSettings, topic: str, key_field: str, name: str = "watch") -> None:
+    def __init__(
+        self, *, settings: CommonSettings, topic: str, key_field: str, name: str = "watch"
+    ) -> None:
         super().__init__()
         self.settings = settings
         self.topic = topic

@@ -51,8 +51,10 @@ def plot(result: dict[str, Any], path: Path, title: str) -> Path:
     ax.legend(fontsize=8)
     procs = result.get("series", {}).get("processes", [])
     names = sorted({k for r in procs for k in r if k != "t"})
-    for ax, key, ttl in ((axes[1][0], "cpu", "CPU % per process (100 = one core)"),
-                         (axes[1][1], "rss_mib", "RSS MiB per process")):
+    for ax, key, ttl in (
+        (axes[1][0], "cpu", "CPU % per process (100 = one core)"),
+        (axes[1][1], "rss_mib", "RSS MiB per process"),
+    ):
         for name in names:
             pts = [(r["t"], r[name][key]) for r in procs if r.get(name)]
             if pts:
@@ -80,8 +82,12 @@ def fmt(value: Any, unit: str = "") -> str:
 def table(headers: list[str], rows: list[list[Any]]) -> str:
     """A GitHub-flavoured Markdown table (prints well in a terminal too)."""
     cells = [[fmt(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
-    line = lambda vals: "| " + " | ".join(v.ljust(w) for v, w in zip(vals, widths, strict=True)) + " |"  # noqa: E731
+    widths = [
+        max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)
+    ]
+    line = lambda vals: (
+        "| " + " | ".join(v.ljust(w) for v, w in zip(vals, widths, strict=True)) + " |"
+    )  # noqa: E731
     out = [line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out += [line(r) for r in cells]
     return "\n".join(out)

@@ -52,7 +52,9 @@ def slope_per_min(points: list[tuple[float, float]]) -> float | None:
     return sum((t - mx) * (v - my) for t, v in points) / var * 60.0
 
 
-def memory_verdict(samples: list[dict[str, Any]], names: list[str], max_slope: float) -> dict[str, Any]:
+def memory_verdict(
+    samples: list[dict[str, Any]], names: list[str], max_slope: float
+) -> dict[str, Any]:
     """Per process: RSS slope over the second half and over the last quarter of the run.
 
     Bounded when either slope is under ``max_slope``: a cache that fills up shows as growth that
@@ -70,14 +72,18 @@ def memory_verdict(samples: list[dict[str, Any]], names: list[str], max_slope: f
         out[name] = {
             "slope_mib_per_min": round(half, 3) if half is not None else None,
             "slope_last_quarter_mib_per_min": round(quarter, 3) if quarter is not None else None,
-            "rss_mib_first_half_max": round(max((v for t, v in rss if t < t_end / 2), default=0.0), 1),
+            "rss_mib_first_half_max": round(
+                max((v for t, v in rss if t < t_end / 2), default=0.0), 1
+            ),
             "rss_mib_last": round(rss[-1][1], 1) if rss else None,
             "bounded": bool(slopes) and min(slopes) <= max_slope,
         }
     return out
 
 
-def run(base: CommonSettings, opts: SoakOptions, echo: Callable[[str], None] = print) -> dict[str, Any]:
+def run(
+    base: CommonSettings, opts: SoakOptions, echo: Callable[[str], None] = print
+) -> dict[str, Any]:
     with harness.live_stack(base) as (stack_settings, _stack):
         run_id = harness.new_run_id("soak")
         settings = harness.isolated(stack_settings, run_id)
@@ -88,34 +94,56 @@ def run(base: CommonSettings, opts: SoakOptions, echo: Callable[[str], None] = p
             harness.drop_namespace(settings)
 
 
-def _run(settings: CommonSettings, opts: SoakOptions, run_id: str, echo: Callable[[str], None]) -> dict[str, Any]:
+def _run(
+    settings: CommonSettings, opts: SoakOptions, run_id: str, echo: Callable[[str], None]
+) -> dict[str, Any]:
     serde = AvroSerde(settings.schema_registry_url)
     seconds = opts.minutes * 60
     total = int(opts.rate * seconds)
     bolo = settings.topic(catalogue.BOLO.name)
-    produce_all(settings, bolo, bolo_entries(run_id, range(0, total, opts.alert_every), serde, bolo))
+    produce_all(
+        settings, bolo, bolo_entries(run_id, range(0, total, opts.alert_every), serde, bolo)
+    )
     reads_topic = settings.topic(catalogue.PLATE_READS.name)
     db = settings.clickhouse_database
     factory = ReadFactory(run_id)
-    pump = RecordPump(settings=settings, topic=catalogue.PLATE_READS, make=factory.read,
-                      record_id=lambda r: r["read_id"], key=lambda r: r["camera_id"],
-                      rate=opts.rate, seconds=seconds, serde=serde)
+    pump = RecordPump(
+        settings=settings,
+        topic=catalogue.PLATE_READS,
+        make=factory.read,
+        record_id=lambda r: r["read_id"],
+        key=lambda r: r["camera_id"],
+        rate=opts.rate,
+        seconds=seconds,
+        serde=serde,
+    )
     groups = {
         "enrich": (harness.group_id(settings, "platestream-enrich"), [reads_topic]),
-        "sink-clickhouse": (harness.group_id(settings, "platestream-sink-clickhouse"),
-                            [reads_topic, settings.topic(catalogue.PLATE_EVENTS.name)]),
+        "sink-clickhouse": (
+            harness.group_id(settings, "platestream-sink-clickhouse"),
+            [reads_topic, settings.topic(catalogue.PLATE_EVENTS.name)],
+        ),
     }
-    lag = probes.LagSampler(settings=settings, groups=groups, interval_s=5.0, known_ends=lambda: dict(pump.ends))
-    rows = probes.RowCounter(settings=settings, tables={"plate_reads": f"{db}.plate_reads",
-                                                        "plate_events": f"{db}.plate_events"}, interval_s=5.0)
+    lag = probes.LagSampler(
+        settings=settings, groups=groups, interval_s=5.0, known_ends=lambda: dict(pump.ends)
+    )
+    rows = probes.RowCounter(
+        settings=settings,
+        tables={"plate_reads": f"{db}.plate_reads", "plate_events": f"{db}.plate_events"},
+        interval_s=5.0,
+    )
     result: dict[str, Any] = {
-        "command": "platestream bench soak", "options": {k: str(v) for k, v in asdict(opts).items()},
-        "run_id": run_id, "machine": machine(),
+        "command": "platestream bench soak",
+        "options": {k: str(v) for k, v in asdict(opts).items()},
+        "run_id": run_id,
+        "machine": machine(),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     extra = {name: dict(opts.stage_env) for name in opts.stages}
-    with harness.Stages(settings, opts.stages, opts.log_dir / run_id, extra_env=extra) as stages, \
-            contextlib.ExitStack() as cleanup:
+    with (
+        harness.Stages(settings, opts.stages, opts.log_dir / run_id, extra_env=extra) as stages,
+        contextlib.ExitStack() as cleanup,
+    ):
         canaries = warm_up(settings, stages, serde, factory, None, backlog=False)
         sampler = ProcessSampler(stages.pids(), interval_s=5.0).start()
         lag.start()
@@ -134,7 +162,10 @@ def _run(settings: CommonSettings, opts: SoakOptions, run_id: str, echo: Callabl
         pump.join(120)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            if rows.series and (rows.series[-1].get("plate_reads") or 0) >= pump.stats.produced + canaries:
+            if (
+                rows.series
+                and (rows.series[-1].get("plate_reads") or 0) >= pump.stats.produced + canaries
+            ):
                 break
             time.sleep(1.0)
         time.sleep(6.0)  # one more lag sample after the drain
@@ -146,16 +177,32 @@ def _run(settings: CommonSettings, opts: SoakOptions, run_id: str, echo: Callabl
     verdict = memory_verdict(sampler.samples, list(stages.pids()), opts.max_slope_mib_per_min)
     final_lag = {k: v["last"] for k, v in lag.summary().items()}
     stored = (rows.series[-1].get("plate_reads") or 0) - canaries if rows.series else 0
-    result.update({
-        "produced": pump.stats.produced, "rate_achieved": round(pump.stats.rate(), 1),
-        "stored_reads": stored, "restarts": restarts, "alive_at_end": alive,
-        "memory": verdict, "final_lag": final_lag, "lag": lag.summary(),
-        "processes": sampler.summary(), "load_avg": [round(x, 2) for x in os.getloadavg()],
-        "series": {"rows": rows.series, "lag": lag.series, "processes": sampler.samples,
-                   "produced": pump.stats.series},
-        "tables": {"plate_reads": f"{db}.plate_reads", "plate_events": f"{db}.plate_events"},
-    })
-    problems = [f"{n}: RSS grows {v['slope_mib_per_min']} MiB/min" for n, v in verdict.items() if not v["bounded"]]
+    result.update(
+        {
+            "produced": pump.stats.produced,
+            "rate_achieved": round(pump.stats.rate(), 1),
+            "stored_reads": stored,
+            "restarts": restarts,
+            "alive_at_end": alive,
+            "memory": verdict,
+            "final_lag": final_lag,
+            "lag": lag.summary(),
+            "processes": sampler.summary(),
+            "load_avg": [round(x, 2) for x in os.getloadavg()],
+            "series": {
+                "rows": rows.series,
+                "lag": lag.series,
+                "processes": sampler.samples,
+                "produced": pump.stats.series,
+            },
+            "tables": {"plate_reads": f"{db}.plate_reads", "plate_events": f"{db}.plate_events"},
+        }
+    )
+    problems = [
+        f"{n}: RSS grows {v['slope_mib_per_min']} MiB/min"
+        for n, v in verdict.items()
+        if not v["bounded"]
+    ]
     problems += [f"{n} restarted {c} times" for n, c in restarts.items() if c]
     problems += [f"{n} not running at the end" for n, ok in alive.items() if not ok]
     if (stored or 0) < pump.stats.produced:
@@ -165,9 +212,13 @@ def _run(settings: CommonSettings, opts: SoakOptions, run_id: str, echo: Callabl
     return result
 
 
-def _progress_line(elapsed: float, procs: list[dict[str, Any]], lag: list[dict[str, Any]],
-                   rows: list[dict[str, Any]]) -> str:
-    parts = [f"[{elapsed/60:5.1f} min]"]
+def _progress_line(
+    elapsed: float,
+    procs: list[dict[str, Any]],
+    lag: list[dict[str, Any]],
+    rows: list[dict[str, Any]],
+) -> str:
+    parts = [f"[{elapsed / 60:5.1f} min]"]
     if procs:
         last = procs[-1]
         parts += [f"{n} {v['rss_mib']:.0f} MiB" for n, v in last.items() if n != "t" and v]
@@ -179,12 +230,16 @@ def _progress_line(elapsed: float, procs: list[dict[str, Any]], lag: list[dict[s
 
 
 def summary_text(result: dict[str, Any]) -> str:
-    lines = [f"soak {result['run_id']}: {result['produced']:,} reads at {result['rate_achieved']}/s,"
-             f" {result['stored_reads']:,} stored; load avg {result['load_avg']}"]
+    lines = [
+        f"soak {result['run_id']}: {result['produced']:,} reads at {result['rate_achieved']}/s,"
+        f" {result['stored_reads']:,} stored; load avg {result['load_avg']}"
+    ]
     for name, v in result["memory"].items():
-        lines.append(f"  {name:10} RSS last {v['rss_mib_last']} MiB, slope over 2nd half "
-                     f"{v['slope_mib_per_min']} MiB/min, over the last quarter {v['slope_last_quarter_mib_per_min']}"
-                     f" MiB/min -> {'bounded' if v['bounded'] else 'GROWING'}")
+        lines.append(
+            f"  {name:10} RSS last {v['rss_mib_last']} MiB, slope over 2nd half "
+            f"{v['slope_mib_per_min']} MiB/min, over the last quarter {v['slope_last_quarter_mib_per_min']}"
+            f" MiB/min -> {'bounded' if v['bounded'] else 'GROWING'}"
+        )
     for name, v in result["final_lag"].items():
         lines.append(f"  lag {name} at the end: {v} (approximate: local broker watermark)")
     lines.append("PASS" if result["passed"] else "FAIL: " + "; ".join(result["verdict"]))

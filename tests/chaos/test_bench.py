@@ -19,19 +19,39 @@ def _need_enrich_and_sink() -> None:
 
 @pytest.mark.integration
 @pytest.mark.timeout(300)
-def test_bench_pipeline_short_run_reports_every_figure(stack: CommonSettings, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bench_pipeline_short_run_reports_every_figure(
+    stack: CommonSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _need_enrich_and_sink()
-    for name, value in {"KAFKA_BOOTSTRAP": stack.kafka_bootstrap, "S3_ENDPOINT": stack.s3_endpoint,
-                        "CLICKHOUSE_URL": stack.clickhouse_url}.items():
+    for name, value in {
+        "KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
+        "S3_ENDPOINT": stack.s3_endpoint,
+        "CLICKHOUSE_URL": stack.clickhouse_url,
+    }.items():
         monkeypatch.setenv(f"PLATESTREAM_{name}", value)
     from platestream.cli import app
 
     out = tmp_path / "pipeline.json"
-    result = CliRunner().invoke(app, [
-        "bench", "pipeline", "--no-detect", "--rate", "400", "--seconds", "5", "--cameras", "50",
-        "--alert-every", "100", "--reference-messages", "5000", "--json", str(out),
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            "pipeline",
+            "--no-detect",
+            "--rate",
+            "400",
+            "--seconds",
+            "5",
+            "--cameras",
+            "50",
+            "--alert-every",
+            "100",
+            "--reference-messages",
+            "5000",
+            "--json",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "freshness read_row_polled" in result.output
     data = json.loads(out.read_text())
@@ -60,8 +80,12 @@ def test_soak_two_minutes_memory_bounded(stack: CommonSettings) -> None:
     # Enrich keeps bounded caches (recent events for corrections, holds for parked vehicles) that
     # take minutes to fill at this rate; shrunk here so that two minutes show the plateau.
     small = {"PLATESTREAM_ENRICH_RECENT_EVENTS": "2000", "PLATESTREAM_ENRICH_HOLDOFF_MS": "10000"}
-    result = run(stack, SoakOptions(minutes=2.0, rate=500.0, report_every_s=20.0, stage_env=small,
-                                    max_slope_mib_per_min=4.0))
+    result = run(
+        stack,
+        SoakOptions(
+            minutes=2.0, rate=500.0, report_every_s=20.0, stage_env=small, max_slope_mib_per_min=4.0
+        ),
+    )
     print(summary_text(result))
     assert result["stored_reads"] >= result["produced"]
     assert result["passed"], result["verdict"]

@@ -26,7 +26,9 @@ def _stages_or_skip() -> tuple[str, ...]:
     return stages
 
 
-def _check(report_table: str, figures: dict[str, object], passed: bool, problems: list[str]) -> None:
+def _check(
+    report_table: str, figures: dict[str, object], passed: bool, problems: list[str]
+) -> None:
     print("\n" + report_table)
     assert figures["acknowledged"], "no event was acknowledged: the load never ran"
     assert figures["lost"] == 0, problems
@@ -39,8 +41,17 @@ def _check(report_table: str, figures: dict[str, object], passed: bool, problems
 def test_short_fault_suite() -> None:
     """kill -9 of sink, enrich and ingest, ClickHouse down 5 s: nothing lost, nothing twice, all alerted."""
     stages = _stages_or_skip()
-    opts = ChaosOptions(faults=short_faults(5.0), rate=10.0, hit_every=10, warmup_s=3.0, between_s=1.0,
-                        recovery_timeout_s=90.0, final_timeout_s=90.0, stages=stages, broker_engine="memory")
+    opts = ChaosOptions(
+        faults=short_faults(5.0),
+        rate=10.0,
+        hit_every=10,
+        warmup_s=3.0,
+        between_s=1.0,
+        recovery_timeout_s=90.0,
+        final_timeout_s=90.0,
+        stages=stages,
+        broker_engine="memory",
+    )
     report = run_suite(CommonSettings(env="test"), opts, json_path=REPORTS / "short.json")
     _check(report.table(), report.figures, report.passed, report.problems)
 
@@ -52,8 +63,11 @@ def test_full_fault_suite() -> None:
     """Every stage killed in turn, broker restart, ClickHouse and S3 down 30 s each, flaky webhook."""
     stages = _stages_or_skip()
     outage = float(os.environ.get("PLATESTREAM_CHAOS_OUTAGE_S", "30"))
-    opts = ChaosOptions(faults=full_faults(outage, stages=tuple(s for s in stages if s != "health")),
-                        rate=float(os.environ.get("PLATESTREAM_CHAOS_RATE", "20")), stages=stages)
+    opts = ChaosOptions(
+        faults=full_faults(outage, stages=tuple(s for s in stages if s != "health")),
+        rate=float(os.environ.get("PLATESTREAM_CHAOS_RATE", "20")),
+        stages=stages,
+    )
     path = Path(os.environ.get("PLATESTREAM_CHAOS_JSON", str(REPORTS / "full.json")))
     report = run_suite(CommonSettings(env="test"), opts, json_path=path)
     _check(report.table(), report.figures, report.passed, report.problems)

@@ -57,8 +57,10 @@ def test_sustained_rate_uses_the_window_where_rows_arrive() -> None:
 def test_slope_and_memory_verdict() -> None:
     assert slope_per_min([(0, 100.0), (60, 110.0), (120, 120.0)]) == pytest.approx(10.0)
     assert slope_per_min([(0, 1.0), (1, 1.0)]) is None
-    flat = [{"t": t, "a": {"rss_mib": 100.0 + (t if t < 50 else 50) * 0.5}, "b": {"rss_mib": 100.0 + t}}
-            for t in range(0, 200, 5)]
+    flat = [
+        {"t": t, "a": {"rss_mib": 100.0 + (t if t < 50 else 50) * 0.5}, "b": {"rss_mib": 100.0 + t}}
+        for t in range(0, 200, 5)
+    ]
     verdict = memory_verdict(flat, ["a", "b"], max_slope=2.0)
     assert verdict["a"]["bounded"] is True  # grew while warming up, then flat
     # A cache that fills until 60 % of the run: the second half still climbs, the last quarter is flat.
@@ -70,8 +72,15 @@ def test_slope_and_memory_verdict() -> None:
 
 def test_fault_lists() -> None:
     names = [f.name for f in full_faults(30)]
-    assert names == ["kill -9 ingest", "kill -9 enrich", "kill -9 sink", "kill -9 notify", "restart broker",
-                     "clickhouse down 30 s", "s3 down 30 s"]
+    assert names == [
+        "kill -9 ingest",
+        "kill -9 enrich",
+        "kill -9 sink",
+        "kill -9 notify",
+        "restart broker",
+        "clickhouse down 30 s",
+        "s3 down 30 s",
+    ]
     assert all(f.duration_s <= 5 for f in short_faults(5))
 
 
@@ -90,8 +99,10 @@ def test_stage_env_isolates_a_run() -> None:
 def test_webhook_receiver_fails_every_third_request_and_records_the_rest() -> None:
     hook = WebhookReceiver(fail_every=3).start()
     try:
-        codes = [httpx.post(hook.url, content=json.dumps({"alert_id": f"a{i}"}), timeout=5).status_code
-                 for i in range(6)]
+        codes = [
+            httpx.post(hook.url, content=json.dumps({"alert_id": f"a{i}"}), timeout=5).status_code
+            for i in range(6)
+        ]
     finally:
         hook.stop()
     assert codes == [200, 200, 500, 200, 200, 500]
@@ -116,8 +127,9 @@ class _FakeClient:
 
 
 def test_freshness_probe_moves_seen_ids_out_of_pending() -> None:
-    probe = probes.FreshnessProbe(settings=CommonSettings(env="test"), table="db.t", id_column="read_id",
-                                  time_column="ts")
+    probe = probes.FreshnessProbe(
+        settings=CommonSettings(env="test"), table="db.t", id_column="read_id", time_column="ts"
+    )
     probe.track("a", 1000)
     probe.track("b", 1000)
     client = _FakeClient({"a"})
