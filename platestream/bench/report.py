@@ -85,9 +85,10 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
     widths = [
         max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)
     ]
-    line = lambda vals: (
-        "| " + " | ".join(v.ljust(w) for v, w in zip(vals, widths, strict=True)) + " |"
-    )  # noqa: E731
+
+    def line(vals: list[str]) -> str:
+        return "| " + " | ".join(v.ljust(w) for v, w in zip(vals, widths, strict=True)) + " |"
+
     out = [line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out += [line(r) for r in cells]
     return "\n".join(out)
