@@ -19,6 +19,7 @@ import logging
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -800,6 +801,9 @@ class ChaosRun:
                 "alert_rows": len(alert_rows),
                 "alerts_delivered": len([a for a, n in accepted.items() if n >= 1]),
                 "alert_duplicates": sum(n - 1 for n in accepted.values() if n > 1),
+                "passages_with_several_alerts": sum(
+                    1 for n in Counter(e for _, e in alert_rows).values() if n > 1
+                ),
                 "webhook_requests": webhook.requests,
                 "webhook_refused": webhook.refused,
                 "pushes_given_up": len(load.gave_up),
@@ -843,6 +847,10 @@ class ChaosRun:
                 )
             if f["alert_duplicates"]:
                 p.append(f"{f['alert_duplicates']} alerts delivered more than once to the webhook")
+        if f["passages_with_several_alerts"]:
+            p.append(
+                f"{f['passages_with_several_alerts']} watchlist hits raised more than one alert"
+            )
         not_alive = [n for n, ok in alive.items() if not ok]
         if not_alive:
             p.append(f"stages not running at the end: {not_alive}")
