@@ -38,7 +38,7 @@ class ReaderConfig:
     two_line_aspect: float = 2.6
     size_weight: float = 0.5
     whole_crop_size: float = 0.8
-    format_bonus: float = 1.0
+    format_bonus: float = 0.35
     generic_bonus: float = 0.0
     decode_views: int = 2
     top_k: int = 5
@@ -175,7 +175,7 @@ class PlateReader:
         if not lines:
             return []
         tallest = max(b.h for b in lines)
-        lines = [b for b in lines if b.h >= 0.3 * tallest][:4]
+        lines = _rows([b for b in lines if b.h >= 0.3 * tallest], w)[:4]
         views: list[tuple[np.ndarray, int, float]] = [
             (crop(plate, b), 1, b.h / tallest) for b in lines
         ]
@@ -230,6 +230,25 @@ class PlateReader:
 
 
 _GENERIC = frozenset(f.name for f in FORMATS if f.generic)
+
+
+def _rows(lines: list[Box], width: int) -> list[Box]:
+    """Text lines widened to the crop's full width and merged when they share a row.
+
+    The detector may split a plate's row at a separator or miss its first characters
+    ("NZJ-6581" found as "J-6581"); the plate's text spans the plate, so the whole row is read.
+    """
+    rows: list[Box] = []
+    for b in sorted(lines, key=lambda b: b.y):
+        if rows:
+            last = rows[-1]
+            overlap = min(last.y + last.h, b.y + b.h) - max(last.y, b.y)
+            if overlap > 0.5 * min(last.h, b.h):
+                y1, y2 = min(last.y, b.y), max(last.y + last.h, b.y + b.h)
+                rows[-1] = Box(0, y1, width, y2 - y1)
+                continue
+        rows.append(Box(0, b.y, width, b.h))
+    return rows
 
 
 def _x_overlap(a: Box, b: Box) -> float:
