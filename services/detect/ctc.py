@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from platestream.plate_formats import PlateFormat
+from platestream.plate_formats import BY_NAME, PlateFormat
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 CHAR_INDEX = {c: i for i, c in enumerate(ALPHABET)}
@@ -174,7 +174,10 @@ def constrained(
         cbest = int(C[p, n - 1].argmax())
         end_c, end_b = C[p, n - 1, cbest], B[p, n]
         finals.append((max(end_c, end_b), p, cbest, end_c >= end_b))
-    finals.sort(reverse=True)
+    # equal paths (a generic pattern emits the same text as a specific one): the specific
+    # format names the reading, so it sorts first
+    specific = {name: not BY_NAME[name].generic for name in set(names)}
+    finals.sort(key=lambda f: (f[0], specific[names[f[1]]]), reverse=True)
     seen: set[str] = set()
     for score, p, cbest, ends_in_char in finals:
         if len(paths) >= top or score <= NEG / 2:

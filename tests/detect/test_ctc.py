@@ -73,3 +73,9 @@ def test_squeeze_blanks_keeps_best_path() -> None:
     squeezed = ctc.squeeze_blanks(p)
     assert squeezed.shape[0] == 3
     assert ctc.greedy(squeezed).text == "AA"
+
+
+def test_specific_format_names_a_text_that_generic_patterns_also_fit() -> None:
+    best = ctc.constrained(_plate("MX13ZSA"), formats_for(["ANY"]))[0]
+    assert best.text == "MX13ZSA"
+    assert best.format_name == "GB"
