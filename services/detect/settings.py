@@ -29,7 +29,9 @@ class ReaderOptions(BaseModel):
         default=6.0, ge=0, description="Nats a plate format may cost over the free reading."
     )
     format_bonus: float = Field(
-        default=0.35, ge=0, description="Score bonus (per character, nats) of a reading that fits a specific format."
+        default=0.35,
+        ge=0,
+        description="Score bonus (per character, nats) of a reading that fits a specific format.",
     )
     line_detection: bool = Field(
         default=True, description="Find text lines in the crop (two-line plates, dealer text)."

@@ -62,5 +62,7 @@ def test_vehicle_box_and_class_are_attached(br_dataset) -> None:  # type: ignore
     (plate,) = result.plates
     assert plate.vehicle_type == "car"
     assert plate.vehicle_box is not None
-    assert plate.vehicle_box.contains_point(plate.box.x + plate.box.w / 2, plate.box.y + plate.box.h / 2)
+    assert plate.vehicle_box.contains_point(
+        plate.box.x + plate.box.w / 2, plate.box.y + plate.box.h / 2
+    )
     assert "vehicle_detect" in result.timings_ms

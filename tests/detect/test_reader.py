@@ -39,7 +39,9 @@ class FakeRec:
 CROP = np.zeros((40, 200, 3), np.uint8)
 
 
-def _read(text: str, region: str, overrides: dict[int, dict[str, float]] | None = None) -> tuple[str, str | None]:
+def _read(
+    text: str, region: str, overrides: dict[int, dict[str, float]] | None = None
+) -> tuple[str, str | None]:
     reader = PlateReader(rec=FakeRec(text, overrides))  # type: ignore[arg-type]
     reading = reader.read(CROP, formats_for([region]))
     assert reading is not None
