@@ -157,8 +157,13 @@ def decode_cursor(cursor: str, sort: str) -> list[Any]:
     return values
 
 
-def build_where(q: EventQuery, params: dict[str, Any]) -> tuple[list[str], str]:
-    """WHERE conditions and the score expression (tenths of an edit; 0 unless fuzzy)."""
+def build_where(q: EventQuery, params: dict[str, Any]) -> tuple[list[str], list[str], str]:
+    """PREWHERE and WHERE conditions and the score expression (tenths of an edit; 0 unless fuzzy).
+
+    Cheap selective prefilters go to PREWHERE, so the edit distances are computed only for the
+    rows that pass them (ClickHouse does not short-circuit AND for ordinary functions).
+    """
+    prewhere: list[str] = []
     where: list[str] = []
     score = "0"
     if q.plate is not None and q.plate != "":
@@ -194,7 +199,7 @@ def build_where(q: EventQuery, params: dict[str, Any]) -> tuple[list[str], str]:
                 if pieces:
                     for i, piece in enumerate(pieces):
                         params[f"piece{i}"] = piece
-                    where.append(
+                    prewhere.append(
                         "("
                         + " OR ".join(
                             f"position(plate_skeleton, {{piece{i}:String}}) > 0"
@@ -205,7 +210,7 @@ def build_where(q: EventQuery, params: dict[str, Any]) -> tuple[list[str], str]:
                 raw = "editDistanceUTF8(plate, {plate:String})"
                 sk = "editDistanceUTF8(plate_skeleton, {skel:String})"
                 score = f"toUInt32(round(10 * ({sk} + {CONFUSABLE_COST} * ({raw} - {sk}))))"
-                where.append(
+                prewhere.append(
                     "abs(toInt64(lengthUTF8(plate)) - {plate_len:Int64}) <= {max_edits:UInt32}"
                 )
                 where.append(f"{sk} <= {{max_edits:UInt32}}")
@@ -233,7 +238,7 @@ def build_where(q: EventQuery, params: dict[str, Any]) -> tuple[list[str], str]:
         where.append("confidence >= {min_conf:Float32}")
     if q.watchlist_only:
         where.append("notEmpty(watchlist_hits)")
-    return where, score
+    return prewhere, where, score
 
 
 def build_search(q: EventQuery, *, limit: int | None = None) -> tuple[str, dict[str, Any]]:
@@ -245,7 +250,7 @@ def build_search(q: EventQuery, *, limit: int | None = None) -> tuple[str, dict[
     skip-index lookup to every granule that overlaps by primary key: seconds at 10M rows).
     """
     params: dict[str, Any] = {}
-    where, score = build_where(q, params)
+    prewhere, where, score = build_where(q, params)
     conf = "toInt64(round(confidence * 1000))"
     key = "(ts, event_id, version) < (fromUnixTimestamp64Milli({c_ts:Int64}, 'UTC'), {c_id:String}, {c_ver:UInt32})"
     if q.cursor:
@@ -267,6 +272,7 @@ def build_search(q: EventQuery, *, limit: int | None = None) -> tuple[str, dict[
     params["limit"] = (limit or q.limit) + 1
     sql = (
         f"SELECT {KEY_COLUMNS}, {score} AS score, {conf} AS conf_milli FROM {EVENTS_FROM}"
+        + (" PREWHERE " + " AND ".join(prewhere) if prewhere else "")
         + (" WHERE " + " AND ".join(where) if where else "")
         + f" ORDER BY {order} LIMIT 1 BY event_id, version LIMIT {{limit:UInt32}}"
     )
