@@ -175,10 +175,15 @@ class PlateReader:
         if not lines:
             return []
         tallest = max(b.h for b in lines)
+        main = max(lines, key=lambda b: (b.h, b.w))
         lines = _rows([b for b in lines if b.h >= 0.3 * tallest], w)[:4]
         views: list[tuple[np.ndarray, int, float]] = [
             (crop(plate, b), 1, b.h / tallest) for b in lines
         ]
+        if (
+            main.w < 0.9 * w
+        ):  # the tallest line as found, without the row's frame edges and stickers
+            views.append((crop(plate, main), 1, 1.0))
         pairs = [
             (a, b)
             for i, a in enumerate(lines)
