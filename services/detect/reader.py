@@ -180,9 +180,8 @@ class PlateReader:
         views: list[tuple[np.ndarray, int, float]] = [
             (crop(plate, b), 1, b.h / tallest) for b in lines
         ]
-        if (
-            main.w < 0.9 * w
-        ):  # the tallest line as found, without the row's frame edges and stickers
+        # a single-row plate: also its tallest line as found, without frame edges and stickers
+        if main.w < 0.9 * w and len(lines) == 1:
             views.append((crop(plate, main), 1, 1.0))
         pairs = [
             (a, b)
