@@ -106,6 +106,7 @@ def test_frames_in_reads_out_crops_stored_offsets_committed(settings, pipeline) 
         )
     producer.produce(frames_topic, key=b"cam-b", value=bad_value)
     assert producer.flush(30) == 0
+    del producer  # librdkafka clients are destroyed with their object; none outlives the test
     assert sum(len(v) for v in expected.values()) >= 3
 
     consumer = make_consumer(ds, ds.topic_prefix + ds.detect_group_id)
@@ -141,6 +142,7 @@ def test_frames_in_reads_out_crops_stored_offsets_committed(settings, pipeline) 
         worker.join(60)
         consumer.close()
         out_producer.flush(10)
+        del proc, out_producer
         reader.close()
         dlq.close()
     assert not worker.is_alive()
