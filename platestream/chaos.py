@@ -383,7 +383,7 @@ def scan_topic(
     topic: str,
     ids: set[str],
     key_field: str = "event_id",
-    timeout_s: float = 60.0,
+    timeout_s: float = 120.0,
 ) -> dict[str, tuple[int, int]]:
     """Where (partition, offset) each of ``ids`` sits in ``topic``, read from the start (diagnosis)."""
     import uuid
@@ -403,7 +403,7 @@ def scan_topic(
         idle_since = time.monotonic()
         while (
             time.monotonic() < deadline
-            and time.monotonic() - idle_since < 3.0
+            and time.monotonic() - idle_since < 15.0  # re-reads are slow on the local S3 engine
             and len(found) < len(ids)
         ):
             batch = consumer.consume(num_messages=1000, timeout=0.5)
