@@ -41,6 +41,7 @@ class ReaderConfig:
     format_bonus: float = 0.35
     generic_bonus: float = 0.0
     decode_views: int = 2
+    length_penalty: float = 0.15
     top_k: int = 5
     min_chars: int = 3
 
@@ -103,11 +104,11 @@ class PlateReader:
         size_term = self._size_term(rel_size)
         n = max(1, len(free.text))
         if len(free.text) >= self.config.min_chars:
-            out.append(
-                _Scored(
-                    free.text, free.score / n + size_term, free.score, free, None, lines, free.text
-                )
-            )
+            # a reading far shorter or longer than any configured format is likely a fragment
+            # (one row of a two-line plate) or text around the plate
+            off = _length_gap(len(free.text), formats)
+            rank = free.score / n + size_term - self.config.length_penalty * off
+            out.append(_Scored(free.text, rank, free.score, free, None, lines, free.text))
         if not formats or not free.text:
             return out
         for path in ctc.constrained(p37, formats, top=3, near_length=len(free.text)):
@@ -234,6 +235,12 @@ class PlateReader:
 
 
 _GENERIC = frozenset(f.name for f in FORMATS if f.generic)
+
+
+def _length_gap(n: int, formats: tuple[PlateFormat, ...]) -> int:
+    """Characters between ``n`` and the nearest length the formats allow (0 without formats)."""
+    lengths = {k for f in formats for k in f.lengths}
+    return min((abs(n - k) for k in lengths), default=0)
 
 
 def _rows(lines: list[Box], width: int) -> list[Box]:
