@@ -21,7 +21,7 @@ def test_local_render_has_engine_ttl_dedup_window_and_no_placeholders() -> None:
     assert "ENGINE = ReplacingMergeTree(version)" in sql
     assert "non_replicated_deduplication_window = 1000" in sql
     reads = sql[sql.index("`db1`.plate_reads") : sql.index("`db1`.camera_events")]
-    assert "TTL toDateTime(ts) + INTERVAL 7 DAY" in reads
+    assert "TTL toDateTime(inserted_at) + INTERVAL 7 DAY" in reads
     audit = sql[sql.index("`db1`.audit_log") : sql.index("`db1`.audit_log") + 2000]
     assert "TTL" not in audit.split(";")[0]  # 0 days keeps rows forever
 

@@ -8,6 +8,10 @@
 -- not where or when the passage happened). Plate lookups go through skip indexes (bloom filter
 -- for equality, n-grams for substrings and for the confusable-folded skeleton).
 --
+-- Retention (TTL) counts from inserted_at, not from the device's own timestamp: a camera whose
+-- clock is wrong (years in the past) must not have its events dropped the moment they are
+-- stored. Kafka's topic retention bounds how old a replayed record can be.
+--
 -- Placeholders filled by `platestream db migrate`: ${db}, ${replacing}(args),
 -- ${aggregating}(), ${ttl:<table>:<column>}, ${settings}.
 
@@ -61,7 +65,7 @@ CREATE TABLE IF NOT EXISTS ${db}.plate_events
 ENGINE = ${replacing}(version)
 PARTITION BY toYYYYMM(ts)
 ORDER BY (camera_id, toStartOfHour(ts), event_id)
-${ttl:plate_events:ts}
+${ttl:plate_events:inserted_at}
 ${settings};
 
 CREATE TABLE IF NOT EXISTS ${db}.plate_reads
@@ -99,7 +103,7 @@ CREATE TABLE IF NOT EXISTS ${db}.plate_reads
 ENGINE = ${replacing}()
 PARTITION BY toYYYYMM(ts)
 ORDER BY (camera_id, toStartOfHour(ts), read_id)
-${ttl:plate_reads:ts}
+${ttl:plate_reads:inserted_at}
 ${settings};
 
 CREATE TABLE IF NOT EXISTS ${db}.camera_events
@@ -141,7 +145,7 @@ CREATE TABLE IF NOT EXISTS ${db}.camera_events
 ENGINE = ${replacing}()
 PARTITION BY toYYYYMM(ts)
 ORDER BY (camera_id, toStartOfHour(ts), event_id)
-${ttl:camera_events:ts}
+${ttl:camera_events:inserted_at}
 ${settings};
 
 CREATE TABLE IF NOT EXISTS ${db}.alerts
@@ -177,7 +181,7 @@ CREATE TABLE IF NOT EXISTS ${db}.alerts
 ENGINE = ${replacing}()
 PARTITION BY toYYYYMM(ts)
 ORDER BY (camera_id, toStartOfHour(ts), alert_id)
-${ttl:alerts:ts}
+${ttl:alerts:inserted_at}
 ${settings};
 
 CREATE TABLE IF NOT EXISTS ${db}.alert_deliveries
@@ -198,7 +202,7 @@ CREATE TABLE IF NOT EXISTS ${db}.alert_deliveries
 ENGINE = ${replacing}()
 PARTITION BY toYYYYMM(ts)
 ORDER BY (alert_id, delivery_id, ts)
-${ttl:alert_deliveries:ts}
+${ttl:alert_deliveries:inserted_at}
 ${settings};
 
 CREATE TABLE IF NOT EXISTS ${db}.camera_status
@@ -220,7 +224,7 @@ CREATE TABLE IF NOT EXISTS ${db}.camera_status
 ENGINE = ${replacing}()
 PARTITION BY toYYYYMM(ts)
 ORDER BY (camera_id, ts, state, source)
-${ttl:camera_status:ts}
+${ttl:camera_status:inserted_at}
 ${settings};
 
 CREATE TABLE IF NOT EXISTS ${db}.corrections
@@ -243,7 +247,7 @@ CREATE TABLE IF NOT EXISTS ${db}.corrections
 ENGINE = ${replacing}()
 PARTITION BY toYYYYMM(ts)
 ORDER BY (event_id, correction_id)
-${ttl:corrections:ts}
+${ttl:corrections:inserted_at}
 ${settings};
 
 CREATE TABLE IF NOT EXISTS ${db}.audit_log
@@ -267,5 +271,5 @@ CREATE TABLE IF NOT EXISTS ${db}.audit_log
 ENGINE = ${replacing}()
 PARTITION BY toYYYYMM(ts)
 ORDER BY (actor, ts, audit_id)
-${ttl:audit_log:ts}
+${ttl:audit_log:inserted_at}
 ${settings};
