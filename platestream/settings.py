@@ -45,6 +45,9 @@ class CommonSettings(BaseSettings):
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: str | None = None
+    kafka_log_level: int | None = Field(
+        default=None, ge=0, le=7, description="librdkafka log level (syslog numbers); default: librdkafka's."
+    )
     # Test isolation and multi-tenant clusters: prepended to every topic name.
     topic_prefix: str = ""
     schema_registry_url: str | None = None
@@ -88,6 +91,8 @@ class CommonSettings(BaseSettings):
     def kafka_common(self) -> dict[str, str]:
         """librdkafka settings shared by producers, consumers and the admin client."""
         conf = {"bootstrap.servers": self.kafka_bootstrap, "security.protocol": self.kafka_security_protocol}
+        if self.kafka_log_level is not None:
+            conf["log_level"] = str(self.kafka_log_level)
         if self.kafka_sasl_mechanism:
             conf["sasl.mechanism"] = self.kafka_sasl_mechanism
             conf["sasl.username"] = self.kafka_sasl_username or ""

@@ -28,6 +28,10 @@ import pytest
 
 from platestream.settings import CommonSettings
 
+# Clients that outlive a test keep reconnecting to the stopped test stack until the interpreter
+# exits; at librdkafka's default level that floods the end of the run. Critical messages only.
+os.environ.setdefault("PLATESTREAM_KAFKA_LOG_LEVEL", "2")
+
 logger = logging.getLogger("platestream.tests")
 
 MARKERS = {

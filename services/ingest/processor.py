@@ -44,7 +44,8 @@ def ingest_context(
     with contextlib.ExitStack() as stack:
         serde = serde or AvroSerde(settings.schema_registry_url)
         acking = AckingProducer(
-            producer=producer or make_producer(settings, **{"linger.ms": 2})
+            producer=producer or make_producer(settings, **{"linger.ms": 2}),
+            factory=None if producer is not None else (lambda: make_producer(settings, **{"linger.ms": 2})),
         ).start()
         stack.callback(acking.close)
         store = store if store is not None else make_store(settings)
@@ -70,7 +71,7 @@ def ingest_context(
             producer=acking,
             publisher=EventPublisher(producer=acking, serde=serde, settings=settings, store=store),
             dead_letters=DeadLetters(
-                stage="ingest", producer=acking.producer, serde=serde, settings=settings
+                stage="ingest", producer=acking.current(), serde=serde, settings=settings
             ),
             metrics=metrics,
             serde=serde,
@@ -129,7 +130,7 @@ def frame_clients(
     from services.ingest.status import StatusPublisher
 
     serde = AvroSerde(settings.schema_registry_url)
-    acking = AckingProducer(producer=make_producer(settings)).start()
+    acking = AckingProducer(producer=make_producer(settings), factory=lambda: make_producer(settings)).start()
     try:
         status = StatusPublisher(producer=acking, serde=serde, settings=settings)
         yield acking, serde, make_store(settings), IngestMetrics(), status

@@ -91,11 +91,20 @@ def image_ref(
 class AckingProducer:
     """A producer whose deliveries resolve futures; one background thread polls it."""
 
-    def __init__(self, *, producer: Producer, poll_interval: float = 0.05) -> None:
+    def __init__(
+        self,
+        *,
+        producer: Producer,
+        poll_interval: float = 0.05,
+        factory: Callable[[], Producer] | None = None,
+    ) -> None:
         self.producer = producer
+        self._factory = factory
+        self._fatal = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, name="ingest-producer-poll", daemon=True)
         self._poll_interval = poll_interval
+        self.replaced = 0
 
     def start(self) -> AckingProducer:
         self._thread.start()
@@ -103,7 +112,38 @@ class AckingProducer:
 
     def _poll(self) -> None:
         while not self._stop.is_set():
+            if self._fatal.is_set() and self._factory is not None:
+                self._replace()
             self.producer.poll(self._poll_interval)
+
+    def _replace(self) -> None:
+        """A fatal producer error (e.g. fenced after a broker outage) makes the producer unusable
+        for good: pushes would get 503 forever. Replace it; records still in the old one fail
+        their futures, so their pushes are answered 503 and the devices retry with the same ids."""
+        old = self.producer
+        self.producer = self._factory()  # type: ignore[misc]
+        self._fatal.clear()
+        self.replaced += 1
+        logger.warning("producer hit a fatal error; replaced it (%d so far)", self.replaced)
+        old.purge()
+        old.flush(0)
+
+    def _check_fatal(self, err: KafkaError | None) -> None:
+        if err is not None and err.fatal():
+            self._fatal.set()
+
+    def current(self) -> Producer:
+        """A stand-in that always forwards to the producer in use, even after a replacement."""
+        return _CurrentProducer(self)  # type: ignore[return-value]
+
+    @staticmethod
+    def _delivery_error(err: KafkaError | None, msg: Message) -> DeliveryError | None:
+        """The error of a delivery report; a report without an offset is not proof of a write."""
+        if err is not None:
+            return DeliveryError(str(err))
+        if msg.offset() is None or msg.offset() < 0:
+            return DeliveryError("broker acknowledged without an offset; not counted as written")
+        return None
 
     def close(self, timeout: float = 10.0) -> int:
         """Flush what is queued, stop polling; returns the number of records still undelivered."""
@@ -128,6 +168,7 @@ class AckingProducer:
             except BufferError:
                 time.sleep(0.01)  # local queue full: the poll thread drains it
             except KafkaException as exc:  # e.g. a record over message.max.bytes
+                self._check_fatal(exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None)
                 raise DeliveryError(f"producer refused the record: {exc}") from exc
         raise DeliveryError("producer queue is full")
 
@@ -136,8 +177,10 @@ class AckingProducer:
         fut: Future[Message] = Future()
 
         def done(err: KafkaError | None, msg: Message) -> None:
-            if err is not None:
-                fut.set_exception(DeliveryError(str(err)))
+            self._check_fatal(err)
+            failure = self._delivery_error(err, msg)
+            if failure is not None:
+                fut.set_exception(failure)
             else:
                 fut.set_result(msg)
 
@@ -151,19 +194,28 @@ class AckingProducer:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Message] = loop.create_future()
 
-        def settle(err: KafkaError | None, msg: Message) -> None:
+        def settle(failure: DeliveryError | None, msg: Message) -> None:
             if fut.done():
                 return
-            if err is not None:
-                fut.set_exception(DeliveryError(str(err)))
+            if failure is not None:
+                fut.set_exception(failure)
             else:
                 fut.set_result(msg)
 
         def done(err: KafkaError | None, msg: Message) -> None:
-            loop.call_soon_threadsafe(settle, err, msg)
+            self._check_fatal(err)
+            loop.call_soon_threadsafe(settle, self._delivery_error(err, msg), msg)
 
         self.produce(topic, key=key, value=value, on_done=done)
         return fut
+
+
+class _CurrentProducer:
+    def __init__(self, owner: AckingProducer) -> None:
+        self._owner = owner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._owner.producer, name)
 
 
 class EventPublisher:
