@@ -56,8 +56,12 @@ class Demo:
     def __init__(self, *, settings: CommonSettings, stop: threading.Event) -> None:
         self.settings = settings
         self.stop = stop
-        self.ingest_url = "http://127.0.0.1:8080"
-        self.api_url = "http://127.0.0.1:8000"
+        from platestream.settings import load
+        from services.api.settings import ApiSettings
+        from services.ingest.settings import IngestSettings
+
+        self.ingest_url = f"http://127.0.0.1:{load(IngestSettings).ingest_port}"
+        self.api_url = f"http://127.0.0.1:{load(ApiSettings).api_port}"
         self.started = time.monotonic()
         self.notes: list[str] = []
         self._last_line = ""
