@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from platestream.ids import stable_id
@@ -350,6 +351,10 @@ class PassageTracker:
         self.config = config
         self.open: dict[tuple[str, int | None], list[Passage]] = {}
         self.holds: dict[tuple[str, int | None], list[Hold]] = {}
+        # Per (camera, lane): folded hold plates aligned with self.holds, and variant -> hold, so a
+        # busy lane's thousands of holds are searched in C (rapidfuzz) instead of a Python loop.
+        self._hold_folded: dict[tuple[str, int | None], list[str]] = {}
+        self._hold_variants: dict[tuple[str, int | None], dict[str, Hold]] = {}
         self.watermark: dict[str, int] = {}  # camera -> max event time seen
         self.absorbed = 0
 
@@ -373,22 +378,43 @@ class PassageTracker:
         if best is not None:
             best.add(read, wall_ms)
             return best, False
-        holds = self.holds.get(key)
-        if holds:
-            for h in holds:
-                if read.ts - h.last_seen > cfg.holdoff_ms:
-                    continue
-                if (
-                    read.plate in h.variants
-                    or within(read.plate, h.plate, cfg.max_distance) is not None
-                ):
-                    h.last_seen = max(h.last_seen, read.ts)
-                    h.absorbed += 1
-                    self.absorbed += 1
-                    return None, False
+        held = self._held(key, read)
+        if held is not None:
+            held.last_seen = max(held.last_seen, read.ts)
+            held.absorbed += 1
+            self.absorbed += 1
+            return None, False
         passage = Passage(read, wall_ms)
         self.open.setdefault(key, []).append(passage)
         return passage, True
+
+    def _held(self, key: tuple[str, int | None], read: Read) -> Hold | None:
+        """The hold (if any) that absorbs this read: same variant, or within max_distance."""
+        holds = self.holds.get(key)
+        if not holds:
+            return None
+        cfg = self.config
+        exact = self._hold_variants[key].get(read.plate)
+        if exact is not None and read.ts - exact.last_seen <= cfg.holdoff_ms:
+            return exact
+        matches = process.extract(
+            read.plate.translate(FOLD), self._hold_folded[key], scorer=Levenshtein.distance,
+            score_cutoff=int(cfg.max_distance), limit=None,
+        )
+        for _choice, _score, index in sorted(matches, key=lambda m: m[2]):
+            h = holds[index]
+            if read.ts - h.last_seen <= cfg.holdoff_ms and within(read.plate, h.plate, cfg.max_distance) is not None:
+                return h
+        return None
+
+    def _index_holds(self, key: tuple[str, int | None]) -> None:
+        holds = self.holds.get(key)
+        if not holds:
+            self._hold_folded.pop(key, None)
+            self._hold_variants.pop(key, None)
+            return
+        self._hold_folded[key] = [h.plate.translate(FOLD) for h in holds]
+        self._hold_variants[key] = {v: h for h in holds for v in h.variants}
 
     def due(self, wall_ms: int) -> list[Passage]:
         """Remove and return the passages that must close now (gap, idle or max duration)."""
@@ -419,14 +445,17 @@ class PassageTracker:
         """Remember a closed passage so that more reads of the same vehicle are absorbed."""
         if self.config.holdoff_ms <= 0:
             return
-        self.holds.setdefault(passage.key, []).append(
-            Hold(
-                plate=plate,
-                variants=set(passage.variants),
-                event_id=passage.event_id,
-                last_seen=passage.last_seen,
-            )
+        h = Hold(
+            plate=plate,
+            variants=set(passage.variants),
+            event_id=passage.event_id,
+            last_seen=passage.last_seen,
         )
+        self.holds.setdefault(passage.key, []).append(h)
+        self._hold_folded.setdefault(passage.key, []).append(plate.translate(FOLD))
+        variants = self._hold_variants.setdefault(passage.key, {})
+        for v in h.variants:
+            variants.setdefault(v, h)
 
     def expire_holds(self) -> int:
         """Drop holds whose vehicle has not been seen for ``holdoff_ms`` of the camera's event time."""
@@ -434,11 +463,14 @@ class PassageTracker:
         for key in list(self.holds):
             wm = self.watermark.get(key[0], 0)
             kept = [h for h in self.holds[key] if wm - h.last_seen <= self.config.holdoff_ms]
+            if len(kept) == len(self.holds[key]):
+                continue
             dropped += len(self.holds[key]) - len(kept)
             if kept:
                 self.holds[key] = kept
             else:
                 del self.holds[key]
+            self._index_holds(key)
         return dropped
 
     def passages(self) -> Iterator[Passage]:
