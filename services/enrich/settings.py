@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from platestream.settings import CommonSettings
 
@@ -66,6 +66,9 @@ class Route(BaseModel):
     min_priority: Literal["low", "medium", "high", "critical"] = "low"
 
 
+DEV_WEBHOOK_SECRET = "platestream-dev-webhook-secret"
+
+
 class NotifySettings(CommonSettings):
     """`platestream notify`: alert delivery. Env PLATESTREAM_NOTIFY_*."""
 
@@ -74,7 +77,7 @@ class NotifySettings(CommonSettings):
         default_factory=list,
         description="JSON list of routes: channel, target, lists, min_priority.",
     )
-    notify_webhook_secret: str = "platestream-dev-webhook-secret"
+    notify_webhook_secret: str = DEV_WEBHOOK_SECRET
     notify_webhook_timeout_s: float = Field(default=5.0, gt=0)
     notify_max_attempts: int = Field(default=5, ge=1, le=20)
     notify_backoff_base_s: float = Field(default=0.5, ge=0)
@@ -86,6 +89,14 @@ class NotifySettings(CommonSettings):
     notify_smtp_from: str = "platestream@localhost"
     notify_engine: Literal["faust", "kafka"] = "faust"
     notify_web_port: int = Field(default=9104, ge=0, le=65535)
+
+    @model_validator(mode="after")
+    def _refuse_default_webhook_secret(self) -> NotifySettings:
+        if self.env == "production" and self.notify_webhook_secret == DEV_WEBHOOK_SECRET:
+            raise ValueError(
+                "the development webhook signing secret is refused in production: set PLATESTREAM_NOTIFY_WEBHOOK_SECRET"
+            )
+        return self
 
 
 class HealthSettings(CommonSettings):
