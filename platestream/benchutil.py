@@ -76,7 +76,10 @@ class ProcessSampler:
                 for name, proc in procs.items():
                     try:
                         with proc.oneshot():
-                            row[name] = {"cpu": proc.cpu_percent(None), "rss_mib": proc.memory_info().rss / 2**20}
+                            row[name] = {
+                                "cpu": proc.cpu_percent(None),
+                                "rss_mib": proc.memory_info().rss / 2**20,
+                            }
                     except psutil.Error:
                         row[name] = None
                 self.samples.append(row)
@@ -103,7 +106,9 @@ class ProcessSampler:
         return out
 
 
-def broker_reference(settings: CommonSettings, *, messages: int = 100_000, size: int = 250) -> dict[str, float]:
+def broker_reference(
+    settings: CommonSettings, *, messages: int = 100_000, size: int = 250
+) -> dict[str, float]:
     """Raw produce and consume rate of the broker with confluent-kafka, on a throwaway topic."""
     from platestream import topics as catalogue
     from platestream.kafka import create_topics, make_consumer, make_producer

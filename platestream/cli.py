@@ -21,7 +21,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-bench_app = typer.Typer(help="Benchmarks that print figures and can write JSON.", no_args_is_help=True)
+bench_app = typer.Typer(
+    help="Benchmarks that print figures and can write JSON.", no_args_is_help=True
+)
 topics_app = typer.Typer(help="The topic catalogue.", no_args_is_help=True)
 schemas_app = typer.Typer(help="The Avro event contracts in schemas/.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
@@ -47,8 +49,12 @@ SUBCOMMANDS: dict[str, str] = {
     "up": "platestream.supervisor",
 }
 BENCH_PROVIDERS = (
-    "services.ingest.cli", "services.detect.cli", "services.enrich.cli",
-    "services.sink.cli", "services.api.cli", "platestream.bench",
+    "services.ingest.cli",
+    "services.detect.cli",
+    "services.enrich.cli",
+    "services.sink.cli",
+    "services.api.cli",
+    "platestream.bench",
 )
 
 
@@ -125,7 +131,9 @@ def schemas_freeze() -> None:
 
 @app.callback()
 def _root(
-    log_level: Annotated[str, typer.Option(envvar="PLATESTREAM_LOG_LEVEL", help="Log level.")] = "INFO",
+    log_level: Annotated[
+        str, typer.Option(envvar="PLATESTREAM_LOG_LEVEL", help="Log level.")
+    ] = "INFO",
 ) -> None:
     from platestream.runtime import setup_logging
 

@@ -11,7 +11,9 @@ from clickhouse_connect.driver.client import Client
 from platestream.settings import CommonSettings
 
 
-def make_clickhouse(settings: CommonSettings, *, database: str | None = None, **kwargs: Any) -> Client:
+def make_clickhouse(
+    settings: CommonSettings, *, database: str | None = None, **kwargs: Any
+) -> Client:
     url = urlparse(settings.clickhouse_url)
     return clickhouse_connect.get_client(
         host=url.hostname or "127.0.0.1",

@@ -22,7 +22,9 @@ from platestream.timeutil import now_ms
 logger = logging.getLogger(__name__)
 
 DEMO_ADMIN = "admin"
-DEMO_PASSWORD = "platestream-demo"  # development only; the API refuses default secrets in production
+DEMO_PASSWORD = (
+    "platestream-demo"  # development only; the API refuses default secrets in production
+)
 SIM_SEED = 7
 SAMPLES = PROJECT_ROOT.parent / "shared" / "samples" / "camera"
 
@@ -33,20 +35,52 @@ DEVICES: dict[str, tuple[str, str, str]] = {
     "alpr-agent-1": ("cam-alpr-north", "demo-alpr-secret", "openalpr"),
 }
 CAMERAS: list[dict[str, Any]] = [
-    {"camera_id": "cam-sim-1", "name": "Simulated high street", "site": "Demo town", "zone": "centre",
-     "lat": 51.5007, "lon": -0.1246, "heading": 90.0},
-    {"camera_id": "cam-hik-gate", "name": "Depot gate (Hikvision)", "site": "Depot", "zone": "gate",
-     "lat": 51.51, "lon": -0.13, "heading": 180.0, "direction_map": {"forward": "approaching", "reverse": "leaving"}},
-    {"camera_id": "cam-dahua-ring", "name": "Ring road (Dahua)", "site": "Demo town", "zone": "ring",
-     "lat": 51.52, "lon": -0.11, "heading": 0.0},
-    {"camera_id": "cam-alpr-north", "name": "North car park (OpenALPR)", "site": "Car park", "zone": "north",
-     "lat": 51.53, "lon": -0.12, "heading": 270.0},
+    {
+        "camera_id": "cam-sim-1",
+        "name": "Simulated high street",
+        "site": "Demo town",
+        "zone": "centre",
+        "lat": 51.5007,
+        "lon": -0.1246,
+        "heading": 90.0,
+    },
+    {
+        "camera_id": "cam-hik-gate",
+        "name": "Depot gate (Hikvision)",
+        "site": "Depot",
+        "zone": "gate",
+        "lat": 51.51,
+        "lon": -0.13,
+        "heading": 180.0,
+        "direction_map": {"forward": "approaching", "reverse": "leaving"},
+    },
+    {
+        "camera_id": "cam-dahua-ring",
+        "name": "Ring road (Dahua)",
+        "site": "Demo town",
+        "zone": "ring",
+        "lat": 51.52,
+        "lon": -0.11,
+        "heading": 0.0,
+    },
+    {
+        "camera_id": "cam-alpr-north",
+        "name": "North car park (OpenALPR)",
+        "site": "Car park",
+        "zone": "north",
+        "lat": 51.53,
+        "lon": -0.12,
+        "heading": 270.0,
+    },
 ]
 
 
 def demo_env() -> dict[str, str]:
     """Settings the demo adds to every stage's environment."""
-    devices = {dev: {"camera_id": cam, "secret": key, "rate_per_s": 20} for dev, (cam, key, _) in DEVICES.items()}
+    devices = {
+        dev: {"camera_id": cam, "secret": key, "rate_per_s": 20}
+        for dev, (cam, key, _) in DEVICES.items()
+    }
     return {"PLATESTREAM_INGEST_DEVICES": json.dumps(devices)}
 
 
@@ -99,9 +133,21 @@ class Demo:
         import subprocess
 
         proc = subprocess.run(
-            [sys.executable, "-m", "platestream.cli", "users", "create", DEMO_ADMIN, "--role", "admin",
-             "--password", DEMO_PASSWORD],
-            capture_output=True, text=True, timeout=120,
+            [
+                sys.executable,
+                "-m",
+                "platestream.cli",
+                "users",
+                "create",
+                DEMO_ADMIN,
+                "--role",
+                "admin",
+                "--password",
+                DEMO_PASSWORD,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         if proc.returncode != 0 and "exist" not in (proc.stderr + proc.stdout):
             logger.warning("could not create the demo admin: %s", proc.stderr.strip()[-300:])
@@ -117,25 +163,53 @@ class Demo:
         cam_topic = self.settings.topic(catalogue.CAMERAS.name)
         for cam in CAMERAS:
             record = {"updated_at": now_ms(), "updated_by": "demo", "plate_formats": [], **cam}
-            producer.produce(cam_topic, key=cam["camera_id"].encode(),
-                             value=serde.encode("camera", record, subject=f"{cam_topic}-value"))
+            producer.produce(
+                cam_topic,
+                key=cam["camera_id"].encode(),
+                value=serde.encode("camera", record, subject=f"{cam_topic}-value"),
+            )
         bolo_topic = self.settings.topic(catalogue.BOLO.name)
         for index in (1, 4):
             plate = vehicle(SIM_SEED, index).plate
             entry = {
-                "entry_id": stable_id("demo-bolo", plate), "list_id": "demo-stolen", "list_kind": "bolo",
-                "pattern": plate, "match_type": "fuzzy", "max_distance": 1, "reason": "demo: reported stolen",
-                "priority": "high", "owner": DEMO_ADMIN, "updated_at": now_ms(),
+                "entry_id": stable_id("demo-bolo", plate),
+                "list_id": "demo-stolen",
+                "list_kind": "bolo",
+                "pattern": plate,
+                "match_type": "fuzzy",
+                "max_distance": 1,
+                "reason": "demo: reported stolen",
+                "priority": "high",
+                "owner": DEMO_ADMIN,
+                "updated_at": now_ms(),
             }
-            producer.produce(bolo_topic, key=entry["entry_id"].encode(),
-                             value=serde.encode("bolo_entry", entry, subject=f"{bolo_topic}-value"))
+            producer.produce(
+                bolo_topic,
+                key=str(entry["entry_id"]).encode(),
+                value=serde.encode("bolo_entry", entry, subject=f"{bolo_topic}-value"),
+            )
         producer.flush(30)
 
     def _push_samples(self) -> None:
         pushes = [
-            ("hikvision", "hikvision_isapi_anpr_plate_detected.xml", "application/xml", "demo-hik-secret"),
-            ("dahua", "dahua_snapManager_attachFileProc_TrafficRetrograde_kv.txt", "text/plain", "demo-dahua-secret"),
-            ("openalpr", "openalpr_agent_webhook_alpr_group.json", "application/json", "demo-alpr-secret"),
+            (
+                "hikvision",
+                "hikvision_isapi_anpr_plate_detected.xml",
+                "application/xml",
+                "demo-hik-secret",
+            ),
+            (
+                "dahua",
+                "dahua_snapManager_attachFileProc_TrafficRetrograde_kv.txt",
+                "text/plain",
+                "demo-dahua-secret",
+            ),
+            (
+                "openalpr",
+                "openalpr_agent_webhook_alpr_group.json",
+                "application/json",
+                "demo-alpr-secret",
+            ),
         ]
         for fmt, name, ctype, key in pushes:
             path = SAMPLES / name
@@ -143,8 +217,12 @@ class Demo:
                 self.notes.append(f"sample {name} not found beside the repository; skipped")
                 continue
             try:
-                r = httpx.post(f"{self.ingest_url}/push/{fmt}", content=path.read_bytes(),
-                               headers={"content-type": ctype, "x-api-key": key}, timeout=30)
+                r = httpx.post(
+                    f"{self.ingest_url}/push/{fmt}",
+                    content=path.read_bytes(),
+                    headers={"content-type": ctype, "x-api-key": key},
+                    timeout=30,
+                )
                 self.notes.append(f"pushed {name}: HTTP {r.status_code}")
             except httpx.HTTPError as exc:
                 self.notes.append(f"push of {name} failed: {exc}")
@@ -190,7 +268,10 @@ class Demo:
             consumer = make_consumer(self.settings, "platestream-demo-progress")
             topic = self.settings.topic(catalogue.FRAMES.name)
             md = consumer.list_topics(topic, timeout=2).topics[topic]
-            total = sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=2)[1] for p in md.partitions)
+            total = sum(
+                consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=2)[1]
+                for p in md.partitions
+            )
             consumer.close()
             return int(total)
         except Exception:

@@ -18,7 +18,9 @@ logger = logging.getLogger(__name__)
 class DeadLetters:
     """Publishes dead letters of one stage to ``anpr.dlq.<stage>.v1``."""
 
-    def __init__(self, *, stage: str, producer: Producer, serde: AvroSerde, settings: CommonSettings) -> None:
+    def __init__(
+        self, *, stage: str, producer: Producer, serde: AvroSerde, settings: CommonSettings
+    ) -> None:
         self.stage = stage
         self.topic = settings.topic(catalogue.dead_letter_topic(stage).name)
         self._producer = producer
@@ -27,10 +29,18 @@ class DeadLetters:
 
     def record(self, msg: Message, exc: BaseException) -> None:
         """Dead-letter a consumed record."""
-        headers = {k: (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)) for k, v in (msg.headers() or [])}
+        raw_headers: list[tuple[str, Any]] = list(msg.headers() or [])  # type: ignore[arg-type]
+        headers = {
+            k: (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v))
+            for k, v in raw_headers
+        }
         logger.warning(
             "dead-lettering %s[%s]@%s: %s: %s",
-            msg.topic(), msg.partition(), msg.offset(), type(exc).__name__, exc,
+            msg.topic(),
+            msg.partition(),
+            msg.offset(),
+            type(exc).__name__,
+            exc,
         )
         self._send(
             key=msg.key(),
@@ -53,9 +63,24 @@ class DeadLetters:
         on_delivery: Any = None,
     ) -> None:
         """Dead-letter raw input that never became a record (e.g. a rejected HTTP request)."""
-        self._send(key=key, value=value, error=error, headers=headers or {}, content_type=content_type, on_delivery=on_delivery)
+        self._send(
+            key=key,
+            value=value,
+            error=error,
+            headers=headers or {},
+            content_type=content_type,
+            on_delivery=on_delivery,
+        )
 
-    def _send(self, *, key: bytes | None, value: bytes, error: BaseException | str, on_delivery: Any = None, **fields: Any) -> None:
+    def _send(
+        self,
+        *,
+        key: bytes | None,
+        value: bytes,
+        error: BaseException | str,
+        on_delivery: Any = None,
+        **fields: Any,
+    ) -> None:
         record = {
             "stage": self.stage,
             "error_type": type(error).__name__ if isinstance(error, BaseException) else "rejected",

@@ -12,7 +12,14 @@ from datetime import UTC, datetime
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png"}
 
 
-def image_key(prefix: str, camera_id: str, ts_ms: int, owner_id: str, kind: str, content_type: str = "image/jpeg") -> str:
+def image_key(
+    prefix: str,
+    camera_id: str,
+    ts_ms: int,
+    owner_id: str,
+    kind: str,
+    content_type: str = "image/jpeg",
+) -> str:
     """``<prefix>/<camera>/<yyyy>/<mm>/<dd>/<hh>/<ts>-<owner>-<kind>.<ext>``.
 
     prefix: ``frames`` | ``crops`` | ``images``; owner_id: the frame, read or event id.

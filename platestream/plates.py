@@ -12,13 +12,38 @@ from functools import lru_cache
 
 # Pairs OCR mixes up on plates; substituting one for the other costs CONFUSABLE_COST, not 1.
 CONFUSABLE_PAIRS = (
-    ("O", "0"), ("D", "0"), ("Q", "0"), ("I", "1"), ("L", "1"), ("T", "1"), ("B", "8"),
-    ("Z", "2"), ("S", "5"), ("G", "6"), ("A", "4"), ("U", "V"), ("M", "N"), ("K", "X"),
+    ("O", "0"),
+    ("D", "0"),
+    ("Q", "0"),
+    ("I", "1"),
+    ("L", "1"),
+    ("T", "1"),
+    ("B", "8"),
+    ("Z", "2"),
+    ("S", "5"),
+    ("G", "6"),
+    ("A", "4"),
+    ("U", "V"),
+    ("M", "N"),
+    ("K", "X"),
 )
 CONFUSABLE_COST = 0.4
 _CONFUSABLE = {frozenset(p) for p in CONFUSABLE_PAIRS}
 # One canonical character per confusable class, for indexing ("skeleton" of a plate).
-_SKELETON = str.maketrans({"O": "0", "D": "0", "Q": "0", "I": "1", "L": "1", "T": "1", "B": "8", "Z": "2", "S": "5", "G": "6"})
+_SKELETON = str.maketrans(
+    {
+        "O": "0",
+        "D": "0",
+        "Q": "0",
+        "I": "1",
+        "L": "1",
+        "T": "1",
+        "B": "8",
+        "Z": "2",
+        "S": "5",
+        "G": "6",
+    }
+)
 
 
 def normalise(text: str | None) -> str:

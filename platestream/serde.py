@@ -54,14 +54,17 @@ def read_schema(parsed_or_raw: dict[str, Any]) -> dict[str, Any]:
     """
     # _write_hint=True marks the schema as parsed: without it fastavro re-parses it on every
     # record (measured ~3x slower decode of a plate_event).
-    return parse_schema(_strip_logical(parsed_or_raw), _write_hint=True, named_schemas={})
+    parsed: dict[str, Any] = parse_schema(
+        _strip_logical(parsed_or_raw), _write_hint=True, named_schemas={}
+    )  # type: ignore[assignment]
+    return parsed
 
 
 @lru_cache(maxsize=1)
 def catalogue_schemas() -> dict[str, dict[str, Any]]:
     """Every current schema in schemas/, parsed, by file stem."""
     return {
-        p.stem: parse_schema(load_schema_file(p), _write_hint=True, named_schemas={})
+        p.stem: parse_schema(load_schema_file(p), _write_hint=True, named_schemas={})  # type: ignore[misc]
         for p in sorted(SCHEMA_DIR.glob("*.avsc"))
     }
 
@@ -83,9 +86,12 @@ class AvroSerde:
         self._registry = _Registry(schema_registry_url) if schema_registry_url else None
         self._by_name = catalogue_schemas()
         self._readers = {
-            name: read_schema(load_schema_file(SCHEMA_DIR / f"{name}.avsc")) for name in self._by_name
+            name: read_schema(load_schema_file(SCHEMA_DIR / f"{name}.avsc"))
+            for name in self._by_name
         }
-        self._stem_by_fullname = {str(parsed["name"]): name for name, parsed in self._by_name.items()}
+        self._stem_by_fullname = {
+            str(parsed["name"]): name for name, parsed in self._by_name.items()
+        }
         # schema id -> (writer schema, reader schema or None when identical, stem)
         self._decoders: dict[int, tuple[dict[str, Any], dict[str, Any] | None, str]] = {}
         self._id_for: dict[tuple[str, str], int] = {}
@@ -94,7 +100,11 @@ class AvroSerde:
         for path in history_files():
             stem, sid_text = path.stem.rsplit(".", 1)
             if stem in self._readers and int(sid_text) not in self._decoders:
-                self._decoders[int(sid_text)] = (read_schema(load_schema_file(path)), self._readers[stem], stem)
+                self._decoders[int(sid_text)] = (
+                    read_schema(load_schema_file(path)),
+                    self._readers[stem],
+                    stem,
+                )
         self._lock = threading.Lock()
 
     def schema(self, name: str) -> dict[str, Any]:
@@ -109,7 +119,11 @@ class AvroSerde:
         if cached is not None:
             return cached
         parsed = self.schema(name)
-        sid = self._registry.register(subject, parsed) if self._registry and subject else local_schema_id(parsed)
+        sid = (
+            self._registry.register(subject, parsed)
+            if self._registry and subject
+            else local_schema_id(parsed)
+        )
         with self._lock:
             self._id_for[key] = sid
             self._decoders.setdefault(sid, (self._readers[name], None, name))
@@ -140,8 +154,16 @@ class AvroSerde:
         decoder = self._decoders.get(sid) or self._fetch(sid)
         writer, reader, stem = decoder
         try:
-            record = fastavro.schemaless_reader(io.BytesIO(data[_HEADER.size:]), writer, reader)
-        except (EOFError, ValueError, TypeError, IndexError, KeyError, UnicodeDecodeError, OverflowError) as exc:
+            record = fastavro.schemaless_reader(io.BytesIO(data[_HEADER.size :]), writer, reader)
+        except (
+            EOFError,
+            ValueError,
+            TypeError,
+            IndexError,
+            KeyError,
+            UnicodeDecodeError,
+            OverflowError,
+        ) as exc:
             raise SerdeError(f"cannot decode record with schema id {sid}: {exc}") from exc
         except Exception as exc:  # fastavro raises its own SchemaResolutionError and friends
             raise SerdeError(f"cannot decode record with schema id {sid}: {exc}") from exc
@@ -149,12 +171,20 @@ class AvroSerde:
 
     def _fetch(self, sid: int) -> tuple[dict[str, Any], dict[str, Any] | None, str]:
         if self._registry is None:
-            raise UnknownSchemaError(f"unknown schema id {sid} (not in schemas/ nor schemas/history/)")
+            raise UnknownSchemaError(
+                f"unknown schema id {sid} (not in schemas/ nor schemas/history/)"
+            )
         raw = self._registry.fetch(sid)
-        fullname = raw.get("name", "") if "." in raw.get("name", "") else f"{raw.get('namespace', '')}.{raw.get('name', '')}"
+        fullname = (
+            raw.get("name", "")
+            if "." in raw.get("name", "")
+            else f"{raw.get('namespace', '')}.{raw.get('name', '')}"
+        )
         stem = self._stem_by_fullname.get(fullname)
         if stem is None:
-            raise UnknownSchemaError(f"schema id {sid} is {fullname!r}, which this process does not know")
+            raise UnknownSchemaError(
+                f"schema id {sid} is {fullname!r}, which this process does not know"
+            )
         decoder = (read_schema(raw), self._readers[stem], stem)
         with self._lock:
             self._decoders[sid] = decoder

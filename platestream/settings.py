@@ -34,7 +34,8 @@ class CommonSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
     metrics_host: str = Field(
-        default="127.0.0.1", description="Bind address of the processors' metrics/health port (0.0.0.0 in containers)."
+        default="127.0.0.1",
+        description="Bind address of the processors' metrics/health port (0.0.0.0 in containers).",
     )
     log_plates: bool = Field(
         default=False, description="Allow plate text in logs (personal data; off by default)."
@@ -46,7 +47,10 @@ class CommonSettings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: str | None = None
     kafka_log_level: int | None = Field(
-        default=None, ge=0, le=7, description="librdkafka log level (syslog numbers); default: librdkafka's."
+        default=None,
+        ge=0,
+        le=7,
+        description="librdkafka log level (syslog numbers); default: librdkafka's.",
     )
     # Test isolation and multi-tenant clusters: prepended to every topic name.
     topic_prefix: str = ""
@@ -81,7 +85,9 @@ class CommonSettings(BaseSettings):
             bad = [name for name, value in defaults.items() if getattr(self, name) == value]
             if bad:
                 names = ", ".join(f"PLATESTREAM_{n.upper()}" for n in bad)
-                raise ValueError(f"default development secrets are refused in production: set {names}")
+                raise ValueError(
+                    f"default development secrets are refused in production: set {names}"
+                )
         return self
 
     def topic(self, base_name: str) -> str:
@@ -90,7 +96,10 @@ class CommonSettings(BaseSettings):
 
     def kafka_common(self) -> dict[str, str]:
         """librdkafka settings shared by producers, consumers and the admin client."""
-        conf = {"bootstrap.servers": self.kafka_bootstrap, "security.protocol": self.kafka_security_protocol}
+        conf = {
+            "bootstrap.servers": self.kafka_bootstrap,
+            "security.protocol": self.kafka_security_protocol,
+        }
         if self.kafka_log_level is not None:
             conf["log_level"] = str(self.kafka_log_level)
         if self.kafka_sasl_mechanism:

@@ -61,8 +61,14 @@ class _Running:
 class Supervisor:
     """Starts processes, restarts the ones that exit, stops them all in reverse order."""
 
-    def __init__(self, *, specs: list[ProcessSpec], log_dir: Path, stop: threading.Event,
-                 max_backoff_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        specs: list[ProcessSpec],
+        log_dir: Path,
+        stop: threading.Event,
+        max_backoff_s: float = 30.0,
+    ) -> None:
         self.specs = specs
         self.log_dir = log_dir
         self.stop = stop
@@ -75,8 +81,9 @@ class Supervisor:
         log = (self.log_dir / f"{spec.name}.log").open("ab")
         env = {**os.environ, **spec.env}
         logger.info("starting %s: %s", spec.name, " ".join(spec.argv))
-        return subprocess.Popen(spec.argv, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
+        return subprocess.Popen(
+            spec.argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
 
     def start_all(self) -> None:
         for spec in self.specs:
@@ -94,7 +101,7 @@ class Supervisor:
             if not run.spec.restart:
                 continue
             if run.next_start == 0.0:
-                delay = min(self.max_backoff_s, 0.5 * 2 ** run.restarts)
+                delay = min(self.max_backoff_s, 0.5 * 2**run.restarts)
                 logger.warning("%s exited with %s; restarting in %.1fs", name, code, delay)
                 run.next_start = now + delay
             elif now >= run.next_start:
@@ -152,16 +159,24 @@ def _prepare(settings: CommonSettings, *, use_existing: bool, ephemeral: bool) -
             stack.up()
     create_topics(settings)
     ensure_bucket(make_s3(settings), settings.s3_bucket)
-    subprocess.run([sys.executable, "-m", "platestream.cli", "db", "migrate"], check=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "platestream.cli", "db", "migrate"], check=True, timeout=300
+    )
     return stack
 
 
 @app.callback(invoke_without_command=True)
 def up(
     stages: Annotated[str, typer.Option(help="Comma-separated stages to run.")] = ",".join(STAGES),
-    demo: Annotated[bool, typer.Option(help="Create a demo admin and cameras and feed demo traffic.")] = False,
-    use_existing: Annotated[bool, typer.Option(help="Use servers already running (no local stack).")] = False,
-    ephemeral: Annotated[bool, typer.Option(help="Memory broker engine (data lost on stop).")] = False,
+    demo: Annotated[
+        bool, typer.Option(help="Create a demo admin and cameras and feed demo traffic.")
+    ] = False,
+    use_existing: Annotated[
+        bool, typer.Option(help="Use servers already running (no local stack).")
+    ] = False,
+    ephemeral: Annotated[
+        bool, typer.Option(help="Memory broker engine (data lost on stop).")
+    ] = False,
 ) -> None:
     """Start the local stack and every stage; Ctrl+C stops them all."""
     settings = load(CommonSettings)

@@ -41,63 +41,122 @@ class Topic:
 
 
 CAMERA_EVENTS = Topic(
-    "anpr.camera-events.v1", "camera_event", "camera_id", 6, 30 * DAY_MS,
+    "anpr.camera-events.v1",
+    "camera_event",
+    "camera_id",
+    6,
+    30 * DAY_MS,
     doc="Plates read by cameras and edge devices themselves, as received by ingest.",
 )
 FRAMES = Topic(
-    "anpr.frames.v1", "frame", "camera_id", 6, 1 * DAY_MS,
+    "anpr.frames.v1",
+    "frame",
+    "camera_id",
+    6,
+    1 * DAY_MS,
     doc="JPEG frames for our detector; large frames by claim check in the bucket.",
 )
 PLATE_READS = Topic(
-    "anpr.plate-reads.v1", "plate_read", "camera_id", 6, 30 * DAY_MS,
+    "anpr.plate-reads.v1",
+    "plate_read",
+    "camera_id",
+    6,
+    30 * DAY_MS,
     doc="One record per plate per frame, from our detector.",
 )
 PLATE_EVENTS = Topic(
-    "anpr.plate-events.v1", "plate_event", "camera_id", 6, 30 * DAY_MS,
+    "anpr.plate-events.v1",
+    "plate_event",
+    "camera_id",
+    6,
+    30 * DAY_MS,
     doc="One record per passage (deduplicated reads), enriched; corrections add versions.",
 )
 ALERTS = Topic(
-    "anpr.alerts.v1", "bolo_alert", "camera_id", 3, 365 * DAY_MS,
+    "anpr.alerts.v1",
+    "bolo_alert",
+    "camera_id",
+    3,
+    365 * DAY_MS,
     doc="Watchlist hits.",
 )
 BOLO = Topic(
-    "anpr.bolo.v1", "bolo_entry", "entry_id", 1, compacted=True,
+    "anpr.bolo.v1",
+    "bolo_entry",
+    "entry_id",
+    1,
+    compacted=True,
     doc="Watchlist entries; a tombstone deletes. Read in full by every enrich process.",
 )
 CAMERAS = Topic(
-    "anpr.cameras.v1", "camera", "camera_id", 1, compacted=True,
+    "anpr.cameras.v1",
+    "camera",
+    "camera_id",
+    1,
+    compacted=True,
     doc="Camera configuration; a tombstone deletes.",
 )
 CORRECTIONS = Topic(
-    "anpr.corrections.v1", "correction", "event_id", 3,
+    "anpr.corrections.v1",
+    "correction",
+    "event_id",
+    3,
     doc="User confirmations and corrections of plate events.",
 )
 CAMERA_STATUS = Topic(
-    "anpr.camera-status.v1", "camera_status", "camera_id", 3, 90 * DAY_MS,
+    "anpr.camera-status.v1",
+    "camera_status",
+    "camera_id",
+    3,
+    90 * DAY_MS,
     doc="Online/offline transitions and heartbeats of cameras.",
 )
 AUDIT = Topic(
-    "anpr.audit.v1", "audit_record", "actor", 3, 365 * DAY_MS,
+    "anpr.audit.v1",
+    "audit_record",
+    "actor",
+    3,
+    365 * DAY_MS,
     doc="Every search, export and image view, and every change a user makes.",
 )
 USERS = Topic(
-    "anpr.users.v1", "user_event", "username", 1, compacted=True,
+    "anpr.users.v1",
+    "user_event",
+    "username",
+    1,
+    compacted=True,
     doc="User accounts (event-sourced); a tombstone deletes.",
 )
 API_KEYS = Topic(
-    "anpr.api-keys.v1", "api_key", "key_id", 1, compacted=True,
+    "anpr.api-keys.v1",
+    "api_key",
+    "key_id",
+    1,
+    compacted=True,
     doc="Machine API keys; a tombstone deletes.",
 )
 ALERT_DELIVERIES = Topic(
-    "anpr.alert-deliveries.v1", "alert_delivery", "alert_id", 3, 365 * DAY_MS,
+    "anpr.alert-deliveries.v1",
+    "alert_delivery",
+    "alert_id",
+    3,
+    365 * DAY_MS,
     doc="Outcome of each alert delivery on each channel.",
 )
 ALERT_ACKS = Topic(
-    "anpr.alert-acks.v1", "alert_ack", "alert_id", 1, 365 * DAY_MS,
+    "anpr.alert-acks.v1",
+    "alert_ack",
+    "alert_id",
+    1,
+    365 * DAY_MS,
     doc="Users' acknowledgements of alerts.",
 )
 REPLAY = Topic(
-    "anpr.replay.v1", "plate_event", "camera_id", 3, 7 * DAY_MS,
+    "anpr.replay.v1",
+    "plate_event",
+    "camera_id",
+    3,
+    7 * DAY_MS,
     doc="Stored plate events re-published on request for downstream systems.",
 )
 
@@ -109,7 +168,11 @@ def dead_letter_topic(stage: str) -> Topic:
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}")
     return Topic(
-        f"anpr.dlq.{stage}.v1", "dead_letter", "original key", 1, 30 * DAY_MS,
+        f"anpr.dlq.{stage}.v1",
+        "dead_letter",
+        "original key",
+        1,
+        30 * DAY_MS,
         doc=f"Records and requests the {stage} stage could not process.",
         max_message_bytes=8 * 1024 * 1024,
     )
@@ -118,8 +181,22 @@ def dead_letter_topic(stage: str) -> Topic:
 DEAD_LETTERS = tuple(dead_letter_topic(s) for s in STAGES)
 
 ALL: tuple[Topic, ...] = (
-    CAMERA_EVENTS, FRAMES, PLATE_READS, PLATE_EVENTS, ALERTS, BOLO, CAMERAS, CORRECTIONS,
-    CAMERA_STATUS, AUDIT, USERS, API_KEYS, ALERT_DELIVERIES, ALERT_ACKS, REPLAY, *DEAD_LETTERS,
+    CAMERA_EVENTS,
+    FRAMES,
+    PLATE_READS,
+    PLATE_EVENTS,
+    ALERTS,
+    BOLO,
+    CAMERAS,
+    CORRECTIONS,
+    CAMERA_STATUS,
+    AUDIT,
+    USERS,
+    API_KEYS,
+    ALERT_DELIVERIES,
+    ALERT_ACKS,
+    REPLAY,
+    *DEAD_LETTERS,
 )
 BY_NAME = {t.name: t for t in ALL}
 

@@ -218,8 +218,8 @@ def bench_in_process(reads: int, entries: int) -> dict[str, Any]:
     producer = _NullProducer()
     proc = EnrichProcessor(
         settings=settings,
-        consumer=None,
-        producer=producer,
+        consumer=None,  # type: ignore[arg-type]
+        producer=producer,  # type: ignore[arg-type]
         serde=core,  # type: ignore[arg-type]
         watchlists=wl,
         clock=now_ms,

@@ -398,12 +398,18 @@ class PassageTracker:
         if exact is not None and read.ts - exact.last_seen <= cfg.holdoff_ms:
             return exact
         matches = process.extract(
-            read.plate.translate(FOLD), self._hold_folded[key], scorer=Levenshtein.distance,
-            score_cutoff=int(cfg.max_distance), limit=None,
+            read.plate.translate(FOLD),
+            self._hold_folded[key],
+            scorer=Levenshtein.distance,
+            score_cutoff=int(cfg.max_distance),
+            limit=None,
         )
         for _choice, _score, index in sorted(matches, key=lambda m: m[2]):
             h = holds[index]
-            if read.ts - h.last_seen <= cfg.holdoff_ms and within(read.plate, h.plate, cfg.max_distance) is not None:
+            if (
+                read.ts - h.last_seen <= cfg.holdoff_ms
+                and within(read.plate, h.plate, cfg.max_distance) is not None
+            ):
                 return h
         return None
 

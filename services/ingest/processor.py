@@ -45,7 +45,9 @@ def ingest_context(
         serde = serde or AvroSerde(settings.schema_registry_url)
         acking = AckingProducer(
             producer=producer or make_producer(settings, **{"linger.ms": 2}),
-            factory=None if producer is not None else (lambda: make_producer(settings, **{"linger.ms": 2})),
+            factory=None
+            if producer is not None
+            else (lambda: make_producer(settings, **{"linger.ms": 2})),
         ).start()
         stack.callback(acking.close)
         store = store if store is not None else make_store(settings)
@@ -130,7 +132,9 @@ def frame_clients(
     from services.ingest.status import StatusPublisher
 
     serde = AvroSerde(settings.schema_registry_url)
-    acking = AckingProducer(producer=make_producer(settings), factory=lambda: make_producer(settings)).start()
+    acking = AckingProducer(
+        producer=make_producer(settings), factory=lambda: make_producer(settings)
+    ).start()
     try:
         status = StatusPublisher(producer=acking, serde=serde, settings=settings)
         yield acking, serde, make_store(settings), IngestMetrics(), status

@@ -141,7 +141,8 @@ class AckingProducer:
         """The error of a delivery report; a report without an offset is not proof of a write."""
         if err is not None:
             return DeliveryError(str(err))
-        if msg.offset() is None or msg.offset() < 0:
+        offset = msg.offset()
+        if offset is None or offset < 0:
             return DeliveryError("broker acknowledged without an offset; not counted as written")
         return None
 
@@ -168,7 +169,9 @@ class AckingProducer:
             except BufferError:
                 time.sleep(0.01)  # local queue full: the poll thread drains it
             except KafkaException as exc:  # e.g. a record over message.max.bytes
-                self._check_fatal(exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None)
+                self._check_fatal(
+                    exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+                )
                 raise DeliveryError(f"producer refused the record: {exc}") from exc
         raise DeliveryError("producer queue is full")
 

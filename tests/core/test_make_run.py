@@ -20,7 +20,9 @@ from platestream.stack import pick_free_ports
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium not installed"),
+    pytest.mark.skipif(
+        not Path("/usr/bin/chromium").exists(), reason="Debian chromium not installed"
+    ),
 ]
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,7 +33,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait(check, timeout: float, what: str, proc: subprocess.Popen[bytes], log: Path):  # noqa: ANN001, ANN202
+def _wait(check, timeout: float, what: str, proc: subprocess.Popen[bytes], log: Path):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, f"platestream up exited early:\n{log.read_text()[-3000:]}"
@@ -46,11 +48,10 @@ def _wait(check, timeout: float, what: str, proc: subprocess.Popen[bytes], log: 
 
 
 def test_up_demo_shows_plates_in_the_console(tmp_path: Path) -> None:
+    from platestream.demo import DEMO_ADMIN, DEMO_PASSWORD, SIM_SEED
     from services.ingest.sim import vehicle
     from tests.api.cdp import Browser
     from tests.api.test_console import png_pixels
-
-    from platestream.demo import DEMO_ADMIN, DEMO_PASSWORD, SIM_SEED
 
     kafka, s3, ch = pick_free_ports()
     api_port, ingest_port = _free_port(), _free_port()
@@ -72,20 +73,33 @@ def test_up_demo_shows_plates_in_the_console(tmp_path: Path) -> None:
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "platestream.cli", "up", "--demo", "--ephemeral"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     api = f"http://127.0.0.1:{api_port}"
     expected = {vehicle(SIM_SEED, i).plate for i in range(40)}
     try:
+
         def token() -> str | None:
-            r = httpx.post(f"{api}/api/v1/auth/token", data={"username": DEMO_ADMIN, "password": DEMO_PASSWORD}, timeout=5)
+            r = httpx.post(
+                f"{api}/api/v1/auth/token",
+                data={"username": DEMO_ADMIN, "password": DEMO_PASSWORD},
+                timeout=5,
+            )
             return r.json()["access_token"] if r.status_code == 200 else None
 
         bearer = _wait(token, 240, "the API and the demo admin", proc, log)
 
         def sim_plates() -> set[str]:
-            r = httpx.get(f"{api}/api/v1/events", params={"camera": "cam-sim-1", "limit": 50},
-                          headers={"Authorization": f"Bearer {bearer}"}, timeout=10)
+            r = httpx.get(
+                f"{api}/api/v1/events",
+                params={"camera": "cam-sim-1", "limit": 50},
+                headers={"Authorization": f"Bearer {bearer}"},
+                timeout=10,
+            )
             items = r.json().get("items", []) if r.status_code == 200 else []
             return {e["plate"] for e in items} & expected
 
@@ -103,8 +117,11 @@ def test_up_demo_shows_plates_in_the_console(tmp_path: Path) -> None:
             browser.wait_for("!!document.querySelector('#search-form')")
             browser.eval("document.querySelector('#search-submit').click(); true")
             browser.wait_for("document.querySelectorAll('#results tbody tr').length", timeout=30)
-            shown = set(browser.eval(
-                "Array.from(document.querySelectorAll('#results tbody tr .plate')).map(e => e.textContent)"))
+            shown = set(
+                browser.eval(
+                    "Array.from(document.querySelectorAll('#results tbody tr .plate')).map(e => e.textContent)"
+                )
+            )
             shot = browser.screenshot(tmp_path / "console.png")
         finally:
             browser.close()
@@ -123,7 +140,11 @@ def test_up_demo_shows_plates_in_the_console(tmp_path: Path) -> None:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
-                raise AssertionError(f"platestream up did not stop on Ctrl+C:\n{log.read_text()[-2000:]}") from None
-    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()
+                raise AssertionError(
+                    f"platestream up did not stop on Ctrl+C:\n{log.read_text()[-2000:]}"
+                ) from None
+    leftovers = subprocess.run(
+        ["pgrep", "-f", str(tmp_path)], capture_output=True, text=True
+    ).stdout.split()
     assert leftovers == [], f"processes left running: {leftovers}"
     assert "stopped." in log.read_text()

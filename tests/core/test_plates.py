@@ -9,7 +9,13 @@ from platestream.plates import normalise, plate_distance, skeleton
 
 @pytest.mark.parametrize(
     "raw, expected",
-    [(" ab-12 cd ", "AB12CD"), ("粤MTU952", "粤MTU952"), ("abc·1234", "ABC1234"), (None, ""), ("", "")],
+    [
+        (" ab-12 cd ", "AB12CD"),
+        ("粤MTU952", "粤MTU952"),
+        ("abc·1234", "ABC1234"),
+        (None, ""),
+        ("", ""),
+    ],
 )
 def test_normalise(raw, expected):
     assert normalise(raw) == expected

@@ -19,7 +19,9 @@ REPO = SCHEMA_DIR.parent
 
 
 def _git(*args: str) -> str:
-    return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
 
 
 def _committed_versions(name: str) -> list[tuple[str, dict]]:

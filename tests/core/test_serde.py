@@ -45,7 +45,12 @@ def test_round_trip_exact_bytes(name):
 
 
 def test_wire_format_header():
-    record = {"camera_id": "cam-1", "ts": 1_700_000_000_123, "state": "online", "source": "connector"}
+    record = {
+        "camera_id": "cam-1",
+        "ts": 1_700_000_000_123,
+        "state": "online",
+        "source": "connector",
+    }
     data = SERDE.encode("camera_status", record)
     magic, sid = struct.unpack(">bI", data[:5])
     assert magic == 0
@@ -59,7 +64,9 @@ def test_ids_agree_across_processes():
         "from platestream.serde import catalogue_schemas, local_schema_id;"
         "print({n: local_schema_id(p) for n, p in catalogue_schemas().items()})"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == str({n: local_schema_id(p) for n, p in catalogue_schemas().items()})
 
 
@@ -87,11 +94,15 @@ def test_unknown_schema_id():
 
 
 def test_truncated_body_is_a_serde_error():
-    data = SERDE.encode("camera_status", {"camera_id": "c", "ts": 1, "state": "online", "source": "x"})
+    data = SERDE.encode(
+        "camera_status", {"camera_id": "c", "ts": 1, "state": "online", "source": "x"}
+    )
     with pytest.raises(SerdeError):
         SERDE.decode(data[:7])
 
 
 def test_encode_rejects_wrong_types():
     with pytest.raises(SerdeError):
-        SERDE.encode("camera_status", {"camera_id": 5, "ts": "yesterday", "state": None, "source": "x"})
+        SERDE.encode(
+            "camera_status", {"camera_id": 5, "ts": "yesterday", "state": None, "source": "x"}
+        )

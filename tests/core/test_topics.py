@@ -13,9 +13,16 @@ def test_names_are_versioned_and_unique():
 
 def test_required_topics_exist():
     required = {
-        "anpr.camera-events.v1", "anpr.frames.v1", "anpr.plate-reads.v1", "anpr.plate-events.v1",
-        "anpr.alerts.v1", "anpr.bolo.v1", "anpr.cameras.v1", "anpr.corrections.v1",
-        "anpr.camera-status.v1", "anpr.audit.v1",
+        "anpr.camera-events.v1",
+        "anpr.frames.v1",
+        "anpr.plate-reads.v1",
+        "anpr.plate-events.v1",
+        "anpr.alerts.v1",
+        "anpr.bolo.v1",
+        "anpr.cameras.v1",
+        "anpr.corrections.v1",
+        "anpr.camera-status.v1",
+        "anpr.audit.v1",
     }
     assert required <= set(topics.BY_NAME)
 

@@ -52,7 +52,9 @@ def _wait(fut: Future, timeout: float = 5.0):
 
 
 def test_report_without_offset_is_a_delivery_error():
-    acking = AckingProducer(producer=FakeProducer([(None, -1001), (None, 42)]), poll_interval=0.01).start()
+    acking = AckingProducer(
+        producer=FakeProducer([(None, -1001), (None, 42)]), poll_interval=0.01
+    ).start()
     try:
         with pytest.raises(DeliveryError, match="without an offset"):
             _wait(acking.produce_future("t", key=b"k", value=b"v"))
