@@ -88,6 +88,14 @@ def image_ref(
     return ref
 
 
+# Errors after which this producer never delivers again, though librdkafka does not flag them
+# fatal for an idempotent (non-transactional) producer: seen on the local broker after its S3
+# store came back (every later produce: PRODUCER_FENCED), while a new producer works at once.
+_REPLACE_PRODUCER_ON = frozenset(
+    {KafkaError.PRODUCER_FENCED, KafkaError._FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
+)
+
+
 class AckingProducer:
     """A producer whose deliveries resolve futures; one background thread polls it."""
 
@@ -129,7 +137,7 @@ class AckingProducer:
         old.flush(0)
 
     def _check_fatal(self, err: KafkaError | None) -> None:
-        if err is not None and err.fatal():
+        if err is not None and (err.fatal() or err.code() in _REPLACE_PRODUCER_ON):
             self._fatal.set()
 
     def current(self) -> Producer:

@@ -63,8 +63,17 @@ def test_report_without_offset_is_a_delivery_error():
         acking.close(1)
 
 
-def test_fatal_error_replaces_the_producer():
-    fatal = KafkaError(KafkaError._FENCED, "fenced", fatal=True)
+@pytest.mark.parametrize(
+    "error",
+    [
+        KafkaError(KafkaError._FENCED, "fenced", fatal=True),
+        # what the local broker answers after its S3 store came back: not flagged fatal
+        KafkaError(KafkaError.PRODUCER_FENCED, "fenced by a newer producer"),
+    ],
+    ids=["fatal", "producer-fenced"],
+)
+def test_fatal_error_replaces_the_producer(error):
+    fatal = error
     first = FakeProducer([(fatal, -1)])
     second = FakeProducer([(None, 7)])
     acking = AckingProducer(producer=first, poll_interval=0.01, factory=lambda: second).start()
