@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
-from platestream.plates import normalise, skeleton
+from platestream.plates import fold, normalise, skeleton
 from services.enrich.dedup import within
 
 logger = logging.getLogger(__name__)
@@ -36,26 +36,6 @@ logger = logging.getLogger(__name__)
 MAX_FUZZY_DISTANCE = 2
 CACHE_SIZE = 50_000
 PRIORITIES = {"low": 0, "medium": 1, "high": 2, "critical": 3}
-# Folding for the fuzzy index: every confusable pair (plates.CONFUSABLE_PAIRS) costs 0 here, so the
-# folded edit distance is a lower bound of plate_distance and the index misses no true match.
-_FOLD = str.maketrans(
-    {
-        "O": "0",
-        "D": "0",
-        "Q": "0",
-        "I": "1",
-        "L": "1",
-        "T": "1",
-        "B": "8",
-        "Z": "2",
-        "S": "5",
-        "G": "6",
-        "A": "4",
-        "U": "V",
-        "M": "N",
-        "K": "X",
-    }
-)
 _REGEX_META = set(".^$*+?{}[]\\|()")
 
 
@@ -253,7 +233,7 @@ class Watchlists:
                 out.append((self._skeleton, skeleton(e.key)))
             return out
         if e.match_type == "fuzzy":
-            folded = e.key.translate(_FOLD)
+            folded = fold(e.key)
             return [(self._fuzzy, d) for d in deletions(folded, e.max_distance)]
         if e.key:
             return [(self._prefix, e.key)]
@@ -306,7 +286,7 @@ class Watchlists:
                 if e.compiled is not None and self._pattern_matches(e, plate):
                     found[e.entry_id] = e
         if self._fuzzy:
-            folded = plate.translate(_FOLD)
+            folded = fold(plate)
             seen: set[str] = set()
             for k in deletions(folded, self._fuzzy_depth):
                 for e in self._fuzzy.get(k, ()):

@@ -20,7 +20,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from platestream.ids import stable_id
-from platestream.plates import CONFUSABLE_COST, CONFUSABLE_PAIRS, plate_distance
+from platestream.plates import CONFUSABLE_COST, fold, plate_distance
 
 TopicPartition = tuple[str, int]
 MAX_READ_IDS = 500  # read ids carried on one event (a parked car may give thousands)
@@ -38,11 +38,6 @@ ATTRS = (
 ATTR_READS = 8  # vehicle attributes are taken from the first reads that carry them
 
 
-# Every confusable pair folded to one character: a plain edit distance over folded text is a lower
-# bound of plate_distance (confusables cost 0 instead of 0.4), computed in C by rapidfuzz.
-FOLD = str.maketrans({a: b for a, b in CONFUSABLE_PAIRS} | {"D": "0", "Q": "0", "L": "1", "T": "1"})
-
-
 def within(a: str, b: str, limit: float) -> float | None:
     """None when plate_distance(a, b) > limit, else the distance (decision exact; value exact or,
     when folded look-alikes are involved, an estimate between the folded and plain edit distances
@@ -52,7 +47,7 @@ def within(a: str, b: str, limit: float) -> float | None:
     if abs(len(a) - len(b)) > limit:
         return None
     cutoff = int(limit)
-    lower = Levenshtein.distance(a.translate(FOLD), b.translate(FOLD), score_cutoff=cutoff)
+    lower = Levenshtein.distance(fold(a), fold(b), score_cutoff=cutoff)
     if lower > cutoff:
         return None
     upper = Levenshtein.distance(a, b)
@@ -398,7 +393,7 @@ class PassageTracker:
         if exact is not None and read.ts - exact.last_seen <= cfg.holdoff_ms:
             return exact
         matches = process.extract(
-            read.plate.translate(FOLD),
+            fold(read.plate),
             self._hold_folded[key],
             scorer=Levenshtein.distance,
             score_cutoff=int(cfg.max_distance),
@@ -419,7 +414,7 @@ class PassageTracker:
             self._hold_folded.pop(key, None)
             self._hold_variants.pop(key, None)
             return
-        self._hold_folded[key] = [h.plate.translate(FOLD) for h in holds]
+        self._hold_folded[key] = [fold(h.plate) for h in holds]
         self._hold_variants[key] = {v: h for h in holds for v in h.variants}
 
     def due(self, wall_ms: int) -> list[Passage]:
@@ -458,7 +453,7 @@ class PassageTracker:
             last_seen=passage.last_seen,
         )
         self.holds.setdefault(passage.key, []).append(h)
-        self._hold_folded.setdefault(passage.key, []).append(plate.translate(FOLD))
+        self._hold_folded.setdefault(passage.key, []).append(fold(plate))
         variants = self._hold_variants.setdefault(passage.key, {})
         for v in h.variants:
             variants.setdefault(v, h)
