@@ -100,6 +100,7 @@ class Demo:
         self.notes: list[str] = []
         self._last_line = ""
         self._ch: Any = None
+        self._consumer: Any = None
 
     def process_specs(self) -> list[ProcessSpec]:
         exe = [sys.executable, "-m", "platestream.cli"]
@@ -260,21 +261,21 @@ class Demo:
         return out
 
     def _frames(self) -> int | None:
+        """Frames on the topic (sum of end offsets; approximate on the local broker)."""
+        from confluent_kafka import KafkaException, TopicPartition
+
+        from platestream.kafka import make_consumer
+
         try:
-            from confluent_kafka import TopicPartition
-
-            from platestream.kafka import make_consumer
-
-            consumer = make_consumer(self.settings, "platestream-demo-progress")
+            if self._consumer is None:  # one client for the whole run, not one per tick
+                self._consumer = make_consumer(self.settings, "platestream-demo-progress")
             topic = self.settings.topic(catalogue.FRAMES.name)
-            md = consumer.list_topics(topic, timeout=2).topics[topic]
-            total = sum(
-                consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=2)[1]
+            md = self._consumer.list_topics(topic, timeout=2).topics[topic]
+            return sum(
+                int(self._consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=2)[1])
                 for p in md.partitions
             )
-            consumer.close()
-            return int(total)
-        except Exception:
+        except (KafkaException, KeyError, TypeError):
             return None
 
     def print_progress(self) -> None:
