@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import signal
@@ -52,3 +53,18 @@ def install_stop_handlers(stop: threading.Event) -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
+
+
+def freeze_long_lived() -> int:
+    """Collect garbage, then hide every object alive now from the cyclic garbage collector.
+
+    For a stage that loads a large state at start (enrich: 100,000 watchlist entries and their
+    indexes, about 600,000 objects) and then runs a hot loop: without this, every full
+    collection the loop's allocations trigger walks that whole state again (0.1-0.2 s each,
+    about a third of enrich's time in its benchmark). Frozen objects are still freed by reference
+    counting when they are dropped; only a reference cycle among them would stay until exit.
+    Returns the number of frozen objects.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()

@@ -24,6 +24,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 from platestream import topics as catalogue
 from platestream.dlq import DeadLetters
 from platestream.errors import BadInputError, PlatestreamError, SerdeError
+from platestream.runtime import freeze_long_lived
 from platestream.serde import AvroSerde
 from platestream.timeutil import now_ms
 from services.enrich import reads
@@ -132,6 +133,7 @@ class EnrichProcessor:
                 len(self.watchlists),
                 len(self.cameras.by_id),
             )
+        logger.info("froze %d long-lived objects", freeze_long_lived())
         self._consumer.subscribe(
             self.input_topics(), on_assign=self._on_assign, on_revoke=self._on_revoke
         )
@@ -255,7 +257,7 @@ class EnrichProcessor:
             status=status,
             emitted_at=now,
         )
-        self._produce_event(event)
+        self.recent.put(event["event_id"], 0, self._produce_event(event))
         for entry in hits:
             if entry.list_kind == "bolo" and entry.entry_id not in passage.alerted:
                 passage.alerted.add(entry.entry_id)
@@ -263,13 +265,13 @@ class EnrichProcessor:
                     entry, passage.event_id, best, plate, confidence, False, passage.received_at
                 )
         self.tracker.hold(passage, plate)
-        self.recent.put(event)
         return event
 
     # --- corrections ----------------------------------------------------------------------------
     def _correction(self, rec: dict[str, Any]) -> None:
         event_id = rec["event_id"]
-        event = self.recent.get(event_id)
+        kept = self.recent.get(event_id)
+        event = self._serde.decode(kept) if kept is not None else None
         if event is None and self._fetch_event is not None and rec.get("event_offset") is not None:
             event = self._fetch_event(
                 int(rec.get("event_partition") or 0), int(rec["event_offset"])
@@ -293,8 +295,7 @@ class EnrichProcessor:
         )
         out["watchlist_hits"] = [e.entry_id for e in hits]
         out["access_status"] = access_status(hits)
-        self._produce_event(out)
-        self.recent.put(out)
+        self.recent.put(event_id, out["version"], self._produce_event(out))
         self.stats.corrections += 1
         best = Read(
             read_id=out["best_read_id"],
@@ -322,7 +323,7 @@ class EnrichProcessor:
         if err is not None:
             self._delivery_errors.append(f"{msg.topic()}: {err}")
 
-    def _produce_event(self, event: dict[str, Any]) -> None:
+    def _produce_event(self, event: dict[str, Any]) -> bytes:
         payload = self._serde.encode("plate_event", event, subject=self._event_subject)
         self._producer.produce(
             self.events_topic,
@@ -331,6 +332,7 @@ class EnrichProcessor:
             on_delivery=self._on_delivery,
         )
         self.stats.events += 1
+        return payload
 
     def _alert(
         self,

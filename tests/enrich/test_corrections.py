@@ -44,10 +44,11 @@ def test_correct_confirm_reject() -> None:
 
 def test_recent_events_keeps_latest_version_and_is_bounded() -> None:
     cache = RecentEvents(2)
-    cache.put(EVENT)
-    cache.put({**EVENT, "version": 1})
-    cache.put({**EVENT, "version": 0})  # an older version arriving late does not win
-    assert cache.get("ev1")["version"] == 1  # type: ignore[index]
-    cache.put({**EVENT, "event_id": "ev2"})
-    cache.put({**EVENT, "event_id": "ev3"})
+    cache.put("ev1", 0, b"v0")
+    cache.put("ev1", 1, b"v1")
+    cache.put("ev1", 0, b"v0 again")  # an older version arriving late does not win
+    assert cache.get("ev1") == b"v1"
+    cache.put("ev2", 0, b"two")
+    cache.put("ev3", 0, b"three")
     assert cache.get("ev1") is None and len(cache) == 2
+    assert cache.get("ev3") == b"three"
