@@ -23,6 +23,7 @@ import typer
 
 from platestream.runtime import install_stop_handlers
 from platestream.settings import CommonSettings, load
+from platestream.stack.launcher import death_signal
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +69,12 @@ class Supervisor:
         log_dir: Path,
         stop: threading.Event,
         max_backoff_s: float = 30.0,
+        death_signal: signal.Signals | None = None,
     ) -> None:
+        """``death_signal``: sent to every stage when the thread that started it dies (Linux), so
+        a supervisor killed with SIGKILL leaves no stage behind."""
         self.specs = specs
+        self.death_signal = death_signal if sys.platform.startswith("linux") else None
         self.log_dir = log_dir
         self.stop = stop
         self.max_backoff_s = max_backoff_s
@@ -82,7 +87,12 @@ class Supervisor:
         env = {**os.environ, **spec.env}
         logger.info("starting %s: %s", spec.name, " ".join(spec.argv))
         return subprocess.Popen(
-            spec.argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            spec.argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            preexec_fn=death_signal(self.death_signal) if self.death_signal else None,
         )
 
     def start_all(self) -> None:
@@ -197,7 +207,12 @@ def up(
     specs = stage_specs(chosen, env)
     if demo_runner is not None:
         specs += demo_runner.process_specs()
-    sup = Supervisor(specs=specs, log_dir=settings.var_dir / "log" / "stages", stop=stop)
+    sup = Supervisor(
+        specs=specs,
+        log_dir=settings.var_dir / "log" / "stages",
+        stop=stop,
+        death_signal=signal.SIGTERM,
+    )
     progress = None
     if demo_runner is not None:
         threading.Thread(target=demo_runner.run, name="demo", daemon=True).start()

@@ -294,7 +294,13 @@ class Stages:
         ]
         self.stop_event = threading.Event()
         self.supervisor = Supervisor(
-            specs=specs, log_dir=self.log_dir, stop=self.stop_event, max_backoff_s=2.0
+            specs=specs,
+            log_dir=self.log_dir,
+            stop=self.stop_event,
+            max_backoff_s=2.0,
+            # A test or benchmark killed outright must not leave stages running (faust workers
+            # may ignore SIGTERM, hence SIGKILL).
+            death_signal=signal.SIGKILL,
         )
         self._thread: threading.Thread | None = None
 

@@ -241,7 +241,7 @@ class LocalStack:
                     env=env,
                     cwd=self.var_dir,
                     start_new_session=True,
-                    preexec_fn=_death_signal() if self.die_with_parent else None,
+                    preexec_fn=death_signal() if self.die_with_parent else None,
                 )
             except OSError as exc:
                 raise StackError(f"cannot start {name} ({argv[0]}): {exc.strerror or exc}") from exc
@@ -528,19 +528,20 @@ def _require_binary(path: Path, what: str, package: str) -> None:
         )
 
 
-def _death_signal() -> Callable[[], None]:
-    """A pre-exec hook: the child gets SIGTERM when its parent dies (Linux PR_SET_PDEATHSIG).
+def death_signal(sig: signal.Signals = signal.SIGTERM) -> Callable[[], None]:
+    """A pre-exec hook: the child gets ``sig`` when its parent dies (Linux PR_SET_PDEATHSIG).
 
-    libc is resolved here, in the parent: the hook itself only makes one C call after fork.
+    "Parent" is the thread that started the child. libc is resolved here, in the parent: the
+    hook itself only makes one C call after fork.
     """
     import ctypes
 
     prctl = ctypes.CDLL(None, use_errno=True).prctl
     pr_set_pdeathsig = 1
-    sigterm = int(signal.SIGTERM)
+    number = int(sig)
 
     def hook() -> None:
-        prctl(pr_set_pdeathsig, sigterm)
+        prctl(pr_set_pdeathsig, number)
 
     return hook
 
