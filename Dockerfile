@@ -31,9 +31,10 @@ RUN test -n "${TORCH_INDEX_URL}" \
     && case "${VARIANT}" in cpu|cuda) ;; *) echo "VARIANT must be cpu or cuda" >&2; exit 1;; esac \
     && python -m venv /opt/venv
 
-# The code finds its schemas (schemas/), migrations (services/sink/migrations/), web console
-# (services/api/web/) and exported models (models/) next to the source tree, so the project is
-# installed editable from a fixed path that the runtime stage copies unchanged.
+# A regular install would carry the schemas, migrations and web console (see setup.py), but the
+# exported models are still looked up in models/ next to the source tree
+# (services.detect.models.DEFAULT_MODEL_DIR), so the project is installed editable from a fixed
+# path that the runtime stage copies unchanged.
 WORKDIR /opt/platestream/app
 
 # torch first (versions pinned by the build args), from the PyTorch index for the variant (the
@@ -45,7 +46,7 @@ RUN grep -vE '^(torch|torchvision|onnxruntime)==' requirements.lock > /tmp/const
     && pip install ${PYPI_INDEX_URL:+--index-url "${PYPI_INDEX_URL}"} --extra-index-url "${TORCH_INDEX_URL}" \
          "torch==${TORCH_VERSION}" "torchvision==${TORCHVISION_VERSION}"
 
-COPY pyproject.toml README.md LICENSE ./
+COPY pyproject.toml setup.py MANIFEST.in README.md LICENSE ./
 COPY platestream ./platestream
 COPY services ./services
 COPY schemas ./schemas

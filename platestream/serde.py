@@ -21,7 +21,15 @@ from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 
 from platestream.errors import SerdeError, UnknownSchemaError
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+
+def _schema_dir() -> Path:
+    """The schemas shipped inside an installed wheel, else ``schemas/`` at the top of the checkout."""
+    package = Path(__file__).resolve().parent
+    shipped = package / "schemas"  # copied there at build time by setup.py
+    return shipped if shipped.is_dir() else package.parent / "schemas"
+
+
+SCHEMA_DIR = _schema_dir()
 MAGIC = 0
 _HEADER = struct.Struct(">bI")
 

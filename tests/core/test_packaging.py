@@ -1,0 +1,166 @@
+"""A regular (non-editable) install carries the run-time data files: the Avro schemas, the
+ClickHouse migrations and the web console, and the code finds them where the wheel put them.
+
+The wheel is built offline (no build isolation) from a copy of the sources in a temporary
+directory, so the test leaves no build/ behind in the checkout; the installed copy is then
+imported from a directory outside the repository, so the checkout cannot stand in for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from platestream.serde import SCHEMA_DIR, catalogue_schemas, local_schema_id
+from services.api.settings import WEB_DIR
+from services.sink.migrations import MIGRATIONS_DIR, load_migrations
+
+ROOT = Path(__file__).resolve().parents[2]
+# What a build needs: the same set the Dockerfile copies into its builder stage, plus setup.py.
+SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE")
+TREES = ("platestream", "services", "schemas")
+PIP = (sys.executable, "-m", "pip")
+
+PROBE = textwrap.dedent(
+    """
+    import json
+
+    from platestream import serde
+    from services.api.settings import WEB_DIR
+    from services.sink import migrations
+
+    codec = serde.AvroSerde()
+    print(json.dumps({
+        "serde": serde.__file__,
+        "migrations_module": migrations.__file__,
+        "schema_dir": str(serde.SCHEMA_DIR),
+        "schemas": sorted(serde.catalogue_schemas()),
+        "history": [p.name for p in serde.history_files()],
+        "ids": {name: codec.schema_id(name) for name in serde.catalogue_schemas()},
+        "migrations": [[m.version, m.name, m.checksum] for m in migrations.load_migrations()],
+        "web": sorted(p.name for p in WEB_DIR.iterdir() if p.is_file()),
+    }))
+    """
+)
+
+
+def _expected_members() -> set[str]:
+    schemas = {
+        f"platestream/schemas/{p.relative_to(SCHEMA_DIR)}" for p in SCHEMA_DIR.rglob("*.avsc")
+    }
+    sql = {f"services/sink/migrations/{p.name}" for p in MIGRATIONS_DIR.glob("*.sql")}
+    web = {f"services/api/web/{p.name}" for p in WEB_DIR.iterdir() if p.is_file()}
+    assert schemas and sql and web, "the checkout lost its data files"
+    assert any("/history/" in s for s in schemas)
+    return schemas | sql | web
+
+
+def test_a_checkout_reads_the_schemas_in_place() -> None:
+    # Editable installs and tests run from the repository: schemas/ at its top, no copy.
+    assert SCHEMA_DIR == ROOT / "schemas"
+    assert not (ROOT / "platestream" / "schemas").exists()
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    src = tmp_path_factory.mktemp("src")
+    for name in SOURCES:
+        shutil.copy2(ROOT / name, src / name)
+    junk = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    for name in TREES:
+        shutil.copytree(ROOT / name, src / name, ignore=junk)
+    out = tmp_path_factory.mktemp("wheel")
+    build = subprocess.run(
+        [
+            *PIP,
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-q",
+            "-w",
+            str(out),
+            ".",
+        ],
+        cwd=src,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert build.returncode == 0, build.stdout + build.stderr
+    (whl,) = out.glob("platestream-*.whl")
+    return whl
+
+
+def test_the_wheel_carries_schemas_migrations_and_web_console(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as zf:
+        members = set(zf.namelist())
+        missing = _expected_members() - members
+        assert not missing, f"not in the wheel: {sorted(missing)}"
+        # Byte for byte what the checkout holds.
+        for name in sorted(m for m in members if m.startswith("platestream/schemas/")):
+            assert (
+                zf.read(name)
+                == (SCHEMA_DIR / name.removeprefix("platestream/schemas/")).read_bytes()
+            )
+    # The schemas go inside the package, never as a top-level directory of site-packages.
+    assert not any(m.startswith("schemas/") for m in members)
+
+
+def test_an_installed_wheel_finds_its_data_outside_the_checkout(
+    wheel: Path, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    install = subprocess.run(
+        [
+            *PIP,
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--no-compile",
+            "-q",
+            "-t",
+            str(site),
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    run = tmp_path / "elsewhere"
+    run.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=run,
+        env={**env, "PYTHONPATH": str(site)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert probe.returncode == 0, probe.stderr
+    got = json.loads(probe.stdout)
+
+    installed = site.resolve()
+    for key in ("serde", "migrations_module", "schema_dir"):
+        assert Path(got[key]).is_relative_to(installed), (key, got[key])
+    assert got["schema_dir"] == str(installed / "platestream" / "schemas")
+
+    assert got["schemas"] == sorted(catalogue_schemas())
+    assert got["history"] == sorted(p.name for p in (SCHEMA_DIR / "history").glob("*.avsc"))
+    assert got["ids"] == {name: local_schema_id(p) for name, p in catalogue_schemas().items()}
+    assert got["migrations"] == [[m.version, m.name, m.checksum] for m in load_migrations()]
+    assert got["migrations"], "no migration found"
+    assert got["web"] == sorted(p.name for p in WEB_DIR.iterdir() if p.is_file())
