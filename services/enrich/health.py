@@ -6,10 +6,12 @@ heartbeats/online statuses on ``anpr.camera-status.v1``. Times are the records' 
 sign of life is older than its ``offline_after_s`` (from ``anpr.cameras.v1``, else the default)
 goes offline; the next sign of life brings it back online. Each transition is published as a
 ``CameraStatus`` with ``source=health``; statuses with that source are ignored on input.
+``count_states`` gives the online/offline figures the stage exports as Prometheus gauges.
 """
 
 from __future__ import annotations
 
+from collections.abc import Container, Iterable
 from typing import Any
 
 RATE_WINDOW_MS = 60_000
@@ -27,6 +29,7 @@ def new_state(camera_id: str, offline_after_s: int) -> dict[str, Any]:
         "last_error": None,
         "offline_after_s": offline_after_s,
         "configured": False,
+        "partition": None,  # the table partition holding it (set by the owning agent)
     }
 
 
@@ -82,6 +85,29 @@ def go_offline(state: dict[str, Any], now: int) -> bool:
         return False
     state["state"] = "offline"
     return True
+
+
+def count_states(
+    states: Iterable[dict[str, Any] | None], partitions: Container[int] | None = None
+) -> tuple[int, int]:
+    """(online, offline): how many of these camera states are online and offline now.
+
+    With ``partitions``, only states held in those partitions count (a worker's active ones, so
+    the standby copies it keeps of other workers' partitions are not counted twice); a state
+    whose partition is not recorded counts.
+    """
+    online = offline = 0
+    for state in states:
+        if state is None:
+            continue
+        held_in = state.get("partition")
+        if partitions is not None and held_in is not None and held_in not in partitions:
+            continue
+        if state["state"] == "online":
+            online += 1
+        elif state["state"] == "offline":
+            offline += 1
+    return online, offline
 
 
 def status_record(state: dict[str, Any], now: int, reason: str) -> dict[str, Any]:

@@ -5,7 +5,8 @@ faust table must be co-partitioned with the stream that updates it, so a first a
 input into a small JSON update keyed by camera on an internal topic (the table's partitions), and
 a second agent owns the table. A timer asks for a check of every camera that looks overdue by
 sending it a "check" update (tables are changed only inside stream processing), and the owning
-agent publishes the offline CameraStatus.
+agent publishes the offline CameraStatus. The same timer sets the Prometheus gauges of cameras
+online and offline from the table partitions this worker owns.
 """
 
 from __future__ import annotations
@@ -14,12 +15,20 @@ import logging
 from typing import Any
 
 import faust
+from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from platestream import topics as catalogue
 from platestream.errors import SerdeError
 from platestream.serde import AvroSerde
 from platestream.timeutil import now_ms
-from services.enrich.health import go_offline, new_state, observe, overdue, status_record
+from services.enrich.health import (
+    count_states,
+    go_offline,
+    new_state,
+    observe,
+    overdue,
+    status_record,
+)
 from services.enrich.notify_app import faust_common
 from services.enrich.settings import HealthSettings
 
@@ -27,7 +36,27 @@ logger = logging.getLogger(__name__)
 PARTITIONS = 3
 
 
-def build_health_app(settings: HealthSettings) -> faust.App:
+class HealthGauges:
+    """Cameras online and offline now, in their own registry (a process may build several apps)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.online = Gauge(
+            "platestream_health_cameras_online",
+            "Cameras online now (camera health table).",
+            registry=self.registry,
+        )
+        self.offline = Gauge(
+            "platestream_health_cameras_offline",
+            "Cameras offline now: quiet for longer than their offline_after_s.",
+            registry=self.registry,
+        )
+
+    def serve(self, port: int, host: str = "127.0.0.1") -> None:
+        start_http_server(port, addr=host, registry=self.registry)
+
+
+def build_health_app(settings: HealthSettings, *, gauges: HealthGauges | None = None) -> faust.App:
     app_id = f"{settings.topic_prefix}{settings.health_group_id}"
     app = faust.App(**faust_common(settings, app_id, settings.health_web_port))
     serde = AvroSerde(settings.schema_registry_url)
@@ -52,6 +81,18 @@ def build_health_app(settings: HealthSettings) -> faust.App:
     status_out = app.topic(status_topic, value_serializer="raw", key_serializer="raw")
     table = app.Table("cameras", default=None, partitions=PARTITIONS)
     default_after = settings.health_default_offline_after_s
+    gauges = gauges or HealthGauges()
+    updates_name = updates.get_topic_name()
+
+    def publish_counts() -> None:
+        if not app.tables.actives_ready:
+            return  # a rebalance is reading the table back from its changelog: keep the last figures
+        # A worker's table also holds standby copies of other workers' partitions: count only the
+        # partitions it owns, so the gauges of all workers add up to the whole fleet.
+        owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == updates_name}
+        online, offline = count_states(table.values(), owned)
+        gauges.online.set(online)
+        gauges.offline.set(offline)
 
     @app.agent(sources)
     async def forward(stream: Any) -> Any:
@@ -93,10 +134,12 @@ def build_health_app(settings: HealthSettings) -> faust.App:
 
     @app.agent(updates)
     async def track(stream: Any) -> Any:
-        async for key, update in stream.items():
-            camera_id = key.decode()
+        async for event in stream.events():
+            camera_id = event.key.decode()
+            update = event.value
             now = now_ms()
             state = table.get(camera_id) or new_state(camera_id, default_after)
+            state["partition"] = event.message.partition
             try:
                 change = observe(state, update, now)
             except (
@@ -124,6 +167,7 @@ def build_health_app(settings: HealthSettings) -> faust.App:
 
     @app.timer(interval=settings.health_check_interval_s)
     async def check() -> None:
+        publish_counts()
         now = now_ms()
         for camera_id, state in list(table.items()):
             if state is not None and overdue(state, now):

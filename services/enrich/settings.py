@@ -107,3 +107,9 @@ class HealthSettings(CommonSettings):
     health_default_offline_after_s: int = Field(default=300, gt=0)
     health_engine: Literal["faust", "kafka"] = "faust"
     health_web_port: int = Field(default=9105, ge=0, le=65535)
+    health_metrics_port: int = Field(
+        default=9106,
+        ge=0,
+        le=65535,
+        description="Prometheus port (0: off); binds PLATESTREAM_METRICS_HOST.",
+    )

@@ -1,16 +1,29 @@
-"""Camera health: state transitions (unit) and the faust worker publishing offline/online (stack)."""
+"""Camera health: state transitions and counts (unit), and the faust worker publishing
+offline/online statuses and gauges (stack)."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from platestream import topics as catalogue
 from platestream.timeutil import now_ms
-from services.enrich.health import go_offline, new_state, observe, overdue, status_record
+from services.enrich.health import (
+    count_states,
+    go_offline,
+    new_state,
+    observe,
+    overdue,
+    status_record,
+)
 
 from .helpers import Pipe, TopicReader
 
@@ -54,6 +67,56 @@ def test_old_activity_does_not_bring_a_camera_online() -> None:
     assert s["state"] == "unknown"
 
 
+def test_count_states_counts_online_and_offline_in_owned_partitions() -> None:
+    def cam(state: str, partition: int | None) -> dict:
+        s = new_state(f"cam-{state}-{partition}", 60)
+        s["state"], s["partition"] = state, partition
+        return s
+
+    states = [
+        cam("online", 0),
+        cam("online", 1),
+        cam("offline", 0),
+        cam("offline", 2),
+        cam("offline", None),  # partition not recorded: counted wherever it is held
+        cam("unknown", 0),  # never heard from yet: neither
+        None,
+    ]
+    assert count_states(states) == (2, 3)
+    assert count_states(states, {0}) == (1, 2)  # partitions 1 and 2 are another worker's
+    assert count_states(states, {1, 2}) == (1, 2)
+    assert count_states(states, set()) == (0, 1)
+    assert count_states([]) == (0, 0)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for_gauges(url: str, want: dict[str, float], timeout: float = 15.0) -> None:
+    """Scrape ``url`` until the gauges named in ``want`` have those values."""
+    deadline = time.monotonic() + timeout
+    have: dict[str, float] = {}
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                text = resp.read().decode()
+        except (urllib.error.URLError, OSError):
+            text = ""  # not listening yet
+        have = {
+            sample.name: sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name in want
+        }
+        if have == want:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{url}: gauges {have}, want {want}")
+
+
 @pytest.mark.integration
 def test_quiet_camera_goes_offline_and_comes_back(settings, tmp_path) -> None:
     pipe = Pipe(settings)
@@ -76,12 +139,14 @@ def test_quiet_camera_goes_offline_and_comes_back(settings, tmp_path) -> None:
         },
     )
     pipe.flush()
+    metrics_port = _free_port()
     env = {
         **os.environ,
         "PLATESTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "PLATESTREAM_TOPIC_PREFIX": settings.topic_prefix,
         "PLATESTREAM_HEALTH_CHECK_INTERVAL_S": "0.5",
         "PLATESTREAM_HEALTH_WEB_PORT": "0",
+        "PLATESTREAM_HEALTH_METRICS_PORT": str(metrics_port),
         "PLATESTREAM_LOG_LEVEL": "WARNING",
     }
     log = tmp_path / "health.log"
@@ -101,6 +166,11 @@ def test_quiet_camera_goes_offline_and_comes_back(settings, tmp_path) -> None:
             statuses.wait_for(
                 lambda r: [x["state"] for x in ours(r)][:2] == ["online", "offline"], timeout=60
             )
+            metrics = f"http://127.0.0.1:{metrics_port}/metrics"
+            _wait_for_gauges(
+                metrics,
+                {"platestream_health_cameras_offline": 1, "platestream_health_cameras_online": 0},
+            )
             pipe.send(
                 catalogue.CAMERA_STATUS.name,
                 "camera_status",
@@ -109,6 +179,10 @@ def test_quiet_camera_goes_offline_and_comes_back(settings, tmp_path) -> None:
             )
             pipe.flush()
             got = statuses.wait_for(lambda r: len(ours(r)) >= 3, timeout=20)
+            _wait_for_gauges(
+                metrics,
+                {"platestream_health_cameras_offline": 0, "platestream_health_cameras_online": 1},
+            )
         except AssertionError as exc:
             raise AssertionError(
                 f"{exc}\nhealth log:\n{log.read_text(errors='replace')[-3000:]}"
