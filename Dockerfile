@@ -99,13 +99,17 @@ ENV PATH=/opt/venv/bin:$PATH \
     PLATESTREAM_VAR_DIR=/var/lib/platestream \
     PLATESTREAM_LOG_JSON=true \
     PLATESTREAM_API_HOST=0.0.0.0 \
-    PLATESTREAM_INGEST_HOST=0.0.0.0
+    PLATESTREAM_INGEST_HOST=0.0.0.0 \
+    PLATESTREAM_METRICS_HOST=0.0.0.0 \
+    PLATESTREAM_DETECT_METRICS_HOST=0.0.0.0 \
+    PLATESTREAM_ENRICH_METRICS_HOST=0.0.0.0
 
 WORKDIR /var/lib/platestream
 USER 10001:10001
 
-# ingest 8080, api 8000, metrics/health of detect, enrich, sink, notify, health 9101-9105
-EXPOSE 8000 8080 9101 9102 9103 9104 9105
+# ingest 8080, api 8000, metrics/health of detect, enrich, sink, notify, health 9101-9105,
+# health metrics 9106
+EXPOSE 8000 8080 9101 9102 9103 9104 9105 9106
 
 # Probes the endpoint of the stage that PID 1 runs (see deploy/docker/healthcheck.py).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
