@@ -17,7 +17,14 @@ class EnrichSettings(CommonSettings):
     enrich_poll_timeout_s: float = Field(default=0.05, gt=0, le=5)
     enrich_linger_ms: int = Field(default=20, ge=0, le=1000)
     enrich_fetch_wait_ms: int = Field(
-        default=20, ge=1, le=500, description="Broker wait for more data per fetch (alert latency)."
+        default=500,
+        ge=1,
+        le=5000,
+        description=(
+            "Longest the broker may hold a fetch (fetch.wait.max.ms). Kafka answers as soon as data"
+            " is there; the local broker's S3 engine lists a partition's objects on every fetch and"
+            " returns nothing when that takes longer than this, so small values starve enrich."
+        ),
     )
     # Passage grouping.
     enrich_max_distance: float = Field(

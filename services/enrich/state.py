@@ -49,7 +49,9 @@ class StateFollower:
             "enable.auto.commit": False,
             "enable.partition.eof": True,
             "auto.offset.reset": "earliest",
-            "fetch.wait.max.ms": 50,
+            # Not lower: the local broker's S3 engine returns nothing to a fetch whose wait is
+            # shorter than its listing of the partition (docs/faults.md). Polled with timeout 0.
+            "fetch.wait.max.ms": 500,
         }
 
     def start(self, timeout_s: float) -> None:
