@@ -201,10 +201,11 @@ def create_app(ctx: IngestContext, *, lifespan: Any = None) -> FastAPI:
             await dead_letter(source, body, str(exc), request, principal.device_id)
             return reject(source, 400, f"event cannot be encoded: {exc}", "encode")
         except (DeliveryError, TimeoutError) as exc:
-            logger.error("publishing %s push for camera %s failed: %s", source, camera_id, exc)
+            why = str(exc) or type(exc).__name__  # a TimeoutError says nothing by itself
+            logger.error("publishing %s push for camera %s failed: %s", source, camera_id, why)
             m.requests.labels(source, "503").inc()
             return JSONResponse(
-                {"error": f"not acknowledged by the broker: {exc}"},
+                {"error": f"not acknowledged by the broker: {why}"},
                 status_code=503,
                 headers={"Retry-After": "5"},
             )

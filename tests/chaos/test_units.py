@@ -12,7 +12,13 @@ from platestream.bench import harness, probes
 from platestream.bench.load import Paced, ReadFactory, plate_for
 from platestream.bench.report import table
 from platestream.bench.soak import memory_verdict, slope_per_min
-from platestream.chaos import WebhookReceiver, full_faults, short_faults
+from platestream.chaos import (
+    FaultResult,
+    WebhookReceiver,
+    full_faults,
+    redeliveries,
+    short_faults,
+)
 from platestream.plates import plate_distance
 from platestream.serde import AvroSerde
 from platestream.settings import CommonSettings
@@ -107,9 +113,31 @@ def test_webhook_receiver_fails_every_third_request_and_records_the_rest() -> No
         hook.stop()
     assert codes == [200, 200, 500, 200, 200, 500]
     assert hook.accepted == {"a0": 1, "a1": 1, "a3": 1, "a4": 1}
+    assert set(hook.accepted_at) == set(hook.accepted)
+    assert all(len(t) == 1 and t[0] > 0 for t in hook.accepted_at.values())
     assert hook.refused == 2
     assert WebhookReceiver.alert_id(b'{"alert": {"alert_id": "x"}}') == "x"
     assert WebhookReceiver.alert_id(b"not json") == "<unreadable>"
+
+
+def test_an_alert_copy_counts_as_explained_only_across_a_notifier_kill() -> None:
+    faults = [
+        FaultResult("kill -9 sink", 10, 1.0, injected_ms=1_000),
+        FaultResult("kill -9 notify", 20, 1.0, injected_ms=5_000),
+    ]
+    accepted_at = {
+        "across": [4_990, 6_200],  # delivered, notifier killed, delivered again by its successor
+        "sink-only": [
+            900,
+            1_100,
+        ],  # a copy around another stage's kill: the notifier's dedup failed
+        "later": [7_000, 7_500],  # a copy long after the kill
+        "once": [3_000],
+    }
+    explained, unexplained = redeliveries(accepted_at, faults)
+    assert explained == ["across"]
+    assert unexplained == ["later", "sink-only"]
+    assert redeliveries(accepted_at, faults[:1]) == ([], ["across", "later", "sink-only"])
 
 
 class _FakeClient:
