@@ -367,6 +367,10 @@ def _run(
         )
         result["stages_ready_s"] = round(time.monotonic() - t_start, 2)
         alerts.start()
+        if not alerts.wait_ready(30):
+            logger.warning(
+                "the alert watcher is not reading yet; first alert latencies may be late"
+            )
         sampler = ProcessSampler(
             {**stages.pids(), **harness.stack_pids(settings), "loadgen(this process)": os.getpid()}
         ).start()

@@ -302,19 +302,33 @@ class TopicWatcher(_Thread):
         self.key_field = key_field
         self.name = name
         self.records: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        self.ready = threading.Event()
+
+    def wait_ready(self, timeout_s: float = 30.0) -> bool:
+        """True once the watcher reads every partition (start the load after this, or the first
+        records are seen late and their latency is the watcher's start-up, not the pipeline's)."""
+        return self.ready.wait(timeout_s)
 
     def loop(self) -> None:
         import uuid
+
+        from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
         from platestream.kafka import make_consumer
         from platestream.serde import AvroSerde
 
         serde = AvroSerde(self.settings.schema_registry_url)
         consumer = make_consumer(self.settings, f"bench-watch-{uuid.uuid4().hex[:8]}")
-        consumer.subscribe([self.topic])
+        # assign, not subscribe: no group join (seconds on the local broker) before reading.
+        meta = consumer.list_topics(self.topic, timeout=10).topics[self.topic]
+        consumer.assign(
+            [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in sorted(meta.partitions)]
+        )
         try:
             while not self._stop.is_set():
-                for msg in consumer.consume(num_messages=500, timeout=0.2):
+                batch = consumer.consume(num_messages=500, timeout=0.2)
+                self.ready.set()  # connected and fetched once
+                for msg in batch:
                     if msg.error() is not None or msg.value() is None:
                         continue
                     seen = now_ms()

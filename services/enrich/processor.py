@@ -38,7 +38,12 @@ from services.enrich.state import StateFollower
 
 logger = logging.getLogger(__name__)
 
-HOLD_EXPIRY_INTERVAL_MS = 1000
+# Housekeeping runs on a clock, not after every consume: at live rates a consume returns a few
+# dozen records, and scanning every open passage (closing, committable offsets) after each one
+# cost more CPU than the reads themselves (py-spy, 2,000 reads/s over 2,000 camera lanes).
+CLOSE_INTERVAL_MS = 100  # passages close at most this late after their due time
+COMMIT_INTERVAL_MS = 250  # flush the producer and commit at least this often while busy
+HOLD_EXPIRY_INTERVAL_MS = 10_000  # holds past their hold-off are memory only (_held checks time)
 
 
 class Stats:
@@ -118,6 +123,8 @@ class EnrichProcessor:
         self._delivery_errors: list[str] = []
         self._early = settings.enrich_early_alert_confidence
         self._last_hold_expiry = 0
+        self._last_close = 0
+        self._last_commit = 0
         self.assigned: set[tuple[str, int]] = set()
 
     # --- wiring ---------------------------------------------------------------------------------
@@ -153,8 +160,15 @@ class EnrichProcessor:
         )
         if msgs:
             self.process(msgs)
-        self.close_due()
-        self.flush_and_commit()
+        now = self._clock()
+        if now - self._last_close >= CLOSE_INTERVAL_MS:
+            self._last_close = now
+            self.close_due()
+        if now - self._last_commit >= COMMIT_INTERVAL_MS:
+            self._last_commit = now
+            self.flush_and_commit()
+        else:
+            self._producer.poll(0)  # delivery reports; alerts are sent by the producer's thread
 
     # --- input ----------------------------------------------------------------------------------
     def process(self, msgs: list[Message]) -> None:
