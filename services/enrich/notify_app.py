@@ -11,6 +11,7 @@ The table is written after the delivery: a crash between the two may deliver onc
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -25,9 +26,87 @@ from services.enrich.settings import NotifySettings
 logger = logging.getLogger(__name__)
 
 
+class GapWatch:
+    """Offsets seen per partition of a topic without transactions or compaction, whose offsets are
+    contiguous: a jump means this consumer was not given some records.
+
+    Seen on the local broker right after a restart (docs/faults.md): a new group member got
+    offsets 95 and 97 of a partition but never 96, which reads back fine later. Real Kafka does not
+    do this; the notifier reads such a gap back itself rather than lose an alert.
+    """
+
+    def __init__(self) -> None:
+        self.last: dict[int, int] = {}
+
+    def see(self, partition: int, offset: int) -> range | None:
+        """Record ``offset``; the offsets skipped since the previous one, if any."""
+        last = self.last.get(partition)
+        if last is None or offset > last:
+            self.last[partition] = offset
+        if last is None or offset <= last + 1:
+            return None
+        return range(last + 1, offset)
+
+    def forget(self, partitions: set[int]) -> None:
+        """After a rebalance: offsets of partitions this member did not own are not gaps."""
+        for p in partitions:
+            self.last.pop(p, None)
+
+
+def read_back(
+    settings: Any, topic: str, partition: int, offsets: range, timeout_s: float = 15.0
+) -> list[tuple[int, bytes | None, bytes | None]]:
+    """The records at ``offsets`` of one partition, read with a throwaway consumer (blocking)."""
+    import time
+    import uuid
+
+    from confluent_kafka import Consumer, TopicPartition
+
+    from platestream.kafka import consumer_config
+
+    consumer = Consumer(
+        consumer_config(settings, f"{settings.topic_prefix}notify-readback-{uuid.uuid4().hex[:8]}")
+    )
+    out: list[tuple[int, bytes | None, bytes | None]] = []
+    try:
+        consumer.assign([TopicPartition(topic, partition, offsets.start)])
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for msg in consumer.consume(num_messages=500, timeout=0.5):
+                off = msg.offset()
+                if msg.error() is not None or off is None:
+                    continue
+                if off in offsets:
+                    out.append((off, msg.key(), msg.value()))
+                if off >= offsets.stop - 1:
+                    return out
+    finally:
+        consumer.close()
+    return out
+
+
+def faust_credentials(settings: Any) -> Any:
+    """The Kafka SASL settings (``PLATESTREAM_KAFKA_SASL_*``) as faust credentials, or None.
+
+    Only SASL over plaintext is supported (as for the librdkafka clients: no CA option yet)."""
+    if not settings.kafka_sasl_mechanism:
+        return None
+    protocol = settings.kafka_security_protocol.upper()
+    if protocol != "SASL_PLAINTEXT":
+        raise ValueError(
+            f"faust stages support SASL_PLAINTEXT with a SASL mechanism, not {protocol}"
+        )
+    return faust.SASLCredentials(
+        username=settings.kafka_sasl_username or "",
+        password=settings.kafka_sasl_password or "",
+        mechanism=settings.kafka_sasl_mechanism,
+    )
+
+
 def faust_common(settings: Any, app_id: str, web_port: int) -> dict[str, Any]:
     """faust settings for the local broker (and real Kafka): short session, no exactly-once."""
     return {
+        "broker_credentials": faust_credentials(settings),
         "id": app_id,
         "broker": [f"kafka://{h}" for h in settings.kafka_bootstrap.split(",")],
         "store": "memory://",
@@ -53,8 +132,9 @@ def build_notify_app(settings: NotifySettings) -> faust.App:
         )
     )
     serde = AvroSerde(settings.schema_registry_url)
+    alerts_topic = settings.topic(catalogue.ALERTS.name)
     alerts = app.topic(
-        settings.topic(catalogue.ALERTS.name),
+        alerts_topic,
         value_serializer="raw",
         key_serializer="raw",
         partitions=catalogue.partitions_for(catalogue.ALERTS, settings),
@@ -69,59 +149,97 @@ def build_notify_app(settings: NotifySettings) -> faust.App:
     )
     notifier = Notifier(settings)
 
-    async def dead_letter(value: bytes, key: bytes | None, error: str, event: Any) -> None:
+    gaps = GapWatch()
+
+    async def on_assigned(app: Any, assigned: Any, **_: Any) -> None:
+        gaps.forget({tp.partition for tp in assigned if tp.topic == alerts_topic})
+
+    app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
+
+    async def dead_letter(
+        value: bytes, key: bytes | None, error: str, source: tuple[str, int, int], delivery: bool
+    ) -> None:
         from platestream.timeutil import now_ms
 
         rec = {
             "stage": "notify",
-            "error_type": "delivery" if event else "decode",
+            "error_type": "delivery" if delivery else "decode",
             "error": error[:4000],
             "ts": now_ms(),
             "key": key,
             "value": value or b"",
-            "source_topic": event.message.topic if event else None,
-            "source_partition": event.message.partition if event else None,
-            "source_offset": event.message.offset if event else None,
+            "source_topic": source[0],
+            "source_partition": source[1],
+            "source_offset": source[2],
         }
         await dlq.send(
             key=key, value=serde.encode("dead_letter", rec, subject=f"{dlq_topic}-value")
         )
 
+    async def handle(value: bytes, key: bytes | None, source: tuple[str, int, int]) -> str | None:
+        where = f"{source[0]}[{source[1]}]@{source[2]}"
+        try:
+            alert = serde.decode(value)
+        except SerdeError as exc:
+            logger.warning("dead-lettering %s: %s", where, exc)
+            await dead_letter(value, key, str(exc), source, delivery=False)
+            return None
+        alert_id: str = alert["alert_id"]
+        for route in targets_for(alert, settings.notify_routes):
+            did = delivery_id(alert_id, route.channel, route.target)
+            if delivered.get(did):
+                logger.info(
+                    "alert %s already delivered to %s (%s); skipping",
+                    alert_id,
+                    route.channel,
+                    where,
+                )
+                continue
+            outcome = await notifier.deliver(alert, route)
+            rec = outcome.record(alert_id)
+            await deliveries.send(
+                key=alert_id.encode(),
+                value=serde.encode("alert_delivery", rec, subject=f"{deliveries_topic}-value"),
+            )
+            if outcome.status == "delivered":
+                delivered[did] = {"ts": rec["ts"], "attempts": outcome.attempts}
+            else:
+                await dead_letter(
+                    value,
+                    key,
+                    f"{route.channel} {route.target}: {outcome.error}",
+                    source,
+                    delivery=True,
+                )
+        return alert_id
+
     @app.agent(alerts)
     async def deliver(stream: Any) -> Any:
         async for event in stream.events():
-            value: bytes = event.value
-            key: bytes | None = event.key
-            where = f"{event.message.topic}[{event.message.partition}]@{event.message.offset}"
-            try:
-                alert = serde.decode(value)
-            except SerdeError as exc:
-                logger.warning("dead-lettering %s: %s", where, exc)
-                await dead_letter(value, key, str(exc), event)
-                continue
-            alert_id = alert["alert_id"]
-            for route in targets_for(alert, settings.notify_routes):
-                did = delivery_id(alert_id, route.channel, route.target)
-                if delivered.get(did):
-                    logger.info(
-                        "alert %s already delivered to %s (%s); skipping",
-                        alert_id,
-                        route.channel,
-                        where,
-                    )
-                    continue
-                outcome = await notifier.deliver(alert, route)
-                rec = outcome.record(alert_id)
-                await deliveries.send(
-                    key=alert_id.encode(),
-                    value=serde.encode("alert_delivery", rec, subject=f"{deliveries_topic}-value"),
+            msg = event.message
+            skipped = gaps.see(msg.partition, msg.offset)
+            if skipped is not None:
+                logger.warning(
+                    "%s[%d]: offsets %d-%d were not delivered to this consumer; reading them back",
+                    msg.topic,
+                    msg.partition,
+                    skipped.start,
+                    skipped.stop - 1,
                 )
-                if outcome.status == "delivered":
-                    delivered[did] = {"ts": rec["ts"], "attempts": outcome.attempts}
-                else:
-                    await dead_letter(
-                        value, key, f"{route.channel} {route.target}: {outcome.error}", event
+                missing = await asyncio.get_running_loop().run_in_executor(
+                    None, read_back, settings, msg.topic, msg.partition, skipped
+                )
+                if len(missing) < len(skipped):
+                    logger.warning(
+                        "%s[%d]: read back %d of %d skipped records",
+                        msg.topic,
+                        msg.partition,
+                        len(missing),
+                        len(skipped),
                     )
-            yield alert_id
+                for off, k, v in missing:
+                    if v is not None:
+                        await handle(v, k, (msg.topic, msg.partition, off))
+            yield await handle(event.value, event.key, (msg.topic, msg.partition, msg.offset))
 
     return app

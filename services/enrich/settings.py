@@ -94,7 +94,6 @@ class NotifySettings(CommonSettings):
     notify_smtp_host: str = "127.0.0.1"
     notify_smtp_port: int = 25
     notify_smtp_from: str = "platestream@localhost"
-    notify_engine: Literal["faust", "kafka"] = "faust"
     notify_web_port: int = Field(default=9104, ge=0, le=65535)
 
     @model_validator(mode="after")
@@ -112,7 +111,6 @@ class HealthSettings(CommonSettings):
     health_group_id: str = "platestream-health"
     health_check_interval_s: float = Field(default=5.0, gt=0)
     health_default_offline_after_s: int = Field(default=300, gt=0)
-    health_engine: Literal["faust", "kafka"] = "faust"
     health_web_port: int = Field(default=9105, ge=0, le=65535)
     health_metrics_port: int = Field(
         default=9106,

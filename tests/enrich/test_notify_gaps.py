@@ -1,0 +1,60 @@
+"""The notifier reads back records its consumer skipped, and passes the Kafka SASL settings to faust."""
+
+from __future__ import annotations
+
+import faust
+import pytest
+
+from platestream import topics as catalogue
+from platestream.kafka import make_producer
+from services.enrich.notify_app import GapWatch, faust_credentials, read_back
+from services.enrich.settings import NotifySettings
+
+
+def test_gap_watch_reports_skipped_offsets_per_partition() -> None:
+    gaps = GapWatch()
+    assert gaps.see(0, 95) is None  # the first offset of a partition is the baseline
+    assert gaps.see(0, 97) == range(96, 97)
+    assert gaps.see(0, 98) is None
+    assert gaps.see(1, 10) is None  # partitions are independent
+    assert gaps.see(0, 98) is None  # a redelivered record is not a gap
+    assert gaps.see(0, 90) is None  # nor an older one (the consumer was rewound)
+    assert gaps.see(0, 101) == range(99, 101)
+    gaps.forget({0})  # reassigned: offsets another member handled are not gaps
+    assert gaps.see(0, 500) is None
+    assert gaps.see(1, 14) == range(11, 14)
+
+
+def test_faust_gets_the_sasl_settings() -> None:
+    assert faust_credentials(NotifySettings()) is None
+    creds = faust_credentials(
+        NotifySettings(
+            kafka_security_protocol="SASL_PLAINTEXT",
+            kafka_sasl_mechanism="SCRAM-SHA-512",
+            kafka_sasl_username="notify",
+            kafka_sasl_password="s3cret",
+        )
+    )
+    assert isinstance(creds, faust.SASLCredentials)
+    assert (creds.username, creds.password) == ("notify", "s3cret")
+    assert creds.mechanism.value == "SCRAM-SHA-512"
+    assert creds.protocol.value == "SASL_PLAINTEXT"
+    with pytest.raises(ValueError, match="SASL_SSL"):
+        faust_credentials(
+            NotifySettings(kafka_security_protocol="SASL_SSL", kafka_sasl_mechanism="PLAIN")
+        )
+
+
+@pytest.mark.integration
+def test_read_back_returns_exactly_the_skipped_records(settings) -> None:  # type: ignore[no-untyped-def]
+    topic = settings.topic(catalogue.ALERTS.name)
+    producer = make_producer(settings)
+    for i in range(10):
+        producer.produce(topic, key=b"k", value=f"v{i}".encode(), partition=1)
+    assert producer.flush(30) == 0
+    got = read_back(settings, topic, 1, range(3, 6))
+    assert [(off, key, value) for off, key, value in got] == [
+        (3, b"k", b"v3"),
+        (4, b"k", b"v4"),
+        (5, b"k", b"v5"),
+    ]
