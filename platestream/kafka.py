@@ -49,6 +49,22 @@ def consumer_config(settings: CommonSettings, group_id: str, **overrides: Any) -
     return conf
 
 
+def delivery_problem(err: Any, msg: Any) -> str | None:
+    """What is wrong with a delivery report, or None when the record is in the log.
+
+    A report without an offset is not proof of a write: after a restart the local broker answered
+    a retried batch as a duplicate (librdkafka counts that as delivered) that it had not kept
+    (docs/faults.md). Producers whose ack means "stored" (ingest answers cameras, enrich and
+    detect commit their input) treat it as a failure and retry with the same ids.
+    """
+    if err is not None:
+        return str(err)
+    offset = msg.offset()
+    if offset is None or offset < 0:
+        return "broker acknowledged without an offset; not counted as written"
+    return None
+
+
 def make_producer(settings: CommonSettings, **overrides: Any) -> Producer:
     return Producer(producer_config(settings, **overrides))
 

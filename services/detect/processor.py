@@ -29,6 +29,7 @@ from platestream.dlq import DeadLetters
 from platestream.errors import BadInputError, SerdeError, SinkError
 from platestream.ids import stable_id
 from platestream.images import image_key, sha256_hex
+from platestream.kafka import delivery_problem
 from platestream.plate_formats import PlateFormat, formats_for
 from platestream.serde import AvroSerde
 from services.detect.metrics import DetectMetrics
@@ -198,8 +199,9 @@ class DetectProcessor:
         )
 
     def _delivered(self, err: Any, msg: Message) -> None:
-        if err is not None:
-            self._delivery_errors.append(str(err))
+        problem = delivery_problem(err, msg)
+        if problem is not None:
+            self._delivery_errors.append(problem)
 
     # -- the work of one frame (worker thread) ------------------------------------------------------
     def _process(self, msg: Message) -> list[tuple[bytes, bytes]]:

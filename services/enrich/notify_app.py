@@ -5,7 +5,7 @@ its table with a changelog gives the dedup state for free: ``delivered[delivery_
 a successful delivery, so an alert record seen twice (a re-emitted alert after an enrich restart,
 a redelivered record after a notifier restart) is delivered once per target. Alerts are keyed by
 camera, so both copies land in the same partition and are handled in order by one agent.
-The table is written after the delivery: a crash between the two may deliver once more
+The table is written (and its changelog flushed) after the delivery: a crash between the two may deliver once more
 (at-least-once); receivers can dedupe on ``X-Platestream-Alert-Id``.
 """
 
@@ -203,6 +203,9 @@ def build_notify_app(settings: NotifySettings) -> faust.App:
             )
             if outcome.status == "delivered":
                 delivered[did] = {"ts": rec["ts"], "attempts": outcome.attempts}
+                # Send the table's changelog record now rather than on faust's next buffer
+                # flush: a notifier killed in between re-delivers the alert after its restart.
+                await app.producer.flush()
             else:
                 await dead_letter(
                     value,

@@ -24,6 +24,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 from platestream import topics as catalogue
 from platestream.dlq import DeadLetters
 from platestream.errors import BadInputError, PlatestreamError, SerdeError
+from platestream.kafka import delivery_problem
 from platestream.runtime import freeze_long_lived
 from platestream.serde import AvroSerde
 from platestream.timeutil import now_ms
@@ -334,8 +335,9 @@ class EnrichProcessor:
 
     # --- output ---------------------------------------------------------------------------------
     def _on_delivery(self, err: Any, msg: Message) -> None:
-        if err is not None:
-            self._delivery_errors.append(f"{msg.topic()}: {err}")
+        problem = delivery_problem(err, msg)
+        if problem is not None:
+            self._delivery_errors.append(f"{msg.topic()}: {problem}")
 
     def _produce_event(self, event: dict[str, Any]) -> bytes:
         payload = self._serde.encode("plate_event", event, subject=self._event_subject)

@@ -23,6 +23,7 @@ from minio.error import MinioException
 from platestream import topics as catalogue
 from platestream.errors import PlatestreamError
 from platestream.images import image_key, sha256_hex
+from platestream.kafka import delivery_problem
 from platestream.serde import AvroSerde
 from platestream.timeutil import now_ms
 from services.ingest.canonical import ParsedEvent, RawImage
@@ -147,12 +148,8 @@ class AckingProducer:
     @staticmethod
     def _delivery_error(err: KafkaError | None, msg: Message) -> DeliveryError | None:
         """The error of a delivery report; a report without an offset is not proof of a write."""
-        if err is not None:
-            return DeliveryError(str(err))
-        offset = msg.offset()
-        if offset is None or offset < 0:
-            return DeliveryError("broker acknowledged without an offset; not counted as written")
-        return None
+        problem = delivery_problem(err, msg)
+        return DeliveryError(problem) if problem is not None else None
 
     def close(self, timeout: float = 10.0) -> int:
         """Flush what is queued, stop polling; returns the number of records still undelivered."""
