@@ -6,6 +6,7 @@ import asyncio
 import struct
 
 import pytest
+from fastapi import HTTPException
 
 from services.api.live import LiveClient, to_message
 from services.api.ratelimit import RateLimiter
@@ -96,6 +97,16 @@ def test_watchlist_patterns_and_csv() -> None:
         ("ABC1", "high", ["a", "b"])
     ]
     assert [e["line"] for e in errors] == [3, 4]
+    # Windows line endings read like any other file
+    entries, errors = parse_import("pattern,priority\r\nabc1,high\r\n", "l1", "bolo")
+    assert [(e.pattern, e.priority) for e in entries] == [("ABC1", "high")] and errors == []
+    # a bare carriage return inside a field ended the fuzzer's request with a 500; now a line end
+    entries, errors = parse_import("pattern\nab\rc\n", "l1", "bolo")
+    assert [e.pattern for e in entries] == ["AB", "C"] and errors == []
+    # a file the csv module cannot read is refused with a reason, not a server error
+    with pytest.raises(HTTPException) as refused:
+        parse_import("pattern\n" + "x" * 200_000 + "\n", "l1", "bolo")
+    assert refused.value.status_code == 422 and "not a readable CSV" in str(refused.value.detail)
 
 
 def test_image_size_from_headers() -> None:

@@ -208,14 +208,21 @@ def parse_import(
     text: str, list_id: str, list_kind: str
 ) -> tuple[list[EntryIn], list[dict[str, Any]]]:
     """Rows of a CSV with a header (pattern required; camera_ids and zones separated by ';')."""
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or "pattern" not in [f.strip() for f in reader.fieldnames]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        fieldnames = reader.fieldnames
+        rows = list(reader)
+    except csv.Error as exc:  # e.g. a bare carriage return inside an unquoted field
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"not a readable CSV: {exc}"
+        ) from exc
+    if not fieldnames or "pattern" not in [f.strip() for f in fieldnames]:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"CSV needs a header with 'pattern' ({', '.join(CSV_COLUMNS)})",
         )
     entries, errors = [], []
-    for n, row in enumerate(reader, start=2):
+    for n, row in enumerate(rows, start=2):
         row = {(k or "").strip(): (v or "").strip() for k, v in row.items() if k}
         try:
             data: dict[str, Any] = {
