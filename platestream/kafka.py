@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from platestream import topics as catalogue
@@ -63,6 +64,26 @@ def delivery_problem(err: Any, msg: Any) -> str | None:
     if offset is None or offset < 0:
         return "broker acknowledged without an offset; not counted as written"
     return None
+
+
+def read_offsets(
+    consumer: Consumer, topic: str, partition: int, offsets: range, timeout_s: float
+) -> list[Message]:
+    """The records at ``offsets`` of one partition (fewer where the log has none), read by
+    assigning ``consumer`` there; returns once past the range or after ``timeout_s``."""
+    consumer.assign([TopicPartition(topic, partition, offsets.start)])
+    out: list[Message] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for msg in consumer.consume(num_messages=500, timeout=min(0.5, timeout_s)):
+            off = msg.offset()
+            if msg.error() is not None or off is None:
+                continue
+            if off in offsets:
+                out.append(msg)
+            if off >= offsets.stop - 1:
+                return out
+    return out
 
 
 def make_producer(settings: CommonSettings, **overrides: Any) -> Producer:

@@ -24,10 +24,10 @@ app = typer.Typer(
 
 def build_processor(settings: EnrichSettings, stack: ExitStack) -> EnrichProcessor:
     """Wire the processor with its Kafka clients; clients are closed by ``stack``."""
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import Consumer
 
     from platestream import topics as catalogue
-    from platestream.kafka import make_consumer, make_producer
+    from platestream.kafka import make_consumer, make_producer, read_offsets
     from platestream.serde import AvroSerde
     from services.enrich.bolo import Watchlists
     from services.enrich.enrichment import Cameras
@@ -51,12 +51,8 @@ def build_processor(settings: EnrichSettings, stack: ExitStack) -> EnrichProcess
         if "c" not in fetcher:
             fetcher["c"] = Consumer(StateFollower.consumer_config(settings.kafka_common()))
             stack.callback(fetcher["c"].close)
-        c = fetcher["c"]
-        c.assign([TopicPartition(events_topic, partition, offset)])
-        for msg in c.consume(num_messages=1, timeout=5.0):
-            if msg.error() is None and msg.offset() == offset:
-                return serde.decode(msg.value())
-        return None
+        found = read_offsets(fetcher["c"], events_topic, partition, range(offset, offset + 1), 5.0)
+        return serde.decode(found[0].value()) if found else None
 
     watchlists, cameras = Watchlists(), Cameras()
     state = StateFollower(

@@ -57,32 +57,20 @@ def read_back(
     settings: Any, topic: str, partition: int, offsets: range, timeout_s: float = 15.0
 ) -> list[tuple[int, bytes | None, bytes | None]]:
     """The records at ``offsets`` of one partition, read with a throwaway consumer (blocking)."""
-    import time
     import uuid
 
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import Consumer
 
-    from platestream.kafka import consumer_config
+    from platestream.kafka import consumer_config, read_offsets
 
     consumer = Consumer(
         consumer_config(settings, f"{settings.topic_prefix}notify-readback-{uuid.uuid4().hex[:8]}")
     )
-    out: list[tuple[int, bytes | None, bytes | None]] = []
     try:
-        consumer.assign([TopicPartition(topic, partition, offsets.start)])
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            for msg in consumer.consume(num_messages=500, timeout=0.5):
-                off = msg.offset()
-                if msg.error() is not None or off is None:
-                    continue
-                if off in offsets:
-                    out.append((off, msg.key(), msg.value()))
-                if off >= offsets.stop - 1:
-                    return out
+        msgs = read_offsets(consumer, topic, partition, offsets, timeout_s)
     finally:
         consumer.close()
-    return out
+    return [(m.offset() or 0, m.key(), m.value()) for m in msgs]
 
 
 def faust_credentials(settings: Any) -> Any:
