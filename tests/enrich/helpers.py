@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
@@ -191,3 +194,29 @@ def running_enrich(settings: Any, *, timeout: float = 30.0) -> Iterator[Any]:
             assert not thread.is_alive(), "processor thread did not stop"
         if errors:
             raise errors[0]
+
+
+@contextmanager
+def stage_process(stage: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``platestream <stage>`` as its own process, output appended to ``log``; an assertion that
+    fails inside carries the log's tail; the process is stopped on exit (killed if it must be)."""
+    with log.open("ab") as log_fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "platestream.cli", stage],
+            env=env,
+            stdout=log_fh,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield proc
+        except AssertionError as exc:
+            raise AssertionError(
+                f"{exc}\n{stage} log:\n{log.read_text(errors='replace')[-3000:]}"
+            ) from None
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)

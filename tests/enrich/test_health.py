@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -25,7 +23,7 @@ from services.enrich.health import (
     status_record,
 )
 
-from .helpers import Pipe, TopicReader
+from .helpers import Pipe, TopicReader, stage_process
 
 
 def test_transitions_and_rate() -> None:
@@ -149,20 +147,13 @@ def test_quiet_camera_goes_offline_and_comes_back(settings, tmp_path) -> None:
         "PLATESTREAM_HEALTH_METRICS_PORT": str(metrics_port),
         "PLATESTREAM_LOG_LEVEL": "WARNING",
     }
-    log = tmp_path / "health.log"
-    with log.open("wb") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "platestream.cli", "health"],
-            env=env,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-        )
-        statuses = TopicReader(settings, catalogue.CAMERA_STATUS.name)
+    statuses = TopicReader(settings, catalogue.CAMERA_STATUS.name)
 
-        def ours(r: list[dict]) -> list[dict]:
-            return [x for x in r if x["source"] == "health" and x["camera_id"] == "cam-h"]
+    def ours(r: list[dict]) -> list[dict]:
+        return [x for x in r if x["source"] == "health" and x["camera_id"] == "cam-h"]
 
-        try:
+    try:
+        with stage_process("health", env, tmp_path / "health.log"):
             statuses.wait_for(
                 lambda r: [x["state"] for x in ours(r)][:2] == ["online", "offline"], timeout=60
             )
@@ -183,18 +174,8 @@ def test_quiet_camera_goes_offline_and_comes_back(settings, tmp_path) -> None:
                 metrics,
                 {"platestream_health_cameras_offline": 0, "platestream_health_cameras_online": 1},
             )
-        except AssertionError as exc:
-            raise AssertionError(
-                f"{exc}\nhealth log:\n{log.read_text(errors='replace')[-3000:]}"
-            ) from None
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-            statuses.close()
+    finally:
+        statuses.close()
     states = ours(got)
     assert [x["state"] for x in states[:3]] == ["online", "offline", "online"]
     offline = states[1]

@@ -9,8 +9,6 @@ import json
 import os
 import random
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -25,7 +23,7 @@ from platestream.timeutil import now_ms
 from services.enrich.notify import Notifier, backoff_s, delivery_id, sign, targets_for
 from services.enrich.settings import NotifySettings, Route
 
-from .helpers import SERDE, Pipe, TopicReader
+from .helpers import SERDE, Pipe, TopicReader, stage_process
 
 
 def alert(
@@ -218,28 +216,10 @@ def test_notifier_delivers_once_per_target_with_retries(settings, tmp_path) -> N
     want = 4 + (1 if sub is not None else 0)
 
     def run_notifier(until: Any, also: Any = None) -> None:
-        with log.open("ab") as log_fh:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "platestream.cli", "notify"],
-                env=env,
-                stdout=log_fh,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                if also is not None:
-                    also()
-                until()
-            except AssertionError as exc:
-                raise AssertionError(
-                    f"{exc}\nnotifier log:\n{log.read_text(errors='replace')[-3000:]}"
-                ) from None
-            finally:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=10)
+        with stage_process("notify", env, log):
+            if also is not None:
+                also()
+            until()
 
     third = alert("C-3")
 
