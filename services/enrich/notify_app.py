@@ -5,8 +5,9 @@ its table with a changelog gives the dedup state for free: ``delivered[delivery_
 a successful delivery, so an alert record seen twice (a re-emitted alert after an enrich restart,
 a redelivered record after a notifier restart) is delivered once per target. Alerts are keyed by
 camera, so both copies land in the same partition and are handled in order by one agent.
-The table is written (and its changelog flushed) after the delivery: a crash between the two may deliver once more
-(at-least-once); receivers can dedupe on ``X-Platestream-Alert-Id``.
+The table is written (and its changelog flushed) after the delivery, so delivery is at-least-once:
+a notifier restarted after a crash has been seen to deliver an alert again (docs/faults.md);
+receivers can dedupe on ``X-Platestream-Alert-Id``.
 """
 
 from __future__ import annotations
