@@ -151,6 +151,30 @@ ALERT_ACKS = Topic(
     365 * DAY_MS,
     doc="Users' acknowledgements of alerts.",
 )
+DEVICES = Topic(
+    "anpr.devices.v1",
+    "device",
+    "device_id",
+    1,
+    compacted=True,
+    doc="Edge devices allowed to push (credential hashes only); a tombstone deletes.",
+)
+DEVICE_STATUS = Topic(
+    "anpr.device-status.v1",
+    "device_status",
+    "device_id@instance",
+    1,
+    compacted=True,
+    doc="Per device and ingest replica: last seen, pushes and rejects per minute, remote address.",
+)
+ALERT_ROUTES = Topic(
+    "anpr.alert-routes.v1",
+    "alert_route",
+    "route_id",
+    1,
+    compacted=True,
+    doc="Alert routes (webhook, MQTT, e-mail, Kafka) followed by notify; a tombstone deletes.",
+)
 REPLAY = Topic(
     "anpr.replay.v1",
     "plate_event",
@@ -196,6 +220,9 @@ ALL: tuple[Topic, ...] = (
     ALERT_DELIVERIES,
     ALERT_ACKS,
     REPLAY,
+    DEVICES,
+    DEVICE_STATUS,
+    ALERT_ROUTES,
     *DEAD_LETTERS,
 )
 BY_NAME = {t.name: t for t in ALL}
