@@ -82,6 +82,9 @@ class DetectProcessor:
         self._paused = False
         self._formats_cache: dict[tuple[str, ...], tuple[PlateFormat, ...]] = {}
         self._delivery_errors: list[str] = []
+        # Set once a produced read failed: from then on nothing is committed by this process (a
+        # later commit of the same partition would move past the frame whose reads were lost).
+        self._failed: str | None = None
         self.frames_done = 0
         self.reads_published = 0
 
@@ -144,12 +147,16 @@ class DetectProcessor:
             self.metrics.paused.set(0)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # finish and commit what is in flight before the partitions move to another member
-        self._publish_ready(wait=True)
+        # finish and commit what is in flight before the partitions move to another member;
+        # after a failed delivery nothing more is committed (the next owner re-reads it all)
+        if self._failed is None:
+            self._publish_ready(wait=True)
 
     # -- publishing and commits ---------------------------------------------------------------------
     def _publish_ready(self, *, wait: bool) -> None:
         """Produce the reads of finished frames (offset order per partition), flush, commit."""
+        if self._failed is not None:
+            raise SinkError(f"{self._failed}; offsets not committed")
         commits: dict[tuple[str, int], int] = {}
         for tp, queue in self._inflight.items():
             while queue and (wait or queue[0].future.done()):
@@ -187,10 +194,9 @@ class DetectProcessor:
             return
         remaining = self.producer.flush(30.0)
         if remaining or self._delivery_errors:
-            errors, self._delivery_errors = self._delivery_errors, []
-            raise SinkError(
-                f"{remaining} reads undelivered, {len(errors)} failed ({errors[:3]}); offsets not committed"
-            )
+            errors = self._delivery_errors
+            self._failed = f"{remaining} reads undelivered, {len(errors)} failed ({errors[:3]})"
+            raise SinkError(f"{self._failed}; offsets not committed")
         offsets = [TopicPartition(t, p, off) for (t, p), off in commits.items()]
         self.consumer.commit(offsets=offsets, asynchronous=False)
         self.metrics.commits.inc()

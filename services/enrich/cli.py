@@ -47,11 +47,14 @@ def build_processor(settings: EnrichSettings, stack: ExitStack) -> EnrichProcess
     events_topic = settings.topic(catalogue.PLATE_EVENTS.name)
     fetcher: dict[str, Any] = {}
 
-    def fetch_event(partition: int, offset: int) -> dict[str, Any] | None:
-        if "c" not in fetcher:
+    def read_back(topic: str, partition: int, offsets: range) -> list[Any]:
+        if "c" not in fetcher:  # one assign-only consumer, made on first need
             fetcher["c"] = Consumer(StateFollower.consumer_config(settings.kafka_common()))
             stack.callback(fetcher["c"].close)
-        found = read_offsets(fetcher["c"], events_topic, partition, range(offset, offset + 1), 5.0)
+        return read_offsets(fetcher["c"], topic, partition, offsets, 15.0)
+
+    def fetch_event(partition: int, offset: int) -> dict[str, Any] | None:
+        found = read_back(events_topic, partition, range(offset, offset + 1))
         return serde.decode(found[0].value()) if found else None
 
     watchlists, cameras = Watchlists(), Cameras()
@@ -72,6 +75,7 @@ def build_processor(settings: EnrichSettings, stack: ExitStack) -> EnrichProcess
         watchlists=watchlists,
         cameras=cameras,
         fetch_event=fetch_event,
+        read_back=read_back,
     )
 
 

@@ -8,7 +8,12 @@ cameras, recent events), so no locks.
 Offsets: a partition's offset is committed only up to the oldest read of a still-open passage,
 after the producer has flushed everything emitted so far. A restarted processor re-reads those
 reads and rebuilds its open passages; event and alert ids are deterministic, so a re-emission is a
-duplicate the sinks drop.
+duplicate the sinks drop. Once a produced record has failed, nothing is committed again by this
+process (not on revoke, not on exit): its output may be missing, so its input must be re-read.
+
+Gaps: the input topics are neither compacted nor transactional, so a partition's offsets are
+contiguous. A consumed offset past the one expected means this member was not given some records
+(seen on the local broker after a restart, docs/faults.md); they are read back and handled first.
 """
 
 from __future__ import annotations
@@ -57,6 +62,8 @@ class Stats:
         "corrections",
         "dead_letters",
         "events",
+        "gap_reads",
+        "gaps",
         "reads",
         "skipped",
     )
@@ -64,6 +71,7 @@ class Stats:
     def __init__(self) -> None:
         self.reads = self.events = self.alerts = self.dead_letters = 0
         self.absorbed = self.skipped = self.corrections = self.batches = 0
+        self.gaps = self.gap_reads = 0
 
     def as_dict(self) -> dict[str, int]:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -84,6 +92,7 @@ class EnrichProcessor:
         cameras: Cameras | None = None,
         dead_letters: DeadLetters | None = None,
         fetch_event: Callable[[int, int], dict[str, Any] | None] | None = None,
+        read_back: Callable[[str, int, range], list[Message]] | None = None,
         clock: Callable[[], int] = now_ms,
     ) -> None:
         self.settings = settings
@@ -97,6 +106,7 @@ class EnrichProcessor:
             stage="enrich", producer=producer, serde=serde, settings=settings
         )
         self._fetch_event = fetch_event
+        self._read_back = read_back
         self._clock = clock
         self.tracker = PassageTracker(
             DedupConfig(
@@ -122,6 +132,7 @@ class EnrichProcessor:
         self._next: dict[tuple[str, int], int] = {}
         self._committed: dict[tuple[str, int], int] = {}
         self._delivery_errors: list[str] = []
+        self._failed: str | None = None  # set once a produced record failed: never commit again
         self._early = settings.enrich_early_alert_confidence
         self._last_hold_expiry = 0
         self._last_close = 0
@@ -149,7 +160,8 @@ class EnrichProcessor:
             while not stop.is_set():
                 self.step()
         finally:
-            self.flush_and_commit(sync=True)
+            if self._failed is None:
+                self.flush_and_commit(sync=True)
 
     def step(self) -> None:
         """One iteration: state updates, a batch of input, due passages, flush and commit."""
@@ -175,8 +187,6 @@ class EnrichProcessor:
     def process(self, msgs: list[Message]) -> None:
         """Handle one batch of consumed records (no commit)."""
         wall = self._clock()
-        reads_topic, events_topic = self.reads_topic, self.camera_events_topic
-        decode = self._serde.decode
         self.stats.batches += 1
         for msg in msgs:
             err = msg.error()
@@ -187,27 +197,61 @@ class EnrichProcessor:
             topic: str = msg.topic()  # type: ignore[assignment]  # set on consumed records
             tp = (topic, msg.partition() or 0)
             offset: int = msg.offset()  # type: ignore[assignment]
+            expected = self._next.get(tp)
+            if expected is not None and offset > expected:
+                self._read_gap(tp, range(expected, offset), wall)
             self._next[tp] = offset + 1
-            try:
-                rec = decode(msg.value())
-                if topic == reads_topic:
-                    read: Read | None = reads.from_plate_read(rec, tp, offset)
-                elif topic == events_topic:
-                    read = reads.from_camera_event(
-                        rec, tp, offset, default_confidence=self.settings.enrich_device_confidence
-                    )
-                else:
-                    self._correction(rec)
-                    continue
-            except (SerdeError, BadInputError, KeyError, TypeError, ValueError) as exc:
-                self._dlq.record(msg, exc)
-                self.stats.dead_letters += 1
-                continue
-            if read is None:
-                self.stats.skipped += 1
-                continue
-            self.stats.reads += 1
-            self.add_read(read, wall)
+            self._handle(msg, tp, offset, wall)
+
+    def _read_gap(self, tp: tuple[str, int], gap: range, wall: int) -> None:
+        """Handle the records of ``gap`` that the consumer skipped, read back at their offsets."""
+        self.stats.gaps += 1
+        if self._read_back is None:
+            logger.warning(
+                "%s[%d]: offsets %d-%d skipped by the consumer, no read-back wired",
+                tp[0],
+                tp[1],
+                gap.start,
+                gap.stop - 1,
+            )
+            return
+        found = self._read_back(tp[0], tp[1], gap)
+        logger.warning(
+            "%s[%d]: consumer skipped offsets %d-%d; read back %d records",
+            tp[0],
+            tp[1],
+            gap.start,
+            gap.stop - 1,
+            len(found),
+        )
+        for msg in found:
+            if msg.error() is None and msg.offset() is not None:
+                self.stats.gap_reads += 1
+                self._handle(msg, tp, msg.offset(), wall)  # type: ignore[arg-type]
+
+    def _handle(self, msg: Message, tp: tuple[str, int], offset: int, wall: int) -> None:
+        """Decode one record and add its read (or apply its correction); bad input dead-lettered."""
+        topic = tp[0]
+        try:
+            rec = self._serde.decode(msg.value())
+            if topic == self.reads_topic:
+                read: Read | None = reads.from_plate_read(rec, tp, offset)
+            elif topic == self.camera_events_topic:
+                read = reads.from_camera_event(
+                    rec, tp, offset, default_confidence=self.settings.enrich_device_confidence
+                )
+            else:
+                self._correction(rec)
+                return
+        except (SerdeError, BadInputError, KeyError, TypeError, ValueError) as exc:
+            self._dlq.record(msg, exc)
+            self.stats.dead_letters += 1
+            return
+        if read is None:
+            self.stats.skipped += 1
+            return
+        self.stats.reads += 1
+        self.add_read(read, wall)
 
     def add_read(self, read: Read, wall: int) -> None:
         passage, _opened = self.tracker.add(read, wall)
@@ -394,14 +438,19 @@ class EnrichProcessor:
     def flush_and_commit(
         self, *, sync: bool = False, only: set[tuple[str, int]] | None = None
     ) -> None:
-        """Wait for every produced record to be acknowledged, then commit what is safe."""
+        """Wait for every produced record to be acknowledged, then commit what is safe.
+
+        After a failed delivery this raises every time: the failed record's input offsets may be
+        below what ``committable`` would give, so committing anything could skip them for good."""
+        if self._failed is not None:
+            raise PlatestreamError(f"{self._failed}; not committing")
         if self._producer.flush(30) > 0:
-            raise PlatestreamError("producer could not deliver within 30 s; not committing")
+            self._failed = "producer could not deliver within 30 s"
+            raise PlatestreamError(f"{self._failed}; not committing")
         if self._delivery_errors:
-            errors, self._delivery_errors = self._delivery_errors, []
-            raise PlatestreamError(
-                f"{len(errors)} records not delivered (e.g. {errors[0]}); not committing"
-            )
+            errors = self._delivery_errors
+            self._failed = f"{len(errors)} records not delivered (e.g. {errors[0]})"
+            raise PlatestreamError(f"{self._failed}; not committing")
         offsets = [
             TopicPartition(tp[0], tp[1], off)
             for tp, off in self.committable().items()

@@ -121,3 +121,88 @@ def test_early_alert_then_no_second_alert_at_close() -> None:
     assert [r for t, r in producer.sent if t == proc.alerts_topic] == alerts
     assert events[0]["event_id"] == alerts[0]["event_id"]
     assert events[0]["access_status"] == "watchlisted" and events[0]["watchlist_hits"] == ["e1"]
+
+
+def test_a_skipped_offset_range_is_read_back_and_handled_first() -> None:
+    settings = EnrichSettings(enrich_metrics_port=0, enrich_gap_ms=1000, enrich_idle_close_ms=5000)
+    producer, dlq, clock = Producer(), DeadLetters(), Clock()
+    asked: list[tuple[str, int, range]] = []
+    holder: dict[str, EnrichProcessor] = {}
+
+    def read_back(topic: str, partition: int, offsets: range) -> list[Any]:
+        asked.append((topic, partition, offsets))
+        proc = holder["p"]
+        return [msg(proc, o, plate_read(f"gap{o}", f"cam{o}", f"GAP{o}", 5_000)) for o in offsets]
+
+    proc = EnrichProcessor(
+        settings=settings,
+        consumer=None,  # type: ignore[arg-type]
+        producer=producer,  # type: ignore[arg-type]
+        serde=SERDE,
+        dead_letters=dlq,  # type: ignore[arg-type]
+        read_back=read_back,
+        clock=clock,
+    )
+    holder["p"] = proc
+    proc.process([msg(proc, 5, plate_read("a", "camA", "AAA111", 5_000))])
+    proc.process([msg(proc, 9, plate_read("b", "camB", "BBB222", 5_000))])
+    assert asked == [(proc.reads_topic, 0, range(6, 9))]
+    assert (proc.stats.gaps, proc.stats.gap_reads, proc.stats.reads) == (1, 3, 5)
+    clock.now += 60_000
+    proc.close_due()
+    plates = sorted(rec["plate"] for topic, rec in producer.sent if topic == proc.events_topic)
+    assert plates == ["AAA111", "BBB222", "GAP6", "GAP7", "GAP8"]
+    assert proc.committable()[(proc.reads_topic, 0)] == 10
+
+
+class FailingProducer(Producer):
+    """Acknowledges nothing: every produced record is reported as failed."""
+
+    def __init__(self, proc_holder: dict[str, EnrichProcessor]) -> None:
+        super().__init__()
+        self.holder = proc_holder
+
+    def flush(self, _t: float = 0) -> int:
+        self.holder["p"]._on_delivery(
+            "broker acknowledged without an offset", _Msg("t", 0, -1, b"", b"")
+        )
+        return 0
+
+
+class Consumer:
+    def __init__(self) -> None:
+        self.commits: list[Any] = []
+
+    def commit(self, offsets: Any = None, asynchronous: bool = True) -> None:
+        self.commits.append(offsets)
+
+
+def test_after_a_failed_delivery_nothing_is_committed_again() -> None:
+    """A failed plate event must make its reads be re-read: no later commit (on revoke, on exit,
+    or after the error was reported) may move the partition past them."""
+    import pytest
+    from confluent_kafka import TopicPartition
+
+    from platestream.errors import PlatestreamError
+
+    holder: dict[str, EnrichProcessor] = {}
+    producer, consumer, clock = FailingProducer(holder), Consumer(), Clock()
+    settings = EnrichSettings(enrich_metrics_port=0, enrich_gap_ms=1000, enrich_idle_close_ms=5000)
+    proc = EnrichProcessor(
+        settings=settings,
+        consumer=consumer,  # type: ignore[arg-type]
+        producer=producer,  # type: ignore[arg-type]
+        serde=SERDE,
+        dead_letters=DeadLetters(),  # type: ignore[arg-type]
+        clock=clock,
+    )
+    holder["p"] = proc
+    proc.process([msg(proc, 0, plate_read("a", "cam", "AAA111", 5_000))])
+    clock.now += 60_000
+    proc.close_due()
+    with pytest.raises(PlatestreamError, match="not delivered"):
+        proc.flush_and_commit()
+    with pytest.raises(PlatestreamError, match="not delivered"):
+        proc.flush_and_commit(sync=True)
+    proc._on_revoke(consumer, [TopicPartition(proc.reads_topic, 0)])  # type: ignore[arg-type]
+    assert consumer.commits == []
