@@ -232,7 +232,7 @@ class Demo:
         lines = [
             "",
             f"  web console : {self.api_url}/   (login {DEMO_ADMIN} / {DEMO_PASSWORD})",
-            f"  API docs    : {self.api_url}/docs",
+            f"  API docs    : {self.api_url}/api/docs",
             f"  ingest push : {self.ingest_url}/push/<format>   metrics: {self.ingest_url}/metrics",
             f"  ClickHouse  : {self.settings.clickhouse_url} (user {self.settings.clickhouse_user})",
             *(f"  {n}" for n in self.notes),
@@ -277,6 +277,16 @@ class Demo:
             )
         except (KafkaException, KeyError, TypeError):
             return None
+
+    def close(self) -> None:
+        """Close the progress clients; called before the local stack stops, so that librdkafka
+        does not log a refused connection per retry while the broker goes away."""
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            consumer.close()
+        ch, self._ch = self._ch, None
+        if ch is not None:
+            ch.close()
 
     def print_progress(self) -> None:
         c = self.counts()

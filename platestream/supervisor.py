@@ -221,6 +221,8 @@ def up(
     try:
         sup.run(on_tick=progress, tick_s=2.0)
     finally:
+        if demo_runner is not None:
+            demo_runner.close()
         if stack is not None:
             stack.down()
         typer.echo("\nstopped.")

@@ -27,7 +27,7 @@ def register_bench(bench_app: typer.Typer) -> None:
         ] = 2000.0,
         seconds: Annotated[float, typer.Option(help="How long the load runs.")] = 30.0,
         frames_per_s: Annotated[
-            float, typer.Option(help="Frames per second for the detector (real photos).")
+            float, typer.Option(help="Frames per second for the detector (see --images).")
         ] = 2.0,
         cameras: Annotated[int, typer.Option(help="Cameras the reads are spread over.")] = 1000,
         backlog: Annotated[
@@ -58,6 +58,15 @@ def register_bench(bench_app: typer.Typer) -> None:
                 help="auto: the running local stack, else a private one; memory | s3: a private stack with that broker engine."
             ),
         ] = "auto",
+        images: Annotated[
+            Path | None,
+            typer.Option(
+                "--images",
+                help="Directory of *.jpg photos for the detector (default: the shared dataset beside the repository if present, else synthetic frames).",
+                exists=True,
+                file_okay=False,
+            ),
+        ] = None,
     ) -> None:
         """Drive the pipeline end to end; print throughput, freshness, lag, CPU and memory per stage."""
         from platestream.bench import pipeline as pl
@@ -77,6 +86,7 @@ def register_bench(bench_app: typer.Typer) -> None:
             keep=keep,
             stack=stack,
             drain_timeout_s=drain_timeout,
+            images=images,
         )
         result = pl.run(load(CommonSettings), opts)
         if plot_path is None and json_path is not None:

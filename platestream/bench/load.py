@@ -104,6 +104,26 @@ class FrameFactory:
             raise FileNotFoundError(f"no *.jpg in {directory}")
         return cls(run_id, tuple(images))
 
+    @classmethod
+    def synthetic(cls, run_id: str, count: int = 8) -> FrameFactory:
+        """Frames rendered by the synthetic plate generator (services/detect/synth.py): scenes
+        with one plate each, for a run without a photo directory."""
+        import random
+
+        import cv2
+
+        from services.detect.synth import render_sample
+
+        images = []
+        for i in range(count):
+            rng = random.Random(f"platestream-bench-frame:{i}")
+            img, _box, _spec = render_sample(rng, ("gb", "eu", "us", "br")[i % 4])
+            ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])
+            if not ok:
+                raise ValueError("cannot encode a synthetic frame as JPEG")
+            images.append((bytes(buf), int(img.shape[1]), int(img.shape[0])))
+        return cls(run_id, tuple(images))
+
     def frame_id(self, i: int) -> str:
         return stable_id(self.run_id, "frame", "sim", i)
 

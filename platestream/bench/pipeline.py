@@ -27,6 +27,7 @@ from platestream.timeutil import now_ms
 
 logger = logging.getLogger(__name__)
 
+# The real photos beside the repository, when there (a lone clone has none: synthetic frames).
 IMAGES_DIR = PROJECT_ROOT.parent / "shared" / "datasets" / "openalpr-br"
 
 
@@ -49,6 +50,17 @@ class PipelineOptions:
         "auto"  # auto (running stack, else a private memory one) | memory | s3 (private stacks)
     )
     log_dir: Path = PROJECT_ROOT / "var" / "log" / "bench"
+    images: Path | None = None  # JPEG photos for the detector; None: IMAGES_DIR, else synthetic
+
+
+def frame_factory(run_id: str, images: Path | None) -> FrameFactory:
+    """Frames from ``images`` (must hold *.jpg), else from IMAGES_DIR when present, else synthetic."""
+    if images is not None:
+        return FrameFactory.from_dir(run_id, images)
+    if IMAGES_DIR.is_dir() and any(IMAGES_DIR.glob("*.jpg")):
+        return FrameFactory.from_dir(run_id, IMAGES_DIR)
+    logger.info("no photo directory (%s): synthetic frames", IMAGES_DIR)
+    return FrameFactory.synthetic(run_id)
 
 
 def bolo_entries(
@@ -324,7 +336,7 @@ def _run(
         name="alerts",
     )
     pumps: list[RecordPump] = []
-    frames = FrameFactory.from_dir(run_id, IMAGES_DIR) if opts.detect else None
+    frames = frame_factory(run_id, opts.images) if opts.detect else None
 
     def known_ends() -> dict[tuple[str, int], int]:
         ends: dict[tuple[str, int], int] = {}

@@ -29,8 +29,6 @@ from platestream.serde import AvroSerde
 from platestream.settings import CommonSettings
 from platestream.timeutil import now_ms
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-DATASET = SHARED / "datasets" / "openalpr-br"
 ROLES = ("admin", "operator", "analyst", "viewer", "device")
 PASSWORD = "correct-horse-battery"
 
@@ -41,14 +39,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def crop_jpeg(name: str) -> bytes:
-    """The plate crop of one dataset photo, as JPEG (a real image the browser can decode)."""
+def crop_jpeg(index: int) -> bytes:
+    """A plate crop rendered by the project's synthetic generator, as JPEG (a real image the
+    browser can decode); deterministic per index, so the tests need no files beside the clone."""
+    import random
+
     import cv2
 
-    img = cv2.imread(str(DATASET / f"{name}.jpg"))
-    _file, x, y, w, h, _plate = (DATASET / f"{name}.txt").read_text().split()
-    crop = img[int(y) : int(y) + int(h), int(x) : int(x) + int(w)]
-    ok, buf = cv2.imencode(".jpg", crop)
+    from services.detect.synth import draw_plate, plate_spec
+
+    rng = random.Random(f"api-test-crop:{index}")
+    plate = draw_plate(plate_spec(rng, "br"), rng)
+    ok, buf = cv2.imencode(".jpg", plate)
     assert ok
     return bytes(buf)
 
@@ -95,7 +97,7 @@ EXTRA = 14  # filler events, so pagination has pages
 
 def build_seed(base_ts: int) -> Seed:
     seed = Seed(base_ts=base_ts)
-    crops = [crop_jpeg(f"br00{i}") for i in range(1, 5)]
+    crops = [crop_jpeg(i) for i in range(1, 5)]
     rows = list(ROWS) + [
         (f"FIL{i:04d}", ("cam-a", "cam-b", "cam-c")[i % 3], "north", "leaving", "car", 0.8, [])
         for i in range(EXTRA)
