@@ -1,50 +1,6 @@
-"""Camera credentials as secrets: stored apart from the camera record, referenced by name, never returned.
+"""Camera credentials as secrets (the store now lives in ``platestream.secrets``, shared with the
+ingest camera manager that reads them)."""
 
-The camera record on ``anpr.cameras.v1`` carries only ``credentials_secret`` (a name). The value
-lives in a secret store: here one file per secret, mode 0600, under ``<var_dir>/secrets``; in a
-deployment that directory is a mounted Kubernetes Secret or a Vault agent's output, so the stages
-that open camera streams read the same names.
-"""
+from platestream.secrets import SecretStore, camera_secret_name
 
-from __future__ import annotations
-
-import os
-import re
-from pathlib import Path
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-
-
-class SecretStore:
-    """Named secrets as files."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def _path(self, name: str) -> Path:
-        if not _NAME.match(name):
-            raise ValueError(f"bad secret name {name!r}")
-        return self.directory / name
-
-    def put(self, name: str, value: str) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = self._path(name)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(value)
-        os.replace(tmp, path)
-
-    def get(self, name: str) -> str | None:
-        try:
-            return self._path(name).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
-
-    def delete(self, name: str) -> None:
-        self._path(name).unlink(missing_ok=True)
-
-
-def camera_secret_name(camera_id: str) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in camera_id)
-    return f"camera-{safe}-stream"
+__all__ = ["SecretStore", "camera_secret_name"]

@@ -193,10 +193,9 @@ class FramePublisher:
         self._metrics = metrics
         self.topic = settings.topic(catalogue.FRAMES.name)
 
-    def encode_jpeg(self, frame: np.ndarray) -> bytes:
-        ok, buf = cv2.imencode(
-            ".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self._settings.ingest_frame_jpeg_quality]
-        )
+    def encode_jpeg(self, frame: np.ndarray, quality: int | None = None) -> bytes:
+        q = quality or self._settings.ingest_frame_jpeg_quality
+        ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, q])
         if not ok:
             raise BadInputError("frame could not be JPEG-encoded")
         return buf.tobytes()
@@ -212,8 +211,10 @@ class FramePublisher:
         frame: np.ndarray,
         job_id: str | None = None,
         plate_formats: list[str] | None = None,
+        jpeg_quality: int | None = None,
+        zones: str | None = None,
     ) -> Future[Any]:
-        jpeg = self.encode_jpeg(frame)
+        jpeg = self.encode_jpeg(frame, jpeg_quality)
         h, w = frame.shape[:2]
         frame_id = stable_id(camera_id, source, session, seq)
         img = RawImage(kind="frame", data=jpeg, content_type="image/jpeg", width=w, height=h)
@@ -239,6 +240,7 @@ class FramePublisher:
             "image": ref,
             "job_id": job_id,
             "plate_formats": plate_formats,
+            "zones": zones,
         }
         value = self._serde.encode("frame", record, subject=f"{self.topic}-value")
         if self._metrics is not None:

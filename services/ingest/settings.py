@@ -90,12 +90,44 @@ class IngestSettings(CommonSettings):
     ingest_reconnect_min_s: float = 0.5
     ingest_reconnect_max_s: float = 30.0
 
+    # camera manager (`platestream ingest cameras`) and the push server's camera check
+    ingest_follow_cameras: bool = Field(
+        default=True,
+        description="The push server follows anpr.cameras.v1 and answers 403 for disabled cameras.",
+    )
+    ingest_secrets_dir: Path | None = Field(
+        default=None, description="Camera credentials (secret store); default <var_dir>/secrets."
+    )
+    ingest_manager_id: str | None = Field(
+        default=None, description="This camera-manager replica's name; default host-pid."
+    )
+    ingest_cameras_metrics_port: int = Field(
+        default=9107, ge=0, le=65535, description="Camera manager metrics and /health; 0: off."
+    )
+    ingest_camera_restart_limit: int = Field(
+        default=10, ge=1, description="Restarts within the window before a camera is paused."
+    )
+    ingest_camera_restart_window_s: float = Field(default=300.0, gt=0)
+    ingest_camera_cooloff_s: float = Field(
+        default=300.0, ge=0, description="How long a flapping camera is paused."
+    )
+    ingest_camera_max_pending: int = Field(
+        default=32, ge=1, description="Unacknowledged frames per camera before frames are dropped."
+    )
+    ingest_camera_stop_timeout_s: float = Field(
+        default=5.0, gt=0, description="Wait this long for a camera's source to stop."
+    )
+
     @field_validator("ingest_devices", mode="before")
     @classmethod
     def _devices_from_json(cls, value: Any) -> Any:
         if isinstance(value, str):
             return json.loads(value) if value.strip() else {}
         return value
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.ingest_secrets_dir or (self.var_dir / "secrets")
 
     def devices(self) -> dict[str, DeviceConfig]:
         """The device registry: the inline JSON merged with the devices file."""

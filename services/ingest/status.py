@@ -32,6 +32,9 @@ class StatusPublisher:
         fps: float | None = None,
         last_event_ts: int | None = None,
         details: dict[str, Any] | None = None,
+        frames_dropped: int | None = None,
+        last_frame_ts: int | None = None,
+        manager: str | None = None,
     ) -> None:
         record = {
             "camera_id": camera_id,
@@ -43,6 +46,9 @@ class StatusPublisher:
             "events_per_min": None,
             "last_event_ts": last_event_ts,
             "details": {k: str(v) for k, v in (details or {}).items()},
+            "frames_dropped": frames_dropped,
+            "last_frame_ts": last_frame_ts,
+            "manager": manager,
         }
         value = self._serde.encode("camera_status", record, subject=f"{self.topic}-value")
         if state != "heartbeat":
