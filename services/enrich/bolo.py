@@ -10,24 +10,33 @@ at this camera, at this time". Matching never scans every entry:
 - ``wildcard`` (``*`` any run, ``?`` one character): a dict on the literal prefix before the first
   wildcard; a plate looks up each of its prefixes (at most its length in lookups). Wildcards with
   no literal prefix are kept in a short list and scanned.
-- ``regex`` (matched against the whole normalised plate, as if anchored): the same prefix dict when the regex starts with literal characters; the rest are
-  scanned (their count is logged at load: keep them few).
+- ``regex`` (matched against the whole normalised plate, as if anchored, on RE2: linear time, so
+  no pattern can stall the stage; one RE2 refuses is ignored with a logged reason): the same
+  prefix dict when the regex starts with literal characters; the rest are scanned (their count is
+  logged at load: keep them few).
 - ``fuzzy`` (``max_distance``, capped at 2): a symmetric-deletion index (SymSpell) on the plate
   with every confusable class folded; candidates are confirmed with ``plate_distance``.
 
 Candidates for a plate are cached (invalidated on any change), then checked for validity window
-and camera/zone scope, which depend on the read.
+and camera/zone scope, which depend on the read. A plate over ``MAX_PLATE_CHARS`` matches nothing
+(its fuzzy variants are never built); readers refuse such plates before they get here.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
+from platestream.errors import BadInputError
+from platestream.limits import (
+    MAX_PATTERN_CHARS,
+    MAX_PLATE_CHARS,
+    compile_alternation,
+    compile_regex,
+)
 from platestream.plates import fold, normalise, skeleton
 from services.enrich.dedup import within
 
@@ -57,7 +66,7 @@ class Entry:
     valid_until: int | None = None
     owner: str = ""
     key: str = ""  # normalised pattern / literal prefix used by the index
-    compiled: re.Pattern[str] | None = field(default=None, repr=False)
+    compiled: Any = field(default=None, repr=False)  # an RE2 program (wildcard, regex)
 
     @classmethod
     def from_record(cls, rec: dict[str, Any]) -> Entry:
@@ -83,21 +92,23 @@ class Entry:
             valid_until=rec.get("valid_until"),
             owner=str(rec.get("owner") or ""),
         )
+        if len(pattern) > MAX_PATTERN_CHARS:
+            # The state follower logs a ValueError and skips the record (the entry is ignored).
+            raise ValueError(f"pattern of {len(pattern)} characters exceeds {MAX_PATTERN_CHARS}")
         if match_type in ("exact", "fuzzy"):
             entry.key = normalise(pattern)
             if not entry.key:
                 raise ValueError("empty plate pattern")
+            if len(entry.key) > MAX_PLATE_CHARS:
+                raise ValueError(f"plate pattern longer than {MAX_PLATE_CHARS} characters")
         elif match_type == "wildcard":
             upper = pattern.upper()
             body = "".join(ch for ch in upper if ch.isalnum() or ch in "*?")
             entry.key = _literal_prefix_wildcard(body)
-            rx = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in body)
-            entry.compiled = re.compile(rx)
+            rx = "".join(".*" if ch == "*" else "." if ch == "?" else ch for ch in body)
+            entry.compiled = _compiled(rx, max_chars=2 * MAX_PATTERN_CHARS)
         else:
-            try:
-                entry.compiled = re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"bad regex: {exc}") from exc
+            entry.compiled = _compiled(pattern)
             entry.key = _literal_prefix_regex(pattern)
         return entry
 
@@ -110,6 +121,13 @@ class Entry:
         if self.camera_ids and camera_id not in self.camera_ids:
             return False
         return not (self.zones and (zone is None or zone not in self.zones))
+
+
+def _compiled(pattern: str, *, max_chars: int = MAX_PATTERN_CHARS) -> Any:
+    try:
+        return compile_regex(pattern, max_chars=max_chars)
+    except BadInputError as exc:
+        raise ValueError(str(exc)) from exc
 
 
 def _literal_prefix_wildcard(body: str) -> str:
@@ -174,7 +192,7 @@ class Watchlists:
         self._fuzzy: dict[str, list[Entry]] = {}
         self._fuzzy_depth = 0
         self._cache: dict[str, list[Entry]] = {}
-        self._scan_combined: re.Pattern[str] | None = None
+        self._scan_combined: Any = None
         self.version = 0
 
     def __len__(self) -> int:
@@ -216,14 +234,15 @@ class Watchlists:
         self._scan_combined = None
         self.version += 1
 
-    def _scan_rx(self) -> re.Pattern[str]:
+    def _scan_rx(self) -> Any:
         """One alternation of every scanned pattern: one C-level pass rejects most plates."""
         if self._scan_combined is None:
             parts = [e.compiled.pattern for e in self._scan if e.compiled is not None]
             try:
-                self._scan_combined = re.compile("|".join(f"(?:{p})" for p in parts))
-            except re.error:  # e.g. too many groups: fall back to matching everything
-                self._scan_combined = re.compile(".*")
+                self._scan_combined = compile_alternation(parts)
+            except BadInputError as exc:  # too large to combine: every plate checks each one
+                logger.warning("%s; scanning the %d patterns one by one", exc, len(parts))
+                self._scan_combined = compile_regex(".*")
         return self._scan_combined
 
     def _buckets(self, e: Entry) -> list[tuple[dict[str, list[Entry]], str]]:
@@ -267,6 +286,8 @@ class Watchlists:
     # --- matching ------------------------------------------------------------------------------
     def candidates(self, plate: str) -> list[Entry]:
         """Entries whose pattern matches ``plate`` (normalised), before validity and scope."""
+        if len(plate) > MAX_PLATE_CHARS:
+            return []  # never build fuzzy variants or prefixes of an over-long plate
         cached = self._cache.get(plate)
         if cached is not None:
             return cached

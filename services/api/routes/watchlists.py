@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, status
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from platestream import topics as catalogue
+from platestream.errors import BadInputError
 from platestream.ids import stable_id
+from platestream.limits import MAX_PATTERN_CHARS, MAX_PLATE_CHARS, compile_regex
 from platestream.plates import normalise
 from platestream.timeutil import now_ms, to_ms
 from services.api.deps import StateDep, WatchlistRead, WatchlistWrite, audit
@@ -27,8 +35,9 @@ MAX_IMPORT_BYTES = 8 * 1024 * 1024
 class EntryIn(BaseModel):
     list_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     list_kind: Literal["bolo", "allow"] = "bolo"
-    pattern: str = Field(min_length=1, max_length=64)
+    # Before ``pattern``: the pattern's validator reads it.
     match_type: Literal["exact", "wildcard", "regex", "fuzzy"] = "exact"
+    pattern: str = Field(min_length=1, max_length=MAX_PATTERN_CHARS)
     max_distance: int = Field(default=1, ge=0, le=3)
     reason: str = Field(default="", max_length=500)
     priority: Literal["low", "medium", "high", "critical"] = "medium"
@@ -37,9 +46,14 @@ class EntryIn(BaseModel):
     valid_from: datetime | None = None
     valid_until: datetime | None = None
 
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, v: str, info: ValidationInfo) -> str:
+        match_type = info.data.get("match_type")
+        return v if match_type is None else clean_pattern(v, match_type)
+
     @model_validator(mode="after")
-    def _pattern(self) -> EntryIn:
-        self.pattern = clean_pattern(self.pattern, self.match_type)
+    def _window(self) -> EntryIn:
         if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
             raise ValueError("valid_until must be after valid_from")
         return self
@@ -81,9 +95,9 @@ class ImportResult(BaseModel):
 def clean_pattern(pattern: str, match_type: str) -> str:
     if match_type == "regex":
         try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ValueError(f"bad regular expression: {exc}") from exc
+            compile_regex(pattern)  # the engine enrich matches with (linear time)
+        except BadInputError as exc:
+            raise ValueError(str(exc)) from exc
         return pattern
     if match_type == "wildcard":
         out = "".join(ch if ch in "?*" else normalise(ch) for ch in pattern)
@@ -91,6 +105,8 @@ def clean_pattern(pattern: str, match_type: str) -> str:
         out = normalise(pattern)
     if not out.strip("?*"):
         raise ValueError("pattern has no letters or digits")
+    if match_type != "wildcard" and len(out) > MAX_PLATE_CHARS:
+        raise ValueError(f"plate pattern longer than {MAX_PLATE_CHARS} characters")
     return out
 
 
