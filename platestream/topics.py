@@ -175,6 +175,17 @@ ALERT_ROUTES = Topic(
     compacted=True,
     doc="Alert routes (webhook, MQTT, e-mail, Kafka) followed by notify; a tombstone deletes.",
 )
+CAMERA_SLOTS = Topic(
+    "anpr.camera-slots.v1",
+    "camera_status",
+    "none (nothing is written)",
+    24,
+    DAY_MS,
+    doc=(
+        "Coordination of the camera managers: the group's partition assignment is the camera"
+        " assignment (a camera runs where partition crc32(camera_id) mod N is assigned)."
+    ),
+)
 REPLAY = Topic(
     "anpr.replay.v1",
     "plate_event",
@@ -220,6 +231,7 @@ ALL: tuple[Topic, ...] = (
     ALERT_DELIVERIES,
     ALERT_ACKS,
     REPLAY,
+    CAMERA_SLOTS,
     DEVICES,
     DEVICE_STATUS,
     ALERT_ROUTES,
