@@ -472,6 +472,17 @@ class EnrichProcessor:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assigned |= {(p.topic, p.partition) for p in partitions}
         logger.info("assigned %s", ", ".join(f"{p.topic}[{p.partition}]" for p in partitions))
+        # The committed offsets are where consumption must resume: with them as the expected next
+        # offsets, a first record past them is a gap too (read back like any other).
+        try:
+            committed = consumer.committed(partitions, timeout=10)
+        except Exception as exc:  # KafkaException: then gaps are watched from the first record
+            logger.warning("committed offsets not known on assign: %s", exc)
+            return
+        for p in committed:
+            if p.error is None and p.offset >= 0:
+                self._next[(p.topic, p.partition)] = p.offset
+                self._committed[(p.topic, p.partition)] = p.offset
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         tps = {(p.topic, p.partition) for p in partitions}
