@@ -18,6 +18,7 @@ from platestream import topics as catalogue
 from platestream.serde import AvroSerde
 from services.api.audit import Auditor
 from services.api.auth import TokenIssuer
+from services.api.control import ControlPlane
 from services.api.identity import AccountError, Accounts
 from services.api.live import LiveHub
 from services.api.logctx import request_id_var
@@ -83,6 +84,7 @@ def build_state(
         refresh_ttl_s=settings.api_refresh_token_ttl_s,
     )
     metrics = ApiMetrics()
+    control = ControlPlane.build(settings, serde)
     state = AppState(
         settings=settings,
         serde=serde,
@@ -100,7 +102,8 @@ def build_state(
         secrets=SecretStore(settings.secrets_dir),
         live=LiveHub(settings=settings, serde=serde, metrics=metrics),
         replays=ReplayManager(settings=settings, clickhouse=clickhouse, publisher=publisher),
-        projections=[users, keys, cameras, bolo, acks],
+        control=control,
+        projections=[users, keys, cameras, bolo, acks, *control.projections()],
         metrics=metrics,
     )
     return state

@@ -35,12 +35,18 @@ class TopicProjection:
         serde: AvroSerde,
         consumer_factory: Callable[[], Consumer] | None = None,
         idle_ready_s: float = 1.5,
+        key_of: Callable[[str, dict[str, Any]], str] | None = None,
+        tail: int | None = None,
     ) -> None:
         self.topic = topic
         self._settings = settings
         self._serde = serde
         self._consumer_factory = consumer_factory
         self._idle_ready_s = idle_ready_s
+        # key_of: the projection's key for a record (default: the message key); tail: for a
+        # topic that is not compacted, start this many records before the end of each partition.
+        self._key_of = key_of
+        self._tail = tail
         self._items: dict[str, dict[str, Any]] = {}
         self._positions: dict[int, int] = {}  # partition -> next offset to apply
         self._cond = threading.Condition()
@@ -119,7 +125,7 @@ class TopicProjection:
             if not parts:
                 logger.warning("projection: topic %s has no partitions yet", self.topic)
                 parts = [0]
-            consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in parts])
+            consumer.assign([self._start(consumer, p) for p in parts])
             at_eof: set[int] = set()
             idle = 0.0
             while not self._stop.is_set():
@@ -143,6 +149,14 @@ class TopicProjection:
         finally:
             consumer.close()
 
+    def _start(self, consumer: Consumer, partition: int) -> TopicPartition:
+        if self._tail is None:
+            return TopicPartition(self.topic, partition, OFFSET_BEGINNING)
+        low, high = consumer.get_watermark_offsets(
+            TopicPartition(self.topic, partition), timeout=10
+        )
+        return TopicPartition(self.topic, partition, max(low, high - self._tail))
+
     def _apply_msg(self, msg: Any) -> None:
         key = (msg.key() or b"").decode("utf-8", "replace")
         value = msg.value()
@@ -159,6 +173,8 @@ class TopicProjection:
                     msg.offset(),
                     exc,
                 )
+        if record is not None and self._key_of is not None:
+            key = self._key_of(key, record)
         with self._cond:
             if value is None:
                 self._items.pop(key, None)

@@ -45,6 +45,11 @@ class ApiSettings(CommonSettings):
         description="Secret store for camera credentials (one 0600 file per secret); default <var_dir>/secrets.",
     )
 
+    api_allow_private_targets: bool = Field(
+        default=False,
+        description="Let alert routes reach loopback, link-local and cloud-metadata addresses.",
+    )
+
     @property
     def secrets_dir(self) -> Path:
         return self.api_secrets_dir or (self.var_dir / "secrets")

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from platestream.serde import AvroSerde
 from services.api.audit import Auditor
+from services.api.control import ControlPlane
 from services.api.identity import Accounts
 from services.api.projection import TopicProjection
 from services.api.publish import Publisher
@@ -37,6 +38,7 @@ class AppState:
     secrets: SecretStore
     live: LiveHub
     replays: ReplayManager
+    control: ControlPlane
     projections: list[TopicProjection] = field(default_factory=list)
     metrics: Any = None
     corrected: dict[str, dict[str, Any]] = field(

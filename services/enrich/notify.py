@@ -19,6 +19,7 @@ import json
 import logging
 import random
 import smtplib
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from typing import Any
 import httpx
 
 from platestream.ids import stable_id
+from platestream.netguard import TargetRefused, check_url
 from platestream.timeutil import now_ms
 from services.enrich.settings import NotifySettings, Route
 
@@ -108,11 +110,13 @@ class Notifier:
         *,
         http: httpx.AsyncClient | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        kafka_send: Callable[[str, bytes, bytes], Awaitable[None]] | None = None,
     ) -> None:
         self.settings = settings
         self._http = http
         self._sleep = sleep
-        self._mqtt: Any = None
+        self._kafka_send = kafka_send
+        self._mqtt: dict[tuple[str, int, str, str], Any] = {}  # one client per broker and login
 
     async def _client(self) -> httpx.AsyncClient:
         if self._http is None:
@@ -122,9 +126,10 @@ class Notifier:
     async def close(self) -> None:
         if self._http is not None:
             await self._http.aclose()
-        if self._mqtt is not None:
-            self._mqtt.loop_stop()
-            self._mqtt.disconnect()
+        for client in self._mqtt.values():
+            client.loop_stop()
+            client.disconnect()
+        self._mqtt.clear()
 
     async def deliver(self, alert: dict[str, Any], route: Route) -> Outcome:
         """One target, with retries and backoff."""
@@ -166,21 +171,37 @@ class Notifier:
 
     async def _send(self, alert: dict[str, Any], route: Route) -> None:
         if route.channel == "webhook":
-            await self._webhook(alert, route.target)
+            await self._webhook(alert, route)
+        elif route.channel == "kafka":
+            if self._kafka_send is None:
+                raise DeliveryError("no Kafka producer for kafka routes", retryable=False)
+            key = str(alert.get("camera_id") or alert.get("alert_id") or "").encode()
+            await self._kafka_send(route.target, key, alert_json(alert))
         elif route.channel == "mqtt":
-            await asyncio.get_running_loop().run_in_executor(
-                None, self._mqtt_publish, alert, route.target
-            )
+            await asyncio.get_running_loop().run_in_executor(None, self._mqtt_publish, alert, route)
         else:
-            await asyncio.get_running_loop().run_in_executor(None, self._email, alert, route.target)
+            await asyncio.get_running_loop().run_in_executor(None, self._email, alert, route)
 
-    async def _webhook(self, alert: dict[str, Any], url: str) -> None:
+    async def _webhook(self, alert: dict[str, Any], route: Route) -> None:
+        url = route.target
+        if route.route_id is not None:  # user-managed: checked again at send (DNS may have moved)
+            try:
+                await asyncio.get_running_loop().run_in_executor(
+                    None,
+                    lambda: check_url(
+                        url, allow_private=self.settings.notify_allow_private_targets
+                    ),
+                )
+            except TargetRefused as exc:
+                raise DeliveryError(f"target refused: {exc}", retryable=False) from exc
         body = alert_json(alert)
         ts = str(int(time.time()))
         headers = {
             "Content-Type": "application/json",
             "X-Platestream-Timestamp": ts,
-            "X-Platestream-Signature": sign(self.settings.notify_webhook_secret, ts, body),
+            "X-Platestream-Signature": sign(
+                route.secret or self.settings.notify_webhook_secret, ts, body
+            ),
             "X-Platestream-Alert-Id": str(alert.get("alert_id")),
         }
         client = await self._client()
@@ -192,23 +213,45 @@ class Notifier:
             retry = resp.status_code >= 500 or resp.status_code in RETRYABLE_STATUS
             raise DeliveryError(f"HTTP {resp.status_code}", retryable=retry)
 
-    def _mqtt_publish(self, alert: dict[str, Any], topic: str) -> None:
+    def _mqtt_client(self, route: Route) -> Any:
         import paho.mqtt.client as mqtt
 
-        if self._mqtt is None:
-            client = mqtt.Client(
-                mqtt.CallbackAPIVersion.VERSION2,
-                client_id=f"platestream-notify-{stable_id(time.time())[:8]}",
-            )
-            try:
-                client.connect(
-                    self.settings.notify_mqtt_host, self.settings.notify_mqtt_port, keepalive=30
-                )
-            except OSError as exc:
-                raise DeliveryError(f"MQTT connect: {exc}") from exc
-            client.loop_start()
-            self._mqtt = client
-        info = self._mqtt.publish(topic, alert_json(alert), qos=1)
+        host = route.host or self.settings.notify_mqtt_host
+        port = route.port or self.settings.notify_mqtt_port
+        key = (host, port, route.username or "", route.tls)
+        if key in self._mqtt:
+            return self._mqtt[key]
+        connected = threading.Event()
+        answer: list[Any] = []
+
+        def on_connect(_c: Any, _u: Any, _f: Any, reason: Any, _p: Any = None) -> None:
+            answer.append(reason)
+            connected.set()
+
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"platestream-notify-{stable_id(time.time(), key)[:8]}",
+        )
+        client.on_connect = on_connect
+        if route.username:
+            client.username_pw_set(route.username, route.password)
+        if route.tls != "none":
+            client.tls_set()
+        try:
+            client.connect(host, port, keepalive=30)
+        except (OSError, ValueError) as exc:
+            raise DeliveryError(f"MQTT connect: {exc}") from exc
+        client.loop_start()
+        if not connected.wait(self.settings.notify_webhook_timeout_s) or answer[0].is_failure:
+            client.loop_stop()
+            client.disconnect()
+            why = str(answer[0]) if answer else "no answer"
+            raise DeliveryError(f"MQTT connect to {host}:{port}: {why}", retryable=bool(not answer))
+        self._mqtt[key] = client
+        return client
+
+    def _mqtt_publish(self, alert: dict[str, Any], route: Route) -> None:
+        info = self._mqtt_client(route).publish(route.target, alert_json(alert), qos=1)
         try:
             info.wait_for_publish(timeout=self.settings.notify_webhook_timeout_s)
         except (RuntimeError, ValueError) as exc:
@@ -216,10 +259,11 @@ class Notifier:
         if not info.is_published():
             raise DeliveryError(f"MQTT publish not acknowledged (rc {info.rc})")
 
-    def _email(self, alert: dict[str, Any], address: str) -> None:
+    def _email(self, alert: dict[str, Any], route: Route) -> None:
         s = self.settings
+        address = route.target
         msg = EmailMessage()
-        msg["From"] = s.notify_smtp_from
+        msg["From"] = route.sender or s.notify_smtp_from
         msg["To"] = address
         msg["Subject"] = (
             f"[platestream] {alert.get('priority', '').upper()} watchlist hit at {alert.get('camera_name') or alert.get('camera_id')}"
@@ -242,10 +286,15 @@ class Notifier:
             )
         ]
         msg.set_content("\n".join(lines))
+        host = route.host or s.notify_smtp_host
+        port = route.port or s.notify_smtp_port
+        smtp_class = smtplib.SMTP_SSL if route.tls == "tls" else smtplib.SMTP
         try:
-            with smtplib.SMTP(
-                s.notify_smtp_host, s.notify_smtp_port, timeout=s.notify_webhook_timeout_s
-            ) as smtp:
+            with smtp_class(host, port, timeout=s.notify_webhook_timeout_s) as smtp:
+                if route.tls == "starttls":
+                    smtp.starttls()
+                if route.username:
+                    smtp.login(route.username, route.password or "")
                 smtp.send_message(msg)
         except smtplib.SMTPResponseException as exc:
             raise DeliveryError(f"SMTP {exc.smtp_code}", retryable=exc.smtp_code < 500) from exc

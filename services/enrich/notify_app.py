@@ -22,6 +22,7 @@ from platestream import topics as catalogue
 from platestream.errors import SerdeError
 from platestream.serde import AvroSerde
 from services.enrich.notify import Notifier, delivery_id, targets_for
+from services.enrich.routes import RouteTable
 from services.enrich.settings import NotifySettings
 
 logger = logging.getLogger(__name__)
@@ -136,7 +137,19 @@ def build_notify_app(settings: NotifySettings) -> faust.App:
     delivered = app.Table(
         "delivered", default=None, partitions=catalogue.partitions_for(catalogue.ALERTS, settings)
     )
-    notifier = Notifier(settings)
+
+    async def kafka_send(topic: str, key: bytes, value: bytes) -> None:
+        fut = await app.topic(topic, value_serializer="raw", key_serializer="raw").send(
+            key=key, value=value
+        )
+        await fut  # the broker's acknowledgement
+
+    notifier = Notifier(settings, kafka_send=kafka_send)
+    routes = RouteTable(settings, serde=serde)
+    if settings.notify_follow_routes:
+        routes.start()  # a daemon thread; alerts wait below until it has read the topic once
+    else:
+        routes.ready.set()
 
     gaps = GapWatch()
 
@@ -174,7 +187,9 @@ def build_notify_app(settings: NotifySettings) -> faust.App:
             await dead_letter(value, key, str(exc), source, delivery=False)
             return None
         alert_id: str = alert["alert_id"]
-        for route in targets_for(alert, settings.notify_routes):
+        if not routes.ready.is_set():
+            await asyncio.get_running_loop().run_in_executor(None, routes.ready.wait, 30.0)
+        for route in targets_for(alert, routes.current()):
             did = delivery_id(alert_id, route.channel, route.target)
             if delivered.get(did):
                 logger.info(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
@@ -65,12 +66,24 @@ class EnrichSettings(CommonSettings):
 
 
 class Route(BaseModel):
-    """Where alerts of some lists and priorities go."""
+    """Where alerts of some lists and priorities go.
 
-    channel: Literal["webhook", "mqtt", "email"]
-    target: str  # URL | MQTT topic | e-mail address
+    Routes from ``PLATESTREAM_NOTIFY_ROUTES`` give channel, target, lists and priority and use the
+    stage-wide MQTT/SMTP/signing settings; routes from anpr.alert-routes.v1 (services/enrich/
+    routes.py) also carry their own host, login, TLS mode and secret."""
+
+    channel: Literal["webhook", "mqtt", "email", "kafka"]
+    target: str  # URL | MQTT topic | e-mail address | Kafka topic
     lists: list[str] = Field(default_factory=list)  # list ids; empty = all
     min_priority: Literal["low", "medium", "high", "critical"] = "low"
+    route_id: str | None = None  # set for routes managed through the API
+    host: str | None = None
+    port: int | None = None
+    username: str | None = None
+    password: str | None = Field(default=None, repr=False)  # MQTT/SMTP password
+    secret: str | None = Field(default=None, repr=False)  # webhook signing secret
+    tls: Literal["none", "tls", "starttls"] = "none"
+    sender: str | None = None
 
 
 DEV_WEBHOOK_SECRET = "platestream-dev-webhook-secret"
@@ -95,6 +108,18 @@ class NotifySettings(CommonSettings):
     notify_smtp_port: int = 25
     notify_smtp_from: str = "platestream@localhost"
     notify_web_port: int = Field(default=9104, ge=0, le=65535)
+    notify_follow_routes: bool = Field(
+        default=True,
+        description="Also deliver to the routes on anpr.alert-routes.v1, followed live.",
+    )
+    notify_secrets_dir: Path | None = Field(
+        default=None,
+        description="Secret store of route secrets (shared with the API); default <var_dir>/secrets.",
+    )
+    notify_allow_private_targets: bool = Field(
+        default=False,
+        description="Let API-managed routes reach loopback, link-local and metadata addresses.",
+    )
 
     @model_validator(mode="after")
     def _refuse_default_webhook_secret(self) -> NotifySettings:

@@ -53,6 +53,7 @@ class IngestContext:
     metrics: IngestMetrics
     serde: AvroSerde
     uploads: Any = None  # services.ingest.uploads.UploadManager
+    device_activity: Any = None  # services.ingest.device_registry.DeviceActivity
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -148,10 +149,12 @@ def create_app(ctx: IngestContext, *, lifespan: Any = None) -> FastAPI:
             )
         except AuthError as exc:
             # Unauthenticated traffic is counted, not dead-lettered: anyone could fill the topic.
+            request.state.device_id = exc.device_id
             resp = reject(source, exc.status, exc.reason, "auth")
             resp.headers.append("WWW-Authenticate", ctx.auth.digest_challenge())
             resp.headers.append("WWW-Authenticate", 'Basic realm="platestream-ingest"')
             return resp
+        request.state.device_id = principal.device_id
         if not ctx.limiter.allow(principal.device_id, principal.rate_per_s, principal.burst):
             resp = reject(
                 source,
@@ -225,6 +228,22 @@ def create_app(ctx: IngestContext, *, lifespan: Any = None) -> FastAPI:
         return JSONResponse(
             {"accepted": len(records), "event_ids": [r["event_id"] for r in records]}
         )
+
+    if ctx.device_activity is not None:
+
+        @app.middleware("http")
+        async def count_device(request: Request, call_next: Any) -> Response:
+            response: Response = await call_next(request)
+            device_id = getattr(request.state, "device_id", None)
+            if device_id and request.url.path.startswith("/push/"):
+                ok = response.status_code < 300
+                ctx.device_activity.record(
+                    device_id,
+                    ok=ok,
+                    remote=request.client.host if request.client else None,
+                    reject=None if ok else f"HTTP {response.status_code}",
+                )
+            return response
 
     @app.get("/health", tags=["ops"])
     async def health() -> dict[str, Any]:

@@ -29,10 +29,11 @@ logger = logging.getLogger(__name__)
 class AuthError(PlatestreamError):
     """401 (no or wrong credential) or 403 (credential not valid for this camera/format)."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, *, device_id: str | None = None) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.device_id = device_id  # the device the credential named, when known (for its counts)
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ class DeviceAuth:
         devices: Mapping[str, DeviceConfig],
         *,
         api_keys: ApiKeyStore | None = None,
+        device_store: Any = None,  # services.ingest.device_registry.DeviceStore
         nonce_key: bytes | None = None,
         clock: Any = time.time,
     ) -> None:
@@ -134,6 +136,7 @@ class DeviceAuth:
         self._by_user = {(cfg.username or dev_id): dev_id for dev_id, cfg in self._devices.items()}
         self._by_secret_hash = {_sha(cfg.secret): dev_id for dev_id, cfg in self._devices.items()}
         self._api_keys = api_keys
+        self._device_store = device_store
 
     def _principal(self, dev_id: str) -> Principal:
         cfg = self._devices[dev_id]
@@ -181,6 +184,10 @@ class DeviceAuth:
         except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
             raise AuthError(401, "malformed HTTP basic credential") from exc
         dev_id = self._by_user.get(user)
+        if dev_id is None and self._device_store is not None:
+            found = self._device_store.by_basic(user, password)
+            if found is not None:
+                return found  # type: ignore[no-any-return]
         expected = self._devices[dev_id].secret if dev_id else "\x00" * 32
         ok = hmac.compare_digest(_sha(password), _sha(expected))
         if dev_id is None or not ok:
@@ -241,6 +248,10 @@ class DeviceAuth:
                 digest, _sha(self._devices[dev_id].secret)
             ):
                 return self._principal(dev_id)
+        if self._device_store is not None:
+            found = self._device_store.by_credential(key)
+            if found is not None:
+                return found  # type: ignore[no-any-return]
         if self._api_keys is not None:
             principal = self._api_keys.lookup(key)
             if principal is not None:
@@ -269,9 +280,10 @@ class TokenBucket:
 
 
 class ApiKeyFollower:
-    """Follows the compacted api-keys topic into an ``ApiKeyStore`` (from the beginning, no group)."""
+    """Follows a compacted topic (api keys, devices) into a store with ``apply`` and ``ready``
+    (an ``ApiKeyStore`` or a ``DeviceStore``), from the beginning, with no group."""
 
-    def __init__(self, *, consumer: Any, serde: Any, topic: str, store: ApiKeyStore) -> None:
+    def __init__(self, *, consumer: Any, serde: Any, topic: str, store: Any) -> None:
         self._consumer = consumer
         self._serde = serde
         self._topic = topic

@@ -14,6 +14,7 @@ from platestream.dlq import DeadLetters
 from platestream.kafka import make_consumer, make_producer
 from platestream.serde import AvroSerde
 from services.ingest.app import IngestContext, create_app
+from services.ingest.device_registry import DeviceActivity, DeviceStatusReporter, DeviceStore
 from services.ingest.devices import ApiKeyFollower, ApiKeyStore, DeviceAuth, TokenBucket
 from services.ingest.metrics import IngestMetrics
 from services.ingest.publisher import AckingProducer, EventPublisher, ImageStore
@@ -65,10 +66,11 @@ def ingest_context(
             )
             follower.start()
             stack.callback(follower.stop)
+        devices, activity = _follow_devices(settings, serde, acking, stack)
         metrics = IngestMetrics()
         ctx = IngestContext(
             settings=settings,
-            auth=DeviceAuth(settings.devices(), api_keys=api_keys),
+            auth=DeviceAuth(settings.devices(), api_keys=api_keys, device_store=devices),
             limiter=TokenBucket(),
             producer=acking,
             publisher=EventPublisher(producer=acking, serde=serde, settings=settings, store=store),
@@ -77,6 +79,7 @@ def ingest_context(
             ),
             metrics=metrics,
             serde=serde,
+            device_activity=activity,
         )
         if uploads:
             from services.ingest.uploads import UploadManager
@@ -86,6 +89,34 @@ def ingest_context(
             )
             stack.callback(ctx.uploads.close)
         yield ctx
+
+
+def _follow_devices(
+    settings: IngestSettings, serde: AvroSerde, acking: AckingProducer, stack: contextlib.ExitStack
+) -> tuple[DeviceStore | None, DeviceActivity | None]:
+    """The API-managed device registry, followed live, and the device-status reporter."""
+    if not settings.ingest_follow_devices:
+        return None, None
+    store = DeviceStore()
+    follower = ApiKeyFollower(
+        consumer=make_consumer(
+            settings, f"{settings.topic_prefix}platestream-ingest-devices-{uuid.uuid4().hex[:8]}"
+        ),
+        serde=serde,
+        topic=settings.topic(catalogue.DEVICES.name),
+        store=store,
+    ).start()
+    stack.callback(follower.stop)
+    activity = DeviceActivity()
+    reporter = DeviceStatusReporter(
+        activity=activity,
+        producer=acking,
+        serde=serde,
+        topic=DeviceStatusReporter.topic_name(settings),
+        interval_s=settings.ingest_device_status_s,
+    ).start()
+    stack.callback(reporter.stop)
+    return store, activity
 
 
 class IngestServer:

@@ -55,6 +55,16 @@ class IngestSettings(CommonSettings):
     ingest_api_keys: bool = Field(
         default=True, description="Also accept device keys (role 'device') from the api-keys topic."
     )
+    ingest_follow_devices: bool = Field(
+        default=True,
+        description="Also accept devices managed through the API (anpr.devices.v1), followed live.",
+    )
+    ingest_device_status_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="How often per-device activity is published to anpr.device-status.v1.",
+    )
     ingest_upload_dir: Path | None = Field(
         default=None, description="Where uploaded videos are spooled."
     )

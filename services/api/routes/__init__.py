@@ -1,9 +1,12 @@
 """The API's routers, one module per resource."""
 
 from services.api.routes import (
+    alert_routes,
     alerts,
     auth,
+    camera_status,
     cameras,
+    devices,
     events,
     live,
     ops,
@@ -25,7 +28,10 @@ ROUTERS = [
     stats.router,
     replay.router,
     live.router,
+    camera_status.router,
     cameras.router,
+    devices.router,
+    alert_routes.router,
     watchlists.router,
     review.router,
     alerts.router,
