@@ -51,6 +51,13 @@ class DetectMetrics:
         self.commits = Counter(
             "detect_commits_total", "Offset commits after delivered reads.", registry=r
         )
+        self.zone_drops = Counter(
+            "detect_reads_outside_zones_total",
+            "Reads dropped because the plate box centre is outside the camera's ROI or inside an"
+            " exclusion zone, by reason (outside-roi | excluded).",
+            ["reason"],
+            registry=r,
+        )
         self._lock = threading.Lock()
         self._window: list[float] = []
 

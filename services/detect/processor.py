@@ -25,6 +25,7 @@ import numpy as np
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from platestream import topics as catalogue
+from platestream import zones as camera_zones
 from platestream.dlq import DeadLetters
 from platestream.errors import BadInputError, SerdeError, SinkError
 from platestream.ids import stable_id
@@ -298,7 +299,14 @@ class DetectProcessor:
     ) -> list[tuple[bytes, bytes]]:
         out = []
         camera_id = frame["camera_id"]
+        zones = camera_zones.parse_lenient(frame.get("zones"))
         for index, plate in enumerate(result.plates):
+            outside = zones.box_verdict(
+                plate.box.to_dict(), frame.get("width"), frame.get("height")
+            )
+            if outside is not None:  # the camera's zones say this plate is not to be read
+                self.metrics.zone_drops.labels(outside).inc()
+                continue
             read_id = stable_id(frame["frame_id"], index)
             crop_ref = None
             if plate.crop_jpeg:

@@ -1,0 +1,97 @@
+"""The camera manager on the local stack: a camera record starts, changes and stops its source
+within 5 s, the frames carry the camera's settings, and a bad URL is an offline status."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from platestream import topics as catalogue
+from services.ingest.camera_service import camera_manager
+from services.ingest.settings import IngestSettings
+from tests.ingest.camera_helpers import Cameras, TopicReader
+
+pytestmark = pytest.mark.integration
+
+EXCLUDE_LOWER_HALF = json.dumps({"roi": [], "exclusions": [[[0, 0.5], [1, 0.5], [1, 1], [0, 1]]]})
+
+
+@pytest.fixture
+def manager(settings) -> Iterator[tuple[IngestSettings, threading.Event]]:
+    s = IngestSettings(
+        **{
+            **settings.model_dump(),
+            "ingest_cameras_metrics_port": 0,
+            "ingest_heartbeat_s": 1.0,
+            "ingest_reconnect_min_s": 0.2,
+            "ingest_reconnect_max_s": 1.0,
+            "ingest_manager_id": "m-test",
+        }
+    )
+    stop = threading.Event()
+    with camera_manager(s, stop) as mgr:
+        thread = threading.Thread(target=mgr.run, daemon=True)
+        thread.start()
+        try:
+            yield s, stop
+        finally:
+            stop.set()
+            thread.join(15)
+    assert not thread.is_alive()
+
+
+def test_camera_record_starts_changes_and_stops_its_source(manager) -> None:
+    s, _stop = manager
+    cams = Cameras(s)
+    frames = TopicReader(s, catalogue.FRAMES)
+    status = TopicReader(s, catalogue.CAMERA_STATUS)
+    mine = lambda r: r["camera_id"] == "cam-a"  # noqa: E731
+
+    t0 = time.monotonic()
+    cams.put("cam-a", "sim://scene?seed=5&fps=4", plate_formats=["GB"], fps_cap=2.0)
+    first = frames.wait_for(mine, 5.0, "the first frame of cam-a")
+    assert time.monotonic() - t0 < 5.0
+    assert first["plate_formats"] == ["GB"] and first["source"] == "sim"
+    online = status.wait_for(lambda r: mine(r) and r["state"] == "online", 5, "online")
+    assert online["manager"] == "m-test"
+
+    at = frames.mark()
+    cams.put("cam-a", "sim://scene?seed=5&fps=4", plate_formats=["BR"], roi=EXCLUDE_LOWER_HALF)
+    changed = frames.wait_for(
+        lambda r: mine(r) and r["plate_formats"] == ["BR"], 5.0, "frames with the new formats", at
+    )
+    assert json.loads(changed["zones"])["exclusions"][0][2] == [1.0, 1.0]
+    # the fps cap of 2/s holds against a 4 fps source (heartbeats say what was achieved)
+    beat = status.wait_for(
+        lambda r: mine(r) and r["state"] == "heartbeat" and r["fps"], 5, "a heartbeat"
+    )
+    assert beat["fps"] <= 2.5 and beat["last_frame_ts"] is not None
+
+    cams.put("cam-a", "sim://scene?seed=5&fps=4", enabled=False)
+    status.wait_for(
+        lambda r: mine(r) and r["state"] == "offline" and r["reason"] == "disabled", 5, "disabled"
+    )
+    time.sleep(0.5)  # a frame already produced may still land
+    at = frames.mark()
+    time.sleep(2.0)
+    frames.mark()
+    assert not [r for r in frames.records[at:] if mine(r)]
+
+    # a URL that cannot be opened: offline with the reason, the manager lives on
+    cams.put("cam-b", "rtsp://127.0.0.1:9/nothing-here")
+    bad = status.wait_for(
+        lambda r: r["camera_id"] == "cam-b" and r["state"] == "offline", 20, "cam-b offline"
+    )
+    assert "cannot open" in bad["reason"]
+    cams.put("cam-c", "sim://scene?seed=6&fps=4")
+    frames.wait_for(lambda r: r["camera_id"] == "cam-c", 5.0, "cam-c frames after cam-b failed")
+    cams.delete("cam-c")
+    status.wait_for(
+        lambda r: r["camera_id"] == "cam-c" and r["reason"] == "deleted", 5, "cam-c deleted"
+    )
+    for r in (frames, status):
+        r.close()
