@@ -1,10 +1,22 @@
-"""Input records (PlateRead from detect, CameraEvent from devices) turned into dedup's Read."""
+"""Input records (PlateRead from detect, CameraEvent from devices) turned into dedup's Read.
+
+Records are untrusted even from our own topics: plate text over ``MAX_PLATE_CHARS`` (or not
+letters and digits) and camera ids that are not ids raise BadInputError, which the processor
+dead-letters, so nothing downstream (fuzzy variants, distances, object keys) sees them.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from platestream.errors import BadInputError
+from platestream.limits import (
+    MAX_PLATE_CHARS,
+    MAX_PLATE_RAW_CHARS,
+    check_camera_id,
+    check_plate,
+    valid_camera_id,
+)
 from platestream.plates import normalise
 from services.enrich.dedup import Read
 
@@ -15,15 +27,27 @@ def _box(value: dict[str, Any] | None) -> tuple[int, int, int, int] | None:
     return (value["x"], value["y"], value["w"], value["h"])
 
 
+def _normalised(text: str | None) -> str:
+    """Normalised plate text within the caps (the raw length is checked before any work on it)."""
+    if text and len(text) > MAX_PLATE_RAW_CHARS:
+        raise BadInputError(
+            f"plate text of {len(text)} characters exceeds the limit of {MAX_PLATE_RAW_CHARS}"
+        )
+    plate = normalise(text)
+    return check_plate(plate) if plate else plate
+
+
 def from_plate_read(rec: dict[str, Any], tp: tuple[str, int], offset: int) -> Read:
     """A detector read. Raises BadInputError for a read without plate text."""
     plate = rec["plate"]
     if not plate:
         raise BadInputError("plate read without plate text")
-    if not plate.isalnum() or plate != plate.upper():
-        plate = normalise(plate)
+    if len(plate) > MAX_PLATE_CHARS or not plate.isalnum() or plate != plate.upper():
+        plate = _normalised(plate)
         if not plate:
             raise BadInputError("plate read without plate text")
+    if not valid_camera_id(rec["camera_id"]):
+        check_camera_id(rec["camera_id"])
     box = rec["plate_box"]
     # positional in field order: this runs for every read
     return Read(
@@ -56,9 +80,10 @@ def from_camera_event(
     rec: dict[str, Any], tp: tuple[str, int], offset: int, *, default_confidence: float
 ) -> Read | None:
     """A device read; None for a no-read event (the device saw a vehicle but no plate)."""
-    plate = normalise(rec.get("plate"))
+    plate = _normalised(rec.get("plate"))
     if not plate:
         return None
+    check_camera_id(rec["camera_id"])
     conf = rec.get("confidence")
     crop = None
     images = []

@@ -17,6 +17,7 @@ from typing import Any
 
 from confluent_kafka import KafkaException
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -34,6 +35,9 @@ logger = logging.getLogger(__name__)
 
 SECRET_HEADERS = {"authorization", "x-api-key", "cookie", "proxy-authorization"}
 DLQ_MAX_BODY = 4 * 1024 * 1024
+# Larger bodies are parsed in a worker thread, so one big push cannot hold the event loop (and
+# every other camera's push) while it is parsed; small ones stay inline (a thread hop costs more).
+PARSE_INLINE_BYTES = 64 * 1024
 
 
 class TooLarge(Exception):
@@ -177,7 +181,11 @@ def create_app(ctx: IngestContext, *, lifespan: Any = None) -> FastAPI:
             return reject(source, exc.status, exc.reason, "camera")
         content_type = request.headers.get("content-type", "")
         try:
-            events = PARSERS[source](body, content_type)
+            parse = PARSERS[source]
+            if len(body) > PARSE_INLINE_BYTES:
+                events = await run_in_threadpool(parse, body, content_type)
+            else:
+                events = parse(body, content_type)
         except BadInputError as exc:
             reason = str(exc)
             await dead_letter(source, body, reason, request, principal.device_id)

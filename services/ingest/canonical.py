@@ -16,6 +16,7 @@ from typing import Any
 from platestream.errors import BadInputError
 from platestream.ids import stable_id
 from platestream.images import sha256_hex, sniff_content_type
+from platestream.limits import check_plate, check_raw_plate
 from platestream.plates import normalise
 
 IMAGE_KINDS = ("plate", "vehicle", "scene", "frame")
@@ -124,6 +125,21 @@ class ParsedEvent:
             "images": images,
             "attributes": {str(k): str(v) for k, v in self.attributes.items() if v is not None},
         }
+
+
+def check_events(events: list[ParsedEvent]) -> list[ParsedEvent]:
+    """The events if their plate text is within the shared caps (platestream/limits.py), else
+    BadInputError: every parser's output passes here before anything is published."""
+    for i, ev in enumerate(events):
+        what = "plate" if len(events) == 1 else f"event {i}: plate"
+        if ev.plate_raw is not None:
+            check_raw_plate(ev.plate_raw, what=what)
+            plate = ev.plate
+            if plate is not None:
+                check_plate(plate, what=what)
+        for c in ev.candidates:
+            check_raw_plate(str(c.get("plate") or ""), what=f"{what} candidate")
+    return events
 
 
 def image_size(data: bytes, content_type: str) -> tuple[int | None, int | None]:

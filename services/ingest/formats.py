@@ -6,18 +6,32 @@ from collections.abc import Callable
 
 from platestream.errors import BadInputError
 from services.ingest import axis, dahua, generic, hikvision, openalpr, platerecognizer
-from services.ingest.canonical import ParsedEvent
+from services.ingest.canonical import ParsedEvent, check_events
 from services.ingest.jsonbody import load_json
 
 Parser = Callable[[bytes, str], list[ParsedEvent]]
 
+
+def _bounded(parse: Parser) -> Parser:
+    """``parse`` whose events are refused (BadInputError) when their plate text breaks the caps."""
+
+    def checked(body: bytes, content_type: str) -> list[ParsedEvent]:
+        return check_events(parse(body, content_type))
+
+    checked.__doc__ = parse.__doc__
+    return checked
+
+
 PARSERS: dict[str, Parser] = {
-    "hikvision": hikvision.parse,
-    "dahua": dahua.parse,
-    "openalpr": openalpr.parse,
-    "platerecognizer": platerecognizer.parse,
-    "axis": axis.parse,
-    "generic": generic.parse,
+    name: _bounded(parse)
+    for name, parse in (
+        ("hikvision", hikvision.parse),
+        ("dahua", dahua.parse),
+        ("openalpr", openalpr.parse),
+        ("platerecognizer", platerecognizer.parse),
+        ("axis", axis.parse),
+        ("generic", generic.parse),
+    )
 }
 
 

@@ -16,6 +16,12 @@ from typing import Any, NamedTuple
 
 from platestream import topics as catalogue
 from platestream.errors import BadInputError
+from platestream.limits import (
+    MAX_PLATE_CHARS,
+    MAX_PLATE_RAW_CHARS,
+    check_camera_id,
+    valid_camera_id,
+)
 from services.sink.imagekeys import image_slots
 
 MIN_TS_MS = 946_684_800_000  # 2000-01-01
@@ -52,6 +58,15 @@ class TableMap:
             value = rec.get(name)
             if value is not None and not lo <= value <= hi:
                 raise BadInputError(f"{self.schema}.{name} {value!r} outside {lo}..{hi}")
+        # Text every stage bounds (platestream/limits.py); an id that is not one would also
+        # make an object key the S3 projection cannot write.
+        camera_id = rec.get("camera_id")
+        if camera_id is not None and not valid_camera_id(camera_id):
+            check_camera_id(camera_id, what=f"{self.schema}.camera_id")
+        for name, cap in (("plate", MAX_PLATE_CHARS), ("plate_raw", MAX_PLATE_RAW_CHARS)):
+            text = rec.get(name)
+            if text is not None and len(text) > cap:
+                raise BadInputError(f"{self.schema}.{name} of {len(text)} characters exceeds {cap}")
 
     def columns(self, recs: Sequence[dict[str, Any]], sources: Sequence[Source]) -> Columns:
         cols = self.build(recs)

@@ -1,0 +1,72 @@
+"""Hostile pushes the parsers refuse quickly: over-long plate text, control characters, many parts."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from platestream.errors import BadInputError
+from services.ingest.formats import PARSERS, parse_any
+from services.ingest.multipart import MAX_PARTS, MultipartStream, Part, encode_multipart
+from tests.ingest import payloads
+
+
+def generic(plate: object) -> bytes:
+    return json.dumps({**payloads.generic_json(), "plate": plate}).encode()
+
+
+def test_every_plate_within_the_cap_is_accepted() -> None:
+    events = PARSERS["generic"](generic("AB-12 CDE"), "application/json")
+    assert [e.plate for e in events] == ["AB12CDE"]
+
+
+@pytest.mark.parametrize(
+    ("plate", "why"),
+    [
+        ("A" * 33, "plate text of 33 characters exceeds the limit of 32"),
+        ("A" * 65, "plate text of 65 characters exceeds the limit of 64"),
+        ("A" * 100_000, "plate text of 100000 characters exceeds the limit of 64"),
+        ("AB\x00123", "control"),
+        ("AB\u200b123\ue000", "control or unassigned"),
+    ],
+)
+def test_plate_text_over_the_cap_or_with_control_characters_is_refused(
+    plate: str, why: str
+) -> None:
+    with pytest.raises(BadInputError, match=why):
+        PARSERS["generic"](generic(plate), "application/json")
+
+
+def test_the_cap_also_holds_for_payloads_without_a_route_and_for_vendor_formats() -> None:
+    with pytest.raises(BadInputError, match="exceeds the limit"):
+        parse_any(generic("B" * 40))
+    body = json.dumps(payloads.axis_json(plate="C" * 40, with_image=False)).encode()
+    with pytest.raises(BadInputError, match="exceeds the limit"):
+        PARSERS["axis"](body, "application/json")
+
+
+def test_forty_thousand_tiny_parts_are_refused_in_milliseconds() -> None:
+    parts = [Part(headers={"Content-Disposition": 'form-data; name="x"'}) for _ in range(40_000)]
+    body = encode_multipart(parts, "b")
+    for source in ("generic", "hikvision", "axis", "platerecognizer", "dahua"):
+        started = time.perf_counter()
+        with pytest.raises(BadInputError, match=f"more than {MAX_PARTS} parts"):
+            PARSERS[source](body, "multipart/form-data; boundary=b")
+        assert time.perf_counter() - started < 0.5, source  # was 40 s before the fix
+
+
+def test_a_stream_of_many_parts_parses_in_linear_time() -> None:
+    parts = [Part(headers={"Content-Disposition": 'form-data; name="x"'}) for _ in range(40_000)]
+    body = encode_multipart(parts, "b")
+    timings = []
+    for n in (10_000, 40_000):
+        chunk = body[: len(body) * n // 40_000]
+        started = time.perf_counter()
+        stream = MultipartStream("b")
+        got = sum(1 for _ in stream.feed(chunk))
+        timings.append(time.perf_counter() - started)
+        assert got >= n - 1
+    # quadratic would be 16x; allow noise from a shared machine
+    assert timings[1] < 8 * timings[0] + 0.2, timings
