@@ -58,6 +58,7 @@ class IngestContext:
     serde: AvroSerde
     uploads: Any = None  # services.ingest.uploads.UploadManager
     device_activity: Any = None  # services.ingest.device_registry.DeviceActivity
+    cameras: Any = None  # services.ingest.camera_state.CameraDirectory
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -179,6 +180,9 @@ def create_app(ctx: IngestContext, *, lifespan: Any = None) -> FastAPI:
         except AuthError as exc:
             await dead_letter(source, body, exc.reason, request, principal.device_id)
             return reject(source, exc.status, exc.reason, "camera")
+        if ctx.cameras is not None and ctx.cameras.disabled(camera_id):
+            # the operator took the camera out of service: refused and counted, not dead-lettered
+            return reject(source, 403, f"camera {camera_id} is disabled", "camera-disabled")
         content_type = request.headers.get("content-type", "")
         try:
             parse = PARSERS[source]

@@ -14,6 +14,7 @@ from platestream.dlq import DeadLetters
 from platestream.kafka import make_consumer, make_producer
 from platestream.serde import AvroSerde
 from services.ingest.app import IngestContext, create_app
+from services.ingest.camera_state import CameraDirectory
 from services.ingest.device_registry import DeviceActivity, DeviceStatusReporter, DeviceStore
 from services.ingest.devices import ApiKeyFollower, ApiKeyStore, DeviceAuth, TokenBucket
 from services.ingest.metrics import IngestMetrics
@@ -67,6 +68,7 @@ def ingest_context(
             follower.start()
             stack.callback(follower.stop)
         devices, activity = _follow_devices(settings, serde, acking, stack)
+        cameras = _follow_cameras(settings, serde, stack)
         metrics = IngestMetrics()
         ctx = IngestContext(
             settings=settings,
@@ -80,6 +82,7 @@ def ingest_context(
             metrics=metrics,
             serde=serde,
             device_activity=activity,
+            cameras=cameras,
         )
         if uploads:
             from services.ingest.uploads import UploadManager
@@ -117,6 +120,25 @@ def _follow_devices(
     ).start()
     stack.callback(reporter.stop)
     return store, activity
+
+
+def _follow_cameras(
+    settings: IngestSettings, serde: AvroSerde, stack: contextlib.ExitStack
+) -> CameraDirectory | None:
+    """The cameras topic, followed live, so pushes of a disabled camera are refused."""
+    if not settings.ingest_follow_cameras:
+        return None
+    cameras = CameraDirectory()
+    follower = ApiKeyFollower(
+        consumer=make_consumer(
+            settings, f"{settings.topic_prefix}platestream-ingest-cameras-{uuid.uuid4().hex[:8]}"
+        ),
+        serde=serde,
+        topic=settings.topic(catalogue.CAMERAS.name),
+        store=cameras,
+    ).start()
+    stack.callback(follower.stop)
+    return cameras
 
 
 class IngestServer:
