@@ -110,6 +110,34 @@ def schemas_list() -> None:
         typer.echo(f"{local_schema_id(parsed):>10}  {name}")
 
 
+@schemas_app.command("check")
+def schemas_check() -> None:
+    """Check every topic's schema against the Schema Registry's compatibility rule (before a
+    rollout); exit status 1 if the registry would refuse any."""
+    from platestream.errors import ConfigError
+    from platestream.registry import Registry, check_catalogue
+    from platestream.settings import CommonSettings, load
+
+    settings = load(CommonSettings)
+    if not settings.schema_registry_url:
+        raise ConfigError("PLATESTREAM_SCHEMA_REGISTRY_URL: not set; expects the registry's URL")
+    verdicts = check_catalogue(
+        Registry(settings.schema_registry_url, settings), settings.topic_prefix
+    )
+    for v in verdicts:
+        typer.echo(f"{v.state:12} {v.subject}  ({v.schema}.avsc)")
+        for problem in v.problems:
+            typer.echo(f"{'':12}   {problem}")
+    bad = [v for v in verdicts if not v.ok]
+    if bad:
+        typer.secho(
+            f"{len(bad)} schema(s) would be refused by {settings.schema_registry_url}",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(1)
+
+
 @schemas_app.command("freeze")
 def schemas_freeze() -> None:
     """Copy every current schema into schemas/history/ under its id (run before a release).
@@ -129,26 +157,54 @@ def schemas_freeze() -> None:
             typer.echo(f"frozen {target.relative_to(SCHEMA_DIR.parent)}")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"platestream {version('platestream')}")
+        except PackageNotFoundError:
+            typer.echo("platestream (not installed as a package)")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
+    ctx: typer.Context,
     log_level: Annotated[
         str, typer.Option(envvar="PLATESTREAM_LOG_LEVEL", help="Log level.")
     ] = "INFO",
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
+    from platestream.envcheck import warn_unknown_variables
     from platestream.runtime import setup_logging
 
-    setup_logging(log_level)
+    # the stage name (ingest, detect, enrich, ...) goes into every JSON log line
+    setup_logging(log_level, stage=ctx.invoked_subcommand)
+    warn_unknown_variables()
 
 
 _attach()
 
 
 def main() -> None:
+    """Exit status: 0 done, 1 runtime error (a server down, bad data), 2 usage error (an unknown
+    option or command, a bad setting)."""
+    from platestream.errors import ConfigError
+
     try:
         app()
-    except PlatestreamError as exc:
+    except ConfigError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(2)
+    except PlatestreamError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -3,42 +3,27 @@
 from __future__ import annotations
 
 import gc
-import json
-import logging
 import signal
-import sys
 import threading
 from types import FrameType
-from typing import Any
 
 
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
-            "level": record.levelname,
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        for key in ("request_id", "stage"):
-            if hasattr(record, key):
-                out[key] = getattr(record, key)
-        if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, ensure_ascii=False)
+def setup_logging(
+    level: str = "INFO", json_logs: bool | None = None, stage: str | None = None
+) -> None:
+    """Configure logging for a command (platestream/logs.py). ``json_logs=None`` follows
+    PLATESTREAM_LOG_JSON, so every stage honours it whether or not it passes its settings."""
+    from platestream.logs import configure
 
+    if json_logs is None:
+        from platestream.errors import ConfigError
+        from platestream.settings import CommonSettings, load
 
-def setup_logging(level: str = "INFO", json_logs: bool = False) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if json_logs:
-        handler.setFormatter(_JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    for noisy in ("aiokafka", "faust", "mode", "httpx", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+        try:
+            json_logs = load(CommonSettings).log_json
+        except ConfigError:  # reported by the command's own load of its settings
+            json_logs = False
+    configure(level, json_logs=json_logs, stage=stage)
 
 
 def install_stop_handlers(stop: threading.Event) -> None:

@@ -1,7 +1,9 @@
 """Avro serde in the Confluent wire format: magic byte 0, 4-byte schema id, Avro body.
 
-With a Schema Registry configured, schemas are registered under ``<topic>-value`` and ids come
-from the registry. Without one, the id of a schema is derived from its Avro fingerprint (CRC-64
+With a Schema Registry configured, schemas are registered as written (defaults, logical types and
+doc strings kept) through confluent_kafka.schema_registry's client (basic auth, TLS, caching),
+under the subject the configured naming strategy gives (``<topic>-value`` by default), and ids
+come from the registry. Without one, the id of a schema is derived from its Avro fingerprint (CRC-64
 of the parsing canonical form, top 31 bits), so every process, and any consumer holding only the
 ``schemas/*.avsc`` files, agrees on ids without talking to anyone.
 """
@@ -14,12 +16,15 @@ import struct
 import threading
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastavro
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 
 from platestream.errors import SerdeError, UnknownSchemaError
+
+if TYPE_CHECKING:
+    from platestream.settings import CommonSettings
 
 
 def _schema_dir() -> Path:
@@ -90,8 +95,19 @@ class AvroSerde:
     records read with today's field set (BACKWARD compatibility).
     """
 
-    def __init__(self, schema_registry_url: str | None = None) -> None:
-        self._registry = _Registry(schema_registry_url) if schema_registry_url else None
+    def __init__(
+        self, schema_registry_url: str | None = None, *, settings: CommonSettings | None = None
+    ) -> None:
+        """``settings`` give the registry's auth, TLS and subject strategy; with only a URL they
+        are the process's common settings (every stage reads the same PLATESTREAM_ variables)."""
+        if schema_registry_url is None and settings is not None:
+            schema_registry_url = settings.schema_registry_url
+        self._registry = None
+        if schema_registry_url:
+            from platestream.registry import Registry
+            from platestream.settings import common
+
+            self._registry = Registry(schema_registry_url, settings or common())
         self._by_name = catalogue_schemas()
         self._readers = {
             name: read_schema(load_schema_file(SCHEMA_DIR / f"{name}.avsc"))
@@ -121,6 +137,11 @@ class AvroSerde:
         except KeyError:
             raise SerdeError(f"no schema named {name!r} in {SCHEMA_DIR}") from None
 
+    def written(self, name: str) -> dict[str, Any]:
+        """The schema of ``name`` as written in its .avsc file (what the registry is given)."""
+        self.schema(name)
+        return load_schema_file(SCHEMA_DIR / f"{name}.avsc")
+
     def schema_id(self, name: str, subject: str | None = None) -> int:
         key = (name, subject or "")
         cached = self._id_for.get(key)
@@ -128,7 +149,7 @@ class AvroSerde:
             return cached
         parsed = self.schema(name)
         sid = (
-            self._registry.register(subject, parsed)
+            self._registry.register(subject, self.written(name))
             if self._registry and subject
             else local_schema_id(parsed)
         )
@@ -199,42 +220,9 @@ class AvroSerde:
         return decoder
 
 
-class _Registry:
-    """Minimal Confluent Schema Registry client (register by subject, fetch by id)."""
-
-    def __init__(self, url: str) -> None:
-        import httpx
-
-        self._client = httpx.Client(base_url=url.rstrip("/"), timeout=10.0)
-
-    def register(self, subject: str, parsed: dict[str, Any]) -> int:
-        body = {"schema": json.dumps(to_parsing_canonical_form_obj(parsed))}
-        resp = self._client.post(
-            f"/subjects/{subject}/versions",
-            json=body,
-            headers={"Content-Type": "application/vnd.schemaregistry.v1+json"},
-        )
-        if resp.status_code >= 300:
-            raise SerdeError(f"schema registry refused {subject}: {resp.status_code} {resp.text}")
-        return int(resp.json()["id"])
-
-    def fetch(self, sid: int) -> dict[str, Any]:
-        resp = self._client.get(f"/schemas/ids/{sid}")
-        if resp.status_code == 404:
-            raise UnknownSchemaError(f"schema id {sid} not in the registry")
-        if resp.status_code >= 300:
-            raise SerdeError(f"schema registry error for id {sid}: {resp.status_code}")
-        result: dict[str, Any] = json.loads(resp.json()["schema"])
-        return result
-
-
-def to_parsing_canonical_form_obj(parsed: dict[str, Any]) -> Any:
-    return json.loads(to_parsing_canonical_form(parsed))
-
-
 @lru_cache(maxsize=1)
 def default_serde() -> AvroSerde:
     """Process-wide serde built from the common settings."""
     from platestream.settings import common
 
-    return AvroSerde(common().schema_registry_url)
+    return AvroSerde(settings=common())

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import types
+import typing
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from platestream.errors import ConfigError
 
@@ -20,6 +30,33 @@ DEV_JWT_SECRET = "platestream-dev-jwt-secret-change-me-0123456789"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 T = TypeVar("T", bound=BaseSettings)
+
+
+ENV_PREFIX = "PLATESTREAM_"
+_SCALARS = (str, int, float)
+
+
+def _scalar_list(annotation: Any) -> bool:
+    """Whether a field is a list/tuple/set of plain scalars (then "a,b" is read as two items)."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return len(args) == 1 and _scalar_list(args[0])
+    if typing.get_origin(annotation) not in (list, tuple, set, frozenset):
+        return False
+    return all(a in _SCALARS or a is Ellipsis for a in args)
+
+
+class _EnvSource(EnvSettingsSource):
+    """Env vars as pydantic-settings reads them, except that a list of scalars also accepts a
+    comma-separated value (``PLATESTREAM_DETECT_FORMATS=BR,EU`` as well as ``["BR","EU"]``)."""
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        try:
+            return super().decode_complex_value(field_name, field, value)
+        except ValueError:
+            if isinstance(value, str) and _scalar_list(field.annotation):
+                return [item.strip() for item in value.split(",") if item.strip()]
+            raise
 
 
 class CommonSettings(BaseSettings):
@@ -55,6 +92,22 @@ class CommonSettings(BaseSettings):
     # Test isolation and multi-tenant clusters: prepended to every topic name.
     topic_prefix: str = ""
     schema_registry_url: str | None = None
+    schema_registry_user: str | None = Field(default=None, description="Registry basic auth.")
+    schema_registry_password: str | None = None
+    schema_registry_ca: Path | None = Field(
+        default=None, description="CA bundle that signed the registry's TLS certificate."
+    )
+    schema_registry_cert: Path | None = Field(
+        default=None, description="Client certificate (mTLS)."
+    )
+    schema_registry_key: Path | None = Field(default=None, description="Client key (mTLS).")
+    schema_subject_strategy: Literal["topic", "record", "topic_record"] = Field(
+        default="topic",
+        description=(
+            "Registry subject naming: topic (<topic>-value, Confluent's default), record "
+            "(<namespace.Name>) or topic_record (<topic>-<namespace.Name>)."
+        ),
+    )
     partitions_override: int | None = Field(
         default=None, description="Force one partition count for every topic (tests)."
     )
@@ -73,6 +126,17 @@ class CommonSettings(BaseSettings):
     clickhouse_database: str = "platestream"
 
     jwt_secret: str = DEV_JWT_SECRET
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, _EnvSource(settings_cls), dotenv_settings, file_secret_settings)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> CommonSettings:
@@ -117,17 +181,55 @@ class CommonSettings(BaseSettings):
         return self.s3_endpoint.split("://", 1)[-1].rstrip("/")
 
 
+def _expects(field: FieldInfo | None) -> str:
+    """What a field's env var takes, in words, for error messages."""
+    if field is None:
+        return ""
+    annotation = field.annotation
+    if _scalar_list(annotation):
+        return "a comma-separated list or a JSON list"
+    origin = typing.get_origin(annotation)
+    if origin is dict or annotation is dict:
+        return "a JSON object"
+    if origin is list or origin is tuple:
+        return "a JSON list"
+    if origin is Literal:
+        return "one of " + ", ".join(str(a) for a in typing.get_args(annotation))
+    words = {int: "an integer", float: "a number", bool: "true or false", Path: "a path"}
+    return words.get(annotation, "") if isinstance(annotation, type) else ""
+
+
+def _problem(cls: type[BaseSettings], err: Any) -> str:
+    loc = [str(p) for p in err["loc"]]
+    if not loc:
+        return str(err["msg"]).removeprefix("Value error, ")
+    field = cls.model_fields.get(loc[0])
+    where = ".".join(loc[1:])
+    expects = _expects(field) if not where else ""
+    got = err.get("input")
+    shown = f", got {json.dumps(got)[:60]}" if isinstance(got, str | int | float) else ""
+    what = str(err["msg"]).removeprefix("Value error, ")
+    return (
+        f"{ENV_PREFIX}{loc[0].upper()}{f' ({where})' if where else ''}: {what}"
+        f"{f'; expects {expects}' if expects else ''}{shown}"
+    )
+
+
 def load(cls: type[T], **overrides: object) -> T:
-    """Build a settings object, turning validation errors into one readable ConfigError."""
+    """Build a settings object; a bad setting becomes one ConfigError line per variable, naming
+    the variable and what it expects (no pydantic traceback)."""
     try:
         return cls(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or "settings"
-            env = f"PLATESTREAM_{loc.upper()}" if err["loc"] else ""
-            lines.append(f"  {env or loc}: {err['msg']}")
-        raise ConfigError(f"invalid {cls.__name__}:\n" + "\n".join(lines)) from exc
+        problems = "; ".join(_problem(cls, err) for err in exc.errors())
+        raise ConfigError(problems) from exc
+    except SettingsError as exc:
+        # pydantic-settings could not parse a value as JSON: name the variable it came from
+        field_name = str(exc).split('"')[1] if str(exc).count('"') >= 2 else ""
+        field = cls.model_fields.get(field_name)
+        expects = _expects(field) or "valid JSON"
+        env = f"{ENV_PREFIX}{field_name.upper()}" if field_name else "a PLATESTREAM_ variable"
+        raise ConfigError(f"{env}: cannot be parsed; expects {expects}") from exc
 
 
 @lru_cache(maxsize=1)

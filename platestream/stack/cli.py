@@ -26,9 +26,10 @@ def _stack(var_dir: Path | None, ephemeral: bool = False, timeout: float = 90.0)
     return LocalStack(common(), var_dir=var_dir, ephemeral=ephemeral, start_timeout=timeout)
 
 
-def _fail(exc: Exception) -> typer.Exit:
+def _fail(exc: Exception, *, usage: bool = False) -> typer.Exit:
+    """Exit 1 for a runtime error (a component cannot start), 2 for a usage error."""
     typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-    return typer.Exit(2)
+    return typer.Exit(2 if usage else 1)
 
 
 def _print_status(stack) -> bool:
@@ -126,7 +127,8 @@ def logs(
     names = [component] if component else list(COMPONENTS)
     if component and component not in COMPONENTS:
         raise _fail(
-            StackError(f"unknown component {component!r}; choose one of {', '.join(COMPONENTS)}")
+            StackError(f"unknown component {component!r}; choose one of {', '.join(COMPONENTS)}"),
+            usage=True,
         )
     for name in names:
         typer.secho(f"==> {stack.log_path(name)} <==", bold=True)

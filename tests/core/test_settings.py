@@ -37,3 +37,39 @@ def test_default_secrets_refused_in_production(monkeypatch):
     monkeypatch.setenv("PLATESTREAM_CLICKHOUSE_PASSWORD", "ch-real-secret")
     monkeypatch.setenv("PLATESTREAM_JWT_SECRET", "jwt-real-secret-0123456789abcdef")
     assert load(CommonSettings).env == "production"
+
+
+def test_list_settings_accept_comma_separated_values(monkeypatch):
+    from services.detect.settings import DetectSettings
+    from services.enrich.settings import NotifySettings
+
+    monkeypatch.setenv("PLATESTREAM_DETECT_FORMATS", "BR")
+    assert load(DetectSettings).detect_formats == ("BR",)
+    monkeypatch.setenv("PLATESTREAM_DETECT_FORMATS", "BR, EU,")
+    assert load(DetectSettings).detect_formats == ("BR", "EU")
+    monkeypatch.setenv("PLATESTREAM_DETECT_FORMATS", '["GB", "US"]')
+    assert load(DetectSettings).detect_formats == ("GB", "US")
+    # a list of objects still takes JSON only, and says so
+    monkeypatch.setenv("PLATESTREAM_NOTIFY_ROUTES", "webhook,mqtt")
+    with pytest.raises(ConfigError) as info:
+        load(NotifySettings)
+    assert str(info.value).startswith("PLATESTREAM_NOTIFY_ROUTES: ")
+    assert "\n" not in str(info.value)
+
+
+def test_bad_setting_is_one_line_naming_the_variable_and_what_it_expects(monkeypatch):
+    from services.detect.settings import DetectSettings
+    from services.ingest.settings import IngestSettings
+
+    monkeypatch.setenv("PLATESTREAM_DETECT_BATCH_SIZE", "eight")
+    with pytest.raises(ConfigError) as info:
+        load(DetectSettings)
+    text = str(info.value)
+    assert "\n" not in text
+    assert text.startswith("PLATESTREAM_DETECT_BATCH_SIZE: ")
+    assert "expects an integer" in text and '"eight"' in text
+    monkeypatch.delenv("PLATESTREAM_DETECT_BATCH_SIZE")
+    monkeypatch.setenv("PLATESTREAM_INGEST_DEVICES", "{not json")
+    with pytest.raises(ConfigError) as info:
+        load(IngestSettings)
+    assert str(info.value) == "PLATESTREAM_INGEST_DEVICES: cannot be parsed; expects a JSON object"
