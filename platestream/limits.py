@@ -21,7 +21,8 @@ MAX_PLATE_RAW_CHARS = 2 * MAX_PLATE_CHARS
 MAX_CAMERA_ID_CHARS = 64
 # The same rule as the API's path parameter: it starts with a letter or digit, so it is never
 # "." or "..", and it holds no "/" so it is one object-key segment.
-CAMERA_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+CAMERA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"  # anchored: pydantic searches
+CAMERA_ID = re.compile(CAMERA_ID_PATTERN)
 MAX_PATTERN_CHARS = 64
 # RE2 compiles a pattern into at most this much memory; larger programs are refused.
 REGEX_MAX_MEM = 1 << 20

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from platestream.errors import PlatestreamError
+from platestream.limits import valid_camera_id
 from services.ingest.settings import DeviceConfig
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ class Principal:
         if self.sources and source not in self.sources:
             raise AuthError(403, f"device {self.device_id} may not push {source} events")
         if requested:
+            if not valid_camera_id(requested):  # it becomes a record key and an object key
+                raise AuthError(400, f"camera id {requested[:64]!r} is not a valid camera id")
             if self.camera_ids and requested not in self.camera_ids:
                 raise AuthError(
                     403, f"unknown camera {requested[:64]!r} for device {self.device_id}"

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from platestream.limits import CAMERA_ID_PATTERN
 from platestream.settings import CommonSettings, load
 
 
@@ -18,7 +19,7 @@ class DeviceConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    camera_id: str
+    camera_id: str = Field(pattern=CAMERA_ID_PATTERN, description="Letters, digits, . _ : -")
     secret: str = Field(
         min_length=8, description="API key (X-API-Key header) or HTTP basic password."
     )

@@ -4,7 +4,9 @@ Each image goes to the key ``image_slots`` computes from its record (sorted by c
 with its content type and metadata; writing the same record twice writes the same object, so
 re-delivery is harmless. Images that came by claim check (``s3_key`` set) are already in the
 bucket and are not copied. Offsets are committed only after every put of the batch succeeded;
-when the store is down the consumer pauses and the puts are retried with backoff.
+when the store is down the consumer pauses and the puts are retried with backoff. A record whose
+object key cannot be built or that the client refuses before sending (a ValueError: not an
+outage) is dead-lettered with its reason, never retried, so it cannot pause every partition.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 
 from platestream import topics as catalogue
 from platestream.dlq import DeadLetters
-from platestream.errors import SerdeError
+from platestream.errors import BadInputError, SerdeError
+from platestream.limits import check_object_key
 from platestream.s3 import ensure_bucket
 from platestream.serde import AvroSerde
 from services.sink.batch import position
@@ -65,6 +68,7 @@ class Put:
     slot: ImageSlot
     metadata: dict[str, str]
     where: str  # topic[partition]@offset, for logs
+    msg: Any = None  # the consumed record, dead-lettered if the client refuses the put
 
 
 def object_metadata(schema: str, rec: dict[str, Any], *, with_plate: bool) -> dict[str, str]:
@@ -141,7 +145,18 @@ class S3Sink:
                 if name != schema:
                     raise SerdeError(f"record of schema {name} on a {schema} topic")
                 slots = image_slots(schema, rec)
-            except (SerdeError, KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
+                for slot in slots:
+                    if slot.data is not None:
+                        check_object_key(slot.key)
+            except (
+                SerdeError,
+                BadInputError,
+                KeyError,
+                TypeError,
+                ValueError,
+                OverflowError,
+                OSError,
+            ) as exc:
                 self.dlq.record(msg, exc)
                 self.stats.dead_lettered += 1
                 continue
@@ -151,7 +166,7 @@ class S3Sink:
                 if slot.data is None:
                     self.stats.claim_checked += 1
                 else:
-                    puts.append(Put(slot, meta, where))
+                    puts.append(Put(slot, meta, where, msg))
         return puts, offsets
 
     def _put(self, put: Put) -> None:
@@ -164,6 +179,20 @@ class S3Sink:
             content_type=put.slot.content_type,
             metadata=put.metadata,  # type: ignore[arg-type]
         )
+
+    def _refused(self, failed: list[tuple[Put, BaseException]]) -> list[tuple[Put, BaseException]]:
+        """Dead-letter the puts the client refused before sending (retrying cannot help); the
+        rest are the store's failures, to retry."""
+        retry: list[tuple[Put, BaseException]] = []
+        done: set[str] = set()
+        for put, exc in failed:
+            if not isinstance(exc, ValueError | TypeError) or put.msg is None:
+                retry.append((put, exc))
+            elif put.where not in done:
+                done.add(put.where)
+                self.dlq.record(put.msg, exc)
+                self.stats.dead_lettered += 1
+        return retry
 
     def process(self, msgs: list[Message]) -> None:
         puts, offsets = self.collect(msgs)
@@ -179,6 +208,7 @@ class S3Sink:
                     self.stats.written += 1
                 else:
                     failed.append((put, exc))
+            failed = self._refused(failed)
             pending = [p for p, _ in failed]
             if not pending:
                 break

@@ -1,4 +1,4 @@
-"""Hostile pushes the parsers refuse quickly: over-long plate text, control characters, many parts."""
+"""Hostile pushes refused quickly: over-long plate text, control characters, many parts, bad camera ids."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ import json
 import time
 
 import pytest
+from pydantic import ValidationError
 
 from platestream.errors import BadInputError
+from services.ingest.devices import AuthError, Principal
 from services.ingest.formats import PARSERS, parse_any
 from services.ingest.multipart import MAX_PARTS, MultipartStream, Part, encode_multipart
+from services.ingest.settings import DeviceConfig
 from tests.ingest import payloads
 
 
@@ -70,3 +73,17 @@ def test_a_stream_of_many_parts_parses_in_linear_time() -> None:
         assert got >= n - 1
     # quadratic would be 16x; allow noise from a shared machine
     assert timings[1] < 8 * timings[0] + 0.2, timings
+
+
+@pytest.mark.parametrize("camera", ["..", ".", "a/b", "cam 1", "x" * 65])
+def test_a_device_allowed_any_camera_still_cannot_name_an_unsafe_camera_id(camera: str) -> None:
+    principal = Principal(device_id="key:k1", camera_ids=frozenset(), via="api-key")
+    assert principal.camera_for("cam-7", "generic") == "cam-7"
+    with pytest.raises(AuthError, match="not a valid camera id") as info:
+        principal.camera_for(camera, "generic")
+    assert info.value.status == 400
+
+
+def test_a_configured_device_camera_must_be_a_valid_id() -> None:
+    with pytest.raises(ValidationError, match="camera_id"):
+        DeviceConfig(camera_id="..", secret="secret-123")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -13,10 +14,14 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
+from platestream.errors import BadInputError
+from platestream.limits import check_object_key
 from platestream.timeutil import to_ms
 from services.api.deps import Export, Search, StateDep, audit
 from services.api.search import FAST_FINAL, RESULT_FIELDS, EventQuery, QueryError, run_search
 from services.api.state import AppState
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
@@ -130,11 +135,19 @@ QueryDep = Annotated[EventQuery, Depends(event_query)]
 
 
 def presign(state: AppState, key: str | None) -> str | None:
+    """A presigned GET URL, or None for no key or one no object can have (never a 500)."""
     if not key:
         return None
-    url: str = state.s3.presigned_get_object(
-        state.settings.s3_bucket, key, expires=timedelta(seconds=state.settings.api_presign_ttl_s)
-    )
+    try:
+        check_object_key(key)
+        url: str = state.s3.presigned_get_object(
+            state.settings.s3_bucket,
+            key,
+            expires=timedelta(seconds=state.settings.api_presign_ttl_s),
+        )
+    except (BadInputError, ValueError) as exc:
+        logger.warning("no image URL for stored key %r: %s", key[:120], exc)
+        return None
     return url
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
+from platestream.limits import CAMERA_ID_PATTERN
 from services.api.deps import Admin, StateDep, audit
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
@@ -34,7 +35,9 @@ class UserUpdate(BaseModel):
 class KeyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=128)
     role: str
-    camera_ids: list[str] = Field(default_factory=list, max_length=1000)
+    camera_ids: list[Annotated[str, Field(pattern=CAMERA_ID_PATTERN)]] = Field(
+        default_factory=list, max_length=1000
+    )
 
 
 class KeyOut(BaseModel):
