@@ -525,7 +525,7 @@ def test_cameras_crud_keeps_credentials_secret(api_env: ApiEnv) -> None:
         "heading": 90,
         "stream_url": "rtsp://admin:hunter2@10.1.2.3:554/stream1",
         "plate_formats": ["BR_MERCOSUR"],
-        "zones": {"roi": [[[0, 0], [100, 0], [100, 50]]], "exclusions": []},
+        "zones": {"roi": [[[0, 0], [1, 0], [1, 0.5]]], "exclusions": []},
         "detector": {"min_conf": "0.4"},
         "direction_map": {"forward": "approaching"},
     }
@@ -535,7 +535,7 @@ def test_cameras_crud_keeps_credentials_secret(api_env: ApiEnv) -> None:
     assert out["stream_url"] == "rtsp://10.1.2.3:554/stream1" and out["has_credentials"] is True
     assert "hunter2" not in r.text and "credentials" not in out
     got = api_env.get("/api/v1/cameras/cam-x1", "viewer")
-    assert got.json()["zones"]["roi"][0][2] == [100.0, 50.0] and "hunter2" not in got.text
+    assert got.json()["zones"]["roi"][0][2] == [1.0, 0.5] and "hunter2" not in got.text
     record = [v for k, v in read_topic(api_env, catalogue.CAMERAS) if k == b"cam-x1"][-1]
     assert record["credentials_secret"] == "camera-cam-x1-stream" and "hunter2" not in json.dumps(
         record

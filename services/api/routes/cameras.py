@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from fastapi import APIRouter, HTTPException, Path, Request, status
 from pydantic import BaseModel, Field, field_validator
 
 from platestream import topics as catalogue
+from platestream.plate_formats import formats_for
 from platestream.timeutil import now_ms
 from services.api.deps import CameraRead, CameraWrite, StateDep, audit
 from services.api.secrets import camera_secret_name
@@ -18,11 +19,22 @@ from services.api.state import AppState
 router = APIRouter(prefix="/api/v1/cameras", tags=["cameras"])
 
 CameraId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
-Point = tuple[float, float]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+Point = tuple[Fraction, Fraction]
+Kind = Literal["stream", "dahua", "push"]
+
+
+def _known_formats(v: list[str] | None) -> list[str] | None:
+    """Plate formats and regions detect knows (``platestream.plate_formats``); else a 422."""
+    if v:
+        formats_for(v)  # ValueError names the unknown one and lists the known ones
+    return v
 
 
 class Zones(BaseModel):
-    """Polygons in image pixels: reads inside ``roi`` (if any) and outside every exclusion count."""
+    """Polygons as frame fractions (x, y in [0, 1], so they hold at any stream resolution): a read
+    counts when its plate box centre is inside some ``roi`` polygon (or there is none) and inside
+    no exclusion."""
 
     roi: list[Annotated[list[Point], Field(min_length=3, max_length=64)]] = Field(
         default_factory=list, max_length=16
@@ -54,6 +66,17 @@ class CameraIn(BaseModel):
     detector: dict[str, str] = Field(default_factory=dict, max_length=64)
     offline_after_s: int = Field(default=300, ge=10, le=7 * 86400)
     enabled: bool = True
+    kind: Kind = Field(
+        default="stream",
+        description="stream: the camera manager opens stream_url; dahua: the Dahua event "
+        "connector on stream_url; push: the camera pushes, nothing is opened.",
+    )
+    fps_cap: float | None = Field(default=None, gt=0, le=60)
+    jpeg_quality: int | None = Field(default=None, ge=10, le=100)
+    dup_threshold: float | None = Field(default=None, ge=0, le=255)
+    motion_threshold: float | None = Field(default=None, ge=0, le=255)
+
+    _formats = field_validator("plate_formats")(_known_formats)
 
     @field_validator("direction_map")
     @classmethod
@@ -78,6 +101,13 @@ class CameraPatch(BaseModel):
     detector: dict[str, str] | None = Field(default=None, max_length=64)
     offline_after_s: int | None = Field(default=None, ge=10, le=7 * 86400)
     enabled: bool | None = None
+    kind: Kind | None = None
+    fps_cap: float | None = Field(default=None, gt=0, le=60)
+    jpeg_quality: int | None = Field(default=None, ge=10, le=100)
+    dup_threshold: float | None = Field(default=None, ge=0, le=255)
+    motion_threshold: float | None = Field(default=None, ge=0, le=255)
+
+    _formats = field_validator("plate_formats")(_known_formats)
 
 
 class CameraOut(BaseModel):
@@ -96,6 +126,11 @@ class CameraOut(BaseModel):
     detector: dict[str, str]
     offline_after_s: int
     enabled: bool
+    kind: str = "stream"
+    fps_cap: float | None = None
+    jpeg_quality: int | None = None
+    dup_threshold: float | None = None
+    motion_threshold: float | None = None
     updated_at: int
     updated_by: str
 
@@ -135,10 +170,15 @@ def camera_out(rec: dict[str, Any]) -> dict[str, Any]:
                 "stream_url",
                 "offline_after_s",
                 "enabled",
+                "fps_cap",
+                "jpeg_quality",
+                "dup_threshold",
+                "motion_threshold",
                 "updated_at",
                 "updated_by",
             )
         },
+        "kind": rec.get("kind") or "stream",
         "direction_map": dict(rec.get("direction_map") or {}),
         "plate_formats": list(rec.get("plate_formats") or []),
         "detector": dict(rec.get("detector") or {}),
@@ -186,6 +226,11 @@ def _record(
         "detector": {str(k): str(v) for k, v in (body.get("detector") or {}).items()},
         "offline_after_s": int(body.get("offline_after_s") or 300),
         "enabled": bool(body.get("enabled", True)),
+        "kind": body.get("kind") or "stream",
+        "fps_cap": body.get("fps_cap"),
+        "jpeg_quality": body.get("jpeg_quality"),
+        "dup_threshold": body.get("dup_threshold"),
+        "motion_threshold": body.get("motion_threshold"),
         "updated_at": now_ms(),
         "updated_by": actor,
     }
