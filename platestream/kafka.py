@@ -99,6 +99,19 @@ def make_admin(settings: CommonSettings) -> AdminClient:
     return AdminClient(conf)
 
 
+def require_broker(settings: CommonSettings, timeout: float = 10.0) -> None:
+    """Raise one clear error when no broker answers within ``timeout`` seconds, instead of
+    librdkafka's line per refused connection (the probe's client logs nothing)."""
+    probe = AdminClient({**settings.kafka_common(), "log_level": 0})
+    try:
+        probe.list_topics(timeout=timeout)
+    except KafkaException as exc:
+        raise PlatestreamError(
+            f"cannot reach the Kafka broker at {settings.kafka_bootstrap} within {timeout:g} s "
+            "(start it with `platestream stack up`, or set PLATESTREAM_KAFKA_BOOTSTRAP)"
+        ) from exc
+
+
 def create_topics(
     settings: CommonSettings,
     topics: Iterable[catalogue.Topic] = catalogue.ALL,
@@ -106,6 +119,7 @@ def create_topics(
     timeout: float = 30.0,
 ) -> dict[str, str]:
     """Create the catalogue's topics that do not exist yet. Returns name -> created | exists."""
+    require_broker(settings, timeout)
     admin = make_admin(settings)
     wanted = {settings.topic(t.name): t for t in topics}
     existing = set(admin.list_topics(timeout=timeout).topics)

@@ -243,13 +243,14 @@ def run_bench(
     json_out: Path | None,
     keep: bool,
 ) -> dict[str, Any]:
-    from platestream.kafka import create_topics
+    from platestream.kafka import create_topics, require_broker
     from platestream.serde import AvroSerde
 
     settings = load(ApiSettings)
     bench_settings = ApiSettings(
         **{**settings.model_dump(), "clickhouse_database": DB, "topic_prefix": PREFIX}
     )
+    require_broker(settings, timeout=10)  # one clear line when the broker is down
     try:
         create_topics(bench_settings)
     except Exception as exc:

@@ -80,3 +80,13 @@ def test_unknown_variables() -> None:
     assert {"PLATESTREAM_LOG_JSON", "PLATESTREAM_API_PORT", "PLATESTREAM_NOTIFY_ROUTES"} <= (
         known_names()
     )
+
+
+def test_bench_api_with_the_broker_down_prints_one_clear_error() -> None:
+    out = _cli("bench", "api", PLATESTREAM_KAFKA_BOOTSTRAP="127.0.0.1:9")
+    assert out.returncode == 1
+    lines = (out.stdout + out.stderr).strip().splitlines()
+    assert lines == [
+        "error: cannot reach the Kafka broker at 127.0.0.1:9 within 10 s (start it with "
+        "`platestream stack up`, or set PLATESTREAM_KAFKA_BOOTSTRAP)"
+    ]
