@@ -176,7 +176,7 @@ def _save(
     keep = old.get("secret_ref") if old and old.get("channel") == body.channel else None
     record = {
         "route_id": route_id,
-        **body.model_dump(exclude={"password", "secret"}),
+        **body.model_dump(exclude={"password", "secret", "route_id"}),
         "port": body.port or DEFAULT_PORTS.get((body.channel, body.tls)),
         "secret_ref": secret_name if value is not None else keep,
         "updated_at": now_ms(),
