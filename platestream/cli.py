@@ -38,6 +38,7 @@ SUBCOMMANDS: dict[str, str] = {
     "ingest": "services.ingest.cli",
     "detect": "services.detect.cli",
     "enrich": "services.enrich.cli",
+    "anomalies": "services.investigate.cli",
     "notify": "services.enrich.notify_cli",
     "health": "services.enrich.health_cli",
     "sink": "services.sink.cli",
@@ -54,6 +55,7 @@ BENCH_PROVIDERS = (
     "services.enrich.cli",
     "services.sink.cli",
     "services.api.cli",
+    "services.investigate.cli",
     "platestream.bench",
 )
 
@@ -89,6 +91,44 @@ def topics_create() -> None:
 
     for name, state in sorted(create_topics(common()).items()):
         typer.echo(f"{state:8} {name}")
+
+
+@topics_app.command("tail")
+def topics_tail(
+    topic: Annotated[str, typer.Argument(help="Topic name (catalogue names get the prefix).")],
+    from_beginning: Annotated[
+        bool, typer.Option("--from-beginning", help="Start at the oldest record, not the end.")
+    ] = False,
+    json_lines: Annotated[
+        bool,
+        typer.Option("--json", help="Whole records (position, key, headers, value) as JSON lines."),
+    ] = False,
+    max_records: Annotated[
+        int | None, typer.Option("--max", min=1, help="Stop after this many records.")
+    ] = None,
+    idle_exit: Annotated[
+        float | None,
+        typer.Option("--idle-exit", min=0.1, help="Stop after this many seconds with no record."),
+    ] = None,
+    base64_bytes: Annotated[
+        bool, typer.Option("--base64", help="Binary fields (images) as base64, not their length.")
+    ] = False,
+) -> None:
+    """Print a topic's records decoded from Avro (Ctrl+C stops); no consumer group is joined."""
+    import json
+    import threading
+
+    from platestream.runtime import install_stop_handlers
+    from platestream.settings import CommonSettings, load
+    from platestream.tail import TailOptions, resolve_topic, tail, text_line
+
+    settings = load(CommonSettings)
+    stop = threading.Event()
+    install_stop_handlers(stop)
+    opts = TailOptions(from_beginning, max_records, idle_exit, base64_bytes)
+    for rec in tail(settings, resolve_topic(settings, topic), opts, stop=stop.is_set):
+        line = json.dumps(rec, ensure_ascii=False, default=str) if json_lines else text_line(rec)
+        typer.echo(line)
 
 
 @topics_app.command("list")

@@ -11,6 +11,7 @@ from platestream import topics as catalogue
 from platestream.serde import AvroSerde
 from platestream.settings import CommonSettings
 from platestream.timeutil import now_ms
+from platestream.tracing import record_headers
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,11 @@ class DeadLetters:
             **fields,
         }
         payload = self._serde.encode("dead_letter", record, subject=f"{self.topic}-value")
-        kwargs: dict[str, Any] = {"key": key, "value": payload}
+        kwargs: dict[str, Any] = {
+            "key": key,
+            "value": payload,
+            "headers": record_headers(self.topic),
+        }
         if on_delivery is not None:
             kwargs["on_delivery"] = on_delivery
         self._producer.produce(self.topic, **kwargs)

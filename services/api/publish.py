@@ -11,6 +11,7 @@ from confluent_kafka import KafkaException, Producer
 from platestream.errors import PlatestreamError
 from platestream.serde import AvroSerde
 from platestream.settings import CommonSettings
+from platestream.tracing import record_headers
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class Publisher:
                 result["at"] = (msg.partition(), msg.offset())
             done.set()
 
+        headers = [*record_headers(topic), *(headers or [])]
         try:
             self._producer.produce(
                 topic, key=key, value=value, headers=headers, on_delivery=on_delivery
@@ -109,7 +111,11 @@ class Publisher:
             while True:
                 try:
                     self._producer.produce(
-                        topic, key=key.encode(), value=value, on_delivery=on_delivery
+                        topic,
+                        key=key.encode(),
+                        value=value,
+                        headers=record_headers(topic),
+                        on_delivery=on_delivery,
                     )
                     break
                 except BufferError:
@@ -138,6 +144,7 @@ class Publisher:
                 topic,
                 key=key.encode(),
                 value=self.encode(topic, schema, record),
+                headers=record_headers(topic),
                 on_delivery=on_delivery,
             )
         except (BufferError, KafkaException) as exc:

@@ -26,6 +26,7 @@ from platestream.images import image_key, sha256_hex
 from platestream.kafka import delivery_problem
 from platestream.serde import AvroSerde
 from platestream.timeutil import now_ms
+from platestream.tracing import record_headers
 from services.ingest.canonical import ParsedEvent, RawImage
 from services.ingest.settings import IngestSettings
 
@@ -167,9 +168,12 @@ class AckingProducer:
         value: bytes,
         on_done: Callable[[KafkaError | None, Message], None],
     ) -> None:
+        headers = record_headers(topic)  # event type and a new trace: ingest starts it
         for _ in range(100):
             try:
-                self.producer.produce(topic, key=key, value=value, on_delivery=on_done)
+                self.producer.produce(
+                    topic, key=key, value=value, headers=headers, on_delivery=on_done
+                )
                 return
             except BufferError:
                 time.sleep(0.01)  # local queue full: the poll thread drains it

@@ -28,9 +28,11 @@ class FakeProducer:
         self.pending: list = []
         self.produced = 0
         self.purged = False
+        self.headers: list = []
 
-    def produce(self, topic, key=None, value=None, on_delivery=None):
+    def produce(self, topic, key=None, value=None, headers=None, on_delivery=None):
         self.produced += 1
+        self.headers.append(headers)
         self.pending.append(on_delivery)
 
     def poll(self, timeout):
@@ -88,3 +90,20 @@ def test_fatal_error_replaces_the_producer(error):
         assert acking.current().produced == 1  # the stand-in forwards to the new producer
     finally:
         acking.close(1)
+
+
+def test_records_carry_the_event_type_and_a_new_trace():
+    from platestream import topics as catalogue
+    from platestream.tracing import trace_id
+
+    fake = FakeProducer([(None, 1), (None, 2)])
+    acking = AckingProducer(producer=fake, poll_interval=0.01).start()
+    try:
+        for _ in range(2):
+            _wait(acking.produce_future(f"t1.{catalogue.PLATE_READS.name}", key=b"k", value=b"v"))
+    finally:
+        acking.close(1)
+    first, second = (dict(h) for h in fake.headers)
+    assert first["event-type"] == b"io.platestream.anpr.PlateRead"
+    assert trace_id(first["traceparent"]) and trace_id(second["traceparent"])
+    assert trace_id(first["traceparent"]) != trace_id(second["traceparent"])
