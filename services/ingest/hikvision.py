@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as defused_fromstring
+
 from platestream.errors import BadInputError
 from services.ingest.canonical import (
     ParsedEvent,
@@ -61,7 +64,13 @@ def parse_xml(xml: bytes) -> ET.Element:
     if b"<!DOCTYPE" in xml[:4096] or b"<!ENTITY" in xml:
         raise BadInputError("XML with a DTD or entities is refused")
     try:
-        root = ET.fromstring(xml)
+        # The byte check above misses a DTD in UTF-16 (or any non-ASCII-compatible encoding);
+        # defusedxml refuses it after decoding, whatever the encoding.
+        root = defused_fromstring(xml, forbid_dtd=True)
+    except DefusedXmlException as exc:
+        raise BadInputError(
+            f"XML with a DTD or entities is refused ({type(exc).__name__})"
+        ) from exc
     except ET.ParseError as exc:
         raise BadInputError(f"malformed XML: {exc}") from exc
     except (LookupError, ValueError) as exc:  # e.g. <?xml encoding="WTF-8"?>

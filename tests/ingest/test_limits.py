@@ -87,3 +87,14 @@ def test_a_device_allowed_any_camera_still_cannot_name_an_unsafe_camera_id(camer
 def test_a_configured_device_camera_must_be_a_valid_id() -> None:
     with pytest.raises(ValidationError, match="camera_id"):
         DeviceConfig(camera_id="..", secret="secret-123")
+
+
+def test_a_dtd_in_utf16_xml_is_refused_like_one_in_utf8() -> None:
+    laughs = (
+        '<?xml version="1.0" encoding="UTF-16"?>'
+        '<!DOCTYPE x [<!ENTITY a "ha"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        "<EventNotificationAlert><eventType>ANPR</eventType>&b;</EventNotificationAlert>"
+    )
+    for encoding in ("utf-16", "utf-16-be", "utf-8"):
+        with pytest.raises(BadInputError, match="DTD or entities is refused"):
+            PARSERS["hikvision"](laughs.encode(encoding), "application/xml")
