@@ -1,4 +1,4 @@
-"""Presigning a stored key no object can have gives no URL (the page still renders), not a 500."""
+"""Stored device text reaching users: unsafe image keys get no URL (not a 500), CSV cells no formulas."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from minio import Minio
 
-from services.api.routes.events import presign
+from services.api.routes.events import presign, spreadsheet_safe
 
 
 def test_unsafe_keys_get_no_url_and_safe_ones_do() -> None:
@@ -18,3 +18,11 @@ def test_unsafe_keys_get_no_url_and_safe_ones_do() -> None:
     assert url is not None and "/anpr/crops/cam-1/" in url and "X-Amz-Signature" in url
     for bad in ("images/../2026/01/01/00/1-e-plate.jpg", "images/./x.jpg", "a//b", None, ""):
         assert presign(state, bad) is None  # type: ignore[arg-type]
+
+
+def test_export_cells_that_start_like_a_formula_are_shown_as_text() -> None:
+    for formula in ('=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\r=1"):
+        assert spreadsheet_safe(formula) == "'" + formula
+    for plain in ("Ford", "AB12CDE", "", "a=b"):
+        assert spreadsheet_safe(plain) == plain
+    assert spreadsheet_safe(-1.5) == -1.5 and spreadsheet_safe(None) is None

@@ -134,6 +134,18 @@ def event_query(
 QueryDep = Annotated[EventQuery, Depends(event_query)]
 
 
+# A cell a spreadsheet would run as a formula (OWASP "CSV injection"); device fields such as the
+# vehicle make or the camera name reach the export unchanged.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """Text that starts like a formula, prefixed with ' so a spreadsheet shows it as text."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def presign(state: AppState, key: str | None) -> str | None:
     """A presigned GET URL, or None for no key or one no object can have (never a 500)."""
     if not key:
@@ -216,7 +228,7 @@ def export_events(
                 writer.writeheader()
                 for row in _export_rows(state, q, counter):
                     row["watchlist_hits"] = ";".join(row["watchlist_hits"])
-                    writer.writerow(row)
+                    writer.writerow({k: spreadsheet_safe(v) for k, v in row.items()})
                     if buf.tell() > 65536:
                         yield buf.getvalue().encode()
                         buf.seek(0)
