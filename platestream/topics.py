@@ -186,6 +186,14 @@ CAMERA_SLOTS = Topic(
         " assignment (a camera runs where partition crc32(camera_id) mod N is assigned)."
     ),
 )
+ANOMALIES = Topic(
+    "anpr.anomalies.v1",
+    "plate_anomaly",
+    "camera_id (of the later sighting)",
+    3,
+    365 * DAY_MS,
+    doc="Cloned plates and misreads: one plate at two cameras faster than a vehicle can travel.",
+)
 REPLAY = Topic(
     "anpr.replay.v1",
     "plate_event",
@@ -195,7 +203,7 @@ REPLAY = Topic(
     doc="Stored plate events re-published on request for downstream systems.",
 )
 
-STAGES = ("ingest", "detect", "enrich", "sink", "notify", "api")
+STAGES = ("ingest", "detect", "enrich", "sink", "notify", "api", "anomalies")
 
 
 def dead_letter_topic(stage: str) -> Topic:
@@ -235,6 +243,7 @@ ALL: tuple[Topic, ...] = (
     DEVICES,
     DEVICE_STATUS,
     ALERT_ROUTES,
+    ANOMALIES,
     *DEAD_LETTERS,
 )
 BY_NAME = {t.name: t for t in ALL}

@@ -1,0 +1,1 @@
+"""Investigations: cloned and misread plates live; convoys, journeys, origin-destination and dwell in SQL."""

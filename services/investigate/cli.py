@@ -1,0 +1,91 @@
+"""`platestream anomalies` (the live clone detector) and `platestream bench anomalies`."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from services.investigate.processor import AnomalyProcessor
+    from services.investigate.settings import AnomalySettings
+
+logger = logging.getLogger(__name__)
+
+app = typer.Typer(
+    help="Cloned and misread plates: one plate at two cameras faster than a vehicle can travel.",
+    invoke_without_command=True,
+)
+
+
+def build_processor(settings: AnomalySettings, stack: ExitStack) -> AnomalyProcessor:
+    """Wire the processor with its Kafka clients; clients are closed by ``stack``."""
+    from confluent_kafka import Consumer
+
+    from platestream import topics as catalogue
+    from platestream.kafka import make_consumer, make_producer
+    from platestream.serde import AvroSerde
+    from services.enrich.enrichment import Cameras
+    from services.enrich.state import StateFollower
+    from services.investigate.processor import AnomalyProcessor
+
+    serde = AvroSerde(settings.schema_registry_url)
+    producer = make_producer(settings, **{"linger.ms": settings.anomaly_linger_ms})
+    consumer = make_consumer(settings, f"{settings.topic_prefix}{settings.anomaly_group_id}")
+    stack.callback(consumer.close)
+    state_consumer = Consumer(StateFollower.consumer_config(settings.kafka_common()))
+    stack.callback(state_consumer.close)
+    cameras = Cameras()
+    state = StateFollower(
+        consumer=state_consumer,
+        serde=serde,
+        tables={settings.topic(catalogue.CAMERAS.name): cameras.apply},
+    )
+    return AnomalyProcessor(
+        settings=settings,
+        consumer=consumer,
+        producer=producer,
+        serde=serde,
+        state=state,
+        cameras=cameras,
+    )
+
+
+@app.callback()
+def run(ctx: typer.Context) -> None:
+    """Run the clone detector until SIGTERM/SIGINT."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from platestream.runtime import install_stop_handlers
+    from platestream.settings import load
+    from services.investigate.settings import AnomalySettings
+
+    settings = load(AnomalySettings)
+    stop = threading.Event()
+    install_stop_handlers(stop)
+    with ExitStack() as stack:
+        processor = build_processor(settings, stack)
+        logger.info(
+            "anomalies starting (group %s%s)", settings.topic_prefix, settings.anomaly_group_id
+        )
+        processor.run(stop)
+        logger.info("anomalies stopped: %s", processor.stats.as_dict())
+
+
+def register_bench(bench_app: typer.Typer) -> None:
+    @bench_app.command("anomalies")
+    def bench_anomalies(
+        json_out: Annotated[
+            Path | None, typer.Option("--json", help="Write the figures as JSON here.")
+        ] = None,
+        events: Annotated[int, typer.Option(help="Plate events through the processor.")] = 300_000,
+        plates: Annotated[int, typer.Option(help="Distinct plates in the traffic.")] = 200_000,
+    ) -> None:
+        """Plate events/s through the clone detector in one process (decode, check, emit)."""
+        from services.investigate.bench import run_bench
+
+        run_bench(json_out=json_out, events=events, plates=plates)

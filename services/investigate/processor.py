@@ -1,0 +1,232 @@
+"""The live clone detector: plate events in, anomalies (cloned or misread plates) out.
+
+A confluent-kafka batch loop like enrich's (``consume(num_messages=N)``): per-record framework
+overhead decides at tens of thousands of events/s. One loop owns the detector's memory and the
+camera table (followed from the compacted cameras topic), so no locks.
+
+Plate events are keyed by camera, so one plate's passages spread over every partition: the
+detector must see all of them, i.e. one process consumes the whole topic (its consumer group has
+one member; a second member would split plates and miss pairs). Scaling out would need a topic
+re-keyed by folded plate first; docs/investigations.md has the figures that make one process
+enough.
+
+Offsets are committed after the producer has flushed every anomaly emitted so far. The memory of
+sightings is not rebuilt after a restart: a pair whose first sighting came before the restart is
+missed (docs/investigations.md, limits). Anomaly ids are deterministic, so a re-read re-emits
+duplicates that the sink collapses.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+
+from platestream import topics as catalogue
+from platestream.dlq import DeadLetters
+from platestream.errors import BadInputError, PlatestreamError, SerdeError
+from platestream.kafka import delivery_problem
+from platestream.serde import AvroSerde
+from platestream.timeutil import now_ms
+from services.enrich.enrichment import Cameras
+from services.enrich.state import StateFollower
+from services.investigate.clones import CloneDetector
+from services.investigate.records import PlateEventDecoder, anomaly_record, sighting
+from services.investigate.settings import AnomalySettings
+
+logger = logging.getLogger(__name__)
+
+COMMIT_INTERVAL_MS = 250
+EXPIRE_INTERVAL_MS = 10_000
+
+
+class Stats:
+    """Counters the processor keeps (no plate text)."""
+
+    __slots__ = (
+        "batches",
+        "clones",
+        "corrections",
+        "dead_letters",
+        "events",
+        "misreads",
+        "no_position",
+    )
+
+    def __init__(self) -> None:
+        self.batches = self.clones = self.corrections = self.dead_letters = 0
+        self.events = self.misreads = self.no_position = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+class AnomalyProcessor:
+    """Consumes plate events; produces anomalies to anpr.anomalies.v1."""
+
+    def __init__(
+        self,
+        *,
+        settings: AnomalySettings,
+        consumer: Consumer,
+        producer: Producer,
+        serde: AvroSerde,
+        state: StateFollower | None = None,
+        cameras: Cameras | None = None,
+        dead_letters: DeadLetters | None = None,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        self.settings = settings
+        self._consumer = consumer
+        self._producer = producer
+        self._serde = serde
+        self._state = state
+        self.cameras = cameras if cameras is not None else Cameras()
+        self._dlq = dead_letters or DeadLetters(
+            stage="anomalies", producer=producer, serde=serde, settings=settings
+        )
+        self._clock = clock
+        self.detector = CloneDetector(settings.clone_config())
+        self.stats = Stats()
+        self.events_topic = settings.topic(catalogue.PLATE_EVENTS.name)
+        self.anomalies_topic = settings.topic(catalogue.ANOMALIES.name)
+        self._subject = f"{self.anomalies_topic}-value"
+        self._decoder = PlateEventDecoder(serde, f"{self.events_topic}-value")
+        self._limit = settings.anomaly_max_speed_kmh
+        self._next: dict[int, int] = {}
+        self._committed: dict[int, int] = {}
+        self._delivery_errors: list[str] = []
+        self._last_commit = 0
+        self._last_expire = 0
+        self._max_ts = 0
+
+    def run(self, stop: threading.Event) -> None:
+        """Read the cameras, then process batches until ``stop`` is set; flush and commit on exit."""
+        if self._state is not None:
+            self._state.start(self.settings.anomaly_state_timeout_s)
+            logger.info("loaded %d cameras", len(self.cameras.by_id))
+        self._consumer.subscribe([self.events_topic], on_revoke=self._on_revoke)
+        try:
+            while not stop.is_set():
+                self.step()
+        finally:
+            self.flush_and_commit(sync=True)
+
+    def step(self) -> None:
+        if self._state is not None:
+            self._state.poll()
+        msgs = self._consumer.consume(
+            num_messages=self.settings.anomaly_batch_size,
+            timeout=self.settings.anomaly_poll_timeout_s,
+        )
+        if msgs:
+            self.process(msgs)
+        now = self._clock()
+        if now - self._last_expire >= EXPIRE_INTERVAL_MS:
+            self._last_expire = now
+            self.detector.expire(self._max_ts)
+        if now - self._last_commit >= COMMIT_INTERVAL_MS:
+            self._last_commit = now
+            self.flush_and_commit()
+        else:
+            self._producer.poll(0)
+
+    def process(self, msgs: list[Message]) -> None:
+        """Handle one batch of consumed plate events (no commit)."""
+        self.stats.batches += 1
+        decode, check, cameras = self._decoder.decode, self.detector.check, self.cameras.by_id
+        for msg in msgs:
+            err = msg.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    logger.warning("consume error: %s", err)
+                continue
+            self._next[msg.partition() or 0] = (msg.offset() or 0) + 1
+            try:
+                rec = decode(msg.value())
+                if rec["version"] != 0:
+                    self.stats.corrections += 1  # corrections change the text, not the passage
+                    continue
+                s = sighting(rec, cameras.get(rec["camera_id"]))
+            except (SerdeError, BadInputError, KeyError, TypeError, ValueError) as exc:
+                logger.warning(
+                    "dead-lettered %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), exc
+                )
+                self._dlq.record(msg, exc)
+                self.stats.dead_letters += 1
+                continue
+            self.stats.events += 1
+            if s is None:
+                self.stats.no_position += 1
+                continue
+            if s.ts > self._max_ts:
+                self._max_ts = s.ts
+            findings = check(s)
+            if findings:
+                logged = msg.timestamp()[1]
+                for f in findings:
+                    self._emit(
+                        anomaly_record(
+                            f,
+                            limit_kmh=self._limit,
+                            emitted_at=self._clock(),
+                            event_logged_at=logged if logged > 0 else None,
+                        )
+                    )
+
+    def _emit(self, rec: dict[str, Any]) -> None:
+        payload = self._serde.encode("plate_anomaly", rec, subject=self._subject)
+        self._producer.produce(
+            self.anomalies_topic,
+            key=rec["camera_id"].encode(),
+            value=payload,
+            on_delivery=self._on_delivery,
+        )
+        self._producer.poll(0)
+        if rec["kind"] == "clone":
+            self.stats.clones += 1
+        else:
+            self.stats.misreads += 1
+
+    def _on_delivery(self, err: Any, msg: Message) -> None:
+        problem = delivery_problem(err, msg)
+        if problem is not None:
+            self._delivery_errors.append(f"{msg.topic()}: {problem}")
+
+    def flush_and_commit(self, *, sync: bool = False, only: set[int] | None = None) -> None:
+        """Wait for every anomaly to be acknowledged, then commit the events read so far."""
+        if self._producer.flush(30) > 0 or self._delivery_errors:
+            raise PlatestreamError(
+                f"anomalies not delivered ({self._delivery_errors[:1] or 'flush timed out'});"
+                " not committing"
+            )
+        offsets = [
+            TopicPartition(self.events_topic, p, off)
+            for p, off in self._next.items()
+            if self._committed.get(p) != off and (only is None or p in only)
+        ]
+        if not offsets:
+            return
+        try:
+            if sync:
+                self._consumer.commit(offsets=offsets, asynchronous=False)
+            else:
+                self._consumer.commit(offsets=offsets, asynchronous=True)
+        except Exception as exc:  # KafkaException; a failed commit only means more re-reading
+            logger.warning("commit failed: %s", exc)
+            return
+        for tp in offsets:
+            self._committed[tp.partition] = tp.offset
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        parts = {p.partition for p in partitions}
+        try:
+            self.flush_and_commit(sync=True, only=parts)
+        except PlatestreamError as exc:
+            logger.warning("on revoke: %s", exc)
+        for p in parts:
+            self._next.pop(p, None)
+            self._committed.pop(p, None)
