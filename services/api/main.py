@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from platestream import topics as catalogue
+from platestream.httpheaders import SecurityHeaders
 from platestream.serde import AvroSerde
 from services.api.audit import Auditor
 from services.api.auth import TokenIssuer
@@ -154,6 +155,7 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     _install_middleware(app, state)
+    app.add_middleware(SecurityHeaders, no_store_prefix="/api/")
     _install_errors(app)
     if settings.api_web_dir.is_dir():
         app.mount("/ui", StaticFiles(directory=settings.api_web_dir, html=True), name="ui")

@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from platestream.dlq import DeadLetters
 from platestream.errors import BadInputError, SerdeError
+from platestream.httpheaders import SecurityHeaders
 from platestream.serde import AvroSerde
 from platestream.timeutil import now_ms
 from services.ingest.devices import AuthError, DeviceAuth, TokenBucket
@@ -88,6 +89,7 @@ def safe_headers(request: Request) -> dict[str, str]:
 
 def create_app(ctx: IngestContext, *, lifespan: Any = None) -> FastAPI:
     app = FastAPI(title="platestream ingest", version="1", lifespan=lifespan)
+    app.add_middleware(SecurityHeaders)
     app.state.ctx = ctx
     m = ctx.metrics
 

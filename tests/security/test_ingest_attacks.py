@@ -149,6 +149,7 @@ def test_a_hostile_push_is_refused_and_other_cameras_are_still_answered(
     body = build()  # before the clock starts: client and server share this process
     victim, response, took = under_attack(ingest, lambda c: generic_push(c, body, ctype, query))
     assert response.status_code == 400 and response.json()["error"] == reason
+    assert response.headers["x-content-type-options"] == "nosniff"
     assert not victim.failures and victim.acked
     lost, dead = lost_and_dead(settings, victim, 1)
     record_attack(name, "ingest", max(victim.latencies), lost, len(dead), f"400 in {took:.3f}s")
