@@ -4,6 +4,11 @@ set -euo pipefail
 missing=()
 command -v mosquitto >/dev/null 2>&1 || missing+=(mosquitto)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium chromium-driver)
+# a real RTSP server (GStreamer's) and ffmpeg for the camera manager's RTSP test
+command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+/usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0')" >/dev/null 2>&1 \
+  || missing+=(gir1.2-gst-rtsp-server-1.0 python3-gst-1.0 gstreamer1.0-plugins-good \
+    gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav)
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing system packages: ${missing[*]} (install them with apt-get as root)" >&2
