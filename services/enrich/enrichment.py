@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from platestream import plate_formats
+from platestream import zones as zone_rules
 from services.enrich.dedup import Passage, box_direction
 
 DIRECTIONS = ("approaching", "leaving")
@@ -33,6 +34,8 @@ class CameraInfo:
     plate_formats: tuple[str, ...] = ()
     offline_after_s: int = 300
     enabled: bool = True
+    # ROI/exclusion polygons (frame fractions); zones that do not parse filter nothing
+    zones: zone_rules.Zones = zone_rules.NONE
 
     @classmethod
     def from_record(cls, rec: dict[str, Any]) -> CameraInfo:
@@ -48,6 +51,7 @@ class CameraInfo:
             plate_formats=tuple(rec.get("plate_formats") or ()),
             offline_after_s=int(rec.get("offline_after_s") or 300),
             enabled=bool(rec.get("enabled", True)),
+            zones=zone_rules.parse_lenient(rec.get("roi")),
         )
 
 

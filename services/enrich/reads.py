@@ -18,6 +18,7 @@ from platestream.limits import (
     valid_camera_id,
 )
 from platestream.plates import normalise
+from platestream.zones import Zones
 from services.enrich.dedup import Read
 
 
@@ -114,3 +115,23 @@ def from_camera_event(
         tp=tp,
         offset=offset,
     )
+
+
+def device_zone_verdict(rec: dict[str, Any], zones: Zones) -> str | None:
+    """Whether a device event's plate box lies outside its camera's zones: ``outside-roi`` or
+    ``excluded``, else None (also when the event has no box or no image size to place it in).
+
+    Devices give the box in pixels of the image they send: the largest non-plate image with a size.
+    """
+    box = rec.get("plate_box")
+    if zones.empty or not box:
+        return None
+    sizes = [
+        (int(img["width"]), int(img["height"]))
+        for img in rec.get("images") or ()
+        if img.get("kind") != "plate" and img.get("width") and img.get("height")
+    ]
+    if not sizes:
+        return None
+    width, height = max(sizes, key=lambda s: s[0] * s[1])
+    return zones.box_verdict(box, width, height)
