@@ -175,13 +175,13 @@ class CameraManager:
                 self._report(cfg, "disabled")
         doomed: list[tuple[str, str]] = []
         for cid, runner in self.running.items():
-            cfg = wanted.get(cid)
-            if cfg is None:
+            want = wanted.get(cid)
+            if want is None:
                 doomed.append((cid, self._why_not(cid)))
-            elif cfg.open_key() != runner.config.open_key():
+            elif want.open_key() != runner.config.open_key():
                 doomed.append((cid, "reconfigured"))
-            elif cfg != runner.config:
-                runner.update(cfg)
+            elif want != runner.config:
+                runner.update(want)
         self._stop_all(doomed)
         for cid, cfg in wanted.items():
             if cid not in self.running:
