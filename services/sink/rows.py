@@ -245,6 +245,33 @@ def _camera_status(recs: Sequence[dict[str, Any]]) -> Columns:
     return cols
 
 
+_ANOMALY = (
+    "anomaly_id",
+    "kind",
+    "plate",
+    "camera_id",
+    "ts",
+    "distance_km",
+    "seconds_apart",
+    "speed_kmh",
+    "limit_kmh",
+    "min_travel_s",
+    "reason",
+    "event_logged_at",
+    "emitted_at",
+)
+_SIGHTING = ("event_id", "camera_id", "plate", "ts", "confidence", "site", "lat", "lon")
+
+
+def _anomalies(recs: Sequence[dict[str, Any]]) -> Columns:
+    """Anomalies with both sightings flattened into first_* and second_* columns."""
+    cols = _plain(_ANOMALY)(recs)
+    for side in ("first", "second"):
+        for name in _SIGHTING:
+            cols[f"{side}_{name}"] = [r[side][name] for r in recs]
+    return cols
+
+
 TABLES: tuple[TableMap, ...] = (
     TableMap(
         "plate_events",
@@ -352,6 +379,7 @@ TABLES: tuple[TableMap, ...] = (
         ),
         (("status", 0, 65535),),
     ),
+    TableMap("anomalies", catalogue.ANOMALIES, "plate_anomaly", "anomaly_id", _anomalies),
 )
 BY_TABLE = {t.table: t for t in TABLES}
 BY_TOPIC = {t.topic.name: t for t in TABLES}

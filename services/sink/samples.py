@@ -234,6 +234,41 @@ def audit(i: int, *, base_ts: int) -> dict[str, Any]:
     }
 
 
+def anomaly(i: int, *, base_ts: int) -> dict[str, Any]:
+    ts = base_ts + i * 10
+    sightings = [
+        {
+            "event_id": stable_id("bench-event", i, base_ts, side),
+            "camera_id": CAMERAS[side],
+            "plate": plate_text(i),
+            "ts": ts - 60_000 * (1 - side),
+            "confidence": 0.95,
+            "site": None if side else "north",
+            "lat": 51.5,
+            "lon": -0.2 + 0.4 * side,
+            "variants": [plate_text(i)],
+        }
+        for side in (0, 1)
+    ]
+    return {
+        "anomaly_id": stable_id("anomaly", i, base_ts),
+        "kind": ("clone", "misread")[i % 2],
+        "plate": plate_text(i),
+        "camera_id": CAMERAS[1],
+        "ts": ts,
+        "distance_km": 27.7,
+        "seconds_apart": 60.0,
+        "speed_kmh": 1107.2,
+        "limit_kmh": 250.0,
+        "min_travel_s": None,
+        "reason": "27.7 km in 60 s",
+        "first": sightings[0],
+        "second": sightings[1],
+        "event_logged_at": ts + 100 if i % 3 else None,
+        "emitted_at": ts + 200,
+    }
+
+
 # schema name -> (catalogue topic attribute, factory)
 FACTORIES = {
     "plate_event": plate_event,
@@ -244,4 +279,5 @@ FACTORIES = {
     "camera_status": camera_status,
     "correction": correction,
     "audit_record": audit,
+    "plate_anomaly": anomaly,
 }
