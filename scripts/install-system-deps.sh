@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Debian packages the project cannot get from PyPI: mosquitto (MQTT tests), chromium (browser tests).
+# Debian packages the project cannot get from PyPI: mosquitto (MQTT tests), chromium (browser tests),
+# kcat (docs/consumers.md and its test).
 set -euo pipefail
 missing=()
 command -v mosquitto >/dev/null 2>&1 || missing+=(mosquitto)
@@ -9,6 +10,9 @@ command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 /usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0')" >/dev/null 2>&1 \
   || missing+=(gir1.2-gst-rtsp-server-1.0 python3-gst-1.0 gstreamer1.0-plugins-good \
     gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav)
+# Chinese province characters on plates render in the browser tests
+[ -d /usr/share/fonts/opentype/noto ] && fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing+=(fonts-noto-cjk)
+command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing system packages: ${missing[*]} (install them with apt-get as root)" >&2
