@@ -8,6 +8,7 @@ from services.api.routes import (
     cameras,
     devices,
     events,
+    investigations,
     live,
     ops,
     plates,
@@ -36,4 +37,5 @@ ROUTERS = [
     review.router,
     alerts.router,
     training.router,
+    investigations.router,
 ]

@@ -1,0 +1,252 @@
+"""Investigation queries over the passages in ClickHouse: convoys, journeys, origin-destination,
+travel times between cameras, dwell at sites, and the clone detector's anomalies.
+
+Every query reads ``plate_events FINAL`` (the latest version of each passage) in a time range
+and orders one plate's passages by time with window functions; the shared building block is
+``PASSAGES``: each passage with the number of the trip it belongs to (a gap longer than
+``gap_ms`` between two passages of one plate starts a new trip; convoys call trips "occasions").
+docs/investigations.md has the same SQL for analysts to run directly.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from services.api.search import FAST_FINAL
+
+RANGE = (
+    "ts >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')"
+    " AND ts < fromUnixTimestamp64Milli({until:Int64}, 'UTC')"
+)
+_ORDERED = (
+    "WINDOW w AS (PARTITION BY plate ORDER BY t ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+)
+# One row per passage: plate, camera, time (ms), site, zone, direction, position, trip number.
+PASSAGES = (
+    "SELECT plate, camera_id, t, site, zone, direction, lat, lon,"
+    " sum(new_trip) OVER (PARTITION BY plate ORDER BY t ROWS UNBOUNDED PRECEDING) AS trip"
+    " FROM (SELECT plate, camera_id, t, site, zone, direction, lat, lon,"
+    " if(row_number() OVER w = 1 OR t - lagInFrame(t) OVER w > {gap_ms:Int64}, 1, 0) AS new_trip"
+    " FROM (SELECT plate, toString(camera_id) AS camera_id, toUnixTimestamp64Milli(ts) AS t,"
+    " ifNull(toString(site), '') AS site, ifNull(toString(zone), '') AS zone,"
+    " ifNull(toString(direction), 'unknown') AS direction, lat, lon"
+    " FROM plate_events FINAL WHERE {where} AND " + RANGE + ") " + _ORDERED + ")"
+)
+
+JOURNEYS_SQL = (
+    "SELECT trip, min(t) AS start_ms, max(t) AS end_ms, count() AS passages,"
+    " argMin(site, t) AS origin, argMax(site, t) AS destination,"
+    " arraySort(x -> x.2, groupArray((camera_id, t, site, direction, lat, lon))) AS stops"
+    " FROM (" + PASSAGES.replace("{where}", "plate = {plate:String}") + ")"
+    " GROUP BY trip ORDER BY trip" + FAST_FINAL
+)
+
+CONVOY_SQL = (
+    "WITH target AS (" + PASSAGES.replace("{where}", "plate = {plate:String}") + ")"
+    " SELECT e.plate AS plate, uniqExact(x.trip) AS occasions, uniqExact(e.camera_id, e.t) AS passages,"
+    " uniqExact(e.camera_id) AS cameras, min(e.t) AS first_ms, max(e.t) AS last_ms"
+    " FROM (SELECT plate, toString(camera_id) AS camera_id, toUnixTimestamp64Milli(ts) AS t"
+    " FROM plate_events FINAL WHERE " + RANGE + " AND plate != {plate:String}"
+    " AND camera_id IN (SELECT camera_id FROM target)) AS e"
+    " INNER JOIN target AS x ON e.camera_id = x.camera_id"
+    " WHERE abs(e.t - x.t) <= {within_ms:Int64}"
+    " GROUP BY e.plate HAVING occasions >= {min_occasions:UInt32}"
+    " ORDER BY occasions DESC, passages DESC, plate LIMIT {limit:UInt32}" + FAST_FINAL
+)
+
+# Every pair of plates that passed the same camera within the window on enough occasions of
+# each. Passages are bucketed by the window; the companion side is copied into the neighbouring
+# buckets, so every pair within the window meets exactly once in the join.
+CONVOYS_ALL_SQL = (
+    "WITH p AS (" + PASSAGES.replace("{where}", "1") + ")"
+    " SELECT a.plate AS plate, b.plate AS companion, uniqExact(a.trip) AS occasions_plate,"
+    " uniqExact(b.trip) AS occasions_companion, least(occasions_plate, occasions_companion) AS support,"
+    " count() AS co_passages, uniqExact(a.camera_id) AS cameras"
+    " FROM (SELECT plate, camera_id, t, trip, intDiv(t, {within_ms:Int64}) AS bucket FROM p) AS a"
+    " INNER JOIN (SELECT plate, camera_id, t, trip,"
+    " arrayJoin([intDiv(t, {within_ms:Int64}) - 1, intDiv(t, {within_ms:Int64}),"
+    " intDiv(t, {within_ms:Int64}) + 1]) AS bucket FROM p) AS b"
+    " ON a.camera_id = b.camera_id AND a.bucket = b.bucket"
+    " WHERE a.plate < b.plate AND abs(a.t - b.t) <= {within_ms:Int64}"
+    " GROUP BY plate, companion HAVING support >= {min_occasions:UInt32}"
+    " ORDER BY support DESC, co_passages DESC, plate, companion LIMIT {limit:UInt32}" + FAST_FINAL
+)
+
+OD_SQL = (
+    "SELECT toUnixTimestamp(toStartOfHour(fromUnixTimestamp64Milli(start_ms, 'UTC'))) * 1000 AS hour_ms,"
+    " origin, destination, count() AS trips"
+    " FROM (SELECT plate, trip, min(t) AS start_ms, argMin({area}, t) AS origin,"
+    " argMax({area}, t) AS destination"
+    " FROM (" + PASSAGES.replace("{where}", "1") + ") GROUP BY plate, trip)"
+    " GROUP BY hour_ms, origin, destination ORDER BY hour_ms, trips DESC, origin, destination"
+    " LIMIT 100000" + FAST_FINAL
+)
+
+# quantileExact(q) is the element at index floor(q * n) of the sorted values.
+TRAVEL_SQL = (
+    "SELECT prev_camera AS from_camera, camera_id AS to_camera, count() AS trips,"
+    " quantileExact(0.5)(dt) / 1000 AS median_s, quantileExact(0.9)(dt) / 1000 AS p90_s"
+    " FROM (SELECT camera_id, trip, lagInFrame(camera_id) OVER w AS prev_camera,"
+    " lagInFrame(trip) OVER w AS prev_trip, t - lagInFrame(t) OVER w AS dt,"
+    " row_number() OVER w AS n FROM (" + PASSAGES.replace("{where}", "1") + ") " + _ORDERED + ")"
+    " WHERE n > 1 AND trip = prev_trip AND camera_id != prev_camera"
+    " GROUP BY from_camera, to_camera HAVING trips >= {min_trips:UInt32}"
+    " ORDER BY trips DESC, from_camera, to_camera LIMIT 10000" + FAST_FINAL
+)
+
+# Each entry (approaching) followed by an exit (leaving) of the same plate at the same site is a
+# stay; an entry followed by another entry lost its exit and is dropped; the last entry without
+# an exit is a stay still open at `now`.
+STAYS_SQL = (
+    "SELECT plate, site, t AS entry_ms, if(next_dir = 'leaving', next_t, NULL) AS exit_ms,"
+    " (ifNull(exit_ms, {now:Int64}) - t) / 1000 AS seconds"
+    " FROM (SELECT plate, site, t, direction, leadInFrame(direction, 1, '') OVER w AS next_dir,"
+    " leadInFrame(t) OVER w AS next_t"
+    " FROM (SELECT plate, ifNull(toString(site), '') AS site, toUnixTimestamp64Milli(ts) AS t,"
+    " toString(direction) AS direction FROM plate_events FINAL"
+    " WHERE " + RANGE + " AND direction IN ('approaching', 'leaving') AND {site_filter})"
+    " WINDOW w AS (PARTITION BY plate, site ORDER BY t"
+    " ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))"
+    " WHERE direction = 'approaching' AND next_dir IN ('leaving', '')"
+)
+DWELL_SQL = (
+    "SELECT site, count() AS stays, countIf(exit_ms IS NULL) AS inside,"
+    " quantileExact(0.5)(seconds) AS median_s, quantileExact(0.9)(seconds) AS p90_s,"
+    " countIf(seconds > {limit_s:Float64}) AS overstays"
+    " FROM (" + STAYS_SQL + ") GROUP BY site ORDER BY site" + FAST_FINAL
+)
+OVERSTAYS_SQL = (
+    "SELECT * FROM (" + STAYS_SQL + ") WHERE seconds > {limit_s:Float64}"
+    " ORDER BY seconds DESC, plate LIMIT {limit:UInt32}" + FAST_FINAL
+)
+
+ANOMALIES_SQL = (
+    "SELECT anomaly_id, kind, plate, toUnixTimestamp64Milli(ts) AS ts_ms, distance_km,"
+    " seconds_apart, speed_kmh, reason, first_camera_id, toUnixTimestamp64Milli(first_ts) AS first_ms,"
+    " first_site, first_lat, first_lon, second_camera_id,"
+    " toUnixTimestamp64Milli(second_ts) AS second_ms, second_site, second_lat, second_lon"
+    " FROM anomalies FINAL WHERE " + RANGE + " AND {kind_filter}"
+    " ORDER BY ts_ms DESC, anomaly_id LIMIT {limit:UInt32}" + FAST_FINAL
+)
+
+
+def _rows(client: Any, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    return [dict(r) for r in client.query(sql, parameters=params).named_results()]
+
+
+def journeys(
+    client: Any, *, plate: str, since: int, until: int, gap_ms: int
+) -> list[dict[str, Any]]:
+    """The plate's trips: start, end, origin and destination sites, and the stops in order."""
+    rows = _rows(
+        client, JOURNEYS_SQL, {"plate": plate, "since": since, "until": until, "gap_ms": gap_ms}
+    )
+    keys = ("camera_id", "ts", "site", "direction", "lat", "lon")
+    for r in rows:
+        r["trip"] = int(r["trip"])
+        r["stops"] = [dict(zip(keys, stop, strict=True)) for stop in r["stops"]]
+    return rows
+
+
+def convoys(
+    client: Any,
+    *,
+    plate: str,
+    since: int,
+    until: int,
+    within_ms: int,
+    gap_ms: int,
+    min_occasions: int,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Plates that passed the same cameras within ``within_ms`` of ``plate`` on enough of its trips."""
+    params = {
+        "plate": plate,
+        "since": since,
+        "until": until,
+        "within_ms": within_ms,
+        "gap_ms": gap_ms,
+        "min_occasions": min_occasions,
+        "limit": limit,
+    }
+    return _rows(client, CONVOY_SQL, params)
+
+
+def all_convoys(
+    client: Any,
+    *,
+    since: int,
+    until: int,
+    within_ms: int,
+    gap_ms: int,
+    min_occasions: int,
+    limit: int = 1000,
+) -> list[dict[str, Any]]:
+    """Every pair of plates travelling together in the window, ranked by support."""
+    params = {
+        "since": since,
+        "until": until,
+        "within_ms": within_ms,
+        "gap_ms": gap_ms,
+        "min_occasions": min_occasions,
+        "limit": limit,
+    }
+    return _rows(client, CONVOYS_ALL_SQL, params)
+
+
+def od_matrix(
+    client: Any, *, since: int, until: int, gap_ms: int, by: Literal["site", "zone"] = "site"
+) -> list[dict[str, Any]]:
+    """Trips per hour (of their start) from origin to destination site or zone."""
+    area = {"site": "site", "zone": "zone"}[by]  # a whitelist: the name goes into the SQL
+    return _rows(
+        client, OD_SQL.replace("{area}", area), {"since": since, "until": until, "gap_ms": gap_ms}
+    )
+
+
+def travel_times(
+    client: Any, *, since: int, until: int, gap_ms: int, min_trips: int = 1
+) -> list[dict[str, Any]]:
+    """Median and p90 seconds between consecutive cameras of the same trip, per camera pair."""
+    params = {"since": since, "until": until, "gap_ms": gap_ms, "min_trips": min_trips}
+    return _rows(client, TRAVEL_SQL, params)
+
+
+def _site(site: str | None) -> tuple[str, dict[str, Any]]:
+    if site is None:
+        return "1", {}
+    return "site = {site:String}", {"site": site}
+
+
+def dwell(
+    client: Any, *, since: int, until: int, now: int, limit_s: float, site: str | None = None
+) -> list[dict[str, Any]]:
+    """Per site: stays, vehicles still inside, median and p90 stay, overstays past ``limit_s``."""
+    cond, extra = _site(site)
+    params = {"since": since, "until": until, "now": now, "limit_s": limit_s, **extra}
+    return _rows(client, DWELL_SQL.replace("{site_filter}", cond), params)
+
+
+def overstays(
+    client: Any,
+    *,
+    since: int,
+    until: int,
+    now: int,
+    limit_s: float,
+    site: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Stays longer than ``limit_s`` (closed, or still open at ``now``), longest first."""
+    cond, extra = _site(site)
+    params = {"since": since, "until": until, "now": now, "limit_s": limit_s, "limit": limit}
+    return _rows(client, OVERSTAYS_SQL.replace("{site_filter}", cond), {**params, **extra})
+
+
+def anomalies(
+    client: Any, *, since: int, until: int, kind: str | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
+    """The clone detector's anomalies in the range, newest first."""
+    cond = "1" if kind is None else "kind = {kind:String}"
+    params = {"since": since, "until": until, "limit": limit, "kind": kind or ""}
+    return _rows(client, ANOMALIES_SQL.replace("{kind_filter}", cond), params)
