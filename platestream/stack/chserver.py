@@ -15,6 +15,7 @@ import base64
 import hmac
 import logging
 import os
+import queue
 import signal
 import socket
 import sys
@@ -34,14 +35,11 @@ SERVER_NAME = "platestream-chdb"
 MAX_BODY = 2 * 1024 * 1024 * 1024
 
 
-class Engine:
+class Session:
     """One chDB connection, used by one thread at a time; tracks the session's database and settings."""
 
-    def __init__(self, data_dir: Path):
-        import chdb
-
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self._conn = chdb.connect(str(data_dir))
+    def __init__(self, conn: Any):
+        self._conn = conn
         self._lock = threading.Lock()
         self._database = "default"
         self._settings: dict[str, str] = {}
@@ -135,6 +133,45 @@ class Engine:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+class Engine:
+    """A pool of chDB sessions on one data directory, so requests run side by side.
+
+    chDB runs each connection's queries in the calling thread and releases the GIL meanwhile; every
+    connection of the process shares one engine (tables, caches, background merges) but has its own
+    session (database, settings). A request borrows a free session for its whole statement and
+    waits when all are busy, which caps the endpoint's concurrency at ``sessions``.
+    """
+
+    def __init__(self, data_dir: Path, sessions: int = 4):
+        import chdb
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self._sessions = [Session(chdb.connect(str(data_dir))) for _ in range(max(1, sessions))]
+        self._free: queue.Queue[Session] = queue.Queue()
+        for session in self._sessions:
+            self._free.put(session)
+        self.version = self._sessions[0].version
+        self.timezone = self._sessions[0].timezone
+
+    def query(self, req: hc.Request, sql: str, fmt: str) -> tuple[bytes, str]:
+        session = self._free.get()
+        try:
+            return session.query(req, sql, fmt)
+        finally:
+            self._free.put(session)
+
+    def insert(self, req: hc.Request, statement: str, fmt: str, chunks: Any) -> str:
+        session = self._free.get()
+        try:
+            return session.insert(req, statement, fmt, chunks)
+        finally:
+            self._free.put(session)
+
+    def close(self) -> None:
+        for session in self._sessions:
+            session.close()
 
 
 def _attr(result: Any, name: str) -> int:
@@ -261,13 +298,12 @@ class Handler(BaseHTTPRequestHandler):
                 raise hc.HttpError(
                     hc.BAD_ARGUMENTS, f"There is no handle {url.path}", "BAD_ARGUMENTS", 404
                 )
-            if self.headers.get("Content-Type", "").lower().startswith("multipart/"):
-                raise hc.HttpError(
-                    hc.NOT_IMPLEMENTED,
-                    "multipart/form-data requests (external data, form-encoded parameters) are not "
-                    "supported by the local chDB endpoint; send parameters in the URL",
-                    "NOT_IMPLEMENTED",
-                )
+            content_type = self.headers.get("Content-Type", "")
+            if content_type.lower().startswith("multipart/"):
+                # query and param_* as form fields (clients do so for long parameters)
+                form = hc.decode_body(body, self.headers.get("Content-Encoding"))
+                params.update(hc.form_fields(content_type, form))
+                body = b""
             req = hc.split_params(params)
             self._check_auth(req)
             body = hc.decode_body(body, self.headers.get("Content-Encoding"))
@@ -354,8 +390,10 @@ class ChServer(ThreadingHTTPServer):
         self.password = password
 
 
-def serve(data_dir: Path, host: str, port: int, user: str, password: str) -> None:
-    engine = Engine(data_dir)
+def serve(
+    data_dir: Path, host: str, port: int, user: str, password: str, sessions: int = 4
+) -> None:
+    engine = Engine(data_dir, sessions)
     try:
         server = ChServer((host, port), engine, user, password)
     except OSError as exc:
@@ -390,6 +428,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--user", default=os.environ.get("PLATESTREAM_CLICKHOUSE_USER", "platestream")
     )
+    parser.add_argument(
+        "--sessions", type=int, default=4, help="chDB sessions: queries that run at once"
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     # The password comes from the environment only, so it never shows in `ps`.
@@ -403,7 +444,7 @@ def main(argv: list[str] | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    serve(args.data_dir, args.host, args.port, args.user, password)
+    serve(args.data_dir, args.host, args.port, args.user, password, args.sessions)
 
 
 if __name__ == "__main__":

@@ -276,6 +276,39 @@ def output_format(query: str, default: str) -> str:
     return match.group(1) if match else default
 
 
+def form_fields(content_type: str, body: bytes) -> dict[str, str]:
+    """The fields of a multipart/form-data body (``query``, ``param_*``, settings) as text.
+
+    A part with a file name is external data (a temporary table), which the local endpoint does
+    not offer: refused with NOT_IMPLEMENTED, as before forms were read at all.
+    """
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    head = f"Content-Type: {content_type}\r\n\r\n".encode("latin-1", "replace")
+    message = BytesParser(policy=HTTP).parsebytes(head + body)
+    if not message.is_multipart():
+        raise HttpError(BAD_ARGUMENTS, "malformed multipart/form-data body", "BAD_ARGUMENTS")
+    fields: dict[str, str] = {}
+    for part in message.iter_parts():  # type: ignore[attr-defined]
+        name = part.get_param("name", header="content-disposition")
+        if part.get_filename() is not None or not isinstance(name, str):
+            raise HttpError(
+                NOT_IMPLEMENTED,
+                "external data (file parts of multipart/form-data) is not supported by the local "
+                "chDB endpoint",
+                "NOT_IMPLEMENTED",
+            )
+        payload = part.get_payload(decode=True)
+        try:
+            fields[name] = payload.decode("utf-8") if isinstance(payload, bytes) else ""
+        except UnicodeDecodeError as exc:
+            raise HttpError(
+                BAD_ARGUMENTS, f"form field {name!r} is not UTF-8", "BAD_ARGUMENTS"
+            ) from exc
+    return fields
+
+
 def decode_body(body: bytes, encoding: str | None) -> bytes:
     """Undo a request's Content-Encoding (the ones ClickHouse accepts that Python can read)."""
     if not encoding or not body:

@@ -20,8 +20,21 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from platestream.plates import CONFUSABLE_COST, normalise, skeleton
+from services.api import plate_index
 
 EVENTS_FROM = "plate_events"
+# Ordered by (plate, ts): every plate criterion reads only its plates' key ranges (003_search.sql).
+INDEX_FROM = "plate_event_index"
+# Server-side limits sent with every search query: a query that would read more or run longer is
+# stopped by ClickHouse and answered 503, instead of holding a worker and the endpoint.
+SEARCH_SETTINGS: dict[str, Any] = {
+    "max_execution_time": 10,
+    "timeout_overflow_mode": "throw",
+    "max_rows_to_read": 100_000_000,
+    "read_overflow_mode": "throw",
+    "max_result_rows": 100_000,
+    "result_overflow_mode": "throw",
+}
 # Every version of a row shares its partition (corrections never change camera or time, and the
 # partition is the month of ts), so FINAL need not merge across partitions: several times faster.
 FAST_FINAL = " SETTINGS do_not_merge_across_partitions_select_final = 1"
@@ -157,11 +170,15 @@ def decode_cursor(cursor: str, sort: str) -> list[Any]:
     return values
 
 
-def build_where(q: EventQuery, params: dict[str, Any]) -> tuple[list[str], list[str], str]:
+def build_where(
+    q: EventQuery, params: dict[str, Any], resolved: dict[str, int] | None = None
+) -> tuple[list[str], list[str], str]:
     """PREWHERE and WHERE conditions and the score expression (tenths of an edit; 0 unless fuzzy).
 
     Cheap selective prefilters go to PREWHERE, so the edit distances are computed only for the
     rows that pass them (ClickHouse does not short-circuit AND for ordinary functions).
+    ``resolved`` (plate -> score, from `plate_index.resolve`) replaces a wildcard or fuzzy
+    condition by the plate set it resolved to.
     """
     prewhere: list[str] = []
     where: list[str] = []
@@ -172,7 +189,11 @@ def build_where(q: EventQuery, params: dict[str, Any]) -> tuple[list[str], list[
             if not _WILDCARD_OK.match(q.plate):
                 raise QueryError("wildcard patterns use ? and * only")
             params["plate_like"] = wildcard_to_like(q.plate)
-            where.append("plate LIKE {plate_like:String}")
+            if resolved is not None:
+                params["plates"] = list(resolved)
+                where.append("plate IN {plates:Array(String)}")
+            else:
+                where.append("plate LIKE {plate_like:String}")
         else:
             plate = normalise(q.plate)
             if not plate:
@@ -186,6 +207,11 @@ def build_where(q: EventQuery, params: dict[str, Any]) -> tuple[list[str], list[
             elif mode == "fuzzy":
                 if not 0 <= q.max_distance <= 4:
                     raise QueryError("max_distance must be between 0 and 4")
+                if resolved is not None:
+                    params.update(plates=list(resolved), scores=list(resolved.values()))
+                    where.append("plate IN {plates:Array(String)}")
+                    score = "transform(plate, {plates:Array(String)}, {scores:Array(UInt32)}, toUInt32(0))"
+                    return _filters(q, params, prewhere, where, score)
                 params.update(
                     plate=plate,
                     skel=skeleton(plate),
@@ -217,6 +243,13 @@ def build_where(q: EventQuery, params: dict[str, Any]) -> tuple[list[str], list[
                 where.append(f"{score} <= {{max_tenths:UInt32}}")
             else:
                 raise QueryError(f"unknown plate mode {mode!r}")
+    return _filters(q, params, prewhere, where, score)
+
+
+def _filters(
+    q: EventQuery, params: dict[str, Any], prewhere: list[str], where: list[str], score: str
+) -> tuple[list[str], list[str], str]:
+    """The conditions on everything but the plate, added to those on the plate."""
     if q.cameras:
         params["cameras"] = list(q.cameras)
         where.append("camera_id IN {cameras:Array(String)}")
@@ -241,7 +274,9 @@ def build_where(q: EventQuery, params: dict[str, Any]) -> tuple[list[str], list[
     return prewhere, where, score
 
 
-def build_search(q: EventQuery, *, limit: int | None = None) -> tuple[str, dict[str, Any]]:
+def build_search(
+    q: EventQuery, *, limit: int | None = None, resolved: dict[str, int] | None = None
+) -> tuple[str, dict[str, Any]]:
     """SQL and parameters for one page of candidates (``limit + 1`` rows: the extra one says more follow).
 
     Candidates are the keys of matching rows of any version (one per event and version);
@@ -250,7 +285,10 @@ def build_search(q: EventQuery, *, limit: int | None = None) -> tuple[str, dict[
     skip-index lookup to every granule that overlaps by primary key: seconds at 10M rows).
     """
     params: dict[str, Any] = {}
-    prewhere, where, score = build_where(q, params)
+    prewhere, where, score = build_where(q, params, resolved)
+    # A fuzzy search the indexes did not resolve still needs plate_skeleton of the event table.
+    plate_search = bool(q.plate) and not (q.resolved_mode() == "fuzzy" and resolved is None)
+    source = INDEX_FROM if plate_search else EVENTS_FROM
     conf = "toInt64(round(confidence * 1000))"
     key = "(ts, event_id, version) < (fromUnixTimestamp64Milli({c_ts:Int64}, 'UTC'), {c_id:String}, {c_ver:UInt32})"
     if q.cursor:
@@ -271,7 +309,7 @@ def build_search(q: EventQuery, *, limit: int | None = None) -> tuple[str, dict[
     )
     params["limit"] = (limit or q.limit) + 1
     sql = (
-        f"SELECT {KEY_COLUMNS}, {score} AS score, {conf} AS conf_milli FROM {EVENTS_FROM}"
+        f"SELECT {KEY_COLUMNS}, {score} AS score, {conf} AS conf_milli FROM {source}"
         + (" PREWHERE " + " AND ".join(prewhere) if prewhere else "")
         + (" WHERE " + " AND ".join(where) if where else "")
         + f" ORDER BY {order} LIMIT 1 BY event_id, version LIMIT {{limit:UInt32}}"
@@ -296,7 +334,7 @@ def fetch_latest(client: Any, keys: list[dict[str, Any]]) -> dict[str, dict[str,
         params.update({f"c{i}": k["camera_id"], f"t{i}": int(k["ts_ms"]), f"e{i}": k["event_id"]})
     sql = f"SELECT {COLUMNS} FROM plate_events WHERE " + " OR ".join(conds)
     latest: dict[str, dict[str, Any]] = {}
-    for row in client.query(sql, parameters=params).named_results():
+    for row in client.query(sql, parameters=params, settings=SEARCH_SETTINGS).named_results():
         have = latest.get(row["event_id"])
         if have is None or int(row["version"]) > int(have["version"]):
             latest[row["event_id"]] = row
@@ -336,8 +374,16 @@ def run_search(
     corrected version; follow ``next_cursor`` until it is None.
     """
     page = limit or q.limit
-    sql, params = build_search(q, limit=page)
-    keys = list(client.query(sql, parameters=params).named_results())
+    resolved = None
+    mode = q.resolved_mode()
+    if q.plate and mode in ("wildcard", "fuzzy"):
+        build_where(q, {})  # validates the pattern before any query
+        text = wildcard_to_like(q.plate) if mode == "wildcard" else q.plate
+        resolved = plate_index.resolve(client, mode, text, q.max_distance, SEARCH_SETTINGS)
+        if resolved == {}:
+            return [], None
+    sql, params = build_search(q, limit=page, resolved=resolved)
+    keys = list(client.query(sql, parameters=params, settings=SEARCH_SETTINGS).named_results())
     more = len(keys) > page
     keys = keys[:page]
     cursor = next_cursor(q, keys[-1]) if more and keys else None

@@ -59,7 +59,7 @@ def test_user_values_travel_as_parameters_only() -> None:
         assert "{" + name + ":" in sql
     assert (
         "notEmpty(watchlist_hits)" in sql
-        and "FROM plate_events WHERE" in sql
+        and "FROM plate_event_index WHERE" in sql  # a plate search reads the plate-ordered index
         and "LIMIT 1 BY event_id, version" in sql
     )
 

@@ -188,9 +188,45 @@ def test_errors_are_clickhouse_texts_with_status_and_code(http: httpx.Client) ->
     assert http.get("/", params={"query": "SELECT 1"}).text == "1\n"
 
 
+def test_form_encoded_query_and_parameters(http: httpx.Client) -> None:
+    """clickhouse-connect sends parameters over 4 KiB as multipart form fields."""
+    many = "[" + ",".join(f"'P{i:05d}'" for i in range(2000)) + "]"
+    r = http.post(
+        "/",
+        files={
+            "query": (None, "SELECT length({a:Array(String)}), {n:UInt8} + 1"),
+            "param_a": (None, many),
+            "param_n": (None, "41"),
+        },
+    )
+    assert r.status_code == 200 and r.text == "2000\t42\n"
+
+
+def test_concurrent_queries_run_side_by_side(settings: CommonSettings) -> None:
+    """Four half-second queries at once take about one half second, not two."""
+    import threading
+    import time
+
+    auth = (settings.clickhouse_user, settings.clickhouse_password)
+    codes: list[int] = []
+
+    def one() -> None:
+        r = httpx.get(settings.clickhouse_url, params={"query": "SELECT sleep(0.5)"}, auth=auth)
+        codes.append(r.status_code)
+
+    threads = [threading.Thread(target=one) for _ in range(4)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [200] * 4
+    assert time.perf_counter() - started < 1.6  # one at a time would take 2 s
+
+
 def test_unsupported_requests_say_so(http: httpx.Client) -> None:
-    r = http.post("/", files={"query": (None, "SELECT 1")})
-    assert r.status_code == 501 and "multipart/form-data" in r.text
+    r = http.post("/", files={"data": ("t.tsv", b"1\n")}, params={"query": "SELECT 1"})
+    assert r.status_code == 501 and "external data" in r.text
     r = http.get("/", params={"query": "SELECT 1", "compress": "1"})
     assert r.status_code == 501 and "compress=1" in r.text
     r = http.post("/play", content=b"x" * 10_000)
