@@ -9,6 +9,9 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
+from platestream.errors import BadInputError
+from platestream.limits import check_object_key
+
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png"}
 
 
@@ -23,11 +26,18 @@ def image_key(
     """``<prefix>/<camera>/<yyyy>/<mm>/<dd>/<hh>/<ts>-<owner>-<kind>.<ext>``.
 
     prefix: ``frames`` | ``crops`` | ``images``; owner_id: the frame, read or event id.
+    BadInputError when the record's values cannot make a key an object store takes (a time
+    outside the calendar, a camera id of ``..``): the caller dead-letters the record.
     """
-    dt = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
+    try:
+        dt = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise BadInputError(f"time {ts_ms} cannot be part of an object key: {exc}") from exc
     ext = EXTENSIONS.get(content_type, "bin")
     safe_camera = "".join(c if c.isalnum() or c in "-_." else "_" for c in camera_id)
-    return f"{prefix}/{safe_camera}/{dt:%Y/%m/%d/%H}/{ts_ms}-{owner_id}-{kind}.{ext}"
+    return check_object_key(
+        f"{prefix}/{safe_camera}/{dt:%Y/%m/%d/%H}/{ts_ms}-{owner_id}-{kind}.{ext}"
+    )
 
 
 def sha256_hex(data: bytes) -> str:

@@ -1,0 +1,131 @@
+"""Hypothesis strategies for schema-valid records with extreme values, from the schemas/*.avsc files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+
+from platestream.serde import AvroSerde
+
+SERDE = AvroSerde()
+INT32 = (-(2**31), 2**31 - 1)
+INT64 = (-(2**63), 2**63 - 1)
+
+# Text as devices and operators could send it: empty, ordinary, any script, control characters,
+# and far longer than any field is meant to be. No lone surrogates: UTF-8 cannot carry them, so no
+# schema-valid record holds one.
+_chars = st.characters(blacklist_categories=("Cs",))
+TEXT = st.one_of(
+    st.text(_chars, max_size=12),
+    st.sampled_from(["", "..", ".", "/", "a/../b", "=cmd|' /C calc'!A0", "粤B12345", "\x00", " "]),
+    st.text(st.sampled_from("AB0O-. /"), min_size=30, max_size=80),
+    st.builds(
+        lambda c, n: c * n, st.sampled_from(["A", "粤", "\u200b", "%"]), st.integers(1, 100_000)
+    ),
+)
+LONG = st.one_of(
+    st.integers(*INT64),
+    st.sampled_from(
+        [0, -1, 1, INT64[0], INT64[1], 253_402_300_799_999, 1_700_000_000_000, 4_102_444_800_000]
+    ),
+)
+INT = st.one_of(st.integers(*INT32), st.sampled_from([0, -1, INT32[0], INT32[1]]))
+FLOAT = st.floats(allow_nan=True, allow_infinity=True, width=32)
+DOUBLE = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.0, 1.0, 0.5]))
+BYTES = st.one_of(
+    st.binary(max_size=64),
+    st.builds(lambda tail: b"\xff\xd8\xff" + tail, st.binary(max_size=64)),  # looks like a JPEG
+    st.builds(lambda tail: b"\x89PNG\r\n\x1a\n" + tail, st.binary(max_size=64)),
+)
+# Fields whose values decide how deep a record gets into a stage: half the time plausible (so
+# dedup, matching and event building run), half the time anything.
+CAMERA = st.one_of(st.sampled_from(["cam-1", "cam-2", "gate.n:3", "x" * 64]), TEXT)
+PLATE = st.one_of(
+    st.sampled_from(["AB123", "ABC123", "AB0123", "A1", "A" * 32, "粤B12345"]),
+    st.text(st.sampled_from("AB0O18- "), min_size=1, max_size=40),
+    TEXT,
+)
+TIME = st.one_of(st.integers(1_600_000_000_000, 1_800_000_000_000), LONG)
+FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "camera_id": CAMERA,
+    "plate": PLATE,
+    "plate_raw": PLATE,
+    "ts": TIME,
+    "received_at": TIME,
+}
+PRIMITIVES: dict[str, st.SearchStrategy[Any]] = {
+    "null": st.none(),
+    "boolean": st.booleans(),
+    "int": INT,
+    "long": LONG,
+    "float": FLOAT,
+    "double": DOUBLE,
+    "string": TEXT,
+    "bytes": BYTES,
+}
+
+
+class _Builder:
+    def __init__(self, namespace: str | None) -> None:
+        self.named: dict[str, st.SearchStrategy[Any]] = {}
+        self.namespace = namespace
+
+    def full(self, name: str, namespace: str | None) -> str:
+        return name if "." in name else f"{namespace or self.namespace}.{name}"
+
+    def field(self, f: dict[str, Any], namespace: str | None) -> st.SearchStrategy[Any]:
+        own = self.of(f["type"], namespace)
+        kinds = f["type"] if isinstance(f["type"], list) else [f["type"]]
+        base = {k if isinstance(k, str) else k.get("type") for k in kinds}
+        biased = FIELDS.get(f["name"])
+        if biased is None or not base & {"string", "long"}:
+            return own
+        if "long" in base and f["name"] not in ("ts", "received_at"):
+            return own
+        if "string" in base and f["name"] in ("ts", "received_at"):
+            return own
+        return st.one_of(own, st.none() if "null" in base else own, biased)
+
+    def of(self, schema: Any, namespace: str | None = None) -> st.SearchStrategy[Any]:
+        if isinstance(schema, list):
+            return st.one_of(*(self.of(s, namespace) for s in schema))
+        if isinstance(schema, str):
+            if schema in PRIMITIVES:
+                return PRIMITIVES[schema]
+            name = self.full(schema, namespace)
+            return st.deferred(lambda: self.named[name])
+        kind = schema["type"]
+        if kind in PRIMITIVES:  # with a logicalType: the underlying value
+            return PRIMITIVES[kind]
+        if kind == "array":
+            return st.lists(self.of(schema["items"], namespace), max_size=4)
+        if kind == "map":
+            return st.dictionaries(TEXT, self.of(schema["values"], namespace), max_size=4)
+        if kind == "enum":
+            strategy: st.SearchStrategy[Any] = st.sampled_from(schema["symbols"])
+        elif kind == "fixed":
+            strategy = st.binary(min_size=schema["size"], max_size=schema["size"])
+        elif kind == "record":
+            ns = schema.get("namespace", namespace)
+            name = self.full(schema["name"], ns)
+            self.named[name] = st.nothing()  # a recursive reference resolves to the real one below
+            strategy = st.fixed_dictionaries(
+                {f["name"]: self.field(f, ns) for f in schema["fields"]}
+            )
+        else:
+            return self.of(kind, namespace)
+        if kind in ("enum", "fixed", "record"):
+            self.named[self.full(schema["name"], schema.get("namespace", namespace))] = strategy
+        return strategy
+
+
+def records(name: str) -> st.SearchStrategy[dict[str, Any]]:
+    """Records of ``schemas/<name>.avsc`` with extreme values in every field."""
+    schema = SERDE.written(name)
+    return _Builder(schema.get("namespace")).of(schema)
+
+
+def encoded(name: str) -> st.SearchStrategy[bytes]:
+    """The same records as the bytes a consumer reads (our framing and schema id included)."""
+    return records(name).map(lambda rec: SERDE.encode(name, rec))
