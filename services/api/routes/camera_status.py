@@ -39,14 +39,14 @@ class CameraStatusOut(BaseModel):
     details: dict[str, str]
 
 
-def _reads_last_minute(state: Any) -> dict[str, tuple[int, int]]:
+def _reads_last_minute(state: Any) -> dict[str, tuple[int, int]] | None:
     try:
         rows = state.clickhouse.query(
             RECENT_SQL, parameters={"since": now_ms() - 60_000}
         ).result_rows
     except Exception as exc:  # status stays useful while the event store is down
         logger.warning("reads per minute unavailable: %s", str(exc)[:200])
-        return {}
+        return None
     return {str(r[0]): (int(r[1]), int(r[2])) for r in rows}
 
 
@@ -57,10 +57,10 @@ def camera_status(state: StateDep, _p: CameraRead) -> list[dict[str, Any]]:
     reads = _reads_last_minute(state)
     configured = {c["camera_id"]: c for c in state.cameras.values()}
     out = []
-    for cam in sorted(set(merged) | set(configured) | set(reads)):
+    for cam in sorted(set(merged) | set(configured) | set(reads or {})):
         st = merged.get(cam, {})
         cfg = configured.get(cam)
-        n, last_read = reads.get(cam, (0, 0))
+        n, last_read = (reads or {}).get(cam, (0, 0))
         last_event = max(st.get("last_event_ts") or 0, last_read) or None
         out.append(
             {
@@ -75,7 +75,7 @@ def camera_status(state: StateDep, _p: CameraRead) -> list[dict[str, Any]]:
                 "updated_at": st.get("updated_at"),
                 "fps": st.get("fps"),
                 "events_per_min": st.get("events_per_min"),
-                "reads_per_min": n if reads or cam in reads else None,
+                "reads_per_min": n if reads is not None else None,
                 "last_event_ts": last_event,
                 "details": st.get("details", {}),
             }

@@ -12,12 +12,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from platestream.errors import BadInputError
 from platestream.limits import check_object_key
 from platestream.timeutil import to_ms
 from services.api.deps import Export, Search, StateDep, audit
+from services.api.hits import HitOut, describe_hits
 from services.api.search import FAST_FINAL, RESULT_FIELDS, EventQuery, QueryError, run_search
 from services.api.state import AppState
 
@@ -44,6 +45,9 @@ class EventOut(BaseModel):
     lane: int | None = None
     read_count: int
     watchlist_hits: list[str]
+    hits: list[HitOut] = Field(
+        default_factory=list, description="The hits as watchlist, reason and priority."
+    )
     access_status: str
     correction_id: str | None = None
     source: str | None = None
@@ -176,6 +180,7 @@ def search_page(
 def search_events(q: QueryDep, request: Request, state: StateDep, p: Search) -> dict[str, Any]:
     """Search plate events: plate exact/prefix/wildcard/fuzzy and filters; keyset pagination."""
     items, cursor = search_page(state, q)
+    describe_hits(state, items)
     fuzzy = q.resolved_mode() == "fuzzy"
     for item in items:
         item["thumbnail_url"] = presign(state, item.pop("best_crop_key", None))
@@ -309,6 +314,7 @@ def get_event(event_id: str, request: Request, state: StateDep, p: Search) -> di
         lat=row["lat"],
         lon=row["lon"],
     )
+    describe_hits(state, [out])
     ttl = state.settings.api_presign_ttl_s
     images = []
     if row["best_crop_key"]:

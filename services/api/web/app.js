@@ -9,6 +9,19 @@ function esc(v) {
   return String(v ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 }
 function fmtTime(ms) { return ms ? new Date(ms).toISOString().replace("T", " ").slice(0, 19) : ""; }
+function fmtAgo(ms) {
+  if (!ms) return "never";
+  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  return s < 60 ? `${s} s ago` : s < 3600 ? `${Math.round(s / 60)} min ago` : s < 86400 ? `${Math.round(s / 3600)} h ago` : fmtTime(ms);
+}
+// A watchlist hit as a reader knows it: the list and the reason (the entry id only as a fallback).
+function hitLabel(h) { return h.list_id ? `${h.list_id}${h.reason ? ": " + h.reason : ""}` : h.entry_id; }
+function hitsText(ev) { return (ev.hits && ev.hits.length ? ev.hits.map(hitLabel) : ev.watchlist_hits || []).join("; "); }
+// Pages in their own files (cameras.js, devices.js, ...) register here; they are loaded before this file.
+const PAGES = window.PAGES || {};
+// A timer a page sets to refresh itself; cleared when another page is shown.
+let pageTimer = null;
+function every(ms, fn) { if (pageTimer) clearInterval(pageTimer); pageTimer = setInterval(fn, ms); }
 function saveTokens(t) {
   state.token = t.access_token; state.refresh = t.refresh_token;
   sessionStorage.setItem("ps.token", state.token); sessionStorage.setItem("ps.refresh", state.refresh);
@@ -30,7 +43,12 @@ async function api(path, opts = {}, retry = true) {
   if (resp.status === 401) { clearTokens(); location.hash = "#login"; throw new Error("signed out"); }
   if (!resp.ok) {
     let detail = resp.statusText;
-    try { const j = await resp.json(); detail = typeof j.detail === "string" ? j.detail : JSON.stringify(j.detail); } catch (e) { /* not JSON */ }
+    try {
+      const j = await resp.json();
+      // a validation error names its field: "target: webhook URL refused: ..."
+      detail = typeof j.detail === "string" ? j.detail : Array.isArray(j.detail)
+        ? j.detail.map((d) => `${(d.loc || []).filter((l) => l !== "body").join(".")}: ${d.msg}`).join("; ") : JSON.stringify(j.detail);
+    } catch (e) { /* not JSON */ }
     throw new Error(resp.status + ": " + detail);
   }
   const type = resp.headers.get("content-type") || "";
@@ -83,7 +101,7 @@ function eventRow(ev) {
   const thumb = ev.thumbnail_url ? `<img class="thumb" alt="plate crop" src="${esc(ev.thumbnail_url)}">` : "";
   tr.innerHTML = `<td>${thumb}</td><td class="plate">${esc(ev.plate)}</td><td>${fmtTime(ev.ts)}</td><td>${esc(ev.camera_name || ev.camera_id)}</td>` +
     `<td>${esc(ev.site)}</td><td>${esc(ev.direction)}</td><td>${esc(ev.vehicle_type)}</td><td>${(ev.confidence * 100).toFixed(0)}%</td>` +
-    `<td class="hit">${esc((ev.watchlist_hits || []).join(", "))}</td>`;
+    `<td class="hit">${esc(hitsText(ev))}</td>`;
   tr.addEventListener("click", () => { location.hash = "#event/" + encodeURIComponent(ev.event_id); });
   return tr;
 }
@@ -129,7 +147,7 @@ async function showEvent(id) {
   const fields = [["Time (UTC)", fmtTime(ev.ts)], ["Camera", ev.camera_name || ev.camera_id], ["Site / zone", [ev.site, ev.zone].filter(Boolean).join(" / ")],
     ["Direction", ev.direction], ["Vehicle", [ev.vehicle_color, ev.vehicle_make, ev.vehicle_model, ev.vehicle_type].filter(Boolean).join(" ")],
     ["Confidence", (ev.confidence * 100).toFixed(1) + "%"], ["Reads", ev.read_count], ["Variants", ev.variants.join(", ")],
-    ["Watchlist hits", ev.watchlist_hits.join(", ")], ["Version", ev.version], ["Corrections", ev.corrections.map((c) => `${c.action} ${c.plate || ""} by ${c.user}`).join("; ")]];
+    ["Watchlist hits", hitsText(ev)], ["Version", ev.version], ["Corrections", ev.corrections.map((c) => `${c.action} ${c.plate || ""} by ${c.user}`).join("; ")]];
   $("#ev-fields").innerHTML = fields.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join("");
   $("#ev-reads tbody").innerHTML = ev.reads.map((r) => `<tr><td class="plate">${esc(r.plate)}</td><td>${(r.confidence * 100).toFixed(0)}%</td><td>${fmtTime(r.ts)}</td><td>${esc(r.candidates.join(", "))}</td></tr>`).join("");
   $("#ev-timeline").href = "#timeline/" + encodeURIComponent(ev.plate);
@@ -238,30 +256,10 @@ async function showWatchlists() {
   try { await load(); } catch (err) { $("#wl-status").textContent = err.message; }
 }
 
-// ---- cameras ----------------------------------------------------------------------------
-async function showCameras() {
-  mount("cameras");
-  const load = async () => {
-    const cams = await api("/cameras");
-    $("#cams tbody").innerHTML = cams.map((c) => `<tr><td>${esc(c.camera_id)}</td><td>${esc(c.name)}</td><td>${esc(c.site)}</td><td>${esc(c.zone)}</td><td>${esc(c.stream_url)}</td><td>${c.has_credentials ? "stored" : ""}</td><td>${c.enabled ? "yes" : "no"}</td><td><button data-id="${esc(c.camera_id)}">Delete</button></td></tr>`).join("");
-    $("#cams tbody").querySelectorAll("button").forEach((b) => b.addEventListener("click", async () => {
-      await api("/cameras/" + encodeURIComponent(b.dataset.id), { method: "DELETE" }); load();
-    }));
-  };
-  $("#cam-form").addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const f = e.target;
-    const body = { name: f.name.value, site: f.site.value || null, zone: f.zone.value || null, stream_url: f.stream_url.value || null };
-    if (f.username.value || f.password.value) body.credentials = { username: f.username.value, password: f.password.value };
-    try { await api("/cameras/" + encodeURIComponent(f.camera_id.value), { method: "PUT", json: body }); f.password.value = ""; $("#cam-status").textContent = "Saved."; load(); }
-    catch (err) { $("#cam-status").textContent = err.message; }
-  });
-  try { await load(); } catch (err) { $("#cam-status").textContent = err.message; }
-}
-
 // ---- router -----------------------------------------------------------------------------
 async function route() {
   if (state.ws && !location.hash.startsWith("#live")) { state.ws.close(); state.ws = null; }
+  if (pageTimer) { clearInterval(pageTimer); pageTimer = null; }
   if (!state.token) { showLogin(); return; }
   if (!state.me) {
     try { state.me = await api("/auth/me"); } catch (err) { showLogin(); return; }
@@ -271,8 +269,9 @@ async function route() {
   $("#who").textContent = `${state.me.name} (${state.me.role})`;
   const [name, arg] = location.hash.replace(/^#/, "").split("/");
   const views = { search: showSearch, event: () => showEvent(decodeURIComponent(arg || "")), timeline: () => showTimeline(decodeURIComponent(arg || "")),
-    live: showLive, review: showReview, watchlists: showWatchlists, cameras: showCameras };
-  (views[name] || showSearch)();
+    live: showLive, review: showReview, watchlists: showWatchlists };
+  const page = PAGES[name];
+  if (page) page(arg ? decodeURIComponent(arg) : undefined); else (views[name] || showSearch)();
 }
 
 $("#logout").addEventListener("click", () => { clearTokens(); location.hash = "#login"; route(); });

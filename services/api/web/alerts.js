@@ -1,0 +1,30 @@
+// Alerts page: recent watchlist alerts with who acknowledged them; acknowledge with a note.
+"use strict";
+
+async function loadAlerts() {
+  const f = $("#alerts-form");
+  const p = new URLSearchParams({ limit: "200" });
+  if (f.unacked_only.checked) p.set("unacked_only", "true");
+  const rows = await api("/alerts?" + p);
+  const perms = new Set(state.me.permissions || []);
+  $("#alerts-status").textContent = `${rows.length} alert(s)`;
+  $("#alerts tbody").innerHTML = rows.map((a) => `<tr data-id="${esc(a.alert_id)}" class="prio-${esc(a.priority)}"><td>${fmtTime(a.ts)}</td><td><span class="badge ${esc(a.priority)}">${esc(a.priority)}</span></td>` +
+    `<td class="plate"><a href="#event/${encodeURIComponent(a.event_id)}">${esc(a.plate)}</a></td><td>${esc(a.list_id)}${a.reason ? ": " + esc(a.reason) : ""}</td><td>${esc(a.camera_name || a.camera_id)}</td>` +
+    `<td class="ack">${a.ack ? `${esc(a.ack.user)} at ${fmtTime(a.ack.ts)}${a.ack.note ? ": " + esc(a.ack.note) : ""}`
+      : perms.has("correct") ? '<input class="ack-note" placeholder="note" size="14"> <button class="ack-btn">Acknowledge</button>' : "open"}</td></tr>`).join("");
+  $("#alerts tbody").querySelectorAll(".ack-btn").forEach((b) => b.addEventListener("click", async () => {
+    const tr = b.closest("tr");
+    try {
+      await api(`/alerts/${encodeURIComponent(tr.dataset.id)}/ack`, { method: "POST", json: { note: tr.querySelector(".ack-note").value } });
+      await loadAlerts();
+    } catch (err) { $("#alerts-status").textContent = err.message; }
+  }));
+}
+
+async function showAlerts() {
+  mount("alerts");
+  $("#alerts-form").addEventListener("submit", (e) => { e.preventDefault(); loadAlerts().catch((err) => { $("#alerts-status").textContent = err.message; }); });
+  try { await loadAlerts(); } catch (err) { $("#alerts-status").textContent = err.message; }
+}
+
+(window.PAGES = window.PAGES || {}).alerts = showAlerts;

@@ -1,0 +1,104 @@
+// Cameras page: live status (GET /camera-status, refreshed every 3 s), add/edit with zone polygons
+// drawn over the camera's latest image. Zones are frame fractions (x, y in [0, 1]).
+"use strict";
+
+const zoneState = { points: [], roi: [], exclusions: [], img: null };
+
+function stateBadge(s) {
+  const title = s.reason ? ` title="${esc(s.reason)}"` : "";
+  return `<span class="badge ${esc(s.state)}"${title}>${esc(s.state)}</span>` + (s.reason ? ` <small>${esc(s.reason)}</small>` : "");
+}
+
+async function loadCameraStatus() {
+  const body = $("#cam-live tbody");
+  if (!body) return;
+  const rows = await api("/camera-status");
+  body.innerHTML = rows.map((s) => `<tr data-id="${esc(s.camera_id)}"><td>${esc(s.camera_id)}</td><td>${esc(s.name || "")}</td><td class="cam-state">${stateBadge(s)}</td>` +
+    `<td class="cam-seen">${esc(fmtAgo(s.last_event_ts))}</td><td>${s.fps == null ? "" : s.fps.toFixed(1)}</td><td class="cam-rpm">${s.reads_per_min == null ? "" : s.reads_per_min}</td>` +
+    `<td>${s.enabled == null ? "not configured" : s.enabled ? "yes" : "no"}</td><td>${s.configured ? `<button class="cam-edit" data-perm="camera:write">Edit</button>` : ""}</td></tr>`).join("");
+  applyPerms(body);
+  body.querySelectorAll(".cam-edit").forEach((b) => b.addEventListener("click", () => editCamera(b.closest("tr").dataset.id)));
+}
+
+function drawZones() {
+  const c = $("#zone-canvas");
+  if (!c) return;
+  const g = c.getContext("2d");
+  const sx = c.width, sy = c.height;
+  g.fillStyle = "#39414f"; g.fillRect(0, 0, c.width, c.height);
+  if (zoneState.img) g.drawImage(zoneState.img, 0, 0, c.width, c.height);
+  const poly = (pts, stroke, fill) => {
+    if (!pts.length) return;
+    g.beginPath(); pts.forEach(([x, y], i) => (i ? g.lineTo(x * sx, y * sy) : g.moveTo(x * sx, y * sy)));
+    if (fill) { g.closePath(); g.fillStyle = fill; g.fill(); }
+    g.strokeStyle = stroke; g.lineWidth = 2; g.stroke();
+  };
+  zoneState.roi.forEach((p) => poly(p, "#2fbf71", "rgba(47,191,113,.25)"));
+  zoneState.exclusions.forEach((p) => poly(p, "#e0433c", "rgba(224,67,60,.3)"));
+  poly(zoneState.points, "#ffd23f", null);
+  zoneState.points.forEach(([x, y]) => { g.fillStyle = "#ffd23f"; g.fillRect(x * sx - 3, y * sy - 3, 6, 6); });
+  $("#zone-summary").textContent = `${zoneState.roi.length} ROI, ${zoneState.exclusions.length} exclusion polygon(s)` + (zoneState.img ? "" : " (no image of this camera yet)");
+}
+
+async function loadFrame(cameraId) {
+  zoneState.img = null;
+  try {
+    const page = await api("/events?" + new URLSearchParams({ camera: cameraId, limit: "1" }));
+    if (!page.items.length) return;
+    const ev = await api("/events/" + encodeURIComponent(page.items[0].event_id));
+    const order = ["scene", "frame", "vehicle", "plate"];
+    const im = ev.images.slice().sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind))[0];
+    if (!im) return;
+    const img = new Image();
+    await new Promise((ok, bad) => { img.onload = ok; img.onerror = bad; img.src = im.url; });
+    zoneState.img = img;
+  } catch (err) { /* no image: draw on a blank frame */ }
+}
+
+async function editCamera(id) {
+  const cam = await api("/cameras/" + encodeURIComponent(id));
+  const f = $("#cam-form");
+  for (const k of ["camera_id", "name", "site", "zone", "stream_url"]) f[k].value = cam[k] || "";
+  f.plate_formats.value = (cam.plate_formats || []).join(", ");
+  f.enabled.checked = cam.enabled;
+  f.camera_id.readOnly = true;
+  $("#cam-form-title").textContent = "Edit camera " + id;
+  zoneState.roi = cam.zones.roi || []; zoneState.exclusions = cam.zones.exclusions || []; zoneState.points = [];
+  await loadFrame(id);
+  drawZones();
+}
+
+function listInput(v) { return v.split(",").map((x) => x.trim()).filter(Boolean); }
+
+async function showCameras() {
+  mount("cameras");
+  zoneState.points = []; zoneState.roi = []; zoneState.exclusions = []; zoneState.img = null;
+  const canvas = $("#zone-canvas");
+  canvas.addEventListener("click", (e) => {
+    const r = canvas.getBoundingClientRect();
+    const frac = (v) => Math.round(Math.min(1, Math.max(0, v)) * 1000) / 1000;
+    const x = frac((e.clientX - r.left - canvas.clientLeft) / canvas.clientWidth), y = frac((e.clientY - r.top - canvas.clientTop) / canvas.clientHeight);
+    zoneState.points.push([x, y]); drawZones();
+  });
+  const close = (kind) => { if (zoneState.points.length >= 3) zoneState[kind].push(zoneState.points); zoneState.points = []; drawZones(); };
+  $("#zone-roi").addEventListener("click", () => close("roi"));
+  $("#zone-excl").addEventListener("click", () => close("exclusions"));
+  $("#zone-clear").addEventListener("click", () => { zoneState.points = []; zoneState.roi = []; zoneState.exclusions = []; drawZones(); });
+  $("#cam-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const f = e.target;
+    const body = { name: f.name.value, site: f.site.value || null, zone: f.zone.value || null, stream_url: f.stream_url.value || null,
+      plate_formats: listInput(f.plate_formats.value), enabled: f.enabled.checked, zones: { roi: zoneState.roi, exclusions: zoneState.exclusions } };
+    if (f.username.value || f.password.value) body.credentials = { username: f.username.value, password: f.password.value };
+    const path = "/cameras/" + encodeURIComponent(f.camera_id.value);
+    try {
+      await api(path, { method: f.camera_id.readOnly ? "PATCH" : "PUT", json: body });
+      f.password.value = ""; $("#cam-status").textContent = "Saved."; loadCameraStatus();
+    } catch (err) { $("#cam-status").textContent = err.message; }
+  });
+  drawZones();
+  try { await loadCameraStatus(); } catch (err) { $("#cam-status-note").textContent = err.message; }
+  every(3000, () => loadCameraStatus().catch(() => {}));
+}
+
+(window.PAGES = window.PAGES || {}).cameras = showCameras;
