@@ -39,6 +39,7 @@ SUBCOMMANDS: dict[str, str] = {
     "detect": "services.detect.cli",
     "enrich": "services.enrich.cli",
     "anomalies": "services.investigate.cli",
+    "investigate": "services.investigate.jobs",
     "notify": "services.enrich.notify_cli",
     "health": "services.enrich.health_cli",
     "sink": "services.sink.cli",

@@ -1,0 +1,97 @@
+"""`platestream investigate`: scheduled analyses over the stored passages (convoys in a window).
+
+Runs once and exits (for cron or a Kubernetes CronJob), or with ``--every-s`` repeats until
+SIGTERM/SIGINT, each run over the window that ends at that moment. One JSON object per convoy on
+stdout (or appended to ``--out``), so the result can be piped or shipped like a log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+logger = logging.getLogger(__name__)
+
+app = typer.Typer(help="Scheduled investigations over the stored passages.", no_args_is_help=True)
+
+HOUR_MS = 3_600_000
+
+
+def convoy_run(
+    client: Any,
+    *,
+    until: int,
+    hours: int,
+    within_s: int,
+    min_occasions: int,
+    gap_s: int,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """The convoys of the window ``hours`` long ending at ``until``, each with its window."""
+    from services.api.investigations import all_convoys
+
+    since = until - hours * HOUR_MS
+    rows = all_convoys(
+        client,
+        since=since,
+        until=until,
+        within_ms=within_s * 1000,
+        gap_ms=gap_s * 1000,
+        min_occasions=min_occasions,
+        limit=limit,
+    )
+    return [{"since": since, "until": until, **r} for r in rows]
+
+
+@app.command("convoys")
+def convoys(
+    hours: Annotated[int, typer.Option(min=1, max=24 * 366, help="Window length.")] = 24 * 7,
+    until: Annotated[
+        datetime | None, typer.Option(help="End of the window (UTC); default: now.")
+    ] = None,
+    within_s: Annotated[int, typer.Option(min=1, max=3600, help="Seconds apart at a camera.")] = 60,
+    min_occasions: Annotated[int, typer.Option(min=1, help="Separate trips needed.")] = 3,
+    gap_s: Annotated[int, typer.Option(min=60, help="A longer gap ends a trip.")] = 1800,
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
+    out: Annotated[Path | None, typer.Option(help="Append JSON lines here, not stdout.")] = None,
+    every_s: Annotated[
+        float, typer.Option(min=0, help="Repeat every this many seconds (0: run once).")
+    ] = 0,
+) -> None:
+    """Find every pair of plates travelling together in a window, ranked by support."""
+    from platestream.clickhouse import make_clickhouse
+    from platestream.runtime import install_stop_handlers
+    from platestream.settings import CommonSettings, load
+    from platestream.timeutil import now_ms, to_ms
+
+    settings = load(CommonSettings)
+    client = make_clickhouse(settings)
+    stop = threading.Event()
+    if every_s:
+        install_stop_handlers(stop)
+    while True:
+        end = to_ms(until) if until is not None else now_ms()
+        rows = convoy_run(
+            client,
+            until=end,
+            hours=hours,
+            within_s=within_s,
+            min_occasions=min_occasions,
+            gap_s=gap_s,
+            limit=limit,
+        )
+        lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
+        if out is None:
+            typer.echo(lines, nl=False)
+        else:
+            with out.open("a", encoding="utf-8") as fh:
+                fh.write(lines)
+        logger.info("convoys: %d pairs in the %d h before %d", len(rows), hours, end)
+        if not every_s or stop.wait(every_s):
+            return
