@@ -14,16 +14,16 @@ import random
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from platestream.benchutil import machine, percentile, write_json
+from platestream.benchutil import machine, write_json
 from platestream.errors import StackError
 from platestream.settings import load
+from services.api.bench_stats import measure_runs, memory, mixed, storage, throughput
 from services.api.settings import ApiSettings
 
 DB = "bench_api"
@@ -146,13 +146,21 @@ def query_kinds(rng: random.Random, t0: int, plates: list[str]) -> dict[str, Any
     def plate() -> str:
         return rng.choice(plates)
 
-    def fuzzy() -> dict[str, Any]:
+    def misread(edits: int) -> str:
         p = list(plate())
-        i = rng.randrange(len(p))
-        p[i] = (
-            "8" if p[i] == "B" else ("0" if p[i] == "O" else rng.choice("ABCDEFGHJKLMNPRSTUVWXYZ"))
-        )
-        return {"plate": "".join(p), "mode": "fuzzy", "max_distance": 1, "sort": "score"}
+        for i in rng.sample(range(len(p)), edits):
+            p[i] = (
+                "8"
+                if p[i] == "B"
+                else ("0" if p[i] == "O" else rng.choice("ABCDEFGHJKLMNPRSTUVWXYZ"))
+            )
+        return "".join(p)
+
+    def fuzzy() -> dict[str, Any]:
+        return {"plate": misread(1), "mode": "fuzzy", "max_distance": 1, "sort": "score"}
+
+    def fuzzy2() -> dict[str, Any]:
+        return {"plate": misread(2), "mode": "fuzzy", "max_distance": 2, "sort": "score"}
 
     def camera_day() -> dict[str, Any]:
         day = t0 + rng.randrange(29) * 86_400_000
@@ -166,72 +174,15 @@ def query_kinds(rng: random.Random, t0: int, plates: list[str]) -> dict[str, Any
         "exact": lambda: {"plate": plate()},
         "prefix": lambda: {"plate": plate()[:3], "mode": "prefix"},
         "wildcard": lambda: {"plate": plate()[:2] + "?" + plate()[3:5] + "*"},
+        "wildcard_suffix": lambda: {"plate": "*" + plate()[-4:]},
         "fuzzy": fuzzy,
+        "fuzzy2": fuzzy2,
         "camera_day": camera_day,
     }
 
 
 def _iso(ms: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
-
-
-def measure(
-    client: httpx.Client, headers: dict[str, str], params_fn: Any, n: int
-) -> dict[str, Any]:
-    lat: list[float] = []
-    hits = 0
-    for _ in range(n):
-        start = time.perf_counter()
-        r = client.get("/api/v1/events", params=params_fn(), headers=headers)
-        lat.append((time.perf_counter() - start) * 1000)
-        r.raise_for_status()
-        hits += len(r.json()["items"])
-    return {
-        "n": n,
-        "p50_ms": round(percentile(lat, 50) or 0, 1),
-        "p99_ms": round(percentile(lat, 99) or 0, 1),
-        "mean_results": round(hits / n, 1),
-    }
-
-
-def throughput(
-    url: str, headers: dict[str, str], params_fn: Any, concurrency: int, duration: float
-) -> dict[str, Any]:
-    stop = time.monotonic() + duration
-    lat: list[float] = []
-    errors = [0]
-    lock = threading.Lock()
-
-    def worker() -> None:
-        with httpx.Client(base_url=url, timeout=60) as c:
-            while time.monotonic() < stop:
-                with lock:
-                    params = params_fn()
-                start = time.perf_counter()
-                r = c.get("/api/v1/events", params=params, headers=headers)
-                ms = (time.perf_counter() - start) * 1000
-                with lock:
-                    if r.status_code == 200:
-                        lat.append(ms)
-                    else:
-                        errors[0] += 1
-
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    began = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - began
-    return {
-        "concurrency": concurrency,
-        "seconds": round(elapsed, 1),
-        "requests": len(lat),
-        "errors": errors[0],
-        "requests_per_s": round(len(lat) / elapsed, 1),
-        "p50_ms": round(percentile(lat, 50) or 0, 1),
-        "p99_ms": round(percentile(lat, 99) or 0, 1),
-    }
 
 
 def run_bench(
@@ -242,6 +193,7 @@ def run_bench(
     duration: float,
     json_out: Path | None,
     keep: bool,
+    runs: int = 1,
 ) -> dict[str, Any]:
     from platestream.kafka import create_topics, require_broker
     from platestream.serde import AvroSerde
@@ -288,25 +240,24 @@ def run_bench(
                 entry: dict[str, Any] = {
                     "rows": target,
                     "insert_s": round(grow_s, 1),
-                    "latency": {},
+                    "load_avg_1m": round(os.getloadavg()[0], 2),
+                    "latency": measure_runs(client, headers, kinds, queries, runs, target),
                 }
-                for name, fn in kinds.items():
-                    entry["latency"][name] = measure(client, headers, fn, queries)
-                    lat = entry["latency"][name]
+                mixed_fn = mixed(rng, kinds)
+                entry["throughput"] = {
+                    name: throughput(api.url, headers, fn, concurrency, duration)
+                    for name, fn in (("exact", kinds["exact"]), ("mixed", mixed_fn))
+                }
+                for name, tp in entry["throughput"].items():
                     print(
-                        f"  {target:>12,} rows  {name:10} p50 {lat['p50_ms']:8.1f} ms  p99 {lat['p99_ms']:8.1f} ms"
-                        f"  ({lat['mean_results']} results/query)",
+                        f"  {target:>12,} rows  {name} x{concurrency} clients: {tp['requests_per_s']} req/s "
+                        f"(p50 {tp['p50_ms']} ms, p99 {tp['p99_ms']} ms, errors {tp['errors']})",
                         flush=True,
                     )
-                entry["throughput"] = throughput(
-                    api.url, headers, kinds["exact"], concurrency, duration
-                )
-                tp = entry["throughput"]
-                print(
-                    f"  {target:>12,} rows  exact x{concurrency} clients: {tp['requests_per_s']} req/s "
-                    f"(p50 {tp['p50_ms']} ms, p99 {tp['p99_ms']} ms, errors {tp['errors']})",
-                    flush=True,
-                )
+                entry["memory_mib"] = memory(api.proc, bench_settings)
+                entry["storage"] = storage(bench_settings, DB)
+                entry["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
+                print(f"  memory {entry['memory_mib']}  load {entry['load_avg_1m_at_end']}")
                 result["sizes"].append(entry)
     finally:
         if not keep:

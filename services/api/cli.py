@@ -80,6 +80,9 @@ def register_bench(bench_app: typer.Typer) -> None:
             Path | None, typer.Option("--json", help="Write the figures as JSON.")
         ] = None,
         keep: Annotated[bool, typer.Option(help="Keep the generated database.")] = False,
+        runs: Annotated[
+            int, typer.Option(help="Latency runs per size; medians of their p50/p99 are reported.")
+        ] = 1,
     ) -> None:
         """Search latency p50/p99 at each row count and concurrent-request throughput of the API."""
         from services.api.bench import run_bench
@@ -91,4 +94,5 @@ def register_bench(bench_app: typer.Typer) -> None:
             duration=duration,
             json_out=json_out,
             keep=keep,
+            runs=runs,
         )

@@ -1,0 +1,162 @@
+"""Measurements of `platestream bench api`: latency per query kind over runs, throughput, memory, storage."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from typing import Any
+
+import httpx
+
+from platestream.benchutil import median, percentile
+from services.api.settings import ApiSettings
+
+
+def measure(
+    client: httpx.Client,
+    headers: dict[str, str],
+    params_fn: Any,
+    n: int,
+    path: str = "/api/v1/events",
+) -> dict[str, Any]:
+    lat: list[float] = []
+    hits = 0
+    for _ in range(n):
+        start = time.perf_counter()
+        r = client.get(path, params=params_fn(), headers=headers)
+        lat.append((time.perf_counter() - start) * 1000)
+        r.raise_for_status()
+        hits += len(r.json().get("items", []))
+    return {
+        "n": n,
+        "p50_ms": round(percentile(lat, 50) or 0, 1),
+        "p99_ms": round(percentile(lat, 99) or 0, 1),
+        "mean_results": round(hits / n, 1),
+    }
+
+
+def throughput(
+    url: str, headers: dict[str, str], params_fn: Any, concurrency: int, duration: float
+) -> dict[str, Any]:
+    stop = time.monotonic() + duration
+    lat: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+
+    def worker() -> None:
+        with httpx.Client(base_url=url, timeout=60) as c:
+            while time.monotonic() < stop:
+                with lock:
+                    params = params_fn()
+                start = time.perf_counter()
+                r = c.get("/api/v1/events", params=params, headers=headers)
+                ms = (time.perf_counter() - start) * 1000
+                with lock:
+                    if r.status_code == 200:
+                        lat.append(ms)
+                    else:
+                        errors[0] += 1
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    began = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - began
+    return {
+        "concurrency": concurrency,
+        "seconds": round(elapsed, 1),
+        "requests": len(lat),
+        "errors": errors[0],
+        "requests_per_s": round(len(lat) / elapsed, 1),
+        "p50_ms": round(percentile(lat, 50) or 0, 1),
+        "p99_ms": round(percentile(lat, 99) or 0, 1),
+    }
+
+
+def measure_runs(
+    client: httpx.Client,
+    headers: dict[str, str],
+    kinds: dict[str, Any],
+    queries: int,
+    runs: int,
+    rows: int,
+) -> dict[str, Any]:
+    """Per kind: p50/p99 of each run, their medians, and the ratio to the reference of the run.
+
+    The reference is the API's /health (HTTP, routing, no ClickHouse) measured in the same run,
+    so a slower machine moves both and the ratio shows what the search itself costs.
+    """
+    per: dict[str, list[dict[str, Any]]] = {name: [] for name in ["reference", *kinds]}
+    for _ in range(runs):
+        per["reference"].append(measure(client, headers, dict, queries, path="/health"))
+        for name, fn in kinds.items():
+            per[name].append(measure(client, headers, fn, queries))
+    out: dict[str, Any] = {}
+    ref = median(r["p50_ms"] for r in per["reference"]) or 1.0
+    for name, results in per.items():
+        p50 = median(r["p50_ms"] for r in results) or 0.0
+        p99 = median(r["p99_ms"] for r in results) or 0.0
+        out[name] = {
+            "n": queries,
+            "runs": runs,
+            "p50_ms": round(p50, 1),
+            "p99_ms": round(p99, 1),
+            "p50_runs": [r["p50_ms"] for r in results],
+            "p99_runs": [r["p99_ms"] for r in results],
+            "mean_results": results[-1]["mean_results"],
+            "p50_over_reference": round(p50 / ref, 1),
+        }
+        print(
+            f"  {rows:>12,} rows  {name:15} p50 {p50:8.1f} ms  p99 {p99:8.1f} ms  "
+            f"x{out[name]['p50_over_reference']} ref  ({out[name]['mean_results']} results/query)",
+            flush=True,
+        )
+    return out
+
+
+def mixed(rng: random.Random, kinds: dict[str, Any]) -> Any:
+    names = sorted(kinds)
+    return lambda: kinds[rng.choice(names)]()
+
+
+def memory(api_proc: Any, settings: ApiSettings) -> dict[str, float | None]:
+    """RSS of the API process and of the process answering on the ClickHouse port."""
+    from urllib.parse import urlparse
+
+    import psutil
+
+    def rss(pid: int | None) -> float | None:
+        try:
+            return round(psutil.Process(pid).memory_info().rss / 2**20, 1) if pid else None
+        except psutil.Error:
+            return None
+
+    port = urlparse(settings.clickhouse_url).port or 8123
+    ch_pid = next(
+        (
+            c.pid
+            for c in psutil.net_connections("tcp")
+            if c.status == "LISTEN" and c.laddr and c.laddr.port == port
+        ),
+        None,
+    )
+    return {"api": rss(api_proc.pid if api_proc else None), "clickhouse_endpoint": rss(ch_pid)}
+
+
+def storage(settings: ApiSettings, db: str) -> dict[str, Any]:
+    """Rows and bytes on disk per table of the bench database (the new search tables included)."""
+    from platestream.clickhouse import make_clickhouse
+
+    rows = (
+        make_clickhouse(settings, database="default")
+        .query(
+            "SELECT table, sum(rows), sum(bytes_on_disk) FROM system.parts "
+            "WHERE database = {db:String} AND active GROUP BY table ORDER BY table",
+            parameters={"db": db},
+        )
+        .result_rows
+    )
+    return {str(t): {"rows": int(r), "mib": round(int(b) / 2**20, 1)} for t, r, b in rows}
