@@ -26,8 +26,11 @@ EVENTS_FROM = "plate_events"
 # Ordered by (plate, ts): every plate criterion reads only its plates' key ranges (003_search.sql).
 INDEX_FROM = "plate_event_index"
 # Server-side limits sent with every search query: a query that would read more or run longer is
-# stopped by ClickHouse and answered 503, instead of holding a worker and the endpoint.
+# stopped by ClickHouse and answered 503, instead of holding a worker and the endpoint. A real
+# ClickHouse server also cancels the query when the API's connection to it closes (the API timed
+# out or died); the local chDB endpoint ignores that one and relies on max_execution_time.
 SEARCH_SETTINGS: dict[str, Any] = {
+    "cancel_http_readonly_queries_on_client_close": 1,
     "max_execution_time": 10,
     "timeout_overflow_mode": "throw",
     "max_rows_to_read": 100_000_000,
