@@ -4,14 +4,12 @@ each one is handled or rejected as bad input (dead letter), within a per-record 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 import cv2
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from minio.helpers import check_object_name
 
@@ -28,23 +26,10 @@ from services.enrich.settings import EnrichSettings, Route
 from services.sink.rows import BY_TABLE, Source
 from services.sink.s3_sink import IMAGE_TOPICS, S3Sink
 from services.sink.settings import SinkSettings
-from tests.security.avro_strategies import SERDE, encoded, records
+from tests.security.avro_strategies import EXAMPLES, SERDE, encoded, fuzz, records
 
-# make test runs the first, `-m slow` the second (>= 10,000 per consumer, as the issue asks)
-EXAMPLES = [200, pytest.param(10_000, marks=pytest.mark.slow)]
-# The per-record budget: one record taking longer than this fails the run (after a first warm-up).
-BUDGET = timedelta(seconds=2)
 REJECTIONS = (BadInputError, SerdeError)
 JPEG = cv2.imencode(".jpg", np.full((16, 48, 3), 200, np.uint8))[1].tobytes()
-
-
-def fuzz(examples: int) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    return settings(
-        max_examples=examples,
-        deadline=BUDGET,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-        database=None,
-    )
 
 
 class DeadLetters:
