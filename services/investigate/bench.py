@@ -203,7 +203,9 @@ def bench_in_process(events: int, plates: int) -> dict[str, Any]:
     }
 
 
-def run_bench(*, json_out: Path | None, events: int, plates: int) -> None:
+def run_bench(
+    *, json_out: Path | None, events: int, plates: int, broker: bool, backlog: int, clones: int
+) -> None:
     info = machine()
     typer.echo(
         f"machine: {info['cpus']} cpus, load {info['load_avg_1m_at_start']} at start"
@@ -215,7 +217,23 @@ def run_bench(*, json_out: Path | None, events: int, plates: int) -> None:
         f" ({r['events_per_cpu_s']} per CPU-second; best 20k chunk {r['chunk_events_per_s_best']}/s,"
         f" median {r['chunk_events_per_s_median']}/s); {r['clones']} clones, {r['misreads']} misreads"
     )
-    write_json(
-        json_out,
-        {"machine": info, "in_process": r, "load_avg_1m_at_end": round(os.getloadavg()[0], 2)},
-    )
+    payload: dict[str, Any] = {"machine": info, "in_process": r}
+    if broker:
+        from services.investigate.bench_broker import bench_broker
+
+        b = bench_broker(backlog, clones)
+        lat = b["latency"]
+        typer.echo(
+            f"through the broker: backlog of {b['backlog_events']} plate events drained at"
+            f" {b['events_per_s']}/s wall, {b['events_per_cpu_s']} per CPU-second"
+            f" (start {b['startup_s']} s)"
+        )
+        typer.echo(
+            f"anomaly latency, second sighting produced -> anomaly read: p50 {lat['p50_ms']} ms,"
+            f" p99 {lat['p99_ms']} ms, max {lat['max_ms']} ms ({lat['anomalies_seen']}/"
+            f"{lat['clones_sent']} planted clones, ~{lat['background_events_per_s']} background"
+            f" events/s); in the processor (log time -> emitted) p99 {lat['logged_to_emitted_p99_ms']} ms"
+        )
+        payload["broker"] = b
+    payload["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
+    write_json(json_out, payload)

@@ -84,8 +84,20 @@ def register_bench(bench_app: typer.Typer) -> None:
         ] = None,
         events: Annotated[int, typer.Option(help="Plate events through the processor.")] = 300_000,
         plates: Annotated[int, typer.Option(help="Distinct plates in the traffic.")] = 200_000,
+        broker: Annotated[
+            bool, typer.Option(help="Also run through Kafka (the stack, or an ephemeral one).")
+        ] = True,
+        backlog: Annotated[int, typer.Option(help="Plate events drained through Kafka.")] = 100_000,
+        clones: Annotated[int, typer.Option(help="Planted clones for the latency.")] = 200,
     ) -> None:
         """Plate events/s through the clone detector in one process (decode, check, emit)."""
         from services.investigate.bench import run_bench
 
-        run_bench(json_out=json_out, events=events, plates=plates)
+        run_bench(
+            json_out=json_out,
+            events=events,
+            plates=plates,
+            broker=broker,
+            backlog=backlog,
+            clones=clones,
+        )
