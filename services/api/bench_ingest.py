@@ -1,0 +1,106 @@
+"""Ingest cost of the search indexes: insert the bench rows with and without migration 003's views.
+
+Runs chDB in this process on a throwaway data directory (no stack needed) and inserts the same
+generated rows that `platestream bench api` uses into ``plate_events``, once into a database with
+every migration and once into one where the four views of 003_search are dropped. CPU seconds of
+the process (every chDB thread included) are the figure to compare on a shared machine; wall time
+is reported too.
+
+Run: python -m services.api.bench_ingest --rows 200000 --runs 3 [--json F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from platestream.benchutil import machine, median, write_json
+from services.api.bench import DB, INSERT_SQL
+from services.sink.migrations import load_migrations, render, split_statements
+from services.sink.settings import SinkSettings
+
+SEARCH_VIEWS = (
+    "plate_dictionary_mv",
+    "plate_variants_mv",
+    "plate_grams_mv",
+    "plate_event_index_mv",
+)
+
+
+def _database(conn: Any, name: str, with_search: bool) -> None:
+    conn.query(f"DROP DATABASE IF EXISTS {name}")
+    conn.query(f"CREATE DATABASE {name}")
+    for mig in load_migrations():
+        for stmt in split_statements(render(mig.sql, SinkSettings(), database=name)):
+            conn.query(stmt)
+    if not with_search:
+        for view in SEARCH_VIEWS:
+            conn.query(f"DROP VIEW {name}.{view}")
+
+
+def measure(rows: int, runs: int) -> dict[str, Any]:
+    import chdb
+
+    tmp = Path(tempfile.mkdtemp(prefix="platestream-ingest-"))
+    conn = chdb.connect(str(tmp))
+    out: dict[str, Any] = {"rows": rows, "runs": runs, "machine": machine()}
+    try:
+        for label, with_search in (("without_search_views", False), ("with_search_views", True)):
+            cpu, wall = [], []
+            for run in range(runs):
+                name = f"ingest_{int(with_search)}_{run}"
+                _database(conn, name, with_search)
+                sql = INSERT_SQL.replace(f"{DB}.", f"{name}.")
+                c0, w0 = time.process_time(), time.perf_counter()
+                conn.query(sql, params={"t0": 1_780_000_000_000, "start": 0, "count": rows})
+                cpu.append(time.process_time() - c0)
+                wall.append(time.perf_counter() - w0)
+            parts = conn.query(
+                "SELECT table, sum(rows), sum(bytes_on_disk) FROM system.parts "
+                f"WHERE database = '{name}' AND active GROUP BY table ORDER BY table",
+                "TabSeparated",
+            )
+            out[label] = {
+                "cpu_s_median": round(median(cpu) or 0, 2),
+                "wall_s_median": round(median(wall) or 0, 2),
+                "cpu_us_per_row": round((median(cpu) or 0) / rows * 1e6, 1),
+                "rows_per_cpu_s": round(rows / (median(cpu) or 1)),
+                "cpu_s_runs": [round(c, 2) for c in cpu],
+                "tables": {
+                    t: {"rows": int(r), "mib": round(int(b) / 2**20, 2)}
+                    for t, r, b in (
+                        ln.split("\t") for ln in bytes(parts.bytes()).decode().split("\n") if ln
+                    )
+                },
+            }
+    finally:
+        conn.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    out["machine"]["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    result = measure(args.rows, args.runs)
+    for label in ("without_search_views", "with_search_views"):
+        r = result[label]
+        print(
+            f"{label:22} CPU {r['cpu_s_median']:6.2f} s ({r['cpu_us_per_row']} us/row, "
+            f"{r['rows_per_cpu_s']:,} rows per CPU-second)  wall {r['wall_s_median']:6.2f} s"
+        )
+    print(f"load average at end: {result['machine']['load_avg_1m_at_end']}")
+    write_json(args.json, result)
+
+
+if __name__ == "__main__":
+    main()
