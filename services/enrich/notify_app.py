@@ -20,39 +20,13 @@ import faust
 
 from platestream import topics as catalogue
 from platestream.errors import SerdeError
+from platestream.gaps import GapWatch
 from platestream.serde import AvroSerde
 from services.enrich.notify import Notifier, delivery_id, targets_for
 from services.enrich.routes import RouteTable
 from services.enrich.settings import NotifySettings
 
 logger = logging.getLogger(__name__)
-
-
-class GapWatch:
-    """Offsets seen per partition of a topic without transactions or compaction, whose offsets are
-    contiguous: a jump means this consumer was not given some records.
-
-    Seen on the local broker right after a restart (docs/faults.md): a new group member got
-    offsets 95 and 97 of a partition but never 96, which reads back fine later. Real Kafka does not
-    do this; the notifier reads such a gap back itself rather than lose an alert.
-    """
-
-    def __init__(self) -> None:
-        self.last: dict[int, int] = {}
-
-    def see(self, partition: int, offset: int) -> range | None:
-        """Record ``offset``; the offsets skipped since the previous one, if any."""
-        last = self.last.get(partition)
-        if last is None or offset > last:
-            self.last[partition] = offset
-        if last is None or offset <= last + 1:
-            return None
-        return range(last + 1, offset)
-
-    def forget(self, partitions: set[int]) -> None:
-        """After a rebalance: offsets of partitions this member did not own are not gaps."""
-        for p in partitions:
-            self.last.pop(p, None)
 
 
 def read_back(

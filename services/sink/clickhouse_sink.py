@@ -5,7 +5,8 @@ every record they cover succeeded (or the record went to the dead-letter topic);
 carries the same insert deduplication token; a record delivered twice (a restart after a crash,
 an upstream retry) collapses on its id in the ReplacingMergeTree (count with FINAL or argMax).
 When ClickHouse is down the consumer pauses its partitions, keeps the batch and retries with
-backoff; nothing is dropped and the process does not crash.
+backoff; nothing is dropped and the process does not crash. Offsets the consumer skipped on a
+topic without compaction are read back before the record after them (``platestream.gaps``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 
 from platestream.dlq import DeadLetters
 from platestream.errors import BadInputError, SerdeError
+from platestream.gaps import GapWatch, expect_committed, with_gaps
 from platestream.serde import AvroSerde
 from services.sink.batch import Batch
 from services.sink.rows import TABLES, TableMap
@@ -38,6 +40,7 @@ class SinkStats:
     dead_lettered: int = 0
     batches: int = 0
     outages: int = 0
+    gaps: int = 0  # offset ranges the consumer skipped (read back before going on)
     per_table: dict[str, int] = field(default_factory=dict)
     last_flush_ms: float = 0.0
 
@@ -64,6 +67,7 @@ class ClickHouseSink:
         stop: threading.Event,
         commit: bool = True,
         on_flush: Callable[[SinkStats], None] | None = None,
+        read_back: Callable[[str, int, range], list[Message]] | None = None,
     ) -> None:
         self.settings = settings
         self.consumer = consumer
@@ -76,6 +80,8 @@ class ClickHouseSink:
         self.commit_offsets = commit
         self.on_flush = on_flush
         self.topics = event_topics(settings)
+        self.read_back = read_back
+        self.gaps = GapWatch()
         self.stats = SinkStats()
         self.batch = Batch()
         self._paused: list[TopicPartition] = []
@@ -86,9 +92,12 @@ class ClickHouseSink:
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         logger.info("assigned %d partitions", len(partitions))
         self._paused = []
+        if self.read_back is not None:
+            expect_committed(self.gaps, consumer, partitions)
 
     def on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Flush what we hold for the partitions we lose; if we cannot, drop it (it is re-delivered)."""
+        self.gaps.forget({(p.topic, p.partition) for p in partitions})
         if self.batch.empty() and self._inflight is None:
             return
         try:
@@ -124,6 +133,9 @@ class ClickHouseSink:
         while not self.stop.is_set():
             timeout = 0.1 if self.batch.empty() else max(0.0, min(0.1, max_age - self.batch.age()))
             msgs = self.consumer.consume(num_messages=min(5000, max_rows), timeout=timeout)
+            if self.read_back is not None:
+                msgs, gaps = with_gaps(msgs, self.gaps, self.read_back, contiguous=self._contiguous)
+                self.stats.gaps += gaps
             for msg in msgs:
                 self.handle(msg)
             if not self.batch.empty() and (
@@ -134,6 +146,10 @@ class ClickHouseSink:
                 self._complete_inflight()  # commit it now, not at the next flush
         self.drain()
         self._pool.shutdown(wait=True)
+
+    def _contiguous(self, topic: str) -> bool:
+        mapping = self.topics.get(topic)
+        return mapping is not None and not mapping.topic.compacted  # compaction leaves gaps
 
     def handle(self, msg: Message) -> None:
         err = msg.error()

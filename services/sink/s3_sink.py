@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 from platestream import topics as catalogue
 from platestream.dlq import DeadLetters
 from platestream.errors import BadInputError, SerdeError
+from platestream.gaps import GapWatch, expect_committed, with_gaps
 from platestream.limits import check_object_key
 from platestream.s3 import ensure_bucket
 from platestream.serde import AvroSerde
@@ -61,6 +63,7 @@ class S3Stats:
     claim_checked: int = 0
     dead_lettered: int = 0
     outages: int = 0
+    gaps: int = 0  # offset ranges the consumer skipped (read back before going on)
 
 
 @dataclass(frozen=True)
@@ -97,9 +100,12 @@ class S3Sink:
         dead_letters: DeadLetters,
         producer: Producer,
         stop: threading.Event,
+        read_back: Callable[[str, int, range], list[Message]] | None = None,
     ) -> None:
         self.settings = settings
         self.consumer = consumer
+        self.read_back = read_back
+        self.gaps = GapWatch()
         self.s3 = s3
         self.serde = serde
         self.dlq = dead_letters
@@ -115,15 +121,27 @@ class S3Sink:
 
     def run(self) -> None:
         ensure_bucket_with_lifecycle(self.s3, self.bucket, self.settings.s3_retention_days)
-        self.consumer.subscribe(list(self.schemas))
+        self.consumer.subscribe(
+            list(self.schemas), on_assign=self._on_assign, on_revoke=self._on_revoke
+        )
         logger.info("S3 sink running: %d topics -> bucket %s", len(self.schemas), self.bucket)
         try:
             while not self.stop.is_set():
                 msgs = self.consumer.consume(num_messages=500, timeout=0.2)
+                if msgs and self.read_back is not None:  # skipped offsets read back first
+                    msgs, gaps = with_gaps(msgs, self.gaps, self.read_back)
+                    self.stats.gaps += gaps
                 if msgs:
                     self.process(msgs)
         finally:
             self._pool.shutdown(wait=True)
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self.read_back is not None:
+            expect_committed(self.gaps, consumer, partitions)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.gaps.forget({(p.topic, p.partition) for p in partitions})
 
     def collect(self, msgs: list[Message]) -> tuple[list[Put], dict[tuple[str, int], int]]:
         puts: list[Put] = []

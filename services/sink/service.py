@@ -14,6 +14,7 @@ from typing import Any
 
 from platestream.clickhouse import make_clickhouse
 from platestream.dlq import DeadLetters
+from platestream.gaps import ReadBack
 from platestream.kafka import make_consumer, make_producer
 from platestream.s3 import make_s3
 from platestream.serde import AvroSerde
@@ -69,6 +70,8 @@ def build_clickhouse_sink(
         **{"partition.assignment.strategy": "range"},
     )
     stack.callback(consumer.close)
+    read_back = ReadBack(settings)
+    stack.callback(read_back.close)
     client = make_clickhouse(
         settings,
         database="default",
@@ -85,6 +88,7 @@ def build_clickhouse_sink(
         dead_letters=DeadLetters(stage="sink", producer=producer, serde=serde, settings=settings),
         producer=producer,
         stop=stop,
+        read_back=read_back,
         **kwargs,
     )
 
@@ -95,6 +99,8 @@ def build_s3_sink(settings: SinkSettings, stop: threading.Event, stack: ExitStac
     stack.callback(producer.flush, 10.0)
     consumer = make_consumer(settings, group_id(settings, settings.sink_group_s3))
     stack.callback(consumer.close)
+    read_back = ReadBack(settings)
+    stack.callback(read_back.close)
     return S3Sink(
         settings=settings,
         consumer=consumer,
@@ -103,6 +109,7 @@ def build_s3_sink(settings: SinkSettings, stop: threading.Event, stack: ExitStac
         dead_letters=DeadLetters(stage="sink", producer=producer, serde=serde, settings=settings),
         producer=producer,
         stop=stop,
+        read_back=read_back,
     )
 
 

@@ -1,0 +1,74 @@
+"""Offset gaps: skipped records are noticed per partition and read back in order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from platestream.gaps import GapWatch, with_gaps
+
+
+class Msg:
+    def __init__(self, topic: str, partition: int, offset: int) -> None:
+        self._t, self._p, self._o = topic, partition, offset
+
+    def topic(self) -> str:
+        return self._t
+
+    def partition(self) -> int:
+        return self._p
+
+    def offset(self) -> int:
+        return self._o
+
+    def error(self) -> None:
+        return None
+
+
+def positions(msgs: list[Any]) -> list[tuple[str, int, int]]:
+    return [(m.topic(), m.partition(), m.offset()) for m in msgs]
+
+
+def test_skipped_offsets_are_read_back_before_the_record_after_them() -> None:
+    asked: list[tuple[str, int, range]] = []
+
+    def read_back(topic: str, partition: int, offsets: range) -> list[Any]:
+        asked.append((topic, partition, offsets))
+        return [Msg(topic, partition, o) for o in offsets if o != 4]  # 4 is a hole in the log
+
+    watch = GapWatch()
+    msgs = [Msg("a", 0, 1), Msg("a", 1, 7), Msg("a", 0, 2), Msg("a", 0, 6), Msg("a", 1, 8)]
+    out, gaps = with_gaps(msgs, watch, read_back)  # type: ignore[arg-type]
+    assert gaps == 1
+    assert asked == [("a", 0, range(3, 6))]
+    assert positions(out) == [
+        ("a", 0, 1),
+        ("a", 1, 7),
+        ("a", 0, 2),
+        ("a", 0, 3),
+        ("a", 0, 5),
+        ("a", 0, 6),
+        ("a", 1, 8),
+    ]
+
+
+def test_committed_offset_is_the_expected_start_and_compacted_topics_pass_through() -> None:
+    watch = GapWatch()
+    watch.expect(("a", 0), 10)  # committed offset 10: the next record should be 10
+    got: list[range] = []
+
+    def read_back(topic: str, partition: int, offsets: range) -> list[Any]:
+        got.append(offsets)
+        return []
+
+    out, gaps = with_gaps(
+        [Msg("a", 0, 12), Msg("c", 0, 50), Msg("c", 0, 90)],
+        watch,
+        read_back,  # type: ignore[arg-type]
+        contiguous=lambda t: t != "c",
+    )
+    assert (gaps, got) == (1, [range(10, 12)])
+    assert positions(out) == [("a", 0, 12), ("c", 0, 50), ("c", 0, 90)]
+    # a re-delivery (offset below the expected one) is no gap; after forget, no baseline
+    assert watch.see(("a", 0), 11) is None
+    watch.forget({("a", 0)})
+    assert watch.see(("a", 0), 40) is None
