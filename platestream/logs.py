@@ -75,6 +75,7 @@ class Formatter(JsonFormatter):
         self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
     ) -> None:
         super().add_fields(log_data, record, message_dict)
+        log_data.pop("color_message", None)  # uvicorn's ANSI-coloured copy of msg
         if record.exc_info and "exc_info" in log_data:
             log_data["exc"] = log_data.pop("exc_info")
 

@@ -32,6 +32,16 @@ def run_faust_worker(name: str, log_level: str, build) -> None:  # type: ignore[
     """Run a faust app in this process (faust installs its own SIGTERM/SIGINT handlers)."""
     import faust
 
+    from platestream.logs import FAUST_LOGGING_CONFIG, root_handlers
+
     app = build()
-    worker = faust.Worker(app, loglevel=log_level.upper(), quiet=True, redirect_stdouts=False)
+    # keep platestream's log format (JSON with PLATESTREAM_LOG_JSON) instead of faust's own
+    app.conf.loghandlers = root_handlers()
+    worker = faust.Worker(
+        app,
+        loglevel=log_level.upper(),
+        quiet=True,
+        redirect_stdouts=False,
+        logging_config=dict(FAUST_LOGGING_CONFIG),
+    )
     worker.execute_from_commandline()
