@@ -6,13 +6,17 @@ table of what was already delivered, so an alert seen twice is delivered once pe
 
 Webhooks are POSTed as JSON with ``X-Platestream-Signature: sha256=<hex HMAC-SHA256 of
 "<timestamp>.<body>" under the shared secret>`` and ``X-Platestream-Timestamp``, so a receiver can
-verify origin and reject replays. Failures (connection errors, 5xx, 408, 429) are retried with
+verify origin and reject replays. The same request carries the Standard Webhooks headers
+(``webhook-id`` = the alert id, ``webhook-timestamp``, ``webhook-signature: v1,<base64>``), so
+receivers built on that spec's libraries verify it and drop a redelivered copy by its id:
+delivery is at-least-once (docs/enrich.md). Failures (connection errors, 5xx, 408, 429) are retried with
 exponential backoff and full jitter up to ``notify_max_attempts``; other 4xx answers are final.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import json
@@ -67,6 +71,14 @@ def delivery_id(alert_id: str, channel: str, target: str) -> str:
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
     return "sha256=" + mac.hexdigest()
+
+
+def standard_signature(secret: str, msg_id: str, timestamp: str, body: bytes) -> str:
+    """The Standard Webhooks ``webhook-signature``: ``v1,`` + base64 HMAC-SHA256 of
+    ``"<id>.<timestamp>.<body>"``; a ``whsec_`` secret is base64 (as the spec's), others raw."""
+    key = base64.b64decode(secret[6:]) if secret.startswith("whsec_") else secret.encode()
+    mac = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256)
+    return "v1," + base64.b64encode(mac.digest()).decode()
 
 
 def backoff_s(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
@@ -203,6 +215,14 @@ class Notifier:
                 route.secret or self.settings.notify_webhook_secret, ts, body
             ),
             "X-Platestream-Alert-Id": str(alert.get("alert_id")),
+            "webhook-id": str(alert.get("alert_id")),
+            "webhook-timestamp": ts,
+            "webhook-signature": standard_signature(
+                route.secret or self.settings.notify_webhook_secret,
+                str(alert.get("alert_id")),
+                ts,
+                body,
+            ),
         }
         client = await self._client()
         try:

@@ -20,7 +20,14 @@ import pytest
 
 from platestream import topics as catalogue
 from platestream.timeutil import now_ms
-from services.enrich.notify import Notifier, backoff_s, delivery_id, sign, targets_for
+from services.enrich.notify import (
+    Notifier,
+    backoff_s,
+    delivery_id,
+    sign,
+    standard_signature,
+    targets_for,
+)
 from services.enrich.settings import NotifySettings, Route
 
 from .helpers import SERDE, Pipe, TopicReader, stage_process
@@ -119,6 +126,9 @@ def test_webhook_retries_then_succeeds_and_4xx_is_final() -> None:
     ts = req.headers["X-Platestream-Timestamp"]
     assert req.headers["X-Platestream-Signature"] == sign("s3", ts, req.content)
     assert json.loads(req.content)["alert_id"] == "a1"
+    # Standard Webhooks headers: the id a receiver dedupes on, and the spec's signature
+    assert req.headers["webhook-id"] == "a1" and req.headers["webhook-timestamp"] == ts
+    assert req.headers["webhook-signature"] == standard_signature("s3", "a1", ts, req.content)
 
 
 # --- integration --------------------------------------------------------------------------------
