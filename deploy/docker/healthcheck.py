@@ -32,6 +32,11 @@ ENDPOINTS: dict[str, tuple[str, int, str, str]] = {
 # `platestream ingest <sub>` commands other than `serve` (mqtt, camera, dahua, file) open no port:
 # for them the container's health is its process's (the check says so and passes).
 NO_ENDPOINT = {("ingest", sub) for sub in ("mqtt", "camera", "dahua", "file")}
+# Sub-commands with a port of their own, as in ENDPOINTS: the camera manager answers any path of
+# its Prometheus port (/health included) while it runs.
+SUB_ENDPOINTS: dict[tuple[str, str], tuple[str, int, str, str]] = {
+    ("ingest", "cameras"): ("PLATESTREAM_INGEST_CAMERAS_METRICS_PORT", 9107, "/health", "/health"),
+}
 TIMEOUT_S = 3.0
 
 
@@ -54,8 +59,8 @@ def stage_of_pid1(cmdline: Path = Path("/proc/1/cmdline")) -> str | None:
     return found[0] if found else None
 
 
-def url_for(stage: str, ready: bool, env: dict[str, str]) -> str:
-    var, default, live_path, ready_path = ENDPOINTS[stage]
+def url_for(stage: str, ready: bool, env: dict[str, str], sub: str = "") -> str:
+    var, default, live_path, ready_path = SUB_ENDPOINTS.get((stage, sub)) or ENDPOINTS[stage]
     port = int(env.get(var) or default)
     return f"http://127.0.0.1:{port}{ready_path if ready else live_path}"
 
@@ -86,7 +91,8 @@ def main(argv: list[str]) -> int:
             f"healthcheck: unknown stage {stage!r}; known: {', '.join(ENDPOINTS)}", file=sys.stderr
         )
         return 1
-    ok, detail = check(url_for(stage, ready, dict(os.environ)))
+    sub = found[1] if found else ""
+    ok, detail = check(url_for(stage, ready, dict(os.environ), sub))
     print(detail, file=sys.stdout if ok else sys.stderr)
     return 0 if ok else 1
 

@@ -124,6 +124,25 @@ def cameras(
 
 
 @app.command()
+def cameras(
+    shared: Annotated[
+        bool,
+        typer.Option(
+            "--shared/--alone",
+            help="Share the cameras with the other replicas (consumer group) or run every camera here.",
+        ),
+    ] = True,
+) -> None:
+    """Camera manager: a source for every enabled camera on anpr.cameras.v1, followed live."""
+    from services.ingest.camera_service import camera_manager
+
+    settings = _settings()
+    stop = _stop_event()
+    with camera_manager(settings, stop, shared=shared) as manager:
+        manager.run()
+
+
+@app.command()
 def dahua(
     camera_id: Annotated[str, typer.Option("--camera", help="Our camera id.")],
     url: Annotated[str, typer.Option(help="Camera base URL, e.g. http://192.0.2.10")],
@@ -227,6 +246,25 @@ def file_(
 
 
 def register_bench(bench_app: typer.Typer) -> None:
+    @bench_app.command("cameras")
+    def bench_cameras(
+        runs: Annotated[int, typer.Option(help="Runs; the median is reported.")] = 3,
+        cameras: Annotated[int, typer.Option(help="sim:// cameras on the one manager.")] = 16,
+        fps: Annotated[float, typer.Option(help="Frames per second per camera.")] = 5.0,
+        seconds: Annotated[float, typer.Option(help="Measured seconds per run.")] = 20.0,
+        width: Annotated[int, typer.Option(help="Frame width (16:9).")] = 1280,
+        json_path: Annotated[
+            Path | None, typer.Option("--json", help="Write the result as JSON.")
+        ] = None,
+    ) -> None:
+        """One camera manager with N sim:// cameras: frames/s sustained, CPU per camera, backlog."""
+        from platestream.benchutil import write_json
+        from services.ingest.camera_bench import run, summary_text
+
+        result = run(runs=runs, cameras=cameras, fps=fps, seconds=seconds, width=width)
+        typer.echo(summary_text(result))
+        write_json(json_path, result)
+
     @bench_app.command("ingest")
     def bench_ingest(
         runs: Annotated[

@@ -27,7 +27,8 @@ SECRETS = (
 
 def test_compose_file_follows_the_compose_specification() -> None:
     parsed = PyCompose.from_json(json.dumps(compose()))
-    assert set(parsed.service_names()) == DATA_SERVICES | STAGES | {"init", "ingest-mqtt"}
+    extra = {"init", "ingest-mqtt", "ingest-cameras"}
+    assert set(parsed.service_names()) == DATA_SERVICES | STAGES | extra
 
 
 def test_the_spec_check_rejects_mistakes() -> None:

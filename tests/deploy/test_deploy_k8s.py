@@ -52,6 +52,7 @@ EXTERNAL_SECRETS = {
     "platestream-ingest-devices",
     "platestream-ingest-mqtt",
     "platestream-tls",
+    "platestream-camera-credentials",
 }
 
 
@@ -117,7 +118,8 @@ def test_stage_deployments_are_production_ready(target: str) -> None:
     deployments = [
         d for d in objects(target, "Deployment") if d["metadata"]["name"].startswith("platestream-")
     ]
-    stages = ["ingest", "detect", "enrich", "sink-clickhouse", "sink-s3", "notify", "health", "api"]
+    stages = ["ingest", "ingest-cameras", "detect", "enrich", "sink-clickhouse", "sink-s3"]
+    stages += ["notify", "health", "api"]
     if target == "components/ingest-mqtt":
         stages.append("ingest-mqtt")
     assert {d["metadata"]["name"] for d in deployments} == {f"platestream-{s}" for s in stages}
