@@ -8,8 +8,11 @@ answered 4xx with a reason and kept, with its original bytes, in the ingest dead
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -28,6 +31,7 @@ from platestream.serde import AvroSerde
 from platestream.timeutil import now_ms
 from services.ingest.devices import AuthError, DeviceAuth, TokenBucket
 from services.ingest.formats import PARSERS
+from services.ingest.loginthrottle import LoginThrottle
 from services.ingest.metrics import IngestMetrics
 from services.ingest.publisher import AckingProducer, DeliveryError, EventPublisher
 from services.ingest.settings import IngestSettings
@@ -36,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 SECRET_HEADERS = {"authorization", "x-api-key", "cookie", "proxy-authorization"}
 DLQ_MAX_BODY = 4 * 1024 * 1024
+_DIGEST_USER = re.compile(r'username\s*=\s*"?([^",]*)"?', re.IGNORECASE)
 # Larger bodies are parsed in a worker thread, so one big push cannot hold the event loop (and
 # every other camera's push) while it is parsed; small ones stay inline (a thread hop costs more).
 PARSE_INLINE_BYTES = 64 * 1024
@@ -87,9 +92,33 @@ def safe_headers(request: Request) -> dict[str, str]:
     return out
 
 
+def throttle_key(request: Request) -> str | None:
+    """Client address and the user name a basic or digest credential claims, so a password
+    guesser is throttled without locking out other devices behind the same address; API keys
+    claim no identity, so their failures share one bucket per address. None when no credential
+    was presented (a first request awaiting the digest challenge)."""
+    address = request.client.host if request.client else ""
+    h = request.headers
+    if h.get("x-api-key") or request.query_params.get("api_key"):
+        return f"{address}|api-key"
+    auth = h.get("authorization", "")
+    if not auth:
+        return None
+    scheme, _, rest = auth.partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            user = base64.b64decode(rest.strip(), validate=True).split(b":", 1)[0][:64]
+        except (binascii.Error, ValueError):
+            user = b"?"
+        return f"{address}|user:{user.decode('utf-8', 'replace')}"
+    m = _DIGEST_USER.search(rest)
+    return f"{address}|user:{m.group(1)[:64] if m else '?'}"
+
+
 def create_app(ctx: IngestContext, *, lifespan: Any = None) -> FastAPI:
     app = FastAPI(title="platestream ingest", version="1", lifespan=lifespan)
     app.add_middleware(SecurityHeaders)
+    failed_logins = LoginThrottle()
     app.state.ctx = ctx
     m = ctx.metrics
 
@@ -147,6 +176,14 @@ def create_app(ctx: IngestContext, *, lifespan: Any = None) -> FastAPI:
                 f"unknown format {source[:40]!r}; one of: {', '.join(PARSERS)}",
                 "format",
             )
+        who = throttle_key(request)
+        wait = failed_logins.retry_after(who) if who is not None else 0.0
+        if wait > 0:  # refused before the credential is even looked at
+            resp = reject(
+                source, 429, "too many failed logins for this credential", "auth-throttle"
+            )
+            resp.headers["Retry-After"] = str(int(wait) + 1)
+            return resp
         try:
             principal = ctx.auth.authenticate(
                 request.headers,
@@ -157,6 +194,8 @@ def create_app(ctx: IngestContext, *, lifespan: Any = None) -> FastAPI:
         except AuthError as exc:
             # Unauthenticated traffic is counted, not dead-lettered: anyone could fill the topic.
             request.state.device_id = exc.device_id
+            if exc.status == 401 and who is not None:
+                failed_logins.failed(who)
             resp = reject(source, exc.status, exc.reason, "auth")
             resp.headers.append("WWW-Authenticate", ctx.auth.digest_challenge())
             resp.headers.append("WWW-Authenticate", 'Basic realm="platestream-ingest"')

@@ -14,6 +14,7 @@ import pytest
 
 from platestream import topics as catalogue
 from platestream.settings import CommonSettings
+from services.ingest.loginthrottle import LoginThrottle
 from services.ingest.multipart import Part, encode_multipart
 from services.ingest.processor import IngestServer
 from tests.ingest.helpers import ingest_settings, read_topic
@@ -155,3 +156,35 @@ def test_a_hostile_push_is_refused_and_other_cameras_are_still_answered(
     record_attack(name, "ingest", max(victim.latencies), lost, len(dead), f"400 in {took:.3f}s")
     assert max(victim.latencies) < 2.0 and took < 2.0
     assert lost == 0 and [d["error"] for d in dead] == [reason]
+
+
+def test_password_guessing_is_throttled_and_other_devices_are_still_answered(
+    ingest: str, settings: CommonSettings, record_attack: Callable[..., None]
+) -> None:
+    body = json.dumps(generic_json()).encode()
+    statuses: list[int] = []
+
+    def guess(client: httpx.Client) -> httpx.Response:
+        r = client.post("/push/hikvision", content=body, auth=("admin", "guess-0"))
+        for i in range(1, 60):  # the camera's user name is known; its password is guessed
+            r = client.post("/push/hikvision", content=body, auth=("admin", f"guess-{i}"))
+            statuses.append(r.status_code)
+        return r
+
+    victim, response, took = under_attack(ingest, guess)
+    assert statuses.count(401) == LoginThrottle().max_failures - 1  # then refused unchecked
+    assert response.status_code == 429 and int(response.headers["retry-after"]) > 0
+    assert not victim.failures and victim.acked
+    with httpx.Client(base_url=ingest) as client:  # the right password is refused too, for now
+        r = client.post("/push/hikvision", content=body, auth=("admin", "hik-secret-1"))
+        assert r.status_code == 429
+    lost, _dead = lost_and_dead(settings, victim, 0)
+    record_attack(
+        "push: 60 guesses of a camera's password",
+        "ingest",
+        max(victim.latencies),
+        lost,
+        0,
+        f"429 after {LoginThrottle().max_failures} in {took:.3f}s",
+    )
+    assert max(victim.latencies) < 2.0 and lost == 0
