@@ -25,14 +25,15 @@ from platestream.settings import CommonSettings
 
 
 @contextlib.contextmanager
-def some_stack() -> Iterator[CommonSettings]:
-    """The configured stack if healthy, else an ephemeral local one (stopped at the end)."""
+def some_stack(*, own: bool = False) -> Iterator[CommonSettings]:
+    """The configured stack if healthy (unless ``own``), else an ephemeral local one (stopped at
+    the end)."""
     from platestream.settings import common
     from platestream.stack import LocalStack, pick_free_ports
 
     base = common()
     try:
-        if LocalStack(base).healthy():
+        if not own and LocalStack(base).healthy():
             yield base
             return
     except Exception:  # not healthy: start our own

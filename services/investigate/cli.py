@@ -101,3 +101,19 @@ def register_bench(bench_app: typer.Typer) -> None:
             backlog=backlog,
             clones=clones,
         )
+
+    @bench_app.command("investigations")
+    def bench_investigations(
+        rows: Annotated[
+            str, typer.Option(help="Comma-separated table sizes (plate_events rows).")
+        ] = "1000000,10000000",
+        queries: Annotated[int, typer.Option(help="Queries per endpoint and size.")] = 20,
+        json_out: Annotated[
+            Path | None, typer.Option("--json", help="Write the figures as JSON here.")
+        ] = None,
+    ) -> None:
+        """Latency of the investigation endpoints at table sizes, on an ephemeral stack."""
+        from services.investigate.bench_queries import run_bench
+
+        sizes = [int(x) for x in rows.split(",") if x.strip()]
+        run_bench(rows=sizes, queries=queries, json_out=json_out)

@@ -1,4 +1,4 @@
-"""Typed settings of the investigations stage: the live clone detector and the analyses' defaults."""
+"""Typed settings of the live clone detector (`platestream anomalies`)."""
 
 from __future__ import annotations
 
@@ -76,24 +76,3 @@ class AnomalySettings(CommonSettings):
             max_plates=self.anomaly_max_plates,
             travel_s={(t.a, t.b): t.min_s for t in self.anomaly_travel_times},
         )
-
-
-class InvestigationSettings(CommonSettings):
-    """Defaults of the SQL analyses (convoys, journeys, dwell). Env PLATESTREAM_INVESTIGATE_*."""
-
-    investigate_convoy_window_s: int = Field(
-        default=60, gt=0, le=3600, description="Convoy: seconds either side of the plate's passage."
-    )
-    investigate_convoy_min_occasions: int = Field(
-        default=3, ge=2, description="Convoy: separate occasions needed."
-    )
-    investigate_convoy_days: int = Field(default=30, gt=0, le=366)
-    investigate_occasion_gap_s: int = Field(
-        default=1800, gt=0, description="Convoy: passages further apart are separate occasions."
-    )
-    investigate_trip_gap_s: int = Field(
-        default=1800, gt=0, description="Journeys: a gap longer than this ends a trip."
-    )
-    investigate_dwell_limit_s: int = Field(
-        default=4 * 3600, gt=0, description="Dwell: a stay longer than this is an overstay."
-    )

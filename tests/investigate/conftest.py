@@ -35,7 +35,7 @@ class InvEnv:
         return self.http.get(path, params=params, headers={"Authorization": f"Bearer {self.token}"})
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def inv_env(stack: CommonSettings) -> Iterator[InvEnv]:
     from platestream.clickhouse import make_clickhouse
     from services.api.main import create_app

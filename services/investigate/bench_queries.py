@@ -1,0 +1,131 @@
+"""`platestream bench investigations`: latency of the investigation endpoints at table sizes.
+
+On an ephemeral local stack of its own: rows are generated inside ClickHouse by the API
+benchmark's generator (services/api/bench.py: 2 M distinct plates, 50 cameras on 5 sites, random
+times over 30 days), the API runs as its own process, and this process times each endpoint
+through HTTP, auth, ClickHouse and the audit record.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from platestream.benchutil import machine, percentile, write_json
+
+DAY_MS = 86_400_000
+
+
+def _iso(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
+
+
+def _time(
+    client: httpx.Client, headers: dict[str, str], path: str, params: list[dict[str, Any]]
+) -> dict[str, Any]:
+    took = []
+    for p in params:
+        t = time.perf_counter()
+        r = client.get(path, params=p, headers=headers)
+        took.append((time.perf_counter() - t) * 1000)
+        r.raise_for_status()
+    return {
+        "n": len(took),
+        "p50_ms": round(percentile(took, 50) or -1, 1),
+        "p99_ms": round(percentile(took, 99) or -1, 1),
+        "max_ms": round(max(took), 1),
+    }
+
+
+def run_bench(*, rows: list[int], queries: int, json_out: Path | None) -> dict[str, Any]:
+    from services.investigate.bench_broker import some_stack
+
+    result: dict[str, Any] = {"benchmark": "investigations", "machine": machine(), "sizes": []}
+    with some_stack(own=True) as s:
+        # the API benchmark's helpers read the process's settings: point them at this stack
+        os.environ.update(
+            {
+                "PLATESTREAM_KAFKA_BOOTSTRAP": s.kafka_bootstrap,
+                "PLATESTREAM_S3_ENDPOINT": s.s3_endpoint,
+                "PLATESTREAM_CLICKHOUSE_URL": s.clickhouse_url,
+                "PLATESTREAM_VAR_DIR": str(s.var_dir),
+            }
+        )
+        from platestream.kafka import create_topics
+        from platestream.serde import AvroSerde
+        from services.api import bench as api_bench
+        from services.api.settings import ApiSettings
+
+        settings = ApiSettings(
+            **{
+                **s.model_dump(),
+                "clickhouse_database": api_bench.DB,
+                "topic_prefix": api_bench.PREFIX,
+            }
+        )
+        create_topics(settings)
+        api_bench._ensure_bench_user(settings, AvroSerde())
+        t0 = (int(time.time() * 1000) // DAY_MS - 30) * DAY_MS
+        rng = random.Random(5)
+        for target in sorted(rows):
+            grow_s = api_bench.grow_table(settings, target, t0)
+            plates = api_bench.sample_plates(settings, 200)
+            with (
+                api_bench.ApiProcess(settings) as api,
+                httpx.Client(base_url=api.url, timeout=600) as client,
+            ):
+                tok = client.post(
+                    "/api/v1/auth/token",
+                    data={"username": "bench", "password": api_bench.BENCH_PASSWORD},
+                )
+                tok.raise_for_status()
+                headers = {"Authorization": f"Bearer {tok.json()['access_token']}"}
+                month = {"since": _iso(t0), "until": _iso(t0 + 30 * DAY_MS)}
+
+                def day() -> dict[str, str]:
+                    d = t0 + rng.randrange(30) * DAY_MS
+                    return {"since": _iso(d), "until": _iso(d + DAY_MS)}
+
+                base = "/api/v1/investigations"
+                kinds: dict[str, tuple[str, list[dict[str, Any]]]] = {
+                    "convoys (one plate, 30 days)": (
+                        f"{base}/convoys",
+                        [
+                            {**month, "plate": rng.choice(plates), "min_occasions": 2}
+                            for _ in range(queries)
+                        ],
+                    ),
+                    "journeys (one plate, 30 days)": (
+                        f"{base}/journeys",
+                        [{**month, "plate": rng.choice(plates)} for _ in range(queries)],
+                    ),
+                    "od (all plates, one day)": (f"{base}/od", [day() for _ in range(queries)]),
+                    "travel-times (one day)": (
+                        f"{base}/travel-times",
+                        [day() for _ in range(queries)],
+                    ),
+                    "dwell (one day)": (f"{base}/dwell", [day() for _ in range(queries)]),
+                }
+                entry: dict[str, Any] = {
+                    "rows": target,
+                    "insert_s": round(grow_s, 1),
+                    "latency": {},
+                }
+                for name, (path, params) in kinds.items():
+                    client.get(path, params=params[0], headers=headers)  # warm once
+                    lat = _time(client, headers, path, params)
+                    entry["latency"][name] = lat
+                    print(
+                        f"  {target:>12,} rows  {name}: p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms"
+                        f" ({lat['n']} queries)",
+                        flush=True,
+                    )
+                entry["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
+                result["sizes"].append(entry)
+    write_json(json_out, result)
+    return result
