@@ -12,6 +12,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from platestream import topics as catalogue
 from platestream.errors import PlatestreamError
+from platestream.heartbeat import HeartbeatConsumer
 from platestream.settings import CommonSettings
 
 logger = logging.getLogger(__name__)
@@ -91,7 +92,8 @@ def make_producer(settings: CommonSettings, **overrides: Any) -> Producer:
 
 
 def make_consumer(settings: CommonSettings, group_id: str, **overrides: Any) -> Consumer:
-    return Consumer(consumer_config(settings, group_id, **overrides))
+    """A consumer whose subscribed loop beats the liveness heartbeat (platestream/heartbeat.py)."""
+    return HeartbeatConsumer(consumer_config(settings, group_id, **overrides))
 
 
 def make_admin(settings: CommonSettings) -> AdminClient:

@@ -33,6 +33,12 @@ class ApiSettings(CommonSettings):
         default=256, ge=1, description="Per-client live queue; oldest dropped when full."
     )
     api_live_enabled: bool = True
+    api_live_max_clients: int = Field(
+        default=500, ge=1, description="Live-feed subscribers of one API process; 429 past it."
+    )
+    api_live_max_per_user: int = Field(
+        default=5, ge=1, description="Live feeds one user or API key may hold open at once."
+    )
     api_projections_enabled: bool = True
     api_review_threshold: float = Field(
         default=0.7, ge=0, le=1, description="Events below this confidence need review."

@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from platestream.probes import start_metrics_server
 
 MS_BUCKETS = (5, 10, 20, 35, 50, 75, 100, 150, 200, 300, 500, 1000, 2000, 5000)
 
@@ -80,4 +82,5 @@ class DetectMetrics:
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
         if port:
-            start_http_server(port, addr=host, registry=self.registry)
+            # /health answers 503 when the consume loop stops polling (platestream/probes.py)
+            start_metrics_server(port, addr=host, registry=self.registry)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import REGISTRY, start_http_server
+from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from platestream.probes import start_metrics_server
 
 if TYPE_CHECKING:
     from services.enrich.processor import EnrichProcessor
@@ -35,4 +37,4 @@ class _Collector:
 
 def serve_metrics(processor: EnrichProcessor, port: int, host: str = "127.0.0.1") -> None:
     REGISTRY.register(_Collector(processor))
-    start_http_server(port, addr=host)
+    start_metrics_server(port, addr=host)  # /health fails when the consume loop stops polling

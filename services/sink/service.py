@@ -32,7 +32,9 @@ def group_id(settings: SinkSettings, base: str) -> str:
 
 class _Metrics:
     def __init__(self, port: int, host: str) -> None:
-        from prometheus_client import Counter, start_http_server
+        from prometheus_client import Counter
+
+        from platestream.probes import start_metrics_server
 
         self.rows = Counter(
             "platestream_sink_rows_total", "Rows inserted into ClickHouse", ["table"]
@@ -46,7 +48,8 @@ class _Metrics:
         self._last: dict[str, int] = {}
         self._dead = 0
         self._out = 0
-        start_http_server(port, addr=host)  # also answers /health (container probes)
+        # /health: 503 when a consume loop stops polling (container probes)
+        start_metrics_server(port, addr=host)
 
     def update(self, stats: SinkStats) -> None:
         for table, n in stats.per_table.items():
