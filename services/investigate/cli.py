@@ -69,6 +69,10 @@ def run(ctx: typer.Context) -> None:
     install_stop_handlers(stop)
     with ExitStack() as stack:
         processor = build_processor(settings, stack)
+        if settings.anomaly_metrics_port:
+            from services.investigate.metrics import serve_metrics
+
+            serve_metrics(processor, settings.anomaly_metrics_port, settings.metrics_host)
         logger.info(
             "anomalies starting (group %s%s)", settings.topic_prefix, settings.anomaly_group_id
         )

@@ -59,6 +59,7 @@ class AnomalySettings(CommonSettings):
         default_factory=list,
         description='JSON list of {"a": camera, "b": camera, "min_s": seconds}.',
     )
+    anomaly_metrics_port: int = Field(default=9108, ge=0, le=65535, description="0 disables.")
     anomaly_state_timeout_s: float = Field(
         default=30.0, gt=0, description="Max time to read the cameras at start."
     )

@@ -1,4 +1,5 @@
-"""The clone detector against the real local stack: cameras and plate events in, anomalies out."""
+"""The clone detector's processor: on the real local stack (cameras and plate events in, anomalies
+out) and on in-memory records (its counters and metrics)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ from platestream import topics as catalogue
 from platestream.timeutil import now_ms
 from services.investigate.bench import plate_events
 from tests.enrich.helpers import Pipe, TopicReader
-
-pytestmark = pytest.mark.integration
 
 
 def camera(camera_id: str, site: str, lat: float, lon: float) -> dict:
@@ -39,6 +38,7 @@ def event(i: int, camera_id: str, plate: str, ts: int, conf: float = 0.95) -> di
     }
 
 
+@pytest.mark.integration
 def test_processor_emits_a_clone_with_both_sightings_and_dead_letters_garbage(settings) -> None:
     from services.investigate.cli import build_processor
     from services.investigate.settings import AnomalySettings
@@ -104,3 +104,45 @@ def test_processor_emits_a_clone_with_both_sightings_and_dead_letters_garbage(se
     assert dlq.records[0]["stage"] == "anomalies"
     anomalies.close()
     dlq.close()
+
+
+def test_processor_counts_and_metrics_without_a_broker() -> None:
+    from platestream.serde import AvroSerde
+    from services.enrich.enrichment import Cameras
+    from services.investigate.bench import _CountingProducer, _Msg
+    from services.investigate.metrics import _Collector
+    from services.investigate.processor import AnomalyProcessor
+    from services.investigate.settings import AnomalySettings
+
+    serde = AvroSerde()
+    cameras = Cameras()
+    for cam in (camera("cam-w1", "west", 51.50, -0.20), camera("cam-e", "east", 51.50, 0.20)):
+        cameras.apply(cam["camera_id"], cam)
+    producer = _CountingProducer()
+    proc = AnomalyProcessor(
+        settings=AnomalySettings(),
+        consumer=None,  # type: ignore[arg-type]
+        producer=producer,  # type: ignore[arg-type]
+        serde=serde,
+        cameras=cameras,
+    )
+    t = 1_767_225_600_000
+    recs = [
+        event(1, "cam-w1", "ABC1234", t),
+        event(2, "cam-e", "ABC1234", t + 60_000),
+        event(3, "cam-e", "LOW0001", t, conf=0.3),
+        event(4, "cam-unknown", "XYZ9876", t),
+        {**event(5, "cam-e", "ABC1234", t), "version": 1},
+    ]
+    msgs = [
+        _Msg(proc.events_topic, 0, i, serde.encode("plate_event", r), b"k", t)
+        for i, r in enumerate(recs)
+    ]
+    proc.process(msgs)  # type: ignore[arg-type]
+    assert producer.count == 1
+    st = proc.stats.as_dict()
+    assert (st["events"], st["clones"], st["no_position"], st["corrections"]) == (4, 1, 1, 1)
+    metrics = {m.name: m.samples[0].value for m in _Collector(proc).collect()}
+    assert metrics["platestream_anomalies_clones"] == 1
+    assert metrics["platestream_anomalies_low_confidence"] == 1
+    assert metrics["platestream_anomalies_plates_remembered"] == 1
