@@ -4,7 +4,9 @@ One consumer thread per API process assigns every partition of the plate-event a
 at their end offsets (no consumer group: every API process sees everything). The local broker's
 high watermark can lag behind the true end, so records stamped before the hub started are also
 dropped. Each client has a bounded queue: when a slow client's queue is full the oldest message is
-dropped and counted, so one slow browser never holds the others back or grows memory.
+dropped and counted, so one slow browser never holds the others back or grows memory. A process
+takes at most ``max_clients`` subscribers and one user at most ``max_per_owner`` (LiveFull past
+either), so one account cannot take the feed from everyone else.
 """
 
 from __future__ import annotations
@@ -20,13 +22,21 @@ from typing import Any
 from confluent_kafka import KafkaError, TopicPartition
 
 from platestream import topics as catalogue
-from platestream.errors import SerdeError
+from platestream.errors import PlatestreamError, SerdeError
 from platestream.kafka import make_consumer
 from platestream.serde import AvroSerde
 from platestream.settings import CommonSettings
 from platestream.timeutil import now_ms
 
 logger = logging.getLogger(__name__)
+
+MAX_CLIENTS = 500
+MAX_PER_OWNER = 5
+
+
+class LiveFull(PlatestreamError):
+    """No room for another subscriber (of this user, or of this process)."""
+
 
 EVENT_FIELDS = (
     "event_id",
@@ -86,8 +96,10 @@ class LiveClient:
         cameras: set[str] | None = None,
         watchlist: str | None = None,
         kinds: set[str] | None = None,
+        owner: str = "",
     ) -> None:
         self.id = uuid.uuid4().hex[:12]
+        self.owner = owner
         self.cameras = cameras or None
         self.watchlist = watchlist or None
         self.kinds = kinds or {"event", "alert"}
@@ -143,6 +155,8 @@ class LiveHub:
         self._serde = serde
         self._metrics = metrics
         self.maxsize = int(getattr(settings, "api_live_queue", maxsize))
+        self.max_clients = int(getattr(settings, "api_live_max_clients", MAX_CLIENTS))
+        self.max_per_owner = int(getattr(settings, "api_live_max_per_user", MAX_PER_OWNER))
         self._clients: dict[str, LiveClient] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -152,9 +166,17 @@ class LiveHub:
         self.delivered = 0
         self.skipped_old = 0
 
-    def subscribe(self, **kwargs: Any) -> LiveClient:
-        client = LiveClient(maxsize=self.maxsize, loop=asyncio.get_running_loop(), **kwargs)
+    def subscribe(self, *, owner: str = "", **kwargs: Any) -> LiveClient:
+        """A new subscriber of ``owner`` (the user or key); LiveFull when there is no room."""
+        client = LiveClient(
+            maxsize=self.maxsize, loop=asyncio.get_running_loop(), owner=owner, **kwargs
+        )
         with self._lock:
+            if len(self._clients) >= self.max_clients:
+                raise LiveFull(f"the live feed has its {self.max_clients} subscribers")
+            mine = sum(1 for c in self._clients.values() if c.owner == owner)
+            if mine >= self.max_per_owner:
+                raise LiveFull(f"{owner} already has {mine} live feeds open")
             self._clients[client.id] = client
         if self._metrics is not None:
             self._metrics.live_clients.inc()

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from services.api.auth import Perm
 from services.api.deps import Live, StateDep, ws_principal
-from services.api.live import LiveClient
+from services.api.live import LiveClient, LiveFull
 from services.api.state import AppState
 
 router = APIRouter(prefix="/api/v1/live", tags=["live"])
@@ -26,9 +26,18 @@ def _kinds(kinds: str | None) -> set[str]:
 
 
 def _subscribe(
-    state: AppState, camera: list[str] | None, watchlist: str | None, kinds: str | None
+    state: AppState,
+    owner: str,
+    camera: list[str] | None,
+    watchlist: str | None,
+    kinds: str | None,
 ) -> LiveClient:
-    return state.live.subscribe(cameras=set(camera or []), watchlist=watchlist, kinds=_kinds(kinds))
+    try:
+        return state.live.subscribe(
+            owner=owner, cameras=set(camera or []), watchlist=watchlist, kinds=_kinds(kinds)
+        )
+    except LiveFull as exc:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc)) from exc
 
 
 @router.websocket("")
@@ -50,9 +59,12 @@ async def live_ws(websocket: WebSocket) -> None:
         return
     qp = websocket.query_params
     try:
-        client = _subscribe(state, qp.getlist("camera"), qp.get("watchlist"), qp.get("kinds"))
+        client = _subscribe(
+            state, principal.subject, qp.getlist("camera"), qp.get("watchlist"), qp.get("kinds")
+        )
     except HTTPException as exc:
-        await websocket.close(code=4422, reason=str(exc.detail))
+        code = 4429 if exc.status_code == status.HTTP_429_TOO_MANY_REQUESTS else 4422
+        await websocket.close(code=code, reason=str(exc.detail)[:120])
         return
     await websocket.send_json({"type": "hello", "client": client.id, "queue": client.queue.maxlen})
     try:
@@ -76,7 +88,7 @@ async def live_ws(websocket: WebSocket) -> None:
 async def live_sse(
     request: Request,
     state: StateDep,
-    _p: Live,
+    principal: Live,
     camera: Annotated[list[str] | None, Query(max_length=200)] = None,
     watchlist: Annotated[
         str | None, Query(max_length=64, description="A list id, or * for any hit.")
@@ -87,7 +99,7 @@ async def live_sse(
     ] = None,
 ) -> StreamingResponse:
     """Server-sent events of plate events and alerts as they arrive."""
-    client = _subscribe(state, camera, watchlist, kinds)
+    client = _subscribe(state, principal.subject, camera, watchlist, kinds)
 
     async def stream() -> AsyncIterator[bytes]:
         sent = 0
