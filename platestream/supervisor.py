@@ -31,6 +31,8 @@ app = typer.Typer(help="Run the whole pipeline on the local stack.", invoke_with
 
 STAGES: dict[str, list[str]] = {
     "ingest": ["ingest", "serve"],
+    # the camera manager: streams of the cameras added through the API / console
+    "cameras": ["ingest", "cameras"],
     "detect": ["detect"],
     "enrich": ["enrich"],
     "sink": ["sink"],

@@ -69,6 +69,7 @@ def test_up_demo_shows_plates_in_the_console(tmp_path: Path) -> None:
         "PLATESTREAM_NOTIFY_WEB_PORT": str(_free_port()),
         "PLATESTREAM_HEALTH_WEB_PORT": str(_free_port()),
         "PLATESTREAM_HEALTH_METRICS_PORT": str(_free_port()),
+        "PLATESTREAM_INGEST_CAMERAS_METRICS_PORT": str(_free_port()),
     }
     log = tmp_path / "up.log"
     with log.open("wb") as out:
