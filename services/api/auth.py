@@ -40,6 +40,7 @@ class Perm(StrEnum):
     CAMERA_WRITE = "camera:write"
     USERS = "users"  # users and API keys
     INGEST = "ingest"
+    UPLOAD = "upload"  # video uploads from the console, forwarded to ingest
 
 
 # The matrix: admin (users, cameras, settings), operator (watchlists, corrections),
@@ -54,6 +55,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.WATCHLIST_WRITE,
             Perm.CORRECT,
             Perm.CAMERA_READ,
+            Perm.UPLOAD,
         }
     ),
     Role.ANALYST: frozenset(

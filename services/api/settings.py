@@ -51,6 +51,10 @@ class ApiSettings(CommonSettings):
         description="Secret store for camera credentials (one 0600 file per secret); default <var_dir>/secrets.",
     )
 
+    api_ingest_url: str = Field(
+        default="http://127.0.0.1:8080",
+        description="Ingest's base URL: console uploads are forwarded there.",
+    )
     api_allow_private_targets: bool = Field(
         default=False,
         description="Let alert routes reach loopback, link-local and cloud-metadata addresses.",

@@ -21,11 +21,12 @@ import cv2
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
+from platestream import uploadtoken
 from platestream.errors import BadInputError
 from platestream.serde import AvroSerde
 from platestream.timeutil import now_ms
 from services.ingest.canonical import parse_time
-from services.ingest.devices import AuthError
+from services.ingest.devices import AuthError, Principal
 from services.ingest.frames import FrameGate, FramePublisher
 from services.ingest.metrics import IngestMetrics
 from services.ingest.publisher import AckingProducer, ImageStore
@@ -172,12 +173,33 @@ class UploadManager:
         return job
 
 
+def _upload_user(request: Request, secret: str) -> Principal | None:
+    """A user the API forwarded with an upload token (platestream/uploadtoken.py), or None."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or token.count(".") != 2:
+        return None
+    found = uploadtoken.verify(secret, token.strip())
+    if found is None:
+        return None
+    user, camera = found
+    return Principal(
+        device_id=f"user:{user}",
+        camera_ids=frozenset({camera} if camera else ()),
+        via="user",
+        # a token without a camera only reads job status: it may not upload anywhere
+        sources=frozenset({"upload"} if camera else {"upload-status"}),
+    )
+
+
 def add_upload_routes(app: Any, ctx: Any) -> None:
     manager: UploadManager = ctx.uploads
 
     def principal_for(request: Request) -> Any:
         from services.ingest.app import request_uri
 
+        user = _upload_user(request, ctx.settings.jwt_secret)
+        if user is not None:
+            return user
         return ctx.auth.authenticate(
             request.headers, request.query_params, method=request.method, uri=request_uri(request)
         )

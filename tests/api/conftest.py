@@ -8,11 +8,16 @@ import pytest
 
 from platestream.settings import CommonSettings
 
-from .helpers import ApiEnv, api_environment
+from .helpers import ApiEnv, api_environment, free_port
 
 
 @pytest.fixture(scope="session")
 def api_env(stack: CommonSettings) -> Iterator[ApiEnv]:
-    # Private targets allowed: the alert-route tests send to receivers on 127.0.0.1.
-    with api_environment(stack, api_allow_private_targets=True) as env:
+    # Private targets allowed: the alert-route tests send to receivers on 127.0.0.1. Uploads are
+    # forwarded to an ingest that tests/api/ingest_env.py starts on this port when a test needs it.
+    overrides = {
+        "api_allow_private_targets": True,
+        "api_ingest_url": f"http://127.0.0.1:{free_port()}",
+    }
+    with api_environment(stack, **overrides) as env:
         yield env

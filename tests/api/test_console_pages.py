@@ -298,3 +298,49 @@ def test_search_hits_show_watchlist_and_reason_and_chinese_plates_render(
         return [px('京') !== px('\\u0378'), px('京') !== px(' ')]; })()""")
     assert drawn == [True, True]
     shot(browser, "search-cjk")
+
+
+def small_video(path: Path, frames: int = 20) -> Path:
+    """A short MJPEG AVI with a moving box, so no two frames are duplicates."""
+    import cv2
+    import numpy as np
+
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (320, 240))
+    for i in range(frames):
+        img = np.full((240, 320, 3), 40, np.uint8)
+        cv2.rectangle(img, (10 + i * 12, 60), (60 + i * 12, 140), (0, 200, 255), -1)
+        out.write(img)
+    out.release()
+    return path
+
+
+def test_upload_page_sends_video_with_progress_and_follows_the_job(
+    api_env: ApiEnv, browser: Any, tmp_path: Path
+) -> None:
+    from .ingest_env import running_ingest
+
+    video = small_video(tmp_path / "gate.avi")
+    denied = api_env.post(
+        "/api/v1/uploads?camera_id=cam-up", role="viewer", content=video.read_bytes()
+    )
+    assert denied.status_code == 403
+    with running_ingest(api_env, uploads=True, ingest_upload_dir=tmp_path / "spool"):
+        goto(browser, "upload", "!!document.querySelector('#upload-form')")
+        doc = browser.call("DOM.getDocument")
+        node = browser.call(
+            "DOM.querySelector", nodeId=doc["root"]["nodeId"], selector="#upload-form [name=file]"
+        )
+        browser.call("DOM.setFileInputFiles", files=[str(video)], nodeId=node["nodeId"])
+        browser.eval(
+            "document.querySelector('#upload-form').camera_id.value = 'cam-up';"
+            "document.querySelector('#upload-submit').click(); true"
+        )
+        state = browser.wait_for(
+            "(() => { const s = document.querySelector('.job-state'); return s && ['done', 'failed'].includes(s.textContent) && s.textContent; })()",
+            60,
+        )
+        assert state == "done", text(browser, "#upload-job")
+        assert browser.eval("document.querySelector('#upload-progress').value") == 100
+        assert "KiB sent" in text(browser, "#upload-sent")
+        assert int(text(browser, ".job-frames-sent")) >= 5  # 2 s of video sampled at 5 fps
+        shot(browser, "upload")

@@ -225,3 +225,38 @@ def test_camera_status_merges_producers_and_device_counts_add_up() -> None:
         950,
         "10.0.0.2",
     )
+
+
+def test_upload_tokens_name_user_and_camera_and_expire() -> None:
+    import jwt
+
+    from platestream import uploadtoken
+    from services.ingest.devices import AuthError as IngestAuthError
+
+    token = uploadtoken.issue("s" * 32, "alice", "cam-1", now_s=1_000)
+    with pytest.raises(jwt.ExpiredSignatureError):
+        jwt.decode(token, "s" * 32, algorithms=["HS256"])
+    fresh = uploadtoken.issue("s" * 32, "alice", "cam-1")
+    assert uploadtoken.verify("s" * 32, fresh) == ("alice", "cam-1")
+    assert uploadtoken.verify("other-secret-" * 3, fresh) is None
+    assert uploadtoken.verify("s" * 32, token) is None
+    access = jwt.encode(
+        {"sub": "alice", "typ": "access", "exp": 2**40}, "s" * 32, algorithm="HS256"
+    )
+    assert uploadtoken.verify("s" * 32, access) is None  # a login token is not an upload token
+
+    from starlette.requests import Request
+
+    from services.ingest.uploads import _upload_user
+
+    def request(tok: str) -> Request:
+        return Request({"type": "http", "headers": [(b"authorization", f"Bearer {tok}".encode())]})
+
+    p = _upload_user(request(fresh), "s" * 32)
+    assert p is not None and p.camera_for(None, "upload") == "cam-1"
+    with pytest.raises(IngestAuthError):
+        p.camera_for("cam-2", "upload")
+    status_only = _upload_user(request(uploadtoken.issue("s" * 32, "alice", None)), "s" * 32)
+    assert status_only is not None
+    with pytest.raises(IngestAuthError):
+        status_only.camera_for("cam-2", "upload")

@@ -3,37 +3,19 @@ credential shown once, see the device's activity, rotate, revoke; no restart of 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from platestream.settings import CommonSettings
-
-from .helpers import ApiEnv, ApiServer, wait_until
+from .helpers import ApiEnv, wait_until
+from .ingest_env import running_ingest
 
 pytestmark = pytest.mark.integration
 
 PUSH = json.dumps({"plate": "DEV1234", "confidence": 0.9, "ts": "2026-01-01T10:00:00Z"}).encode()
-
-
-@contextlib.contextmanager
-def running_ingest(api_env: ApiEnv) -> Iterator[str]:
-    """The ingest push server under uvicorn on a free port, on the API's topics."""
-    from services.ingest.app import create_app
-    from services.ingest.processor import ingest_context
-    from services.ingest.settings import IngestSettings
-
-    common = {k: getattr(api_env.settings, k) for k in CommonSettings.model_fields}
-    settings = IngestSettings(
-        **common, ingest_api_keys=False, ingest_device_status_s=0.5, ingest_devices={}
-    )
-    with ingest_context(settings, uploads=False) as ctx, ApiServer(create_app(ctx)) as server:
-        yield server.url
 
 
 def push(url: str, credential: str, fmt: str = "generic") -> int:
@@ -66,7 +48,7 @@ def test_device_created_rotated_and_revoked_through_the_api_is_followed_live(
         "/api/v1/devices", json={"device_id": "gate-x", "allowed_formats": ["telnet"]}
     )
     assert bad.status_code == 422 and "allowed_formats" in json.dumps(bad.json())
-    with running_ingest(api_env) as ingest:
+    with running_ingest(api_env, ingest_device_status_s=0.5) as ingest:
         r = api_env.post(
             "/api/v1/devices",
             json={
@@ -81,8 +63,8 @@ def test_device_created_rotated_and_revoked_through_the_api_is_followed_live(
         created = r.json()
         credential = created["credential"]
         assert credential.startswith(f"psd_{created['credential_id']}_")
-        listed = api_env.get("/api/v1/devices").json()
-        assert [d["device_id"] for d in listed] == ["gate-1"]
+        listed = [d for d in api_env.get("/api/v1/devices").json() if d["device_id"] == "gate-1"]
+        assert len(listed) == 1 and listed[0]["camera_ids"] == ["cam-gate"]
         assert credential not in json.dumps(listed) and "secret_hash" not in listed[0]
         assert (
             api_env.post("/api/v1/devices", role="operator", json={"device_id": "x"}).status_code

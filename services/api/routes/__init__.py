@@ -16,6 +16,7 @@ from services.api.routes import (
     review,
     stats,
     training,
+    uploads,
     users,
     watchlists,
 )
@@ -37,5 +38,6 @@ ROUTERS = [
     review.router,
     alerts.router,
     training.router,
+    uploads.router,
     investigations.router,
 ]
