@@ -159,7 +159,9 @@ def private_stack(base: CommonSettings, *, ephemeral: bool) -> Iterator[tuple[Co
             "var_dir": var_dir,
         }
     )
-    stack = LocalStack(settings, var_dir=var_dir, ephemeral=ephemeral)
+    # die_with_parent: a run killed from outside (a test timeout's os._exit, kill -9) must not
+    # leave its broker, S3 store and ClickHouse endpoint running
+    stack = LocalStack(settings, var_dir=var_dir, ephemeral=ephemeral, die_with_parent=True)
     try:
         stack.up()
         yield settings, stack
