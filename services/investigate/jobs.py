@@ -1,4 +1,4 @@
-"""`platestream investigate`: scheduled analyses over the stored passages (convoys in a window).
+"""`platestream investigate`: scheduled analyses over the stored passages (convoys, overstays).
 
 Runs once and exits (for cron or a Kubernetes CronJob), or with ``--every-s`` repeats until
 SIGTERM/SIGINT, each run over the window that ends at that moment. One JSON object per convoy on
@@ -95,3 +95,33 @@ def convoys(
         logger.info("convoys: %d pairs in the %d h before %d", len(rows), hours, end)
         if not every_s or stop.wait(every_s):
             return
+
+
+@app.command("overstays")
+def overstays(
+    limit_s: Annotated[float, typer.Option(min=1, help="A longer stay is an overstay.")] = 14_400,
+    site: Annotated[str | None, typer.Option(help="One site; default: every site.")] = None,
+    hours: Annotated[int, typer.Option(min=1, max=24 * 366, help="Entries this far back.")] = 48,
+    until: Annotated[
+        datetime | None, typer.Option(help="Now, for the stays still open (UTC); default: now.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
+) -> None:
+    """Print the stays longer than the limit (closed, or still open now), one JSON line each."""
+    from platestream.clickhouse import make_clickhouse
+    from platestream.settings import CommonSettings, load
+    from platestream.timeutil import now_ms, to_ms
+    from services.api.investigations import overstays as query
+
+    settings = load(CommonSettings)
+    end = to_ms(until) if until is not None else now_ms()
+    rows = query(
+        make_clickhouse(settings),
+        since=end - hours * HOUR_MS,
+        until=end,
+        now=end,
+        limit_s=limit_s,
+        site=site,
+        limit=limit,
+    )
+    typer.echo("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows), nl=False)

@@ -99,3 +99,33 @@ def test_the_scheduled_convoy_job_prints_one_line_per_pair(inv_env) -> None:
     [line] = [json.loads(x) for x in run.stdout.splitlines()]
     assert (line["plate"], line["companion"], line["support"]) == (BUDDY, TARGET, 3)
     assert line["until"] - line["since"] == 4 * DAY
+
+
+def test_the_overstay_job_lists_stays_past_the_limit(inv_env) -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "platestream.cli",
+            "investigate",
+            "overstays",
+            "--site",
+            "park",
+            "--limit-s",
+            "14400",
+            "--hours",
+            "96",
+            "--until",
+            iso(inv_env.base + 4 * DAY),
+        ],
+        env=env_for(inv_env.settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    lines = [json.loads(x) for x in run.stdout.splitlines()]
+    assert [(r["plate"], r["seconds"]) for r in lines] == [
+        ("PRK0003", (4 * DAY - 11 * 3_600_000) / 1000),
+        ("PRK0002", 21_600.0),
+    ]
