@@ -105,6 +105,7 @@ def camera_manager(
             tables={settings.topic(catalogue.CAMERAS.name): manager.apply},
         )
         stack.callback(state.close)
+        stack.callback(_await_loop, manager, stop, settings.ingest_camera_stop_timeout_s + 10)
         state.start(timeout_s=30.0)
         if membership is not None:
             membership.start(timeout_s=30.0)
@@ -118,6 +119,13 @@ def camera_manager(
             "sharing them with the group" if shared else "running all of them",
         )
         yield manager
+
+
+def _await_loop(manager: CameraManager, stop: threading.Event, timeout_s: float) -> None:
+    """On leaving: stop the loop (if one runs, maybe on another thread) before the clients close."""
+    stop.set()
+    if manager.looping and not manager.finished.wait(timeout_s):
+        logger.warning("camera manager %s: loop still running at exit", manager.manager)
 
 
 def _serve_metrics(settings: IngestSettings, metrics: IngestMetrics, manager: CameraManager) -> Any:

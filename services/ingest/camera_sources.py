@@ -329,6 +329,7 @@ class DahuaRunner:
         self._secrets = secrets
         self._dlq = dead_letters
         self._stop = threading.Event()
+        self._stop_reason = "stopped"
         self.thread = threading.Thread(
             target=self._run, name=f"dahua-{config.camera_id}", daemon=True
         )
@@ -341,6 +342,9 @@ class DahuaRunner:
         self.config = config
 
     def stop(self, reason: str, timeout: float) -> bool:
+        """Ask the connector to stop: it sees it at the camera's next part (Dahua cameras send a
+        heartbeat every 5 s on this stream), or when its read times out."""
+        self._stop_reason = reason
         self._stop.set()
         self.thread.join(timeout)
         return not self.thread.is_alive()
@@ -349,6 +353,12 @@ class DahuaRunner:
         return self.thread.is_alive()
 
     def _run(self) -> None:
+        self._connect()
+        self._status.send(
+            self.config.camera_id, "offline", source="connector", reason=self._stop_reason[:300]
+        )
+
+    def _connect(self) -> None:
         from services.ingest.connector import DahuaConnector
 
         cfg = self.config

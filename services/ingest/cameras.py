@@ -130,6 +130,8 @@ class CameraManager:
         self._lingering: list[Runner] = []  # sources that did not stop in time; joined at exit
         self._reported: dict[str, CameraConfig] = {}  # last config reported as not runnable here
         self.starts = 0
+        self.looping = False
+        self.finished = threading.Event()  # set once run() has stopped every source
         if membership is not None:
             membership.on_change = self.reconcile
 
@@ -149,6 +151,7 @@ class CameraManager:
     # -- the loop -----------------------------------------------------------------------------------
     def run(self) -> None:
         logger.info("camera manager %s: running", self.manager)
+        self.looping = True
         try:
             while not self.stop.is_set():
                 self._poll_state()
@@ -159,6 +162,7 @@ class CameraManager:
                 self.reconcile()
         finally:
             self.shutdown()
+            self.finished.set()
 
     def reconcile(self) -> None:
         """Move the running sources toward the desired state (idempotent)."""
