@@ -23,6 +23,7 @@ import json
 import logging
 import random
 import smtplib
+import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -308,11 +309,17 @@ class Notifier:
         msg.set_content("\n".join(lines))
         host = route.host or s.notify_smtp_host
         port = route.port or s.notify_smtp_port
-        smtp_class = smtplib.SMTP_SSL if route.tls == "tls" else smtplib.SMTP
+        # the server's certificate is verified (smtplib alone would not check it)
+        tls = ssl.create_default_context()
+        timeout = s.notify_webhook_timeout_s
         try:
-            with smtp_class(host, port, timeout=s.notify_webhook_timeout_s) as smtp:
+            with (
+                smtplib.SMTP_SSL(host, port, timeout=timeout, context=tls)
+                if route.tls == "tls"
+                else smtplib.SMTP(host, port, timeout=timeout)
+            ) as smtp:
                 if route.tls == "starttls":
-                    smtp.starttls()
+                    smtp.starttls(context=tls)
                 if route.username:
                     smtp.login(route.username, route.password or "")
                 smtp.send_message(msg)

@@ -190,3 +190,76 @@ def test_running_notifier_follows_routes_created_and_disabled_through_the_api(
         wait_until(lambda: reached("/b"), 30, "an alert at the second route", 1.0)
         at_b = ids(hook, "/b")
         assert at_b and not (at_b & ids(hook, "/a"))
+
+
+def test_email_route_with_smtp_login_and_kafka_route_test_sends(api_env: ApiEnv) -> None:
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+    from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+    from confluent_kafka.admin import NewTopic
+
+    from platestream.kafka import make_admin, make_consumer
+
+    from .helpers import free_port
+
+    mails: list[Any] = []
+    logins: list[tuple[bytes, bool]] = []
+
+    class Mailbox:
+        async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
+            mails.append(envelope)
+            return "250 OK"
+
+    def authenticator(_s: Any, _session: Any, _e: Any, _mech: str, data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and data.password == b"smtp-pass-1"
+        logins.append((data.login, ok))
+        return AuthResult(success=ok)
+
+    smtp = Controller(
+        Mailbox(),
+        hostname="127.0.0.1",
+        port=free_port(),
+        authenticator=authenticator,
+        auth_require_tls=False,
+        auth_required=True,
+    )
+    smtp.start()
+    try:
+        base = {
+            "channel": "email",
+            "target": "control-room@example.org",
+            "host": "127.0.0.1",
+            "port": smtp.port,
+            "username": "notifier",
+            "sender": "platestream@example.org",
+        }
+        good = create(api_env, **base, password="smtp-pass-1")
+        bad = create(api_env, **base, password="nope")
+        assert send_test(api_env, good["route_id"])["status"] == "delivered"
+        [mail] = mails
+        assert mail.rcpt_tos == ["control-room@example.org"] and b"TEST000" in mail.content
+        refused = send_test(api_env, bad["route_id"])
+        assert refused["status"] == "failed" and refused["error"].startswith("SMTP")
+        assert logins[0] == (b"notifier", True) and (b"notifier", False) in logins
+        assert len(mails) == 1
+    finally:
+        smtp.stop()
+
+    topic = f"site.alerts.{uuid.uuid4().hex[:8]}"
+    admin = make_admin(api_env.settings)
+    for fut in admin.create_topics([NewTopic(topic, 1, 1)]).values():
+        fut.result(10)
+    try:
+        route = create(api_env, channel="kafka", target=topic)
+        assert send_test(api_env, route["route_id"])["status"] == "delivered"
+        consumer = make_consumer(api_env.settings, f"test-{uuid.uuid4().hex[:6]}")
+        consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        msg = wait_until(
+            lambda: next((m for m in consumer.consume(10, 0.5) if not m.error()), None),
+            15,
+            "the test alert on the Kafka route's topic",
+        )
+        consumer.close()
+        assert json.loads(msg.value())["plate"] == "TEST000"
+    finally:
+        admin.delete_topics([topic])
