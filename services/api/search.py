@@ -311,13 +311,37 @@ def build_search(
         else "score ASC, conf_milli DESC, ts DESC, event_id DESC, version DESC"
     )
     params["limit"] = (limit or q.limit) + 1
+    # the plate-ordered index holds the result columns: the page comes back whole
+    columns = COLUMNS if source == INDEX_FROM else KEY_COLUMNS
     sql = (
-        f"SELECT {KEY_COLUMNS}, {score} AS score, {conf} AS conf_milli FROM {source}"
+        f"SELECT {columns}, {score} AS score, {conf} AS conf_milli FROM {source}"
         + (" PREWHERE " + " AND ".join(prewhere) if prewhere else "")
         + (" WHERE " + " AND ".join(where) if where else "")
         + f" ORDER BY {order} LIMIT 1 BY event_id, version LIMIT {{limit:UInt32}}"
     )
     return sql, params
+
+
+def _key_conditions(keys: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """One primary-key condition per event: (camera, time, id); params named c0, t0, e0 ..."""
+    conds, params = [], {}
+    for i, k in enumerate({k["event_id"]: k for k in keys}.values()):
+        conds.append(
+            f"(camera_id = {{c{i}:String}} AND ts = fromUnixTimestamp64Milli({{t{i}:Int64}}, 'UTC') "
+            f"AND event_id = {{e{i}:String}})"
+        )
+        params.update({f"c{i}": k["camera_id"], f"t{i}": int(k["ts_ms"]), f"e{i}": k["event_id"]})
+    return " OR ".join(conds), params
+
+
+def latest_versions(client: Any, keys: list[dict[str, Any]]) -> dict[str, int]:
+    """event_id -> its highest version, reading only the key columns of plate_events."""
+    if not keys:
+        return {}
+    where, params = _key_conditions(keys)
+    sql = f"SELECT event_id, max(version) FROM plate_events WHERE {where} GROUP BY event_id"
+    rows = client.query(sql, parameters=params, settings=SEARCH_SETTINGS).result_rows
+    return {str(r[0]): int(r[1]) for r in rows}
 
 
 def fetch_latest(client: Any, keys: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -328,14 +352,8 @@ def fetch_latest(client: Any, keys: list[dict[str, Any]]) -> dict[str, dict[str,
     """
     if not keys:
         return {}
-    conds, params = [], {}
-    for i, k in enumerate({k["event_id"]: k for k in keys}.values()):
-        conds.append(
-            f"(camera_id = {{c{i}:String}} AND ts = fromUnixTimestamp64Milli({{t{i}:Int64}}, 'UTC') "
-            f"AND event_id = {{e{i}:String}})"
-        )
-        params.update({f"c{i}": k["camera_id"], f"t{i}": int(k["ts_ms"]), f"e{i}": k["event_id"]})
-    sql = f"SELECT {COLUMNS} FROM plate_events WHERE " + " OR ".join(conds)
+    where, params = _key_conditions(keys)
+    sql = f"SELECT {COLUMNS} FROM plate_events WHERE {where}"
     latest: dict[str, dict[str, Any]] = {}
     for row in client.query(sql, parameters=params, settings=SEARCH_SETTINGS).named_results():
         have = latest.get(row["event_id"])
@@ -390,6 +408,10 @@ def run_search(
     more = len(keys) > page
     keys = keys[:page]
     cursor = next_cursor(q, keys[-1]) if more and keys else None
+    if keys and "plate" in keys[0]:  # whole rows from the index: only check they are the latest
+        versions = latest_versions(client, keys)
+        out = [row_to_event(k) for k in keys if versions.get(k["event_id"]) == int(k["version"])]
+        return out, cursor
     latest = fetch_latest(client, keys)
     out = []
     for k in keys:

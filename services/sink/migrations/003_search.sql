@@ -9,8 +9,9 @@
 --                    are not indexed (the API scans the dictionary for queries that could match them).
 -- plate_grams        3-grams of '^' + plate + '$', ordered by gram: wildcard patterns resolve to
 --                    the plates holding every gram of their literal runs.
--- plate_event_index  the search columns of every event version, ordered by plate then time: the
---                    final fetch of events by plate (or plate range) is a key lookup.
+-- plate_event_index  the search and result columns of every event version, ordered by plate then
+--                    time: a page of a plate search is read by key, in one pass; only the check
+--                    that each row is its event's latest version goes back to plate_events.
 --
 -- The views read each inserted block as it comes (no DISTINCT: in a view it cost more than the
 -- duplicate rows it saves; the engines collapse them). Every table is idempotent under repeated inserts (ReplacingMergeTree on the whole identity, or
@@ -105,6 +106,17 @@ CREATE TABLE IF NOT EXISTS ${db}.plate_event_index
     vehicle_type LowCardinality(Nullable(String)),
     vehicle_color LowCardinality(Nullable(String)),
     watchlist_hits Array(String),
+    camera_name LowCardinality(Nullable(String)),
+    vehicle_make LowCardinality(Nullable(String)),
+    vehicle_model Nullable(String),
+    lane Nullable(Int32),
+    read_count UInt32,
+    access_status LowCardinality(String),
+    best_crop_key Nullable(String),
+    correction_id Nullable(String),
+    source LowCardinality(String),
+    lat Nullable(Float64),
+    lon Nullable(Float64),
     inserted_at DateTime64(3, 'UTC')
 )
 ENGINE = ${replacing}(inserted_at)
@@ -115,14 +127,16 @@ ${settings};
 CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.plate_event_index_mv
 TO ${db}.plate_event_index AS
 SELECT plate, ts, event_id, version, camera_id, confidence, site, zone, direction, vehicle_type,
-    vehicle_color, watchlist_hits, now64(3) AS inserted_at
+    vehicle_color, watchlist_hits, camera_name, vehicle_make, vehicle_model, lane, read_count,
+    access_status, best_crop_key, correction_id, source, lat, lon, now64(3) AS inserted_at
 FROM ${db}.plate_events;
 
 -- Backfill from what plate_events already holds (a database migrated before this file). Rows that
 -- arrive while it runs reach the tables twice, which the engines above make harmless.
 INSERT INTO ${db}.plate_event_index
 SELECT plate, ts, event_id, version, camera_id, confidence, site, zone, direction, vehicle_type,
-    vehicle_color, watchlist_hits, now64(3)
+    vehicle_color, watchlist_hits, camera_name, vehicle_make, vehicle_model, lane, read_count,
+    access_status, best_crop_key, correction_id, source, lat, lon, now64(3)
 FROM ${db}.plate_events;
 
 INSERT INTO ${db}.plate_dictionary
