@@ -190,15 +190,47 @@ def test_running_notifier_follows_routes_created_and_disabled_through_the_api(
         wait_until(lambda: reached("/b"), 30, "an alert at the second route", 1.0)
         at_b = ids(hook, "/b")
         assert at_b and not (at_b & ids(hook, "/a"))
+        # a Kafka route: notify produces the alert's JSON to the route's topic
+        with route_topic(api_env) as (topic, consumer):
+            create(api_env, channel="kafka", target=topic, lists=[list_id])
+            on_topic: set[str] = set()
+
+            def reached_topic() -> bool:
+                for m in consumer.consume(50, 0.5):
+                    if not m.error():
+                        on_topic.add(json.loads(m.value())["alert_id"])
+                if on_topic & set(sent):
+                    return True
+                send_one()
+                return False
+
+            wait_until(reached_topic, 30, "an alert on the Kafka route's topic", 0.5)
+
+
+@contextlib.contextmanager
+def route_topic(api_env: ApiEnv) -> Iterator[tuple[str, Any]]:
+    """A topic of our own for a Kafka route, and a consumer on it; both removed after."""
+    from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+    from confluent_kafka.admin import NewTopic
+
+    from platestream.kafka import make_admin, make_consumer
+
+    topic = f"site.alerts.{uuid.uuid4().hex[:8]}"
+    admin = make_admin(api_env.settings)
+    for fut in admin.create_topics([NewTopic(topic, 1, 1)]).values():
+        fut.result(10)
+    consumer = make_consumer(api_env.settings, f"test-{uuid.uuid4().hex[:6]}")
+    consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+    try:
+        yield topic, consumer
+    finally:
+        consumer.close()
+        admin.delete_topics([topic])
 
 
 def test_email_route_with_smtp_login_and_kafka_route_test_sends(api_env: ApiEnv) -> None:
     from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import AuthResult, LoginPassword
-    from confluent_kafka import OFFSET_BEGINNING, TopicPartition
-    from confluent_kafka.admin import NewTopic
-
-    from platestream.kafka import make_admin, make_consumer
 
     from .helpers import free_port
 
@@ -245,21 +277,12 @@ def test_email_route_with_smtp_login_and_kafka_route_test_sends(api_env: ApiEnv)
     finally:
         smtp.stop()
 
-    topic = f"site.alerts.{uuid.uuid4().hex[:8]}"
-    admin = make_admin(api_env.settings)
-    for fut in admin.create_topics([NewTopic(topic, 1, 1)]).values():
-        fut.result(10)
-    try:
+    with route_topic(api_env) as (topic, consumer):
         route = create(api_env, channel="kafka", target=topic)
         assert send_test(api_env, route["route_id"])["status"] == "delivered"
-        consumer = make_consumer(api_env.settings, f"test-{uuid.uuid4().hex[:6]}")
-        consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
         msg = wait_until(
             lambda: next((m for m in consumer.consume(10, 0.5) if not m.error()), None),
             15,
             "the test alert on the Kafka route's topic",
         )
-        consumer.close()
         assert json.loads(msg.value())["plate"] == "TEST000"
-    finally:
-        admin.delete_topics([topic])
