@@ -129,8 +129,11 @@ def _await_loop(manager: CameraManager, stop: threading.Event, timeout_s: float)
 
 
 def _serve_metrics(settings: IngestSettings, metrics: IngestMetrics, manager: CameraManager) -> Any:
-    """Gauges of the manager on the ingest registry, served with /health on the metrics port."""
-    from prometheus_client import Gauge, start_http_server
+    """Gauges of the manager on the ingest registry, served with the liveness probes (/health:
+    503 when the reconcile loop stops turning, platestream/probes.py) on the metrics port."""
+    from prometheus_client import Gauge
+
+    from platestream.probes import start_metrics_server
 
     running = Gauge(
         "ingest_cameras_running", "Camera sources running here.", registry=metrics.registry
@@ -142,7 +145,7 @@ def _serve_metrics(settings: IngestSettings, metrics: IngestMetrics, manager: Ca
     desired.set_function(lambda: len(manager.desired))
     if not settings.ingest_cameras_metrics_port:
         return None
-    server, _thread = start_http_server(
+    server, _thread = start_metrics_server(
         settings.ingest_cameras_metrics_port, addr=settings.metrics_host, registry=metrics.registry
     )
     return server

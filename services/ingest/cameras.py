@@ -150,10 +150,14 @@ class CameraManager:
 
     # -- the loop -----------------------------------------------------------------------------------
     def run(self) -> None:
+        from platestream.heartbeat import HEARTBEATS
+
         logger.info("camera manager %s: running", self.manager)
         self.looping = True
+        beat = HEARTBEATS.register("camera-manager")  # /health answers 503 if this loop sticks
         try:
             while not self.stop.is_set():
+                HEARTBEATS.beat(beat)
                 self._poll_state()
                 if self.membership is not None:
                     self.membership.poll(LOOP_S)
@@ -161,6 +165,7 @@ class CameraManager:
                     self.stop.wait(LOOP_S)
                 self.reconcile()
         finally:
+            HEARTBEATS.unregister(beat)
             self.shutdown()
             self.finished.set()
 

@@ -36,7 +36,7 @@ def test_kubernetes_camera_manager_has_replicas_a_pdb_and_a_probed_metrics_port(
     assert container["args"] == ["ingest", "cameras"]
     assert {p["containerPort"] for p in container["ports"]} == {PORT}
     assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(PORT)
-    assert container["livenessProbe"]["exec"]["command"][-2:] == ["ingest", "cameras"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "metrics"}
     env = {e["name"]: e.get("value") for e in container["env"]}
     secrets = next(m for m in container["volumeMounts"] if m["name"] == "camera-secrets")
     assert secrets["readOnly"] and env["PLATESTREAM_INGEST_SECRETS_DIR"] == secrets["mountPath"]

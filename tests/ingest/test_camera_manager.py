@@ -8,9 +8,11 @@ import threading
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from platestream import topics as catalogue
+from platestream.bench.harness import free_port
 from services.ingest.camera_service import camera_manager
 from services.ingest.settings import IngestSettings
 from tests.ingest.camera_helpers import Cameras, TopicReader
@@ -25,7 +27,7 @@ def manager(settings) -> Iterator[tuple[IngestSettings, threading.Event]]:
     s = IngestSettings(
         **{
             **settings.model_dump(),
-            "ingest_cameras_metrics_port": 0,
+            "ingest_cameras_metrics_port": free_port(),
             "ingest_heartbeat_s": 1.0,
             "ingest_reconnect_min_s": 0.2,
             "ingest_reconnect_max_s": 1.0,
@@ -58,6 +60,9 @@ def test_camera_record_starts_changes_and_stops_its_source(manager) -> None:
     assert first["plate_formats"] == ["GB"] and first["source"] == "sim"
     online = status.wait_for(lambda r: mine(r) and r["state"] == "online", 5, "online")
     assert online["manager"] == "m-test"
+    port = s.ingest_cameras_metrics_port
+    assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
+    assert "ingest_cameras_running 1.0" in httpx.get(f"http://127.0.0.1:{port}/metrics").text
 
     at = frames.mark()
     cams.put("cam-a", "sim://scene?seed=5&fps=4", plate_formats=["BR"], roi=EXCLUDE_LOWER_HALF)
