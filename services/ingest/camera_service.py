@@ -15,7 +15,7 @@ from platestream import topics as catalogue
 from platestream.dlq import DeadLetters
 from platestream.secrets import SecretStore
 from platestream.serde import AvroSerde
-from services.enrich.state import StateFollower
+from platestream.state import StateFollower
 from services.ingest.camera_config import CameraConfig
 from services.ingest.camera_sources import CameraRunner, DahuaRunner, Runner
 from services.ingest.cameras import GROUP, CameraManager, SlotMembership, manager_id
