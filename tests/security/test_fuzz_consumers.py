@@ -26,7 +26,7 @@ from services.enrich.settings import EnrichSettings, Route
 from services.sink.rows import BY_TABLE, Source
 from services.sink.s3_sink import IMAGE_TOPICS, S3Sink
 from services.sink.settings import SinkSettings
-from tests.security.avro_strategies import EXAMPLES, SERDE, encoded, fuzz, records
+from tests.security.avro_strategies import EXAMPLES, SERDE, encoded, fuzz, records, tagged
 
 REJECTIONS = (BadInputError, SerdeError)
 JPEG = cv2.imencode(".jpg", np.full((16, 48, 3), 200, np.uint8))[1].tobytes()
@@ -91,8 +91,8 @@ def test_enrich_handles_or_dead_letters_every_record(examples: int) -> None:
     }
     offset = [0]
 
+    @given(tagged(sorted(topics)))
     @fuzz(examples)
-    @given(st.sampled_from(sorted(topics)).flatmap(lambda n: st.tuples(st.just(n), encoded(n))))
     def handle(item: tuple[str, bytes]) -> None:
         name, value = item
         offset[0] += 1
@@ -108,8 +108,8 @@ def test_enrich_handles_or_dead_letters_every_record(examples: int) -> None:
 def test_sink_rows_are_built_or_refused_for_every_record(examples: int) -> None:
     maps = sorted(BY_TABLE.values(), key=lambda m: m.table)
 
+    @given(st.one_of(*(st.tuples(st.just(m), records(m.schema)) for m in maps)))
     @fuzz(examples)
-    @given(st.sampled_from(maps).flatmap(lambda m: st.tuples(st.just(m), records(m.schema))))
     def build(item: tuple[Any, dict[str, Any]]) -> None:
         mapping, rec = item
         decoded = SERDE.decode(SERDE.encode(mapping.schema, rec))
@@ -138,8 +138,8 @@ def test_s3_sink_writes_or_dead_letters_every_record(examples: int) -> None:
     by_schema = {schema: topic for topic, schema in sink.schemas.items()}
     schemas = sorted({t.schema for t in IMAGE_TOPICS} | {"frame"})
 
+    @given(tagged(schemas))
     @fuzz(examples)
-    @given(st.sampled_from(schemas).flatmap(lambda n: st.tuples(st.just(n), encoded(n))))
     def collect(item: tuple[str, bytes]) -> None:
         name, value = item
         puts, _offsets = sink.collect([_Msg(by_schema[name], 0, 1, value, b"k")])  # type: ignore[list-item]
@@ -158,8 +158,8 @@ def test_notify_builds_every_delivery_of_every_alert(examples: int) -> None:
         Route(channel="mqtt", target="anpr/alerts", min_priority="high"),
     ]
 
-    @fuzz(examples)
     @given(encoded("bolo_alert"))
+    @fuzz(examples)
     def deliver(value: bytes) -> None:
         alert = SERDE.decode(value)
         for route in targets_for(alert, routes):
@@ -207,13 +207,13 @@ def test_detect_reads_or_dead_letters_every_frame(examples: int) -> None:
         stop=threading.Event(),
     )
     image = st.one_of(st.just(JPEG), st.binary(max_size=64))
-    frames = records("frame").flatmap(
-        lambda f: st.builds(lambda data: {**f, "image": {**f["image"], "data": data}}, image)
+    frames = st.builds(
+        lambda f, data: {**f, "image": {**f["image"], "data": data}}, records("frame"), image
     )
     reads = [0]
 
-    @fuzz(examples)
     @given(frames)
+    @fuzz(examples)
     def handle(frame: dict[str, Any]) -> None:
         msg = _Msg(proc.frames_topic, 0, 1, SERDE.encode("frame", frame), b"k")
         try:

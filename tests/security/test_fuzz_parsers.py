@@ -23,8 +23,8 @@ def test_a_parser_answers_events_within_the_caps_or_bad_input(source: str, examp
     assert seeds, f"no real payload of {source}"
     counts = {"events": 0, "refused": 0}
 
-    @fuzz(examples)
     @given(st.data())
+    @fuzz(examples)
     def parse(data: st.DataObject) -> None:
         body, ctype = data.draw(st.sampled_from(seeds))
         if data.draw(st.integers(0, 9)) == 0:
