@@ -15,7 +15,7 @@ from platestream.serde import AvroSerde
 
 SERDE = AvroSerde()
 # make test runs the first, `-m slow` the second (>= 10,000 per consumer, as the issue asks)
-EXAMPLES = [200, pytest.param(10_000, marks=pytest.mark.slow)]
+EXAMPLES = [200, pytest.param(10_000, marks=[pytest.mark.slow, pytest.mark.timeout(3600)])]
 # The per-record budget, in CPU seconds of the handling thread (not wall time: this machine kind is
 # shared, load averages of 20 were seen, and a wall-clock deadline failed on contention alone).
 # Records take milliseconds; the hangs it is there for (ReDoS, fuzzy variants of a huge plate)
