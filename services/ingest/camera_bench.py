@@ -129,6 +129,7 @@ def run_once(
             )
         producer.flush(10)
         consumer.close()
+    log.unlink(missing_ok=True)  # kept only when the run failed
     first = [lag for t, lag in lags if t < wall / 2]
     second = [lag for t, lag in lags if t >= wall / 2]
     return {
