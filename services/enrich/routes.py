@@ -32,6 +32,12 @@ def route_from_record(record: dict[str, Any], secrets: SecretStore | None) -> Ro
     secret = None
     if record.get("secret_ref") and secrets is not None:
         secret = secrets.get(str(record["secret_ref"]))
+        if secret is None:
+            logger.warning(
+                "alert route %s: secret %s not in the secret store (is it mounted here?)",
+                record.get("route_id"),
+                record["secret_ref"],
+            )
     try:
         return Route(
             channel=record["channel"],
@@ -69,7 +75,12 @@ class RouteTable:
     def apply(self, route_id: str, record: dict[str, Any] | None) -> None:
         route = None
         if record is not None and record.get("enabled", True):
-            route = route_from_record(record, self._secrets)
+            try:
+                route = route_from_record(record, self._secrets)
+            except ValueError:
+                with self._lock:  # an unusable new version must not leave the old one active
+                    self._routes.pop(route_id, None)
+                raise
         with self._lock:
             if route is None:
                 self._routes.pop(route_id, None)

@@ -260,3 +260,41 @@ def test_upload_tokens_name_user_and_camera_and_expire() -> None:
     assert status_only is not None
     with pytest.raises(IngestAuthError):
         status_only.camera_for("cam-2", "upload")
+
+
+def test_notify_route_table_applies_topic_records(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from platestream.secrets import SecretStore
+    from platestream.serde import AvroSerde
+    from services.enrich.routes import RouteTable
+    from services.enrich.settings import NotifySettings, Route
+
+    secrets_dir = Path(str(tmp_path)) / "secrets"
+    SecretStore(secrets_dir).put("alert-route-r1", "hook-secret-123")
+    boot = Route(channel="webhook", target="https://boot.example.org/h")
+    table = RouteTable(
+        NotifySettings(notify_routes=[boot], notify_secrets_dir=secrets_dir), serde=AvroSerde()
+    )
+    rec = {
+        "route_id": "r1",
+        "channel": "webhook",
+        "target": "https://hooks.example.org/a",
+        "lists": ["stolen"],
+        "min_priority": "high",
+        "enabled": True,
+        "tls": "none",
+        "secret_ref": "alert-route-r1",
+    }
+    table.apply("r1", rec)
+    [b, r1] = table.current()
+    assert b == boot and (r1.route_id, r1.secret, r1.lists) == ("r1", "hook-secret-123", ["stolen"])
+    table.apply("r1", {**rec, "enabled": False})
+    assert table.current() == [boot]
+    table.apply("r1", rec)
+    with pytest.raises(ValueError):
+        table.apply("r1", {**rec, "channel": "pigeon"})
+    assert table.current() == [boot]
+    table.apply("r1", rec)
+    table.apply("r1", None)
+    assert table.current() == [boot]
