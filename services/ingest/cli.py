@@ -124,25 +124,6 @@ def cameras(
 
 
 @app.command()
-def cameras(
-    shared: Annotated[
-        bool,
-        typer.Option(
-            "--shared/--alone",
-            help="Share the cameras with the other replicas (consumer group) or run every camera here.",
-        ),
-    ] = True,
-) -> None:
-    """Camera manager: a source for every enabled camera on anpr.cameras.v1, followed live."""
-    from services.ingest.camera_service import camera_manager
-
-    settings = _settings()
-    stop = _stop_event()
-    with camera_manager(settings, stop, shared=shared) as manager:
-        manager.run()
-
-
-@app.command()
 def dahua(
     camera_id: Annotated[str, typer.Option("--camera", help="Our camera id.")],
     url: Annotated[str, typer.Option(help="Camera base URL, e.g. http://192.0.2.10")],
