@@ -142,6 +142,13 @@ def test_devices_page_creates_shows_credential_once_and_revokes(
     listed = api_env.get(f"/api/v1/devices/{dev}").json()
     assert listed["camera_ids"] == ["cam-e1", "cam-e2"] and credential not in json.dumps(listed)
     shot(browser, "devices")
+    browser.eval(f"""document.querySelector('{row} button[data-a=edit]').click();
+        document.querySelector('#dev-form').camera_ids.value = 'cam-e3';
+        document.querySelector('#dev-status').textContent = '';
+        document.querySelector('#dev-create').click(); true""")
+    assert browser.wait_for("document.querySelector('#dev-status').textContent") == "Saved."
+    edited = api_env.get(f"/api/v1/devices/{dev}").json()
+    assert edited["camera_ids"] == ["cam-e3"] and edited["credential_id"] == listed["credential_id"]
     browser.eval(f"document.querySelector('{row} button[data-a=revoke]').click(); true")
     browser.wait_for(f"document.querySelector({row!r} + ' .dev-state').textContent === 'revoked'")
     assert api_env.get(f"/api/v1/devices/{dev}").json()["revoked"] is True
