@@ -55,7 +55,9 @@ function journeyMap(trips, { width = 900, height = 480 } = {}) {
   const scale = Math.min((width - 2 * pad) / Math.max(x1 - x0, 1e-6), (height - 2 * pad) / Math.max(y1 - y0, 1e-6));
   const P = (s) => [pad + (s.lon * k - x0) * scale, height - pad - (s.lat - y0) * scale];
   trips.forEach((t, i) => {
-    const pts = t.stops.filter((s) => s.lat !== null).map((s) => P(s).map((v) => v.toFixed(1)).join(",")).join(" ");
+    // trips over the same road are drawn a few pixels apart, so each one stays visible
+    const off = (i - (trips.length - 1) / 2) * Math.min(4, 24 / trips.length);
+    const pts = t.stops.filter((s) => s.lat !== null).map((s) => P(s).map((v) => (v + off).toFixed(1)).join(",")).join(" ");
     svg.appendChild(invSvg("polyline", { points: pts, fill: "none", stroke: INV_COLORS[i % INV_COLORS.length], "stroke-width": 3, "stroke-opacity": 0.7, class: "trip", "data-trip": t.trip }));
   });
   const cams = new Map(stops.map((s) => [s.camera_id, s]));
