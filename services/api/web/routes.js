@@ -2,6 +2,18 @@
 // enable/disable and a test send that answers how the delivery went.
 "use strict";
 
+let editingRoute = null;  // route id being edited (PUT; secrets not re-entered are kept)
+
+function editRoute(r) {
+  const f = $("#route-form");
+  for (const k of ["name", "channel", "target", "min_priority", "host", "port", "username", "tls", "sender"]) f[k].value = r[k] ?? "";
+  f.lists.value = r.lists.join(", ");
+  f.password.value = f.secret.value = "";
+  routeFieldsFor(f);
+  editingRoute = r.route_id;
+  $("#route-create").textContent = "Save";
+}
+
 async function loadRoutes() {
   const routes = await api("/alert-routes");
   const body = $("#routes tbody");
@@ -9,7 +21,7 @@ async function loadRoutes() {
     `<td class="target">${esc(r.target)}${r.host ? ` <small>via ${esc(r.host)}:${r.port || ""}${r.tls !== "none" ? " " + esc(r.tls) : ""}</small>` : ""}</td>` +
     `<td>${esc(r.lists.join(", ") || "all")}</td><td>${esc(r.min_priority)}</td>` +
     `<td><label class="check"><input type="checkbox" class="route-enabled"${r.enabled ? " checked" : ""}> on</label></td>` +
-    `<td><button class="route-test">Send test</button> <span class="route-result"></span></td><td><button class="route-delete">Delete</button></td></tr>`).join("");
+    `<td><button class="route-test">Send test</button> <span class="route-result"></span></td><td><button class="route-edit">Edit</button> <button class="route-delete">Delete</button></td></tr>`).join("");
   body.querySelectorAll("tr").forEach((tr) => {
     const path = "/alert-routes/" + encodeURIComponent(tr.dataset.id);
     const result = tr.querySelector(".route-result");
@@ -24,6 +36,7 @@ async function loadRoutes() {
     tr.querySelector(".route-enabled").addEventListener("change", async (e) => {
       try { await api(path, { method: "PATCH", json: { enabled: e.target.checked } }); } catch (err) { result.textContent = err.message; }
     });
+    tr.querySelector(".route-edit").addEventListener("click", () => editRoute(routes.find((r) => r.route_id === tr.dataset.id)));
     tr.querySelector(".route-delete").addEventListener("click", async () => { await api(path, { method: "DELETE" }); loadRoutes(); });
   });
 }
@@ -35,6 +48,7 @@ function routeFieldsFor(form) {
 
 async function showRoutes() {
   mount("routes");
+  editingRoute = null;
   const form = $("#route-form");
   form.channel.addEventListener("change", () => routeFieldsFor(form));
   routeFieldsFor(form);
@@ -50,8 +64,11 @@ async function showRoutes() {
     }
     if (body.channel === "webhook" && f.secret.value) body.secret = f.secret.value;
     try {
-      const r = await api("/alert-routes", { method: "POST", json: body });
-      $("#route-status").textContent = "Created.";
+      const r = editingRoute
+        ? await api("/alert-routes/" + encodeURIComponent(editingRoute), { method: "PUT", json: body })
+        : await api("/alert-routes", { method: "POST", json: body });
+      $("#route-status").textContent = editingRoute ? "Saved." : "Created.";
+      editingRoute = null; $("#route-create").textContent = "Create";
       const s = $("#route-secret");
       s.hidden = !r.secret;
       if (r.secret) s.innerHTML = `Signing secret (shown only now): <code>${esc(r.secret)}</code>`;
