@@ -322,24 +322,15 @@ def build_search(
     return sql, params
 
 
-def _key_conditions(keys: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
-    """One primary-key condition per event: (camera, time, id); params named c0, t0, e0 ..."""
-    conds, params = [], {}
-    for i, k in enumerate({k["event_id"]: k for k in keys}.values()):
-        conds.append(
-            f"(camera_id = {{c{i}:String}} AND ts = fromUnixTimestamp64Milli({{t{i}:Int64}}, 'UTC') "
-            f"AND event_id = {{e{i}:String}})"
-        )
-        params.update({f"c{i}": k["camera_id"], f"t{i}": int(k["ts_ms"]), f"e{i}": k["event_id"]})
-    return " OR ".join(conds), params
-
-
 def latest_versions(client: Any, keys: list[dict[str, Any]]) -> dict[str, int]:
-    """event_id -> its highest version, reading only the key columns of plate_events."""
+    """event_id -> its highest version, from plate_event_versions (ordered by event id)."""
     if not keys:
         return {}
-    where, params = _key_conditions(keys)
-    sql = f"SELECT event_id, max(version) FROM plate_events WHERE {where} GROUP BY event_id"
+    params = {"ids": sorted({str(k["event_id"]) for k in keys})}
+    sql = (
+        "SELECT event_id, max(version) FROM plate_event_versions "
+        "WHERE event_id IN {ids:Array(String)} GROUP BY event_id"
+    )
     rows = client.query(sql, parameters=params, settings=SEARCH_SETTINGS).result_rows
     return {str(r[0]): int(r[1]) for r in rows}
 
@@ -352,8 +343,14 @@ def fetch_latest(client: Any, keys: list[dict[str, Any]]) -> dict[str, dict[str,
     """
     if not keys:
         return {}
-    where, params = _key_conditions(keys)
-    sql = f"SELECT {COLUMNS} FROM plate_events WHERE {where}"
+    conds, params = [], {}
+    for i, k in enumerate({k["event_id"]: k for k in keys}.values()):
+        conds.append(
+            f"(camera_id = {{c{i}:String}} AND ts = fromUnixTimestamp64Milli({{t{i}:Int64}}, 'UTC') "
+            f"AND event_id = {{e{i}:String}})"
+        )
+        params.update({f"c{i}": k["camera_id"], f"t{i}": int(k["ts_ms"]), f"e{i}": k["event_id"]})
+    sql = f"SELECT {COLUMNS} FROM plate_events WHERE " + " OR ".join(conds)
     latest: dict[str, dict[str, Any]] = {}
     for row in client.query(sql, parameters=params, settings=SEARCH_SETTINGS).named_results():
         have = latest.get(row["event_id"])

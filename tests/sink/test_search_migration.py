@@ -10,7 +10,13 @@ from platestream.clickhouse import make_clickhouse
 from services.sink import migrations as m
 from services.sink.settings import SinkSettings
 
-SEARCH_TABLES = ("plate_dictionary", "plate_variants", "plate_grams", "plate_event_index")
+SEARCH_TABLES = (
+    "plate_dictionary",
+    "plate_variants",
+    "plate_grams",
+    "plate_event_index",
+    "plate_event_versions",
+)
 
 
 def test_a_rebuild_drops_and_recreates_every_search_table_and_view() -> None:
@@ -28,9 +34,9 @@ def test_search_tables_render_replicated_with_retention() -> None:
         SinkSettings(sink_engine="replicated", sink_retention_days_plate_events=30),
         database="db1",
     )
-    assert sql.count("ReplicatedReplacingMergeTree(") == 3
+    assert sql.count("ReplicatedReplacingMergeTree(") == 4
     assert sql.count("ReplicatedAggregatingMergeTree(") == 1
-    assert sql.count("TTL toDateTime(inserted_at) + INTERVAL 30 DAY") == 4
+    assert sql.count("TTL toDateTime(inserted_at) + INTERVAL 30 DAY") == 5
 
 
 INSERT = """
@@ -55,7 +61,8 @@ def test_views_fill_the_search_tables_and_a_rebuild_refills_them(settings: Any) 
     client.command(INSERT)
     client.command(INSERT)  # delivered twice: the tables hold it once
     filled = _counts(client)
-    assert filled["plate_dictionary"] == 3 and filled["plate_event_index"] == 30
+    assert filled["plate_dictionary"] == 3
+    assert filled["plate_event_index"] == filled["plate_event_versions"] == 30
     pairs = {(p[i : i + 3], p) for p in ("^ABC1234$", "^A8C1234$", "^粤B12345$") for i in range(7)}
     assert filled["plate_grams"] == len(pairs) == 21  # (gram, plate) once each
     passages = client.command(

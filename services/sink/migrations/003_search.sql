@@ -10,8 +10,9 @@
 -- plate_grams        3-grams of '^' + plate + '$', ordered by gram: wildcard patterns resolve to
 --                    the plates holding every gram of their literal runs.
 -- plate_event_index  the search and result columns of every event version, ordered by plate then
---                    time: a page of a plate search is read by key, in one pass; only the check
---                    that each row is its event's latest version goes back to plate_events.
+--                    time: a page of a plate search is read by key, in one pass.
+-- plate_event_versions  (event_id, version) ordered by event id: the check that a row found by
+--                    plate is its event's latest version (corrections) is a key lookup too.
 --
 -- The views read each inserted block as it comes (no DISTINCT: in a view it cost more than the
 -- duplicate rows it saves; the engines collapse them). Every table is idempotent under repeated inserts (ReplacingMergeTree on the whole identity, or
@@ -131,12 +132,32 @@ SELECT plate, ts, event_id, version, camera_id, confidence, site, zone, directio
     access_status, best_crop_key, correction_id, source, lat, lon, now64(3) AS inserted_at
 FROM ${db}.plate_events;
 
+CREATE TABLE IF NOT EXISTS ${db}.plate_event_versions
+(
+    event_id String,
+    version UInt32,
+    inserted_at DateTime64(3, 'UTC')
+)
+ENGINE = ${replacing}(inserted_at)
+ORDER BY (event_id, version)
+${ttl:plate_events:inserted_at}
+${settings};
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.plate_event_versions_mv
+TO ${db}.plate_event_versions AS
+SELECT event_id, version, now64(3) AS inserted_at
+FROM ${db}.plate_events;
+
 -- Backfill from what plate_events already holds (a database migrated before this file). Rows that
 -- arrive while it runs reach the tables twice, which the engines above make harmless.
 INSERT INTO ${db}.plate_event_index
 SELECT plate, ts, event_id, version, camera_id, confidence, site, zone, direction, vehicle_type,
     vehicle_color, watchlist_hits, camera_name, vehicle_make, vehicle_model, lane, read_count,
     access_status, best_crop_key, correction_id, source, lat, lon, now64(3)
+FROM ${db}.plate_events;
+
+INSERT INTO ${db}.plate_event_versions
+SELECT event_id, version, now64(3)
 FROM ${db}.plate_events;
 
 INSERT INTO ${db}.plate_dictionary
