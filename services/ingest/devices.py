@@ -58,7 +58,12 @@ class Principal:
                 )
             return requested
         if len(self.camera_ids) == 1:
-            return next(iter(self.camera_ids))
+            camera = next(iter(self.camera_ids))
+            if not valid_camera_id(camera):  # a registry record is input too
+                raise AuthError(
+                    403, f"device {self.device_id} is registered for an invalid camera id"
+                )
+            return camera
         raise AuthError(403, "camera not given: add ?camera_id=... or an X-Camera-Id header")
 
 

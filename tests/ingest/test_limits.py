@@ -98,3 +98,10 @@ def test_a_dtd_in_utf16_xml_is_refused_like_one_in_utf8() -> None:
     for encoding in ("utf-16", "utf-16-be", "utf-8"):
         with pytest.raises(BadInputError, match="DTD or entities is refused"):
             PARSERS["hikvision"](laughs.encode(encoding), "application/xml")
+
+
+def test_a_registry_record_naming_an_unsafe_camera_does_not_give_it_away() -> None:
+    principal = Principal(device_id="dev-9", camera_ids=frozenset({".."}), via="registry")
+    with pytest.raises(AuthError, match="registered for an invalid camera id") as info:
+        principal.camera_for(None, "generic")
+    assert info.value.status == 403
