@@ -64,6 +64,7 @@ class Stats:
         "events",
         "gap_reads",
         "gaps",
+        "outside_zones",
         "reads",
         "skipped",
     )
@@ -71,7 +72,7 @@ class Stats:
     def __init__(self) -> None:
         self.reads = self.events = self.alerts = self.dead_letters = 0
         self.absorbed = self.skipped = self.corrections = self.batches = 0
-        self.gaps = self.gap_reads = 0
+        self.gaps = self.gap_reads = self.outside_zones = 0
 
     def as_dict(self) -> dict[str, int]:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -240,6 +241,10 @@ class EnrichProcessor:
                 read = reads.from_camera_event(
                     rec, tp, offset, default_confidence=self.settings.enrich_device_confidence
                 )
+                camera = self.cameras.get(read.camera_id) if read is not None else None
+                if camera is not None and reads.device_zone_verdict(rec, camera.zones):
+                    self.stats.outside_zones += 1  # the camera's ROI/exclusion zones drop it
+                    return
             else:
                 self._correction(rec)
                 return

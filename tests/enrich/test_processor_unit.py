@@ -206,3 +206,39 @@ def test_after_a_failed_delivery_nothing_is_committed_again() -> None:
         proc.flush_and_commit(sync=True)
     proc._on_revoke(consumer, [TopicPartition(proc.reads_topic, 0)])  # type: ignore[arg-type]
     assert consumer.commits == []
+
+
+def test_a_device_read_inside_an_exclusion_zone_is_dropped_and_counted() -> None:
+    import json
+
+    from services.enrich.enrichment import Cameras
+
+    from .helpers import camera_event
+
+    cameras = Cameras()
+    exclude_right = {"roi": [], "exclusions": [[[0.5, 0], [1, 0], [1, 1], [0.5, 1]]]}
+    cameras.apply("cam-z", {"camera_id": "cam-z", "roi": json.dumps(exclude_right)})
+    settings = EnrichSettings(enrich_metrics_port=0, enrich_gap_ms=1000, enrich_idle_close_ms=5000)
+    producer, clock = Producer(), Clock()
+    proc = EnrichProcessor(
+        settings=settings,
+        consumer=None,  # type: ignore[arg-type]
+        producer=producer,  # type: ignore[arg-type]
+        serde=SERDE,
+        cameras=cameras,
+        dead_letters=DeadLetters(),  # type: ignore[arg-type]
+        clock=clock,
+    )
+    overview = {"kind": "scene", "content_type": "image/jpeg", "width": 1920, "height": 1080}
+    events = []
+    for n, (plate, x) in enumerate((("RIGHT1", 1500), ("LEFT22", 100))):
+        ev = {**camera_event(f"e{n}", "cam-z", plate, 5_000 + n), "lane": n}
+        ev["plate_box"] = {"x": x, "y": 500, "w": 200, "h": 50}
+        ev["images"] = [overview]
+        events.append(_Msg(proc.camera_events_topic, 0, n, SERDE.encode("camera_event", ev), b"c"))
+    proc.process(events)
+    clock.now += 60_000
+    proc.close_due()
+    plates = [rec["plate"] for topic, rec in producer.sent if topic == proc.events_topic]
+    assert plates == ["LEFT22"]
+    assert proc.stats.outside_zones == 1
