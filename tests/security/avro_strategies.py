@@ -145,8 +145,13 @@ def encoded(name: str) -> st.SearchStrategy[bytes]:
     return records(name).map(lambda rec: SERDE.encode(name, rec))
 
 
-def fuzz(examples: int) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """Settings for a fuzzed handler, and its per-record CPU budget: put it below ``@given``."""
+# Records each fuzzed target handled within budget (printed at the end of the session).
+RUNS: dict[str, int] = {}
+
+
+def fuzz(examples: int, target: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Settings for a fuzzed handler, its per-record CPU budget and its count in ``RUNS``: put it
+    below ``@given``."""
 
     def wrap(handler: Callable[..., None]) -> Callable[..., None]:
         @functools.wraps(handler)
@@ -155,6 +160,7 @@ def fuzz(examples: int) -> Callable[[Callable[..., None]], Callable[..., None]]:
             handler(*args, **kwargs)
             used = time.thread_time() - started
             assert used < BUDGET_CPU_S, f"one record took {used:.2f} s of CPU"
+            RUNS[target] = RUNS.get(target, 0) + 1
 
         return settings(
             max_examples=examples,

@@ -92,7 +92,7 @@ def test_enrich_handles_or_dead_letters_every_record(examples: int) -> None:
     offset = [0]
 
     @given(tagged(sorted(topics)))
-    @fuzz(examples)
+    @fuzz(examples, "enrich: reads, camera events, corrections")
     def handle(item: tuple[str, bytes]) -> None:
         name, value = item
         offset[0] += 1
@@ -109,7 +109,7 @@ def test_sink_rows_are_built_or_refused_for_every_record(examples: int) -> None:
     maps = sorted(BY_TABLE.values(), key=lambda m: m.table)
 
     @given(st.one_of(*(st.tuples(st.just(m), records(m.schema)) for m in maps)))
-    @fuzz(examples)
+    @fuzz(examples, "sink: ClickHouse row building")
     def build(item: tuple[Any, dict[str, Any]]) -> None:
         mapping, rec = item
         decoded = SERDE.decode(SERDE.encode(mapping.schema, rec))
@@ -139,7 +139,7 @@ def test_s3_sink_writes_or_dead_letters_every_record(examples: int) -> None:
     schemas = sorted({t.schema for t in IMAGE_TOPICS} | {"frame"})
 
     @given(tagged(schemas))
-    @fuzz(examples)
+    @fuzz(examples, "sink: S3 collect (keys, metadata)")
     def collect(item: tuple[str, bytes]) -> None:
         name, value = item
         puts, _offsets = sink.collect([_Msg(by_schema[name], 0, 1, value, b"k")])  # type: ignore[list-item]
@@ -159,7 +159,7 @@ def test_notify_builds_every_delivery_of_every_alert(examples: int) -> None:
     ]
 
     @given(encoded("bolo_alert"))
-    @fuzz(examples)
+    @fuzz(examples, "notify: alert deliveries")
     def deliver(value: bytes) -> None:
         alert = SERDE.decode(value)
         for route in targets_for(alert, routes):
@@ -213,7 +213,7 @@ def test_detect_reads_or_dead_letters_every_frame(examples: int) -> None:
     reads = [0]
 
     @given(frames)
-    @fuzz(examples)
+    @fuzz(examples, "detect: frames")
     def handle(frame: dict[str, Any]) -> None:
         msg = _Msg(proc.frames_topic, 0, 1, SERDE.encode("frame", frame), b"k")
         try:

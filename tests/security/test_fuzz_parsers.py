@@ -24,7 +24,7 @@ def test_a_parser_answers_events_within_the_caps_or_bad_input(source: str, examp
     counts = {"events": 0, "refused": 0}
 
     @given(st.data())
-    @fuzz(examples)
+    @fuzz(examples, f"ingest: {source} parser")
     def parse(data: st.DataObject) -> None:
         body, ctype = data.draw(st.sampled_from(seeds))
         if data.draw(st.integers(0, 9)) == 0:
