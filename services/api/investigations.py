@@ -41,33 +41,42 @@ JOURNEYS_SQL = (
     " GROUP BY trip ORDER BY trip" + FAST_FINAL
 )
 
+# An occasion is one trip of the plate on which the companion passed at least `min_cameras` of
+# the same cameras within the window: a convoy follows along a road, traffic meets once.
 CONVOY_SQL = (
     "WITH target AS (" + PASSAGES.replace("{where}", "plate = {plate:String}") + ")"
-    " SELECT e.plate AS plate, uniqExact(x.trip) AS occasions, uniqExact(e.camera_id, e.t) AS passages,"
-    " uniqExact(e.camera_id) AS cameras, min(e.t) AS first_ms, max(e.t) AS last_ms"
+    " SELECT plate, count() AS occasions, sum(n) AS passages, max(cams) AS cameras,"
+    " min(lo) AS first_ms, max(hi) AS last_ms"
+    " FROM (SELECT e.plate AS plate, x.trip AS trip, uniqExact(e.camera_id) AS cams,"
+    " uniqExact(e.camera_id, e.t) AS n, min(e.t) AS lo, max(e.t) AS hi"
     " FROM (SELECT plate, toString(camera_id) AS camera_id, toUnixTimestamp64Milli(ts) AS t"
     " FROM plate_events FINAL WHERE " + RANGE + " AND plate != {plate:String}"
     " AND camera_id IN (SELECT camera_id FROM target)) AS e"
     " INNER JOIN target AS x ON e.camera_id = x.camera_id"
     " WHERE abs(e.t - x.t) <= {within_ms:Int64}"
-    " GROUP BY e.plate HAVING occasions >= {min_occasions:UInt32}"
+    " GROUP BY plate, trip HAVING cams >= {min_cameras:UInt32})"
+    " GROUP BY plate HAVING occasions >= {min_occasions:UInt32}"
     " ORDER BY occasions DESC, passages DESC, plate LIMIT {limit:UInt32}" + FAST_FINAL
 )
 
-# Every pair of plates that passed the same camera within the window on enough occasions of
-# each. Passages are bucketed by the window; the companion side is copied into the neighbouring
-# buckets, so every pair within the window meets exactly once in the join.
+# Every pair of plates travelling together on enough occasions of each. Passages are bucketed by
+# the window; the companion side is copied into the neighbouring buckets, so every pair within the
+# window meets exactly once in the join.
 CONVOYS_ALL_SQL = (
     "WITH p AS (" + PASSAGES.replace("{where}", "1") + ")"
-    " SELECT a.plate AS plate, b.plate AS companion, uniqExact(a.trip) AS occasions_plate,"
-    " uniqExact(b.trip) AS occasions_companion, least(occasions_plate, occasions_companion) AS support,"
-    " count() AS co_passages, uniqExact(a.camera_id) AS cameras"
+    " SELECT plate, companion, uniqExact(a_trip) AS occasions_plate,"
+    " uniqExact(b_trip) AS occasions_companion,"
+    " least(occasions_plate, occasions_companion) AS support,"
+    " sum(n) AS co_passages, max(cams) AS cameras"
+    " FROM (SELECT a.plate AS plate, b.plate AS companion, a.trip AS a_trip, b.trip AS b_trip,"
+    " count() AS n, uniqExact(a.camera_id) AS cams"
     " FROM (SELECT plate, camera_id, t, trip, intDiv(t, {within_ms:Int64}) AS bucket FROM p) AS a"
     " INNER JOIN (SELECT plate, camera_id, t, trip,"
     " arrayJoin([intDiv(t, {within_ms:Int64}) - 1, intDiv(t, {within_ms:Int64}),"
     " intDiv(t, {within_ms:Int64}) + 1]) AS bucket FROM p) AS b"
     " ON a.camera_id = b.camera_id AND a.bucket = b.bucket"
     " WHERE a.plate < b.plate AND abs(a.t - b.t) <= {within_ms:Int64}"
+    " GROUP BY plate, companion, a_trip, b_trip HAVING cams >= {min_cameras:UInt32})"
     " GROUP BY plate, companion HAVING support >= {min_occasions:UInt32}"
     " ORDER BY support DESC, co_passages DESC, plate, companion LIMIT {limit:UInt32}" + FAST_FINAL
 )
@@ -157,10 +166,12 @@ def convoys(
     within_ms: int,
     gap_ms: int,
     min_occasions: int,
+    min_cameras: int = 2,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
     """Plates that passed the same cameras within ``within_ms`` of ``plate`` on enough of its trips."""
     params = {
+        "min_cameras": min_cameras,
         "plate": plate,
         "since": since,
         "until": until,
@@ -180,10 +191,12 @@ def all_convoys(
     within_ms: int,
     gap_ms: int,
     min_occasions: int,
+    min_cameras: int = 2,
     limit: int = 1000,
 ) -> list[dict[str, Any]]:
     """Every pair of plates travelling together in the window, ranked by support."""
     params = {
+        "min_cameras": min_cameras,
         "since": since,
         "until": until,
         "within_ms": within_ms,

@@ -32,6 +32,7 @@ def convoy_run(
     min_occasions: int,
     gap_s: int,
     limit: int,
+    min_cameras: int = 2,
 ) -> list[dict[str, Any]]:
     """The convoys of the window ``hours`` long ending at ``until``, each with its window."""
     from services.api.investigations import all_convoys
@@ -44,6 +45,7 @@ def convoy_run(
         within_ms=within_s * 1000,
         gap_ms=gap_s * 1000,
         min_occasions=min_occasions,
+        min_cameras=min_cameras,
         limit=limit,
     )
     return [{"since": since, "until": until, **r} for r in rows]
@@ -57,6 +59,9 @@ def convoys(
     ] = None,
     within_s: Annotated[int, typer.Option(min=1, max=3600, help="Seconds apart at a camera.")] = 60,
     min_occasions: Annotated[int, typer.Option(min=1, help="Separate trips needed.")] = 3,
+    min_cameras: Annotated[
+        int, typer.Option(min=1, help="Same cameras passed together on one trip.")
+    ] = 2,
     gap_s: Annotated[int, typer.Option(min=60, help="A longer gap ends a trip.")] = 1800,
     limit: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
     out: Annotated[Path | None, typer.Option(help="Append JSON lines here, not stdout.")] = None,
@@ -85,6 +90,7 @@ def convoys(
             min_occasions=min_occasions,
             gap_s=gap_s,
             limit=limit,
+            min_cameras=min_cameras,
         )
         lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
         if out is None:

@@ -64,7 +64,7 @@ def test_investigation_pages(inv_env, tmp_path: Path) -> None:
             "[...document.querySelectorAll('#inv-convoys tbody td.plate')].map(t => t.textContent)"
         ) == [BUDDY]
         browser.eval(
-            "document.querySelector('#inv-form [name=min_occasions]').value = 2; document.querySelector('#inv-submit').click(); true"
+            "document.querySelector('#inv-form [name=min_occasions]').value = 2; document.querySelector('#inv-form [name=min_cameras]').value = 1; document.querySelector('#inv-submit').click(); true"
         )
         assert browser.wait_for(
             "document.querySelectorAll('#inv-convoys tbody tr').length === 2 && [...document.querySelectorAll('#inv-convoys tbody td.plate')].map(t => t.textContent)"

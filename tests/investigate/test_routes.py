@@ -27,7 +27,11 @@ def span(env) -> dict[str, str]:
 
 def test_convoys_endpoint_normalises_the_plate_and_ranks(inv_env) -> None:
     resp = inv_env.get(
-        "/api/v1/investigations/convoys", plate="tgt-0001", min_occasions=2, **span(inv_env)
+        "/api/v1/investigations/convoys",
+        plate="tgt-0001",
+        min_occasions=2,
+        min_cameras=1,
+        **span(inv_env),
     )
     assert resp.status_code == 200, resp.text
     body = resp.json()

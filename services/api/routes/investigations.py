@@ -56,6 +56,9 @@ def convoys(
     plate: Plate,
     within_s: Annotated[int, Query(ge=1, le=3600, description="Seconds either side.")] = 60,
     min_occasions: Annotated[int, Query(ge=1, le=1000)] = 3,
+    min_cameras: Annotated[
+        int, Query(ge=1, le=100, description="Same cameras passed together on one occasion.")
+    ] = 2,
     days: Days = 30,
     gap_s: GapS = 1800,
     since: Since = None,
@@ -73,6 +76,7 @@ def convoys(
         within_ms=within_s * 1000,
         gap_ms=gap_s * 1000,
         min_occasions=min_occasions,
+        min_cameras=min_cameras,
         limit=limit,
     )
     audit(state, request, p, "investigate.convoys", query={"plate": target}, result_count=len(rows))

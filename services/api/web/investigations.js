@@ -92,7 +92,8 @@ async function showJourneys(plate) {
 async function showConvoys(plate) {
   const form = invMount("convoys", `<label>Plate <input id="inv-plate" name="plate" required value="${esc(plate || "")}"></label>` +
     `<label>Within (s) <input name="within_s" type="number" min="1" max="3600" value="60"></label>` +
-    `<label>Min. occasions <input name="min_occasions" type="number" min="1" value="3"></label>${invDays(30)}`);
+    `<label>Min. occasions <input name="min_occasions" type="number" min="1" value="3"></label>` +
+    `<label>Min. cameras together <input name="min_cameras" type="number" min="1" value="2"></label>${invDays(30)}`);
   const run = invRun(form, async (f) => {
     const r = await api("/investigations/convoys?" + new URLSearchParams(f));
     $("#inv-out").innerHTML = `<table id="inv-convoys" class="grid"><thead><tr><th>Plate</th><th>Occasions</th><th>Passages together</th><th>Cameras</th><th>First</th><th>Last</th></tr></thead><tbody>` +
