@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from platestream.plates import CONFUSABLE_PAIRS
 from services.api.search import FAST_FINAL
 
 RANGE = (
@@ -103,18 +104,25 @@ TRAVEL_SQL = (
     " ORDER BY trips DESC, from_camera, to_camera LIMIT 10000" + FAST_FINAL
 )
 
-# Each entry (approaching) followed by an exit (leaving) of the same plate at the same site is a
+# Each entry (approaching) followed by an exit (leaving) of the same vehicle at the same site is a
 # stay; an entry followed by another entry lost its exit and is dropped; the last entry without
-# an exit is a stay still open at `now`.
+# an exit is a stay still open at `now`. Entries and exits are paired on the plate with every
+# OCR-confusable pair folded (platestream.plates.fold), so an exit read as A8C1234 still closes
+# the stay of ABC1234 instead of leaving it open (an overstay that never was).
+FOLD_FROM, FOLD_TO = (
+    "".join(a for a, _ in CONFUSABLE_PAIRS),
+    "".join(b for _, b in CONFUSABLE_PAIRS),
+)
 STAYS_SQL = (
     "SELECT plate, site, t AS entry_ms, if(next_dir = 'leaving', next_t, NULL) AS exit_ms,"
     " (ifNull(exit_ms, {now:Int64}) - t) / 1000 AS seconds"
     " FROM (SELECT plate, site, t, direction, leadInFrame(direction, 1, '') OVER w AS next_dir,"
     " leadInFrame(t) OVER w AS next_t"
-    " FROM (SELECT plate, ifNull(toString(site), '') AS site, toUnixTimestamp64Milli(ts) AS t,"
+    " FROM (SELECT plate, translate(plate, '" + FOLD_FROM + "', '" + FOLD_TO + "') AS folded,"
+    " ifNull(toString(site), '') AS site, toUnixTimestamp64Milli(ts) AS t,"
     " toString(direction) AS direction FROM plate_events FINAL"
     " WHERE " + RANGE + " AND direction IN ('approaching', 'leaving') AND {site_filter})"
-    " WINDOW w AS (PARTITION BY plate, site ORDER BY t"
+    " WINDOW w AS (PARTITION BY folded, site ORDER BY t"
     " ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))"
     " WHERE direction = 'approaching' AND next_dir IN ('leaving', '')"
 )

@@ -49,6 +49,8 @@ def passages(base: int) -> list[tuple[str, str, int, str | None]]:
         ("PRK0003", "gate", park + HOUR, "approaching"),  # its exit was missed: dropped
         ("PRK0003", "gate", park + 2 * HOUR, "approaching"),  # still inside
         ("PRK0004", "gate", park, "leaving"),  # an exit without entry: ignored
+        ("PRK0005", "gate", park + 3 * HOUR, "approaching"),
+        ("PRK000S", "gate", park + 4 * HOUR, "leaving"),  # PRK0005's exit, misread: a 3,600 s stay
     ]
     return out
 

@@ -76,14 +76,14 @@ def test_investigation_pages(inv_env, tmp_path: Path) -> None:
         cells = browser.eval(
             "[...document.querySelectorAll('svg.inv-heatmap rect.od-cell')].map(r => Number(r.dataset.trips))"
         )
-        assert len(cells) == 16 and sum(cells) == 17  # four sites squared; 17 trips
+        assert len(cells) == 16 and sum(cells) == 19  # four sites squared; 19 trips
         shot(browser, tmp_path, "od")
 
         browser.eval("location.hash = '#dwell'; true")
         browser.wait_for("document.querySelectorAll('#inv-sites tbody tr').length")
         assert browser.eval(
             "[...document.querySelectorAll('#inv-sites tbody tr td')].slice(0, 3).map(t => t.textContent)"
-        ) == ["park", "3", "1"]
+        ) == ["park", "4", "1"]
         assert browser.eval(
             "[...document.querySelectorAll('#inv-overstays tbody td.plate')].map(t => t.textContent)"
         ) == ["PRK0003", "PRK0002"]

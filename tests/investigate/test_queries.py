@@ -95,6 +95,8 @@ def test_origin_destination_per_hour(inv_env) -> None:
         (9 * HOUR, "park", "park", 3),  # PRK0001 (in and out 1,800 s apart: one trip), 0002, 0004
         (10 * HOUR, "park", "park", 1),
         (11 * HOUR, "park", "park", 1),
+        (12 * HOUR, "park", "park", 1),  # PRK0005 in
+        (13 * HOUR, "park", "park", 1),  # its exit, read as PRK000S: another plate's trip
         (15 * HOUR, "park", "park", 1),  # PRK0002 leaving 6 h later: a new trip
         *road(1, 2),
         *road(2, 1),
@@ -137,7 +139,7 @@ def test_dwell_pairs_entries_with_exits_and_finds_overstays(inv_env) -> None:
     assert q.dwell(inv_env.clickhouse, **args) == [
         {
             "site": "park",
-            "stays": 3,
+            "stays": 4,  # PRK0005's misread exit still closes its stay
             "inside": 1,
             "median_s": 21_600.0,
             "p90_s": inside,

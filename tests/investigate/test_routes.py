@@ -48,14 +48,14 @@ def test_endpoints_answer_with_the_seeded_figures(inv_env) -> None:
     ]
     assert [len(t["stops"]) for t in trips] == [3, 3, 3]
     cells = inv_env.get("/api/v1/investigations/od", **span(inv_env)).json()["cells"]
-    assert sum(c["trips"] for c in cells) == 17  # 11 road trips and 6 at the car park
+    assert sum(c["trips"] for c in cells) == 19  # 11 road trips and 8 at the car park
     pairs = inv_env.get("/api/v1/investigations/travel-times", **span(inv_env)).json()["pairs"]
     assert [(p["from_camera"], p["to_camera"], p["median_s"]) for p in pairs] == [
         ("cam-1", "cam-2", 670.0),
         ("cam-2", "cam-3", 900.0),
     ]
     dwell = inv_env.get("/api/v1/investigations/dwell", site="park", **span(inv_env)).json()
-    assert [(s["site"], s["stays"], s["overstays"]) for s in dwell["sites"]] == [("park", 3, 2)]
+    assert [(s["site"], s["stays"], s["overstays"]) for s in dwell["sites"]] == [("park", 4, 2)]
     assert [o["plate"] for o in dwell["overstays"]] == ["PRK0003", "PRK0002"]
     anomalies = inv_env.get(
         "/api/v1/investigations/anomalies", kind="clone", **span(inv_env)
