@@ -36,6 +36,10 @@ def running_ingest(api_env: ApiEnv, *, uploads: bool = False, **extra: Any) -> I
         thread.start()
         try:
             wait_until(lambda: server.started, 60, "ingest to start")
+            # the device follower has read anpr.devices.v1 once, so what the test creates next is
+            # measured from a running ingest, not from one still starting
+            store = getattr(ctx.auth, "_device_store", None)
+            wait_until(lambda: store is None or store.ready.is_set(), 30, "the device follower")
             yield url
         finally:
             server.should_exit = True
