@@ -121,3 +121,19 @@ def register_bench(bench_app: typer.Typer) -> None:
 
         sizes = [int(x) for x in rows.split(",") if x.strip()]
         run_bench(rows=sizes, queries=queries, json_out=json_out)
+
+    @bench_app.command("city")
+    def bench_city(
+        seed: Annotated[int, typer.Option(help="Seed of the simulated month.")] = 1,
+        occasions: Annotated[
+            str, typer.Option(help="Comma-separated convoy thresholds (separate trips) to score.")
+        ] = "4,6,8",
+        json_out: Annotated[
+            Path | None, typer.Option("--json", help="Write the figures as JSON here.")
+        ] = None,
+    ) -> None:
+        """A simulated month of a 37-camera city: precision and recall of each detector."""
+        from services.investigate.bench_sim import run_bench
+
+        ks = [int(x) for x in occasions.split(",") if x.strip()]
+        run_bench(json_out=json_out, seed=seed, occasions=ks)
