@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Path, Request, status
 from pydantic import BaseModel, Field, field_validator
 
 from platestream import topics as catalogue
+from platestream.limits import CAMERA_ID_PATTERN
 from platestream.plate_formats import formats_for
 from platestream.timeutil import now_ms
 from services.api.deps import CameraRead, CameraWrite, StateDep, audit
@@ -18,7 +19,7 @@ from services.api.state import AppState
 
 router = APIRouter(prefix="/api/v1/cameras", tags=["cameras"])
 
-CameraId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
+CameraId = Annotated[str, Path(pattern=CAMERA_ID_PATTERN)]  # the rule every stage applies
 Fraction = Annotated[float, Field(ge=0, le=1)]
 Point = tuple[Fraction, Fraction]
 Kind = Literal["stream", "dahua", "push"]
