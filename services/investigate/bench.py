@@ -59,6 +59,9 @@ class _Msg:
     def timestamp(self) -> tuple[int, int]:
         return (1, self._ts)
 
+    def headers(self) -> None:
+        return None
+
 
 class _CountingProducer:
     def __init__(self) -> None:

@@ -30,6 +30,7 @@ from services.enrich.enrichment import CameraInfo
 from services.investigate.clones import Finding, Sighting
 
 PREFIX_FIELDS = 13  # event_id .. variants in schemas/plate_event.avsc
+MIN_TS_MS, MAX_TS_MS = 946_684_800_000, 4_102_444_800_000  # 2000-01-01, 2100-01-01
 _HEADER = 5
 
 
@@ -82,6 +83,8 @@ def sighting(rec: dict[str, Any], camera: CameraInfo | None) -> Sighting | None:
     confidence = rec["confidence"]
     if not 0.0 <= confidence <= 1.0:
         raise BadInputError(f"confidence {confidence!r} outside 0..1")
+    if not MIN_TS_MS <= ts < MAX_TS_MS:
+        raise BadInputError(f"ts {ts!r} outside 2000..2100")
     if camera is None or camera.lat is None or camera.lon is None:
         return None
     variants = rec.get("variants") or ()

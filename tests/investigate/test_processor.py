@@ -133,15 +133,16 @@ def test_processor_counts_and_metrics_without_a_broker() -> None:
         event(3, "cam-e", "LOW0001", t, conf=0.3),
         event(4, "cam-unknown", "XYZ9876", t),
         {**event(5, "cam-e", "ABC1234", t), "version": 1},
+        event(6, "cam-e", "ABC1234", 12_345),  # 1970: dead-lettered
     ]
     msgs = [
         _Msg(proc.events_topic, 0, i, serde.encode("plate_event", r), b"k", t)
         for i, r in enumerate(recs)
     ]
     proc.process(msgs)  # type: ignore[arg-type]
-    assert producer.count == 1
     st = proc.stats.as_dict()
     assert (st["events"], st["clones"], st["no_position"], st["corrections"]) == (4, 1, 1, 1)
+    assert st["dead_letters"] == 1 and producer.count == 2  # the anomaly and the dead letter
     metrics = {m.name: m.samples[0].value for m in _Collector(proc).collect()}
     assert metrics["platestream_anomalies_clones"] == 1
     assert metrics["platestream_anomalies_low_confidence"] == 1
