@@ -29,8 +29,8 @@ def build_processor(settings: AnomalySettings, stack: ExitStack) -> AnomalyProce
     from platestream import topics as catalogue
     from platestream.kafka import make_consumer, make_producer
     from platestream.serde import AvroSerde
+    from platestream.state import StateFollower
     from services.enrich.enrichment import Cameras
-    from services.enrich.state import StateFollower
     from services.investigate.processor import AnomalyProcessor
 
     serde = AvroSerde(settings.schema_registry_url)

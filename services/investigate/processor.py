@@ -30,9 +30,9 @@ from platestream.dlq import DeadLetters
 from platestream.errors import BadInputError, PlatestreamError, SerdeError
 from platestream.kafka import delivery_problem
 from platestream.serde import AvroSerde
+from platestream.state import StateFollower
 from platestream.timeutil import now_ms
 from services.enrich.enrichment import Cameras
-from services.enrich.state import StateFollower
 from services.investigate.clones import CloneDetector
 from services.investigate.records import PlateEventDecoder, anomaly_record, sighting
 from services.investigate.settings import AnomalySettings
