@@ -2,8 +2,9 @@
 ``start_http_server``).
 
 - ``/health`` and ``/livez``: 200 while every tracked consume loop (platestream/heartbeat.py) has
-  polled within ``max_age_s``; 503 naming the stale loops otherwise. Before any loop subscribes
-  (start-up) it answers 200: the startup probe's budget covers that phase.
+  polled within ``max_age_s`` (PLATESTREAM_LIVENESS_MAX_AGE_S, default 60); 503 naming the stale
+  loops otherwise. Before any loop subscribes (start-up) it answers 200: the startup probe's
+  budget covers that phase.
 - ``/readyz``: 200 once at least one loop is tracked and none is stale.
 - Anything else: the Prometheus exposition, as before.
 """
@@ -21,7 +22,12 @@ from prometheus_client.exposition import ThreadingWSGIServer, _SilentHandler
 
 from platestream.heartbeat import HEARTBEATS, Heartbeats
 
-DEFAULT_MAX_AGE_S = 60.0
+
+def _max_age_s() -> float:
+    from platestream.settings import common
+
+    return common().liveness_max_age_s  # PLATESTREAM_LIVENESS_MAX_AGE_S
+
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
@@ -30,20 +36,19 @@ def probe_app(
     registry: CollectorRegistry = REGISTRY,
     *,
     heartbeats: Heartbeats = HEARTBEATS,
-    max_age_s: float = DEFAULT_MAX_AGE_S,
+    max_age_s: float | None = None,
 ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     metrics = make_wsgi_app(registry)
+    limit = _max_age_s() if max_age_s is None else max_age_s
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")
         if path not in ("/health", "/livez", "/readyz"):
             return metrics(environ, start_response)  # type: ignore[no-any-return]
         ages = heartbeats.ages()
-        stale = {name: age for name, age in ages.items() if age > max_age_s}
+        stale = {name: age for name, age in ages.items() if age > limit}
         ok = not stale and (bool(ages) or path != "/readyz")
-        body = json.dumps(
-            {"ok": ok, "loops": ages, "stale": stale, "max_age_s": max_age_s}
-        ).encode()
+        body = json.dumps({"ok": ok, "loops": ages, "stale": stale, "max_age_s": limit}).encode()
         status = "200 OK" if ok else "503 Service Unavailable"
         start_response(status, [("Content-Type", "application/json")])
         return [body]
@@ -57,7 +62,7 @@ def start_metrics_server(
     registry: CollectorRegistry = REGISTRY,
     *,
     heartbeats: Heartbeats = HEARTBEATS,
-    max_age_s: float = DEFAULT_MAX_AGE_S,
+    max_age_s: float | None = None,
 ) -> tuple[WSGIServer, threading.Thread]:
     """Serve metrics and the probes on ``addr:port`` from a daemon thread."""
     app = probe_app(registry, heartbeats=heartbeats, max_age_s=max_age_s)

@@ -74,6 +74,11 @@ class CommonSettings(BaseSettings):
         default="127.0.0.1",
         description="Bind address of the processors' metrics/health port (0.0.0.0 in containers).",
     )
+    liveness_max_age_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A consume loop that has not polled for this long fails /health (restart).",
+    )
     log_plates: bool = Field(
         default=False, description="Allow plate text in logs (personal data; off by default)."
     )

@@ -99,3 +99,21 @@ def test_a_frozen_consume_loop_fails_the_probe(settings: CommonSettings) -> None
             stuck.release()
         worker.join(10)
         consumer.close()
+
+
+def test_max_age_follows_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from platestream.settings import common
+
+    monkeypatch.setenv("PLATESTREAM_LIVENESS_MAX_AGE_S", "0.3")
+    common.cache_clear()
+    try:
+        beats = Heartbeats()
+        port = _free_port()
+        start_metrics_server(port, heartbeats=beats)
+        beats.register("loop")
+        url = f"http://127.0.0.1:{port}/health"
+        assert httpx.get(url).json()["max_age_s"] == 0.3
+        time.sleep(0.5)
+        assert httpx.get(url).status_code == 503
+    finally:
+        common.cache_clear()
