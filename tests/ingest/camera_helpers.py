@@ -46,6 +46,11 @@ class Cameras:
         self._producer.flush(10)
 
 
+# Readers a test did not close (it failed first) are closed after it by tests/ingest/conftest.py:
+# a consumer left to the garbage collector was seen to crash the test process (segfault).
+OPEN_READERS: list[TopicReader] = []
+
+
 class TopicReader:
     """Every record of one topic from the beginning, decoded; ``wait_for`` polls until a predicate."""
 
@@ -63,6 +68,7 @@ class TopicReader:
         self._consumer.assign([TopicPartition(name, p, OFFSET_BEGINNING) for p in md.partitions])
         self.records: list[dict[str, Any]] = []
         self.arrived: list[float] = []  # monotonic time each record was read
+        OPEN_READERS.append(self)
 
     def poll(self, timeout: float = 0.2) -> list[dict[str, Any]]:
         new = []
@@ -94,4 +100,6 @@ class TopicReader:
         raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
     def close(self) -> None:
-        self._consumer.close()
+        if self in OPEN_READERS:
+            OPEN_READERS.remove(self)
+            self._consumer.close()
