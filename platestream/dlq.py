@@ -11,7 +11,7 @@ from platestream import topics as catalogue
 from platestream.serde import AvroSerde
 from platestream.settings import CommonSettings
 from platestream.timeutil import now_ms
-from platestream.tracing import record_headers
+from platestream.tracing import record_headers, trace_id
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ class DeadLetters:
             k: (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v))
             for k, v in raw_headers
         }
+        tid = trace_id(headers.get("traceparent"))
         logger.warning(
             "dead-lettering %s[%s]@%s: %s: %s",
             msg.topic(),
@@ -42,6 +43,7 @@ class DeadLetters:
             msg.offset(),
             type(exc).__name__,
             exc,
+            extra={"trace_id": tid} if tid else None,
         )
         self._send(
             key=msg.key(),
@@ -92,10 +94,12 @@ class DeadLetters:
             **fields,
         }
         payload = self._serde.encode("dead_letter", record, subject=f"{self.topic}-value")
+        # the dead letter is a step of the failed record's trace, when it carried one
+        parent = (fields.get("headers") or {}).get("traceparent")
         kwargs: dict[str, Any] = {
             "key": key,
             "value": payload,
-            "headers": record_headers(self.topic),
+            "headers": record_headers(self.topic, parent),
         }
         if on_delivery is not None:
             kwargs["on_delivery"] = on_delivery
