@@ -2,7 +2,7 @@
 
 Runs chDB in this process on a throwaway data directory (no stack needed) and inserts the same
 generated rows that `platestream bench api` uses into ``plate_events``, once into a database with
-every migration and once into one where the four views of 003_search are dropped. CPU seconds of
+every migration and once into one where the five views of 003_search are dropped. CPU seconds of
 the process (every chDB thread included) are the figure to compare on a shared machine; wall time
 is reported too.
 
@@ -29,6 +29,7 @@ SEARCH_VIEWS = (
     "plate_variants_mv",
     "plate_grams_mv",
     "plate_event_index_mv",
+    "plate_event_versions_mv",
 )
 
 
