@@ -11,7 +11,8 @@ Matching is exactly what the event-table SQL computes (see `services.api.search`
 fuzzily when its skeleton is within ``ceil(max_distance)`` edits of the query's skeleton and the
 weighted score is within ``max_distance``; the indexes only find candidates, the same SQL
 expressions decide. When a set would exceed `MAX_RESOLVED` plates, `resolve` answers None and the
-caller uses the unresolved path (correct, only slower).
+caller uses the unresolved path (correct, only slower). Also here: the limits every search query
+carries (`SEARCH_SETTINGS`) and the latest-version check through ``plate_event_versions``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,19 @@ MAX_VARIANT_EDITS = 2
 MAX_RESOLVED = 10_000
 GRAM = 3
 SKELETON_SQL = "translate(plate, 'ODQILTBZSG', '0001118256')"
+# Server-side limits sent with every search query: a query that would read more or run longer is
+# stopped by ClickHouse and answered 503, instead of holding a worker and the endpoint. A real
+# ClickHouse server also cancels the query when the API's connection to it closes (the API timed
+# out or died); the local chDB endpoint ignores that one and relies on max_execution_time.
+SEARCH_SETTINGS: dict[str, Any] = {
+    "cancel_http_readonly_queries_on_client_close": 1,
+    "max_execution_time": 10,
+    "timeout_overflow_mode": "throw",
+    "max_rows_to_read": 100_000_000,
+    "read_overflow_mode": "throw",
+    "max_result_rows": 100_000,
+    "result_overflow_mode": "throw",
+}
 
 
 def score_sql(skeleton_column: str) -> str:
@@ -125,4 +139,17 @@ def resolve(
     rows = client.query(sql, parameters=params, settings=settings).result_rows
     if len(rows) > MAX_RESOLVED:
         return None
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+def latest_versions(client: Any, keys: list[dict[str, Any]]) -> dict[str, int]:
+    """event_id -> its highest version, from plate_event_versions (ordered by event id)."""
+    if not keys:
+        return {}
+    params = {"ids": sorted({str(k["event_id"]) for k in keys})}
+    sql = (
+        "SELECT event_id, max(version) FROM plate_event_versions "
+        "WHERE event_id IN {ids:Array(String)} GROUP BY event_id"
+    )
+    rows = client.query(sql, parameters=params, settings=SEARCH_SETTINGS).result_rows
     return {str(r[0]): int(r[1]) for r in rows}

@@ -21,23 +21,11 @@ from typing import Any, Literal
 
 from platestream.plates import CONFUSABLE_COST, normalise, skeleton
 from services.api import plate_index
+from services.api.plate_index import SEARCH_SETTINGS, latest_versions
 
 EVENTS_FROM = "plate_events"
 # Ordered by (plate, ts): every plate criterion reads only its plates' key ranges (003_search.sql).
 INDEX_FROM = "plate_event_index"
-# Server-side limits sent with every search query: a query that would read more or run longer is
-# stopped by ClickHouse and answered 503, instead of holding a worker and the endpoint. A real
-# ClickHouse server also cancels the query when the API's connection to it closes (the API timed
-# out or died); the local chDB endpoint ignores that one and relies on max_execution_time.
-SEARCH_SETTINGS: dict[str, Any] = {
-    "cancel_http_readonly_queries_on_client_close": 1,
-    "max_execution_time": 10,
-    "timeout_overflow_mode": "throw",
-    "max_rows_to_read": 100_000_000,
-    "read_overflow_mode": "throw",
-    "max_result_rows": 100_000,
-    "result_overflow_mode": "throw",
-}
 # Every version of a row shares its partition (corrections never change camera or time, and the
 # partition is the month of ts), so FINAL need not merge across partitions: several times faster.
 FAST_FINAL = " SETTINGS do_not_merge_across_partitions_select_final = 1"
@@ -320,19 +308,6 @@ def build_search(
         + f" ORDER BY {order} LIMIT 1 BY event_id, version LIMIT {{limit:UInt32}}"
     )
     return sql, params
-
-
-def latest_versions(client: Any, keys: list[dict[str, Any]]) -> dict[str, int]:
-    """event_id -> its highest version, from plate_event_versions (ordered by event id)."""
-    if not keys:
-        return {}
-    params = {"ids": sorted({str(k["event_id"]) for k in keys})}
-    sql = (
-        "SELECT event_id, max(version) FROM plate_event_versions "
-        "WHERE event_id IN {ids:Array(String)} GROUP BY event_id"
-    )
-    rows = client.query(sql, parameters=params, settings=SEARCH_SETTINGS).result_rows
-    return {str(r[0]): int(r[1]) for r in rows}
 
 
 def fetch_latest(client: Any, keys: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
