@@ -17,13 +17,26 @@ from typing import Any
 import pytest
 
 from platestream import topics as catalogue
+from platestream.settings import CommonSettings
 from platestream.timeutil import now_ms
 from services.enrich.notify import sign
 
-from .helpers import ApiEnv, produce, wait_until
+from .helpers import ApiEnv, api_environment, free_port, produce, wait_until
 from .receivers import mosquitto_available, mosquitto_with_password, webhook_receiver
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def api_env(stack: CommonSettings) -> Iterator[ApiEnv]:
+    """An API environment of this module's own: the alerts these tests produce would otherwise
+    reach the shared environment's alerts table, whose exact contents other tests check."""
+    overrides = {
+        "api_allow_private_targets": True,
+        "api_ingest_url": f"http://127.0.0.1:{free_port()}",
+    }
+    with api_environment(stack, **overrides) as env:
+        yield env
 
 
 def create(api_env: ApiEnv, **route: Any) -> dict[str, Any]:

@@ -16,6 +16,12 @@ from .helpers import ROLES, ApiEnv
 
 pytestmark = pytest.mark.integration
 STREAMING = ("/api/v1/live/sse", "/api/v1/replay/{job_id}/stream")
+# The API test environment runs no ingest server: an upload is forwarded to ingest and answers
+# 503 naming it, the documented answer for an unavailable dependency, not an API failure.
+NEEDS_INGEST = {
+    ("POST", "/api/v1/uploads"): "ingest unavailable",
+    ("GET", "/api/v1/uploads/{job_id}"): "ingest unavailable",
+}
 
 
 def fuzz(api_env: ApiEnv, examples: int, budget_s: float) -> dict[str, Any]:
@@ -52,6 +58,9 @@ def fuzz(api_env: ApiEnv, examples: int, budget_s: float) -> dict[str, Any]:
                 return
             resp = case.call(base_url=api_env.url, headers={"X-API-Key": key}, timeout=30)
             calls["n"] += 1
+            expected = NEEDS_INGEST.get((op.method.upper(), op.path))
+            if resp.status_code == 503 and expected and expected in resp.text:
+                return
             if resp.status_code >= 500:
                 failures.append((op.method.upper(), op.path, resp.status_code, resp.text[:300]))
 
