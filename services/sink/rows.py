@@ -67,6 +67,9 @@ class TableMap:
             text = rec.get(name)
             if text is not None and len(text) > cap:
                 raise BadInputError(f"{self.schema}.{name} of {len(text)} characters exceeds {cap}")
+        if rec.get("images") or rec.get("crop"):
+            # The keys ``columns`` stores: one no store could take fails this record, not the batch.
+            image_slots(self.schema, rec)
 
     def columns(self, recs: Sequence[dict[str, Any]], sources: Sequence[Source]) -> Columns:
         cols = self.build(recs)

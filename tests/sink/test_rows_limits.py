@@ -26,3 +26,13 @@ def test_records_breaking_the_caps_are_refused(
     mapping.validate({"ts": TS, "camera_id": "cam-1", "plate": "AB123"})
     with pytest.raises(BadInputError, match=why):
         mapping.validate({"ts": TS, "camera_id": "cam-1", "plate": "AB123", field: value})
+
+
+def test_a_record_whose_image_key_no_store_takes_is_refused_alone() -> None:
+    mapping = BY_TABLE["camera_events"]
+    image = {"kind": "plate", "content_type": "image/jpeg", "data": b"\xff\xd8\xff\x00"}
+    ok = {"event_id": "e-1", "ts": TS, "camera_id": "cam-1", "images": [image]}
+    mapping.validate(ok)
+    for event_id in ("a/../b", "x" * 1100, "\x1f"):
+        with pytest.raises(BadInputError, match="object key"):
+            mapping.validate({**ok, "event_id": event_id})
