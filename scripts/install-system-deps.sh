@@ -5,8 +5,6 @@ set -euo pipefail
 missing=()
 command -v mosquitto >/dev/null 2>&1 || missing+=(mosquitto)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium chromium-driver)
-# Chinese province characters on plates render in the browser tests
-[ -d /usr/share/fonts/opentype/noto ] && fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing+=(fonts-noto-cjk)
 # a real RTSP server (GStreamer's) and ffmpeg for the camera manager's RTSP test
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 /usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0')" >/dev/null 2>&1 \
