@@ -53,6 +53,7 @@ EXTERNAL_SECRETS = {
     "platestream-ingest-mqtt",
     "platestream-tls",
     "platestream-camera-credentials",
+    "platestream-route-secrets",
 }
 
 
