@@ -174,3 +174,35 @@ def test_session_changes_are_recognised() -> None:
         ["max_threads", "max_block_size"],
     )
     assert hc.session_changes("SELECT 'SET x = 1'") == (False, [])
+
+
+def _form(*parts: tuple[str, str | None, bytes]) -> tuple[str, bytes]:
+    body = b""
+    for name, filename, value in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        body += f"--XyZ\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + value + b"\r\n"
+    return "multipart/form-data; boundary=XyZ", body + b"--XyZ--\r\n"
+
+
+def test_form_fields_give_query_parameters_and_settings() -> None:
+    content_type, body = _form(
+        ("query", None, b"SELECT {p:Array(String)}"),
+        ("param_p", None, "['粤B12345','A\\nB']".encode()),
+        ("max_execution_time", None, b"10"),
+    )
+    assert hc.form_fields(content_type, body) == {
+        "query": "SELECT {p:Array(String)}",
+        "param_p": "['粤B12345','A\\nB']",
+        "max_execution_time": "10",
+    }
+
+
+def test_form_file_parts_and_bad_text_are_refused() -> None:
+    content_type, body = _form(("data", "t.tsv", b"1\n"))
+    with pytest.raises(hc.HttpError) as exc:
+        hc.form_fields(content_type, body)
+    assert exc.value.code == hc.NOT_IMPLEMENTED
+    content_type, body = _form(("param_x", None, b"\xff\xfe"))
+    with pytest.raises(hc.HttpError) as exc:
+        hc.form_fields(content_type, body)
+    assert exc.value.code == hc.BAD_ARGUMENTS
