@@ -2,8 +2,10 @@
 
 Every value from the user travels as a query parameter (``{name:Type}``, bound by the server);
 the SQL text is assembled only from fixed fragments chosen by the code. The latest version of each
-event wins: candidates of any version are selected with the skip indexes, and rows superseded by
-a newer version (corrections) are dropped afterwards (`fetch_latest`).
+event wins: candidates of any version are selected first (by plate from ``plate_event_index``, whole
+rows; otherwise keys from ``plate_events`` by its skip indexes), and rows superseded by a newer
+version (corrections) are dropped afterwards (`plate_index.latest_versions`, `fetch_latest`).
+Wildcard and fuzzy patterns are first resolved to plate sets (`services.api.plate_index`).
 
 Fuzzy search scores a candidate by a weighted edit distance computed in SQL: distance between the
 confusable-folded skeletons (``platestream.plates.skeleton``, the materialized ``plate_skeleton``
