@@ -59,15 +59,18 @@ class FaultResult:
 
 
 def longest_ack_gap_s(ack_ms: list[int], start_ms: int, end_ms: int) -> float:
-    """The longest time with no acknowledged push that overlaps ``[start_ms, end_ms]``: how long
-    ingest could not acknowledge around a fault (at the suite's push rate about 0.1-0.3 s when
-    nothing is wrong; pushes that fail meanwhile are retried by the load, as cameras do)."""
+    """The longest time within ``[start_ms, end_ms]`` (a fault's window: from its injection to the
+    next one) with no push acknowledged: how long ingest could not acknowledge during the fault
+    (at the suite's push rate about 0.1-0.3 s when nothing is wrong; pushes that fail meanwhile
+    are retried by the load, as cameras do). A stretch is clipped to the window, so an outage is
+    not also charged to the fault before it."""
     times = sorted(ack_ms)
     before = [t for t in times if t < start_ms]
     inside = [t for t in times if start_ms <= t <= end_ms]
     after = [t for t in times if t > end_ms]
     points = [before[-1] if before else start_ms, *inside, after[0] if after else end_ms]
-    return round(max(b - a for a, b in itertools.pairwise(points)) / 1000, 2)
+    longest = max(min(b, end_ms) - max(a, start_ms) for a, b in itertools.pairwise(points))
+    return round(max(0, longest) / 1000, 2)
 
 
 def redeliveries(

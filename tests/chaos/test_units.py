@@ -178,17 +178,16 @@ def test_markdown_table() -> None:
     assert "| restart broker | n/a          |" in out
 
 
-def test_longest_ack_gap_spans_the_fault_window() -> None:
+def test_longest_ack_gap_is_clipped_to_the_fault_window() -> None:
     from platestream.chaos import longest_ack_gap_s
 
     acks = [0, 100, 200, 1_000, 6_000, 6_100, 9_000]
-    # the window 1,500-5,000 ms sits inside the 5 s stretch between the acks at 1 s and 6 s
-    assert longest_ack_gap_s(acks, 1_500, 5_000) == 5.0
-    # the stretch before the window does not count
-    assert longest_ack_gap_s(acks, 6_050, 6_090) == 0.1
-    # a stretch that starts inside the window counts in full
-    assert longest_ack_gap_s(acks, 6_050, 6_100) == 2.9
-    # no ack at all: the whole window
+    # the window 1,500-5,000 ms lies inside the 5 s stretch between the acks at 1 s and 6 s
+    assert longest_ack_gap_s(acks, 1_500, 5_000) == 3.5
+    assert longest_ack_gap_s(acks, 500, 7_000) == 5.0
+    # a stretch that begins in this window and runs into the next fault's is cut at the window
+    assert longest_ack_gap_s(acks, 6_050, 6_100) == 0.05
+    assert longest_ack_gap_s(acks, 6_050, 8_000) == 1.9
+    # no ack at all: the whole window; no ack after the window: until its end
     assert longest_ack_gap_s([], 1_000, 4_000) == 3.0
-    # no ack after the window: until its end
-    assert longest_ack_gap_s([0], 1_000, 2_500) == 2.5
+    assert longest_ack_gap_s([0], 1_000, 2_500) == 1.5
