@@ -81,6 +81,8 @@ class Principal:
     role: str
     kind: str  # "user" | "api_key"
     camera_ids: tuple[str, ...] = ()
+    owner: str = ""  # the user an API key belongs to (keys made by a key inherit its owner)
+    key_id: str = ""  # the API key's id, so a long-lived connection can re-check it
 
     @property
     def subject(self) -> str:

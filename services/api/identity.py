@@ -8,6 +8,9 @@ API process rebuilds the accounts from the topics at start and follows them.
 from __future__ import annotations
 
 import re
+import threading
+import time
+from collections import OrderedDict
 from typing import Any
 
 from platestream import topics as catalogue
@@ -31,6 +34,8 @@ USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 MIN_PASSWORD = 8
 # Verifying against a dummy hash for unknown users keeps login time independent of whether the user exists.
 _DUMMY_HASH = hash_password("platestream-no-such-user")
+# Refresh tokens already exchanged, remembered until they expire; bounded, oldest forgotten first.
+MAX_SPENT_REFRESH = 200_000
 
 
 class AccountError(ValueError):
@@ -85,6 +90,8 @@ class Accounts:
         self.keys = keys
         self.publisher = publisher
         self.issuer = issuer
+        self._spent: OrderedDict[str, float] = OrderedDict()  # refresh jti -> its exp (epoch s)
+        self._spent_lock = threading.Lock()
 
     # -- authentication ------------------------------------------------------------------
     def login(self, username: str, password: str) -> dict[str, Any]:
@@ -105,9 +112,24 @@ class Accounts:
         }
 
     def refresh(self, refresh_token: str) -> dict[str, Any]:
+        """A new pair of tokens; the refresh token given is spent and refused from then on."""
         claims = self.issuer.decode(refresh_token, kind="refresh")
         user = self._current_user(claims)
+        self._spend(str(claims.get("jti") or ""), float(str(claims["exp"])))
         return self.tokens_for(user)
+
+    def _spend(self, jti: str, exp: float) -> None:
+        if not jti:
+            raise AuthError("refresh token without an id")
+        now = time.time()
+        with self._spent_lock:
+            while self._spent and next(iter(self._spent.values())) < now:
+                self._spent.popitem(last=False)  # expired anyway: decode refuses them
+            if jti in self._spent:
+                raise AuthError("refresh token already used")
+            self._spent[jti] = exp
+            while len(self._spent) > MAX_SPENT_REFRESH:
+                self._spent.popitem(last=False)
 
     def principal_from_token(self, token: str) -> Principal:
         claims = self.issuer.decode(token, kind="access")
@@ -127,12 +149,34 @@ class Accounts:
         stored = self.keys.get(key_id) if key_id else None
         if stored is None or stored.get("revoked") or not api_key_matches(key, stored["key_hash"]):
             raise AuthError("invalid API key")
+        # A key acts for its owner: it stops when the owner is disabled or deleted (the users
+        # projection follows the topic, so this holds on every replica without a restart).
+        owner = self.users.get(str(stored.get("owner") or ""))
+        if owner is None or owner.get("disabled"):
+            raise AuthError("the API key's owner no longer exists or is disabled")
         return Principal(
             name=stored["name"],
             role=stored["role"],
             kind="api_key",
             camera_ids=tuple(stored.get("camera_ids") or ()),
+            owner=owner["username"],
+            key_id=str(key_id),
         )
+
+    def still_valid(self, principal: Principal) -> bool:
+        """Whether a caller authenticated earlier would still be let in now, with the same role
+        (long-lived connections, e.g. the live feed, re-check with this)."""
+        if principal.kind == "api_key":
+            stored = self.keys.get(principal.key_id)
+            if stored is None or stored.get("revoked") or stored.get("role") != principal.role:
+                return False
+            username = principal.owner
+        else:
+            username = principal.name
+        user = self.users.get(username)
+        if user is None or user.get("disabled"):
+            return False
+        return principal.kind == "api_key" or user.get("role") == principal.role
 
     # -- changes (events) ----------------------------------------------------------------
     def _publish_user(self, username: str, record: dict[str, Any] | None) -> None:

@@ -39,6 +39,12 @@ class ApiSettings(CommonSettings):
     api_live_max_per_user: int = Field(
         default=5, ge=1, description="Live feeds one user or API key may hold open at once."
     )
+    api_live_recheck_s: float = Field(
+        default=15.0,
+        gt=0,
+        le=300,
+        description="Seconds between re-checks of a live-feed user (disabled or deleted: closed).",
+    )
     api_projections_enabled: bool = True
     api_review_threshold: float = Field(
         default=0.7, ge=0, le=1, description="Events below this confidence need review."

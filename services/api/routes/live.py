@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, WebSocket, WebSocketDisconnect, status
 from fastapi.responses import StreamingResponse
 
-from services.api.auth import Perm
-from services.api.deps import Live, StateDep, ws_principal
+from services.api.auth import Perm, Principal
+from services.api.deps import Live, StateDep, client_ip, request_id, ws_principal
 from services.api.live import LiveClient, LiveFull
 from services.api.state import AppState
 
 router = APIRouter(prefix="/api/v1/live", tags=["live"])
 KEEPALIVE_S = 15.0
+REVOKED = "the user or key was disabled, deleted or changed"
 
 
 def _kinds(kinds: str | None) -> set[str]:
@@ -38,6 +40,34 @@ def _subscribe(
         )
     except LiveFull as exc:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc)) from exc
+
+
+def _audit(
+    state: AppState,
+    principal: Principal,
+    action: str,
+    resource: str,
+    client: LiveClient,
+    *,
+    status_code: int = 200,
+    ip: str | None = None,
+    rid: str | None = None,
+) -> None:
+    query = {
+        "client": client.id,
+        "cameras": sorted(client.cameras or ()),
+        "watchlist": client.watchlist,
+        "kinds": sorted(client.kinds),
+    }
+    state.auditor.record(
+        principal, action, resource, query=query, status=status_code, client_ip=ip, request_id=rid
+    )
+
+
+def _wait_s(state: AppState) -> float:
+    """How long one wait for a message lasts: each wake-up (a message or a timeout) re-checks
+    the caller, so a disabled user's feed closes within the re-check interval."""
+    return min(KEEPALIVE_S, state.settings.api_live_recheck_s)
 
 
 @router.websocket("")
@@ -66,14 +96,26 @@ async def live_ws(websocket: WebSocket) -> None:
         code = 4429 if exc.status_code == status.HTTP_429_TOO_MANY_REQUESTS else 4422
         await websocket.close(code=code, reason=str(exc.detail)[:120])
         return
+    ip = websocket.client.host if websocket.client else None
+    _audit(state, principal, "live_open", "/api/v1/live", client, ip=ip)
     await websocket.send_json({"type": "hello", "client": client.id, "queue": client.queue.maxlen})
+    quiet_since = time.monotonic()
     try:
         while True:
-            msg = await client.get(KEEPALIVE_S)
+            msg = await client.get(_wait_s(state))
+            if not state.accounts.still_valid(principal):
+                _audit(
+                    state, principal, "live_close", "/api/v1/live", client, status_code=401, ip=ip
+                )
+                await websocket.close(code=4401, reason=REVOKED)
+                return
             if msg is None:
-                await websocket.send_json({"type": "keepalive", "dropped": client.dropped})
+                if time.monotonic() - quiet_since >= KEEPALIVE_S:
+                    await websocket.send_json({"type": "keepalive", "dropped": client.dropped})
+                    quiet_since = time.monotonic()
                 continue
             await websocket.send_json({**msg, "dropped": client.dropped})
+            quiet_since = time.monotonic()
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
@@ -100,16 +142,35 @@ async def live_sse(
 ) -> StreamingResponse:
     """Server-sent events of plate events and alerts as they arrive."""
     client = _subscribe(state, principal.subject, camera, watchlist, kinds)
+    ip, rid = client_ip(request), request_id(request)
+    _audit(state, principal, "live_open", "/api/v1/live/sse", client, ip=ip, rid=rid)
 
     async def stream() -> AsyncIterator[bytes]:
         sent = 0
+        quiet_since = time.monotonic()
         try:
             yield f"event: hello\ndata: {json.dumps({'client': client.id})}\n\n".encode()
             while not await request.is_disconnected():
-                msg: dict[str, Any] | None = await client.get(KEEPALIVE_S)
+                msg: dict[str, Any] | None = await client.get(_wait_s(state))
+                if not state.accounts.still_valid(principal):
+                    _audit(
+                        state,
+                        principal,
+                        "live_close",
+                        "/api/v1/live/sse",
+                        client,
+                        status_code=401,
+                        ip=ip,
+                        rid=rid,
+                    )
+                    yield f"event: closed\ndata: {json.dumps({'reason': REVOKED})}\n\n".encode()
+                    return
                 if msg is None:
-                    yield b": keepalive\n\n"
+                    if time.monotonic() - quiet_since >= KEEPALIVE_S:
+                        yield b": keepalive\n\n"
+                        quiet_since = time.monotonic()
                     continue
+                quiet_since = time.monotonic()
                 yield f"event: {msg['type']}\ndata: {json.dumps({**msg, 'dropped': client.dropped})}\n\n".encode()
                 sent += 1
                 if max_messages is not None and sent >= max_messages:

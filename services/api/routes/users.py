@@ -155,7 +155,7 @@ def list_keys(state: StateDep, _p: Admin) -> list[dict[str, Any]]:
 def create_key(body: KeyCreate, request: Request, state: StateDep, p: Admin) -> dict[str, Any]:
     """Create a machine API key; the response carries the key once."""
     key, record = state.accounts.create_key(
-        body.name, body.role, owner=p.name, camera_ids=body.camera_ids
+        body.name, body.role, owner=p.owner or p.name, camera_ids=body.camera_ids
     )
     audit(
         state,
