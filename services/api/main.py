@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import time
 import uuid
@@ -26,7 +27,7 @@ from services.api.logctx import request_id_var
 from services.api.metrics import ApiMetrics
 from services.api.projection import TopicProjection
 from services.api.publish import Publisher, PublishError
-from services.api.ratelimit import RateLimiter
+from services.api.ratelimit import FailureWindow, RateLimiter
 from services.api.replay import ReplayManager
 from services.api.routes import ROUTERS
 from services.api.secrets import SecretStore
@@ -106,6 +107,12 @@ def build_state(
         control=control,
         projections=[users, keys, cameras, bolo, acks, *control.projections()],
         metrics=metrics,
+        account_failures=FailureWindow(
+            settings.api_login_account_failures, settings.api_login_account_window_s
+        ),
+        trusted_proxies=tuple(
+            ipaddress.ip_network(c, strict=False) for c in settings.api_trusted_proxies
+        ),
     )
     return state
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from platestream.settings import CommonSettings
 
@@ -26,6 +27,16 @@ class ApiSettings(CommonSettings):
         default=2.0, gt=0, description="Login attempts/s per client address."
     )
     api_login_burst: int = Field(default=10, ge=1)
+    api_login_account_failures: int = Field(
+        default=10,
+        ge=1,
+        description="Failed logins of one username (from any address) per window; 429 past it.",
+    )
+    api_login_account_window_s: float = Field(default=900.0, gt=0, le=86_400)
+    api_trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="CIDRs of reverse proxies whose X-Forwarded-For is believed (default none).",
+    )
     api_presign_ttl_s: int = Field(default=300, ge=10, le=7 * 24 * 3600)
     api_page_max: int = Field(default=500, ge=1)
     api_export_max_rows: int = Field(default=1_000_000, ge=1)
@@ -65,6 +76,16 @@ class ApiSettings(CommonSettings):
         default=False,
         description="Let alert routes reach loopback, link-local and cloud-metadata addresses.",
     )
+
+    @field_validator("api_trusted_proxies")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"api_trusted_proxies: {cidr!r} is not a CIDR") from exc
+        return value
 
     @property
     def secrets_dir(self) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -11,9 +12,11 @@ from services.api.control import ControlPlane
 from services.api.identity import Accounts
 from services.api.projection import TopicProjection
 from services.api.publish import Publisher
-from services.api.ratelimit import RateLimiter
+from services.api.ratelimit import FailureWindow, RateLimiter
 from services.api.secrets import SecretStore
 from services.api.settings import ApiSettings
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 if TYPE_CHECKING:
     from services.api.live import LiveHub
@@ -40,6 +43,8 @@ class AppState:
     replays: ReplayManager
     control: ControlPlane
     projections: list[TopicProjection] = field(default_factory=list)
+    account_failures: FailureWindow = field(default_factory=lambda: FailureWindow(10, 900.0))
+    trusted_proxies: tuple[IPNetwork, ...] = ()
     metrics: Any = None
     corrected: dict[str, dict[str, Any]] = field(
         default_factory=dict

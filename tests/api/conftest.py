@@ -18,6 +18,7 @@ def api_env(stack: CommonSettings) -> Iterator[ApiEnv]:
     overrides = {
         "api_allow_private_targets": True,
         "api_live_recheck_s": 1.0,  # a disabled user's live feed closes within seconds
+        "api_login_account_failures": 4,
         "api_ingest_url": f"http://127.0.0.1:{free_port()}",
     }
     with api_environment(stack, **overrides) as env:

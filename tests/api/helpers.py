@@ -246,6 +246,7 @@ class ApiServer:
                 access_log=False,
                 lifespan="on",
                 ws="websockets-sansio",
+                proxy_headers=False,  # as `platestream api` runs it: the app decides whom to trust
             )
         )
         self.thread = threading.Thread(target=self.server.run, name="uvicorn-test", daemon=True)

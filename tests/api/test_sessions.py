@@ -152,3 +152,39 @@ def test_live_feed_is_audited_and_closed_when_its_user_is_disabled(api_env: ApiE
         rest = list(lines)  # the stream ends with a "closed" event
         assert "event: closed" in rest
         assert time.monotonic() - disabled_at < 8
+
+
+def test_failed_logins_are_limited_per_account_and_forwarded_for_is_ignored(
+    api_env: ApiEnv,
+) -> None:
+    from .test_api import audit_records
+
+    name = _new_user(api_env, "viewer")
+    limit = api_env.settings.api_login_account_failures
+    for i in range(limit):
+        r = api_env.http.post(
+            "/api/v1/auth/token",
+            data={"username": name, "password": "wrong-password"},
+            # a forged address per try: no proxy is trusted, so it changes nothing
+            headers={"X-Forwarded-For": f"198.51.100.{i + 1}"},
+        )
+        assert r.status_code == 401
+    right = api_env.http.post("/api/v1/auth/token", data={"username": name, "password": PASSWORD})
+    assert right.status_code == 429 and int(right.headers["Retry-After"]) > 0
+    # other accounts from the same address still log in
+    assert (
+        api_env.http.post(
+            "/api/v1/auth/token", data={"username": "viewer", "password": PASSWORD}
+        ).status_code
+        == 200
+    )
+    failed = wait_until(
+        lambda: [
+            r
+            for r in audit_records(api_env)
+            if r["actor"] == f"user:{name}" and r["action"] == "login"
+        ],
+        10,
+        "failed login audit records",
+    )
+    assert {r["client_ip"] for r in failed} == {"127.0.0.1"}

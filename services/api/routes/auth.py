@@ -39,7 +39,11 @@ def token(
 ) -> dict[str, Any]:
     """Exchange a username and password for an access token and a refresh token."""
     ip = client_ip(request) or "unknown"
-    wait = state.login_limiter.take(f"login:{ip}")
+    account = f"login-user:{form.username[:64]}"
+    # Per address, and per account from any address: a botnet guessing one password spreads its
+    # addresses, but not the account it guesses. Checked before the password, so a 429 says
+    # nothing about whether the guess was right.
+    wait = max(state.login_limiter.take(f"login:{ip}"), state.account_failures.blocked(account))
     if wait > 0:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
@@ -50,6 +54,7 @@ def token(
     try:
         user = state.accounts.login(form.username, form.password)
     except AuthError as exc:
+        state.account_failures.fail(account)
         state.auditor.record(
             who,
             "login",
