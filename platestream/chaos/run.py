@@ -1,14 +1,4 @@
-"""The fault-injection driver: steady load through the real ingest HTTP path while faults are injected.
-
-A private local stack (broker on the S3 engine, so its log survives a restart) and the real stage
-processes under a Supervisor take generic-format pushes with one small JPEG each; a fraction of
-the plates are on a watchlist whose alerts go to a local webhook receiver that fails
-intermittently. Every event id the ingest server answered 2xx for is recorded. Faults are
-injected one after another (kill -9 of a stage, broker restart, ClickHouse or S3 store down for a
-while); after each, recovery is the time until every event acknowledged so far is queryable.
-At the end the ClickHouse, bucket and webhook contents are compared id by id with what was
-acknowledged. Used by `tests/chaos/` (short form in `make test`, full form in `make chaos`).
-"""
+"""The fault-suite driver (see the package docstring): a private stack, the stages, load, faults, checks."""
 
 from __future__ import annotations
 
