@@ -16,7 +16,9 @@ logger = logging.getLogger(__name__)
 
 
 class Auditor:
-    """Writes audit records without blocking the request (delivery errors are logged)."""
+    """Writes audit records: by default without blocking the request (delivery errors are
+    logged); with ``wait_s`` the broker's acknowledgement is awaited that long, else PublishError
+    (answered 503), for actions whose data must not leave unaudited (exports)."""
 
     def __init__(self, publisher: Publisher, *, metrics: Any = None) -> None:
         self._publisher = publisher
@@ -34,6 +36,7 @@ class Auditor:
         status: int = 200,
         client_ip: str | None = None,
         request_id: str | None = None,
+        wait_s: float | None = None,
     ) -> dict[str, Any]:
         rec = {
             "audit_id": str(uuid.uuid4()),
@@ -48,9 +51,14 @@ class Auditor:
             "client_ip": client_ip,
             "request_id": request_id,
         }
-        self._publisher.publish_nowait(
-            catalogue.AUDIT.name, catalogue.AUDIT.schema, principal.subject, rec
-        )
+        if wait_s is None:
+            self._publisher.publish_nowait(
+                catalogue.AUDIT.name, catalogue.AUDIT.schema, principal.subject, rec
+            )
+        else:
+            self._publisher.publish(
+                catalogue.AUDIT.name, catalogue.AUDIT.schema, principal.subject, rec, timeout=wait_s
+            )
         self.count += 1
         if self._metrics is not None:
             self._metrics.audit_records.labels(action).inc()

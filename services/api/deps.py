@@ -143,8 +143,10 @@ def audit(
     result_count: int | None = None,
     status_code: int = 200,
     resource: str | None = None,
+    delivered: bool = False,
 ) -> None:
-    """One audit record for this request."""
+    """One audit record for this request; ``delivered``: wait (bounded) for the broker's
+    acknowledgement, raising PublishError (503) if it does not come."""
     state.auditor.record(
         principal,
         action,
@@ -154,6 +156,7 @@ def audit(
         status=status_code,
         client_ip=client_ip(request),
         request_id=request_id(request),
+        wait_s=state.settings.api_audit_timeout_s if delivered else None,
     )
 
 

@@ -40,6 +40,12 @@ class ApiSettings(CommonSettings):
     api_presign_ttl_s: int = Field(default=300, ge=10, le=7 * 24 * 3600)
     api_page_max: int = Field(default=500, ge=1)
     api_export_max_rows: int = Field(default=1_000_000, ge=1)
+    api_audit_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="Wait for the audit record of an export this long; 503 without it.",
+    )
     api_live_queue: int = Field(
         default=256, ge=1, description="Per-client live queue; oldest dropped when full."
     )

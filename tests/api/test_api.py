@@ -508,8 +508,12 @@ def test_audit_records_appear_for_search_export_and_image_view(api_env: ApiEnv) 
     )
     assert search["request_id"] == "audit-req-1" and search["resource"] == "/api/v1/events"
     assert json.loads(search["query"])["plate"] == marker
-    export = next(a for a in recs if a["action"] == "export")
-    assert export["result_count"] == 1
+    export = next(a for a in recs if a["action"] == "export")  # before the data: no count yet
+    assert export["result_count"] is None
+    done = wait_until(
+        lambda: next((a for a in found() if a["action"] == "export_done"), None), 20, "export_done"
+    )
+    assert done["result_count"] == 1
     view = next(a for a in recs if a["action"] == "image_view")
     assert view["actor"] == "user:viewer" and view["result_count"] == 1
 

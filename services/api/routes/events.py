@@ -224,6 +224,8 @@ def export_events(
     search_page(state, EventQuery(**{**q.__dict__, "limit": 1}))  # validate before the 200 goes out
     counter = {"rows": 0}
     view = q.audit_view()
+    # Audited before any row leaves: the record is acknowledged by the broker, or this is a 503.
+    audit(state, request, p, "export", query={**view, "format": format}, delivered=True)
 
     def body() -> Iterator[bytes]:
         try:
@@ -249,7 +251,7 @@ def export_events(
                 state,
                 request,
                 p,
-                "export",
+                "export_done",
                 query={**view, "format": format},
                 result_count=counter["rows"],
             )

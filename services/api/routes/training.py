@@ -105,6 +105,7 @@ def training_export(
         "training_export",
         query={"since": params["since"], "until": params["until"]},
         result_count=len(lines),
+        delivered=True,  # acknowledged before the ZIP leaves, or 503
     )
     return Response(
         buf.getvalue(),
