@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, WebSocket, status
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from starlette.requests import HTTPConnection
 
 from services.api.auth import AuthError, Perm, Principal
 from services.api.state import AppState, IPNetwork
@@ -94,7 +95,7 @@ def ws_principal(websocket: WebSocket, state: AppState) -> Principal:
     return principal
 
 
-def client_ip(request: Request) -> str | None:
+def client_ip(request: HTTPConnection) -> str | None:
     """The caller's address: the peer, or, when the peer is a trusted proxy, the right-most
     X-Forwarded-For entry that is not itself a trusted proxy (entries left of it can be forged)."""
     peer = request.client.host if request.client else None

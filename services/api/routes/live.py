@@ -96,7 +96,7 @@ async def live_ws(websocket: WebSocket) -> None:
         code = 4429 if exc.status_code == status.HTTP_429_TOO_MANY_REQUESTS else 4422
         await websocket.close(code=code, reason=str(exc.detail)[:120])
         return
-    ip = websocket.client.host if websocket.client else None
+    ip = client_ip(websocket)
     _audit(state, principal, "live_open", "/api/v1/live", client, ip=ip)
     await websocket.send_json({"type": "hello", "client": client.id, "queue": client.queue.maxlen})
     quiet_since = time.monotonic()
