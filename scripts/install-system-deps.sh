@@ -11,7 +11,8 @@ command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
   || missing+=(gir1.2-gst-rtsp-server-1.0 python3-gst-1.0 gstreamer1.0-plugins-good \
     gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav)
 # Chinese province characters on plates render in the browser tests
-[ -d /usr/share/fonts/opentype/noto ] && fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing+=(fonts-noto-cjk)
+# (a file test: `fc-list | grep -q` under pipefail fails on SIGPIPE and reinstalled every time)
+[ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || missing+=(fonts-noto-cjk)
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
