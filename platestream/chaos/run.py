@@ -109,6 +109,10 @@ class ChaosRun:
             run_id=self.run_id,
             rate=opts.rate,
             hit_every=opts.hit_every,
+            # Cameras push independently: with 8 senders a push answered in 0.4 s already capped
+            # the load at 20/s, so on a loaded machine the queue outgrew the drain deadline and
+            # pushes never sent counted as "never acknowledged" (make chaos, 2026-12-02).
+            workers=max(8, int(opts.rate * 2)),
         )
         try:
             with stages:
