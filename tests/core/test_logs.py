@@ -64,6 +64,29 @@ def test_text_format_when_json_is_off(capsys: pytest.CaptureFixture[str]) -> Non
     assert err.rstrip().endswith("INFO t: plain words") and not err.startswith("{")
 
 
+def test_an_exception_nobody_caught_in_a_thread_is_a_json_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+    import threading
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # restored after the test
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    configure("INFO", json_logs=True, stage="notify")
+
+    def boom() -> None:
+        raise RuntimeError("follower died")
+
+    t = threading.Thread(target=boom, name="notify-routes")
+    t.start()
+    t.join()
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1, lines  # one JSON line, not Python's bare traceback
+    record = json.loads(lines[0])
+    assert record["msg"] == "uncaught exception in thread notify-routes"
+    assert "RuntimeError: follower died" in record["exc"] and record["stage"] == "notify"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
