@@ -197,7 +197,7 @@ def create_app(ctx: IngestContext, *, lifespan: Any = None) -> FastAPI:
             if exc.status == 401 and who is not None:
                 failed_logins.failed(who)
             resp = reject(source, exc.status, exc.reason, "auth")
-            resp.headers.append("WWW-Authenticate", ctx.auth.digest_challenge())
+            resp.headers.append("WWW-Authenticate", ctx.auth.digest_challenge(stale=exc.stale))
             resp.headers.append("WWW-Authenticate", 'Basic realm="platestream-ingest"')
             return resp
         request.state.device_id = principal.device_id

@@ -22,6 +22,7 @@ from typing import Any
 
 from platestream.errors import PlatestreamError
 from platestream.limits import valid_camera_id
+from services.ingest.digest_nonces import NonceLedger
 from services.ingest.settings import DeviceConfig
 
 logger = logging.getLogger(__name__)
@@ -30,11 +31,14 @@ logger = logging.getLogger(__name__)
 class AuthError(PlatestreamError):
     """401 (no or wrong credential) or 403 (credential not valid for this camera/format)."""
 
-    def __init__(self, status: int, reason: str, *, device_id: str | None = None) -> None:
+    def __init__(
+        self, status: int, reason: str, *, device_id: str | None = None, stale: bool = False
+    ) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
         self.device_id = device_id  # the device the credential named, when known (for its counts)
+        self.stale = stale  # a digest nonce that expired: the next challenge says stale=true
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,7 @@ class DeviceAuth:
     ) -> None:
         self._nonce_key = nonce_key or os.urandom(32)
         self._clock = clock
+        self.nonces = NonceLedger(ttl_s=NONCE_TTL_S)
         self._devices = dict(devices)
         self._by_user = {(cfg.username or dev_id): dev_id for dev_id, cfg in self._devices.items()}
         self._by_secret_hash = {_sha(cfg.secret): dev_id for dev_id, cfg in self._devices.items()}
@@ -202,33 +207,45 @@ class DeviceAuth:
             raise AuthError(401, "wrong device credential")
         return self._principal(dev_id)
 
-    def digest_challenge(self) -> str:
-        """A WWW-Authenticate value; the nonce is the time signed with a per-process key (stateless)."""
-        ts = str(int(self._clock()))
+    def digest_challenge(self, *, stale: bool = False) -> str:
+        """A WWW-Authenticate value. The nonce is the time and 8 random bytes, signed with a
+        per-process key (no state until it is used; each use is then recorded in ``nonces``)."""
+        ts = f"{int(self._clock())}.{os.urandom(8).hex()}"
         sig = hmac.new(self._nonce_key, ts.encode(), hashlib.sha256).hexdigest()[:32]
         nonce = base64.b64encode(f"{ts}:{sig}".encode()).decode()
-        return f'Digest realm="{DIGEST_REALM}", qop="auth", algorithm=MD5, nonce="{nonce}"'
+        extra = ", stale=true" if stale else ""
+        return f'Digest realm="{DIGEST_REALM}", qop="auth", algorithm=MD5, nonce="{nonce}"{extra}'
 
-    def _nonce_ok(self, nonce: str) -> bool:
+    def _nonce_time(self, nonce: str) -> float | None:
+        """Issue time of a nonce this process signed, or None when it is forged or foreign."""
         try:
             ts, _, sig = base64.b64decode(nonce, validate=True).decode().partition(":")
-            age = self._clock() - int(ts)
+            issued = float(int(ts.split(".", 1)[0]))
         except (binascii.Error, UnicodeDecodeError, ValueError):
-            return False
+            return None
         expected = hmac.new(self._nonce_key, ts.encode(), hashlib.sha256).hexdigest()[:32]
-        return hmac.compare_digest(sig, expected) and 0 <= age <= NONCE_TTL_S
+        return issued if hmac.compare_digest(sig, expected) else None
 
     def _digest(self, value: str, method: str, uri: str | None) -> Principal:
-        """RFC 7616 digest (MD5, qop=auth or none): the password is the device secret."""
+        """RFC 7616 digest (MD5, qop=auth or none): the password is the device secret; each
+        (nonce, nc) is accepted once, so a captured header cannot be sent again."""
         p = {
             m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3))
             for m in _DIGEST_PARAM.finditer(value)
         }
         user, nonce, response = p.get("username", ""), p.get("nonce", ""), p.get("response", "")
-        if p.get("realm") != DIGEST_REALM or not self._nonce_ok(nonce):
-            raise AuthError(401, "stale or foreign digest nonce")
+        issued = self._nonce_time(nonce) if p.get("realm") == DIGEST_REALM else None
+        if issued is None:
+            raise AuthError(401, "foreign digest nonce")
+        now = self._clock()
+        if not 0 <= now - issued <= NONCE_TTL_S or self.nonces.below_floor(issued):
+            raise AuthError(401, "stale digest nonce", stale=True)
         if uri is not None and p.get("uri") != uri:
             raise AuthError(401, "digest uri does not match the request")
+        try:
+            nc = int(p.get("nc") or "0", 16) if p.get("qop") else 0
+        except ValueError as exc:
+            raise AuthError(401, "malformed digest nonce count") from exc
         dev_id = self._by_user.get(user)
         secret = self._devices[dev_id].secret if dev_id else "\x00" * 32
         ha1 = _md5(f"{user}:{DIGEST_REALM}:{secret}")
@@ -241,6 +258,9 @@ class DeviceAuth:
             expected = _md5(f"{ha1}:{nonce}:{ha2}")
         if dev_id is None or not hmac.compare_digest(expected, response):
             raise AuthError(401, "wrong device credential")
+        # recorded only once the response is proven, so nobody can burn a device's nonce
+        if not self.nonces.use(user, nonce, nc, issued_at=issued, now=now):
+            raise AuthError(401, "digest nonce already used (replay)", device_id=dev_id)
         return self._principal(dev_id)
 
     def _api_key(self, key: str, device_id: str | None) -> Principal:
