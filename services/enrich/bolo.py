@@ -38,7 +38,7 @@ from platestream.limits import (
     compile_regex,
 )
 from platestream.plates import fold, normalise, skeleton
-from services.enrich.dedup import within
+from services.enrich.voting import within
 
 logger = logging.getLogger(__name__)
 

@@ -16,9 +16,29 @@ from typing import Any
 
 from platestream import plate_formats
 from platestream import zones as zone_rules
-from services.enrich.dedup import Passage, box_direction
+from services.enrich.dedup import Passage
 
 DIRECTIONS = ("approaching", "leaving")
+
+
+def box_direction(
+    first: tuple[int, tuple[int, int, int, int]] | None,
+    last: tuple[int, tuple[int, int, int, int]] | None,
+    threshold: float = 0.15,
+) -> str | None:
+    """Approaching when the plate box grows across the passage, leaving when it shrinks."""
+    if first is None or last is None or first[0] == last[0]:
+        return None
+    a = first[1][2] * first[1][3]
+    b = last[1][2] * last[1][3]
+    if a <= 0 or b <= 0:
+        return None
+    ratio = b / a
+    if ratio >= 1.0 + threshold:
+        return "approaching"
+    if ratio <= 1.0 / (1.0 + threshold):
+        return "leaving"
+    return None
 
 
 @dataclass(slots=True)

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 from platestream.ids import stable_id
-from services.enrich.dedup import (
-    DedupConfig,
-    PassageTracker,
-    Read,
-    align,
-    box_direction,
-    consensus,
-)
+from services.enrich.dedup import DedupConfig, PassageTracker, Read
+from services.enrich.enrichment import box_direction
+from services.enrich.voting import align, consensus
 
 
 def read(
@@ -160,7 +155,7 @@ def test_within_agrees_with_plate_distance() -> None:
     import itertools
 
     from platestream.plates import plate_distance
-    from services.enrich.dedup import within
+    from services.enrich.voting import within
 
     plates = [
         "ABC1234",
