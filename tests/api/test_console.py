@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from .helpers import PASSWORD, ApiEnv
+from .screens import screenshot_dir
 
 pytestmark = [
     pytest.mark.integration,
@@ -74,6 +75,4 @@ def test_console_login_search_open_event_and_see_image(api_env: ApiEnv, tmp_path
     width, height, raw = png_pixels(shot)
     assert width >= 800 and height >= 600
     assert len(set(raw[:: max(1, len(raw) // 20000)])) > 10, "screenshot looks blank"
-    out = Path(__file__).resolve().parents[2] / "var" / "test-artifacts"
-    out.mkdir(parents=True, exist_ok=True)
-    shutil.copy(tmp_path / "event.png", out / "console-event.png")
+    shutil.copy(tmp_path / "event.png", screenshot_dir() / "console-event.png")

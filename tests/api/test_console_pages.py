@@ -1,7 +1,7 @@
 """The console's control-plane pages in headless Chromium, end to end against the live stack:
 camera status (live), devices, alert routes with a test send, alerts with acknowledgement, the
 stats dashboard, users and API keys, and the search page's watchlist names with a Chinese plate.
-Screenshots go to var/test-artifacts/console-<page>.png."""
+Screenshots go to $PLATESTREAM_SCREENSHOTS or var/test-artifacts/ as console-<page>.png."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from platestream.timeutil import now_ms
 
 from .helpers import PASSWORD, ApiEnv, produce, wait_until
 from .receivers import webhook_receiver
+from .screens import save_screenshot
 
 pytestmark = [
     pytest.mark.integration,
@@ -26,8 +27,6 @@ pytestmark = [
         not Path("/usr/bin/chromium").exists(), reason="Debian chromium not installed"
     ),
 ]
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts"
 
 
 @pytest.fixture(scope="module")
@@ -54,11 +53,7 @@ def goto(browser: Any, page: str, ready: str) -> None:
 
 
 def shot(browser: Any, name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"console-{name}.png"
-    data = browser.screenshot(path)
-    assert len(data) > 10_000, "screenshot looks blank"
-    return path
+    return save_screenshot(browser, name)
 
 
 def text(browser: Any, selector: str) -> str:

@@ -1,8 +1,26 @@
-// Cameras page: live status (GET /camera-status, refreshed every 3 s), add/edit with zone polygons
-// drawn over the camera's latest image. Zones are frame fractions (x, y in [0, 1]).
+// Cameras page: live status (GET /camera-status, refreshed every 3 s) with the latest plate read
+// and its thumbnail per camera (GET /camera-status/latest, every 15 s), add/edit with zone
+// polygons drawn over the camera's latest frame (GET /cameras/{id}/frame: the latest stored
+// frame, else the scene image of its latest event). Zones are frame fractions (x, y in [0, 1]).
 "use strict";
 
-const zoneState = { points: [], roi: [], exclusions: [], img: null };
+const zoneState = { points: [], roi: [], exclusions: [], img: null, frame: null };
+const latestReads = { byCamera: {}, at: 0 };
+
+function latestCell(id) {
+  const r = latestReads.byCamera[id];
+  if (!r) return "";
+  const img = r.thumbnail_url ? `<img class="thumb" alt="latest plate" src="${esc(r.thumbnail_url)}"> ` : "";
+  return `${img}<span class="plate">${esc(r.plate)}</span> <small>${esc(fmtAgo(r.ts))}</small>`;
+}
+
+async function loadLatestReads() {
+  if (!((state.me && state.me.permissions) || []).includes("search")) return;
+  if (Date.now() - latestReads.at < 15000) return;
+  latestReads.at = Date.now();
+  const rows = await api("/camera-status/latest?hours=24");
+  latestReads.byCamera = Object.fromEntries(rows.map((r) => [r.camera_id, r]));
+}
 
 function stateBadge(s) {
   const title = s.reason ? ` title="${esc(s.reason)}"` : "";
@@ -13,8 +31,9 @@ async function loadCameraStatus() {
   const body = $("#cam-live tbody");
   if (!body) return;
   const rows = await api("/camera-status");
+  await loadLatestReads().catch(() => {});
   body.innerHTML = rows.map((s) => `<tr data-id="${esc(s.camera_id)}"><td>${esc(s.camera_id)}</td><td>${esc(s.name || "")}</td><td class="cam-state">${stateBadge(s)}</td>` +
-    `<td class="cam-seen">${esc(fmtAgo(s.last_event_ts))}</td><td>${s.fps == null ? "" : s.fps.toFixed(1)}</td><td class="cam-rpm">${s.reads_per_min == null ? "" : s.reads_per_min}</td>` +
+    `<td class="cam-seen">${esc(fmtAgo(Math.max(s.last_event_ts || 0, (latestReads.byCamera[s.camera_id] || {}).ts || 0)))}</td><td>${s.fps == null ? "" : s.fps.toFixed(1)}</td><td class="cam-rpm">${s.reads_per_min == null ? "" : s.reads_per_min}</td><td class="cam-latest">${latestCell(s.camera_id)}</td>` +
     `<td>${s.enabled == null ? "not configured" : s.enabled ? "yes" : "no"}</td><td>${s.configured ? `<button class="cam-edit" data-perm="camera:write">Edit</button>` : ""}</td></tr>`).join("");
   applyPerms(body);
   body.querySelectorAll(".cam-edit").forEach((b) => b.addEventListener("click", () => editCamera(b.closest("tr").dataset.id)));
@@ -37,22 +56,24 @@ function drawZones() {
   zoneState.exclusions.forEach((p) => poly(p, "#e0433c", "rgba(224,67,60,.3)"));
   poly(zoneState.points, "#ffd23f", null);
   zoneState.points.forEach(([x, y]) => { g.fillStyle = "#ffd23f"; g.fillRect(x * sx - 3, y * sy - 3, 6, 6); });
-  $("#zone-summary").textContent = `${zoneState.roi.length} ROI, ${zoneState.exclusions.length} exclusion polygon(s)` + (zoneState.img ? "" : " (no image of this camera yet)");
+  const fr = zoneState.frame;
+  const over = fr ? ` over the ${fr.origin === "stored-frame" ? "latest stored frame" : "latest event's " + fr.kind + " image"} (${fmtAgo(fr.ts)})` : " (no image of this camera yet)";
+  $("#zone-summary").textContent = `${zoneState.roi.length} ROI, ${zoneState.exclusions.length} exclusion polygon(s)` + over;
 }
 
 async function loadFrame(cameraId) {
-  zoneState.img = null;
+  zoneState.img = null; zoneState.frame = null;
+  const c = $("#zone-canvas");
+  c.width = 640; c.height = 360; delete c.dataset.frame;
   try {
-    const page = await api("/events?" + new URLSearchParams({ camera: cameraId, limit: "1" }));
-    if (!page.items.length) return;
-    const ev = await api("/events/" + encodeURIComponent(page.items[0].event_id));
-    const order = ["scene", "frame", "vehicle", "plate"];
-    const im = ev.images.slice().sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind))[0];
-    if (!im) return;
+    const fr = await api("/cameras/" + encodeURIComponent(cameraId) + "/frame");
     const img = new Image();
-    await new Promise((ok, bad) => { img.onload = ok; img.onerror = bad; img.src = im.url; });
-    zoneState.img = img;
-  } catch (err) { /* no image: draw on a blank frame */ }
+    await new Promise((ok, bad) => { img.onload = ok; img.onerror = bad; img.src = fr.url; });
+    zoneState.img = img; zoneState.frame = fr;
+    // the canvas takes the frame's aspect ratio, so fractions of the canvas are fractions of the frame
+    if (img.naturalWidth && img.naturalHeight) c.height = Math.round((c.width * img.naturalHeight) / img.naturalWidth);
+    c.dataset.frame = fr.origin;
+  } catch (err) { /* no image (404): draw on a blank frame */ }
 }
 
 async function editCamera(id) {
@@ -74,6 +95,9 @@ async function showCameras() {
   mount("cameras");
   zoneState.points = []; zoneState.roi = []; zoneState.exclusions = []; zoneState.img = null;
   const canvas = $("#zone-canvas");
+  $("#cam-form").camera_id.addEventListener("change", async (e) => {
+    if (!e.target.readOnly && e.target.value) { await loadFrame(e.target.value); drawZones(); }
+  });
   canvas.addEventListener("click", (e) => {
     const r = canvas.getBoundingClientRect();
     const frac = (v) => Math.round(Math.min(1, Math.max(0, v)) * 1000) / 1000;

@@ -1,5 +1,6 @@
 // Upload page: a video sent to POST /uploads with upload progress (XHR), then the ingest job's
-// state and frame counts, then the events of that camera since the upload started.
+// state and frame counts, then the plate events made from that job's frames
+// (GET /uploads/{job}/events).
 "use strict";
 
 function sendFile(path, file, onProgress) {
@@ -26,14 +27,13 @@ function showJob(job) {
   $("#upload-job").innerHTML = fields.map(([k, v]) => `<dt>${esc(k)}</dt><dd class="job-${esc(k.toLowerCase().replace(/ /g, "-"))}">${esc(v)}</dd>`).join("");
 }
 
-async function followJob(job, cameraId) {
-  const since = new Date(job.created_at - 60_000).toISOString();
+async function followJob(job) {
+  const path = "/uploads/" + encodeURIComponent(job.job_id);
   const tick = async () => {
-    const j = await api("/uploads/" + encodeURIComponent(job.job_id));
-    showJob(j);
-    const page = await api("/events?" + new URLSearchParams({ camera: cameraId, since, limit: "50" }));
+    showJob(await api(path));
+    const items = await api(path + "/events");
     const body = $("#upload-events tbody");
-    if (body) { body.replaceChildren(); page.items.forEach((ev) => body.appendChild(eventRow(ev))); }
+    if (body) { body.replaceChildren(); items.forEach((ev) => body.appendChild(eventRow(ev))); }
   };
   await tick();
   every(1500, () => tick().catch(() => {}));
@@ -52,7 +52,7 @@ function showUpload() {
       });
       $("#upload-progress").value = 100;
       showJob(job);
-      await followJob(job, camera);
+      await followJob(job);
     } catch (err) { $("#upload-sent").textContent = err.message; }
   });
 }
