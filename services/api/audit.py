@@ -37,7 +37,14 @@ class Auditor:
         client_ip: str | None = None,
         request_id: str | None = None,
         wait_s: float | None = None,
+        purpose: str | None = None,
+        case_id: str | None = None,
     ) -> dict[str, Any]:
+        # The purpose also goes into the query JSON: the ClickHouse audit_log projects that
+        # column today, so "who searched for this plate, and why" is one query there.
+        query = dict(query or {})
+        if purpose is not None:
+            query.update(purpose=purpose, case_id=case_id)
         rec = {
             "audit_id": str(uuid.uuid4()),
             "ts": now_ms(),
@@ -45,11 +52,13 @@ class Auditor:
             "role": principal.role,
             "action": action,
             "resource": resource,
-            "query": json.dumps(query or {}, sort_keys=True, default=str, ensure_ascii=False),
+            "query": json.dumps(query, sort_keys=True, default=str, ensure_ascii=False),
             "result_count": result_count,
             "status": status,
             "client_ip": client_ip,
             "request_id": request_id,
+            "purpose": purpose,
+            "case_id": case_id,
         }
         if wait_s is None:
             self._publisher.publish_nowait(

@@ -147,7 +147,9 @@ def audit(
     delivered: bool = False,
 ) -> None:
     """One audit record for this request; ``delivered``: wait (bounded) for the broker's
-    acknowledgement, raising PublishError (503) if it does not come."""
+    acknowledgement, raising PublishError (503) if it does not come. The purpose the request
+    stated (`services.api.purpose`) goes with it."""
+    stated = getattr(request.state, "purpose", None)
     state.auditor.record(
         principal,
         action,
@@ -158,6 +160,8 @@ def audit(
         client_ip=client_ip(request),
         request_id=request_id(request),
         wait_s=state.settings.api_audit_timeout_s if delivered else None,
+        purpose=getattr(stated, "purpose", None),
+        case_id=getattr(stated, "case_id", None),
     )
 
 

@@ -10,6 +10,16 @@ from pydantic import Field, field_validator
 from platestream.settings import CommonSettings
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
+# Why a user may look at plate data; a deployment names its own (api_purposes).
+DEFAULT_PURPOSES = (
+    "investigation",
+    "incident",
+    "watchlist_check",
+    "access_control",
+    "data_quality",
+    "subject_access",
+    "audit",
+)
 
 
 class ApiSettings(CommonSettings):
@@ -67,6 +77,15 @@ class ApiSettings(CommonSettings):
         default=0.7, ge=0, le=1, description="Events below this confidence need review."
     )
     api_replay_max_events: int = Field(default=1_000_000, ge=1)
+    api_purposes: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_PURPOSES),
+        min_length=1,
+        description="Purposes a search, export, replay or image view may state (issue 17).",
+    )
+    api_purpose_roles: list[str] = Field(
+        default_factory=lambda: ["admin", "operator", "analyst", "viewer"],
+        description="Roles that must state a purpose (422 without one); [] turns the requirement off.",
+    )
     api_query_timeout_s: int = Field(default=30, ge=1)
     api_web_dir: Path = WEB_DIR
     api_secrets_dir: Path | None = Field(

@@ -31,6 +31,14 @@ from platestream.timeutil import now_ms
 
 ROLES = ("admin", "operator", "analyst", "viewer", "device")
 PASSWORD = "correct-horse-battery"
+TEST_PURPOSE = "investigation"
+# For browser.wait_for: once the console has loaded the purposes, choose the tests' one.
+CHOOSE_PURPOSE_JS = (
+    "(() => { const s = document.querySelector('#q-purpose');"
+    " if (!s || !s.dataset.ready) return false;"
+    f" s.value = '{TEST_PURPOSE}'; s.dispatchEvent(new Event('change'));"
+    f" return s.value === '{TEST_PURPOSE}'; }})()"
+)
 
 
 def free_port() -> int:
@@ -271,7 +279,8 @@ class ApiEnv:
     http: httpx.Client
 
     def headers(self, role: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[role]}"}
+        # Searches, exports, views and replays need a stated purpose (issue 17): tests state one.
+        return {"Authorization": f"Bearer {self.tokens[role]}", "X-Purpose": TEST_PURPOSE}
 
     def get(
         self, path: str, role: str = "admin", headers: dict[str, str] | None = None, **kw: Any

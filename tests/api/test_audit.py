@@ -55,7 +55,10 @@ def test_export_answers_503_when_its_audit_record_cannot_be_written(api_env: Api
         "audit-down", "analyst", hash_password(PASSWORD), action="created", actor="test"
     )
     accounts.users.apply("audit-down", user)
-    headers = {"Authorization": f"Bearer {accounts.tokens_for(user)['access_token']}"}
+    headers = {
+        "Authorization": f"Bearer {accounts.tokens_for(user)['access_token']}",
+        "X-Purpose": "investigation",
+    }
     with TestClient(app) as client:
         search = client.get("/api/v1/events", params={"plate": "ABC1234"}, headers=headers)
         assert search.status_code == 200 and search.json()["items"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import PASSWORD, ApiEnv
+from .helpers import CHOOSE_PURPOSE_JS, PASSWORD, ApiEnv
 from .screens import screenshot_dir
 
 pytestmark = [
@@ -49,6 +49,7 @@ def test_console_login_search_open_event_and_see_image(api_env: ApiEnv, tmp_path
             document.querySelector('#login-submit').click(); true""")
         browser.wait_for("!!document.querySelector('#search-form')")
         assert "viewer" in browser.eval("document.querySelector('#who').textContent")
+        browser.wait_for(CHOOSE_PURPOSE_JS)
         browser.eval(
             "document.querySelector('#q-plate').value = 'XYZ9876'; document.querySelector('#search-submit').click(); true"
         )

@@ -17,7 +17,7 @@ from platestream import topics as catalogue
 from platestream.ids import stable_id
 from platestream.timeutil import now_ms
 
-from .helpers import PASSWORD, ApiEnv, produce, wait_until
+from .helpers import CHOOSE_PURPOSE_JS, PASSWORD, ApiEnv, produce, wait_until
 from .receivers import webhook_receiver
 from .screens import save_screenshot
 
@@ -292,6 +292,7 @@ def test_search_hits_show_watchlist_and_reason_and_chinese_plates_render(
         "the Chinese plate in the event store",
     )
     goto(browser, "search", "!!document.querySelector('#search-form')")
+    browser.wait_for(CHOOSE_PURPOSE_JS)
     browser.eval(
         f"document.querySelector('#q-plate').value = {plate!r}; document.querySelector('#search-submit').click(); true"
     )

@@ -99,7 +99,7 @@ def test_up_demo_shows_plates_in_the_console(tmp_path: Path) -> None:
         def sim_plates() -> set[str]:
             r = httpx.get(
                 f"{api}/api/v1/events",
-                params={"camera": "cam-sim-1", "limit": 50},
+                params={"camera": "cam-sim-1", "limit": 50, "purpose": "data_quality"},
                 headers={"Authorization": f"Bearer {bearer}"},
                 timeout=10,
             )
@@ -121,6 +121,12 @@ def test_up_demo_shows_plates_in_the_console(tmp_path: Path) -> None:
                 document.querySelector('#login-pass').value = {DEMO_PASSWORD!r};
                 document.querySelector('#login-submit').click(); true""")
             browser.wait_for("!!document.querySelector('#search-form')")
+            # a search states its purpose (issue 17): choose one once the console has the list
+            browser.wait_for(
+                "(() => { const s = document.querySelector('#q-purpose');"
+                " if (!s || !s.dataset.ready) return false; s.value = 'data_quality';"
+                " return s.value === 'data_quality'; })()"
+            )
             browser.eval("document.querySelector('#search-submit').click(); true")
             browser.wait_for("document.querySelectorAll('#results tbody tr').length", timeout=30)
             shown = set(

@@ -19,6 +19,7 @@ from platestream.limits import check_object_key
 from platestream.timeutil import to_ms
 from services.api.deps import Export, Search, StateDep, audit
 from services.api.hits import HitOut, describe_hits
+from services.api.purpose import RequiredPurpose
 from services.api.search import FAST_FINAL, RESULT_FIELDS, EventQuery, QueryError, run_search
 from services.api.state import AppState
 
@@ -177,7 +178,9 @@ def search_page(
 
 
 @router.get("", response_model=EventPage)
-def search_events(q: QueryDep, request: Request, state: StateDep, p: Search) -> dict[str, Any]:
+def search_events(
+    q: QueryDep, request: Request, state: StateDep, p: Search, _why: RequiredPurpose
+) -> dict[str, Any]:
     """Search plate events: plate exact/prefix/wildcard/fuzzy and filters; keyset pagination."""
     items, cursor = search_page(state, q)
     describe_hits(state, items)
@@ -218,6 +221,7 @@ def export_events(
     request: Request,
     state: StateDep,
     p: Export,
+    _why: RequiredPurpose,
     format: Annotated[Literal["csv", "jsonl"], Query()] = "csv",
 ) -> StreamingResponse:
     """Export every matching event as CSV or JSON Lines, streamed (analyst and admin)."""
@@ -291,7 +295,9 @@ def load_event(state: AppState, event_id: str) -> dict[str, Any] | None:
 
 
 @router.get("/{event_id}", response_model=EventDetail)
-def get_event(event_id: str, request: Request, state: StateDep, p: Search) -> dict[str, Any]:
+def get_event(
+    event_id: str, request: Request, state: StateDep, p: Search, _why: RequiredPurpose
+) -> dict[str, Any]:
     """One event, latest version, with its reads, corrections and presigned image URLs."""
     row = load_event(state, event_id)
     if row is None:

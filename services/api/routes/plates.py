@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from platestream.plates import normalise
 from platestream.timeutil import to_ms
 from services.api.deps import Search, StateDep, audit
+from services.api.purpose import RequiredPurpose
 from services.api.search import EventQuery, QueryError, run_search
 
 router = APIRouter(prefix="/api/v1/plates", tags=["plates"])
@@ -46,6 +47,7 @@ def timeline(
     request: Request,
     state: StateDep,
     p: Search,
+    _why: RequiredPurpose,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, model_validator
 from platestream import topics as catalogue
 from platestream.timeutil import to_ms
 from services.api.deps import Replay, StateDep, audit
+from services.api.purpose import RequiredPurpose
 
 router = APIRouter(prefix="/api/v1/replay", tags=["replay"])
 
@@ -61,7 +62,9 @@ class ReplayOut(BaseModel):
 
 
 @router.post("", response_model=ReplayOut, status_code=status.HTTP_202_ACCEPTED)
-def start_replay(body: ReplayIn, request: Request, state: StateDep, p: Replay) -> dict[str, Any]:
+def start_replay(
+    body: ReplayIn, request: Request, state: StateDep, p: Replay, _why: RequiredPurpose
+) -> dict[str, Any]:
     """Start re-publishing stored events of a time range, in order, to a replay topic."""
     target = state.settings.topic(body.target_topic or catalogue.REPLAY.name)
     meta = state.producer.list_topics(timeout=5)

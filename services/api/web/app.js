@@ -29,11 +29,34 @@ function saveTokens(t) {
 function clearTokens() {
   state.token = state.refresh = state.me = null;
   sessionStorage.removeItem("ps.token"); sessionStorage.removeItem("ps.refresh");
+  sessionStorage.removeItem("ps.purpose"); sessionStorage.removeItem("ps.case");
+}
+
+// ---- purpose (issue 17): why the user looks, stated once and remembered for the session ----
+function purposeHeaders(headers) {
+  const purpose = sessionStorage.getItem("ps.purpose"), kase = sessionStorage.getItem("ps.case");
+  if (purpose) headers["X-Purpose"] = purpose;
+  if (purpose && kase) headers["X-Case-Id"] = kase;
+}
+async function purposeFields(form) {
+  const sel = form.querySelector("#q-purpose"), kase = form.querySelector("#q-case");
+  const remember = () => { sessionStorage.setItem("ps.purpose", sel.value); sessionStorage.setItem("ps.case", kase.value.trim()); };
+  sel.addEventListener("change", remember); kase.addEventListener("change", remember);
+  try {
+    const info = await api("/privacy/purposes");
+    info.purposes.forEach((p) => sel.appendChild(Object.assign(document.createElement("option"), { value: p, textContent: p.replace(/_/g, " ") })));
+    sel.required = info.required;
+  } catch (err) { /* a search then answers with the reason */ }
+  sel.value = sessionStorage.getItem("ps.purpose") || "";
+  kase.value = sessionStorage.getItem("ps.case") || "";
+  sel.dataset.ready = "1";
+  return remember;
 }
 
 async function api(path, opts = {}, retry = true) {
   const headers = Object.assign({}, opts.headers || {});
   if (state.token) headers.Authorization = "Bearer " + state.token;
+  purposeHeaders(headers);
   if (opts.json !== undefined) { headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(opts.json); }
   const resp = await fetch(API + path, Object.assign({}, opts, { headers }));
   if (resp.status === 401 && retry && state.refresh) {
@@ -109,7 +132,9 @@ function eventRow(ev) {
 function showSearch() {
   mount("search");
   const form = $("#search-form");
+  const remember = purposeFields(form);
   const run = async (append) => {
+    (await remember)();
     const p = searchParams(form);
     if (append && state.cursor) p.set("cursor", state.cursor);
     $("#search-status").textContent = "Searching...";

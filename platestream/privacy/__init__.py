@@ -1,0 +1,1 @@
+"""Privacy tooling of issue 17: subject-access archives and the retention report (docs/privacy.md)."""
