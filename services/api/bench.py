@@ -233,7 +233,10 @@ def run_bench(
                     "/api/v1/auth/token", data={"username": "bench", "password": BENCH_PASSWORD}
                 )
                 tok.raise_for_status()
-                headers = {"Authorization": f"Bearer {tok.json()['access_token']}"}
+                headers = {
+                    "Authorization": f"Bearer {tok.json()['access_token']}",
+                    "X-Purpose": "data_quality",  # searches state a purpose (issue 17)
+                }
                 kinds = query_kinds(rng, t0, sample_plates(bench_settings))
                 for fn in kinds.values():  # warm caches once per kind
                     client.get("/api/v1/events", params=fn(), headers=headers)
