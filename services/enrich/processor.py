@@ -14,6 +14,7 @@ process (not on revoke, not on exit): its output may be missing, so its input mu
 Gaps: the input topics are neither compacted nor transactional, so a partition's offsets are
 contiguous. A consumed offset past the one expected means this member was not given some records
 (seen on the local broker after a restart, docs/faults.md); they are read back and handled first.
+Both rules live in platestream/commits.py (``OffsetBook``), shared with the investigate stage.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from platestream import topics as catalogue
+from platestream.commits import OffsetBook
 from platestream.dlq import DeadLetters
 from platestream.errors import BadInputError, PlatestreamError, SerdeError
-from platestream.kafka import delivery_problem
 from platestream.runtime import freeze_long_lived
 from platestream.serde import AvroSerde
 from platestream.timeutil import now_ms
@@ -107,7 +108,7 @@ class EnrichProcessor:
             stage="enrich", producer=producer, serde=serde, settings=settings
         )
         self._fetch_event = fetch_event
-        self._read_back = read_back
+        self.offsets = OffsetBook(consumer, producer, read_back)
         self._clock = clock
         self.tracker = PassageTracker(
             DedupConfig(
@@ -130,10 +131,6 @@ class EnrichProcessor:
         self.alerts_topic = t(catalogue.ALERTS.name)
         self._event_subject = f"{self.events_topic}-value"
         self._alert_subject = f"{self.alerts_topic}-value"
-        self._next: dict[tuple[str, int], int] = {}
-        self._committed: dict[tuple[str, int], int] = {}
-        self._delivery_errors: list[str] = []
-        self._failed: str | None = None  # set once a produced record failed: never commit again
         self._early = settings.enrich_early_alert_confidence
         self._last_hold_expiry = 0
         self._last_close = 0
@@ -161,7 +158,7 @@ class EnrichProcessor:
             while not stop.is_set():
                 self.step()
         finally:
-            if self._failed is None:
+            if self.offsets.failed is None:
                 self.flush_and_commit(sync=True)
 
     def step(self) -> None:
@@ -186,49 +183,19 @@ class EnrichProcessor:
 
     # --- input ----------------------------------------------------------------------------------
     def process(self, msgs: list[Message]) -> None:
-        """Handle one batch of consumed records (no commit)."""
+        """Handle one batch of consumed records (no commit), records skipped before them first."""
         wall = self._clock()
         self.stats.batches += 1
-        for msg in msgs:
+        for msg in self.offsets.see(msgs):
             err = msg.error()
             if err is not None:
                 if err.code() != KafkaError._PARTITION_EOF:
                     logger.warning("consume error: %s", err)
                 continue
             topic: str = msg.topic()  # type: ignore[assignment]  # set on consumed records
-            tp = (topic, msg.partition() or 0)
             offset: int = msg.offset()  # type: ignore[assignment]
-            expected = self._next.get(tp)
-            if expected is not None and offset > expected:
-                self._read_gap(tp, range(expected, offset), wall)
-            self._next[tp] = offset + 1
-            self._handle(msg, tp, offset, wall)
-
-    def _read_gap(self, tp: tuple[str, int], gap: range, wall: int) -> None:
-        """Handle the records of ``gap`` that the consumer skipped, read back at their offsets."""
-        self.stats.gaps += 1
-        if self._read_back is None:
-            logger.warning(
-                "%s[%d]: offsets %d-%d skipped by the consumer, no read-back wired",
-                tp[0],
-                tp[1],
-                gap.start,
-                gap.stop - 1,
-            )
-            return
-        found = self._read_back(tp[0], tp[1], gap)
-        logger.warning(
-            "%s[%d]: consumer skipped offsets %d-%d; read back %d records",
-            tp[0],
-            tp[1],
-            gap.start,
-            gap.stop - 1,
-            len(found),
-        )
-        for msg in found:
-            if msg.error() is None and msg.offset() is not None:
-                self.stats.gap_reads += 1
-                self._handle(msg, tp, msg.offset(), wall)  # type: ignore[arg-type]
+            self._handle(msg, (topic, msg.partition() or 0), offset, wall)
+        self.stats.gaps, self.stats.gap_reads = self.offsets.gaps, self.offsets.gap_reads
 
     def _handle(self, msg: Message, tp: tuple[str, int], offset: int, wall: int) -> None:
         """Decode one record and add its read (or apply its correction); bad input dead-lettered."""
@@ -383,18 +350,13 @@ class EnrichProcessor:
                 )
 
     # --- output ---------------------------------------------------------------------------------
-    def _on_delivery(self, err: Any, msg: Message) -> None:
-        problem = delivery_problem(err, msg)
-        if problem is not None:
-            self._delivery_errors.append(f"{msg.topic()}: {problem}")
-
     def _produce_event(self, event: dict[str, Any]) -> bytes:
         payload = self._serde.encode("plate_event", event, subject=self._event_subject)
         self._producer.produce(
             self.events_topic,
             key=event["camera_id"].encode(),
             value=payload,
-            on_delivery=self._on_delivery,
+            on_delivery=self.offsets.on_delivery,
         )
         self.stats.events += 1
         return payload
@@ -426,7 +388,7 @@ class EnrichProcessor:
             self.alerts_topic,
             key=read.camera_id.encode(),
             value=payload,
-            on_delivery=self._on_delivery,
+            on_delivery=self.offsets.on_delivery,
         )
         self._producer.poll(0)
         self.stats.alerts += 1
@@ -435,7 +397,7 @@ class EnrichProcessor:
         """Per partition: the next offset to process, held back to the oldest open passage's read."""
         held = self.tracker.min_open_offsets()
         out = {}
-        for tp, nxt in self._next.items():
+        for tp, nxt in self.offsets.next_offsets().items():
             h = held.get(tp)
             out[tp] = nxt if h is None or h >= nxt else h
         return out
@@ -443,51 +405,14 @@ class EnrichProcessor:
     def flush_and_commit(
         self, *, sync: bool = False, only: set[tuple[str, int]] | None = None
     ) -> None:
-        """Wait for every produced record to be acknowledged, then commit what is safe.
-
-        After a failed delivery this raises every time: the failed record's input offsets may be
-        below what ``committable`` would give, so committing anything could skip them for good."""
-        if self._failed is not None:
-            raise PlatestreamError(f"{self._failed}; not committing")
-        if self._producer.flush(30) > 0:
-            self._failed = "producer could not deliver within 30 s"
-            raise PlatestreamError(f"{self._failed}; not committing")
-        if self._delivery_errors:
-            errors = self._delivery_errors
-            self._failed = f"{len(errors)} records not delivered (e.g. {errors[0]})"
-            raise PlatestreamError(f"{self._failed}; not committing")
-        offsets = [
-            TopicPartition(tp[0], tp[1], off)
-            for tp, off in self.committable().items()
-            if self._committed.get(tp) != off and (only is None or tp in only)
-        ]
-        if not offsets:
-            return
-        try:
-            if sync:
-                self._consumer.commit(offsets=offsets, asynchronous=False)
-            else:
-                self._consumer.commit(offsets=offsets, asynchronous=True)
-        except Exception as exc:  # KafkaException; a failed commit only means more re-reading
-            logger.warning("commit failed: %s", exc)
-            return
-        for tp in offsets:
-            self._committed[(tp.topic, tp.partition)] = tp.offset
+        """Wait for every produced record to be acknowledged, then commit what is safe; raises
+        (every time) once a produced record has failed (see platestream/commits.py)."""
+        self.offsets.commit(self.committable(), sync=sync, only=only)
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assigned |= {(p.topic, p.partition) for p in partitions}
         logger.info("assigned %s", ", ".join(f"{p.topic}[{p.partition}]" for p in partitions))
-        # The committed offsets are where consumption must resume: with them as the expected next
-        # offsets, a first record past them is a gap too (read back like any other).
-        try:
-            committed = consumer.committed(partitions, timeout=10)
-        except Exception as exc:  # KafkaException: then gaps are watched from the first record
-            logger.warning("committed offsets not known on assign: %s", exc)
-            return
-        for p in committed:
-            if p.error is None and p.offset >= 0:
-                self._next[(p.topic, p.partition)] = p.offset
-                self._committed[(p.topic, p.partition)] = p.offset
+        self.offsets.assigned(partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         tps = {(p.topic, p.partition) for p in partitions}
@@ -497,9 +422,7 @@ class EnrichProcessor:
             logger.warning("on revoke: %s", exc)
         dropped = self.tracker.drop_partitions(tps)
         self.assigned -= tps
-        for tp in tps:
-            self._next.pop(tp, None)
-            self._committed.pop(tp, None)
+        self.offsets.revoked(tps)
         logger.info(
             "revoked %d partitions; %d open passages left to their next owner", len(tps), dropped
         )

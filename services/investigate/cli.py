@@ -27,6 +27,7 @@ def build_processor(settings: AnomalySettings, stack: ExitStack) -> AnomalyProce
     from confluent_kafka import Consumer
 
     from platestream import topics as catalogue
+    from platestream.gaps import ReadBack
     from platestream.kafka import make_consumer, make_producer
     from platestream.serde import AvroSerde
     from platestream.state import StateFollower
@@ -40,6 +41,8 @@ def build_processor(settings: AnomalySettings, stack: ExitStack) -> AnomalyProce
     state_consumer = Consumer(StateFollower.consumer_config(settings.kafka_common()))
     stack.callback(state_consumer.close)
     cameras = Cameras()
+    read_back = ReadBack(settings, log=False)  # OffsetBook logs what it reads back
+    stack.callback(read_back.close)
     state = StateFollower(
         consumer=state_consumer,
         serde=serde,
@@ -52,6 +55,7 @@ def build_processor(settings: AnomalySettings, stack: ExitStack) -> AnomalyProce
         serde=serde,
         state=state,
         cameras=cameras,
+        read_back=read_back,
     )
 
 

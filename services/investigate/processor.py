@@ -10,7 +10,8 @@ one member; a second member would split plates and miss pairs). Scaling out woul
 re-keyed by folded plate first; docs/investigations.md has the figures that make one process
 enough.
 
-Offsets are committed after the producer has flushed every anomaly emitted so far. The memory of
+Offsets are committed after the producer has flushed every anomaly emitted so far, and skipped
+offset ranges are read back first (platestream/commits.py, shared with enrich). The memory of
 sightings is not rebuilt after a restart: a pair whose first sighting came before the restart is
 missed (docs/investigations.md, limits). Anomaly ids are deterministic, so a re-read re-emits
 duplicates that the sink collapses.
@@ -26,9 +27,9 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from platestream import topics as catalogue
+from platestream.commits import OffsetBook
 from platestream.dlq import DeadLetters
 from platestream.errors import BadInputError, PlatestreamError, SerdeError
-from platestream.kafka import delivery_problem
 from platestream.serde import AvroSerde
 from platestream.state import StateFollower
 from platestream.timeutil import now_ms
@@ -77,6 +78,7 @@ class AnomalyProcessor:
         state: StateFollower | None = None,
         cameras: Cameras | None = None,
         dead_letters: DeadLetters | None = None,
+        read_back: Callable[[str, int, range], list[Message]] | None = None,
         clock: Callable[[], int] = now_ms,
     ) -> None:
         self.settings = settings
@@ -96,9 +98,7 @@ class AnomalyProcessor:
         self._subject = f"{self.anomalies_topic}-value"
         self._decoder = PlateEventDecoder(serde, f"{self.events_topic}-value")
         self._limit = settings.anomaly_max_speed_kmh
-        self._next: dict[int, int] = {}
-        self._committed: dict[int, int] = {}
-        self._delivery_errors: list[str] = []
+        self.offsets = OffsetBook(consumer, producer, read_back)
         self._last_commit = 0
         self._last_expire = 0
         self._max_ts = 0
@@ -108,12 +108,15 @@ class AnomalyProcessor:
         if self._state is not None:
             self._state.start(self.settings.anomaly_state_timeout_s)
             logger.info("loaded %d cameras", len(self.cameras.by_id))
-        self._consumer.subscribe([self.events_topic], on_revoke=self._on_revoke)
+        self._consumer.subscribe(
+            [self.events_topic], on_assign=self._on_assign, on_revoke=self._on_revoke
+        )
         try:
             while not stop.is_set():
                 self.step()
         finally:
-            self.flush_and_commit(sync=True)
+            if self.offsets.failed is None:
+                self.flush_and_commit(sync=True)
 
     def step(self) -> None:
         if self._state is not None:
@@ -138,13 +141,12 @@ class AnomalyProcessor:
         """Handle one batch of consumed plate events (no commit)."""
         self.stats.batches += 1
         decode, check, cameras = self._decoder.decode, self.detector.check, self.cameras.by_id
-        for msg in msgs:
+        for msg in self.offsets.see(msgs):
             err = msg.error()
             if err is not None:
                 if err.code() != KafkaError._PARTITION_EOF:
                     logger.warning("consume error: %s", err)
                 continue
-            self._next[msg.partition() or 0] = (msg.offset() or 0) + 1
             try:
                 rec = decode(msg.value())
                 if rec["version"] != 0:
@@ -183,7 +185,7 @@ class AnomalyProcessor:
             self.anomalies_topic,
             key=rec["camera_id"].encode(),
             value=payload,
-            on_delivery=self._on_delivery,
+            on_delivery=self.offsets.on_delivery,
         )
         self._producer.poll(0)
         if rec["kind"] == "clone":
@@ -191,42 +193,19 @@ class AnomalyProcessor:
         else:
             self.stats.misreads += 1
 
-    def _on_delivery(self, err: Any, msg: Message) -> None:
-        problem = delivery_problem(err, msg)
-        if problem is not None:
-            self._delivery_errors.append(f"{msg.topic()}: {problem}")
-
-    def flush_and_commit(self, *, sync: bool = False, only: set[int] | None = None) -> None:
+    def flush_and_commit(
+        self, *, sync: bool = False, only: set[tuple[str, int]] | None = None
+    ) -> None:
         """Wait for every anomaly to be acknowledged, then commit the events read so far."""
-        if self._producer.flush(30) > 0 or self._delivery_errors:
-            raise PlatestreamError(
-                f"anomalies not delivered ({self._delivery_errors[:1] or 'flush timed out'});"
-                " not committing"
-            )
-        offsets = [
-            TopicPartition(self.events_topic, p, off)
-            for p, off in self._next.items()
-            if self._committed.get(p) != off and (only is None or p in only)
-        ]
-        if not offsets:
-            return
-        try:
-            if sync:
-                self._consumer.commit(offsets=offsets, asynchronous=False)
-            else:
-                self._consumer.commit(offsets=offsets, asynchronous=True)
-        except Exception as exc:  # KafkaException; a failed commit only means more re-reading
-            logger.warning("commit failed: %s", exc)
-            return
-        for tp in offsets:
-            self._committed[tp.partition] = tp.offset
+        self.offsets.commit(self.offsets.next_offsets(), sync=sync, only=only)
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.offsets.assigned(partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        parts = {p.partition for p in partitions}
+        tps = {(p.topic, p.partition) for p in partitions}
         try:
-            self.flush_and_commit(sync=True, only=parts)
+            self.flush_and_commit(sync=True, only=tps)
         except PlatestreamError as exc:
             logger.warning("on revoke: %s", exc)
-        for p in parts:
-            self._next.pop(p, None)
-            self._committed.pop(p, None)
+        self.offsets.revoked(tps)

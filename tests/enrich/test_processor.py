@@ -199,7 +199,7 @@ def test_restart_mid_passage_loses_nothing(enrich_settings, pipe, reader) -> Non
         first_offset = next(iter(proc.tracker.passages())).first_read.offset
         tp = next(iter(proc.tracker.min_open_offsets()))
     # the processor stopped with the passage open: its offset stayed at the passage's first read
-    assert proc._committed.get(tp) in (None, first_offset)
+    assert proc.offsets.committed.get(tp) in (None, first_offset)
     for i in range(5, 10):
         pipe.read(plate_read(f"r-{i}", "cam-r", "RST1234", t0 + i * 100))
     pipe.flush()

@@ -163,7 +163,7 @@ class FailingProducer(Producer):
         self.holder = proc_holder
 
     def flush(self, _t: float = 0) -> int:
-        self.holder["p"]._on_delivery(
+        self.holder["p"].offsets.on_delivery(
             "broker acknowledged without an offset", _Msg("t", 0, -1, b"", b"")
         )
         return 0

@@ -147,3 +147,42 @@ def test_processor_counts_and_metrics_without_a_broker() -> None:
     assert metrics["platestream_anomalies_clones"] == 1
     assert metrics["platestream_anomalies_low_confidence"] == 1
     assert metrics["platestream_anomalies_plates_remembered"] == 1
+
+
+def test_a_skipped_offset_range_is_read_back_before_the_record_after_it() -> None:
+    """The clone pair's first sighting sits in offsets the consumer skipped: it is read back and
+    checked first, so the clone is still found, and the commit covers the whole range."""
+    from platestream.serde import AvroSerde
+    from services.enrich.enrichment import Cameras
+    from services.investigate.bench import _CountingProducer, _Msg
+    from services.investigate.processor import AnomalyProcessor
+    from services.investigate.settings import AnomalySettings
+
+    serde = AvroSerde()
+    cameras = Cameras()
+    for cam in (camera("cam-w1", "west", 51.50, -0.20), camera("cam-e", "east", 51.50, 0.20)):
+        cameras.apply(cam["camera_id"], cam)
+    t = 1_767_225_600_000
+    asked: list[tuple[str, int, range]] = []
+
+    def read_back(topic: str, partition: int, offsets: range) -> list[_Msg]:
+        asked.append((topic, partition, offsets))
+        first = serde.encode("plate_event", event(1, "cam-w1", "ABC1234", t))
+        return [_Msg(topic, partition, o, first if o == 3 else b"\0junk", b"k", t) for o in offsets]
+
+    proc = AnomalyProcessor(
+        settings=AnomalySettings(),
+        consumer=None,  # type: ignore[arg-type]
+        producer=_CountingProducer(),  # type: ignore[arg-type]
+        serde=serde,
+        cameras=cameras,
+        read_back=read_back,  # type: ignore[arg-type]
+    )
+    topic = proc.events_topic
+    second = serde.encode("plate_event", event(2, "cam-e", "ABC1234", t + 60_000))
+    proc.process([_Msg(topic, 0, 2, second, b"k", t)])  # type: ignore[list-item]
+    proc.process([_Msg(topic, 0, 5, second, b"k", t)])  # type: ignore[list-item]
+    assert asked == [(topic, 0, range(3, 5))]
+    assert proc.stats.clones >= 1 and proc.stats.dead_letters == 1  # offset 4 was junk
+    assert proc.offsets.next_offsets() == {(topic, 0): 6}
+    assert (proc.offsets.gaps, proc.offsets.gap_reads) == (1, 2)
