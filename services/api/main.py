@@ -32,6 +32,7 @@ from services.api.replay import ReplayManager
 from services.api.routes import ROUTERS
 from services.api.secrets import SecretStore
 from services.api.settings import ApiSettings
+from services.api.slots import Slots
 from services.api.state import AppState
 
 logger = logging.getLogger(__name__)
@@ -104,6 +105,12 @@ def build_state(
         secrets=SecretStore(settings.secrets_dir),
         live=LiveHub(settings=settings, serde=serde, metrics=metrics),
         replays=ReplayManager(settings=settings, clickhouse=clickhouse, publisher=publisher),
+        training_slots=Slots(
+            "training exports",
+            per_user=settings.api_training_max_per_user,
+            per_process=settings.api_training_max_running,
+            retry_after_s=10,
+        ),
         control=control,
         projections=[users, keys, cameras, bolo, acks, *control.projections()],
         metrics=metrics,

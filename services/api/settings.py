@@ -49,6 +49,34 @@ class ApiSettings(CommonSettings):
     )
     api_presign_ttl_s: int = Field(default=300, ge=10, le=7 * 24 * 3600)
     api_page_max: int = Field(default=500, ge=1)
+    api_replay_max_per_user: int = Field(
+        default=1, ge=1, description="Replays one user or key may run at once; 429 past it."
+    )
+    api_replay_max_running: int = Field(
+        default=4, ge=1, description="Replays one API process runs at once; 429 past it."
+    )
+    api_replay_page_rows: int = Field(
+        default=2000,
+        ge=1,
+        le=100_000,
+        description="Index rows a replay reads, fetches from the topic and publishes per step.",
+    )
+    api_training_max_per_user: int = Field(
+        default=1, ge=1, description="Training ZIPs one user or key may download at once."
+    )
+    api_training_max_running: int = Field(
+        default=4, ge=1, description="Training ZIPs one API process streams at once."
+    )
+    api_training_max_bytes: int = Field(
+        default=1024 * 1024 * 1024,
+        ge=1024,
+        description="Image bytes in one training ZIP; past it the ZIP ends with TRUNCATED.txt.",
+    )
+    api_training_max_image_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=1024,
+        description="A larger crop is left out of the training ZIP (counted as missing).",
+    )
     api_export_max_rows: int = Field(default=1_000_000, ge=1)
     api_audit_timeout_s: float = Field(
         default=5.0,

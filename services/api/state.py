@@ -15,6 +15,7 @@ from services.api.publish import Publisher
 from services.api.ratelimit import FailureWindow, RateLimiter
 from services.api.secrets import SecretStore
 from services.api.settings import ApiSettings
+from services.api.slots import Slots
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -46,6 +47,11 @@ class AppState:
     account_failures: FailureWindow = field(default_factory=lambda: FailureWindow(10, 900.0))
     trusted_proxies: tuple[IPNetwork, ...] = ()
     metrics: Any = None
+    training_slots: Slots = field(
+        default_factory=lambda: Slots(
+            "training exports", per_user=1, per_process=4, retry_after_s=10
+        )
+    )
     corrected: dict[str, dict[str, Any]] = field(
         default_factory=dict
     )  # event_id -> last correction made here

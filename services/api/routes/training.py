@@ -3,22 +3,30 @@
 The ZIP holds ``images/<event_id>.<ext>`` and, per image, a ``.txt`` with one tab-separated line
 ``file  x  y  w  h  PLATE`` (the OpenALPR benchmark layout the project's accuracy benchmark reads);
 for a crop the box is the whole image. ``labels.txt`` repeats every line in one file.
+
+The ZIP is streamed (``services/api/zipstream.py``): one crop is fetched, added and sent at a time,
+so the API holds one image, not the export. A crop over ``api_training_max_image_bytes`` is left
+out (counted in ``missing.txt``); past ``api_training_max_bytes`` of images the ZIP ends early with
+``TRUNCATED.txt``. Each download holds a slot of ``state.training_slots`` until it is sent or the
+client leaves: ``api_training_max_per_user`` per user, ``api_training_max_running`` per process,
+429 with Retry-After past either.
 """
 
 from __future__ import annotations
 
-import io
 import struct
-import zipfile
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
-from fastapi.responses import Response
+from fastapi.responses import StreamingResponse
 
 from platestream.timeutil import to_ms
 from services.api.deps import Correct, StateDep, audit
 from services.api.search import FAST_FINAL
+from services.api.state import AppState
+from services.api.zipstream import stream_zip
 
 router = APIRouter(prefix="/api/v1/training", tags=["training"])
 
@@ -57,6 +65,12 @@ def image_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+README = (
+    "Corrected plate crops exported by platestream. Each images/<id>.txt holds one "
+    "tab-separated line: file x y w h PLATE (box = the whole crop).\n"
+)
+
+
 @router.get("/export", responses={200: {"content": {"application/zip": {}}}})
 def training_export(
     request: Request,
@@ -65,8 +79,8 @@ def training_export(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=20000)] = 5000,
-) -> Response:
-    """ZIP of confirmed and corrected crops with `file x y w h PLATE` labels."""
+) -> StreamingResponse:
+    """ZIP of confirmed and corrected crops with `file x y w h PLATE` labels, streamed."""
     try:
         params = {
             "since": to_ms(since) if since else 0,
@@ -75,49 +89,71 @@ def training_export(
         }
     except (OverflowError, ValueError, OSError) as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"bad time: {exc}") from exc
-    rows = list(state.clickhouse.query(LABELS_SQL, parameters=params).named_results())
-    buf = io.BytesIO()
+    slot = state.training_slots.acquire(p.subject)  # Busy: 429 with Retry-After
+    try:
+        rows = list(state.clickhouse.query(LABELS_SQL, parameters=params).named_results())
+        audit(
+            state,
+            request,
+            p,
+            "training_export",
+            query={"since": params["since"], "until": params["until"]},
+            result_count=len(rows),
+            delivered=True,  # acknowledged before the ZIP's first byte, or 503
+        )
+    except BaseException:
+        slot.release()
+        raise
+
+    def body() -> Iterator[bytes]:
+        try:
+            yield from stream_zip(training_entries(state, rows))
+        finally:  # sent, failed or the client went away
+            slot.release()
+
+    return StreamingResponse(
+        body(),
+        media_type="application/zip",
+        headers={"Content-Disposition": 'attachment; filename="platestream-training.zip"'},
+    )
+
+
+def training_entries(state: AppState, rows: list[dict[str, Any]]) -> Iterator[tuple[str, bytes]]:
+    """The ZIP's entries, one crop fetched at a time; bounded by the settings' byte caps."""
+    max_image = state.settings.api_training_max_image_bytes
+    budget = state.settings.api_training_max_bytes
     lines: list[str] = []
     missing = 0
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for r in rows:
-            data = _fetch(state, r["crop_key"])
-            size = image_size(data) if data else None
-            if data is None or size is None:
-                missing += 1
-                continue
-            ext = "png" if data[:4] == b"\x89PNG" else "jpg"
-            name = f"{r['event_id']}.{ext}"
-            line = f"{name}\t0\t0\t{size[0]}\t{size[1]}\t{r['label']}"
-            zf.writestr(f"images/{name}", data)
-            zf.writestr(f"images/{r['event_id']}.txt", line + "\n")
-            lines.append(line)
-        zf.writestr("labels.txt", "".join(f"{ln}\n" for ln in lines))
-        zf.writestr(
-            "README.txt",
-            "Corrected plate crops exported by platestream. Each images/<id>.txt holds one "
-            "tab-separated line: file x y w h PLATE (box = the whole crop).\n",
-        )
-    audit(
-        state,
-        request,
-        p,
-        "training_export",
-        query={"since": params["since"], "until": params["until"]},
-        result_count=len(lines),
-        delivered=True,  # acknowledged before the ZIP leaves, or 503
-    )
-    return Response(
-        buf.getvalue(),
-        media_type="application/zip",
-        headers={
-            "Content-Disposition": 'attachment; filename="platestream-training.zip"',
-            "X-Missing-Images": str(missing),
-        },
-    )
+    sent = 0
+    for r in rows:
+        data = _fetch(state, r["crop_key"], max_image)
+        size = image_size(data) if data else None
+        if data is None or size is None:
+            missing += 1
+            continue
+        if sent + len(data) > budget:
+            yield (
+                "TRUNCATED.txt",
+                (
+                    f"The export stopped at {sent} bytes of images (api_training_max_bytes); "
+                    f"{len(lines)} of {len(rows)} crops are in it. Export a shorter time range.\n"
+                ).encode(),
+            )
+            break
+        sent += len(data)
+        ext = "png" if data[:4] == b"\x89PNG" else "jpg"
+        name = f"{r['event_id']}.{ext}"
+        line = f"{name}\t0\t0\t{size[0]}\t{size[1]}\t{r['label']}"
+        yield f"images/{name}", data
+        yield f"images/{r['event_id']}.txt", (line + "\n").encode()
+        lines.append(line)
+    yield "labels.txt", "".join(f"{ln}\n" for ln in lines).encode()
+    yield "missing.txt", f"{missing}\n".encode()
+    yield "README.txt", README.encode()
 
 
-def _fetch(state: Any, key: str | None) -> bytes | None:
+def _fetch(state: Any, key: str | None, max_bytes: int) -> bytes | None:
+    """The object's bytes; None when it is missing, unreadable or larger than ``max_bytes``."""
     if not key:
         return None
     try:
@@ -127,7 +163,12 @@ def _fetch(state: Any, key: str | None) -> bytes | None:
     ):  # a missing or unreadable object is counted and skipped, not fatal to the export
         return None
     try:
-        return bytes(resp.read())
+        data = bytearray()
+        for chunk in resp.stream(64 * 1024):
+            data += chunk
+            if len(data) > max_bytes:  # never held past the cap
+                return None
+        return bytes(data)
     finally:
         resp.close()
         resp.release_conn()
