@@ -311,7 +311,7 @@ def create_app(ctx: IngestContext, *, lifespan: Any = None) -> FastAPI:
     if ctx.uploads is not None:
         from services.ingest.uploads import add_upload_routes
 
-        add_upload_routes(app, ctx)
+        add_upload_routes(app, ctx, failed_logins=failed_logins)
     return app
 
 

@@ -3,6 +3,11 @@
 The body is spooled to disk, checked to be a readable video (else 415), and a job thread samples it
 at ``ingest_upload_fps`` into ``anpr.frames.v1`` (source ``upload``, with the job id), reporting
 progress that ``GET /api/v1/uploads/{job_id}`` returns.
+
+Uploads are held to the push routes' rules: failed logins are throttled, the device's token bucket
+applies (429 with Retry-After), and the body, raw or multipart, stops at ``ingest_upload_max_bytes``
+(413, with whatever was spooled deleted): a declared Content-Length over it is refused before a
+byte is read, and the multipart parser reads through a counter that stops it at the limit.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import shutil
 import tempfile
 import threading
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +26,7 @@ from typing import Any
 import cv2
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from platestream import uploadtoken
 from platestream.errors import BadInputError
@@ -33,6 +40,22 @@ from services.ingest.publisher import AckingProducer, ImageStore
 from services.ingest.settings import IngestSettings
 
 logger = logging.getLogger(__name__)
+
+MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around the file, beyond the limit
+
+
+class UploadTooLarge(BadInputError):
+    """The upload is larger than ``ingest_upload_max_bytes``."""
+
+
+async def capped(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
+    """The request body, raising UploadTooLarge as soon as more than ``limit`` bytes came."""
+    size = 0
+    async for chunk in stream:
+        size += len(chunk)
+        if size > limit:
+            raise UploadTooLarge(f"upload exceeds {limit} bytes")
+        yield chunk
 
 
 @dataclass
@@ -191,7 +214,7 @@ def _upload_user(request: Request, secret: str) -> Principal | None:
     )
 
 
-def add_upload_routes(app: Any, ctx: Any) -> None:
+def add_upload_routes(app: Any, ctx: Any, *, failed_logins: Any = None) -> None:
     manager: UploadManager = ctx.uploads
 
     def principal_for(request: Request) -> Any:
@@ -204,11 +227,72 @@ def add_upload_routes(app: Any, ctx: Any) -> None:
             request.headers, request.query_params, method=request.method, uri=request_uri(request)
         )
 
+    def admit(request: Request) -> Any:
+        """The caller's principal, or the JSONResponse refusing it (auth, throttle, rate)."""
+        from services.ingest.app import throttle_key
+
+        who = throttle_key(request)
+        wait = failed_logins.retry_after(who) if failed_logins and who is not None else 0.0
+        if wait > 0:
+            return JSONResponse(
+                {"error": "too many failed logins for this credential"},
+                status_code=429,
+                headers={"Retry-After": str(int(wait) + 1)},
+            )
+        try:
+            principal = principal_for(request)
+        except AuthError as exc:
+            if exc.status == 401 and failed_logins and who is not None:
+                failed_logins.failed(who)
+            resp = JSONResponse({"error": exc.reason}, status_code=exc.status)
+            if exc.status == 401:
+                resp.headers.append("WWW-Authenticate", ctx.auth.digest_challenge(stale=exc.stale))
+            return resp
+        if not ctx.limiter.allow(principal.device_id, principal.rate_per_s, principal.burst):
+            if ctx.metrics is not None:
+                ctx.metrics.rejected.labels("upload", "rate").inc()
+            return JSONResponse(
+                {
+                    "error": f"rate limit of {principal.rate_per_s:g}/s exceeded "
+                    f"for {principal.device_id}"
+                },
+                status_code=429,
+                headers={"Retry-After": "1"},
+            )
+        return principal
+
+    async def spool_multipart(request: Request, path: Path, limit: int) -> str | None:
+        """Write the multipart field 'file' to ``path``; its filename (None: no such field)."""
+        parser = MultiPartParser(
+            request.headers,
+            capped(request.stream(), limit + MULTIPART_OVERHEAD),
+            max_files=1,
+            max_fields=20,
+            max_part_size=64 * 1024,
+        )
+        try:
+            form = await parser.parse()
+        except MultiPartException as exc:
+            raise BadInputError(f"bad multipart upload: {exc.message}") from exc
+        try:
+            up = form.get("file")
+            if up is None or isinstance(up, str):
+                return None
+            with path.open("wb") as fh:
+                await asyncio.to_thread(shutil.copyfileobj, up.file, fh)
+            if path.stat().st_size > limit:
+                raise UploadTooLarge(f"upload exceeds {limit} bytes")
+            return up.filename or ""
+        finally:
+            await form.close()
+
     @app.post("/api/v1/uploads", tags=["uploads"], status_code=202)
     async def upload(request: Request) -> Any:
         """Upload a video (raw body or multipart field 'file'); answers a job id to poll."""
+        principal = admit(request)
+        if isinstance(principal, JSONResponse):
+            return principal
         try:
-            principal = principal_for(request)
             camera_id = principal.camera_for(
                 request.query_params.get("camera_id") or request.headers.get("x-camera-id"),
                 "upload",
@@ -222,38 +306,42 @@ def add_upload_routes(app: Any, ctx: Any) -> None:
             except BadInputError as exc:
                 return JSONResponse({"error": str(exc)}, status_code=400)
         limit = ctx.settings.ingest_upload_max_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
+            return JSONResponse(
+                {"error": f"upload of {declared} bytes exceeds {limit} bytes"}, status_code=413
+            )
         path = manager.spool / f"{uuid.uuid4().hex}.video"
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         filename = request.query_params.get("filename", "upload")
-        size = 0
+        submitted = False
         try:
             if ctype.startswith("multipart/"):
-                form = await request.form(max_part_size=limit)
-                up = form.get("file")
-                if up is None or isinstance(up, str):
+                named = await spool_multipart(request, path, limit)
+                if named is None:
                     return JSONResponse(
                         {"error": "multipart upload needs a 'file' field"}, status_code=400
                     )
-                filename = up.filename or filename
-                with path.open("wb") as fh:
-                    await asyncio.to_thread(shutil.copyfileobj, up.file, fh)
-                size = path.stat().st_size
+                filename = named or filename
             else:
                 with path.open("wb") as fh:
-                    async for chunk in request.stream():
-                        size += len(chunk)
-                        if size > limit:
-                            raise BadInputError(f"upload exceeds {limit} bytes")
+                    async for chunk in capped(request.stream(), limit):
                         fh.write(chunk)
-            if size == 0:
+            if path.stat().st_size == 0:
                 raise BadInputError("empty upload")
             job = await asyncio.to_thread(
                 manager.submit, path, camera_id=camera_id, filename=filename, base_ts=base_ts
             )
+            submitted = True  # the job's thread owns the file now
         except BadInputError as exc:
-            path.unlink(missing_ok=True)
-            status = 413 if "exceeds" in str(exc) else 415 if "video" in str(exc) else 400
+            too_large = isinstance(exc, UploadTooLarge)
+            if too_large and ctx.metrics is not None:
+                ctx.metrics.rejected.labels("upload", "size").inc()
+            status = 413 if too_large else 415 if "video" in str(exc) else 400
             return JSONResponse({"error": str(exc)}, status_code=status)
+        finally:  # refused, failed or the client went away: nothing stays in the spool
+            if not submitted:
+                path.unlink(missing_ok=True)
         return JSONResponse(
             {"job_id": job.job_id, "status_url": f"/api/v1/uploads/{job.job_id}", **job.view()},
             status_code=202,
@@ -262,10 +350,9 @@ def add_upload_routes(app: Any, ctx: Any) -> None:
     @app.get("/api/v1/uploads/{job_id}", tags=["uploads"])
     async def upload_status(job_id: str, request: Request) -> Any:
         """Progress of an upload job."""
-        try:
-            principal = principal_for(request)
-        except AuthError as exc:
-            return JSONResponse({"error": exc.reason}, status_code=exc.status)
+        principal = admit(request)
+        if isinstance(principal, JSONResponse):
+            return principal
         job = manager.jobs.get(job_id)
         if job is None or (principal.camera_ids and job.camera_id not in principal.camera_ids):
             return JSONResponse({"error": "no such upload job"}, status_code=404)
