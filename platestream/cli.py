@@ -49,6 +49,8 @@ SUBCOMMANDS: dict[str, str] = {
     "users": "services.api.users_cli",
     "models": "services.detect.models_cli",
     "up": "platestream.supervisor",
+    "privacy": "platestream.privacy.cli",
+    "retention": "platestream.privacy.retention_cli",
 }
 BENCH_PROVIDERS = (
     "services.ingest.cli",

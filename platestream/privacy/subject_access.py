@@ -81,9 +81,12 @@ FIRST_LAST_SQL = (
     "uniqMerge(passages) AS passages FROM plate_first_last_seen WHERE plate = {plate:String} "
     "GROUP BY plate"
 )
-# Audit entries about the plate: its text anywhere in the query, or one of its events viewed.
+# Audit entries about the plate: it was the plate asked for (as typed: "abc-1234"), its text is
+# anywhere in the query, or one of its events was viewed.
 ABOUT_SQL = (
-    "SELECT * FROM audit_log WHERE position(upper(query), {plate:String}) > 0 "
+    "SELECT * FROM audit_log WHERE "
+    "replaceRegexpAll(upper(JSONExtractString(query, 'plate')), '[^A-Z0-9]', '') = {plate:String} "
+    "OR position(upper(query), {plate:String}) > 0 "
     "OR JSONExtractString(query, 'event_id') IN "
     "(SELECT event_id FROM plate_events WHERE plate = {plate:String}) ORDER BY ts, audit_id"
 )

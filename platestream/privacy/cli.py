@@ -1,0 +1,134 @@
+"""`platestream privacy export`: a subject-access archive of one plate, written to a file."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(help="Privacy: subject-access archives (docs/privacy.md).", no_args_is_help=True)
+
+
+def read_latest(settings: Any, base_topic: str, *, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+    """The latest live value per key of a compacted topic, read from the beginning to its end."""
+    from confluent_kafka import KafkaError, TopicPartition
+
+    from platestream.kafka import make_consumer
+    from platestream.serde import AvroSerde
+
+    serde = AvroSerde(settings=settings)
+    topic = settings.topic(base_topic)
+    consumer = make_consumer(
+        settings, f"platestream-privacy-{uuid.uuid4().hex[:8]}", **{"enable.partition.eof": True}
+    )
+    latest: dict[bytes, dict[str, Any] | None] = {}
+    try:
+        meta = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
+        if meta is None or not meta.partitions:
+            return []
+        consumer.assign([TopicPartition(topic, p, -2) for p in meta.partitions])
+        open_parts, idle = set(meta.partitions), 0
+        while open_parts and idle < int(timeout_s / 0.25):
+            msgs = consumer.consume(500, 0.25)
+            idle = idle + 1 if not msgs else 0
+            for msg in msgs:
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        open_parts.discard(int(msg.partition() or 0))
+                    continue
+                key = msg.key() or b""
+                latest[key] = None if msg.value() is None else serde.decode(msg.value())
+    finally:
+        consumer.close()
+    return [v for v in latest.values() if v is not None]
+
+
+def _audit(
+    settings: Any, plate: str, purpose: str, case_id: str | None, counts: dict[str, int]
+) -> None:
+    """The export is an audited act like any search: one AuditRecord, acknowledged by the broker."""
+    import json
+
+    from platestream import topics as catalogue
+    from platestream.kafka import make_producer
+    from platestream.serde import AvroSerde
+    from platestream.timeutil import now_ms
+
+    actor = f"cli:{getpass.getuser()}"
+    query = {"plate": plate, "mode": "exact", "purpose": purpose, "case_id": case_id}
+    rec = {
+        "audit_id": str(uuid.uuid4()),
+        "ts": now_ms(),
+        "actor": actor,
+        "role": "admin",
+        "action": "subject_access",
+        "resource": "platestream privacy export",
+        "query": json.dumps(query, sort_keys=True),
+        "result_count": sum(v for k, v in counts.items() if k.endswith(".jsonl")),
+        "status": 200,
+        "client_ip": None,
+        "request_id": None,
+        "purpose": purpose,
+        "case_id": case_id,
+    }
+    topic = settings.topic(catalogue.AUDIT.name)
+    serde = AvroSerde(settings=settings)
+    producer = make_producer(settings)
+    producer.produce(
+        topic, key=actor.encode(), value=serde.encode("audit_record", rec, subject=f"{topic}-value")
+    )
+    if producer.flush(10) != 0:
+        typer.echo(
+            "the audit record of this export was not acknowledged; the archive was written",
+            err=True,
+        )
+        raise typer.Exit(2)
+
+
+@app.command("export")
+def export(
+    plate: Annotated[
+        str, typer.Option("--plate", help="The plate (normalised: ABC-1234 = ABC1234).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The ZIP file to write.")],
+    purpose: Annotated[str, typer.Option(help="Why, for the audit trail.")] = "subject_access",
+    case_id: Annotated[
+        str | None, typer.Option("--case-id", help="Request or case reference.")
+    ] = None,
+    max_images: Annotated[int, typer.Option(min=0, help="At most this many images.")] = 10_000,
+) -> None:
+    """Write every record, image and audit entry about one plate, and who searched for it."""
+    from platestream import topics as catalogue
+    from platestream.clickhouse import make_clickhouse
+    from platestream.privacy.subject_access import ArchiveRequest, iter_archive
+    from platestream.s3 import make_s3
+    from platestream.settings import CommonSettings, load
+
+    settings = load(CommonSettings)
+    req = ArchiveRequest(
+        plate=plate,
+        requested_by=f"cli:{getpass.getuser()}",
+        purpose=purpose,
+        case_id=case_id,
+        max_images=max_images,
+    )
+    entries = read_latest(settings, catalogue.BOLO.name)
+    tmp = out.with_name(out.name + ".part")
+    with open(tmp, "wb") as fh:
+        for chunk in iter_archive(
+            req,
+            clickhouse=make_clickhouse(settings, autogenerate_session_id=False),
+            s3=make_s3(settings),
+            bucket=settings.s3_bucket,
+            watchlist_entries=entries,
+        ):
+            fh.write(chunk)
+    os.replace(tmp, out)
+    _audit(settings, req.plate, purpose, case_id, req.counts)
+    summary = ", ".join(f"{k} {v}" for k, v in req.counts.items())
+    typer.echo(f"{out}: {req.plate}: {summary}")

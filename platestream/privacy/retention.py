@@ -1,0 +1,249 @@
+"""Retention report: per store, the oldest record against the retention policy that store has.
+
+It reads what is configured, it changes nothing: each Kafka topic's ``retention.ms`` and
+``cleanup.policy`` (described by the broker) and the timestamp of its first record; each ClickHouse
+table's TTL expression (from ``system.tables``) and the expiry of its oldest row (the TTL expression
+evaluated over that row's column: merges apply TTLs lazily, so an overdue row shows up here); the
+bucket's lifecycle rules and its oldest object per rule. A store with no policy, or whose oldest
+record is past its policy, is flagged.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from platestream.timeutil import now_ms
+
+logger = logging.getLogger(__name__)
+
+DAY_MS = 24 * 3600 * 1000
+# Storage-less engines: views and materialized views with TO keep no rows of their own.
+NO_STORAGE = {"View", "MaterializedView", "Null", "Distributed", "Merge"}
+_TTL = re.compile(r"\sTTL\s+(.+?)(?:\s+SETTINGS\s|$)", re.S)
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+TIME_COLUMNS = ("inserted_at", "ts", "updated_at", "created_at", "emitted_at")
+
+
+@dataclass
+class StoreReport:
+    """One line of the report."""
+
+    store: str  # kafka | clickhouse | s3
+    name: str
+    policy: str | None  # human-readable policy, None when there is none
+    oldest_ms: int | None  # oldest record's time (epoch ms), None when empty or unknown
+    expires_ms: int | None  # when the oldest record is due to go under the policy
+    records: int | None = None
+    flag: str = ""  # "", "no policy", "past policy", or what could not be read
+
+    def view(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _flag(policy: str | None, oldest: int | None, expires: int | None, now: int) -> str:
+    if policy is None:
+        return "no policy"
+    if oldest is not None and expires is not None and expires <= now:
+        return "past policy"
+    return ""
+
+
+# ---- Kafka -----------------------------------------------------------------------------------
+def kafka_reports(
+    settings: Any, *, timeout_s: float = 5.0, now: int | None = None
+) -> list[StoreReport]:
+    """Every catalogue topic: retention.ms / cleanup.policy and its first record's timestamp."""
+    from confluent_kafka import KafkaError, TopicPartition
+    from confluent_kafka.admin import ConfigResource, ResourceType
+
+    from platestream import topics as catalogue
+    from platestream.kafka import make_admin, make_consumer
+
+    admin = make_admin(settings)
+    present = admin.list_topics(timeout=timeout_s).topics
+    names = [settings.topic(t.name) for t in catalogue.ALL if settings.topic(t.name) in present]
+    configs: dict[str, dict[str, str]] = {}
+    if names:
+        futures = admin.describe_configs([ConfigResource(ResourceType.TOPIC, n) for n in names])
+        for res, fut in futures.items():
+            try:
+                configs[res.name] = {k: str(v.value) for k, v in fut.result(timeout_s).items()}
+            except Exception as exc:  # a broker that cannot describe one topic: say so
+                logger.warning("retention report: %s not described: %s", res.name, exc)
+    now = now_ms() if now is None else now
+    out = []
+    consumer = make_consumer(
+        settings, "platestream-retention-report", **{"enable.partition.eof": True}
+    )
+    try:
+        for name in names:
+            conf = configs.get(name, {})
+            retention = int(conf.get("retention.ms", "-1") or -1)
+            compact = "compact" in conf.get("cleanup.policy", "")
+            parts = present[name].partitions
+            consumer.assign([TopicPartition(name, p, -2) for p in parts])  # -2: beginning
+            oldest, open_parts, idle = None, set(parts), 0
+            while open_parts and idle < int(timeout_s / 0.25):
+                msgs = consumer.consume(100, 0.25)
+                idle = idle + 1 if not msgs else 0
+                for msg in msgs:
+                    err = msg.error()
+                    if err is not None and err.code() != KafkaError._PARTITION_EOF:
+                        continue
+                    if err is None:
+                        ts = msg.timestamp()[1]
+                        oldest = ts if oldest is None else min(oldest, ts)
+                    open_parts.discard(int(msg.partition() or 0))
+            consumer.unassign()
+            if compact:
+                policy = None  # the latest value per key is kept for ever
+                label = "compacted: latest value per key kept without limit"
+            elif retention >= 0:
+                policy = label = f"retention.ms={retention} ({retention / DAY_MS:g} days)"
+            else:
+                policy, label = None, "retention.ms=-1 (kept for ever)"
+            expires = oldest + retention if (oldest is not None and policy) else None
+            report = StoreReport("kafka", name, label, oldest, expires)
+            report.flag = _flag(policy, oldest, expires, now)
+            out.append(report)
+    finally:
+        consumer.close()
+    return out
+
+
+# ---- ClickHouse -----------------------------------------------------------------------------
+def ttl_expression(create_query: str) -> str | None:
+    """The first TTL rule of a CREATE TABLE statement, without its action, or None."""
+    m = _TTL.search(create_query)
+    if not m:
+        return None
+    text, depth, end = m.group(1), 0, None
+    for i, ch in enumerate(text):
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            end = i
+            break
+    rule = text[:end].strip()
+    rule = re.split(r"\s+(?:DELETE|WHERE|TO\s+DISK|TO\s+VOLUME|RECOMPRESS|GROUP\s+BY)\b", rule)[0]
+    return rule.strip() or None
+
+
+def clickhouse_reports(client: Any, *, now: int | None = None) -> list[StoreReport]:
+    """Every table of the current database: its TTL and the expiry of its oldest row."""
+    tables = client.query(
+        "SELECT name, engine, create_table_query, total_rows FROM system.tables "
+        "WHERE database = currentDatabase() ORDER BY name"
+    ).result_rows
+    columns: dict[str, dict[str, str]] = {}
+    for table, col, typ in client.query(
+        "SELECT table, name, type FROM system.columns WHERE database = currentDatabase()"
+    ).result_rows:
+        columns.setdefault(str(table), {})[str(col)] = str(typ)
+    now = now_ms() if now is None else now
+    out = []
+    for name, engine, create, total in tables:
+        if engine in NO_STORAGE or str(name).startswith(".") or name == "schema_migrations":
+            continue
+        ttl = ttl_expression(str(create))
+        cols = columns.get(str(name), {})
+        column = None
+        if ttl is not None:
+            column = next((c for c in _IDENT.findall(ttl) if c in cols), None)
+        if column is None:
+            column = next((c for c in TIME_COLUMNS if "DateTime" in cols.get(c, "")), None)
+        report = StoreReport("clickhouse", str(name), ttl, None, None, int(total or 0))
+        if column is not None:
+            select = f"toUnixTimestamp64Milli(toDateTime64(min(`{column}`), 3, 'UTC'))"
+            if ttl is not None:
+                select += f", toUnixTimestamp64Milli(toDateTime64(min({ttl}), 3, 'UTC'))"
+            try:
+                row = client.query(f"SELECT {select}, count() FROM `{name}`").result_rows[0]
+            except Exception as exc:  # an expression this engine cannot evaluate: say so
+                report.flag = f"unreadable: {type(exc).__name__}"
+                out.append(report)
+                continue
+            count = int(row[-1])
+            report.records = count
+            if count:
+                report.oldest_ms = int(row[0])
+                report.expires_ms = int(row[1]) if ttl is not None else None
+        report.flag = report.flag or _flag(ttl, report.oldest_ms, report.expires_ms, now)
+        if report.flag == "no policy" and column is None and report.records:
+            report.flag = "no policy (no time column)"
+        out.append(report)
+    return out
+
+
+# ---- S3 --------------------------------------------------------------------------------------
+def s3_reports(
+    s3: Any, bucket: str, *, max_objects: int = 200_000, now: int | None = None
+) -> list[StoreReport]:
+    """The bucket's expiry rules and the oldest object under each (and under none)."""
+    rules: list[tuple[str, int]] = []
+    flag = ""
+    try:
+        config = s3.get_bucket_lifecycle(bucket)
+    except Exception as exc:  # no configuration answers an error in S3
+        config = None
+        if "NoSuchLifecycleConfiguration" not in str(exc):
+            flag = f"lifecycle unreadable: {type(exc).__name__}"
+    for rule in getattr(config, "rules", None) or []:
+        days = getattr(getattr(rule, "expiration", None), "days", None)
+        if getattr(rule, "status", "Enabled") != "Enabled" or not days:
+            continue
+        prefix = getattr(getattr(rule, "rule_filter", None), "prefix", None) or ""
+        rules.append((prefix, int(days)))
+    oldest: dict[str | None, int] = {}
+    counted: dict[str | None, int] = {}
+    for seen, obj in enumerate(s3.list_objects(bucket, recursive=True)):
+        if seen >= max_objects:
+            flag = flag or f"sampled the first {max_objects} objects"
+            break
+        modified = int(obj.last_modified.timestamp() * 1000) if obj.last_modified else None
+        # the longest prefix whose rule applies to the object decides (None: no rule)
+        match = max((p for p, _d in rules if obj.object_name.startswith(p)), key=len, default=None)
+        counted[match] = counted.get(match, 0) + 1
+        if modified is not None and (match not in oldest or modified < oldest[match]):
+            oldest[match] = modified
+    now = now_ms() if now is None else now
+    out = []
+    for prefix, days in rules:
+        first = oldest.get(prefix)
+        expires = first + days * DAY_MS if first is not None else None
+        policy = f"lifecycle: expire after {days} days (prefix {prefix!r})"
+        report = StoreReport(
+            "s3", f"{bucket}/{prefix}", policy, first, expires, counted.get(prefix, 0)
+        )
+        report.flag = flag or _flag(policy, first, expires, now)
+        out.append(report)
+    if None in counted or not rules:
+        report = StoreReport(
+            "s3", f"{bucket} (no rule)", None, oldest.get(None), None, counted.get(None, 0)
+        )
+        report.flag = flag or "no policy"
+        out.append(report)
+    return out
+
+
+def format_report(reports: list[StoreReport]) -> str:
+    """The report as aligned text lines: store, name, oldest, expiry, policy, flag."""
+    from datetime import UTC, datetime
+
+    def when(ms: int | None) -> str:
+        if ms is None:
+            return "-"
+        return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+
+    lines = [f"{'store':10} {'name':42} {'records':>9} {'oldest':16} {'due':16} flag / policy"]
+    for r in reports:
+        records = "-" if r.records is None else str(r.records)
+        flag = f"[{r.flag}] " if r.flag else ""
+        lines.append(
+            f"{r.store:10} {r.name[:42]:42} {records:>9} {when(r.oldest_ms):16} "
+            f"{when(r.expires_ms):16} {flag}{r.policy or 'none'}"
+        )
+    return "\n".join(lines)
