@@ -16,6 +16,7 @@ from typing import Any
 
 from platestream import plate_formats
 from platestream import zones as zone_rules
+from platestream.countries import alpha2
 from services.enrich.dedup import Passage
 
 DIRECTIONS = ("approaching", "leaving")
@@ -159,7 +160,8 @@ def event_record(
     attrs = passage.attrs
     names = camera.plate_formats if camera is not None else ()
     fmt, region = plate_region(plate, names)
-    country = attrs.get("country") or region
+    # A format's region names a country (BR, GB, US) or a group (EU): only a country is one.
+    country = attrs.get("country") or (alpha2(region) if region else None)
     return {
         "event_id": passage.event_id,
         "version": 0,

@@ -1,6 +1,7 @@
 """AXIS License Plate Verifier (fflprapp) HTTP push: a JSON event (``packetCounter``, ``datetime``
 ``YYYYMMDD HHMMSSFFF``, ``plateUTF8``/``plateUnicode``/``plateText``, ``carState`` new|updated|lost,
-``carMoveDirection`` in|out|unk, ``plateImage`` base64 ...), either as the body or as the JSON part
+``carMoveDirection`` in|out|unk, ``plateImage`` base64, ``plateCountry`` ISO alpha-3, and on newer
+versions ``capture_timestamp``: UTC epoch ms ...), either as the body or as the JSON part
 of a multipart POST whose other part is the image."""
 
 from __future__ import annotations
@@ -70,7 +71,15 @@ def from_json(d: dict[str, Any], extra_images: list[bytes]) -> ParsedEvent:
         raise BadInputError(
             "not an Axis License Plate Verifier event (no plateUTF8/plateText/carState)"
         )
-    ts, ts_local = parse_time(d.get("datetime") or d.get("capture_timestamp"))
+    # ``datetime`` is the camera's local time (an offset only on some firmware); the newer
+    # ``capture_timestamp`` is UTC epoch ms and wins when present, so a camera at UTC+3 without
+    # an offset does not land 3 h off. The local text stays in ts_local.
+    ts_local = clean_text(d.get("datetime"), 64)
+    if d.get("capture_timestamp") not in (None, ""):
+        ts, utc_text = parse_time(d["capture_timestamp"])
+        ts_local = ts_local or utc_text
+    else:
+        ts, ts_local = parse_time(d.get("datetime"))
     kind = IMAGE_KINDS.get(str(d.get("imageType") or "").lower(), "scene")
     images: list[RawImage] = []
     if d.get("plateImage"):
@@ -109,7 +118,6 @@ def from_json(d: dict[str, Any], extra_images: list[bytes]) -> ParsedEvent:
         device_event_id=f"{d.get('carID')}/{car_state}/{d.get('datetime')}/{d.get('packetCounter')}",
         event_type=car_state,
         confidence=confidence01(d.get("plateConfidence")),
-        country=clean_text(d.get("plateCountry")),
         direction=map_direction(direction_raw)
         if direction_raw not in (None, "unk")
         else ("unknown" if direction_raw else None),
@@ -121,4 +129,4 @@ def from_json(d: dict[str, Any], extra_images: list[bytes]) -> ParsedEvent:
         plate_box=box,
         images=images,
         attributes={k: str(v) for k, v in attrs.items() if v not in (None, "")},
-    )
+    ).with_country(d.get("plateCountry"), d.get("plateRegion"))

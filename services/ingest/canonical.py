@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from platestream.countries import country_region
 from platestream.errors import BadInputError
 from platestream.ids import stable_id
 from platestream.images import sha256_hex, sniff_content_type
@@ -57,7 +58,8 @@ class ParsedEvent:
     event_type: str | None = None
     ts_local: str | None = None
     confidence: float | None = None
-    country: str | None = None
+    country: str | None = None  # ISO 3166-1 alpha-2, upper case (``with_country``)
+    region: str | None = None  # state/province code within the country (``IN`` for us-in)
     direction: str | None = None
     direction_raw: str | None = None
     lane: int | None = None
@@ -76,6 +78,20 @@ class ParsedEvent:
         if self.plate_raw is None or self.plate_raw.strip().lower() in NO_READ:
             return None
         return normalise(self.plate_raw) or None
+
+    def with_country(self, raw: Any, region: Any = None) -> ParsedEvent:
+        """Sets ``country`` (ISO 3166-1 alpha-2) and ``region`` from the device's country text (and
+        its region text, where it sends one apart; see platestream/countries.py). The device's own
+        text stays in ``attributes`` (``country_raw``, ``region_raw``) when it differs from what is
+        published. Returns the event."""
+        self.country, self.region = country_region(raw, region)
+        raw_text = clean_text(raw, 64)
+        if raw_text is not None and raw_text != self.country:
+            self.attributes.setdefault("country_raw", raw_text)
+        region_text = clean_text(region, 64)
+        if region_text is not None and region_text != self.region:
+            self.attributes.setdefault("region_raw", region_text)
+        return self
 
     def content_hash(self) -> str:
         """Stands in for the device's event id when it gives none: same content, same hash."""
@@ -109,6 +125,7 @@ class ParsedEvent:
             "plate_raw": self.plate_raw,
             "confidence": None if self.confidence is None else float(self.confidence),
             "country": self.country,
+            "region": self.region,
             "direction": self.direction,
             "direction_raw": self.direction_raw,
             "lane": self.lane,
@@ -139,6 +156,12 @@ def check_events(events: list[ParsedEvent]) -> list[ParsedEvent]:
                 check_plate(plate, what=what)
         for c in ev.candidates:
             check_raw_plate(str(c.get("plate") or ""), what=f"{what} candidate")
+        if ev.country is not None:
+            # A parser that forgot ``with_country``: normalised here, not published as sent.
+            country, region = country_region(ev.country)
+            if country != ev.country:
+                ev.attributes.setdefault("country_raw", ev.country[:64])
+                ev.country, ev.region = country, ev.region or region
     return events
 
 

@@ -1,12 +1,22 @@
 """Dahua ITC/ANPR events: ``snapManager.cgi?action=attachFileProc`` and ``eventManager.cgi?action=attach``.
 
-Two text encodings reach us, both turned into one flat ``{path: value}`` map and read by the same
-mapping: ``Events[0].TrafficCar.PlateNumber=粤MTU952`` key/value lines (snapManager), and
+Three encodings reach us, all turned into one flat ``{path: value}`` map and read by the same
+mapping: ``Events[0].TrafficCar.PlateNumber=粤MTU952`` key/value lines (snapManager),
 ``Code=TrafficJunction;action=Pulse;index=0;data={json}`` lines (eventManager), whose JSON is
-flattened to the same paths. A snapManager text part is followed by its JPEG part, so
-``DahuaAssembler`` holds an event until its picture (or the next text part) arrives.
+flattened to the same paths, and the newer RPC2 JSON push ``{"method":
+"client.notifyEventStream", "params": {"SID": .., "eventList": [{"Code", "Action", "Index",
+"Data": {json}}]}}`` whose ``Data`` is the same JSON as eventManager's. A snapManager text part is
+followed by its JPEG part, so ``DahuaAssembler`` holds an event until its picture (or the next text
+part) arrives.
 
-Dahua's ``UTC`` field is taken as UTC; some firmware write local time there (see docs/ingest.md).
+Time: ``RealUTC`` (epoch seconds, UTC) when the event carries it, else ``UTC`` + ``UTCMS``. Firmware
+that send both write the local wall time into ``UTC`` (in a published RPC2 sample ``UTC`` is 7 h
+ahead of ``RealUTC`` on a camera with ``TimeZone`` 12 = GMT+07:00); older firmware send only
+``UTC``, which is taken as UTC (see docs/ingest.md).
+
+A traffic event with an empty plate (a vehicle the camera saw but could not read, or a bicycle) is
+accepted and published as a no-read event (``plate`` null), like every parser's no-read: it is a
+sign of life, counted, and enrich forms no passage from it.
 """
 
 from __future__ import annotations
@@ -27,7 +37,7 @@ from services.ingest.canonical import (
     map_vehicle_type,
     parse_time,
 )
-from services.ingest.jsonbody import check_unicode
+from services.ingest.jsonbody import arr, check_unicode, load_object, obj
 from services.ingest.multipart import Part, parse_multipart
 
 SOURCE = "dahua"
@@ -36,6 +46,8 @@ _CODE = re.compile(
     r"Code=([^;\r\n]*);\s*action=([^;\r\n]*)(?:;\s*index=([^;\r\n]*))?(?:;\s*data=)?", re.IGNORECASE
 )
 SKIPPED_ACTIONS = {"stop"}
+RPC2_METHOD = "client.notifyEventStream"
+MAX_RPC2_EVENTS = 64
 
 
 def is_heartbeat(data: bytes) -> bool:
@@ -97,11 +109,47 @@ def _parse_code_lines(text: str) -> list[dict[str, str]]:
             check_unicode(data)
             if not isinstance(data, dict):
                 raise BadInputError("Dahua data= is not a JSON object")
-            flatten("", data, flat, limit=400)
+            flat = flat_data(data)
         flat["Code"] = m.group(1).strip()
         flat["action"] = m.group(2).strip()
         if m.group(3) is not None:
             flat["index"] = m.group(3).strip()
+        out.append(flat)
+    return out
+
+
+def flat_data(data: dict[str, object]) -> dict[str, str]:
+    """An event's JSON ``data`` as flat paths; top-level values first, so the time and ids are
+    kept however many nested fields (rider lists, seats) fill the bounded map."""
+    flat: dict[str, str] = {}
+    for key, value in data.items():
+        if not isinstance(value, dict | list) and value is not None:
+            flat[str(key)] = str(value)[:512]
+    flatten("", {k: v for k, v in data.items() if isinstance(v, dict | list)}, flat, limit=400)
+    return flat
+
+
+def is_rpc2(data: bytes) -> bool:
+    return data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{"
+
+
+def parse_rpc2(data: bytes) -> list[dict[str, str]]:
+    """The events of an RPC2 ``client.notifyEventStream`` push, each as a flat map."""
+    msg = load_object(data)
+    method = msg.get("method")
+    if method != RPC2_METHOD:
+        raise BadInputError(f"Dahua JSON push is not {RPC2_METHOD} (method {str(method)[:40]!r})")
+    events = arr(obj(msg.get("params"), "params").get("eventList"), "params.eventList")
+    if len(events) > MAX_RPC2_EVENTS:
+        raise BadInputError(f"at most {MAX_RPC2_EVENTS} events per Dahua push")
+    out = []
+    for i, ev in enumerate(events):
+        ev = obj(ev, f"eventList[{i}]")
+        flat = flat_data(obj(ev.get("Data"), f"eventList[{i}].Data"))
+        flat["Code"] = str(ev.get("Code") or flat.get("Code") or "")[:64]
+        flat["action"] = str(ev.get("Action") or flat.get("Action") or "")[:32]
+        if ev.get("Index") is not None:
+            flat["index"] = str(ev["Index"])[:16]
         out.append(flat)
     return out
 
@@ -125,8 +173,13 @@ def to_event(f: dict[str, str], images: Iterable[RawImage] = ()) -> ParsedEvent 
     """One canonical event from a flat Dahua event map, or None for a non-plate event (motion...)."""
     if not _is_plate_event(f):
         return None
+    real_utc = as_int(f.get("RealUTC"))
     utc = f.get("UTC") or f.get("EventBaseInfo.UTC")
-    if utc is None:
+    if real_utc:  # true UTC; UTC is then the local wall time
+        ms = as_int(f.get("UTCMS")) or 0
+        ts, _ = parse_time(real_utc * 1000 + max(0, min(ms, 999)))
+        ts_local = f.get("LocaleTime") or str(utc or real_utc)
+    elif utc is None:
         if f.get("LocaleTime"):
             ts, ts_local = parse_time(f["LocaleTime"])
         else:
@@ -175,7 +228,6 @@ def to_event(f: dict[str, str], images: Iterable[RawImage] = ()) -> ParsedEvent 
         device_event_id="/".join(id_parts) or None,
         event_type=_code(f) or None,
         confidence=conf or None,  # Dahua sends 0 when the model gives no confidence
-        country=clean_text(f.get("Object.Country") or f.get("CommInfo.Country")),
         direction_raw=direction_raw,
         direction=map_direction(direction_raw),
         lane=as_int(f.get("TrafficCar.Lane") or f.get("Lane")),
@@ -184,7 +236,7 @@ def to_event(f: dict[str, str], images: Iterable[RawImage] = ()) -> ParsedEvent 
         vehicle_make=None if make is None or make.lower() in ("unknown", "unknow") else make,
         images=list(images),
         attributes=attributes,
-    )
+    ).with_country(f.get("Object.Country") or f.get("CommInfo.Country"))
 
 
 def _unknown_none(value: str | None) -> str | None:
@@ -207,6 +259,11 @@ class DahuaAssembler:
                 return []  # a picture without its event (e.g. joined mid-event): nothing to attach it to
             self._images.append(RawImage.checked("scene", part.data, what="Dahua picture part"))
             return self.flush()
+        if ctype == "application/json" or (ctype in ("", "text/plain") and is_rpc2(part.data)):
+            out = self.flush()
+            self._pending = parse_rpc2(part.data)
+            out.extend(self.flush())  # RPC2 events are complete: their pictures come apart
+            return out
         if ctype not in ("", "text/plain", "text/html", "application/octet-stream", "text/xml"):
             raise BadInputError(f"unexpected part type {ctype!r} in a Dahua stream")
         if is_heartbeat(part.data):
@@ -240,8 +297,9 @@ def parse(body: bytes, content_type: str) -> list[ParsedEvent]:
     if ctype.startswith("multipart/"):
         for part in parse_multipart(body, content_type):
             out.extend(asm.feed(part))
-    elif ctype in ("", "text/plain", "application/octet-stream"):
-        out.extend(asm.feed(Part(headers={"content-type": "text/plain"}, data=body)))
+    elif ctype in ("", "text/plain", "application/octet-stream", "application/json"):
+        kind = "application/json" if ctype == "application/json" else "text/plain"
+        out.extend(asm.feed(Part(headers={"content-type": kind}, data=body)))
     else:
         raise BadInputError(f"unsupported content type {ctype!r} for a Dahua push")
     out.extend(asm.flush())

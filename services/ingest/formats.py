@@ -45,6 +45,8 @@ def detect(payload: bytes) -> str:
     data = load_json(payload)
     if not isinstance(data, dict):
         raise BadInputError("payload is not a JSON object")
+    if data.get("method") == dahua.RPC2_METHOD:
+        return "dahua"
     if ("data_type" in data and "agent_uid" in data) or data.get("data_type") in (
         "alpr_group",
         "alpr_results",
@@ -71,5 +73,5 @@ def parse_any(
     if fmt == "hikvision":
         content_type = "application/xml"
     elif fmt == "dahua":
-        content_type = "text/plain"
+        content_type = "application/json" if dahua.is_rpc2(payload) else "text/plain"
     return fmt, PARSERS[fmt](payload, content_type)

@@ -34,6 +34,7 @@ KNOWN_FIELDS = {
     "plate",
     "confidence",
     "country",
+    "region",
     "direction",
     "lane",
     "vehicle",
@@ -142,7 +143,6 @@ def one(d: dict[str, Any], *, source: str = SOURCE) -> ParsedEvent:
         device_event_id=clean_text(d.get("device_event_id")),
         event_type=clean_text(d.get("event_type")),
         confidence=confidence01(conf),
-        country=clean_text(d.get("country")),
         direction=map_direction(direction_raw),
         direction_raw=direction_raw,
         lane=as_int(lane),
@@ -154,4 +154,4 @@ def one(d: dict[str, Any], *, source: str = SOURCE) -> ParsedEvent:
         candidates=candidates,
         images=images,
         attributes={str(k)[:128]: str(v)[:1024] for k, v in list(attributes.items())[:100]},
-    )
+    ).with_country(d.get("country"), d.get("region"))

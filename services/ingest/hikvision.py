@@ -216,6 +216,10 @@ def from_xml(xml: bytes, pictures: dict[str, RawImage]) -> list[ParsedEvent]:
         images=images,
         attributes={**attributes, **({"vehicleType": vehicle_type} if vehicle_type else {})},
     )
+    # <country> is Hikvision's own numeric index on most firmware (no ISO code: left in the
+    # attributes); some firmware send a code or name there, which is read.
+    event.with_country(_text(anpr, "country"))
+    event.attributes.pop("country_raw", None)  # already kept as attributes["country"]
     return [event]
 
 

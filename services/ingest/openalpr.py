@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from platestream.countries import country_region
 from platestream.errors import BadInputError
 from services.ingest.canonical import (
     ParsedEvent,
@@ -132,7 +133,6 @@ def _group(d: dict[str, Any]) -> ParsedEvent:
         or (",".join(map(str, arr(d.get("uuids"), "uuids")[:5])) or None),
         event_type="alpr_group",
         confidence=confidence01(d.get("best_confidence", best.get("confidence"))),
-        country=region or clean_text(d.get("country")),
         # travel_direction is a heading in degrees: without the camera's geometry it says nothing
         # about approaching or leaving, so it stays raw.
         direction="unknown" if travel is not None else None,
@@ -145,7 +145,7 @@ def _group(d: dict[str, Any]) -> ParsedEvent:
         candidates=_candidates(best.get("candidates") or d.get("candidates")),
         images=images,
         attributes={k: str(v) for k, v in attributes.items() if v is not None},
-    )
+    ).with_country(region if country_region(region)[0] else d.get("country") or region)
 
 
 def _results(d: dict[str, Any]) -> list[ParsedEvent]:
@@ -166,13 +166,12 @@ def _results(d: dict[str, Any]) -> list[ParsedEvent]:
                 device_event_id=f"{d.get('uuid') or d.get('epoch_time')}#{i}",
                 event_type="alpr_results",
                 confidence=confidence01(r.get("confidence")),
-                country=clean_text(r.get("region")),
                 plate_box=box_from_points(arr(r.get("coordinates"), "coordinates")),
                 candidates=_candidates(r.get("candidates")),
                 attributes={
                     "device_camera_id": str(d.get("camera_id")),
                     "frame": str(as_int(d.get("frame_number"))),
                 },
-            )
+            ).with_country(r.get("region"))
         )
     return out

@@ -101,7 +101,6 @@ def from_json(d: dict[str, Any], images: list[RawImage]) -> list[ParsedEvent]:
                 device_event_id=f"{frame}#{i}",
                 event_type="recognition",
                 confidence=confidence01(r.get("score")),
-                country=clean_text(region.get("code")),
                 # Stream's direction is a heading in degrees (or ""), so it stays raw.
                 direction=None if direction in (None, "") else map_direction(direction),
                 direction_raw=None if direction in (None, "") else str(direction),
@@ -117,6 +116,6 @@ def from_json(d: dict[str, Any], images: list[RawImage]) -> list[ParsedEvent]:
                 candidates=cands,
                 images=list(images) if i == 0 else [],
                 attributes={k: str(v) for k, v in attrs.items() if v not in (None, "")},
-            )
+            ).with_country(region.get("code"))
         )
     return out

@@ -137,7 +137,8 @@ def test_dahua_kv_sample_non_latin_plate() -> None:
     assert ev.event_type == "TrafficRetrograde"
     assert ev.ts == 1623416558233
     assert (ev.lane, ev.direction, ev.direction_raw) == (1, "approaching", "Approach")
-    assert (ev.vehicle_type, ev.vehicle_color, ev.country) == ("truck", "gray", "CHN")
+    assert (ev.vehicle_type, ev.vehicle_color, ev.country) == ("truck", "gray", "CN")
+    assert ev.attributes["country_raw"] == "CHN"
     assert ev.device_id == "V1G1011A"
     assert ev.device_event_id == "1228253/1/10045/1623416558/233"
     assert ev.confidence is None  # Dahua's 0 means "not given"
@@ -222,8 +223,9 @@ def test_openalpr_sample_with_bom() -> None:
         "kenworth",
         "white",
         "truck",
-        "us-in",
+        "US",
     )
+    assert ev.region == "IN" and ev.attributes["country_raw"] == "us-in"
     assert ev.vehicle_model is None and ev.attributes["vehicle.make_model"] == "iveco_daily"
     assert ev.plate_box == {"x": 270, "y": 125, "w": 102, "h": 56}
     assert ev.candidates[0]["plate"] == "A424761"
@@ -252,7 +254,7 @@ def test_openalpr_bad_base64_image() -> None:
 
 def test_platerecognizer_json() -> None:
     [ev] = platerecognizer.parse(json.dumps(platerecognizer_json()).encode(), "application/json")
-    assert (ev.plate, ev.plate_raw, ev.confidence, ev.country) == ("9JUB11", "9jub11", 0.839, "gb")
+    assert (ev.plate, ev.plate_raw, ev.confidence, ev.country) == ("9JUB11", "9jub11", 0.839, "GB")
     assert ev.ts == 1632894973606 and ev.ts_local == "2021-09-29 07:56:13.606935+02:00"
     assert ev.plate_box == {"x": 460, "y": 57, "w": 97, "h": 25}
     assert (ev.vehicle_type, ev.vehicle_make, ev.vehicle_model, ev.vehicle_color) == (
@@ -276,7 +278,7 @@ def test_platerecognizer_multipart_with_upload() -> None:
 
 def test_axis_json() -> None:
     [ev] = axis.parse(json.dumps(axis_json()).encode(), "application/json")
-    assert (ev.plate, ev.country, ev.confidence, ev.event_type) == ("RZ3832H", "POL", 0.87, "new")
+    assert (ev.plate, ev.country, ev.confidence, ev.event_type) == ("RZ3832H", "PL", 0.87, "new")
     assert ev.ts == 1711106798351  # 2024-03-22 12:26:38.351 +01:00
     assert (ev.direction, ev.direction_raw) == ("approaching", "in")
     assert ev.plate_box == {"x": 690, "y": 440, "w": 130, "h": 32}
