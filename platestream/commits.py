@@ -65,16 +65,7 @@ class OffsetBook:
                 offsets.stop - 1,
             )
             return []
-        found = self._read_back(topic, partition, offsets)
-        logger.warning(
-            "%s[%d]: consumer skipped offsets %d-%d; read back %d records",
-            topic,
-            partition,
-            offsets.start,
-            offsets.stop - 1,
-            len(found),
-        )
-        return found
+        return self._read_back(topic, partition, offsets)  # gaps.ReadBack logs what it found
 
     def next_offsets(self) -> dict[TopicPart, int]:
         """Per partition seen: the offset after the last one consumed (where a restart resumes)."""

@@ -63,10 +63,9 @@ def expect_committed(
 class ReadBack:
     """Reads skipped offsets with its own assign-only consumer (made on first need, no group)."""
 
-    def __init__(self, settings: Any, timeout_s: float = 15.0, *, log: bool = True) -> None:
+    def __init__(self, settings: Any, timeout_s: float = 15.0) -> None:
         self._settings = settings
         self._timeout_s = timeout_s
-        self._log = log  # False where the caller logs what was read back (OffsetBook)
         self._consumer: Consumer | None = None
 
     def __call__(self, topic: str, partition: int, offsets: range) -> list[Message]:
@@ -74,8 +73,6 @@ class ReadBack:
             group = f"{self._settings.topic_prefix}readback-{uuid.uuid4().hex[:8]}"
             self._consumer = Consumer(consumer_config(self._settings, group))
         found = read_offsets(self._consumer, topic, partition, offsets, self._timeout_s)
-        if not self._log:
-            return found
         logger.warning(
             "%s[%d]: consumer skipped offsets %d-%d; read back %d records",
             topic,

@@ -27,6 +27,7 @@ def build_processor(settings: EnrichSettings, stack: ExitStack) -> EnrichProcess
     from confluent_kafka import Consumer
 
     from platestream import topics as catalogue
+    from platestream.gaps import ReadBack
     from platestream.kafka import make_consumer, make_producer, read_offsets
     from platestream.serde import AvroSerde
     from services.enrich.bolo import Watchlists
@@ -46,15 +47,15 @@ def build_processor(settings: EnrichSettings, stack: ExitStack) -> EnrichProcess
     stack.callback(state_consumer.close)
     events_topic = settings.topic(catalogue.PLATE_EVENTS.name)
     fetcher: dict[str, Any] = {}
+    read_back = ReadBack(settings)  # skipped offset ranges (platestream/gaps.py)
+    stack.callback(read_back.close)
 
-    def read_back(topic: str, partition: int, offsets: range) -> list[Any]:
+    def fetch_event(partition: int, offset: int) -> dict[str, Any] | None:
+        """A corrected event that is no longer in memory, read at its offset."""
         if "c" not in fetcher:  # one assign-only consumer, made on first need
             fetcher["c"] = Consumer(StateFollower.consumer_config(settings.kafka_common()))
             stack.callback(fetcher["c"].close)
-        return read_offsets(fetcher["c"], topic, partition, offsets, 15.0)
-
-    def fetch_event(partition: int, offset: int) -> dict[str, Any] | None:
-        found = read_back(events_topic, partition, range(offset, offset + 1))
+        found = read_offsets(fetcher["c"], events_topic, partition, range(offset, offset + 1), 15.0)
         return serde.decode(found[0].value()) if found else None
 
     watchlists, cameras = Watchlists(), Cameras()

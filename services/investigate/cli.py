@@ -41,7 +41,7 @@ def build_processor(settings: AnomalySettings, stack: ExitStack) -> AnomalyProce
     state_consumer = Consumer(StateFollower.consumer_config(settings.kafka_common()))
     stack.callback(state_consumer.close)
     cameras = Cameras()
-    read_back = ReadBack(settings, log=False)  # OffsetBook logs what it reads back
+    read_back = ReadBack(settings)
     stack.callback(read_back.close)
     state = StateFollower(
         consumer=state_consumer,
