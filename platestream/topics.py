@@ -101,6 +101,9 @@ CORRECTIONS = Topic(
     "correction",
     "event_id",
     3,
+    # as long as alerts and the audit trail; the sink's corrections table keeps them for
+    # PLATESTREAM_SINK_RETENTION_DAYS_CORRECTIONS (730 by default)
+    365 * DAY_MS,
     doc="User confirmations and corrections of plate events.",
 )
 CAMERA_STATUS = Topic(

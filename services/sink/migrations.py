@@ -24,6 +24,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _FILE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 _ENGINE = re.compile(r"\$\{(replacing|aggregating)\}\(([^)]*)\)")
 _TTL = re.compile(r"\$\{ttl:([a-z_]+):([a-z_]+)\}")
+# ${alter_ttl:<table>:<retention setting>:<time expression>}: the whole ALTER TABLE ... MODIFY TTL
+# statement, or nothing when that retention is 0 (kept forever).
+_ALTER_TTL = re.compile(r"\$\{alter_ttl:([a-z_]+):([a-z_]+):([A-Za-z_()]+)\}")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ENGINES = {"replacing": "ReplacingMergeTree", "aggregating": "AggregatingMergeTree"}
 
@@ -84,6 +87,17 @@ def render(sql: str, settings: SinkSettings, *, database: str) -> str:
         days = retention[table]
         return f"TTL toDateTime({column}) + INTERVAL {int(days)} DAY" if days > 0 else ""
 
+    def alter_ttl(m: re.Match[str]) -> str:
+        table, key, expr = m.group(1), m.group(2), m.group(3)
+        if key not in retention:
+            raise SinkError(f"no retention setting for table {key!r}")
+        days = int(retention[key])
+        if days <= 0:
+            return ""
+        return (
+            f"ALTER TABLE `{database}`.{table} MODIFY TTL toDateTime({expr}) + INTERVAL {days} DAY"
+        )
+
     table_settings = ["index_granularity = 8192"]
     if settings.sink_engine == "local" and settings.sink_dedup_window > 0:
         # Makes insert_deduplication_token work on non-replicated tables (replicated ones have it).
@@ -93,6 +107,7 @@ def render(sql: str, settings: SinkSettings, *, database: str) -> str:
     sql = "\n".join(ln for ln in sql.splitlines() if not ln.lstrip().startswith("--"))
     out = _ENGINE.sub(engine, sql)
     out = _TTL.sub(ttl, out)
+    out = _ALTER_TTL.sub(alter_ttl, out)
     out = out.replace("${settings}", "SETTINGS " + ", ".join(table_settings))
     out = out.replace("${db}", f"`{database}`")
     if "${" in out:

@@ -19,6 +19,7 @@ RETENTION_TABLES = (
     "camera_status",
     "corrections",
     "audit_log",
+    "anomalies",
 )
 DEFAULT_RETENTION_DAYS: dict[str, int] = {
     "plate_events": 365,
@@ -27,8 +28,10 @@ DEFAULT_RETENTION_DAYS: dict[str, int] = {
     "alerts": 730,
     "alert_deliveries": 730,
     "camera_status": 90,
-    "corrections": 0,  # corrections are the audit trail of changes: kept
+    # Corrections are the audit trail of changes: kept as long as the audit log (0 keeps forever).
+    "corrections": 730,
     "audit_log": 730,
+    "anomalies": 730,  # leads an investigator may come back to: kept as long as alerts
 }
 
 
@@ -79,6 +82,7 @@ class SinkSettings(CommonSettings):
     sink_retention_days_camera_status: int | None = None
     sink_retention_days_corrections: int | None = None
     sink_retention_days_audit_log: int | None = None
+    sink_retention_days_anomalies: int | None = None
 
     @field_validator("sink_retention_days")
     @classmethod
