@@ -149,7 +149,7 @@ def test_cameras_page_latest_thumbnail_and_zone_editor_over_latest_frame(
     zones = json.loads(records[-1]["roi"])
     assert zones["exclusions"] == [] and len(zones["roi"]) == 1
     assert zones["roi"][0] == [pytest.approx(p, abs=0.004) for p in points]
-    save_screenshot(browser, "cameras")
+    save_screenshot(browser, "cameras-latest-plate")
     # a polygon outside the frame is a 422 naming the field
     bad = api_env.http.patch(
         f"/api/v1/cameras/{cam}",
