@@ -182,6 +182,37 @@ def mqtt() -> None:
         ).run()
 
 
+@app.command("mqtt-acl")
+def mqtt_acl(
+    out: Annotated[Path, typer.Option(help="Directory for the 'passwd' (0600) and 'acl' files.")],
+    service_topic: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Topic filter the service account may also read and write (e.g. notify's "
+            "alert topics); repeatable."
+        ),
+    ] = None,
+) -> None:
+    """Mosquitto password and ACL files giving each registered device its own login, allowed to
+    publish to its own topic only; the bridge's account (PLATESTREAM_INGEST_MQTT_USERNAME/
+    _PASSWORD) reads them all."""
+    from platestream.mqttacl import MqttAclError, write_files
+
+    settings = _settings()
+    try:
+        passwd, acl = write_files(
+            out,
+            settings.devices(),
+            subscription=settings.ingest_mqtt_topic,
+            service_user=settings.ingest_mqtt_username,
+            service_password=settings.ingest_mqtt_password,
+            service_topics=service_topic or [],
+        )
+    except MqttAclError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    typer.echo(f"wrote {passwd} and {acl} ({len(settings.devices())} devices)")
+
+
 @app.command("file")
 def file_(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A video file.")],

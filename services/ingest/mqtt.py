@@ -6,6 +6,13 @@ acknowledged its camera events (or after it went to the dead-letter topic, for b
 Kafka does not acknowledge, the message is left unacknowledged and the session is dropped, so the
 MQTT broker delivers it again on reconnect (persistent session: fixed client id, clean_session off).
 The payload may be any of the JSON formats (or Hikvision XML); ``formats.detect`` tells which.
+
+Who sent a message is the broker's login, not the payload: each device logs in as its own user and
+the broker's ACL (``platestream ingest mqtt-acl``, platestream/mqttacl.py) lets it publish to
+``<root>/<its user name>`` only. The bridge maps a topic's last level back to the device through
+the same user names (``username``, default the device id); a topic outside the root or naming no
+registered device is dropped and counted (``rejected{source="mqtt",kind="topic"}``), not
+dead-lettered, as unauthenticated HTTP pushes are.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import paho.mqtt.client as mqtt
 
 from platestream.dlq import DeadLetters
 from platestream.errors import BadInputError, SerdeError
+from platestream.mqttacl import topic_root
 from services.ingest.formats import parse_any
 from services.ingest.metrics import IngestMetrics
 from services.ingest.publisher import DeliveryError, EventPublisher
@@ -45,9 +53,12 @@ class MqttBridge:
         self._stop = stop
         self._metrics = metrics
         self._devices = settings.devices()
+        self._by_user = {(cfg.username or dev_id): dev_id for dev_id, cfg in self._devices.items()}
+        self._root = topic_root(settings.ingest_mqtt_topic)
         self.subscribed = threading.Event()
         self.accepted = 0
         self.rejected = 0
+        self.dropped = 0  # topics that name no registered device's login
         self.client = mqtt.Client(
             callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -85,13 +96,21 @@ class MqttBridge:
         )
         self._dlq._producer.flush(self._settings.ingest_ack_timeout_s)
 
+    def device_for(self, topic: str) -> str | None:
+        """The device whose login may publish to ``topic`` (``<root>/<user>``), or None."""
+        root, _, user = topic.rpartition("/")
+        return self._by_user.get(user) if root == self._root else None
+
     def _on_message(self, client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        device_id = msg.topic.rsplit("/", 1)[-1]
-        device = self._devices.get(device_id)
+        device_id = self.device_for(msg.topic)
+        device = self._devices.get(device_id) if device_id is not None else None
         try:
-            if device is None:
-                self._reject(
-                    msg, f"unknown device {device_id[:64]!r} on {msg.topic}", device_id, "mqtt"
+            if device_id is None or device is None:
+                self.dropped += 1
+                if self._metrics is not None:
+                    self._metrics.rejected.labels("mqtt", "topic").inc()
+                logger.warning(
+                    "MQTT message on %r dropped: no device logs in as it", msg.topic[:200]
                 )
             else:
                 try:

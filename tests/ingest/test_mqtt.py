@@ -59,13 +59,17 @@ def test_mqtt_edge_payloads(settings) -> None:
         for device, payload in payloads:
             pub.publish(f"{root}/{device}", payload, qos=1).wait_for_publish(5)
         deadline = time.monotonic() + 15
-        while bridge.accepted + bridge.rejected < len(payloads) and time.monotonic() < deadline:
+        while (
+            bridge.accepted + bridge.rejected + bridge.dropped < len(payloads)
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.05)
         pub.loop_stop()
         pub.disconnect()
         stop.set()
         t.join(timeout=10)
-        assert (bridge.accepted, bridge.rejected) == (4, 2)
+        # the stranger's topic names no device login: dropped and counted, not dead-lettered
+        assert (bridge.accepted, bridge.rejected, bridge.dropped) == (4, 1, 1)
     records = read_topic(s, s.topic(catalogue.CAMERA_EVENTS.name), expect=4)
     got = sorted((r["camera_id"], r["source"], r["plate"]) for _, r in records)
     assert got == [
@@ -74,5 +78,5 @@ def test_mqtt_edge_payloads(settings) -> None:
         ("cam-edge", "generic", "AB12CDE"),
         ("cam-pr", "platerecognizer", "9JUB11"),
     ]
-    dlq = read_topic(s, s.topic(catalogue.dead_letter_topic("ingest").name), expect=2)
-    assert sorted(d["value"][:7] for _, d in dlq) == [b'{"devic', b"{broken"]
+    dlq = read_topic(s, s.topic(catalogue.dead_letter_topic("ingest").name), expect=2, timeout=5)
+    assert [d["value"][:7] for _, d in dlq] == [b"{broken"]
