@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, WebSocket, status
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from starlette.requests import HTTPConnection
 
+from platestream.proxies import forwarded_client as forwarded_client  # moved there; re-exported
+from platestream.proxies import request_client
 from services.api.auth import AuthError, Perm, Principal
-from services.api.state import AppState, IPNetwork
+from services.api.state import AppState
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -97,36 +98,9 @@ def ws_principal(websocket: WebSocket, state: AppState) -> Principal:
 
 def client_ip(request: HTTPConnection) -> str | None:
     """The caller's address: the peer, or, when the peer is a trusted proxy, the right-most
-    X-Forwarded-For entry that is not itself a trusted proxy (entries left of it can be forged)."""
-    peer = request.client.host if request.client else None
+    Forwarded / X-Forwarded-For entry that is not itself a trusted proxy (platestream/proxies.py)."""
     state: AppState | None = getattr(request.app.state, "ps", None)
-    proxies = state.trusted_proxies if state is not None else ()
-    if peer is None or not proxies:
-        return peer
-    return forwarded_client(peer, request.headers.getlist("x-forwarded-for"), proxies)
-
-
-def forwarded_client(peer: str, forwarded: list[str], proxies: Sequence[IPNetwork]) -> str:
-    def trusted(addr: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(addr)
-        except ValueError:
-            return False
-        return any(ip in net for net in proxies)
-
-    if not trusted(peer):
-        return peer
-    hops = [h.strip() for line in forwarded for h in line.split(",")][-64:]
-    client = peer
-    for hop in reversed(hops):
-        try:
-            ipaddress.ip_address(hop)
-        except ValueError:
-            break  # garbage from further left cannot be believed
-        client = hop
-        if not trusted(hop):
-            break
-    return client
+    return request_client(request, state.trusted_proxies if state is not None else ())
 
 
 def request_id(request: Request) -> str | None:

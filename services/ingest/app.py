@@ -27,6 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from platestream.dlq import DeadLetters
 from platestream.errors import BadInputError, SerdeError
 from platestream.httpheaders import SecurityHeaders
+from platestream.proxies import request_client
 from platestream.serde import AvroSerde
 from platestream.timeutil import now_ms
 from services.ingest.devices import AuthError, DeviceAuth, TokenBucket
@@ -85,10 +86,18 @@ def request_uri(request: Request) -> str:
     return request.url.path + (f"?{query}" if query else "")
 
 
+def remote_address(request: Request) -> str:
+    """The device's address: the peer, or, when the peer is one of
+    ``PLATESTREAM_INGEST_TRUSTED_PROXIES``, the client it forwarded for (platestream/proxies.py).
+    Login throttling, the device's reported remote address and dead letters use it."""
+    proxies = getattr(request.app.state, "trusted_proxies", ())
+    return request_client(request, proxies) or ""
+
+
 def safe_headers(request: Request) -> dict[str, str]:
     out = {k: v[:512] for k, v in request.headers.items() if k.lower() not in SECRET_HEADERS}
     out["x-platestream-path"] = request.url.path
-    out["x-platestream-remote"] = request.client.host if request.client else ""
+    out["x-platestream-remote"] = remote_address(request)
     return out
 
 
@@ -97,7 +106,7 @@ def throttle_key(request: Request) -> str | None:
     guesser is throttled without locking out other devices behind the same address; API keys
     claim no identity, so their failures share one bucket per address. None when no credential
     was presented (a first request awaiting the digest challenge)."""
-    address = request.client.host if request.client else ""
+    address = remote_address(request)
     h = request.headers
     if h.get("x-api-key") or request.query_params.get("api_key"):
         return f"{address}|api-key"
@@ -120,6 +129,7 @@ def create_app(ctx: IngestContext, *, lifespan: Any = None) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     failed_logins = LoginThrottle()
     app.state.ctx = ctx
+    app.state.trusted_proxies = ctx.settings.trusted_proxies()
     m = ctx.metrics
 
     async def dead_letter(
@@ -293,7 +303,7 @@ def create_app(ctx: IngestContext, *, lifespan: Any = None) -> FastAPI:
                 ctx.device_activity.record(
                     device_id,
                     ok=ok,
-                    remote=request.client.host if request.client else None,
+                    remote=remote_address(request) or None,
                     reject=None if ok else f"HTTP {response.status_code}",
                 )
             return response

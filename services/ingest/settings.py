@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from platestream.limits import CAMERA_ID_PATTERN
+from platestream.proxies import IPNetwork, parse_cidrs
 from platestream.settings import CommonSettings, load
 
 
@@ -128,6 +129,23 @@ class IngestSettings(CommonSettings):
     ingest_camera_stop_timeout_s: float = Field(
         default=5.0, gt=0, description="Wait this long for a camera's source to stop."
     )
+
+    ingest_trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description=(
+            "CIDRs of reverse proxies / load balancers in front of ingest whose Forwarded or"
+            " X-Forwarded-For header is believed for the device's address (default none)."
+        ),
+    )
+
+    @field_validator("ingest_trusted_proxies")
+    @classmethod
+    def _proxy_cidrs(cls, value: list[str]) -> list[str]:
+        parse_cidrs(value, setting="ingest_trusted_proxies")
+        return value
+
+    def trusted_proxies(self) -> tuple[IPNetwork, ...]:
+        return parse_cidrs(self.ingest_trusted_proxies, setting="ingest_trusted_proxies")
 
     @field_validator("ingest_devices", mode="before")
     @classmethod
