@@ -1,8 +1,8 @@
 """The enrich hot path: reads in, passages deduplicated, watchlists matched, events enriched out.
 
-A confluent-kafka batch processor (``consume(num_messages=N)``): at the rates the pipeline needs
-(tens of thousands of reads/s in one process) per-message framework overhead decides, see
-docs/enrich.md for the figures. One loop owns all state (open passages, holds, watchlists,
+A confluent-kafka batch processor (platestream/batchloop.py, ``consume(num_messages=N)``): at the
+rates the pipeline needs (tens of thousands of reads/s in one process) per-message framework
+overhead decides, see docs/enrich.md for the figures. One loop owns all state (open passages, holds, watchlists,
 cameras, recent events), so no locks.
 
 Offsets: a partition's offset is committed only up to the oldest read of a still-open passage,
@@ -20,17 +20,16 @@ Both rules live in platestream/commits.py (``OffsetBook``), shared with the inve
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, Producer
 
 from platestream import topics as catalogue
-from platestream.commits import OffsetBook
+from platestream.batchloop import BatchLoop, Counters
 from platestream.dlq import DeadLetters
-from platestream.errors import BadInputError, PlatestreamError, SerdeError
+from platestream.errors import BadInputError, SerdeError
 from platestream.runtime import freeze_long_lived
 from platestream.serde import AvroSerde
 from platestream.timeutil import now_ms
@@ -49,11 +48,10 @@ logger = logging.getLogger(__name__)
 # dozen records, and scanning every open passage (closing, committable offsets) after each one
 # cost more CPU than the reads themselves (py-spy, 2,000 reads/s over 2,000 camera lanes).
 CLOSE_INTERVAL_MS = 100  # passages close at most this late after their due time
-COMMIT_INTERVAL_MS = 250  # flush the producer and commit at least this often while busy
 HOLD_EXPIRY_INTERVAL_MS = 10_000  # holds past their hold-off are memory only (_held checks time)
 
 
-class Stats:
+class Stats(Counters):
     """Counters the processor keeps (exported as metrics by the CLI)."""
 
     __slots__ = (
@@ -69,17 +67,20 @@ class Stats:
         "reads",
         "skipped",
     )
+    absorbed: int
+    alerts: int
+    batches: int
+    corrections: int
+    dead_letters: int
+    events: int
+    gap_reads: int
+    gaps: int
+    outside_zones: int
+    reads: int
+    skipped: int
 
-    def __init__(self) -> None:
-        self.reads = self.events = self.alerts = self.dead_letters = 0
-        self.absorbed = self.skipped = self.corrections = self.batches = 0
-        self.gaps = self.gap_reads = self.outside_zones = 0
 
-    def as_dict(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in self.__slots__}
-
-
-class EnrichProcessor:
+class EnrichProcessor(BatchLoop):
     """Consumes reads, camera events and corrections; produces plate events and alerts."""
 
     def __init__(
@@ -97,19 +98,24 @@ class EnrichProcessor:
         read_back: Callable[[str, int, range], list[Message]] | None = None,
         clock: Callable[[], int] = now_ms,
     ) -> None:
+        super().__init__(
+            consumer=consumer,
+            producer=producer,
+            state=state,
+            batch_size=settings.enrich_batch_size,
+            poll_timeout_s=settings.enrich_poll_timeout_s,
+            state_timeout_s=settings.enrich_state_timeout_s,
+            read_back=read_back,
+            clock=clock,
+        )
         self.settings = settings
-        self._consumer = consumer
-        self._producer = producer
         self._serde = serde
-        self._state = state
         self.watchlists = watchlists if watchlists is not None else Watchlists()
         self.cameras = cameras if cameras is not None else Cameras()
         self._dlq = dead_letters or DeadLetters(
             stage="enrich", producer=producer, serde=serde, settings=settings
         )
         self._fetch_event = fetch_event
-        self.offsets = OffsetBook(consumer, producer, read_back)
-        self._clock = clock
         self.tracker = PassageTracker(
             DedupConfig(
                 max_distance=settings.enrich_max_distance,
@@ -134,52 +140,24 @@ class EnrichProcessor:
         self._early = settings.enrich_early_alert_confidence
         self._last_hold_expiry = 0
         self._last_close = 0
-        self._last_commit = 0
-        self.assigned: set[tuple[str, int]] = set()
 
     # --- wiring ---------------------------------------------------------------------------------
     def input_topics(self) -> list[str]:
         return [self.reads_topic, self.camera_events_topic, self.corrections_topic]
 
-    def run(self, stop: threading.Event) -> None:
-        """Load state, then process batches until ``stop`` is set; flush and commit on exit."""
+    def started(self) -> None:
         if self._state is not None:
-            self._state.start(self.settings.enrich_state_timeout_s)
             logger.info(
                 "loaded %d watchlist entries and %d cameras",
                 len(self.watchlists),
                 len(self.cameras.by_id),
             )
         logger.info("froze %d long-lived objects", freeze_long_lived())
-        self._consumer.subscribe(
-            self.input_topics(), on_assign=self._on_assign, on_revoke=self._on_revoke
-        )
-        try:
-            while not stop.is_set():
-                self.step()
-        finally:
-            if self.offsets.failed is None:
-                self.flush_and_commit(sync=True)
 
-    def step(self) -> None:
-        """One iteration: state updates, a batch of input, due passages, flush and commit."""
-        if self._state is not None:
-            self._state.poll()
-        msgs = self._consumer.consume(
-            num_messages=self.settings.enrich_batch_size,
-            timeout=self.settings.enrich_poll_timeout_s,
-        )
-        if msgs:
-            self.process(msgs)
-        now = self._clock()
+    def housekeeping(self, now: int) -> None:
         if now - self._last_close >= CLOSE_INTERVAL_MS:
             self._last_close = now
             self.close_due()
-        if now - self._last_commit >= COMMIT_INTERVAL_MS:
-            self._last_commit = now
-            self.flush_and_commit()
-        else:
-            self._producer.poll(0)  # delivery reports; alerts are sent by the producer's thread
 
     # --- input ----------------------------------------------------------------------------------
     def process(self, msgs: list[Message]) -> None:
@@ -402,27 +380,8 @@ class EnrichProcessor:
             out[tp] = nxt if h is None or h >= nxt else h
         return out
 
-    def flush_and_commit(
-        self, *, sync: bool = False, only: set[tuple[str, int]] | None = None
-    ) -> None:
-        """Wait for every produced record to be acknowledged, then commit what is safe; raises
-        (every time) once a produced record has failed (see platestream/commits.py)."""
-        self.offsets.commit(self.committable(), sync=sync, only=only)
-
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self.assigned |= {(p.topic, p.partition) for p in partitions}
-        logger.info("assigned %s", ", ".join(f"{p.topic}[{p.partition}]" for p in partitions))
-        self.offsets.assigned(partitions)
-
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        tps = {(p.topic, p.partition) for p in partitions}
-        try:
-            self.flush_and_commit(sync=True, only=tps)
-        except PlatestreamError as exc:
-            logger.warning("on revoke: %s", exc)
+    def revoked(self, tps: set[tuple[str, int]]) -> None:
         dropped = self.tracker.drop_partitions(tps)
-        self.assigned -= tps
-        self.offsets.revoked(tps)
         logger.info(
             "revoked %d partitions; %d open passages left to their next owner", len(tps), dropped
         )

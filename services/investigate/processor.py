@@ -1,8 +1,8 @@
 """The live clone detector: plate events in, anomalies (cloned or misread plates) out.
 
-A confluent-kafka batch loop like enrich's (``consume(num_messages=N)``): per-record framework
-overhead decides at tens of thousands of events/s. One loop owns the detector's memory and the
-camera table (followed from the compacted cameras topic), so no locks.
+A batch loop like enrich's (platestream/batchloop.py): per-record framework overhead decides at
+tens of thousands of events/s. One loop owns the detector's memory and the camera table (followed
+from the compacted cameras topic), so no locks.
 
 Plate events are keyed by camera, so one plate's passages spread over every partition: the
 detector must see all of them, i.e. one process consumes the whole topic (its consumer group has
@@ -20,16 +20,15 @@ duplicates that the sink collapses.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, Producer
 
 from platestream import topics as catalogue
-from platestream.commits import OffsetBook
+from platestream.batchloop import BatchLoop, Counters
 from platestream.dlq import DeadLetters
-from platestream.errors import BadInputError, PlatestreamError, SerdeError
+from platestream.errors import BadInputError, SerdeError
 from platestream.serde import AvroSerde
 from platestream.state import StateFollower
 from platestream.timeutil import now_ms
@@ -40,11 +39,10 @@ from services.investigate.settings import AnomalySettings
 
 logger = logging.getLogger(__name__)
 
-COMMIT_INTERVAL_MS = 250
 EXPIRE_INTERVAL_MS = 10_000
 
 
-class Stats:
+class Stats(Counters):
     """Counters the processor keeps (no plate text)."""
 
     __slots__ = (
@@ -56,16 +54,16 @@ class Stats:
         "misreads",
         "no_position",
     )
+    batches: int
+    clones: int
+    corrections: int
+    dead_letters: int
+    events: int
+    misreads: int
+    no_position: int
 
-    def __init__(self) -> None:
-        self.batches = self.clones = self.corrections = self.dead_letters = 0
-        self.events = self.misreads = self.no_position = 0
 
-    def as_dict(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in self.__slots__}
-
-
-class AnomalyProcessor:
+class AnomalyProcessor(BatchLoop):
     """Consumes plate events; produces anomalies to anpr.anomalies.v1."""
 
     def __init__(
@@ -81,16 +79,22 @@ class AnomalyProcessor:
         read_back: Callable[[str, int, range], list[Message]] | None = None,
         clock: Callable[[], int] = now_ms,
     ) -> None:
+        super().__init__(
+            consumer=consumer,
+            producer=producer,
+            state=state,
+            batch_size=settings.anomaly_batch_size,
+            poll_timeout_s=settings.anomaly_poll_timeout_s,
+            state_timeout_s=settings.anomaly_state_timeout_s,
+            read_back=read_back,
+            clock=clock,
+        )
         self.settings = settings
-        self._consumer = consumer
-        self._producer = producer
         self._serde = serde
-        self._state = state
         self.cameras = cameras if cameras is not None else Cameras()
         self._dlq = dead_letters or DeadLetters(
             stage="anomalies", producer=producer, serde=serde, settings=settings
         )
-        self._clock = clock
         self.detector = CloneDetector(settings.clone_config())
         self.stats = Stats()
         self.events_topic = settings.topic(catalogue.PLATE_EVENTS.name)
@@ -98,44 +102,20 @@ class AnomalyProcessor:
         self._subject = f"{self.anomalies_topic}-value"
         self._decoder = PlateEventDecoder(serde, f"{self.events_topic}-value")
         self._limit = settings.anomaly_max_speed_kmh
-        self.offsets = OffsetBook(consumer, producer, read_back)
-        self._last_commit = 0
         self._last_expire = 0
         self._max_ts = 0
 
-    def run(self, stop: threading.Event) -> None:
-        """Read the cameras, then process batches until ``stop`` is set; flush and commit on exit."""
-        if self._state is not None:
-            self._state.start(self.settings.anomaly_state_timeout_s)
-            logger.info("loaded %d cameras", len(self.cameras.by_id))
-        self._consumer.subscribe(
-            [self.events_topic], on_assign=self._on_assign, on_revoke=self._on_revoke
-        )
-        try:
-            while not stop.is_set():
-                self.step()
-        finally:
-            if self.offsets.failed is None:
-                self.flush_and_commit(sync=True)
+    def input_topics(self) -> list[str]:
+        return [self.events_topic]
 
-    def step(self) -> None:
+    def started(self) -> None:
         if self._state is not None:
-            self._state.poll()
-        msgs = self._consumer.consume(
-            num_messages=self.settings.anomaly_batch_size,
-            timeout=self.settings.anomaly_poll_timeout_s,
-        )
-        if msgs:
-            self.process(msgs)
-        now = self._clock()
+            logger.info("loaded %d cameras", len(self.cameras.by_id))
+
+    def housekeeping(self, now: int) -> None:
         if now - self._last_expire >= EXPIRE_INTERVAL_MS:
             self._last_expire = now
             self.detector.expire(self._max_ts)
-        if now - self._last_commit >= COMMIT_INTERVAL_MS:
-            self._last_commit = now
-            self.flush_and_commit()
-        else:
-            self._producer.poll(0)
 
     def process(self, msgs: list[Message]) -> None:
         """Handle one batch of consumed plate events (no commit)."""
@@ -192,20 +172,3 @@ class AnomalyProcessor:
             self.stats.clones += 1
         else:
             self.stats.misreads += 1
-
-    def flush_and_commit(
-        self, *, sync: bool = False, only: set[tuple[str, int]] | None = None
-    ) -> None:
-        """Wait for every anomaly to be acknowledged, then commit the events read so far."""
-        self.offsets.commit(self.offsets.next_offsets(), sync=sync, only=only)
-
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self.offsets.assigned(partitions)
-
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        tps = {(p.topic, p.partition) for p in partitions}
-        try:
-            self.flush_and_commit(sync=True, only=tps)
-        except PlatestreamError as exc:
-            logger.warning("on revoke: %s", exc)
-        self.offsets.revoked(tps)
