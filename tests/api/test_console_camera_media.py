@@ -18,7 +18,7 @@ from platestream.ids import stable_id
 from platestream.images import image_key
 from platestream.timeutil import now_ms
 
-from .helpers import ApiEnv, image_ref, produce, wait_until
+from .helpers import CHOOSE_PURPOSE_JS, ApiEnv, image_ref, produce, wait_until
 from .screens import save_screenshot
 from .test_api import read_topic
 from .test_console_pages import browser, goto, small_video, text  # noqa: F401  (fixture)
@@ -119,13 +119,22 @@ def test_cameras_page_latest_thumbnail_and_zone_editor_over_latest_frame(
     assert frame["origin"] == "stored-frame" and frame["ts"] == frame_ts
     assert api_env.http.get(frame["url"]).content == jpeg
     assert api_env.http.get("/api/v1/camera-status/latest").status_code == 401
+    for path in ("/api/v1/camera-status/latest", f"/api/v1/cameras/{cam}/frame"):
+        why = api_env.get(path, headers={"X-Purpose": ""})  # plates and frames need a purpose
+        assert why.status_code == 422 and why.json()["detail"][0]["loc"] == ["query", "purpose"]
 
     row = f'#cam-live tr[data-id="{cam}"]'
+    # no purpose stated in this browser yet: the page says why it shows no plate
     goto(
-        browser,
-        "cameras",
+        browser, "cameras", "document.querySelector('#cam-latest-note').textContent.includes('422')"
+    )
+    assert "purpose" in text(browser, "#cam-latest-note")
+    assert text(browser, f"{row} .cam-latest") == ""
+    browser.wait_for(CHOOSE_PURPOSE_JS)
+    browser.wait_for(
         f"(() => {{ const i = document.querySelector('{row} .cam-latest img');"
         " return !!i && i.complete && i.naturalWidth > 0; })()",
+        20,
     )
     assert plate in text(browser, f"{row} .cam-latest")
     browser.eval(f"document.querySelector('{row} .cam-edit').click(); true")
@@ -185,6 +194,7 @@ def test_upload_page_lists_the_events_of_its_job(
             60,
         )
         assert state == "done", text(browser, "#upload-job")
+        browser.wait_for(CHOOSE_PURPOSE_JS)  # the job's events show plates: a stated purpose
         job_id = text(browser, ".job-job")
         sent = int(text(browser, ".job-frames-sent"))
         assert sent >= 5
@@ -227,4 +237,6 @@ def test_upload_page_lists_the_events_of_its_job(
         assert sorted(i["plate"] for i in items) == sorted(plates)
         assert all(i["thumbnail_url"] for i in items)
         assert api_env.get(f"/api/v1/uploads/{job_id}/events", "viewer").status_code == 403
+        why = api_env.get(f"/api/v1/uploads/{job_id}/events", headers={"X-Purpose": ""})
+        assert why.status_code == 422 and "purpose" in why.text
         assert api_env.get(f"/api/v1/uploads/{uuid.uuid4()}/events").status_code == 404

@@ -16,7 +16,7 @@ import pytest
 from platestream.bench.harness import stage_env
 from platestream.ids import stable_id
 
-from .helpers import ApiEnv
+from .helpers import CHOOSE_PURPOSE_JS, ApiEnv
 from .screens import save_screenshot
 from .test_console_pages import browser, goto, text  # noqa: F401  (fixture)
 
@@ -84,6 +84,7 @@ def test_uploaded_video_through_detect_and_enrich_lists_its_events(
     try:
         with running_ingest(api_env, uploads=True, ingest_upload_dir=tmp_path / "spool"):
             goto(browser, "upload", "!!document.querySelector('#upload-form')")
+            browser.wait_for(CHOOSE_PURPOSE_JS)  # the job's events show plates
             doc = browser.call("DOM.getDocument")
             node = browser.call(
                 "DOM.querySelector",

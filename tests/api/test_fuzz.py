@@ -21,6 +21,7 @@ STREAMING = ("/api/v1/live/sse", "/api/v1/replay/{job_id}/stream")
 NEEDS_INGEST = {
     ("POST", "/api/v1/uploads"): "ingest unavailable",
     ("GET", "/api/v1/uploads/{job_id}"): "ingest unavailable",
+    ("GET", "/api/v1/uploads/{job_id}/events"): "ingest unavailable",
 }
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from platestream.images import image_key
 from platestream.timeutil import now_ms
 from services.api.deps import CameraWrite, Search, StateDep, audit
+from services.api.purpose import RequiredPurpose
 from services.api.routes.events import presign
 from services.api.state import AppState
 
@@ -67,10 +68,11 @@ def latest_reads(
     request: Request,
     state: StateDep,
     p: Search,
+    _why: RequiredPurpose,
     hours: Annotated[int, Query(ge=1, le=24 * 31)] = 24 * 7,
 ) -> list[dict[str, Any]]:
     """The latest plate event of every camera seen in the last ``hours``, with a presigned
-    thumbnail of its plate crop (permission search: it shows plate text)."""
+    thumbnail of its plate crop (permission search and a stated purpose: it shows plates)."""
     since = now_ms() - hours * 3_600_000
     rows = state.clickhouse.query(
         LATEST_SQL, parameters={"since": since, "limit": 2000}
@@ -149,7 +151,7 @@ def latest_event_image(state: AppState, camera_id: str) -> dict[str, Any] | None
 
 @router.get("/api/v1/cameras/{camera_id}/frame", response_model=FrameOut)
 def latest_frame(
-    camera_id: CameraId, request: Request, state: StateDep, p: CameraWrite
+    camera_id: CameraId, request: Request, state: StateDep, p: CameraWrite, _why: RequiredPurpose
 ) -> dict[str, Any]:
     """The camera's latest stored frame (last ten minutes), else the scene/frame/vehicle image of
     its latest plate event: the picture the zone editor draws polygons over. 404 if neither."""

@@ -20,6 +20,7 @@ from platestream.ids import stable_id
 from services.api.auth import Perm, Principal
 from services.api.deps import StateDep, audit, require
 from services.api.hits import describe_hits
+from services.api.purpose import RequiredPurpose
 from services.api.routes.events import EventOut, presign
 from services.api.routes.uploads import JobId
 from services.api.search import COLUMNS, SEARCH_SETTINGS, row_to_event
@@ -115,7 +116,12 @@ def _described(state: AppState, job: dict[str, Any]) -> list[dict[str, Any]]:
 
 @router.get("/{job_id}/events", response_model=list[EventOut])
 async def upload_job_events(
-    job_id: JobId, request: Request, state: StateDep, p: Uploader, _s: Searcher
+    job_id: JobId,
+    request: Request,
+    state: StateDep,
+    p: Uploader,
+    _s: Searcher,
+    _why: RequiredPurpose,
 ) -> list[dict[str, Any]]:
     """The plate events made from this upload job's frames (at most 500, newest first)."""
     job = await fetch_job(state, p, job_id)

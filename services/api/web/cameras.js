@@ -18,8 +18,15 @@ async function loadLatestReads() {
   if (!((state.me && state.me.permissions) || []).includes("search")) return;
   if (Date.now() - latestReads.at < 15000) return;
   latestReads.at = Date.now();
-  const rows = await api("/camera-status/latest?hours=24");
-  latestReads.byCamera = Object.fromEntries(rows.map((r) => [r.camera_id, r]));
+  const note = $("#cam-latest-note");
+  try {
+    const rows = await api("/camera-status/latest?hours=24");
+    latestReads.byCamera = Object.fromEntries(rows.map((r) => [r.camera_id, r]));
+    if (note) note.textContent = "";
+  } catch (err) { // a 422 without a stated purpose: say why the column is empty
+    latestReads.byCamera = {};
+    if (note) note.textContent = err.message;
+  }
 }
 
 function stateBadge(s) {
@@ -57,12 +64,12 @@ function drawZones() {
   poly(zoneState.points, "#ffd23f", null);
   zoneState.points.forEach(([x, y]) => { g.fillStyle = "#ffd23f"; g.fillRect(x * sx - 3, y * sy - 3, 6, 6); });
   const fr = zoneState.frame;
-  const over = fr ? ` over the ${fr.origin === "stored-frame" ? "latest stored frame" : "latest event's " + fr.kind + " image"} (${fmtAgo(fr.ts)})` : " (no image of this camera yet)";
+  const over = fr ? ` over the ${fr.origin === "stored-frame" ? "latest stored frame" : "latest event's " + fr.kind + " image"} (${fmtAgo(fr.ts)})` : ` (no image: ${zoneState.frameError || "none of this camera yet"})`;
   $("#zone-summary").textContent = `${zoneState.roi.length} ROI, ${zoneState.exclusions.length} exclusion polygon(s)` + over;
 }
 
 async function loadFrame(cameraId) {
-  zoneState.img = null; zoneState.frame = null;
+  zoneState.img = null; zoneState.frame = null; zoneState.frameError = null;
   const c = $("#zone-canvas");
   c.width = 640; c.height = 360; delete c.dataset.frame;
   try {
@@ -73,7 +80,7 @@ async function loadFrame(cameraId) {
     // the canvas takes the frame's aspect ratio, so fractions of the canvas are fractions of the frame
     if (img.naturalWidth && img.naturalHeight) c.height = Math.round((c.width * img.naturalHeight) / img.naturalWidth);
     c.dataset.frame = fr.origin;
-  } catch (err) { /* no image (404): draw on a blank frame */ }
+  } catch (err) { zoneState.frameError = err.message; /* draw on a blank frame, saying why */ }
 }
 
 async function editCamera(id) {
@@ -95,6 +102,11 @@ async function showCameras() {
   mount("cameras");
   zoneState.points = []; zoneState.roi = []; zoneState.exclusions = []; zoneState.img = null;
   const canvas = $("#zone-canvas");
+  const purposeForm = $("#cam-purpose");
+  if (purposeForm) {
+    purposeForm.addEventListener("submit", (e) => e.preventDefault());
+    purposeFields(purposeForm).then(() => purposeForm.addEventListener("change", () => { latestReads.at = 0; loadCameraStatus().catch(() => {}); }));
+  }
   $("#cam-form").camera_id.addEventListener("change", async (e) => {
     if (!e.target.readOnly && e.target.value) { await loadFrame(e.target.value); drawZones(); }
   });

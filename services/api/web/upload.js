@@ -31,9 +31,12 @@ async function followJob(job) {
   const path = "/uploads/" + encodeURIComponent(job.job_id);
   const tick = async () => {
     showJob(await api(path));
-    const items = await api(path + "/events");
-    const body = $("#upload-events tbody");
-    if (body) { body.replaceChildren(); items.forEach((ev) => body.appendChild(eventRow(ev))); }
+    const body = $("#upload-events tbody"), note = $("#upload-events-note");
+    try {
+      const items = await api(path + "/events");
+      if (body) { body.replaceChildren(); items.forEach((ev) => body.appendChild(eventRow(ev))); }
+      if (note) note.textContent = "";
+    } catch (err) { if (note) note.textContent = err.message; } // e.g. no purpose stated yet
   };
   await tick();
   every(1500, () => tick().catch(() => {}));
@@ -41,6 +44,9 @@ async function followJob(job) {
 
 function showUpload() {
   mount("upload");
+  const purposeForm = $("#upload-purpose");
+  purposeForm.addEventListener("submit", (e) => e.preventDefault());
+  purposeFields(purposeForm);
   $("#upload-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     const f = e.target, file = f.file.files[0], camera = f.camera_id.value;
