@@ -5,6 +5,7 @@ job list fills with the events of that job's frames, and their plates are plates
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -104,12 +105,20 @@ def test_uploaded_video_through_detect_and_enrich_lists_its_events(
             assert state == "done", text(browser, "#upload-job")
             job_id = text(browser, ".job-job")
             sent = int(text(browser, ".job-frames-sent"))
-            browser.wait_for("document.querySelectorAll('#upload-events tbody tr').length > 0", 120)
-            print(f"upload started -> first event of the job listed: {time.monotonic() - t0:.1f} s")
-            time.sleep(5)  # the last passages close (enrich's idle close) and reach the page
-            shown = browser.eval(
-                "Array.from(document.querySelectorAll('#upload-events tbody tr .plate')).map((e) => e.textContent)"
+            listed = (
+                "Array.from(document.querySelectorAll('#upload-events tbody tr .plate'))"
+                ".map((e) => e.textContent)"
             )
+            browser.wait_for(f"{listed}.length > 0", 120)
+            print(f"upload started -> first event of the job listed: {time.monotonic() - t0:.1f} s")
+            # partial reads of a plate entering the frame can close as events of their own
+            # first; the passage with the whole plate follows when enrich closes it
+            full = json.dumps(sorted(plates))
+            browser.wait_for(f"{listed}.some((p) => {full}.includes(p))", 90)
+            print(
+                f"upload started -> a whole plate of the video listed: {time.monotonic() - t0:.1f} s"
+            )
+            shown = browser.eval(listed)
             save_screenshot(browser, "upload-pipeline")
             items = api_env.get(f"/api/v1/uploads/{job_id}/events").json()
     finally:
