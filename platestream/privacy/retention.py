@@ -53,14 +53,13 @@ def _flag(policy: str | None, oldest: int | None, expires: int | None, now: int)
 
 # ---- Kafka -----------------------------------------------------------------------------------
 def kafka_reports(
-    settings: Any, *, timeout_s: float = 5.0, now: int | None = None
+    settings: Any, *, timeout_s: float = 10.0, now: int | None = None
 ) -> list[StoreReport]:
     """Every catalogue topic: retention.ms / cleanup.policy and its first record's timestamp."""
-    from confluent_kafka import KafkaError, TopicPartition
     from confluent_kafka.admin import ConfigResource, ResourceType
 
     from platestream import topics as catalogue
-    from platestream.kafka import make_admin, make_consumer
+    from platestream.kafka import make_admin
 
     admin = make_admin(settings)
     present = admin.list_topics(timeout=timeout_s).topics
@@ -74,44 +73,62 @@ def kafka_reports(
             except Exception as exc:  # a broker that cannot describe one topic: say so
                 logger.warning("retention report: %s not described: %s", res.name, exc)
     now = now_ms() if now is None else now
+    oldest = _first_timestamps(settings, {n: list(present[n].partitions) for n in names}, timeout_s)
     out = []
+    for name in names:
+        conf = configs.get(name, {})
+        retention = int(conf.get("retention.ms", "-1") or -1)
+        if "compact" in conf.get("cleanup.policy", ""):
+            policy = None  # the latest value per key is kept for ever
+            label = "compacted: latest value per key kept without limit"
+        elif retention >= 0:
+            policy = label = f"retention.ms={retention} ({retention / DAY_MS:g} days)"
+        else:
+            policy, label = None, "retention.ms=-1 (kept for ever)"
+        first = oldest.get(name)
+        expires = first + retention if (first is not None and policy) else None
+        report = StoreReport("kafka", name, label, first, expires)
+        report.flag = _flag(policy, first, expires, now)
+        out.append(report)
+    return out
+
+
+def _first_timestamps(
+    settings: Any, partitions: dict[str, list[int]], timeout_s: float
+) -> dict[str, int]:
+    """Topic -> timestamp of the earliest first record of its partitions, read from the
+    beginning of every partition at once; a partition that says nothing within the time is empty."""
+    import time
+
+    from confluent_kafka import KafkaError, TopicPartition
+
+    from platestream.kafka import make_consumer
+
+    wanted = {(t, p) for t, parts in partitions.items() for p in parts}
+    if not wanted:
+        return {}
     consumer = make_consumer(
         settings, "platestream-retention-report", **{"enable.partition.eof": True}
     )
+    oldest: dict[str, int] = {}
     try:
-        for name in names:
-            conf = configs.get(name, {})
-            retention = int(conf.get("retention.ms", "-1") or -1)
-            compact = "compact" in conf.get("cleanup.policy", "")
-            parts = present[name].partitions
-            consumer.assign([TopicPartition(name, p, -2) for p in parts])  # -2: beginning
-            oldest, open_parts, idle = None, set(parts), 0
-            while open_parts and idle < int(timeout_s / 0.25):
-                msgs = consumer.consume(100, 0.25)
-                idle = idle + 1 if not msgs else 0
-                for msg in msgs:
-                    err = msg.error()
-                    if err is not None and err.code() != KafkaError._PARTITION_EOF:
-                        continue
-                    if err is None:
-                        ts = msg.timestamp()[1]
-                        oldest = ts if oldest is None else min(oldest, ts)
-                    open_parts.discard(int(msg.partition() or 0))
-            consumer.unassign()
-            if compact:
-                policy = None  # the latest value per key is kept for ever
-                label = "compacted: latest value per key kept without limit"
-            elif retention >= 0:
-                policy = label = f"retention.ms={retention} ({retention / DAY_MS:g} days)"
-            else:
-                policy, label = None, "retention.ms=-1 (kept for ever)"
-            expires = oldest + retention if (oldest is not None and policy) else None
-            report = StoreReport("kafka", name, label, oldest, expires)
-            report.flag = _flag(policy, oldest, expires, now)
-            out.append(report)
+        consumer.assign([TopicPartition(t, p, -2) for t, p in wanted])  # -2: the beginning
+        deadline = time.monotonic() + timeout_s
+        while wanted and time.monotonic() < deadline:
+            for msg in consumer.consume(500, 0.25):
+                err = msg.error()
+                if err is not None and err.code() != KafkaError._PARTITION_EOF:
+                    continue
+                where = (str(msg.topic()), int(msg.partition() or 0))
+                if where not in wanted:
+                    continue  # a later record of a partition already seen
+                wanted.discard(where)
+                if err is None:
+                    ts = int(msg.timestamp()[1])
+                    oldest[where[0]] = min(ts, oldest.get(where[0], ts))
     finally:
         consumer.close()
-    return out
+    return oldest
 
 
 # ---- ClickHouse -----------------------------------------------------------------------------
@@ -151,13 +168,17 @@ def clickhouse_reports(client: Any, *, now: int | None = None) -> list[StoreRepo
         ttl = ttl_expression(str(create))
         cols = columns.get(str(name), {})
         column = None
-        if ttl is not None:
-            column = next((c for c in _IDENT.findall(ttl) if c in cols), None)
+        if ttl is not None:  # the time column the TTL counts from
+            column = next((c for c in _IDENT.findall(ttl) if "DateTime" in cols.get(c, "")), None)
         if column is None:
             column = next((c for c in TIME_COLUMNS if "DateTime" in cols.get(c, "")), None)
         report = StoreReport("clickhouse", str(name), ttl, None, None, int(total or 0))
         if column is not None:
-            select = f"toUnixTimestamp64Milli(toDateTime64(min(`{column}`), 3, 'UTC'))"
+            # an aggregate state (first/last seen) is read as the time it holds
+            value = f"`{column}`"
+            if cols[column].startswith("AggregateFunction"):
+                value = f"finalizeAggregation({value})"
+            select = f"toUnixTimestamp64Milli(toDateTime64(min({value}), 3, 'UTC'))"
             if ttl is not None:
                 select += f", toUnixTimestamp64Milli(toDateTime64(min({ttl}), 3, 'UTC'))"
             try:
