@@ -9,7 +9,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from platestream.probes import start_metrics_server
 
-MS_BUCKETS = (5, 10, 20, 35, 50, 75, 100, 150, 200, 300, 500, 1000, 2000, 5000)
+# seconds (the Prometheus base unit): 5 ms .. 5 s
+SECONDS_BUCKETS = (0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2, 5)
 
 
 class DetectMetrics:
@@ -19,42 +20,56 @@ class DetectMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.frames = Counter(
-            "detect_frames_total", "Frames processed, by outcome.", ["outcome"], registry=r
+            "platestream_detect_frames_total",
+            "Frames processed, by outcome.",
+            ["outcome"],
+            registry=r,
         )
-        self.plates = Counter("detect_plates_total", "Plate reads published.", registry=r)
+        self.plates = Counter(
+            "platestream_detect_plates_total", "Plate reads published.", registry=r
+        )
         self.plates_per_frame = Histogram(
-            "detect_plates_per_frame",
+            "platestream_detect_plates_per_frame",
             "Plates read per frame.",
             buckets=(0, 1, 2, 3, 5, 8, 13),
             registry=r,
         )
-        self.stage_ms = Histogram(
-            "detect_inference_ms",
-            "Inference time per stage, ms.",
+        self.stage_seconds = Histogram(
+            "platestream_detect_inference_seconds",
+            "Inference time per stage, seconds.",
             ["stage"],
-            buckets=MS_BUCKETS,
+            buckets=SECONDS_BUCKETS,
             registry=r,
         )
-        self.frame_ms = Histogram(
-            "detect_frame_ms", "Whole work per frame, ms.", buckets=MS_BUCKETS, registry=r
+        self.frame_seconds = Histogram(
+            "platestream_detect_frame_seconds",
+            "Whole work per frame, seconds.",
+            buckets=SECONDS_BUCKETS,
+            registry=r,
         )
         self.queue_depth = Gauge(
-            "detect_queue_depth", "Frames in flight in the work queue.", registry=r
+            "platestream_detect_queue_depth", "Frames in flight in the work queue.", registry=r
         )
         self.paused = Gauge(
-            "detect_paused", "1 while partitions are paused for backpressure.", registry=r
+            "platestream_detect_paused",
+            "1 while partitions are paused for backpressure.",
+            registry=r,
         )
         self.fps = Gauge(
-            "detect_frames_per_second", "Frames processed per second (10 s window).", registry=r
+            "platestream_detect_frames_per_second",
+            "Frames processed per second (10 s window).",
+            registry=r,
         )
         self.dead_letters = Counter(
-            "detect_dead_letters_total", "Frames sent to the dead-letter topic.", registry=r
+            "platestream_detect_dead_letters_total",
+            "Frames sent to the dead-letter topic.",
+            registry=r,
         )
         self.commits = Counter(
-            "detect_commits_total", "Offset commits after delivered reads.", registry=r
+            "platestream_detect_commits_total", "Offset commits after delivered reads.", registry=r
         )
         self.zone_drops = Counter(
-            "detect_reads_outside_zones_total",
+            "platestream_detect_reads_outside_zones_total",
             "Reads dropped because the plate box centre is outside the camera's ROI or inside an"
             " exclusion zone, by reason (outside-roi | excluded).",
             ["reason"],
@@ -69,9 +84,9 @@ class DetectMetrics:
         self.frames.labels(outcome).inc()
         if outcome == "ok":
             self.plates_per_frame.observe(plates)
-            self.frame_ms.observe(total_ms)
+            self.frame_seconds.observe(total_ms / 1000.0)
             for stage, ms in timings.items():
-                self.stage_ms.labels(stage).observe(ms)
+                self.stage_seconds.labels(stage).observe(ms / 1000.0)
         now = time.monotonic()
         with self._lock:
             self._window.append(now)

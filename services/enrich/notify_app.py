@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import faust
@@ -23,6 +24,7 @@ from platestream.errors import SerdeError
 from platestream.gaps import GapWatch
 from platestream.serde import AvroSerde
 from services.enrich.notify import Notifier, delivery_id, targets_for
+from services.enrich.notify_metrics import NotifyMetrics
 from services.enrich.routes import RouteTable
 from services.enrich.settings import NotifySettings
 
@@ -89,13 +91,16 @@ def faust_common(settings: Any, app_id: str, web_port: int) -> dict[str, Any]:
     }
 
 
-def build_notify_app(settings: NotifySettings) -> faust.App:
+def build_notify_app(
+    settings: NotifySettings, *, metrics: NotifyMetrics | None = None
+) -> faust.App:
     app = faust.App(
         **faust_common(
             settings, f"{settings.topic_prefix}{settings.notify_group_id}", settings.notify_web_port
         )
     )
     serde = AvroSerde(settings.schema_registry_url)
+    m = metrics or NotifyMetrics()
     alerts_topic = settings.topic(catalogue.ALERTS.name)
     alerts = app.topic(
         alerts_topic,
@@ -151,6 +156,7 @@ def build_notify_app(settings: NotifySettings) -> faust.App:
         await dlq.send(
             key=key, value=serde.encode("dead_letter", rec, subject=f"{dlq_topic}-value")
         )
+        m.dead_letters.inc()
 
     async def handle(value: bytes, key: bytes | None, source: tuple[str, int, int]) -> str | None:
         where = f"{source[0]}[{source[1]}]@{source[2]}"
@@ -161,6 +167,7 @@ def build_notify_app(settings: NotifySettings) -> faust.App:
             await dead_letter(value, key, str(exc), source, delivery=False)
             return None
         alert_id: str = alert["alert_id"]
+        m.alert_seen(alert)
         if not routes.ready.is_set():
             await asyncio.get_running_loop().run_in_executor(None, routes.ready.wait, 30.0)
         for route in targets_for(alert, routes.current()):
@@ -172,9 +179,12 @@ def build_notify_app(settings: NotifySettings) -> faust.App:
                     route.channel,
                     where,
                 )
+                m.deliveries.labels(route.channel, "skipped").inc()
                 continue
+            started = time.perf_counter()
             outcome = await notifier.deliver(alert, route)
             rec = outcome.record(alert_id)
+            m.delivered(alert, route.channel, outcome.status, time.perf_counter() - started)
             await deliveries.send(
                 key=alert_id.encode(),
                 value=serde.encode("alert_delivery", rec, subject=f"{deliveries_topic}-value"),

@@ -24,8 +24,11 @@ def run(ctx: typer.Context) -> None:
 
 def _build(settings):  # type: ignore[no-untyped-def]
     from services.enrich.notify_app import build_notify_app
+    from services.enrich.notify_metrics import NotifyMetrics
 
-    return build_notify_app(settings)
+    metrics = NotifyMetrics()
+    metrics.serve(settings.notify_metrics_port, settings.metrics_host)
+    return build_notify_app(settings, metrics=metrics)
 
 
 def run_faust_worker(name: str, log_level: str, build) -> None:  # type: ignore[no-untyped-def]

@@ -108,6 +108,9 @@ class NotifySettings(CommonSettings):
     notify_smtp_port: int = 25
     notify_smtp_from: str = "platestream@localhost"
     notify_web_port: int = Field(default=9104, ge=0, le=65535)
+    notify_metrics_port: int = Field(
+        default=9109, ge=0, le=65535, description="Prometheus /metrics of the notifier; 0 disables."
+    )
     notify_follow_routes: bool = Field(
         default=True,
         description="Also deliver to the routes on anpr.alert-routes.v1, followed live.",

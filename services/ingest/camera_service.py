@@ -136,11 +136,15 @@ def _serve_metrics(settings: IngestSettings, metrics: IngestMetrics, manager: Ca
     from platestream.probes import start_metrics_server
 
     running = Gauge(
-        "ingest_cameras_running", "Camera sources running here.", registry=metrics.registry
+        "platestream_ingest_cameras_running",
+        "Camera sources running here.",
+        registry=metrics.registry,
     )
     running.set_function(lambda: sum(1 for r in manager.running.values() if r.alive()))
     desired = Gauge(
-        "ingest_cameras_desired", "Cameras in the cameras topic.", registry=metrics.registry
+        "platestream_ingest_cameras_desired",
+        "Cameras in the cameras topic.",
+        registry=metrics.registry,
     )
     desired.set_function(lambda: len(manager.desired))
     if not settings.ingest_cameras_metrics_port:

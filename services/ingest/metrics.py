@@ -10,47 +10,60 @@ class IngestMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.requests = Counter(
-            "ingest_requests_total",
+            "platestream_ingest_requests_total",
             "Push requests by format and HTTP status.",
             ["source", "status"],
             registry=r,
         )
         self.events = Counter(
-            "ingest_events_total", "Camera events published (acknowledged).", ["source"], registry=r
+            "platestream_ingest_events_total",
+            "Camera events published (acknowledged).",
+            ["source"],
+            registry=r,
         )
         self.rejected = Counter(
-            "ingest_rejected_total",
+            "platestream_ingest_rejected_total",
             "Rejected pushes by format and reason kind.",
             ["source", "reason"],
             registry=r,
         )
         self.dead_letters = Counter(
-            "ingest_dead_letters_total",
+            "platestream_ingest_dead_letters_total",
             "Requests kept in the dead-letter topic.",
             ["source"],
             registry=r,
         )
         self.parser_errors = Counter(
-            "ingest_parser_errors_total",
+            "platestream_ingest_parser_errors_total",
             "Unexpected parser exceptions (bugs), answered 400.",
             ["source"],
             registry=r,
         )
-        self.images = Counter("ingest_images_total", "Images by transport.", ["mode"], registry=r)
+        self.images = Counter(
+            "platestream_ingest_images_total", "Images by transport.", ["mode"], registry=r
+        )
         self.ack_seconds = Histogram(
-            "ingest_ack_seconds",
+            "platestream_ingest_ack_seconds",
             "Request received -> all records acknowledged.",
             ["source"],
             registry=r,
             buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 15),
         )
-        self.frames = Counter("ingest_frames_total", "Frames published.", ["source"], registry=r)
+        self.frames = Counter(
+            "platestream_ingest_frames_total", "Frames published.", ["source"], registry=r
+        )
         self.frames_skipped = Counter(
-            "ingest_frames_skipped_total", "Frames not published.", ["reason"], registry=r
+            "platestream_ingest_frames_skipped_total",
+            "Frames not published.",
+            ["reason"],
+            registry=r,
         )
         self.cameras_online = Gauge(
-            "ingest_cameras_online", "Connected camera streams.", registry=r
+            "platestream_ingest_cameras_online", "Connected camera streams.", registry=r
         )
         self.uploads = Counter(
-            "ingest_uploads_total", "Video uploads by final state.", ["state"], registry=r
+            "platestream_ingest_uploads_total",
+            "Video uploads by final state.",
+            ["state"],
+            registry=r,
         )

@@ -167,7 +167,7 @@ def test_every_format_lands_on_camera_events(served) -> None:
             )
     assert sorted(got) == sorted(wanted)
     metrics = client.get("/metrics").text
-    assert 'ingest_events_total{source="openalpr"} 1.0' in metrics
+    assert 'platestream_ingest_events_total{source="openalpr"} 1.0' in metrics
     assert "A424761" not in metrics  # no plate text in metrics
 
 
@@ -261,7 +261,7 @@ def test_bad_input_is_4xx_with_reason_and_dead_lettered(served) -> None:
         == 200
     )
     metrics = client.get("/metrics").text
-    assert 'ingest_rejected_total{reason="parse",source="hikvision"} 1.0' in metrics
+    assert 'platestream_ingest_rejected_total{reason="parse",source="hikvision"} 1.0' in metrics
 
 
 def test_auth_rate_limit_size_and_unknown_format(settings) -> None:

@@ -45,7 +45,10 @@ def test_disabled_camera_pushes_get_403_counted_not_dead_lettered(settings) -> N
         r = client.post("/push/generic", content=body, headers=EDGE)
         assert r.status_code == 403 and r.json()["error"] == "camera cam-edge is disabled"
         metrics = client.get("/metrics").text
-        assert 'ingest_rejected_total{reason="camera-disabled",source="generic"}' in metrics
+        assert (
+            'platestream_ingest_rejected_total{reason="camera-disabled",source="generic"}'
+            in metrics
+        )
         cams.put("cam-edge", None, enabled=True)
         assert _until(
             lambda: client.post("/push/generic", content=body, headers=EDGE).status_code == 200,

@@ -66,7 +66,10 @@ def test_camera_record_starts_changes_and_stops_its_source(manager) -> None:
     assert online["manager"] == "m-test"
     port = s.ingest_cameras_metrics_port
     assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
-    assert "ingest_cameras_running 1.0" in httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    assert (
+        "platestream_ingest_cameras_running 1.0"
+        in httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    )
 
     at = frames.mark()
     cams.put("cam-a", "sim://scene?seed=5&fps=4", plate_formats=["BR"], roi=EXCLUDE_LOWER_HALF)

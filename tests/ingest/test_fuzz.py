@@ -232,7 +232,9 @@ def _run_app_fuzz(settings, examples: int, budget_s: float) -> None:
         one()
         assert client.get("/health").status_code == 200  # still serving
         parser_bugs = sum(
-            ctx.metrics.registry.get_sample_value("ingest_parser_errors_total", {"source": src})
+            ctx.metrics.registry.get_sample_value(
+                "platestream_ingest_parser_errors_total", {"source": src}
+            )
             or 0
             for src in KEYS
         )
