@@ -22,12 +22,12 @@ import threading
 import time
 import urllib.request
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from platestream.bench.inmemory import CountingProducer, InMemoryMessage
 from platestream.benchutil import machine, percentile, write_json
 from platestream.plates import CONFUSABLE_PAIRS
 from platestream.runtime import freeze_long_lived
@@ -138,54 +138,6 @@ def make_entries(n: int, rng: random.Random) -> tuple[list[dict[str, Any]], list
     return entries, hot
 
 
-@dataclass
-class _Msg:
-    """The part of confluent_kafka.Message the processor uses."""
-
-    _topic: str
-    _partition: int
-    _offset: int
-    _value: bytes
-    _key: bytes
-
-    def error(self) -> None:
-        return None
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-    def value(self) -> bytes:
-        return self._value
-
-    def key(self) -> bytes:
-        return self._key
-
-    def headers(self) -> None:
-        return None
-
-
-class _NullProducer:
-    def __init__(self) -> None:
-        self.count = 0
-
-    def produce(
-        self, topic: str, key: bytes | None = None, value: bytes | None = None, **_: Any
-    ) -> None:
-        self.count += 1
-
-    def poll(self, _t: float = 0) -> int:
-        return 0
-
-    def flush(self, _t: float = 0) -> int:
-        return 0
-
-
 def bench_serde(n: int = 20_000) -> dict[str, float]:
     core = AvroSerde()
     rec = make_reads(1, cameras=1, t0=1_763_700_000_000, rng=random.Random(1), hot=[])[0]
@@ -216,7 +168,7 @@ def bench_in_process(reads: int, entries: int) -> dict[str, Any]:
     wl.load(Entry.from_record(r) for r in recs)
     load_s = time.perf_counter() - t
     core = AvroSerde()
-    producer = _NullProducer()
+    producer = CountingProducer()
     proc = EnrichProcessor(
         settings=settings,
         consumer=None,  # type: ignore[arg-type]
@@ -228,7 +180,7 @@ def bench_in_process(reads: int, entries: int) -> dict[str, Any]:
     rows = make_reads(reads, cameras=500, t0=now_ms() - 3_600_000, rng=rng, hot=hot)
     topic = proc.reads_topic
     msgs = [
-        _Msg(topic, i % 6, i // 6, core.encode("plate_read", r), r["camera_id"].encode())
+        InMemoryMessage(topic, i % 6, i // 6, core.encode("plate_read", r), r["camera_id"].encode())
         for i, r in enumerate(rows)
     ]
     # As `platestream enrich` does after loading its state. This also hides the benchmark's own

@@ -12,12 +12,12 @@ from __future__ import annotations
 import os
 import random
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from platestream.bench.inmemory import CountingProducer, InMemoryMessage
 from platestream.benchutil import machine, write_json
 from platestream.ids import stable_id
 from platestream.runtime import freeze_long_lived
@@ -25,58 +25,6 @@ from platestream.serde import AvroSerde
 
 CAMERAS = 40
 T0 = 1_767_225_600_000  # 2026-01-01T00:00Z
-
-
-@dataclass
-class _Msg:
-    """The part of confluent_kafka.Message the processor uses."""
-
-    _topic: str
-    _partition: int
-    _offset: int
-    _value: bytes
-    _key: bytes
-    _ts: int
-
-    def error(self) -> None:
-        return None
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-    def value(self) -> bytes:
-        return self._value
-
-    def key(self) -> bytes:
-        return self._key
-
-    def timestamp(self) -> tuple[int, int]:
-        return (1, self._ts)
-
-    def headers(self) -> None:
-        return None
-
-
-class _CountingProducer:
-    def __init__(self) -> None:
-        self.count = 0
-
-    def produce(
-        self, topic: str, key: bytes | None = None, value: bytes | None = None, **_: Any
-    ) -> None:
-        self.count += 1
-
-    def poll(self, _t: float = 0) -> int:
-        return 0
-
-    def flush(self, _t: float = 0) -> int:
-        return 0
 
 
 def camera_records(n: int = CAMERAS) -> list[dict[str, Any]]:
@@ -165,7 +113,7 @@ def bench_in_process(events: int, plates: int) -> dict[str, Any]:
     cameras = Cameras()
     for rec in camera_records():
         cameras.apply(rec["camera_id"], rec)
-    producer = _CountingProducer()
+    producer = CountingProducer()
     proc = AnomalyProcessor(
         settings=settings,
         consumer=None,  # type: ignore[arg-type]
@@ -175,7 +123,9 @@ def bench_in_process(events: int, plates: int) -> dict[str, Any]:
     )
     topic = proc.events_topic
     msgs = [
-        _Msg(topic, i % 6, i // 6, serde.encode("plate_event", r), r["camera_id"].encode(), r["ts"])
+        InMemoryMessage(
+            topic, i % 6, i // 6, serde.encode("plate_event", r), r["camera_id"].encode(), r["ts"]
+        )
         for i, r in enumerate(plate_events(events, plates))
     ]
     freeze_long_lived()

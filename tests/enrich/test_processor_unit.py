@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from platestream.bench.inmemory import InMemoryMessage as _Msg
 from platestream.serde import AvroSerde
-from services.enrich.bench import _Msg
 from services.enrich.bolo import Entry, Watchlists
 from services.enrich.processor import EnrichProcessor
 from services.enrich.settings import EnrichSettings

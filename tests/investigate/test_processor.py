@@ -107,9 +107,10 @@ def test_processor_emits_a_clone_with_both_sightings_and_dead_letters_garbage(se
 
 
 def test_processor_counts_and_metrics_without_a_broker() -> None:
+    from platestream.bench.inmemory import CountingProducer as _CountingProducer
+    from platestream.bench.inmemory import InMemoryMessage as _Msg
     from platestream.serde import AvroSerde
     from services.enrich.enrichment import Cameras
-    from services.investigate.bench import _CountingProducer, _Msg
     from services.investigate.metrics import _Collector
     from services.investigate.processor import AnomalyProcessor
     from services.investigate.settings import AnomalySettings
@@ -152,9 +153,10 @@ def test_processor_counts_and_metrics_without_a_broker() -> None:
 def test_a_skipped_offset_range_is_read_back_before_the_record_after_it() -> None:
     """The clone pair's first sighting sits in offsets the consumer skipped: it is read back and
     checked first, so the clone is still found, and the commit covers the whole range."""
+    from platestream.bench.inmemory import CountingProducer as _CountingProducer
+    from platestream.bench.inmemory import InMemoryMessage as _Msg
     from platestream.serde import AvroSerde
     from services.enrich.enrichment import Cameras
-    from services.investigate.bench import _CountingProducer, _Msg
     from services.investigate.processor import AnomalyProcessor
     from services.investigate.settings import AnomalySettings
 

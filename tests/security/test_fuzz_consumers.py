@@ -13,12 +13,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from minio.helpers import check_object_name
 
+from platestream.bench.inmemory import InMemoryMessage as _Msg
 from platestream.errors import BadInputError, SerdeError
 from services.detect.metrics import DetectMetrics
 from services.detect.processor import DetectProcessor
 from services.detect.settings import DetectSettings
 from services.detect.types import Box, FrameResult, PlateResult, Reading
-from services.enrich.bench import _Msg
 from services.enrich.bolo import Entry, Watchlists
 from services.enrich.notify import Outcome, alert_json, sign, targets_for
 from services.enrich.processor import EnrichProcessor
