@@ -159,6 +159,31 @@ def test_cameras_page_latest_thumbnail_and_zone_editor_over_latest_frame(
     assert zones["exclusions"] == [] and len(zones["roi"]) == 1
     assert zones["roi"][0] == [pytest.approx(p, abs=0.004) for p in points]
     save_screenshot(browser, "cameras-latest-plate")
+    # adding a camera that already sends frames: its id typed in, the editor loads its frame
+    new = f"cam-new-{uuid.uuid4().hex[:4]}"
+    key = image_key("frames", new, now_ms() - 1000, stable_id(new, "test", "s", 0), "frame")
+    wide = scene_jpeg(640, 360)
+    api_env.state.s3.put_object(
+        api_env.settings.s3_bucket, key, io.BytesIO(wide), len(wide), content_type="image/jpeg"
+    )
+    browser.eval("document.querySelector('#cam-new').click(); true")
+    assert browser.eval("document.querySelector('#cam-form').camera_id.readOnly") is False
+    browser.eval(f"""(() => {{ const f = document.querySelector('#cam-form'); f.camera_id.value = {new!r};
+        f.camera_id.dispatchEvent(new Event('change')); f.name.value = 'New gate'; return true; }})()""")
+    assert browser.wait_for("document.querySelector('#zone-canvas').dataset.frame") == (
+        "stored-frame"
+    )
+    assert browser.eval("document.querySelector('#zone-canvas').height") == 360  # 16:9
+    triangle = [[0.0, 0.0], [1.0, 0.0], [0.5, 1.0]]
+    browser.eval(f"""(() => {{ const c = document.querySelector('#zone-canvas'); const r = c.getBoundingClientRect();
+        for (const [x, y] of {json.dumps(triangle)}) c.dispatchEvent(new MouseEvent('click',
+            {{ clientX: r.left + c.clientLeft + x * c.clientWidth, clientY: r.top + c.clientTop + y * c.clientHeight, bubbles: true }}));
+        document.querySelector('#zone-excl').click(); document.querySelector('#cam-save').click(); return true; }})()""")
+    assert browser.wait_for("document.querySelector('#cam-status').textContent") == "Saved."
+    added = [v for k, v in read_topic(api_env, catalogue.CAMERAS) if k == new.encode()][-1]
+    assert added["name"] == "New gate"
+    excl = json.loads(added["roi"])["exclusions"]
+    assert len(excl) == 1 and excl[0] == [pytest.approx(p, abs=0.004) for p in triangle]
     # a polygon outside the frame is a 422 naming the field
     bad = api_env.http.patch(
         f"/api/v1/cameras/{cam}",

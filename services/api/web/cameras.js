@@ -96,12 +96,23 @@ async function editCamera(id) {
   drawZones();
 }
 
+function newCamera() {
+  const f = $("#cam-form");
+  f.reset(); f.camera_id.readOnly = false;
+  $("#cam-form-title").textContent = "Add a camera";
+  $("#cam-status").textContent = "";
+  zoneState.points = []; zoneState.roi = []; zoneState.exclusions = []; zoneState.img = null; zoneState.frame = null;
+  const c = $("#zone-canvas"); c.width = 640; c.height = 360; delete c.dataset.frame;
+  drawZones();
+}
+
 function listInput(v) { return v.split(",").map((x) => x.trim()).filter(Boolean); }
 
 async function showCameras() {
   mount("cameras");
   zoneState.points = []; zoneState.roi = []; zoneState.exclusions = []; zoneState.img = null;
   const canvas = $("#zone-canvas");
+  $("#cam-new").addEventListener("click", newCamera);
   const purposeForm = $("#cam-purpose");
   if (purposeForm) {
     purposeForm.addEventListener("submit", (e) => e.preventDefault());
