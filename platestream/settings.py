@@ -7,7 +7,7 @@ import types
 import typing
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic.fields import FieldInfo
@@ -131,6 +131,10 @@ class CommonSettings(BaseSettings):
     clickhouse_database: str = "platestream"
 
     jwt_secret: str = DEV_JWT_SECRET
+    # Stages that sign or verify with jwt_secret set this (the API); the others never read it,
+    # deploy/ does not give it to them, so they must not refuse its default (ingest's upload
+    # routes check it themselves: services/ingest/uploads.py).
+    uses_jwt_secret: ClassVar[bool] = False
 
     @classmethod
     def settings_customise_sources(
@@ -151,6 +155,8 @@ class CommonSettings(BaseSettings):
                 "clickhouse_password": DEV_CLICKHOUSE_PASSWORD,
                 "jwt_secret": DEV_JWT_SECRET,
             }
+            if not self.uses_jwt_secret:
+                defaults.pop("jwt_secret")
             bad = [name for name, value in defaults.items() if getattr(self, name) == value]
             if bad:
                 names = ", ".join(f"PLATESTREAM_{n.upper()}" for n in bad)

@@ -25,6 +25,7 @@ DEFAULT_PURPOSES = (
 class ApiSettings(CommonSettings):
     """Settings of `platestream api`."""
 
+    uses_jwt_secret = True  # signs and verifies access, refresh and upload tokens
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_access_token_ttl_s: int = Field(default=900, ge=5, description="Lifetime of an access JWT.")

@@ -192,6 +192,13 @@ def mqtt_acl(
             "alert topics); repeatable."
         ),
     ] = None,
+    service_account: Annotated[
+        bool,
+        typer.Option(
+            help="Also write the bridge's account; off where the broker's start script adds it "
+            "(docker-compose.yml)."
+        ),
+    ] = True,
 ) -> None:
     """Mosquitto password and ACL files giving each registered device its own login, allowed to
     publish to its own topic only; the bridge's account (PLATESTREAM_INGEST_MQTT_USERNAME/
@@ -204,8 +211,8 @@ def mqtt_acl(
             out,
             settings.devices(),
             subscription=settings.ingest_mqtt_topic,
-            service_user=settings.ingest_mqtt_username,
-            service_password=settings.ingest_mqtt_password,
+            service_user=settings.ingest_mqtt_username if service_account else None,
+            service_password=settings.ingest_mqtt_password if service_account else None,
             service_topics=service_topic or [],
         )
     except MqttAclError as exc:

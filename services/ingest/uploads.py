@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,9 @@ from fastapi.responses import JSONResponse
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from platestream import uploadtoken
-from platestream.errors import BadInputError
+from platestream.errors import BadInputError, ConfigError
 from platestream.serde import AvroSerde
+from platestream.settings import DEV_JWT_SECRET
 from platestream.timeutil import now_ms
 from services.ingest.canonical import parse_time
 from services.ingest.devices import AuthError, Principal
@@ -48,7 +49,7 @@ class UploadTooLarge(BadInputError):
     """The upload is larger than ``ingest_upload_max_bytes``."""
 
 
-async def capped(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
+async def capped(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
     """The request body, raising UploadTooLarge as soon as more than ``limit`` bytes came."""
     size = 0
     async for chunk in stream:
@@ -216,6 +217,12 @@ def _upload_user(request: Request, secret: str) -> Principal | None:
 
 def add_upload_routes(app: Any, ctx: Any, *, failed_logins: Any = None) -> None:
     manager: UploadManager = ctx.uploads
+    if ctx.settings.env == "production" and ctx.settings.jwt_secret == DEV_JWT_SECRET:
+        # upload tokens signed with the public development key would let anyone upload
+        raise ConfigError(
+            "ingest's upload routes verify the API's upload tokens: set PLATESTREAM_JWT_SECRET "
+            "(the API's) for `ingest serve`; the other ingest commands do not need it"
+        )
 
     def principal_for(request: Request) -> Any:
         from services.ingest.app import request_uri

@@ -30,13 +30,19 @@ def test_readable_validation_error(monkeypatch):
 
 
 def test_default_secrets_refused_in_production(monkeypatch):
+    from services.api.settings import ApiSettings
+
     monkeypatch.setenv("PLATESTREAM_ENV", "production")
-    with pytest.raises(ConfigError, match="PLATESTREAM_JWT_SECRET"):
+    with pytest.raises(ConfigError, match="PLATESTREAM_S3_SECRET_KEY"):
         load(CommonSettings)
     monkeypatch.setenv("PLATESTREAM_S3_SECRET_KEY", "s3-real-secret")
     monkeypatch.setenv("PLATESTREAM_CLICKHOUSE_PASSWORD", "ch-real-secret")
-    monkeypatch.setenv("PLATESTREAM_JWT_SECRET", "jwt-real-secret-0123456789abcdef")
+    # only the API signs tokens: the other stages are not given the JWT secret (deploy/)
     assert load(CommonSettings).env == "production"
+    with pytest.raises(ConfigError, match="PLATESTREAM_JWT_SECRET"):
+        load(ApiSettings)
+    monkeypatch.setenv("PLATESTREAM_JWT_SECRET", "jwt-real-secret-0123456789abcdef")
+    assert load(ApiSettings).env == "production"
 
 
 def test_list_settings_accept_comma_separated_values(monkeypatch):

@@ -95,3 +95,23 @@ def test_uploads_take_the_device_rate_limit_and_the_login_throttle(served) -> No
         for _ in range(30)
     ]
     assert wrong[0] == 401 and wrong[-1] == 429, wrong
+
+
+@pytest.mark.parametrize("jwt", [None, "a-real-jwt-secret-0123456789abcdef"])
+def test_upload_routes_refuse_the_development_jwt_secret_in_production(jwt: str | None) -> None:
+    from types import SimpleNamespace
+
+    from fastapi import FastAPI
+
+    from platestream.errors import ConfigError
+    from services.ingest.settings import IngestSettings
+    from services.ingest.uploads import add_upload_routes
+
+    fields = {"env": "production", "s3_secret_key": "s3-real", "clickhouse_password": "ch-real"}
+    s = IngestSettings(**fields, **({"jwt_secret": jwt} if jwt else {}))  # no JWT: still starts
+    ctx = SimpleNamespace(settings=s, uploads=None)
+    if jwt is None:
+        with pytest.raises(ConfigError, match="PLATESTREAM_JWT_SECRET"):
+            add_upload_routes(FastAPI(), ctx)
+    else:
+        add_upload_routes(FastAPI(), ctx)

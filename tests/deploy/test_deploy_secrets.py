@@ -1,0 +1,132 @@
+"""Each stage gets only the secrets it reads: the JWT secret only where tokens are signed or
+verified, one Kafka user per stage in production, and no stage takes a whole shared Secret."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from deploy_helpers import OVERLAYS, ROOT, compose, objects
+
+TARGETS = ("base", *(f"overlays/{o}" for o in OVERLAYS), "components/ingest-mqtt")
+CH = "PLATESTREAM_CLICKHOUSE_PASSWORD"
+JWT = "PLATESTREAM_JWT_SECRET"
+HOOK = "PLATESTREAM_NOTIFY_WEBHOOK_SECRET"
+# owner -> keys of platestream-secrets it may read. Every stage's settings refuse the development
+# ClickHouse password in production, so each gets that one; the JWT secret signs sessions (api)
+# and verifies the API's upload tokens (ingest serve); notify signs webhooks.
+NEEDS = {
+    "platestream-api": {JWT, CH},
+    "platestream-ingest": {JWT, CH},
+    "platestream-notify": {CH, HOOK},
+}
+DEFAULT = {CH}
+# Secrets a stage may mount besides platestream-secrets (whole, by envFrom or volume).
+OTHER = {
+    "platestream-ingest": {"platestream-ingest-devices"},
+    "platestream-ingest-cameras": {"platestream-camera-credentials"},
+    "platestream-notify": {"platestream-route-secrets"},
+    "platestream-ingest-mqtt": {"platestream-ingest-mqtt"},
+}
+KAFKA_STAGES = {
+    "api",
+    "ingest",
+    "ingest-cameras",
+    "detect",
+    "enrich",
+    "notify",
+    "health",
+    "sink-clickhouse",
+    "sink-s3",
+}
+
+
+def secrets_of(pod: dict[str, Any]) -> tuple[set[str], set[tuple[str, str]]]:
+    """(whole Secrets mounted, (secret, key) pairs read) by a pod's containers."""
+    whole: set[str] = set()
+    keys: set[tuple[str, str]] = set()
+    for c in pod.get("containers", []) + pod.get("initContainers", []):
+        for src in c.get("envFrom", []):
+            if "secretRef" in src:
+                whole.add(src["secretRef"]["name"])
+        for env in c.get("env", []):
+            ref = env.get("valueFrom", {}).get("secretKeyRef")
+            if ref:
+                keys.add((ref["name"], ref["key"]))
+    for vol in pod.get("volumes", []):
+        if "secret" in vol:
+            whole.add(vol["secret"]["secretName"])
+    return whole, keys
+
+
+def platestream_pods(target: str) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for kind in ("Deployment", "Job"):
+        for obj in objects(target, kind):
+            name = obj["metadata"]["name"]
+            if name.startswith("platestream-"):
+                out.append((name, obj["spec"]["template"]["spec"]))
+    return out
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_stage_mounts_only_the_secrets_it_needs(target: str) -> None:
+    pods = platestream_pods(target)
+    assert pods
+    for name, pod in pods:
+        whole, keys = secrets_of(pod)
+        assert "platestream-secrets" not in whole, f"{name} takes every key of platestream-secrets"
+        shared = {k for s, k in keys if s == "platestream-secrets"}
+        assert shared == NEEDS.get(name, DEFAULT), f"{name} reads {sorted(shared)}"
+        assert whole <= OTHER.get(name, set()), f"{name} mounts {sorted(whole)}"
+        # Kafka: in production each stage's own user, never another's
+        kafka = {s for s, k in keys if k == "password" and s.startswith("platestream")}
+        stage = name.removeprefix("platestream-")
+        if target == "base" or target.endswith("dev") or target.startswith("components"):
+            assert not kafka, f"{name} has a Kafka password where the cluster has no SASL"
+        elif stage in KAFKA_STAGES:
+            assert kafka == {name}, f"{name} logs into Kafka with {sorted(kafka)}"
+        elif name == "platestream-topics-create":
+            assert kafka == {"platestream"}
+        else:
+            assert not kafka, name
+
+
+@pytest.mark.parametrize("target", ["overlays/prod", "overlays/gpu"])
+def test_each_stage_has_its_own_kafka_user(target: str) -> None:
+    users = {u["metadata"]["name"] for u in objects(target, "KafkaUser")}
+    seen: dict[str, str] = {}
+    for dep in objects(target, "Deployment"):
+        name = dep["metadata"]["name"]
+        if name.removeprefix("platestream-") not in KAFKA_STAGES:
+            continue
+        env = {e["name"]: e for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+        user = env["PLATESTREAM_KAFKA_SASL_USERNAME"]["value"]
+        password = env["PLATESTREAM_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]
+        assert user == name and password == {"name": name, "key": "password"}
+        assert user in users, f"no KafkaUser {user}"
+        assert user not in seen.values()
+        seen[name] = user
+    assert set(seen) == {f"platestream-{s}" for s in KAFKA_STAGES}
+    docs = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    for user in seen.values():
+        assert f"`{user}`" in docs, f"docs/deploy.md must list the ACLs of {user}"
+
+
+def test_compose_gives_the_jwt_secret_to_api_and_ingest_only() -> None:
+    services = compose()["services"]
+    holders = {n for n, s in services.items() if JWT in (s.get("environment") or {})}
+    assert holders == {"api", "ingest"}
+    hooks = {n for n, s in services.items() if HOOK in (s.get("environment") or {})}
+    assert hooks == {"notify"}
+
+
+def test_compose_mosquitto_has_an_acl_and_device_logins() -> None:
+    broker = compose()["services"]["mosquitto"]
+    script = broker["command"][0]
+    assert "/mosquitto/data/acl" in script and "/mosquitto/devices/passwd" in script
+    assert any(v.startswith("./deploy/mosquitto/devices:") for v in broker["volumes"])
+    conf = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text(encoding="utf-8")
+    assert "acl_file /mosquitto/data/acl" in conf.splitlines()
+    ignored = (ROOT / "deploy" / "mosquitto" / "devices" / ".gitignore").read_text()
+    assert {"passwd", "acl"} <= set(ignored.split())
