@@ -32,15 +32,32 @@ def median(values: Iterable[float]) -> float | None:
 
 
 def machine() -> dict[str, Any]:
+    """The machine a benchmark ran on, its load, and the reference unit measured now
+    (platestream/bench/reference.py): CPU figures divided by it compare across machines."""
     import platform
 
+    from platestream.bench.reference import reference_unit_us
+
+    load = psutil.getloadavg()
     return {
         "cpus": psutil.cpu_count(),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "load_avg_1m_at_start": round(psutil.getloadavg()[0], 2),
+        "load_avg_1m_at_start": round(load[0], 2),
+        "load_avg_5m_at_start": round(load[1], 2),
+        "reference_unit_us": reference_unit_us(),
     }
+
+
+def machine_line(info: dict[str, Any]) -> str:
+    """One line for a benchmark's output: cpus, load, and the reference unit."""
+    return (
+        f"machine: {info['cpus']} cpus, load {info['load_avg_1m_at_start']} at start"
+        + (" (contended: other work is running)" if info["load_avg_1m_at_start"] > 0.5 else "")
+        + f"; reference unit 1 ru = {info['reference_unit_us']} us CPU"
+        " (Avro decode+encode of one fixed read, measured now)"
+    )
 
 
 def write_json(path: Path | None, payload: dict[str, Any]) -> None:

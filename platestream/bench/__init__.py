@@ -70,6 +70,7 @@ def register_bench(bench_app: typer.Typer) -> None:
     ) -> None:
         """Drive the pipeline end to end; print throughput, freshness, lag, CPU and memory per stage."""
         from platestream.bench import pipeline as pl
+        from platestream.bench import report
         from platestream.bench.report import plot
         from platestream.benchutil import write_json
         from platestream.settings import CommonSettings, load
@@ -98,7 +99,7 @@ def register_bench(bench_app: typer.Typer) -> None:
             )
             result["plot"] = str(plot(result, plot_path, title))
         write_json(json_path, result)
-        typer.echo(pl.summary_text(result))
+        typer.echo(report.summary_text(result))
         if json_path:
             typer.echo(f"JSON: {json_path}" + (f"  plot: {plot_path}" if plot_path else ""))
 

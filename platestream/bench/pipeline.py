@@ -19,6 +19,8 @@ from typing import Any
 from platestream import topics as catalogue
 from platestream.bench import harness, probes
 from platestream.bench.load import FrameFactory, ReadFactory, RecordPump, plate_for
+from platestream.bench.prepare import produce_all, server_freshness, warm_up
+from platestream.bench.report import cpu_cost
 from platestream.benchutil import ProcessSampler, broker_reference, machine
 from platestream.errors import PlatestreamError
 from platestream.serde import AvroSerde
@@ -88,127 +90,6 @@ def bolo_entries(
         }
         out.append((entry_id.encode(), serde.encode("bolo_entry", rec, subject=f"{topic}-value")))
     return out
-
-
-def produce_all(settings: CommonSettings, topic: str, records: list[tuple[bytes, bytes]]) -> None:
-    from platestream.kafka import make_producer
-
-    producer = make_producer(settings)
-    for key, value in records:
-        producer.produce(topic, key=key, value=value)
-        producer.poll(0)
-    if producer.flush(60):
-        raise RuntimeError(f"could not write {len(records)} records to {topic}")
-
-
-def server_freshness(client: Any, table: str, where: str = "1") -> dict[str, Any]:
-    """Freshness from the rows themselves: inserted_at (server clock at insert) - received_at.
-
-    A lower bound of "queryable" (the insert is visible a little after inserted_at is taken),
-    over every row rather than a sample.
-    """
-    row = client.query(
-        f"SELECT count(), quantiles(0.5, 0.99)(dateDiff('millisecond', received_at, inserted_at)),"
-        f" max(dateDiff('millisecond', received_at, inserted_at))"
-        f" FROM {table} WHERE received_at IS NOT NULL AND {where}"
-    ).result_rows[0]
-    n, qs, mx = row
-    return {
-        "rows": int(n),
-        "p50_ms": qs[0] if n else None,
-        "p99_ms": qs[1] if n else None,
-        "max_ms": mx if n else None,
-    }
-
-
-def wait_count(settings: CommonSettings, sql: str, at_least: int, timeout_s: float) -> bool:
-    """Poll a count query until it reaches ``at_least`` (bounded; survives query errors)."""
-    from platestream.clickhouse import make_clickhouse
-
-    client = make_clickhouse(settings)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if int(str(client.command(sql))) >= at_least:
-                return True
-        except Exception as exc:
-            logger.debug("count poll: %s", exc)
-        time.sleep(0.3)
-    return False
-
-
-def warm_up(
-    settings: CommonSettings,
-    stages: harness.Stages,
-    serde: AvroSerde,
-    factory: ReadFactory,
-    frames: FrameFactory | None,
-    *,
-    backlog: bool,
-) -> int:
-    """Readiness end to end: a canary read (and frame) must reach ClickHouse before load starts.
-
-    Returns the number of canary read rows written. With a backlog the stages are already busy
-    with it, so readiness is only "rows are arriving".
-    """
-    db = settings.clickhouse_database
-    if backlog:
-        if not wait_count(settings, f"SELECT count() FROM {db}.plate_reads", 1, 120):
-            raise RuntimeError(
-                f"no rows reached ClickHouse in 120 s; sink log:\n{stages.log_tail('sink')}"
-            )
-        return 0
-    from platestream.kafka import make_producer
-
-    producer = make_producer(settings)
-    canary = factory.read(-1, now_ms())
-    topic = settings.topic(catalogue.PLATE_READS.name)
-    producer.produce(
-        topic,
-        key=canary["camera_id"].encode(),
-        value=serde.encode("plate_read", canary, subject=f"{topic}-value"),
-    )
-    if frames is not None:
-        ftopic = settings.topic(catalogue.FRAMES.name)
-        frame = frames.frame(0, now_ms())
-        producer.produce(
-            ftopic,
-            key=frame["camera_id"].encode(),
-            value=serde.encode("frame", frame, subject=f"{ftopic}-value"),
-        )
-    producer.flush(30)
-    rid = canary["read_id"]
-    if not wait_count(
-        settings, f"SELECT count() FROM {db}.plate_reads WHERE read_id = '{rid}'", 1, 90
-    ):
-        raise RuntimeError(
-            f"the canary read did not reach ClickHouse in 90 s; sink log:\n{stages.log_tail('sink')}"
-        )
-    if not wait_count(
-        settings, f"SELECT count() FROM {db}.plate_events WHERE best_read_id = '{rid}'", 1, 60
-    ):
-        raise RuntimeError(
-            f"the canary read made no plate event in 60 s; enrich log:\n{stages.log_tail('enrich')}"
-        )
-    rows = 1
-    if frames is not None:
-        fid = frames.frame_id(0)
-        if not wait_count(
-            settings, f"SELECT count() FROM {db}.plate_reads WHERE frame_id = '{fid}'", 1, 240
-        ):
-            raise RuntimeError(
-                f"the canary frame gave no read in 240 s; detect log:\n{stages.log_tail('detect')}"
-            )
-        from platestream.clickhouse import make_clickhouse
-
-        rows += int(
-            str(
-                make_clickhouse(settings).command(
-                    f"SELECT count() FROM {db}.plate_reads WHERE frame_id = '{fid}'"
-                )
-            )
-        )
-    return rows
 
 
 def run(base: CommonSettings, opts: PipelineOptions) -> dict[str, Any]:
@@ -485,7 +366,9 @@ def _run(
     }
     if opts.detect:
         result["freshness"]["frame_to_read_row_polled"] = frames_fresh.summary()
-    result["cpu_cost"] = cpu_cost(sampler.samples if sampler else [], expected)
+    result["cpu_cost"] = cpu_cost(
+        sampler.samples if sampler else [], expected, result["machine"]["reference_unit_us"]
+    )
     result["lag"] = lag.summary()
     result["processes"] = sampler.summary() if sampler else {}
     result["load_avg"] = [round(x, 2) for x in os.getloadavg()]
@@ -497,68 +380,3 @@ def _run(
     }
     result["tables"] = tables
     return result
-
-
-def cpu_cost(samples: list[dict[str, Any]], rows: int, interval_s: float = 1.0) -> dict[str, Any]:
-    """CPU seconds each process used during the run, and per read row: a figure that contention
-    does not distort (on a shared machine, rows/s only says how much CPU a stage was given).
-    ``ceiling_rows_per_s_per_core`` = 1 / (CPU seconds per row)."""
-    out: dict[str, Any] = {}
-    names = {k for row in samples for k in row if k != "t"}
-    for name in sorted(names):
-        cpu_s = (
-            sum((row[name]["cpu"] or 0.0) for row in samples if row.get(name)) / 100.0 * interval_s
-        )
-        per_row = cpu_s / rows if rows else None
-        out[name] = {
-            "cpu_s": round(cpu_s, 2),
-            "cpu_us_per_read": round(per_row * 1e6, 1) if per_row else None,
-            "ceiling_rows_per_s_per_core": round(1 / per_row) if per_row else None,
-        }
-    return out
-
-
-def summary_text(result: dict[str, Any]) -> str:
-    from platestream.bench.report import fmt
-
-    p = result["produced"]
-    t = result["throughput"]
-    f = result["freshness"]
-    ref = result["broker_reference"]
-    produced = (
-        f"reads produced: {fmt(p['reads'])} at {fmt(p['rate_achieved'])}/s (target {fmt(p['rate_target'])}/s)"
-        if "backlog" not in result
-        else f"backlog: {fmt(result['backlog']['reads'])} reads written in {result['backlog']['produce_s']} s before the stages started"
-    )
-    lines = [
-        f"run {result['run_id']} on {result['machine']['cpus']} cpus, load avg at start "
-        f"{result['machine']['load_avg_1m_at_start']}, at end {result['load_avg']}",
-        f"{produced}; all in ClickHouse after {fmt(p['drained_s'])} s (stack: {result['stack']})",
-    ]
-    for label, v in t.items():
-        lines.append(
-            f"  {label:13} rows {fmt(v['rows'])}, sustained {fmt(v['rows_per_s'])}/s over {fmt(v['window_s'])} s,"
-            f" best 5 s {fmt(v['peak_5s_rows_per_s'])}/s"
-        )
-    for label, v in f.items():
-        extra = f", missing {v['missing']}" if "missing" in v else ""
-        lines.append(
-            f"  freshness {label:24} p50 {fmt(v['p50_ms'])} ms  p99 {fmt(v['p99_ms'])} ms"
-            f"  (n={fmt(v.get('samples', v.get('rows')))}{extra})"
-        )
-    lines.append(
-        f"  broker reference: produce {fmt(ref['produce_msgs_per_s'])}/s, consume {fmt(ref['consume_msgs_per_s'])}/s"
-        f" ({ref['message_bytes']} B messages)"
-    )
-    for name, v in result["lag"].items():
-        lines.append(
-            f"  lag {name:16} max {fmt(v['max'])}  last {fmt(v['last'])}  (approximate: local broker watermark)"
-        )
-    for name, v in result["processes"].items():
-        c = result.get("cpu_cost", {}).get(name, {})
-        lines.append(
-            f"  {name:22} cpu median {fmt(v['cpu_median'])} %  rss max {fmt(v['rss_mib_max'])} MiB"
-            f"  cpu {fmt(c.get('cpu_s'))} s = {fmt(c.get('cpu_us_per_read'))} us/read"
-            f" (ceiling {fmt(c.get('ceiling_rows_per_s_per_core'))} reads/s per core)"
-        )
-    return "\n".join(lines)

@@ -6,6 +6,8 @@ import itertools
 from pathlib import Path
 from typing import Any
 
+from platestream.bench.reference import in_units
+
 
 def rates(series: list[dict[str, Any]], label: str) -> list[tuple[float, float]]:
     """Per-interval rate of a cumulative count series: (t, count/s)."""
@@ -92,3 +94,72 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
     out = [line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out += [line(r) for r in cells]
     return "\n".join(out)
+
+
+def cpu_cost(
+    samples: list[dict[str, Any]], rows: int, unit_us: float | None = None, interval_s: float = 1.0
+) -> dict[str, Any]:
+    """CPU seconds each process used during the run, and per read row, in µs and in reference
+    units (``unit_us``, platestream/bench/reference.py): figures that contention does not distort
+    (on a shared machine, rows/s only says how much CPU a stage was given) and that compare across
+    machines. ``ceiling_rows_per_s_per_core`` = 1 / (CPU seconds per row)."""
+    out: dict[str, Any] = {}
+    names = {k for row in samples for k in row if k != "t"}
+    for name in sorted(names):
+        cpu_s = (
+            sum((row[name]["cpu"] or 0.0) for row in samples if row.get(name)) / 100.0 * interval_s
+        )
+        per_row = cpu_s / rows if rows else None
+        out[name] = {
+            "cpu_s": round(cpu_s, 2),
+            "cpu_us_per_read": round(per_row * 1e6, 1) if per_row else None,
+            "ru_per_read": in_units(per_row * 1e6, unit_us) if per_row else None,
+            "ceiling_rows_per_s_per_core": round(1 / per_row) if per_row else None,
+        }
+    return out
+
+
+def summary_text(result: dict[str, Any]) -> str:
+    p = result["produced"]
+    t = result["throughput"]
+    f = result["freshness"]
+    ref = result["broker_reference"]
+    produced = (
+        f"reads produced: {fmt(p['reads'])} at {fmt(p['rate_achieved'])}/s (target {fmt(p['rate_target'])}/s)"
+        if "backlog" not in result
+        else f"backlog: {fmt(result['backlog']['reads'])} reads written in {result['backlog']['produce_s']} s before the stages started"
+    )
+    lines = [
+        f"run {result['run_id']} on {result['machine']['cpus']} cpus, load avg at start "
+        f"{result['machine']['load_avg_1m_at_start']}, at end {result['load_avg']}; 1 ru ="
+        f" {result['machine'].get('reference_unit_us')} us CPU (reference unit, measured now)",
+        f"{produced}; all in ClickHouse after {fmt(p['drained_s'])} s (stack: {result['stack']})",
+    ]
+    for label, v in t.items():
+        lines.append(
+            f"  {label:13} rows {fmt(v['rows'])}, sustained {fmt(v['rows_per_s'])}/s over {fmt(v['window_s'])} s,"
+            f" best 5 s {fmt(v['peak_5s_rows_per_s'])}/s"
+        )
+    for label, v in f.items():
+        extra = f", missing {v['missing']}" if "missing" in v else ""
+        lines.append(
+            f"  freshness {label:24} p50 {fmt(v['p50_ms'])} ms  p99 {fmt(v['p99_ms'])} ms"
+            f"  (n={fmt(v.get('samples', v.get('rows')))}{extra})"
+        )
+    lines.append(
+        f"  broker reference: produce {fmt(ref['produce_msgs_per_s'])}/s, consume {fmt(ref['consume_msgs_per_s'])}/s"
+        f" ({ref['message_bytes']} B messages)"
+    )
+    for name, v in result["lag"].items():
+        lines.append(
+            f"  lag {name:16} max {fmt(v['max'])}  last {fmt(v['last'])}  (approximate: local broker watermark)"
+        )
+    for name, v in result["processes"].items():
+        c = result.get("cpu_cost", {}).get(name, {})
+        lines.append(
+            f"  {name:22} cpu median {fmt(v['cpu_median'])} %  rss max {fmt(v['rss_mib_max'])} MiB"
+            f"  cpu {fmt(c.get('cpu_s'))} s = {fmt(c.get('cpu_us_per_read'))} us/read"
+            f" = {fmt(c.get('ru_per_read'))} ru"
+            f" (ceiling {fmt(c.get('ceiling_rows_per_s_per_core'))} reads/s per core)"
+        )
+    return "\n".join(lines)

@@ -133,7 +133,7 @@ class ChaosRun:
         return report
 
     def _write_watchlist(self, max_events: int) -> None:
-        from platestream.bench.pipeline import produce_all
+        from platestream.bench.prepare import produce_all
         from platestream.serde import AvroSerde
 
         serde = AvroSerde(self.settings.schema_registry_url)

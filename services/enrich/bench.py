@@ -28,7 +28,8 @@ from typing import Any
 import typer
 
 from platestream.bench.inmemory import CountingProducer, InMemoryMessage
-from platestream.benchutil import machine, percentile, write_json
+from platestream.bench.reference import in_units
+from platestream.benchutil import machine, machine_line, percentile, write_json
 from platestream.plates import CONFUSABLE_PAIRS
 from platestream.runtime import freeze_long_lived
 from platestream.serde import AvroSerde
@@ -411,21 +412,22 @@ def run_bench(
     *, json_out: Path | None, reads: int, entries: int, broker: bool, broker_reads: int, alerts: int
 ) -> None:
     info = machine()
-    typer.echo(
-        f"machine: {info['cpus']} cpus, load {info['load_avg_1m_at_start']} at start"
-        + (" (contended: other work is running)" if info["load_avg_1m_at_start"] > 0.5 else "")
-    )
+    typer.echo(machine_line(info))
     serde = bench_serde()
     typer.echo(
         f"serde per PlateRead ({serde['record_bytes']:.0f} B), CPU time: decode {serde['core_decode_us']} us, "
-        f"encode {serde['core_encode_us']} us"
+        f"encode {serde['core_encode_us']} us ("
+        f"{in_units(serde['core_decode_us'] + serde['core_encode_us'], info['reference_unit_us'])} ru)"
     )
     inproc = bench_in_process(reads, entries)
+    inproc["cpu_us_per_read"] = round(1e6 / inproc["reads_per_cpu_s"], 2)
+    inproc["ru_per_read"] = in_units(inproc["cpu_us_per_read"], info["reference_unit_us"])
     typer.echo(
         f"in-process: {inproc['reads']} reads, {inproc['watchlist_entries']} entries -> "
         f"{inproc['reads_per_s']} reads/s wall ({inproc['reads_per_cpu_s']} per CPU-second; best 10k chunk "
         f"{inproc['chunk_reads_per_s_best']}/s, median {inproc['chunk_reads_per_s_median']}/s); "
-        f"{inproc['events']} events, {inproc['alerts']} alerts, {inproc['absorbed']} absorbed"
+        f"{inproc['events']} events, {inproc['alerts']} alerts, {inproc['absorbed']} absorbed; "
+        f"CPU per read {inproc['cpu_us_per_read']} us = {inproc['ru_per_read']} ru"
     )
     payload: dict[str, Any] = {"machine": info, "serde": serde, "in_process": inproc}
     if broker:

@@ -18,7 +18,8 @@ from typing import Any
 import typer
 
 from platestream.bench.inmemory import CountingProducer, InMemoryMessage
-from platestream.benchutil import machine, write_json
+from platestream.bench.reference import in_units
+from platestream.benchutil import machine, machine_line, write_json
 from platestream.ids import stable_id
 from platestream.runtime import freeze_long_lived
 from platestream.serde import AvroSerde
@@ -160,15 +161,15 @@ def run_bench(
     *, json_out: Path | None, events: int, plates: int, broker: bool, backlog: int, clones: int
 ) -> None:
     info = machine()
-    typer.echo(
-        f"machine: {info['cpus']} cpus, load {info['load_avg_1m_at_start']} at start"
-        + (" (contended: other work is running)" if info["load_avg_1m_at_start"] > 0.5 else "")
-    )
+    typer.echo(machine_line(info))
     r = bench_in_process(events, plates)
+    r["cpu_us_per_event"] = round(1e6 / r["events_per_cpu_s"], 2)
+    r["ru_per_event"] = in_units(r["cpu_us_per_event"], info["reference_unit_us"])
     typer.echo(
         f"in-process: {r['events']} plate events over {r['plates']} plates -> {r['events_per_s']}/s wall"
         f" ({r['events_per_cpu_s']} per CPU-second; best 20k chunk {r['chunk_events_per_s_best']}/s,"
-        f" median {r['chunk_events_per_s_median']}/s); {r['clones']} clones, {r['misreads']} misreads"
+        f" median {r['chunk_events_per_s_median']}/s); {r['clones']} clones, {r['misreads']} misreads;"
+        f" CPU per event {r['cpu_us_per_event']} us = {r['ru_per_event']} ru"
     )
     payload: dict[str, Any] = {"machine": info, "in_process": r}
     if broker:
