@@ -131,6 +131,13 @@ class CommonSettings(BaseSettings):
     clickhouse_database: str = "platestream"
 
     jwt_secret: str = DEV_JWT_SECRET
+    upload_token_secret: str = Field(
+        default="",
+        description=(
+            "HS256 key of the upload tokens the API gives ingest (the same in both); empty: "
+            "jwt_secret. Set it so ingest needs no JWT secret (platestream/uploadtoken.py)."
+        ),
+    )
     # Stages that sign or verify with jwt_secret set this (the API); the others never read it,
     # deploy/ does not give it to them, so they must not refuse its default (ingest's upload
     # routes check it themselves: services/ingest/uploads.py).

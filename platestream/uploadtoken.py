@@ -1,20 +1,30 @@
 """Upload tokens: how a user signed in to the API uploads a video through ingest.
 
 The API checks the user's permission, then forwards the upload to ingest with a short-lived JWT
-(HS256 under the shared ``jwt_secret``, ``typ`` ``upload``) naming the user and the camera. Ingest
-accepts it in place of a device credential for its upload endpoints only. The token lives
-minutes and names one camera, so a leaked one can upload to that camera for that long at most.
+(HS256, ``typ`` ``upload``) naming the user and the camera. Ingest accepts it in place of a device
+credential for its upload endpoints only. The token lives minutes and names one camera, so a
+leaked one can upload to that camera for that long at most.
+
+The key is ``upload_token_secret``, set to the same value in the API and ingest, so ingest does
+not hold the API's ``jwt_secret`` (with which anyone could mint API sessions). Unset, it falls
+back to ``jwt_secret`` (development, and deployments that have not split them yet).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 import jwt
 
 TOKEN_TYPE = "upload"
 TTL_S = 600
+
+
+def key(settings: Any) -> str:
+    """The upload-token key of these settings: ``upload_token_secret``, else ``jwt_secret``."""
+    return str(settings.upload_token_secret or settings.jwt_secret)
 
 
 def issue(secret: str, user: str, camera_id: str | None, *, now_s: int | None = None) -> str:

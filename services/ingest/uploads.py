@@ -217,17 +217,18 @@ def _upload_user(request: Request, secret: str) -> Principal | None:
 
 def add_upload_routes(app: Any, ctx: Any, *, failed_logins: Any = None) -> None:
     manager: UploadManager = ctx.uploads
-    if ctx.settings.env == "production" and ctx.settings.jwt_secret == DEV_JWT_SECRET:
+    if ctx.settings.env == "production" and uploadtoken.key(ctx.settings) == DEV_JWT_SECRET:
         # upload tokens signed with the public development key would let anyone upload
         raise ConfigError(
-            "ingest's upload routes verify the API's upload tokens: set PLATESTREAM_JWT_SECRET "
-            "(the API's) for `ingest serve`; the other ingest commands do not need it"
+            "ingest's upload routes verify the API's upload tokens: set "
+            "PLATESTREAM_UPLOAD_TOKEN_SECRET (the same as the API's) for `ingest serve`; "
+            "the other ingest commands do not need it"
         )
 
     def principal_for(request: Request) -> Any:
         from services.ingest.app import request_uri
 
-        user = _upload_user(request, ctx.settings.jwt_secret)
+        user = _upload_user(request, uploadtoken.key(ctx.settings))
         if user is not None:
             return user
         return ctx.auth.authenticate(

@@ -1,5 +1,6 @@
-"""Each stage gets only the secrets it reads: the JWT secret only where tokens are signed or
-verified, one Kafka user per stage in production, and no stage takes a whole shared Secret."""
+"""Each stage gets only the secrets it reads: the JWT secret only in the API, the upload-token
+key in the API and ingest, one Kafka user per stage in production, and no stage takes a whole
+shared Secret."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from deploy_helpers import OVERLAYS, ROOT, compose, objects
 TARGETS = ("base", *(f"overlays/{o}" for o in OVERLAYS), "components/ingest-mqtt")
 CH = "PLATESTREAM_CLICKHOUSE_PASSWORD"
 JWT = "PLATESTREAM_JWT_SECRET"
+UPLOAD = "PLATESTREAM_UPLOAD_TOKEN_SECRET"
 HOOK = "PLATESTREAM_NOTIFY_WEBHOOK_SECRET"
 # owner -> keys of platestream-secrets it may read. Every stage's settings refuse the development
-# ClickHouse password in production, so each gets that one; the JWT secret signs sessions (api)
-# and verifies the API's upload tokens (ingest serve); notify signs webhooks.
+# ClickHouse password in production, so each gets that one; the JWT secret signs sessions (api
+# only); the upload-token key signs (api) and verifies (ingest serve) upload tokens; notify
+# signs webhooks.
 NEEDS = {
-    "platestream-api": {JWT, CH},
-    "platestream-ingest": {JWT, CH},
+    "platestream-api": {JWT, UPLOAD, CH},
+    "platestream-ingest": {UPLOAD, CH},
     "platestream-notify": {CH, HOOK},
 }
 DEFAULT = {CH}
@@ -113,10 +116,12 @@ def test_each_stage_has_its_own_kafka_user(target: str) -> None:
         assert f"`{user}`" in docs, f"docs/deploy.md must list the ACLs of {user}"
 
 
-def test_compose_gives_the_jwt_secret_to_api_and_ingest_only() -> None:
+def test_compose_gives_the_jwt_secret_to_the_api_only() -> None:
     services = compose()["services"]
     holders = {n for n, s in services.items() if JWT in (s.get("environment") or {})}
-    assert holders == {"api", "ingest"}
+    assert holders == {"api"}
+    uploads = {n for n, s in services.items() if UPLOAD in (s.get("environment") or {})}
+    assert uploads == {"api", "ingest"}
     hooks = {n for n, s in services.items() if HOOK in (s.get("environment") or {})}
     assert hooks == {"notify"}
 

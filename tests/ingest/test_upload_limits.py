@@ -97,8 +97,15 @@ def test_uploads_take_the_device_rate_limit_and_the_login_throttle(served) -> No
     assert wrong[0] == 401 and wrong[-1] == 429, wrong
 
 
-@pytest.mark.parametrize("jwt", [None, "a-real-jwt-secret-0123456789abcdef"])
-def test_upload_routes_refuse_the_development_jwt_secret_in_production(jwt: str | None) -> None:
+@pytest.mark.parametrize(
+    "secrets",
+    [
+        {},
+        {"upload_token_secret": "upload-key-0123456789abcdef"},
+        {"jwt_secret": "jwt-0123456789ab"},
+    ],
+)
+def test_upload_routes_refuse_the_development_key_in_production(secrets: dict[str, str]) -> None:
     from types import SimpleNamespace
 
     from fastapi import FastAPI
@@ -108,10 +115,29 @@ def test_upload_routes_refuse_the_development_jwt_secret_in_production(jwt: str 
     from services.ingest.uploads import add_upload_routes
 
     fields = {"env": "production", "s3_secret_key": "s3-real", "clickhouse_password": "ch-real"}
-    s = IngestSettings(**fields, **({"jwt_secret": jwt} if jwt else {}))  # no JWT: still starts
+    s = IngestSettings(**fields, **secrets)  # ingest's settings start without the JWT secret
     ctx = SimpleNamespace(settings=s, uploads=None)
-    if jwt is None:
-        with pytest.raises(ConfigError, match="PLATESTREAM_JWT_SECRET"):
+    if not secrets:
+        with pytest.raises(ConfigError, match="PLATESTREAM_UPLOAD_TOKEN_SECRET"):
             add_upload_routes(FastAPI(), ctx)
     else:
         add_upload_routes(FastAPI(), ctx)
+
+
+def test_an_upload_token_key_of_its_own_keeps_the_jwt_secret_out_of_ingest() -> None:
+    from types import SimpleNamespace
+
+    from platestream import uploadtoken
+
+    key = "upload-token-key-0123456789abcdef"
+    api = SimpleNamespace(
+        jwt_secret="api-jwt-secret-0123456789-0123456789", upload_token_secret=key
+    )
+    ingest = SimpleNamespace(jwt_secret="", upload_token_secret=key)
+    token = uploadtoken.issue(uploadtoken.key(api), "alice", "cam-1")
+    assert uploadtoken.verify(uploadtoken.key(ingest), token) == ("alice", "cam-1")
+    # a token made with the API's JWT secret is not an upload token to ingest
+    forged = uploadtoken.issue(api.jwt_secret, "mallory", "cam-1")
+    assert uploadtoken.verify(uploadtoken.key(ingest), forged) is None
+    legacy = SimpleNamespace(jwt_secret="shared-jwt-0123456789-0123456789", upload_token_secret="")
+    assert uploadtoken.key(legacy) == "shared-jwt-0123456789-0123456789"

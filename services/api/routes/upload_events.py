@@ -58,7 +58,7 @@ def job_frame_ids(camera_id: str, job_id: str, frames: int) -> list[str]:
 
 async def fetch_job(state: AppState, p: Principal, job_id: str) -> dict[str, Any]:
     """The job as ingest reports it (404 passed through; 503 if ingest is unreachable)."""
-    token = uploadtoken.issue(state.settings.jwt_secret, p.name, None)
+    token = uploadtoken.issue(uploadtoken.key(state.settings), p.name, None)
     url = f"{state.settings.api_ingest_url.rstrip('/')}/api/v1/uploads/{job_id}"
     try:
         async with httpx.AsyncClient(timeout=10.0) as client:

@@ -47,7 +47,7 @@ async def upload_video(
     filename: Annotated[str, Query(max_length=200)] = "upload",
 ) -> JSONResponse:
     """Upload a video for a camera (raw body); answers the ingest job to poll."""
-    token = uploadtoken.issue(state.settings.jwt_secret, p.name, camera_id)
+    token = uploadtoken.issue(uploadtoken.key(state.settings), p.name, camera_id)
     headers = {
         "Authorization": f"Bearer {token}",
         "Content-Type": request.headers.get("content-type", "application/octet-stream"),
@@ -78,7 +78,7 @@ async def upload_video(
 @router.get("/{job_id}")
 async def upload_status(job_id: JobId, state: StateDep, p: Uploader) -> Any:
     """Progress of an upload job (state, frames read and sent)."""
-    token = uploadtoken.issue(state.settings.jwt_secret, p.name, None)
+    token = uploadtoken.issue(uploadtoken.key(state.settings), p.name, None)
     url = f"{state.settings.api_ingest_url.rstrip('/')}/api/v1/uploads/{job_id}"
     try:
         async with httpx.AsyncClient(timeout=10.0) as client:
