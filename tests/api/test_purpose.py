@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from fastapi import HTTPException
 
 from services.api.purpose import Purpose, check_purpose
 
-from .helpers import ApiEnv, wait_until
+from .helpers import PASSWORD, ApiEnv, wait_until
 from .test_api import audit_records
 
 ALLOWED = ["investigation", "incident"]
@@ -149,3 +150,55 @@ def test_a_deployment_can_turn_the_requirement_off_per_role(api_env: ApiEnv) -> 
     assert viewer.status_code == 200 and analyst.status_code == 422
     assert info.json() == {"purposes": list(before.api_purposes), "required": False}
     assert wrong.status_code == 422  # a stated purpose is still checked
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium not installed")
+def test_the_console_asks_for_a_purpose_and_sends_it_with_every_view(api_env: ApiEnv) -> None:
+    """An empty purpose stops the search in the browser; the chosen one (and the case) is
+    remembered for the session and reaches the audit records of the search and the event view."""
+    from .cdp import Browser
+
+    case = f"CONSOLE-{uuid.uuid4().hex[:6]}"
+    browser = Browser()
+    try:
+        browser.navigate(api_env.url + "/")
+        browser.wait_for("!!document.querySelector('#login-user')")
+        browser.eval(f"""
+            document.querySelector('#login-user').value = 'analyst';
+            document.querySelector('#login-pass').value = {PASSWORD!r};
+            document.querySelector('#login-submit').click(); true""")
+        browser.wait_for("document.querySelector('#q-purpose')?.dataset.ready === '1'")
+        assert browser.eval("document.querySelector('#q-purpose').required") is True
+        browser.eval(
+            "document.querySelector('#q-plate').value = 'XYZ9876';"
+            " document.querySelector('#search-submit').click(); true"
+        )
+        assert browser.eval("document.querySelector('#q-purpose').matches(':invalid')") is True
+        assert browser.eval("document.querySelectorAll('#results tbody tr').length") == 0
+        browser.eval(f"""
+            const s = document.querySelector('#q-purpose'); s.value = 'incident';
+            s.dispatchEvent(new Event('change'));
+            const c = document.querySelector('#q-case'); c.value = {case!r};
+            c.dispatchEvent(new Event('change'));
+            document.querySelector('#search-submit').click(); true""")
+        assert browser.wait_for("document.querySelectorAll('#results tbody tr').length") == 1
+        browser.eval("document.querySelector('#results tbody tr').click(); true")
+        browser.wait_for("!!document.querySelector('#ev-fields dt')")
+        # back on the search page the choice is still there (remembered for the session)
+        browser.eval("location.hash = '#search'; true")
+        browser.wait_for("document.querySelector('#q-purpose')?.dataset.ready === '1'")
+        kept = browser.eval(
+            "[document.querySelector('#q-purpose').value, document.querySelector('#q-case').value]"
+        )
+    finally:
+        browser.close()
+    assert kept == ["incident", case]
+
+    def mine() -> dict[str, dict[str, object]] | None:
+        found = {x["action"]: x for x in audit_records(api_env) if x["case_id"] == case}
+        return found if {"search", "event_view"} <= set(found) else None
+
+    recs = wait_until(mine, 20, "the console's audit records")
+    assert recs["search"]["purpose"] == "incident" and recs["search"]["actor"] == "user:analyst"
+    assert recs["event_view"]["purpose"] == "incident"
