@@ -72,6 +72,7 @@ class Passage:
 
     __slots__ = (
         "alerted",
+        "early_checked",
         "best",
         "count",
         "event_id",
@@ -108,6 +109,7 @@ class Passage:
         self.first_box: tuple[int, tuple[int, int, int, int]] | None = None
         self.last_box: tuple[int, tuple[int, int, int, int]] | None = None
         self.alerted: set[str] = set()
+        self.early_checked: set[str] = set()  # plates already matched for early alerts
         self.sample: list[Read] = []  # the first reads, for vehicle attributes (see attrs)
         self.add(read, wall_ms)
 

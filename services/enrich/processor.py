@@ -208,7 +208,14 @@ class EnrichProcessor(BatchLoop):
         if passage is None:
             self.stats.absorbed += 1
             return
-        if read.confidence >= self._early and self.watchlists.entries:
+        if (
+            read.confidence >= self._early
+            and self.watchlists.entries
+            and read.plate not in passage.early_checked
+        ):
+            # Each plate text is matched once per passage: a vehicle read 10 times gives 10 reads
+            # of mostly one text. A list change in mid-passage is still matched when it closes.
+            passage.early_checked.add(read.plate)
             camera = self.cameras.get(read.camera_id)
             hits = self.watchlists.match(
                 read.plate,
