@@ -58,6 +58,14 @@ def register_bench(bench_app: typer.Typer) -> None:
                 help="auto: the running local stack, else a private one; memory | s3: a private stack with that broker engine."
             ),
         ] = "auto",
+        cpus: Annotated[
+            int | None,
+            typer.Option(
+                "--cpus",
+                help="Pin the stages and the stack to this many cores and the load generator to"
+                " the others (emulates a smaller machine).",
+            ),
+        ] = None,
         images: Annotated[
             Path | None,
             typer.Option(
@@ -88,6 +96,7 @@ def register_bench(bench_app: typer.Typer) -> None:
             stack=stack,
             drain_timeout_s=drain_timeout,
             images=images,
+            cpus=cpus,
         )
         result = pl.run(load(CommonSettings), opts)
         if plot_path is None and json_path is not None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from platestream import topics as catalogue
-from platestream.bench import harness, probes
+from platestream.bench import harness, pinning, probes
 from platestream.bench.load import FrameFactory, ReadFactory, RecordPump, plate_for
 from platestream.bench.prepare import produce_all, server_freshness, warm_up
 from platestream.bench.report import cpu_cost
@@ -53,6 +53,7 @@ class PipelineOptions:
     )
     log_dir: Path = PROJECT_ROOT / "var" / "log" / "bench"
     images: Path | None = None  # JPEG photos for the detector; None: IMAGES_DIR, else synthetic
+    cpus: int | None = None  # stages and stack pinned to this many cores, the load to the rest
 
 
 def frame_factory(run_id: str, images: Path | None) -> FrameFactory:
@@ -101,6 +102,9 @@ def run(base: CommonSettings, opts: PipelineOptions) -> dict[str, Any]:
         raise PlatestreamError(
             f"stages not available in this checkout: {', '.join(sorted(missing))}{hint}"
         )
+    if opts.cpus:  # children (a private stack, the stages) inherit this until _run moves it
+        stage_cores, _ = pinning.split(opts.cpus)
+        pinning.pin_process(os.getpid(), stage_cores, children=False)
     with harness.choose_stack(base, opts.stack) as (stack_settings, started_stack):
         run_id = harness.new_run_id("bench")
         settings = harness.isolated(stack_settings, run_id)
@@ -110,6 +114,19 @@ def run(base: CommonSettings, opts: PipelineOptions) -> dict[str, Any]:
         finally:
             if not opts.keep:
                 harness.drop_namespace(settings)
+
+
+def pin(pipeline_pids: dict[str, int], cpus: int) -> dict[str, Any]:
+    """The stages and the stack on ``cpus`` cores (every thread), this process on the others."""
+    stage_cores, load_cores = pinning.split(cpus)
+    threads = {name: pinning.pin_process(pid, stage_cores) for name, pid in pipeline_pids.items()}
+    pinning.pin_process(os.getpid(), load_cores, children=False)
+    logger.info("pinned %s to cores %s; the load generator to %s", threads, stage_cores, load_cores)
+    return {
+        "stage_cores": sorted(stage_cores),
+        "load_cores": sorted(load_cores),
+        "threads_pinned": threads,
+    }
 
 
 def _run(
@@ -264,9 +281,10 @@ def _run(
             logger.warning(
                 "the alert watcher is not reading yet; first alert latencies may be late"
             )
-        sampler = ProcessSampler(
-            {**stages.pids(), **harness.stack_pids(settings), "loadgen(this process)": os.getpid()}
-        ).start()
+        pipeline_pids = {**stages.pids(), **harness.stack_pids(settings)}
+        if opts.cpus:
+            result["pinning"] = pin(pipeline_pids, opts.cpus)
+        sampler = ProcessSampler({**pipeline_pids, "loadgen(this process)": os.getpid()}).start()
         cleanup.callback(sampler.stop)
         for probe in (reads_fresh, events_fresh, frames_fresh):
             probe.start()

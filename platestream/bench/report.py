@@ -135,6 +135,12 @@ def summary_text(result: dict[str, Any]) -> str:
         f" {result['machine'].get('reference_unit_us')} us CPU (reference unit, measured now)",
         f"{produced}; all in ClickHouse after {fmt(p['drained_s'])} s (stack: {result['stack']})",
     ]
+    if "pinning" in result:
+        pins = result["pinning"]
+        lines.append(
+            f"  pinned: stages and stack on cores {pins['stage_cores']}, the load generator on"
+            f" {pins['load_cores']}"
+        )
     for label, v in t.items():
         lines.append(
             f"  {label:13} rows {fmt(v['rows'])}, sustained {fmt(v['rows_per_s'])}/s over {fmt(v['window_s'])} s,"
