@@ -279,6 +279,9 @@ def create_app(ctx: IngestContext, *, lifespan: Any = None) -> FastAPI:
             for img in r["images"]:
                 m.images.labels("inline" if img["data"] is not None else "s3").inc()
         m.events.labels(source).inc(len(records))
+        no_reads = sum(1 for r in records if r["plate"] is None)
+        if no_reads:
+            m.no_reads.labels(source).inc(no_reads)
         m.ack_seconds.labels(source).observe(time.perf_counter() - started)
         m.requests.labels(source, "200").inc()
         if ctx.settings.log_plates:
@@ -288,9 +291,13 @@ def create_app(ctx: IngestContext, *, lifespan: Any = None) -> FastAPI:
                 camera_id,
                 [r["plate"] for r in records],
             )
-        return JSONResponse(
-            {"accepted": len(records), "event_ids": [r["event_id"] for r in records]}
-        )
+        body_out: dict[str, Any] = {
+            "accepted": len(records),
+            "event_ids": [r["event_id"] for r in records],
+        }
+        if no_reads:
+            body_out["no_read"] = no_reads  # accepted as events without a plate
+        return JSONResponse(body_out)
 
     if ctx.device_activity is not None:
 

@@ -39,6 +39,12 @@ class IngestMetrics:
             ["source"],
             registry=r,
         )
+        self.no_reads = Counter(
+            "platestream_ingest_no_read_events_total",
+            "Camera events published without a plate (the device saw a vehicle, read nothing).",
+            ["source"],
+            registry=r,
+        )
         self.images = Counter(
             "platestream_ingest_images_total", "Images by transport.", ["mode"], registry=r
         )

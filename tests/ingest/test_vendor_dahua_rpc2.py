@@ -173,7 +173,10 @@ def test_rpc2_push_is_accepted_over_http(settings) -> None:
             "/push/dahua", content=notify(traffic_junction("", group=7)), headers=headers
         )
         assert empty.status_code == 200, empty.text
-        assert empty.json()["accepted"] == 1
+        assert empty.json()["accepted"] == 1 and empty.json()["no_read"] == 1
+        assert "no_read" not in r.json()
+        metrics = client.get("/metrics").text
+        assert 'platestream_ingest_no_read_events_total{source="dahua"} 1.0' in metrics
     records = read_topic(s, s.topic(catalogue.CAMERA_EVENTS.name), expect=2)
     by_id = {rec["event_id"]: rec for _, rec in records}
     rec = by_id[event_id]
