@@ -29,6 +29,7 @@ from platestream.timeutil import now_ms
 logger = logging.getLogger(__name__)
 
 CHUNK = 256 * 1024
+BLOCK = {"max_block_size": 1000, "preferred_block_size_bytes": 1_000_000}
 # Sections read from ClickHouse: (file in the archive, table, SQL after FROM, image-key columns).
 # {plate:String} is bound by the server. Tables that do not exist in a deployment are skipped.
 SECTIONS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
@@ -185,7 +186,8 @@ def _tables(clickhouse: Any) -> set[str]:
 
 
 def _stream_rows(clickhouse: Any, sql: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    with clickhouse.query_row_block_stream(sql, parameters=params) as stream:
+    # Small blocks: a block's rows are Python objects (a few KB a row), held while it is written.
+    with clickhouse.query_row_block_stream(sql, parameters=params, settings=BLOCK) as stream:
         names = stream.source.column_names
         for block in stream:
             for row in block:
