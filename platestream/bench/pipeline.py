@@ -102,23 +102,23 @@ def run(base: CommonSettings, opts: PipelineOptions) -> dict[str, Any]:
         raise PlatestreamError(
             f"stages not available in this checkout: {', '.join(sorted(missing))}{hint}"
         )
-    if opts.cpus:  # children (a private stack, the stages) inherit this until _run moves it
-        stage_cores, _ = pinning.split(opts.cpus)
-        pinning.pin_process(os.getpid(), stage_cores, children=False)
+    cores = pinning.split(opts.cpus) if opts.cpus else None
+    if cores:  # children (a private stack, the stages) inherit this until _run moves it
+        pinning.pin_process(os.getpid(), cores[0], children=False)
     with harness.choose_stack(base, opts.stack) as (stack_settings, started_stack):
         run_id = harness.new_run_id("bench")
         settings = harness.isolated(stack_settings, run_id)
         try:
             harness.prepare_namespace(settings)
-            return _run(settings, opts, run_id, started_stack is not None)
+            return _run(settings, opts, run_id, started_stack is not None, cores)
         finally:
             if not opts.keep:
                 harness.drop_namespace(settings)
 
 
-def pin(pipeline_pids: dict[str, int], cpus: int) -> dict[str, Any]:
-    """The stages and the stack on ``cpus`` cores (every thread), this process on the others."""
-    stage_cores, load_cores = pinning.split(cpus)
+def pin(pipeline_pids: dict[str, int], cores: tuple[set[int], set[int]]) -> dict[str, Any]:
+    """The stages and the stack on ``cores[0]`` (every thread), this process on ``cores[1]``."""
+    stage_cores, load_cores = cores
     threads = {name: pinning.pin_process(pid, stage_cores) for name, pid in pipeline_pids.items()}
     pinning.pin_process(os.getpid(), load_cores, children=False)
     logger.info("pinned %s to cores %s; the load generator to %s", threads, stage_cores, load_cores)
@@ -130,7 +130,11 @@ def pin(pipeline_pids: dict[str, int], cpus: int) -> dict[str, Any]:
 
 
 def _run(
-    settings: CommonSettings, opts: PipelineOptions, run_id: str, own_stack: bool
+    settings: CommonSettings,
+    opts: PipelineOptions,
+    run_id: str,
+    own_stack: bool,
+    cores: tuple[set[int], set[int]] | None = None,
 ) -> dict[str, Any]:
     from platestream.clickhouse import make_clickhouse
 
@@ -282,8 +286,8 @@ def _run(
                 "the alert watcher is not reading yet; first alert latencies may be late"
             )
         pipeline_pids = {**stages.pids(), **harness.stack_pids(settings)}
-        if opts.cpus:
-            result["pinning"] = pin(pipeline_pids, opts.cpus)
+        if cores:
+            result["pinning"] = pin(pipeline_pids, cores)
         sampler = ProcessSampler({**pipeline_pids, "loadgen(this process)": os.getpid()}).start()
         cleanup.callback(sampler.stop)
         for probe in (reads_fresh, events_fresh, frames_fresh):
