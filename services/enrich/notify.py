@@ -1,5 +1,8 @@
 """Alert delivery: routes, channels (webhook, MQTT, e-mail), retries, outcome records.
 
+The same channels carry anomalies (clone, misread, overstay: notify_anomalies.py) to the routes
+whose ``kinds`` name them, with the anomaly id where an alert has its alert id.
+
 Engine-agnostic: ``Notifier.handle(alert)`` delivers one alert to every target its routes name and
 returns the outcome records; the faust app (``notify_app.py``) feeds it alerts and keeps the
 table of what was already delivered, so an alert seen twice is delivered once per target.
@@ -36,12 +39,26 @@ import httpx
 from platestream.ids import stable_id
 from platestream.netguard import TargetRefused, check_url
 from platestream.timeutil import now_ms
+from services.enrich import notify_anomalies as anomalies
 from services.enrich.settings import NotifySettings, Route
 
 logger = logging.getLogger(__name__)
 
 PRIORITY = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 RETRYABLE_STATUS = {408, 425, 429}
+ALERT_EMAIL_FIELDS = (
+    "plate",
+    "camera_id",
+    "camera_name",
+    "site",
+    "zone",
+    "list_id",
+    "reason",
+    "priority",
+    "ts",
+    "event_id",
+    "alert_id",
+)
 
 
 class DeliveryError(Exception):
@@ -57,12 +74,19 @@ def targets_for(alert: dict[str, Any], routes: list[Route]) -> list[Route]:
     level = PRIORITY.get(str(alert.get("priority", "medium")).lower(), 1)
     out: dict[tuple[str, str], Route] = {}
     for r in routes:
+        if "watchlist" not in r.kinds:
+            continue
         if r.lists and alert.get("list_id") not in r.lists:
             continue
         if level < PRIORITY[r.min_priority]:
             continue
         out.setdefault((r.channel, r.target), r)
     return list(out.values())
+
+
+def message_id(msg: dict[str, Any]) -> str:
+    """The id receivers dedupe on: an alert's alert_id, an anomaly's anomaly_id."""
+    return str(msg.get("alert_id") or msg.get("anomaly_id"))
 
 
 def delivery_id(alert_id: str, channel: str, target: str) -> str:
@@ -156,7 +180,7 @@ class Notifier:
                 error = str(exc)
                 logger.warning(
                     "alert %s to %s %s: attempt %d failed: %s",
-                    alert.get("alert_id"),
+                    message_id(alert),
                     route.channel,
                     route.target,
                     attempt,
@@ -169,7 +193,7 @@ class Notifier:
             ) as exc:  # a bug or an unexpected library error: final, never kills the agent
                 logger.exception(
                     "alert %s to %s %s: unexpected error",
-                    alert.get("alert_id"),
+                    message_id(alert),
                     route.channel,
                     route.target,
                 )
@@ -188,7 +212,7 @@ class Notifier:
         elif route.channel == "kafka":
             if self._kafka_send is None:
                 raise DeliveryError("no Kafka producer for kafka routes", retryable=False)
-            key = str(alert.get("camera_id") or alert.get("alert_id") or "").encode()
+            key = str(alert.get("camera_id") or message_id(alert)).encode()
             await self._kafka_send(route.target, key, alert_json(alert))
         elif route.channel == "mqtt":
             await asyncio.get_running_loop().run_in_executor(None, self._mqtt_publish, alert, route)
@@ -208,6 +232,7 @@ class Notifier:
             except TargetRefused as exc:
                 raise DeliveryError(f"target refused: {exc}", retryable=False) from exc
         body = alert_json(alert)
+        msg_id = message_id(alert)
         ts = str(int(time.time()))
         headers = {
             "Content-Type": "application/json",
@@ -215,12 +240,12 @@ class Notifier:
             "X-Platestream-Signature": sign(
                 route.secret or self.settings.notify_webhook_secret, ts, body
             ),
-            "X-Platestream-Alert-Id": str(alert.get("alert_id")),
-            "webhook-id": str(alert.get("alert_id")),
+            "X-Platestream-Alert-Id": msg_id,
+            "webhook-id": msg_id,
             "webhook-timestamp": ts,
             "webhook-signature": standard_signature(
                 route.secret or self.settings.notify_webhook_secret,
-                str(alert.get("alert_id")),
+                msg_id,
                 ts,
                 body,
             ),
@@ -286,26 +311,15 @@ class Notifier:
         msg = EmailMessage()
         msg["From"] = route.sender or s.notify_smtp_from
         msg["To"] = address
-        msg["Subject"] = (
-            f"[platestream] {alert.get('priority', '').upper()} watchlist hit at {alert.get('camera_name') or alert.get('camera_id')}"
-        )
-        msg["X-Platestream-Alert-Id"] = str(alert.get("alert_id"))
-        lines = [
-            f"{k}: {alert.get(k)}"
-            for k in (
-                "plate",
-                "camera_id",
-                "camera_name",
-                "site",
-                "zone",
-                "list_id",
-                "reason",
-                "priority",
-                "ts",
-                "event_id",
-                "alert_id",
+        if "anomaly_id" in alert:
+            msg["Subject"] = anomalies.email_subject(alert)
+            lines = anomalies.email_lines(alert)
+        else:
+            msg["Subject"] = (
+                f"[platestream] {alert.get('priority', '').upper()} watchlist hit at {alert.get('camera_name') or alert.get('camera_id')}"
             )
-        ]
+            lines = [f"{k}: {alert.get(k)}" for k in ALERT_EMAIL_FIELDS]
+        msg["X-Platestream-Alert-Id"] = message_id(alert)
         msg.set_content("\n".join(lines))
         host = route.host or s.notify_smtp_host
         port = route.port or s.notify_smtp_port

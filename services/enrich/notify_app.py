@@ -1,4 +1,5 @@
-"""The notifier as a faust-streaming app: alerts in, deliveries out, a table of what was delivered.
+"""The notifier as a faust-streaming app: alerts and anomalies in, deliveries out, a table of what
+was delivered.
 
 Low rate and I/O bound (HTTP, MQTT, SMTP), so faust's per-message overhead does not matter here and
 its table with a changelog gives the dedup state for free: ``delivered[delivery_id]`` is set after
@@ -7,7 +8,9 @@ a redelivered record after a notifier restart) is delivered once per target. Ale
 camera, so both copies land in the same partition and are handled in order by one agent.
 The table is written (and its changelog flushed) after the delivery, so delivery is at-least-once:
 a notifier restarted after a crash has been seen to deliver an alert again (docs/faults.md);
-receivers can dedupe on ``X-Platestream-Alert-Id``.
+receivers can dedupe on ``X-Platestream-Alert-Id``. Anomalies (anpr.anomalies.v1: clone, misread,
+overstay) follow the same path in an agent of their own, with their own table, to the routes whose
+``kinds`` name them (notify_anomalies.py).
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from platestream import topics as catalogue
 from platestream.errors import SerdeError
 from platestream.gaps import GapWatch
 from platestream.serde import AvroSerde
-from services.enrich.notify import Notifier, delivery_id, targets_for
+from services.enrich import notify_anomalies as anomalies
+from services.enrich.notify import Notifier, delivery_id, message_id, targets_for
 from services.enrich.notify_metrics import NotifyMetrics
 from services.enrich.routes import RouteTable
 from services.enrich.settings import NotifySettings
@@ -130,10 +134,24 @@ def build_notify_app(
     else:
         routes.ready.set()
 
-    gaps = GapWatch()
+    anomalies_topic = settings.topic(catalogue.ANOMALIES.name)
+    anomalies_in = app.topic(
+        anomalies_topic,
+        value_serializer="raw",
+        key_serializer="raw",
+        partitions=catalogue.partitions_for(catalogue.ANOMALIES, settings),
+    )
+    # anomaly deliveries have a table of their own: a table is partitioned like its source topic
+    delivered_anomalies = app.Table(
+        "delivered-anomalies",
+        default=None,
+        partitions=catalogue.partitions_for(catalogue.ANOMALIES, settings),
+    )
+    gaps = {alerts_topic: GapWatch(), anomalies_topic: GapWatch()}
 
     async def on_assigned(app: Any, assigned: Any, **_: Any) -> None:
-        gaps.forget({tp.partition for tp in assigned if tp.topic == alerts_topic})
+        for topic, watch in gaps.items():
+            watch.forget({tp.partition for tp in assigned if tp.topic == topic})
 
     app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
 
@@ -158,41 +176,42 @@ def build_notify_app(
         )
         m.dead_letters.inc()
 
-    async def handle(value: bytes, key: bytes | None, source: tuple[str, int, int]) -> str | None:
-        where = f"{source[0]}[{source[1]}]@{source[2]}"
-        try:
-            alert = serde.decode(value)
-        except SerdeError as exc:
-            logger.warning("dead-lettering %s: %s", where, exc)
-            await dead_letter(value, key, str(exc), source, delivery=False)
-            return None
-        alert_id: str = alert["alert_id"]
-        m.alert_seen(alert)
+    async def routes_ready() -> None:
         if not routes.ready.is_set():
             await asyncio.get_running_loop().run_in_executor(None, routes.ready.wait, 30.0)
-        for route in targets_for(alert, routes.current()):
-            did = delivery_id(alert_id, route.channel, route.target)
-            if delivered.get(did):
+
+    async def deliver_to(
+        msg: dict[str, Any],
+        targets: list[Any],
+        table: Any,
+        raw: tuple[bytes, bytes | None, tuple[str, int, int]],
+    ) -> None:
+        """Deliver one alert or anomaly to each target not yet in ``table``; record outcomes."""
+        msg_id = message_id(msg)
+        value, key, source = raw
+        for route in targets:
+            did = delivery_id(msg_id, route.channel, route.target)
+            if table.get(did):
                 logger.info(
-                    "alert %s already delivered to %s (%s); skipping",
-                    alert_id,
+                    "%s already delivered to %s (%s[%d]@%d); skipping",
+                    msg_id,
                     route.channel,
-                    where,
+                    *source,
                 )
                 m.deliveries.labels(route.channel, "skipped").inc()
                 continue
             started = time.perf_counter()
-            outcome = await notifier.deliver(alert, route)
-            rec = outcome.record(alert_id)
-            m.delivered(alert, route.channel, outcome.status, time.perf_counter() - started)
+            outcome = await notifier.deliver(msg, route)
+            rec = outcome.record(msg_id)
+            m.delivered(msg, route.channel, outcome.status, time.perf_counter() - started)
             await deliveries.send(
-                key=alert_id.encode(),
+                key=msg_id.encode(),
                 value=serde.encode("alert_delivery", rec, subject=f"{deliveries_topic}-value"),
             )
             if outcome.status == "delivered":
-                delivered[did] = {"ts": rec["ts"], "attempts": outcome.attempts}
+                table[did] = {"ts": rec["ts"], "attempts": outcome.attempts}
                 # Send the table's changelog record now rather than on faust's next buffer
-                # flush: a notifier killed in between re-delivers the alert after its restart.
+                # flush: a notifier killed in between re-delivers the message after its restart.
                 await app.producer.flush()
             else:
                 await dead_letter(
@@ -202,13 +221,43 @@ def build_notify_app(
                     source,
                     delivery=True,
                 )
-        return alert_id
 
-    @app.agent(alerts)
-    async def deliver(stream: Any) -> Any:
+    async def handle_alert(
+        value: bytes, key: bytes | None, source: tuple[str, int, int]
+    ) -> str | None:
+        try:
+            alert = serde.decode(value)
+        except SerdeError as exc:
+            logger.warning("dead-lettering %s[%d]@%d: %s", *source, exc)
+            await dead_letter(value, key, str(exc), source, delivery=False)
+            return None
+        m.alert_seen(alert)
+        await routes_ready()
+        await deliver_to(
+            alert, targets_for(alert, routes.current()), delivered, (value, key, source)
+        )
+        return str(alert["alert_id"])
+
+    async def handle_anomaly(
+        value: bytes, key: bytes | None, source: tuple[str, int, int]
+    ) -> str | None:
+        try:
+            record = anomalies.check_anomaly(serde.decode(value))
+        except (SerdeError, anomalies.BadAnomaly) as exc:
+            logger.warning("dead-lettering %s[%d]@%d: %s", *source, exc)
+            await dead_letter(value, key, str(exc), source, delivery=False)
+            return None
+        await routes_ready()
+        targets = anomalies.anomaly_targets(record, routes.current())
+        raw = (value, key, source)
+        await deliver_to(anomalies.message(record), targets, delivered_anomalies, raw)
+        return str(record["anomaly_id"])
+
+    async def consume(stream: Any, handle: Any) -> Any:
+        """Each record of ``stream`` through ``handle``, reading back offsets the broker skipped."""
         async for event in stream.events():
             msg = event.message
-            skipped = gaps.see(msg.partition, msg.offset)
+            skipped = gaps[msg.topic].see(msg.partition, msg.offset)
             if skipped is not None:
                 logger.warning(
                     "%s[%d]: offsets %d-%d were not delivered to this consumer; reading them back",
@@ -232,5 +281,15 @@ def build_notify_app(
                     if v is not None:
                         await handle(v, k, (msg.topic, msg.partition, off))
             yield await handle(event.value, event.key, (msg.topic, msg.partition, msg.offset))
+
+    @app.agent(alerts)
+    async def deliver(stream: Any) -> Any:
+        async for result in consume(stream, handle_alert):
+            yield result
+
+    @app.agent(anomalies_in)
+    async def deliver_anomalies(stream: Any) -> Any:
+        async for result in consume(stream, handle_anomaly):
+            yield result
 
     return app

@@ -3,7 +3,8 @@
 A background thread reads the compacted topic from the beginning and keeps following it
 (``StateFollower``, no consumer group); each record becomes a ``Route`` with its secret read from
 the secret store the API wrote it to. ``current()`` is what the notifier routes an alert by:
-the bootstrap routes of ``PLATESTREAM_NOTIFY_ROUTES`` plus every enabled topic route.
+the bootstrap routes of ``PLATESTREAM_NOTIFY_ROUTES`` plus every enabled topic route; a route's
+``kinds`` say whether it takes watchlist alerts, anomalies of some kinds, or both.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from services.enrich.state import StateFollower
 logger = logging.getLogger(__name__)
 
 MAX_ROUTES = 10_000
+KINDS = ("watchlist", "clone", "misread", "overstay")
 START_TIMEOUT_S = 30.0
 
 
@@ -38,8 +40,19 @@ def route_from_record(record: dict[str, Any], secrets: SecretStore | None) -> Ro
                 record.get("route_id"),
                 record["secret_ref"],
             )
+    kinds = record.get("kinds")
+    if kinds is None:  # a record decoded without the field: the schema's default
+        kinds = ["watchlist"]
+    known = [k for k in kinds if k in KINDS]
+    if len(known) < len(kinds):  # a newer API's kind: keep the route for the kinds known here
+        logger.warning(
+            "alert route %s: kinds %s not delivered by this notifier",
+            record.get("route_id"),
+            sorted(set(kinds) - set(KINDS))[:8],
+        )
     try:
         return Route(
+            kinds=known,
             channel=record["channel"],
             target=record["target"],
             lists=list(record.get("lists") or []),

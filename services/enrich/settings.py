@@ -65,6 +65,10 @@ class EnrichSettings(CommonSettings):
     )
 
 
+RouteKind = Literal["watchlist", "clone", "misread", "overstay"]
+DEFAULT_KINDS: tuple[RouteKind, ...] = ("watchlist",)
+
+
 class Route(BaseModel):
     """Where alerts of some lists and priorities go.
 
@@ -84,6 +88,8 @@ class Route(BaseModel):
     secret: str | None = Field(default=None, repr=False)  # webhook signing secret
     tls: Literal["none", "tls", "starttls"] = "none"
     sender: str | None = None
+    # what the route receives: watchlist alerts and/or anomalies of these kinds (notify_anomalies)
+    kinds: list[RouteKind] = Field(default_factory=lambda: list(DEFAULT_KINDS))
 
 
 DEV_WEBHOOK_SECRET = "platestream-dev-webhook-secret"

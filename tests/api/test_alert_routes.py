@@ -299,3 +299,22 @@ def test_email_route_with_smtp_login_and_kafka_route_test_sends(api_env: ApiEnv)
             "the test alert on the Kafka route's topic",
         )
         assert json.loads(msg.value())["plate"] == "TEST000"
+
+
+def test_routes_choose_what_they_receive(api_env: ApiEnv) -> None:
+    plain = create(api_env, channel="kafka", target=f"ops.kinds-{uuid.uuid4().hex[:6]}")
+    assert plain["kinds"] == ["watchlist"]  # as every route made before kinds existed
+    chosen = create(
+        api_env,
+        channel="kafka",
+        target=f"ops.kinds-{uuid.uuid4().hex[:6]}",
+        kinds=["clone", "overstay"],
+    )
+    assert chosen["kinds"] == ["clone", "overstay"]
+    listed = {r["route_id"]: r for r in api_env.get("/api/v1/alert-routes").json()}
+    assert listed[chosen["route_id"]]["kinds"] == ["clone", "overstay"]
+    for kinds in (["convoy"], []):
+        bad = api_env.post(
+            "/api/v1/alert-routes", json={"channel": "kafka", "target": "ops.x", "kinds": kinds}
+        )
+        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][:2] == ["body", "kinds"]

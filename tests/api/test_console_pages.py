@@ -174,14 +174,16 @@ def test_alert_routes_page_creates_and_test_sends(api_env: ApiEnv, browser: Any)
         [(path, _headers, body)] = hook.posts
         assert path == "/ui" and json.loads(body)["plate"] == "TEST000"
         shot(browser, "alert-routes")
-        # edit: the priority changes, the signing secret is kept
+        # edit: the priority changes, the route also takes clones, the signing secret is kept
         browser.eval(f"""{row}.querySelector('.route-edit').click();
             document.querySelector('#route-form').min_priority.value = 'critical';
+            document.querySelector('#route-form input[name=kinds][value=clone]').checked = true;
             document.querySelector('#route-status').textContent = '';
             document.querySelector('#route-create').click(); true""")
         assert browser.wait_for("document.querySelector('#route-status').textContent") == "Saved."
         saved = next(r for r in api_env.get("/api/v1/alert-routes").json() if r["name"] == name)
         assert saved["min_priority"] == "critical" and saved["has_secret"]
+        assert saved["kinds"] == ["watchlist", "clone"]
         browser.eval(f"{row}.querySelector('.route-enabled').click(); true")
         route_id = next(
             r["route_id"] for r in api_env.get("/api/v1/alert-routes").json() if r["name"] == name

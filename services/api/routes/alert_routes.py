@@ -1,5 +1,6 @@
 """Alert routes (anpr.alert-routes.v1): webhook, MQTT, e-mail and Kafka targets notify delivers
-watchlist alerts to, with list and priority filters, enable/disable and a test send. Secrets
+watchlist alerts (list and priority filters) and anomalies of the chosen kinds to, enable/disable
+and a test send. Secrets
 (signing secret, passwords) go to the secret store; the record names them."""
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ DEFAULT_PORTS = {
     ("email", "tls"): 465,
 }
 
+# what a route receives: watchlist alerts and the kinds of anpr.anomalies.v1 (docs/investigations.md)
+Kind = Literal["watchlist", "clone", "misread", "overstay"]
+DEFAULT_KINDS: tuple[Kind, ...] = ("watchlist",)
+
 
 class RouteIn(BaseModel):
     name: str = Field(default="", max_length=128)
@@ -59,6 +64,12 @@ class RouteIn(BaseModel):
     )
     tls: Literal["none", "tls", "starttls"] = "none"
     sender: str | None = Field(default=None, max_length=320)
+    kinds: list[Kind] = Field(
+        default_factory=lambda: list(DEFAULT_KINDS),
+        min_length=1,
+        max_length=4,
+        description="What the route receives: watchlist alerts and/or anomalies of these kinds.",
+    )
 
 
 class RouteCreate(RouteIn):
@@ -82,6 +93,7 @@ class RouteOut(BaseModel):
     username: str | None
     tls: str
     sender: str | None
+    kinds: list[str]
     has_secret: bool
     updated_at: int
 
@@ -140,6 +152,7 @@ def validate(body: RouteIn, *, allow_private: bool, prefix: str) -> None:
 def _out(rec: dict[str, Any]) -> dict[str, Any]:
     out = {k: rec.get(k) for k in RouteOut.model_fields if k != "has_secret"}
     out["has_secret"] = bool(rec.get("secret_ref"))
+    out["kinds"] = rec.get("kinds") or ["watchlist"]
     return out
 
 

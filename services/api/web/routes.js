@@ -1,4 +1,5 @@
-// Alert routes page: webhook, MQTT, e-mail and Kafka routes with list and priority filters,
+// Alert routes page: webhook, MQTT, e-mail and Kafka routes with what they receive (watchlist alerts,
+// anomalies by kind), list and priority filters,
 // enable/disable and a test send that answers how the delivery went.
 "use strict";
 
@@ -8,6 +9,8 @@ function editRoute(r) {
   const f = $("#route-form");
   for (const k of ["name", "channel", "target", "min_priority", "host", "port", "username", "tls", "sender"]) f[k].value = r[k] ?? "";
   f.lists.value = r.lists.join(", ");
+  const kinds = r.kinds || ["watchlist"];
+  f.querySelectorAll("input[name=kinds]").forEach((el) => { el.checked = kinds.includes(el.value); });
   f.password.value = f.secret.value = "";
   routeFieldsFor(f);
   editingRoute = r.route_id;
@@ -19,7 +22,7 @@ async function loadRoutes() {
   const body = $("#routes tbody");
   body.innerHTML = routes.map((r) => `<tr data-id="${esc(r.route_id)}"><td>${esc(r.name || r.route_id)}</td><td>${esc(r.channel)}</td>` +
     `<td class="target">${esc(r.target)}${r.host ? ` <small>via ${esc(r.host)}:${r.port || ""}${r.tls !== "none" ? " " + esc(r.tls) : ""}</small>` : ""}</td>` +
-    `<td>${esc(r.lists.join(", ") || "all")}</td><td>${esc(r.min_priority)}</td>` +
+    `<td>${esc((r.kinds || ["watchlist"]).join(", "))}</td><td>${esc(r.lists.join(", ") || "all")}</td><td>${esc(r.min_priority)}</td>` +
     `<td><label class="check"><input type="checkbox" class="route-enabled"${r.enabled ? " checked" : ""}> on</label></td>` +
     `<td><button class="route-test">Send test</button> <span class="route-result"></span></td><td><button class="route-edit">Edit</button> <button class="route-delete">Delete</button></td></tr>`).join("");
   body.querySelectorAll("tr").forEach((tr) => {
@@ -56,7 +59,8 @@ async function showRoutes() {
     e.preventDefault();
     const f = e.target;
     const body = { name: f.name.value, channel: f.channel.value, target: f.target.value, min_priority: f.min_priority.value,
-      lists: f.lists.value.split(",").map((x) => x.trim()).filter(Boolean) };
+      lists: f.lists.value.split(",").map((x) => x.trim()).filter(Boolean),
+      kinds: Array.from(f.querySelectorAll("input[name=kinds]:checked")).map((el) => el.value) };
     if (body.channel === "mqtt" || body.channel === "email") {
       Object.assign(body, { host: f.host.value || null, port: f.port.value ? Number(f.port.value) : null, username: f.username.value || null, tls: f.tls.value });
       if (f.password.value) body.password = f.password.value;
