@@ -1,8 +1,10 @@
 """`platestream investigate`: scheduled analyses over the stored passages (convoys, overstays).
 
 Runs once and exits (for cron or a Kubernetes CronJob), or with ``--every-s`` repeats until
-SIGTERM/SIGINT, each run over the window that ends at that moment. One JSON object per convoy on
-stdout (or appended to ``--out``), so the result can be piped or shipped like a log.
+SIGTERM/SIGINT, each run over the window that ends at that moment. One JSON object per convoy or
+overstay on stdout (convoys: or appended to ``--out``), so the result can be piped or shipped like
+a log; ``overstays --emit`` also writes each overstay to anpr.anomalies.v1 for notify
+(services/investigate/overstays.py).
 """
 
 from __future__ import annotations
@@ -112,22 +114,48 @@ def overstays(
         datetime | None, typer.Option(help="Now, for the stays still open (UTC); default: now.")
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
+    emit: Annotated[
+        bool,
+        typer.Option(
+            "--emit",
+            help="Also write each overstay to anpr.anomalies.v1 (kind overstay) for notify.",
+        ),
+    ] = False,
+    every_s: Annotated[
+        float, typer.Option(min=0, help="Repeat every this many seconds (0: run once).")
+    ] = 0,
 ) -> None:
-    """Print the stays longer than the limit (closed, or still open now), one JSON line each."""
+    """Print the stays longer than the limit (closed, or still open now), one JSON line each;
+    with --emit also produce them as anomaly events (the same stay keeps the same id)."""
     from platestream.clickhouse import make_clickhouse
+    from platestream.runtime import install_stop_handlers
     from platestream.settings import CommonSettings, load
     from platestream.timeutil import now_ms, to_ms
     from services.api.investigations import overstays as query
 
     settings = load(CommonSettings)
-    end = to_ms(until) if until is not None else now_ms()
-    rows = query(
-        make_clickhouse(settings),
-        since=end - hours * HOUR_MS,
-        until=end,
-        now=end,
-        limit_s=limit_s,
-        site=site,
-        limit=limit,
-    )
-    typer.echo("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows), nl=False)
+    client = make_clickhouse(settings)
+    stop = threading.Event()
+    if every_s:
+        install_stop_handlers(stop)
+    while True:
+        end = to_ms(until) if until is not None else now_ms()
+        rows = query(
+            client,
+            since=end - hours * HOUR_MS,
+            until=end,
+            now=end,
+            limit_s=limit_s,
+            site=site,
+            limit=limit,
+        )
+        typer.echo("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows), nl=False)
+        if emit:
+            from services.investigate.overstays import emit as produce
+            from services.investigate.overstays import overstay_records
+
+            records = overstay_records(client, rows, limit_s=limit_s, emitted_at=now_ms())
+            produce(settings, records)
+            logger.info("overstays: %d of %d emitted as anomalies", len(records), len(rows))
+        if not every_s or stop.wait(every_s):
+            return
