@@ -30,6 +30,7 @@ ATTRS = (
     "direction",
     "direction_raw",
     "country",
+    "region",
     "plate_format",
     "vehicle_type",
     "vehicle_color",
@@ -65,6 +66,7 @@ class Read:
     vehicle_model: str | None = None
     tp: TopicPartition = ("", 0)
     offset: int = -1
+    region: str | None = None  # state or province (ISO 3166-2 subdivision part), from devices
 
 
 class Passage:
@@ -72,9 +74,9 @@ class Passage:
 
     __slots__ = (
         "alerted",
-        "early_checked",
         "best",
         "count",
+        "early_checked",
         "event_id",
         "first_box",
         "first_read",

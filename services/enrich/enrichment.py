@@ -171,6 +171,8 @@ def event_record(
         "confidence": confidence,
         "plate_format": fmt or attrs.get("plate_format"),
         "country": country,
+        # the device's state/province belongs to the device's country, not to a format's
+        "region": attrs.get("region") if attrs.get("country") else None,
         "ts": best.ts,
         "first_seen": passage.first_seen,
         "last_seen": passage.last_seen,

@@ -108,6 +108,7 @@ def from_camera_event(
         direction=rec.get("direction"),
         direction_raw=rec.get("direction_raw"),
         country=rec.get("country"),
+        region=rec.get("region"),
         vehicle_type=rec.get("vehicle_type"),
         vehicle_color=rec.get("vehicle_color"),
         vehicle_make=rec.get("vehicle_make"),

@@ -98,3 +98,26 @@ def test_event_record_joins_camera_metadata() -> None:
     assert ev["access_status"] == "watchlisted" and ev["watchlist_hits"] == ["e1"]
     cams.apply("gate", None)
     assert cams.get("gate") is None
+
+
+def test_a_devices_state_goes_with_its_country_onto_the_event() -> None:
+    from platestream.serde import AvroSerde
+
+    p = Passage(_read(0, country="US", region="IN"), 0)
+    p.add(_read(1), 0)
+    ev = event_record(
+        p, plate="ABC1D23", confidence=0.7, camera=None, hits=[], status="unknown", emitted_at=1
+    )
+    assert (ev["country"], ev["region"]) == ("US", "IN")
+    assert AvroSerde().decode(AvroSerde().encode("plate_event", ev))["region"] == "IN"
+    # a country worked out from the plate format carries no state
+    ev = event_record(
+        Passage(_read(0, region="IN"), 0),
+        plate="ABC1D23",
+        confidence=0.7,
+        camera=_cameras().get("gate"),
+        hits=[],
+        status="unknown",
+        emitted_at=1,
+    )
+    assert (ev["country"], ev["region"]) == ("BR", None)
