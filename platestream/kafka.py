@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -49,6 +50,42 @@ def consumer_config(settings: CommonSettings, group_id: str, **overrides: Any) -
     }
     conf.update(overrides)
     return conf
+
+
+def kafka_ssl_context(settings: CommonSettings) -> ssl.SSLContext | None:
+    """The TLS context of the Python (aiokafka/faust) clients: the same CA, client certificate and
+    hostname check as librdkafka's ``ssl.*`` keys; None when the protocol has no TLS."""
+    if settings.kafka_security_protocol not in ("SSL", "SASL_SSL"):
+        return None
+    ca = settings.kafka_ssl_ca_location
+    context = ssl.create_default_context(cafile=str(ca) if ca else None)
+    context.check_hostname = settings.kafka_ssl_check_hostname
+    if settings.kafka_ssl_certificate_location and settings.kafka_ssl_key_location:
+        context.load_cert_chain(
+            str(settings.kafka_ssl_certificate_location),
+            str(settings.kafka_ssl_key_location),
+            password=settings.kafka_ssl_key_password,
+        )
+    return context
+
+
+def faust_credentials(settings: CommonSettings) -> Any:
+    """The Kafka security settings as faust credentials (None for PLAINTEXT): SASLCredentials for
+    SASL_PLAINTEXT and SASL_SSL (with the TLS context), SSLCredentials for SSL."""
+    import faust
+
+    protocol = settings.kafka_security_protocol
+    context = kafka_ssl_context(settings)
+    if protocol.startswith("SASL_"):
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username or "",
+            password=settings.kafka_sasl_password or "",
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=context,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
 
 
 def delivery_problem(err: Any, msg: Any) -> str | None:

@@ -84,10 +84,28 @@ class CommonSettings(BaseSettings):
     )
 
     kafka_bootstrap: str = "127.0.0.1:9092"
-    kafka_security_protocol: str = "PLAINTEXT"
-    kafka_sasl_mechanism: str | None = None
+    # Kafka security (docs/deploy.md "Kafka security"): one set of variables for every stage,
+    # mapped to librdkafka keys by kafka_common() and to faust credentials by
+    # platestream.kafka.faust_credentials().
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: str | None = None
+    kafka_ssl_ca_location: Path | None = Field(
+        default=None, description="CA bundle (PEM) that signed the brokers' certificates."
+    )
+    kafka_ssl_certificate_location: Path | None = Field(
+        default=None, description="Client certificate (PEM) for mutual TLS."
+    )
+    kafka_ssl_key_location: Path | None = Field(
+        default=None, description="Client private key (PEM) for mutual TLS."
+    )
+    kafka_ssl_key_password: str | None = Field(
+        default=None, description="Passphrase of the client key, if it has one."
+    )
+    kafka_ssl_check_hostname: bool = Field(
+        default=True, description="Verify that the broker certificate names the broker host."
+    )
     kafka_log_level: int | None = Field(
         default=None,
         ge=0,
@@ -172,6 +190,37 @@ class CommonSettings(BaseSettings):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _kafka_security_is_coherent(self) -> CommonSettings:
+        """Options that the chosen protocol would silently ignore are errors, not surprises."""
+        protocol = self.kafka_security_protocol
+        sasl = protocol.startswith("SASL_")
+        tls = protocol in ("SSL", "SASL_SSL")
+        if sasl and not self.kafka_sasl_mechanism:
+            raise ValueError(
+                f"PLATESTREAM_KAFKA_SECURITY_PROTOCOL={protocol} needs "
+                "PLATESTREAM_KAFKA_SASL_MECHANISM (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)"
+            )
+        if self.kafka_sasl_mechanism and not sasl:
+            raise ValueError(
+                "PLATESTREAM_KAFKA_SASL_MECHANISM needs PLATESTREAM_KAFKA_SECURITY_PROTOCOL "
+                f"SASL_SSL or SASL_PLAINTEXT, not {protocol}"
+            )
+        tls_files = {
+            "KAFKA_SSL_CA_LOCATION": self.kafka_ssl_ca_location,
+            "KAFKA_SSL_CERTIFICATE_LOCATION": self.kafka_ssl_certificate_location,
+            "KAFKA_SSL_KEY_LOCATION": self.kafka_ssl_key_location,
+        }
+        if not tls and any(tls_files.values()):
+            names = ", ".join(f"PLATESTREAM_{n}" for n, v in tls_files.items() if v)
+            raise ValueError(f"{names} need PLATESTREAM_KAFKA_SECURITY_PROTOCOL SSL or SASL_SSL")
+        if bool(self.kafka_ssl_certificate_location) != bool(self.kafka_ssl_key_location):
+            raise ValueError(
+                "PLATESTREAM_KAFKA_SSL_CERTIFICATE_LOCATION and PLATESTREAM_KAFKA_SSL_KEY_LOCATION "
+                "go together (mutual TLS)"
+            )
+        return self
+
     def topic(self, base_name: str) -> str:
         """Full topic name for a catalogue name, with the configured prefix."""
         return f"{self.topic_prefix}{base_name}"
@@ -188,6 +237,18 @@ class CommonSettings(BaseSettings):
             conf["sasl.mechanism"] = self.kafka_sasl_mechanism
             conf["sasl.username"] = self.kafka_sasl_username or ""
             conf["sasl.password"] = self.kafka_sasl_password or ""
+        if self.kafka_security_protocol in ("SSL", "SASL_SSL"):
+            tls = {
+                "ssl.ca.location": self.kafka_ssl_ca_location,
+                "ssl.certificate.location": self.kafka_ssl_certificate_location,
+                "ssl.key.location": self.kafka_ssl_key_location,
+            }
+            conf.update({key: str(path) for key, path in tls.items() if path})
+            if self.kafka_ssl_key_password:
+                conf["ssl.key.password"] = self.kafka_ssl_key_password
+            conf["ssl.endpoint.identification.algorithm"] = (
+                "https" if self.kafka_ssl_check_hostname else "none"
+            )
         return conf
 
     @property

@@ -25,6 +25,7 @@ import faust
 from platestream import topics as catalogue
 from platestream.errors import SerdeError
 from platestream.gaps import GapWatch
+from platestream.kafka import faust_credentials  # TLS/SASL settings -> faust credentials
 from platestream.serde import AvroSerde
 from services.enrich import notify_anomalies as anomalies
 from services.enrich.notify import Notifier, delivery_id, message_id, targets_for
@@ -53,24 +54,6 @@ def read_back(
     finally:
         consumer.close()
     return [(m.offset() or 0, m.key(), m.value()) for m in msgs]
-
-
-def faust_credentials(settings: Any) -> Any:
-    """The Kafka SASL settings (``PLATESTREAM_KAFKA_SASL_*``) as faust credentials, or None.
-
-    Only SASL over plaintext is supported (as for the librdkafka clients: no CA option yet)."""
-    if not settings.kafka_sasl_mechanism:
-        return None
-    protocol = settings.kafka_security_protocol.upper()
-    if protocol != "SASL_PLAINTEXT":
-        raise ValueError(
-            f"faust stages support SASL_PLAINTEXT with a SASL mechanism, not {protocol}"
-        )
-    return faust.SASLCredentials(
-        username=settings.kafka_sasl_username or "",
-        password=settings.kafka_sasl_password or "",
-        mechanism=settings.kafka_sasl_mechanism,
-    )
 
 
 def faust_common(settings: Any, app_id: str, web_port: int) -> dict[str, Any]:
