@@ -18,6 +18,7 @@ from platestream import topics as catalogue
 from platestream.kafka import create_topics
 from platestream.settings import CommonSettings
 from platestream.timeutil import now_ms
+from tests.api.helpers import TEST_PURPOSE
 
 from . import dataset
 
@@ -31,8 +32,13 @@ class InvEnv:
     http: httpx.Client
     token: str
 
-    def get(self, path: str, **params: Any) -> httpx.Response:
-        return self.http.get(path, params=params, headers={"Authorization": f"Bearer {self.token}"})
+    def get(
+        self, path: str, *, purpose: str | None = TEST_PURPOSE, **params: Any
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        if purpose:  # answers that name plates need a stated purpose (issue 17)
+            headers["X-Purpose"] = purpose
+        return self.http.get(path, params=params, headers=headers)
 
 
 @pytest.fixture(scope="package")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.helpers import PASSWORD
+from tests.api.helpers import CHOOSE_PURPOSE_JS, PASSWORD
 from tests.api.test_console import png_pixels
 
 from .dataset import BUDDY, SOMETIMES, TARGET
@@ -46,6 +46,7 @@ def test_investigation_pages(inv_env, tmp_path: Path) -> None:
         browser.wait_for("!!document.querySelector('#search-form')")
         browser.eval("document.querySelector('a[href=\"#journeys\"]').click(); true")
         browser.wait_for("!!document.querySelector('#inv-plate')")
+        browser.wait_for(CHOOSE_PURPOSE_JS)  # the journeys tab asks why; remembered after
         browser.eval(
             f"document.querySelector('#inv-plate').value = {TARGET!r}; document.querySelector('#inv-submit').click(); true"
         )

@@ -79,6 +79,19 @@ def test_bad_requests_are_refused(inv_env) -> None:
         assert inv_env.get(path, **params).status_code == 422, (path, params)
 
 
+def test_answers_that_name_plates_need_a_purpose_and_aggregates_do_not(inv_env) -> None:
+    for path, params in (
+        ("/api/v1/investigations/journeys", {"plate": TARGET}),
+        ("/api/v1/investigations/convoys", {"plate": TARGET}),
+        ("/api/v1/investigations/dwell", {}),
+        ("/api/v1/investigations/anomalies", {}),
+    ):
+        resp = inv_env.get(path, purpose=None, **params, **span(inv_env))
+        assert resp.status_code == 422 and "purpose" in resp.text, (path, resp.text)
+    for path in ("/api/v1/investigations/od", "/api/v1/investigations/travel-times"):
+        assert inv_env.get(path, purpose=None, **span(inv_env)).status_code == 200, path
+
+
 def test_the_scheduled_convoy_job_prints_one_line_per_pair(inv_env) -> None:
     run = subprocess.run(
         [

@@ -12,6 +12,7 @@ from platestream.plates import normalise
 from platestream.timeutil import now_ms, to_ms
 from services.api import investigations as q
 from services.api.deps import Search, StateDep, audit
+from services.api.purpose import RequiredPurpose
 
 router = APIRouter(prefix="/api/v1/investigations", tags=["investigations"])
 
@@ -53,6 +54,7 @@ def convoys(
     request: Request,
     state: StateDep,
     p: Search,
+    _why: RequiredPurpose,
     plate: Plate,
     within_s: Annotated[int, Query(ge=1, le=3600, description="Seconds either side.")] = 60,
     min_occasions: Annotated[int, Query(ge=1, le=1000)] = 3,
@@ -88,6 +90,7 @@ def journeys(
     request: Request,
     state: StateDep,
     p: Search,
+    _why: RequiredPurpose,
     plate: Plate,
     days: Days = 7,
     gap_s: GapS = 1800,
@@ -147,6 +150,7 @@ def dwell(
     request: Request,
     state: StateDep,
     p: Search,
+    _why: RequiredPurpose,
     site: Annotated[str | None, Query(max_length=200)] = None,
     limit_s: Annotated[float, Query(gt=0, description="Stays longer are overstays.")] = 14_400,
     days: Days = 7,
@@ -168,6 +172,7 @@ def anomalies(
     request: Request,
     state: StateDep,
     p: Search,
+    _why: RequiredPurpose,
     kind: Literal["clone", "misread"] | None = None,
     days: Days = 7,
     since: Since = None,

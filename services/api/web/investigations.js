@@ -20,13 +20,19 @@ function invSvg(tag, attrs, text) {
 }
 
 // The page frame: tabs, a form with the given fields, a status line and an output area.
-function invMount(tab, fields) {
+// Tabs whose answers name plates ask why (issue 17): the purpose is remembered for the session.
+const INV_PURPOSE = `<label>Purpose <select id="q-purpose"><option value="">state why...</option></select></label>` +
+  `<label>Case <input id="q-case" maxlength="64" placeholder="case reference"></label>`;
+
+function invMount(tab, fields, { purpose = false } = {}) {
   const view = $("#view");
   const tabs = INV_TABS.map(([id, label]) => `<a href="#${id}" class="${id === tab ? "active" : ""}">${label}</a>`).join(" | ");
   view.innerHTML = `<section class="card investigations"><nav class="inv-tabs">${tabs}</nav>` +
-    `<form id="inv-form" class="inline">${fields}<button id="inv-submit" type="submit">Show</button></form>` +
+    `<form id="inv-form" class="inline">${fields}${purpose ? INV_PURPOSE : ""}<button id="inv-submit" type="submit">Show</button></form>` +
     `<p id="inv-status" class="muted"></p><div id="inv-out"></div></section>`;
-  return $("#inv-form");
+  const form = $("#inv-form");
+  if (purpose) purposeFields(form);
+  return form;
 }
 
 const invDays = (n) => `<label>Days back <input name="days" type="number" min="1" max="366" value="${n}"></label>`;
@@ -71,7 +77,7 @@ function journeyMap(trips, { width = 900, height = 480 } = {}) {
 
 async function showJourneys(plate) {
   const form = invMount("journeys", `<label>Plate <input id="inv-plate" name="plate" required value="${esc(plate || "")}"></label>` +
-    `${invDays(30)}<label>Trip gap (s) <input name="gap_s" type="number" min="60" value="1800"></label>`);
+    `${invDays(30)}<label>Trip gap (s) <input name="gap_s" type="number" min="60" value="1800"></label>`, { purpose: true });
   const run = invRun(form, async (f) => {
     const r = await api("/investigations/journeys?" + new URLSearchParams(f));
     const out = $("#inv-out");
@@ -93,7 +99,7 @@ async function showConvoys(plate) {
   const form = invMount("convoys", `<label>Plate <input id="inv-plate" name="plate" required value="${esc(plate || "")}"></label>` +
     `<label>Within (s) <input name="within_s" type="number" min="1" max="3600" value="60"></label>` +
     `<label>Min. occasions <input name="min_occasions" type="number" min="1" value="3"></label>` +
-    `<label>Min. cameras together <input name="min_cameras" type="number" min="1" value="2"></label>${invDays(30)}`);
+    `<label>Min. cameras together <input name="min_cameras" type="number" min="1" value="2"></label>${invDays(30)}`, { purpose: true });
   const run = invRun(form, async (f) => {
     const r = await api("/investigations/convoys?" + new URLSearchParams(f));
     $("#inv-out").innerHTML = `<table id="inv-convoys" class="grid"><thead><tr><th>Plate</th><th>Occasions</th><th>Passages together</th><th>Cameras</th><th>First</th><th>Last</th></tr></thead><tbody>` +
@@ -143,7 +149,7 @@ const fmtDur = (s) => (s >= 3600 ? `${(s / 3600).toFixed(1)} h` : `${Math.round(
 
 async function showDwell() {
   const form = invMount("dwell", `<label>Site <input name="site" placeholder="all sites"></label>` +
-    `<label>Limit (h) <input id="inv-limit" type="number" min="0.1" step="0.1" value="4"></label>${invDays(30)}`);
+    `<label>Limit (h) <input id="inv-limit" type="number" min="0.1" step="0.1" value="4"></label>${invDays(30)}`, { purpose: true });
   const run = invRun(form, async (f) => {
     if (!f.get("site")) f.delete("site");
     f.set("limit_s", String(Number($("#inv-limit").value) * 3600));
@@ -160,7 +166,7 @@ async function showDwell() {
 
 // ---- anomalies ----------------------------------------------------------------------------
 async function showAnomalies() {
-  const form = invMount("anomalies", `<label>Kind <select name="kind"><option value="">any</option><option>clone</option><option>misread</option></select></label>${invDays(30)}`);
+  const form = invMount("anomalies", `<label>Kind <select name="kind"><option value="">any</option><option>clone</option><option>misread</option></select></label>${invDays(30)}`, { purpose: true });
   const run = invRun(form, async (f) => {
     if (!f.get("kind")) f.delete("kind");
     const r = await api("/investigations/anomalies?" + new URLSearchParams(f));
