@@ -37,6 +37,8 @@ STAGES: dict[str, list[str]] = {
     "enrich": ["enrich"],
     "sink": ["sink"],
     "notify": ["notify"],
+    # the clone detector: one process must see the whole plate-event topic (docs/investigations.md)
+    "anomalies": ["anomalies"],
     "health": ["health"],
     "api": ["api"],
 }

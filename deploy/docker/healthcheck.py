@@ -4,7 +4,7 @@ Usage: healthcheck.py [STAGE] [--ready]
 STAGE defaults to the stage PID 1 runs (read from /proc/1/cmdline: `platestream <stage> ...`).
 It GETs the stage's own HTTP endpoint on 127.0.0.1 and exits 0 on a 2xx answer, 1 otherwise.
 The API and ingest serve /health (liveness) and the API /ready (Kafka, ClickHouse, S3 reachable);
-detect, enrich and sink answer on their Prometheus port, notify and health (faust) at / of
+detect, enrich, sink and anomalies answer on their Prometheus port, notify and health (faust) at / of
 their web port; `ingest mqtt|camera|dahua|file` open no port, so for them the check only says
 so and passes. Ports follow the stage settings (PLATESTREAM_<STAGE>_..._PORT) so a changed port
 needs no probe change. Standard library only: it runs every few seconds and must start fast.
@@ -25,6 +25,7 @@ ENDPOINTS: dict[str, tuple[str, int, str, str]] = {
     "detect": ("PLATESTREAM_DETECT_METRICS_PORT", 9101, "/health", "/health"),
     "enrich": ("PLATESTREAM_ENRICH_METRICS_PORT", 9102, "/health", "/health"),
     "sink": ("PLATESTREAM_SINK_METRICS_PORT", 9103, "/health", "/health"),
+    "anomalies": ("PLATESTREAM_ANOMALY_METRICS_PORT", 9108, "/health", "/health"),
     # notify and health run on faust, whose web server answers {"status": "OK"} at /.
     "notify": ("PLATESTREAM_NOTIFY_WEB_PORT", 9104, "/", "/"),
     "health": ("PLATESTREAM_HEALTH_WEB_PORT", 9105, "/", "/"),

@@ -124,6 +124,9 @@ def overstays(
     every_s: Annotated[
         float, typer.Option(min=0, help="Repeat every this many seconds (0: run once).")
     ] = 0,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", help="Print nothing (plates are personal data in logs).")
+    ] = False,
 ) -> None:
     """Print the stays longer than the limit (closed, or still open now), one JSON line each;
     with --emit also produce them as anomaly events (the same stay keeps the same id)."""
@@ -149,7 +152,8 @@ def overstays(
             site=site,
             limit=limit,
         )
-        typer.echo("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows), nl=False)
+        if not quiet:
+            typer.echo("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows), nl=False)
         if emit:
             from services.investigate.overstays import emit as produce
             from services.investigate.overstays import overstay_records

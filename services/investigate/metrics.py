@@ -1,12 +1,15 @@
-"""Prometheus metrics of the clone detector (counters from its Stats; no plate text)."""
+"""Prometheus metrics of the clone detector (counters from its Stats; no plate text), on the port
+that also answers the probes (/health turns 503 when the consume loop stops polling)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import REGISTRY, start_http_server
+from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from platestream.probes import start_metrics_server
 
 if TYPE_CHECKING:
     from services.investigate.processor import AnomalyProcessor
@@ -39,4 +42,4 @@ class _Collector:
 
 def serve_metrics(processor: AnomalyProcessor, port: int, host: str = "127.0.0.1") -> None:
     REGISTRY.register(_Collector(processor))
-    start_http_server(port, addr=host)
+    start_metrics_server(port, addr=host)

@@ -15,7 +15,7 @@ from compose_spec import PyCompose
 from deploy_helpers import ROOT, InterpolationError, compose, interpolate, read_env_file
 
 DATA_SERVICES = {"kafka", "schema-registry", "clickhouse", "minio", "mosquitto"}
-STAGES = {"ingest", "detect", "enrich", "sink", "notify", "health", "api"}
+STAGES = {"ingest", "detect", "enrich", "sink", "notify", "health", "api", "anomalies"}
 SECRETS = (
     "PLATESTREAM_JWT_SECRET",
     "PLATESTREAM_CLICKHOUSE_PASSWORD",
@@ -27,7 +27,7 @@ SECRETS = (
 
 def test_compose_file_follows_the_compose_specification() -> None:
     parsed = PyCompose.from_json(json.dumps(compose()))
-    extra = {"init", "ingest-mqtt", "ingest-cameras"}
+    extra = {"init", "ingest-mqtt", "ingest-cameras", "overstays"}
     assert set(parsed.service_names()) == DATA_SERVICES | STAGES | extra
 
 
@@ -126,3 +126,15 @@ def test_mosquitto_config_requires_authentication() -> None:
     assert compose()["services"]["mosquitto"]["volumes"][0].startswith(
         "./deploy/mosquitto/mosquitto.conf:"
     )
+
+
+def test_one_clone_detector_and_the_overstay_loop() -> None:
+    services = compose()["services"]
+    assert (
+        "deploy" not in services["anomalies"]
+        or services["anomalies"]["deploy"].get("replicas", 1) == 1
+    )
+    loop = services["overstays"]["command"]
+    assert loop[:4] == ["investigate", "overstays", "--emit", "--quiet"]
+    assert int(loop[loop.index("--every-s") + 1]) > 0
+    assert int(loop[loop.index("--limit-s") + 1]) == 14_400  # OVERSTAY_LIMIT_S's default

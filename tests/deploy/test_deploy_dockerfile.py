@@ -219,6 +219,7 @@ def test_healthcheck_ports_match_the_settings_defaults() -> None:
     from services.detect.settings import DetectSettings
     from services.enrich.settings import EnrichSettings, HealthSettings, NotifySettings
     from services.ingest.settings import IngestSettings
+    from services.investigate.settings import AnomalySettings
     from services.sink.settings import SinkSettings
 
     endpoints = runpy.run_path(str(HEALTHCHECK))["ENDPOINTS"]
@@ -230,6 +231,7 @@ def test_healthcheck_ports_match_the_settings_defaults() -> None:
         NotifySettings,
         IngestSettings,
         SinkSettings,
+        AnomalySettings,
     ]
     defaults = {
         f"PLATESTREAM_{k.upper()}": f.default for c in classes for k, f in c.model_fields.items()

@@ -38,6 +38,14 @@ STAGES = {  # Deployment suffix -> (stage command, settings field holding its co
     "sink-clickhouse": ("sink", "sink_group_clickhouse"),
     "sink-s3": ("sink", "sink_group_s3"),
 }
+# Stages whose consumer group must have one member (the clone detector sees every partition).
+SINGLE_MEMBER = {"platestream-anomalies"}
+# supervisor stage (platestream up) -> its Deployments
+SUPERVISED = {
+    "ingest": ["ingest"],
+    "cameras": ["ingest-cameras"],
+    "sink": ["sink-clickhouse", "sink-s3"],
+}
 REQUIRED_LABELS = (
     "app.kubernetes.io/name",
     "app.kubernetes.io/part-of",
@@ -120,7 +128,7 @@ def test_stage_deployments_are_production_ready(target: str) -> None:
         d for d in objects(target, "Deployment") if d["metadata"]["name"].startswith("platestream-")
     ]
     stages = ["ingest", "ingest-cameras", "detect", "enrich", "sink-clickhouse", "sink-s3"]
-    stages += ["notify", "health", "api"]
+    stages += ["notify", "health", "api", "anomalies"]
     if target == "components/ingest-mqtt":
         stages.append("ingest-mqtt")
     assert {d["metadata"]["name"] for d in deployments} == {f"platestream-{s}" for s in stages}
@@ -153,10 +161,40 @@ def test_stage_deployments_are_production_ready(target: str) -> None:
         assert {c["topologyKey"] for c in pod["topologySpreadConstraints"]} >= {
             "kubernetes.io/hostname"
         }
-        assert any(
-            all(pod_labels.get(k) == v for k, v in p["spec"]["selector"]["matchLabels"].items())
+        budgets = [
+            p
             for p in pdbs
-        ), f"{name} has no PodDisruptionBudget"
+            if all(pod_labels.get(k) == v for k, v in p["spec"]["selector"]["matchLabels"].items())
+        ]
+        if name in SINGLE_MEMBER:
+            # one replica by design: maxUnavailable 1 would protect nothing, minAvailable 1
+            # would block every node drain (deploy/k8s/base/app/anomalies.yaml)
+            assert not budgets, f"{name}: a budget for a single-member stage"
+        else:
+            assert budgets, f"{name} has no PodDisruptionBudget"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_supervised_stage_is_deployed_and_the_clone_detector_once(target: str) -> None:
+    from platestream.supervisor import STAGES as SUPERVISOR_STAGES
+
+    deployments = by_name(target, "Deployment")
+    for stage in SUPERVISOR_STAGES:
+        for name in SUPERVISED.get(stage, [stage]):
+            assert f"platestream-{name}" in deployments, f"{target}: no Deployment for {stage}"
+    for name in SINGLE_MEMBER:
+        dep = deployments[name]
+        assert dep["spec"]["replicas"] == 1 and dep["spec"]["strategy"]["type"] == "Recreate"
+        assert name not in by_name(target, "ScaledObject")
+        assert name not in {
+            h["spec"]["scaleTargetRef"]["name"] for h in objects(target, "HorizontalPodAutoscaler")
+        }
+        (container,) = dep["spec"]["template"]["spec"]["containers"]
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    (job,) = objects(target, "CronJob")
+    (container,) = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert container["args"][:3] == ["investigate", "overstays", "--emit"]
+    assert job["spec"]["concurrencyPolicy"] == "Forbid"
 
 
 @pytest.mark.parametrize("target", TARGETS)

@@ -15,6 +15,7 @@ HTTP_PROBED = {
     "platestream-enrich": "enrich",
     "platestream-sink-clickhouse": "sink",
     "platestream-sink-s3": "sink",
+    "platestream-anomalies": "anomalies",
     "platestream-notify": "notify",
     "platestream-health": "health",
     "platestream-api": "api",

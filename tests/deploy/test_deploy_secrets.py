@@ -41,7 +41,10 @@ KAFKA_STAGES = {
     "health",
     "sink-clickhouse",
     "sink-s3",
+    "anomalies",
 }
+# scheduled jobs that write to Kafka, each with its own user in production too
+KAFKA_CRONJOBS = {"overstays"}
 
 
 def secrets_of(pod: dict[str, Any]) -> tuple[set[str], set[tuple[str, str]]]:
@@ -64,11 +67,12 @@ def secrets_of(pod: dict[str, Any]) -> tuple[set[str], set[tuple[str, str]]]:
 
 def platestream_pods(target: str) -> list[tuple[str, dict[str, Any]]]:
     out = []
-    for kind in ("Deployment", "Job"):
+    for kind in ("Deployment", "Job", "CronJob"):
         for obj in objects(target, kind):
             name = obj["metadata"]["name"]
+            spec = obj["spec"]["jobTemplate"]["spec"] if kind == "CronJob" else obj["spec"]
             if name.startswith("platestream-"):
-                out.append((name, obj["spec"]["template"]["spec"]))
+                out.append((name, spec["template"]["spec"]))
     return out
 
 
@@ -87,7 +91,7 @@ def test_every_stage_mounts_only_the_secrets_it_needs(target: str) -> None:
         stage = name.removeprefix("platestream-")
         if target == "base" or target.endswith("dev") or target.startswith("components"):
             assert not kafka, f"{name} has a Kafka password where the cluster has no SASL"
-        elif stage in KAFKA_STAGES:
+        elif stage in KAFKA_STAGES | KAFKA_CRONJOBS:
             assert kafka == {name}, f"{name} logs into Kafka with {sorted(kafka)}"
         elif name == "platestream-topics-create":
             assert kafka == {"platestream"}
@@ -111,6 +115,13 @@ def test_each_stage_has_its_own_kafka_user(target: str) -> None:
         assert user not in seen.values()
         seen[name] = user
     assert set(seen) == {f"platestream-{s}" for s in KAFKA_STAGES}
+    for job in objects(target, "CronJob"):
+        name = job["metadata"]["name"]
+        (container,) = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["PLATESTREAM_KAFKA_SASL_USERNAME"]["value"] == name
+        assert name in users, f"no KafkaUser {name}"
+        seen[name] = name
     docs = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
     for user in seen.values():
         assert f"`{user}`" in docs, f"docs/deploy.md must list the ACLs of {user}"
