@@ -7,17 +7,20 @@ the default kinds (watchlist): the clone reaches only the first, a watchlist ale
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
 import pytest
+from aiosmtpd.controller import Controller
 
 from platestream import topics as catalogue
 from platestream.timeutil import now_ms
-from services.enrich.notify import sign, standard_signature, targets_for
+from services.enrich.notify import Notifier, sign, standard_signature, targets_for
 from services.enrich.notify_anomalies import (
     BadAnomaly,
     anomaly_targets,
@@ -26,7 +29,7 @@ from services.enrich.notify_anomalies import (
     message,
 )
 from services.enrich.routes import route_from_record
-from services.enrich.settings import Route
+from services.enrich.settings import NotifySettings, Route
 from services.sink.samples import anomaly as sample_anomaly
 
 from .helpers import SERDE, Pipe, TopicReader, stage_process
@@ -185,3 +188,32 @@ def test_a_clone_reaches_the_clone_route_and_not_the_watchlist_route(settings, t
     }
     (dead,) = dlq.records
     assert dead["value"] == b"\x00garbage" and dead["source_topic"].endswith(topic)
+
+
+def test_an_anomaly_by_email_names_its_kind_and_both_sightings() -> None:
+    mails: list[Any] = []
+
+    class Mailbox:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            mails.append(envelope)
+            return "250 OK"
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    smtp = Controller(Mailbox(), hostname="127.0.0.1", port=port)
+    smtp.start()
+    try:
+        settings = NotifySettings(notify_smtp_port=port, notify_max_attempts=1)
+        rec = message(clone("AN-mail"))
+        route = Route(channel="email", target="ops@example.org", kinds=["clone"])
+        outcome = asyncio.run(Notifier(settings).deliver(rec, route))
+    finally:
+        smtp.stop()
+    assert outcome.status == "delivered", outcome
+    (mail,) = mails
+    text = mail.content.decode()
+    assert f"Subject: [platestream] clone of plate {rec['plate']}" in text
+    assert "X-Platestream-Alert-Id: AN-mail" in text
+    assert f"first: {rec['plate']} at {rec['first']['camera_id']}" in text
+    assert "watchlist hit" not in text
