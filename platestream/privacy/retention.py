@@ -132,21 +132,45 @@ def _first_timestamps(
 
 
 # ---- ClickHouse -----------------------------------------------------------------------------
-def ttl_expression(create_query: str) -> str | None:
-    """The first TTL rule of a CREATE TABLE statement, without its action, or None."""
+_ACTION = re.compile(r"\s+(?:DELETE|WHERE|TO\s+DISK|TO\s+VOLUME|RECOMPRESS|GROUP\s+BY)\b")
+
+
+def ttl_rules(create_query: str) -> list[tuple[str, str | None]]:
+    """Every TTL rule of a CREATE TABLE statement: (time expression, WHERE condition or None)."""
     m = _TTL.search(create_query)
     if not m:
-        return None
-    text, depth, end = m.group(1), 0, None
+        return []
+    text, depth, start, parts = m.group(1), 0, 0, []
     for i, ch in enumerate(text):
         depth += ch == "("
         depth -= ch == ")"
         if ch == "," and depth == 0:
-            end = i
-            break
-    rule = text[:end].strip()
-    rule = re.split(r"\s+(?:DELETE|WHERE|TO\s+DISK|TO\s+VOLUME|RECOMPRESS|GROUP\s+BY)\b", rule)[0]
-    return rule.strip() or None
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    rules: list[tuple[str, str | None]] = []
+    for part in parts:
+        expr = _ACTION.split(part.strip())[0].strip()
+        where = re.search(r"\sWHERE\s+(.+)$", part.strip(), re.S)
+        if expr:
+            rules.append((expr, where.group(1).strip() if where else None))
+    return rules
+
+
+def ttl_expression(create_query: str) -> str | None:
+    """The first TTL rule of a CREATE TABLE statement, without its action, or None."""
+    rules = ttl_rules(create_query)
+    return rules[0][0] if rules else None
+
+
+def _expiry_sql(rules: list[tuple[str, str | None]]) -> str:
+    """One column per rule: the earliest expiry over the rows its WHERE selects (NULL: none)."""
+    return ", ".join(
+        f"toUnixTimestamp64Milli(toDateTime64(minOrNull({e}), 3, 'UTC'))"
+        if w is None
+        else f"toUnixTimestamp64Milli(toDateTime64(minIfOrNull({e}, {w}), 3, 'UTC'))"
+        for e, w in rules
+    )
 
 
 def clickhouse_reports(client: Any, *, now: int | None = None) -> list[StoreReport]:
@@ -172,7 +196,11 @@ def clickhouse_reports(client: Any, *, now: int | None = None) -> list[StoreRepo
             column = next((c for c in _IDENT.findall(ttl) if "DateTime" in cols.get(c, "")), None)
         if column is None:
             column = next((c for c in TIME_COLUMNS if "DateTime" in cols.get(c, "")), None)
-        report = StoreReport("clickhouse", str(name), ttl, None, None, int(total or 0))
+        rules = ttl_rules(str(create))
+        policy = (
+            ttl if len(rules) < 2 else "; ".join(e + (f" WHERE {w}" if w else "") for e, w in rules)
+        )
+        report = StoreReport("clickhouse", str(name), policy, None, None, int(total or 0))
         if column is not None:
             # an aggregate state (first/last seen) is read as the time it holds
             value = f"`{column}`"
@@ -180,7 +208,7 @@ def clickhouse_reports(client: Any, *, now: int | None = None) -> list[StoreRepo
                 value = f"finalizeAggregation({value})"
             select = f"toUnixTimestamp64Milli(toDateTime64(min({value}), 3, 'UTC'))"
             if ttl is not None:
-                select += f", toUnixTimestamp64Milli(toDateTime64(min({ttl}), 3, 'UTC'))"
+                select += ", " + _expiry_sql(rules)
             try:
                 row = client.query(f"SELECT {select}, count() FROM `{name}`").result_rows[0]
             except Exception as exc:  # an expression this engine cannot evaluate: say so
@@ -191,7 +219,8 @@ def clickhouse_reports(client: Any, *, now: int | None = None) -> list[StoreRepo
             report.records = count
             if count:
                 report.oldest_ms = int(row[0])
-                report.expires_ms = int(row[1]) if ttl is not None else None
+                expiries = [int(v) for v in row[1:-1] if v is not None]
+                report.expires_ms = min(expiries) if ttl is not None and expiries else None
         report.flag = report.flag or _flag(ttl, report.oldest_ms, report.expires_ms, now)
         if report.flag == "no policy" and column is None and report.records:
             report.flag = "no policy (no time column)"

@@ -27,6 +27,9 @@ _TTL = re.compile(r"\$\{ttl:([a-z_]+):([a-z_]+)\}")
 # ${alter_ttl:<table>:<retention setting>:<time expression>}: the whole ALTER TABLE ... MODIFY TTL
 # statement, or nothing when that retention is 0 (kept forever).
 _ALTER_TTL = re.compile(r"\$\{alter_ttl:([a-z_]+):([a-z_]+):([A-Za-z_()]+)\}")
+# ${purpose_ttl:<table>:<long key>:<short key>:<time expression>:<condition>}: a TTL that keeps
+# rows <long key> days, and deletes those matching <condition> after <short key> days.
+_PURPOSE_TTL = re.compile(r"\$\{purpose_ttl:([a-z_]+):([a-z_]+):([a-z_]+):([A-Za-z_()]+):([^}]+)\}")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ENGINES = {"replacing": "ReplacingMergeTree", "aggregating": "AggregatingMergeTree"}
 
@@ -98,6 +101,21 @@ def render(sql: str, settings: SinkSettings, *, database: str) -> str:
             f"ALTER TABLE `{database}`.{table} MODIFY TTL toDateTime({expr}) + INTERVAL {days} DAY"
         )
 
+    def purpose_ttl(m: re.Match[str]) -> str:
+        table, long_key, short_key, expr, where = m.groups()
+        for key in (long_key, short_key):
+            if key not in retention:
+                raise SinkError(f"no retention setting for {key!r}")
+        long_days, short_days = int(retention[long_key]), int(retention[short_key])
+        rules = []
+        if long_days > 0:
+            rules.append(f"toDateTime({expr}) + INTERVAL {long_days} DAY")
+        if short_days > 0 and (long_days <= 0 or short_days < long_days):
+            rules.append(f"toDateTime({expr}) + INTERVAL {short_days} DAY DELETE WHERE {where}")
+        if not rules:
+            return ""
+        return f"ALTER TABLE `{database}`.{table} MODIFY TTL " + ", ".join(rules)
+
     table_settings = ["index_granularity = 8192"]
     if settings.sink_engine == "local" and settings.sink_dedup_window > 0:
         # Makes insert_deduplication_token work on non-replicated tables (replicated ones have it).
@@ -108,6 +126,7 @@ def render(sql: str, settings: SinkSettings, *, database: str) -> str:
     out = _ENGINE.sub(engine, sql)
     out = _TTL.sub(ttl, out)
     out = _ALTER_TTL.sub(alter_ttl, out)
+    out = _PURPOSE_TTL.sub(purpose_ttl, out)
     out = out.replace("${settings}", "SETTINGS " + ", ".join(table_settings))
     out = out.replace("${db}", f"`{database}`")
     if "${" in out:

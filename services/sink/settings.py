@@ -20,6 +20,9 @@ RETENTION_TABLES = (
     "corrections",
     "audit_log",
     "anomalies",
+    # Purpose-bound retention (migration 007): passages with no watchlist hit, not watchlisted
+    # and not corrected by a user; the others keep plate_events' days. 0: the same as plate_events.
+    "plate_events_no_hit",
 )
 DEFAULT_RETENTION_DAYS: dict[str, int] = {
     "plate_events": 365,
@@ -32,6 +35,7 @@ DEFAULT_RETENTION_DAYS: dict[str, int] = {
     "corrections": 730,
     "audit_log": 730,
     "anomalies": 730,  # leads an investigator may come back to: kept as long as alerts
+    "plate_events_no_hit": 90,
 }
 
 
@@ -83,6 +87,7 @@ class SinkSettings(CommonSettings):
     sink_retention_days_corrections: int | None = None
     sink_retention_days_audit_log: int | None = None
     sink_retention_days_anomalies: int | None = None
+    sink_retention_days_plate_events_no_hit: int | None = None
 
     @field_validator("sink_retention_days")
     @classmethod
