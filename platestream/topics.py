@@ -251,6 +251,12 @@ ALL: tuple[Topic, ...] = (
 )
 BY_NAME = {t.name: t for t in ALL}
 
+# Retention by purpose (docs/privacy.md): a topic is one log for every record, so the policy is
+# met per topic. These carry passages and reads whether or not they hit a watchlist: each keeps
+# them no longer than the shortest purpose (the sink's no-hit retention, 90 days by default;
+# tests/privacy checks it). Hits are kept longer in the alerts topic and in ClickHouse.
+NO_HIT_TOPICS = (FRAMES, CAMERA_EVENTS, PLATE_READS, PLATE_EVENTS, REPLAY)
+
 
 def partitions_for(topic: Topic, settings: CommonSettings) -> int:
     return settings.partitions_override or topic.partitions

@@ -135,3 +135,16 @@ def test_rows_past_their_purpose_policy_are_gone_and_the_report_agrees(settings:
     insert("LATEHIT30", 30, "unknown", "['bolo-2']", "NULL", 91)
     plates = {r[0] for r in admin.query(f"SELECT plate FROM {db}.plate_events").result_rows}
     assert plates == kept | {"LATEHIT30"}
+
+
+def test_topics_that_carry_every_passage_keep_them_no_longer_than_the_no_hit_policy() -> None:
+    from platestream import topics as catalogue
+
+    no_hit_ms = SinkSettings().retention_days()["plate_events_no_hit"] * DAY_MS
+    for topic in catalogue.NO_HIT_TOPICS:
+        assert 0 < topic.retention_ms <= no_hit_ms, topic.name
+        assert topic.config()["retention.ms"] == str(topic.retention_ms)
+    long_ms = SinkSettings().retention_days()["plate_events"] * DAY_MS
+    assert 0 < catalogue.ALERTS.retention_ms <= long_ms  # hits: the long policy
+    carrying_plates = {t.name for t in catalogue.ALL if t.schema in {"plate_read", "plate_event"}}
+    assert carrying_plates <= {t.name for t in catalogue.NO_HIT_TOPICS}
