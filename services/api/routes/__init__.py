@@ -3,6 +3,7 @@
 from services.api.routes import (
     alert_routes,
     alerts,
+    audit_report,
     auth,
     camera_media,
     camera_status,
@@ -46,4 +47,5 @@ ROUTERS = [
     uploads.router,
     investigations.router,
     privacy.router,
+    audit_report.router,
 ]
