@@ -278,3 +278,30 @@ def test_runtime_dependencies_leave_out_dev_servers_and_ml() -> None:
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     assert "-e '.[dev,ml,local]'" in makefile, "make install (run, test) needs the local stack"
     assert "uninstall -q -y opencv-python" in makefile
+
+
+@pytest.mark.slow
+def test_a_plain_wheel_install_runs_every_stage() -> None:
+    """scripts/wheel_smoke.sh: the wheel in a fresh venv with only the runtime dependencies
+    (linked from this environment, offline), every stage's --help from outside the checkout,
+    every module imported, no dev server or ML package importable."""
+    run = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "wheel_smoke.sh")],
+        env={**os.environ, "PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    for stage in ("ingest serve", "detect", "enrich", "sink", "api", "notify", "health"):
+        assert f"ok platestream {stage} --help" in run.stdout
+    assert "every module imports" in run.stdout
+    sizes = json.loads(run.stdout[run.stdout.index("{") : run.stdout.rindex("}") + 1])
+    runtime = sizes["runtime (no extra)"]["MiB"]
+    assert (
+        runtime
+        < sizes["local (dev servers)"]["MiB"]
+        < sizes["make install (dev, ml, local)"]["MiB"]
+    )
+    assert runtime < sizes["runtime + ml"]["MiB"]
