@@ -75,11 +75,13 @@ def test_runs_as_a_non_root_user_with_a_healthcheck_and_the_cli_entrypoint() -> 
 def test_models_are_baked_in_and_variants_come_from_build_args() -> None:
     builder = TEXT.split("AS runtime", 1)[0]
     assert "platestream models prepare" in builder
-    # schemas/, migrations, the web console and models/ are found relative to the source tree:
-    # installed editable from a fixed path that the runtime stage copies as is.
-    assert re.search(r"^WORKDIR /opt/platestream/app$", builder, re.M)
-    assert '-e ".[ml]"' in builder
-    assert "COPY --from=builder /opt/platestream/app /opt/platestream/app" in TEXT
+    # A regular wheel install (schemas, migrations and console inside it; models/ exported next
+    # to the installed package); only /opt/venv is shipped, the export tools stay behind.
+    assert "pip wheel" in builder and " -e " not in builder
+    assert '"${WHEEL}${extras:+[${extras}]}"' in builder
+    assert re.search(r'^ARG EXTRAS=""$', builder, re.M), "no torch in the default image"
+    assert "COPY --from=builder /opt/venv /opt/venv" in TEXT
+    assert "/opt/tools" not in TEXT.split("AS runtime", 1)[1]
     assert "--no-deps -r requirements-models.txt" in builder
     assert "-c /tmp/constraints.txt" in builder and "requirements.lock" in builder
     assert re.search(r"^ARG VARIANT=cpu$", builder, re.M)
