@@ -21,6 +21,7 @@ import pytest
 
 from platestream import topics as catalogue
 from services.investigate.overstays import overstay_id
+from services.sink.rows import TABLES
 from tests.enrich.helpers import TopicReader, stage_process
 from tests.sink.helpers import env_for
 
@@ -99,6 +100,23 @@ def test_overstays_are_emitted_once_per_stay_and_delivered_by_notify(inv_env, tm
     assert inside["exit_ts"] is None and inside["second"] == inside["first"]
     assert inside["first"]["event_id"] == by_ts[("PRK0003", entry3)]["event_id"]
     assert "still inside" in inside["reason"] and inside["first"]["lat"] == pytest.approx(51.51)
+    # the sink's row mapping of anpr.anomalies.v1 takes them as they are (new fields not stored)
+    anomaly_table = next(t for t in TABLES if t.table == "anomalies")
+    for a in (left, inside):
+        anomaly_table.validate(a)
+    cols = anomaly_table.build([left, inside])
+    assert cols["kind"] == ["overstay", "overstay"]
+    assert cols["second_ts"] == [park + 6 * HOUR, entry3]
+    assert cols["ts"] == [entry2 + LIMIT_S * 1000, entry3 + LIMIT_S * 1000]
+
+    # the anomalies endpoint filters on the new kind (this package's sink has stopped: no rows)
+    resp = inv_env.get(
+        "/api/v1/investigations/anomalies",
+        kind="overstay",
+        since=iso(base),
+        until=iso(base + 4 * DAY),
+    )
+    assert resp.status_code == 200, resp.text
 
     # notify: a route that takes overstays gets each once; a clone-only route gets none of them
     _Hook.posts = []

@@ -173,7 +173,7 @@ def anomalies(
     state: StateDep,
     p: Search,
     _why: RequiredPurpose,
-    kind: Literal["clone", "misread"] | None = None,
+    kind: Literal["clone", "misread", "overstay"] | None = None,
     days: Days = 7,
     since: Since = None,
     until: Until = None,

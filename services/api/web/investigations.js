@@ -166,7 +166,7 @@ async function showDwell() {
 
 // ---- anomalies ----------------------------------------------------------------------------
 async function showAnomalies() {
-  const form = invMount("anomalies", `<label>Kind <select name="kind"><option value="">any</option><option>clone</option><option>misread</option></select></label>${invDays(30)}`, { purpose: true });
+  const form = invMount("anomalies", `<label>Kind <select name="kind"><option value="">any</option><option>clone</option><option>misread</option><option>overstay</option></select></label>${invDays(30)}`, { purpose: true });
   const run = invRun(form, async (f) => {
     if (!f.get("kind")) f.delete("kind");
     const r = await api("/investigations/anomalies?" + new URLSearchParams(f));
