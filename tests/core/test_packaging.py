@@ -15,7 +15,9 @@ import subprocess
 import sys
 import textwrap
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -280,24 +282,41 @@ def test_runtime_dependencies_leave_out_dev_servers_and_ml() -> None:
     assert "uninstall -q -y opencv-python" in makefile
 
 
-@pytest.mark.slow
-def test_a_plain_wheel_install_runs_every_stage() -> None:
-    """scripts/wheel_smoke.sh: the wheel in a fresh venv with only the runtime dependencies
-    (linked from this environment, offline), every stage's --help from outside the checkout,
-    every module imported, no dev server or ML package importable."""
+@pytest.fixture(scope="module")
+def wheel_smoke() -> Iterator[tuple[Path, str]]:
+    """scripts/wheel_smoke.sh, kept: (its work directory with venv/, its output)."""
     run = subprocess.run(
         ["bash", str(ROOT / "scripts" / "wheel_smoke.sh")],
-        env={**os.environ, "PYTHON": sys.executable},
+        env={**os.environ, "PYTHON": sys.executable, "KEEP": "1"},
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
     )
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    work = (
+        Path(run.stdout.split("work dir: ", 1)[1].split()[0])
+        if "work dir: " in run.stdout
+        else None
+    )
+    try:
+        assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+        assert work is not None
+        yield work, run.stdout
+    finally:
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_a_plain_wheel_install_runs_every_stage(wheel_smoke: tuple[Path, str]) -> None:
+    """The wheel in a fresh venv with only the runtime dependencies (linked from this
+    environment, offline), every stage's --help from outside the checkout, every module
+    imported, no dev server or ML package importable."""
+    _, out = wheel_smoke
     for stage in ("ingest serve", "detect", "enrich", "sink", "api", "notify", "health"):
-        assert f"ok platestream {stage} --help" in run.stdout
-    assert "every module imports" in run.stdout
-    sizes = json.loads(run.stdout[run.stdout.index("{") : run.stdout.rindex("}") + 1])
+        assert f"ok platestream {stage} --help" in out
+    assert "every module imports" in out
+    sizes = json.loads(out[out.index("{") : out.rindex("}") + 1])
     runtime = sizes["runtime (no extra)"]["MiB"]
     assert (
         runtime
@@ -305,3 +324,101 @@ def test_a_plain_wheel_install_runs_every_stage() -> None:
         < sizes["make install (dev, ml, local)"]["MiB"]
     )
     assert runtime < sizes["runtime + ml"]["MiB"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_wheel_install_runs_a_short_pipeline(
+    wheel_smoke: tuple[Path, str], settings: Any, tmp_path: Path
+) -> None:
+    """ingest serve and enrich from the wheel's venv (cwd outside the checkout) on the test
+    stack: a camera push becomes a plate event, read back with that install's `topics tail`."""
+    import time
+
+    import httpx
+
+    work, _ = wheel_smoke
+    cli = str(work / "venv" / "bin" / "platestream")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PLATESTREAM_", "PYTHON"))}
+    env.update(
+        {
+            "PLATESTREAM_ENV": "test",
+            "PLATESTREAM_VAR_DIR": str(tmp_path / "var"),
+            "PLATESTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+            "PLATESTREAM_TOPIC_PREFIX": settings.topic_prefix,
+            "PLATESTREAM_S3_ENDPOINT": settings.s3_endpoint,
+            "PLATESTREAM_S3_BUCKET": settings.s3_bucket,
+            "PLATESTREAM_CLICKHOUSE_URL": settings.clickhouse_url,
+            "PLATESTREAM_CLICKHOUSE_DATABASE": settings.clickhouse_database,
+            "PLATESTREAM_INGEST_PORT": str(port),
+            "PLATESTREAM_INGEST_API_KEYS": "false",
+            "PLATESTREAM_INGEST_FOLLOW_DEVICES": "false",
+            "PLATESTREAM_INGEST_DEVICES": json.dumps(
+                {"edge-7": {"camera_id": "cam-wheel", "secret": "wheel-secret-1"}}
+            ),
+        }
+    )
+    logs = {name: (tmp_path / f"{name}.log").open("w") for name in ("ingest", "enrich")}
+    procs = [
+        subprocess.Popen(
+            [cli, *args], cwd=tmp_path, env=env, stdout=logs[name], stderr=subprocess.STDOUT
+        )
+        for name, args in (("ingest", ["ingest", "serve"]), ("enrich", ["enrich"]))
+    ]
+    try:
+        deadline = time.monotonic() + 90
+        answered = None
+        while time.monotonic() < deadline and answered is None:
+            assert all(p.poll() is None for p in procs), (tmp_path / "ingest.log").read_text()
+            try:
+                answered = httpx.post(
+                    f"http://127.0.0.1:{port}/push/generic",
+                    headers={"X-API-Key": "wheel-secret-1"},
+                    json={
+                        "device_id": "edge-7",
+                        "device_event_id": "wheel-1",
+                        "ts": "2026-12-01T10:15:30.250Z",
+                        "plate": "WH33LAB",
+                        "confidence": 0.93,
+                        "country": "GB",
+                    },
+                    timeout=10,
+                )
+            except httpx.TransportError:
+                time.sleep(0.5)
+        assert answered is not None and answered.status_code < 300, answered and answered.text
+        tail = subprocess.run(
+            [
+                *(cli, "topics", "tail", "anpr.plate-events.v1", "--from-beginning", "--json"),
+                *("--max", "1", "--idle-exit", "90"),
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=150,
+            check=False,
+        )
+        assert tail.returncode == 0, tail.stderr[-3000:]
+        assert "WH33LAB" in tail.stdout, (
+            tail.stdout[-2000:] + (tmp_path / "enrich.log").read_text()[-3000:]
+        )
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        for f in logs.values():
+            f.close()
