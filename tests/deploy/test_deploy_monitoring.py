@@ -143,3 +143,46 @@ def test_metric_name_extraction() -> None:
     assert metric_names(
         "histogram_quantile(0.95, sum by (le, route) (rate(x_seconds_bucket[5m])))"
     ) == {"x_seconds_bucket"}
+
+
+def test_every_scraped_port_is_a_container_port_open_to_monitoring() -> None:
+    """A pod annotated for scraping names a port its container listens on, and the network policy
+    lets the monitoring namespace reach it (notify's metrics moved to their own port once)."""
+    from deploy_helpers import objects
+
+    open_ports: set[int] = set()
+    for policy in objects("base", "NetworkPolicy"):
+        for rule in policy["spec"].get("ingress", []):
+            sources = rule.get("from", [])
+            if any(
+                s.get("namespaceSelector", {})
+                .get("matchLabels", {})
+                .get("kubernetes.io/metadata.name")
+                == "monitoring"
+                for s in sources
+            ):
+                open_ports |= {p["port"] for p in rule.get("ports", [])}
+    scraped = 0
+    for dep in objects("base", "Deployment"):
+        pod = dep["spec"]["template"]
+        notes = pod["metadata"].get("annotations", {})
+        if notes.get("prometheus.io/scrape") != "true":
+            continue
+        port = int(notes["prometheus.io/port"])
+        listening = {
+            p["containerPort"] for c in pod["spec"]["containers"] for p in c.get("ports", [])
+        }
+        assert port in listening, (dep["metadata"]["name"], port, listening)
+        assert port in open_ports, (dep["metadata"]["name"], port)
+        scraped += 1
+    assert scraped >= 7
+
+
+def test_notify_is_scraped_on_its_metrics_port_not_the_faust_web_port() -> None:
+    from deploy_helpers import by_name
+
+    from services.enrich.settings import EnrichSettings
+
+    pod = by_name("base", "Deployment")["platestream-notify"]["spec"]["template"]
+    port = EnrichSettings().notify_metrics_port
+    assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(port)
