@@ -181,8 +181,8 @@ def test_every_scraped_port_is_a_container_port_open_to_monitoring() -> None:
 def test_notify_is_scraped_on_its_metrics_port_not_the_faust_web_port() -> None:
     from deploy_helpers import by_name
 
-    from services.enrich.settings import EnrichSettings
+    from services.enrich.settings import NotifySettings
 
     pod = by_name("base", "Deployment")["platestream-notify"]["spec"]["template"]
-    port = EnrichSettings().notify_metrics_port
+    port = NotifySettings().notify_metrics_port
     assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(port)
