@@ -154,24 +154,47 @@ class Engine:
             self._free.put(session)
         self.version = self._sessions[0].version
         self.timezone = self._sessions[0].timezone
+        self.closing = False
+
+    def _borrow(self) -> Session:
+        """A free session; while stopping, a retryable refusal instead (the server's answer must
+        say "try again", not look like an error about the request's rows)."""
+        while not self.closing:
+            try:
+                return self._free.get(timeout=0.5)
+            except queue.Empty:
+                continue
+        raise hc.HttpError(SHUTTING_DOWN, "the server is shutting down", "ABORTED", 503)
 
     def query(self, req: hc.Request, sql: str, fmt: str) -> tuple[bytes, str]:
-        session = self._free.get()
+        session = self._borrow()
         try:
             return session.query(req, sql, fmt)
         finally:
             self._free.put(session)
 
     def insert(self, req: hc.Request, statement: str, fmt: str, chunks: Any) -> str:
-        session = self._free.get()
+        session = self._borrow()
         try:
             return session.insert(req, statement, fmt, chunks)
         finally:
             self._free.put(session)
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Refuse new statements, wait for those running (each returns its session), close."""
+        self.closing = True
+        deadline = time.monotonic() + timeout_s
+        for _ in self._sessions:
+            try:
+                self._free.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                logger.warning("a statement still ran after %.0f s; closing anyway", timeout_s)
+                break
         for session in self._sessions:
             session.close()
+
+
+SHUTTING_DOWN = 236  # ClickHouse's ABORTED: clients retry it
 
 
 def _attr(result: Any, name: str) -> int:
@@ -406,6 +429,7 @@ def serve(
 
     def _stop(signum: int, _frame: Any) -> None:
         logger.info("signal %s: stopping", signum)
+        engine.closing = True  # statements not yet started are refused as retryable
         stop.set()
         threading.Thread(target=server.shutdown, daemon=True).start()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import struct
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +53,10 @@ TRANSIENT_CODES = frozenset(
         1000,
     }
 )
+
+
+# A row the server refused alone is tried again after these pauses before it is dead-lettered.
+LONE_ROW_RETRIES_S = (0.5, 2.0)
 
 
 class Unavailable(SinkError):
@@ -167,6 +172,23 @@ class TableWriter:
             },
         )
 
+    def _refused_again(self, cols: dict[str, list[Any]], sources: Sequence[Source], i: int) -> bool:
+        """A row the server refused alone is sent again before it is dead-lettered: a server that
+        failed for its own reasons (stopping, a lost session) must not cost a record. True when it
+        is refused every time; Unavailable when the server now says so."""
+        for pause_s in LONE_ROW_RETRIES_S:
+            time.sleep(pause_s)
+            try:
+                self._send(cols, sources, i, i + 1)
+                logger.warning(
+                    "%s: a row refused alone went in when sent again", self.mapping.table
+                )
+                return False
+            except Exception as exc:
+                if is_transient(exc):
+                    raise Unavailable(f"{self.mapping.table}: {exc}") from exc
+        return True
+
     def _insert_range(
         self,
         cols: dict[str, list[Any]],
@@ -194,7 +216,10 @@ class TableWriter:
                 raise Unavailable(f"{self.mapping.table}: {exc}") from exc
             error = exc
         if hi - lo == 1:
-            result.rejected.append((lo, error))
+            if not isinstance(error, DatabaseError) or self._refused_again(cols, sources, lo):
+                result.rejected.append((lo, error))
+            else:
+                result.inserted += 1
             return
         mid = (lo + hi) // 2
         logger.info(

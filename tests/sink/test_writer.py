@@ -14,6 +14,11 @@ from services.sink.writer import TableWriter, Unavailable, dedup_token, is_trans
 BASE = 1_763_700_000_000
 
 
+@pytest.fixture(autouse=True)
+def _no_retry_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("services.sink.writer.LONE_ROW_RETRIES_S", (0.0, 0.0))
+
+
 class FakeClient:
     """Refuses any insert containing a plate in ``bad`` (as a server-side data error)."""
 
@@ -81,3 +86,47 @@ def test_transient_classification() -> None:
     assert is_transient(DatabaseError("Code: 241. DB::Exception: Memory limit exceeded"))
     assert not is_transient(DatabaseError("Code: 117. DB::Exception: bad data"))
     assert not is_transient(ValueError("x"))
+
+
+class FlakyClient(FakeClient):
+    """Refuses the first ``fails`` inserts holding a given plate with a server error that names
+    no data (a server stopping mid-statement), then takes it; or goes down after refusing."""
+
+    def __init__(self, plate: str, fails: int, then_down: bool = False) -> None:
+        super().__init__(set())
+        self.plate, self.fails, self.then_down = plate, fails, then_down
+
+    def insert(self, table: str, data: list[list[Any]], column_names: list[str], **kw: Any) -> None:
+        if self.plate in data[column_names.index("plate")] and self.fails > 0:
+            self.fails -= 1
+            if self.fails == 0 and self.then_down:
+                self.down = True
+            raise DatabaseError(
+                "Code: 1001. DB::Exception: AttributeError: 'NoneType' object has no attribute"
+                " 'query'. (STD_EXCEPTION)"
+            )
+        super().insert(table, data, column_names, **kw)
+
+
+def test_a_row_refused_alone_is_sent_again_before_it_is_dead_lettered() -> None:
+    recs, srcs = _batch(8)
+    # refused in the batch, its half, its quarter and alone: then taken on the first retry
+    client = FlakyClient(recs[5]["plate"], fails=4)
+    result = TableWriter(client=client, database="d", mapping=BY_TABLE["alerts"]).insert(recs, srcs)
+    assert result.rejected == [] and result.inserted == 8
+    assert set(client.rows) == {r["alert_id"] for r in recs}
+
+
+def test_a_row_refused_every_time_is_dead_lettered_after_the_retries() -> None:
+    recs, srcs = _batch(8)
+    client = FlakyClient(recs[5]["plate"], fails=100)
+    result = TableWriter(client=client, database="d", mapping=BY_TABLE["alerts"]).insert(recs, srcs)
+    assert [i for i, _ in result.rejected] == [5] and result.inserted == 7
+    assert client.fails == 100 - 4 - 2  # batch, half, quarter, alone, then the two retries
+
+
+def test_a_server_that_goes_down_while_a_row_is_retried_keeps_the_batch() -> None:
+    recs, srcs = _batch(8)
+    client = FlakyClient(recs[5]["plate"], fails=4, then_down=True)
+    with pytest.raises(Unavailable):
+        TableWriter(client=client, database="d", mapping=BY_TABLE["alerts"]).insert(recs, srcs)
