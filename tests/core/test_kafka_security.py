@@ -226,3 +226,31 @@ def test_incoherent_security_settings_are_refused_at_start(
         monkeypatch.setenv(f"PLATESTREAM_{name}", value)
     with pytest.raises(ConfigError, match=message):
         load(CommonSettings)
+
+
+def test_the_schema_registry_client_gets_basic_auth_and_tls(
+    monkeypatch: pytest.MonkeyPatch, pki: dict[str, Path]
+) -> None:
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
+    from platestream.registry import client_config
+
+    env = {
+        "SCHEMA_REGISTRY_URL": "https://127.0.0.1:1",
+        "SCHEMA_REGISTRY_USER": "platestream",
+        "SCHEMA_REGISTRY_PASSWORD": "r3gistry",
+        "SCHEMA_REGISTRY_CA": str(pki["ca"]),
+        "SCHEMA_REGISTRY_CERT": str(pki["cert"]),
+        "SCHEMA_REGISTRY_KEY": str(pki["key"]),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(f"PLATESTREAM_{name}", value)
+    for stage in STAGES:
+        settings = load(stage)
+        assert settings.schema_registry_url
+        conf = client_config(settings.schema_registry_url, settings)
+        assert conf["basic.auth.user.info"] == "platestream:r3gistry", stage.__name__
+        assert conf["ssl.ca.location"] == str(pki["ca"])
+        assert conf["ssl.certificate.location"] == str(pki["cert"])
+        assert conf["ssl.key.location"] == str(pki["key"])
+    SchemaRegistryClient(conf)  # the client takes these keys (no request is made)
