@@ -175,9 +175,9 @@ class Redactor:
         return Redaction(faces=len(face_boxes), plates=len(others), kept=kept)
 
     def redact_bytes(
-        self, data: bytes, read: Region | None = None, *, quality: int = 90
+        self, data: bytes, read: Region | None = None, *, quality: int = 90, ext: str = ".jpg"
     ) -> tuple[bytes | None, Redaction]:
-        """Decode a JPEG/PNG, redact it, encode it as JPEG; (None, why) when it cannot be read."""
+        """Decode a JPEG/PNG, redact it, encode it as ``ext``; (None, why) when it cannot be read."""
         import cv2
 
         buf = np.frombuffer(data, np.uint8)
@@ -190,7 +190,8 @@ class Redactor:
         result = self.redact(img, read)
         if not result.faces and not result.plates:
             return data, result  # nothing to hide: the bytes as they came
-        ok, out = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext in (".jpg", ".jpeg") else []
+        ok, out = cv2.imencode(ext, img, params)
         if not ok:
             return None, Redaction(status="undecodable")
         return out.tobytes(), result
@@ -215,3 +216,42 @@ def onnx_plate_finder(path: Any = None, *, conf: float = 0.25, threads: int = 1)
 def original_key(key: str) -> str:
     """Where the unredacted original of ``key`` is kept (when the deployment allows it)."""
     return ORIGINALS_PREFIX + key
+
+
+class StoreRedaction:
+    """What an image writer calls before it stores an image: the bytes to store.
+
+    Plate crops are stored as they are (they are the read plate); every other image (scene,
+    vehicle, frame) is redacted, and its original handed to ``keep_original`` (key under
+    ``originals/``) when the deployment keeps originals. An image that cannot be redacted raises
+    ValueError: the writer dead-letters its record rather than store it unredacted.
+    """
+
+    def __init__(
+        self, redactor: Redactor, *, keep_original: Callable[[str, bytes], None] | None = None
+    ) -> None:
+        self.redactor = redactor
+        self.keep_original = keep_original
+
+    def prepare(self, key: str, kind: str, data: bytes, read_box: Any = None) -> bytes:
+        if kind == "plate":
+            return data
+        read = Region.of(read_box) if read_box else None
+        ext = ".png" if key.lower().endswith(".png") else ".jpg"
+        out, result = self.redactor.redact_bytes(data, read, ext=ext)
+        if out is None:
+            raise ValueError(f"image {key} cannot be redacted ({result.status}); not stored")
+        if self.keep_original is not None and out is not data:
+            self.keep_original(original_key(key), data)
+        return out
+
+
+def store_redaction(
+    settings: Any, keep_original: Callable[[str, bytes], None]
+) -> StoreRedaction | None:
+    """The redaction an image writer applies under its settings (``sink_s3_redact``), or None."""
+    if not getattr(settings, "sink_s3_redact", False):
+        return None
+    redactor = Redactor(find_plates=onnx_plate_finder())
+    keep = keep_original if getattr(settings, "sink_s3_redact_keep_originals", False) else None
+    return StoreRedaction(redactor, keep_original=keep)

@@ -30,6 +30,7 @@ from platestream.dlq import DeadLetters
 from platestream.errors import BadInputError, SerdeError
 from platestream.gaps import GapWatch, expect_committed, with_gaps
 from platestream.limits import check_object_key
+from platestream.redact import store_redaction
 from platestream.s3 import ensure_bucket
 from platestream.serde import AvroSerde
 from services.sink.batch import position
@@ -72,6 +73,7 @@ class Put:
     metadata: dict[str, str]
     where: str  # topic[partition]@offset, for logs
     msg: Any = None  # the consumed record, dead-lettered if the client refuses the put
+    read_box: Any = None  # the record's plate_box: the plate redaction leaves untouched
 
 
 def object_metadata(schema: str, rec: dict[str, Any], *, with_plate: bool) -> dict[str, str]:
@@ -115,6 +117,7 @@ class S3Sink:
         topics = IMAGE_TOPICS + ((catalogue.FRAMES,) if settings.sink_s3_frames else ())
         self.schemas = {settings.topic(t.name): t.schema for t in topics}
         self.stats = S3Stats()
+        self.redaction = store_redaction(settings, self._put_original)
         self._pool = ThreadPoolExecutor(
             max_workers=settings.sink_s3_workers, thread_name_prefix="s3put"
         )
@@ -184,11 +187,13 @@ class S3Sink:
                 if slot.data is None:
                     self.stats.claim_checked += 1
                 else:
-                    puts.append(Put(slot, meta, where, msg))
+                    puts.append(Put(slot, meta, where, msg, rec.get("plate_box")))
         return puts, offsets
 
     def _put(self, put: Put) -> None:
         data = put.slot.data or b""
+        if self.redaction is not None:  # faces and other plates blurred (docs/privacy.md)
+            data = self.redaction.prepare(put.slot.key, put.slot.kind, data, put.read_box)
         self.s3.put_object(
             self.bucket,
             put.slot.key,
@@ -197,6 +202,9 @@ class S3Sink:
             content_type=put.slot.content_type,
             metadata=put.metadata,  # type: ignore[arg-type]
         )
+
+    def _put_original(self, key: str, data: bytes) -> None:
+        self.s3.put_object(self.bucket, key, io.BytesIO(data), len(data))
 
     def _refused(self, failed: list[tuple[Put, BaseException]]) -> list[tuple[Put, BaseException]]:
         """Dead-letter the puts the client refused before sending (retrying cannot help); the

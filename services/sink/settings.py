@@ -67,6 +67,16 @@ class SinkSettings(CommonSettings):
     sink_s3_frames: bool = Field(
         default=False, description="Also store inline full frames (anpr.frames.v1) under frames/."
     )
+    sink_s3_redact: bool = Field(
+        default=False,
+        description="Blur faces and the plates other than the read one in stored scene, vehicle"
+        " and frame images (platestream/redact.py; docs/privacy.md).",
+    )
+    sink_s3_redact_keep_originals: bool = Field(
+        default=False,
+        description="Also keep each unredacted original under originals/ (the API presigns them"
+        " only for PLATESTREAM_API_ORIGINAL_IMAGE_ROLES).",
+    )
     # Migration parameters.
     sink_engine: Literal["local", "replicated"] = "local"
     sink_replica_path: str = "/clickhouse/tables/{shard}/{database}/{table}"
