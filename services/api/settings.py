@@ -49,6 +49,10 @@ class ApiSettings(CommonSettings):
         description="CIDRs of reverse proxies whose X-Forwarded-For is believed (default none).",
     )
     api_presign_ttl_s: int = Field(default=300, ge=10, le=7 * 24 * 3600)
+    api_original_image_roles: list[str] = Field(
+        default_factory=list,
+        description="Roles shown the unredacted originals the sink keeps under originals/ (none).",
+    )
     api_page_max: int = Field(default=500, ge=1)
     api_replay_max_per_user: int = Field(
         default=1, ge=1, description="Replays one user or key may run at once; 429 past it."

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from platestream.errors import BadInputError
 from platestream.limits import check_object_key
+from platestream.redact import ORIGINALS_PREFIX, original_key
 from platestream.timeutil import to_ms
 from services.api.deps import Export, Search, StateDep, audit
 from services.api.hits import HitOut, describe_hits
@@ -151,9 +152,12 @@ def spreadsheet_safe(value: Any) -> Any:
     return value
 
 
-def presign(state: AppState, key: str | None) -> str | None:
-    """A presigned GET URL, or None for no key or one no object can have (never a 500)."""
+def presign(state: AppState, key: str | None, *, role: str | None = None) -> str | None:
+    """A presigned GET URL, or None for no key or one no object can have (never a 500).
+    An unredacted original (originals/) only for the roles PLATESTREAM_API_ORIGINAL_IMAGE_ROLES names."""
     if not key:
+        return None
+    if key.startswith(ORIGINALS_PREFIX) and role not in state.settings.api_original_image_roles:
         return None
     try:
         check_object_key(key)
@@ -294,6 +298,19 @@ def load_event(state: AppState, event_id: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
+def presign_original(state: AppState, key: str, role: str) -> str | None:
+    """The unredacted original of a stored image, for a role allowed to see it, when one is kept."""
+    from minio.error import S3Error
+
+    if role not in state.settings.api_original_image_roles:
+        return None
+    try:
+        state.s3.stat_object(state.settings.s3_bucket, original_key(key))
+    except (S3Error, ValueError):
+        return None
+    return presign(state, original_key(key), role=role)
+
+
 @router.get("/{event_id}", response_model=EventDetail)
 def get_event(
     event_id: str, request: Request, state: StateDep, p: Search, _why: RequiredPurpose
@@ -329,9 +346,16 @@ def get_event(
         images.append(
             {"kind": "plate", "url": presign(state, row["best_crop_key"]), "expires_in": ttl}
         )
+    originals = p.role in state.settings.api_original_image_roles
     for key, kind in zip(row["image_keys"], row["image_kinds"], strict=False):
         if key != row["best_crop_key"]:
             images.append({"kind": kind, "url": presign(state, key), "expires_in": ttl})
+            if (
+                originals and kind != "plate"
+            ):  # where the sink kept one (sink_s3_redact_keep_originals)
+                url = presign_original(state, key, p.role)
+                if url:
+                    images.append({"kind": f"{kind}:original", "url": url, "expires_in": ttl})
     out["images"] = images
     reads = []
     if row["read_ids"]:
