@@ -191,3 +191,12 @@ def test_longest_ack_gap_is_clipped_to_the_fault_window() -> None:
     # no ack at all: the whole window; no ack after the window: until its end
     assert longest_ack_gap_s([], 1_000, 4_000) == 3.0
     assert longest_ack_gap_s([0], 1_000, 2_500) == 1.5
+
+
+def test_a_small_step_at_the_end_is_not_a_leak_but_steady_growth_is() -> None:
+    # the 2026-12-02 soak: flat at 189-191 MiB, then +6 MiB at the last sample (a lag spike)
+    step = [{"t": t, "s": {"rss_mib": 190.0 if t < 120 else 196.8}} for t in range(0, 121, 20)]
+    assert memory_verdict(step, ["s"], max_slope=4.0)["s"]["bounded"] is False
+    assert memory_verdict(step, ["s"], max_slope=4.0, min_growth=10.0)["s"]["bounded"] is True
+    leak = [{"t": t, "s": {"rss_mib": 190.0 + t * 0.2}} for t in range(0, 121, 20)]  # 12 MiB/min
+    assert memory_verdict(leak, ["s"], max_slope=4.0, min_growth=10.0)["s"]["bounded"] is False
