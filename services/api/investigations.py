@@ -15,6 +15,13 @@ from typing import Any, Literal
 from platestream.plates import CONFUSABLE_PAIRS
 from services.api.search import FAST_FINAL
 
+# Convoy defaults (the API, the console form and the job): docs/investigations.md measures them.
+MIN_OCCASIONS = 3
+MIN_CAMERAS = 2
+MIN_SHARE = 0.5
+# At most this many companions of one plate are ranked by share (the rest by occasions are cut).
+CANDIDATES = 10_000
+
 RANGE = (
     "ts >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')"
     " AND ts < fromUnixTimestamp64Milli({until:Int64}, 'UTC')"
@@ -43,43 +50,75 @@ JOURNEYS_SQL = (
 )
 
 # An occasion is one trip of the plate on which the companion passed at least `min_cameras` of
-# the same cameras within the window: a convoy follows along a road, traffic meets once.
+# the same cameras within the window (or every camera of the trip, when the trip passed fewer):
+# a convoy follows along a road, traffic meets once. `x_trips` is the plate's number of trips in
+# the range; the companions' own trip counts come from TRIP_COUNTS_SQL, and `share` (occasions
+# over the trips of the less travelled of the two) is what separates a convoy from commuters who
+# share roads at the same hours (they meet on a few of their many trips).
+_TARGET = (
+    "SELECT plate, camera_id, t, trip, uniqExact(camera_id) OVER (PARTITION BY trip) AS trip_cams,"
+    " max(trip) OVER () AS trips FROM ("
+    + PASSAGES.replace("{where}", "plate = {plate:String}")
+    + ")"
+)
 CONVOY_SQL = (
-    "WITH target AS (" + PASSAGES.replace("{where}", "plate = {plate:String}") + ")"
+    "WITH target AS (" + _TARGET + ")"
     " SELECT plate, count() AS occasions, sum(n) AS passages, max(cams) AS cameras,"
-    " min(lo) AS first_ms, max(hi) AS last_ms"
+    " min(lo) AS first_ms, max(hi) AS last_ms, any(x_trips) AS plate_trips"
     " FROM (SELECT e.plate AS plate, x.trip AS trip, uniqExact(e.camera_id) AS cams,"
-    " uniqExact(e.camera_id, e.t) AS n, min(e.t) AS lo, max(e.t) AS hi"
+    " uniqExact(e.camera_id, e.t) AS n, min(e.t) AS lo, max(e.t) AS hi,"
+    " any(x.trip_cams) AS trip_cams, any(x.trips) AS x_trips"
     " FROM (SELECT plate, toString(camera_id) AS camera_id, toUnixTimestamp64Milli(ts) AS t"
     " FROM plate_events FINAL WHERE " + RANGE + " AND plate != {plate:String}"
     " AND camera_id IN (SELECT camera_id FROM target)) AS e"
     " INNER JOIN target AS x ON e.camera_id = x.camera_id"
     " WHERE abs(e.t - x.t) <= {within_ms:Int64}"
-    " GROUP BY plate, trip HAVING cams >= {min_cameras:UInt32})"
+    " GROUP BY plate, trip HAVING cams >= least({min_cameras:UInt32}, trip_cams))"
     " GROUP BY plate HAVING occasions >= {min_occasions:UInt32}"
-    " ORDER BY occasions DESC, passages DESC, plate LIMIT {limit:UInt32}" + FAST_FINAL
+    " ORDER BY occasions DESC, passages DESC, plate LIMIT {candidates:UInt32}" + FAST_FINAL
+)
+# The number of trips of each plate in a list (a gap longer than gap_ms starts a new one).
+TRIP_COUNTS_SQL = (
+    "SELECT plate, 1 + arrayCount((a, b) -> b - a > {gap_ms:Int64}, arrayPopBack(times),"
+    " arrayPopFront(times)) AS trips FROM (SELECT plate, arraySort(groupArray(toUnixTimestamp64Milli(ts)))"
+    " AS times FROM plate_events FINAL WHERE plate IN {plates:Array(String)} AND " + RANGE + ""
+    " GROUP BY plate)" + FAST_FINAL
 )
 
 # Every pair of plates travelling together on enough occasions of each. Passages are bucketed by
 # the window; the companion side is copied into the neighbouring buckets, so every pair within the
-# window meets exactly once in the join.
+# window meets exactly once in the join. A pair of trips is an occasion of a plate when the two
+# passed min_cameras cameras together or every camera of that plate's trip; `support` is the
+# smaller of the two plates' occasions (what each plate's own convoy query would count, at most)
+# and `share` the support over the trips of the less travelled plate.
+_TRIPS = (
+    "SELECT plate, camera_id, t, trip, uniqExact(camera_id) OVER (PARTITION BY plate, trip)"
+    " AS trip_cams, max(trip) OVER (PARTITION BY plate) AS trips, intDiv(t, {within_ms:Int64})"
+    " AS bucket FROM (" + PASSAGES.replace("{where}", "1") + ")"
+)
 CONVOYS_ALL_SQL = (
-    "WITH p AS (" + PASSAGES.replace("{where}", "1") + ")"
-    " SELECT plate, companion, uniqExact(a_trip) AS occasions_plate,"
-    " uniqExact(b_trip) AS occasions_companion,"
+    "WITH p AS (" + _TRIPS + ")"
+    " SELECT plate, companion, uniqExactIf(a_trip, cams >= need_a) AS occasions_plate,"
+    " uniqExactIf(b_trip, cams >= need_b) AS occasions_companion,"
     " least(occasions_plate, occasions_companion) AS support,"
-    " sum(n) AS co_passages, max(cams) AS cameras"
+    " sum(n) AS co_passages, max(cams) AS cameras,"
+    " any(a_trips) AS trips_plate, any(b_trips) AS trips_companion,"
+    " round(support / least(trips_plate, trips_companion), 4) AS share"
     " FROM (SELECT a.plate AS plate, b.plate AS companion, a.trip AS a_trip, b.trip AS b_trip,"
-    " count() AS n, uniqExact(a.camera_id) AS cams"
-    " FROM (SELECT plate, camera_id, t, trip, intDiv(t, {within_ms:Int64}) AS bucket FROM p) AS a"
-    " INNER JOIN (SELECT plate, camera_id, t, trip,"
-    " arrayJoin([intDiv(t, {within_ms:Int64}) - 1, intDiv(t, {within_ms:Int64}),"
-    " intDiv(t, {within_ms:Int64}) + 1]) AS bucket FROM p) AS b"
+    " count() AS n, uniqExact(a.camera_id) AS cams,"
+    " least({min_cameras:UInt32}, any(a.trip_cams)) AS need_a,"
+    " least({min_cameras:UInt32}, any(b.trip_cams)) AS need_b,"
+    " any(a.trips) AS a_trips, any(b.trips) AS b_trips"
+    " FROM p AS a"
+    " INNER JOIN (SELECT plate, camera_id, t, trip, trip_cams, trips,"
+    " arrayJoin([bucket - 1, bucket, bucket + 1]) AS bucket FROM p) AS b"
     " ON a.camera_id = b.camera_id AND a.bucket = b.bucket"
     " WHERE a.plate < b.plate AND abs(a.t - b.t) <= {within_ms:Int64}"
-    " GROUP BY plate, companion, a_trip, b_trip HAVING cams >= {min_cameras:UInt32})"
-    " GROUP BY plate, companion HAVING support >= {min_occasions:UInt32}"
-    " ORDER BY support DESC, co_passages DESC, plate, companion LIMIT {limit:UInt32}" + FAST_FINAL
+    " GROUP BY plate, companion, a_trip, b_trip HAVING cams >= least(need_a, need_b))"
+    " GROUP BY plate, companion"
+    " HAVING support >= {min_occasions:UInt32} AND share >= {min_share:Float64}"
+    " ORDER BY support DESC, share DESC, co_passages DESC, plate, companion"
+    " LIMIT {limit:UInt32}" + FAST_FINAL
 )
 
 OD_SQL = (
@@ -173,11 +212,13 @@ def convoys(
     until: int,
     within_ms: int,
     gap_ms: int,
-    min_occasions: int,
-    min_cameras: int = 2,
+    min_occasions: int = MIN_OCCASIONS,
+    min_cameras: int = MIN_CAMERAS,
+    min_share: float = MIN_SHARE,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
-    """Plates that passed the same cameras within ``within_ms`` of ``plate`` on enough of its trips."""
+    """Plates that passed the same cameras within ``within_ms`` of ``plate`` on enough of its trips,
+    and on at least ``min_share`` of the trips of the less travelled of the two."""
     params = {
         "min_cameras": min_cameras,
         "plate": plate,
@@ -186,9 +227,33 @@ def convoys(
         "within_ms": within_ms,
         "gap_ms": gap_ms,
         "min_occasions": min_occasions,
-        "limit": limit,
+        "candidates": CANDIDATES,
     }
-    return _rows(client, CONVOY_SQL, params)
+    rows = _rows(client, CONVOY_SQL, params)
+    if not rows:
+        return []
+    counts = {
+        r["plate"]: int(r["trips"])
+        for r in _rows(
+            client,
+            TRIP_COUNTS_SQL,
+            {
+                "plates": [r["plate"] for r in rows],
+                "since": since,
+                "until": until,
+                "gap_ms": gap_ms,
+            },
+        )
+    }
+    out = []
+    for r in rows:
+        x_trips = int(r.pop("plate_trips"))
+        trips = counts.get(r["plate"], 1)
+        share = round(min(1.0, r["occasions"] / max(1, min(x_trips, trips))), 4)
+        if share >= min_share:
+            out.append({**r, "trips": trips, "share": share})
+    out.sort(key=lambda r: (-r["occasions"], -r["share"], -r["passages"], r["plate"]))
+    return out[:limit]
 
 
 def all_convoys(
@@ -198,13 +263,15 @@ def all_convoys(
     until: int,
     within_ms: int,
     gap_ms: int,
-    min_occasions: int,
-    min_cameras: int = 2,
+    min_occasions: int = MIN_OCCASIONS,
+    min_cameras: int = MIN_CAMERAS,
+    min_share: float = MIN_SHARE,
     limit: int = 1000,
 ) -> list[dict[str, Any]]:
     """Every pair of plates travelling together in the window, ranked by support."""
     params = {
         "min_cameras": min_cameras,
+        "min_share": min_share,
         "since": since,
         "until": until,
         "within_ms": within_ms,

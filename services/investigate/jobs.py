@@ -35,6 +35,7 @@ def convoy_run(
     gap_s: int,
     limit: int,
     min_cameras: int = 2,
+    min_share: float = 0.5,
 ) -> list[dict[str, Any]]:
     """The convoys of the window ``hours`` long ending at ``until``, each with its window."""
     from services.api.investigations import all_convoys
@@ -48,6 +49,7 @@ def convoy_run(
         gap_ms=gap_s * 1000,
         min_occasions=min_occasions,
         min_cameras=min_cameras,
+        min_share=min_share,
         limit=limit,
     )
     return [{"since": since, "until": until, **r} for r in rows]
@@ -64,6 +66,12 @@ def convoys(
     min_cameras: Annotated[
         int, typer.Option(min=1, help="Same cameras passed together on one trip.")
     ] = 2,
+    min_share: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=1.0, help="Occasions over the trips of the less travelled plate."
+        ),
+    ] = 0.5,
     gap_s: Annotated[int, typer.Option(min=60, help="A longer gap ends a trip.")] = 1800,
     limit: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
     out: Annotated[Path | None, typer.Option(help="Append JSON lines here, not stdout.")] = None,
@@ -93,6 +101,7 @@ def convoys(
             gap_s=gap_s,
             limit=limit,
             min_cameras=min_cameras,
+            min_share=min_share,
         )
         lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
         if out is None:

@@ -45,6 +45,8 @@ def test_convoys_of_a_plate_rank_companions_by_occasions(inv_env) -> None:
         "cameras": 2,
         "first_ms": day_start(inv_env.base, 0) + 20_000,
         "last_ms": last,
+        "trips": 3,
+        "share": 1.0,
     }
     # SOMETIMES met TARGET at one camera per trip: an occasion only when one camera is enough
     assert [r["plate"] for r in q.convoys(inv_env.clickhouse, min_occasions=2, **args)] == [BUDDY]
@@ -70,6 +72,9 @@ def test_all_convoys_in_a_window(inv_env) -> None:
             "support": 3,
             "co_passages": 6,
             "cameras": 2,
+            "trips_plate": 3,
+            "trips_companion": 3,
+            "share": 1.0,
         }
     ]
     assert q.all_convoys(inv_env.clickhouse, min_occasions=2, **args) == rows

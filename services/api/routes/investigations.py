@@ -61,6 +61,10 @@ def convoys(
     min_cameras: Annotated[
         int, Query(ge=1, le=100, description="Same cameras passed together on one occasion.")
     ] = 2,
+    min_share: Annotated[
+        float,
+        Query(ge=0.0, le=1.0, description="Occasions over the trips of the less travelled plate."),
+    ] = 0.5,
     days: Days = 30,
     gap_s: GapS = 1800,
     since: Since = None,
@@ -79,6 +83,7 @@ def convoys(
         gap_ms=gap_s * 1000,
         min_occasions=min_occasions,
         min_cameras=min_cameras,
+        min_share=min_share,
         limit=limit,
     )
     audit(state, request, p, "investigate.convoys", query={"plate": target}, result_count=len(rows))
