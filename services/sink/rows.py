@@ -274,6 +274,9 @@ def _anomalies(recs: Sequence[dict[str, Any]]) -> Columns:
     for side in ("first", "second"):
         for name in _SIGHTING:
             cols[f"{side}_{name}"] = [r[side][name] for r in recs]
+    # overstays only (migration 008); null for clones, misreads and records written before
+    cols["limit_s"] = [r.get("limit_s") for r in recs]
+    cols["exit_ts"] = [r.get("exit_ts") for r in recs]
     return cols
 
 
@@ -384,7 +387,14 @@ TABLES: tuple[TableMap, ...] = (
         ),
         (("status", 0, 65535),),
     ),
-    TableMap("anomalies", catalogue.ANOMALIES, "plate_anomaly", "anomaly_id", _anomalies),
+    TableMap(
+        "anomalies",
+        catalogue.ANOMALIES,
+        "plate_anomaly",
+        "anomaly_id",
+        _anomalies,
+        (("exit_ts", MIN_TS_MS, MAX_TS_MS - 1),),
+    ),
 )
 BY_TABLE = {t.table: t for t in TABLES}
 BY_TOPIC = {t.topic.name: t for t in TABLES}

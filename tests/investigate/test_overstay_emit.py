@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import pytest
 
 from platestream import topics as catalogue
+from platestream.errors import BadInputError
 from services.investigate.overstays import overstay_id
 from services.sink.rows import TABLES
 from tests.enrich.helpers import TopicReader, stage_process
@@ -61,6 +62,30 @@ def run_job(inv_env: Any) -> subprocess.CompletedProcess[str]:
     return run
 
 
+def _stored_overstay_columns(inv_env: Any, table: Any, records: list[dict]) -> list[tuple]:
+    """The records written by the sink's writer into a database of their own (the package's
+    anomalies table is counted by other tests), read back from limit_s and exit_ts."""
+    from platestream.clickhouse import make_clickhouse
+    from services.investigate.bench_queries import _without_views
+    from services.sink.rows import Source
+    from services.sink.writer import TableWriter
+
+    db = "inv_overstay_columns"
+    s = inv_env.settings.model_copy(update={"clickhouse_database": db})
+    _without_views(s)
+    client = make_clickhouse(s, autogenerate_session_id=False)
+    try:
+        writer = TableWriter(client=client, database=db, mapping=table)
+        writer.insert(records, [Source("t", 0, k) for k in range(len(records))])
+        rows = client.query(
+            "SELECT plate, limit_s, toUnixTimestamp64Milli(exit_ts) FROM anomalies FINAL"
+            " WHERE kind = 'overstay' ORDER BY plate"
+        ).result_rows
+        return [tuple(r) for r in rows]
+    finally:
+        client.command(f"DROP DATABASE IF EXISTS {db}")
+
+
 def test_overstays_are_emitted_once_per_stay_and_delivered_by_notify(inv_env, tmp_path) -> None:
     base = inv_env.base
     by_ts = {(e["plate"], e["ts"]): e for e in events(base)}
@@ -100,7 +125,8 @@ def test_overstays_are_emitted_once_per_stay_and_delivered_by_notify(inv_env, tm
     assert inside["exit_ts"] is None and inside["second"] == inside["first"]
     assert inside["first"]["event_id"] == by_ts[("PRK0003", entry3)]["event_id"]
     assert "still inside" in inside["reason"] and inside["first"]["lat"] == pytest.approx(51.51)
-    # the sink's row mapping of anpr.anomalies.v1 takes them as they are (new fields not stored)
+    # the sink's row mapping of anpr.anomalies.v1 takes them, limit and exit in their own columns
+    # (migration 008), and ClickHouse stores them there
     anomaly_table = next(t for t in TABLES if t.table == "anomalies")
     for a in (left, inside):
         anomaly_table.validate(a)
@@ -108,6 +134,15 @@ def test_overstays_are_emitted_once_per_stay_and_delivered_by_notify(inv_env, tm
     assert cols["kind"] == ["overstay", "overstay"]
     assert cols["second_ts"] == [park + 6 * HOUR, entry3]
     assert cols["ts"] == [entry2 + LIMIT_S * 1000, entry3 + LIMIT_S * 1000]
+    assert cols["limit_s"] == [LIMIT_S, LIMIT_S]
+    assert cols["exit_ts"] == [park + 6 * HOUR, None]
+    with pytest.raises(BadInputError, match="exit_ts"):
+        anomaly_table.validate({**left, "exit_ts": 10**15})
+    stored = _stored_overstay_columns(inv_env, anomaly_table, [left, inside])
+    assert stored == [
+        ("PRK0002", float(LIMIT_S), park + 6 * HOUR),
+        ("PRK0003", float(LIMIT_S), None),
+    ]
 
     # the anomalies endpoint filters on the new kind (this package's sink has stopped: no rows)
     resp = inv_env.get(
