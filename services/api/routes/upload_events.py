@@ -12,17 +12,15 @@ import asyncio
 import logging
 from typing import Annotated, Any
 
-import httpx
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 
-from platestream import uploadtoken
 from platestream.ids import stable_id
 from services.api.auth import Perm, Principal
 from services.api.deps import StateDep, audit, require
 from services.api.hits import describe_hits
 from services.api.purpose import RequiredPurpose
 from services.api.routes.events import EventOut, presign
-from services.api.routes.uploads import JobId
+from services.api.routes.uploads import JobId, ask_ingest_for_job
 from services.api.search import COLUMNS, SEARCH_SETTINGS, row_to_event
 from services.api.state import AppState
 
@@ -58,14 +56,7 @@ def job_frame_ids(camera_id: str, job_id: str, frames: int) -> list[str]:
 
 async def fetch_job(state: AppState, p: Principal, job_id: str) -> dict[str, Any]:
     """The job as ingest reports it (404 passed through; 503 if ingest is unreachable)."""
-    token = uploadtoken.issue(uploadtoken.key(state.settings), p.name, None)
-    url = f"{state.settings.api_ingest_url.rstrip('/')}/api/v1/uploads/{job_id}"
-    try:
-        async with httpx.AsyncClient(timeout=10.0) as client:
-            resp = await client.get(url, headers={"Authorization": f"Bearer {token}"})
-    except httpx.HTTPError as exc:
-        logger.error("ingest unreachable for upload job %s: %s", job_id, exc)
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "ingest unavailable") from exc
+    resp = await ask_ingest_for_job(state, p, job_id)
     if resp.status_code == 404:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such upload job")
     if resp.status_code != 200:

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from platestream import uploadtoken
 from services.api.auth import Perm, Principal
 from services.api.deps import StateDep, audit, require
+from services.api.state import AppState
 
 logger = logging.getLogger(__name__)
 
@@ -75,14 +76,19 @@ async def upload_video(
     return _answer(resp)
 
 
-@router.get("/{job_id}")
-async def upload_status(job_id: JobId, state: StateDep, p: Uploader) -> Any:
-    """Progress of an upload job (state, frames read and sent)."""
+async def ask_ingest_for_job(state: AppState, p: Principal, job_id: str) -> httpx.Response:
+    """Ingest's answer about an upload job, asked with a short-lived upload token for ``p``
+    (503 when ingest cannot be reached)."""
     token = uploadtoken.issue(uploadtoken.key(state.settings), p.name, None)
     url = f"{state.settings.api_ingest_url.rstrip('/')}/api/v1/uploads/{job_id}"
     try:
         async with httpx.AsyncClient(timeout=10.0) as client:
-            resp = await client.get(url, headers={"Authorization": f"Bearer {token}"})
+            return await client.get(url, headers={"Authorization": f"Bearer {token}"})
     except httpx.HTTPError as exc:
         raise _unavailable(exc) from exc
-    return _answer(resp)
+
+
+@router.get("/{job_id}")
+async def upload_status(job_id: JobId, state: StateDep, p: Uploader) -> Any:
+    """Progress of an upload job (state, frames read and sent)."""
+    return _answer(await ask_ingest_for_job(state, p, job_id))
