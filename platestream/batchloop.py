@@ -23,7 +23,7 @@ from platestream.timeutil import now_ms
 
 logger = logging.getLogger(__name__)
 
-COMMIT_INTERVAL_MS = 250  # flush the producer and commit at least this often while busy
+COMMIT_INTERVAL_MS = 250  # flush the producer and commit at least this often while busy (default)
 
 
 class Counters:
@@ -53,6 +53,7 @@ class BatchLoop:
         state_timeout_s: float,
         read_back: ReadBack | None = None,
         clock: Callable[[], int] = now_ms,
+        commit_interval_ms: int = COMMIT_INTERVAL_MS,
     ) -> None:
         self._consumer = consumer
         self._producer = producer
@@ -64,6 +65,7 @@ class BatchLoop:
         self.offsets = OffsetBook(consumer, producer, read_back)
         self.assigned: set[TopicPart] = set()
         self._last_commit = 0
+        self._commit_interval_ms = commit_interval_ms
 
     # --- what a stage provides --------------------------------------------------------------------
     def input_topics(self) -> list[str]:
@@ -112,7 +114,7 @@ class BatchLoop:
             self.process(msgs)
         now = self._clock()
         self.housekeeping(now)
-        if now - self._last_commit >= COMMIT_INTERVAL_MS:
+        if now - self._last_commit >= self._commit_interval_ms:
             self._last_commit = now
             self.flush_and_commit()
         else:

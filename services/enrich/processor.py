@@ -48,6 +48,12 @@ logger = logging.getLogger(__name__)
 # dozen records, and scanning every open passage (closing, committable offsets) after each one
 # cost more CPU than the reads themselves (py-spy, 2,000 reads/s over 2,000 camera lanes).
 CLOSE_INTERVAL_MS = 100  # passages close at most this late after their due time
+# Flush and commit once a second, not every 250 ms: ``committable`` scans every open passage (at
+# 2,000 reads/s over 1,000 cameras about 6,000 of them), 7 % of enrich's CPU at four scans a second
+# (docs/benchmarks.md, issue 18). Offsets are held back to the oldest open passage's read (3 s or
+# more) anyway, so a restart re-reads at most a second more; the producer sends on its own
+# (linger.ms), so no record waits for the flush.
+COMMIT_INTERVAL_MS = 1000
 HOLD_EXPIRY_INTERVAL_MS = 10_000  # holds past their hold-off are memory only (_held checks time)
 
 
@@ -107,6 +113,7 @@ class EnrichProcessor(BatchLoop):
             state_timeout_s=settings.enrich_state_timeout_s,
             read_back=read_back,
             clock=clock,
+            commit_interval_ms=COMMIT_INTERVAL_MS,
         )
         self.settings = settings
         self._serde = serde
