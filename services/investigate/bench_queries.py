@@ -104,7 +104,10 @@ def run_bench(*, rows: list[int], queries: int, json_out: Path | None) -> dict[s
                     data={"username": "bench", "password": api_bench.BENCH_PASSWORD},
                 )
                 tok.raise_for_status()
-                headers = {"Authorization": f"Bearer {tok.json()['access_token']}"}
+                headers = {
+                    "Authorization": f"Bearer {tok.json()['access_token']}",
+                    "X-Purpose": "investigation",  # answers that name plates state one (issue 17)
+                }
                 month = {"since": _iso(t0), "until": _iso(t0 + 30 * DAY_MS)}
 
                 def day() -> dict[str, str]:
