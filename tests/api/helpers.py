@@ -421,3 +421,13 @@ def api_environment(stack: CommonSettings, **overrides: Any) -> Iterator[ApiEnv]
     finally:
         cleanup(base)
         shutil.rmtree(secrets_dir, ignore_errors=True)
+
+
+def log_in(browser: Any, url: str, user: str) -> None:
+    """Open the console at ``url`` in ``browser`` (tests/api/cdp.py) and sign in as ``user``."""
+    browser.navigate(url + "/")
+    browser.wait_for("!!document.querySelector('#login-user')")
+    browser.eval(f"""
+        document.querySelector('#login-user').value = {user!r};
+        document.querySelector('#login-pass').value = {PASSWORD!r};
+        document.querySelector('#login-submit').click(); true""")

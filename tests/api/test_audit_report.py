@@ -13,7 +13,7 @@ import pytest
 
 from services.api.routes.audit_report import actors_of
 
-from .helpers import CHOOSE_PURPOSE_JS, PASSWORD, ApiEnv, wait_until
+from .helpers import CHOOSE_PURPOSE_JS, ApiEnv, log_in, wait_until
 from .screens import save_screenshot
 
 REPORT = "/api/v1/audit/report"
@@ -143,12 +143,7 @@ def test_the_console_audit_page_shows_the_plate_report(
 
     browser: Any = Browser()
     try:
-        browser.navigate(api_env.url + "/")
-        browser.wait_for("!!document.querySelector('#login-user')")
-        browser.eval(f"""
-            document.querySelector('#login-user').value = 'admin';
-            document.querySelector('#login-pass').value = {PASSWORD!r};
-            document.querySelector('#login-submit').click(); true""")
+        log_in(browser, api_env.url, "admin")
         browser.wait_for("!!document.querySelector('#search-form')")
         assert browser.eval("document.querySelector('a[href=\"#audit\"]').hidden") is False
         browser.eval("location.hash = '#audit'; true")

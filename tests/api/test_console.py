@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import CHOOSE_PURPOSE_JS, PASSWORD, ApiEnv
+from .helpers import CHOOSE_PURPOSE_JS, ApiEnv, log_in
 from .screens import screenshot_dir
 
 pytestmark = [
@@ -41,12 +41,7 @@ def test_console_login_search_open_event_and_see_image(api_env: ApiEnv, tmp_path
     target = api_env.seed.by_plate("XYZ9876")[0]
     browser = Browser()
     try:
-        browser.navigate(api_env.url + "/")
-        browser.wait_for("!!document.querySelector('#login-user')")
-        browser.eval(f"""
-            document.querySelector('#login-user').value = 'viewer';
-            document.querySelector('#login-pass').value = {PASSWORD!r};
-            document.querySelector('#login-submit').click(); true""")
+        log_in(browser, api_env.url, "viewer")
         browser.wait_for("!!document.querySelector('#search-form')")
         assert "viewer" in browser.eval("document.querySelector('#who').textContent")
         browser.wait_for(CHOOSE_PURPOSE_JS)

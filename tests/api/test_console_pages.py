@@ -17,7 +17,7 @@ from platestream import topics as catalogue
 from platestream.ids import stable_id
 from platestream.timeutil import now_ms
 
-from .helpers import CHOOSE_PURPOSE_JS, PASSWORD, ApiEnv, produce, wait_until
+from .helpers import CHOOSE_PURPOSE_JS, ApiEnv, log_in, produce, wait_until
 from .receivers import webhook_receiver
 from .screens import save_screenshot
 
@@ -35,12 +35,7 @@ def browser(api_env: ApiEnv) -> Iterator[Any]:
 
     b = Browser()
     try:
-        b.navigate(api_env.url + "/")
-        b.wait_for("!!document.querySelector('#login-user')")
-        b.eval(f"""
-            document.querySelector('#login-user').value = 'admin';
-            document.querySelector('#login-pass').value = {PASSWORD!r};
-            document.querySelector('#login-submit').click(); true""")
+        log_in(b, api_env.url, "admin")
         b.wait_for("!!document.querySelector('#search-form')")
         yield b
     finally:

@@ -13,7 +13,7 @@ from fastapi import HTTPException
 
 from services.api.purpose import Purpose, check_purpose
 
-from .helpers import PASSWORD, ApiEnv, wait_until
+from .helpers import ApiEnv, log_in, wait_until
 from .test_api import audit_records
 
 ALLOWED = ["investigation", "incident"]
@@ -162,12 +162,7 @@ def test_the_console_asks_for_a_purpose_and_sends_it_with_every_view(api_env: Ap
     case = f"CONSOLE-{uuid.uuid4().hex[:6]}"
     browser = Browser()
     try:
-        browser.navigate(api_env.url + "/")
-        browser.wait_for("!!document.querySelector('#login-user')")
-        browser.eval(f"""
-            document.querySelector('#login-user').value = 'analyst';
-            document.querySelector('#login-pass').value = {PASSWORD!r};
-            document.querySelector('#login-submit').click(); true""")
+        log_in(browser, api_env.url, "analyst")
         browser.wait_for("document.querySelector('#q-purpose')?.dataset.ready === '1'")
         assert browser.eval("document.querySelector('#q-purpose').required") is True
         browser.eval(
