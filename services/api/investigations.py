@@ -143,6 +143,35 @@ TRAVEL_SQL = (
     " ORDER BY trips DESC, from_camera, to_camera LIMIT 10000" + FAST_FINAL
 )
 
+# The refreshable views of migration 009 hold the same answers for the default gap, recomputed
+# every PLATESTREAM_SINK_INVESTIGATIONS_REFRESH_MINUTES: whole hours (of a trip's start, of a
+# hop's arrival) from the hour that holds `since` to `until`.
+VIEW_GAP_MS = 1_800_000
+VIEWS = {"od": "od_hourly_refresh", "travel": "travel_times_refresh"}
+_HOURS = (
+    "hour >= toStartOfHour(fromUnixTimestamp64Milli({since:Int64}, 'UTC'))"
+    " AND hour < fromUnixTimestamp64Milli({until:Int64}, 'UTC')"
+)
+OD_VIEW_SQL = (
+    "SELECT toUnixTimestamp(hour) * 1000 AS hour_ms, origin, destination, sum(trips) AS trips"
+    " FROM od_hourly WHERE by = {by:String} AND " + _HOURS + ""
+    " GROUP BY hour_ms, origin, destination ORDER BY hour_ms, trips DESC, origin, destination"
+    " LIMIT 100000"
+)
+TRAVEL_VIEW_SQL = (
+    "SELECT from_camera, to_camera, sum(trips) AS trips,"
+    " quantilesExactMerge(0.5, 0.9)(seconds_q)[1] / 1000 AS median_s,"
+    " quantilesExactMerge(0.5, 0.9)(seconds_q)[2] / 1000 AS p90_s"
+    " FROM travel_times WHERE " + _HOURS + ""
+    " GROUP BY from_camera, to_camera HAVING trips >= {min_trips:UInt32}"
+    " ORDER BY trips DESC, from_camera, to_camera LIMIT 10000"
+)
+REFRESHED_SQL = (
+    "SELECT toUnixTimestamp64Milli(toDateTime64(last_success_time, 3, 'UTC'))"
+    " FROM system.view_refreshes WHERE database = currentDatabase() AND view = {view:String}"
+    " AND last_success_time IS NOT NULL AND toUnixTimestamp(last_success_time) > 0"
+)
+
 # Each entry (approaching) followed by an exit (leaving) of the same vehicle at the same site is a
 # stay; an entry followed by another entry lost its exit and is dropped; the last entry without
 # an exit is a stay still open at `now`. Entries and exits are paired on the plate with every
@@ -298,6 +327,31 @@ def travel_times(
     """Median and p90 seconds between consecutive cameras of the same trip, per camera pair."""
     params = {"since": since, "until": until, "gap_ms": gap_ms, "min_trips": min_trips}
     return _rows(client, TRAVEL_SQL, params)
+
+
+def refreshed_at(client: Any, kind: Literal["od", "travel"]) -> int | None:
+    """When the last successful refresh of the view started (epoch ms), None if it never ran or
+    the view does not exist (this ClickHouse has no refreshable views, or 009 is not applied)."""
+    try:
+        rows = client.query(REFRESHED_SQL, parameters={"view": VIEWS[kind]}).result_rows
+    except Exception:  # no system.view_refreshes: a ClickHouse older than refreshable views
+        return None
+    return int(rows[0][0]) if rows else None
+
+
+def od_from_view(
+    client: Any, *, since: int, until: int, by: Literal["site", "zone"] = "site"
+) -> list[dict[str, Any]]:
+    """od_matrix with the default gap, from the od_hourly view (as of its last refresh)."""
+    return _rows(client, OD_VIEW_SQL, {"since": since, "until": until, "by": by})
+
+
+def travel_times_from_view(
+    client: Any, *, since: int, until: int, min_trips: int = 1
+) -> list[dict[str, Any]]:
+    """travel_times with the default gap, from the travel_times view (as of its last refresh)."""
+    params = {"since": since, "until": until, "min_trips": min_trips}
+    return _rows(client, TRAVEL_VIEW_SQL, params)
 
 
 def _site(site: str | None) -> tuple[str, dict[str, Any]]:

@@ -129,6 +129,7 @@ def render(sql: str, settings: SinkSettings, *, database: str) -> str:
     out = _PURPOSE_TTL.sub(purpose_ttl, out)
     out = out.replace("${settings}", "SETTINGS " + ", ".join(table_settings))
     out = out.replace("${db}", f"`{database}`")
+    out = out.replace("${refresh_minutes}", str(int(settings.sink_investigations_refresh_minutes)))
     if "${" in out:
         raise SinkError(f"unknown placeholder in migration: {out[out.index('${') :][:40]!r}")
     return out

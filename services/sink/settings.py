@@ -84,6 +84,13 @@ class SinkSettings(CommonSettings):
     sink_dedup_window: int = Field(
         default=1000, ge=0, description="non_replicated_deduplication_window of the tables."
     )
+    sink_investigations_refresh_minutes: int = Field(
+        default=5,
+        ge=1,
+        le=1440,
+        description="Period of the refreshable views od_hourly and travel_times (migration 009):"
+        " each refresh recomputes them from plate_events; applied when the migration runs.",
+    )
     sink_retention_days: str = Field(
         default="",
         description='JSON object table -> days, e.g. {"plate_reads": 7}; 0 keeps forever.',

@@ -79,6 +79,9 @@ def inv_env(stack: CommonSettings) -> Iterator[InvEnv]:
                 90,
                 "the sink's rows",
             )
+            for view in ("od_hourly_refresh", "travel_times_refresh"):  # migration 009
+                ch.command(f"SYSTEM REFRESH VIEW `{s.clickhouse_database}`.`{view}`")
+                ch.command(f"SYSTEM WAIT VIEW `{s.clickhouse_database}`.`{view}`")
         api = ApiSettings(
             **{
                 **s.model_dump(),

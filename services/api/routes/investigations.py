@@ -112,6 +112,24 @@ def journeys(
     return {"plate": target, "since": lo, "until": hi, "trips": rows}
 
 
+Fresh = Annotated[
+    bool,
+    Query(
+        description="Query the passages now instead of the refreshable view (migration 009),"
+        " which answers the default gap_s as of its last refresh (refreshed_at)."
+    ),
+]
+
+
+def view_refreshed_at(
+    state: Any, kind: Literal["od", "travel"], fresh: bool, gap_s: int
+) -> int | None:
+    """When the view that can answer was last refreshed; None: ask the passages (live query)."""
+    if fresh or gap_s * 1000 != q.VIEW_GAP_MS:
+        return None
+    return q.refreshed_at(state.clickhouse, kind)
+
+
 @router.get("/od")
 def od(
     request: Request,
@@ -122,12 +140,25 @@ def od(
     gap_s: GapS = 1800,
     since: Since = None,
     until: Until = None,
+    fresh: Fresh = False,
 ) -> dict[str, Any]:
     """Origin-destination matrix: trips per hour from one site (or zone) to another."""
     lo, hi = window(since, until, days)
-    rows = q.od_matrix(state.clickhouse, since=lo, until=hi, gap_ms=gap_s * 1000, by=by)
+    refreshed = view_refreshed_at(state, "od", fresh, gap_s)
+    if refreshed is None:
+        rows = q.od_matrix(state.clickhouse, since=lo, until=hi, gap_ms=gap_s * 1000, by=by)
+    else:
+        rows = q.od_from_view(state.clickhouse, since=lo, until=hi, by=by)
     audit(state, request, p, "investigate.od", query={"by": by}, result_count=len(rows))
-    return {"by": by, "since": lo, "until": hi, "cells": rows}
+    source = "live" if refreshed is None else "view"
+    return {
+        "by": by,
+        "since": lo,
+        "until": hi,
+        "source": source,
+        "refreshed_at": refreshed,
+        "cells": rows,
+    }
 
 
 @router.get("/travel-times")
@@ -140,14 +171,20 @@ def travel_times(
     min_trips: Annotated[int, Query(ge=1, le=100_000)] = 1,
     since: Since = None,
     until: Until = None,
+    fresh: Fresh = False,
 ) -> dict[str, Any]:
     """Median and p90 travel time between consecutive cameras of a trip, per camera pair."""
     lo, hi = window(since, until, days)
-    rows = q.travel_times(
-        state.clickhouse, since=lo, until=hi, gap_ms=gap_s * 1000, min_trips=min_trips
-    )
+    refreshed = view_refreshed_at(state, "travel", fresh, gap_s)
+    if refreshed is None:
+        rows = q.travel_times(
+            state.clickhouse, since=lo, until=hi, gap_ms=gap_s * 1000, min_trips=min_trips
+        )
+    else:
+        rows = q.travel_times_from_view(state.clickhouse, since=lo, until=hi, min_trips=min_trips)
     audit(state, request, p, "investigate.travel_times", result_count=len(rows))
-    return {"since": lo, "until": hi, "pairs": rows}
+    source = "live" if refreshed is None else "view"
+    return {"since": lo, "until": hi, "source": source, "refreshed_at": refreshed, "pairs": rows}
 
 
 @router.get("/dwell")
