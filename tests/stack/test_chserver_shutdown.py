@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from platestream.stack import chserver
+from platestream.stack import chengine
 from platestream.stack import httpcodec as hc
 from services.sink.writer import is_transient
 
@@ -29,8 +29,8 @@ class FakeSession:
         self.closed_at = time.monotonic()
 
 
-def engine(n: int = 2) -> chserver.Engine:
-    eng = object.__new__(chserver.Engine)
+def engine(n: int = 2) -> chengine.Engine:
+    eng = object.__new__(chengine.Engine)
     eng._sessions = [FakeSession() for _ in range(n)]  # type: ignore[list-item]
     eng._free = queue.Queue()
     for s in eng._sessions:
@@ -44,7 +44,7 @@ def test_a_statement_after_the_stop_signal_is_refused_as_retryable() -> None:
     eng.closing = True
     with pytest.raises(hc.HttpError) as info:
         eng.query(None, "SELECT 1", "TSV")  # type: ignore[arg-type]
-    assert info.value.code == chserver.SHUTTING_DOWN and info.value.status == 503
+    assert info.value.code == chengine.SHUTTING_DOWN and info.value.status == 503
     # what a client makes of that answer: retry, not a refused row
     from clickhouse_connect.driver.exceptions import DatabaseError
 
