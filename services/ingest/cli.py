@@ -232,7 +232,7 @@ def file_(
     import time
     import uuid
 
-    from services.ingest.canonical import parse_time
+    from services.ingest.devicetime import parse_time
     from services.ingest.processor import frame_clients
     from services.ingest.uploads import UploadJob, UploadManager, probe
 

@@ -26,16 +26,14 @@ import re
 from collections.abc import Iterable
 
 from platestream.errors import BadInputError
-from services.ingest.canonical import (
-    ParsedEvent,
-    RawImage,
+from services.ingest.canonical import ParsedEvent, RawImage, flatten
+from services.ingest.devicetime import parse_time
+from services.ingest.fieldvalues import (
     as_int,
     clean_text,
     confidence01,
-    flatten,
     map_direction,
     map_vehicle_type,
-    parse_time,
 )
 from services.ingest.jsonbody import arr, check_unicode, load_object, obj
 from services.ingest.multipart import Part, parse_multipart

@@ -9,17 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 from platestream.errors import BadInputError
-from services.ingest.canonical import (
-    IMAGE_KINDS,
-    ParsedEvent,
-    RawImage,
+from services.ingest.canonical import IMAGE_KINDS, ParsedEvent, RawImage
+from services.ingest.devicetime import parse_time
+from services.ingest.fieldvalues import (
     as_int,
     box_xywh,
     clean_text,
     confidence01,
     map_direction,
     map_vehicle_type,
-    parse_time,
 )
 from services.ingest.jsonbody import arr, b64, load_json, obj
 from services.ingest.multipart import parse_multipart

@@ -13,15 +13,14 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as defused_fromstring
 
 from platestream.errors import BadInputError
-from services.ingest.canonical import (
-    ParsedEvent,
-    RawImage,
+from services.ingest.canonical import ParsedEvent, RawImage
+from services.ingest.devicetime import parse_time
+from services.ingest.fieldvalues import (
     as_int,
     clean_text,
     confidence01,
     map_direction,
     map_vehicle_type,
-    parse_time,
 )
 from services.ingest.multipart import Part, parse_multipart
 

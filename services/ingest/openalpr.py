@@ -13,15 +13,14 @@ from typing import Any
 
 from platestream.countries import country_region
 from platestream.errors import BadInputError
-from services.ingest.canonical import (
-    ParsedEvent,
-    RawImage,
+from services.ingest.canonical import ParsedEvent, RawImage
+from services.ingest.devicetime import parse_time
+from services.ingest.fieldvalues import (
     as_int,
     box_from_points,
     clean_text,
     confidence01,
     map_vehicle_type,
-    parse_time,
 )
 from services.ingest.jsonbody import arr, b64, load_object, obj
 

@@ -6,15 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from platestream.errors import BadInputError
-from services.ingest.canonical import (
-    ParsedEvent,
-    RawImage,
+from services.ingest.canonical import ParsedEvent, RawImage
+from services.ingest.devicetime import parse_time
+from services.ingest.fieldvalues import (
     box_xyxy,
     clean_text,
     confidence01,
     map_direction,
     map_vehicle_type,
-    parse_time,
 )
 from services.ingest.jsonbody import arr, load_object, obj
 from services.ingest.multipart import parse_multipart

@@ -33,8 +33,8 @@ from platestream.errors import BadInputError, ConfigError
 from platestream.serde import AvroSerde
 from platestream.settings import DEV_JWT_SECRET
 from platestream.timeutil import now_ms
-from services.ingest.canonical import parse_time
 from services.ingest.devices import AuthError, Principal
+from services.ingest.devicetime import parse_time
 from services.ingest.frames import FrameGate, FramePublisher
 from services.ingest.metrics import IngestMetrics
 from services.ingest.publisher import AckingProducer, ImageStore

@@ -5,14 +5,9 @@ from __future__ import annotations
 import pytest
 
 from platestream.errors import BadInputError
-from services.ingest.canonical import (
-    ParsedEvent,
-    RawImage,
-    image_size,
-    map_direction,
-    map_vehicle_type,
-    parse_time,
-)
+from services.ingest.canonical import ParsedEvent, RawImage, image_size
+from services.ingest.devicetime import parse_time
+from services.ingest.fieldvalues import map_direction, map_vehicle_type
 
 from .payloads import jpeg, png
 
