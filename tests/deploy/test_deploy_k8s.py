@@ -205,6 +205,8 @@ def test_references_resolve(target: str) -> None:
         set(by_name(target, "Secret"))
         | EXTERNAL_SECRETS
         | {u for u in by_name(target, "KafkaUser")}
+        # Strimzi's Cluster Operator writes each cluster's CA certificate (prod mounts it)
+        | {f"{k}-cluster-ca-cert" for k in by_name(target, "Kafka")}
     )
     for owner, pod in pod_specs(target):
         for c in pod.get("containers", []) + pod.get("initContainers", []):

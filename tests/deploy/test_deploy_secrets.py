@@ -45,6 +45,9 @@ KAFKA_STAGES = {
 }
 # scheduled jobs that write to Kafka, each with its own user in production too
 KAFKA_CRONJOBS = {"overstays"}
+# In production every platestream pod mounts the Strimzi cluster CA certificate (public, not a
+# credential) to verify the brokers over TLS (test_deploy_kafka_tls.py); only its ca.crt.
+KAFKA_CA = "platestream-cluster-ca-cert"
 
 
 def secrets_of(pod: dict[str, Any]) -> tuple[set[str], set[tuple[str, str]]]:
@@ -85,11 +88,18 @@ def test_every_stage_mounts_only_the_secrets_it_needs(target: str) -> None:
         assert "platestream-secrets" not in whole, f"{name} takes every key of platestream-secrets"
         shared = {k for s, k in keys if s == "platestream-secrets"}
         assert shared == NEEDS.get(name, DEFAULT), f"{name} reads {sorted(shared)}"
-        assert whole <= OTHER.get(name, set()), f"{name} mounts {sorted(whole)}"
+        production = not (
+            target == "base" or target.endswith("dev") or target.startswith("components")
+        )
+        allowed = OTHER.get(name, set()) | ({KAFKA_CA} if production else set())
+        assert whole <= allowed, f"{name} mounts {sorted(whole)}"
+        for vol in pod.get("volumes", []):
+            if vol.get("secret", {}).get("secretName") == KAFKA_CA:
+                assert vol["secret"]["items"] == [{"key": "ca.crt", "path": "ca.crt"}], name
         # Kafka: in production each stage's own user, never another's
         kafka = {s for s, k in keys if k == "password" and s.startswith("platestream")}
         stage = name.removeprefix("platestream-")
-        if target == "base" or target.endswith("dev") or target.startswith("components"):
+        if not production:
             assert not kafka, f"{name} has a Kafka password where the cluster has no SASL"
         elif stage in KAFKA_STAGES | KAFKA_CRONJOBS:
             assert kafka == {name}, f"{name} logs into Kafka with {sorted(kafka)}"
