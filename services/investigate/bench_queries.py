@@ -61,6 +61,67 @@ def _without_views(settings: Any) -> None:
         admin.command(f"DROP VIEW IF EXISTS `{db}`.`{name}`")
 
 
+def _refresh_views(settings: Any) -> dict[str, float]:
+    """(Re)create migration 009's refreshable views (``_without_views`` dropped them) and run one
+    full refresh of each on the grown table; returns each refresh's seconds."""
+    from platestream.clickhouse import make_clickhouse
+    from services.api.investigations import VIEWS
+    from services.sink.migrations import load_migrations, render, split_statements
+    from services.sink.settings import SinkSettings
+
+    admin = make_clickhouse(settings, database="default", autogenerate_session_id=False)
+    db = settings.clickhouse_database
+    [mig] = [m for m in load_migrations() if m.version == 9]
+    sql = render(mig.sql, SinkSettings(**settings.model_dump()), database=db)
+    for stmt in split_statements(sql):
+        if stmt.upper().startswith("CREATE MATERIALIZED VIEW"):
+            admin.command(stmt)
+    took = {}
+    for view in VIEWS.values():
+        admin.command(f"SYSTEM WAIT VIEW `{db}`.`{view}`")  # the refresh at creation
+        t = time.perf_counter()
+        admin.command(f"SYSTEM REFRESH VIEW `{db}`.`{view}`")
+        admin.command(f"SYSTEM WAIT VIEW `{db}`.`{view}`")
+        took[view] = round(time.perf_counter() - t, 1)
+    return took
+
+
+def _view_vs_live(
+    client: httpx.Client, headers: dict[str, str], ranges: list[dict[str, str]]
+) -> dict[str, Any]:
+    """The views' answers against the live queries' (fresh=true) on the same days: trips and
+    cells or pairs that differ (a trip that crosses the range's start is counted by the view in
+    the hour it began, by the live query from its first passage in the range)."""
+    out: dict[str, Any] = {}
+    for path, key, cell in (
+        ("od", "cells", ("hour_ms", "origin", "destination")),
+        ("travel-times", "pairs", ("from_camera", "to_camera")),
+    ):
+        differ = same = view_trips = live_trips = 0
+        for r in ranges:
+            got = {}
+            for fresh in ("false", "true"):
+                body = client.get(
+                    f"/api/v1/investigations/{path}", params={**r, "fresh": fresh}, headers=headers
+                ).json()
+                got[body["source"]] = {tuple(c[k] for k in cell): c for c in body[key]}
+            view, live = got["view"], got["live"]
+            view_trips += sum(c["trips"] for c in view.values())
+            live_trips += sum(c["trips"] for c in live.values())
+            for k in view.keys() | live.keys():
+                same, differ = (
+                    (same + 1, differ) if view.get(k) == live.get(k) else (same, differ + 1)
+                )
+        out[path] = {
+            "days": len(ranges),
+            "same": same,
+            "differ": differ,
+            "view_trips": view_trips,
+            "live_trips": live_trips,
+        }
+    return out
+
+
 def run_bench(*, rows: list[int], queries: int, json_out: Path | None) -> dict[str, Any]:
     from services.investigate.bench_broker import some_stack
 
@@ -94,6 +155,8 @@ def run_bench(*, rows: list[int], queries: int, json_out: Path | None) -> dict[s
         rng = random.Random(5)
         for target in sorted(rows):
             grow_s = api_bench.grow_table(settings, target, t0)
+            refresh_s = _refresh_views(settings)
+            print(f"  {target:>12,} rows  views refreshed in {refresh_s} s", flush=True)
             plates = api_bench.sample_plates(settings, 200)
             with (
                 api_bench.ApiProcess(settings) as api,
@@ -128,15 +191,28 @@ def run_bench(*, rows: list[int], queries: int, json_out: Path | None) -> dict[s
                         [{**month, "plate": rng.choice(plates)} for _ in range(queries)],
                     ),
                     "od (all plates, one day)": (f"{base}/od", [day() for _ in range(queries)]),
+                    "od (live, fresh=true)": (
+                        f"{base}/od",
+                        [{**day(), "fresh": "true"} for _ in range(queries)],
+                    ),
                     "travel-times (one day)": (
                         f"{base}/travel-times",
                         [day() for _ in range(queries)],
+                    ),
+                    "travel-times (live, fresh=true)": (
+                        f"{base}/travel-times",
+                        [{**day(), "fresh": "true"} for _ in range(queries)],
+                    ),
+                    "travel-times (view, 30 days)": (
+                        f"{base}/travel-times",
+                        [month for _ in range(queries)],
                     ),
                     "dwell (one day)": (f"{base}/dwell", [day() for _ in range(queries)]),
                 }
                 entry: dict[str, Any] = {
                     "rows": target,
                     "insert_s": round(grow_s, 1),
+                    "view_refresh_s": refresh_s,
                     "latency": {},
                 }
                 for name, (path, params) in kinds.items():
@@ -148,6 +224,8 @@ def run_bench(*, rows: list[int], queries: int, json_out: Path | None) -> dict[s
                         f" ({lat['n']} queries)",
                         flush=True,
                     )
+                entry["view_vs_live"] = _view_vs_live(client, headers, [day() for _ in range(3)])
+                print(f"  {target:>12,} rows  view vs live: {entry['view_vs_live']}", flush=True)
                 entry["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
                 result["sizes"].append(entry)
     write_json(json_out, result)
