@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import random
 import re
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from platestream.plates import CONFUSABLE_COST, CONFUSABLE_PAIRS, normalise, skeleton
 from services.api.search import EventQuery, wildcard_to_like
 
-T0 = 1_780_000_000_000
 DAY_MS = 86_400_000
+# Thirty days back from today's midnight (UTC): inside every retention rule of the tables (the
+# sink's TTL deletes no-hit passages older than 90 days in background merges, so a fixed date
+# once made rows vanish mid-test), and the same all day, so a failure can be re-run.
+T0 = (int(time.time() * 1000) // DAY_MS - 30) * DAY_MS
 SPAN_MS = 10 * 86_400_000
 LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZOIQ"
 DIGITS = "0123456789"

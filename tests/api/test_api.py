@@ -784,6 +784,7 @@ def test_live_websocket_streams_new_events_filtered_by_camera(api_env: ApiEnv) -
             "event_id": "live-1",
             "camera_id": "cam-live",
             "plate": "LIV3001",
+            "variants": ["LIV3001"],  # not the seed's: its plate is another test's subject
             "ts": int(time.time() * 1000),
         }
         produce(api_env.settings, catalogue.PLATE_EVENTS, "plate_event", [live_ev])

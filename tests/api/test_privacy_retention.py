@@ -54,7 +54,9 @@ def test_clickhouse_tables_against_their_ttl(api_env: ApiEnv) -> None:
     # the TTL as the migrations wrote it (counted from ts or from inserted_at)
     assert events.policy and "toIntervalDay(" in events.policy
     assert "inserted_at" in events.policy or "ts" in events.policy
-    assert events.records == len(api_env.seed.events)
+    # the environment is shared: other tests add events, so the report must agree with the table
+    assert events.records >= len(api_env.seed.events)
+    assert events.records == int(ch.command("SELECT count() FROM plate_events"))
     assert events.oldest_ms is not None and abs(events.oldest_ms - now_ms()) < 2 * 3600_000
     assert events.expires_ms is not None and events.expires_ms > now_ms()
     assert events.flag == ""
