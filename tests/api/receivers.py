@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import getpass
 import shutil
-import socket
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from tests.mosquitto import running_mosquitto
 
 from .helpers import free_port
 
@@ -74,31 +73,6 @@ def mosquitto_with_password(workdir: Path) -> Iterator[Broker]:
         capture_output=True,
     )
     passwd.chmod(0o600)
-    conf = workdir / "mosquitto.conf"
-    # run as whoever we are: as root, mosquitto would switch to its own user, who cannot read
-    # the 0600 password file
-    conf.write_text(
-        f"user {getpass.getuser()}\nlistener {broker.port} 127.0.0.1\nallow_anonymous false\n"
-        f"password_file {passwd}\npersistence false\n"
-    )
-    proc = subprocess.Popen(
-        ["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", broker.port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("mosquitto did not start") from None
-                time.sleep(0.1)
+    extra = f"allow_anonymous false\npassword_file {passwd}\n"
+    with running_mosquitto(workdir, broker.port, extra):
         yield broker
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)

@@ -4,10 +4,8 @@ publishes as itself only and reads nobody's topic; the bridge maps topics back t
 from __future__ import annotations
 
 import contextlib
-import getpass
 import json
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -30,6 +28,7 @@ from platestream.mqttacl import (
 from services.ingest.mqtt import MqttBridge
 from services.ingest.processor import ingest_context
 from services.ingest.settings import DeviceConfig
+from tests.mosquitto import free_port, running_mosquitto
 
 from .helpers import DEVICES, ingest_settings, read_topic
 from .payloads import generic_json
@@ -70,41 +69,11 @@ def test_acl_gives_each_device_its_own_topic_only() -> None:
         )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def mosquitto(files: Path) -> Iterator[int]:
-    port = _free_port()
-    conf = files / "mosquitto.conf"
-    conf.write_text(
-        f"user {getpass.getuser()}\nlistener {port} 127.0.0.1\nallow_anonymous false\n"
-        f"password_file {files / 'passwd'}\nacl_file {files / 'acl'}\npersistence false\n"
-    )
-    proc = subprocess.Popen(
-        ["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("mosquitto did not start") from None
-                time.sleep(0.1)
+    extra = f"allow_anonymous false\npassword_file {files / 'passwd'}\nacl_file {files / 'acl'}\n"
+    with running_mosquitto(files, free_port(), extra) as port:
         yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 def client(port: int, user: str, password: str) -> tuple[mqtt.Client, dict]:
