@@ -123,6 +123,7 @@ def notifier(api_env: ApiEnv, log: Path) -> Iterator[None]:
         "PLATESTREAM_NOTIFY_SECRETS_DIR": str(s.secrets_dir),
         "PLATESTREAM_NOTIFY_ALLOW_PRIVATE_TARGETS": "true",
         "PLATESTREAM_NOTIFY_WEB_PORT": "0",
+        "PLATESTREAM_NOTIFY_METRICS_PORT": "0",  # a fixed port collides with other runs
         "PLATESTREAM_NOTIFY_MAX_ATTEMPTS": "2",
         "PLATESTREAM_LOG_LEVEL": "WARNING",
     }

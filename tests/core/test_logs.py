@@ -126,6 +126,8 @@ def test_every_stage_logs_json(stage: str, settings: CommonSettings, tmp_path: P
         "ENRICH_METRICS_PORT",
         "SINK_METRICS_PORT",
         "NOTIFY_WEB_PORT",
+        "NOTIFY_METRICS_PORT",
+        "ANOMALY_METRICS_PORT",
         "HEALTH_WEB_PORT",
         "HEALTH_METRICS_PORT",
     ):

@@ -68,6 +68,8 @@ def test_up_demo_shows_plates_in_the_console(tmp_path: Path) -> None:
         "PLATESTREAM_ENRICH_METRICS_PORT": str(_free_port()),
         "PLATESTREAM_SINK_METRICS_PORT": str(_free_port()),
         "PLATESTREAM_NOTIFY_WEB_PORT": str(_free_port()),
+        "PLATESTREAM_NOTIFY_METRICS_PORT": str(_free_port()),
+        "PLATESTREAM_ANOMALY_METRICS_PORT": str(_free_port()),
         "PLATESTREAM_HEALTH_WEB_PORT": str(_free_port()),
         "PLATESTREAM_HEALTH_METRICS_PORT": str(_free_port()),
         "PLATESTREAM_INGEST_CAMERAS_METRICS_PORT": str(_free_port()),

@@ -208,6 +208,7 @@ def test_notifier_delivers_once_per_target_with_retries(settings, tmp_path) -> N
         "PLATESTREAM_NOTIFY_MAX_ATTEMPTS": "4",
         "PLATESTREAM_NOTIFY_SMTP_PORT": str(smtp.port),
         "PLATESTREAM_NOTIFY_WEB_PORT": "0",
+        "PLATESTREAM_NOTIFY_METRICS_PORT": "0",  # a fixed port collides with other runs
         "PLATESTREAM_NOTIFY_WEBHOOK_SECRET": "hook-secret",
         "PLATESTREAM_LOG_LEVEL": "WARNING",
     }
