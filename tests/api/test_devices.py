@@ -78,7 +78,12 @@ def test_device_created_rotated_and_revoked_through_the_api_is_followed_live(
         assert push(ingest, credential, fmt="hikvision") == 403  # format not allowed
 
         seen = wait_until(
-            lambda: (d := device(api_env, "gate-1"))["pushes_per_min"] >= 1 and d,
+            # the reject may land in a later status event than the accepted push
+            lambda: (
+                (d := device(api_env, "gate-1"))["pushes_per_min"] >= 1
+                and d["rejects_per_min"] >= 1
+                and d
+            ),
             10,
             "the device's activity in the API",
         )
