@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -55,6 +56,19 @@ def convoy_run(
     return [{"since": since, "until": until, **r} for r in rows]
 
 
+def repeat(once: Callable[[], None], every_s: float) -> None:
+    """Run ``once``; with ``every_s``, again every that many seconds until SIGTERM/SIGINT."""
+    from platestream.runtime import install_stop_handlers
+
+    stop = threading.Event()
+    if every_s:
+        install_stop_handlers(stop)
+    while True:
+        once()
+        if not every_s or stop.wait(every_s):
+            return
+
+
 @app.command("convoys")
 def convoys(
     hours: Annotated[int, typer.Option(min=1, max=24 * 366, help="Window length.")] = 24 * 7,
@@ -81,16 +95,13 @@ def convoys(
 ) -> None:
     """Find every pair of plates travelling together in a window, ranked by support."""
     from platestream.clickhouse import make_clickhouse
-    from platestream.runtime import install_stop_handlers
     from platestream.settings import CommonSettings, load
     from platestream.timeutil import now_ms, to_ms
 
     settings = load(CommonSettings)
     client = make_clickhouse(settings)
-    stop = threading.Event()
-    if every_s:
-        install_stop_handlers(stop)
-    while True:
+
+    def once() -> None:
         end = to_ms(until) if until is not None else now_ms()
         rows = convoy_run(
             client,
@@ -110,8 +121,8 @@ def convoys(
             with out.open("a", encoding="utf-8") as fh:
                 fh.write(lines)
         logger.info("convoys: %d pairs in the %d h before %d", len(rows), hours, end)
-        if not every_s or stop.wait(every_s):
-            return
+
+    repeat(once, every_s)
 
 
 @app.command("overstays")
@@ -140,17 +151,14 @@ def overstays(
     """Print the stays longer than the limit (closed, or still open now), one JSON line each;
     with --emit also produce them as anomaly events (the same stay keeps the same id)."""
     from platestream.clickhouse import make_clickhouse
-    from platestream.runtime import install_stop_handlers
     from platestream.settings import CommonSettings, load
     from platestream.timeutil import now_ms, to_ms
     from services.api.investigations import overstays as query
 
     settings = load(CommonSettings)
     client = make_clickhouse(settings)
-    stop = threading.Event()
-    if every_s:
-        install_stop_handlers(stop)
-    while True:
+
+    def once() -> None:
         end = to_ms(until) if until is not None else now_ms()
         rows = query(
             client,
@@ -170,5 +178,5 @@ def overstays(
             records = overstay_records(client, rows, limit_s=limit_s, emitted_at=now_ms())
             produce(settings, records)
             logger.info("overstays: %d of %d emitted as anomalies", len(records), len(rows))
-        if not every_s or stop.wait(every_s):
-            return
+
+    repeat(once, every_s)
