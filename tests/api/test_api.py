@@ -771,10 +771,12 @@ def test_live_websocket_streams_new_events_filtered_by_camera(api_env: ApiEnv) -
     ev = dict(api_env.seed.events[0])
     with (
         connect(
-            f"{ws_url}?access_token={api_env.tokens['viewer']}&camera=cam-live", open_timeout=10
+            f"{ws_url}?access_token={api_env.tokens['viewer']}&purpose=incident&camera=cam-live",
+            open_timeout=10,
         ) as ws,
         connect(
-            f"{ws_url}?access_token={api_env.tokens['viewer']}&camera=cam-other", open_timeout=10
+            f"{ws_url}?access_token={api_env.tokens['viewer']}&purpose=incident&camera=cam-other",
+            open_timeout=10,
         ) as other,
     ):
         assert json.loads(ws.recv(timeout=10))["type"] == "hello"

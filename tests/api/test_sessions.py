@@ -114,11 +114,13 @@ def test_live_feed_is_audited_and_closed_when_its_user_is_disabled(api_env: ApiE
     token = _login(api_env, name)["access_token"]
     ws_url = api_env.url.replace("http", "ws") + "/api/v1/live"
     with (
-        connect(f"{ws_url}?access_token={token}&camera=cam-a", open_timeout=10) as ws,
+        connect(
+            f"{ws_url}?access_token={token}&purpose=incident&camera=cam-a", open_timeout=10
+        ) as ws,
         api_env.http.stream(
             "GET",
             "/api/v1/live/sse",
-            params={"kinds": "alert"},
+            params={"kinds": "alert", "purpose": "incident"},
             headers={"Authorization": f"Bearer {token}"},
         ) as sse,
     ):

@@ -1,4 +1,7 @@
-"""Watchlist alerts and their acknowledgement (anpr.alert-acks.v1)."""
+"""Watchlist alerts and their acknowledgement (anpr.alert-acks.v1).
+
+The list names plates, so it needs a stated purpose (issue 17); an acknowledgement shows none.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from pydantic import BaseModel, Field
 from platestream import topics as catalogue
 from platestream.timeutil import now_ms, to_ms
 from services.api.deps import Correct, Search, StateDep, audit
+from services.api.purpose import RequiredPurpose
 from services.api.search import FAST_FINAL
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
@@ -59,6 +63,7 @@ def list_alerts(
     request: Request,
     state: StateDep,
     p: Search,
+    _why: RequiredPurpose,
     since: datetime | None = None,
     until: datetime | None = None,
     camera: Annotated[list[str] | None, Query(max_length=200)] = None,

@@ -1,4 +1,12 @@
-"""Live feed of plate events and alerts: WebSocket and server-sent events."""
+"""Live feed of plate events and alerts: WebSocket and server-sent events.
+
+The feed shows plates, so a caller states a purpose (issue 17) like every other view of plate
+data: SSE through the `RequiredPurpose` dependency, the WebSocket through the same `purpose` /
+`case_id` query parameters (browsers cannot set headers on a WebSocket; the `X-Purpose` /
+`X-Case-Id` headers are read too, for other clients). A WebSocket without one, for a role that
+must state one, is closed with 4422 naming the field. The `live_open` audit record of each
+connection, and its `live_close`, carry the purpose and case.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +21,13 @@ from fastapi.responses import StreamingResponse
 from services.api.auth import Perm, Principal
 from services.api.deps import Live, StateDep, client_ip, request_id, ws_principal
 from services.api.live import LiveClient, LiveFull
+from services.api.purpose import (
+    CASE_HEADER,
+    PURPOSE_HEADER,
+    Purpose,
+    RequiredPurpose,
+    check_purpose,
+)
 from services.api.state import AppState
 
 router = APIRouter(prefix="/api/v1/live", tags=["live"])
@@ -48,6 +63,7 @@ def _audit(
     action: str,
     resource: str,
     client: LiveClient,
+    why: Purpose | None,
     *,
     status_code: int = 200,
     ip: str | None = None,
@@ -60,7 +76,27 @@ def _audit(
         "kinds": sorted(client.kinds),
     }
     state.auditor.record(
-        principal, action, resource, query=query, status=status_code, client_ip=ip, request_id=rid
+        principal,
+        action,
+        resource,
+        query=query,
+        status=status_code,
+        client_ip=ip,
+        request_id=rid,
+        purpose=why.purpose if why else None,
+        case_id=why.case_id if why else None,
+    )
+
+
+def ws_purpose(websocket: WebSocket, state: AppState, principal: Principal) -> Purpose | None:
+    """The WebSocket's stated purpose (query parameters, else headers); 422 as for HTTP routes."""
+    qp, headers = websocket.query_params, websocket.headers
+    purpose, case_id = qp.get("purpose"), qp.get("case_id")
+    return check_purpose(
+        purpose if purpose is not None else headers.get(PURPOSE_HEADER),
+        case_id if case_id is not None else headers.get(CASE_HEADER),
+        allowed=state.settings.api_purposes,
+        required=principal.role in state.settings.api_purpose_roles,
     )
 
 
@@ -72,7 +108,7 @@ def _wait_s(state: AppState) -> float:
 
 @router.websocket("")
 async def live_ws(websocket: WebSocket) -> None:
-    """WebSocket: ?access_token=...&camera=...&watchlist=<list id or *>&kinds=event,alert."""
+    """WebSocket: ?access_token=...&purpose=...&case_id=...&camera=...&watchlist=<list id or *>&kinds=event,alert."""
     state: AppState = websocket.app.state.ps
     # Accept first and close with an application code (4401/4403/4422/4429): browsers cannot read
     # the HTTP status of a refused handshake, but they see a close code.
@@ -87,6 +123,14 @@ async def live_ws(websocket: WebSocket) -> None:
     if not principal.can(Perm.LIVE):
         await websocket.close(code=4403, reason="role may not watch the live feed")
         return
+    try:
+        why = ws_purpose(websocket, state, principal)
+    except HTTPException as exc:
+        detail: Any = exc.detail  # check_purpose's 422: [{"loc": [...], "msg": ...}]
+        first = detail[0]
+        reason = f"{first['loc'][-1]}: {first['msg']}"
+        await websocket.close(code=4422, reason=reason.encode()[:120].decode(errors="ignore"))
+        return
     qp = websocket.query_params
     try:
         client = _subscribe(
@@ -97,7 +141,7 @@ async def live_ws(websocket: WebSocket) -> None:
         await websocket.close(code=code, reason=str(exc.detail)[:120])
         return
     ip = client_ip(websocket)
-    _audit(state, principal, "live_open", "/api/v1/live", client, ip=ip)
+    _audit(state, principal, "live_open", "/api/v1/live", client, why, ip=ip)
     await websocket.send_json({"type": "hello", "client": client.id, "queue": client.queue.maxlen})
     quiet_since = time.monotonic()
     try:
@@ -105,7 +149,14 @@ async def live_ws(websocket: WebSocket) -> None:
             msg = await client.get(_wait_s(state))
             if not state.accounts.still_valid(principal):
                 _audit(
-                    state, principal, "live_close", "/api/v1/live", client, status_code=401, ip=ip
+                    state,
+                    principal,
+                    "live_close",
+                    "/api/v1/live",
+                    client,
+                    why,
+                    status_code=401,
+                    ip=ip,
                 )
                 await websocket.close(code=4401, reason=REVOKED)
                 return
@@ -131,6 +182,7 @@ async def live_sse(
     request: Request,
     state: StateDep,
     principal: Live,
+    why: RequiredPurpose,
     camera: Annotated[list[str] | None, Query(max_length=200)] = None,
     watchlist: Annotated[
         str | None, Query(max_length=64, description="A list id, or * for any hit.")
@@ -143,7 +195,7 @@ async def live_sse(
     """Server-sent events of plate events and alerts as they arrive."""
     client = _subscribe(state, principal.subject, camera, watchlist, kinds)
     ip, rid = client_ip(request), request_id(request)
-    _audit(state, principal, "live_open", "/api/v1/live/sse", client, ip=ip, rid=rid)
+    _audit(state, principal, "live_open", "/api/v1/live/sse", client, why, ip=ip, rid=rid)
 
     async def stream() -> AsyncIterator[bytes]:
         sent = 0
@@ -159,6 +211,7 @@ async def live_sse(
                         "live_close",
                         "/api/v1/live/sse",
                         client,
+                        why,
                         status_code=401,
                         ip=ip,
                         rid=rid,

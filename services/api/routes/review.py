@@ -1,4 +1,8 @@
-"""Corrections of plate events and the review queue of low-confidence events."""
+"""Corrections of plate events and the review queue of low-confidence events.
+
+Both show plates (the queue lists them, a correction answers with the event's previous plate), so
+both need a stated purpose (issue 17), recorded in their audit records.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from platestream import topics as catalogue
 from platestream.plates import normalise
 from platestream.timeutil import now_ms
 from services.api.deps import Correct, StateDep, audit
+from services.api.purpose import RequiredPurpose
 from services.api.routes.events import EventOut, presign
 from services.api.search import COLUMNS, FAST_FINAL, decode_cursor, encode_cursor, row_to_event
 
@@ -66,7 +71,12 @@ class ReviewPage(BaseModel):
     status_code=status.HTTP_201_CREATED,
 )
 def correct_event(
-    event_id: str, body: CorrectionIn, request: Request, state: StateDep, p: Correct
+    event_id: str,
+    body: CorrectionIn,
+    request: Request,
+    state: StateDep,
+    p: Correct,
+    _why: RequiredPurpose,
 ) -> dict[str, Any]:
     """Confirm, correct or reject an event's plate (published to anpr.corrections.v1)."""
     rows = state.clickhouse.query(EVENT_INDEX_SQL, parameters={"event_id": event_id}).result_rows
@@ -107,6 +117,7 @@ def review_queue(
     request: Request,
     state: StateDep,
     p: Correct,
+    _why: RequiredPurpose,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> dict[str, Any]:

@@ -1,4 +1,9 @@
-"""Traffic statistics: per camera/hour/direction, top plates, reads vs passages, alerts."""
+"""Traffic statistics: per camera/hour/direction, top plates, reads vs passages, alerts.
+
+Only the top-plates list names plates: with `top` > 0 the caller states a purpose (issue 17) as
+for any view of plate data; `top=0` asks for the aggregates alone (counts per camera, hour,
+direction and alert priority), which name no plate and need none.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from platestream.timeutil import now_ms, to_ms
 from services.api.deps import Search, StateDep, audit
+from services.api.purpose import CASE_HEADER, PURPOSE_HEADER, check_purpose
 from services.api.search import FAST_FINAL
 
 router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
@@ -82,9 +88,22 @@ def stats(
     period: Annotated[Literal["today", "7d", "30d", "custom"], Query()] = "today",
     since: datetime | None = None,
     until: datetime | None = None,
-    top: Annotated[int, Query(ge=1, le=100)] = 10,
+    top: Annotated[
+        int, Query(ge=0, le=100, description="Top plates to list; 0: aggregates only.")
+    ] = 10,
+    purpose: Annotated[
+        str | None,
+        Query(max_length=64, description="Why you are looking; needed when top > 0."),
+    ] = None,
+    case_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
     """Counts over today, 7 days, 30 days or a custom range (UTC)."""
+    request.state.purpose = check_purpose(
+        purpose if purpose is not None else request.headers.get(PURPOSE_HEADER),
+        case_id if case_id is not None else request.headers.get(CASE_HEADER),
+        allowed=state.settings.api_purposes,
+        required=top > 0 and p.role in state.settings.api_purpose_roles,
+    )
     lo, hi = resolve_range(period, since, until)
     params = {"since": lo, "until": hi, "top": top}
     ch = state.clickhouse
@@ -98,7 +117,9 @@ def stats(
         for r in ch.query(HOURLY_SQL, parameters=params).named_results()
     ]
     per_camera = [dict(r) for r in ch.query(PER_CAMERA_SQL, parameters=params).named_results()]
-    top_plates = [dict(r) for r in ch.query(TOP_SQL, parameters=params).named_results()]
+    top_plates = (
+        [dict(r) for r in ch.query(TOP_SQL, parameters=params).named_results()] if top else []
+    )
     alerts = {
         r["priority"]: int(r["n"]) for r in ch.query(ALERTS_SQL, parameters=params).named_results()
     }
@@ -118,7 +139,7 @@ def stats(
         request,
         p,
         "stats",
-        query={"period": period, "since": lo, "until": hi},
+        query={"period": period, "since": lo, "until": hi, "top": top},
         result_count=passages,
     )
     return out

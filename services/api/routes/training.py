@@ -10,6 +10,8 @@ out (counted in ``missing.txt``); past ``api_training_max_bytes`` of images the 
 ``TRUNCATED.txt``. Each download holds a slot of ``state.training_slots`` until it is sent or the
 client leaves: ``api_training_max_per_user`` per user, ``api_training_max_running`` per process,
 429 with Retry-After past either.
+
+The labels are plates: the export needs a stated purpose (issue 17), recorded in its audit record.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from fastapi.responses import StreamingResponse
 
 from platestream.timeutil import to_ms
 from services.api.deps import Correct, StateDep, audit
+from services.api.purpose import RequiredPurpose
 from services.api.search import FAST_FINAL
 from services.api.state import AppState
 from services.api.zipstream import stream_zip
@@ -76,6 +79,7 @@ def training_export(
     request: Request,
     state: StateDep,
     p: Correct,
+    _why: RequiredPurpose,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=20000)] = 5000,

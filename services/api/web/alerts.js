@@ -1,4 +1,5 @@
 // Alerts page: recent watchlist alerts with who acknowledged them; acknowledge with a note.
+// Alerts name plates: the page asks for a purpose like the search page (issue 17).
 "use strict";
 
 async function loadAlerts() {
@@ -23,8 +24,14 @@ async function loadAlerts() {
 
 async function showAlerts() {
   mount("alerts");
-  $("#alerts-form").addEventListener("submit", (e) => { e.preventDefault(); loadAlerts().catch((err) => { $("#alerts-status").textContent = err.message; }); });
-  try { await loadAlerts(); } catch (err) { $("#alerts-status").textContent = err.message; }
+  const form = $("#alerts-form");
+  // Alerts name plates: the page states the purpose chosen here (sent as X-Purpose by api()).
+  const remember = await purposeFields(form);
+  const reload = () => { remember(); loadAlerts().catch((err) => { $("#alerts-status").textContent = err.message; }); };
+  form.addEventListener("submit", (e) => { e.preventDefault(); reload(); });
+  onPurposeChange(form, () => { if (!purposeMissing(form)) reload(); });
+  if (purposeMissing(form)) $("#alerts-status").textContent = "State a purpose to see the alerts.";
+  else reload();
 }
 
 (window.PAGES = window.PAGES || {}).alerts = showAlerts;

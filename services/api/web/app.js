@@ -52,6 +52,10 @@ async function purposeFields(form) {
   sel.dataset.ready = "1";
   return remember;
 }
+// The page's purpose selector must be chosen first (the role must state one and none is chosen).
+function purposeMissing(form) { const sel = form.querySelector("#q-purpose"); return sel.required && !sel.value; }
+// Reload a page's data when its purpose (or case) changes; purposeFields remembers it first.
+function onPurposeChange(form, fn) { ["#q-purpose", "#q-case"].forEach((s) => form.querySelector(s).addEventListener("change", fn)); }
 
 async function api(path, opts = {}, retry = true) {
   const headers = Object.assign({}, opts.headers || {});
@@ -198,17 +202,25 @@ async function showTimeline(plate) {
 }
 
 // ---- live -------------------------------------------------------------------------------
-function showLive() {
+async function showLive() {
   mount("live");
+  const form = $("#live-form");
   const connect = (camera, watchlist) => {
     if (state.ws) state.ws.close();
     const p = new URLSearchParams({ access_token: state.token });
+    // A browser's WebSocket carries no headers: the stated purpose goes as query parameters.
+    const purpose = sessionStorage.getItem("ps.purpose"), kase = sessionStorage.getItem("ps.case");
+    if (purpose) p.set("purpose", purpose);
+    if (purpose && kase) p.set("case_id", kase);
     if (camera) p.set("camera", camera);
     if (watchlist) p.set("watchlist", watchlist);
     const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${API}/live?${p}`);
     state.ws = ws;
     ws.onopen = () => { $("#live-status").textContent = "connected"; };
-    ws.onclose = () => { const s = $("#live-status"); if (s) s.textContent = "disconnected"; };
+    ws.onclose = (e) => {
+      const s = $("#live-status");
+      if (s && state.ws === ws) s.textContent = e.code === 4422 ? `closed: ${e.reason}` : "disconnected";
+    };
     ws.onmessage = (m) => {
       const msg = JSON.parse(m.data);
       if (msg.type !== "event" && msg.type !== "alert") return;
@@ -224,31 +236,44 @@ function showLive() {
       if (msg.dropped) $("#live-status").textContent = `connected (${msg.dropped} dropped while busy)`;
     };
   };
-  $("#live-form").addEventListener("submit", (e) => { e.preventDefault(); connect(e.target.camera.value, e.target.watchlist.value); });
-  connect("", "");
+  const remember = await purposeFields(form);
+  const follow = () => { remember(); connect(form.camera.value, form.watchlist.value); };
+  form.addEventListener("submit", (e) => { e.preventDefault(); follow(); });
+  onPurposeChange(form, () => { if (!purposeMissing(form)) follow(); });
+  if (purposeMissing(form)) $("#live-status").textContent = "State a purpose to follow the live feed.";
+  else follow();
 }
 
 // ---- review -----------------------------------------------------------------------------
 async function showReview() {
   mount("review");
-  try {
-    const page = await api("/review?limit=100");
-    $("#review-status").textContent = `${page.items.length} event(s) below ${(page.threshold * 100).toFixed(0)}% confidence`;
-    const body = $("#review tbody");
-    page.items.forEach((ev) => {
-      const tr = document.createElement("tr");
-      tr.innerHTML = `<td>${ev.thumbnail_url ? `<img class="thumb" alt="plate crop" src="${esc(ev.thumbnail_url)}">` : ""}</td><td class="plate">${esc(ev.plate)}</td>` +
-        `<td>${fmtTime(ev.ts)}</td><td>${esc(ev.camera_id)}</td><td>${(ev.confidence * 100).toFixed(0)}%</td>` +
-        `<td><button data-a="confirm">Confirm</button> <input size="9" placeholder="correct to"> <button data-a="correct">Correct</button></td>`;
-      tr.querySelectorAll("button").forEach((b) => b.addEventListener("click", async () => {
-        try {
-          await api(`/events/${encodeURIComponent(ev.event_id)}/corrections`, { method: "POST", json: { action: b.dataset.a, plate: tr.querySelector("input").value || null } });
-          tr.remove();
-        } catch (err) { $("#review-status").textContent = err.message; }
-      }));
-      body.appendChild(tr);
-    });
-  } catch (err) { $("#review-status").textContent = err.message; }
+  const form = $("#review-form");
+  const remember = await purposeFields(form);
+  const reload = () => { remember(); loadReview().catch((err) => { $("#review-status").textContent = err.message; }); };
+  form.addEventListener("submit", (e) => { e.preventDefault(); reload(); });
+  onPurposeChange(form, () => { if (!purposeMissing(form)) reload(); });
+  if (purposeMissing(form)) $("#review-status").textContent = "State a purpose to see the review queue.";
+  else reload();
+}
+
+async function loadReview() {
+  const page = await api("/review?limit=100");
+  $("#review-status").textContent = `${page.items.length} event(s) below ${(page.threshold * 100).toFixed(0)}% confidence`;
+  const body = $("#review tbody");
+  body.replaceChildren();
+  page.items.forEach((ev) => {
+    const tr = document.createElement("tr");
+    tr.innerHTML = `<td>${ev.thumbnail_url ? `<img class="thumb" alt="plate crop" src="${esc(ev.thumbnail_url)}">` : ""}</td><td class="plate">${esc(ev.plate)}</td>` +
+      `<td>${fmtTime(ev.ts)}</td><td>${esc(ev.camera_id)}</td><td>${(ev.confidence * 100).toFixed(0)}%</td>` +
+      `<td><button data-a="confirm">Confirm</button> <input size="9" placeholder="correct to"> <button data-a="correct">Correct</button></td>`;
+    tr.querySelectorAll("button").forEach((b) => b.addEventListener("click", async () => {
+      try {
+        await api(`/events/${encodeURIComponent(ev.event_id)}/corrections`, { method: "POST", json: { action: b.dataset.a, plate: tr.querySelector("input").value || null } });
+        tr.remove();
+      } catch (err) { $("#review-status").textContent = err.message; }
+    }));
+    body.appendChild(tr);
+  });
 }
 
 // ---- watchlists -------------------------------------------------------------------------

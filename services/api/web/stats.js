@@ -1,8 +1,9 @@
 // Stats page: passages per camera per hour, top plates and watchlist hits, over GET /stats.
+// Only the top plates name plates: without a stated purpose the page asks for top=0 (aggregates).
 "use strict";
 
-async function loadStats(period) {
-  const s = await api("/stats?" + new URLSearchParams({ period, top: "10" }));
+async function loadStats(period, withPlates) {
+  const s = await api("/stats?" + new URLSearchParams({ period, top: withPlates ? "10" : "0" }));
   $("#stats-totals").textContent = `${s.passages} passages, ${s.reads} reads, ${s.alerts.total} watchlist hits from ${fmtTime(s.since)} to ${fmtTime(s.until)} UTC`;
   const perCamera = {};
   for (const h of s.hourly) {
@@ -11,7 +12,8 @@ async function loadStats(period) {
   }
   const series = Object.fromEntries(Object.entries(perCamera).map(([cam, byHour]) => [cam, Object.entries(byHour).map(([t, n]) => [Number(t), n])]));
   lineChart($("#chart-hourly"), series);
-  barChart($("#chart-top"), s.top_plates.map((p) => [p.plate, p.passages]), { labelClass: "plate" });
+  if (withPlates) barChart($("#chart-top"), s.top_plates.map((p) => [p.plate, p.passages]), { labelClass: "plate" });
+  else $("#chart-top").textContent = "State a purpose to see the top plates.";
   const order = ["critical", "high", "medium", "low"];
   barChart($("#chart-alerts"), order.filter((k) => k in s.alerts.by_priority).map((k) => [k, s.alerts.by_priority[k]]));
 }
@@ -19,8 +21,13 @@ async function loadStats(period) {
 async function showStats() {
   mount("stats");
   const form = $("#stats-form");
-  const run = () => loadStats(form.period.value).catch((err) => { $("#stats-status").textContent = err.message; });
+  const remember = await purposeFields(form);
+  // The aggregates need no purpose, so the form may be sent without one; the top plates do.
+  const sel = form.querySelector("#q-purpose"), mustState = sel.required;
+  sel.required = false;
+  const run = () => { remember(); return loadStats(form.period.value, !mustState || !!sel.value).catch((err) => { $("#stats-status").textContent = err.message; }); };
   form.addEventListener("submit", (e) => { e.preventDefault(); run(); });
+  onPurposeChange(form, run);
   await run();
 }
 
