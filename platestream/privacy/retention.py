@@ -4,8 +4,8 @@ It reads what is configured, it changes nothing: each Kafka topic's ``retention.
 ``cleanup.policy`` (described by the broker) and the timestamp of its first record; each ClickHouse
 table's TTL expression (from ``system.tables``) and the expiry of its oldest row (the TTL expression
 evaluated over that row's column: merges apply TTLs lazily, so an overdue row shows up here); the
-bucket's lifecycle rules and its oldest object per rule. A store with no policy, or whose oldest
-record is past its policy, is flagged.
+bucket's lifecycle rules and the oldest object each governs (tag rules read objects' tags). A
+store with no policy, or whose oldest record is past its policy, is flagged.
 """
 
 from __future__ import annotations
@@ -229,45 +229,91 @@ def clickhouse_reports(client: Any, *, now: int | None = None) -> list[StoreRepo
 
 
 # ---- S3 --------------------------------------------------------------------------------------
-def s3_reports(
-    s3: Any, bucket: str, *, max_objects: int = 200_000, now: int | None = None
-) -> list[StoreReport]:
-    """The bucket's expiry rules and the oldest object under each (and under none)."""
-    rules: list[tuple[str, int]] = []
-    flag = ""
+@dataclass(frozen=True)
+class _S3Rule:
+    prefix: str
+    tag: tuple[str, str] | None  # (key, value) the rule selects, None for a prefix-only rule
+    days: int
+
+    def applies(self, name: str, tags: dict[str, str]) -> bool:
+        if not name.startswith(self.prefix):
+            return False
+        return self.tag is None or tags.get(self.tag[0]) == self.tag[1]
+
+    @property
+    def label(self) -> str:
+        return f"tag {self.tag[0]}={self.tag[1]}" if self.tag else f"prefix {self.prefix!r}"
+
+
+def _s3_rules(s3: Any, bucket: str) -> tuple[list[_S3Rule], str]:
     try:
         config = s3.get_bucket_lifecycle(bucket)
     except Exception as exc:  # no configuration answers an error in S3
-        config = None
-        if "NoSuchLifecycleConfiguration" not in str(exc):
-            flag = f"lifecycle unreadable: {type(exc).__name__}"
+        if "NoSuchLifecycleConfiguration" in str(exc):
+            return [], ""
+        return [], f"lifecycle unreadable: {type(exc).__name__}"
+    rules = []
     for rule in getattr(config, "rules", None) or []:
         days = getattr(getattr(rule, "expiration", None), "days", None)
         if getattr(rule, "status", "Enabled") != "Enabled" or not days:
             continue
-        prefix = getattr(getattr(rule, "rule_filter", None), "prefix", None) or ""
-        rules.append((prefix, int(days)))
-    oldest: dict[str | None, int] = {}
-    counted: dict[str | None, int] = {}
+        flt = getattr(rule, "rule_filter", None)
+        tag = getattr(flt, "tag", None)
+        pair = (str(tag.key), str(tag.value)) if tag is not None else None
+        rules.append(_S3Rule(getattr(flt, "prefix", None) or "", pair, int(days)))
+    return rules, ""
+
+
+def s3_reports(
+    s3: Any,
+    bucket: str,
+    *,
+    max_objects: int = 200_000,
+    max_tag_reads: int = 20_000,
+    now: int | None = None,
+) -> list[StoreReport]:
+    """The bucket's expiry rules and, per rule, the oldest object it governs (and those under none).
+
+    Where rules overlap, the one that expires an object first governs it, as S3 and MinIO apply
+    them. Tag-filtered rules (retention by purpose: ``retention=short`` / ``retention=hit``) need
+    each object's tags, one request per object: they are read for the ``max_tag_reads`` oldest
+    objects (the flag says when that sampled), the rest counted as untagged.
+    """
+    rules, flag = _s3_rules(s3, bucket)
+    objects: list[tuple[int | None, str]] = []
     for seen, obj in enumerate(s3.list_objects(bucket, recursive=True)):
         if seen >= max_objects:
             flag = flag or f"sampled the first {max_objects} objects"
             break
         modified = int(obj.last_modified.timestamp() * 1000) if obj.last_modified else None
-        # the longest prefix whose rule applies to the object decides (None: no rule)
-        match = max((p for p, _d in rules if obj.object_name.startswith(p)), key=len, default=None)
+        objects.append((modified, str(obj.object_name)))
+    by_tags = any(r.tag is not None for r in rules)
+    if by_tags:
+        objects.sort(key=lambda o: (o[0] is None, o[0] or 0))
+        if len(objects) > max_tag_reads:
+            flag = flag or f"tags read for the oldest {max_tag_reads} objects"
+    oldest: dict[_S3Rule | None, int] = {}
+    counted: dict[_S3Rule | None, int] = {}
+    for i, (modified, name) in enumerate(objects):
+        tags: dict[str, str] = {}
+        if by_tags and i < max_tag_reads:
+            try:
+                tags = dict(s3.get_object_tags(bucket, name) or {})
+            except Exception as exc:  # gone since the listing, or unreadable: counted untagged
+                logger.debug("retention report: tags of %s: %s", name, exc)
+        # the rule that expires the object first governs it (None: no rule)
+        match = min((r for r in rules if r.applies(name, tags)), key=lambda r: r.days, default=None)
         counted[match] = counted.get(match, 0) + 1
         if modified is not None and (match not in oldest or modified < oldest[match]):
             oldest[match] = modified
     now = now_ms() if now is None else now
     out = []
-    for prefix, days in rules:
-        first = oldest.get(prefix)
-        expires = first + days * DAY_MS if first is not None else None
-        policy = f"lifecycle: expire after {days} days (prefix {prefix!r})"
-        report = StoreReport(
-            "s3", f"{bucket}/{prefix}", policy, first, expires, counted.get(prefix, 0)
-        )
+    for rule in rules:
+        first = oldest.get(rule)
+        expires = first + rule.days * DAY_MS if first is not None else None
+        policy = f"lifecycle: expire after {rule.days} days ({rule.label})"
+        where = f"{bucket}/{rule.prefix}" + (f" [{rule.tag[0]}={rule.tag[1]}]" if rule.tag else "")
+        report = StoreReport("s3", where, policy, first, expires, counted.get(rule, 0))
         report.flag = flag or _flag(policy, first, expires, now)
         out.append(report)
     if None in counted or not rules:

@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from minio import Minio
-from minio.commonconfig import ENABLED, Filter
+from minio.commonconfig import ENABLED, Filter, Tag
 from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 
 from platestream import topics as catalogue
@@ -34,6 +34,7 @@ from platestream.redact import store_redaction
 from platestream.s3 import ensure_bucket
 from platestream.serde import AvroSerde
 from services.sink.batch import position
+from services.sink.image_retention import HIT, SHORT, TAG, is_hit, retention_tags
 from services.sink.imagekeys import ImageSlot, image_slots
 from services.sink.settings import SinkSettings
 
@@ -41,20 +42,46 @@ logger = logging.getLogger(__name__)
 
 IMAGE_TOPICS = (catalogue.CAMERA_EVENTS, catalogue.PLATE_READS, catalogue.PLATE_EVENTS)
 # Full frames are optional (PLATESTREAM_SINK_S3_FRAMES): they are large and short-lived.
-LIFECYCLE_RULE_ID = "platestream-retention"
+LIFECYCLE_RULE_ID = "platestream-retention"  # objects tagged retention=short (or all, alone)
+HIT_RULE_ID = "platestream-retention-hit"  # objects tagged retention=hit
+UNTAGGED_RULE_ID = "platestream-retention-untagged"  # the bound for objects nobody tagged
 
 
-def ensure_bucket_with_lifecycle(client: Minio, bucket: str, days: int) -> None:
-    """Create the bucket if missing and set its expiry rule (idempotent)."""
+def _tag_filter(value: str) -> Filter:
+    return Filter(tag=Tag(TAG, value))
+
+
+def lifecycle_rules(days: int, hit_days: int | None = None) -> list[Rule]:
+    """The bucket's expiry rules (docs/privacy.md 3b).
+
+    ``days`` (PLATESTREAM_S3_RETENTION_DAYS) is the short policy, ``hit_days`` the long one of a
+    hit. S3 and MinIO rules select by prefix and tag, never by a missing tag, and where rules
+    overlap the earliest expiry wins; so each class has its tag and rule, and a catch-all at the
+    long days bounds objects that nobody tagged (written outside the sink) without cutting a hit
+    short. Without a longer ``hit_days`` it is the one whole-bucket rule of before; ``days <= 0``
+    sets none.
+    """
+    if days <= 0:
+        return []
+    if not hit_days or hit_days <= days:
+        return [
+            Rule(ENABLED, Filter(prefix=""), LIFECYCLE_RULE_ID, expiration=Expiration(days=days))
+        ]
+    return [
+        Rule(ENABLED, _tag_filter(SHORT), LIFECYCLE_RULE_ID, expiration=Expiration(days=days)),
+        Rule(ENABLED, _tag_filter(HIT), HIT_RULE_ID, expiration=Expiration(days=hit_days)),
+        Rule(ENABLED, Filter(prefix=""), UNTAGGED_RULE_ID, expiration=Expiration(days=hit_days)),
+    ]
+
+
+def ensure_bucket_with_lifecycle(
+    client: Minio, bucket: str, days: int, hit_days: int | None = None
+) -> None:
+    """Create the bucket if missing and set its expiry rules (idempotent)."""
     ensure_bucket(client, bucket)
-    if days > 0:
-        rule = Rule(
-            ENABLED,
-            rule_filter=Filter(prefix=""),
-            rule_id=LIFECYCLE_RULE_ID,
-            expiration=Expiration(days=days),
-        )
-        client.set_bucket_lifecycle(bucket, LifecycleConfig([rule]))
+    rules = lifecycle_rules(days, hit_days)
+    if rules:
+        client.set_bucket_lifecycle(bucket, LifecycleConfig(rules))
 
 
 @dataclass
@@ -74,6 +101,7 @@ class Put:
     where: str  # topic[partition]@offset, for logs
     msg: Any = None  # the consumed record, dead-lettered if the client refuses the put
     read_box: Any = None  # the record's plate_box: the plate redaction leaves untouched
+    retention: str = SHORT  # the object's retention tag (image_retention.py)
 
 
 def object_metadata(schema: str, rec: dict[str, Any], *, with_plate: bool) -> dict[str, str]:
@@ -121,9 +149,16 @@ class S3Sink:
         self._pool = ThreadPoolExecutor(
             max_workers=settings.sink_s3_workers, thread_name_prefix="s3put"
         )
+        self._putting = threading.local()  # the retention tag of the put this thread runs
+        self.hit_days = settings.retention_days().get("plate_events")
+
+    def ensure_bucket(self) -> None:
+        ensure_bucket_with_lifecycle(
+            self.s3, self.bucket, self.settings.s3_retention_days, self.hit_days
+        )
 
     def run(self) -> None:
-        ensure_bucket_with_lifecycle(self.s3, self.bucket, self.settings.s3_retention_days)
+        self.ensure_bucket()
         self.consumer.subscribe(
             list(self.schemas), on_assign=self._on_assign, on_revoke=self._on_revoke
         )
@@ -147,7 +182,7 @@ class S3Sink:
         self.gaps.forget({(p.topic, p.partition) for p in partitions})
 
     def collect(self, msgs: list[Message]) -> tuple[list[Put], dict[tuple[str, int], int]]:
-        puts: list[Put] = []
+        latest: dict[str, Put] = {}
         offsets: dict[tuple[str, int], int] = {}
         for msg in msgs:
             err = msg.error()
@@ -183,15 +218,21 @@ class S3Sink:
                 continue
             where = f"{topic}[{partition}]@{offset}"
             meta = object_metadata(schema, rec, with_plate=self.settings.sink_s3_plate_metadata)
+            retention = HIT if schema == "plate_event" and is_hit(rec) else SHORT
             for slot in slots:
                 if slot.data is None:
                     self.stats.claim_checked += 1
-                else:
-                    puts.append(Put(slot, meta, where, msg, rec.get("plate_box")))
-        return puts, offsets
+                    continue
+                # Versions of one event in one batch write one key: the last put wins, and runs
+                # alone (puts run in parallel), tagged hit if any version was a hit.
+                earlier = latest.pop(slot.key, None)
+                tag = HIT if earlier is not None and earlier.retention == HIT else retention
+                latest[slot.key] = Put(slot, meta, where, msg, rec.get("plate_box"), tag)
+        return list(latest.values()), offsets
 
     def _put(self, put: Put) -> None:
         data = put.slot.data or b""
+        self._putting.retention = put.retention
         if self.redaction is not None:  # faces and other plates blurred (docs/privacy.md)
             data = self.redaction.prepare(put.slot.key, put.slot.kind, data, put.read_box)
         self.s3.put_object(
@@ -201,10 +242,14 @@ class S3Sink:
             len(data),
             content_type=put.slot.content_type,
             metadata=put.metadata,  # type: ignore[arg-type]
+            tags=retention_tags(put.retention),
         )
 
     def _put_original(self, key: str, data: bytes) -> None:
-        self.s3.put_object(self.bucket, key, io.BytesIO(data), len(data))
+        retention = getattr(self._putting, "retention", SHORT)
+        self.s3.put_object(
+            self.bucket, key, io.BytesIO(data), len(data), tags=retention_tags(retention)
+        )
 
     def _refused(self, failed: list[tuple[Put, BaseException]]) -> list[tuple[Put, BaseException]]:
         """Dead-letter the puts the client refused before sending (retrying cannot help); the
@@ -252,7 +297,7 @@ class S3Sink:
                 return  # nothing committed: re-delivered on restart
             delay = min(delay * 2, self.settings.sink_backoff_max_s)
             if any("NoSuchBucket" in str(e) for _, e in failed):
-                ensure_bucket_with_lifecycle(self.s3, self.bucket, self.settings.s3_retention_days)
+                self.ensure_bucket()
         if paused:
             self.consumer.resume(paused)
             logger.info("S3 is back: resumed %d partitions", len(paused))

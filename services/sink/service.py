@@ -2,7 +2,9 @@
 
 The ClickHouse loop and the S3 loop each own their consumer (own consumer group) and run in
 their own thread, so a slow bucket never delays rows becoming queryable, and either can be run
-alone (``--target``) to scale them apart.
+alone (``--target``) to scale them apart. Wherever the S3 loop runs, the image-retention loop
+(``image_retention.py``: tags the images of watchlist hits to be kept longer) runs beside it, in
+its own consumer group.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from platestream.kafka import make_consumer, make_producer
 from platestream.s3 import make_s3
 from platestream.serde import AvroSerde
 from services.sink.clickhouse_sink import ClickHouseSink, SinkStats, build_writers
+from services.sink.image_retention import ImageRetention
 from services.sink.s3_sink import S3Sink
 from services.sink.settings import SinkSettings
 
@@ -116,6 +119,25 @@ def build_s3_sink(settings: SinkSettings, stop: threading.Event, stack: ExitStac
     )
 
 
+def build_image_retention(
+    settings: SinkSettings, stop: threading.Event, stack: ExitStack
+) -> ImageRetention:
+    serde = AvroSerde(settings.schema_registry_url)
+    producer = make_producer(settings)
+    stack.callback(producer.flush, 10.0)
+    consumer = make_consumer(settings, group_id(settings, settings.sink_group_image_retention))
+    stack.callback(consumer.close)
+    return ImageRetention(
+        settings=settings,
+        consumer=consumer,
+        s3=make_s3(settings),
+        serde=serde,
+        dead_letters=DeadLetters(stage="sink", producer=producer, serde=serde, settings=settings),
+        producer=producer,
+        stop=stop,
+    )
+
+
 def run(settings: SinkSettings, stop: threading.Event, targets: set[str] | None = None) -> None:
     """Run the chosen projection loops until ``stop`` is set; a loop that dies stops the others."""
     targets = targets or settings.targets()
@@ -134,6 +156,7 @@ def run(settings: SinkSettings, stop: threading.Event, targets: set[str] | None 
             loops.append(("clickhouse", sink.run))
         if "s3" in targets:
             loops.append(("s3", build_s3_sink(settings, stop, stack).run))
+            loops.append(("image-retention", build_image_retention(settings, stop, stack).run))
 
         def guarded(name: str, fn: Any) -> None:
             try:

@@ -70,6 +70,7 @@ class FlakyS3:
         length: int,
         content_type: str,
         metadata: dict[str, str],
+        tags: Any = None,
     ) -> None:
         with self.lock:
             if self.failures > 0:

@@ -10,7 +10,12 @@ from platestream.s3 import make_s3
 from platestream.timeutil import now_ms
 from services.sink import samples
 from services.sink.imagekeys import image_slots
-from services.sink.s3_sink import LIFECYCLE_RULE_ID, ensure_bucket_with_lifecycle
+from services.sink.s3_sink import (
+    HIT_RULE_ID,
+    LIFECYCLE_RULE_ID,
+    UNTAGGED_RULE_ID,
+    ensure_bucket_with_lifecycle,
+)
 from tests.sink.helpers import produce, sink_settings, sink_thread, wait_until
 
 pytestmark = pytest.mark.integration
@@ -73,7 +78,13 @@ def test_inline_images_are_written_once_at_their_keys(settings) -> None:
         slot.key for slot in written
     }  # nothing for the claim-checked crop, no duplicates
     rules = s3.get_bucket_lifecycle(s.s3_bucket).rules
-    assert [(r.rule_id, r.expiration.days) for r in rules] == [(LIFECYCLE_RULE_ID, 30)]
+    # retention by purpose (test_image_retention.py): short-tagged, hit-tagged, untagged bound
+    assert [(r.rule_id, r.expiration.days) for r in rules] == [
+        (LIFECYCLE_RULE_ID, 30),
+        (HIT_RULE_ID, 365),
+        (UNTAGGED_RULE_ID, 365),
+    ]
+    assert {s3.get_object_tags(s.s3_bucket, slot.key)["retention"] for slot in written} == {"short"}
 
 
 def test_plate_metadata_can_be_withheld_and_frames_stored_when_asked(settings) -> None:

@@ -1,0 +1,241 @@
+"""Retention by purpose in the bucket: the images of a watchlist hit are tagged to be kept longer.
+
+The S3 sink stores an image when its record arrives, before enrich knows whether the passage is a
+hit, and S3 lifecycle rules can select objects by prefix and tag but not by "lacks a tag". So every
+image carries a ``retention`` tag and the bucket has one rule per value (``s3_sink.lifecycle_rules``):
+``short`` expires after ``s3_retention_days``, ``hit`` after the plate events' long retention. This
+loop follows ``anpr.plate-events.v1`` in its own consumer group and tags the images each event
+references (best crop, scene and vehicle images, and their unredacted ``originals/`` copies):
+
+- an event with watchlist hits, ``access_status == 'watchlisted'`` or a ``correction_id`` (the
+  same rule as ClickHouse's migration 007): ``retention=hit``, whatever the tag was;
+- any other event: ``retention=short``, only on an image without a retention tag (crops stored by
+  detect, not by the sink); a ``hit`` is never taken back, so a replay of an older version of the
+  event, or a second event sharing the image, cannot shorten it.
+
+Idempotent (the tag is read first and set only when it changes; setting the same tags twice is
+harmless) and replay-safe. A missing object is not an error (expired, never written, or erased):
+it is counted. A record that cannot be decoded or whose keys cannot be built is dead-lettered with
+its reason; a store outage pauses the partitions and retries with backoff, committing nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from minio import Minio
+from minio.commonconfig import Tags
+from minio.error import S3Error
+
+from platestream import topics as catalogue
+from platestream.dlq import DeadLetters
+from platestream.errors import BadInputError, SerdeError
+from platestream.limits import check_object_key
+from platestream.serde import AvroSerde
+from services.sink.batch import position
+from services.sink.imagekeys import image_slots
+from services.sink.settings import SinkSettings
+
+logger = logging.getLogger(__name__)
+
+TAG = "retention"
+HIT = "hit"
+SHORT = "short"
+ORIGINALS = "originals/"
+MISSING = {"NoSuchKey", "NoSuchObject", "NoSuchVersion"}
+
+
+def is_hit(rec: dict[str, Any]) -> bool:
+    """A passage kept under the long policy: a watchlist hit, watchlisted, or corrected in review."""
+    return bool(
+        rec.get("watchlist_hits")
+        or rec.get("access_status") == "watchlisted"
+        or rec.get("correction_id")
+    )
+
+
+def retention_tags(value: str) -> Tags:
+    tags = Tags.new_object_tags()
+    tags[TAG] = value
+    return tags
+
+
+@dataclass
+class RetentionStats:
+    consumed: int = 0
+    tagged_hit: int = 0
+    tagged_short: int = 0
+    unchanged: int = 0
+    missing: int = 0
+    dead_lettered: int = 0
+    outages: int = 0
+
+
+@dataclass(frozen=True)
+class Mark:
+    key: str
+    value: str  # HIT: always; SHORT: only where no retention tag is set yet
+    where: str  # topic[partition]@offset, for logs
+
+
+def event_marks(rec: dict[str, Any], where: str, *, originals: bool = False) -> list[Mark]:
+    """The tags one plate event asks for: each image key it references (and, with ``originals``,
+    its unredacted copy). An inline image of a passage without a hit needs none: the S3 sink
+    tagged it ``short`` when it stored it."""
+    hit = is_hit(rec)
+    marks = []
+    for slot in image_slots("plate_event", rec):
+        check_object_key(slot.key)
+        if not hit and slot.data is not None:
+            continue
+        value = HIT if hit else SHORT
+        marks.append(Mark(slot.key, value, where))
+        if originals and not slot.key.startswith(ORIGINALS):
+            marks.append(Mark(ORIGINALS + slot.key, value, where))
+    return marks
+
+
+class ImageRetention:
+    """Consumes plate events and tags the images of each with its retention class."""
+
+    def __init__(
+        self,
+        *,
+        settings: SinkSettings,
+        consumer: Consumer,
+        s3: Minio,
+        serde: AvroSerde,
+        dead_letters: DeadLetters,
+        producer: Producer,
+        stop: threading.Event,
+    ) -> None:
+        self.settings = settings
+        self.consumer = consumer
+        self.s3 = s3
+        self.serde = serde
+        self.dlq = dead_letters
+        self.producer = producer
+        self.stop = stop
+        self.bucket = settings.s3_bucket
+        self.topic = settings.topic(catalogue.PLATE_EVENTS.name)
+        self.stats = RetentionStats()
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(
+            max_workers=settings.sink_s3_workers, thread_name_prefix="s3tag"
+        )
+
+    def run(self) -> None:
+        self.consumer.subscribe([self.topic])
+        logger.info("image retention running: %s -> tags in bucket %s", self.topic, self.bucket)
+        try:
+            while not self.stop.is_set():
+                msgs = self.consumer.consume(num_messages=500, timeout=0.2)
+                if msgs:
+                    self.process(msgs)
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def collect(self, msgs: list[Message]) -> tuple[list[Mark], dict[tuple[str, int], int]]:
+        marks: list[Mark] = []
+        offsets: dict[tuple[str, int], int] = {}
+        for msg in msgs:
+            err = msg.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    logger.warning("consumer error: %s", err)
+                continue
+            self.stats.consumed += 1
+            topic, partition, offset = position(msg)
+            offsets[(topic, partition)] = offset + 1
+            try:
+                name, rec = self.serde.decode_with_name(msg.value())
+                if name != catalogue.PLATE_EVENTS.schema:
+                    raise SerdeError(f"record of schema {name} on a plate_event topic")
+                marks += event_marks(
+                    rec,
+                    f"{topic}[{partition}]@{offset}",
+                    originals=self.settings.sink_s3_redact_keep_originals,
+                )
+            except (
+                SerdeError,
+                BadInputError,
+                KeyError,
+                TypeError,
+                ValueError,
+                OverflowError,
+            ) as exc:
+                self.dlq.record(msg, exc)
+                self.stats.dead_lettered += 1
+        return marks, offsets
+
+    def _count(self, field: str) -> None:
+        with self._lock:
+            setattr(self.stats, field, getattr(self.stats, field) + 1)
+
+    def mark(self, mark: Mark) -> None:
+        """Set the tag the mark asks for, unless it is there already (or would shorten a hit)."""
+        try:
+            current = self.s3.get_object_tags(self.bucket, mark.key)
+        except S3Error as exc:
+            if exc.code in MISSING:
+                self._count("missing")
+                return
+            raise
+        now = dict(current or {})
+        if now.get(TAG) == mark.value or (mark.value == SHORT and TAG in now):
+            self._count("unchanged")
+            return
+        tags = retention_tags(mark.value)
+        for k, v in now.items():  # other tags are kept
+            if k != TAG:
+                tags[k] = v
+        try:
+            self.s3.set_object_tags(self.bucket, mark.key, tags)
+        except S3Error as exc:
+            if exc.code in MISSING:  # deleted between the two calls
+                self._count("missing")
+                return
+            raise
+        self._count("tagged_hit" if mark.value == HIT else "tagged_short")
+
+    def process(self, msgs: list[Message]) -> None:
+        marks, offsets = self.collect(msgs)
+        delay = self.settings.sink_backoff_initial_s
+        paused: list[TopicPartition] = []
+        pending = marks
+        while pending:
+            futures = [(m, self._pool.submit(self.mark, m)) for m in pending]
+            failed = [(m, f.exception()) for m, f in futures if f.exception() is not None]
+            pending = [m for m, _ in failed]
+            if not pending:
+                break
+            if not paused:
+                self.stats.outages += 1
+                paused = self.consumer.assignment()
+                self.consumer.pause(paused)
+                logger.warning(
+                    "S3 tagging failing (%s at %s): paused, retrying %d",
+                    failed[0][1],
+                    failed[0][0].where,
+                    len(pending),
+                )
+            if self.stop.wait(delay):
+                return  # nothing committed: re-delivered on restart, and tagging is idempotent
+            delay = min(delay * 2, self.settings.sink_backoff_max_s)
+        if paused:
+            self.consumer.resume(paused)
+        if self.dlq.count:
+            self.producer.flush(10.0)
+        if offsets:
+            try:
+                self.consumer.commit(
+                    offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+                    asynchronous=False,
+                )
+            except Exception as exc:
+                logger.warning("commit failed (%s); events will be tagged again (idempotent)", exc)
