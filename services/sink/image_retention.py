@@ -31,6 +31,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 from minio import Minio
 from minio.commonconfig import Tags
 from minio.error import S3Error
+from minio.helpers import check_object_name
 
 from platestream import topics as catalogue
 from platestream.dlq import DeadLetters
@@ -81,22 +82,36 @@ class Mark:
     key: str
     value: str  # HIT: always; SHORT: only where no retention tag is set yet
     where: str  # topic[partition]@offset, for logs
+    msg: Any = None  # the consumed record, dead-lettered if the client refuses the key
 
 
-def event_marks(rec: dict[str, Any], where: str, *, originals: bool = False) -> list[Mark]:
+def _checked(key: str) -> str:
+    """The key, if both the project's rule and the S3 client take it; else BadInputError (a key
+    the client refuses before sending would otherwise be retried for ever)."""
+    check_object_key(key)
+    try:
+        check_object_name(key)
+    except (TypeError, ValueError) as exc:
+        raise BadInputError(f"object key {key[:120]!r} refused by the S3 client") from exc
+    return key
+
+
+def event_marks(
+    rec: dict[str, Any], where: str, *, originals: bool = False, msg: Any = None
+) -> list[Mark]:
     """The tags one plate event asks for: each image key it references (and, with ``originals``,
     its unredacted copy). An inline image of a passage without a hit needs none: the S3 sink
     tagged it ``short`` when it stored it."""
     hit = is_hit(rec)
     marks = []
     for slot in image_slots("plate_event", rec):
-        check_object_key(slot.key)
+        _checked(slot.key)
         if not hit and slot.data is not None:
             continue
         value = HIT if hit else SHORT
-        marks.append(Mark(slot.key, value, where))
+        marks.append(Mark(slot.key, value, where, msg))
         if originals and not slot.key.startswith(ORIGINALS):
-            marks.append(Mark(ORIGINALS + slot.key, value, where))
+            marks.append(Mark(_checked(ORIGINALS + slot.key), value, where, msg))
     return marks
 
 
@@ -160,6 +175,7 @@ class ImageRetention:
                     rec,
                     f"{topic}[{partition}]@{offset}",
                     originals=self.settings.sink_s3_redact_keep_originals,
+                    msg=msg,
                 )
             except (
                 SerdeError,
@@ -203,6 +219,22 @@ class ImageRetention:
             raise
         self._count("tagged_hit" if mark.value == HIT else "tagged_short")
 
+    def _refused(
+        self, failed: list[tuple[Mark, BaseException]]
+    ) -> list[tuple[Mark, BaseException]]:
+        """Dead-letter the records whose keys the client refused before sending (retrying cannot
+        help); the rest are the store's failures, to retry."""
+        retry: list[tuple[Mark, BaseException]] = []
+        done: set[str] = set()
+        for mark, exc in failed:
+            if not isinstance(exc, ValueError | TypeError) or mark.msg is None:
+                retry.append((mark, exc))
+            elif mark.where not in done:
+                done.add(mark.where)
+                self.dlq.record(mark.msg, exc)
+                self.stats.dead_lettered += 1
+        return retry
+
     def process(self, msgs: list[Message]) -> None:
         marks, offsets = self.collect(msgs)
         delay = self.settings.sink_backoff_initial_s
@@ -210,7 +242,9 @@ class ImageRetention:
         pending = marks
         while pending:
             futures = [(m, self._pool.submit(self.mark, m)) for m in pending]
-            failed = [(m, f.exception()) for m, f in futures if f.exception() is not None]
+            failed = self._refused(
+                [(m, exc) for m, f in futures if (exc := f.exception()) is not None]
+            )
             pending = [m for m, _ in failed]
             if not pending:
                 break

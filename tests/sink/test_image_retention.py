@@ -10,6 +10,7 @@ import io
 import pytest
 from minio.commonconfig import Tags
 
+from platestream.errors import BadInputError
 from platestream.privacy.retention import DAY_MS, s3_reports
 from platestream.s3 import make_s3
 from platestream.timeutil import now_ms
@@ -23,6 +24,7 @@ from services.sink.s3_sink import (
     ensure_bucket_with_lifecycle,
     lifecycle_rules,
 )
+from tests.security.avro_strategies import EXAMPLES
 from tests.sink.helpers import dead_letters, produce, sink_settings, sink_thread, wait_until
 
 
@@ -56,6 +58,11 @@ def test_marks_of_an_event() -> None:
     assert [(m.key, m.value) for m in event_marks(plain, "t[0]@2")] == [
         ("crops/cam/claim.jpg", SHORT)
     ]
+    # keys no store takes are bad input (dead-lettered), never retried: '..' or only blanks
+    for key in ("crops/../x.jpg", " "):
+        bad = _event(3, best_crop=samples.image("plate", data=None, s3_key=key))
+        with pytest.raises(BadInputError):
+            event_marks(bad, "t[0]@3")
 
 
 def test_lifecycle_rules_per_tag_and_a_bound_for_untagged_objects() -> None:
@@ -193,3 +200,41 @@ def test_retention_report_tells_which_objects_are_past_their_policy(settings) ->
     # a rule's due date is its oldest object's time plus its days
     due = {r.name: r.expires_ms - r.oldest_ms for r in s3_reports(s3, bucket, now=now)}
     assert due == {short: 30 * DAY_MS, hit: 365 * DAY_MS, untagged: 365 * DAY_MS}
+
+
+@pytest.mark.parametrize("examples", EXAMPLES)
+def test_every_plate_event_is_marked_or_dead_lettered(examples: int) -> None:
+    """Schema-valid extreme plate events: marks with keys a store takes, or a bad-input rejection."""
+    import threading
+
+    from hypothesis import given
+    from minio.helpers import check_object_name
+
+    from platestream.bench.inmemory import InMemoryMessage
+    from services.sink.image_retention import ImageRetention
+    from services.sink.settings import SinkSettings
+    from tests.security.avro_strategies import SERDE, encoded, fuzz
+    from tests.security.test_fuzz_consumers import DeadLetters
+
+    dlq = DeadLetters()
+    loop = ImageRetention(
+        settings=SinkSettings(sink_s3_redact_keep_originals=True),
+        consumer=None,  # type: ignore[arg-type]
+        s3=None,  # type: ignore[arg-type]
+        serde=SERDE,
+        dead_letters=dlq,  # type: ignore[arg-type]
+        producer=None,  # type: ignore[arg-type]
+        stop=threading.Event(),
+    )
+
+    @given(encoded("plate_event"))
+    @fuzz(examples, "sink: image retention marks")
+    def collect(value: bytes) -> None:
+        marks, offsets = loop.collect([InMemoryMessage(loop.topic, 0, 1, value, b"k")])  # type: ignore[list-item]
+        assert offsets == {(loop.topic, 0): 2}
+        for mark in marks:
+            check_object_name(mark.key)  # the S3 client takes it: no endless retry
+            assert mark.value in (HIT, SHORT)
+
+    collect()
+    loop._pool.shutdown()
