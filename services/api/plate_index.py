@@ -11,13 +11,21 @@ Matching is exactly what the event-table SQL computes (see `services.api.search`
 fuzzily when its skeleton is within ``ceil(max_distance)`` edits of the query's skeleton and the
 weighted score is within ``max_distance``; the indexes only find candidates, the same SQL
 expressions decide. When a set would exceed `MAX_RESOLVED` plates, `resolve` answers None and the
-caller uses the unresolved path (correct, only slower). Also here: the limits every search query
-carries (`SEARCH_SETTINGS`) and the latest-version check through ``plate_event_versions``.
+caller uses the unresolved path (correct, only slower). Migration 010 rebuilt these tables with
+256-row granules, so each of those lookups reads little.
+
+A pattern can match thousands of plates (``*1234``), but a page needs few: `likely_plates` picks
+from the dictionary's last_seen (sorted by time) or the scores (sorted by score) the plates that
+must hold the page if every plate has a row left after the filters, and `page_is_complete` checks
+on the rows fetched that no plate left out could have beaten them; if one could, the caller
+fetches the page from the whole set. Also here: the limits every search query carries
+(`SEARCH_SETTINGS`).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from platestream.plates import CONFUSABLE_COST, normalise, skeleton
@@ -78,55 +86,66 @@ def _fuzzy_params(plate: str, max_distance: float) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A plate a pattern resolved to: its score (tenths of an edit; 0 for wildcards) and the
+    first and last time it was read (epoch ms, from the dictionary)."""
+
+    score: int
+    first_ms: int
+    last_ms: int
+
+
+def _dictionary_sql(where: str, score: str, verify: str = "1") -> str:
+    """(plate, score, first_ms, last_ms) of the dictionary plates matching ``where``."""
+    return (
+        f"SELECT plate, score, first_ms, last_ms FROM (SELECT plate, {score} AS score, "
+        "toUnixTimestamp64Milli(min(first_seen)) AS first_ms, toUnixTimestamp64Milli(max(last_seen)) AS last_ms "
+        f"FROM plate_dictionary WHERE {where} GROUP BY plate) WHERE {verify} LIMIT {MAX_RESOLVED + 1}"
+    )
+
+
 def fuzzy_sql(plate: str, max_distance: float) -> tuple[str, dict[str, Any]]:
-    """SQL returning (plate, score) of every dictionary plate within ``max_distance``."""
+    """SQL returning (plate, score, first_ms, last_ms) of every plate within ``max_distance``."""
     params = _fuzzy_params(plate, max_distance)
     k = params["max_edits"]
     verify = (
-        "editDistanceUTF8(plate_skeleton, {skel:String}) <= {max_edits:UInt32} "
+        f"editDistanceUTF8({SKELETON_SQL}, {{skel:String}}) <= {{max_edits:UInt32}} "
         "AND score <= {max_tenths:UInt32}"
     )
     if k <= MAX_VARIANT_EDITS and len(plate) + k <= MAX_VARIANT_LEN:
         params["variants"] = deletion_variants(params["skel"], k)
-        source = (
-            f"(SELECT DISTINCT plate, {SKELETON_SQL} AS plate_skeleton FROM plate_variants "
-            "WHERE variant IN {variants:Array(String)} AND dels <= {max_edits:UInt32})"
+        # verified on the variant table's plates, so only matches are looked up in the dictionary
+        where = (
+            f"plate IN (SELECT plate FROM (SELECT DISTINCT plate, {score_sql(SKELETON_SQL)} AS score "
+            "FROM plate_variants WHERE variant IN {variants:Array(String)} AND dels <= {max_edits:UInt32}) "
+            f"WHERE {verify})"
         )
     else:  # a plate outside the variant index could match: read the whole dictionary
         params["plate_len"] = len(plate)
-        source = (
-            "(SELECT DISTINCT plate, plate_skeleton FROM plate_dictionary "
-            "WHERE abs(toInt64(lengthUTF8(plate)) - {plate_len:Int64}) <= {max_edits:UInt32})"
-        )
-    sql = (
-        f"SELECT plate, {score_sql('plate_skeleton')} AS score FROM {source} "
-        f"WHERE {verify} LIMIT {MAX_RESOLVED + 1}"
-    )
-    return sql, params
+        where = "abs(toInt64(lengthUTF8(plate)) - {plate_len:Int64}) <= {max_edits:UInt32}"
+    return _dictionary_sql(where, score_sql(SKELETON_SQL), verify), params
 
 
 def wildcard_sql(like: str) -> tuple[str, dict[str, Any]]:
-    """SQL returning (plate, 0) of every dictionary plate matching the LIKE pattern."""
+    """SQL returning (plate, 0, first_ms, last_ms) of every plate matching the LIKE pattern."""
     grams = like_grams(like)
     params: dict[str, Any] = {"plate_like": like}
+    where = "plate LIKE {plate_like:String}"
     if grams:
         params.update(grams=grams, n_grams=len(grams))
-        sql = (
-            "SELECT plate, toUInt32(0) AS score FROM plate_grams WHERE gram IN {grams:Array(String)} "
-            "GROUP BY plate HAVING uniqExact(gram) = {n_grams:UInt32} AND plate LIKE {plate_like:String}"
+        where = (
+            "plate IN (SELECT plate FROM plate_grams WHERE gram IN {grams:Array(String)} "
+            "GROUP BY plate HAVING uniqExact(gram) = {n_grams:UInt32}) AND " + where
         )
-    else:  # no three literal characters: the dictionary by its key prefix, if any, else all of it
-        sql = (
-            "SELECT DISTINCT plate, toUInt32(0) AS score FROM plate_dictionary "
-            "WHERE plate LIKE {plate_like:String}"
-        )
-    return sql + f" LIMIT {MAX_RESOLVED + 1}", params
+    # without three literal characters: the dictionary by its key prefix, if any, else all of it
+    return _dictionary_sql(where, "toUInt32(0)"), params
 
 
 def resolve(
     client: Any, mode: str, text: str, max_distance: float, settings: dict[str, Any]
-) -> dict[str, int] | None:
-    """plate -> score (tenths of an edit; 0 for wildcards), or None when the set is too large.
+) -> dict[str, Candidate] | None:
+    """plate -> Candidate, or None when the set is too large.
 
     ``text`` is the normalised plate (fuzzy) or the LIKE pattern (wildcard).
     """
@@ -139,17 +158,67 @@ def resolve(
     rows = client.query(sql, parameters=params, settings=settings).result_rows
     if len(rows) > MAX_RESOLVED:
         return None
-    return {str(r[0]): int(r[1]) for r in rows}
+    return {str(r[0]): Candidate(int(r[1]), int(r[2]), int(r[3])) for r in rows}
 
 
-def latest_versions(client: Any, keys: list[dict[str, Any]]) -> dict[str, int]:
-    """event_id -> its highest version, from plate_event_versions (ordered by event id)."""
-    if not keys:
-        return {}
-    params = {"ids": sorted({str(k["event_id"]) for k in keys})}
-    sql = (
-        "SELECT event_id, max(version) FROM plate_event_versions "
-        "WHERE event_id IN {ids:Array(String)} GROUP BY event_id"
+@dataclass(frozen=True)
+class Likely:
+    """The plates a page is fetched from first, and the bound no plate left out can beat:
+    the latest time any of them was read (sorted by time) or their lowest score (by score)."""
+
+    plates: dict[str, int]  # plate -> score
+    bound: int
+
+
+def within_times(
+    found: dict[str, Candidate], since_ms: int | None, until_ms: int | None
+) -> dict[str, Candidate]:
+    """The plates read at least once in [since, until) by the dictionary's first/last seen."""
+    return {
+        p: c
+        for p, c in found.items()
+        if (since_ms is None or c.last_ms >= since_ms)
+        and (until_ms is None or c.first_ms < until_ms)
+    }
+
+
+def likely_plates(
+    found: dict[str, Candidate], need: int, *, by_score: bool, upper: int | None, low_score: int
+) -> Likely | None:
+    """The fewest plates that hold the first ``need`` rows if each plate keeps a row; None: all.
+
+    By time, each plate contributes a row at its last_seen (capped by ``upper``, the page's time
+    bound), so the ``need`` plates read last, with ties, hold the ``need`` latest rows. By score,
+    plates below ``low_score`` (a cursor's) have no row left, and whole score levels are taken
+    until they hold ``need`` plates.
+    """
+    if len(found) <= need:
+        return None
+    if by_score:
+        ranked = sorted((c.score, p) for p, c in found.items() if c.score >= low_score)
+        if len(ranked) <= need:
+            return None
+        cut = ranked[need - 1][0]
+        plates = {p: s for s, p in ranked if s <= cut}
+        rest = [s for s, _ in ranked if s > cut]
+        return Likely(plates, min(rest)) if rest else None
+    tops = sorted(
+        ((min(c.last_ms, upper) if upper is not None else c.last_ms, p) for p, c in found.items()),
+        reverse=True,
     )
-    rows = client.query(sql, parameters=params, settings=SEARCH_SETTINGS).result_rows
-    return {str(r[0]): int(r[1]) for r in rows}
+    cut = tops[need - 1][0]
+    plates = {p: found[p].score for t, p in tops if t >= cut}
+    rest = [t for t, _ in tops if t < cut]
+    return Likely(plates, max(rest)) if rest else None
+
+
+def page_is_complete(
+    rows: list[dict[str, Any]], need: int, likely: Likely, *, by_score: bool
+) -> bool:
+    """Whether ``rows`` (fetched from the likely plates) are the page the whole set gives."""
+    if len(rows) < need:
+        return False  # filters or corrections emptied some plates: a plate left out may have rows
+    last = rows[need - 1]
+    if by_score:
+        return int(last["score"]) < likely.bound
+    return int(last["ts_ms"]) > likely.bound

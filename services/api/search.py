@@ -2,10 +2,11 @@
 
 Every value from the user travels as a query parameter (``{name:Type}``, bound by the server);
 the SQL text is assembled only from fixed fragments chosen by the code. The latest version of each
-event wins: candidates of any version are selected first (by plate from ``plate_event_index``, whole
-rows; otherwise keys from ``plate_events`` by its skip indexes), and rows superseded by a newer
-version (corrections) are dropped afterwards (`plate_index.latest_versions`, `fetch_latest`).
-Wildcard and fuzzy patterns are first resolved to plate sets (`services.api.plate_index`).
+event wins: a page is one query over ``plate_event_index`` (by plate) or ``plate_events`` (by
+camera and time), which drops the versions a correction superseded (``plate_event_superseded``,
+migration 010) before sorting, so pages are full. Wildcard and fuzzy patterns are first resolved to
+plate sets (`services.api.plate_index`), and the page is fetched from the few plates that can hold
+it, or from the whole set when a check on the rows says it must.
 
 Fuzzy search scores a candidate by a weighted edit distance computed in SQL: distance between the
 confusable-folded skeletons (``platestream.plates.skeleton``, the materialized ``plate_skeleton``
@@ -23,7 +24,7 @@ from typing import Any, Literal
 
 from platestream.plates import CONFUSABLE_COST, normalise, skeleton
 from services.api import plate_index
-from services.api.plate_index import SEARCH_SETTINGS, latest_versions
+from services.api.plate_index import SEARCH_SETTINGS
 
 EVENTS_FROM = "plate_events"
 # Ordered by (plate, ts): every plate criterion reads only its plates' key ranges (003_search.sql).
@@ -39,7 +40,12 @@ COLUMNS = (
     "toUnixTimestamp64Milli(ts) AS ts_ms, direction, vehicle_type, vehicle_color, vehicle_make, vehicle_model, "
     "lane, read_count, watchlist_hits, access_status, best_crop_key, correction_id, source, lat, lon"
 )
-KEY_COLUMNS = "event_id, version, camera_id, toUnixTimestamp64Milli(ts) AS ts_ms"
+# Corrections are rare: the versions they replaced fit in one set per query, read whole (the only
+# read of a search without its table's key, so force_primary_key is lifted for it alone).
+LATEST_ONLY = (
+    "(event_id, version) NOT IN (SELECT event_id, version FROM plate_event_superseded "
+    "SETTINGS force_primary_key = 0)"
+)
 RESULT_FIELDS = (
     "event_id",
     "version",
@@ -270,15 +276,14 @@ def _filters(
 def build_search(
     q: EventQuery, *, limit: int | None = None, resolved: dict[str, int] | None = None
 ) -> tuple[str, dict[str, Any]]:
-    """SQL and parameters for one page of candidates (``limit + 1`` rows: the extra one says more follow).
+    """SQL and parameters for one page of events (``limit + 1`` rows: the extra one says more follow).
 
-    Candidates are the keys of matching rows of any version (one per event and version);
-    `run_search` then fetches the full latest version of each and drops superseded candidates. The latest version, if it matches, is a
-    candidate itself, so nothing is lost, and no FINAL merge is needed (FINAL widens a selective
-    skip-index lookup to every granule that overlaps by primary key: seconds at 10M rows).
+    Rows are the latest version of their event that matches (superseded versions are dropped in
+    the same query); ``LIMIT 1 BY`` drops the duplicates an unmerged part can still hold.
     """
     params: dict[str, Any] = {}
     prewhere, where, score = build_where(q, params, resolved)
+    where.append(LATEST_ONLY)
     # A fuzzy search the indexes did not resolve still needs plate_skeleton of the event table.
     plate_search = bool(q.plate) and not (q.resolved_mode() == "fuzzy" and resolved is None)
     source = INDEX_FROM if plate_search else EVENTS_FROM
@@ -301,39 +306,13 @@ def build_search(
         else "score ASC, conf_milli DESC, ts DESC, event_id DESC, version DESC"
     )
     params["limit"] = (limit or q.limit) + 1
-    # the plate-ordered index holds the result columns: the page comes back whole
-    columns = COLUMNS if source == INDEX_FROM else KEY_COLUMNS
     sql = (
-        f"SELECT {columns}, {score} AS score, {conf} AS conf_milli FROM {source}"
+        f"SELECT {COLUMNS}, {score} AS score, {conf} AS conf_milli FROM {source}"
         + (" PREWHERE " + " AND ".join(prewhere) if prewhere else "")
         + (" WHERE " + " AND ".join(where) if where else "")
         + f" ORDER BY {order} LIMIT 1 BY event_id, version LIMIT {{limit:UInt32}}"
     )
     return sql, params
-
-
-def fetch_latest(client: Any, keys: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """event_id -> full row of its latest version, for the given candidates.
-
-    Camera and time never change between versions of an event, so each candidate is looked up by
-    its primary-key prefix (camera_id, hour of ts) plus its id: a handful of granules each.
-    """
-    if not keys:
-        return {}
-    conds, params = [], {}
-    for i, k in enumerate({k["event_id"]: k for k in keys}.values()):
-        conds.append(
-            f"(camera_id = {{c{i}:String}} AND ts = fromUnixTimestamp64Milli({{t{i}:Int64}}, 'UTC') "
-            f"AND event_id = {{e{i}:String}})"
-        )
-        params.update({f"c{i}": k["camera_id"], f"t{i}": int(k["ts_ms"]), f"e{i}": k["event_id"]})
-    sql = f"SELECT {COLUMNS} FROM plate_events WHERE " + " OR ".join(conds)
-    latest: dict[str, dict[str, Any]] = {}
-    for row in client.query(sql, parameters=params, settings=SEARCH_SETTINGS).named_results():
-        have = latest.get(row["event_id"])
-        if have is None or int(row["version"]) > int(have["version"]):
-            latest[row["event_id"]] = row
-    return latest
 
 
 def row_to_event(row: dict[str, Any]) -> dict[str, Any]:
@@ -360,36 +339,54 @@ def next_cursor(q: EventQuery, last: dict[str, Any]) -> str:
     )
 
 
+def _fetch(
+    client: Any, q: EventQuery, page: int, resolved: dict[str, int] | None
+) -> list[dict[str, Any]]:
+    sql, params = build_search(q, limit=page, resolved=resolved)
+    return list(client.query(sql, parameters=params, settings=SEARCH_SETTINGS).named_results())
+
+
+def _resolved_rows(client: Any, q: EventQuery, page: int) -> list[dict[str, Any]] | None:
+    """The page's rows of a wildcard or fuzzy search; None when the pattern resolved to too many
+    plates for the indexes (the caller searches the event table)."""
+    mode = q.resolved_mode()
+    text = wildcard_to_like(q.plate or "") if mode == "wildcard" else q.plate or ""
+    found = plate_index.resolve(client, mode, text, q.max_distance, SEARCH_SETTINGS)
+    if found is None:
+        return None
+    found = plate_index.within_times(found, q.since_ms, q.until_ms)
+    if not found:
+        return []
+    by_score = q.sort == "score"
+    upper, low_score = q.until_ms, 0
+    if q.cursor:
+        c = decode_cursor(q.cursor, q.sort)
+        if by_score:
+            low_score = int(c[0])
+        else:
+            upper = int(c[0]) if upper is None else min(upper, int(c[0]))
+    likely = plate_index.likely_plates(
+        found, page + 1, by_score=by_score, upper=upper, low_score=low_score
+    )
+    if likely is not None:
+        rows = _fetch(client, q, page, likely.plates)
+        if plate_index.page_is_complete(rows, page + 1, likely, by_score=by_score):
+            return rows
+    return _fetch(client, q, page, {p: c.score for p, c in found.items()})
+
+
 def run_search(
     client: Any, q: EventQuery, *, limit: int | None = None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of events and the cursor of the next page (None at the end).
-
-    A page can hold fewer than ``limit`` events when some candidates were superseded by a
-    corrected version; follow ``next_cursor`` until it is None.
-    """
+    """One page of events and the cursor of the next page (None at the end)."""
     page = limit or q.limit
-    resolved = None
-    mode = q.resolved_mode()
-    if q.plate and mode in ("wildcard", "fuzzy"):
-        build_where(q, {})  # validates the pattern before any query
-        text = wildcard_to_like(q.plate) if mode == "wildcard" else q.plate
-        resolved = plate_index.resolve(client, mode, text, q.max_distance, SEARCH_SETTINGS)
-        if resolved == {}:
-            return [], None
-    sql, params = build_search(q, limit=page, resolved=resolved)
-    keys = list(client.query(sql, parameters=params, settings=SEARCH_SETTINGS).named_results())
-    more = len(keys) > page
-    keys = keys[:page]
-    cursor = next_cursor(q, keys[-1]) if more and keys else None
-    if keys and "plate" in keys[0]:  # whole rows from the index: only check they are the latest
-        versions = latest_versions(client, keys)
-        out = [row_to_event(k) for k in keys if versions.get(k["event_id"]) == int(k["version"])]
-        return out, cursor
-    latest = fetch_latest(client, keys)
-    out = []
-    for k in keys:
-        row = latest.get(k["event_id"])
-        if row is not None and int(row["version"]) == int(k["version"]):  # else superseded
-            out.append(row_to_event({**row, "score": k["score"]}))
-    return out, cursor
+    build_where(q, {})  # validates the query before any round trip
+    rows = None
+    if q.plate and q.resolved_mode() in ("wildcard", "fuzzy"):
+        rows = _resolved_rows(client, q, page)
+    if rows is None:
+        rows = _fetch(client, q, page, None)
+    more = len(rows) > page
+    rows = rows[:page]
+    cursor = next_cursor(q, rows[-1]) if more and rows else None
+    return [row_to_event(r) for r in rows], cursor

@@ -32,6 +32,7 @@ _ALTER_TTL = re.compile(r"\$\{alter_ttl:([a-z_]+):([a-z_]+):([A-Za-z_()]+)\}")
 _PURPOSE_TTL = re.compile(r"\$\{purpose_ttl:([a-z_]+):([a-z_]+):([a-z_]+):([A-Za-z_()]+):([^}]+)\}")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ENGINES = {"replacing": "ReplacingMergeTree", "aggregating": "AggregatingMergeTree"}
+FINE_GRANULES = 256
 
 
 # What migrations need from a ClickHouse client: ``command(sql)`` and ``query(sql).result_rows``
@@ -116,18 +117,20 @@ def render(sql: str, settings: SinkSettings, *, database: str) -> str:
             return ""
         return f"ALTER TABLE `{database}`.{table} MODIFY TTL " + ", ".join(rules)
 
-    table_settings = ["index_granularity = 8192"]
+    dedup = []
     if settings.sink_engine == "local" and settings.sink_dedup_window > 0:
         # Makes insert_deduplication_token work on non-replicated tables (replicated ones have it).
-        table_settings.append(
-            f"non_replicated_deduplication_window = {int(settings.sink_dedup_window)}"
-        )
+        dedup.append(f"non_replicated_deduplication_window = {int(settings.sink_dedup_window)}")
+    table_settings = ["index_granularity = 8192", *dedup]
+    # The search indexes (010): read a few short key ranges per query, so small granules.
+    fine_settings = [f"index_granularity = {FINE_GRANULES}", *dedup]
     sql = "\n".join(ln for ln in sql.splitlines() if not ln.lstrip().startswith("--"))
     out = _ENGINE.sub(engine, sql)
     out = _TTL.sub(ttl, out)
     out = _ALTER_TTL.sub(alter_ttl, out)
     out = _PURPOSE_TTL.sub(purpose_ttl, out)
     out = out.replace("${settings}", "SETTINGS " + ", ".join(table_settings))
+    out = out.replace("${fine_settings}", "SETTINGS " + ", ".join(fine_settings))
     out = out.replace("${db}", f"`{database}`")
     out = out.replace("${refresh_minutes}", str(int(settings.sink_investigations_refresh_minutes)))
     if "${" in out:

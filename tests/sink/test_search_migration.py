@@ -1,4 +1,6 @@
-"""Migration 003_search: its tables are projections like the others, dropped and refilled by a rebuild."""
+"""Migrations 003_search and 010_search_granules: the search tables are projections like the others,
+dropped and refilled by a rebuild; 010 rebuilds them with fine granules and keeps the superseded
+versions of corrected events."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ SEARCH_TABLES = (
     "plate_variants",
     "plate_grams",
     "plate_event_index",
-    "plate_event_versions",
+    "plate_event_superseded",
 )
 
 
@@ -37,6 +39,15 @@ def test_search_tables_render_replicated_with_retention() -> None:
     assert sql.count("ReplicatedReplacingMergeTree(") == 4
     assert sql.count("ReplicatedAggregatingMergeTree(") == 1
     assert sql.count("TTL toDateTime(inserted_at) + INTERVAL 30 DAY") == 5
+
+
+def test_010_rebuilds_the_search_tables_with_fine_granules() -> None:
+    sql = m.render(m.load_migrations()[9].sql, SinkSettings(), database="db1")
+    assert m.load_migrations()[9].name == "search_granules"
+    assert sql.count(f"index_granularity = {m.FINE_GRANULES}") == 5  # 4 search tables + superseded
+    assert "index_granularity = 8192" not in sql
+    for table in SEARCH_TABLES:
+        assert f"CREATE TABLE IF NOT EXISTS `db1`.{table}" in sql
 
 
 INSERT = """
@@ -62,7 +73,8 @@ def test_views_fill_the_search_tables_and_a_rebuild_refills_them(settings: Any) 
     client.command(INSERT)  # delivered twice: the tables hold it once
     filled = _counts(client)
     assert filled["plate_dictionary"] == 3
-    assert filled["plate_event_index"] == filled["plate_event_versions"] == 30
+    assert filled["plate_event_index"] == 30
+    assert filled["plate_event_superseded"] == 0  # no corrections yet
     pairs = {(p[i : i + 3], p) for p in ("^ABC1234$", "^A8C1234$", "^粤B12345$") for i in range(7)}
     assert filled["plate_grams"] == len(pairs) == 21  # (gram, plate) once each
     passages = client.command(
@@ -75,3 +87,9 @@ def test_views_fill_the_search_tables_and_a_rebuild_refills_them(settings: Any) 
     assert set(_counts(client).values()) == {0}
     client.command(INSERT)
     assert _counts(client) == filled
+    # a correction (version 2 of e1) supersedes versions 0 and 1 of that event only
+    client.command(INSERT.replace("0, 'cam-1'", "2, 'cam-1'").replace("numbers(30)", "numbers(2)"))
+    superseded = client.query(
+        "SELECT event_id, version FROM plate_event_superseded FINAL ORDER BY event_id, version"
+    ).result_rows
+    assert [tuple(r) for r in superseded] == [("e0", 0), ("e0", 1), ("e1", 0), ("e1", 1)]
