@@ -29,7 +29,7 @@ SEARCH_VIEWS = (
     "plate_variants_mv",
     "plate_grams_mv",
     "plate_event_index_mv",
-    "plate_event_versions_mv",
+    "plate_event_superseded_mv",
 )
 
 

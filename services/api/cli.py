@@ -96,3 +96,19 @@ def register_bench(bench_app: typer.Typer) -> None:
             keep=keep,
             runs=runs,
         )
+
+    @bench_app.command("search-ab")
+    def bench_search_ab(
+        ref: Annotated[str, typer.Option(help="Git ref whose search to compare against.")],
+        rows: Annotated[int, typer.Option(help="Events in each side's table.")] = 1_000_000,
+        blocks: Annotated[int, typer.Option(help="Alternating blocks per query kind.")] = 6,
+        per_block: Annotated[int, typer.Option(help="Queries per block.")] = 8,
+        json_out: Annotated[
+            Path | None, typer.Option("--json", help="Write the figures as JSON.")
+        ] = None,
+        keep: Annotated[bool, typer.Option(help="Keep both generated databases.")] = False,
+    ) -> None:
+        """This tree's search against a git ref's on the same rows, interleaved (same load for both)."""
+        from services.api.bench_ab import run_ab
+
+        run_ab(ref=ref, rows=rows, blocks=blocks, per_block=per_block, json_out=json_out, keep=keep)
