@@ -3,8 +3,22 @@
 from __future__ import annotations
 
 from minio import Minio
+from minio.commonconfig import Tags
 
 from platestream.settings import CommonSettings
+
+# Every stored image carries a retention tag; the bucket's lifecycle rules select on it (the sink's
+# s3_sink.py sets the rules, its image_retention loop turns an event's images to "hit").
+TAG = "retention"
+HIT = "hit"  # kept as long as a passage with a watchlist hit (PLATESTREAM_SINK_RETENTION_DAYS_PLATE_EVENTS)
+SHORT = "short"  # kept PLATESTREAM_S3_RETENTION_DAYS
+
+
+def retention_tags(value: str) -> Tags:
+    """The object tags of an image kept under the policy ``value`` (HIT or SHORT)."""
+    tags = Tags.new_object_tags()
+    tags[TAG] = value
+    return tags
 
 
 def make_s3(settings: CommonSettings) -> Minio:

@@ -32,6 +32,7 @@ from platestream.ids import stable_id
 from platestream.images import image_key, sha256_hex
 from platestream.kafka import delivery_problem
 from platestream.plate_formats import PlateFormat, formats_for
+from platestream.s3 import SHORT, retention_tags
 from platestream.serde import AvroSerde
 from services.detect.metrics import DetectMetrics
 from services.detect.pipeline import Pipeline
@@ -275,6 +276,7 @@ class DetectProcessor:
                     BytesIO(data),
                     len(data),
                     content_type="image/jpeg",
+                    tags=retention_tags(SHORT),  # the sink's image-retention loop marks hits
                 )
                 return
             except (S3Error, OSError) as exc:

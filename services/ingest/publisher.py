@@ -24,6 +24,7 @@ from platestream import topics as catalogue
 from platestream.errors import PlatestreamError
 from platestream.images import image_key, sha256_hex
 from platestream.kafka import delivery_problem
+from platestream.s3 import SHORT, retention_tags
 from platestream.serde import AvroSerde
 from platestream.timeutil import now_ms
 from platestream.tracing import record_headers
@@ -50,7 +51,12 @@ class ImageStore:
     def put(self, key: str, data: bytes, content_type: str) -> None:
         try:
             self._client.put_object(
-                self.bucket, key, io.BytesIO(data), len(data), content_type=content_type
+                self.bucket,
+                key,
+                io.BytesIO(data),
+                len(data),
+                content_type=content_type,
+                tags=retention_tags(SHORT),  # the sink's image-retention loop marks hits
             )
         except (MinioException, OSError, urllib3.exceptions.HTTPError, ValueError) as exc:
             raise DeliveryError(f"image store refused {key}: {exc}") from exc

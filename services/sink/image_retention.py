@@ -29,7 +29,6 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from minio import Minio
-from minio.commonconfig import Tags
 from minio.error import S3Error
 from minio.helpers import check_object_name
 
@@ -37,6 +36,7 @@ from platestream import topics as catalogue
 from platestream.dlq import DeadLetters
 from platestream.errors import BadInputError, SerdeError
 from platestream.limits import check_object_key
+from platestream.s3 import HIT, SHORT, TAG, retention_tags
 from platestream.serde import AvroSerde
 from services.sink.batch import position
 from services.sink.imagekeys import image_slots
@@ -44,9 +44,6 @@ from services.sink.settings import SinkSettings
 
 logger = logging.getLogger(__name__)
 
-TAG = "retention"
-HIT = "hit"
-SHORT = "short"
 ORIGINALS = "originals/"
 MISSING = {"NoSuchKey", "NoSuchObject", "NoSuchVersion"}
 
@@ -58,12 +55,6 @@ def is_hit(rec: dict[str, Any]) -> bool:
         or rec.get("access_status") == "watchlisted"
         or rec.get("correction_id")
     )
-
-
-def retention_tags(value: str) -> Tags:
-    tags = Tags.new_object_tags()
-    tags[TAG] = value
-    return tags
 
 
 @dataclass

@@ -31,10 +31,10 @@ from platestream.errors import BadInputError, SerdeError
 from platestream.gaps import GapWatch, expect_committed, with_gaps
 from platestream.limits import check_object_key
 from platestream.redact import store_redaction
-from platestream.s3 import ensure_bucket
+from platestream.s3 import HIT, SHORT, TAG, ensure_bucket, retention_tags
 from platestream.serde import AvroSerde
 from services.sink.batch import position
-from services.sink.image_retention import HIT, SHORT, TAG, is_hit, retention_tags
+from services.sink.image_retention import is_hit
 from services.sink.imagekeys import ImageSlot, image_slots
 from services.sink.settings import SinkSettings
 

@@ -158,6 +158,9 @@ def test_frames_in_reads_out_crops_stored_offsets_committed(settings, pipeline) 
         assert r["crop"]["s3_key"] == image_key("crops", "cam-a", r["ts"], r["read_id"], "plate")
         stored = s3.get_object(ds.s3_bucket, r["crop"]["s3_key"]).read()
         assert stored[:3] == b"\xff\xd8\xff"
+        assert dict(s3.get_object_tags(ds.s3_bucket, r["crop"]["s3_key"]) or {}) == {
+            "retention": "short"
+        }
         if r["crop"]["data"] is not None:
             assert r["crop"]["data"] == stored
         assert len(r["char_confidences"]) == len(r["plate"])

@@ -202,6 +202,10 @@ def test_large_image_goes_by_claim_check(settings) -> None:
         assert obj.read() == big
     finally:
         obj.close()
+    # kept under the short policy until the sink's image-retention loop sees a hit (issue 17)
+    assert dict(make_s3(s).get_object_tags(s.s3_bucket, img["s3_key"]) or {}) == {
+        "retention": "short"
+    }
 
 
 def test_bad_input_is_4xx_with_reason_and_dead_lettered(served) -> None:
