@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from confluent_kafka import Message
 
@@ -14,6 +14,36 @@ from services.sink.rows import Source, TableMap
 def position(msg: Message) -> tuple[str, int, int]:
     """(topic, partition, offset) of a consumed record (never None for a record without error)."""
     return msg.topic() or "", msg.partition() or 0, msg.offset() or 0
+
+
+class ObjectWork(Protocol):
+    """One object operation of an S3 loop (a put, a tagging) and the record it came from."""
+
+    @property
+    def where(self) -> str: ...  # topic[partition]@offset, for logs
+
+    @property
+    def msg(self) -> Any: ...  # the consumed record, or None
+
+
+W = TypeVar("W", bound=ObjectWork)
+
+
+def dead_letter_refused(
+    failed: list[tuple[W, BaseException]], dlq: Any, stats: Any
+) -> list[tuple[W, BaseException]]:
+    """Dead-letter the records whose object keys the client refused before sending (ValueError,
+    TypeError: retrying cannot help), once per record; the rest are the store's failures, to retry."""
+    retry: list[tuple[W, BaseException]] = []
+    done: set[str] = set()
+    for work, exc in failed:
+        if not isinstance(exc, ValueError | TypeError) or work.msg is None:
+            retry.append((work, exc))
+        elif work.where not in done:
+            done.add(work.where)
+            dlq.record(work.msg, exc)
+            stats.dead_lettered += 1
+    return retry
 
 
 @dataclass

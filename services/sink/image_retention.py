@@ -38,7 +38,7 @@ from platestream.errors import BadInputError, SerdeError
 from platestream.limits import check_object_key
 from platestream.s3 import HIT, SHORT, TAG, retention_tags
 from platestream.serde import AvroSerde
-from services.sink.batch import position
+from services.sink.batch import dead_letter_refused, position
 from services.sink.imagekeys import image_slots
 from services.sink.settings import SinkSettings
 
@@ -210,22 +210,6 @@ class ImageRetention:
             raise
         self._count("tagged_hit" if mark.value == HIT else "tagged_short")
 
-    def _refused(
-        self, failed: list[tuple[Mark, BaseException]]
-    ) -> list[tuple[Mark, BaseException]]:
-        """Dead-letter the records whose keys the client refused before sending (retrying cannot
-        help); the rest are the store's failures, to retry."""
-        retry: list[tuple[Mark, BaseException]] = []
-        done: set[str] = set()
-        for mark, exc in failed:
-            if not isinstance(exc, ValueError | TypeError) or mark.msg is None:
-                retry.append((mark, exc))
-            elif mark.where not in done:
-                done.add(mark.where)
-                self.dlq.record(mark.msg, exc)
-                self.stats.dead_lettered += 1
-        return retry
-
     def process(self, msgs: list[Message]) -> None:
         marks, offsets = self.collect(msgs)
         delay = self.settings.sink_backoff_initial_s
@@ -233,8 +217,10 @@ class ImageRetention:
         pending = marks
         while pending:
             futures = [(m, self._pool.submit(self.mark, m)) for m in pending]
-            failed = self._refused(
-                [(m, exc) for m, f in futures if (exc := f.exception()) is not None]
+            failed = dead_letter_refused(
+                [(m, exc) for m, f in futures if (exc := f.exception()) is not None],
+                self.dlq,
+                self.stats,
             )
             pending = [m for m, _ in failed]
             if not pending:

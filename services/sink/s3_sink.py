@@ -33,7 +33,7 @@ from platestream.limits import check_object_key
 from platestream.redact import store_redaction
 from platestream.s3 import HIT, SHORT, TAG, ensure_bucket, retention_tags
 from platestream.serde import AvroSerde
-from services.sink.batch import position
+from services.sink.batch import dead_letter_refused, position
 from services.sink.image_retention import is_hit
 from services.sink.imagekeys import ImageSlot, image_slots
 from services.sink.settings import SinkSettings
@@ -251,20 +251,6 @@ class S3Sink:
             self.bucket, key, io.BytesIO(data), len(data), tags=retention_tags(retention)
         )
 
-    def _refused(self, failed: list[tuple[Put, BaseException]]) -> list[tuple[Put, BaseException]]:
-        """Dead-letter the puts the client refused before sending (retrying cannot help); the
-        rest are the store's failures, to retry."""
-        retry: list[tuple[Put, BaseException]] = []
-        done: set[str] = set()
-        for put, exc in failed:
-            if not isinstance(exc, ValueError | TypeError) or put.msg is None:
-                retry.append((put, exc))
-            elif put.where not in done:
-                done.add(put.where)
-                self.dlq.record(put.msg, exc)
-                self.stats.dead_lettered += 1
-        return retry
-
     def process(self, msgs: list[Message]) -> None:
         puts, offsets = self.collect(msgs)
         delay = self.settings.sink_backoff_initial_s
@@ -279,7 +265,7 @@ class S3Sink:
                     self.stats.written += 1
                 else:
                     failed.append((put, exc))
-            failed = self._refused(failed)
+            failed = dead_letter_refused(failed, self.dlq, self.stats)
             pending = [p for p, _ in failed]
             if not pending:
                 break

@@ -99,43 +99,38 @@ def build_clickhouse_sink(
     )
 
 
-def build_s3_sink(settings: SinkSettings, stop: threading.Event, stack: ExitStack) -> S3Sink:
+def _s3_loop_parts(settings: SinkSettings, stack: ExitStack, group: str) -> dict[str, Any]:
+    """What each of the sink's S3 loops is built from: its consumer group, a producer for dead
+    letters (and read-backs), the bucket client; closed by ``stack``."""
     serde = AvroSerde(settings.schema_registry_url)
     producer = make_producer(settings)
     stack.callback(producer.flush, 10.0)
-    consumer = make_consumer(settings, group_id(settings, settings.sink_group_s3))
+    consumer = make_consumer(settings, group_id(settings, group))
     stack.callback(consumer.close)
+    return {
+        "settings": settings,
+        "consumer": consumer,
+        "s3": make_s3(settings),
+        "serde": serde,
+        "dead_letters": DeadLetters(
+            stage="sink", producer=producer, serde=serde, settings=settings
+        ),
+        "producer": producer,
+    }
+
+
+def build_s3_sink(settings: SinkSettings, stop: threading.Event, stack: ExitStack) -> S3Sink:
+    parts = _s3_loop_parts(settings, stack, settings.sink_group_s3)
     read_back = ReadBack(settings)
     stack.callback(read_back.close)
-    return S3Sink(
-        settings=settings,
-        consumer=consumer,
-        s3=make_s3(settings),
-        serde=serde,
-        dead_letters=DeadLetters(stage="sink", producer=producer, serde=serde, settings=settings),
-        producer=producer,
-        stop=stop,
-        read_back=read_back,
-    )
+    return S3Sink(**parts, stop=stop, read_back=read_back)
 
 
 def build_image_retention(
     settings: SinkSettings, stop: threading.Event, stack: ExitStack
 ) -> ImageRetention:
-    serde = AvroSerde(settings.schema_registry_url)
-    producer = make_producer(settings)
-    stack.callback(producer.flush, 10.0)
-    consumer = make_consumer(settings, group_id(settings, settings.sink_group_image_retention))
-    stack.callback(consumer.close)
-    return ImageRetention(
-        settings=settings,
-        consumer=consumer,
-        s3=make_s3(settings),
-        serde=serde,
-        dead_letters=DeadLetters(stage="sink", producer=producer, serde=serde, settings=settings),
-        producer=producer,
-        stop=stop,
-    )
+    parts = _s3_loop_parts(settings, stack, settings.sink_group_image_retention)
+    return ImageRetention(**parts, stop=stop)
 
 
 def run(settings: SinkSettings, stop: threading.Event, targets: set[str] | None = None) -> None:
