@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from confluent_kafka import Message
+from confluent_kafka import Message, TopicPartition
 
 from services.sink.rows import Source, TableMap
+
+logger = logging.getLogger(__name__)
 
 
 def position(msg: Message) -> tuple[str, int, int]:
@@ -44,6 +48,68 @@ def dead_letter_refused(
             dlq.record(work.msg, exc)
             stats.dead_lettered += 1
     return retry
+
+
+def retry_object_work(
+    loop: Any,
+    pending: list[W],
+    work: Callable[[W], Any],
+    what: str,
+    on_failed: Callable[[list[tuple[W, BaseException]]], None] | None = None,
+) -> tuple[bool, int]:
+    """Run ``work`` on every item in ``loop``'s thread pool until each is done or dead-lettered.
+
+    ``loop`` is an S3 loop of the sink (``settings``, ``stats``, ``dlq``, ``consumer``, ``stop``,
+    ``_pool``). While the store fails, every assigned partition is paused (so nothing else is
+    fetched) and the failures are retried with exponential backoff. Returns (False, done) when
+    ``stop`` was set first (nothing may be committed), else (True, done).
+    """
+    delay = loop.settings.sink_backoff_initial_s
+    paused: list[TopicPartition] = []
+    done = 0
+    while pending:
+        futures = [(w, loop._pool.submit(work, w)) for w in pending]
+        failed = [(w, exc) for w, f in futures if (exc := f.exception()) is not None]
+        done += len(futures) - len(failed)
+        failed = dead_letter_refused(failed, loop.dlq, loop.stats)
+        pending = [w for w, _ in failed]
+        if not pending:
+            break
+        if not paused:
+            loop.stats.outages += 1
+            paused = loop.consumer.assignment()
+            loop.consumer.pause(paused)
+            logger.warning(
+                "S3 %s failing (%s at %s): paused, retrying %d",
+                what,
+                failed[0][1],
+                failed[0][0].where,
+                len(pending),
+            )
+        if loop.stop.wait(delay):
+            return False, done
+        delay = min(delay * 2, loop.settings.sink_backoff_max_s)
+        if on_failed is not None:
+            on_failed(failed)
+    if paused:
+        loop.consumer.resume(paused)
+        logger.info("S3 is back: resumed %d partitions", len(paused))
+    return True, done
+
+
+def commit_after_objects(loop: Any, offsets: dict[tuple[str, int], int], redo: str) -> None:
+    """Flush dead letters, then commit what the batch consumed; a failed commit only means the
+    batch comes again (``redo`` says why that is harmless)."""
+    if loop.dlq.count:
+        loop.producer.flush(10.0)
+    if offsets:
+        try:
+            loop.consumer.commit(
+                offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+                asynchronous=False,
+            )
+        except Exception as exc:
+            logger.warning("commit failed (%s); %s", exc, redo)
 
 
 @dataclass

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, Producer
 from minio import Minio
 from minio.error import S3Error
 from minio.helpers import check_object_name
@@ -38,7 +38,7 @@ from platestream.errors import BadInputError, SerdeError
 from platestream.limits import check_object_key
 from platestream.s3 import HIT, SHORT, TAG, retention_tags
 from platestream.serde import AvroSerde
-from services.sink.batch import dead_letter_refused, position
+from services.sink.batch import commit_after_objects, position, retry_object_work
 from services.sink.imagekeys import image_slots
 from services.sink.settings import SinkSettings
 
@@ -212,41 +212,6 @@ class ImageRetention:
 
     def process(self, msgs: list[Message]) -> None:
         marks, offsets = self.collect(msgs)
-        delay = self.settings.sink_backoff_initial_s
-        paused: list[TopicPartition] = []
-        pending = marks
-        while pending:
-            futures = [(m, self._pool.submit(self.mark, m)) for m in pending]
-            failed = dead_letter_refused(
-                [(m, exc) for m, f in futures if (exc := f.exception()) is not None],
-                self.dlq,
-                self.stats,
-            )
-            pending = [m for m, _ in failed]
-            if not pending:
-                break
-            if not paused:
-                self.stats.outages += 1
-                paused = self.consumer.assignment()
-                self.consumer.pause(paused)
-                logger.warning(
-                    "S3 tagging failing (%s at %s): paused, retrying %d",
-                    failed[0][1],
-                    failed[0][0].where,
-                    len(pending),
-                )
-            if self.stop.wait(delay):
-                return  # nothing committed: re-delivered on restart, and tagging is idempotent
-            delay = min(delay * 2, self.settings.sink_backoff_max_s)
-        if paused:
-            self.consumer.resume(paused)
-        if self.dlq.count:
-            self.producer.flush(10.0)
-        if offsets:
-            try:
-                self.consumer.commit(
-                    offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
-                    asynchronous=False,
-                )
-            except Exception as exc:
-                logger.warning("commit failed (%s); events will be tagged again (idempotent)", exc)
+        finished, _ = retry_object_work(self, marks, self.mark, "tagging")
+        if finished:  # else stopped: nothing committed, re-delivered on restart (idempotent)
+            commit_after_objects(self, offsets, "events will be tagged again (idempotent)")

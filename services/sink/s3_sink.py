@@ -33,7 +33,7 @@ from platestream.limits import check_object_key
 from platestream.redact import store_redaction
 from platestream.s3 import HIT, SHORT, TAG, ensure_bucket, retention_tags
 from platestream.serde import AvroSerde
-from services.sink.batch import dead_letter_refused, position
+from services.sink.batch import commit_after_objects, position, retry_object_work
 from services.sink.image_retention import is_hit
 from services.sink.imagekeys import ImageSlot, image_slots
 from services.sink.settings import SinkSettings
@@ -253,47 +253,12 @@ class S3Sink:
 
     def process(self, msgs: list[Message]) -> None:
         puts, offsets = self.collect(msgs)
-        delay = self.settings.sink_backoff_initial_s
-        paused: list[TopicPartition] = []
-        pending = puts
-        while pending:
-            futures = [(p, self._pool.submit(self._put, p)) for p in pending]
-            failed = []
-            for put, fut in futures:
-                exc = fut.exception()
-                if exc is None:
-                    self.stats.written += 1
-                else:
-                    failed.append((put, exc))
-            failed = dead_letter_refused(failed, self.dlq, self.stats)
-            pending = [p for p, _ in failed]
-            if not pending:
-                break
-            if not paused:
-                self.stats.outages += 1
-                paused = self.consumer.assignment()
-                self.consumer.pause(paused)
-                logger.warning(
-                    "S3 puts failing (%s at %s): paused, retrying %d puts",
-                    failed[0][1],
-                    failed[0][0].where,
-                    len(pending),
-                )
-            if self.stop.wait(delay):
-                return  # nothing committed: re-delivered on restart
-            delay = min(delay * 2, self.settings.sink_backoff_max_s)
+
+        def missing_bucket(failed: list[tuple[Put, BaseException]]) -> None:
             if any("NoSuchBucket" in str(e) for _, e in failed):
                 self.ensure_bucket()
-        if paused:
-            self.consumer.resume(paused)
-            logger.info("S3 is back: resumed %d partitions", len(paused))
-        if self.dlq.count:
-            self.producer.flush(10.0)
-        if offsets:
-            try:
-                self.consumer.commit(
-                    offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
-                    asynchronous=False,
-                )
-            except Exception as exc:
-                logger.warning("commit failed (%s); images will be rewritten (same keys)", exc)
+
+        finished, written = retry_object_work(self, puts, self._put, "puts", missing_bucket)
+        self.stats.written += written
+        if finished:  # else stopped: nothing committed, re-delivered on restart
+            commit_after_objects(self, offsets, "images will be rewritten (same keys)")
