@@ -23,7 +23,7 @@ import typer
 
 from platestream.runtime import install_stop_handlers
 from platestream.settings import CommonSettings, load
-from platestream.stack.launcher import death_signal
+from platestream.stack.procs import death_signal
 
 logger = logging.getLogger(__name__)
 

@@ -61,7 +61,7 @@ def missing_stack_binaries() -> list[str]:
     if importlib.util.find_spec("chdb") is None:
         missing.append("chdb (pip: chdb-core)")
     try:
-        from platestream.stack.launcher import tansu_binary, weed_binary
+        from platestream.stack.binaries import tansu_binary, weed_binary
 
         if not tansu_binary().is_file():
             missing.append(f"tansu ({tansu_binary()})")

