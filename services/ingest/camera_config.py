@@ -13,8 +13,8 @@ from typing import Any
 
 from platestream import zones as zone_rules
 from platestream.plate_formats import formats_for
-from services.ingest.frames import source_kind
 from services.ingest.settings import IngestSettings
+from services.ingest.video_sources import source_kind
 
 KINDS = ("stream", "dahua", "push")
 MAX_URL = 1024

@@ -25,18 +25,11 @@ from platestream.errors import BadInputError, SerdeError
 from platestream.secrets import SecretStore, with_credentials
 from platestream.timeutil import now_ms
 from services.ingest.camera_config import CameraConfig, SourceSettings
-from services.ingest.frames import (
-    FrameGate,
-    FramePublisher,
-    SourceError,
-    backoff_delays,
-    open_frames,
-    redact,
-    source_kind,
-)
+from services.ingest.frames import FrameGate, FramePublisher, backoff_delays
 from services.ingest.metrics import IngestMetrics
 from services.ingest.settings import IngestSettings
 from services.ingest.status import StatusPublisher
+from services.ingest.video_sources import SourceError, open_frames, redact, source_kind
 
 logger = logging.getLogger(__name__)
 

@@ -21,11 +21,12 @@ import httpx
 from platestream.dlq import DeadLetters
 from platestream.errors import BadInputError, SerdeError
 from services.ingest.dahua import DahuaAssembler
-from services.ingest.frames import backoff_delays, redact
+from services.ingest.frames import backoff_delays
 from services.ingest.multipart import MultipartStream, Part, boundary_of
 from services.ingest.publisher import DeliveryError, EventPublisher
 from services.ingest.settings import IngestSettings
 from services.ingest.status import StatusPublisher
+from services.ingest.video_sources import redact
 
 logger = logging.getLogger(__name__)
 

@@ -22,11 +22,10 @@ from services.ingest.frames import (
     FramePublisher,
     FrameSourceProcessor,
     backoff_delays,
-    open_frames,
-    redact,
 )
 from services.ingest.processor import ingest_context
 from services.ingest.status import StatusPublisher
+from services.ingest.video_sources import open_frames, redact
 
 from .helpers import ingest_settings, read_topic
 
