@@ -11,12 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def running_mosquitto(workdir: Path, port: int, extra_conf: str) -> Iterator[int]:
     """mosquitto on 127.0.0.1:``port`` with ``extra_conf`` lines (password file, ACL...), up when

@@ -80,12 +80,6 @@ def available_stages(
     return tuple(out)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def new_run_id(kind: str = "bench") -> str:
     return f"{kind}{time.strftime('%H%M%S')}{uuid.uuid4().hex[:4]}"
 

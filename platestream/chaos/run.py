@@ -26,6 +26,7 @@ from platestream.chaos.faults import Fault, FaultResult, longest_ack_gap_s, rede
 from platestream.chaos.load import DEVICE_SECRET, IngestLoad, WebhookReceiver
 from platestream.chaos.report import ChaosOptions, ChaosReport
 from platestream.settings import CommonSettings
+from platestream.stack.ports import free_port
 from platestream.timeutil import now_ms
 
 logger = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class ChaosRun:
             opts.rate * (opts.warmup_s + len(opts.faults) * (opts.recovery_timeout_s + 60) + 60)
         )
         self._write_watchlist(max_events)
-        ingest_port = harness.free_port()
+        ingest_port = free_port()
         env = {
             "ingest": {
                 "PLATESTREAM_INGEST_PORT": str(ingest_port),

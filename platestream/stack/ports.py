@@ -73,6 +73,14 @@ def pick_free_ports(seed: int | None = None, attempts: int = 200) -> tuple[int, 
     raise StackError("no free block of local ports found for a test stack")
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (the OS picks it), for a server a test or a
+    benchmark starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def bindable(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         # SO_REUSEADDR as the servers use it: TIME_WAIT leftovers of a stopped server do not count.

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import httpx
 from platestream.benchutil import machine, write_json
 from platestream.errors import StackError
 from platestream.settings import load
+from platestream.stack.ports import free_port
 from services.api.bench_stats import measure_runs, memory, mixed, storage, throughput
 from services.api.settings import ApiSettings
 
@@ -52,12 +52,6 @@ FROM (SELECT number, cityHash64(number) % {DISTINCT_PLATES} AS h, {PLATE_EXPR} A
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def grow_table(settings: ApiSettings, target: int, t0: int) -> float:
     """Insert rows until the bench table holds ``target``; seconds spent."""
     from platestream.clickhouse import make_clickhouse
@@ -84,7 +78,7 @@ class ApiProcess:
     """`platestream api` in a child process against the bench database."""
 
     def __init__(self, settings: ApiSettings) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,

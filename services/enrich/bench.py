@@ -15,7 +15,6 @@ import logging
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from platestream.benchutil import machine, machine_line, percentile, write_json
 from platestream.plates import CONFUSABLE_PAIRS
 from platestream.runtime import freeze_long_lived
 from platestream.serde import AvroSerde
+from platestream.stack.ports import free_port
 
 logger = logging.getLogger(__name__)
 
@@ -222,12 +222,6 @@ def bench_in_process(reads: int, entries: int) -> dict[str, Any]:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _metric(port: int, name: str) -> float | None:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as resp:
@@ -268,7 +262,7 @@ def bench_broker(reads: int, entries: int, alerts: int) -> dict[str, Any]:
         )
         producer.poll(0)
     producer.flush(60)
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PLATESTREAM_TOPIC_PREFIX": s.topic_prefix,

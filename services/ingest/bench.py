@@ -23,6 +23,7 @@ from typing import Any
 from platestream.bench import harness
 from platestream.benchutil import machine, median, percentile
 from platestream.settings import CommonSettings, load
+from platestream.stack.ports import free_port
 from services.ingest.settings import DeviceConfig, IngestSettings
 
 DEVICE_SECRET = "bench-device-secret"
@@ -115,7 +116,7 @@ def _serve(settings: IngestSettings, port: int) -> subprocess.Popen[bytes]:
 def push_bench(
     settings: IngestSettings, *, runs: int, requests: int, concurrency: int
 ) -> dict[str, Any]:
-    port = harness.free_port()
+    port = free_port()
     proc = _serve(settings, port)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import tempfile
 import threading
 import time
@@ -27,6 +26,7 @@ from platestream.kafka import create_topics, make_admin, make_producer
 from platestream.s3 import ensure_bucket, make_s3
 from platestream.serde import AvroSerde
 from platestream.settings import CommonSettings
+from platestream.stack.ports import free_port
 from platestream.timeutil import now_ms
 
 ROLES = ("admin", "operator", "analyst", "viewer", "device")
@@ -39,12 +39,6 @@ CHOOSE_PURPOSE_JS = (
     f" s.value = '{TEST_PURPOSE}'; s.dispatchEvent(new Event('change'));"
     f" return s.value === '{TEST_PURPOSE}'; }})()"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def crop_jpeg(index: int) -> bytes:

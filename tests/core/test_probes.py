@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
@@ -14,16 +13,11 @@ from platestream.heartbeat import HeartbeatConsumer, Heartbeats
 from platestream.kafka import consumer_config, make_consumer
 from platestream.probes import start_metrics_server
 from platestream.settings import CommonSettings
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from platestream.stack.ports import free_port
 
 
 def _serve(heartbeats: Heartbeats, max_age_s: float) -> str:
-    port = _free_port()
+    port = free_port()
     _server, _thread = start_metrics_server(port, heartbeats=heartbeats, max_age_s=max_age_s)
     return f"http://127.0.0.1:{port}"
 
@@ -108,7 +102,7 @@ def test_max_age_follows_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     common.cache_clear()
     try:
         beats = Heartbeats()
-        port = _free_port()
+        port = free_port()
         start_metrics_server(port, heartbeats=beats)
         beats.register("loop")
         url = f"http://127.0.0.1:{port}/health"

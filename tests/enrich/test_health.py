@@ -4,7 +4,6 @@ offline/online statuses and gauges (stack)."""
 from __future__ import annotations
 
 import os
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -13,6 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from platestream import topics as catalogue
+from platestream.stack.ports import free_port
 from platestream.timeutil import now_ms
 from services.enrich.health import (
     count_states,
@@ -87,12 +87,6 @@ def test_count_states_counts_online_and_offline_in_owned_partitions() -> None:
     assert count_states([]) == (0, 0)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _wait_for_gauges(url: str, want: dict[str, float], timeout: float = 15.0) -> None:
     """Scrape ``url`` until the gauges named in ``want`` have those values."""
     deadline = time.monotonic() + timeout
@@ -137,7 +131,7 @@ def test_quiet_camera_goes_offline_and_comes_back(settings, tmp_path) -> None:
         },
     )
     pipe.flush()
-    metrics_port = _free_port()
+    metrics_port = free_port()
     env = {
         **os.environ,
         "PLATESTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,

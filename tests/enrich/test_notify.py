@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from platestream import topics as catalogue
+from platestream.stack.ports import free_port
 from platestream.timeutil import now_ms
 from services.enrich.notify import (
     Notifier,
@@ -149,12 +150,6 @@ class _Hook(BaseHTTPRequestHandler):
         pass
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _mosquitto_up() -> bool:
     try:
         with socket.create_connection(("127.0.0.1", 1883), timeout=1):
@@ -177,7 +172,7 @@ def test_notifier_delivers_once_per_target_with_retries(settings, tmp_path) -> N
             mails.append(envelope)
             return "250 OK"
 
-    smtp = Controller(Mailbox(), hostname="127.0.0.1", port=_free_port())
+    smtp = Controller(Mailbox(), hostname="127.0.0.1", port=free_port())
     smtp.start()
     mqtt_topic = f"platestream/test/{uuid.uuid4().hex}"
     received: list[bytes] = []
@@ -191,7 +186,7 @@ def test_notifier_delivers_once_per_target_with_retries(settings, tmp_path) -> N
         sub.subscribe(mqtt_topic, qos=1)
         sub.loop_start()
     hook_url = f"http://127.0.0.1:{hook.server_address[1]}/hook"
-    dead_url = f"http://127.0.0.1:{_free_port()}/nobody"
+    dead_url = f"http://127.0.0.1:{free_port()}/nobody"
     routes = [
         {"channel": "webhook", "target": hook_url, "lists": ["stolen"]},
         {"channel": "email", "target": "ops@example.org"},

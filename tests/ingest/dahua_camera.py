@@ -6,9 +6,10 @@ from __future__ import annotations
 import hashlib
 import os
 import queue
-import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from platestream.stack.ports import free_port
 
 REALM = "Login to 4L0000000000"
 BOUNDARY = "myboundary"
@@ -16,12 +17,6 @@ BOUNDARY = "myboundary"
 
 def _md5(text: str) -> str:
     return hashlib.md5(text.encode()).hexdigest()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class FakeDahua:

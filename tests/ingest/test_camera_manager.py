@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from platestream import topics as catalogue
-from platestream.bench.harness import free_port
+from platestream.stack.ports import free_port
 from services.ingest.camera_service import camera_manager
 from services.ingest.settings import IngestSettings
 from tests.ingest.camera_helpers import Cameras, TopicReader

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ import pytest
 
 from platestream import topics as catalogue
 from platestream.bench.harness import stage_env
+from platestream.stack.ports import free_port
 from services.ingest import sim
 from services.ingest.camera_service import camera_manager
 from services.ingest.settings import IngestSettings
@@ -69,12 +69,6 @@ def make_video(path: Path, seconds: int = 40, fps: int = 5) -> None:
     assert enc.wait(60) == 0 and path.stat().st_size > 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def rtsp_server(video: Path, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as out:
@@ -98,7 +92,7 @@ def test_rtsp_camera_offline_when_the_server_dies_online_again_and_reads_resume(
 ) -> None:
     video = tmp_path / "scene.mp4"
     make_video(video)
-    port = _free_port()
+    port = free_port()
     s = IngestSettings(
         **{
             **settings.model_dump(),

@@ -25,10 +25,11 @@ from platestream.mqttacl import (
     device_accounts,
     hash_password,
 )
+from platestream.stack.ports import free_port
 from services.ingest.mqtt import MqttBridge
 from services.ingest.processor import ingest_context
 from services.ingest.settings import DeviceConfig
-from tests.mosquitto import free_port, running_mosquitto
+from tests.mosquitto import running_mosquitto
 
 from .helpers import DEVICES, ingest_settings, read_topic
 from .payloads import generic_json
