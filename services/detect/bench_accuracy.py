@@ -3,7 +3,9 @@
 Each image has a ``.txt`` beside it with one line per plate, tab-separated:
 ``file x y w h PLATE``. A plate counts as detected when a detection overlaps it with IoU >= 0.3,
 and as read when the read of that detection equals the label (strict), or equals it with O/0 and
-I/1 folded (some public labels mix them). Figures are given overall and per sub-folder.
+I/1 folded (some public labels mix them). Figures are given overall and per sub-folder, plus
+(``accuracy_report``) by plate height, the character confusions and accuracy per confidence
+threshold.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from pathlib import Path
 from platestream.errors import BadInputError
 from platestream.plate_formats import REGIONS, PlateFormat, formats_for
 from platestream.plates import normalise
+from services.detect import accuracy_report
 from services.detect.pipeline import Pipeline
-from services.detect.types import Box
+from services.detect.types import Box, PlateResult
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +88,12 @@ def loose(plate: str) -> str:
 
 @dataclass
 class Case:
+    """One labelled plate and what was read there.
+
+    ``confidence`` is what detect emits with the read (``PlateRead.confidence``: reading confidence
+    x detection score); ``read_confidence`` is the reading's alone.
+    """
+
     image: str
     group: str
     label: str
@@ -92,6 +101,8 @@ class Case:
     iou: float
     confidence: float | None
     candidates: list[str] = field(default_factory=list)
+    label_height: int = 0
+    read_confidence: float | None = None
 
     @property
     def detected(self) -> bool:
@@ -153,7 +164,8 @@ def evaluate(
     *,
     limit: int | None = None,
 ) -> dict[str, object]:
-    """Run the pipeline over the samples; figures overall, per group, and the worst cases.
+    """Run the pipeline over the samples; figures overall, per group, the worst cases, and the
+    ``accuracy_report`` sections (by plate size, confusions, threshold curve).
 
     ``formats``: one set for every image, or a set per group (``formats_by_group``).
     """
@@ -174,21 +186,7 @@ def evaluate(
         ms = (time.perf_counter() - t0) * 1000
         ms_all.append(ms)
         ms_by_group[sample.group].append(ms)
-        for label in sample.labels:
-            best = max(result.plates, key=lambda p: p.box.iou(label.box), default=None)
-            iou = best.box.iou(label.box) if best else 0.0
-            ok = best is not None and iou >= IOU_MIN
-            cases.append(
-                Case(
-                    image=str(sample.image.name),
-                    group=sample.group,
-                    label=label.plate,
-                    read=best.reading.text if ok and best else None,
-                    iou=round(iou, 3),
-                    confidence=best.reading.confidence if ok and best else None,
-                    candidates=[c.text for c in best.reading.candidates] if ok and best else [],
-                )
-            )
+        cases.extend(match(sample, label, result.plates) for label in sample.labels)
     groups = sorted({c.group for c in cases})
     worst = [c for c in cases if not c.exact]
     # confident misreads first (the errors that reach users), then missed plates
@@ -204,7 +202,27 @@ def evaluate(
         "groups": {g: _figures([c for c in cases if c.group == g], ms_by_group[g]) for g in groups},
         "worst": [asdict(c) | {"detected": c.detected} for c in worst[:40]],
         "failures": len(worst),
+        **accuracy_report.sections(cases),
     }
+
+
+def match(sample: Sample, label: Label, plates: list[PlateResult]) -> Case:
+    """The case of one label: the detection overlapping it most, if it overlaps enough."""
+    best = max(plates, key=lambda p: p.box.iou(label.box), default=None)
+    iou = best.box.iou(label.box) if best else 0.0
+    hit = best if best is not None and iou >= IOU_MIN else None
+    return Case(
+        image=str(sample.image.name),
+        group=sample.group,
+        label=label.plate,
+        read=hit.reading.text if hit else None,
+        iou=round(iou, 3),
+        # as detect publishes it (processor: reading confidence x detection score)
+        confidence=hit.reading.confidence * hit.detection_confidence if hit else None,
+        candidates=[c.text for c in hit.reading.candidates] if hit else [],
+        label_height=label.box.h,
+        read_confidence=hit.reading.confidence if hit else None,
+    )
 
 
 def render(report: dict[str, object]) -> str:
@@ -236,6 +254,7 @@ def render(report: dict[str, object]) -> str:
             f"  {c['image']:24} label {c['label']:10} {what} iou={c['iou']} conf={c['confidence']} "
             f"cands={c['candidates'][:3]}"
         )
+    lines.extend(accuracy_report.render(report))
     return "\n".join(lines)
 
 

@@ -114,6 +114,12 @@ def register_bench(bench_app: typer.Typer) -> None:
         json_out: Annotated[
             Path | None, typer.Option("--json", help="Write the figures as JSON here.")
         ] = None,
+        plot: Annotated[
+            Path | None,
+            typer.Option(
+                help="Draw exact accuracy and review share per confidence threshold (PNG)."
+            ),
+        ] = None,
         formats: Annotated[
             str,
             typer.Option(
@@ -127,8 +133,8 @@ def register_bench(bench_app: typer.Typer) -> None:
             str, typer.Option(help="Small-plate tiling: off | fallback | always.")
         ] = "fallback",
     ) -> None:
-        """Detection recall (IoU>=0.3), exact-plate accuracy (strict and O/0 I/1), per folder, ms/image, worst cases."""
-        from services.detect import backends, bench_accuracy
+        """Recall (IoU>=0.3), exact accuracy per folder and plate size, confusions, accuracy per threshold."""
+        from services.detect import accuracy_report, backends, bench_accuracy
         from services.detect.settings import OnnxBackend
 
         backend = backends.build(OnnxBackend(tiles=tiles))  # type: ignore[arg-type]
@@ -140,6 +146,9 @@ def register_bench(bench_app: typer.Typer) -> None:
         if json_out:
             bench_accuracy.write_json(report, json_out)
             typer.echo(f"wrote {json_out}")
+        if plot:
+            accuracy_report.plot(report, plot, f"platestream bench accuracy: {dataset.name}")
+            typer.echo(f"wrote {plot}")
 
     @bench_app.command("detect")
     def bench_detect(
