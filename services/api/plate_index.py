@@ -33,7 +33,11 @@ from platestream.plates import CONFUSABLE_COST, normalise, skeleton
 # Must match 003_search.sql: skeletons up to this length have deletion variants up to 2 edits.
 MAX_VARIANT_LEN = 12
 MAX_VARIANT_EDITS = 2
-MAX_RESOLVED = 10_000
+# Past this many plates a pattern is searched without the indexes (LIKE or the edit distance over
+# the event index: a scan). 50,000 keeps a suffix wildcard of a city's plates resolvable (at 10M
+# bench events `*1071` matches ~17,500 plates, and its scan ran past the 10 s limit), while the
+# resolver's answer stays a few MiB.
+MAX_RESOLVED = 50_000
 GRAM = 3
 SKELETON_SQL = "translate(plate, 'ODQILTBZSG', '0001118256')"
 # Server-side limits sent with every search query: a query that would read more or run longer is
@@ -183,15 +187,17 @@ def within_times(
 
 
 def likely_plates(
-    found: dict[str, Candidate], need: int, *, by_score: bool, upper: int | None, low_score: int
+    found: dict[str, Candidate], count: int, *, by_score: bool, upper: int | None, low_score: int
 ) -> Likely | None:
-    """The fewest plates that hold the first ``need`` rows if each plate keeps a row; None: all.
+    """The fewest plates, at least ``count``, that hold the first ``count`` rows if each plate
+    keeps a row; None when that is all of them.
 
     By time, each plate contributes a row at its last_seen (capped by ``upper``, the page's time
-    bound), so the ``need`` plates read last, with ties, hold the ``need`` latest rows. By score,
+    bound), so the ``count`` plates read last, with ties, hold the ``count`` latest rows. By score,
     plates below ``low_score`` (a cursor's) have no row left, and whole score levels are taken
-    until they hold ``need`` plates.
+    until they hold ``count`` plates.
     """
+    need = count
     if len(found) <= need:
         return None
     if by_score:

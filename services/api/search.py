@@ -40,6 +40,7 @@ COLUMNS = (
     "toUnixTimestamp64Milli(ts) AS ts_ms, direction, vehicle_type, vehicle_color, vehicle_make, vehicle_model, "
     "lane, read_count, watchlist_hits, access_status, best_crop_key, correction_id, source, lat, lon"
 )
+WIDEN = 8  # how much larger each next try of the likely plates is
 # Corrections are rare: the versions they replaced fit in one set per query, read whole (the only
 # read of a search without its table's key, so force_primary_key is lifted for it alone).
 LATEST_ONLY = (
@@ -365,13 +366,17 @@ def _resolved_rows(client: Any, q: EventQuery, page: int) -> list[dict[str, Any]
             low_score = int(c[0])
         else:
             upper = int(c[0]) if upper is None else min(upper, int(c[0]))
-    likely = plate_index.likely_plates(
-        found, page + 1, by_score=by_score, upper=upper, low_score=low_score
-    )
-    if likely is not None:
+    # Filters can empty plates: widen the likely set 8 times per try before taking all of it.
+    count = page + 1
+    while (
+        likely := plate_index.likely_plates(
+            found, count, by_score=by_score, upper=upper, low_score=low_score
+        )
+    ) is not None:
         rows = _fetch(client, q, page, likely.plates)
         if plate_index.page_is_complete(rows, page + 1, likely, by_score=by_score):
             return rows
+        count *= WIDEN
     return _fetch(client, q, page, {p: c.score for p, c in found.items()})
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+from services.api import plate_index
 from services.api.plate_index import (
     MAX_VARIANT_LEN,
     deletion_variants,
@@ -54,3 +55,44 @@ def test_wildcard_without_three_literal_characters_reads_the_dictionary() -> Non
     assert "FROM plate_grams" in wildcard_sql("%123")[0]
     sql, params = wildcard_sql("A_1%")
     assert "FROM plate_dictionary" in sql and params == {"plate_like": "A_1%"}
+
+
+def test_likely_plates_by_time_take_the_latest_read_plates_with_ties() -> None:
+    C = plate_index.Candidate
+    found = {
+        "A": C(0, 0, 50),
+        "B": C(0, 0, 40),
+        "C": C(0, 0, 40),
+        "D": C(0, 0, 10),
+        "E": C(0, 0, 5),
+    }
+    likely = plate_index.likely_plates(found, 2, by_score=False, upper=None, low_score=0)
+    assert likely is not None and set(likely.plates) == {"A", "B", "C"} and likely.bound == 10
+    # a page's upper time bound caps every plate's last time: A no longer comes first
+    capped = plate_index.likely_plates(found, 1, by_score=False, upper=40, low_score=0)
+    assert capped is not None and set(capped.plates) == {"A", "B", "C"} and capped.bound == 10
+    assert plate_index.likely_plates(found, 5, by_score=False, upper=None, low_score=0) is None
+    rows = [{"ts_ms": 50}, {"ts_ms": 40}, {"ts_ms": 11}]
+    assert plate_index.page_is_complete(rows, 3, likely, by_score=False)
+    assert not plate_index.page_is_complete(rows[:2], 3, likely, by_score=False)  # too few rows
+    rows[2]["ts_ms"] = 10  # a plate left out may hold a row as late: not proven
+    assert not plate_index.page_is_complete(rows, 3, likely, by_score=False)
+
+
+def test_likely_plates_by_score_take_whole_levels_above_the_cursor() -> None:
+    C = plate_index.Candidate
+    found = {"A": C(4, 0, 0), "B": C(10, 0, 0), "C": C(10, 0, 0), "D": C(14, 0, 0), "E": C(0, 0, 0)}
+    likely = plate_index.likely_plates(found, 2, by_score=True, upper=None, low_score=0)
+    assert likely is not None and set(likely.plates) == {"E", "A"} and likely.bound == 10
+    level = plate_index.likely_plates(found, 2, by_score=True, upper=None, low_score=4)
+    assert level is not None and set(level.plates) == {"A", "B", "C"} and level.bound == 14
+    assert level.plates == {"A": 4, "B": 10, "C": 10}
+    assert plate_index.page_is_complete([{"score": 4}, {"score": 10}], 2, level, by_score=True)
+    assert not plate_index.page_is_complete([{"score": 4}], 2, level, by_score=True)
+
+
+def test_within_times_drops_plates_read_only_outside_the_window() -> None:
+    C = plate_index.Candidate
+    found = {"OLD": C(0, 0, 99), "IN": C(0, 50, 150), "NEW": C(0, 200, 300)}
+    assert set(plate_index.within_times(found, 100, 200)) == {"IN"}
+    assert set(plate_index.within_times(found, None, None)) == set(found)
