@@ -23,24 +23,20 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer
-from minio import Minio
+from confluent_kafka import KafkaError, Message
 from minio.error import S3Error
 from minio.helpers import check_object_name
 
 from platestream import topics as catalogue
-from platestream.dlq import DeadLetters
 from platestream.errors import BadInputError, SerdeError
 from platestream.limits import check_object_key
 from platestream.s3 import HIT, SHORT, TAG, retention_tags
-from platestream.serde import AvroSerde
 from services.sink.batch import commit_after_objects, position, retry_object_work
 from services.sink.imagekeys import image_slots
-from services.sink.settings import SinkSettings
+from services.sink.s3loop import S3Loop
 
 logger = logging.getLogger(__name__)
 
@@ -106,34 +102,16 @@ def event_marks(
     return marks
 
 
-class ImageRetention:
+class ImageRetention(S3Loop):
     """Consumes plate events and tags the images of each with its retention class."""
 
-    def __init__(
-        self,
-        *,
-        settings: SinkSettings,
-        consumer: Consumer,
-        s3: Minio,
-        serde: AvroSerde,
-        dead_letters: DeadLetters,
-        producer: Producer,
-        stop: threading.Event,
-    ) -> None:
-        self.settings = settings
-        self.consumer = consumer
-        self.s3 = s3
-        self.serde = serde
-        self.dlq = dead_letters
-        self.producer = producer
-        self.stop = stop
-        self.bucket = settings.s3_bucket
-        self.topic = settings.topic(catalogue.PLATE_EVENTS.name)
+    pool_name = "s3tag"
+
+    def __init__(self, **parts: Any) -> None:
+        super().__init__(**parts)
+        self.topic = self.settings.topic(catalogue.PLATE_EVENTS.name)
         self.stats = RetentionStats()
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(
-            max_workers=settings.sink_s3_workers, thread_name_prefix="s3tag"
-        )
 
     def run(self) -> None:
         self.consumer.subscribe([self.topic])

@@ -15,28 +15,25 @@ import io
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from minio import Minio
 from minio.commonconfig import ENABLED, Filter, Tag
 from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 
 from platestream import topics as catalogue
-from platestream.dlq import DeadLetters
 from platestream.errors import BadInputError, SerdeError
 from platestream.gaps import GapWatch, expect_committed, with_gaps
 from platestream.limits import check_object_key
 from platestream.redact import store_redaction
 from platestream.s3 import HIT, SHORT, TAG, ensure_bucket, retention_tags
-from platestream.serde import AvroSerde
 from services.sink.batch import commit_after_objects, position, retry_object_work
 from services.sink.image_retention import is_hit
 from services.sink.imagekeys import ImageSlot, image_slots
-from services.sink.settings import SinkSettings
+from services.sink.s3loop import S3Loop
 
 logger = logging.getLogger(__name__)
 
@@ -117,38 +114,25 @@ def object_metadata(schema: str, rec: dict[str, Any], *, with_plate: bool) -> di
     return {k: quote(v, safe="") for k, v in meta.items()}
 
 
-class S3Sink:
+class S3Sink(S3Loop):
     """Consumes records that may carry inline images and writes those images to the bucket."""
+
+    pool_name = "s3put"
 
     def __init__(
         self,
         *,
-        settings: SinkSettings,
-        consumer: Consumer,
-        s3: Minio,
-        serde: AvroSerde,
-        dead_letters: DeadLetters,
-        producer: Producer,
-        stop: threading.Event,
         read_back: Callable[[str, int, range], list[Message]] | None = None,
+        **parts: Any,
     ) -> None:
-        self.settings = settings
-        self.consumer = consumer
+        super().__init__(**parts)
+        settings = self.settings
         self.read_back = read_back
         self.gaps = GapWatch()
-        self.s3 = s3
-        self.serde = serde
-        self.dlq = dead_letters
-        self.producer = producer
-        self.stop = stop
-        self.bucket = settings.s3_bucket
         topics = IMAGE_TOPICS + ((catalogue.FRAMES,) if settings.sink_s3_frames else ())
         self.schemas = {settings.topic(t.name): t.schema for t in topics}
         self.stats = S3Stats()
         self.redaction = store_redaction(settings, self._put_original)
-        self._pool = ThreadPoolExecutor(
-            max_workers=settings.sink_s3_workers, thread_name_prefix="s3put"
-        )
         self._putting = threading.local()  # the retention tag of the put this thread runs
         self.hit_days = settings.retention_days().get("plate_events")
 
