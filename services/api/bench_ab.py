@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from platestream.benchutil import machine, write_json
+from platestream.benchutil import machine, percentile, write_json
 from services.api.bench import query_kinds
 
 REPO = Path(__file__).resolve().parents[2]
@@ -105,11 +105,6 @@ class Side:
         self.proc.wait(30)
 
 
-def _p(xs: list[float], f: float) -> float:
-    xs = sorted(xs)
-    return round(xs[min(len(xs) - 1, int(f * len(xs)))], 1)
-
-
 def compare(
     ref_side: Side, head_side: Side, plates: list[str], t0: int, blocks: int, per_block: int
 ) -> dict[str, Any]:
@@ -131,9 +126,9 @@ def compare(
         ref50, head50 = statistics.median(times["ref"]), statistics.median(times["head"])
         out[name] = {
             "ref_p50_ms": round(ref50, 1),
-            "ref_p99_ms": _p(times["ref"], 0.99),
+            "ref_p99_ms": round(percentile(times["ref"], 99) or 0, 1),
             "head_p50_ms": round(head50, 1),
-            "head_p99_ms": _p(times["head"], 0.99),
+            "head_p99_ms": round(percentile(times["head"], 99) or 0, 1),
             "ref_over_head_p50": round(ref50 / head50, 2),
             "same_first_results": f"{same}/{len(times['ref'])}",
         }

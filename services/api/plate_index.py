@@ -197,14 +197,13 @@ def likely_plates(
     plates below ``low_score`` (a cursor's) have no row left, and whole score levels are taken
     until they hold ``count`` plates.
     """
-    need = count
-    if len(found) <= need:
+    if len(found) <= count:
         return None
     if by_score:
         ranked = sorted((c.score, p) for p, c in found.items() if c.score >= low_score)
-        if len(ranked) <= need:
+        if len(ranked) <= count:
             return None
-        cut = ranked[need - 1][0]
+        cut = ranked[count - 1][0]
         plates = {p: s for s, p in ranked if s <= cut}
         rest = [s for s, _ in ranked if s > cut]
         return Likely(plates, min(rest)) if rest else None
@@ -212,7 +211,7 @@ def likely_plates(
         ((min(c.last_ms, upper) if upper is not None else c.last_ms, p) for p, c in found.items()),
         reverse=True,
     )
-    cut = tops[need - 1][0]
+    cut = tops[count - 1][0]
     plates = {p: found[p].score for t, p in tops if t >= cut}
     rest = [t for t, _ in tops if t < cut]
     return Likely(plates, max(rest)) if rest else None

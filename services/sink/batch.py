@@ -8,11 +8,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from confluent_kafka import Message, TopicPartition
+from confluent_kafka import KafkaError, Message, TopicPartition
 
 from services.sink.rows import Source, TableMap
 
 logger = logging.getLogger(__name__)
+
+
+def not_a_record(msg: Message) -> bool:
+    """True for what a consume returns besides records: a partition's end (silent) or a consumer
+    error (logged); the sink's loops skip both."""
+    err = msg.error()
+    if err is None:
+        return False
+    if err.code() != KafkaError._PARTITION_EOF:
+        logger.warning("consumer error: %s", err)
+    return True
 
 
 def position(msg: Message) -> tuple[str, int, int]:

@@ -19,13 +19,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from platestream.dlq import DeadLetters
 from platestream.errors import BadInputError, SerdeError
 from platestream.gaps import GapWatch, expect_committed, with_gaps
 from platestream.serde import AvroSerde
-from services.sink.batch import Batch
+from services.sink.batch import Batch, not_a_record
 from services.sink.rows import TABLES, TableMap
 from services.sink.settings import SinkSettings
 from services.sink.writer import TableWriter, Unavailable
@@ -152,10 +152,7 @@ class ClickHouseSink:
         return mapping is not None and not mapping.topic.compacted  # compaction leaves gaps
 
     def handle(self, msg: Message) -> None:
-        err = msg.error()
-        if err is not None:
-            if err.code() != KafkaError._PARTITION_EOF:
-                logger.warning("consumer error: %s", err)
+        if not_a_record(msg):
             return
         self.stats.consumed += 1
         mapping = self.topics.get(msg.topic() or "")

@@ -26,7 +26,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaError, Message
+from confluent_kafka import Message
 from minio.error import S3Error
 from minio.helpers import check_object_name
 
@@ -34,7 +34,12 @@ from platestream import topics as catalogue
 from platestream.errors import BadInputError, SerdeError
 from platestream.limits import check_object_key
 from platestream.s3 import HIT, SHORT, TAG, retention_tags
-from services.sink.batch import commit_after_objects, position, retry_object_work
+from services.sink.batch import (
+    commit_after_objects,
+    not_a_record,
+    position,
+    retry_object_work,
+)
 from services.sink.imagekeys import image_slots
 from services.sink.s3loop import S3Loop
 
@@ -128,10 +133,7 @@ class ImageRetention(S3Loop):
         marks: list[Mark] = []
         offsets: dict[tuple[str, int], int] = {}
         for msg in msgs:
-            err = msg.error()
-            if err is not None:
-                if err.code() != KafkaError._PARTITION_EOF:
-                    logger.warning("consumer error: %s", err)
+            if not_a_record(msg):
                 continue
             self.stats.consumed += 1
             topic, partition, offset = position(msg)

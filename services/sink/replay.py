@@ -18,13 +18,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from platestream.errors import BadInputError, SerdeError, SinkError
 from platestream.kafka import make_consumer
 from platestream.serde import AvroSerde
 from services.sink import migrations
-from services.sink.batch import position
+from services.sink.batch import not_a_record, position
 from services.sink.rows import BY_TABLE, TABLES, Source, TableMap
 from services.sink.settings import SinkSettings
 from services.sink.writer import TableWriter, Unavailable
@@ -214,10 +214,7 @@ class Replayer:
                 continue
             last_msg = time.monotonic()
             for msg in msgs:
-                err = msg.error()
-                if err is not None:
-                    if err.code() != KafkaError._PARTITION_EOF:
-                        logger.warning("consumer error: %s", err)
+                if not_a_record(msg):
                     continue
                 topic, partition, offset = position(msg)
                 key = (topic, partition)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 from minio import Minio
 from minio.commonconfig import ENABLED, Filter, Tag
 from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
@@ -30,7 +30,12 @@ from platestream.gaps import GapWatch, expect_committed, with_gaps
 from platestream.limits import check_object_key
 from platestream.redact import store_redaction
 from platestream.s3 import HIT, SHORT, TAG, ensure_bucket, retention_tags
-from services.sink.batch import commit_after_objects, position, retry_object_work
+from services.sink.batch import (
+    commit_after_objects,
+    not_a_record,
+    position,
+    retry_object_work,
+)
 from services.sink.image_retention import is_hit
 from services.sink.imagekeys import ImageSlot, image_slots
 from services.sink.s3loop import S3Loop
@@ -169,10 +174,7 @@ class S3Sink(S3Loop):
         latest: dict[str, Put] = {}
         offsets: dict[tuple[str, int], int] = {}
         for msg in msgs:
-            err = msg.error()
-            if err is not None:
-                if err.code() != KafkaError._PARTITION_EOF:
-                    logger.warning("consumer error: %s", err)
+            if not_a_record(msg):
                 continue
             self.stats.consumed += 1
             topic, partition, offset = position(msg)
