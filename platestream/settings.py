@@ -26,6 +26,7 @@ DEV_S3_ACCESS_KEY = "platestream"
 DEV_S3_SECRET_KEY = "platestream-dev-secret"
 DEV_CLICKHOUSE_PASSWORD = "platestream-dev"
 DEV_JWT_SECRET = "platestream-dev-jwt-secret-change-me-0123456789"
+DEV_PRIVACY_SUBJECT_KEY = "platestream-dev-subject-key-change-me-0123456789"
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -160,6 +161,16 @@ class CommonSettings(BaseSettings):
     # deploy/ does not give it to them, so they must not refuse its default (ingest's upload
     # routes check it themselves: services/ingest/uploads.py).
     uses_jwt_secret: ClassVar[bool] = False
+    privacy_subject_key: str = Field(
+        default=DEV_PRIVACY_SUBJECT_KEY,
+        description=(
+            "HMAC key of subject ids: an erasure names its plate by HMAC-SHA256(key, plate), so "
+            "the erasure ledger holds no plate in clear (platestream/privacy/erasure.py). The "
+            "same in the API and the sink; a secret: plates are a small space to guess."
+        ),
+    )
+    # The stages that hash plates into subject ids (the API, the sink) refuse the default.
+    uses_privacy_subject_key: ClassVar[bool] = False
 
     @classmethod
     def settings_customise_sources(
@@ -182,6 +193,8 @@ class CommonSettings(BaseSettings):
             }
             if not self.uses_jwt_secret:
                 defaults.pop("jwt_secret")
+            if self.uses_privacy_subject_key:
+                defaults["privacy_subject_key"] = DEV_PRIVACY_SUBJECT_KEY
             bad = [name for name, value in defaults.items() if getattr(self, name) == value]
             if bad:
                 names = ", ".join(f"PLATESTREAM_{n.upper()}" for n in bad)

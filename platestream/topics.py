@@ -206,6 +206,17 @@ REPLAY = Topic(
     doc="Stored plate events re-published on request for downstream systems.",
 )
 
+ERASURES = Topic(
+    "anpr.erasures.v1",
+    "erasure_request",
+    "erasure_id",
+    1,
+    # the ledger must outlive every copy it erases (a replay of any topic, a rebuild of any
+    # table); it names plates only by their keyed hash (docs/privacy.md, erasure)
+    compacted=False,
+    doc="Audited erasures of a plate or one plate event; the sink deletes and filters by them.",
+)
+
 STAGES = ("ingest", "detect", "enrich", "sink", "notify", "api", "anomalies")
 
 
@@ -247,6 +258,7 @@ ALL: tuple[Topic, ...] = (
     DEVICE_STATUS,
     ALERT_ROUTES,
     ANOMALIES,
+    ERASURES,
     *DEAD_LETTERS,
 )
 BY_NAME = {t.name: t for t in ALL}

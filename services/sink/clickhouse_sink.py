@@ -24,6 +24,7 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from platestream.dlq import DeadLetters
 from platestream.errors import BadInputError, SerdeError
 from platestream.gaps import GapWatch, expect_committed, with_gaps
+from platestream.privacy.erasure import ErasureLedger
 from platestream.serde import AvroSerde
 from services.sink.batch import Batch, not_a_record
 from services.sink.rows import TABLES, TableMap
@@ -41,6 +42,7 @@ class SinkStats:
     batches: int = 0
     outages: int = 0
     gaps: int = 0  # offset ranges the consumer skipped (read back before going on)
+    erased: int = 0  # records of an erased plate or event, not stored (services/sink/erasure.py)
     per_table: dict[str, int] = field(default_factory=dict)
     last_flush_ms: float = 0.0
 
@@ -68,8 +70,10 @@ class ClickHouseSink:
         commit: bool = True,
         on_flush: Callable[[SinkStats], None] | None = None,
         read_back: Callable[[str, int, range], list[Message]] | None = None,
+        erasures: ErasureLedger | None = None,
     ) -> None:
         self.settings = settings
+        self.erasures = erasures  # records it names are not stored (a replay, a rebuild)
         self.consumer = consumer
         self.writers = writers  # table name -> writer
         self.serde = serde
@@ -168,7 +172,30 @@ class ClickHouseSink:
             self._dead_letter(msg, exc)
             self.batch.mark(msg)
             return
+        if self.erasures is not None and not self.erasures.empty():
+            kept = self.erasures.apply(mapping.schema, rec)
+            if kept is None:
+                self.stats.erased += 1
+                self.batch.mark(msg)
+                return
+            rec = kept
         self.batch.add(mapping, rec, msg)
+
+    def settle(self, timeout: float) -> bool:
+        """Wait until every record this loop read before the call is inserted or dropped: two
+        more flushes (the one in flight and the one being collected), or two looks 0.3 s apart
+        that find nothing buffered. False when ``timeout`` passed first."""
+        start = self.stats.batches
+        idle = 0
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.stop.is_set():
+            if self.stats.batches >= start + 2:
+                return True
+            idle = idle + 1 if self.batch.empty() and self._inflight is None else 0
+            if idle >= 2:
+                return True
+            time.sleep(0.3)
+        return False
 
     def _dead_letter(self, msg: Message, exc: BaseException) -> None:
         self.dlq.record(msg, exc)

@@ -28,6 +28,7 @@ from platestream import topics as catalogue
 from platestream.errors import BadInputError, SerdeError
 from platestream.gaps import GapWatch, expect_committed, with_gaps
 from platestream.limits import check_object_key
+from platestream.privacy.erasure import ErasureLedger
 from platestream.redact import store_redaction
 from platestream.s3 import HIT, SHORT, TAG, ensure_bucket, retention_tags
 from services.sink.batch import (
@@ -94,6 +95,7 @@ class S3Stats:
     dead_lettered: int = 0
     outages: int = 0
     gaps: int = 0  # offset ranges the consumer skipped (read back before going on)
+    erased: int = 0  # records of an erased plate or event, whose images are not stored
 
 
 @dataclass(frozen=True)
@@ -128,10 +130,12 @@ class S3Sink(S3Loop):
         self,
         *,
         read_back: Callable[[str, int, range], list[Message]] | None = None,
+        erasures: ErasureLedger | None = None,
         **parts: Any,
     ) -> None:
         super().__init__(**parts)
         settings = self.settings
+        self.erasures = erasures  # images of the records it names are not stored
         self.read_back = read_back
         self.gaps = GapWatch()
         topics = IMAGE_TOPICS + ((catalogue.FRAMES,) if settings.sink_s3_frames else ())
@@ -201,6 +205,13 @@ class S3Sink(S3Loop):
             ) as exc:
                 self.dlq.record(msg, exc)
                 self.stats.dead_lettered += 1
+                continue
+            if (
+                self.erasures is not None
+                and not self.erasures.empty()
+                and self.erasures.erased(schema, rec)
+            ):
+                self.stats.erased += 1
                 continue
             where = f"{topic}[{partition}]@{offset}"
             meta = object_metadata(schema, rec, with_plate=self.settings.sink_s3_plate_metadata)

@@ -14,13 +14,18 @@ import threading
 from contextlib import ExitStack
 from typing import Any
 
+from confluent_kafka import Consumer
+
 from platestream.clickhouse import make_clickhouse
 from platestream.dlq import DeadLetters
 from platestream.gaps import ReadBack
 from platestream.kafka import make_consumer, make_producer
+from platestream.privacy.erasure import ErasureLedger
 from platestream.s3 import make_s3
 from platestream.serde import AvroSerde
+from platestream.state import StateFollower
 from services.sink.clickhouse_sink import ClickHouseSink, SinkStats, build_writers
+from services.sink.erasure import ErasureLoop, follow_ledger
 from services.sink.image_retention import ImageRetention
 from services.sink.s3_sink import S3Sink
 from services.sink.settings import SinkSettings
@@ -119,11 +124,64 @@ def _s3_loop_parts(settings: SinkSettings, stack: ExitStack, group: str) -> dict
     }
 
 
-def build_s3_sink(settings: SinkSettings, stop: threading.Event, stack: ExitStack) -> S3Sink:
+def build_s3_sink(
+    settings: SinkSettings,
+    stop: threading.Event,
+    stack: ExitStack,
+    erasures: ErasureLedger | None = None,
+) -> S3Sink:
     parts = _s3_loop_parts(settings, stack, settings.sink_group_s3)
     read_back = ReadBack(settings)
     stack.callback(read_back.close)
-    return S3Sink(**parts, stop=stop, read_back=read_back)
+    return S3Sink(**parts, stop=stop, read_back=read_back, erasures=erasures)
+
+
+def build_erasure_ledger(
+    settings: SinkSettings, stack: ExitStack
+) -> tuple[ErasureLedger, StateFollower | None]:
+    """The erasures so far (read to the end before any projection loop starts) and its follower."""
+    consumer = Consumer(StateFollower.consumer_config(settings.kafka_common()))
+    stack.callback(consumer.close)
+    return follow_ledger(settings, consumer, AvroSerde(settings.schema_registry_url))
+
+
+def build_erasure_loop(
+    settings: SinkSettings,
+    stop: threading.Event,
+    stack: ExitStack,
+    ledger: ErasureLedger,
+    settle: Any = None,
+) -> ErasureLoop:
+    """The loop that carries out each erasure (ClickHouse rows, then the images they name)."""
+    serde = AvroSerde(settings.schema_registry_url)
+    producer = make_producer(settings)
+    stack.callback(producer.flush, 10.0)
+    consumer = make_consumer(
+        settings, group_id(settings, settings.sink_group_erasure), **{"enable.auto.commit": False}
+    )
+    stack.callback(consumer.close)
+    client = make_clickhouse(
+        settings, database=settings.clickhouse_database, send_receive_timeout=120, compress=False
+    )
+    stack.callback(client.close)
+    return ErasureLoop(
+        settings=settings,
+        consumer=consumer,
+        clickhouse=client,
+        s3=make_s3(settings),
+        serde=serde,
+        dead_letters=DeadLetters(stage="sink", producer=producer, serde=serde, settings=settings),
+        producer=producer,
+        ledger=ledger,
+        stop=stop,
+        settle=settle,
+    )
+
+
+def _follow(follower: StateFollower | None, stop: threading.Event) -> None:
+    """Keep the ledger current: new erasures reach every loop of this process within 0.5 s."""
+    while follower is not None and not stop.wait(0.5):
+        follower.poll()
 
 
 def build_image_retention(
@@ -144,13 +202,21 @@ def run(settings: SinkSettings, stop: threading.Event, targets: set[str] | None 
     errors: list[BaseException] = []
     with ExitStack() as stack:
         loops: list[tuple[str, Any]] = []
+        ledger, follower = build_erasure_ledger(settings, stack)
+        loops.append(("erasure-ledger", lambda: _follow(follower, stop)))
         if "clickhouse" in targets:
             sink = build_clickhouse_sink(
-                settings, stop, stack, on_flush=metrics.update if metrics else None
+                settings,
+                stop,
+                stack,
+                on_flush=metrics.update if metrics else None,
+                erasures=ledger,
             )
             loops.append(("clickhouse", sink.run))
+            erasure = build_erasure_loop(settings, stop, stack, ledger, settle=sink.settle)
+            loops.append(("erasure", erasure.run))
         if "s3" in targets:
-            loops.append(("s3", build_s3_sink(settings, stop, stack).run))
+            loops.append(("s3", build_s3_sink(settings, stop, stack, erasures=ledger).run))
             loops.append(("image-retention", build_image_retention(settings, stop, stack).run))
 
         def guarded(name: str, fn: Any) -> None:

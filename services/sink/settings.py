@@ -46,6 +46,7 @@ class SinkSettings(CommonSettings):
     sink_group_s3: str = "platestream-sink-s3"
     # Tags the images of watchlist hits for the long S3 rule (image_retention.py); runs with s3.
     sink_group_image_retention: str = "platestream-sink-image-retention"
+    sink_group_erasure: str = "platestream-sink-erasure"
     sink_batch_rows: int = Field(
         default=20_000, ge=1, description="Flush when this many records are buffered."
     )

@@ -1,0 +1,201 @@
+"""Erasure of a plate or one plate event: subject ids, requests, and the ledger stages filter by.
+
+An erasure is an event on ``anpr.erasures.v1`` (the request: who, why, what, up to when). The
+sink acts on it (``services/sink/erasure.py``: deletes the rows and images already stored) and,
+for as long as the topics hold copies, refuses to store them again: every record a projection
+is about to write is first passed through an :class:`ErasureLedger` built from the same topic, so
+a replay, a consumer group reset or a rebuild from the log does not bring an erased record back.
+
+The ledger names a plate only by its subject id, HMAC-SHA256 of the normalised plate under the
+deployment's ``privacy_subject_key``: the erasure topic and table can be kept for as long as any
+copy could come back without being a list of erased plates themselves. A request erases what was
+seen up to ``before_ts`` (the request's time): a later sighting of the vehicle is a new record.
+
+Design and limits: docs/privacy.md, section 4.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from platestream.plates import normalise
+from platestream.timeutil import now_ms
+
+SCOPES = ("plate", "event")
+ERASED_MARK = "[erased]"  # what an audit record's plate query reads once its plate is erased
+
+
+def subject_id(plate: str, key: str) -> str:
+    """The keyed hash that names a plate in the erasure ledger (normalised first: ``abc 1234``
+    and ``ABC1234`` are one subject)."""
+    return hmac.new(key.encode(), normalise(plate).encode(), hashlib.sha256).hexdigest()
+
+
+def plate_request(
+    plate: str,
+    *,
+    key: str,
+    actor: str,
+    purpose: str | None = None,
+    case_id: str | None = None,
+    ts: int | None = None,
+) -> dict[str, Any]:
+    """An ``erasure_request`` record for every record of ``plate`` seen until now."""
+    at = now_ms() if ts is None else ts
+    return {
+        "erasure_id": str(uuid.uuid4()),
+        "scope": "plate",
+        "subject_id": subject_id(plate, key),
+        "event_id": None,
+        "read_ids": [],
+        "before_ts": at,
+        "actor": actor,
+        "purpose": purpose,
+        "case_id": case_id,
+        "ts": at,
+    }
+
+
+def event_request(
+    event_id: str,
+    read_ids: Iterable[str],
+    *,
+    actor: str,
+    purpose: str | None = None,
+    case_id: str | None = None,
+    ts: int | None = None,
+) -> dict[str, Any]:
+    """An ``erasure_request`` record for one plate event (every version) and its reads."""
+    at = now_ms() if ts is None else ts
+    return {
+        "erasure_id": str(uuid.uuid4()),
+        "scope": "event",
+        "subject_id": None,
+        "event_id": event_id,
+        "read_ids": sorted(set(read_ids)),
+        "before_ts": at,
+        "actor": actor,
+        "purpose": purpose,
+        "case_id": case_id,
+        "ts": at,
+    }
+
+
+def check_request(rec: dict[str, Any]) -> None:
+    """Raise ValueError for a request no stage can act on (the sink dead-letters it)."""
+    scope = rec.get("scope")
+    if scope not in SCOPES:
+        raise ValueError(f"erasure scope {scope!r} is not one of {', '.join(SCOPES)}")
+    sid = rec.get("subject_id")
+    if scope == "plate" and not (
+        isinstance(sid, str) and len(sid) == 64 and all(c in "0123456789abcdef" for c in sid)
+    ):
+        raise ValueError("a plate erasure needs subject_id, 64 lower-case hex digits")
+    event_id = rec.get("event_id")
+    if scope == "event" and not (isinstance(event_id, str) and 0 < len(event_id) <= 128):
+        raise ValueError("an event erasure needs an event_id of 1-128 characters")
+    if len(rec.get("read_ids") or ()) > 10_000:
+        raise ValueError("an event erasure names at most 10,000 reads")
+
+
+def _plates(schema: str, rec: dict[str, Any]) -> Iterator[str]:
+    """Every plate text a record of ``schema`` carries (what a subject is recognised by)."""
+    plate = rec.get("plate")
+    if plate:
+        yield plate
+    if schema in ("plate_read", "camera_event"):
+        raw = rec.get("plate_raw")
+        if raw:
+            yield normalise(raw)
+        for cand in rec.get("candidates") or ():
+            yield cand["plate"]
+    elif schema == "plate_event":
+        yield from rec.get("variants") or ()
+    elif schema == "correction":
+        if rec.get("previous_plate"):
+            yield rec["previous_plate"]
+    elif schema == "plate_anomaly":
+        for side in ("first", "second"):
+            sighting = rec.get(side) or {}
+            if sighting.get("plate"):
+                yield sighting["plate"]
+            yield from sighting.get("variants") or ()
+
+
+@dataclass
+class ErasureLedger:
+    """What has been erased, as the erasure topic says; thread-safe enough for one writer (the
+    follower) and readers (set and dict lookups and assignments are atomic in CPython)."""
+
+    key: str
+    subjects: dict[str, int] = field(default_factory=dict)  # subject id -> latest before_ts
+    events: dict[str, int] = field(default_factory=dict)  # event id -> before_ts
+    reads: dict[str, int] = field(default_factory=dict)  # read id -> before_ts
+    requests: int = 0
+
+    def add(self, rec: dict[str, Any]) -> None:
+        """Take one request into account (idempotent: a request read twice changes nothing)."""
+        check_request(rec)
+        before = int(rec["before_ts"])
+        if rec["scope"] == "plate":
+            sid = rec["subject_id"]
+            self.subjects[sid] = max(before, self.subjects.get(sid, before))
+        else:
+            self.events[rec["event_id"]] = max(before, self.events.get(rec["event_id"], before))
+            for read_id in rec.get("read_ids") or ():
+                self.reads[read_id] = max(before, self.reads.get(read_id, before))
+        self.requests += 1
+
+    def empty(self) -> bool:
+        return not (self.subjects or self.events)
+
+    def erased(self, schema: str, rec: dict[str, Any]) -> bool:
+        """Whether ``rec`` (a decoded record of ``schema``) is a copy of something erased."""
+        if self.empty():
+            return False
+        ts = rec.get("ts")
+        if not isinstance(ts, int):
+            return False
+        if self.events:
+            event_id = rec.get("event_id")
+            if event_id is not None and ts <= self.events.get(event_id, -1):
+                return True
+            read_id = rec.get("read_id")
+            if read_id is not None and ts <= self.reads.get(read_id, -1):
+                return True
+        if self.subjects:
+            for plate in _plates(schema, rec):
+                before = self.subjects.get(subject_id(plate, self.key))
+                if before is not None and ts <= before:
+                    return True
+        return False
+
+    def redact_audit(self, rec: dict[str, Any]) -> dict[str, Any]:
+        """An audit record with an erased plate in its query replaced by ``[erased]`` (the record
+        of who searched, when and why stays; whom they searched for does not)."""
+        if not self.subjects:
+            return rec
+        try:
+            query = json.loads(rec.get("query") or "")
+        except ValueError:
+            return rec
+        if not isinstance(query, dict) or not isinstance(query.get("plate"), str):
+            return rec
+        before = self.subjects.get(subject_id(query["plate"], self.key))
+        if before is None or rec.get("ts", before + 1) > before:
+            return rec
+        query["plate"] = ERASED_MARK
+        return {**rec, "query": json.dumps(query, separators=(",", ":"), sort_keys=True)}
+
+    def apply(self, schema: str, rec: dict[str, Any]) -> dict[str, Any] | None:
+        """The record as a projection may store it: None when it is erased, an audit record with
+        the erased plate blanked, anything else unchanged."""
+        if schema == "audit_record":
+            return self.redact_audit(rec)
+        return None if self.erased(schema, rec) else rec

@@ -1,0 +1,223 @@
+"""The sink acts on erasures: deletes what a request covers, and keeps it from being stored again.
+
+Two parts, both fed by ``anpr.erasures.v1``:
+
+- :func:`follow_ledger` builds the :class:`~platestream.privacy.erasure.ErasureLedger` every
+  projection loop of this process filters its records through (read in full before the loops
+  start, then polled): a replay, a consumer-group reset or a rebuild from the log skips the
+  records of an erased plate or event instead of writing them back.
+- :class:`ErasureLoop` (own consumer group) carries each request out once: it adds the request to
+  the ledger, waits until the ClickHouse loop has flushed every batch it collected before that
+  (so no record read before the ledger knew is inserted after the delete), deletes the rows
+  (``erasure_sql.erase_rows``) and the images they reference (with their ``originals/`` copies),
+  writes a row to ``erasures`` with what it removed, and commits. A request no stage can act on is
+  dead-lettered with its reason; while ClickHouse or the bucket is down it retries with backoff,
+  committing nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, Message
+from minio import Minio
+from minio.error import S3Error
+
+from platestream import topics as catalogue
+from platestream.dlq import DeadLetters
+from platestream.errors import SerdeError
+from platestream.privacy.erasure import ErasureLedger, check_request
+from platestream.serde import AvroSerde
+from platestream.state import StateFollower
+from platestream.timeutil import now_ms
+from services.sink.batch import not_a_record, position
+from services.sink.erasure_sql import erase_rows
+from services.sink.image_retention import MISSING, ORIGINALS
+from services.sink.settings import SinkSettings
+
+logger = logging.getLogger(__name__)
+
+COLUMNS = (
+    "erasure_id",
+    "scope",
+    "subject_id",
+    "event_id",
+    "before_ts",
+    "actor",
+    "purpose",
+    "case_id",
+    "ts",
+    "executed_at",
+    "rows_deleted",
+    "images_deleted",
+    "topic",
+    "partition",
+    "offset",
+)
+
+
+def topic_exists(consumer: Consumer, topic: str, timeout_s: float = 10.0) -> bool:
+    md = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
+    return md is not None and md.error is None and bool(md.partitions)
+
+
+def follow_ledger(
+    settings: SinkSettings, consumer: Consumer, serde: AvroSerde, timeout_s: float = 60.0
+) -> tuple[ErasureLedger, StateFollower | None]:
+    """The ledger of every erasure so far, read to the end of the topic; poll the follower for
+    more. A record that is not a valid request is logged and skipped (the loop dead-letters it).
+    Without the topic (a deployment that has not created it yet) the ledger starts empty and
+    there is nothing to follow: no erasure can have been requested."""
+    ledger = ErasureLedger(key=settings.privacy_subject_key)
+    topic = settings.topic(catalogue.ERASURES.name)
+    if not topic_exists(consumer, topic):
+        logger.warning("no erasure topic %s: the projections filter nothing", topic)
+        return ledger, None
+    follower = StateFollower(
+        consumer=consumer,
+        serde=serde,
+        tables={topic: lambda _key, rec: ledger.add(rec) if rec is not None else None},
+    )
+    follower.start(timeout_s)
+    logger.info("erasure ledger: %d requests", ledger.requests)
+    return ledger, follower
+
+
+@dataclass
+class ErasureStats:
+    requests: int = 0
+    rows: int = 0
+    images: int = 0
+    dead_lettered: int = 0
+    failures: int = 0
+
+
+class ErasureLoop:
+    """Carries out each erasure request once (see the module's docstring)."""
+
+    def __init__(
+        self,
+        *,
+        settings: SinkSettings,
+        consumer: Consumer,
+        clickhouse: Any,
+        s3: Minio | None,
+        serde: AvroSerde,
+        dead_letters: DeadLetters,
+        producer: Any,
+        ledger: ErasureLedger,
+        stop: threading.Event,
+        settle: Callable[[float], bool] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.consumer = consumer
+        self.clickhouse = clickhouse
+        self.s3 = s3
+        self.serde = serde
+        self.dlq = dead_letters
+        self.producer = producer  # the dead letters' producer
+        self.ledger = ledger
+        self.stop = stop
+        self.settle = settle  # waits until records read before now are stored (or filtered)
+        self.topic = settings.topic(catalogue.ERASURES.name)
+        self.stats = ErasureStats()
+
+    def run(self) -> None:
+        while not topic_exists(self.consumer, self.topic):
+            logger.warning("no erasure topic %s yet: looking again in 30 s", self.topic)
+            if self.stop.wait(30.0):
+                return
+        self.consumer.subscribe([self.topic])
+        logger.info("erasure loop running: %s", self.topic)
+        while not self.stop.is_set():
+            for msg in self.consumer.consume(num_messages=10, timeout=0.5):
+                if self.stop.is_set():
+                    return  # uncommitted: carried out after the restart
+                if not not_a_record(msg):
+                    self.handle(msg)
+
+    def handle(self, msg: Message) -> None:
+        try:
+            rec = self.serde.decode(msg.value())
+            check_request(rec)
+        except (SerdeError, ValueError, KeyError, TypeError) as exc:
+            self.dlq.record(msg, exc)
+            self.producer.flush(10.0)
+            self.stats.dead_lettered += 1
+            self.consumer.commit(message=msg, asynchronous=False)
+            return
+        self.ledger.add(rec)  # from now on the projections of this process skip its records
+        if self.settle is not None and not self.settle(30.0):
+            logger.warning(
+                "erasure %s: the ClickHouse loop did not settle in 30 s", rec["erasure_id"]
+            )
+        delay = self.settings.sink_backoff_initial_s
+        while not self.stop.is_set():
+            try:
+                self.carry_out(rec, msg)
+                self.consumer.commit(message=msg, asynchronous=False)
+                return
+            except Exception as exc:  # an outage of either store: retried, nothing committed
+                self.stats.failures += 1
+                logger.warning(
+                    "erasure %s failed (%s); retrying in %.1f s", rec["erasure_id"], exc, delay
+                )
+                self.stop.wait(delay)
+                delay = min(delay * 2, self.settings.sink_backoff_max_s)
+
+    def carry_out(self, rec: dict[str, Any], msg: Message) -> None:
+        t0 = time.monotonic()
+        out = erase_rows(self.clickhouse, key=self.settings.privacy_subject_key, request=rec)
+        removed = self.delete_images(out.images)
+        topic, partition, offset = position(msg)
+        row = {
+            **{k: rec.get(k) for k in COLUMNS[:9]},
+            "executed_at": now_ms(),
+            "rows_deleted": out.rows,
+            "images_deleted": removed,
+            "topic": topic,
+            "partition": partition,
+            "offset": offset,
+        }
+        self.clickhouse.insert(
+            "erasures",
+            [[row[c] for c in COLUMNS]],
+            column_names=list(COLUMNS),
+        )
+        self.stats.requests += 1
+        self.stats.rows += sum(out.rows.values())
+        self.stats.images += removed
+        logger.info(
+            "erasure %s (%s): %d rows in %d tables, %d images, in %.2f s",
+            rec["erasure_id"],
+            rec["scope"],
+            sum(out.rows.values()),
+            sum(1 for n in out.rows.values() if n),
+            removed,
+            time.monotonic() - t0,
+        )
+
+    def delete_images(self, keys: list[str]) -> int:
+        """Remove each image and its unredacted original; a missing one is not an error."""
+        if self.s3 is None:
+            return 0
+        removed = 0
+        for key in keys:
+            for name in (key, ORIGINALS + key):
+                try:
+                    self.s3.stat_object(self.settings.s3_bucket, name)
+                except S3Error as exc:
+                    if exc.code in MISSING:
+                        continue
+                    raise
+                except ValueError as exc:  # a key no store takes was never stored
+                    logger.warning("erasure: image key %r skipped: %s", name, exc)
+                    continue
+                self.s3.remove_object(self.settings.s3_bucket, name)
+                removed += 1
+        return removed

@@ -1,0 +1,197 @@
+"""What one erasure removes from ClickHouse, in SQL: the plates it names, the image keys and
+event ids of their rows, then a DELETE (or, for the audit trail, an UPDATE) per table.
+
+A plate erasure names its plate by subject id (HMAC-SHA256, ``platestream/privacy/erasure.py``),
+so the plates are found by computing the same HMAC in ClickHouse over every plate column (the
+statement carries the key's inner and outer pads, never a plate). Rows count up to the request's
+``before_ts``; the per-plate aggregates (dictionary, variants, grams, first/last seen) hold no time
+of their own and lose the plate whole. An event erasure removes every version of the event, its
+reads, alerts and corrections, and the aggregates of a plate left with no event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+# Every table a plate can be in, with the condition that selects the rows of the plates {ps}
+# (and of the events {eids}) seen up to {before}. Order matters only for readability: each is
+# its own statement. The audit trail is not deleted (who searched, when and why stays); its
+# plate query is blanked (AUDIT_UPDATE).
+_TS = "ts <= fromUnixTimestamp64Milli({before:Int64})"
+PLATE_TABLES: tuple[tuple[str, str], ...] = (
+    ("plate_events", "event_id IN {eids:Array(String)}"),
+    ("plate_event_index", "event_id IN {eids:Array(String)}"),
+    ("plate_event_superseded", "event_id IN {eids:Array(String)}"),
+    (
+        "plate_reads",
+        f"(plate IN {{ps:Array(String)}} OR hasAny(candidate_plates, {{ps:Array(String)}}) "
+        f"OR read_id IN {{rids:Array(String)}}) AND {_TS}",
+    ),
+    (
+        "camera_events",
+        f"(plate IN {{ps:Array(String)}} OR hasAny(candidate_plates, {{ps:Array(String)}})) "
+        f"AND {_TS}",
+    ),
+    ("alerts", f"(plate IN {{ps:Array(String)}} OR event_id IN {{eids:Array(String)}}) AND {_TS}"),
+    (
+        "corrections",
+        "plate IN {ps:Array(String)} OR previous_plate IN {ps:Array(String)} "
+        "OR event_id IN {eids:Array(String)}",
+    ),
+    (
+        "anomalies",
+        f"(plate IN {{ps:Array(String)}} OR first_plate IN {{ps:Array(String)}} "
+        f"OR second_plate IN {{ps:Array(String)}}) AND {_TS}",
+    ),
+)
+AGGREGATES = ("plate_dictionary", "plate_variants", "plate_grams", "plate_first_last_seen")
+_AUDIT_PLATE = "replaceRegexpAll(upper(JSONExtractString(query, 'plate')), '[^A-Z0-9]', '')"
+AUDIT_UPDATE = (
+    "ALTER TABLE audit_log UPDATE query = replaceRegexpAll(query, "
+    '\'"plate"\\\\s*:\\\\s*"[^"]*"\', \'"plate":"[erased]"\') '
+    f"WHERE {_AUDIT_PLATE} IN {{ps:Array(String)}} AND {_TS} SETTINGS mutations_sync = 2"
+)
+# Plate columns an erased plate can be found in (its text, however it was read or corrected).
+_PLATE_SOURCES = (
+    "SELECT plate AS p FROM plate_dictionary",
+    "SELECT arrayJoin(variants) AS p FROM plate_events",
+    "SELECT plate AS p FROM plate_reads",
+    "SELECT arrayJoin(candidate_plates) AS p FROM plate_reads",
+    "SELECT plate AS p FROM camera_events",
+    "SELECT arrayJoin(candidate_plates) AS p FROM camera_events",
+    "SELECT plate AS p FROM alerts",
+    "SELECT assumeNotNull(plate) AS p FROM corrections WHERE plate IS NOT NULL",
+    "SELECT assumeNotNull(previous_plate) AS p FROM corrections WHERE previous_plate IS NOT NULL",
+    "SELECT plate AS p FROM anomalies",
+    "SELECT first_plate AS p FROM anomalies",
+    "SELECT second_plate AS p FROM anomalies",
+)
+_HMAC = "lower(hex(SHA256(concat(unhex({opad:String}), SHA256(concat(unhex({ipad:String}), p))))))"
+RESOLVE_SQL = (
+    "SELECT DISTINCT p FROM (" + " UNION ALL ".join(_PLATE_SOURCES) + ") "
+    f"WHERE p != '' AND {_HMAC} = {{sid:String}}"
+)
+EVENTS_SQL = (
+    "SELECT DISTINCT event_id FROM plate_events "
+    f"WHERE (plate IN {{ps:Array(String)}} OR hasAny(variants, {{ps:Array(String)}})) AND {_TS}"
+)
+# Image keys of the rows an erasure removes (the sink and detect wrote them under these keys).
+IMAGES_SQL = (
+    "SELECT arrayJoin(arrayConcat(image_keys, if(best_crop_key IS NULL, [], "
+    "[assumeNotNull(best_crop_key)]))) FROM plate_events WHERE event_id IN {eids:Array(String)}",
+    "SELECT assumeNotNull(crop_key) FROM plate_reads WHERE crop_key IS NOT NULL AND ("
+    + PLATE_TABLES[3][1]
+    + ")",
+    "SELECT arrayJoin(image_keys) FROM camera_events WHERE " + PLATE_TABLES[4][1],
+    "SELECT assumeNotNull(crop_s3_key) FROM alerts WHERE crop_s3_key IS NOT NULL AND ("
+    + PLATE_TABLES[5][1]
+    + ")",
+)
+
+
+def hmac_pads(key: str) -> tuple[str, str]:
+    """The inner and outer pads of HMAC-SHA256 under ``key``, hex (as RFC 2104 builds them)."""
+    raw = key.encode()
+    if len(raw) > 64:
+        raw = hashlib.sha256(raw).digest()
+    raw = raw.ljust(64, b"\0")
+    return bytes(b ^ 0x36 for b in raw).hex(), bytes(b ^ 0x5C for b in raw).hex()
+
+
+@dataclass
+class Outcome:
+    """What one erasure removed."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    images: list[str] = field(default_factory=list)
+    plates: int = 0
+
+
+def _column(client: Any, sql: str, params: dict[str, Any]) -> list[Any]:
+    return [row[0] for row in client.query(sql, parameters=params).result_rows]
+
+
+def _count_and_delete(client: Any, table: str, where: str, params: dict[str, Any]) -> int:
+    n = int(
+        client.query(f"SELECT count() FROM {table} WHERE {where}", parameters=params).result_rows[
+            0
+        ][0]
+    )
+    if n:
+        client.command(f"DELETE FROM {table} WHERE {where}", parameters=params)
+    return n
+
+
+def existing_tables(client: Any) -> set[str]:
+    return set(
+        _column(client, "SELECT name FROM system.tables WHERE database = currentDatabase()", {})
+    )
+
+
+def erase_rows(
+    client: Any,
+    *,
+    key: str,
+    request: dict[str, Any],
+    tables: Iterable[str] | None = None,
+) -> Outcome:
+    """Delete from ClickHouse what ``request`` (an ``erasure_request``) covers; idempotent (a
+    request run twice finds nothing the second time). ``client`` is a clickhouse-connect client
+    whose database is the sink's."""
+    present = set(tables) if tables is not None else existing_tables(client)
+    ipad, opad = hmac_pads(key)
+    params: dict[str, Any] = {"before": int(request["before_ts"]), "ps": [], "eids": [], "rids": []}
+    out = Outcome()
+    if request["scope"] == "plate":
+        params["ps"] = _column(
+            client, RESOLVE_SQL, {"sid": request["subject_id"], "ipad": ipad, "opad": opad}
+        )
+        out.plates = len(params["ps"])
+        if not params["ps"]:
+            return out
+        params["eids"] = _column(client, EVENTS_SQL, params)
+    else:
+        params["eids"] = [request["event_id"]]
+        params["rids"] = list(request.get("read_ids") or ())
+    for sql in IMAGES_SQL:
+        out.images.extend(k for k in _column(client, sql, params) if k)
+    # every plate the erased events were read as (a correction, a misread variant)
+    event_plates = _column(
+        client,
+        "SELECT DISTINCT p FROM (SELECT plate AS p FROM plate_events "
+        "WHERE event_id IN {eids:Array(String)} UNION ALL SELECT arrayJoin(variants) AS p "
+        "FROM plate_events WHERE event_id IN {eids:Array(String)})",
+        params,
+    )
+    for table, where in PLATE_TABLES:
+        if table in present:
+            out.rows[table] = _count_and_delete(client, table, where, params)
+    if request["scope"] == "plate" and "audit_log" in present:
+        client.command(AUDIT_UPDATE, parameters=params)
+    # The erased plate loses its aggregates whole; the other plates its events were read as only
+    # where no event is left that has them.
+    others = [p for p in event_plates if p not in params["ps"]]
+    still = set(
+        _column(
+            client,
+            "SELECT DISTINCT arrayJoin(arrayPushFront(variants, plate)) AS p FROM plate_events "
+            "WHERE plate IN {ps:Array(String)} OR hasAny(variants, {ps:Array(String)})",
+            {"ps": others},
+        )
+        if others
+        else ()
+    )
+    aggregate_plates = [*params["ps"], *(p for p in others if p not in still)]
+    for table in AGGREGATES:
+        if table in present and aggregate_plates:
+            out.rows[table] = _count_and_delete(
+                client, table, "plate IN {ps:Array(String)}", {"ps": aggregate_plates}
+            )
+    out.images = sorted(set(out.images))
+    return out

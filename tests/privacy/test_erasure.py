@@ -1,0 +1,336 @@
+"""Erasure that survives replay (issue 17 item 2), on the real broker, bucket and ClickHouse.
+
+A plate's records of every kind (passages with their versions, reads, camera events, alerts,
+corrections, anomalies, an audit record of a search for it) and their images are stored by the
+sink; an erasure request on ``anpr.erasures.v1`` removes every row and image of the plate seen up
+to the request, blanks the plate in the audit record and leaves other plates untouched. Then the
+log is replayed (the same records produced again) and rebuilt (a new database from the start of
+every topic): the erased records stay gone, while a sighting after the erasure is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+import pytest
+
+from platestream import topics as catalogue
+from platestream.kafka import make_producer
+from platestream.privacy.erasure import (
+    ERASED_MARK,
+    ErasureLedger,
+    event_request,
+    plate_request,
+    subject_id,
+)
+from platestream.s3 import make_s3
+from platestream.serde import AvroSerde
+from platestream.timeutil import now_ms
+from services.sink import samples
+from services.sink.erasure_sql import hmac_pads
+from services.sink.imagekeys import image_slots
+from services.sink.s3_sink import ensure_bucket_with_lifecycle
+from tests.sink.helpers import migrated, produce, scalar, sink_settings, sink_thread, wait_until
+
+ERASED, KEPT, OTHER = "ERA5E01", "KEEP001", "OTHER02"
+KEY = "test-subject-key"
+
+
+# ---- pure logic --------------------------------------------------------------------------------
+def test_a_subject_id_is_the_hmac_of_the_normalised_plate() -> None:
+    sid = subject_id("era 5e-01", KEY)
+    assert sid == hmac.new(KEY.encode(), ERASED.encode(), hashlib.sha256).hexdigest()
+    assert sid != subject_id(ERASED, "another-key")
+    assert ERASED not in json.dumps(plate_request(ERASED, key=KEY, actor="user:a"))
+
+
+@pytest.mark.parametrize("key", ["k", "x" * 64, "y" * 200])
+def test_the_pads_clickhouse_is_given_make_the_same_hmac(key: str) -> None:
+    """ClickHouse computes SHA256(opad || SHA256(ipad || plate)) with these pads (RFC 2104)."""
+    ipad, opad = hmac_pads(key)
+    inner = hashlib.sha256(bytes.fromhex(ipad) + ERASED.encode()).digest()
+    assert hashlib.sha256(bytes.fromhex(opad) + inner).hexdigest() == subject_id(ERASED, key)
+
+
+def test_the_ledger_erases_what_was_seen_up_to_the_request() -> None:
+    ledger = ErasureLedger(key=KEY)
+    event = {**samples.plate_event(1, base_ts=1_760_000_000_000), "plate": ERASED}
+    assert ledger.apply("plate_event", event) is event  # nothing erased yet
+    ledger.add(plate_request(ERASED, key=KEY, actor="user:a", ts=event["ts"]))
+    assert ledger.apply("plate_event", event) is None
+    assert ledger.apply("plate_event", {**event, "ts": event["ts"] + 1}) is not None  # later
+    other = {**event, "plate": KEPT, "variants": [KEPT]}
+    assert ledger.apply("plate_event", other) is other
+    assert ledger.erased("plate_event", {**other, "variants": [ERASED]})  # read as it, once
+    read = {**samples.plate_read(1, base_ts=event["ts"] - 100), "plate": KEPT, "candidates": []}
+    assert not ledger.erased("plate_read", read)
+    assert ledger.erased("plate_read", {**read, "plate_raw": "era-5e 01"})
+    assert ledger.erased(
+        "plate_read", {**read, "candidates": [{"plate": ERASED, "confidence": 0.1}]}
+    )
+    fix = {**samples.correction(1, base_ts=event["ts"] - 10), "plate": KEPT}
+    assert ledger.erased("correction", {**fix, "previous_plate": ERASED})
+    audit = {**samples.audit(1, base_ts=event["ts"] - 10), "query": '{"plate":"era5e01","x":1}'}
+    assert json.loads(ledger.apply("audit_record", audit)["query"]) == {
+        "plate": ERASED_MARK,
+        "x": 1,
+    }
+    unrelated = {**audit, "query": '{"plate":"KEEP001"}'}
+    assert ledger.apply("audit_record", unrelated) is unrelated
+    # one event: every version and its reads, nothing else
+    ledger.add(event_request(other["event_id"], ["r-1"], actor="user:a", ts=event["ts"]))
+    assert ledger.erased("plate_event", {**other, "version": 3})
+    assert ledger.erased("plate_read", {**read, "read_id": "r-1"})
+    assert not ledger.erased("plate_event", {**other, "event_id": "another"})
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"scope": "everything"},
+        {"scope": "plate", "subject_id": "ERA5E01"},
+        {"scope": "event", "event_id": ""},
+    ],
+)
+def test_a_request_no_stage_can_act_on_is_refused(bad: dict[str, Any]) -> None:
+    rec = {**plate_request(ERASED, key=KEY, actor="user:a"), **bad}
+    with pytest.raises(ValueError):
+        ErasureLedger(key=KEY).add(rec)
+
+
+# ---- on the real stack ---------------------------------------------------------------------------
+def _records(base: int) -> dict[str, list[dict[str, Any]]]:
+    """Records of ERASED (index 1), KEPT (2) and OTHER (3) of every kind, with inline images."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    plates = {1: ERASED, 2: KEPT, 3: OTHER}
+    events, reads, cams, alerts, fixes, anomalies = [], [], [], [], [], []
+    for i, plate in plates.items():
+        e = samples.plate_event(i, base_ts=base, with_images=True, plate=plate)
+        e["variants"] = [plate]
+        events.append(e)
+        r = samples.plate_read(i, base_ts=base, with_crop=True)
+        r.update(plate=plate, plate_raw=plate, candidates=[])
+        reads.append(r)
+        c = samples.camera_event(i, base_ts=base, with_images=True)
+        c["plate"] = plate
+        cams.append(c)
+        a = samples.alert(i, base_ts=base)
+        a.update(plate=plate, pattern=plate)
+        alerts.append(a)
+        f = samples.correction(i, base_ts=base)
+        f.update(plate=plate, previous_plate=plate, action="confirm")
+        fixes.append(f)
+        n = samples.anomaly(i, base_ts=base)
+        n["plate"] = plate
+        for side in ("first", "second"):
+            n[side] = {**n[side], "plate": plate, "variants": [plate]}
+        anomalies.append(n)
+    # a second version of the erased passage (a correction from another reading of it)
+    events.append({**events[0], "version": 2, "plate": "ERA5E0I", "variants": [ERASED, "ERA5E0I"]})
+    out["plate_events"] = events
+    out["plate_reads"] = reads
+    out["camera_events"] = cams
+    out["alerts"] = alerts
+    out["corrections"] = fixes
+    out["anomalies"] = anomalies
+    search = samples.audit(1, base_ts=base)
+    search["query"] = json.dumps({"plate": "era-5e01", "mode": "exact"})
+    other_search = samples.audit(2, base_ts=base)
+    other_search["query"] = json.dumps({"plate": KEPT, "mode": "exact"})
+    out["audit_log"] = [search, other_search]
+    return out
+
+
+def _publish(settings: Any, rec: dict[str, Any]) -> None:
+    topic = settings.topic(catalogue.ERASURES.name)
+    value = AvroSerde(settings.schema_registry_url).encode(
+        catalogue.ERASURES.schema, rec, subject=f"{topic}-value"
+    )
+    producer = make_producer(settings)
+    producer.produce(topic, key=rec["erasure_id"].encode(), value=value)
+    assert producer.flush(30) == 0
+
+
+def _rows_of(ch: Any, db: str, plate: str) -> dict[str, int]:
+    """Rows that name ``plate`` anywhere, per table (the subject-access conditions)."""
+    p = f"'{plate}'"
+    checks = {
+        "plate_events": f"plate = {p} OR has(variants, {p})",
+        "plate_event_index": f"plate = {p}",
+        "plate_reads": f"plate = {p} OR has(candidate_plates, {p})",
+        "camera_events": f"plate = {p}",
+        "alerts": f"plate = {p}",
+        "corrections": f"plate = {p} OR previous_plate = {p}",
+        "anomalies": f"plate = {p} OR first_plate = {p} OR second_plate = {p}",
+        "plate_dictionary": f"plate = {p}",
+        "plate_variants": f"plate = {p}",
+        "plate_grams": f"plate = {p}",
+        "plate_first_last_seen": f"plate = {p}",
+        "audit_log": f"position(upper(replaceAll(query, '-', '')), {p}) > 0",
+    }
+    return {t: scalar(ch, f"SELECT count() FROM `{db}`.{t} WHERE {w}") for t, w in checks.items()}
+
+
+def _image_keys(records: dict[str, list[dict[str, Any]]], plate: str) -> list[str]:
+    schemas = {
+        "plate_events": "plate_event",
+        "plate_reads": "plate_read",
+        "camera_events": "camera_event",
+    }
+    keys = []
+    for table, schema in schemas.items():
+        for rec in records[table]:
+            if rec.get("plate") == plate:
+                keys += [s.key for s in image_slots(schema, rec) if s.data is not None]
+    return keys
+
+
+def _exists(s3: Any, bucket: str, key: str) -> bool:
+    try:
+        s3.stat_object(bucket, key)
+        return True
+    except Exception:
+        return False
+
+
+@pytest.mark.integration
+def test_an_erased_plate_is_gone_from_every_store_and_stays_gone_after_replay_and_rebuild(
+    settings: Any,
+) -> None:
+    s = sink_settings(settings, privacy_subject_key=KEY)
+    ch = migrated(s)
+    db = s.clickhouse_database
+    s3 = make_s3(s)
+    ensure_bucket_with_lifecycle(s3, s.s3_bucket, 30)
+    base = now_ms() - 3_600_000
+    records = _records(base)
+    for table, recs in records.items():
+        produce(s, table, recs)
+    erased_keys, kept_keys = _image_keys(records, ERASED), _image_keys(records, KEPT)
+    assert len(erased_keys) >= 4 and kept_keys
+
+    with sink_thread(s, {"clickhouse", "s3"}):
+        wait_until(
+            lambda: (
+                all(_rows_of(ch, db, ERASED).values())
+                and all(_exists(s3, s.s3_bucket, k) for k in erased_keys + kept_keys)
+            ),
+            90,
+            "every record and image stored",
+        )
+        kept_before = _rows_of(ch, db, KEPT)
+        request = plate_request("era-5e 01", key=KEY, actor="user:dpo", purpose="subject_access")
+        _publish(s, request)
+        wait_until(
+            lambda: scalar(ch, f"SELECT count() FROM `{db}`.erasures") == 1,
+            60,
+            "the erasure carried out",
+        )
+        assert _rows_of(ch, db, ERASED) == dict.fromkeys(kept_before, 0)
+        assert _rows_of(ch, db, KEPT) == kept_before  # other plates intact
+        assert not any(_exists(s3, s.s3_bucket, k) for k in erased_keys)
+        assert all(_exists(s3, s.s3_bucket, k) for k in kept_keys)
+        queries = [r[0] for r in ch.query(f"SELECT query FROM `{db}`.audit_log").result_rows]
+        assert sorted(json.loads(q)["plate"] for q in queries) == sorted([ERASED_MARK, KEPT])
+        done = ch.query(
+            f"SELECT scope, subject_id, actor, rows_deleted, images_deleted FROM `{db}`.erasures"
+        ).result_rows[0]
+        assert done[:3] == ("plate", subject_id(ERASED, KEY), "user:dpo")
+        # both versions (or one, where the ReplacingMergeTree has merged them already)
+        assert done[3]["plate_events"] in (1, 2) and done[3]["plate_reads"] == 1
+        assert done[3]["plate_dictionary"] == 2  # ERA5E01 and the ERA5E0I it was corrected to
+        assert (
+            scalar(ch, f"SELECT count() FROM `{db}`.plate_dictionary WHERE plate = 'ERA5E0I'") == 0
+        )
+        assert done[4] == len(erased_keys)
+        assert ERASED not in json.dumps(done, default=str)
+
+        # A replay: the same records produced again, and a sighting after the erasure.
+        for table, recs in records.items():
+            produce(s, table, recs)
+        later = samples.plate_event(9, base_ts=now_ms(), plate=ERASED)
+        produce(s, "plate_events", [later])
+        wait_until(
+            lambda: (
+                scalar(
+                    ch,
+                    f"SELECT count() FROM `{db}`.plate_events WHERE event_id = '{later['event_id']}'",
+                )
+                == 1
+            ),
+            60,
+            "the later sighting",
+        )
+        # the replayed records were read before the later one on its partition: not stored
+        assert scalar(ch, f"SELECT count() FROM `{db}`.plate_events WHERE plate = '{ERASED}'") == 1
+        assert scalar(ch, f"SELECT count() FROM `{db}`.plate_reads WHERE plate = '{ERASED}'") == 0
+        assert not any(_exists(s3, s.s3_bucket, k) for k in erased_keys)
+
+        # One event: every version of KEPT's passage goes, its other records stay.
+        kept_event = records["plate_events"][1]
+        _publish(s, event_request(kept_event["event_id"], kept_event["read_ids"], actor="user:dpo"))
+        wait_until(
+            lambda: scalar(ch, f"SELECT count() FROM `{db}`.erasures") == 2,
+            60,
+            "the event erasure",
+        )
+        assert scalar(ch, f"SELECT count() FROM `{db}`.plate_events WHERE plate = '{KEPT}'") == 0
+        assert (
+            scalar(ch, f"SELECT count() FROM `{db}`.plate_dictionary WHERE plate = '{KEPT}'") == 0
+        )
+        assert (
+            scalar(
+                ch, f"SELECT uniqExact(event_id) FROM `{db}`.camera_events WHERE plate = '{KEPT}'"
+            )
+            == 1
+        )
+        assert _rows_of(ch, db, OTHER)["plate_events"] >= 1
+
+    # A rebuild: a new database, every topic read again from its start.
+    rebuilt = sink_settings(
+        settings,
+        privacy_subject_key=KEY,
+        clickhouse_database=f"{db}_rebuilt",
+        sink_group_clickhouse=f"{s.sink_group_clickhouse}-rebuild",
+        sink_group_s3=f"{s.sink_group_s3}-rebuild",
+        sink_group_erasure=f"{s.sink_group_erasure}-rebuild",
+    )
+    ch2 = migrated(rebuilt)
+    db2 = rebuilt.clickhouse_database
+    try:
+        with sink_thread(rebuilt, {"clickhouse", "s3"}):
+            wait_until(
+                lambda: (
+                    scalar(ch2, f"SELECT count() FROM `{db2}`.erasures") == 2
+                    and _rows_of(ch2, db2, OTHER)["anomalies"] == 1
+                    and scalar(ch2, f"SELECT count() FROM `{db2}`.audit_log") == 2
+                ),
+                90,
+                "the rebuild",
+            )
+        after = _rows_of(ch2, db2, ERASED)
+        assert after["plate_events"] == 1 and after["plate_dictionary"] == 1  # the later one
+        assert {
+            t: n
+            for t, n in after.items()
+            if t not in ("plate_events", "plate_event_index")
+            and not t.startswith(
+                ("plate_dictionary", "plate_variants", "plate_grams", "plate_first_last_seen")
+            )
+        } == {
+            "plate_reads": 0,
+            "camera_events": 0,
+            "alerts": 0,
+            "corrections": 0,
+            "anomalies": 0,
+            "audit_log": 0,
+        }
+        assert scalar(ch2, f"SELECT count() FROM `{db2}`.plate_events WHERE plate = '{KEPT}'") == 0
+        other = _rows_of(ch2, db2, OTHER)
+        assert all(n > 0 for t, n in other.items() if t != "audit_log"), other
+        assert not any(_exists(s3, s.s3_bucket, k) for k in erased_keys)
+    finally:
+        ch2.command(f"DROP DATABASE IF EXISTS `{db2}`")
