@@ -10,7 +10,9 @@ from typing import Annotated, Any
 
 import typer
 
-app = typer.Typer(help="Privacy: subject-access archives (docs/privacy.md).", no_args_is_help=True)
+app = typer.Typer(
+    help="Privacy: subject-access archives and erasures (docs/privacy.md).", no_args_is_help=True
+)
 
 
 def read_latest(settings: Any, base_topic: str, *, timeout_s: float = 10.0) -> list[dict[str, Any]]:
@@ -132,3 +134,90 @@ def export(
     _audit(settings, req.plate, purpose, case_id, req.counts)
     summary = ", ".join(f"{k} {v}" for k, v in req.counts.items())
     typer.echo(f"{out}: {req.plate}: {summary}")
+
+
+@app.command("erase")
+def erase(
+    plate: Annotated[
+        str | None, typer.Option("--plate", help="Erase this plate (ABC-1234 = ABC1234).")
+    ] = None,
+    event_id: Annotated[
+        str | None, typer.Option("--event-id", help="Or erase this one plate event.")
+    ] = None,
+    purpose: Annotated[str, typer.Option(help="Why, for the audit trail.")] = "subject_access",
+    case_id: Annotated[
+        str | None, typer.Option("--case-id", help="Request or case reference.")
+    ] = None,
+) -> None:
+    """Request the erasure of a plate (every record of it seen until now) or of one plate event.
+
+    Written as an event on anpr.erasures.v1, audited; the sink carries it out and records what it
+    removed in the erasures table (docs/privacy.md, section 4). The plate is written nowhere in
+    clear: the request names it by its keyed hash."""
+    import json
+
+    from platestream import topics as catalogue
+    from platestream.clickhouse import make_clickhouse
+    from platestream.kafka import make_producer
+    from platestream.plates import normalise
+    from platestream.privacy.erasure import event_request, plate_request
+    from platestream.serde import AvroSerde
+    from platestream.settings import CommonSettings, load
+
+    if (plate is None) == (event_id is None):
+        raise typer.BadParameter("give exactly one of --plate or --event-id")
+    settings = load(CommonSettings)
+    actor = f"cli:{getpass.getuser()}"
+    common: dict[str, Any] = {"actor": actor, "purpose": purpose, "case_id": case_id}
+    if plate is not None:
+        norm = normalise(plate)
+        if not norm or len(norm) > 32:
+            raise typer.BadParameter("a plate has 1-32 letters or digits")
+        rec = plate_request(norm, key=settings.privacy_subject_key, **common)
+    else:
+        found = (
+            make_clickhouse(settings, autogenerate_session_id=False)
+            .query(
+                "SELECT read_ids FROM plate_events WHERE event_id = {e:String} LIMIT 1",
+                parameters={"e": event_id},
+            )
+            .result_rows
+        )
+        if not found:
+            typer.echo(f"no plate event {event_id}", err=True)
+            raise typer.Exit(1)
+        rec = event_request(event_id or "", found[0][0], **common)
+    what = {k: rec[k] for k in ("erasure_id", "scope", "subject_id", "event_id")}
+    serde = AvroSerde(settings=settings)
+    producer = make_producer(settings)
+    audit_topic = settings.topic(catalogue.AUDIT.name)
+    audit = {
+        "audit_id": str(uuid.uuid4()),
+        "ts": rec["ts"],
+        "actor": actor,
+        "role": "admin",
+        "action": "erasure",
+        "resource": "platestream privacy erase",
+        "query": json.dumps({**what, "purpose": purpose, "case_id": case_id}, sort_keys=True),
+        "result_count": None,
+        "status": 202,
+        "client_ip": None,
+        "request_id": None,
+        "purpose": purpose,
+        "case_id": case_id,
+    }
+    producer.produce(
+        audit_topic,
+        key=actor.encode(),
+        value=serde.encode("audit_record", audit, subject=f"{audit_topic}-value"),
+    )
+    topic = settings.topic(catalogue.ERASURES.name)
+    producer.produce(
+        topic,
+        key=rec["erasure_id"].encode(),
+        value=serde.encode(catalogue.ERASURES.schema, rec, subject=f"{topic}-value"),
+    )
+    if producer.flush(10) != 0:
+        typer.echo("the erasure request was not acknowledged by the broker", err=True)
+        raise typer.Exit(2)
+    typer.echo(json.dumps({**what, "before_ts": rec["before_ts"], "status": "requested"}))

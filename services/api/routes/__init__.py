@@ -9,6 +9,7 @@ from services.api.routes import (
     camera_status,
     cameras,
     devices,
+    erasures,
     events,
     investigations,
     live,
@@ -47,5 +48,6 @@ ROUTERS = [
     uploads.router,
     investigations.router,
     privacy.router,
+    erasures.router,
     audit_report.router,
 ]
