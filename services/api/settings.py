@@ -26,6 +26,7 @@ class ApiSettings(CommonSettings):
     """Settings of `platestream api`."""
 
     uses_jwt_secret = True  # signs and verifies access, refresh and upload tokens
+    uses_privacy_subject_key = True  # names the plate of an erasure request by its HMAC
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_access_token_ttl_s: int = Field(default=900, ge=5, description="Lifetime of an access JWT.")

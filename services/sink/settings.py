@@ -42,6 +42,8 @@ DEFAULT_RETENTION_DAYS: dict[str, int] = {
 class SinkSettings(CommonSettings):
     """Sink stage settings; env PLATESTREAM_SINK_*."""
 
+    # finds and filters the rows of an erased plate by the HMAC the API wrote (erasure.py)
+    uses_privacy_subject_key = True
     sink_group_clickhouse: str = "platestream-sink-clickhouse"
     sink_group_s3: str = "platestream-sink-s3"
     # Tags the images of watchlist hits for the long S3 rule (image_retention.py); runs with s3.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from platestream.errors import ConfigError
-from platestream.settings import CommonSettings, load
+from platestream.settings import DEV_PRIVACY_SUBJECT_KEY, CommonSettings, load
 
 
 def test_env_prefix_and_topic_prefix(monkeypatch):
@@ -42,7 +42,36 @@ def test_default_secrets_refused_in_production(monkeypatch):
     with pytest.raises(ConfigError, match="PLATESTREAM_JWT_SECRET"):
         load(ApiSettings)
     monkeypatch.setenv("PLATESTREAM_JWT_SECRET", "jwt-real-secret-0123456789abcdef")
+    monkeypatch.setenv("PLATESTREAM_PRIVACY_SUBJECT_KEY", "subject-real-key-0123456789abcdef")
     assert load(ApiSettings).env == "production"
+
+
+def test_privacy_subject_key_refused_in_production_by_the_api_and_the_sink_only(monkeypatch):
+    """The API and the sink hash plates into erasure subject ids; the other stages never do."""
+    from services.api.settings import ApiSettings
+    from services.detect.settings import DetectSettings
+    from services.enrich.settings import EnrichSettings, HealthSettings
+    from services.ingest.settings import IngestSettings
+    from services.investigate.settings import AnomalySettings
+    from services.sink.settings import SinkSettings
+
+    monkeypatch.setenv("PLATESTREAM_ENV", "production")
+    monkeypatch.setenv("PLATESTREAM_S3_SECRET_KEY", "s3-real-secret")
+    monkeypatch.setenv("PLATESTREAM_CLICKHOUSE_PASSWORD", "ch-real-secret")
+    monkeypatch.setenv("PLATESTREAM_JWT_SECRET", "jwt-real-secret-0123456789abcdef")
+    for cls in (ApiSettings, SinkSettings):
+        with pytest.raises(ConfigError, match="PLATESTREAM_PRIVACY_SUBJECT_KEY"):
+            load(cls)
+    for cls in (CommonSettings, IngestSettings, DetectSettings, EnrichSettings, HealthSettings):
+        assert load(cls).privacy_subject_key == DEV_PRIVACY_SUBJECT_KEY, cls.__name__
+    assert load(AnomalySettings).env == "production"
+    monkeypatch.setenv("PLATESTREAM_PRIVACY_SUBJECT_KEY", "subject-real-key-0123456789abcdef")
+    for cls in (ApiSettings, SinkSettings):
+        assert load(cls).privacy_subject_key == "subject-real-key-0123456789abcdef"
+    # development accepts the built-in key everywhere
+    monkeypatch.setenv("PLATESTREAM_ENV", "development")
+    monkeypatch.delenv("PLATESTREAM_PRIVACY_SUBJECT_KEY")
+    assert load(SinkSettings).privacy_subject_key == DEV_PRIVACY_SUBJECT_KEY
 
 
 def test_list_settings_accept_comma_separated_values(monkeypatch):

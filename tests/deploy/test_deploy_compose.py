@@ -18,6 +18,7 @@ DATA_SERVICES = {"kafka", "schema-registry", "clickhouse", "minio", "mosquitto"}
 STAGES = {"ingest", "detect", "enrich", "sink", "notify", "health", "api", "anomalies"}
 SECRETS = (
     "PLATESTREAM_JWT_SECRET",
+    "PLATESTREAM_PRIVACY_SUBJECT_KEY",
     "PLATESTREAM_CLICKHOUSE_PASSWORD",
     "PLATESTREAM_S3_SECRET_KEY",
     "PLATESTREAM_NOTIFY_WEBHOOK_SECRET",

@@ -374,4 +374,6 @@ def test_dev_overlay_is_small_and_only_dev_accepts_default_secrets() -> None:
         assert "platestream-secrets" not in by_name(target, "Secret"), (
             "prod must not ship generated secrets"
         )
-    assert core.DEV_JWT_SECRET in (K8S / "overlays" / "dev" / "kustomization.yaml").read_text()
+    dev = (K8S / "overlays" / "dev" / "kustomization.yaml").read_text()
+    assert core.DEV_JWT_SECRET in dev
+    assert f"PLATESTREAM_PRIVACY_SUBJECT_KEY={core.DEV_PRIVACY_SUBJECT_KEY}" in dev

@@ -1,27 +1,31 @@
 """Each stage gets only the secrets it reads: the JWT secret only in the API, the upload-token
-key in the API and ingest, one Kafka user per stage in production, and no stage takes a whole
-shared Secret."""
+key in the API and ingest, the privacy subject key in the API and the sink, one Kafka user per
+stage in production, and no stage takes a whole shared Secret."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from deploy_helpers import OVERLAYS, ROOT, compose, objects
+from deploy_helpers import OVERLAYS, ROOT, by_name, compose, objects
 
 TARGETS = ("base", *(f"overlays/{o}" for o in OVERLAYS), "components/ingest-mqtt")
 CH = "PLATESTREAM_CLICKHOUSE_PASSWORD"
 JWT = "PLATESTREAM_JWT_SECRET"
 UPLOAD = "PLATESTREAM_UPLOAD_TOKEN_SECRET"
 HOOK = "PLATESTREAM_NOTIFY_WEBHOOK_SECRET"
+SUBJECT = "PLATESTREAM_PRIVACY_SUBJECT_KEY"
 # owner -> keys of platestream-secrets it may read. Every stage's settings refuse the development
 # ClickHouse password in production, so each gets that one; the JWT secret signs sessions (api
 # only); the upload-token key signs (api) and verifies (ingest serve) upload tokens; notify
-# signs webhooks.
+# signs webhooks; the privacy subject key names an erased plate by its HMAC, written by the API
+# and matched by both sink deployments (the same key in all three).
 NEEDS = {
-    "platestream-api": {JWT, UPLOAD, CH},
+    "platestream-api": {JWT, UPLOAD, SUBJECT, CH},
     "platestream-ingest": {UPLOAD, CH},
     "platestream-notify": {CH, HOOK},
+    "platestream-sink-clickhouse": {SUBJECT, CH},
+    "platestream-sink-s3": {SUBJECT, CH},
 }
 DEFAULT = {CH}
 # Secrets a stage may mount besides platestream-secrets (whole, by envFrom or volume).
@@ -145,6 +149,13 @@ def test_compose_gives_the_jwt_secret_to_the_api_only() -> None:
     assert uploads == {"api", "ingest"}
     hooks = {n for n, s in services.items() if HOOK in (s.get("environment") or {})}
     assert hooks == {"notify"}
+    subjects = {
+        n: s["environment"][SUBJECT]
+        for n, s in services.items()
+        if SUBJECT in (s.get("environment") or {})
+    }
+    assert set(subjects) == {"api", "sink"}
+    assert len(set(subjects.values())) == 1, "the API and the sink must hash with the same key"
 
 
 def test_compose_mosquitto_has_an_acl_and_device_logins() -> None:
@@ -156,3 +167,42 @@ def test_compose_mosquitto_has_an_acl_and_device_logins() -> None:
     assert "acl_file /mosquitto/data/acl" in conf.splitlines()
     ignored = (ROOT / "deploy" / "mosquitto" / "devices" / ".gitignore").read_text()
     assert {"passwd", "acl"} <= set(ignored.split())
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_the_api_and_the_sink_share_one_privacy_subject_key(target: str) -> None:
+    """An erasure is found by HMAC(key, plate): the API and both sinks read the same Secret key."""
+    refs = {}
+    for name, pod in platestream_pods(target):
+        for c in pod.get("containers", []):
+            for env in c.get("env", []):
+                if env["name"] == SUBJECT:
+                    ref = env["valueFrom"]["secretKeyRef"]
+                    refs[name] = (ref["name"], ref["key"])
+    assert set(refs) == {"platestream-api", "platestream-sink-clickhouse", "platestream-sink-s3"}
+    assert set(refs.values()) == {("platestream-secrets", SUBJECT)}
+
+
+def test_sink_clickhouse_can_delete_images() -> None:
+    """Its erasure loop deletes the images of erased rows: the S3 endpoint and keys, like sink-s3."""
+    deployments = by_name("base", "Deployment")
+    config = by_name("base", "ConfigMap")["platestream-config"]["data"]
+    assert config["PLATESTREAM_S3_ENDPOINT"]
+    s3 = {}
+    for name in ("platestream-sink-clickhouse", "platestream-sink-s3"):
+        (container,) = deployments[name]["spec"]["template"]["spec"]["containers"]
+        assert {"configMapRef": {"name": "platestream-config"}} in container["envFrom"], name
+        env = {e["name"]: e.get("valueFrom", e.get("value")) for e in container["env"]}
+        s3[name] = {k: v for k, v in env.items() if k.startswith("PLATESTREAM_S3_")}
+    assert s3["platestream-sink-clickhouse"] == s3["platestream-sink-s3"]
+    assert set(s3["platestream-sink-s3"]) >= {
+        "PLATESTREAM_S3_ACCESS_KEY",
+        "PLATESTREAM_S3_SECRET_KEY",
+    }
+    sink = compose()["services"]["sink"]["environment"]
+    for key in (
+        "PLATESTREAM_S3_ENDPOINT",
+        "PLATESTREAM_S3_ACCESS_KEY",
+        "PLATESTREAM_S3_SECRET_KEY",
+    ):
+        assert sink[key], key
