@@ -66,6 +66,13 @@ def register_bench(bench_app: typer.Typer) -> None:
                 " the others (emulates a smaller machine).",
             ),
         ] = None,
+        erasures: Annotated[
+            int,
+            typer.Option(
+                help="Plate erasures requested before the run (plates not in the load): the"
+                " sink then checks every record against a ledger that is not empty."
+            ),
+        ] = 0,
         images: Annotated[
             Path | None,
             typer.Option(
@@ -97,6 +104,7 @@ def register_bench(bench_app: typer.Typer) -> None:
             drain_timeout_s=drain_timeout,
             images=images,
             cpus=cpus,
+            erasures=erasures,
         )
         result = pl.run(load(CommonSettings), opts)
         if plot_path is None and json_path is not None:

@@ -18,7 +18,13 @@ from typing import Any
 
 from platestream import topics as catalogue
 from platestream.bench import harness, pinning, probes
-from platestream.bench.load import FrameFactory, ReadFactory, RecordPump, plate_for
+from platestream.bench.load import (
+    FrameFactory,
+    ReadFactory,
+    RecordPump,
+    erasure_requests,
+    plate_for,
+)
 from platestream.bench.prepare import produce_all, server_freshness, warm_up
 from platestream.bench.report import cpu_cost
 from platestream.benchutil import ProcessSampler, broker_reference, machine
@@ -54,6 +60,7 @@ class PipelineOptions:
     log_dir: Path = PROJECT_ROOT / "var" / "log" / "bench"
     images: Path | None = None  # JPEG photos for the detector; None: IMAGES_DIR, else synthetic
     cpus: int | None = None  # stages and stack pinned to this many cores, the load to the rest
+    erasures: int = 0  # plate erasures requested before the run (the sink's filter cost)
 
 
 def frame_factory(run_id: str, images: Path | None) -> FrameFactory:
@@ -147,6 +154,14 @@ def _run(
         settings.topic(catalogue.BOLO.name),
         bolo_entries(run_id, hits, serde, settings.topic(catalogue.BOLO.name)),
     )
+    if opts.erasures:
+        erasures_topic = settings.topic(catalogue.ERASURES.name)
+        key = settings.privacy_subject_key
+        produce_all(
+            settings,
+            erasures_topic,
+            erasure_requests(run_id, opts.erasures, serde, erasures_topic, key),
+        )
     result: dict[str, Any] = {
         "command": "platestream bench pipeline",
         "options": {k: str(v) for k, v in asdict(opts).items()},

@@ -166,7 +166,16 @@ def erase(
 
     if (plate is None) == (event_id is None):
         raise typer.BadParameter("give exactly one of --plate or --event-id")
+    from platestream.settings import DEV_PRIVACY_SUBJECT_KEY
+
     settings = load(CommonSettings)
+    if settings.env == "production" and settings.privacy_subject_key == DEV_PRIVACY_SUBJECT_KEY:
+        typer.echo(
+            "set PLATESTREAM_PRIVACY_SUBJECT_KEY (the API's and the sink's): the development key "
+            "is refused in production",
+            err=True,
+        )
+        raise typer.Exit(2)
     actor = f"cli:{getpass.getuser()}"
     common: dict[str, Any] = {"actor": actor, "purpose": purpose, "case_id": case_id}
     if plate is not None:
