@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -64,3 +65,20 @@ def register_bench(bench_app: typer.Typer) -> None:
         run_bench(
             rows=rows, rate=rate, seconds=seconds, search_rows=sizes, json_path=json_path, keep=keep
         )
+
+    @bench_app.command("erasure-filter")
+    def bench_erasure_filter(
+        reads: Annotated[int, typer.Option(help="Generated reads (and their passages).")] = 100_000,
+        erasures: Annotated[int, typer.Option(help="Plate erasures in the ledger.")] = 10,
+        repeats: Annotated[int, typer.Option(help="Passes of each; the median is kept.")] = 5,
+        json_path: Annotated[
+            Path | None, typer.Option("--json", help="Write the results here.")
+        ] = None,
+    ) -> None:
+        """CPU per record of the sink's erasure check: an empty ledger against a filled one."""
+        from platestream.benchutil import write_json
+        from services.sink.bench_erasure import run
+
+        result = run(reads=reads, erasures=erasures, repeats=repeats)
+        write_json(json_path, result)
+        typer.echo(json.dumps(result, indent=2))

@@ -6,6 +6,7 @@ record never name the plate in clear."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -166,3 +167,39 @@ def test_the_cli_requests_an_erasure_the_sink_carries_out(
     assert _stored(api_env, plate) == 0
     bad = CliRunner().invoke(app, ["privacy", "erase"])
     assert bad.exit_code != 0 and "exactly one" in bad.output
+
+
+def test_the_console_erases_a_plate_from_the_audit_page(api_env: ApiEnv) -> None:
+    from .cdp import Browser
+    from .helpers import CHOOSE_PURPOSE_JS, log_in
+    from .screens import save_screenshot
+
+    plate = "ERAS3ME6"
+    produce(api_env.settings, catalogue.PLATE_EVENTS, "plate_event", _events(plate, 2, now_ms()))
+    wait_until(lambda: _stored(api_env, plate) == 2, 60, "the events")
+    browser: Any = Browser()
+    try:
+        log_in(browser, api_env.url, "admin")
+        browser.wait_for("!!document.querySelector('#search-form')")
+        browser.eval("location.hash = '#audit'; true")
+        browser.wait_for(CHOOSE_PURPOSE_JS)
+        browser.wait_for("!!document.querySelector('#erase-form')")
+        # the page asks before erasing: the test answers yes
+        browser.eval(f"""
+            window.confirm = () => true;
+            const f = document.querySelector('#erase-form');
+            f.kind.value = 'plate'; f.subject.value = '{plate.lower()}';
+            document.querySelector('#erase-submit').click(); true""")
+        browser.wait_for(
+            "document.querySelector('#erase-status').textContent.startsWith('Done')", timeout=60
+        )
+        status = browser.eval("document.querySelector('#erase-status').textContent")
+        first = browser.eval(
+            "[...document.querySelector('#erasures tbody tr').cells].map((c) => c.textContent)"
+        )
+        save_screenshot(browser, "console-erasure")
+    finally:
+        browser.close()
+    assert re.fullmatch(r"Done: \d+ rows and 2 images removed\.", status), status
+    assert _stored(api_env, plate) == 0
+    assert first[1] == "plate" and first[3] == "user:admin" and plate not in " ".join(first)

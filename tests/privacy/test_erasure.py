@@ -49,10 +49,15 @@ def test_a_subject_id_is_the_hmac_of_the_normalised_plate() -> None:
 
 @pytest.mark.parametrize("key", ["k", "x" * 64, "y" * 200])
 def test_the_pads_clickhouse_is_given_make_the_same_hmac(key: str) -> None:
-    """ClickHouse computes SHA256(opad || SHA256(ipad || plate)) with these pads (RFC 2104)."""
+    """ClickHouse computes SHA256(opad || SHA256(ipad || plate)) with these pads (RFC 2104), and
+    the ledger the same from its own pads."""
     ipad, opad = hmac_pads(key)
     inner = hashlib.sha256(bytes.fromhex(ipad) + ERASED.encode()).digest()
     assert hashlib.sha256(bytes.fromhex(opad) + inner).hexdigest() == subject_id(ERASED, key)
+    ledger = ErasureLedger(key=key)
+    assert [ledger.subject_of(p) for p in (ERASED, KEPT, ERASED)] == [
+        subject_id(p, key) for p in (ERASED, KEPT, ERASED)
+    ]
 
 
 def test_the_ledger_erases_what_was_seen_up_to_the_request() -> None:
@@ -73,6 +78,11 @@ def test_the_ledger_erases_what_was_seen_up_to_the_request() -> None:
     )
     fix = {**samples.correction(1, base_ts=event["ts"] - 10), "plate": KEPT}
     assert ledger.erased("correction", {**fix, "previous_plate": ERASED})
+    clone = samples.anomaly(1, base_ts=event["ts"] + 120_000)  # seen again after the erasure
+    clone["first"] = {**clone["first"], "plate": ERASED, "ts": event["ts"] - 5}
+    assert ledger.erased("plate_anomaly", clone)  # it would name the erased earlier sighting
+    clone["first"]["ts"] = event["ts"] + 60_000
+    assert not ledger.erased("plate_anomaly", clone)
     audit = {**samples.audit(1, base_ts=event["ts"] - 10), "query": '{"plate":"era5e01","x":1}'}
     assert json.loads(ledger.apply("audit_record", audit)["query"]) == {
         "plate": ERASED_MARK,
