@@ -17,7 +17,8 @@ from services.sink.settings import DEFAULT_RETENTION_DAYS, RETENTION_TABLES, Sin
 from .helpers import sink_settings
 
 # Bookkeeping, not data: the record of applied migrations.
-NO_TTL = {"schema_migrations"}
+# the erasure ledger is kept for ever: it must outlive every copy it erases (docs/privacy.md 4)
+NO_TTL = {"schema_migrations", "erasures"}
 _TTL = re.compile(r"\bTTL (.+?) \+ (?:toIntervalDay\((\d+)\)|INTERVAL (\d+) DAY)")
 _PARTITION = re.compile(r"\bPARTITION BY toYYYYMM\((\w+)\)")
 
