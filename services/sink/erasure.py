@@ -152,12 +152,14 @@ class ErasureLoop:
             self.consumer.commit(message=msg, asynchronous=False)
             return
         self.ledger.add(rec)  # from now on the projections of this process skip its records
-        if self.settle is not None and not self.settle(30.0):
-            logger.warning(
-                "erasure %s: the ClickHouse loop did not settle in 30 s", rec["erasure_id"]
-            )
         delay = self.settings.sink_backoff_initial_s
         while not self.stop.is_set():
+            # Before each attempt: a batch the ClickHouse loop read before the ledger knew, and
+            # still holds (ClickHouse down), must be in before the delete, not after it.
+            if self.settle is not None and not self.settle(30.0):
+                logger.warning(
+                    "erasure %s: the ClickHouse loop did not settle in 30 s", rec["erasure_id"]
+                )
             try:
                 self.carry_out(rec, msg)
                 self.consumer.commit(message=msg, asynchronous=False)

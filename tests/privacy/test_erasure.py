@@ -344,3 +344,30 @@ def test_an_erased_plate_is_gone_from_every_store_and_stays_gone_after_replay_an
         assert not any(_exists(s3, s.s3_bucket, k) for k in erased_keys)
     finally:
         ch2.command(f"DROP DATABASE IF EXISTS `{db2}`")
+
+
+@pytest.mark.integration
+def test_a_request_no_stage_can_act_on_is_dead_lettered_and_the_next_one_carried_out(
+    settings: Any,
+) -> None:
+    from tests.sink.helpers import dead_letters
+
+    s = sink_settings(settings, privacy_subject_key=KEY)
+    ch = migrated(s)
+    db = s.clickhouse_database
+    topic = s.topic(catalogue.ERASURES.name)
+    producer = make_producer(s)
+    producer.produce(topic, key=b"junk", value=b"\x00not avro at all")
+    bad = {**plate_request(ERASED, key=KEY, actor="user:a"), "subject_id": "not-a-hash"}
+    _publish(s, bad)
+    assert producer.flush(30) == 0
+    good = plate_request(OTHER, key=KEY, actor="user:a")
+    _publish(s, good)
+    with sink_thread(s, {"clickhouse"}):
+        wait_until(
+            lambda: scalar(ch, f"SELECT count() FROM `{db}`.erasures") == 1, 60, "the good one"
+        )
+        dlq = dead_letters(s, 2)
+    assert scalar(ch, f"SELECT erasure_id FROM `{db}`.erasures") == good["erasure_id"]
+    reasons = sorted(d["error"] for d in dlq)
+    assert len(reasons) == 2 and any("64 lower-case hex" in r for r in reasons), reasons
