@@ -283,18 +283,3 @@ class RecordPump:
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
             self._thread.join(timeout)
-
-
-def erasure_requests(
-    run_id: str, n: int, serde: AvroSerde, topic: str, key: str
-) -> list[tuple[bytes, bytes]]:
-    """``n`` plate erasures of plates the load never reads: nothing is erased, but with a ledger
-    that is not empty the sink checks every record it stores against it (the cost measured)."""
-    from platestream.privacy.erasure import plate_request
-
-    out = []
-    for i in range(n):
-        rec = plate_request(f"ZZ{run_id[-6:]}{i}", key=key, actor="bench")
-        value = serde.encode("erasure_request", rec, subject=f"{topic}-value")
-        out.append((rec["erasure_id"].encode(), value))
-    return out

@@ -18,14 +18,14 @@ from typing import Any
 
 from platestream import topics as catalogue
 from platestream.bench import harness, pinning, probes
-from platestream.bench.load import (
-    FrameFactory,
-    ReadFactory,
-    RecordPump,
+from platestream.bench.load import FrameFactory, ReadFactory, RecordPump
+from platestream.bench.prepare import (
+    bolo_entries,
     erasure_requests,
-    plate_for,
+    produce_all,
+    server_freshness,
+    warm_up,
 )
-from platestream.bench.prepare import produce_all, server_freshness, warm_up
 from platestream.bench.report import cpu_cost
 from platestream.benchutil import ProcessSampler, broker_reference, machine
 from platestream.errors import PlatestreamError
@@ -71,33 +71,6 @@ def frame_factory(run_id: str, images: Path | None) -> FrameFactory:
         return FrameFactory.from_dir(run_id, IMAGES_DIR)
     logger.info("no photo directory (%s): synthetic frames", IMAGES_DIR)
     return FrameFactory.synthetic(run_id)
-
-
-def bolo_entries(
-    run_id: str, indexes: range, serde: AvroSerde, topic: str
-) -> list[tuple[bytes, bytes]]:
-    """Exact-match watchlist entries for the plates of the given read indexes."""
-    out = []
-    for i in indexes:
-        entry_id = f"{run_id}-bolo-{i}"
-        rec = {
-            "entry_id": entry_id,
-            "list_id": f"{run_id}-list",
-            "list_kind": "bolo",
-            "pattern": plate_for(i),
-            "match_type": "exact",
-            "max_distance": 0,
-            "reason": "bench",
-            "priority": "high",
-            "camera_ids": [],
-            "zones": [],
-            "valid_from": None,
-            "valid_until": None,
-            "owner": "bench",
-            "updated_at": now_ms(),
-        }
-        out.append((entry_id.encode(), serde.encode("bolo_entry", rec, subject=f"{topic}-value")))
-    return out
 
 
 def run(base: CommonSettings, opts: PipelineOptions) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from platestream import topics as catalogue
 from platestream.bench import harness
-from platestream.bench.load import FrameFactory, ReadFactory
+from platestream.bench.load import FrameFactory, ReadFactory, plate_for
 from platestream.serde import AvroSerde
 from platestream.settings import CommonSettings
 from platestream.timeutil import now_ms
@@ -139,3 +139,45 @@ def warm_up(
             )
         )
     return rows
+
+
+def bolo_entries(
+    run_id: str, indexes: range, serde: AvroSerde, topic: str
+) -> list[tuple[bytes, bytes]]:
+    """Exact-match watchlist entries for the plates of the given read indexes."""
+    out = []
+    for i in indexes:
+        entry_id = f"{run_id}-bolo-{i}"
+        rec = {
+            "entry_id": entry_id,
+            "list_id": f"{run_id}-list",
+            "list_kind": "bolo",
+            "pattern": plate_for(i),
+            "match_type": "exact",
+            "max_distance": 0,
+            "reason": "bench",
+            "priority": "high",
+            "camera_ids": [],
+            "zones": [],
+            "valid_from": None,
+            "valid_until": None,
+            "owner": "bench",
+            "updated_at": now_ms(),
+        }
+        out.append((entry_id.encode(), serde.encode("bolo_entry", rec, subject=f"{topic}-value")))
+    return out
+
+
+def erasure_requests(
+    run_id: str, n: int, serde: AvroSerde, topic: str, key: str
+) -> list[tuple[bytes, bytes]]:
+    """``n`` plate erasures of plates the load never reads: nothing is erased, but with a ledger
+    that is not empty the sink checks every record it stores against it (the cost measured)."""
+    from platestream.privacy.erasure import plate_request
+
+    out = []
+    for i in range(n):
+        rec = plate_request(f"ZZ{run_id[-6:]}{i}", key=key, actor="bench")
+        value = serde.encode("erasure_request", rec, subject=f"{topic}-value")
+        out.append((rec["erasure_id"].encode(), value))
+    return out

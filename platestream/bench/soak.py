@@ -19,8 +19,7 @@ from typing import Any
 from platestream import topics as catalogue
 from platestream.bench import harness, probes
 from platestream.bench.load import ReadFactory, RecordPump
-from platestream.bench.pipeline import bolo_entries
-from platestream.bench.prepare import produce_all, warm_up
+from platestream.bench.prepare import bolo_entries, produce_all, warm_up
 from platestream.benchutil import ProcessSampler, machine
 from platestream.serde import AvroSerde
 from platestream.settings import PROJECT_ROOT, CommonSettings
