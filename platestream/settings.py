@@ -143,6 +143,13 @@ class CommonSettings(BaseSettings):
     s3_region: str = "us-east-1"
     s3_bucket: str = "platestream"
     s3_retention_days: int = 90
+    s3_frame_retention_days: int = Field(
+        default=1,
+        description=(
+            "Days a frame ingest stored in the bucket for detect (frames/, by claim check) is "
+            "kept: as long as the frames topic. 0: no rule of its own (the others apply)."
+        ),
+    )
 
     clickhouse_url: str = "http://127.0.0.1:8123"
     clickhouse_user: str = "platestream"

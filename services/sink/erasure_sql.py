@@ -17,6 +17,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from platestream.errors import BadInputError
+from platestream.images import image_key
+
 logger = logging.getLogger(__name__)
 
 # Every table a plate can be in, with the condition that selects the rows of the plates {ps}
@@ -95,6 +98,25 @@ IMAGES_SQL = (
 )
 
 
+# The frames the erased reads were read from, when ingest stored them in the bucket (claim check):
+# their keys follow from the read (platestream.images.image_key), they are in no row.
+FRAMES_SQL = (
+    "SELECT camera_id, toUnixTimestamp64Milli(ts), frame_id FROM plate_reads WHERE "
+    + PLATE_TABLES[3][1]
+)
+
+
+def frame_keys(rows: Iterable[tuple[str, int, str]]) -> list[str]:
+    """Bucket keys of the frames of reads (camera, time in ms, frame id); unusable ones skipped."""
+    keys = []
+    for camera_id, ts_ms, frame_id in rows:
+        try:
+            keys.append(image_key("frames", camera_id, int(ts_ms), frame_id, "frame"))
+        except BadInputError:  # such a read has no frame in the bucket either
+            continue
+    return keys
+
+
 def hmac_pads(key: str) -> tuple[str, str]:
     """The inner and outer pads of HMAC-SHA256 under ``key``, hex (as RFC 2104 builds them)."""
     raw = key.encode()
@@ -161,6 +183,7 @@ def erase_rows(
         params["rids"] = list(request.get("read_ids") or ())
     for sql in IMAGES_SQL:
         out.images.extend(k for k in _column(client, sql, params) if k)
+    out.images.extend(frame_keys(client.query(FRAMES_SQL, parameters=params).result_rows))
     # every plate the erased events were read as (a correction, a misread variant)
     event_plates = _column(
         client,

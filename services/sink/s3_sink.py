@@ -48,13 +48,16 @@ IMAGE_TOPICS = (catalogue.CAMERA_EVENTS, catalogue.PLATE_READS, catalogue.PLATE_
 LIFECYCLE_RULE_ID = "platestream-retention"  # objects tagged retention=short (or all, alone)
 HIT_RULE_ID = "platestream-retention-hit"  # objects tagged retention=hit
 UNTAGGED_RULE_ID = "platestream-retention-untagged"  # the bound for objects nobody tagged
+FRAMES_RULE_ID = "platestream-retention-frames"  # frames stored for detect: the frames topic's days
 
 
 def _tag_filter(value: str) -> Filter:
     return Filter(tag=Tag(TAG, value))
 
 
-def lifecycle_rules(days: int, hit_days: int | None = None) -> list[Rule]:
+def lifecycle_rules(
+    days: int, hit_days: int | None = None, frame_days: int | None = None
+) -> list[Rule]:
     """The bucket's expiry rules (docs/privacy.md 3b).
 
     ``days`` (PLATESTREAM_S3_RETENTION_DAYS) is the short policy, ``hit_days`` the long one of a
@@ -62,27 +65,46 @@ def lifecycle_rules(days: int, hit_days: int | None = None) -> list[Rule]:
     overlap the earliest expiry wins; so each class has its tag and rule, and a catch-all at the
     long days bounds objects that nobody tagged (written outside the sink) without cutting a hit
     short. Without a longer ``hit_days`` it is the one whole-bucket rule of before; ``days <= 0``
-    sets none.
+    sets none. Frames ingest stored for detect (``frames/``) are referenced by no row and kept
+    ``frame_days`` (the frames topic's day) when that is shorter.
     """
     if days <= 0:
         return []
+    frames = (
+        [
+            Rule(
+                ENABLED,
+                Filter(prefix="frames/"),
+                FRAMES_RULE_ID,
+                expiration=Expiration(days=frame_days),
+            )
+        ]
+        if frame_days and 0 < frame_days < days
+        else []
+    )
     if not hit_days or hit_days <= days:
         return [
-            Rule(ENABLED, Filter(prefix=""), LIFECYCLE_RULE_ID, expiration=Expiration(days=days))
+            Rule(ENABLED, Filter(prefix=""), LIFECYCLE_RULE_ID, expiration=Expiration(days=days)),
+            *frames,
         ]
     return [
         Rule(ENABLED, _tag_filter(SHORT), LIFECYCLE_RULE_ID, expiration=Expiration(days=days)),
         Rule(ENABLED, _tag_filter(HIT), HIT_RULE_ID, expiration=Expiration(days=hit_days)),
         Rule(ENABLED, Filter(prefix=""), UNTAGGED_RULE_ID, expiration=Expiration(days=hit_days)),
+        *frames,
     ]
 
 
 def ensure_bucket_with_lifecycle(
-    client: Minio, bucket: str, days: int, hit_days: int | None = None
+    client: Minio,
+    bucket: str,
+    days: int,
+    hit_days: int | None = None,
+    frame_days: int | None = None,
 ) -> None:
     """Create the bucket if missing and set its expiry rules (idempotent)."""
     ensure_bucket(client, bucket)
-    rules = lifecycle_rules(days, hit_days)
+    rules = lifecycle_rules(days, hit_days, frame_days)
     if rules:
         client.set_bucket_lifecycle(bucket, LifecycleConfig(rules))
 
@@ -147,7 +169,11 @@ class S3Sink(S3Loop):
 
     def ensure_bucket(self) -> None:
         ensure_bucket_with_lifecycle(
-            self.s3, self.bucket, self.settings.s3_retention_days, self.hit_days
+            self.s3,
+            self.bucket,
+            self.settings.s3_retention_days,
+            self.hit_days,
+            self.settings.s3_frame_retention_days,
         )
 
     def run(self) -> None:

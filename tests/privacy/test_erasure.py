@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
 from typing import Any
 
 import pytest
 
 from platestream import topics as catalogue
+from platestream.images import image_key
 from platestream.kafka import make_producer
 from platestream.privacy.erasure import (
     ERASED_MARK,
@@ -220,6 +222,11 @@ def test_an_erased_plate_is_gone_from_every_store_and_stays_gone_after_replay_an
     for table, recs in records.items():
         produce(s, table, recs)
     erased_keys, kept_keys = _image_keys(records, ERASED), _image_keys(records, KEPT)
+    # the frames the reads came from, as ingest stores them for detect (claim check): in no row
+    for read in records["plate_reads"][:2]:
+        key = image_key("frames", read["camera_id"], read["ts"], read["frame_id"], "frame")
+        s3.put_object(s.s3_bucket, key, io.BytesIO(samples.TINY_JPEG), len(samples.TINY_JPEG))
+        (erased_keys if read["plate"] == ERASED else kept_keys).append(key)
     assert len(erased_keys) >= 4 and kept_keys
 
     with sink_thread(s, {"clickhouse", "s3"}):

@@ -18,6 +18,7 @@ from services.sink import samples
 from services.sink.image_retention import HIT, SHORT, event_marks, is_hit
 from services.sink.imagekeys import image_slots
 from services.sink.s3_sink import (
+    FRAMES_RULE_ID,
     HIT_RULE_ID,
     LIFECYCLE_RULE_ID,
     UNTAGGED_RULE_ID,
@@ -86,6 +87,13 @@ def test_lifecycle_rules_per_tag_and_a_bound_for_untagged_objects() -> None:
     assert view(lifecycle_rules(90, 90)) == [(LIFECYCLE_RULE_ID, 90, "", None)]
     assert view(lifecycle_rules(90, None)) == [(LIFECYCLE_RULE_ID, 90, "", None)]
     assert lifecycle_rules(0, 365) == []
+    # frames stored for detect: kept as long as the frames topic, beside either set of rules
+    assert view(lifecycle_rules(90, 365, 1))[-1] == (FRAMES_RULE_ID, 1, "frames/", None)
+    assert view(lifecycle_rules(90, None, 1)) == [
+        (LIFECYCLE_RULE_ID, 90, "", None),
+        (FRAMES_RULE_ID, 1, "frames/", None),
+    ]
+    assert len(lifecycle_rules(90, 365, 0)) == len(lifecycle_rules(90, 365, 120)) == 3
 
 
 # ---- against the real broker and bucket --------------------------------------------------------
@@ -167,7 +175,12 @@ def test_hit_images_are_tagged_and_the_others_short(settings) -> None:
     assert not any(o.object_name == "crops/cam/gone.jpg" for o in s3.list_objects(bucket))
     assert len(dlq) == 1 and "'..' segment" in dlq[0]["error"], dlq
     rules = {r.rule_id: r.expiration.days for r in s3.get_bucket_lifecycle(bucket).rules}
-    assert rules == {LIFECYCLE_RULE_ID: 30, HIT_RULE_ID: 365, UNTAGGED_RULE_ID: 365}
+    assert rules == {
+        LIFECYCLE_RULE_ID: 30,
+        HIT_RULE_ID: 365,
+        UNTAGGED_RULE_ID: 365,
+        FRAMES_RULE_ID: 1,
+    }
 
 
 @pytest.mark.integration

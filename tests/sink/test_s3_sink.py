@@ -11,6 +11,7 @@ from platestream.timeutil import now_ms
 from services.sink import samples
 from services.sink.imagekeys import image_slots
 from services.sink.s3_sink import (
+    FRAMES_RULE_ID,
     HIT_RULE_ID,
     LIFECYCLE_RULE_ID,
     UNTAGGED_RULE_ID,
@@ -78,11 +79,13 @@ def test_inline_images_are_written_once_at_their_keys(settings) -> None:
         slot.key for slot in written
     }  # nothing for the claim-checked crop, no duplicates
     rules = s3.get_bucket_lifecycle(s.s3_bucket).rules
-    # retention by purpose (test_image_retention.py): short-tagged, hit-tagged, untagged bound
+    # retention by purpose (test_image_retention.py): short-tagged, hit-tagged, untagged bound,
+    # and the frames ingest stores for detect kept as long as the frames topic (1 day)
     assert [(r.rule_id, r.expiration.days) for r in rules] == [
         (LIFECYCLE_RULE_ID, 30),
         (HIT_RULE_ID, 365),
         (UNTAGGED_RULE_ID, 365),
+        (FRAMES_RULE_ID, 1),
     ]
     assert {s3.get_object_tags(s.s3_bucket, slot.key)["retention"] for slot in written} == {"short"}
 
