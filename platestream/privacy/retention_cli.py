@@ -41,3 +41,28 @@ def report(
         typer.echo(format_report(reports))
     if strict and any(r.flag for r in reports):
         raise typer.Exit(1)
+
+
+@app.command("tag-untagged")
+def tag_untagged(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would be tagged; change nothing.")
+    ] = False,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Stop after looking at this many objects.")
+    ] = None,
+) -> None:
+    """Tag retention=short every image stored before images carried retention tags.
+
+    Then replay the image-retention loop (reset the consumer group
+    platestream-sink-image-retention to the start of anpr.plate-events.v1 while the sink is
+    stopped) so that the images of watchlist hits are tagged hit again."""
+    from dataclasses import asdict
+
+    from platestream.privacy.retention_tags import tag_untagged as run
+    from platestream.s3 import make_s3
+    from platestream.settings import CommonSettings, load
+
+    settings = load(CommonSettings)
+    counts = run(make_s3(settings), settings.s3_bucket, dry_run=dry_run, limit=limit)
+    typer.echo(json.dumps({"bucket": settings.s3_bucket, "dry_run": dry_run, **asdict(counts)}))
