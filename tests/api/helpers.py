@@ -2,7 +2,8 @@
 
 Plate events, reads and alerts are produced to the topics and the sink (services/sink) runs
 in-process until ClickHouse holds the rows and the bucket the crops; then the API runs under
-uvicorn on a free port, so tests talk HTTP and WebSocket to it like any client.
+uvicorn on a free port, so tests talk HTTP and WebSocket to it like any client. Tests produce
+to a topic and read one back (``read_topic``, ``audit_records``) with the helpers here.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from confluent_kafka import TopicPartition
 
 from platestream import topics as catalogue
-from platestream.kafka import create_topics, make_admin, make_producer
+from platestream.kafka import create_topics, make_admin, make_consumer, make_producer
 from platestream.s3 import ensure_bucket, make_s3
 from platestream.serde import AvroSerde
 from platestream.settings import CommonSettings
@@ -59,6 +61,36 @@ def produce(
             value=serde.encode(schema, rec, subject=f"{name}-value"),
         )
     assert producer.flush(30) == 0
+
+
+def read_topic(
+    env: ApiEnv, topic: catalogue.Topic, timeout: float = 10.0
+) -> list[tuple[bytes | None, dict[str, Any] | None]]:
+    """Every record of a topic from the beginning: (key, decoded value or None for a tombstone)."""
+    serde = AvroSerde()
+    name = env.settings.topic(topic.name)
+    consumer = make_consumer(
+        env.settings, f"api-test-read-{time.monotonic_ns()}", **{"enable.partition.eof": True}
+    )
+    parts = consumer.list_topics(name, timeout=10).topics[name].partitions
+    consumer.assign([TopicPartition(name, p, 0) for p in parts])
+    out: list[tuple[bytes | None, dict[str, Any] | None]] = []
+    eof: set[int] = set()
+    deadline = time.monotonic() + timeout
+    while len(eof) < len(parts) and time.monotonic() < deadline:
+        msg = consumer.poll(0.2)
+        if msg is None:
+            continue
+        if msg.error():
+            eof.add(msg.partition())
+            continue
+        out.append((msg.key(), None if msg.value() is None else serde.decode(msg.value())))
+    consumer.close()
+    return out
+
+
+def audit_records(env: ApiEnv) -> list[dict[str, Any]]:
+    return [v for _k, v in read_topic(env, catalogue.AUDIT) if v is not None]
 
 
 def wait_until(predicate: Any, timeout: float, what: str, interval: float = 0.2) -> Any:

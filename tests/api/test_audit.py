@@ -12,8 +12,7 @@ from services.api.auth import hash_password
 from services.api.identity import user_record
 from services.api.main import create_app
 
-from .helpers import PASSWORD, ApiEnv, free_port
-from .test_api import audit_records
+from .helpers import PASSWORD, ApiEnv, audit_records, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -18,10 +18,9 @@ from platestream.ids import stable_id
 from platestream.images import image_key
 from platestream.timeutil import now_ms
 
-from .helpers import CHOOSE_PURPOSE_JS, ApiEnv, produce, wait_until
+from .helpers import CHOOSE_PURPOSE_JS, ApiEnv, produce, read_topic, wait_until
 from .screens import save_screenshot
 from .seed import image_ref
-from .test_api import read_topic
 from .test_console_pages import browser, goto, small_video, text  # noqa: F401  (fixture)
 
 pytestmark = [

@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from .helpers import CHOOSE_PURPOSE_JS, ApiEnv, log_in, wait_until
+from .helpers import CHOOSE_PURPOSE_JS, ApiEnv, audit_records, log_in, wait_until
 from .screens import save_screenshot
-from .test_api import audit_records
 
 pytestmark = [
     pytest.mark.integration,

@@ -17,9 +17,8 @@ from platestream.ids import stable_id
 from platestream.privacy.erasure import subject_id
 from platestream.timeutil import now_ms
 
-from .helpers import ApiEnv, produce, wait_until
+from .helpers import ApiEnv, audit_records, produce, read_topic, wait_until
 from .seed import crop_jpeg, image_ref
-from .test_api import audit_records, read_topic
 from .test_privacy import _env_of
 
 pytestmark = pytest.mark.integration

@@ -14,8 +14,7 @@ from typer.testing import CliRunner
 
 from platestream import topics as catalogue
 
-from .helpers import ApiEnv, wait_until
-from .test_api import audit_records
+from .helpers import ApiEnv, audit_records, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,7 @@ from fastapi import HTTPException
 
 from services.api.purpose import Purpose, check_purpose
 
-from .helpers import ApiEnv, log_in, wait_until
-from .test_api import audit_records
+from .helpers import ApiEnv, audit_records, log_in, wait_until
 
 ALLOWED = ["investigation", "incident"]
 

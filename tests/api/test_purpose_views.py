@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import ApiEnv, wait_until
-from .test_api import audit_records
+from .helpers import ApiEnv, audit_records, wait_until
 
 pytestmark = pytest.mark.integration
 

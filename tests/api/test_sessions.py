@@ -107,7 +107,7 @@ def test_live_feed_is_audited_and_closed_when_its_user_is_disabled(api_env: ApiE
     from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
 
-    from .test_api import audit_records
+    from .helpers import audit_records
 
     assert api_env.state.live.assigned.wait(20)
     name = _new_user(api_env, "viewer")
@@ -159,7 +159,7 @@ def test_live_feed_is_audited_and_closed_when_its_user_is_disabled(api_env: ApiE
 def test_failed_logins_are_limited_per_account_and_forwarded_for_is_ignored(
     api_env: ApiEnv,
 ) -> None:
-    from .test_api import audit_records
+    from .helpers import audit_records
 
     name = _new_user(api_env, "viewer")
     limit = api_env.settings.api_login_account_failures
