@@ -10,7 +10,8 @@ At the end the ClickHouse, bucket and webhook contents are compared id by id wit
 acknowledged. Used by `tests/chaos/` (short form in `make test`, full form in `make chaos`).
 
 Rooms: ``faults`` (what is injected), ``load`` (pushes and the webhook), ``checks`` (queries),
-``report`` (options, figures, tables), ``diagnose`` (why a run failed), ``run`` (the driver).
+``report`` (options, figures, tables), ``diagnose`` (why a run failed), ``prepare`` (the stages'
+environment, the watchlist, readiness before the load), ``run`` (the driver).
 """
 
 from platestream.bench import harness

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter
@@ -10,9 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from platestream import topics as catalogue
 from platestream.bench import harness
-from platestream.bench.load import plate_for
 from platestream.chaos import diagnose
 from platestream.chaos.checks import (
     ALERTED_SQL,
@@ -23,7 +20,8 @@ from platestream.chaos.checks import (
     wait_stored,
 )
 from platestream.chaos.faults import Fault, FaultResult, longest_ack_gap_s, redeliveries
-from platestream.chaos.load import DEVICE_SECRET, IngestLoad, WebhookReceiver
+from platestream.chaos.load import IngestLoad, WebhookReceiver
+from platestream.chaos.prepare import stage_env, wait_ready, write_watchlist
 from platestream.chaos.report import ChaosOptions, ChaosReport
 from platestream.settings import CommonSettings
 from platestream.stack.ports import free_port
@@ -74,33 +72,9 @@ class ChaosRun:
         max_events = int(
             opts.rate * (opts.warmup_s + len(opts.faults) * (opts.recovery_timeout_s + 60) + 60)
         )
-        self._write_watchlist(max_events)
+        write_watchlist(self.settings, self.run_id, opts.hit_every, max_events)
         ingest_port = free_port()
-        env = {
-            "ingest": {
-                "PLATESTREAM_INGEST_PORT": str(ingest_port),
-                "PLATESTREAM_INGEST_DEVICES": json.dumps(
-                    {
-                        d: {
-                            "camera_id": c,
-                            "secret": f"{DEVICE_SECRET}-{d}",
-                            "rate_per_s": 10_000,
-                            "burst": 10_000,
-                        }
-                        for d, c in devices
-                    }
-                ),
-                "PLATESTREAM_INGEST_API_KEYS": "false",
-            },
-            "notify": {
-                "PLATESTREAM_NOTIFY_ROUTES": json.dumps(
-                    [{"channel": "webhook", "target": webhook.url}]
-                ),
-                "PLATESTREAM_NOTIFY_MAX_ATTEMPTS": "20",
-                "PLATESTREAM_NOTIFY_BACKOFF_BASE_S": "0.1",
-                "PLATESTREAM_NOTIFY_BACKOFF_MAX_S": "2",
-            },
-        }
+        env = stage_env(ingest_port, devices, webhook.url)
         stages = harness.Stages(
             self.settings, list(opts.stages), opts.log_dir / self.run_id, extra_env=env
         )
@@ -117,7 +91,9 @@ class ChaosRun:
         )
         try:
             with stages:
-                self._wait_ready(stages, load, webhook, ingest_port)
+                self.canary_ids, self.canary_alerts = wait_ready(
+                    self.settings, self._client, stages, load, webhook, ingest_port
+                )
                 load.start()
                 time.sleep(opts.warmup_s)
                 for fault in opts.faults:
@@ -132,70 +108,6 @@ class ChaosRun:
             except Exception as exc:
                 logger.warning("cleanup failed: %s", exc)
         return report
-
-    def _write_watchlist(self, max_events: int) -> None:
-        from platestream.bench.prepare import produce_all
-        from platestream.serde import AvroSerde
-
-        serde = AvroSerde(self.settings.schema_registry_url)
-        topic = self.settings.topic(catalogue.BOLO.name)
-        records = []
-        for i in [-1, *range(0, max_events, self.opts.hit_every)]:
-            entry_id = f"{self.run_id}-bolo-{i}"
-            rec = {
-                "entry_id": entry_id,
-                "list_id": f"{self.run_id}-list",
-                "list_kind": "bolo",
-                "pattern": plate_for(i, salt=7),
-                "match_type": "exact",
-                "max_distance": 0,
-                "reason": "chaos",
-                "priority": "high",
-                "camera_ids": [],
-                "zones": [],
-                "valid_from": None,
-                "valid_until": None,
-                "owner": "chaos",
-                "updated_at": now_ms(),
-            }
-            records.append(
-                (entry_id.encode(), serde.encode("bolo_entry", rec, subject=f"{topic}-value"))
-            )
-        produce_all(self.settings, topic, records)
-
-    def _wait_ready(
-        self, stages: harness.Stages, load: IngestLoad, webhook: WebhookReceiver, port: int
-    ) -> None:
-        """Readiness end to end: a canary push on the watchlist must be stored and alerted."""
-        import httpx
-
-        if not harness.wait_http(f"http://127.0.0.1:{port}/health", 90):
-            raise RuntimeError(f"ingest did not answer:\n{stages.log_tail('ingest')}")
-        body = {**load.payload(-1), "confidence": 0.97}
-        device_id = body["device_id"]
-        resp = httpx.post(
-            load.url, json=body, headers={"X-API-Key": f"{DEVICE_SECRET}-{device_id}"}, timeout=30
-        )
-        if resp.status_code != 200:
-            raise RuntimeError(f"canary push refused: {resp.status_code} {resp.text[:300]}")
-        self.canary_ids = set(resp.json()["event_ids"])
-        if (
-            wait_stored(self._client, self.settings.clickhouse_database, list(self.canary_ids), 90)
-            is None
-        ):
-            raise RuntimeError(
-                f"the canary event did not reach ClickHouse in 90 s:\n{stages.log_tail('sink')}"
-            )
-        if "notify" in stages.names:
-            deadline = time.monotonic() + 90
-            while not webhook.accepted and time.monotonic() < deadline:
-                time.sleep(0.3)
-            if not webhook.accepted:
-                raise RuntimeError(
-                    "the canary alert did not reach the webhook in 90 s:\n"
-                    f"{stages.log_tail('enrich')}\n{stages.log_tail('notify')}"
-                )
-            self.canary_alerts = set(webhook.accepted)
 
     def _inject(self, fault: Fault, stages: harness.Stages, load: IngestLoad) -> FaultResult:
         self.echo(f"fault: {fault.name}")
