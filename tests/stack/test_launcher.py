@@ -19,7 +19,7 @@ from platestream.errors import StackError
 from platestream.kafka import create_topics, make_consumer, make_producer
 from platestream.s3 import make_s3
 from platestream.settings import PROJECT_ROOT, CommonSettings
-from platestream.stack import LocalStack, launcher, pick_free_ports
+from platestream.stack import LocalStack, pick_free_ports, server_commands
 from platestream.stack.probes import port_open
 
 pytestmark = pytest.mark.integration
@@ -137,7 +137,7 @@ def test_busy_port_is_refused_before_anything_starts(tmp_path: Path) -> None:
 
 
 def test_missing_binary_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(launcher, "tansu_binary", lambda: tmp_path / "no-such-tansu")
+    monkeypatch.setattr(server_commands, "tansu_binary", lambda: tmp_path / "no-such-tansu")
     settings = _private_settings(tmp_path)
     stack = LocalStack(settings, var_dir=tmp_path, ephemeral=True)
     try:
