@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from platestream.stack import httpcodec as hc
 from platestream.stack.chengine import Engine
+from platestream.stack.httpcompression import decode_body, encode_body, pick_response_encoding
 
 logger = logging.getLogger(__name__)
 
@@ -77,11 +78,9 @@ class Handler(BaseHTTPRequestHandler):
         compress_ok: bool = False,
     ) -> None:
         self.send_response(status)
-        enc = (
-            hc.pick_response_encoding(self.headers.get("Accept-Encoding")) if compress_ok else None
-        )
+        enc = pick_response_encoding(self.headers.get("Accept-Encoding")) if compress_ok else None
         if enc and body:
-            body = hc.encode_body(body, enc)
+            body = encode_body(body, enc)
             self.send_header("Content-Encoding", enc)
         for key, value in (headers or {}).items():
             self.send_header(key, value)
@@ -154,12 +153,12 @@ class Handler(BaseHTTPRequestHandler):
             content_type = self.headers.get("Content-Type", "")
             if content_type.lower().startswith("multipart/"):
                 # query and param_* as form fields (clients do so for long parameters)
-                form = hc.decode_body(body, self.headers.get("Content-Encoding"))
+                form = decode_body(body, self.headers.get("Content-Encoding"))
                 params.update(hc.form_fields(content_type, form))
                 body = b""
             req = hc.split_params(params)
             self._check_auth(req)
-            body = hc.decode_body(body, self.headers.get("Content-Encoding"))
+            body = decode_body(body, self.headers.get("Content-Encoding"))
             response, headers = self._execute(req, body)
         except hc.HttpError as err:
             self._send_error(err, query_id)

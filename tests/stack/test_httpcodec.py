@@ -10,6 +10,12 @@ import lz4.frame
 import pytest
 
 from platestream.stack import httpcodec as hc
+from platestream.stack.httpcompression import (
+    RESPONSE_ENCODINGS,
+    decode_body,
+    encode_body,
+    pick_response_encoding,
+)
 
 try:
     from backports import zstd
@@ -110,32 +116,32 @@ def test_output_format(query: str, expected: str) -> None:
 )
 def test_decode_body_round_trips(encoding: str | None, compress) -> None:
     body = b"1,abc\n" * 1000
-    assert hc.decode_body(compress(body), encoding) == body
+    assert decode_body(compress(body), encoding) == body
 
 
 def test_decode_body_reads_concatenated_lz4_frames() -> None:
     # clickhouse-connect compresses each Native block as its own frame
     parts = [b"a" * 70_000, b"b" * 10, b"c" * 5_000]
     body = b"".join(lz4.frame.compress(p) for p in parts)
-    assert hc.decode_body(body, "lz4") == b"".join(parts)
+    assert decode_body(body, "lz4") == b"".join(parts)
 
 
 def test_decode_body_errors_are_clickhouse_errors() -> None:
     with pytest.raises(hc.HttpError) as info:
-        hc.decode_body(b"not gzip", "gzip")
+        decode_body(b"not gzip", "gzip")
     assert info.value.code == hc.CANNOT_DECOMPRESS and info.value.status == 400
     with pytest.raises(hc.HttpError) as info:
-        hc.decode_body(b"x", "snappy-ish")
+        decode_body(b"x", "snappy-ish")
     assert info.value.code == hc.UNKNOWN_COMPRESSION_METHOD
 
 
 def test_response_encoding_follows_client_preference() -> None:
-    assert hc.pick_response_encoding("lz4, zstd, gzip") == "lz4"
-    assert hc.pick_response_encoding("gzip;q=1.0, deflate") == "gzip"
-    assert hc.pick_response_encoding("identity") is None
-    assert hc.pick_response_encoding(None) is None
-    for enc in hc.RESPONSE_ENCODINGS:
-        assert hc.decode_body(hc.encode_body(b"hello" * 100, enc), enc) == b"hello" * 100
+    assert pick_response_encoding("lz4, zstd, gzip") == "lz4"
+    assert pick_response_encoding("gzip;q=1.0, deflate") == "gzip"
+    assert pick_response_encoding("identity") is None
+    assert pick_response_encoding(None) is None
+    for enc in RESPONSE_ENCODINGS:
+        assert decode_body(encode_body(b"hello" * 100, enc), enc) == b"hello" * 100
 
 
 def test_engine_errors_keep_code_name_and_status() -> None:
