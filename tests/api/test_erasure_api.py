@@ -150,7 +150,12 @@ def test_the_cli_requests_an_erasure_the_sink_carries_out(
     from platestream.settings import CommonSettings
 
     plate = "ERAS3ME7"
-    produce(api_env.settings, catalogue.PLATE_EVENTS, "plate_event", _events(plate, 2, now_ms()))
+    produce(
+        api_env.settings,
+        catalogue.PLATE_EVENTS,
+        "plate_event",
+        _events(plate, 2, now_ms() - 60_000),
+    )
     wait_until(lambda: _stored(api_env, plate) == 2, 60, "the events")
     common = CommonSettings(**api_env.settings.model_dump(include=set(CommonSettings.model_fields)))
     for key, value in _env_of(common).items():
@@ -174,7 +179,12 @@ def test_the_console_erases_a_plate_from_the_audit_page(api_env: ApiEnv) -> None
     from .screens import save_screenshot
 
     plate = "ERAS3ME6"
-    produce(api_env.settings, catalogue.PLATE_EVENTS, "plate_event", _events(plate, 2, now_ms()))
+    produce(
+        api_env.settings,
+        catalogue.PLATE_EVENTS,
+        "plate_event",
+        _events(plate, 2, now_ms() - 60_000),
+    )
     wait_until(lambda: _stored(api_env, plate) == 2, 60, "the events")
     browser: Any = Browser()
     try:
