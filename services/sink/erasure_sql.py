@@ -133,6 +133,7 @@ class Outcome:
     rows: dict[str, int] = field(default_factory=dict)
     images: list[str] = field(default_factory=list)
     plates: int = 0
+    reindexed: int = 0  # later passages of an erased plate whose aggregates were rebuilt
 
 
 def _column(client: Any, sql: str, params: dict[str, Any]) -> list[Any]:
@@ -215,6 +216,22 @@ def erase_rows(
         if table in present and aggregate_plates:
             out.rows[table] = _count_and_delete(
                 client, table, "plate IN {ps:Array(String)}", {"ps": aggregate_plates}
+            )
+    if aggregate_plates:
+        # Passages of those plates seen after the request (or a request carried out again, in a
+        # rebuild, after they were stored) keep their aggregates: inserting their rows again makes
+        # the views rebuild them (the copies collapse on the passage's id and version).
+        out.reindexed = int(
+            client.query(
+                "SELECT count() FROM plate_events WHERE plate IN {ps:Array(String)}",
+                parameters={"ps": aggregate_plates},
+            ).result_rows[0][0]
+        )
+        if out.reindexed:
+            client.command(
+                "INSERT INTO plate_events SELECT * FROM plate_events "
+                "WHERE plate IN {ps:Array(String)}",
+                parameters={"ps": aggregate_plates},
             )
     out.images = sorted(set(out.images))
     return out
