@@ -12,6 +12,8 @@ from platestream.settings import CommonSettings
 TAG = "retention"
 HIT = "hit"  # kept as long as a passage with a watchlist hit (PLATESTREAM_SINK_RETENTION_DAYS_PLATE_EVENTS)
 SHORT = "short"  # kept PLATESTREAM_S3_RETENTION_DAYS
+# The error codes of an object that is not there (expired, erased, never written).
+MISSING = frozenset({"NoSuchKey", "NoSuchObject", "NoSuchVersion"})
 
 
 def retention_tags(value: str) -> Tags:

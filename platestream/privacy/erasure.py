@@ -31,6 +31,14 @@ SCOPES = ("plate", "event")
 ERASED_MARK = "[erased]"  # what an audit record's plate query reads once its plate is erased
 
 
+def hmac_pads(key: str) -> tuple[bytes, bytes]:
+    """The inner and outer pads of HMAC-SHA256 under ``key`` (RFC 2104): the ledger hashes from
+    them, and the sink hands them to ClickHouse to compute the same HMAC there."""
+    raw = key.encode()
+    raw = (hashlib.sha256(raw).digest() if len(raw) > 64 else raw).ljust(64, b"\0")
+    return bytes(b ^ 0x36 for b in raw), bytes(b ^ 0x5C for b in raw)
+
+
 def subject_id(plate: str, key: str) -> str:
     """The keyed hash that names a plate in the erasure ledger (normalised first: ``abc 1234``
     and ``ABC1234`` are one subject)."""
@@ -152,12 +160,8 @@ class ErasureLedger:
         sid = self._sids.get(plate)
         if sid is None:
             if self._pads is None:
-                raw = self.key.encode()
-                raw = (hashlib.sha256(raw).digest() if len(raw) > 64 else raw).ljust(64, b"\0")
-                self._pads = (
-                    hashlib.sha256(bytes(b ^ 0x36 for b in raw)),
-                    hashlib.sha256(bytes(b ^ 0x5C for b in raw)),
-                )
+                ipad, opad = hmac_pads(self.key)
+                self._pads = (hashlib.sha256(ipad), hashlib.sha256(opad))
             inner, outer = self._pads[0].copy(), self._pads[1].copy()
             inner.update(plate.encode())
             outer.update(inner.digest())

@@ -18,11 +18,10 @@ from minio import Minio
 from minio.commonconfig import Tags
 from minio.error import S3Error
 
-from platestream.s3 import SHORT, TAG
+from platestream.s3 import MISSING, SHORT, TAG
 
 logger = logging.getLogger(__name__)
 
-MISSING = {"NoSuchKey", "NoSuchObject", "NoSuchVersion"}
 # What the stages store: crops (detect), scenes and vehicle images (the S3 sink), frames for
 # detect (ingest), unredacted originals (the S3 sink): every prefix an image can be under.
 IMAGE_PREFIXES = ("crops/", "images/", "frames/", "originals/")

@@ -32,12 +32,13 @@ from platestream import topics as catalogue
 from platestream.dlq import DeadLetters
 from platestream.errors import SerdeError
 from platestream.privacy.erasure import ErasureLedger, check_request
+from platestream.s3 import MISSING
 from platestream.serde import AvroSerde
 from platestream.state import StateFollower
 from platestream.timeutil import now_ms
 from services.sink.batch import not_a_record, position
 from services.sink.erasure_sql import erase_rows
-from services.sink.image_retention import MISSING, ORIGINALS
+from services.sink.image_retention import ORIGINALS
 from services.sink.settings import SinkSettings
 
 logger = logging.getLogger(__name__)

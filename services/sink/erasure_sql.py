@@ -11,7 +11,6 @@ reads, alerts and corrections, and the aggregates of a plate left with no event.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any
 
 from platestream.errors import BadInputError
 from platestream.images import image_key
+from platestream.privacy.erasure import hmac_pads
 
 logger = logging.getLogger(__name__)
 
@@ -117,15 +117,6 @@ def frame_keys(rows: Iterable[tuple[str, int, str]]) -> list[str]:
     return keys
 
 
-def hmac_pads(key: str) -> tuple[str, str]:
-    """The inner and outer pads of HMAC-SHA256 under ``key``, hex (as RFC 2104 builds them)."""
-    raw = key.encode()
-    if len(raw) > 64:
-        raw = hashlib.sha256(raw).digest()
-    raw = raw.ljust(64, b"\0")
-    return bytes(b ^ 0x36 for b in raw).hex(), bytes(b ^ 0x5C for b in raw).hex()
-
-
 @dataclass
 class Outcome:
     """What one erasure removed."""
@@ -168,7 +159,7 @@ def erase_rows(
     request run twice finds nothing the second time). ``client`` is a clickhouse-connect client
     whose database is the sink's."""
     present = set(tables) if tables is not None else existing_tables(client)
-    ipad, opad = hmac_pads(key)
+    ipad, opad = (pad.hex() for pad in hmac_pads(key))
     params: dict[str, Any] = {"before": int(request["before_ts"]), "ps": [], "eids": [], "rids": []}
     out = Outcome()
     if request["scope"] == "plate":

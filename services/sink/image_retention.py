@@ -33,7 +33,7 @@ from minio.helpers import check_object_name
 from platestream import topics as catalogue
 from platestream.errors import BadInputError, SerdeError
 from platestream.limits import check_object_key
-from platestream.s3 import HIT, SHORT, TAG, retention_tags
+from platestream.s3 import HIT, MISSING, SHORT, TAG, retention_tags
 from services.sink.batch import (
     commit_after_objects,
     not_a_record,
@@ -46,7 +46,6 @@ from services.sink.s3loop import S3Loop
 logger = logging.getLogger(__name__)
 
 ORIGINALS = "originals/"
-MISSING = {"NoSuchKey", "NoSuchObject", "NoSuchVersion"}
 
 
 def is_hit(rec: dict[str, Any]) -> bool:
