@@ -50,41 +50,71 @@ def read_latest(settings: Any, base_topic: str, *, timeout_s: float = 10.0) -> l
     return [v for v in latest.values() if v is not None]
 
 
-def _audit(
-    settings: Any, plate: str, purpose: str, case_id: str | None, counts: dict[str, int]
-) -> None:
-    """The export is an audited act like any search: one AuditRecord, acknowledged by the broker."""
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def _audit_record(
+    action: str,
+    query: dict[str, Any],
+    *,
+    purpose: str,
+    case_id: str | None,
+    status: int,
+    result_count: int | None = None,
+) -> dict[str, Any]:
+    """An AuditRecord of one privacy command, as the API writes for its own routes."""
     import json
 
-    from platestream import topics as catalogue
-    from platestream.kafka import make_producer
-    from platestream.serde import AvroSerde
     from platestream.timeutil import now_ms
 
-    actor = f"cli:{getpass.getuser()}"
-    query = {"plate": plate, "mode": "exact", "purpose": purpose, "case_id": case_id}
-    rec = {
+    return {
         "audit_id": str(uuid.uuid4()),
         "ts": now_ms(),
-        "actor": actor,
+        "actor": _actor(),
         "role": "admin",
-        "action": "subject_access",
-        "resource": "platestream privacy export",
-        "query": json.dumps(query, sort_keys=True),
-        "result_count": sum(v for k, v in counts.items() if k.endswith(".jsonl")),
-        "status": 200,
+        "action": action,
+        "resource": f"platestream privacy {'export' if action == 'subject_access' else 'erase'}",
+        "query": json.dumps({**query, "purpose": purpose, "case_id": case_id}, sort_keys=True),
+        "result_count": result_count,
+        "status": status,
         "client_ip": None,
         "request_id": None,
         "purpose": purpose,
         "case_id": case_id,
     }
-    topic = settings.topic(catalogue.AUDIT.name)
+
+
+def _publish(settings: Any, records: list[tuple[Any, str, dict[str, Any]]]) -> bool:
+    """Produce (topic, key, record) each to its catalogue topic; whether the broker acknowledged
+    every one within 10 s."""
+    from platestream.kafka import make_producer
+    from platestream.serde import AvroSerde
+
     serde = AvroSerde(settings=settings)
     producer = make_producer(settings)
-    producer.produce(
-        topic, key=actor.encode(), value=serde.encode("audit_record", rec, subject=f"{topic}-value")
+    for base, key, rec in records:
+        topic = settings.topic(base.name)
+        value = serde.encode(base.schema, rec, subject=f"{topic}-value")
+        producer.produce(topic, key=key.encode(), value=value)
+    return producer.flush(10) == 0
+
+
+def _audit(
+    settings: Any, plate: str, purpose: str, case_id: str | None, counts: dict[str, int]
+) -> None:
+    """The export is an audited act like any search: one AuditRecord, acknowledged by the broker."""
+    from platestream import topics as catalogue
+
+    rec = _audit_record(
+        "subject_access",
+        {"plate": plate, "mode": "exact"},
+        purpose=purpose,
+        case_id=case_id,
+        status=200,
+        result_count=sum(v for k, v in counts.items() if k.endswith(".jsonl")),
     )
-    if producer.flush(10) != 0:
+    if not _publish(settings, [(catalogue.AUDIT, rec["actor"], rec)]):
         typer.echo(
             "the audit record of this export was not acknowledged; the archive was written",
             err=True,
@@ -158,16 +188,12 @@ def erase(
 
     from platestream import topics as catalogue
     from platestream.clickhouse import make_clickhouse
-    from platestream.kafka import make_producer
     from platestream.plates import normalise
-    from platestream.privacy.erasure import event_request, plate_request
-    from platestream.serde import AvroSerde
-    from platestream.settings import CommonSettings, load
+    from platestream.privacy.erasure import event_reads, event_request, plate_request
+    from platestream.settings import DEV_PRIVACY_SUBJECT_KEY, CommonSettings, load
 
     if (plate is None) == (event_id is None):
         raise typer.BadParameter("give exactly one of --plate or --event-id")
-    from platestream.settings import DEV_PRIVACY_SUBJECT_KEY
-
     settings = load(CommonSettings)
     if settings.env == "production" and settings.privacy_subject_key == DEV_PRIVACY_SUBJECT_KEY:
         typer.echo(
@@ -176,57 +202,27 @@ def erase(
             err=True,
         )
         raise typer.Exit(2)
-    actor = f"cli:{getpass.getuser()}"
-    common: dict[str, Any] = {"actor": actor, "purpose": purpose, "case_id": case_id}
+    common: dict[str, Any] = {"actor": _actor(), "purpose": purpose, "case_id": case_id}
     if plate is not None:
         norm = normalise(plate)
         if not norm or len(norm) > 32:
             raise typer.BadParameter("a plate has 1-32 letters or digits")
         rec = plate_request(norm, key=settings.privacy_subject_key, **common)
     else:
-        found = (
-            make_clickhouse(settings, autogenerate_session_id=False)
-            .query(
-                "SELECT read_ids FROM plate_events WHERE event_id = {e:String} LIMIT 1",
-                parameters={"e": event_id},
-            )
-            .result_rows
+        reads = event_reads(
+            make_clickhouse(settings, autogenerate_session_id=False), event_id or ""
         )
-        if not found:
+        if reads is None:
             typer.echo(f"no plate event {event_id}", err=True)
             raise typer.Exit(1)
-        rec = event_request(event_id or "", found[0][0], **common)
+        rec = event_request(event_id or "", reads, **common)
     what = {k: rec[k] for k in ("erasure_id", "scope", "subject_id", "event_id")}
-    serde = AvroSerde(settings=settings)
-    producer = make_producer(settings)
-    audit_topic = settings.topic(catalogue.AUDIT.name)
-    audit = {
-        "audit_id": str(uuid.uuid4()),
-        "ts": rec["ts"],
-        "actor": actor,
-        "role": "admin",
-        "action": "erasure",
-        "resource": "platestream privacy erase",
-        "query": json.dumps({**what, "purpose": purpose, "case_id": case_id}, sort_keys=True),
-        "result_count": None,
-        "status": 202,
-        "client_ip": None,
-        "request_id": None,
-        "purpose": purpose,
-        "case_id": case_id,
-    }
-    producer.produce(
-        audit_topic,
-        key=actor.encode(),
-        value=serde.encode("audit_record", audit, subject=f"{audit_topic}-value"),
+    audit = _audit_record("erasure", what, purpose=purpose, case_id=case_id, status=202)
+    acknowledged = _publish(
+        settings,
+        [(catalogue.AUDIT, audit["actor"], audit), (catalogue.ERASURES, rec["erasure_id"], rec)],
     )
-    topic = settings.topic(catalogue.ERASURES.name)
-    producer.produce(
-        topic,
-        key=rec["erasure_id"].encode(),
-        value=serde.encode(catalogue.ERASURES.schema, rec, subject=f"{topic}-value"),
-    )
-    if producer.flush(10) != 0:
+    if not acknowledged:
         typer.echo("the erasure request was not acknowledged by the broker", err=True)
         raise typer.Exit(2)
     typer.echo(json.dumps({**what, "before_ts": rec["before_ts"], "status": "requested"}))

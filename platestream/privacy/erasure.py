@@ -45,6 +45,25 @@ def subject_id(plate: str, key: str) -> str:
     return hmac.new(key.encode(), normalise(plate).encode(), hashlib.sha256).hexdigest()
 
 
+def _request(
+    what: dict[str, Any],
+    actor: str,
+    purpose: str | None,
+    case_id: str | None,
+    ts: int | None,
+) -> dict[str, Any]:
+    at = now_ms() if ts is None else ts
+    return {
+        "erasure_id": str(uuid.uuid4()),
+        **what,
+        "before_ts": at,
+        "actor": actor,
+        "purpose": purpose,
+        "case_id": case_id,
+        "ts": at,
+    }
+
+
 def plate_request(
     plate: str,
     *,
@@ -55,19 +74,13 @@ def plate_request(
     ts: int | None = None,
 ) -> dict[str, Any]:
     """An ``erasure_request`` record for every record of ``plate`` seen until now."""
-    at = now_ms() if ts is None else ts
-    return {
-        "erasure_id": str(uuid.uuid4()),
+    what: dict[str, Any] = {
         "scope": "plate",
         "subject_id": subject_id(plate, key),
         "event_id": None,
         "read_ids": [],
-        "before_ts": at,
-        "actor": actor,
-        "purpose": purpose,
-        "case_id": case_id,
-        "ts": at,
     }
+    return _request(what, actor, purpose, case_id, ts)
 
 
 def event_request(
@@ -80,19 +93,23 @@ def event_request(
     ts: int | None = None,
 ) -> dict[str, Any]:
     """An ``erasure_request`` record for one plate event (every version) and its reads."""
-    at = now_ms() if ts is None else ts
-    return {
-        "erasure_id": str(uuid.uuid4()),
+    what = {
         "scope": "event",
         "subject_id": None,
         "event_id": event_id,
         "read_ids": sorted(set(read_ids)),
-        "before_ts": at,
-        "actor": actor,
-        "purpose": purpose,
-        "case_id": case_id,
-        "ts": at,
     }
+    return _request(what, actor, purpose, case_id, ts)
+
+
+def event_reads(clickhouse: Any, event_id: str) -> list[str] | None:
+    """The reads a stored plate event was made of (what an event erasure names with it); None
+    when no such event is stored. ``clickhouse``: a clickhouse-connect client on the database."""
+    found = clickhouse.query(
+        "SELECT read_ids FROM plate_events WHERE event_id = {e:String} LIMIT 1",
+        parameters={"e": event_id},
+    ).result_rows
+    return list(found[0][0]) if found else None
 
 
 def check_request(rec: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from platestream import topics as catalogue
 from platestream.plates import normalise
-from platestream.privacy.erasure import event_request, plate_request
+from platestream.privacy.erasure import event_reads, event_request, plate_request
 from services.api.deps import Admin, StateDep, audit
 from services.api.purpose import RequiredPurpose
 
@@ -67,13 +67,10 @@ def request_erasure(
         rec = plate_request(norm, key=state.settings.privacy_subject_key, **common)
     else:
         event_id = body.event_id or ""
-        found = state.clickhouse.query(
-            "SELECT read_ids FROM plate_events WHERE event_id = {e:String} LIMIT 1",
-            parameters={"e": event_id},
-        ).result_rows
-        if not found:
+        reads = event_reads(state.clickhouse, event_id)
+        if reads is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such plate event")
-        rec = event_request(event_id, found[0][0], **common)
+        rec = event_request(event_id, reads, **common)
     what = {
         "erasure_id": rec["erasure_id"],
         "scope": rec["scope"],
