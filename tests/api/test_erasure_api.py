@@ -80,6 +80,14 @@ def _stored(env: ApiEnv, plate: str) -> int:
     )
 
 
+def _store_two(env: ApiEnv, plate: str) -> None:
+    """Two passages of ``plate`` a minute old, stored by the sink."""
+    produce(
+        env.settings, catalogue.PLATE_EVENTS, "plate_event", _events(plate, 2, now_ms() - 60_000)
+    )
+    wait_until(lambda: _stored(env, plate) == 2, 60, "the events")
+
+
 def _search(env: ApiEnv, plate: str) -> list[dict[str, Any]]:
     r = env.get("/api/v1/events", params={"plate": plate})
     assert r.status_code == 200, r.text
@@ -150,13 +158,7 @@ def test_the_cli_requests_an_erasure_the_sink_carries_out(
     from platestream.settings import CommonSettings
 
     plate = "ERAS3ME7"
-    produce(
-        api_env.settings,
-        catalogue.PLATE_EVENTS,
-        "plate_event",
-        _events(plate, 2, now_ms() - 60_000),
-    )
-    wait_until(lambda: _stored(api_env, plate) == 2, 60, "the events")
+    _store_two(api_env, plate)
     common = CommonSettings(**api_env.settings.model_dump(include=set(CommonSettings.model_fields)))
     for key, value in _env_of(common).items():
         monkeypatch.setenv(key, value)
@@ -179,13 +181,7 @@ def test_the_console_erases_a_plate_from_the_audit_page(api_env: ApiEnv) -> None
     from .screens import save_screenshot
 
     plate = "ERAS3ME6"
-    produce(
-        api_env.settings,
-        catalogue.PLATE_EVENTS,
-        "plate_event",
-        _events(plate, 2, now_ms() - 60_000),
-    )
-    wait_until(lambda: _stored(api_env, plate) == 2, 60, "the events")
+    _store_two(api_env, plate)
     browser: Any = Browser()
     try:
         log_in(browser, api_env.url, "admin")
