@@ -198,6 +198,13 @@ class AvroSerde:
             raise SerdeError(f"cannot decode record with schema id {sid}: {exc}") from exc
         return stem, record  # type: ignore[return-value]
 
+    def current(self, sid: int) -> str | None:
+        """The schema stem when records with id ``sid`` were written with that stem's current
+        schema (what ``written`` returns describes their bytes exactly), else None (an older
+        version, or an id not met yet)."""
+        decoder = self._decoders.get(sid)
+        return decoder[2] if decoder is not None and decoder[1] is None else None
+
     def _fetch(self, sid: int) -> tuple[dict[str, Any], dict[str, Any] | None, str]:
         if self._registry is None:
             raise UnknownSchemaError(
@@ -214,7 +221,11 @@ class AvroSerde:
             raise UnknownSchemaError(
                 f"schema id {sid} is {fullname!r}, which this process does not know"
             )
-        decoder = (read_schema(raw), self._readers[stem], stem)
+        parsed: dict[str, Any] = parse_schema(raw, named_schemas={})  # type: ignore[assignment]
+        same = local_schema_id(parsed) == local_schema_id(
+            self._by_name[stem]
+        )  # the registry's copy of today's schema: decoded without resolution
+        decoder = (read_schema(raw), None if same else self._readers[stem], stem)
         with self._lock:
             self._decoders[sid] = decoder
         return decoder

@@ -8,8 +8,11 @@ clients retry and closes sessions only once the running statements have given th
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import queue
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -133,6 +136,7 @@ class Engine:
         import chdb
 
         data_dir.mkdir(parents=True, exist_ok=True)
+        self._input_dir = data_dir / "input-bodies"  # bodies of INSERT ... FROM input(...)
         self._sessions = [Session(chdb.connect(str(data_dir))) for _ in range(max(1, sessions))]
         self._free: queue.Queue[Session] = queue.Queue()
         for session in self._sessions:
@@ -164,6 +168,21 @@ class Engine:
             return session.insert(req, statement, fmt, chunks)
         finally:
             self._free.put(session)
+
+    def insert_select(
+        self, req: hc.Request, statement: str, fmt: str, body: bytes
+    ) -> tuple[bytes, str]:
+        """`INSERT ... SELECT ... FROM input(...)` with ``body`` as the input: chDB reads it from a
+        file of the engine's own, deleted afterwards."""
+        self._input_dir.mkdir(parents=True, exist_ok=True)
+        fd, path = tempfile.mkstemp(dir=self._input_dir, suffix="." + fmt.lower())
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(body)
+            return self.query(req, hc.file_input(statement, path, fmt), "TabSeparated")
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
 
     def close(self, timeout_s: float = 30.0) -> None:
         """Refuse new statements, wait for those running (each returns its session), close."""

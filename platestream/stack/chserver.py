@@ -191,6 +191,14 @@ class Handler(BaseHTTPRequestHandler):
                     "X-ClickHouse-Summary": summ,
                     "Content-Type": "text/plain; charset=UTF-8",
                 }
+            input_insert = hc.input_insert(req.query, body)
+            if input_insert is not None:  # INSERT ... SELECT ... FROM input(...): the body is data
+                statement, fmt = input_insert
+                _out, summ = engine.insert_select(req, statement, fmt, body)
+                return b"", {
+                    "X-ClickHouse-Summary": summ,
+                    "Content-Type": "text/plain; charset=UTF-8",
+                }
             sql = req.query + ("\n" + _text(body) if body else "")
         else:
             insert = hc.split_insert(body)

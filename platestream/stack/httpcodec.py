@@ -220,6 +220,35 @@ def split_insert(query: bytes) -> InsertSplit | None:
     return None
 
 
+def input_insert(query: str, body: bytes) -> tuple[str, str] | None:
+    """If ``query`` is `INSERT ... SELECT ... FROM input('structure') ... FORMAT X` sent with its
+    data in the body, return (the statement without FORMAT, X); None for any other statement.
+    The statement's `input(` is what ``file_input`` points at the body."""
+    raw = query.encode()
+    if not body or not _INSERT_HEAD.match(raw):
+        return None
+    words = list(_words_outside_quotes(raw))
+    has_input = any(w == b"INPUT" and raw[e : e + 1] == b"(" for w, _s, e in words)
+    if not has_input or len(words) < 2 or words[-2][0] != b"FORMAT":
+        return None
+    _word, start, end = words[-2]
+    fmt = raw[end:].strip().decode("ascii", "replace")
+    if not fmt.isidentifier():
+        return None
+    return raw[:start].decode("utf-8").strip(), fmt
+
+
+def file_input(statement: str, path: str, fmt: str) -> str:
+    """``statement`` with its `input(` replaced by `file('<path>', '<fmt>', `: chDB cannot stream
+    a body into `input()`, so the local endpoint writes the body to ``path`` first."""
+    raw = statement.encode()
+    for word, start, end in _words_outside_quotes(raw):
+        if word == b"INPUT" and raw[end : end + 1] == b"(":
+            head, tail = statement[:start], statement[end + 1 :]
+            return f"{head}file({quote_string(path)}, {quote_string(fmt)}, {tail}"
+    raise ValueError("no input( in the statement")
+
+
 _INSERT_HEAD = re.compile(rb"^\s*(?:--[^\n]*\n\s*)*INSERT\s+INTO\s", re.IGNORECASE)
 _FORMAT_NAME = re.compile(rb"\s+([A-Za-z0-9_]+)[ \t]*(?:\r?\n)?")
 

@@ -131,6 +131,8 @@ class TableBuffer:
     messages: list[Message] = field(
         default_factory=list
     )  # kept for dead-lettering the original bytes
+    # records not decoded here, by schema id: ClickHouse decodes them (passthrough.py)
+    raw: dict[int, list[Message]] = field(default_factory=dict)
 
 
 class Batch:
@@ -142,6 +144,7 @@ class Batch:
         self.size = 0
         self.started: float | None = None
         self.rejected: list[tuple[Message, BaseException]] = []  # rows ClickHouse refused
+        self.erased = 0  # records left out by the erasure ledger while the batch was in flight
 
     def add(self, mapping: TableMap, rec: dict[str, Any], msg: Message) -> None:
         buf = self.tables.get(mapping.table)
@@ -157,6 +160,15 @@ class Batch:
         key = (topic, partition)
         if offset >= self.next_offsets.get(key, 0):
             self.next_offsets[key] = offset + 1
+
+    def add_raw(self, mapping: TableMap, sid: int, msg: Message) -> None:
+        """Buffer a record as it came, for the pass-through insert."""
+        buf = self.tables.get(mapping.table)
+        if buf is None:
+            buf = self.tables[mapping.table] = TableBuffer(mapping)
+        buf.raw.setdefault(sid, []).append(msg)
+        self.size += 1
+        self.mark(msg)
 
     def mark(self, msg: Message) -> None:
         """Count an offset as handled (also for records that were dead-lettered, not buffered)."""

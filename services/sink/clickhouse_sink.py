@@ -26,8 +26,9 @@ from platestream.errors import BadInputError, SerdeError
 from platestream.gaps import GapWatch, expect_committed, with_gaps
 from platestream.privacy.erasure import ErasureLedger
 from platestream.serde import AvroSerde
-from services.sink.batch import Batch, not_a_record
-from services.sink.rows import TABLES, TableMap
+from services.sink import avro_container, passthrough
+from services.sink.batch import Batch, TableBuffer, not_a_record, position
+from services.sink.rows import TABLES, Source, TableMap
 from services.sink.settings import SinkSettings
 from services.sink.writer import TableWriter, Unavailable
 
@@ -43,6 +44,8 @@ class SinkStats:
     outages: int = 0
     gaps: int = 0  # offset ranges the consumer skipped (read back before going on)
     erased: int = 0  # records of an erased plate or event, not stored (services/sink/erasure.py)
+    passed_through: int = 0  # inserted from their bytes by ClickHouse (passthrough.py)
+    fallbacks: int = 0  # pass-through batches ClickHouse refused, then decoded here
     per_table: dict[str, int] = field(default_factory=dict)
     last_flush_ms: float = 0.0
 
@@ -163,23 +166,52 @@ class ClickHouseSink:
         if mapping is None:  # not ours (cannot happen with subscribe); skip but count the offset
             self.batch.mark(msg)
             return
+        sid = self._passes_through(mapping, msg.value())
+        if sid is not None:
+            self.batch.add_raw(mapping, sid, msg)
+            return
+        rec = self._decoded(mapping, msg, self.batch)
+        if rec is not None:
+            self.batch.add(mapping, rec, msg)
+
+    def _passes_through(self, mapping: TableMap, value: bytes | None) -> int | None:
+        """The schema id when ClickHouse can decode this record itself (passthrough.py): a table
+        with a fast path, today's schema of the topic's type, no erasure to check."""
+        if (
+            not self.settings.sink_passthrough
+            or mapping.table not in passthrough.SHAPES
+            or (self.erasures is not None and not self.erasures.empty())
+            or value is None
+            or len(value) <= avro_container.WIRE_HEADER
+            or value[0] != 0
+        ):
+            return None
+        sid = int.from_bytes(value[1:5], "big")
+        return sid if self.serde.current(sid) == mapping.schema else None
+
+    def _decoded(self, mapping: TableMap, msg: Message, batch: Batch) -> dict[str, Any] | None:
+        """The record to store, or None: dead-lettered with its reason (now, or with the batch's
+        rejected rows when ``batch`` is in flight), or erased."""
         try:
             name, rec = self.serde.decode_with_name(msg.value())
             if name != mapping.schema:
                 raise SerdeError(f"record of schema {name} on a {mapping.schema} topic")
             mapping.validate(rec)
         except (SerdeError, BadInputError) as exc:
-            self._dead_letter(msg, exc)
-            self.batch.mark(msg)
-            return
+            if batch is self.batch:
+                self._dead_letter(msg, exc)
+                batch.mark(msg)
+            else:
+                batch.rejected.append((msg, exc))
+            return None
         if self.erasures is not None and not self.erasures.empty():
             kept = self.erasures.apply(mapping.schema, rec)
             if kept is None:
-                self.stats.erased += 1
-                self.batch.mark(msg)
-                return
+                batch.erased += 1
+                batch.mark(msg)
+                return None
             rec = kept
-        self.batch.add(mapping, rec, msg)
+        return rec
 
     def settle(self, timeout: float) -> bool:
         """Wait until every record this loop read before the call is inserted or dropped: two
@@ -276,6 +308,8 @@ class ClickHouseSink:
         """Insert every table of the batch (worker thread or loop); tables done are not redone."""
         t0 = time.monotonic()
         for table, buf in batch.tables.items():
+            for sid in list(buf.raw):
+                self._insert_raw(batch, buf, sid)
             if not buf.records:
                 continue
             result = self.writers[table].insert(buf.records, buf.sources)
@@ -285,7 +319,31 @@ class ClickHouseSink:
             buf.records, buf.sources, buf.messages = [], [], []
         self.stats.last_flush_ms = (time.monotonic() - t0) * 1000
 
+    def _insert_raw(self, batch: Batch, buf: TableBuffer, sid: int) -> None:
+        """Records of one schema id for ClickHouse to decode; if it refuses them (a record fails a
+        check), they are decoded here and join the table's records, the bad ones rejected."""
+        msgs = buf.raw[sid]
+        writer = self.writers[buf.mapping.table]
+        fast = writer.fast_path(sid, self.serde.written(buf.mapping.schema))
+        sources = [Source(*position(m)) for m in msgs]
+        if fast is not None and writer.insert_raw(fast, [m.value() or b"" for m in msgs], sources):
+            self.stats.inserted += len(msgs)
+            self.stats.passed_through += len(msgs)
+            table = buf.mapping.table
+            self.stats.per_table[table] = self.stats.per_table.get(table, 0) + len(msgs)
+        else:
+            self.stats.fallbacks += 1
+            for msg, source in zip(msgs, sources, strict=True):
+                rec = self._decoded(buf.mapping, msg, batch)
+                if rec is not None:
+                    buf.records.append(rec)
+                    buf.sources.append(source)
+                    buf.messages.append(msg)
+        del buf.raw[sid]
+
     def _finish(self, batch: Batch) -> None:
+        self.stats.erased += batch.erased
+        batch.erased = 0
         for msg, exc in batch.rejected:
             self._dead_letter(msg, exc)
         batch.rejected = []

@@ -58,6 +58,11 @@ class SinkSettings(CommonSettings):
     sink_pipeline: bool = Field(
         default=True, description="Decode the next batch while one insert is in flight."
     )
+    sink_passthrough: bool = Field(
+        default=True,
+        description="Send passages and reads to ClickHouse as record bytes for it to decode "
+        "(services/sink/passthrough.py) instead of decoding them in Python.",
+    )
     sink_backoff_initial_s: float = Field(default=0.5, gt=0)
     sink_backoff_max_s: float = Field(default=10.0, gt=0)
     sink_metrics_port: int = 9103

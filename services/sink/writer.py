@@ -20,6 +20,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
 from platestream.errors import SinkError
+from services.sink import passthrough
 from services.sink.rows import Source, TableMap
 
 logger = logging.getLogger(__name__)
@@ -113,6 +114,74 @@ class TableWriter:
         self.mapping = mapping
         self._names: list[str] | None = None
         self._types: list[str] | None = None
+        self._fast: dict[int, passthrough.PassThroughInsert | None] = {}  # by schema id
+
+    def fast_path(self, sid: int, writer: dict[str, Any]) -> passthrough.PassThroughInsert | None:
+        """The pass-through statement for records of schema id ``sid`` (None: the table or the
+        schema has none; built once per id)."""
+        if sid not in self._fast:
+            try:
+                self._ensure_described()
+                assert self._names is not None
+                self._fast[sid] = passthrough.build(self.mapping.table, writer, self._names)
+            except passthrough.Unsupported as exc:
+                logger.info(
+                    "%s: records of schema %d take the Python path (%s)",
+                    self.mapping.table,
+                    sid,
+                    exc,
+                )
+                self._fast[sid] = None
+        return self._fast[sid]
+
+    def insert_raw(
+        self,
+        fast: passthrough.PassThroughInsert,
+        values: Sequence[bytes],
+        sources: Sequence[Source],
+    ) -> bool:
+        """Send record bytes for ClickHouse to decode; True when every row went in. False when
+        the data failed a check or could not be decoded (nothing written: the caller takes the
+        per-record path); Unavailable when the server cannot take it now."""
+        end = passthrough.new_end()
+        body = fast.body(
+            [(s.partition, s.offset, v) for s, v in zip(sources, values, strict=True)], end
+        )
+        try:
+            self.client.command(
+                fast.statement(self.database, sources[0].topic, end),
+                data=body,
+                settings={
+                    "insert_deduplication_token": dedup_token(
+                        f"{self.mapping.table}:avro", sources
+                    ),
+                    "insert_deduplicate": 1,
+                    "async_insert": 0,
+                },
+            )
+            return True
+        except Exception as exc:
+            if is_transient(exc):
+                raise Unavailable(f"{self.mapping.table}: {exc}") from exc
+            logger.log(
+                logging.DEBUG if passthrough.CHECK_FAILED in str(exc) else logging.WARNING,
+                "%s: %d records go the per-record way (%s)",
+                self.mapping.table,
+                len(values),
+                str(exc)[:300],
+            )
+            return False
+
+    def _ensure_described(self) -> None:
+        try:
+            if self._names is None:
+                self._describe()
+        except Unavailable:
+            raise
+        except Exception as exc:
+            if is_transient(exc):
+                raise Unavailable(str(exc)) from exc
+            raise
 
     def _describe(self) -> None:
         rows = self.client.query(
@@ -131,15 +200,7 @@ class TableWriter:
         """Insert all rows; data errors are isolated by bisection; Unavailable propagates."""
         if not recs:
             return InsertResult()
-        try:
-            if self._names is None:
-                self._describe()
-        except Unavailable:
-            raise
-        except Exception as exc:
-            if is_transient(exc):
-                raise Unavailable(str(exc)) from exc
-            raise
+        self._ensure_described()
         cols = self.mapping.columns(recs, sources)
         result = InsertResult()
         self._insert_range(cols, sources, 0, len(recs), result)

@@ -212,3 +212,25 @@ def test_form_file_parts_and_bad_text_are_refused() -> None:
     with pytest.raises(hc.HttpError) as exc:
         hc.form_fields(content_type, body)
     assert exc.value.code == hc.BAD_ARGUMENTS
+
+
+def test_input_insert_finds_a_select_from_input_with_its_data_in_the_body() -> None:
+    q = "INSERT INTO db.t (a, b) SELECT x AS a, 'input(' AS b FROM input('x Int32') WHERE x > 0 FORMAT Avro"
+    assert hc.input_insert(q, b"Obj\x01...") == (
+        "INSERT INTO db.t (a, b) SELECT x AS a, 'input(' AS b FROM input('x Int32') WHERE x > 0",
+        "Avro",
+    )
+    assert hc.input_insert(q, b"") is None  # no body: nothing to read
+    assert hc.input_insert("INSERT INTO t SELECT 1 FORMAT Avro", b"x") is None
+    assert hc.input_insert("SELECT * FROM input('x Int32') FORMAT Avro", b"x") is None
+    assert hc.input_insert("INSERT INTO t SELECT * FROM input('x Int32')", b"x") is None
+
+
+def test_file_input_points_the_statement_at_the_body_written_to_a_file() -> None:
+    statement = "INSERT INTO t SELECT x, 'input(' FROM input('x Int32')"
+    assert (
+        hc.file_input(statement, "/var/it's.avro", "Avro")
+        == "INSERT INTO t SELECT x, 'input(' FROM file('/var/it\\'s.avro', 'Avro', 'x Int32')"
+    )
+    with pytest.raises(ValueError):
+        hc.file_input("INSERT INTO t SELECT 1", "/p", "Avro")

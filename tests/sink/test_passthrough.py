@@ -1,0 +1,209 @@
+"""The sink's pass-through: ClickHouse decodes record bytes into the rows the Python path builds,
+and any record a check refuses sends the whole batch the per-record way, nothing written."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+import fastavro
+import pytest
+
+from platestream.serde import AvroSerde
+from platestream.timeutil import now_ms
+from services.sink import avro_container, passthrough, samples
+from services.sink.clickhouse_sink import ClickHouseSink
+from services.sink.rows import BY_TABLE, Source
+from services.sink.service import build_clickhouse_sink
+from services.sink.writer import TableWriter
+from tests.sink.helpers import dead_letters, migrated, produce, sink_settings, wait_until
+
+pytestmark = pytest.mark.integration
+
+SERDE = AvroSerde()
+
+
+def _reads(base: int) -> list[dict[str, Any]]:
+    out = []
+    for i in range(12):
+        r = samples.plate_read(i, base_ts=base, s3_key=f"crops/cam/{i}.jpg" if i % 3 == 0 else None)
+        if i % 4 == 1:
+            r |= {"plate_raw": None, "detection_confidence": None, "received_at": None}
+            r |= {"vehicle_box": {"x": 5, "y": 6, "w": 70, "h": 40}, "lane": 2}
+        if i % 5 == 2:
+            r |= {"candidates": [], "char_confidences": [], "plate": "ÄÖ12", "direction": "leaving"}
+        if i == 7:  # a reference with neither key nor bytes has no slot: no key
+            r["crop"] = samples.image("plate", data=None)
+        out.append(r)
+    return out
+
+
+def _events(base: int) -> list[dict[str, Any]]:
+    out = []
+    for i in range(12):
+        e = samples.plate_event(i, base_ts=base, version=1 + i % 2)
+        if i % 3 == 0:
+            e["best_crop"] = samples.image("plate", data=None, s3_key=f"crops/c/{i}.jpg")
+            e["images"] = [
+                samples.image("vehicle", data=None, s3_key=f"images/c/{i}-v.jpg"),
+                samples.image("", data=None, s3_key=f"images/c/{i}-x.jpg"),
+            ]
+        if i % 3 == 1:  # no best crop key: the first image's key stands in (rows.py)
+            e["best_crop"] = samples.image("plate", data=None)
+            e["images"] = [samples.image("scene", data=None, s3_key=f"images/c/{i}-s.jpg")]
+        if i == 5:
+            e |= {"access_status": "", "variants": ["ABC123", "A8C123"], "watchlist_hits": ["l1"]}
+            e |= {"lat": None, "lon": None, "received_at": None, "correction_id": "c-5"}
+        out.append(e)
+    return out
+
+
+def _writer(settings: Any, table: str, database: str) -> TableWriter:
+    s = sink_settings(settings, clickhouse_database=database)
+    return TableWriter(client=migrated(s), database=database, mapping=BY_TABLE[table])
+
+
+def _rows(writer: TableWriter, order: str) -> list[tuple[Any, ...]]:
+    return writer.client.query(
+        f"SELECT * EXCEPT (inserted_at) FROM `{writer.database}`.`{writer.mapping.table}` "
+        f"ORDER BY {order}"
+    ).result_rows
+
+
+def _fast(writer: TableWriter, schema: str, values: list[bytes]) -> passthrough.PassThroughInsert:
+    sid = int.from_bytes(values[0][1:5], "big")
+    assert SERDE.current(sid) == schema
+    fast = writer.fast_path(sid, SERDE.written(schema))
+    assert fast is not None
+    return fast
+
+
+@pytest.mark.parametrize(
+    ("table", "schema", "make", "order"),
+    [
+        ("plate_reads", "plate_read", _reads, "read_id"),
+        ("plate_events", "plate_event", _events, "event_id, version"),
+    ],
+)
+def test_clickhouse_builds_the_rows_the_python_path_builds(
+    settings, table, schema, make, order
+) -> None:
+    recs = make(now_ms() - 3_600_000)
+    values = [SERDE.encode(schema, r) for r in recs]
+    sources = [Source("anpr.test.v1", i % 3, 100 + i) for i in range(len(recs))]
+    python = _writer(settings, table, "pt_python")
+    fast = _writer(settings, table, "pt_fast")
+    result = python.insert([SERDE.decode(v) for v in values], sources)
+    assert result.inserted == len(recs) and not result.rejected
+    assert fast.insert_raw(_fast(fast, schema, values), values, sources)
+    expected = _rows(python, order)
+    assert len(expected) == len(recs)
+    assert _rows(fast, order) == expected
+
+
+def _patched(value: bytes, old: bytes, new: bytes) -> bytes:
+    assert old in value
+    return value.replace(old, new, 1)  # the first: the plate, before plate_raw
+
+
+def _bad_reads(base: int) -> dict[str, bytes]:
+    good = samples.plate_read(0, base_ts=base)
+    enc = lambda r: SERDE.encode("plate_read", r)  # noqa: E731
+    plate = good["plate"].encode()
+    return {
+        "time before 2000": enc({**good, "ts": 1000}),
+        "camera id": enc({**good, "camera_id": "../x"}),
+        "plate too long": enc({**good, "plate": "A" * 40}),
+        "inline crop": enc({**good, "crop": samples.image("plate")}),
+        "invalid UTF-8": _patched(enc(good), b"\x0e" + plate, b"\x0e" + b"\xff" + plate[1:]),
+        "trailing bytes": enc(good) + b"\x02\x02",
+        "truncated": enc(good)[:-3],
+    }
+
+
+@pytest.mark.parametrize("case", list(_bad_reads(now_ms())))
+def test_one_bad_record_sends_the_batch_the_slow_way_and_writes_nothing(settings, case) -> None:
+    base = now_ms() - 3_600_000
+    good = [SERDE.encode("plate_read", samples.plate_read(i, base_ts=base)) for i in range(1, 6)]
+    values = [*good[:2], _bad_reads(base)[case], *good[2:]]
+    writer = _writer(settings, "plate_reads", "pt_refused")
+    writer.client.command(f"TRUNCATE TABLE `{writer.database}`.plate_reads")
+    sources = [Source("anpr.test.v1", 0, i) for i in range(len(values))]
+    assert not writer.insert_raw(_fast(writer, "plate_read", good), values, sources)
+    assert _rows(writer, "read_id") == []
+    # the rest of the same batch goes in on its own
+    assert writer.insert_raw(_fast(writer, "plate_read", good), good, sources[:5])
+    assert len(_rows(writer, "read_id")) == 5
+
+
+def test_the_container_reads_back_as_the_records_with_their_positions() -> None:
+    recs = _reads(now_ms())
+    values = [SERDE.encode("plate_read", r) for r in recs]
+    header = avro_container.envelope(SERDE.written("plate_read"))
+    end = b"12345678"
+    body = avro_container.container(
+        header, [avro_container.row(3, 10**12 + i, v, end) for i, v in enumerate(values)]
+    )
+    back = list(fastavro.reader(io.BytesIO(body)))
+    assert [(r["_partition"], r["_offset"], r["_end"]) for r in back] == [
+        (3, 10**12 + i, end) for i in range(len(recs))
+    ]
+    assert [r["plate"] for r in back] == [r["plate"] for r in recs]
+    assert back[0]["ts"] == recs[0]["ts"]  # timestamps stay epoch milliseconds
+
+
+@contextmanager
+def running_sink(s: Any) -> Iterator[ClickHouseSink]:
+    stop = threading.Event()
+    with ExitStack() as stack:
+        sink = build_clickhouse_sink(s, stop, stack)
+        thread = threading.Thread(target=sink.run, name="test-sink", daemon=True)
+        thread.start()
+        try:
+            yield sink
+        finally:
+            stop.set()
+            thread.join(30)
+            assert not thread.is_alive(), "sink did not stop within 30 s"
+
+
+def test_the_sink_passes_good_records_through_and_dead_letters_the_bad(settings) -> None:
+    s = sink_settings(settings)
+    ch = migrated(s)
+    db = s.clickhouse_database
+    base = now_ms() - 3_600_000
+    first = [samples.plate_read(10_000 + i, base_ts=base) for i in range(50)]
+    produce(s, "plate_reads", first)
+    with running_sink(s) as sink:
+        wait_until(
+            lambda: (
+                ch.command(
+                    f"SELECT count() FROM `{db}`.plate_reads WHERE read_id IN {{ids:Array(String)}}",
+                    parameters={"ids": [r["read_id"] for r in first]},
+                )
+                == 50
+            ),
+            60,
+            "the first 50 reads",
+        )
+        assert sink.stats.passed_through >= 50
+        bad = _bad_reads(base)["camera id"]
+        second = [samples.plate_read(20_000 + i, base_ts=base) for i in range(20)]
+        produce(s, "plate_reads", [*second[:10], bad, *second[10:]])
+        wait_until(
+            lambda: (
+                ch.command(
+                    f"SELECT count() FROM `{db}`.plate_reads WHERE read_id IN {{ids:Array(String)}}",
+                    parameters={"ids": [r["read_id"] for r in second]},
+                )
+                == 20
+            ),
+            60,
+            "the 20 good reads of the batch with a bad one",
+        )
+        assert sink.stats.fallbacks >= 1
+    reasons = [d["error"] for d in dead_letters(s, 1)]
+    assert len(reasons) == 1 and "camera_id" in reasons[0], reasons
