@@ -1,13 +1,20 @@
-"""BoloAlert records: one per watchlist entry per passage (alert_id from entry and event ids)."""
+"""BoloAlert records: one per watchlist entry per passage (alert_id from entry and event ids,
+or from entry and read ids when the lookout raised it first: services/enrich/lookout.py)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
+
+from confluent_kafka import Message, Producer
 
 from platestream.ids import stable_id
 from services.enrich.bolo import Entry
 from services.enrich.dedup import Read
-from services.enrich.enrichment import CameraInfo
+from services.enrich.enrichment import CameraInfo, Cameras
+
+logger = logging.getLogger(__name__)
 
 
 def alert_record(
@@ -21,9 +28,12 @@ def alert_record(
     camera: CameraInfo | None,
     received_at: int | None,
     emitted_at: int,
+    alert_id: str | None = None,
 ) -> dict[str, Any]:
+    """``alert_id`` defaults to one per entry per passage; the lookout's alerts (event_id still
+    empty) carry one per entry per read, which the loop keeps when it completes them."""
     return {
-        "alert_id": stable_id(entry.entry_id, event_id),
+        "alert_id": alert_id or stable_id(entry.entry_id, event_id),
         "entry_id": entry.entry_id,
         "list_id": entry.list_id,
         "list_kind": entry.list_kind,
@@ -46,3 +56,83 @@ def alert_record(
         "received_at": received_at,
         "emitted_at": emitted_at,
     }
+
+
+class AlertOut:
+    """Produces one processor's alerts (the loop's, and its lookout's from another thread)."""
+
+    def __init__(
+        self,
+        *,
+        producer: Producer,
+        serde: Any,
+        topic: str,
+        cameras: Cameras,
+        clock: Callable[[], int],
+        on_delivery: Callable[[Any, Message], None],
+    ) -> None:
+        self.producer = producer
+        self.serde = serde
+        self.topic = topic
+        self.subject = f"{topic}-value"
+        self.cameras = cameras
+        self.clock = clock
+        self.on_delivery = on_delivery  # the loop's: a lost alert stops its commits
+
+    def emit(
+        self,
+        entry: Entry,
+        event_id: str,
+        read: Read,
+        plate: str,
+        confidence: float,
+        early: bool,
+        received_at: int | None,
+        alert_id: str | None = None,
+    ) -> None:
+        self._produce(
+            entry, event_id, read, plate, confidence, early, received_at, alert_id, self.on_delivery
+        )
+
+    def lookout(self, entry: Entry, alert_id: str, read: Read) -> None:
+        """An alert the lookout raised ahead of the loop: no passage yet (empty event_id); not
+        in the loop's offsets, since the loop sends it again, complete, when it gets there."""
+        self._produce(
+            entry, "", read, read.plate, read.confidence, True, read.received_at, alert_id, _logged
+        )
+
+    def _produce(
+        self,
+        entry: Entry,
+        event_id: str,
+        read: Read,
+        plate: str,
+        confidence: float,
+        early: bool,
+        received_at: int | None,
+        alert_id: str | None,
+        on_delivery: Callable[[Any, Message], None],
+    ) -> None:
+        rec = alert_record(
+            entry,
+            event_id=event_id,
+            read=read,
+            plate=plate,
+            confidence=confidence,
+            early=early,
+            camera=self.cameras.get(read.camera_id),
+            received_at=received_at,
+            emitted_at=self.clock(),
+            alert_id=alert_id,
+        )
+        self.producer.produce(
+            self.topic,
+            key=read.camera_id.encode(),
+            value=self.serde.encode("bolo_alert", rec, subject=self.subject),
+            on_delivery=on_delivery,
+        )
+
+
+def _logged(err: Any, msg: Message) -> None:
+    if err is not None:
+        logger.warning("lookout alert not delivered to %s: %s", msg.topic(), err)

@@ -67,7 +67,7 @@ def build_processor(settings: EnrichSettings, stack: ExitStack) -> EnrichProcess
             settings.topic(catalogue.CAMERAS.name): cameras.apply,
         },
     )
-    return EnrichProcessor(
+    processor = EnrichProcessor(
         settings=settings,
         consumer=consumer,
         producer=producer,
@@ -78,6 +78,39 @@ def build_processor(settings: EnrichSettings, stack: ExitStack) -> EnrichProcess
         fetch_event=fetch_event,
         read_back=read_back,
     )
+    if settings.enrich_lookout:
+        from services.enrich.lookout import AlertLookout
+
+        lookout_consumer = Consumer(StateFollower.consumer_config(settings.kafka_common()))
+        stack.callback(lookout_consumer.close)
+        processor.lookout = AlertLookout(
+            settings=settings,
+            consumer=lookout_consumer,
+            serde=serde,
+            watchlists=watchlists,
+            cameras=cameras,
+            reads_topic=processor.reads_topic,
+            loop_positions=processor.offsets.next_offsets,
+            loop_times=lambda: processor.handled,
+            alert=processor.alerts_out.lookout,
+        )
+    return processor
+
+
+def run_processor(processor: EnrichProcessor, stop: threading.Event) -> None:
+    """The loop, and its lookout in a thread of its own while the loop runs."""
+    lookout = processor.lookout
+    if lookout is None:
+        processor.run(stop)
+        return
+    done = threading.Event()
+    thread = threading.Thread(target=lookout.run, args=(done,), name="alert-lookout", daemon=True)
+    thread.start()
+    try:
+        processor.run(stop)
+    finally:
+        done.set()
+        thread.join(10)
 
 
 @app.callback()
@@ -99,7 +132,7 @@ def run(ctx: typer.Context) -> None:
 
             serve_metrics(processor, settings.enrich_metrics_port, settings.enrich_metrics_host)
         logger.info("enrich starting (group %s%s)", settings.topic_prefix, settings.enrich_group_id)
-        processor.run(stop)
+        run_processor(processor, stop)
         logger.info("enrich stopped: %s", processor.stats.as_dict())
 
 

@@ -10,6 +10,7 @@ Without either, the correction goes to the dead-letter topic with a clear error.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from platestream.errors import BadInputError
@@ -80,3 +81,28 @@ def corrected(
     else:
         out["confidence"] = 0.0
     return out
+
+
+def latest_event(
+    recent: RecentEvents,
+    rec: dict[str, Any],
+    fetch_event: Callable[[int, int], dict[str, Any] | None] | None,
+    decode: Callable[[bytes], dict[str, Any]],
+) -> dict[str, Any]:
+    """The latest version of the event a correction names: the recent one kept in memory, else
+    the record at the offset the correction carries; BadInputError when neither is found."""
+    event_id = rec["event_id"]
+    kept = recent.get(event_id)
+    event = decode(kept) if kept is not None else None
+    if event is None and fetch_event is not None and rec.get("event_offset") is not None:
+        event = fetch_event(int(rec.get("event_partition") or 0), int(rec["event_offset"]))
+        if event is not None and event.get("event_id") != event_id:
+            raise BadInputError(
+                f"record at the given offset is event {event.get('event_id')}, not {event_id}"
+            )
+    if event is None:
+        raise BadInputError(
+            f"event {event_id} is not among the {len(recent)} recent events and the correction"
+            " carries no event_partition/event_offset to fetch it"
+        )
+    return event

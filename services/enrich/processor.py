@@ -34,11 +34,12 @@ from platestream.runtime import freeze_long_lived
 from platestream.serde import AvroSerde
 from platestream.timeutil import now_ms
 from services.enrich import reads
-from services.enrich.alerts import alert_record
+from services.enrich.alerts import AlertOut
 from services.enrich.bolo import Entry, Watchlists, access_status
-from services.enrich.corrections import RecentEvents, corrected
+from services.enrich.corrections import RecentEvents, corrected, latest_event
 from services.enrich.dedup import DedupConfig, Passage, PassageTracker, Read
 from services.enrich.enrichment import Cameras, event_record
+from services.enrich.lookout import AlertLookout, lookout_alert_id
 from services.enrich.settings import EnrichSettings
 from services.enrich.state import StateFollower
 
@@ -143,10 +144,20 @@ class EnrichProcessor(BatchLoop):
         self.events_topic = t(catalogue.PLATE_EVENTS.name)
         self.alerts_topic = t(catalogue.ALERTS.name)
         self._event_subject = f"{self.events_topic}-value"
-        self._alert_subject = f"{self.alerts_topic}-value"
         self._early = settings.enrich_early_alert_confidence
         self._last_hold_expiry = 0
         self._last_close = 0
+        self.lookout: AlertLookout | None = None  # set by the CLI (services/enrich/lookout.py)
+        # partition -> (when the loop handled its last record, when that record was written)
+        self.handled: dict[tuple[str, int], tuple[int, int]] = {}
+        self.alerts_out = AlertOut(
+            producer=producer,
+            serde=serde,
+            topic=self.alerts_topic,
+            cameras=self.cameras,
+            clock=clock,
+            on_delivery=self.offsets.on_delivery,
+        )
 
     # --- wiring ---------------------------------------------------------------------------------
     def input_topics(self) -> list[str]:
@@ -179,7 +190,9 @@ class EnrichProcessor(BatchLoop):
                 continue
             topic: str = msg.topic()  # type: ignore[assignment]  # set on consumed records
             offset: int = msg.offset()  # type: ignore[assignment]
-            self._handle(msg, (topic, msg.partition() or 0), offset, wall)
+            tp = (topic, msg.partition() or 0)
+            self.handled[tp] = (wall, msg.timestamp()[1])  # how far behind the loop is (lookout.py)
+            self._handle(msg, tp, offset, wall)
         self.stats.gaps, self.stats.gap_reads = self.offsets.gaps, self.offsets.gap_reads
 
     def _handle(self, msg: Message, tp: tuple[str, int], offset: int, wall: int) -> None:
@@ -215,6 +228,21 @@ class EnrichProcessor(BatchLoop):
         if passage is None:
             self.stats.absorbed += 1
             return
+        if self.lookout is not None:
+            for entry in self.lookout.take(read.read_id):  # alerted already: complete it
+                if entry.entry_id not in passage.alerted:
+                    passage.alerted.add(entry.entry_id)
+                    alert_id = lookout_alert_id(entry.entry_id, read.read_id)
+                    self._alert(
+                        entry,
+                        passage.event_id,
+                        read,
+                        read.plate,
+                        read.confidence,
+                        True,
+                        read.received_at,
+                        alert_id,
+                    )
         if (
             read.confidence >= self._early
             and self.watchlists.entries
@@ -293,21 +321,7 @@ class EnrichProcessor(BatchLoop):
     # --- corrections ----------------------------------------------------------------------------
     def _correction(self, rec: dict[str, Any]) -> None:
         event_id = rec["event_id"]
-        kept = self.recent.get(event_id)
-        event = self._serde.decode(kept) if kept is not None else None
-        if event is None and self._fetch_event is not None and rec.get("event_offset") is not None:
-            event = self._fetch_event(
-                int(rec.get("event_partition") or 0), int(rec["event_offset"])
-            )
-            if event is not None and event.get("event_id") != event_id:
-                raise BadInputError(
-                    f"record at the given offset is event {event.get('event_id')}, not {event_id}"
-                )
-        if event is None:
-            raise BadInputError(
-                f"event {event_id} is not among the {len(self.recent)} recent events and the correction"
-                " carries no event_partition/event_offset to fetch it"
-            )
+        event = latest_event(self.recent, rec, self._fetch_event, self._serde.decode)
         out = corrected(event, rec, emitted_at=self._clock())
         camera = self.cameras.get(out["camera_id"])
         hits = self.watchlists.match(
@@ -353,35 +367,8 @@ class EnrichProcessor(BatchLoop):
         self.stats.events += 1
         return payload
 
-    def _alert(
-        self,
-        entry: Entry,
-        event_id: str,
-        read: Read,
-        plate: str,
-        confidence: float,
-        early: bool,
-        received_at: int | None,
-    ) -> None:
-        camera = self.cameras.get(read.camera_id)
-        rec = alert_record(
-            entry,
-            event_id=event_id,
-            read=read,
-            plate=plate,
-            confidence=confidence,
-            early=early,
-            camera=camera,
-            received_at=received_at,
-            emitted_at=self._clock(),
-        )
-        payload = self._serde.encode("bolo_alert", rec, subject=self._alert_subject)
-        self._producer.produce(
-            self.alerts_topic,
-            key=read.camera_id.encode(),
-            value=payload,
-            on_delivery=self.offsets.on_delivery,
-        )
+    def _alert(self, entry: Entry, event_id: str, read: Read, *args: Any, **kw: Any) -> None:
+        self.alerts_out.emit(entry, event_id, read, *args, **kw)
         self._producer.poll(0)
         self.stats.alerts += 1
 

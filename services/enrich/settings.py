@@ -53,6 +53,19 @@ class EnrichSettings(CommonSettings):
     enrich_early_alert_confidence: float = Field(
         default=0.9, ge=0, le=1, description="A single read this confident alerts before close."
     )
+    enrich_lookout: bool = Field(
+        default=True,
+        description="Read ahead of a lagging loop for BOLO hits (services/enrich/lookout.py).",
+    )
+    enrich_lookout_lag_ms: int = Field(
+        default=2000,
+        ge=1,
+        description="How far behind (ms since the read was written) the loop may fall on a reads "
+        "partition before the lookout reads ahead on it.",
+    )
+    enrich_lookout_check_ms: int = Field(
+        default=500, ge=50, le=60_000, description="How often the lookout compares the lags."
+    )
     enrich_recent_events: int = Field(
         default=50_000, ge=0, description="Emitted events kept in memory for corrections."
     )

@@ -160,18 +160,30 @@ class TopicReader:
 
 
 @contextmanager
-def running_enrich(settings: Any, *, timeout: float = 30.0) -> Iterator[Any]:
-    """An EnrichProcessor in a thread, ready (state loaded, partitions assigned); stopped on exit."""
-    from services.enrich.cli import build_processor
+def running_enrich(
+    settings: Any, *, timeout: float = 30.0, batch_pause_s: float = 0.0
+) -> Iterator[Any]:
+    """An EnrichProcessor (and its lookout) in a thread, ready (state loaded, partitions
+    assigned); stopped on exit. ``batch_pause_s``: a pause after every batch, to emulate a
+    machine too slow for the load."""
+    from services.enrich.cli import build_processor, run_processor
 
     stop = threading.Event()
     errors: list[BaseException] = []
     with ExitStack() as stack:
         processor = build_processor(settings, stack)
+        if batch_pause_s:
+            process = processor.process
+
+            def slow(msgs: list[Any]) -> None:
+                process(msgs)
+                time.sleep(batch_pause_s)
+
+            processor.process = slow  # type: ignore[method-assign]
 
         def target() -> None:
             try:
-                processor.run(stop)
+                run_processor(processor, stop)
             except BaseException as exc:
                 errors.append(exc)
 
