@@ -324,7 +324,11 @@ class ClickHouseSink:
         check), they are decoded here and join the table's records, the bad ones rejected."""
         msgs = buf.raw[sid]
         writer = self.writers[buf.mapping.table]
-        fast = writer.fast_path(sid, self.serde.written(buf.mapping.schema))
+        fast = (
+            writer.fast_path(sid, self.serde.written(buf.mapping.schema))
+            if len(msgs) >= self.settings.sink_passthrough_min_rows
+            else None
+        )
         sources = [Source(*position(m)) for m in msgs]
         if fast is not None and writer.insert_raw(fast, [m.value() or b"" for m in msgs], sources):
             self.stats.inserted += len(msgs)
@@ -332,7 +336,7 @@ class ClickHouseSink:
             table = buf.mapping.table
             self.stats.per_table[table] = self.stats.per_table.get(table, 0) + len(msgs)
         else:
-            self.stats.fallbacks += 1
+            self.stats.fallbacks += fast is not None
             for msg, source in zip(msgs, sources, strict=True):
                 rec = self._decoded(buf.mapping, msg, batch)
                 if rec is not None:

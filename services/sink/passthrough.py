@@ -127,9 +127,11 @@ def _common_checks() -> list[str]:
 
 
 def _text_checks(names: Sequence[str], arrays: Sequence[str]) -> list[str]:
-    return [f"isValidUTF8(ifNull({n}, ''))" for n in names] + [
-        f"arrayAll(x -> isValidUTF8(x), {a})" for a in arrays
-    ]
+    """One check that every text is valid UTF-8: the texts joined by a newline (an ASCII byte,
+    so a sequence cut short in one text cannot be completed by the next) checked once; a
+    dozen separate checks cost ClickHouse more to plan than to run on a small batch."""
+    parts = [f"ifNull({n}, '')" for n in names] + [f"arrayStringConcat({a}, '\\n')" for a in arrays]
+    return [f"isValidUTF8(concatWithSeparator('\\n', {', '.join(parts)}))"]
 
 
 def _reads() -> tuple[dict[str, str], list[str]]:

@@ -63,6 +63,12 @@ class SinkSettings(CommonSettings):
         description="Send passages and reads to ClickHouse as record bytes for it to decode "
         "(services/sink/passthrough.py) instead of decoding them in Python.",
     )
+    sink_passthrough_min_rows: int = Field(
+        default=500,
+        ge=1,
+        description="Fewer records of one schema in a batch are decoded in Python: below about "
+        "this many, ClickHouse's fixed cost per statement outweighs what the pass-through saves.",
+    )
     sink_backoff_initial_s: float = Field(default=0.5, gt=0)
     sink_backoff_max_s: float = Field(default=10.0, gt=0)
     sink_metrics_port: int = 9103

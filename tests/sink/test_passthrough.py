@@ -171,7 +171,7 @@ def running_sink(s: Any) -> Iterator[ClickHouseSink]:
 
 
 def test_the_sink_passes_good_records_through_and_dead_letters_the_bad(settings) -> None:
-    s = sink_settings(settings)
+    s = sink_settings(settings, sink_passthrough_min_rows=1)  # this test's batches are small
     ch = migrated(s)
     db = s.clickhouse_database
     base = now_ms() - 3_600_000
@@ -207,3 +207,25 @@ def test_the_sink_passes_good_records_through_and_dead_letters_the_bad(settings)
         assert sink.stats.fallbacks >= 1
     reasons = [d["error"] for d in dead_letters(s, 1)]
     assert len(reasons) == 1 and "camera_id" in reasons[0], reasons
+
+
+def test_small_batches_are_decoded_in_python(settings) -> None:
+    s = sink_settings(settings)  # the default minimum: 500 records of one schema
+    ch = migrated(s)
+    base = now_ms() - 3_600_000
+    reads = [samples.plate_read(30_000 + i, base_ts=base) for i in range(40)]
+    produce(s, "plate_reads", reads)
+    with running_sink(s) as sink:
+        wait_until(
+            lambda: (
+                ch.command(
+                    f"SELECT count() FROM `{s.clickhouse_database}`.plate_reads "
+                    "WHERE read_id IN {ids:Array(String)}",
+                    parameters={"ids": [r["read_id"] for r in reads]},
+                )
+                == 40
+            ),
+            60,
+            "the 40 reads",
+        )
+        assert sink.stats.passed_through == 0 and sink.stats.fallbacks == 0
