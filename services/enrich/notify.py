@@ -4,8 +4,9 @@ The same channels carry anomalies (clone, misread, overstay: notify_anomalies.py
 whose ``kinds`` name them, with the anomaly id where an alert has its alert id.
 
 Engine-agnostic: ``Notifier.handle(alert)`` delivers one alert to every target its routes name and
-returns the outcome records; the faust app (``notify_app.py``) feeds it alerts and keeps the
-table of what was already delivered, so an alert seen twice is delivered once per target.
+returns the outcome records; the faust app (``notify_app.py``) feeds it alerts and skips the
+targets already delivered to (read back from the deliveries topic, ``notify_delivered.py``), so an
+alert seen twice is delivered once per target.
 
 Webhooks are POSTed as JSON with ``X-Platestream-Signature: sha256=<hex HMAC-SHA256 of
 "<timestamp>.<body>" under the shared secret>`` and ``X-Platestream-Timestamp``, so a receiver can

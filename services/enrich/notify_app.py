@@ -1,16 +1,17 @@
-"""The notifier as a faust-streaming app: alerts and anomalies in, deliveries out, a table of what
-was delivered.
+"""The notifier as a faust-streaming app: alerts and anomalies in, deliveries out.
 
-Low rate and I/O bound (HTTP, MQTT, SMTP), so faust's per-message overhead does not matter here and
-its table with a changelog gives the dedup state for free: ``delivered[delivery_id]`` is set after
-a successful delivery, so an alert record seen twice (a re-emitted alert after an enrich restart,
-a redelivered record after a notifier restart) is delivered once per target. Alerts are keyed by
-camera, so both copies land in the same partition and are handled in order by one agent.
-The table is written (and its changelog flushed) after the delivery, so delivery is at-least-once:
-a notifier restarted after a crash has been seen to deliver an alert again (docs/faults.md);
+Low rate and I/O bound (HTTP, MQTT, SMTP), so faust's per-message overhead does not matter here.
+What was delivered is read back from the deliveries topic itself (notify_delivered.py: at start
+and after each assignment, read to every partition's EOF, before an agent handles a record), so an
+alert record seen twice (a re-emitted alert after an enrich restart, a redelivered record after a
+notifier restart) is delivered once per target. A faust table with a changelog did this before,
+but its recovery on the local broker ended early (wrong high watermark) and the restarted notifier
+delivered again. Alerts are keyed by camera, so both copies land in the same partition and are
+handled in order by one agent. The outcome is produced (and flushed) after the delivery, so
+delivery is at-least-once: a notifier killed in between delivers that one again (docs/faults.md);
 receivers can dedupe on ``X-Platestream-Alert-Id``. Anomalies (anpr.anomalies.v1: clone, misread,
-overstay) follow the same path in an agent of their own, with their own table, to the routes whose
-``kinds`` name them (notify_anomalies.py).
+overstay) follow the same path in an agent of their own to the routes whose ``kinds`` name them
+(notify_anomalies.py).
 """
 
 from __future__ import annotations
@@ -21,14 +22,17 @@ import time
 from typing import Any
 
 import faust
+from confluent_kafka import Consumer
 
 from platestream import topics as catalogue
 from platestream.errors import SerdeError
 from platestream.gaps import GapWatch
 from platestream.kafka import faust_credentials  # TLS/SASL settings -> faust credentials
 from platestream.serde import AvroSerde
+from platestream.state import StateFollower
 from services.enrich import notify_anomalies as anomalies
 from services.enrich.notify import Notifier, delivery_id, message_id, targets_for
+from services.enrich.notify_delivered import DeliveredLog
 from services.enrich.notify_metrics import NotifyMetrics
 from services.enrich.routes import RouteTable
 from services.enrich.settings import NotifySettings
@@ -41,8 +45,6 @@ def read_back(
 ) -> list[tuple[int, bytes | None, bytes | None]]:
     """The records at ``offsets`` of one partition, read with a throwaway consumer (blocking)."""
     import uuid
-
-    from confluent_kafka import Consumer
 
     from platestream.kafka import consumer_config, read_offsets
 
@@ -99,9 +101,12 @@ def build_notify_app(
     deliveries = app.topic(deliveries_topic, value_serializer="raw", key_serializer="raw")
     dlq_topic = settings.topic(catalogue.dead_letter_topic("notify").name)
     dlq = app.topic(dlq_topic, value_serializer="raw", key_serializer="raw")
-    # keys and values use faust's table codecs (json): delivery id -> {"ts", "attempts"}
-    delivered = app.Table(
-        "delivered", default=None, partitions=catalogue.partitions_for(catalogue.ALERTS, settings)
+    # one set for alerts and anomalies: a delivery id names the message, channel and target
+    delivered = DeliveredLog(
+        topic=deliveries_topic,
+        serde=serde,
+        consumer=lambda: Consumer(StateFollower.consumer_config(settings.kafka_common())),
+        horizon_ms=catalogue.ALERTS.retention_ms,  # no older alert is left to deliver again
     )
 
     async def kafka_send(topic: str, key: bytes, value: bytes) -> None:
@@ -124,15 +129,11 @@ def build_notify_app(
         key_serializer="raw",
         partitions=catalogue.partitions_for(catalogue.ANOMALIES, settings),
     )
-    # anomaly deliveries have a table of their own: a table is partitioned like its source topic
-    delivered_anomalies = app.Table(
-        "delivered-anomalies",
-        default=None,
-        partitions=catalogue.partitions_for(catalogue.ANOMALIES, settings),
-    )
     gaps = {alerts_topic: GapWatch(), anomalies_topic: GapWatch()}
 
     async def on_assigned(app: Any, assigned: Any, **_: Any) -> None:
+        # the previous owner of these partitions may have delivered records we are about to see
+        delivered.mark_stale()
         for topic, watch in gaps.items():
             watch.forget({tp.partition for tp in assigned if tp.topic == topic})
 
@@ -166,15 +167,17 @@ def build_notify_app(
     async def deliver_to(
         msg: dict[str, Any],
         targets: list[Any],
-        table: Any,
         raw: tuple[bytes, bytes | None, tuple[str, int, int]],
     ) -> None:
-        """Deliver one alert or anomaly to each target not yet in ``table``; record outcomes."""
+        """Deliver one alert or anomaly to each target it was not yet delivered to; record
+        outcomes."""
         msg_id = message_id(msg)
         value, key, source = raw
+        await delivered.current()
+        m.delivered_ids.set(len(delivered))
         for route in targets:
             did = delivery_id(msg_id, route.channel, route.target)
-            if table.get(did):
+            if did in delivered:
                 logger.info(
                     "%s already delivered to %s (%s[%d]@%d); skipping",
                     msg_id,
@@ -192,9 +195,10 @@ def build_notify_app(
                 value=serde.encode("alert_delivery", rec, subject=f"{deliveries_topic}-value"),
             )
             if outcome.status == "delivered":
-                table[did] = {"ts": rec["ts"], "attempts": outcome.attempts}
-                # Send the table's changelog record now rather than on faust's next buffer
-                # flush: a notifier killed in between re-delivers the message after its restart.
+                delivered.add(did, rec["ts"])
+                m.delivered_ids.set(len(delivered))
+                # Send the outcome now rather than on faust's next buffer flush: it is what a
+                # restarted notifier reads to know this target has the message.
                 await app.producer.flush()
             else:
                 await dead_letter(
@@ -216,9 +220,7 @@ def build_notify_app(
             return None
         m.alert_seen(alert)
         await routes_ready()
-        await deliver_to(
-            alert, targets_for(alert, routes.current()), delivered, (value, key, source)
-        )
+        await deliver_to(alert, targets_for(alert, routes.current()), (value, key, source))
         return str(alert["alert_id"])
 
     async def handle_anomaly(
@@ -233,7 +235,7 @@ def build_notify_app(
         await routes_ready()
         targets = anomalies.anomaly_targets(record, routes.current())
         raw = (value, key, source)
-        await deliver_to(anomalies.message(record), targets, delivered_anomalies, raw)
+        await deliver_to(anomalies.message(record), targets, raw)
         return str(record["anomaly_id"])
 
     async def consume(stream: Any, handle: Any) -> Any:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from platestream.timeutil import now_ms
 
@@ -33,6 +33,11 @@ class NotifyMetrics:
             "Time to deliver one alert on one route, retries included, seconds.",
             ["channel"],
             buckets=DELIVERY_BUCKETS,
+            registry=r,
+        )
+        self.delivered_ids = Gauge(
+            "platestream_notify_delivered_ids",
+            "Delivery ids held to deliver once per target (read back from the deliveries topic).",
             registry=r,
         )
         self.dead_letters = Counter(

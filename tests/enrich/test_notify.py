@@ -181,7 +181,7 @@ def test_notifier_delivers_once_per_target_with_retries(settings, tmp_path) -> N
         import paho.mqtt.client as mqtt
 
         sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-        sub.on_message = lambda c, u, m: received.append(m.payload)
+        sub.on_message = lambda c, u, m: received.append(bytes(m.payload))
         sub.connect("127.0.0.1", 1883)
         sub.subscribe(mqtt_topic, qos=1)
         sub.loop_start()
