@@ -20,7 +20,7 @@ from platestream.plates import normalise
 from services.detect import models
 from services.detect.ocr import PpOcrDet, PpOcrRec
 from services.detect.pipeline import VEHICLE_CLASSES, Pipeline, tiled
-from services.detect.reader import PlateReader, ReaderConfig
+from services.detect.reader import PlateReader, ReaderConfig, Recogniser
 from services.detect.settings import EasyOcrBackend, OnnxBackend, ReaderOptions, UltralyticsBackend
 from services.detect.types import Box, Candidate, Detection, Reading
 from services.detect.yolo import YoloOnnx
@@ -35,8 +35,25 @@ def _threads(n: int) -> int:
     return n or max(1, os.cpu_count() or 1)
 
 
+def make_recognisers(opts: ReaderOptions, threads: int) -> tuple[Recogniser, Recogniser | None]:
+    """The reader's recogniser and, for ``both``, the second one (PP-OCR first, the plate model second)."""
+    from services.detect.platerec import SHIPPED_MODEL, PlateRec
+
+    plate = (
+        PlateRec(opts.plate_model or SHIPPED_MODEL, threads=threads)
+        if opts.recogniser != "ppocr"
+        else None
+    )
+    if opts.recogniser == "plate" and plate is not None:
+        return plate, None
+    ppocr = PpOcrRec(
+        models.shipped_path("ocr_rec"), models.shipped_path("ocr_dict"), threads=threads
+    )
+    return ppocr, plate
+
+
 def make_reader(opts: ReaderOptions, threads: int) -> PlateReader:
-    rec = PpOcrRec(models.shipped_path("ocr_rec"), models.shipped_path("ocr_dict"), threads=threads)
+    rec, extra_rec = make_recognisers(opts, threads)
     det = PpOcrDet(models.shipped_path("ocr_det"), threads=threads) if opts.line_detection else None
     cfg = ReaderConfig(
         margin_x=opts.margin_x,
@@ -45,7 +62,11 @@ def make_reader(opts: ReaderOptions, threads: int) -> PlateReader:
         format_bonus=opts.format_bonus,
         top_k=opts.top_k,
     )
-    return PlateReader(rec=rec, line_det=det, config=cfg)
+    return PlateReader(rec=rec, line_det=det, config=cfg, extra_rec=extra_rec)
+
+
+def _rec_name(opts: ReaderOptions) -> str:
+    return {"ppocr": "ppocrv6", "plate": "plate-rec", "both": "ppocrv6+plate-rec"}[opts.recogniser]
 
 
 def _vehicle_fn(threads: int):  # type: ignore[no-untyped-def]
@@ -77,7 +98,7 @@ def build_onnx(cfg: OnnxBackend) -> Pipeline:
         return found
 
     return Pipeline(
-        name=f"onnx:{path.name}+ppocrv6",
+        name=f"onnx:{path.name}+{_rec_name(cfg.reader)}",
         detect=detect_fn,
         reader=make_reader(cfg.reader, threads),
         vehicles=_vehicle_fn(threads) if cfg.vehicles else None,
@@ -117,7 +138,7 @@ def build_ultralytics(cfg: UltralyticsBackend) -> Pipeline:
 
     threads = _threads(0)
     return Pipeline(
-        name=f"ultralytics:{cfg.weights.name}@{cfg.device}+ppocrv6",
+        name=f"ultralytics:{cfg.weights.name}@{cfg.device}+{_rec_name(cfg.reader)}",
         detect=detect,
         reader=make_reader(cfg.reader, threads),
         vehicles=_vehicle_fn(threads) if cfg.vehicles else None,

@@ -1,4 +1,4 @@
-"""`platestream detect` (the stage) and `platestream bench accuracy|detect|synth` (its benchmarks)."""
+"""`platestream detect` (the stage) and `platestream bench accuracy|crops|detect|synth` (its benchmarks)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def run() -> None:
     stop = threading.Event()
     install_stop_handlers(stop)
     pipeline = backends.build(
-        backends.with_worker_threads(settings.detect_backend, settings.detect_workers)
+        backends.with_worker_threads(settings.backend(), settings.detect_workers)
     )
     metrics = DetectMetrics()
     metrics.serve(settings.detect_metrics_port, settings.detect_metrics_host)
@@ -87,7 +87,7 @@ def read_image(
     from services.detect.settings import DetectSettings
 
     settings = load(DetectSettings)
-    pipeline = backends.build(settings.detect_backend)
+    pipeline = backends.build(settings.backend())
     fmts = formats_for(formats.split(","))
     for path in images:
         img = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -104,7 +104,7 @@ def read_image(
 
 
 def register_bench(bench_app: typer.Typer) -> None:
-    """`platestream bench accuracy|detect|synth`."""
+    """`platestream bench accuracy|crops|detect|synth`."""
 
     @bench_app.command("accuracy")
     def bench_accuracy(
@@ -132,12 +132,22 @@ def register_bench(bench_app: typer.Typer) -> None:
         tiles: Annotated[
             str, typer.Option(help="Small-plate tiling: off | fallback | always.")
         ] = "fallback",
+        recogniser: Annotated[
+            str, typer.Option(help="Text recogniser: ppocr | plate | both.")
+        ] = "ppocr",
+        threads: Annotated[int, typer.Option(help="onnxruntime threads (0: one per core).")] = 0,
     ) -> None:
         """Recall (IoU>=0.3), exact accuracy per folder and plate size, confusions, accuracy per threshold."""
         from services.detect import accuracy_report, backends, bench_accuracy
-        from services.detect.settings import OnnxBackend
+        from services.detect.settings import OnnxBackend, ReaderOptions
 
-        backend = backends.build(OnnxBackend(tiles=tiles))  # type: ignore[arg-type]
+        backend = backends.build(
+            OnnxBackend(
+                tiles=tiles,  # type: ignore[arg-type]
+                threads=threads,
+                reader=ReaderOptions(recogniser=recogniser),  # type: ignore[arg-type]
+            )
+        )
         samples = bench_accuracy.load_dataset(dataset)
         per_group = bench_accuracy.formats_by_group(samples, tuple(formats.split(",")))
         report = bench_accuracy.evaluate(backend, samples, per_group, limit=limit)
@@ -149,6 +159,32 @@ def register_bench(bench_app: typer.Typer) -> None:
         if plot:
             accuracy_report.plot(report, plot, f"platestream bench accuracy: {dataset.name}")
             typer.echo(f"wrote {plot}")
+
+    @bench_app.command("crops")
+    def bench_crops(
+        dataset: Annotated[
+            Path, typer.Option(help="Folder of images + OpenALPR .txt labels (recursive).")
+        ],
+        recogniser: Annotated[
+            str, typer.Option(help="Text recogniser: ppocr | plate | both.")
+        ] = "ppocr",
+        threads: Annotated[int, typer.Option(help="onnxruntime threads.")] = 1,
+        json_out: Annotated[
+            Path | None, typer.Option("--json", help="Write the figures as JSON here.")
+        ] = None,
+        limit: Annotated[int | None, typer.Option(help="Only the first N images.")] = None,
+    ) -> None:
+        """The reader alone on the labelled plate boxes (no detector): exact per folder, ms per crop."""
+        from services.detect import backends, bench_crops
+        from services.detect.settings import ReaderOptions
+
+        opts = ReaderOptions(recogniser=recogniser)  # type: ignore[arg-type]
+        report = bench_crops.evaluate(backends.make_reader(opts, threads), dataset, limit=limit)
+        typer.echo(bench_crops.render(report, recogniser))
+        if json_out:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            json_out.write_text(json.dumps(report, indent=2), encoding="utf-8")
+            typer.echo(f"wrote {json_out}")
 
     @bench_app.command("detect")
     def bench_detect(

@@ -1,4 +1,4 @@
-"""`platestream models prepare|list`: export the shipped plate detector to ONNX and check model files."""
+"""`platestream models prepare|list|train`: export the plate detector, check model files, train the recogniser."""
 
 from __future__ import annotations
 
@@ -47,4 +47,35 @@ def list_models() -> None:
     typer.echo(
         f"{'plate_onnx':13} exported from plate_pt by `platestream models prepare`: "
         f"{onnx if onnx.is_file() else 'MISSING (run platestream models prepare)'}"
+    )
+
+
+@app.command("train")
+def train(
+    out: Annotated[
+        Path, typer.Option(help="Where plate-rec.onnx, its .json and train.log are written.")
+    ] = Path("var/plate-rec"),
+    minutes: Annotated[float, typer.Option(help="Wall-clock budget of the training.")] = 40.0,
+    seed: Annotated[int, typer.Option(help="Seed of the weights and the rendered data.")] = 7,
+    threads: Annotated[int, typer.Option(min=1, help="torch threads (CPU cores used).")] = 1,
+    steps: Annotated[
+        int | None,
+        typer.Option(help="Exact number of steps (reproduces a run); default: fit the minutes."),
+    ] = None,
+    schedule_steps: Annotated[
+        int | None,
+        typer.Option(help="Length of the learning-rate schedule (default: the step count)."),
+    ] = None,
+) -> None:
+    """Train the plate recogniser (CRNN + CTC) on rendered synthetic plates; export ONNX + JSON."""
+    from services.detect.train.loop import TrainConfig
+    from services.detect.train.run import run
+
+    cfg = TrainConfig(
+        minutes=minutes, seed=seed, threads=threads, steps=steps, schedule_steps=schedule_steps
+    )
+    meta = run(cfg, out)
+    typer.echo(
+        f"{meta['training_steps']} steps in {meta['train_seconds']} s; "
+        f"held-out exact {meta['held_out_exact']}; model in {out}"
     )

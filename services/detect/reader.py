@@ -9,6 +9,8 @@ The cascade, cheapest first:
    plate format and is tallest.
 Every candidate is scored by its decoding log-probability per character, a bonus for fitting a
 specific format, and its line height; the best one wins, the others become the top-k candidates.
+With a second recogniser (``extra_rec``, e.g. the project's own plate model next to PP-OCR) every
+view is read by both and their candidates compete in the same ranking.
 """
 
 from __future__ import annotations
@@ -16,15 +18,24 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from platestream.plate_formats import BY_NAME, FORMATS, PlateFormat
 from services.detect import ctc
-from services.detect.ocr import PpOcrDet, PpOcrRec
+from services.detect.ocr import PpOcrDet
 from services.detect.types import Box, Candidate, Reading
 
 logger = logging.getLogger(__name__)
+
+
+class Recogniser(Protocol):
+    """A text-line recogniser: crops in, ``(T, len(charset))`` CTC probabilities out (0 = blank)."""
+
+    charset: list[str]
+
+    def recognise(self, crops: list[np.ndarray]) -> list[np.ndarray]: ...
 
 
 @dataclass(frozen=True)
@@ -73,19 +84,20 @@ def crop(img: np.ndarray, box: Box) -> np.ndarray:
 
 
 class PlateReader:
-    """Reads plate text from crops with a PP-OCR recogniser and, optionally, its line detector."""
+    """Reads plate text from crops with one or two recognisers and, optionally, a line detector."""
 
     def __init__(
         self,
         *,
-        rec: PpOcrRec,
+        rec: Recogniser,
         line_det: PpOcrDet | None = None,
         config: ReaderConfig | None = None,
+        extra_rec: Recogniser | None = None,
     ) -> None:
         self.rec = rec
         self.line_det = line_det
         self.config = config or ReaderConfig()
-        self._fold_index = ctc.folding_matrix(rec.charset)
+        self._recs = [(r, ctc.folding_matrix(r.charset)) for r in (rec, extra_rec) if r is not None]
 
     # -- decoding -------------------------------------------------------------------------------
     def _size_term(self, rel_size: float) -> float:
@@ -139,8 +151,13 @@ class PlateReader:
             views.extend(self._line_views(plate))
         elif w / h < self.config.two_line_aspect:
             views.extend(self._projection_views(plate))
-        probs = self.rec.recognise([v for v, _, _ in views])
-        folded = [ctc.squeeze_blanks(ctc.fold(p, self._fold_index)) for p in probs]
+        crops = [v for v, _, _ in views]
+        folded = [
+            ctc.squeeze_blanks(ctc.fold(p, folding))
+            for rec, folding in self._recs
+            for p in rec.recognise(crops)
+        ]
+        views = views * len(self._recs)  # one entry per (recogniser, view), in that order
         frees = [ctc.greedy(p) for p in folded]
         # format decoding (the costly part) only for the views whose free reading ranks best
         ranked = sorted(
@@ -159,7 +176,7 @@ class PlateReader:
                 self._decode(
                     folded[i],
                     frees[i],
-                    formats if rank < self.config.decode_views else (),
+                    formats if rank < self.config.decode_views * len(self._recs) else (),
                     lines,
                     rel,
                 )

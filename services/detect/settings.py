@@ -6,10 +6,12 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from platestream.settings import CommonSettings
 from services.detect.models import DEFAULT_MODEL_DIR
+
+Recogniser = Literal["ppocr", "plate", "both"]
 
 
 class ReaderOptions(BaseModel):
@@ -37,6 +39,29 @@ class ReaderOptions(BaseModel):
         default=True, description="Find text lines in the crop (two-line plates, dealer text)."
     )
     top_k: int = Field(default=5, ge=1, le=20)
+    recogniser: Recogniser = Field(
+        default="ppocr",
+        description="Which text recogniser reads the crops: PP-OCRv6 (ppocr), the project's own "
+        "plate model (plate), or both with their candidates ranked together (both).",
+    )
+    plate_model: Path | None = Field(
+        default=None,
+        description="The plate recogniser's ONNX file (default: the shipped "
+        "services/detect/weights/plate-rec.onnx); its .json must sit next to it.",
+    )
+
+    @model_validator(mode="after")
+    def _plate_model_exists(self) -> ReaderOptions:
+        if self.recogniser != "ppocr":
+            from services.detect.platerec import SHIPPED_MODEL
+
+            path = self.plate_model or SHIPPED_MODEL
+            if not path.is_file() or not path.with_suffix(".json").is_file():
+                raise ValueError(
+                    f"recogniser {self.recogniser!r} needs {path} and {path.with_suffix('.json')} "
+                    "(train one with `platestream models train`)"
+                )
+        return self
 
 
 class OnnxBackend(BaseModel):
@@ -146,3 +171,18 @@ class DetectSettings(CommonSettings):
         default="127.0.0.1", description="Prometheus bind address (0.0.0.0 in containers)."
     )
     detect_group_id: str = "platestream-detect"
+    detect_recogniser: Recogniser | None = Field(
+        default=None,
+        description="Shortcut for the backend's reader.recogniser (ppocr | plate | both); "
+        "when set it overrides the value in PLATESTREAM_DETECT_BACKEND.",
+    )
+
+    def backend(self) -> OnnxBackend | UltralyticsBackend | EasyOcrBackend:
+        """The backend configuration with ``detect_recogniser`` applied to its reader."""
+        cfg = self.detect_backend
+        if self.detect_recogniser is None or isinstance(cfg, EasyOcrBackend):
+            return cfg
+        reader = ReaderOptions.model_validate(
+            {**cfg.reader.model_dump(), "recogniser": self.detect_recogniser}
+        )
+        return cfg.model_copy(update={"reader": reader})

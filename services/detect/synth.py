@@ -37,6 +37,14 @@ US_STATES = (
     "NEW JERSEY",
     "OHIO",
     "ARIZONA",
+    "PENNSYLVANIA",
+    "GEORGIA",
+    "NORTH CAROLINA",
+    "MICHIGAN",
+    "VIRGINIA",
+    "WASHINGTON",
+    "MASSACHUSETTS",
+    "COLORADO",
 )
 US_SLOGANS = (
     "dmv.ca.gov",
@@ -47,6 +55,14 @@ US_SLOGANS = (
     "Garden State",
     "Birthplace of Aviation",
     "Grand Canyon State",
+    "visitPA.com",
+    "Peach State",
+    "First in Flight",
+    "Great Lakes State",
+    "Virginia is for Lovers",
+    "Evergreen State",
+    "The Spirit of America",
+    "Colorful Colorado",
 )
 BR_CITIES = ("SP-SAO PAULO", "RJ-RIO DE JANEIRO", "MG-BELO HORIZONTE", "BA-SALVADOR", "PR-CURITIBA")
 EU_CODES = {"DE": "D", "FR": "F", "NL": "NL", "ES": "E", "IT": "I", "PL": "PL"}
@@ -104,6 +120,13 @@ def plate_spec(rng: random.Random, region: str) -> PlateSpec:
             3: "LLLLDD",
             4: "LLDDDDD",
             5: "LDDLLL",
+            8: "LLLDDDD",
+            9: "LLLDDDD",
+            10: "LLLDDDD",
+            11: "LLLDDDD",
+            12: "LLLDDDD",
+            13: "LLLDDDD",
+            14: "DDDLLL",
         }.get(state, "LLLDDD")
         t = _rand(rng, pattern)
         return PlateSpec(

@@ -31,3 +31,12 @@ def test_same_seed_same_plate() -> None:
     b = synth.render_sample(random.Random("x"), "eu")
     assert a[2] == b[2] and a[1] == b[1]
     assert (a[0] == b[0]).all()
+
+
+def test_us_plates_cover_fifteen_state_styles() -> None:
+    styles = {synth.plate_spec(random.Random(f"us-styles:{i}"), "us").style for i in range(400)}
+    assert len(synth.US_STATES) == len(synth.US_SLOGANS) >= 15
+    assert len(styles) >= 15
+    for i in range(40):
+        spec = synth.plate_spec(random.Random(f"us-formats:{i}"), "us")
+        assert match(spec.text, formats_for(["US"])), spec

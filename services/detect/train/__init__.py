@@ -1,0 +1,1 @@
+"""Training the project's own plate recogniser (`platestream models train`): data, model, loop, export."""

@@ -1,0 +1,144 @@
+"""The training loop: CTC loss on rendered batches, a step-based schedule, held-out accuracy per epoch."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from services.detect import ctc
+from services.detect.train import data
+from services.detect.train.model import Crnn
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What `platestream models train` was asked for; with ``steps`` set, the run is reproducible."""
+
+    minutes: float = 40.0
+    seed: int = 7
+    threads: int = 1
+    steps: int | None = None  # None: as many as fit in ``minutes`` (measured after 20 steps)
+    # length of the learning-rate schedule (default: ``steps``, or the planned count); a run that
+    # ran out of minutes before its plan is reproduced with its steps and its planned count
+    schedule_steps: int | None = None
+    batch_size: int = 32
+    lr: float = 2e-3
+    epoch_steps: int = 250  # an "epoch" of the endless rendered stream: logged and evaluated
+    val_per_region: int = 100
+
+
+@dataclass
+class TrainResult:
+    net: Crnn
+    steps: int
+    seconds: float
+    schedule_steps: int = 0
+    held_out: dict[str, float] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def ctc_loss() -> nn.CTCLoss:
+    return nn.CTCLoss(blank=0, zero_infinity=True)
+
+
+def train_step(
+    net: Crnn, opt: torch.optim.Optimizer, x: np.ndarray, texts: list[str], loss_fn: nn.CTCLoss
+) -> float:
+    """One optimiser step on a batch; returns the CTC loss before the step."""
+    net.train()
+    log_probs = net(torch.from_numpy(x)).permute(1, 0, 2)  # (T, N, C) for CTCLoss
+    targets, lengths = data.encode(texts)
+    frames = torch.full((x.shape[0],), log_probs.shape[0], dtype=torch.long)
+    loss = loss_fn(log_probs, torch.from_numpy(targets), frames, torch.from_numpy(lengths))
+    opt.zero_grad()
+    loss.backward()
+    nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+    opt.step()
+    return float(loss.item())
+
+
+def evaluate(net: Crnn, samples: list[data.Sample]) -> dict[str, float]:
+    """Exact-match share of greedy CTC readings, per region and overall."""
+    from services.detect.platerec import prepare
+
+    net.eval()
+    hits: dict[str, list[bool]] = {}
+    with torch.no_grad():
+        for i in range(0, len(samples), 64):
+            chunk = samples[i : i + 64]
+            x = torch.from_numpy(np.stack([prepare(s.crop) for s in chunk]))
+            probs = net(x).exp().numpy()
+            for s, p in zip(chunk, probs, strict=True):
+                hits.setdefault(s.region, []).append(ctc.greedy(p).text == s.text)
+    out = {region: float(np.mean(v)) for region, v in sorted(hits.items())}
+    out["all"] = float(np.mean([h for v in hits.values() for h in v]))
+    return out
+
+
+def _lr(cfg: TrainConfig, step: int, total: int) -> float:
+    warm = min(200, max(1, total // 10))
+    if step < warm:
+        return cfg.lr * (step + 1) / warm
+    return cfg.lr * (
+        0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+    )
+
+
+def train(cfg: TrainConfig, log: Callable[[str], None] = logger.info) -> TrainResult:
+    """Train from scratch; deterministic for a given seed and step count."""
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    net = Crnn()
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    loss_fn = ctc_loss()
+    val = data.held_out(cfg.seed, cfg.val_per_region)
+    log(f"held-out set: {len(val)} crops (key namespace platestream-train-val:{cfg.seed})")
+    total = cfg.steps or 10**9
+    schedule = cfg.schedule_steps
+    budget = cfg.minutes * 60.0
+    start = time.monotonic()
+    result = TrainResult(net, 0, 0.0)
+    losses: list[float] = []
+    step = 0
+    while step < total and time.monotonic() - start < budget:
+        if cfg.steps is None and step == 20:
+            per_step = (time.monotonic() - start) / 20
+            # leave room for the evaluations (about one step's worth of time each 25 steps)
+            total = max(40, int(budget / (per_step * 1.08)))
+            log(f"{per_step:.3f} s per step: planning {total} steps in {cfg.minutes} min")
+        for group in opt.param_groups:
+            group["lr"] = _lr(cfg, step, schedule or (total if total < 10**9 else 10_000))
+        keys = [f"platestream-train:{cfg.seed}:{step}:{i}" for i in range(cfg.batch_size)]
+        x, samples = data.batch(keys)
+        losses.append(train_step(net, opt, x, [s.text for s in samples], loss_fn))
+        step += 1
+        if step % cfg.epoch_steps == 0 or step == total:
+            acc = evaluate(net, val)
+            entry = {
+                "step": step,
+                "loss": float(np.mean(losses)),
+                "seconds": time.monotonic() - start,
+            }
+            entry.update({f"acc_{k}": v for k, v in acc.items()})
+            result.history.append(entry)
+            log(
+                f"epoch {len(result.history)} step {step} loss {entry['loss']:.4f} "
+                f"held-out exact {' '.join(f'{k} {v:.3f}' for k, v in acc.items())} "
+                f"({entry['seconds']:.0f} s)"
+            )
+            losses = []
+    result.steps = step
+    result.schedule_steps = schedule or total
+    result.seconds = time.monotonic() - start
+    result.held_out = evaluate(net, val)
+    log(f"done: {step} steps in {result.seconds:.0f} s; held-out exact {result.held_out}")
+    return result
