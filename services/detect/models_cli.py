@@ -48,6 +48,13 @@ def list_models() -> None:
         f"{'plate_onnx':13} exported from plate_pt by `platestream models prepare`: "
         f"{onnx if onnx.is_file() else 'MISSING (run platestream models prepare)'}"
     )
+    from services.detect.platerec import SHIPPED_MODEL
+
+    typer.echo(
+        f"{'plate_rec':13} trained by `platestream models train` (AGPL-3.0-or-later), used when "
+        f"reader.recogniser is plate|both: "
+        f"{SHIPPED_MODEL if SHIPPED_MODEL.is_file() else 'MISSING'}"
+    )
 
 
 @app.command("train")
