@@ -90,6 +90,7 @@ def build_processor(settings: EnrichSettings, stack: ExitStack) -> EnrichProcess
             watchlists=watchlists,
             cameras=cameras,
             reads_topic=processor.reads_topic,
+            camera_events_topic=processor.camera_events_topic,
             loop_positions=processor.offsets.next_offsets,
             loop_times=lambda: processor.handled,
             alert=processor.alerts_out.lookout,

@@ -3,11 +3,12 @@
 Enrich handles reads in order, so while it catches up on a backlog (a restart, a burst, a slow
 machine) a watchlist hit at the end of the backlog waits for everything before it (21 s at p99 in
 issue 18's runs). The lookout is a thread of the enrich process with a consumer of its own (no
-group, nothing committed): every ``enrich_lookout_check_ms`` it looks, per reads partition the
+group, nothing committed): every ``enrich_lookout_check_ms`` it looks, per input partition the
 loop owns, at how long the last record the loop handled had been written (its timestamp) when
 the loop got to it; where that is more than ``enrich_lookout_lag_ms``, the lookout starts reading
 the partition at its end and
-raises an early alert for every confident read that hits a BOLO entry, within the consume time
+raises an early alert for every confident read (of our detector, or of a device: the camera
+events partitions are watched the same way) that hits a BOLO entry, within the consume time
 of one small batch. It stops reading the partition once the loop has caught up with it, so on
 a loop that keeps up it costs a look at two dicts per check. (Counting the records behind would
 need each partition's end, which the local broker reports wrongly after a large batch.)
@@ -71,6 +72,7 @@ class AlertLookout:
         watchlists: Watchlists,
         cameras: Cameras,
         reads_topic: str,
+        camera_events_topic: str,
         loop_positions: Callable[[], dict[TopicPart, int]],
         loop_times: Callable[[], dict[TopicPart, tuple[int, int]]],
         alert: Callable[[Entry, str, Read], None],
@@ -80,7 +82,7 @@ class AlertLookout:
         self.serde = serde
         self.watchlists = watchlists
         self.cameras = cameras
-        self.reads_topic = reads_topic
+        self.topics = (reads_topic, camera_events_topic)  # detector reads, device reads
         self.loop_positions = loop_positions  # the loop's next offset per owned partition
         self.loop_times = loop_times  # per partition: when the loop handled its last record, and
         # when that record was written (ms): how far behind the loop is
@@ -122,7 +124,7 @@ class AlertLookout:
         """Start reading the partitions the loop lags on, stop those it has caught up with."""
         positions, times = _copied(self.loop_positions), _copied(self.loop_times)
         now = int(time.time() * 1000)
-        owned = {tp: o for tp, o in positions.items() if tp[0] == self.reads_topic}
+        owned = {tp: o for tp, o in positions.items() if tp[0] in self.topics}
         changed = False
         for tp in [tp for tp in self.started_at if tp not in owned]:
             del self.started_at[tp]  # revoked from the loop
@@ -169,10 +171,14 @@ class AlertLookout:
         if tp not in self.started_at or not self.watchlists.entries:
             return
         try:
-            read = reads.from_plate_read(self.serde.decode(msg.value()), tp, msg.offset() or 0)
-            if read.confidence < self.settings.enrich_early_alert_confidence:
+            rec = self.serde.decode(msg.value())
+            read = self._read(rec, tp, msg.offset() or 0)
+            if read is None or read.confidence < self.settings.enrich_early_alert_confidence:
                 return
             camera = self.cameras.get(read.camera_id)
+            device = tp[0] == self.topics[1]
+            if device and camera is not None and reads.device_zone_verdict(rec, camera.zones):
+                return  # outside the camera's zones: the loop drops it too
             zone = camera.zone if camera is not None else None
             hits = self.watchlists.match(
                 read.plate, ts=read.ts, camera_id=read.camera_id, zone=zone
@@ -194,6 +200,14 @@ class AlertLookout:
         if alerted:
             with self._lock:
                 self._notes[read.read_id] = (time.monotonic(), alerted)
+
+    def _read(self, rec: dict[str, Any], tp: TopicPart, offset: int) -> Read | None:
+        """A detector read or a device's (None: the device read no plate)."""
+        if tp[0] == self.topics[0]:
+            return reads.from_plate_read(rec, tp, offset)
+        return reads.from_camera_event(
+            rec, tp, offset, default_confidence=self.settings.enrich_device_confidence
+        )
 
     def _forget_old(self) -> None:
         cutoff = time.monotonic() - NOTE_TTL_S

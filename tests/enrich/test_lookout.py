@@ -11,7 +11,7 @@ from platestream import topics as catalogue
 from platestream.timeutil import now_ms
 from services.enrich.lookout import lookout_alert_id
 
-from .helpers import bolo_entry, plate_read, running_enrich
+from .helpers import bolo_entry, camera_event, plate_read, running_enrich
 
 pytestmark = pytest.mark.integration
 
@@ -20,8 +20,18 @@ EVENTS = catalogue.PLATE_EVENTS.name
 BACKLOG = 20_000
 
 
+def _send(pipe, device: bool, rid: str, camera: str, plate: str, ts: int) -> None:
+    """A read of our detector, or a device's camera event (its event id is the read id)."""
+    if device:
+        topic = catalogue.CAMERA_EVENTS.name
+        pipe.send(topic, "camera_event", camera, camera_event(rid, camera, plate, ts, 0.95))
+    else:
+        pipe.read(plate_read(rid, camera, plate, ts, 0.95))
+
+
+@pytest.mark.parametrize("device", [False, True], ids=["detector reads", "device reads"])
 def test_a_hit_behind_a_backlog_alerts_at_once_and_the_loop_completes_it(
-    enrich_settings, pipe, reader
+    enrich_settings, pipe, reader, device
 ) -> None:
     s = enrich_settings.model_copy(
         update={
@@ -33,7 +43,7 @@ def test_a_hit_behind_a_backlog_alerts_at_once_and_the_loop_completes_it(
     pipe.send(catalogue.BOLO.name, "bolo_entry", "e-1", bolo_entry("e-1", "HIT4242"))
     base = now_ms() - 600_000
     for i in range(BACKLOG):  # one camera: one partition, which the loop works through slowly
-        pipe.read(plate_read(f"b-{i}", "cam-slow", f"BK{i:05d}", base + i * 10, 0.95))
+        _send(pipe, device, f"b-{i}", "cam-slow", f"BK{i:05d}", base + i * 10)
     pipe.flush()
     alerts = reader(ALERTS)
     # about 4,000 reads/s: the backlog takes the loop about 5 s
@@ -45,7 +55,7 @@ def test_a_hit_behind_a_backlog_alerts_at_once_and_the_loop_completes_it(
         assert proc.lookout.started_at, "the lookout never started reading ahead"
         alerts.poll()
         sent = time.time()
-        pipe.read(plate_read("hit-1", "cam-slow", "HIT4242", now_ms(), 0.97))
+        _send(pipe, device, "hit-1", "cam-slow", "HIT4242", now_ms())
         pipe.flush()
         first = alerts.wait_for(lambda r: len(r) >= 1, timeout=5)[0]
         latency = alerts.arrivals[0] - sent
