@@ -24,7 +24,7 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from platestream.dlq import DeadLetters
 from platestream.errors import BadInputError, SerdeError
 from platestream.gaps import GapWatch, expect_committed, with_gaps
-from platestream.privacy.erasure import ErasureLedger
+from platestream.privacy.erasure import ErasureLedger, hmac_pads
 from platestream.serde import AvroSerde
 from services.sink import avro_container, passthrough
 from services.sink.batch import Batch, TableBuffer, not_a_record, position
@@ -33,6 +33,9 @@ from services.sink.settings import SinkSettings
 from services.sink.writer import TableWriter, Unavailable
 
 logger = logging.getLogger(__name__)
+
+# Erasures the pass-through checks in its statement (their subject ids are in it); beyond, Python.
+MAX_LEDGER_IN_SQL = 2000
 
 
 @dataclass
@@ -176,11 +179,12 @@ class ClickHouseSink:
 
     def _passes_through(self, mapping: TableMap, value: bytes | None) -> int | None:
         """The schema id when ClickHouse can decode this record itself (passthrough.py): a table
-        with a fast path, today's schema of the topic's type, no erasure to check."""
+        with a fast path, today's schema of the topic's type, a ledger small enough to check in
+        the statement."""
         if (
             not self.settings.sink_passthrough
             or mapping.table not in passthrough.SHAPES
-            or (self.erasures is not None and not self.erasures.empty())
+            or (self.erasures is not None and self.erasures.requests > MAX_LEDGER_IN_SQL)
             or value is None
             or len(value) <= avro_container.WIRE_HEADER
             or value[0] != 0
@@ -330,7 +334,9 @@ class ClickHouseSink:
             else None
         )
         sources = [Source(*position(m)) for m in msgs]
-        if fast is not None and writer.insert_raw(fast, [m.value() or b"" for m in msgs], sources):
+        erased = self._erasure_check(buf.mapping.table)
+        values = [m.value() or b"" for m in msgs]
+        if fast is not None and writer.insert_raw(fast, values, sources, erased):
             self.stats.inserted += len(msgs)
             self.stats.passed_through += len(msgs)
             table = buf.mapping.table
@@ -344,6 +350,15 @@ class ClickHouseSink:
                     buf.sources.append(source)
                     buf.messages.append(msg)
         del buf.raw[sid]
+
+    def _erasure_check(self, table: str) -> str:
+        """The statement's check that no record is one the ledger erases ("1": nothing erased)."""
+        ledger = self.erasures
+        if ledger is None or ledger.empty():
+            return "1"
+        ids = ledger.reads if table == "plate_reads" else ledger.events
+        ipad, opad = (pad.hex() for pad in hmac_pads(ledger.key))
+        return passthrough.erasure_check(table, list(ledger.subjects), list(ids), (ipad, opad))
 
     def _finish(self, batch: Batch) -> None:
         self.stats.erased += batch.erased

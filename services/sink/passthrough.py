@@ -9,9 +9,10 @@ every rule ``TableMap.validate`` checks. Any row that fails a check makes the wh
 caller then handles the batch the per-record way, which dead-letters exactly the bad records.
 
 What takes the per-record path from the start: a record of another schema id (an older version,
-another type: the Python path resolves or refuses it), every record while the erasure ledger
-holds anything (its rules run in Python), and a record with an inline image (its object key is
-computed in Python); such a record fails the batch's check, so the batch goes the slow way.
+another type: the Python path resolves or refuses it) and small groups. A record with an inline
+image (its object key is computed in Python), or one the erasure ledger may erase (its plate
+texts' HMACs are compared with the erased subject ids in the statement, ``erasure_check``),
+fails the batch's check, so the batch goes the slow way.
 """
 
 from __future__ import annotations
@@ -132,6 +133,45 @@ def _text_checks(names: Sequence[str], arrays: Sequence[str]) -> list[str]:
     dozen separate checks cost ClickHouse more to plan than to run on a small batch."""
     parts = [f"ifNull({n}, '')" for n in names] + [f"arrayStringConcat({a}, '\\n')" for a in arrays]
     return [f"isValidUTF8(concatWithSeparator('\\n', {', '.join(parts)}))"]
+
+
+# What the erasure ledger recognises a record by (platestream/privacy/erasure.py ``_plates``): its
+# plate texts, and the id an event erasure names. A read's raw text counts normalised (upper case,
+# letters and digits): in SQL only for ASCII text; other raw text makes the check fail, so the
+# batch goes to Python, whose ``normalise`` decides.
+_RAW_NORMALISED = "upper(replaceRegexpAll(ifNull(plate_raw, ''), '[^A-Za-z0-9]', ''))"
+ERASURE_KEYS = {
+    "plate_reads": (
+        f"arrayConcat([plate, {_RAW_NORMALISED}], arrayMap(c -> tupleElement(c, 'plate'), candidates))",
+        "read_id",
+        "NOT isValidASCII(ifNull(plate_raw, ''))",
+    ),
+    "plate_events": ("arrayPushFront(variants, plate)", "event_id", "0"),
+}
+_HMAC = "lower(hex(SHA256(concat(unhex('{opad}'), SHA256(concat(unhex('{ipad}'), p))))))"
+
+
+def erasure_check(
+    table: str, subjects: Sequence[str], ids: Sequence[str], pads: tuple[str, str]
+) -> str:
+    """A condition true when no record of the batch can be one the ledger erases: none of its
+    plate texts has an erased subject id, its id is not an erased event's or read's. A superset
+    of the ledger's rule (it ignores ``before_ts``): a record it flags only sends the batch to
+    the Python path, where the ledger decides exactly."""
+    if not subjects and not ids:
+        return "1"
+    plates, id_field, undecidable = ERASURE_KEYS[table]
+    ipad, opad = pads
+    hmac = _HMAC.format(ipad=ipad, opad=opad)
+    out = [f"NOT ({undecidable})"]
+    if subjects:
+        out.append(
+            f"NOT arrayExists(p -> p != '' AND has([{', '.join(map(_quote, subjects))}], {hmac}), "
+            f"{plates})"
+        )
+    if ids:
+        out.append(f"NOT has([{', '.join(map(_quote, ids))}], {id_field})")
+    return " AND ".join(f"({c})" for c in out)
 
 
 def _reads() -> tuple[dict[str, str], list[str]]:
@@ -300,9 +340,14 @@ class PassThroughInsert:
     columns: tuple[str, ...]
     select: str  # SELECT ... FROM input(...) WHERE <checks>, with {topic} and {end} to fill
 
-    def statement(self, database: str, topic: str, end: bytes) -> str:
+    def statement(self, database: str, topic: str, end: bytes, erased: str = "1") -> str:
+        """``erased``: the erasure ledger's check (``erasure_check``), "1" when it is empty."""
         cols = ", ".join(f"`{c}`" for c in self.columns)
-        select = self.select.replace("{topic}", _quote(topic)).replace("{end}", end.hex())
+        select = (
+            self.select.replace("{topic}", _quote(topic))
+            .replace("{end}", end.hex())
+            .replace("{erased}", erased)
+        )
         return f"INSERT INTO `{database}`.`{self.table}` ({cols}) {select} FORMAT Avro"
 
     def body(self, rows: Sequence[tuple[int, int, bytes]], end: bytes) -> bytes:
@@ -325,7 +370,7 @@ def build(table: str, writer: dict[str, Any], stored: Sequence[str]) -> PassThro
     if missing:
         raise Unsupported(f"{table}: the fast path builds no {missing}")
     header = avro_container.envelope(writer)
-    checks = ["_end = unhex('{end}')", *checks]
+    checks = ["_end = unhex('{end}')", "{erased}", *checks]
     where = " AND ".join(f"({c})" for c in checks)
     select = (
         "SELECT "

@@ -139,6 +139,7 @@ class TableWriter:
         fast: passthrough.PassThroughInsert,
         values: Sequence[bytes],
         sources: Sequence[Source],
+        erased: str = "1",
     ) -> bool:
         """Send record bytes for ClickHouse to decode; True when every row went in. False when
         the data failed a check or could not be decoded (nothing written: the caller takes the
@@ -149,7 +150,7 @@ class TableWriter:
         )
         try:
             self.client.command(
-                fast.statement(self.database, sources[0].topic, end),
+                fast.statement(self.database, sources[0].topic, end, erased),
                 data=body,
                 settings={
                     "insert_deduplication_token": dedup_token(

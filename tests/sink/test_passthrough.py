@@ -12,6 +12,7 @@ from typing import Any
 import fastavro
 import pytest
 
+from platestream.privacy.erasure import ErasureLedger, hmac_pads, subject_id
 from platestream.serde import AvroSerde
 from platestream.timeutil import now_ms
 from services.sink import avro_container, passthrough, samples
@@ -156,10 +157,10 @@ def test_the_container_reads_back_as_the_records_with_their_positions() -> None:
 
 
 @contextmanager
-def running_sink(s: Any) -> Iterator[ClickHouseSink]:
+def running_sink(s: Any, **kwargs: Any) -> Iterator[ClickHouseSink]:
     stop = threading.Event()
     with ExitStack() as stack:
-        sink = build_clickhouse_sink(s, stop, stack)
+        sink = build_clickhouse_sink(s, stop, stack, **kwargs)
         thread = threading.Thread(target=sink.run, name="test-sink", daemon=True)
         thread.start()
         try:
@@ -229,3 +230,89 @@ def test_small_batches_are_decoded_in_python(settings) -> None:
             "the 40 reads",
         )
         assert sink.stats.passed_through == 0 and sink.stats.fallbacks == 0
+
+
+KEY = "test-subject-key"
+PADS = tuple(pad.hex() for pad in hmac_pads(KEY))
+
+
+def _ledger(*plates: str) -> ErasureLedger:
+    ledger = ErasureLedger(key=KEY)
+    for plate in plates:
+        ledger.subjects[subject_id(plate, KEY)] = now_ms()
+    return ledger
+
+
+@pytest.mark.parametrize(
+    ("case", "change", "passes"),
+    [
+        ("no plate of the batch erased", {}, True),
+        ("the plate", {"plate": "ERASED1"}, False),
+        ("a candidate", {"candidates": [{"plate": "ERASED1", "confidence": 0.2}]}, False),
+        ("the raw text, normalised", {"plate_raw": "erased-1"}, False),
+        ("raw text that is not ASCII (Python decides)", {"plate_raw": "ÄB 12"}, False),
+    ],
+)
+def test_the_statement_sends_a_batch_the_ledger_may_erase_to_python(
+    settings, case, change, passes
+) -> None:
+    base = now_ms() - 3_600_000
+    recs = [samples.plate_read(40_000 + i, base_ts=base) for i in range(5)]
+    recs[2] = {**recs[2], **change}
+    values = [SERDE.encode("plate_read", r) for r in recs]
+    writer = _writer(settings, "plate_reads", "pt_erased")
+    ledger = _ledger("ERASED1", "OTHER22")
+    check = passthrough.erasure_check("plate_reads", list(ledger.subjects), [], PADS)
+    sources = [Source("anpr.test.v1", 0, 500 + i) for i in range(5)]
+    assert writer.insert_raw(_fast(writer, "plate_read", values), values, sources, check) is passes
+
+
+def test_the_statement_checks_erased_events_and_passage_variants(settings) -> None:
+    base = now_ms() - 3_600_000
+    events = [samples.plate_event(50_000 + i, base_ts=base) for i in range(4)]
+    writer = _writer(settings, "plate_events", "pt_erased")
+    sources = [Source("anpr.test.v1", 0, 900 + i) for i in range(4)]
+    cases = [
+        ([], [], True),
+        ([events[1]["plate"]], [], False),
+        ([], [events[3]["event_id"]], False),
+        (["ERASED1"], [], True),
+    ]
+    with_variant = [{**events[0], "variants": ["ERASED1"]}, *events[1:]]
+    for subjects, ids, passes in cases:
+        sids = [subject_id(p, KEY) for p in subjects]
+        values = [SERDE.encode("plate_event", e) for e in events]
+        check = passthrough.erasure_check("plate_events", sids, ids, PADS)
+        fast = _fast(writer, "plate_event", values)
+        assert writer.insert_raw(fast, values, sources, check) is passes, (subjects, ids)
+    values = [SERDE.encode("plate_event", e) for e in with_variant]
+    check = passthrough.erasure_check("plate_events", [subject_id("ERASED1", KEY)], [], PADS)
+    assert not writer.insert_raw(_fast(writer, "plate_event", values), values, sources, check)
+
+
+def test_with_erasures_in_the_ledger_the_sink_still_passes_records_through(settings) -> None:
+    s = sink_settings(settings, sink_passthrough_min_rows=1)
+    ch = migrated(s)
+    db = s.clickhouse_database
+    base = now_ms() - 3_600_000
+    reads = [samples.plate_read(60_000 + i, base_ts=base) for i in range(30)]
+    reads[7] = {**reads[7], "plate": "ERASED1"}
+    kept = [r["read_id"] for i, r in enumerate(reads) if i != 7]
+    produce(s, "plate_reads", reads)
+
+    def stored(ids: list[str]) -> int:
+        return int(
+            ch.command(
+                f"SELECT count() FROM `{db}`.plate_reads WHERE read_id IN {{ids:Array(String)}}",
+                parameters={"ids": ids},
+            )
+        )
+
+    with running_sink(s, erasures=_ledger("ERASED1")) as sink:
+        wait_until(lambda: stored(kept) == 29, 60, "the 29 reads of plates not erased")
+        assert sink.stats.erased == 1 and sink.stats.fallbacks >= 1
+        more = [samples.plate_read(61_000 + i, base_ts=base) for i in range(30)]
+        produce(s, "plate_reads", more)
+        wait_until(lambda: stored([r["read_id"] for r in more]) == 30, 60, "30 more reads")
+        assert sink.stats.passed_through >= 30
+    assert stored([reads[7]["read_id"]]) == 0
