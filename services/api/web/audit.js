@@ -6,6 +6,9 @@ async function showAudit() {
   mount("audit");
   const form = $("#audit-form");
   await purposeFields(form);
+  // Shown again while we waited (a second hashchange): that render owns the page now; going on
+  // would add a second submit handler to its erase form, and one click would erase twice.
+  if (!form.isConnected) return;
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const p = new URLSearchParams();
