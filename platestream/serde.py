@@ -51,11 +51,12 @@ def local_schema_id(parsed: dict[str, Any]) -> int:
     return int(fp[:8], 16) >> 1
 
 
-def _strip_logical(node: Any) -> Any:
+def strip_logical(node: Any) -> Any:
+    """The schema without ``logicalType`` keys: the same bytes, read as the underlying types."""
     if isinstance(node, dict):
-        return {k: _strip_logical(v) for k, v in node.items() if k != "logicalType"}
+        return {k: strip_logical(v) for k, v in node.items() if k != "logicalType"}
     if isinstance(node, list):
-        return [_strip_logical(v) for v in node]
+        return [strip_logical(v) for v in node]
     return node
 
 
@@ -68,7 +69,7 @@ def read_schema(parsed_or_raw: dict[str, Any]) -> dict[str, Any]:
     # _write_hint=True marks the schema as parsed: without it fastavro re-parses it on every
     # record (measured ~3x slower decode of a plate_event).
     parsed: dict[str, Any] = parse_schema(
-        _strip_logical(parsed_or_raw), _write_hint=True, named_schemas={}
+        strip_logical(parsed_or_raw), _write_hint=True, named_schemas={}
     )  # type: ignore[assignment]
     return parsed
 

@@ -89,30 +89,9 @@ class AlertOut:
         early: bool,
         received_at: int | None,
         alert_id: str | None = None,
+        on_delivery: Callable[[Any, Message], None] | None = None,
     ) -> None:
-        self._produce(
-            entry, event_id, read, plate, confidence, early, received_at, alert_id, self.on_delivery
-        )
-
-    def lookout(self, entry: Entry, alert_id: str, read: Read) -> None:
-        """An alert the lookout raised ahead of the loop: no passage yet (empty event_id); not
-        in the loop's offsets, since the loop sends it again, complete, when it gets there."""
-        self._produce(
-            entry, "", read, read.plate, read.confidence, True, read.received_at, alert_id, _logged
-        )
-
-    def _produce(
-        self,
-        entry: Entry,
-        event_id: str,
-        read: Read,
-        plate: str,
-        confidence: float,
-        early: bool,
-        received_at: int | None,
-        alert_id: str | None,
-        on_delivery: Callable[[Any, Message], None],
-    ) -> None:
+        """Produce one alert; ``on_delivery`` defaults to the loop's."""
         rec = alert_record(
             entry,
             event_id=event_id,
@@ -129,7 +108,14 @@ class AlertOut:
             self.topic,
             key=read.camera_id.encode(),
             value=self.serde.encode("bolo_alert", rec, subject=self.subject),
-            on_delivery=on_delivery,
+            on_delivery=on_delivery or self.on_delivery,
+        )
+
+    def lookout(self, entry: Entry, alert_id: str, read: Read) -> None:
+        """An alert the lookout raised ahead of the loop: no passage yet (empty event_id); not
+        in the loop's offsets, since the loop sends it again, complete, when it gets there."""
+        self.emit(
+            entry, "", read, read.plate, read.confidence, True, read.received_at, alert_id, _logged
         )
 
 

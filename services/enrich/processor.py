@@ -230,19 +230,9 @@ class EnrichProcessor(BatchLoop):
             return
         if self.lookout is not None:
             for entry in self.lookout.take(read.read_id):  # alerted already: complete it
-                if entry.entry_id not in passage.alerted:
-                    passage.alerted.add(entry.entry_id)
-                    alert_id = lookout_alert_id(entry.entry_id, read.read_id)
-                    self._alert(
-                        entry,
-                        passage.event_id,
-                        read,
-                        read.plate,
-                        read.confidence,
-                        True,
-                        read.received_at,
-                        alert_id,
-                    )
+                self._alert_early(
+                    passage, entry, read, lookout_alert_id(entry.entry_id, read.read_id)
+                )
         if (
             read.confidence >= self._early
             and self.watchlists.entries
@@ -259,17 +249,25 @@ class EnrichProcessor(BatchLoop):
                 zone=camera.zone if camera is not None else None,
             )
             for entry in hits:
-                if entry.list_kind == "bolo" and entry.entry_id not in passage.alerted:
-                    passage.alerted.add(entry.entry_id)
-                    self._alert(
-                        entry,
-                        passage.event_id,
-                        read,
-                        read.plate,
-                        read.confidence,
-                        True,
-                        read.received_at,
-                    )
+                if entry.list_kind == "bolo":
+                    self._alert_early(passage, entry, read)
+
+    def _alert_early(
+        self, passage: Passage, entry: Entry, read: Read, alert_id: str | None = None
+    ) -> None:
+        """Alert on ``read`` before its passage closes, once per entry per passage."""
+        if entry.entry_id not in passage.alerted:
+            passage.alerted.add(entry.entry_id)
+            self._alert(
+                entry,
+                passage.event_id,
+                read,
+                read.plate,
+                read.confidence,
+                True,
+                read.received_at,
+                alert_id,
+            )
 
     def close_due(self) -> int:
         """Emit every passage that is due (gap passed in event time, idle, or too long)."""

@@ -15,6 +15,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from platestream.serde import strip_logical
+
 MAGIC = b"Obj\x01"
 END_SIZE = 8
 WIRE_HEADER = 5  # magic byte + schema id
@@ -31,18 +33,9 @@ def zigzag(n: int) -> bytes:
     return bytes(out)
 
 
-def _plain_types(node: Any) -> Any:
-    """The schema without logical types: the same bytes, read as the underlying int/long."""
-    if isinstance(node, dict):
-        return {k: _plain_types(v) for k, v in node.items() if k != "logicalType"}
-    if isinstance(node, list):
-        return [_plain_types(v) for v in node]
-    return node
-
-
 def envelope(writer: dict[str, Any]) -> dict[str, Any]:
     """The header schema of a container whose rows are (partition, offset, writer's fields, end)."""
-    plain = _plain_types(writer)
+    plain = strip_logical(writer)  # the same bytes, timestamps read as longs
     return {
         "type": "record",
         "name": "PassThrough",

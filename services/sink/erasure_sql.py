@@ -75,7 +75,10 @@ _PLATE_SOURCES = (
     "SELECT first_plate AS p FROM anomalies",
     "SELECT second_plate AS p FROM anomalies",
 )
-_HMAC = "lower(hex(SHA256(concat(unhex({opad:String}), SHA256(concat(unhex({ipad:String}), p))))))"
+# HMAC-SHA256 of the plate text ``p`` from the key's two pads (RFC 2104), as hex; the pads are
+# filled in as query parameters here and as literals by the pass-through (passthrough.py)
+HMAC_OF_P = "lower(hex(SHA256(concat(unhex({opad}), SHA256(concat(unhex({ipad}), p))))))"
+_HMAC = HMAC_OF_P.format(opad="{opad:String}", ipad="{ipad:String}")
 RESOLVE_SQL = (
     "SELECT DISTINCT p FROM (" + " UNION ALL ".join(_PLATE_SOURCES) + ") "
     f"WHERE p != '' AND {_HMAC} = {{sid:String}}"

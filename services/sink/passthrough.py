@@ -24,6 +24,7 @@ from typing import Any
 
 from platestream.limits import CAMERA_ID_PATTERN, MAX_PLATE_CHARS, MAX_PLATE_RAW_CHARS
 from services.sink import avro_container
+from services.sink.erasure_sql import HMAC_OF_P
 from services.sink.rows import MAX_TS_MS, MIN_TS_MS, UINT32_MAX
 
 CHECK_FAILED = "platestream pass-through check"  # the throwIf message: not a fault, a fallback
@@ -148,7 +149,6 @@ ERASURE_KEYS = {
     ),
     "plate_events": ("arrayPushFront(variants, plate)", "event_id", "0"),
 }
-_HMAC = "lower(hex(SHA256(concat(unhex('{opad}'), SHA256(concat(unhex('{ipad}'), p))))))"
 
 
 def erasure_check(
@@ -162,7 +162,7 @@ def erasure_check(
         return "1"
     plates, id_field, undecidable = ERASURE_KEYS[table]
     ipad, opad = pads
-    hmac = _HMAC.format(ipad=ipad, opad=opad)
+    hmac = HMAC_OF_P.format(ipad=_quote(ipad), opad=_quote(opad))
     out = [f"NOT ({undecidable})"]
     if subjects:
         out.append(
