@@ -26,6 +26,7 @@ from services.sink.settings import SinkSettings
 
 SEARCH_VIEWS = (
     "plate_dictionary_mv",
+    "plate_dictionary_reversed_mv",
     "plate_variants_mv",
     "plate_grams_mv",
     "plate_event_index_mv",

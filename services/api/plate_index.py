@@ -131,12 +131,32 @@ def fuzzy_sql(plate: str, max_distance: float) -> tuple[str, dict[str, Any]]:
     return _dictionary_sql(where, score_sql(SKELETON_SQL), verify), params
 
 
+def anchors(like: str) -> tuple[str, str]:
+    """The literal characters a LIKE pattern starts and ends with: ``AB_12`` -> (``AB``, ``12``)."""
+    runs = re.split(r"[%_]", like)
+    return runs[0], runs[-1] if len(runs) > 1 else ""
+
+
 def wildcard_sql(like: str) -> tuple[str, dict[str, Any]]:
-    """SQL returning (plate, 0, first_ms, last_ms) of every plate matching the LIKE pattern."""
+    """SQL returning (plate, 0, first_ms, last_ms) of every plate matching the LIKE pattern.
+
+    The longer of the pattern's literal start and end is a key range, of the dictionary (by
+    plate) or of the reversed dictionary (by reversed plate), when it has two characters or more
+    or the pattern has no 3-gram; otherwise the 3-grams' posting lists find the plates.
+    """
     grams = like_grams(like)
     params: dict[str, Any] = {"plate_like": like}
     where = "plate LIKE {plate_like:String}"
-    if grams:
+    lead, tail = anchors(like)
+    if len(tail) > len(lead) and (len(tail) >= 2 or not grams):
+        params["reversed_like"] = like[::-1]
+        return (
+            "SELECT any(plate), 0 AS score, toUnixTimestamp64Milli(min(first_seen)) AS first_ms, "
+            "toUnixTimestamp64Milli(max(last_seen)) AS last_ms FROM plate_dictionary_reversed "
+            "WHERE plate_reversed LIKE {reversed_like:String} GROUP BY plate_reversed "
+            f"LIMIT {MAX_RESOLVED + 1}"
+        ), params
+    if grams and len(lead) < 2:
         params.update(grams=grams, n_grams=len(grams))
         where = (
             "plate IN (SELECT plate FROM plate_grams WHERE gram IN {grams:Array(String)} "

@@ -25,6 +25,7 @@ from typing import Any, Literal
 from platestream.plates import CONFUSABLE_COST, normalise, skeleton
 from services.api import plate_index
 from services.api.plate_index import SEARCH_SETTINGS
+from services.api.search_rows import COLUMNS, INDEX_COLUMNS, row_to_event
 
 EVENTS_FROM = "plate_events"
 # Ordered by (plate, ts): every plate criterion reads only its plates' key ranges (003_search.sql).
@@ -35,42 +36,12 @@ FAST_FINAL = " SETTINGS do_not_merge_across_partitions_select_final = 1"
 PlateMode = Literal["auto", "exact", "prefix", "wildcard", "fuzzy"]
 Sort = Literal["time", "score"]
 
-COLUMNS = (
-    "event_id, version, camera_id, camera_name, site, zone, plate, confidence, "
-    "toUnixTimestamp64Milli(ts) AS ts_ms, direction, vehicle_type, vehicle_color, vehicle_make, vehicle_model, "
-    "lane, read_count, watchlist_hits, access_status, best_crop_key, correction_id, source, lat, lon"
-)
 WIDEN = 8  # how much larger each next try of the likely plates is
 # Corrections are rare: the versions they replaced fit in one set per query, read whole (the only
 # read of a search without its table's key, so force_primary_key is lifted for it alone).
 LATEST_ONLY = (
     "(event_id, version) NOT IN (SELECT event_id, version FROM plate_event_superseded "
     "SETTINGS force_primary_key = 0)"
-)
-RESULT_FIELDS = (
-    "event_id",
-    "version",
-    "camera_id",
-    "camera_name",
-    "site",
-    "zone",
-    "plate",
-    "confidence",
-    "ts",
-    "direction",
-    "vehicle_type",
-    "vehicle_color",
-    "vehicle_make",
-    "vehicle_model",
-    "lane",
-    "read_count",
-    "watchlist_hits",
-    "access_status",
-    "best_crop_key",
-    "correction_id",
-    "source",
-    "lat",
-    "lon",
 )
 _WILDCARD_OK = re.compile(r"^[^\s%_\\]*$")
 
@@ -308,22 +279,12 @@ def build_search(
     )
     params["limit"] = (limit or q.limit) + 1
     sql = (
-        f"SELECT {COLUMNS}, {score} AS score, {conf} AS conf_milli FROM {source}"
+        f"SELECT {INDEX_COLUMNS if plate_search else COLUMNS}, {score} AS score, {conf} AS conf_milli FROM {source}"
         + (" PREWHERE " + " AND ".join(prewhere) if prewhere else "")
         + (" WHERE " + " AND ".join(where) if where else "")
         + f" ORDER BY {order} LIMIT 1 BY event_id, version LIMIT {{limit:UInt32}}"
     )
     return sql, params
-
-
-def row_to_event(row: dict[str, Any]) -> dict[str, Any]:
-    out = {k: row.get(k) for k in RESULT_FIELDS if k != "ts"}
-    out["ts"] = int(row["ts_ms"])
-    out["confidence"] = round(float(row["confidence"]), 4)
-    out["watchlist_hits"] = list(row.get("watchlist_hits") or [])
-    if "score" in row:
-        out["distance"] = int(row["score"]) / 10
-    return out
 
 
 def next_cursor(q: EventQuery, last: dict[str, Any]) -> str:

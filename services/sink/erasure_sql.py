@@ -53,7 +53,13 @@ PLATE_TABLES: tuple[tuple[str, str], ...] = (
         f"OR second_plate IN {{ps:Array(String)}}) AND {_TS}",
     ),
 )
-AGGREGATES = ("plate_dictionary", "plate_variants", "plate_grams", "plate_first_last_seen")
+AGGREGATES = (
+    "plate_dictionary",
+    "plate_dictionary_reversed",
+    "plate_variants",
+    "plate_grams",
+    "plate_first_last_seen",
+)
 _AUDIT_PLATE = "replaceRegexpAll(upper(JSONExtractString(query, 'plate')), '[^A-Z0-9]', '')"
 AUDIT_UPDATE = (
     "ALTER TABLE audit_log UPDATE query = replaceRegexpAll(query, "

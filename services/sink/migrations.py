@@ -33,6 +33,9 @@ _PURPOSE_TTL = re.compile(r"\$\{purpose_ttl:([a-z_]+):([a-z_]+):([a-z_]+):([A-Za
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ENGINES = {"replacing": "ReplacingMergeTree", "aggregating": "AggregatingMergeTree"}
 FINE_GRANULES = 256
+# The search indexes (012): a 256-row granule of a column is a few KiB, and ClickHouse decompresses
+# whole compressed blocks (64 KiB to 1 MiB by default), so their blocks are kept small.
+SMALL_BLOCKS = "min_compress_block_size = 4096, max_compress_block_size = 16384"
 
 
 # What migrations need from a ClickHouse client: ``command(sql)`` and ``query(sql).result_rows``
@@ -131,6 +134,7 @@ def render(sql: str, settings: SinkSettings, *, database: str) -> str:
     out = _PURPOSE_TTL.sub(purpose_ttl, out)
     out = out.replace("${settings}", "SETTINGS " + ", ".join(table_settings))
     out = out.replace("${fine_settings}", "SETTINGS " + ", ".join(fine_settings))
+    out = out.replace("${small_blocks}", SMALL_BLOCKS)
     out = out.replace("${db}", f"`{database}`")
     out = out.replace("${refresh_minutes}", str(int(settings.sink_investigations_refresh_minutes)))
     if "${" in out:

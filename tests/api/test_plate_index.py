@@ -7,6 +7,7 @@ import itertools
 from services.api import plate_index
 from services.api.plate_index import (
     MAX_VARIANT_LEN,
+    anchors,
     deletion_variants,
     fuzzy_sql,
     like_grams,
@@ -52,9 +53,22 @@ def test_fuzzy_uses_the_variant_index_only_where_it_holds_every_candidate() -> N
 
 
 def test_wildcard_without_three_literal_characters_reads_the_dictionary() -> None:
-    assert "FROM plate_grams" in wildcard_sql("%123")[0]
     sql, params = wildcard_sql("A_1%")
-    assert "FROM plate_dictionary" in sql and params == {"plate_like": "A_1%"}
+    assert "FROM plate_dictionary " in sql and params == {"plate_like": "A_1%"}
+
+
+def test_wildcard_takes_a_key_range_of_its_longer_literal_end() -> None:
+    assert anchors("AB_12") == ("AB", "12") and anchors("AB%") == ("AB", "")
+    assert anchors("%1234") == ("", "1234") and anchors("ABC") == ("ABC", "")
+    for like in ("%123", "A%123", "%1_3", "_BC%1234"):
+        sql, params = wildcard_sql(like)
+        assert "FROM plate_dictionary_reversed" in sql and "plate_grams" not in sql, like
+        assert params["reversed_like"] == like[::-1]
+    for like in ("AB_12%", "ABC%1", "AB%"):
+        sql, params = wildcard_sql(like)
+        assert "FROM plate_dictionary " in sql and "plate_grams" not in sql, like
+    for like in ("%ABC%", "A%BCD%", "_1234_"):
+        assert "FROM plate_grams" in wildcard_sql(like)[0], like
 
 
 def test_likely_plates_by_time_take_the_latest_read_plates_with_ties() -> None:

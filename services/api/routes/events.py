@@ -21,7 +21,8 @@ from platestream.timeutil import to_ms
 from services.api.deps import Export, Search, StateDep, audit
 from services.api.hits import HitOut, describe_hits
 from services.api.purpose import RequiredPurpose
-from services.api.search import FAST_FINAL, RESULT_FIELDS, EventQuery, QueryError, run_search
+from services.api.search import FAST_FINAL, EventQuery, QueryError, run_search
+from services.api.search_rows import RESULT_FIELDS
 from services.api.state import AppState
 
 logger = logging.getLogger(__name__)

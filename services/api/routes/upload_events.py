@@ -21,7 +21,8 @@ from services.api.hits import describe_hits
 from services.api.purpose import RequiredPurpose
 from services.api.routes.events import EventOut, presign
 from services.api.routes.uploads import JobId, ask_ingest_for_job
-from services.api.search import COLUMNS, SEARCH_SETTINGS, row_to_event
+from services.api.search import SEARCH_SETTINGS
+from services.api.search_rows import COLUMNS, row_to_event
 from services.api.state import AppState
 
 logger = logging.getLogger(__name__)
