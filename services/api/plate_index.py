@@ -109,8 +109,12 @@ def _dictionary_sql(where: str, score: str, verify: str = "1") -> str:
     )
 
 
-def fuzzy_sql(plate: str, max_distance: float) -> tuple[str, dict[str, Any]]:
-    """SQL returning (plate, score, first_ms, last_ms) of every plate within ``max_distance``."""
+def fuzzy_sql(plate: str, max_distance: float, *, times: bool = True) -> tuple[str, dict[str, Any]]:
+    """SQL returning (plate, score, first_ms, last_ms) of every plate within ``max_distance``.
+
+    Without ``times`` (a page sorted by score with no time window needs none), the variant
+    index's answer is the whole answer, with 0 for both times: no dictionary lookup.
+    """
     params = _fuzzy_params(plate, max_distance)
     k = params["max_edits"]
     verify = (
@@ -120,11 +124,14 @@ def fuzzy_sql(plate: str, max_distance: float) -> tuple[str, dict[str, Any]]:
     if k <= MAX_VARIANT_EDITS and len(plate) + k <= MAX_VARIANT_LEN:
         params["variants"] = deletion_variants(params["skel"], k)
         # verified on the variant table's plates, so only matches are looked up in the dictionary
-        where = (
-            f"plate IN (SELECT plate FROM (SELECT DISTINCT plate, {score_sql(SKELETON_SQL)} AS score "
+        matches = (
+            f"SELECT plate, score FROM (SELECT DISTINCT plate, {score_sql(SKELETON_SQL)} AS score "
             "FROM plate_variants WHERE variant IN {variants:Array(String)} AND dels <= {max_edits:UInt32}) "
-            f"WHERE {verify})"
+            f"WHERE {verify}"
         )
+        if not times:
+            return f"SELECT plate, score, 0, 0 FROM ({matches}) LIMIT {MAX_RESOLVED + 1}", params
+        where = f"plate IN (SELECT plate FROM ({matches}))"
     else:  # a plate outside the variant index could match: read the whole dictionary
         params["plate_len"] = len(plate)
         where = "abs(toInt64(lengthUTF8(plate)) - {plate_len:Int64}) <= {max_edits:UInt32}"
@@ -167,14 +174,21 @@ def wildcard_sql(like: str) -> tuple[str, dict[str, Any]]:
 
 
 def resolve(
-    client: Any, mode: str, text: str, max_distance: float, settings: dict[str, Any]
+    client: Any,
+    mode: str,
+    text: str,
+    max_distance: float,
+    settings: dict[str, Any],
+    *,
+    times: bool = True,
 ) -> dict[str, Candidate] | None:
     """plate -> Candidate, or None when the set is too large.
 
-    ``text`` is the normalised plate (fuzzy) or the LIKE pattern (wildcard).
+    ``text`` is the normalised plate (fuzzy) or the LIKE pattern (wildcard). Without ``times``
+    a fuzzy set may come without first/last seen (0): only for a caller that needs neither.
     """
     if mode == "fuzzy":
-        sql, params = fuzzy_sql(normalise(text), max_distance)
+        sql, params = fuzzy_sql(normalise(text), max_distance, times=times)
     elif mode == "wildcard":
         sql, params = wildcard_sql(text)
     else:

@@ -313,13 +313,15 @@ def _resolved_rows(client: Any, q: EventQuery, page: int) -> list[dict[str, Any]
     plates for the indexes (the caller searches the event table)."""
     mode = q.resolved_mode()
     text = wildcard_to_like(q.plate or "") if mode == "wildcard" else q.plate or ""
-    found = plate_index.resolve(client, mode, text, q.max_distance, SEARCH_SETTINGS)
+    by_score = q.sort == "score"
+    # sorted by score with no time window, the plates' first/last seen are not needed
+    times = not by_score or q.since_ms is not None or q.until_ms is not None
+    found = plate_index.resolve(client, mode, text, q.max_distance, SEARCH_SETTINGS, times=times)
     if found is None:
         return None
     found = plate_index.within_times(found, q.since_ms, q.until_ms)
     if not found:
         return []
-    by_score = q.sort == "score"
     upper, low_score = q.until_ms, 0
     if q.cursor:
         c = decode_cursor(q.cursor, q.sort)

@@ -50,6 +50,10 @@ def test_fuzzy_uses_the_variant_index_only_where_it_holds_every_candidate() -> N
         "FROM plate_dictionary" in fuzzy_sql(long_query, 2)[0]
     )  # a 13-character plate could match
     assert "FROM plate_variants" in fuzzy_sql(long_query, 1)[0]
+    # a page sorted by score with no time window needs no first/last seen: no dictionary lookup
+    untimed = fuzzy_sql("ABC1234", 2, times=False)[0]
+    assert "FROM plate_variants" in untimed and "plate_dictionary" not in untimed
+    assert "plate_dictionary" in fuzzy_sql("ABC1234", 3, times=False)[0]  # not indexed
 
 
 def test_wildcard_without_three_literal_characters_reads_the_dictionary() -> None:
