@@ -251,7 +251,9 @@ def build_search(
     """SQL and parameters for one page of events (``limit + 1`` rows: the extra one says more follow).
 
     Rows are the latest version of their event that matches (superseded versions are dropped in
-    the same query); ``LIMIT 1 BY`` drops the duplicates an unmerged part can still hold.
+    the same query). Copies of one version that unmerged parts still hold are dropped by `_fetch`
+    (``LIMIT 1 BY`` in SQL made ClickHouse sort every matching row with all its columns: a camera's
+    day at 10M events took twice as long).
     """
     params: dict[str, Any] = {}
     prewhere, where, score = build_where(q, params, resolved)
@@ -282,7 +284,7 @@ def build_search(
         f"SELECT {INDEX_COLUMNS if plate_search else COLUMNS}, {score} AS score, {conf} AS conf_milli FROM {source}"
         + (" PREWHERE " + " AND ".join(prewhere) if prewhere else "")
         + (" WHERE " + " AND ".join(where) if where else "")
-        + f" ORDER BY {order} LIMIT 1 BY event_id, version LIMIT {{limit:UInt32}}"
+        + f" ORDER BY {order} LIMIT {{limit:UInt32}}"
     )
     return sql, params
 
@@ -301,11 +303,30 @@ def next_cursor(q: EventQuery, last: dict[str, Any]) -> str:
     )
 
 
+def distinct_versions(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` without repeats of an (event_id, version): copies sort next to each other."""
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        if not out or (row["event_id"], row["version"]) != (
+            out[-1]["event_id"],
+            out[-1]["version"],
+        ):
+            out.append(row)
+    return out
+
+
 def _fetch(
     client: Any, q: EventQuery, page: int, resolved: dict[str, int] | None
 ) -> list[dict[str, Any]]:
-    sql, params = build_search(q, limit=page, resolved=resolved)
-    return list(client.query(sql, parameters=params, settings=SEARCH_SETTINGS).named_results())
+    """Up to ``page + 1`` distinct rows; asks for twice as many while copies left it short."""
+    ask = page
+    while True:
+        sql, params = build_search(q, limit=ask, resolved=resolved)
+        raw = list(client.query(sql, parameters=params, settings=SEARCH_SETTINGS).named_results())
+        rows = distinct_versions(raw)
+        if len(rows) > page or len(raw) <= ask:
+            return rows[: page + 1]
+        ask *= 2
 
 
 def _resolved_rows(client: Any, q: EventQuery, page: int) -> list[dict[str, Any]] | None:

@@ -9,6 +9,7 @@ from services.api.search import (
     QueryError,
     build_search,
     decode_cursor,
+    distinct_versions,
     encode_cursor,
     wildcard_to_like,
 )
@@ -60,7 +61,7 @@ def test_user_values_travel_as_parameters_only() -> None:
     assert (
         "notEmpty(watchlist_hits)" in sql
         and "FROM plate_event_index WHERE" in sql  # a plate search reads the plate-ordered index
-        and "LIMIT 1 BY event_id, version" in sql
+        and "LIMIT 1 BY" not in sql  # copies are dropped in Python (distinct_versions)
     )
 
 
@@ -142,3 +143,16 @@ def test_pigeonhole_prefilter_never_drops_a_match() -> None:
         c = "".join(cand)  # at most k edits away from q
         pieces = split_pieces(q, k + 1)
         assert pieces and any(p in c for p in pieces), (q, c, k)
+
+
+def test_distinct_versions_drops_adjacent_copies_only() -> None:
+    rows = [
+        {"event_id": "a", "version": 1},
+        {"event_id": "a", "version": 1},
+        {"event_id": "a", "version": 0},
+        {"event_id": "b", "version": 0},
+        {"event_id": "b", "version": 0},
+        {"event_id": "b", "version": 0},
+    ]
+    assert distinct_versions(rows) == [rows[0], rows[2], rows[3]]
+    assert distinct_versions([]) == []

@@ -184,6 +184,27 @@ def test_a_page_read_by_plate_answers_the_fields_the_event_table_holds(
     assert checked >= 10
 
 
+def test_copies_of_a_version_in_unmerged_parts_are_answered_once(
+    oracle_db: tuple[Any, list[Row]],
+) -> None:
+    """A batch stored twice (a redelivery before merges collapse it) changes no answer."""
+    client, rows = oracle_db
+    for table in ("plate_events", "plate_event_index"):
+        client.command(f"SYSTEM STOP MERGES {table}")
+    try:
+        _load(client, [r for r in rows if r.plate[-1] in "0123"])  # one block, not the first ones
+        copies = client.query(
+            "SELECT count() - uniqExact(event_id, version) FROM plate_event_index"
+        ).result_rows[0][0]
+        assert copies > 1000
+        _check_all(client, rows)
+        by_camera = EventQuery(cameras=CAMERAS[:2], sort="time")
+        assert _walk(client, by_camera, page=37) == oracle(rows, by_camera)
+    finally:
+        for table in ("plate_events", "plate_event_index"):
+            client.command(f"SYSTEM START MERGES {table}")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("oracle_db", [120_000], indirect=True)
 def test_every_search_kind_matches_the_oracle_at_120k_events(
