@@ -105,7 +105,7 @@ def _dictionary_sql(where: str, score: str, verify: str = "1") -> str:
     return (
         f"SELECT plate, score, first_ms, last_ms FROM (SELECT plate, {score} AS score, "
         "toUnixTimestamp64Milli(min(first_seen)) AS first_ms, toUnixTimestamp64Milli(max(last_seen)) AS last_ms "
-        f"FROM plate_dictionary WHERE {where} GROUP BY plate) WHERE {verify} LIMIT {MAX_RESOLVED + 1}"
+        f"FROM plate_dictionary WHERE {where} GROUP BY plate) WHERE {verify}"
     )
 
 
@@ -130,7 +130,7 @@ def fuzzy_sql(plate: str, max_distance: float, *, times: bool = True) -> tuple[s
             f"WHERE {verify}"
         )
         if not times:
-            return f"SELECT plate, score, 0, 0 FROM ({matches}) LIMIT {MAX_RESOLVED + 1}", params
+            return f"SELECT plate, score, 0 AS first_ms, 0 AS last_ms FROM ({matches})", params
         where = f"plate IN (SELECT plate FROM ({matches}))"
     else:  # a plate outside the variant index could match: read the whole dictionary
         params["plate_len"] = len(plate)
@@ -158,10 +158,9 @@ def wildcard_sql(like: str) -> tuple[str, dict[str, Any]]:
     if len(tail) > len(lead) and (len(tail) >= 2 or not grams):
         params["reversed_like"] = like[::-1]
         return (
-            "SELECT any(plate), 0 AS score, toUnixTimestamp64Milli(min(first_seen)) AS first_ms, "
+            "SELECT any(plate) AS found, 0 AS score, toUnixTimestamp64Milli(min(first_seen)) AS first_ms, "
             "toUnixTimestamp64Milli(max(last_seen)) AS last_ms FROM plate_dictionary_reversed "
-            "WHERE plate_reversed LIKE {reversed_like:String} GROUP BY plate_reversed "
-            f"LIMIT {MAX_RESOLVED + 1}"
+            "WHERE plate_reversed LIKE {reversed_like:String} GROUP BY plate_reversed"
         ), params
     if grams and len(lead) < 2:
         params.update(grams=grams, n_grams=len(grams))
@@ -173,6 +172,56 @@ def wildcard_sql(like: str) -> tuple[str, dict[str, Any]]:
     return _dictionary_sql(where, "toUInt32(0)"), params
 
 
+@dataclass(frozen=True)
+class Top:
+    """Ask for the ``n`` plates first in a page's order only (by time: read last, capped at
+    ``upper``; by score: best, from ``low_score``), within the page's time window."""
+
+    n: int
+    by_score: bool
+    since_ms: int | None = None
+    until_ms: int | None = None
+    upper: int | None = None
+    low_score: int = 0
+
+    def wrap(self, sql: str, params: dict[str, Any]) -> str:
+        """``sql`` (columns plate, score, first_ms, last_ms) cut to its first n + 1 plates."""
+        where = ["1"]
+        if self.since_ms is not None:
+            params["top_since"] = self.since_ms
+            where.append("last_ms >= {top_since:Int64}")
+        if self.until_ms is not None:
+            params["top_until"] = self.until_ms
+            where.append("first_ms < {top_until:Int64}")
+        if self.by_score:
+            params["top_low"] = self.low_score
+            where.append("score >= {top_low:UInt32}")
+            order = "score ASC"
+        elif self.upper is not None:
+            params["top_upper"] = self.upper
+            order = "least(last_ms, {top_upper:Int64}) DESC"
+        else:
+            order = "last_ms DESC"
+        return (
+            f"SELECT * FROM ({sql}) WHERE {' AND '.join(where)} ORDER BY {order} LIMIT {self.n + 1}"
+        )
+
+    def key(self, c: Candidate) -> int:
+        """The order ``wrap`` sorts by, as a number that grows towards the front."""
+        if self.by_score:
+            return -c.score
+        return min(c.last_ms, self.upper) if self.upper is not None else c.last_ms
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The plates a pattern resolved to; with a `Top`, ``beyond`` is the best `Top.key` a plate
+    left out can have (every listed plate is strictly better), None when every plate is here."""
+
+    found: dict[str, Candidate]
+    beyond: int | None = None
+
+
 def resolve(
     client: Any,
     mode: str,
@@ -181,11 +230,15 @@ def resolve(
     settings: dict[str, Any],
     *,
     times: bool = True,
-) -> dict[str, Candidate] | None:
-    """plate -> Candidate, or None when the set is too large.
+    top: Top | None = None,
+) -> Resolved | None:
+    """plate -> Candidate, or None when the whole set is too large.
 
     ``text`` is the normalised plate (fuzzy) or the LIKE pattern (wildcard). Without ``times``
     a fuzzy set may come without first/last seen (0): only for a caller that needs neither.
+    With ``top``, ClickHouse sorts the set and sends its first plates only (a suffix wildcard of
+    a city's plates matches tens of thousands): when there are more, the plates tied with the
+    first one left out are dropped too, so the answer is a complete prefix of the order.
     """
     if mode == "fuzzy":
         sql, params = fuzzy_sql(normalise(text), max_distance, times=times)
@@ -193,10 +246,15 @@ def resolve(
         sql, params = wildcard_sql(text)
     else:
         raise ValueError(f"mode {mode!r} needs no resolution")
+    sql = top.wrap(sql, params) if top is not None else f"{sql} LIMIT {MAX_RESOLVED + 1}"
     rows = client.query(sql, parameters=params, settings=settings).result_rows
-    if len(rows) > MAX_RESOLVED:
-        return None
-    return {str(r[0]): Candidate(int(r[1]), int(r[2]), int(r[3])) for r in rows}
+    found = {str(r[0]): Candidate(int(r[1]), int(r[2]), int(r[3])) for r in rows}
+    if top is None:
+        return Resolved(found) if len(rows) <= MAX_RESOLVED else None
+    if len(rows) <= top.n:
+        return Resolved(found)
+    beyond = top.key(found[str(rows[-1][0])])
+    return Resolved({p: c for p, c in found.items() if top.key(c) > beyond}, beyond)
 
 
 @dataclass(frozen=True)
@@ -221,10 +279,17 @@ def within_times(
 
 
 def likely_plates(
-    found: dict[str, Candidate], count: int, *, by_score: bool, upper: int | None, low_score: int
+    found: dict[str, Candidate],
+    count: int,
+    *,
+    by_score: bool,
+    upper: int | None,
+    low_score: int,
+    beyond: int | None = None,
 ) -> Likely | None:
     """The fewest plates, at least ``count``, that hold the first ``count`` rows if each plate
-    keeps a row; None when that is all of them.
+    keeps a row; None when that is all of them, or when ``found`` is the start of a larger set
+    (``beyond``, as in `Resolved`) that holds fewer than ``count`` plates.
 
     By time, each plate contributes a row at its last_seen (capped by ``upper``, the page's time
     bound), so the ``count`` plates read last, with ties, hold the ``count`` latest rows. By score,
@@ -239,7 +304,7 @@ def likely_plates(
             return None
         cut = ranked[count - 1][0]
         plates = {p: s for s, p in ranked if s <= cut}
-        rest = [s for s, _ in ranked if s > cut]
+        rest = [s for s, _ in ranked if s > cut] + ([-beyond] if beyond is not None else [])
         return Likely(plates, min(rest)) if rest else None
     tops = sorted(
         ((min(c.last_ms, upper) if upper is not None else c.last_ms, p) for p, c in found.items()),
@@ -247,7 +312,7 @@ def likely_plates(
     )
     cut = tops[count - 1][0]
     plates = {p: found[p].score for t, p in tops if t >= cut}
-    rest = [t for t, _ in tops if t < cut]
+    rest = [t for t, _ in tops if t < cut] + ([beyond] if beyond is not None else [])
     return Likely(plates, max(rest)) if rest else None
 
 

@@ -37,6 +37,8 @@ PlateMode = Literal["auto", "exact", "prefix", "wildcard", "fuzzy"]
 Sort = Literal["time", "score"]
 
 WIDEN = 8  # how much larger each next try of the likely plates is
+# A pattern's plates are first asked for in the page's order, this many (a page of 50 widened twice).
+TOP_PLATES = 4096
 # Corrections are rare: the versions they replaced fit in one set per query, read whole (the only
 # read of a search without its table's key, so force_primary_key is lifted for it alone).
 LATEST_ONLY = (
@@ -337,12 +339,6 @@ def _resolved_rows(client: Any, q: EventQuery, page: int) -> list[dict[str, Any]
     by_score = q.sort == "score"
     # sorted by score with no time window, the plates' first/last seen are not needed
     times = not by_score or q.since_ms is not None or q.until_ms is not None
-    found = plate_index.resolve(client, mode, text, q.max_distance, SEARCH_SETTINGS, times=times)
-    if found is None:
-        return None
-    found = plate_index.within_times(found, q.since_ms, q.until_ms)
-    if not found:
-        return []
     upper, low_score = q.until_ms, 0
     if q.cursor:
         c = decode_cursor(q.cursor, q.sort)
@@ -350,17 +346,39 @@ def _resolved_rows(client: Any, q: EventQuery, page: int) -> list[dict[str, Any]
             low_score = int(c[0])
         else:
             upper = int(c[0]) if upper is None else min(upper, int(c[0]))
+    top = plate_index.Top(TOP_PLATES, by_score, q.since_ms, q.until_ms, upper, low_score)
+
+    def resolve(top: plate_index.Top | None) -> plate_index.Resolved | None:
+        return plate_index.resolve(
+            client, mode, text, q.max_distance, SEARCH_SETTINGS, times=times, top=top
+        )
+
+    resolved = resolve(top)
+    if resolved is None:
+        return None
+    found, beyond = (
+        plate_index.within_times(resolved.found, q.since_ms, q.until_ms),
+        resolved.beyond,
+    )
     # Filters can empty plates: widen the likely set 8 times per try before taking all of it.
     count = page + 1
-    while (
-        likely := plate_index.likely_plates(
-            found, count, by_score=by_score, upper=upper, low_score=low_score
+    while True:
+        likely = plate_index.likely_plates(
+            found, count, by_score=by_score, upper=upper, low_score=low_score, beyond=beyond
         )
-    ) is not None:
+        if likely is None and beyond is not None:  # the first plates are not enough: all of them
+            if (resolved := resolve(None)) is None:
+                return None
+            found, beyond = plate_index.within_times(resolved.found, q.since_ms, q.until_ms), None
+            continue
+        if likely is None:
+            break
         rows = _fetch(client, q, page, likely.plates)
         if plate_index.page_is_complete(rows, page + 1, likely, by_score=by_score):
             return rows
         count *= WIDEN
+    if not found:
+        return []
     return _fetch(client, q, page, {p: c.score for p, c in found.items()})
 
 

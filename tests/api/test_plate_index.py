@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 from services.api import plate_index
 from services.api.plate_index import (
@@ -107,6 +108,56 @@ def test_likely_plates_by_score_take_whole_levels_above_the_cursor() -> None:
     assert level.plates == {"A": 4, "B": 10, "C": 10}
     assert plate_index.page_is_complete([{"score": 4}, {"score": 10}], 2, level, by_score=True)
     assert not plate_index.page_is_complete([{"score": 4}], 2, level, by_score=True)
+
+
+class _Rows:
+    def __init__(self, rows: list[tuple[str, int, int, int]]) -> None:
+        self.result_rows = rows
+
+
+class _Client:
+    """Answers one query with rows in the order ClickHouse would sort them."""
+
+    def __init__(self, rows: list[tuple[str, int, int, int]]) -> None:
+        self.rows, self.sql = rows, ""
+
+    def query(self, sql: str, parameters: Any = None, settings: Any = None) -> _Rows:
+        self.sql = sql
+        return _Rows(self.rows)
+
+
+def test_a_top_resolution_keeps_a_complete_prefix_of_the_order() -> None:
+    # by time: 3 asked for, 4 sent; the 4th (last 40) is left out, and so is C, tied with it
+    client = _Client([("A", 0, 0, 50), ("B", 0, 0, 45), ("C", 0, 0, 40), ("D", 0, 0, 40)])
+    top = plate_index.Top(3, by_score=False, since_ms=5)
+    got = plate_index.resolve(client, "wildcard", "%12", 0, {}, top=top)
+    assert got is not None and set(got.found) == {"A", "B"} and got.beyond == 40
+    assert "ORDER BY last_ms DESC LIMIT 4" in client.sql and "last_ms >= {top_since" in client.sql
+    likely = plate_index.likely_plates(
+        got.found, 1, by_score=False, upper=None, low_score=0, beyond=got.beyond
+    )
+    assert likely is not None and set(likely.plates) == {"A"} and likely.bound == 45
+    # more plates wanted than the prefix holds: the caller must ask for all of them
+    assert (
+        plate_index.likely_plates(
+            got.found, 2, by_score=False, upper=None, low_score=0, beyond=got.beyond
+        )
+        is None
+    )
+    # by score: the bound is the score of the first plate left out
+    client = _Client([("E", 0, 0, 0), ("A", 4, 0, 0), ("B", 10, 0, 0)])
+    got = plate_index.resolve(
+        client, "fuzzy", "ABC123", 1, {}, times=False, top=plate_index.Top(2, by_score=True)
+    )
+    assert got is not None and set(got.found) == {"E", "A"} and got.beyond == -10
+    likely = plate_index.likely_plates(
+        got.found, 1, by_score=True, upper=None, low_score=0, beyond=got.beyond
+    )
+    assert likely is not None and set(likely.plates) == {"E"} and likely.bound == 4
+    # fewer plates than asked for: the whole set, no bound
+    client = _Client([("A", 0, 0, 50)])
+    got = plate_index.resolve(client, "wildcard", "%12", 0, {}, top=plate_index.Top(3, False))
+    assert got is not None and set(got.found) == {"A"} and got.beyond is None
 
 
 def test_within_times_drops_plates_read_only_outside_the_window() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from platestream.clickhouse import make_clickhouse
-from services.api import plate_index
+from services.api import plate_index, search
 from services.api.search import EventQuery, build_search, run_search
 from services.sink.migrations import migrate
 from services.sink.settings import SinkSettings
@@ -142,6 +142,11 @@ def test_every_search_kind_matches_the_oracle(
     # (LIKE on the plate index, the edit-distance SQL on plate_events): the same answers
     monkeypatch.setattr(plate_index, "MAX_RESOLVED", 0)
     _check_all(client, rows, only=("wildcard", "fuzzy"))
+    monkeypatch.undo()
+    # patterns whose first plates in the page's order are not enough: asked for in full again
+    for first in (1, 40):
+        monkeypatch.setattr(search, "TOP_PLATES", first)
+        _check_all(client, rows, only=("wildcard", "fuzzy"))
     monkeypatch.undo()
     # and every step is a primary-key lookup: with force_primary_key ClickHouse refuses a query
     # that would filter without its table's key (a scan)
