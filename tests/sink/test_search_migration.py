@@ -4,6 +4,7 @@ versions of corrected events."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -93,3 +94,41 @@ def test_views_fill_the_search_tables_and_a_rebuild_refills_them(settings: Any) 
         "SELECT event_id, version FROM plate_event_superseded FINAL ORDER BY event_id, version"
     ).result_rows
     assert [tuple(r) for r in superseded] == [("e0", 0), ("e0", 1), ("e1", 0), ("e1", 1)]
+
+
+@pytest.mark.integration
+def test_012_fills_the_result_column_and_the_reversed_dictionary_of_rows_stored_before(
+    settings: Any,
+) -> None:
+    sink = SinkSettings(**settings.model_dump())
+    admin = make_clickhouse(sink, database="default")
+    db = settings.clickhouse_database
+    m.ensure_database(admin, db)
+    for mig in m.load_migrations():  # a database as it was before 012, holding passages
+        if mig.version < 12:
+            for stmt in m.split_statements(m.render(mig.sql, sink, database=db)):
+                admin.command(stmt)
+            admin.command(
+                f"INSERT INTO `{db}`.schema_migrations (version, name, checksum) "
+                f"VALUES ({mig.version}, '{mig.name}', '{mig.checksum}')"
+            )
+    client = make_clickhouse(settings)
+    client.command(INSERT)
+    assert [mig.version for mig in m.migrate(admin, sink)] == [12]
+    client.command(INSERT.replace("concat('e'", "concat('f'"))  # and passages stored after it
+    results = client.query("SELECT event_id, result FROM plate_event_index").result_rows
+    assert len(results) == 60
+    for event_id, result in results:
+        fields = json.loads(result)
+        assert fields[0] == "cam-1" and fields[-3:] == ["test", None, None], (event_id, fields)
+    reversed_ = client.query(
+        "SELECT plate_reversed, any(plate), min(first_seen), max(last_seen) "
+        "FROM plate_dictionary_reversed GROUP BY plate_reversed ORDER BY plate_reversed"
+    ).result_rows
+    assert [(r[0], r[1]) for r in reversed_] == sorted(
+        (p[::-1], p) for p in ("ABC1234", "A8C1234", "粤B12345")
+    )
+    dictionary = client.query(
+        "SELECT plate, min(first_seen), max(last_seen) FROM plate_dictionary GROUP BY plate"
+    ).result_rows
+    assert sorted((r[1], r[2], r[3]) for r in reversed_) == sorted(tuple(r) for r in dictionary)
