@@ -172,6 +172,12 @@ def wildcard_sql(like: str) -> tuple[str, dict[str, Any]]:
     return _dictionary_sql(where, "toUInt32(0)"), params
 
 
+def time_key(c: Candidate, upper: int | None) -> int:
+    """Where a plate's latest row can be in a page sorted by time: its last time, capped at the
+    page's upper time bound."""
+    return min(c.last_ms, upper) if upper is not None else c.last_ms
+
+
 @dataclass(frozen=True)
 class Top:
     """Ask for the ``n`` plates first in a page's order only (by time: read last, capped at
@@ -208,9 +214,7 @@ class Top:
 
     def key(self, c: Candidate) -> int:
         """The order ``wrap`` sorts by, as a number that grows towards the front."""
-        if self.by_score:
-            return -c.score
-        return min(c.last_ms, self.upper) if self.upper is not None else c.last_ms
+        return -c.score if self.by_score else time_key(c, self.upper)
 
 
 @dataclass(frozen=True)
@@ -306,10 +310,7 @@ def likely_plates(
         plates = {p: s for s, p in ranked if s <= cut}
         rest = [s for s, _ in ranked if s > cut] + ([-beyond] if beyond is not None else [])
         return Likely(plates, min(rest)) if rest else None
-    tops = sorted(
-        ((min(c.last_ms, upper) if upper is not None else c.last_ms, p) for p, c in found.items()),
-        reverse=True,
-    )
+    tops = sorted(((time_key(c, upper), p) for p, c in found.items()), reverse=True)
     cut = tops[count - 1][0]
     plates = {p: found[p].score for t, p in tops if t >= cut}
     rest = [t for t, _ in tops if t < cut] + ([beyond] if beyond is not None else [])

@@ -16,29 +16,6 @@ COLUMNS = (
     "toUnixTimestamp64Milli(ts) AS ts_ms, direction, vehicle_type, vehicle_color, vehicle_make, vehicle_model, "
     "lane, read_count, watchlist_hits, access_status, best_crop_key, correction_id, source, lat, lon"
 )
-# The index's ``result`` column (migration 012): the fields below as one JSON array, so a page read
-# from many plates' key ranges reads a few columns instead of every field (the order is the SQL's).
-RESULT_COLUMN = (
-    "camera_id",
-    "camera_name",
-    "site",
-    "zone",
-    "direction",
-    "vehicle_type",
-    "vehicle_color",
-    "vehicle_make",
-    "vehicle_model",
-    "lane",
-    "read_count",
-    "watchlist_hits",
-    "access_status",
-    "best_crop_key",
-    "correction_id",
-    "source",
-    "lat",
-    "lon",
-)
-INDEX_COLUMNS = "event_id, version, plate, confidence, toUnixTimestamp64Milli(ts) AS ts_ms, result"
 RESULT_FIELDS = (
     "event_id",
     "version",
@@ -64,6 +41,12 @@ RESULT_FIELDS = (
     "lat",
     "lon",
 )
+# The index's ``result`` column (migration 012): every result field but the index's own columns,
+# as one JSON array in this order (the migration's tuple lists them in the same order), so a page
+# read from many plates' key ranges reads a few columns instead of every field.
+INDEX_OWN = ("event_id", "version", "plate", "confidence", "ts")
+RESULT_COLUMN = tuple(f for f in RESULT_FIELDS if f not in INDEX_OWN)
+INDEX_COLUMNS = "event_id, version, plate, confidence, toUnixTimestamp64Milli(ts) AS ts_ms, result"
 
 
 def row_to_event(row: dict[str, Any]) -> dict[str, Any]:

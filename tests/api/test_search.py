@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from services.api.search import (
@@ -13,6 +15,7 @@ from services.api.search import (
     encode_cursor,
     wildcard_to_like,
 )
+from services.api.search_rows import RESULT_COLUMN
 
 
 def test_wildcard_to_like() -> None:
@@ -156,3 +159,12 @@ def test_distinct_versions_drops_adjacent_copies_only() -> None:
     ]
     assert distinct_versions(rows) == [rows[0], rows[2], rows[3]]
     assert distinct_versions([]) == []
+
+
+def test_the_result_column_lists_the_fields_in_the_order_of_migration_012() -> None:
+    from services.sink.migrations import load_migrations
+
+    sql = next(m.sql for m in load_migrations() if m.version == 12)
+    listed = re.search(r"toJSONString\(tuple\(([^)]*)\)\)", sql)
+    assert listed is not None
+    assert tuple(f.strip() for f in listed.group(1).split(",")) == RESULT_COLUMN
