@@ -23,7 +23,14 @@ from platestream.benchutil import machine, write_json
 from platestream.errors import StackError
 from platestream.settings import load
 from platestream.stack.ports import free_port
-from services.api.bench_stats import measure_runs, memory, mixed, storage, throughput
+from services.api.bench_stats import (
+    endpoint_pid,
+    measure_runs,
+    memory,
+    mixed,
+    storage,
+    throughput,
+)
 from services.api.settings import ApiSettings
 
 DB = "bench_api"
@@ -241,14 +248,20 @@ def run_bench(
                     "latency": measure_runs(client, headers, kinds, queries, runs, target),
                 }
                 mixed_fn = mixed(rng, kinds)
+                pids = {
+                    "api": api.proc.pid if api.proc else None,
+                    "clickhouse_endpoint": endpoint_pid(bench_settings),
+                }
                 entry["throughput"] = {
-                    name: throughput(api.url, headers, fn, concurrency, duration)
+                    name: throughput(api.url, headers, fn, concurrency, duration, pids)
                     for name, fn in (("exact", kinds["exact"]), ("mixed", mixed_fn))
                 }
                 for name, tp in entry["throughput"].items():
                     print(
                         f"  {target:>12,} rows  {name} x{concurrency} clients: {tp['requests_per_s']} req/s "
-                        f"(p50 {tp['p50_ms']} ms, p99 {tp['p99_ms']} ms, errors {tp['errors']})",
+                        f"(p50 {tp['p50_ms']} ms, p99 {tp['p99_ms']} ms, errors {tp['errors']}); "
+                        f"CPU ms per request {tp['cpu_ms_per_request']}, "
+                        f"ceiling {tp['ceiling_requests_per_s']} req/s",
                         flush=True,
                     )
                 entry["memory_mib"] = memory(api.proc, bench_settings)

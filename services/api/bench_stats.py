@@ -42,8 +42,29 @@ def measure(
 
 
 def throughput(
-    url: str, headers: dict[str, str], params_fn: Any, concurrency: int, duration: float
+    url: str,
+    headers: dict[str, str],
+    params_fn: Any,
+    concurrency: int,
+    duration: float,
+    pids: dict[str, int | None] | None = None,
 ) -> dict[str, Any]:
+    """Requests/s of ``concurrency`` clients for ``duration`` s, with the CPU each process spent
+    per request (``pids``: name -> pid, and this process as ``client``) and the ceiling that CPU
+    sets: the machine's cores divided by the CPU of one request, if nothing else ran."""
+    import psutil
+
+    procs = {name: psutil.Process(pid) for name, pid in (pids or {}).items() if pid}
+    procs["client"] = psutil.Process()
+
+    def cpu() -> dict[str, float]:
+        out = {}
+        for name, proc in procs.items():
+            t = proc.cpu_times()
+            out[name] = t.user + t.system
+        return out
+
+    cpu0 = cpu()
     stop = time.monotonic() + duration
     lat: list[float] = []
     errors = [0]
@@ -70,7 +91,15 @@ def throughput(
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - began
+    cpu1 = cpu()
+    n = max(len(lat), 1)
+    per_request = {name: round(1000 * (cpu1[name] - cpu0[name]) / n, 2) for name in procs}
+    total = sum(per_request.values())
     return {
+        "cpu_ms_per_request": per_request,
+        "ceiling_requests_per_s": round(1000 * (psutil.cpu_count() or 1) / total, 1)
+        if total
+        else None,
         "concurrency": concurrency,
         "seconds": round(elapsed, 1),
         "requests": len(lat),
@@ -132,8 +161,6 @@ def mixed(rng: random.Random, kinds: dict[str, Any]) -> Any:
 
 def memory(api_proc: Any, settings: ApiSettings) -> dict[str, float | None]:
     """RSS of the API process and of the process answering on the ClickHouse port."""
-    from urllib.parse import urlparse
-
     import psutil
 
     def rss(pid: int | None) -> float | None:
@@ -142,8 +169,20 @@ def memory(api_proc: Any, settings: ApiSettings) -> dict[str, float | None]:
         except psutil.Error:
             return None
 
+    return {
+        "api": rss(api_proc.pid if api_proc else None),
+        "clickhouse_endpoint": rss(endpoint_pid(settings)),
+    }
+
+
+def endpoint_pid(settings: ApiSettings) -> int | None:
+    """The process listening on the ClickHouse port, when it runs on this machine."""
+    from urllib.parse import urlparse
+
+    import psutil
+
     port = urlparse(settings.clickhouse_url).port or 8123
-    ch_pid = next(
+    return next(
         (
             c.pid
             for c in psutil.net_connections("tcp")
@@ -151,7 +190,6 @@ def memory(api_proc: Any, settings: ApiSettings) -> dict[str, float | None]:
         ),
         None,
     )
-    return {"api": rss(api_proc.pid if api_proc else None), "clickhouse_endpoint": rss(ch_pid)}
 
 
 def storage(settings: ApiSettings, db: str) -> dict[str, Any]:

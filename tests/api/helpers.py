@@ -245,6 +245,8 @@ def api_environment(stack: CommonSettings, **overrides: Any) -> Iterator[ApiEnv]
             wait_until(
                 lambda: (
                     ch.command("SELECT count() FROM plate_events") == len(seed.events)
+                    # searches read the index, which its view fills after plate_events
+                    and ch.command("SELECT count() FROM plate_event_index") == len(seed.events)
                     and ch.command("SELECT count() FROM alerts") == len(seed.alerts)
                     and ch.command("SELECT count() FROM plate_reads") == len(seed.reads)
                 ),
