@@ -7,8 +7,10 @@ import re
 import pytest
 
 from services.api.search import (
+    SUPERSEDED,
     EventQuery,
     QueryError,
+    _fetch,
     build_search,
     decode_cursor,
     distinct_versions,
@@ -159,6 +161,40 @@ def test_distinct_versions_drops_adjacent_copies_only() -> None:
     ]
     assert distinct_versions(rows) == [rows[0], rows[2], rows[3]]
     assert distinct_versions([]) == []
+
+
+class _Rows:
+    """A stand-in for ClickHouse: answers a page query with the first ``LIMIT`` of its rows."""
+
+    def __init__(self, rows: list[dict[str, object]]) -> None:
+        self.rows, self.limits = rows, []
+
+    def query(self, sql: str, parameters: dict[str, int], settings: object) -> _Rows:
+        assert SUPERSEDED in sql and "NOT IN" not in sql  # marked in the page, not filtered
+        self.limits.append(parameters["limit"])
+        self.page = self.rows[: parameters["limit"]]
+        return self
+
+    def named_results(self) -> list[dict[str, object]]:
+        return self.page
+
+
+def test_a_page_short_of_superseded_versions_asks_for_more() -> None:
+    rows: list[dict[str, object]] = []
+    for i in range(12):  # events 0-5 have a newer version (listed first, as ts sorts them)
+        if i < 6:
+            rows.append({"event_id": f"e{i}", "version": 1, "superseded": 0})
+            rows.append({"event_id": f"e{i}", "version": 0, "superseded": 1})
+        else:
+            rows.append({"event_id": f"e{i}", "version": 0, "superseded": 0})
+    client = _Rows(rows)
+    got = _fetch(client, EventQuery(limit=4), 4, None)
+    # 5 rows (a page of 4 and one more) hold 3 latest versions: the second ask is twice as large
+    assert client.limits == [5, 9]
+    assert [(r["event_id"], r["version"]) for r in got] == [(f"e{i}", 1) for i in range(5)]
+    client = _Rows(rows[:3])  # the end of the results: no more asks
+    assert [r["event_id"] for r in _fetch(client, EventQuery(limit=4), 4, None)] == ["e0", "e1"]
+    assert client.limits == [5]
 
 
 def test_the_result_column_lists_the_fields_in_the_order_of_migration_012() -> None:
