@@ -154,7 +154,7 @@ def run_bench(*, rows: list[int], queries: int, json_out: Path | None) -> dict[s
         t0 = (int(time.time() * 1000) // DAY_MS - 30) * DAY_MS
         rng = random.Random(5)
         for target in sorted(rows):
-            grow_s = api_bench.grow_table(settings, target, t0)
+            grow_s, _ = api_bench.grow_table(settings, target, t0)
             refresh_s = _refresh_views(settings)
             print(f"  {target:>12,} rows  views refreshed in {refresh_s} s", flush=True)
             plates = api_bench.sample_plates(settings, 200)
