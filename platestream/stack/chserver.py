@@ -86,7 +86,12 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.send_header("X-ClickHouse-Server-Display-Name", SERVER_NAME)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Keep-Alive", "timeout=10")
+        if self.close_connection:
+            # say so: a client that pooled the connection would send its next request into a
+            # socket this server closes (seen as RemoteDisconnected after an unexpected error)
+            self.send_header("Connection", "close")
+        else:
+            self.send_header("Keep-Alive", "timeout=10")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
