@@ -129,12 +129,19 @@ def sizes() -> dict[str, dict[str, float]]:
     return out
 
 
+# Modules that need the ml extra (torch), which a runtime install leaves out on purpose: the
+# recogniser's training code (`platestream models train`); the stages read its ONNX export.
+ML_EXTRA_ONLY = ("services.detect.train.",)
+
+
 def imports() -> list[str]:
     """Import every module of the installed platestream and services packages; return failures."""
     failed = []
     for package in ("platestream", "services"):
         pkg = importlib.import_module(package)
         for info in pkgutil.walk_packages(pkg.__path__, f"{package}."):
+            if info.name.startswith(ML_EXTRA_ONLY):
+                continue
             try:
                 importlib.import_module(info.name)
             except Exception as exc:  # report every kind, the caller decides

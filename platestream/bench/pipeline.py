@@ -31,7 +31,7 @@ from platestream.benchutil import ProcessSampler, broker_reference, machine
 from platestream.errors import PlatestreamError
 from platestream.serde import AvroSerde
 from platestream.settings import PROJECT_ROOT, CommonSettings
-from platestream.timeutil import now_ms
+from platestream.timeutil import iso_utc, now_ms
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def _run(
         "stack": f"private ({opts.stack if opts.stack != 'auto' else 'memory'} broker engine)"
         if own_stack
         else "the running local stack",
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "started_at": iso_utc(),
     }
     logger.info("broker reference: %d messages", opts.reference_messages)
     result["broker_reference"] = broker_reference(settings, messages=opts.reference_messages)

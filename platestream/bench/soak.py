@@ -23,6 +23,7 @@ from platestream.bench.prepare import bolo_entries, produce_all, warm_up
 from platestream.benchutil import ProcessSampler, machine
 from platestream.serde import AvroSerde
 from platestream.settings import PROJECT_ROOT, CommonSettings
+from platestream.timeutil import iso_utc
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ def _run(
         "options": {k: str(v) for k, v in asdict(opts).items()},
         "run_id": run_id,
         "machine": machine(),
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "started_at": iso_utc(),
     }
     extra = {name: dict(opts.stage_env) for name in opts.stages}
     with (

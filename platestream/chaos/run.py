@@ -25,7 +25,7 @@ from platestream.chaos.prepare import stage_env, wait_ready, write_watchlist
 from platestream.chaos.report import ChaosOptions, ChaosReport
 from platestream.settings import CommonSettings
 from platestream.stack.ports import free_port
-from platestream.timeutil import now_ms
+from platestream.timeutil import iso_utc, now_ms
 
 logger = logging.getLogger(__name__)
 
@@ -329,7 +329,7 @@ def run_suite(
     """The whole suite on a private stack: start it, run, stop it; optionally write the report as JSON."""
     from platestream.benchutil import machine, write_json
 
-    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    started = iso_utc()
     if options.broker_engine == "memory" and any(
         f.target in ("broker", "s3") for f in options.faults
     ):

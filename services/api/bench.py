@@ -23,6 +23,7 @@ from platestream.benchutil import machine, write_json
 from platestream.errors import StackError
 from platestream.settings import load
 from platestream.stack.ports import free_port
+from platestream.timeutil import iso_utc
 from services.api.bench_stats import (
     endpoint_pid,
     measure_runs,
@@ -168,8 +169,8 @@ def query_kinds(rng: random.Random, t0: int, plates: list[str]) -> dict[str, Any
         day = t0 + rng.randrange(29) * 86_400_000
         return {
             "camera": f"cam-{rng.randrange(50)}",
-            "since": _iso(day),
-            "until": _iso(day + 86_400_000),
+            "since": iso_utc(day),
+            "until": iso_utc(day + 86_400_000),
         }
 
     return {
@@ -181,10 +182,6 @@ def query_kinds(rng: random.Random, t0: int, plates: list[str]) -> dict[str, Any
         "fuzzy2": fuzzy2,
         "camera_day": camera_day,
     }
-
-
-def _iso(ms: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
 
 
 def run_bench(

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from platestream.plates import CONFUSABLE_PAIRS
-from services.api.search import FAST_FINAL
+from services.api.search_sql import FAST_FINAL
 
 # Convoy defaults (the API, the console form and the job): docs/investigations.md measures them.
 MIN_OCCASIONS = 3

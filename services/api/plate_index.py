@@ -7,7 +7,7 @@ by gram). A fuzzy search within two edits is then a handful of primary-key looku
 pattern with three literal characters (anchors count) a lookup per gram, and both end in a set of
 plates that `services.api.search` fetches events for from ``plate_event_index`` (ordered by plate).
 
-Matching is exactly what the event-table SQL computes (see `services.api.search`): a plate matches
+Matching is exactly what the event-table SQL computes (see `services.api.search_sql`): a plate matches
 fuzzily when its skeleton is within ``ceil(max_distance)`` edits of the query's skeleton and the
 weighted score is within ``max_distance``; the indexes only find candidates, the same SQL
 expressions decide. When a set would exceed `MAX_RESOLVED` plates, `resolve` answers None and the
@@ -56,7 +56,7 @@ SEARCH_SETTINGS: dict[str, Any] = {
 
 
 def score_sql(skeleton_column: str) -> str:
-    """Tenths of the weighted distance between ``plate`` and the query (as in search.py)."""
+    """Tenths of the weighted distance between ``plate`` and the query (as in search_sql.py)."""
     raw = "editDistanceUTF8(plate, {plate:String})"
     sk = f"editDistanceUTF8({skeleton_column}, {{skel:String}})"
     return f"toUInt32(round(10 * ({sk} + {CONFUSABLE_COST} * ({raw} - {sk}))))"

@@ -30,7 +30,7 @@ from platestream.kafka import make_consumer
 from platestream.settings import CommonSettings
 from platestream.timeutil import now_ms
 from services.api.publish import Publisher
-from services.api.search import FAST_FINAL
+from services.api.search_sql import FAST_FINAL
 from services.api.slots import Slot, Slots
 
 logger = logging.getLogger(__name__)

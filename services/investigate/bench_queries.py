@@ -18,12 +18,9 @@ from typing import Any
 import httpx
 
 from platestream.benchutil import machine, percentile, write_json
+from platestream.timeutil import iso_utc
 
 DAY_MS = 86_400_000
-
-
-def _iso(ms: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
 
 
 def _time(
@@ -171,11 +168,11 @@ def run_bench(*, rows: list[int], queries: int, json_out: Path | None) -> dict[s
                     "Authorization": f"Bearer {tok.json()['access_token']}",
                     "X-Purpose": "investigation",  # answers that name plates state one (issue 17)
                 }
-                month = {"since": _iso(t0), "until": _iso(t0 + 30 * DAY_MS)}
+                month = {"since": iso_utc(t0), "until": iso_utc(t0 + 30 * DAY_MS)}
 
                 def day() -> dict[str, str]:
                     d = t0 + rng.randrange(30) * DAY_MS
-                    return {"since": _iso(d), "until": _iso(d + DAY_MS)}
+                    return {"since": iso_utc(d), "until": iso_utc(d + DAY_MS)}
 
                 base = "/api/v1/investigations"
                 kinds: dict[str, tuple[str, list[dict[str, Any]]]] = {

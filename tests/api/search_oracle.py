@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from platestream.plates import CONFUSABLE_COST, CONFUSABLE_PAIRS, normalise, skeleton
-from services.api.search import EventQuery, wildcard_to_like
+from services.api.search_sql import EventQuery, wildcard_to_like
 
 DAY_MS = 86_400_000
 # Thirty days back from today's midnight (UTC): inside every retention rule of the tables (the

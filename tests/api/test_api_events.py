@@ -11,13 +11,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
 from typing import Any
 
 import httpx
 import pytest
 
 from platestream import topics as catalogue
+from platestream.timeutil import iso_utc
 
 from .helpers import ApiEnv, audit_records, produce, wait_until
 
@@ -61,15 +61,11 @@ def test_search_fuzzy_with_confusables_sorted_by_score(api_env: ApiEnv) -> None:
     assert "ABD1234" not in plates_of(strict) and "A8C1234" in plates_of(strict)
 
 
-def _iso(ms: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
-
-
 def _seed_span(api_env: ApiEnv) -> dict[str, str]:
     """The seed's own minutes: other tests of the session store events in the shared database
     too (the erasure tests, minutes ago), which a search rightly finds."""
     ts = [e["ts"] for e in api_env.seed.events]
-    return {"since": _iso(min(ts)), "until": _iso(max(ts) + 1000)}
+    return {"since": iso_utc(min(ts)), "until": iso_utc(max(ts) + 1000)}
 
 
 def test_search_filters(api_env: ApiEnv) -> None:
@@ -100,7 +96,7 @@ def test_search_filters(api_env: ApiEnv) -> None:
     )
     assert expect(min_confidence=0.95) == where(lambda e: e["confidence"] >= 0.95 - 1e-6)
     assert expect(watchlist_only=True) == ids("XYZ9876")
-    assert expect(since=_iso(t0 + 20_000), until=_iso(t0 + 50_000)) == where(
+    assert expect(since=iso_utc(t0 + 20_000), until=iso_utc(t0 + 50_000)) == where(
         lambda e: t0 + 20_000 <= e["ts"] < t0 + 50_000
     )
 

@@ -7,11 +7,11 @@ The paced replay comes second: the first test reads the whole replay topic.
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 from platestream import topics as catalogue
+from platestream.timeutil import iso_utc
 
 from .helpers import ApiEnv, read_topic, wait_until
 
@@ -20,8 +20,8 @@ pytestmark = pytest.mark.integration
 
 def test_replay_republishes_events_in_order(api_env: ApiEnv) -> None:
     seed = api_env.seed
-    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seed.base_ts / 1000 - 1))
-    until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seed.base_ts / 1000 + 3600))
+    since = iso_utc(seed.base_ts - 1000)
+    until = iso_utc(seed.base_ts + 3_600_000)
     r = api_env.post(
         "/api/v1/replay",
         "analyst",
@@ -72,8 +72,8 @@ def test_replay_at_original_pace_keeps_the_gaps(api_env: ApiEnv) -> None:
     cam = [e for e in seed.events if e["camera_id"] == "cam-c"]
     span_s = (max(e["ts"] for e in cam) - min(e["ts"] for e in cam)) / 1000
     speed = 60.0
-    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seed.base_ts / 1000 - 1))
-    until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seed.base_ts / 1000 + 3600))
+    since = iso_utc(seed.base_ts - 1000)
+    until = iso_utc(seed.base_ts + 3_600_000)
     r = api_env.post(
         "/api/v1/replay",
         "analyst",

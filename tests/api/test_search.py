@@ -6,18 +6,17 @@ import re
 
 import pytest
 
-from services.api.search import (
+from services.api.search import _fetch, distinct_versions
+from services.api.search_rows import RESULT_COLUMN
+from services.api.search_sql import (
     SUPERSEDED,
     EventQuery,
     QueryError,
-    _fetch,
     build_search,
     decode_cursor,
-    distinct_versions,
     encode_cursor,
     wildcard_to_like,
 )
-from services.api.search_rows import RESULT_COLUMN
 
 
 def test_wildcard_to_like() -> None:
@@ -118,7 +117,7 @@ def test_cursor_round_trip_and_keyset_condition() -> None:
 
 
 def test_split_pieces() -> None:
-    from services.api.search import split_pieces
+    from services.api.search_sql import split_pieces
 
     assert split_pieces("ABC1234", 2) == ["ABC1", "234"]
     assert split_pieces("ABC1234", 3) == ["ABC", "12", "34"]
@@ -129,7 +128,7 @@ def test_pigeonhole_prefilter_never_drops_a_match() -> None:
     """Every string within k edits of the query keeps one of the k+1 pieces intact."""
     import random
 
-    from services.api.search import split_pieces
+    from services.api.search_sql import split_pieces
 
     rng = random.Random(3)
     alphabet = "ABCDEFGH0123456789"

@@ -8,7 +8,7 @@ import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 
 from platestream.clickhouse import make_clickhouse
-from services.api.search import SEARCH_SETTINGS
+from services.api.plate_index import SEARCH_SETTINGS
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,8 @@ import pytest
 
 from platestream.clickhouse import make_clickhouse
 from services.api import plate_index, search
-from services.api.search import EventQuery, build_search, run_search
+from services.api.search import run_search
+from services.api.search_sql import EventQuery, build_search
 from services.sink.migrations import migrate
 from services.sink.settings import SinkSettings
 from tests.api.search_oracle import CAMERAS, DAY_MS, T0, Row, generate, misread, oracle

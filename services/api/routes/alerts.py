@@ -15,7 +15,7 @@ from platestream import topics as catalogue
 from platestream.timeutil import now_ms, to_ms
 from services.api.deps import Correct, Search, StateDep, audit
 from services.api.purpose import RequiredPurpose
-from services.api.search import FAST_FINAL
+from services.api.search_sql import FAST_FINAL
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 

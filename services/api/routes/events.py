@@ -21,8 +21,9 @@ from platestream.timeutil import to_ms
 from services.api.deps import Export, Search, StateDep, audit
 from services.api.hits import HitOut, describe_hits
 from services.api.purpose import RequiredPurpose
-from services.api.search import FAST_FINAL, EventQuery, QueryError, run_search
+from services.api.search import run_search
 from services.api.search_rows import RESULT_FIELDS
+from services.api.search_sql import FAST_FINAL, EventQuery, QueryError
 from services.api.state import AppState
 
 logger = logging.getLogger(__name__)

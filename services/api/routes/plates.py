@@ -12,7 +12,8 @@ from platestream.plates import normalise
 from platestream.timeutil import to_ms
 from services.api.deps import Search, StateDep, audit
 from services.api.purpose import RequiredPurpose
-from services.api.search import EventQuery, QueryError, run_search
+from services.api.search import run_search
+from services.api.search_sql import EventQuery, QueryError
 
 router = APIRouter(prefix="/api/v1/plates", tags=["plates"])
 

@@ -18,8 +18,8 @@ from platestream.timeutil import now_ms
 from services.api.deps import Correct, StateDep, audit
 from services.api.purpose import RequiredPurpose
 from services.api.routes.events import EventOut, presign
-from services.api.search import FAST_FINAL, decode_cursor, encode_cursor
 from services.api.search_rows import COLUMNS, row_to_event
+from services.api.search_sql import FAST_FINAL, decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/api/v1", tags=["review"])
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from platestream.timeutil import now_ms, to_ms
 from services.api.deps import Search, StateDep, audit
 from services.api.purpose import CASE_HEADER, PURPOSE_HEADER, check_purpose
-from services.api.search import FAST_FINAL
+from services.api.search_sql import FAST_FINAL
 
 router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
 

@@ -27,7 +27,7 @@ from fastapi.responses import StreamingResponse
 from platestream.timeutil import to_ms
 from services.api.deps import Correct, StateDep, audit
 from services.api.purpose import RequiredPurpose
-from services.api.search import FAST_FINAL
+from services.api.search_sql import FAST_FINAL
 from services.api.state import AppState
 from services.api.zipstream import stream_zip
 

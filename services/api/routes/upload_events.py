@@ -18,10 +18,10 @@ from platestream.ids import stable_id
 from services.api.auth import Perm, Principal
 from services.api.deps import StateDep, audit, require
 from services.api.hits import describe_hits
+from services.api.plate_index import SEARCH_SETTINGS
 from services.api.purpose import RequiredPurpose
 from services.api.routes.events import EventOut, presign
 from services.api.routes.uploads import JobId, ask_ingest_for_job
-from services.api.search import SEARCH_SETTINGS
 from services.api.search_rows import COLUMNS, row_to_event
 from services.api.state import AppState
 
