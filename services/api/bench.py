@@ -29,6 +29,7 @@ from services.api.bench_stats import (
     measure_runs,
     memory,
     mixed,
+    settle_merges,
     storage,
     throughput,
 )
@@ -226,6 +227,8 @@ def run_bench(
             grow_s, held = grow_table(bench_settings, target, t0)
             if held > target:
                 print(f"  the kept table holds {held:,} rows: measured at that size", flush=True)
+            settled_s = settle_merges(bench_settings, DB)
+            print(f"  merges settled after {settled_s:.0f} s", flush=True)
             with (
                 ApiProcess(bench_settings) as api,
                 httpx.Client(base_url=api.url, timeout=120) as client,
@@ -244,6 +247,7 @@ def run_bench(
                 entry: dict[str, Any] = {
                     "rows": held,
                     "insert_s": round(grow_s, 1),
+                    "merges_settled_s": round(settled_s, 1),
                     "load_avg_1m": round(os.getloadavg()[0], 2),
                     "latency": measure_runs(client, headers, kinds, queries, runs, held),
                 }
