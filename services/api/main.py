@@ -5,14 +5,12 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
-import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from platestream import topics as catalogue
@@ -23,7 +21,7 @@ from services.api.auth import TokenIssuer
 from services.api.control import ControlPlane
 from services.api.identity import AccountError, Accounts
 from services.api.live import LiveHub
-from services.api.logctx import request_id_var
+from services.api.logctx import RequestContext
 from services.api.metrics import ApiMetrics
 from services.api.projection import TopicProjection
 from services.api.publish import Publisher, PublishError
@@ -168,7 +166,7 @@ def create_app(
     app.state.ps = state
     for router in ROUTERS:
         app.include_router(router)
-    _install_middleware(app, state)
+    app.add_middleware(RequestContext, metrics=state.metrics)
     app.add_middleware(SecurityHeaders, no_store_prefix="/api/")
     _install_errors(app)
     if settings.api_web_dir.is_dir():
@@ -185,38 +183,6 @@ async def _wait_ready(p: TopicProjection, timeout: float) -> bool:
     import asyncio
 
     return await asyncio.to_thread(p.ready.wait, timeout)
-
-
-def _install_middleware(app: FastAPI, state: AppState) -> None:
-    metrics = state.metrics
-
-    @app.middleware("http")
-    async def request_context(request: Request, call_next: Any) -> Response:
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
-        rid = rid[:128]
-        request.state.request_id = rid
-        token = request_id_var.set(rid)
-        start = time.perf_counter()
-        status_code = 500
-        try:
-            response: Response = await call_next(request)
-            status_code = response.status_code
-        finally:
-            route = request.scope.get("route")
-            template = getattr(
-                route, "path", "unmatched"
-            )  # the template, never the plate in the path
-            elapsed = time.perf_counter() - start
-            metrics.requests.labels(request.method, template, str(status_code)).inc()
-            metrics.latency.labels(request.method, template).observe(elapsed)
-            if status_code == 429:
-                metrics.rate_limited.inc()
-            logger.info(
-                "%s %s -> %s in %.1f ms", request.method, template, status_code, elapsed * 1000
-            )
-            request_id_var.reset(token)
-        response.headers["X-Request-ID"] = rid
-        return response
 
 
 def _install_errors(app: FastAPI) -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from platestream.plates import CONFUSABLE_COST, normalise, skeleton
 
@@ -90,10 +90,10 @@ def _fuzzy_params(plate: str, max_distance: float) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     """A plate a pattern resolved to: its score (tenths of an edit; 0 for wildcards) and the
-    first and last time it was read (epoch ms, from the dictionary)."""
+    first and last time it was read (epoch ms, from the dictionary). A tuple: a resolve builds
+    up to 513 of them per search, in half the time of a frozen dataclass."""
 
     score: int
     first_ms: int
