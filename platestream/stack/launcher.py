@@ -33,7 +33,7 @@ from platestream.stack.ports import (
     Ports,
     bindable,
 )
-from platestream.stack.procs import death_signal, pid_alive
+from platestream.stack.procs import death_signal, pid_alive, same_process, start_ticks
 from platestream.stack.server_commands import BROKER_BUCKET, server_command
 
 logger = logging.getLogger(__name__)
@@ -287,7 +287,8 @@ class LocalStack:
             created = psutil.Process(pid).create_time()
         except psutil.Error:
             created = 0.0
-        self._pid_file(name).write_text(json.dumps({"pid": pid, "created": created}))
+        record = {"pid": pid, "created": created, "start_ticks": start_ticks(pid)}
+        self._pid_file(name).write_text(json.dumps(record))
 
     def _alive_pid(self, name: str) -> int | None:
         """The PID from the pid file, if that very process (same start time) still runs."""
@@ -302,7 +303,7 @@ class LocalStack:
             if proc.status() == psutil.STATUS_ZOMBIE:
                 self._reap(name)
                 return None
-            if info.get("created") and abs(proc.create_time() - float(info["created"])) > 1.0:
+            if not same_process(pid, info):
                 return None  # the PID was reused by another process
         except psutil.Error:
             return None
