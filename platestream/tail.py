@@ -3,6 +3,12 @@
 Reads by assigning every partition (no consumer group, nothing committed), from the start or from
 the end, and decodes each value with the project's serde (current schemas, frozen history, or the
 registry by id). Binary fields (images) are shown by their length unless asked for base64.
+
+Erased plates stay erased here too: the erasure ledger (``anpr.erasures.v1``, read to its end
+first and followed) decides, as it does for the sink's projections, and a record of an erased
+plate or event is shown by its place only (``"erased": true``, no key, headers or value); an audit
+record shows ``[erased]`` for the plate searched. The topics still hold those records until their
+retention removes them (docs/privacy.md): a consumer outside platestream can read them.
 """
 
 from __future__ import annotations
@@ -19,8 +25,11 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaExcepti
 from platestream import topics as catalogue
 from platestream.errors import PlatestreamError, SerdeError
 from platestream.kafka import make_consumer, require_broker
+from platestream.privacy.erasure import ErasureLedger
+from platestream.privacy.follow import follow_ledger
 from platestream.serde import AvroSerde
 from platestream.settings import CommonSettings
+from platestream.state import StateFollower
 
 
 @dataclass(frozen=True)
@@ -48,33 +57,49 @@ def jsonable(value: Any, *, base64_bytes: bool = False) -> Any:
     return value
 
 
-def record_json(msg: Any, serde: AvroSerde, *, base64_bytes: bool = False) -> dict[str, Any]:
-    """One record as a JSON-ready dict: where it is, its key and headers, its decoded value."""
-    key = msg.key()
-    headers = {
-        k: (v.decode("utf-8", "replace") if isinstance(v, bytes) else v)
-        for k, v in (msg.headers() or [])
-    }
-    out: dict[str, Any] = {
+def record_json(
+    msg: Any,
+    serde: AvroSerde,
+    *,
+    base64_bytes: bool = False,
+    ledger: ErasureLedger | None = None,
+) -> dict[str, Any]:
+    """One record as a JSON-ready dict: where it is, its key and headers, its decoded value; only
+    where it is when ``ledger`` says it is a copy of something erased."""
+    where: dict[str, Any] = {
         "topic": msg.topic(),
         "partition": msg.partition(),
         "offset": msg.offset(),
         "timestamp": msg.timestamp()[1],
-        "key": key.decode("utf-8", "replace") if key is not None else None,
-        "headers": headers,
     }
     value = msg.value()
+    schema, record, error = None, None, None
+    if value is not None:
+        try:
+            schema, record = serde.decode_with_name(value)
+        except SerdeError as exc:
+            error = str(exc)
+    if schema is not None and record is not None and ledger is not None and not ledger.empty():
+        record = ledger.apply(schema, record)
+        if record is None:
+            return {**where, "erased": True}
+    key = msg.key()
+    out: dict[str, Any] = {
+        **where,
+        "key": key.decode("utf-8", "replace") if key is not None else None,
+        "headers": {
+            k: (v.decode("utf-8", "replace") if isinstance(v, bytes) else v)
+            for k, v in (msg.headers() or [])
+        },
+    }
     if value is None:
         out["value"] = None  # a tombstone
-        return out
-    try:
-        schema, record = serde.decode_with_name(value)
-    except SerdeError as exc:
-        out["error"] = str(exc)
+    elif error is not None:
+        out["error"] = error
         out["value_bytes"] = len(value)
-        return out
-    out["schema"] = schema
-    out["value"] = jsonable(record, base64_bytes=base64_bytes)
+    else:
+        out["schema"] = schema
+        out["value"] = jsonable(record, base64_bytes=base64_bytes)
     return out
 
 
@@ -97,6 +122,12 @@ def tail(
     limit."""
     require_broker(settings)
     serde = AvroSerde(settings=settings)
+    ledger_consumer = Consumer(StateFollower.consumer_config(settings.kafka_common()))
+    try:
+        ledger, follower = follow_ledger(settings, ledger_consumer, serde)
+    except (KafkaException, PlatestreamError) as exc:
+        ledger_consumer.close()
+        raise PlatestreamError(f"cannot read the erasure ledger: {exc}") from exc
     consumer = make_consumer(
         settings,
         "platestream-tail",  # never joins: partitions are assigned, nothing is committed
@@ -111,10 +142,12 @@ def tail(
                 batch = consumer.consume(num_messages=500, timeout=0.5)
             except KafkaException as exc:
                 raise PlatestreamError(f"cannot read {topic}: {exc}") from exc
+            if follower is not None:
+                follower.poll()
             for msg in batch:
                 if msg.error() is not None:
                     continue
-                yield record_json(msg, serde, base64_bytes=opts.base64_bytes)
+                yield record_json(msg, serde, base64_bytes=opts.base64_bytes, ledger=ledger)
                 seen += 1
                 if opts.max_records is not None and seen >= opts.max_records:
                     return
@@ -124,10 +157,13 @@ def tail(
                 return
     finally:
         consumer.close()
+        ledger_consumer.close()
 
 
 def text_line(rec: dict[str, Any]) -> str:
     """The short form: ``topic[partition]@offset key schema {value}``."""
     where = f"{rec['topic']}[{rec['partition']}]@{rec['offset']}"
+    if rec.get("erased"):
+        return f"{where} [erased]"
     body = rec.get("error") or json.dumps(rec.get("value"), ensure_ascii=False, default=str)
     return f"{where} key={rec['key']} {rec.get('schema', '-')} {body}"

@@ -2,7 +2,8 @@
 
 Two parts, both fed by ``anpr.erasures.v1``:
 
-- :func:`follow_ledger` builds the :class:`~platestream.privacy.erasure.ErasureLedger` every
+- :func:`~platestream.privacy.follow.follow_ledger` builds the
+  :class:`~platestream.privacy.erasure.ErasureLedger` every
   projection loop of this process filters its records through (read in full before the loops
   start, then polled): a replay, a consumer-group reset or a rebuild from the log skips the
   records of an erased plate or event instead of writing them back.
@@ -32,9 +33,9 @@ from platestream import topics as catalogue
 from platestream.dlq import DeadLetters
 from platestream.errors import SerdeError
 from platestream.privacy.erasure import ErasureLedger, check_request
+from platestream.privacy.follow import topic_exists
 from platestream.s3 import MISSING
 from platestream.serde import AvroSerde
-from platestream.state import StateFollower
 from platestream.timeutil import now_ms
 from services.sink.batch import not_a_record, position
 from services.sink.erasure_sql import erase_rows
@@ -60,33 +61,6 @@ COLUMNS = (
     "partition",
     "offset",
 )
-
-
-def topic_exists(consumer: Consumer, topic: str, timeout_s: float = 10.0) -> bool:
-    md = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
-    return md is not None and md.error is None and bool(md.partitions)
-
-
-def follow_ledger(
-    settings: SinkSettings, consumer: Consumer, serde: AvroSerde, timeout_s: float = 60.0
-) -> tuple[ErasureLedger, StateFollower | None]:
-    """The ledger of every erasure so far, read to the end of the topic; poll the follower for
-    more. A record that is not a valid request is logged and skipped (the loop dead-letters it).
-    Without the topic (a deployment that has not created it yet) the ledger starts empty and
-    there is nothing to follow: no erasure can have been requested."""
-    ledger = ErasureLedger(key=settings.privacy_subject_key)
-    topic = settings.topic(catalogue.ERASURES.name)
-    if not topic_exists(consumer, topic):
-        logger.warning("no erasure topic %s: the projections filter nothing", topic)
-        return ledger, None
-    follower = StateFollower(
-        consumer=consumer,
-        serde=serde,
-        tables={topic: lambda _key, rec: ledger.add(rec) if rec is not None else None},
-    )
-    follower.start(timeout_s)
-    logger.info("erasure ledger: %d requests", ledger.requests)
-    return ledger, follower
 
 
 @dataclass

@@ -21,11 +21,12 @@ from platestream.dlq import DeadLetters
 from platestream.gaps import ReadBack
 from platestream.kafka import make_consumer, make_producer
 from platestream.privacy.erasure import ErasureLedger
+from platestream.privacy.follow import follow_ledger
 from platestream.s3 import make_s3
 from platestream.serde import AvroSerde
 from platestream.state import StateFollower
 from services.sink.clickhouse_sink import ClickHouseSink, SinkStats, build_writers
-from services.sink.erasure import ErasureLoop, follow_ledger
+from services.sink.erasure import ErasureLoop
 from services.sink.image_retention import ImageRetention
 from services.sink.s3_sink import S3Sink
 from services.sink.settings import SinkSettings

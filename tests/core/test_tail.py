@@ -138,3 +138,57 @@ def test_tail_with_the_broker_down_is_one_error() -> None:
         "error: cannot reach the Kafka broker at 127.0.0.1:9 within 10 s (start it with "
         "`platestream stack up`, or set PLATESTREAM_KAFKA_BOOTSTRAP)"
     ]
+
+
+def test_an_erased_plate_is_shown_by_its_place_only(settings: CommonSettings) -> None:
+    from platestream.privacy.erasure import plate_request
+
+    serde = AvroSerde()
+    producer = make_producer(settings)
+    reads = settings.topic(catalogue.PLATE_READS.name)
+    audit = settings.topic(catalogue.AUDIT.name)
+    erasure_ts = 1_900_000_000_000
+
+    def read(plate: str, ts: int, seed: int) -> bytes:
+        rec = {**_record("plate_read", seed), "plate": plate, "plate_raw": plate, "ts": ts}
+        rec["candidates"] = [{"plate": plate, "confidence": 0.9}]
+        return serde.encode("plate_read", rec, subject=f"{reads}-value")
+
+    produced = [
+        read("ERASE1", erasure_ts - 1000, 1),  # before the erasure: erased
+        read("KEEP22", erasure_ts - 1000, 2),  # another plate: shown
+        read("ERASE1", erasure_ts + 1000, 3),  # a later sighting: shown
+    ]
+    for value in produced:
+        producer.produce(reads, key=b"cam-1", value=value)
+    search = {
+        **_record("audit_record", 4),
+        "ts": erasure_ts - 500,
+        "query": json.dumps({"plate": "ERASE1", "mode": "exact"}),
+    }
+    producer.produce(audit, value=serde.encode("audit_record", search, subject=f"{audit}-value"))
+    request = plate_request("erase1", key=settings.privacy_subject_key, actor="test", ts=erasure_ts)
+    erasures = settings.topic(catalogue.ERASURES.name)
+    producer.produce(
+        erasures,
+        key=request["subject_id"].encode(),
+        value=serde.encode("erasure_request", request, subject=f"{erasures}-value"),
+    )
+    assert producer.flush(30) == 0
+
+    opts = TailOptions(from_beginning=True, max_records=3, idle_exit_s=15)
+    got = list(tail(settings, reads, opts))
+    assert got[0] == {
+        "topic": reads,
+        "partition": got[0]["partition"],
+        "offset": got[0]["offset"],
+        "timestamp": got[0]["timestamp"],
+        "erased": True,
+    }
+    assert [r["value"]["plate"] for r in got[1:]] == ["KEEP22", "ERASE1"]
+    assert "ERASE1" not in json.dumps(got[0])
+    (logged,) = tail(
+        settings, audit, TailOptions(from_beginning=True, max_records=1, idle_exit_s=15)
+    )
+    assert json.loads(logged["value"]["query"])["plate"] == "[erased]"
+    assert logged["value"]["actor"] == search["actor"]
