@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -63,6 +64,10 @@ def faust_common(settings: Any, app_id: str, web_port: int) -> dict[str, Any]:
     return {
         "broker_credentials": faust_credentials(settings),
         "id": app_id,
+        # faust's default is "<id>-data" in the working directory: the repository root when
+        # run from a checkout (tests left such directories there); the image's WORKDIR is
+        # PLATESTREAM_VAR_DIR, so in a container the place is the same
+        "datadir": str(Path(settings.var_dir) / f"{app_id}-data"),
         "broker": [f"kafka://{h}" for h in settings.kafka_bootstrap.split(",")],
         "store": "memory://",
         "value_serializer": "raw",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import faust
 import pytest
 
 from platestream import topics as catalogue
 from platestream.kafka import make_producer
-from services.enrich.notify_app import GapWatch, faust_credentials, read_back
+from services.enrich.notify_app import GapWatch, build_notify_app, faust_credentials, read_back
 from services.enrich.settings import NotifySettings
 
 
@@ -44,6 +46,12 @@ def test_faust_gets_the_sasl_settings() -> None:
         NotifySettings(kafka_security_protocol="SASL_SSL", kafka_sasl_mechanism="PLAIN")
     )
     assert tls.protocol.value == "SASL_SSL" and tls.ssl_context is not None
+
+
+def test_faust_keeps_its_data_under_the_var_dir(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    app = build_notify_app(NotifySettings(var_dir=tmp_path))
+    assert Path(app.conf.datadir).parent == tmp_path
+    assert app.conf.datadir.name.endswith("-data")
 
 
 @pytest.mark.integration
