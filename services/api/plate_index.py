@@ -123,10 +123,14 @@ def fuzzy_sql(plate: str, max_distance: float, *, times: bool = True) -> tuple[s
     )
     if k <= MAX_VARIANT_EDITS and len(plate) + k <= MAX_VARIANT_LEN:
         params["variants"] = deletion_variants(params["skel"], k)
-        # verified on the variant table's plates, so only matches are looked up in the dictionary
+        # verified on the variant table's plates, so only matches are looked up in the dictionary;
+        # distinct first: a plate shares several variants with the query, and its edit distances
+        # are computed once instead of once per shared variant (2 edits at 10M events: p50 33 ->
+        # 27 ms, p90 59 -> 42 ms for the resolve, alternating, the same plates: docs/api.md)
         matches = (
-            f"SELECT plate, score FROM (SELECT DISTINCT plate, {score_sql(SKELETON_SQL)} AS score "
-            "FROM plate_variants WHERE variant IN {variants:Array(String)} AND dels <= {max_edits:UInt32}) "
+            f"SELECT plate, score FROM (SELECT plate, {score_sql(SKELETON_SQL)} AS score "
+            "FROM (SELECT DISTINCT plate FROM plate_variants WHERE variant IN {variants:Array(String)} "
+            "AND dels <= {max_edits:UInt32})) "
             f"WHERE {verify}"
         )
         if not times:
