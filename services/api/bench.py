@@ -29,6 +29,8 @@ from services.api.bench_stats import (
     measure_runs,
     memory,
     mixed,
+    pause_refreshes,
+    resume_refreshes,
     settle_merges,
     storage,
     throughput,
@@ -221,6 +223,7 @@ def run_bench(
         "sizes": [],
     }
     rng = random.Random(7)
+    refreshes: dict[str, Any] = {}
     try:
         for target in sorted(rows):
             print(f"growing {DB}.plate_events to {target:,} rows ...", flush=True)
@@ -229,6 +232,8 @@ def run_bench(
                 print(f"  the kept table holds {held:,} rows: measured at that size", flush=True)
             settled_s = settle_merges(bench_settings, DB)
             print(f"  merges settled after {settled_s:.0f} s", flush=True)
+            refreshes = pause_refreshes(bench_settings, DB)
+            print(f"  refreshable views paused while searching (last refresh: {refreshes})")
             with (
                 ApiProcess(bench_settings) as api,
                 httpx.Client(base_url=api.url, timeout=120) as client,
@@ -271,9 +276,12 @@ def run_bench(
                 entry["memory_mib"] = memory(api.proc, bench_settings)
                 entry["storage"] = storage(bench_settings, DB)
                 entry["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
+                entry["refreshable_views_paused"] = refreshes
                 print(f"  memory {entry['memory_mib']}  load {entry['load_avg_1m_at_end']}")
                 result["sizes"].append(entry)
     finally:
+        if keep and refreshes:  # a kept database refreshes its views again
+            resume_refreshes(bench_settings, DB, refreshes)
         if not keep:
             from platestream.clickhouse import make_clickhouse
 

@@ -228,3 +228,31 @@ def settle_merges(settings: ApiSettings, db: str, timeout_s: float = 900.0) -> f
         idle = idle + 1 if int(running) == 0 else 0
         time.sleep(1.0)
     return time.perf_counter() - start
+
+
+def pause_refreshes(settings: ApiSettings, db: str) -> dict[str, Any]:
+    """Stop the refreshable views of ``db`` (the investigation views of migration 009, which
+    recompute over every passage every few minutes) so that the search latency measured is the
+    searches'; returns what their last refresh cost. `resume_refreshes` starts them again."""
+    from platestream.clickhouse import make_clickhouse
+
+    client = make_clickhouse(settings, database="default")
+    rows = client.query(
+        "SELECT view, last_success_duration_ms, read_rows FROM system.view_refreshes "
+        "WHERE database = {db:String}",
+        parameters={"db": db},
+    ).result_rows
+    for view, _, _ in rows:
+        client.command(f"SYSTEM STOP VIEW `{db}`.`{view}`")
+    return {
+        str(view): {"last_refresh_s": round(int(ms or 0) / 1000, 1), "rows_read": int(n or 0)}
+        for view, ms, n in rows
+    }
+
+
+def resume_refreshes(settings: ApiSettings, db: str, views: dict[str, Any]) -> None:
+    from platestream.clickhouse import make_clickhouse
+
+    client = make_clickhouse(settings, database="default")
+    for view in views:
+        client.command(f"SYSTEM START VIEW `{db}`.`{view}`")
