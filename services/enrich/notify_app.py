@@ -61,13 +61,16 @@ def read_back(
 
 def faust_common(settings: Any, app_id: str, web_port: int) -> dict[str, Any]:
     """faust settings for the local broker (and real Kafka): short session, no exactly-once."""
+    datadir = Path(settings.var_dir) / f"{app_id}-data"
+    # faust makes only the last level of it, and a fresh PLATESTREAM_VAR_DIR may not exist yet
+    datadir.parent.mkdir(parents=True, exist_ok=True)
     return {
         "broker_credentials": faust_credentials(settings),
         "id": app_id,
         # faust's default is "<id>-data" in the working directory: the repository root when
         # run from a checkout (tests left such directories there); the image's WORKDIR is
         # PLATESTREAM_VAR_DIR, so in a container the place is the same
-        "datadir": str(Path(settings.var_dir) / f"{app_id}-data"),
+        "datadir": str(datadir),
         "broker": [f"kafka://{h}" for h in settings.kafka_bootstrap.split(",")],
         "store": "memory://",
         "value_serializer": "raw",

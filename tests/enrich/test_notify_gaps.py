@@ -49,9 +49,12 @@ def test_faust_gets_the_sasl_settings() -> None:
 
 
 def test_faust_keeps_its_data_under_the_var_dir(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    app = build_notify_app(NotifySettings(var_dir=tmp_path))
-    assert Path(app.conf.datadir).parent == tmp_path
+    var = tmp_path / "fresh" / "var"  # not made yet: faust creates only the last level itself
+    app = build_notify_app(NotifySettings(var_dir=var))
+    assert Path(app.conf.datadir).parent == var
     assert app.conf.datadir.name.endswith("-data")
+    app.conf.datadir.mkdir(exist_ok=True)  # what faust does on start; it failed in CI
+    assert app.conf.datadir.is_dir()
 
 
 @pytest.mark.integration
