@@ -52,8 +52,12 @@ _SKELETON = str.maketrans(
 _FOLD_ALL = str.maketrans(dict(CONFUSABLE_PAIRS))
 
 
+@lru_cache(maxsize=65536)
 def fold(plate: str) -> str:
-    """The plate with every confusable pair folded (a superset of ``skeleton``'s folding)."""
+    """The plate with every confusable pair folded (a superset of ``skeleton``'s folding).
+
+    Cached: dedup folds the same few thousand open plates for every read (0.3 µs a translate,
+    0.05 µs a hit)."""
     return plate.translate(_FOLD_ALL)
 
 

@@ -11,8 +11,8 @@ from confluent_kafka import Message, Producer
 
 from platestream.ids import stable_id
 from services.enrich.bolo import Entry
-from services.enrich.dedup import Read
 from services.enrich.enrichment import CameraInfo, Cameras
+from services.enrich.passage import Read
 
 logger = logging.getLogger(__name__)
 

@@ -12,195 +12,17 @@ camera/lane (a parked car still in view, a car standing at a barrier) are absorb
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from platestream.ids import stable_id
 from platestream.plates import fold
-from services.enrich.voting import consensus, within
-
-TopicPartition = tuple[str, int]
-MAX_READ_IDS = 500  # read ids carried on one event (a parked car may give thousands)
-MAX_COMPARED_VARIANTS = 12  # variants of a passage compared with a new read
-ATTRS = (
-    "direction",
-    "direction_raw",
-    "country",
-    "region",
-    "plate_format",
-    "vehicle_type",
-    "vehicle_color",
-    "vehicle_make",
-    "vehicle_model",
-)
-ATTR_READS = 8  # vehicle attributes are taken from the first reads that carry them
-
-
-@dataclass(slots=True)
-class Read:
-    """One plate read, from our detector or from a device, in the shape dedup needs."""
-
-    read_id: str
-    camera_id: str
-    lane: int | None
-    ts: int
-    plate: str
-    confidence: float
-    source: str = "detector"
-    char_confidences: list[float] = field(default_factory=list)
-    received_at: int | None = None
-    box: tuple[int, int, int, int] | None = None  # x, y, w, h
-    crop: dict[str, Any] | None = None
-    images: list[dict[str, Any]] = field(default_factory=list)
-    direction: str | None = None
-    direction_raw: str | None = None
-    plate_format: str | None = None
-    country: str | None = None
-    vehicle_type: str | None = None
-    vehicle_color: str | None = None
-    vehicle_make: str | None = None
-    vehicle_model: str | None = None
-    tp: TopicPartition = ("", 0)
-    offset: int = -1
-    region: str | None = None  # state or province (ISO 3166-2 subdivision part), from devices
-
-
-class Passage:
-    """An open group of reads of one vehicle at one camera and lane."""
-
-    __slots__ = (
-        "alerted",
-        "best",
-        "count",
-        "early_checked",
-        "event_id",
-        "first_box",
-        "first_read",
-        "first_seen",
-        "key",
-        "last_box",
-        "last_seen",
-        "last_wall",
-        "offsets",
-        "read_ids",
-        "reads_by_variant",
-        "received_at",
-        "sample",
-        "variants",
-    )
-
-    def __init__(self, read: Read, wall_ms: int) -> None:
-        self.key = (read.camera_id, read.lane)
-        self.first_read = read
-        self.event_id = stable_id(read.camera_id, read.lane, read.read_id)
-        self.best = read
-        self.count = 0
-        self.first_seen = read.ts
-        self.last_seen = read.ts
-        self.last_wall = wall_ms
-        self.read_ids: list[str] = []
-        # plate -> [weight sum, per-position weight sums or None, uniform weight sum]
-        self.variants: dict[str, list[Any]] = {}
-        self.reads_by_variant: dict[str, int] = {}
-        self.offsets: dict[TopicPartition, int] = {}
-        self.received_at: int | None = None
-        self.first_box: tuple[int, tuple[int, int, int, int]] | None = None
-        self.last_box: tuple[int, tuple[int, int, int, int]] | None = None
-        self.alerted: set[str] = set()
-        self.early_checked: set[str] = set()  # plates already matched for early alerts
-        self.sample: list[Read] = []  # the first reads, for vehicle attributes (see attrs)
-        self.add(read, wall_ms)
-
-    def add(self, read: Read, wall_ms: int) -> None:
-        self.count += 1
-        if len(self.read_ids) < MAX_READ_IDS:
-            self.read_ids.append(read.read_id)
-        if read.ts < self.first_seen:
-            self.first_seen = read.ts
-        if read.ts > self.last_seen:
-            self.last_seen = read.ts
-        self.last_wall = wall_ms
-        if read.confidence > self.best.confidence:
-            self.best = read
-        plate = read.plate
-        conf = read.confidence
-        weights = read.char_confidences
-        stats = self.variants.get(plate)
-        # [sum of read confidences, per-position sums of character confidences or None while every
-        #  read of this variant came without them (then each position weighs the read confidence)]
-        if stats is None:
-            per = list(weights) if len(weights) == len(plate) and weights else None
-            self.variants[plate] = [conf, per, conf]
-            self.reads_by_variant[plate] = 1
-        else:
-            stats[0] += conf
-            if weights and len(weights) == len(plate):
-                per = stats[1]
-                if per is None:
-                    per = stats[1] = [stats[2]] * len(plate)
-                for i, w in enumerate(weights):
-                    per[i] += w
-            elif stats[1] is not None:
-                per = stats[1]
-                for i in range(len(per)):
-                    per[i] += conf
-            else:
-                stats[2] += conf
-            self.reads_by_variant[plate] += 1
-        old = self.offsets.get(read.tp)
-        if old is None or read.offset < old:
-            self.offsets[read.tp] = read.offset
-        if read.received_at is not None and (
-            self.received_at is None or read.received_at < self.received_at
-        ):
-            self.received_at = read.received_at
-        if read.box is not None:
-            if self.first_box is None or read.ts < self.first_box[0]:
-                self.first_box = (read.ts, read.box)
-            if self.last_box is None or read.ts >= self.last_box[0]:
-                self.last_box = (read.ts, read.box)
-        if self.count <= ATTR_READS:
-            self.sample.append(read)
-
-    @property
-    def attrs(self) -> dict[str, str]:
-        """Direction, country, format and vehicle fields: the first value the early reads carry."""
-        out: dict[str, str] = {}
-        for read in self.sample:
-            for name in ATTRS:
-                value = getattr(read, name)
-                if value and name not in out:
-                    out[name] = value
-        return out
-
-    def distance(self, plate: str, limit: float) -> float:
-        """Smallest distance from ``plate`` to the passage's most supported variants."""
-        if plate in self.variants:
-            return 0.0
-        best = limit + 1.0
-        variants = self.variants
-        if len(variants) > MAX_COMPARED_VARIANTS:
-            ranked = sorted(variants, key=lambda v: -variants[v][0])[:MAX_COMPARED_VARIANTS]
-        else:
-            ranked = list(variants)
-        for v in ranked:
-            d = within(plate, v, limit)
-            if d is not None and d < best:
-                best = d
-        return best
-
-    def consensus(self) -> tuple[str, float]:
-        return consensus(
-            {
-                v: (s[0], s[1] if s[1] is not None else [s[0]] * len(v))
-                for v, s in self.variants.items()
-            },
-            self.best.confidence,
-        )
+from services.enrich.passage import Passage, Read, TopicPartition
+from services.enrich.voting import within
 
 
 @dataclass(slots=True)
@@ -236,6 +58,15 @@ class PassageTracker:
         self._hold_variants: dict[tuple[str, int | None], dict[str, Hold]] = {}
         self.watermark: dict[str, int] = {}  # camera -> max event time seen
         self.absorbed = 0
+        # What `due` looks at instead of every open passage (it runs after every poll): the lanes
+        # that took a read and the cameras whose event time moved since it last ran (only those can
+        # meet the gap or duration test), and a heap of idle deadlines (wall clock), each passage
+        # in it once, pushed again with its new deadline when a read reached it meanwhile.
+        self._touched: set[tuple[str, int | None]] = set()
+        self._advanced: set[str] = set()
+        self._lanes: dict[str, set[int | None]] = {}  # camera -> lanes with open passages
+        self._idle: list[tuple[int, int, Passage]] = []
+        self._seq = itertools.count()
 
     def add(self, read: Read, wall_ms: int) -> tuple[Passage | None, bool]:
         """Add a read. Returns (passage, opened); passage is None when a hold absorbed the read."""
@@ -243,6 +74,7 @@ class PassageTracker:
         cam = read.camera_id
         if read.ts > self.watermark.get(cam, -1):
             self.watermark[cam] = read.ts
+            self._advanced.add(cam)
         key = (cam, read.lane)
         candidates = self.open.get(key)
         best: Passage | None = None
@@ -256,6 +88,7 @@ class PassageTracker:
                     best, best_d = p, d
         if best is not None:
             best.add(read, wall_ms)
+            self._touched.add(key)
             return best, False
         held = self._held(key, read)
         if held is not None:
@@ -265,6 +98,9 @@ class PassageTracker:
             return None, False
         passage = Passage(read, wall_ms)
         self.open.setdefault(key, []).append(passage)
+        self._lanes.setdefault(cam, set()).add(read.lane)
+        self._touched.add(key)
+        heapq.heappush(self._idle, (wall_ms + cfg.idle_close_ms, next(self._seq), passage))
         return passage, True
 
     def _held(self, key: tuple[str, int | None], read: Read) -> Hold | None:
@@ -305,26 +141,52 @@ class PassageTracker:
         """Remove and return the passages that must close now (gap, idle or max duration)."""
         cfg = self.config
         out: list[Passage] = []
-        empty = []
-        for key, passages in self.open.items():
+        keys, self._touched = self._touched, set()
+        for cam in self._advanced:
+            keys.update((cam, lane) for lane in self._lanes.get(cam, ()))
+        self._advanced = set()
+        for key in keys:
+            passages = self.open.get(key)
+            if not passages:
+                continue
             wm = self.watermark.get(key[0], 0)
-            keep = []
-            for p in passages:
-                if (
-                    wm - p.last_seen > cfg.gap_ms
-                    or wall_ms - p.last_wall > cfg.idle_close_ms
-                    or p.last_seen - p.first_seen >= cfg.max_passage_ms
-                ):
-                    out.append(p)
-                else:
-                    keep.append(p)
-            if keep:
-                passages[:] = keep
-            else:
-                empty.append(key)
-        for key in empty:
-            del self.open[key]
+            closing = [
+                p
+                for p in passages
+                if wm - p.last_seen > cfg.gap_ms
+                or wall_ms - p.last_wall > cfg.idle_close_ms
+                or p.last_seen - p.first_seen >= cfg.max_passage_ms
+            ]
+            if closing:
+                self._close(key, closing)
+                out.extend(closing)
+        idle = self._idle
+        while idle and idle[0][0] < wall_ms:
+            p = heapq.heappop(idle)[2]
+            if p.closed:
+                continue
+            if wall_ms - p.last_wall > cfg.idle_close_ms:
+                self._close(p.key, [p])
+                out.append(p)
+            else:  # a read reached it since it was pushed
+                heapq.heappush(idle, (p.last_wall + cfg.idle_close_ms, next(self._seq), p))
         return out
+
+    def _close(self, key: tuple[str, int | None], closing: list[Passage]) -> None:
+        """Take ``closing`` (passages open at ``key``) out of the open passages."""
+        for p in closing:
+            p.closed = True
+        gone = {id(p) for p in closing}
+        kept = [p for p in self.open[key] if id(p) not in gone]
+        if kept:
+            self.open[key] = kept
+            return
+        del self.open[key]
+        lanes = self._lanes.get(key[0])
+        if lanes is not None:
+            lanes.discard(key[1])
+            if not lanes:
+                del self._lanes[key[0]]
 
     def hold(self, passage: Passage, plate: str) -> None:
         """Remember a closed passage so that more reads of the same vehicle are absorbed."""
@@ -366,12 +228,10 @@ class PassageTracker:
         """Forget open passages fed from revoked partitions (the next owner re-reads them)."""
         dropped = 0
         for key in list(self.open):
-            kept = [p for p in self.open[key] if not (set(p.offsets) & tps)]
-            dropped += len(self.open[key]) - len(kept)
-            if kept:
-                self.open[key] = kept
-            else:
-                del self.open[key]
+            gone = [p for p in self.open[key] if set(p.offsets) & tps]
+            if gone:
+                dropped += len(gone)
+                self._close(key, gone)
         return dropped
 
     def min_open_offsets(self) -> dict[TopicPartition, int]:

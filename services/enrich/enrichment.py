@@ -17,7 +17,7 @@ from typing import Any
 from platestream import plate_formats
 from platestream import zones as zone_rules
 from platestream.countries import alpha2
-from services.enrich.dedup import Passage
+from services.enrich.passage import Passage
 
 DIRECTIONS = ("approaching", "leaving")
 

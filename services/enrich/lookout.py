@@ -35,8 +35,8 @@ from confluent_kafka import Consumer, Message, TopicPartition
 from platestream.ids import stable_id
 from services.enrich import reads
 from services.enrich.bolo import Entry, Watchlists
-from services.enrich.dedup import Read
 from services.enrich.enrichment import Cameras
+from services.enrich.passage import Read
 from services.enrich.settings import EnrichSettings
 
 logger = logging.getLogger(__name__)

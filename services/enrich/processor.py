@@ -37,9 +37,10 @@ from services.enrich import reads
 from services.enrich.alerts import AlertOut
 from services.enrich.bolo import Entry, Watchlists, access_status
 from services.enrich.corrections import RecentEvents, corrected, latest_event
-from services.enrich.dedup import DedupConfig, Passage, PassageTracker, Read
+from services.enrich.dedup import DedupConfig, PassageTracker
 from services.enrich.enrichment import Cameras, event_record
 from services.enrich.lookout import AlertLookout, lookout_alert_id
+from services.enrich.passage import Passage, Read
 from services.enrich.settings import EnrichSettings
 from services.enrich.state import StateFollower
 

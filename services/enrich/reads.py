@@ -19,7 +19,7 @@ from platestream.limits import (
 )
 from platestream.plates import normalise
 from platestream.zones import Zones
-from services.enrich.dedup import Read
+from services.enrich.passage import Read
 
 
 def _box(value: dict[str, Any] | None) -> tuple[int, int, int, int] | None:

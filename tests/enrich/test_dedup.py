@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from platestream.ids import stable_id
-from services.enrich.dedup import DedupConfig, PassageTracker, Read
+from services.enrich.dedup import DedupConfig, PassageTracker
 from services.enrich.enrichment import box_direction
+from services.enrich.passage import Read
 from services.enrich.voting import align, consensus
 
 
@@ -183,7 +184,7 @@ def test_within_agrees_with_plate_distance() -> None:
 
 
 def test_passage_mixes_reads_with_and_without_char_confidences() -> None:
-    from services.enrich.dedup import Passage
+    from services.enrich.passage import Passage
 
     a = read(0, "ABC1234", 0.6)
     b = read(1, "ABC1234", 0.6)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from services.enrich.dedup import Passage, Read
 from services.enrich.enrichment import Cameras, direction_of, event_record, plate_region
+from services.enrich.passage import Passage, Read
 
 
 def _read(i: int, box: tuple[int, int, int, int] | None = None, **kw: object) -> Read:
