@@ -7,6 +7,11 @@ the process (every chDB thread included) are the figure to compare on a shared m
 is reported too.
 
 Run: python -m services.api.bench_ingest --rows 200000 --runs 3 [--json F]
+
+``--batch N --inserts K``: instead, what each view of ``plate_events`` costs at the sink's live batch
+sizes (a 300 ms flush at 2,000 reads/s is about 600 passages): K inserts of N rows into a database
+with every view, into one without each view in turn, and into one without any, the order reversed
+every other run; CPU per insert (background merges included) and the saving of each view dropped.
 """
 
 from __future__ import annotations
@@ -31,6 +36,14 @@ SEARCH_VIEWS = (
     "plate_grams_mv",
     "plate_event_index_mv",
     "plate_event_superseded_mv",
+)
+
+
+# every materialized view fed by inserts into plate_events (the refreshable ones of 009 are not)
+EVENT_VIEWS = (
+    *SEARCH_VIEWS,
+    "plate_first_last_seen_mv",
+    "camera_hourly_counts_mv",
 )
 
 
@@ -89,12 +102,72 @@ def measure(rows: int, runs: int) -> dict[str, Any]:
     return out
 
 
+def per_view(batch: int, inserts: int, runs: int) -> dict[str, Any]:
+    """CPU per insert of ``batch`` rows with every view, without each one, and without any."""
+    import chdb
+
+    configs = [("all", ()), *((f"without {v}", (v,)) for v in EVENT_VIEWS), ("none", EVENT_VIEWS)]
+    tmp = Path(tempfile.mkdtemp(prefix="platestream-ingest-"))
+    conn = chdb.connect(str(tmp))
+    t0 = (int(time.time() * 1000) // 86_400_000 - 30) * 86_400_000
+    cpu_ms: dict[str, list[float]] = {label: [] for label, _ in configs}
+    start = 0
+    try:
+        for run in range(runs):
+            for i, (label, dropped) in enumerate(configs if run % 2 == 0 else configs[::-1]):
+                name = f"views_{run}_{i}"
+                _database(conn, name, with_search=True)
+                for view in dropped:
+                    conn.query(f"DROP VIEW {name}.{view}")
+                sql = INSERT_SQL.replace(f"{DB}.", f"{name}.")
+                conn.query(sql, params={"t0": t0, "start": start, "count": batch})  # warm-up
+                start += batch
+                c0 = time.process_time()
+                for _ in range(inserts):
+                    conn.query(sql, params={"t0": t0, "start": start, "count": batch})
+                    start += batch
+                cpu_ms[label].append((time.process_time() - c0) / inserts * 1000)
+                conn.query(f"DROP DATABASE {name}")
+    finally:
+        conn.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    every = median(cpu_ms["all"]) or 0.0
+    return {
+        "batch_rows": batch,
+        "inserts": inserts,
+        "runs": runs,
+        "machine": {**machine(), "load_avg_1m_at_end": round(os.getloadavg()[0], 2)},
+        "cpu_ms_per_insert": {
+            label: {
+                "median": round(median(v) or 0, 2),
+                "runs": [round(x, 2) for x in v],
+                "saving_ms": round(every - (median(v) or 0), 2),
+            }
+            for label, v in cpu_ms.items()
+        },
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--batch", type=int, default=0, help="rows per insert: the per-view run")
+    parser.add_argument("--inserts", type=int, default=30)
     args = parser.parse_args(argv)
+    if args.batch:
+        views = per_view(args.batch, args.inserts, args.runs)
+        every = views["cpu_ms_per_insert"]["all"]["median"]
+        for label, r in views["cpu_ms_per_insert"].items():
+            print(
+                f"{label:40} {r['median']:8.2f} ms CPU per insert of {args.batch}"
+                f" ({r['median'] / args.batch * 1000:7.1f} us/row)  saving {r['saving_ms']:7.2f} ms"
+                f" ({r['saving_ms'] / every * 100 if every else 0:5.1f} %)"
+            )
+        print(f"load average at end: {views['machine']['load_avg_1m_at_end']}")
+        write_json(args.json, views)
+        return
     result = measure(args.rows, args.runs)
     for label in ("without_search_views", "with_search_views"):
         r = result[label]
