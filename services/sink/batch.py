@@ -133,6 +133,10 @@ class TableBuffer:
     )  # kept for dead-lettering the original bytes
     # records not decoded here, by schema id: ClickHouse decodes them (passthrough.py)
     raw: dict[int, list[Message]] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)  # its first record
+
+    def size(self) -> int:
+        return len(self.records) + sum(len(m) for m in self.raw.values())
 
 
 class Batch:
@@ -155,11 +159,42 @@ class Batch:
         buf.sources.append(Source(topic, partition, offset))
         buf.messages.append(msg)
         self.size += 1
-        if self.started is None:
-            self.started = time.monotonic()
+        self._began()
         key = (topic, partition)
         if offset >= self.next_offsets.get(key, 0):
             self.next_offsets[key] = offset + 1
+
+    def _began(self) -> None:
+        """Count the batch's age from now unless it counts from earlier already (a held-back
+        buffer's batch counts from a moment still to come: see ``hold_back``)."""
+        now = time.monotonic()
+        if self.started is None or self.started > now:
+            self.started = now
+
+    def hold_back(
+        self, tables: set[str], topics: dict[str, str], max_age_s: float, batch_age_s: float
+    ) -> Batch:
+        """A new batch holding this batch's buffers of ``tables`` younger than ``max_age_s`` and
+        the offsets of their topics (``topics``: topic -> table; they are committed when those
+        rows are inserted), so that
+        they go into a later, larger insert. Its age reaches ``batch_age_s`` when the oldest of
+        them reaches ``max_age_s``, or sooner when other records come."""
+        later = Batch()
+        now = time.monotonic()
+        for table in list(self.tables):
+            buf = self.tables[table]
+            if table not in tables or now - buf.started >= max_age_s:
+                continue
+            del self.tables[table]
+            later.tables[table] = buf
+            n = buf.size()
+            self.size -= n
+            later.size += n
+            for key in [k for k in self.next_offsets if topics.get(k[0]) == table]:
+                later.next_offsets[key] = self.next_offsets.pop(key)
+            due = buf.started + max_age_s - batch_age_s
+            later.started = due if later.started is None else min(later.started, due)
+        return later
 
     def add_raw(self, mapping: TableMap, sid: int, msg: Message) -> None:
         """Buffer a record as it came, for the pass-through insert."""
@@ -172,8 +207,7 @@ class Batch:
 
     def mark(self, msg: Message) -> None:
         """Count an offset as handled (also for records that were dead-lettered, not buffered)."""
-        if self.started is None:
-            self.started = time.monotonic()
+        self._began()
         topic, partition, offset = position(msg)
         key = (topic, partition)
         if offset >= self.next_offsets.get(key, 0):
