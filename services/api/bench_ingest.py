@@ -47,15 +47,21 @@ EVENT_VIEWS = (
 )
 
 
-def _database(conn: Any, name: str, with_search: bool) -> None:
+def _database(conn: Any, name: str, without: tuple[str, ...] = ()) -> None:
+    """A database with every migration, less the views ``without``."""
     conn.query(f"DROP DATABASE IF EXISTS {name}")
     conn.query(f"CREATE DATABASE {name}")
     for mig in load_migrations():
         for stmt in split_statements(render(mig.sql, SinkSettings(), database=name)):
             conn.query(stmt)
-    if not with_search:
-        for view in SEARCH_VIEWS:
-            conn.query(f"DROP VIEW {name}.{view}")
+    for view in without:
+        conn.query(f"DROP VIEW {name}.{view}")
+
+
+def _first_ts() -> int:
+    """Where the bench rows start: 30 days ago at midnight, inside every retention rule (the
+    no-hit TTL would drop older rows in background merges)."""
+    return (int(time.time() * 1000) // 86_400_000 - 30) * 86_400_000
 
 
 def measure(rows: int, runs: int) -> dict[str, Any]:
@@ -64,14 +70,13 @@ def measure(rows: int, runs: int) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="platestream-ingest-"))
     conn = chdb.connect(str(tmp))
     out: dict[str, Any] = {"rows": rows, "runs": runs, "machine": machine()}
-    # inside every retention rule (the no-hit TTL would drop older rows in background merges)
-    t0 = (int(time.time() * 1000) // 86_400_000 - 30) * 86_400_000
+    t0 = _first_ts()
     try:
         for label, with_search in (("without_search_views", False), ("with_search_views", True)):
             cpu, wall = [], []
             for run in range(runs):
                 name = f"ingest_{int(with_search)}_{run}"
-                _database(conn, name, with_search)
+                _database(conn, name, () if with_search else SEARCH_VIEWS)
                 sql = INSERT_SQL.replace(f"{DB}.", f"{name}.")
                 c0, w0 = time.process_time(), time.perf_counter()
                 conn.query(sql, params={"t0": t0, "start": 0, "count": rows})
@@ -109,16 +114,14 @@ def per_view(batch: int, inserts: int, runs: int) -> dict[str, Any]:
     configs = [("all", ()), *((f"without {v}", (v,)) for v in EVENT_VIEWS), ("none", EVENT_VIEWS)]
     tmp = Path(tempfile.mkdtemp(prefix="platestream-ingest-"))
     conn = chdb.connect(str(tmp))
-    t0 = (int(time.time() * 1000) // 86_400_000 - 30) * 86_400_000
+    t0 = _first_ts()
     cpu_ms: dict[str, list[float]] = {label: [] for label, _ in configs}
     start = 0
     try:
         for run in range(runs):
             for i, (label, dropped) in enumerate(configs if run % 2 == 0 else configs[::-1]):
                 name = f"views_{run}_{i}"
-                _database(conn, name, with_search=True)
-                for view in dropped:
-                    conn.query(f"DROP VIEW {name}.{view}")
+                _database(conn, name, dropped)
                 sql = INSERT_SQL.replace(f"{DB}.", f"{name}.")
                 conn.query(sql, params={"t0": t0, "start": start, "count": batch})  # warm-up
                 start += batch

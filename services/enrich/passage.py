@@ -186,8 +186,6 @@ class Passage:
         return best
 
     def consensus(self) -> tuple[str, float]:
-        if len(self.variants) == 1:  # most passages: every read gave the same text
-            return next(iter(self.variants)), round(min(1.0, self.best.confidence), 4)
         return consensus(
             {
                 v: (s[0], s[1] if s[1] is not None else [s[0]] * len(v))

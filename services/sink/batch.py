@@ -149,6 +149,8 @@ class Batch:
         self.started: float | None = None
         self.rejected: list[tuple[Message, BaseException]] = []  # rows ClickHouse refused
         self.erased = 0  # records left out by the erasure ledger while the batch was in flight
+        # held-back buffers (hold_back): the moment their batch is counted from, still to come
+        self.held_from: float | None = None
 
     def add(self, mapping: TableMap, rec: dict[str, Any], msg: Message) -> None:
         buf = self.tables.get(mapping.table)
@@ -159,26 +161,20 @@ class Batch:
         buf.sources.append(Source(topic, partition, offset))
         buf.messages.append(msg)
         self.size += 1
-        self._began()
+        if self.started is None:
+            self.started = time.monotonic()
         key = (topic, partition)
         if offset >= self.next_offsets.get(key, 0):
             self.next_offsets[key] = offset + 1
-
-    def _began(self) -> None:
-        """Count the batch's age from now unless it counts from earlier already (a held-back
-        buffer's batch counts from a moment still to come: see ``hold_back``)."""
-        now = time.monotonic()
-        if self.started is None or self.started > now:
-            self.started = now
 
     def hold_back(
         self, tables: set[str], topics: dict[str, str], max_age_s: float, batch_age_s: float
     ) -> Batch:
         """A new batch holding this batch's buffers of ``tables`` younger than ``max_age_s`` and
         the offsets of their topics (``topics``: topic -> table; they are committed when those
-        rows are inserted), so that
-        they go into a later, larger insert. Its age reaches ``batch_age_s`` when the oldest of
-        them reaches ``max_age_s``, or sooner when other records come."""
+        rows are inserted), so that they go into a later, larger insert. Its age reaches
+        ``batch_age_s`` when the oldest of them reaches ``max_age_s``, or sooner when other
+        records come."""
         later = Batch()
         now = time.monotonic()
         for table in list(self.tables):
@@ -193,7 +189,7 @@ class Batch:
             for key in [k for k in self.next_offsets if topics.get(k[0]) == table]:
                 later.next_offsets[key] = self.next_offsets.pop(key)
             due = buf.started + max_age_s - batch_age_s
-            later.started = due if later.started is None else min(later.started, due)
+            later.held_from = due if later.held_from is None else min(later.held_from, due)
         return later
 
     def add_raw(self, mapping: TableMap, sid: int, msg: Message) -> None:
@@ -207,14 +203,16 @@ class Batch:
 
     def mark(self, msg: Message) -> None:
         """Count an offset as handled (also for records that were dead-lettered, not buffered)."""
-        self._began()
+        if self.started is None:
+            self.started = time.monotonic()
         topic, partition, offset = position(msg)
         key = (topic, partition)
         if offset >= self.next_offsets.get(key, 0):
             self.next_offsets[key] = offset + 1
 
     def age(self) -> float:
-        return 0.0 if self.started is None else time.monotonic() - self.started
+        since = [t for t in (self.started, self.held_from) if t is not None]
+        return time.monotonic() - min(since) if since else 0.0
 
     def empty(self) -> bool:
         return not self.next_offsets

@@ -28,6 +28,7 @@ from platestream.privacy.erasure import ErasureLedger, hmac_pads
 from platestream.serde import AvroSerde
 from services.sink import avro_container, passthrough
 from services.sink.batch import Batch, TableBuffer, not_a_record, position
+from services.sink.holdback import PassageHold
 from services.sink.rows import TABLES, Source, TableMap
 from services.sink.settings import SinkSettings
 from services.sink.writer import TableWriter, Unavailable
@@ -97,13 +98,7 @@ class ClickHouseSink:
         self._paused: list[TopicPartition] = []
         self._inflight: tuple[Batch, Future[None]] | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ch-insert")
-        # passages wait for a larger insert (sink_passages_batch_ms): tables and their topics
-        self._slow = (
-            {"plate_events"} if settings.sink_passages_batch_ms > settings.sink_batch_ms else set()
-        )
-        self._slow_topics = {t: m.table for t, m in self.topics.items() if m.table in self._slow}
-        self._flushes = 0
-        self._hold_none_until = 0  # flushes that hold nothing back (settle)
+        self.hold = PassageHold(settings, self.topics)  # passages waiting for a larger insert
 
     # -- consumer callbacks -------------------------------------------------------------
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -229,7 +224,7 @@ class ClickHouseSink:
         more flushes (the one in flight and the one being collected), or two looks 0.3 s apart
         that find nothing buffered. False when ``timeout`` passed first."""
         start = self.stats.batches
-        self._hold_none_until = self._flushes + 2  # held-back passages go in with them
+        self.hold.hold_nothing_next(2)  # held-back passages go in with them
         idle = 0
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and not self.stop.is_set():
@@ -251,21 +246,10 @@ class ClickHouseSink:
     # Completion (dead letters, commit) always happens here, in order, one batch after another.
     def flush(self) -> None:
         """Hand the batch to the inserter; first complete the one in flight (retrying while down)."""
-        batch, self.batch = self.batch, Batch()
-        self._flushes += 1
-        if (
-            self._slow
-            and self._flushes > self._hold_none_until
-            and batch.size < self.settings.sink_batch_rows
-        ):
-            self.batch = batch.hold_back(
-                self._slow,
-                self._slow_topics,
-                self.settings.sink_passages_batch_ms / 1000.0,
-                self.settings.sink_batch_ms / 1000.0,
-            )
-            if batch.empty() and not batch.tables:  # everything waits: nothing to insert yet
-                return
+        batch = self.batch
+        self.batch = self.hold.split(batch)
+        if batch.empty() and not batch.tables:  # everything waits: nothing to insert yet
+            return
         if not self._complete_inflight():
             # Stopping while ClickHouse is down: drop both batches uncommitted (re-delivered on
             # restart). Nothing later may be committed, or it would skip the failed batch.
