@@ -18,8 +18,9 @@ from platestream.errors import ConfigError, ModelError
 from platestream.plate_formats import PlateFormat, match
 from platestream.plates import normalise
 from services.detect import models
+from services.detect.finder import PlateLocator
 from services.detect.ocr import PpOcrDet, PpOcrRec
-from services.detect.pipeline import VEHICLE_CLASSES, Pipeline, tiled
+from services.detect.pipeline import VEHICLE_CLASSES, Pipeline
 from services.detect.reader import PlateReader, ReaderConfig, Recogniser
 from services.detect.settings import EasyOcrBackend, OnnxBackend, ReaderOptions, UltralyticsBackend
 from services.detect.types import Box, Candidate, Detection, Reading
@@ -86,24 +87,29 @@ def build_onnx(cfg: OnnxBackend) -> Pipeline:
         raise ModelError(f"plate detector {path} is missing: run `platestream models prepare`")
     yolo = YoloOnnx(path, labels={0: "plate"}, threads=threads)
 
-    def detect(img: np.ndarray, offset: tuple[int, int] = (0, 0)) -> list[Detection]:
-        return yolo.detect(img, conf=cfg.conf, iou=cfg.iou, offset=offset)
+    def detect(
+        img: np.ndarray, offset: tuple[int, int] = (0, 0), conf: float = cfg.conf
+    ) -> list[Detection]:
+        return yolo.detect(img, conf=conf, iou=cfg.iou, offset=offset)
 
-    def detect_fn(img: np.ndarray) -> list[Detection]:
-        if cfg.tiles == "always":
-            return tiled(detect, img)
-        found = detect(img)
-        if not found and cfg.tiles == "fallback" and max(img.shape[:2]) > yolo.size:
-            found = tiled(detect, img, include_full=False)
-        return found
+    finder = PlateLocator(
+        detect,
+        conf=cfg.conf,
+        tiles=cfg.tiles,
+        tile_above=yolo.size,
+        rescue_conf=cfg.rescue_conf,
+        rescue_max=cfg.rescue_max,
+    )
 
     return Pipeline(
         name=f"onnx:{path.name}+{_rec_name(cfg.reader)}",
-        detect=detect_fn,
+        detect=finder.first,
+        retry=finder.retry,
         reader=make_reader(cfg.reader, threads),
         vehicles=_vehicle_fn(threads) if cfg.vehicles else None,
         margin=(cfg.reader.margin_x, cfg.reader.margin_y),
         sure_conf=cfg.sure_conf,
+        rescue_read_conf=cfg.rescue_read_conf,
     )
 
 

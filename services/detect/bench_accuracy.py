@@ -103,6 +103,7 @@ class Case:
     candidates: list[str] = field(default_factory=list)
     label_height: int = 0
     read_confidence: float | None = None
+    rescued: bool = False
 
     @property
     def detected(self) -> bool:
@@ -117,7 +118,20 @@ class Case:
         return self.read is not None and loose(self.read) == loose(self.label)
 
 
-def _figures(cases: list[Case], ms: list[float]) -> dict[str, float | int]:
+@dataclass(frozen=True)
+class FalseRead:
+    """A read whose box overlaps no labelled plate (IoU under ``IOU_MIN`` with every label)."""
+
+    image: str
+    group: str
+    read: str
+    confidence: float
+    rescued: bool
+
+
+def _figures(
+    cases: list[Case], ms: list[float], false_reads: list[FalseRead]
+) -> dict[str, float | int]:
     n = len(cases)
     return {
         "plates": n,
@@ -129,6 +143,9 @@ def _figures(cases: list[Case], ms: list[float]) -> dict[str, float | int]:
         ),
         "ms_per_image_median": round(statistics.median(ms), 1) if ms else 0.0,
         "ms_per_image_mean": round(statistics.fmean(ms), 1) if ms else 0.0,
+        "false_reads": len(false_reads),
+        "rescued_reads": sum(c.rescued for c in cases) + sum(f.rescued for f in false_reads),
+        "rescued_exact": sum(c.rescued and c.exact for c in cases),
     }
 
 
@@ -174,6 +191,7 @@ def evaluate(
     per_group = formats if isinstance(formats, dict) else None
 
     cases: list[Case] = []
+    false_reads: list[FalseRead] = []
     ms_all: list[float] = []
     ms_by_group: dict[str, list[float]] = defaultdict(list)
     for sample in samples[:limit]:
@@ -187,6 +205,7 @@ def evaluate(
         ms_all.append(ms)
         ms_by_group[sample.group].append(ms)
         cases.extend(match(sample, label, result.plates) for label in sample.labels)
+        false_reads.extend(unmatched(sample, result.plates))
     groups = sorted({c.group for c in cases})
     worst = [c for c in cases if not c.exact]
     # confident misreads first (the errors that reach users), then missed plates
@@ -198,12 +217,35 @@ def evaluate(
             if per_group is not None
             else [f.name for f in formats]  # type: ignore[union-attr]
         ),
-        "overall": _figures(cases, ms_all),
-        "groups": {g: _figures([c for c in cases if c.group == g], ms_by_group[g]) for g in groups},
+        "overall": _figures(cases, ms_all, false_reads),
+        "groups": {
+            g: _figures(
+                [c for c in cases if c.group == g],
+                ms_by_group[g],
+                [f for f in false_reads if f.group == g],
+            )
+            for g in groups
+        },
         "worst": [asdict(c) | {"detected": c.detected} for c in worst[:40]],
+        "false_reads": [asdict(f) for f in false_reads[:40]],
         "failures": len(worst),
         **accuracy_report.sections(cases),
     }
+
+
+def unmatched(sample: Sample, plates: list[PlateResult]) -> list[FalseRead]:
+    """The reads of an image that overlap none of its labelled plates."""
+    return [
+        FalseRead(
+            image=sample.image.name,
+            group=sample.group,
+            read=p.reading.text,
+            confidence=round(p.reading.confidence * p.detection_confidence, 4),
+            rescued=p.rescued,
+        )
+        for p in plates
+        if all(p.box.iou(label.box) < IOU_MIN for label in sample.labels)
+    ]
 
 
 def match(sample: Sample, label: Label, plates: list[PlateResult]) -> Case:
@@ -222,6 +264,7 @@ def match(sample: Sample, label: Label, plates: list[PlateResult]) -> Case:
         candidates=[c.text for c in hit.reading.candidates] if hit else [],
         label_height=label.box.h,
         read_confidence=hit.reading.confidence if hit else None,
+        rescued=hit.rescued if hit else False,
     )
 
 
@@ -234,25 +277,37 @@ def render(report: dict[str, object]) -> str:
         else ",".join(fmts)  # type: ignore[arg-type]
     )
     lines = [f"backend {report['backend']}", f"formats {shown}"]
-    head = f"{'group':18} {'plates':>6} {'recall':>7} {'exact':>7} {'exact~':>7} {'ms/img':>7}"
+    head = (
+        f"{'group':18} {'plates':>6} {'recall':>7} {'exact':>7} {'exact~':>7} {'ms/img':>7} "
+        f"{'false':>5} {'rescued':>7}"
+    )
     lines.append(head)
 
     def row(name: str, f: dict[str, float]) -> str:
         return (
             f"{name:18} {f['plates']:>6} {f['detection_recall']:>7.2%} {f['exact_accuracy']:>7.2%} "
-            f"{f['exact_accuracy_o0_i1']:>7.2%} {f['ms_per_image_median']:>7.1f}"
+            f"{f['exact_accuracy_o0_i1']:>7.2%} {f['ms_per_image_median']:>7.1f} "
+            f"{f['false_reads']:>5} {f['rescued_exact']:>3}/{f['rescued_reads']:<3}"
         )
 
     for g, f in report["groups"].items():  # type: ignore[attr-defined]
         lines.append(row(g, f))
     lines.append(row("OVERALL", report["overall"]))  # type: ignore[arg-type]
-    lines.append("exact~: with O/0 and I/1 equal; ms/img: median, whole pipeline")
+    lines.append(
+        "exact~: with O/0 and I/1 equal; ms/img: median, whole pipeline; false: reads on no "
+        "labelled plate; rescued: exact / all reads of boxes under the detector's threshold"
+    )
     lines.append(f"worst cases ({report['failures']} failures):")
     for c in report["worst"]:  # type: ignore[attr-defined]
         what = "MISSED" if not c["detected"] else f"read {c['read']!r}"
         lines.append(
             f"  {c['image']:24} label {c['label']:10} {what} iou={c['iou']} conf={c['confidence']} "
             f"cands={c['candidates'][:3]}"
+        )
+    for f in report.get("false_reads", []):  # type: ignore[attr-defined]
+        lines.append(
+            f"  false read {f['read']!r} in {f['image']} conf={f['confidence']}"
+            + (" (rescued)" if f["rescued"] else "")
         )
     lines.extend(accuracy_report.render(report))
     return "\n".join(lines)

@@ -136,6 +136,13 @@ def register_bench(bench_app: typer.Typer) -> None:
             str, typer.Option(help="Text recogniser: ppocr | plate | both.")
         ] = "ppocr",
         threads: Annotated[int, typer.Option(help="onnxruntime threads (0: one per core).")] = 0,
+        rescue_conf: Annotated[
+            float | None,
+            typer.Option(
+                help="Read boxes down to this score when none reaches conf (0: never; "
+                "default: the stage's)."
+            ),
+        ] = None,
     ) -> None:
         """Recall (IoU>=0.3), exact accuracy per folder and plate size, confusions, accuracy per threshold."""
         from services.detect import accuracy_report, backends, bench_accuracy
@@ -145,6 +152,11 @@ def register_bench(bench_app: typer.Typer) -> None:
             OnnxBackend(
                 tiles=tiles,  # type: ignore[arg-type]
                 threads=threads,
+                rescue_conf=(
+                    OnnxBackend.model_fields["rescue_conf"].default
+                    if rescue_conf is None
+                    else rescue_conf
+                ),
                 reader=ReaderOptions(recogniser=recogniser),  # type: ignore[arg-type]
             )
         )
@@ -211,11 +223,18 @@ def register_bench(bench_app: typer.Typer) -> None:
         ),
         per_region: Annotated[int, typer.Option(help="Images per region (gb, eu, us, br).")] = 50,
         seed: Annotated[int, typer.Option()] = 1,
+        regions: Annotated[
+            str, typer.Option(help="Regions to draw, comma-separated (gb, eu, us, br).")
+        ] = "gb,eu,us,br",
     ) -> None:
         """Generate a synthetic labelled plate set (OpenALPR format, one folder per region)."""
         from services.detect import synth
 
-        n = synth.generate(out, per_region, seed=seed)
+        wanted = tuple(r.strip().lower() for r in regions.split(",") if r.strip())
+        unknown = sorted(set(wanted) - set(synth.REGIONS))
+        if unknown or not wanted:
+            raise typer.BadParameter(f"regions: {unknown or regions!r}; known: {synth.REGIONS}")
+        n = synth.generate(out, per_region, seed=seed, regions=wanted)
         typer.echo(
             f"wrote {n} labelled images under {out} (run: platestream bench accuracy --dataset {out})"
         )

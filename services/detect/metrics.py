@@ -28,6 +28,11 @@ class DetectMetrics:
         self.plates = Counter(
             "platestream_detect_plates_total", "Plate reads published.", registry=r
         )
+        self.rescued = Counter(
+            "platestream_detect_rescued_plates_total",
+            "Plates read from boxes under the detection threshold (rescue_conf), before zones.",
+            registry=r,
+        )
         self.plates_per_frame = Histogram(
             "platestream_detect_plates_per_frame",
             "Plates read per frame.",

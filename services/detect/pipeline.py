@@ -12,7 +12,6 @@ import numpy as np
 from platestream.plate_formats import PlateFormat
 from services.detect.reader import crop, expand_box
 from services.detect.types import Box, Detection, FrameResult, PlateResult, Reading
-from services.detect.yolo import nms
 
 logger = logging.getLogger(__name__)
 
@@ -24,33 +23,8 @@ class CropReader(Protocol):
 
 
 DetectFn = Callable[[np.ndarray], list[Detection]]
-
-
-def tiled(
-    detect: Callable[..., list[Detection]],
-    img: np.ndarray,
-    overlap: float = 0.2,
-    *,
-    include_full: bool = True,
-) -> list[Detection]:
-    """Detections on the whole image and on 2x2 overlapping tiles, merged by NMS.
-
-    A 1080p frame letterboxed to 640 shrinks a distant plate threefold; on a tile it shrinks
-    about 1.7-fold, which is what finds small (e.g. US, far lane) plates.
-    """
-    h, w = img.shape[:2]
-    found = list(detect(img)) if include_full else []
-    tw, th = int(w * (0.5 + overlap / 2)), int(h * (0.5 + overlap / 2))
-    for x0 in (0, w - tw):
-        for y0 in (0, h - th):
-            found.extend(detect(img[y0 : y0 + th, x0 : x0 + tw], offset=(x0, y0)))
-    if len(found) < 2:
-        return found
-    boxes = np.array(
-        [[d.box.x, d.box.y, d.box.x + d.box.w, d.box.y + d.box.h] for d in found], dtype=np.float64
-    )
-    scores = np.array([d.score for d in found])
-    return [found[i] for i in nms(boxes, scores, 0.4)]
+# the second look at a frame whose first boxes gave no read: (frame, its weak boxes) -> boxes
+RetryFn = Callable[[np.ndarray, list[Detection]], list[Detection]]
 
 
 class Pipeline:
@@ -62,27 +36,33 @@ class Pipeline:
         name: str,
         detect: DetectFn,
         reader: CropReader,
+        retry: RetryFn | None = None,
         vehicles: DetectFn | None = None,
         margin: tuple[float, float] = (0.06, 0.12),
         crop_quality: int = 90,
         sure_conf: float = 0.0,
+        rescue_read_conf: float = 0.6,
     ) -> None:
         self.name = name
         self._detect = detect
+        self._retry = retry
         self.reader = reader
         self._vehicles = vehicles
         self.margin = margin
         self.crop_quality = crop_quality
         self.sure_conf = sure_conf
+        self.rescue_read_conf = rescue_read_conf
 
     def process(
         self, img: np.ndarray, formats: tuple[PlateFormat, ...], *, encode_crops: bool = True
     ) -> FrameResult:
-        import cv2
-
+        """Every plate read in ``img``: the detector's boxes, and when none of them gives a read,
+        the second look (``retry``: tiles, then boxes under the threshold) that the backend offers.
+        Boxes marked ``rescued`` by the detector are kept for that second look only."""
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        dets = sorted(self._detect(img), key=lambda d: (d.box.x, d.box.y))
+        found = self._detect(img)
+        first = sorted((d for d in found if not d.rescued), key=lambda d: (d.box.x, d.box.y))
         t1 = time.perf_counter()
         timings["plate_detect"] = (t1 - t0) * 1000
         vehicles: list[Detection] = []
@@ -90,6 +70,30 @@ class Pipeline:
             vehicles = self._vehicles(img)
             timings["vehicle_detect"] = (time.perf_counter() - t1) * 1000
         t2 = time.perf_counter()
+        plates = self._read(img, first, formats, vehicles, encode_crops)
+        timings["ocr"] = (time.perf_counter() - t2) * 1000
+        if plates or self._retry is None:
+            return FrameResult(plates, timings)
+        t3 = time.perf_counter()
+        weak = [d for d in found if d.rescued]
+        again = [d for d in self._retry(img, weak) if all(d.box.iou(f.box) < 0.5 for f in first)]
+        t4 = time.perf_counter()
+        timings["plate_detect"] += (t4 - t3) * 1000
+        again.sort(key=lambda d: (d.box.x, d.box.y))
+        plates = self._read(img, again, formats, vehicles, encode_crops)
+        timings["ocr"] += (time.perf_counter() - t4) * 1000
+        return FrameResult(plates, timings)
+
+    def _read(
+        self,
+        img: np.ndarray,
+        dets: list[Detection],
+        formats: tuple[PlateFormat, ...],
+        vehicles: list[Detection],
+        encode_crops: bool,
+    ) -> list[PlateResult]:
+        import cv2
+
         h, w = img.shape[:2]
         plates: list[PlateResult] = []
         for det in dets:
@@ -100,6 +104,10 @@ class Pipeline:
                 continue
             if det.score < self.sure_conf and reading.plate_format is None:
                 continue  # an unsure box whose text fits no plate format: most likely not a plate
+            if det.rescued and (
+                reading.plate_format is None or reading.confidence < self.rescue_read_conf
+            ):
+                continue
             jpeg = None
             if encode_crops:
                 ok, buf = cv2.imencode(".jpg", patch, [cv2.IMWRITE_JPEG_QUALITY, self.crop_quality])
@@ -107,11 +115,17 @@ class Pipeline:
             vbox, vtype = _vehicle_for(det.box, vehicles)
             plates.append(
                 PlateResult(
-                    det.box, det.score, reading, jpeg, (patch.shape[1], patch.shape[0]), vbox, vtype
+                    det.box,
+                    det.score,
+                    reading,
+                    jpeg,
+                    (patch.shape[1], patch.shape[0]),
+                    vbox,
+                    vtype,
+                    det.rescued,
                 )
             )
-        timings["ocr"] = (time.perf_counter() - t2) * 1000
-        return FrameResult(plates, timings)
+        return plates
 
 
 def _vehicle_for(plate: Box, vehicles: list[Detection]) -> tuple[Box | None, str | None]:

@@ -222,6 +222,7 @@ class DetectProcessor:
         out = self._reads(record, result, total_ms)
         self.metrics.frame_done("ok", len(out), result.timings_ms, total_ms)
         self.metrics.plates.inc(len(out))
+        self.metrics.rescued.inc(sum(p.rescued for p in result.plates))
         return out
 
     def _image(self, record: dict[str, Any]) -> np.ndarray:

@@ -86,6 +86,18 @@ class OnnxBackend(BaseModel):
         description="Also detect on 2x2 overlapping tiles (small, distant plates; 5x the detector cost): "
         "never, only when the whole frame gave no plate, or always.",
     )
+    rescue_conf: float = Field(
+        default=0.01,
+        ge=0,
+        lt=1,
+        description="When the frame and its tiles give no box at conf, the boxes down to this "
+        "score are read too, and kept only when the text fits a plate format with a confident "
+        "reading (rescue_read_conf); 0: never.",
+    )
+    rescue_read_conf: float = Field(
+        default=0.6, gt=0, le=1, description="Reading confidence a rescued box needs."
+    )
+    rescue_max: int = Field(default=3, ge=1, le=20, description="Rescued boxes read per frame.")
     vehicles: bool = Field(
         default=False, description="Detect vehicles (COCO yolov8n) and attach box + class to reads."
     )

@@ -26,6 +26,7 @@ FONTS = (
     "DejaVuSansMono-Bold.ttf",
     "DejaVuSansCondensed.ttf",
 )
+REGIONS = ("gb", "eu", "us", "br")
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 DIGITS = "0123456789"
 US_STATES = (
@@ -333,7 +334,7 @@ def generate(
     per_region: int = 50,
     *,
     seed: int = 1,
-    regions: tuple[str, ...] = ("gb", "eu", "us", "br"),
+    regions: tuple[str, ...] = REGIONS,
 ) -> int:
     """Write ``per_region`` labelled images per region under ``out_dir/<region>/``; returns the count."""
     import cv2

@@ -39,6 +39,9 @@ class Detection:
     box: Box
     score: float
     label: str = "plate"
+    # Found under the detector's threshold, after the frame (and its tiles) gave nothing above
+    # it: read only when its text fits a plate format with a confident reading.
+    rescued: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class PlateResult:
     crop_size: tuple[int, int] | None = None
     vehicle_box: Box | None = None
     vehicle_type: str | None = None
+    rescued: bool = False  # its box scored under the detector's threshold (Detection.rescued)
 
 
 @dataclass

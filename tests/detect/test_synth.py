@@ -40,3 +40,19 @@ def test_us_plates_cover_fifteen_state_styles() -> None:
     for i in range(40):
         spec = synth.plate_spec(random.Random(f"us-formats:{i}"), "us")
         assert match(spec.text, formats_for(["US"])), spec
+
+
+def test_the_command_draws_only_the_regions_asked_for(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from platestream.cli import app
+
+    out = tmp_path / "set"
+    result = CliRunner().invoke(
+        app, ["bench", "synth", "--out", str(out), "--per-region", "2", "--regions", "us,gb"]
+    )
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["gb", "us"]
+    assert len(ba.load_dataset(out)) == 4
+    bad = CliRunner().invoke(app, ["bench", "synth", "--out", str(out), "--regions", "xx"])
+    assert bad.exit_code != 0 and "xx" in bad.output
