@@ -6,7 +6,7 @@ cars around. Before such an image is stored, `Redactor` blurs
 - every face OpenCV's LBP frontal-face cascade finds (the opencv 5.0 wheel the project pins ships
   neither the Haar cascade files nor ``CascadeClassifier``; scikit-image, already in the lock,
   ships OpenCV's LBP cascade and runs it), and
-- every plate the plate finder finds (the project's plate detector, ``models/plate-yolov8n.onnx``,
+- every plate the plate finder finds (the project's plate detector, ``models/plate-yolov8n-dynamic.onnx``,
   passed in as a function so that this module depends on no stage), except the read one: the
   detected plate that overlaps the record's ``plate_box``, or, when the record has none, the
   largest plate in the image (the vehicle in front of the camera).
@@ -198,7 +198,7 @@ class Redactor:
 
 
 def onnx_plate_finder(path: Any = None, *, conf: float = 0.25, threads: int = 1) -> PlateFinder:
-    """The project's plate detector (``models/plate-yolov8n.onnx``) as a plate finder."""
+    """The project's plate detector (``models/plate-yolov8n-dynamic.onnx``) as a plate finder."""
     from pathlib import Path
 
     from services.detect import models

@@ -146,23 +146,27 @@ def constrained(
     src_b = np.zeros((T, P, N + 1), dtype=np.int8)
     b_char = np.zeros((T, P, N), dtype=np.int8)
     arange = np.arange(36)
+    from_prev = np.full((P, N, 36), NEG)
+    from_prev_arg = np.zeros((P, N, 36), dtype=np.int8)
+    head = np.full((P, 1), NEG)
     for t in range(1, T):
+        # the best and second-best character of each slot (the second for a repeated character,
+        # which CTC can only emit again after a blank)
         a1 = C.argmax(2)
-        v1 = np.take_along_axis(C, a1[..., None], 2)[..., 0]
-        C2 = C.copy()
-        np.put_along_axis(C2, a1[..., None], NEG, 2)
+        v1 = C.max(2)
+        is_best = arange == a1[..., None]
+        C2 = np.where(is_best, NEG, C)
         a2 = C2.argmax(2)
-        v2 = np.take_along_axis(C2, a2[..., None], 2)[..., 0]
-        from_prev = np.full((P, N, 36), NEG)
-        from_prev_arg = np.zeros((P, N, 36), dtype=np.int8)
-        same = arange[None, None, :] == a1[:, :-1, None]
+        v2 = C2.max(2)
+        same = is_best[:, :-1, :]
         from_prev[:, 1:, :] = np.where(same, v2[:, :-1, None], v1[:, :-1, None])
         from_prev_arg[:, 1:, :] = np.where(same, a2[:, :-1, None], a1[:, :-1, None])
-        from_blank = np.broadcast_to(B[:, :N, None], (P, N, 36))
-        stacked = np.stack([C, from_blank, from_prev])
-        choice = stacked.argmax(0)
-        newC = np.take_along_axis(stacked, choice[None], 0)[0] + lp_char[t][None, None, :] + mask
-        from_c = np.concatenate([np.full((P, 1), NEG), v1], axis=1)
+        from_blank = B[:, :N, None]
+        # stay (0), from a blank (1) or from the previous slot (2); ties go to the lower choice
+        stay_or_blank = np.maximum(C, from_blank)
+        choice = np.where(from_prev > stay_or_blank, 2, (from_blank > C).astype(np.int8))
+        newC = np.maximum(stay_or_blank, from_prev) + lp_char[t][None, None, :] + mask
+        from_c = np.concatenate([head, v1], axis=1)
         choice_b = (from_c > B).astype(np.int8)
         newB = np.maximum(B, from_c) + lp_blank[t]
         src_c[t], prev_c[t], src_b[t], b_char[t] = choice, from_prev_arg, choice_b, a1

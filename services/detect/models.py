@@ -18,7 +18,9 @@ from platestream.settings import PROJECT_ROOT
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL_DIR = PROJECT_ROOT / "models"
-PLATE_ONNX = "plate-yolov8n.onnx"
+# exported with a free input shape: a frame is letterboxed to its own aspect (640 x 384 for
+# 16:9), not a 640 square; the name changed with that, so `models prepare` exports it again
+PLATE_ONNX = "plate-yolov8n-dynamic.onnx"
 PLATE_PT = "plate-yolov8n.pt"
 
 
@@ -133,7 +135,7 @@ def export_plate_detector(
 
     exported = Path(
         YOLO(str(clean_pt)).export(
-            format="onnx", imgsz=imgsz, dynamic=False, simplify=False, verbose=False
+            format="onnx", imgsz=imgsz, dynamic=True, simplify=False, verbose=False
         )
     )
     if exported.resolve() != onnx_path.resolve():

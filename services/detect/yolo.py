@@ -33,8 +33,18 @@ def make_session(path: Path, threads: int):  # type: ignore[no-untyped-def]
         raise ModelError(f"cannot load ONNX model {path}: {exc}") from exc
 
 
-def letterbox(img: np.ndarray, size: int) -> tuple[np.ndarray, float, tuple[int, int]]:
-    """Resize keeping aspect ratio onto a grey ``size`` square; returns image, scale, (dx, dy)."""
+STRIDE = 32  # YOLOv8's coarsest feature map: a free-shape input's sides are multiples of it
+
+
+def letterbox(
+    img: np.ndarray, size: int, *, rect: bool = False
+) -> tuple[np.ndarray, float, tuple[int, int]]:
+    """Resize keeping aspect ratio so the long side is ``size``, onto grey padding.
+
+    The padding makes a ``size`` square, or with ``rect`` (a model whose input shape is free)
+    only reaches the next multiple of the stride: a 16:9 frame becomes 640 x 384, not 640 x 640,
+    which costs the detector 40 % less at the same scale. Returns image, scale, (dx, dy).
+    """
     import cv2
 
     h, w = img.shape[:2]
@@ -43,8 +53,9 @@ def letterbox(img: np.ndarray, size: int) -> tuple[np.ndarray, float, tuple[int,
     resized = cv2.resize(
         img, (nw, nh), interpolation=cv2.INTER_LINEAR if scale < 1 else cv2.INTER_CUBIC
     )
-    out = np.full((size, size, 3), 114, dtype=np.uint8)
-    dy, dx = (size - nh) // 2, (size - nw) // 2
+    oh, ow = (-(-nh // STRIDE) * STRIDE, -(-nw // STRIDE) * STRIDE) if rect else (size, size)
+    out = np.full((oh, ow, 3), 114, dtype=np.uint8)
+    dy, dx = (oh - nh) // 2, (ow - nw) // 2
     out[dy : dy + nh, dx : dx + nw] = resized
     return out, scale, (dx, dy)
 
@@ -76,6 +87,8 @@ class YoloOnnx:
         self.session = make_session(path, threads)
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
+        # an export with a free input shape (``dynamic``) takes each frame at its own aspect
+        self.rect = not all(isinstance(d, int) for d in inp.shape[2:])
         self.size = int(inp.shape[2]) if isinstance(inp.shape[2], int) else 640
         if labels is None:
             meta = self.session.get_modelmeta().custom_metadata_map.get("names", "{0: 'plate'}")
@@ -94,7 +107,7 @@ class YoloOnnx:
         offset: tuple[int, int] = (0, 0),
     ) -> list[Detection]:
         """Detections in ``img`` (BGR), boxes in its pixels shifted by ``offset``."""
-        batch, scale, (dx, dy) = letterbox(img, self.size)
+        batch, scale, (dx, dy) = letterbox(img, self.size, rect=self.rect)
         x = batch[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255.0
         out = self.session.run(None, {self.input_name: np.ascontiguousarray(x)})[0][0]  # (4+nc, N)
         cls_scores = out[4:]
