@@ -62,6 +62,7 @@ def make_reader(opts: ReaderOptions, threads: int) -> PlateReader:
         format_slack=opts.format_slack,
         format_bonus=opts.format_bonus,
         top_k=opts.top_k,
+        whole_crop_accept=opts.whole_crop_accept,
     )
     return PlateReader(rec=rec, line_det=det, config=cfg, extra_rec=extra_rec)
 

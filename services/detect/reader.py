@@ -2,7 +2,8 @@
 
 The cascade, cheapest first:
 1. the whole crop (with margin) as one text line; decoded free and against the camera's formats;
-   accepted at once when a specific format fits it closely and every character is confident;
+   accepted at once when the crop has a single row's shape, a specific format fits the reading
+   without changing a character and every character is at least ``whole_crop_accept`` sure;
 2. otherwise (or at once for square-ish two-line plates) the crop's text lines are found with
    PP-OCR's detector, each line is read, and two stacked lines of similar size are also read as
    one plate (top then bottom); dealer names, state names and slogans lose to the line that fits a
@@ -52,6 +53,8 @@ class ReaderConfig:
     format_bonus: float = 0.35
     generic_bonus: float = 0.0
     decode_views: int = 2
+    # a single-row plate read this surely from its whole crop skips the line views (0: never)
+    whole_crop_accept: float = 0.9
     length_penalty: float = 0.15
     top_k: int = 5
     min_chars: int = 3
@@ -140,51 +143,87 @@ class PlateReader:
     def read(self, plate: np.ndarray, formats: tuple[PlateFormat, ...]) -> Reading | None:
         """The plate text in a BGR crop that already includes a margin, or None if no text.
 
-        Views read in one batch: the whole crop, each text line the line detector finds, and
-        pairs of stacked lines joined side by side (two-line plates, top row first).
+        The whole crop is read first; a single-row plate whose reading is sure (``_sure``) is
+        accepted as it is. Otherwise the views below are read too and all compete: each text line
+        the line detector finds, and pairs of stacked lines joined side by side (two-line
+        plates, top row first).
         """
         h, w = plate.shape[:2]
         if h < 4 or w < 8:
             return None
         views: list[tuple[np.ndarray, int, float]] = [(plate, 1, self.config.whole_crop_size)]
+        memo: dict[int, list[_Scored]] = {}
+        quick = (
+            self.config.whole_crop_accept > 0 and formats and w / h >= self.config.two_line_aspect
+        )
+        # per recogniser, the folded CTC matrix of each view, in the order of ``views``
+        folded: list[list[np.ndarray]] = [[] for _ in self._recs]
+        if quick:
+            self._add(folded, [plate])
+            first = self._scored(views, folded, formats, memo)
+            best = max(first, key=lambda s: s.score) if first else None
+            if best is not None and self._sure(best):
+                return self._reading(best, first)
         if self.line_det is not None:
             views.extend(self._line_views(plate))
         elif w / h < self.config.two_line_aspect:
             views.extend(self._projection_views(plate))
-        crops = [v for v, _, _ in views]
-        folded = [
-            ctc.squeeze_blanks(ctc.fold(p, folding))
-            for rec, folding in self._recs
-            for p in rec.recognise(crops)
-        ]
-        views = views * len(self._recs)  # one entry per (recogniser, view), in that order
-        frees = [ctc.greedy(p) for p in folded]
-        # format decoding (the costly part) only for the views whose free reading ranks best
+        # the views not read yet, in one batch per recogniser
+        self._add(folded, [v for v, _, _ in views[len(folded[0]) :]])
+        scored = self._scored(views, folded, formats, memo)
+        if not scored:
+            return None
+        best = max(scored, key=lambda s: s.score)
+        return self._reading(best, scored)
+
+    def _add(self, folded: list[list[np.ndarray]], crops: list[np.ndarray]) -> None:
+        """Read ``crops`` with every recogniser; their folded CTC matrices join ``folded``."""
+        if not crops:
+            return
+        for per_rec, (rec, folding) in zip(folded, self._recs, strict=True):
+            per_rec.extend(ctc.squeeze_blanks(ctc.fold(p, folding)) for p in rec.recognise(crops))
+
+    def _scored(
+        self,
+        views: list[tuple[np.ndarray, int, float]],
+        folded: list[list[np.ndarray]],
+        formats: tuple[PlateFormat, ...],
+        memo: dict[int, list[_Scored]],
+    ) -> list[_Scored]:
+        """Every view's candidates; format decoding (the costly part) only for the views whose
+        free reading ranks best. ``memo`` keeps views already decoded with formats, by index."""
+        flat = [p for per_rec in folded for p in per_rec]
+        all_views = views * len(folded)  # one entry per (recogniser, view), in that order
+        frees = [ctc.greedy(p) for p in flat]
         ranked = sorted(
-            range(len(views)),
+            range(len(all_views)),
             key=lambda i: (
-                frees[i].score / max(1, len(frees[i].text)) + self._size_term(views[i][2])
+                frees[i].score / max(1, len(frees[i].text)) + self._size_term(all_views[i][2])
                 if len(frees[i].text) >= self.config.min_chars
                 else -1e9
             ),
             reverse=True,
         )
+        n_views = len(views)
         scored: list[_Scored] = []
         for rank, i in enumerate(ranked):
-            _, lines, rel = views[i]
-            scored.extend(
-                self._decode(
-                    folded[i],
-                    frees[i],
-                    formats if rank < self.config.decode_views * len(self._recs) else (),
-                    lines,
-                    rel,
-                )
-            )
-        if not scored:
-            return None
-        best = max(scored, key=lambda s: s.score)
-        return self._reading(best, scored)
+            _, lines, rel = all_views[i]
+            key = (i // n_views) * 1000 + i % n_views  # (recogniser, view): stable as views grow
+            if rank < self.config.decode_views * len(folded):
+                if key not in memo:
+                    memo[key] = self._decode(flat[i], frees[i], formats, lines, rel)
+                scored.extend(memo[key])
+            else:
+                scored.extend(self._decode(flat[i], frees[i], (), lines, rel))
+        return scored
+
+    def _sure(self, best: _Scored) -> bool:
+        """A reading taken without looking further: it fits a specific format as read (the
+        format changed no character) and every character is at least ``whole_crop_accept`` sure."""
+        if best.format_name is None or best.format_name in _GENERIC or best.text != best.raw:
+            return False
+        conf = best.path.char_conf
+        return bool(conf) and min(conf) >= self.config.whole_crop_accept
 
     def _line_views(self, plate: np.ndarray) -> list[tuple[np.ndarray, int, float]]:
         assert self.line_det is not None

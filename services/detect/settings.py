@@ -38,6 +38,14 @@ class ReaderOptions(BaseModel):
     line_detection: bool = Field(
         default=True, description="Find text lines in the crop (two-line plates, dealer text)."
     )
+    whole_crop_accept: float = Field(
+        default=0.9,
+        ge=0,
+        le=1,
+        description="A single-row plate whose whole crop reads as a specific plate format, "
+        "unchanged by the format, with every character at least this sure, is taken without "
+        "finding its text lines (about a third of a read's cost); 0: always find them.",
+    )
     top_k: int = Field(default=5, ge=1, le=20)
     recogniser: Recogniser = Field(
         default="ppocr",
@@ -71,7 +79,8 @@ class OnnxBackend(BaseModel):
     type: Literal["onnx"] = "onnx"
     model_dir: Path = DEFAULT_MODEL_DIR
     plate_model: Path | None = Field(
-        default=None, description="Plate detector ONNX (default: models/plate-yolov8n.onnx)."
+        default=None,
+        description="Plate detector ONNX (default: models/plate-yolov8n-dynamic.onnx).",
     )
     conf: float = Field(default=0.15, gt=0, lt=1, description="Plate detection threshold.")
     sure_conf: float = Field(
