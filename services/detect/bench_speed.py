@@ -8,6 +8,7 @@ import statistics
 import time
 from typing import Any
 
+from platestream.bench.reference import reference_unit_us
 from platestream.plate_formats import formats_for
 from services.detect import backends, synth
 from services.detect.settings import OnnxBackend
@@ -37,6 +38,9 @@ def run(*, runs: int = 20, threads: int = 0) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "runs": runs,
         "load_average_at_start": list(os.getloadavg()),
+        # the reference unit (platestream/bench/reference.py), measured before and after: CPU
+        # per frame in units of it compares across machines and loads
+        "reference_unit_us": [reference_unit_us()],
         "sizes": {},
     }
     for name, size in SIZES.items():
@@ -69,6 +73,10 @@ def run(*, runs: int = 20, threads: int = 0) -> dict[str, Any]:
             "frames_read_correctly": correct,
         }
     out["load_average_at_end"] = list(os.getloadavg())
+    out["reference_unit_us"].append(reference_unit_us())
+    ru_ms = statistics.median(out["reference_unit_us"]) / 1000
+    for f in out["sizes"].values():
+        f["cpu_ru_median"] = round(f["cpu_ms_median"] / ru_ms)
     return out
 
 
@@ -76,14 +84,16 @@ def render(report: dict[str, Any]) -> str:
     lines = [
         f"backend {report['backend']} on {report['cpus']} CPUs, {report['runs']} frames per size "
         f"(load average {report['load_average_at_start'][0]:.1f} -> {report['load_average_at_end'][0]:.1f}; "
-        "above the CPU count means other processes shared the CPUs)"
+        "above the CPU count means other processes shared the CPUs); reference unit "
+        + " -> ".join(f"{u:.1f}" for u in report["reference_unit_us"])
+        + " µs"
     ]
     for name, f in report["sizes"].items():
         st = f["stage_ms_median"]
         rate = f["plates_per_s_per_stage"]
         lines.append(
             f"{name:6} median {f['ms_median']:6.1f} ms  p95 {f['ms_p95']:6.1f} ms  min {f['ms_min']:6.1f} ms  "
-            f"cpu {f['cpu_ms_median']:6.1f} ms | "
+            f"cpu {f['cpu_ms_median']:6.1f} ms = {f['cpu_ru_median']} ru | "
             f"detect {st['plate_detect']:.1f} ms ({rate['plate_detect']:.0f}/s)  ocr {st['ocr']:.1f} ms "
             f"({rate['ocr']:.0f} plates/s) | found {f['frames_with_plate_found']}/{report['runs']} "
             f"read {f['frames_read_correctly']}/{report['runs']}"
