@@ -229,6 +229,8 @@ def evaluate(
         "worst": [asdict(c) | {"detected": c.detected} for c in worst[:40]],
         "false_reads": [asdict(f) for f in false_reads[:40]],
         "failures": len(worst),
+        # every plate not read exactly, in short, so two runs compare image by image
+        "failed": [[c.image, c.label, c.read] for c in worst],
         **accuracy_report.sections(cases),
     }
 

@@ -42,3 +42,6 @@ def test_smoke_subset_reads_real_plates(pipeline, br_dataset: Path) -> None:
     assert overall["plates"] == 8
     assert overall["detection_recall"] == 1.0
     assert overall["exact_accuracy"] >= 7 / 8, ba.render(report)
+    # every plate not read exactly is listed by image, label and read, as many as failed
+    assert len(report["failed"]) == report["failures"]
+    assert all(label != read for _, label, read in report["failed"])
