@@ -2,8 +2,9 @@
 
 The cascade, cheapest first:
 1. the whole crop (with margin) as one text line; decoded free and against the camera's formats;
-   accepted at once when the crop has a single row's shape, a specific format fits the reading
-   without changing a character and every character is at least ``whole_crop_accept`` sure;
+   accepted at once when the crop has a single row's shape (wider than 2:1), a specific format
+   fits the reading without changing a character and every character is at least
+   ``whole_crop_accept`` sure;
 2. otherwise (or at once for square-ish two-line plates) the crop's text lines are found with
    PP-OCR's detector, each line is read, and two stacked lines of similar size are also read as
    one plate (top then bottom); dealer names, state names and slogans lose to the line that fits a
@@ -53,8 +54,11 @@ class ReaderConfig:
     format_bonus: float = 0.35
     generic_bonus: float = 0.0
     decode_views: int = 2
-    # a single-row plate read this surely from its whole crop skips the line views (0: never)
+    # a single-row plate read this surely from its whole crop skips the line views (0: never);
+    # single-row: a crop wider than this times its height (two-row plates, margins included, are
+    # at most about 1.9; US plates, 2:1 before margins, stay out: their state names need lines)
     whole_crop_accept: float = 0.9
+    quick_aspect: float = 2.0
     length_penalty: float = 0.15
     top_k: int = 5
     min_chars: int = 3
@@ -153,9 +157,7 @@ class PlateReader:
             return None
         views: list[tuple[np.ndarray, int, float]] = [(plate, 1, self.config.whole_crop_size)]
         memo: dict[int, list[_Scored]] = {}
-        quick = (
-            self.config.whole_crop_accept > 0 and formats and w / h >= self.config.two_line_aspect
-        )
+        quick = self.config.whole_crop_accept > 0 and formats and w / h >= self.config.quick_aspect
         # per recogniser, the folded CTC matrix of each view, in the order of ``views``
         folded: list[list[np.ndarray]] = [[] for _ in self._recs]
         if quick:
