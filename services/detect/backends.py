@@ -17,7 +17,7 @@ import numpy as np
 from platestream.errors import ConfigError, ModelError
 from platestream.plate_formats import PlateFormat, match
 from platestream.plates import normalise
-from services.detect import models
+from services.detect import models, quantize
 from services.detect.finder import PlateLocator
 from services.detect.ocr import PpOcrDet, PpOcrRec
 from services.detect.pipeline import VEHICLE_CLASSES, Pipeline
@@ -83,7 +83,8 @@ def _vehicle_fn(threads: int):  # type: ignore[no-untyped-def]
 
 def build_onnx(cfg: OnnxBackend) -> Pipeline:
     threads = _threads(cfg.threads)
-    path = cfg.plate_model or cfg.model_dir / models.PLATE_ONNX
+    default = quantize.PLATE_INT8 if cfg.precision == "int8" else models.PLATE_ONNX
+    path = cfg.plate_model or cfg.model_dir / default
     if not path.is_file():
         raise ModelError(f"plate detector {path} is missing: run `platestream models prepare`")
     yolo = YoloOnnx(path, labels={0: "plate"}, threads=threads)

@@ -29,9 +29,9 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def run(*, runs: int = 20, threads: int = 0) -> dict[str, Any]:
+def run(*, runs: int = 20, threads: int = 0, precision: str = "float") -> dict[str, Any]:
     """Time ``runs`` distinct frames per size after a warm-up; medians, p95 and per-stage rates."""
-    pipeline = backends.build(OnnxBackend(threads=threads))
+    pipeline = backends.build(OnnxBackend(threads=threads, precision=precision))  # type: ignore[arg-type]
     fmts = formats_for(["EU", "BR"])
     out: dict[str, Any] = {
         "backend": pipeline.name,

@@ -143,6 +143,9 @@ def register_bench(bench_app: typer.Typer) -> None:
                 "default: the stage's)."
             ),
         ] = None,
+        precision: Annotated[
+            str, typer.Option(help="Plate detector export: float | int8.")
+        ] = "float",
     ) -> None:
         """Recall (IoU>=0.3), exact accuracy per folder and plate size, confusions, accuracy per threshold."""
         from services.detect import accuracy_report, backends, bench_accuracy
@@ -152,6 +155,7 @@ def register_bench(bench_app: typer.Typer) -> None:
             OnnxBackend(
                 tiles=tiles,  # type: ignore[arg-type]
                 threads=threads,
+                precision=precision,  # type: ignore[arg-type]
                 rescue_conf=(
                     OnnxBackend.model_fields["rescue_conf"].default
                     if rescue_conf is None
@@ -205,11 +209,14 @@ def register_bench(bench_app: typer.Typer) -> None:
             Path | None, typer.Option("--json", help="Write the figures as JSON here.")
         ] = None,
         threads: Annotated[int, typer.Option(help="onnxruntime threads (0: one per core).")] = 0,
+        precision: Annotated[
+            str, typer.Option(help="Plate detector export: float | int8.")
+        ] = "float",
     ) -> None:
         """ms/frame (median, p95) for 720p and 1080p frames with one plate, and plates/s per stage."""
         from services.detect import bench_speed
 
-        report = bench_speed.run(runs=runs, threads=threads)
+        report = bench_speed.run(runs=runs, threads=threads, precision=precision)
         typer.echo(bench_speed.render(report))
         if json_out:
             json_out.parent.mkdir(parents=True, exist_ok=True)

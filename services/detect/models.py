@@ -151,4 +151,8 @@ def check_all(model_dir: Path = DEFAULT_MODEL_DIR) -> dict[str, Path]:
     if not onnx_path.is_file():
         raise ModelError(f"{onnx_path} is missing: run `platestream models prepare`")
     paths["plate_onnx"] = onnx_path
+    from services.detect.quantize import PLATE_INT8
+
+    if (model_dir / PLATE_INT8).is_file():  # optional: the int8 export is chosen by a setting
+        paths["plate_int8"] = model_dir / PLATE_INT8
     return paths

@@ -19,12 +19,15 @@ def prepare(
     ] = None,
     force: Annotated[bool, typer.Option(help="Export again even if the ONNX file exists.")] = False,
 ) -> None:
-    """Export the shipped YOLOv8 plate detector to ONNX and check every model file exists."""
-    from services.detect import models
+    """Export the shipped YOLOv8 plate detector to ONNX (float, and an int8 copy) and check every
+    model file exists."""
+    from services.detect import models, quantize
 
     target = model_dir or models.DEFAULT_MODEL_DIR
     path = models.export_plate_detector(target, force=force)
     typer.echo(f"plate detector: {path}")
+    int8 = quantize.quantize_plate_detector(path, target, force=force)
+    typer.echo(f"plate detector, int8: {int8}")
     for name, p in models.check_all(target).items():
         typer.echo(f"ok {name:13} {p}")
 
@@ -43,11 +46,14 @@ def list_models() -> None:
         typer.echo(
             f"{f.name:13} {f.package}=={f.version} {f.relpath}  [{f.licence}]  {f.role}\n{'':13} {where}"
         )
-    onnx = models.DEFAULT_MODEL_DIR / models.PLATE_ONNX
-    typer.echo(
-        f"{'plate_onnx':13} exported from plate_pt by `platestream models prepare`: "
-        f"{onnx if onnx.is_file() else 'MISSING (run platestream models prepare)'}"
-    )
+    from services.detect.quantize import PLATE_INT8
+
+    for name, file in (("plate_onnx", models.PLATE_ONNX), ("plate_int8", PLATE_INT8)):
+        onnx = models.DEFAULT_MODEL_DIR / file
+        typer.echo(
+            f"{name:13} exported from plate_pt by `platestream models prepare`: "
+            f"{onnx if onnx.is_file() else 'MISSING (run platestream models prepare)'}"
+        )
     from services.detect.platerec import SHIPPED_MODEL
 
     typer.echo(
