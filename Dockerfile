@@ -82,8 +82,15 @@ RUN /opt/tools/bin/pip wheel ${PYPI_INDEX_URL:+--index-url "${PYPI_INDEX_URL}"} 
          && /opt/venv/bin/pip install ${PYPI_INDEX_URL:+--index-url "${PYPI_INDEX_URL}"} --no-deps "onnxruntime-gpu==${ORT}"; \
        fi
 
-# Bake the models in: export the shipped YOLO .pt to ONNX (with the tools) into the models/ folder
-# of the shipped install (services.detect.models.DEFAULT_MODEL_DIR, next to the platestream
+# The fonts the synthetic frames are drawn in: `models prepare` calibrates the int8 copy of the
+# plate detector on such frames (services/detect/quantize.py). Builder stage only.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-dejavu-core fonts-dejavu-extra \
+    && rm -rf /var/lib/apt/lists/*
+
+# Bake the models in: export the shipped YOLO .pt to ONNX, float and its int8 copy (with the
+# tools), into the models/ folder of the shipped install (services.detect.models.DEFAULT_MODEL_DIR, next to the platestream
 # package) and check every shipped model file is present. Then the shipped install must start
 # without the tools, and is byte-compiled (the runtime filesystem is read-only).
 RUN MODELS="$(/opt/venv/bin/python -c 'from services.detect.models import DEFAULT_MODEL_DIR as d; print(d)')" \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Debian packages the project cannot get from PyPI: mosquitto (MQTT tests), chromium (browser tests),
-# kcat (docs/consumers.md and its test).
+# kcat (docs/consumers.md and its test), the DejaVu fonts (synthetic plates).
 set -euo pipefail
 missing=()
 command -v mosquitto >/dev/null 2>&1 || missing+=(mosquitto)
@@ -14,6 +14,10 @@ command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 # (a file test: `fc-list | grep -q` under pipefail fails on SIGPIPE and reinstalled every time)
 [ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || missing+=(fonts-noto-cjk)
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+# the synthetic plates' fonts (services/detect/synth.py): benchmarks, tests and the int8
+# detector's calibration at `models prepare`
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSansCondensed-Bold.ttf ] \
+  || missing+=(fonts-dejavu-core fonts-dejavu-extra)
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing system packages: ${missing[*]} (install them with apt-get as root)" >&2
