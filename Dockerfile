@@ -90,8 +90,8 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 # Bake the models in: export the shipped YOLO .pt to ONNX, float and its int8 copy (with the
-# tools), into the models/ folder of the shipped install (services.detect.models.DEFAULT_MODEL_DIR, next to the platestream
-# package) and check every shipped model file is present. Then the shipped install must start
+# tools), into the models/ folder of the shipped install (services.detect.models.DEFAULT_MODEL_DIR,
+# next to the platestream package) and check every shipped model file is present. Then the shipped install must start
 # without the tools, and is byte-compiled (the runtime filesystem is read-only).
 RUN MODELS="$(/opt/venv/bin/python -c 'from services.detect.models import DEFAULT_MODEL_DIR as d; print(d)')" \
     && /opt/tools/bin/platestream models prepare --model-dir "${MODELS}" \
