@@ -157,7 +157,7 @@ class PlateReader:
         if h < 4 or w < 8:
             return None
         views: list[tuple[np.ndarray, int, float]] = [(plate, 1, self.config.whole_crop_size)]
-        memo: dict[int, list[_Scored]] = {}
+        memo: dict[tuple[int, int], list[_Scored]] = {}
         quick = self.config.whole_crop_accept > 0 and formats and w / h >= self.config.quick_aspect
         # per recogniser, the folded CTC matrix of each view, in the order of ``views``
         folded: list[list[np.ndarray]] = [[] for _ in self._recs]
@@ -191,10 +191,11 @@ class PlateReader:
         views: list[tuple[np.ndarray, int, float]],
         folded: list[list[np.ndarray]],
         formats: tuple[PlateFormat, ...],
-        memo: dict[int, list[_Scored]],
+        memo: dict[tuple[int, int], list[_Scored]],
     ) -> list[_Scored]:
         """Every view's candidates; format decoding (the costly part) only for the views whose
-        free reading ranks best. ``memo`` keeps views already decoded with formats, by index."""
+        free reading ranks best. ``memo`` keeps the views already decoded with formats, by
+        (recogniser, view)."""
         flat = [p for per_rec in folded for p in per_rec]
         all_views = views * len(folded)  # one entry per (recogniser, view), in that order
         frees = [ctc.greedy(p) for p in flat]
@@ -211,7 +212,7 @@ class PlateReader:
         scored: list[_Scored] = []
         for rank, i in enumerate(ranked):
             _, lines, rel = all_views[i]
-            key = (i // n_views) * 1000 + i % n_views  # (recogniser, view): stable as views grow
+            key = divmod(i, n_views)  # (recogniser, view): stable as views are added
             if rank < self.config.decode_views * len(folded):
                 if key not in memo:
                     memo[key] = self._decode(flat[i], frees[i], formats, lines, rel)
