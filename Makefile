@@ -60,6 +60,10 @@ stack-down: install ## Stop the local stack
 stack-status: install ## Health of each local stack component
 	$(BIN)/platestream stack status
 
+.PHONY: test-long
+test-long: install ## The long forms make test leaves out (full chaos suite, all real photos...)
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
 .PHONY: chaos
 chaos: install ## Full fault-injection suite (long)
 	$(BIN)/python -m pytest -m slow tests/chaos $(PYTEST_ARGS)
