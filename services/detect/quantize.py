@@ -28,7 +28,7 @@ CALIBRATION_SIZES = ((1920, 1080), (1280, 720), (1280, 960))
 def calibration_inputs(frames: int = 48, seed: str = CALIBRATION_SEED) -> list[np.ndarray]:
     """Detector inputs (1, 3, H, W) float32 of ``frames`` synthetic frames, as ``YoloOnnx`` feeds them."""
     from services.detect import synth
-    from services.detect.yolo import letterbox
+    from services.detect.yolo import letterbox, model_input
 
     rng = random.Random(seed)
     out = []
@@ -36,8 +36,7 @@ def calibration_inputs(frames: int = 48, seed: str = CALIBRATION_SEED) -> list[n
         size = CALIBRATION_SIZES[i % len(CALIBRATION_SIZES)]
         img, _, _ = synth.render_sample(rng, rng.choice(list(synth.REGIONS)), size)
         batch, _, _ = letterbox(img, 640, rect=True)
-        x = batch[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255.0
-        out.append(np.ascontiguousarray(x))
+        out.append(model_input(batch))
     return out
 
 

@@ -60,6 +60,12 @@ def letterbox(
     return out, scale, (dx, dy)
 
 
+def model_input(batch: np.ndarray) -> np.ndarray:
+    """A letterboxed BGR image as the detector's input: (1, 3, H, W) RGB float32 in 0-1."""
+    x = batch[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255.0
+    return np.ascontiguousarray(x)
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
     """Greedy non-maximum suppression over xyxy boxes."""
     order = scores.argsort()[::-1]
@@ -108,8 +114,7 @@ class YoloOnnx:
     ) -> list[Detection]:
         """Detections in ``img`` (BGR), boxes in its pixels shifted by ``offset``."""
         batch, scale, (dx, dy) = letterbox(img, self.size, rect=self.rect)
-        x = batch[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255.0
-        out = self.session.run(None, {self.input_name: np.ascontiguousarray(x)})[0][0]  # (4+nc, N)
+        out = self.session.run(None, {self.input_name: model_input(batch)})[0][0]  # (4+nc, N)
         cls_scores = out[4:]
         if classes is not None:
             mask = np.full(cls_scores.shape[0], False)
