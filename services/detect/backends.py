@@ -107,6 +107,7 @@ def build_onnx(cfg: OnnxBackend) -> Pipeline:
         name=f"onnx:{path.name}+{_rec_name(cfg.reader)}",
         detect=finder.first,
         retry=finder.retry,
+        rescue=finder.rescue if cfg.rescue_first else None,
         reader=make_reader(cfg.reader, threads),
         vehicles=_vehicle_fn(threads) if cfg.vehicles else None,
         margin=(cfg.reader.margin_x, cfg.reader.margin_y),

@@ -146,6 +146,13 @@ def register_bench(bench_app: typer.Typer) -> None:
         precision: Annotated[
             str, typer.Option(help="Plate detector export: float | int8.")
         ] = "float",
+        rescue_first: Annotated[
+            bool,
+            typer.Option(
+                help="On the second look, read the frame's weak boxes before tiling it "
+                "(--no-rescue-first: tiles first, the order before 2026-12-03)."
+            ),
+        ] = True,
     ) -> None:
         """Recall (IoU>=0.3), exact accuracy per folder and plate size, confusions, accuracy per threshold."""
         from services.detect import accuracy_report, backends, bench_accuracy
@@ -156,6 +163,7 @@ def register_bench(bench_app: typer.Typer) -> None:
                 tiles=tiles,  # type: ignore[arg-type]
                 threads=threads,
                 precision=precision,  # type: ignore[arg-type]
+                rescue_first=rescue_first,
                 rescue_conf=(
                     OnnxBackend.model_fields["rescue_conf"].default
                     if rescue_conf is None
@@ -212,11 +220,20 @@ def register_bench(bench_app: typer.Typer) -> None:
         precision: Annotated[
             str, typer.Option(help="Plate detector export: float | int8.")
         ] = "float",
+        rescue_first: Annotated[
+            bool,
+            typer.Option(
+                help="Second look: the frame's weak boxes before its tiles (--no-rescue-first: "
+                "tiles first)."
+            ),
+        ] = True,
     ) -> None:
         """ms/frame (median, p95) for 720p and 1080p frames with one plate, and plates/s per stage."""
         from services.detect import bench_speed
 
-        report = bench_speed.run(runs=runs, threads=threads, precision=precision)
+        report = bench_speed.run(
+            runs=runs, threads=threads, precision=precision, rescue_first=rescue_first
+        )
         typer.echo(bench_speed.render(report))
         if json_out:
             json_out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,11 +1,12 @@
 """Where the plates of a frame are: the detector's boxes at its threshold, and a second look.
 
 The second look runs only when the first boxes gave no read (nothing found, or only things that
-are not plates): the frame's 2x2 tiles, where a distant plate is about twice as large, then the
-best boxes the detector scored under its threshold ("rescued": it was trained on real photos and
-scores some plates of unfamiliar styles at 0.01-0.1). The reader keeps a rescued box only on a
-confident read that fits a plate format (``Pipeline``). Boxes under the threshold cost no extra
-detector run: the threshold only filters the detector's output.
+are not plates). It goes from cheap to dear: first the frame's own best boxes under the threshold
+("rescued": the detector was trained on real photos and scores some plates of unfamiliar styles
+at 0.01-0.1; they cost no detector run, the threshold only filters the detector's output), then
+the frame's 2x2 tiles, where a distant plate is about twice as large (four detector runs), and the
+best weak boxes of the tiles. The reader keeps a rescued box only on a confident read that fits a
+plate format (``Pipeline``).
 """
 
 from __future__ import annotations
@@ -84,6 +85,14 @@ class PlateLocator:
         else:
             found = self.detect(img, conf=self.low)
         return [d if d.score >= self.conf else replace(d, rescued=True) for d in found]
+
+    def rescue(self, weak: list[Detection]) -> list[Detection]:
+        """The best ``rescue_max`` of the first look's weak boxes, marked rescued: read before the
+        tiles, as they cost no detector run ([] when the rescue is off)."""
+        if self.low >= self.conf:
+            return []
+        best = sorted(weak, key=lambda d: -d.score)[: self.rescue_max]
+        return [replace(d, rescued=True) for d in best]
 
     def retry(self, img: np.ndarray, weak: list[Detection]) -> list[Detection]:
         """The tiles' boxes at the threshold, else the best ``rescue_max`` weak boxes (rescued)."""

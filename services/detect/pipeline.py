@@ -25,6 +25,8 @@ class CropReader(Protocol):
 DetectFn = Callable[[np.ndarray], list[Detection]]
 # the second look at a frame whose first boxes gave no read: (frame, its weak boxes) -> boxes
 RetryFn = Callable[[np.ndarray, list[Detection]], list[Detection]]
+# the cheap part of it, read before the retry: the first look's weak boxes -> boxes to read
+RescueFn = Callable[[list[Detection]], list[Detection]]
 
 
 class Pipeline:
@@ -37,6 +39,7 @@ class Pipeline:
         detect: DetectFn,
         reader: CropReader,
         retry: RetryFn | None = None,
+        rescue: RescueFn | None = None,
         vehicles: DetectFn | None = None,
         margin: tuple[float, float] = (0.06, 0.12),
         crop_quality: int = 90,
@@ -46,6 +49,7 @@ class Pipeline:
         self.name = name
         self._detect = detect
         self._retry = retry
+        self._rescue = rescue
         self.reader = reader
         self._vehicles = vehicles
         self.margin = margin
@@ -57,7 +61,8 @@ class Pipeline:
         self, img: np.ndarray, formats: tuple[PlateFormat, ...], *, encode_crops: bool = True
     ) -> FrameResult:
         """Every plate read in ``img``: the detector's boxes, and when none of them gives a read,
-        the second look (``retry``: tiles, then boxes under the threshold) that the backend offers.
+        the second look the backend offers: ``rescue`` (the first look's best boxes under the
+        threshold, no detector run), then ``retry`` (tiles, and their boxes under the threshold).
         Boxes marked ``rescued`` by the detector are kept for that second look only."""
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
@@ -74,9 +79,23 @@ class Pipeline:
         timings["ocr"] = (time.perf_counter() - t2) * 1000
         if plates or self._retry is None:
             return FrameResult(plates, timings)
-        t3 = time.perf_counter()
         weak = [d for d in found if d.rescued]
-        again = [d for d in self._retry(img, weak) if all(d.box.iou(f.box) < 0.5 for f in first)]
+        tried: list[Detection] = []
+        if self._rescue is not None:
+            t3 = time.perf_counter()
+            tried = self._rescue(weak)
+            plates = self._read(img, tried, formats, vehicles, encode_crops)
+            timings["ocr"] += (time.perf_counter() - t3) * 1000
+            if plates:
+                return FrameResult(plates, timings)
+        t3 = time.perf_counter()
+        again = [
+            d
+            for d in self._retry(img, weak)
+            if all(d.box.iou(f.box) < 0.5 for f in first)
+            # a rescued box read already (a box found at the threshold reads under a laxer rule)
+            and not (d.rescued and any(d.box.iou(t.box) >= 0.5 for t in tried))
+        ]
         t4 = time.perf_counter()
         timings["plate_detect"] += (t4 - t3) * 1000
         again.sort(key=lambda d: (d.box.x, d.box.y))

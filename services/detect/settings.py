@@ -113,6 +113,11 @@ class OnnxBackend(BaseModel):
         default=0.6, gt=0, le=1, description="Reading confidence a rescued box needs."
     )
     rescue_max: int = Field(default=3, ge=1, le=20, description="Rescued boxes read per frame.")
+    rescue_first: bool = Field(
+        default=True,
+        description="On the second look, read the frame's own weak boxes before tiling it (they "
+        "cost no detector run; the tiles cost four); false: tiles first, then the weak boxes.",
+    )
     vehicles: bool = Field(
         default=False, description="Detect vehicles (COCO yolov8n) and attach box + class to reads."
     )

@@ -13,6 +13,7 @@ def test_bench_detect_reports_reads_and_reference_units(pipeline) -> None:  # ty
         size = report["sizes"][name]
         assert size["frames_with_plate_found"] >= 2  # plates big enough to be found at 640 px
         assert size["ms_min"] <= size["ms_median"] <= size["ms_p95"]
+        assert size["ms_min"] <= size["ms_mean"]  # in ms, from the same timed frames
         assert size["cpu_ru_median"] > 0
     text = bench_speed.render(report)
     assert "1080p" in text and "ru" in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,18 @@ def test_weak_boxes_of_frame_and_tiles_are_merged_before_the_rescue() -> None:
     assert [(d.score, d.rescued) for d in again] == [(0.07, True)]
 
 
+def test_the_cheap_rescue_takes_the_best_weak_boxes_of_the_frame_alone() -> None:
+    weak = [det(0.02, x=10), det(0.09, x=300), det(0.04, x=900)]
+    detect = FakeDetector(weak, tile=[det(0.5, x=20)])
+    find = locator(detect, rescue_conf=0.01, rescue_max=2)
+    assert [(d.score, d.rescued) for d in find.rescue(find.first(FRAME))] == [
+        (0.09, True),
+        (0.04, True),
+    ]
+    assert len(detect.calls) == 1  # no tile was searched for it
+    assert locator(detect).rescue(weak) == []  # rescue_conf 0: no rescue
+
+
 def test_small_frames_are_not_tiled() -> None:
     detect = FakeDetector([det(0.03)], tile=[det(0.9)])
     find = locator(detect, tiles="fallback", rescue_conf=0.01, tile_above=1280)
@@ -108,7 +121,10 @@ def frame_with(*boxes: Box) -> np.ndarray:
 
 
 def pipeline(
-    first: list[Detection], again: list[Detection], reader: Reader
+    first: list[Detection],
+    again: list[Detection],
+    reader: Reader,
+    rescue: Callable[[list[Detection]], list[Detection]] | None = None,
 ) -> tuple[Pipeline, list[list[Detection]]]:
     retried: list[list[Detection]] = []
 
@@ -120,6 +136,7 @@ def pipeline(
         name="fake",
         detect=lambda img: first,
         retry=retry,
+        rescue=rescue,
         reader=reader,
         margin=(0.0, 0.0),
         sure_conf=0.35,
@@ -140,6 +157,30 @@ def test_a_frame_that_read_nothing_gets_a_second_look() -> None:
     assert [(pl.reading.text, pl.rescued) for pl in plates] == [("AB12CDE", True)]
     assert retried == [[first[1]]]  # the weak box went to the second look, not to the reader
     assert reader.crops == 2  # the decoy, then the rescued box
+
+
+def test_weak_boxes_that_read_spare_the_frame_its_tiles() -> None:
+    reader = Reader({200: Reading("AB12CDE", 0.9, plate_format="GB")})
+    first = [Detection(DECOY, 0.7), Detection(PLATE, 0.03, rescued=True)]
+    p, retried = pipeline(first, [Detection(PLATE, 0.5)], reader, rescue=lambda weak: weak)
+    plates = p.process(frame_with(DECOY, PLATE), GB, encode_crops=False).plates
+    assert [(pl.reading.text, pl.rescued) for pl in plates] == [("AB12CDE", True)]
+    assert retried == []  # read from the weak box: no tiles
+    assert reader.crops == 2
+
+
+def test_after_a_failed_rescue_the_tiles_read_only_what_is_new() -> None:
+    reader = Reader({200: Reading("AB12CDE", 0.5, plate_format="GB")})  # too unsure to rescue
+    weak = Detection(PLATE, 0.03, rescued=True)
+    on_tile = Detection(Box(201, 500, 119, 40), 0.2)  # the same place at the threshold
+    again = [Detection(Box(202, 501, 118, 40), 0.05, rescued=True), on_tile]
+    p, retried = pipeline([weak], again, reader, rescue=lambda w: w)
+    plates = p.process(frame_with(PLATE), GB, encode_crops=False).plates
+    assert retried == [[weak]]
+    # the rescued box again: skipped; the tile's box: read under the laxer rule and kept
+    assert reader.crops == 2 and [(pl.detection_confidence, pl.rescued) for pl in plates] == [
+        (0.2, False)
+    ]
 
 
 def test_a_frame_with_a_read_gets_no_second_look() -> None:
