@@ -23,6 +23,15 @@ from services.detect.yolo import nms
 # (image, offset=(x0, y0), conf=threshold) -> boxes in the frame's pixels
 Detector = Callable[..., list[Detection]]
 
+# A weak box taller than this is wide is not read: the squarest plates (motorcycle, 1.2:1) stay
+# wider than this even seen 50 degrees off their axis, and such boxes (poles, signs, people)
+# cost a reader call each on frames that take the second look.
+RESCUE_MIN_ASPECT = 0.6
+
+
+def plate_shaped(d: Detection) -> bool:
+    return d.box.w >= RESCUE_MIN_ASPECT * d.box.h
+
 
 def tiled(
     detect: Detector,
@@ -91,7 +100,7 @@ class PlateLocator:
         tiles, as they cost no detector run ([] when the rescue is off)."""
         if self.low >= self.conf:
             return []
-        best = sorted(weak, key=lambda d: -d.score)[: self.rescue_max]
+        best = sorted(filter(plate_shaped, weak), key=lambda d: -d.score)[: self.rescue_max]
         return [replace(d, rescued=True) for d in best]
 
     def retry(self, img: np.ndarray, weak: list[Detection]) -> list[Detection]:
@@ -102,5 +111,5 @@ class PlateLocator:
         sure = [d for d in found if d.score >= self.conf]
         if sure or self.low >= self.conf:
             return sure
-        best = sorted(found, key=lambda d: -d.score)[: self.rescue_max]
+        best = sorted(filter(plate_shaped, found), key=lambda d: -d.score)[: self.rescue_max]
         return [replace(d, rescued=True) for d in best]

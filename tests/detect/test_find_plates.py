@@ -93,6 +93,16 @@ def test_the_cheap_rescue_takes_the_best_weak_boxes_of_the_frame_alone() -> None
     assert locator(detect).rescue(weak) == []  # rescue_conf 0: no rescue
 
 
+def test_weak_boxes_taller_than_wide_are_not_read() -> None:
+    pole = Detection(Box(700, 100, 40, 200), 0.09)  # w/h 0.2: a pole or a sign, not a plate
+    moto = Detection(Box(900, 300, 60, 50), 0.02)  # a motorcycle plate, 1.2:1
+    detect = FakeDetector([pole, moto, det(0.03)])
+    find = locator(detect, tiles="off", rescue_conf=0.01)
+    first = find.first(FRAME)
+    assert [d.score for d in find.rescue(first)] == [0.03, 0.02]
+    assert [d.score for d in find.retry(FRAME, first)] == [0.03, 0.02]
+
+
 def test_small_frames_are_not_tiled() -> None:
     detect = FakeDetector([det(0.03)], tile=[det(0.9)])
     find = locator(detect, tiles="fallback", rescue_conf=0.01, tile_above=1280)
