@@ -27,6 +27,7 @@ async function showAlerts() {
   const form = $("#alerts-form");
   // Alerts name plates: the page states the purpose chosen here (sent as X-Purpose by api()).
   const remember = await purposeFields(form);
+  if (!form.isConnected) return;  // another page was mounted while we waited: it owns the view
   const reload = () => { remember(); loadAlerts().catch((err) => { $("#alerts-status").textContent = err.message; }); };
   form.addEventListener("submit", (e) => { e.preventDefault(); reload(); });
   onPurposeChange(form, () => { if (!purposeMissing(form)) reload(); });

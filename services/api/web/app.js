@@ -104,8 +104,7 @@ function showLogin() {
     const resp = await fetch(API + "/auth/token", { method: "POST", body });
     if (!resp.ok) { $("#login-error").textContent = resp.status === 429 ? "Too many attempts, wait a moment." : "Wrong username or password."; return; }
     saveTokens(await resp.json());
-    location.hash = "#search";
-    route();
+    go("#search");
   });
 }
 
@@ -237,6 +236,7 @@ async function showLive() {
     };
   };
   const remember = await purposeFields(form);
+  if (!form.isConnected) return;  // another page was mounted while we waited: it owns the view
   const follow = () => { remember(); connect(form.camera.value, form.watchlist.value); };
   form.addEventListener("submit", (e) => { e.preventDefault(); follow(); });
   onPurposeChange(form, () => { if (!purposeMissing(form)) follow(); });
@@ -249,6 +249,7 @@ async function showReview() {
   mount("review");
   const form = $("#review-form");
   const remember = await purposeFields(form);
+  if (!form.isConnected) return;  // another page was mounted while we waited: it owns the view
   const reload = () => { remember(); loadReview().catch((err) => { $("#review-status").textContent = err.message; }); };
   form.addEventListener("submit", (e) => { e.preventDefault(); reload(); });
   onPurposeChange(form, () => { if (!purposeMissing(form)) reload(); });
@@ -307,6 +308,12 @@ async function showWatchlists() {
 }
 
 // ---- router -----------------------------------------------------------------------------
+// Show ``hash``: one route() either way (setting a new hash fires hashchange, which routes;
+// calling route() as well rendered the page twice, and the slower render replaced the other).
+function go(hash) {
+  if (location.hash === hash) route(); else location.hash = hash;
+}
+
 async function route() {
   if (state.ws && !location.hash.startsWith("#live")) { state.ws.close(); state.ws = null; }
   if (pageTimer) { clearInterval(pageTimer); pageTimer = null; }
@@ -324,6 +331,6 @@ async function route() {
   if (page) page(arg ? decodeURIComponent(arg) : undefined); else (views[name] || showSearch)();
 }
 
-$("#logout").addEventListener("click", () => { clearTokens(); location.hash = "#login"; route(); });
+$("#logout").addEventListener("click", () => { clearTokens(); go("#login"); });
 window.addEventListener("hashchange", route);
 route();

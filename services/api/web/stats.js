@@ -22,6 +22,7 @@ async function showStats() {
   mount("stats");
   const form = $("#stats-form");
   const remember = await purposeFields(form);
+  if (!form.isConnected) return;  // another page was mounted while we waited: it owns the view
   // The aggregates need no purpose, so the form may be sent without one; the top plates do.
   const sel = form.querySelector("#q-purpose"), mustState = sel.required;
   sel.required = false;
