@@ -83,7 +83,8 @@ def test_fatal_error_replaces_the_producer(error):
         with pytest.raises(DeliveryError):
             _wait(acking.produce_future("t", key=None, value=b"v"))
         deadline = time.monotonic() + 20
-        while acking.producer is not second and time.monotonic() < deadline:
+        # the new producer is put in place first, then the old one purged: wait for both
+        while not (acking.producer is second and first.purged) and time.monotonic() < deadline:
             time.sleep(0.01)
         assert acking.producer is second and first.purged
         assert _wait(acking.produce_future("t", key=None, value=b"v")).offset() == 7
