@@ -98,10 +98,7 @@ class PlateLocator:
     def rescue(self, weak: list[Detection]) -> list[Detection]:
         """The best ``rescue_max`` of the first look's weak boxes, marked rescued: read before the
         tiles, as they cost no detector run ([] when the rescue is off)."""
-        if self.low >= self.conf:
-            return []
-        best = sorted(filter(plate_shaped, weak), key=lambda d: -d.score)[: self.rescue_max]
-        return [replace(d, rescued=True) for d in best]
+        return self._best_weak(weak) if self.low < self.conf else []
 
     def retry(self, img: np.ndarray, weak: list[Detection]) -> list[Detection]:
         """The tiles' boxes at the threshold, else the best ``rescue_max`` weak boxes (rescued)."""
@@ -111,5 +108,9 @@ class PlateLocator:
         sure = [d for d in found if d.score >= self.conf]
         if sure or self.low >= self.conf:
             return sure
-        best = sorted(filter(plate_shaped, found), key=lambda d: -d.score)[: self.rescue_max]
+        return self._best_weak(found)
+
+    def _best_weak(self, boxes: list[Detection]) -> list[Detection]:
+        """The best ``rescue_max`` plate-shaped ``boxes``, marked rescued."""
+        best = sorted(filter(plate_shaped, boxes), key=lambda d: -d.score)[: self.rescue_max]
         return [replace(d, rescued=True) for d in best]

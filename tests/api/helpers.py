@@ -294,6 +294,11 @@ def api_environment(stack: CommonSettings, **overrides: Any) -> Iterator[ApiEnv]
 def log_in(browser: Any, url: str, user: str) -> None:
     """Open the console at ``url`` in ``browser`` (tests/api/cdp.py) and sign in as ``user``."""
     browser.navigate(url + "/")
+    sign_in(browser, user)
+
+
+def sign_in(browser: Any, user: str) -> None:
+    """Sign in as ``user`` on the console's login page, once it is shown (no page load)."""
     browser.wait_for("!!document.querySelector('#login-user')")
     browser.eval(f"""
         document.querySelector('#login-user').value = {user!r};
