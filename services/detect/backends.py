@@ -88,6 +88,7 @@ def build_onnx(cfg: OnnxBackend) -> Pipeline:
     if not path.is_file():
         raise ModelError(f"plate detector {path} is missing: run `platestream models prepare`")
     yolo = YoloOnnx(path, labels={0: "plate"}, threads=threads)
+    reader = make_reader(cfg.reader, threads)
 
     def detect(
         img: np.ndarray, offset: tuple[int, int] = (0, 0), conf: float = cfg.conf
@@ -101,6 +102,8 @@ def build_onnx(cfg: OnnxBackend) -> Pipeline:
         tile_above=yolo.size,
         rescue_conf=cfg.rescue_conf,
         rescue_max=cfg.rescue_max,
+        lines=reader.line_det.lines if reader.line_det is not None else None,
+        text_side=cfg.text_look,
     )
 
     return Pipeline(
@@ -108,7 +111,8 @@ def build_onnx(cfg: OnnxBackend) -> Pipeline:
         detect=finder.first,
         retry=finder.retry,
         rescue=finder.rescue if cfg.rescue_first else None,
-        reader=make_reader(cfg.reader, threads),
+        text=finder.text if finder.lines is not None and cfg.text_look > 0 else None,
+        reader=reader,
         vehicles=_vehicle_fn(threads) if cfg.vehicles else None,
         margin=(cfg.reader.margin_x, cfg.reader.margin_y),
         sure_conf=cfg.sure_conf,

@@ -153,6 +153,13 @@ def register_bench(bench_app: typer.Typer) -> None:
                 "(--no-rescue-first: tiles first, the order before 2026-12-03)."
             ),
         ] = True,
+        text_look: Annotated[
+            int | None,
+            typer.Option(
+                help="Last second look: text lines of the frame scaled to this many px "
+                "(0: never; default: the stage's)."
+            ),
+        ] = None,
     ) -> None:
         """Recall (IoU>=0.3), exact accuracy per folder and plate size, confusions, accuracy per threshold."""
         from services.detect import accuracy_report, backends, bench_accuracy
@@ -168,6 +175,11 @@ def register_bench(bench_app: typer.Typer) -> None:
                     OnnxBackend.model_fields["rescue_conf"].default
                     if rescue_conf is None
                     else rescue_conf
+                ),
+                text_look=(
+                    OnnxBackend.model_fields["text_look"].default
+                    if text_look is None
+                    else text_look
                 ),
                 reader=ReaderOptions(recogniser=recogniser),  # type: ignore[arg-type]
             )

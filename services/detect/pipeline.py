@@ -27,6 +27,8 @@ DetectFn = Callable[[np.ndarray], list[Detection]]
 RetryFn = Callable[[np.ndarray, list[Detection]], list[Detection]]
 # the cheap part of it, read before the retry: the first look's weak boxes -> boxes to read
 RescueFn = Callable[[list[Detection]], list[Detection]]
+# the dear part, after the retry: the frame -> boxes found without the plate detector
+TextLookFn = Callable[[np.ndarray], list[Detection]]
 
 
 class Pipeline:
@@ -40,6 +42,7 @@ class Pipeline:
         reader: CropReader,
         retry: RetryFn | None = None,
         rescue: RescueFn | None = None,
+        text: TextLookFn | None = None,
         vehicles: DetectFn | None = None,
         margin: tuple[float, float] = (0.06, 0.12),
         crop_quality: int = 90,
@@ -50,6 +53,7 @@ class Pipeline:
         self._detect = detect
         self._retry = retry
         self._rescue = rescue
+        self._text = text
         self.reader = reader
         self._vehicles = vehicles
         self.margin = margin
@@ -61,10 +65,11 @@ class Pipeline:
         self, img: np.ndarray, formats: tuple[PlateFormat, ...], *, encode_crops: bool = True
     ) -> FrameResult:
         """Every plate read in ``img``: the detector's boxes, and when none of them gives a read,
-        the second look the backend offers: ``rescue`` (the first look's best boxes under the
-        threshold, no detector run), then ``retry`` (tiles, and their boxes under the threshold).
-        Boxes marked ``rescued`` by the detector are kept for that second look only."""
-        timings: dict[str, float] = {}
+        the second look the backend offers, from cheap to dear until one reads: ``rescue`` (the
+        first look's best boxes under the threshold, no detector run), ``retry`` (tiles, and
+        their boxes under the threshold), ``text`` (plate-shaped text lines of the frame). Boxes
+        marked ``rescued`` by the detector are kept for that second look only."""
+        timings: dict[str, float] = {"plate_detect": 0.0, "ocr": 0.0}
         t0 = time.perf_counter()
         found = self._detect(img)
         first = sorted((d for d in found if not d.rescued), key=lambda d: (d.box.x, d.box.y))
@@ -77,31 +82,33 @@ class Pipeline:
         t2 = time.perf_counter()
         plates = self._read(img, first, formats, vehicles, encode_crops)
         timings["ocr"] = (time.perf_counter() - t2) * 1000
-        if plates or self._retry is None:
-            return FrameResult(plates, timings)
         weak = [d for d in found if d.rescued]
         tried: list[Detection] = []
-        if self._rescue is not None:
-            t3 = time.perf_counter()
-            tried = self._rescue(weak)
-            plates = self._read(img, tried, formats, vehicles, encode_crops)
-            timings["ocr"] += (time.perf_counter() - t3) * 1000
+        for look in self._second_looks(img, weak):
             if plates:
-                return FrameResult(plates, timings)
-        t3 = time.perf_counter()
-        again = [
-            d
-            for d in self._retry(img, weak)
-            if all(d.box.iou(f.box) < 0.5 for f in first)
-            # a rescued box read already (a box found at the threshold reads under a laxer rule)
-            and not (d.rescued and any(d.box.iou(t.box) >= 0.5 for t in tried))
-        ]
-        t4 = time.perf_counter()
-        timings["plate_detect"] += (t4 - t3) * 1000
-        again.sort(key=lambda d: (d.box.x, d.box.y))
-        plates = self._read(img, again, formats, vehicles, encode_crops)
-        timings["ocr"] += (time.perf_counter() - t4) * 1000
+                break
+            t3 = time.perf_counter()
+            boxes = [d for d in look() if not _read_already(d, first, tried)]
+            t4 = time.perf_counter()
+            timings["plate_detect"] += (t4 - t3) * 1000
+            boxes.sort(key=lambda d: (d.box.x, d.box.y))
+            plates = self._read(img, boxes, formats, vehicles, encode_crops)
+            tried += [d for d in boxes if d.rescued]
+            timings["ocr"] += (time.perf_counter() - t4) * 1000
         return FrameResult(plates, timings)
+
+    def _second_looks(
+        self, img: np.ndarray, weak: list[Detection]
+    ) -> list[Callable[[], list[Detection]]]:
+        looks: list[Callable[[], list[Detection]]] = []
+        rescue, retry, text = self._rescue, self._retry, self._text
+        if rescue is not None:
+            looks.append(lambda: rescue(weak))
+        if retry is not None:
+            looks.append(lambda: retry(img, weak))
+        if text is not None:
+            looks.append(lambda: text(img))
+        return looks
 
     def _read(
         self,
@@ -145,6 +152,14 @@ class Pipeline:
                 )
             )
         return plates
+
+
+def _read_already(d: Detection, first: list[Detection], tried: list[Detection]) -> bool:
+    """A box of a second look that overlaps a first box, or a rescued box that overlaps one read
+    already on an earlier second look (a box found at the threshold reads under a laxer rule)."""
+    return any(d.box.iou(f.box) >= 0.5 for f in first) or (
+        d.rescued and any(d.box.iou(t.box) >= 0.5 for t in tried)
+    )
 
 
 def _vehicle_for(plate: Box, vehicles: list[Detection]) -> tuple[Box | None, str | None]:

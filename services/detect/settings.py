@@ -118,6 +118,15 @@ class OnnxBackend(BaseModel):
         description="On the second look, read the frame's own weak boxes before tiling it (they "
         "cost no detector run; the tiles cost four); false: tiles first, then the weak boxes.",
     )
+    text_look: int = Field(
+        default=640,
+        ge=0,
+        le=4096,
+        description="Last of the second look, when the detector's boxes, weak boxes and tiles "
+        "gave no read: the reader's text-line detector over the whole frame (its long side "
+        "scaled to this many px); its best plate-shaped lines are read under the rescued boxes' "
+        "rule. 0: never.",
+    )
     vehicles: bool = Field(
         default=False, description="Detect vehicles (COCO yolov8n) and attach box + class to reads."
     )
