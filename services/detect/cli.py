@@ -239,12 +239,23 @@ def register_bench(bench_app: typer.Typer) -> None:
                 "tiles first)."
             ),
         ] = True,
+        text_look: Annotated[
+            int | None,
+            typer.Option(
+                help="Last second look: text lines of the frame scaled to this many px "
+                "(0: never; default: the stage's)."
+            ),
+        ] = None,
     ) -> None:
         """ms/frame (median, p95) for 720p and 1080p frames with one plate, and plates/s per stage."""
         from services.detect import bench_speed
 
         report = bench_speed.run(
-            runs=runs, threads=threads, precision=precision, rescue_first=rescue_first
+            runs=runs,
+            threads=threads,
+            precision=precision,
+            rescue_first=rescue_first,
+            text_look=text_look,
         )
         typer.echo(bench_speed.render(report))
         if json_out:

@@ -15,8 +15,10 @@ def test_bench_detect_reports_reads_and_reference_units(pipeline) -> None:  # ty
         assert size["ms_min"] <= size["ms_median"] <= size["ms_p95"]
         assert size["ms_min"] <= size["ms_mean"]  # in ms, from the same timed frames
         assert size["cpu_ru_median"] > 0
+    empty = report["sizes"]["1080p-none"]  # the same scenes, their plate painted over
+    assert empty["frames_with_plate_found"] <= 1 and empty["cpu_ru_median"] > 0
     text = bench_speed.render(report)
-    assert "1080p" in text and "ru" in text
+    assert "1080p" in text and "ru" in text and "no plate in them" in text
 
 
 def test_free_shape_letterbox_pads_to_the_stride_only() -> None:
