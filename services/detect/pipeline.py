@@ -64,10 +64,12 @@ class Pipeline:
     def process(
         self, img: np.ndarray, formats: tuple[PlateFormat, ...], *, encode_crops: bool = True
     ) -> FrameResult:
-        """Every plate read in ``img``: the detector's boxes, and when none of them gives a read,
-        the second look the backend offers, from cheap to dear until one reads: ``rescue`` (the
-        first look's best boxes under the threshold, no detector run), ``retry`` (tiles, and
-        their boxes under the threshold), ``text`` (plate-shaped text lines of the frame). Boxes
+        """Every plate read in ``img``: the detector's boxes, and when none of them gives a read
+        that fits one of ``formats`` (nothing read, or only text no plate format takes: a sign,
+        a sticker, a word read with a confidence of 0.05), the second look the backend offers,
+        from cheap to dear until one does: ``rescue`` (the first look's best boxes under the
+        threshold, no detector run), ``retry`` (tiles, and their boxes under the threshold),
+        ``text`` (plate-shaped text lines of the frame). Every look's reads are kept. Boxes
         marked ``rescued`` by the detector are kept for that second look only."""
         timings: dict[str, float] = {"plate_detect": 0.0, "ocr": 0.0}
         t0 = time.perf_counter()
@@ -85,14 +87,14 @@ class Pipeline:
         weak = [d for d in found if d.rescued]
         tried: list[Detection] = []
         for look in self._second_looks(img, weak):
-            if plates:
-                break
+            if any(p.reading.plate_format for p in plates):
+                break  # a plate of the camera's formats was read: the frame needs no other look
             t3 = time.perf_counter()
             boxes = [d for d in look() if not _read_already(d, first, tried)]
             t4 = time.perf_counter()
             timings["plate_detect"] += (t4 - t3) * 1000
             boxes.sort(key=lambda d: (d.box.x, d.box.y))
-            plates = self._read(img, boxes, formats, vehicles, encode_crops)
+            plates += self._read(img, boxes, formats, vehicles, encode_crops)
             tried += [d for d in boxes if d.rescued]
             timings["ocr"] += (time.perf_counter() - t4) * 1000
         return FrameResult(plates, timings)

@@ -125,3 +125,20 @@ def test_a_line_on_a_box_read_already_is_not_read_again() -> None:
     p = pipeline(reader, looks, rescue=[weak], text=[Detection(LINE, 0.01, rescued=True)])
     assert p.process(FRAME, GB, encode_crops=False).plates == []
     assert reader.crops == 1  # the weak box; the text line on the same place was skipped
+
+
+def test_a_read_that_fits_no_plate_format_does_not_end_the_frame() -> None:
+    looks: list[str] = []
+    sign = Detection(Box(600, 100, 120, 40), 0.7)
+    plate = Detection(LINE, 0.01, rescued=True)
+
+    class Readings(Reader):
+        def read(self, crop: np.ndarray, formats: object) -> Reading | None:
+            self.crops += 1
+            return self.reading if self.crops == 1 else Reading("AB12CDE", 0.9, plate_format="GB")
+
+    # the detector's sure box reads a word at 0.05: kept, and the frame still gets every look
+    p = pipeline(Readings(Reading("ID", 0.05)), looks, first=[sign], text=[plate])
+    plates = p.process(FRAME, GB, encode_crops=False).plates
+    assert looks == ["rescue", "retry", "text"]
+    assert [(pl.reading.text, pl.rescued) for pl in plates] == [("ID", False), ("AB12CDE", True)]
