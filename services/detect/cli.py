@@ -103,6 +103,16 @@ def read_image(
         typer.echo(f"{path}\t{len(result.plates)} plates\t{result.total_ms:.0f} ms")
 
 
+# bench accuracy and bench detect: the text look's side, or the stage's default
+TextLookOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Last second look: text lines of the frame scaled to this many px "
+        "(0: never; default: the stage's)."
+    ),
+]
+
+
 def register_bench(bench_app: typer.Typer) -> None:
     """`platestream bench accuracy|crops|detect|synth`."""
 
@@ -153,13 +163,7 @@ def register_bench(bench_app: typer.Typer) -> None:
                 "(--no-rescue-first: tiles first, the order before 2026-12-03)."
             ),
         ] = True,
-        text_look: Annotated[
-            int | None,
-            typer.Option(
-                help="Last second look: text lines of the frame scaled to this many px "
-                "(0: never; default: the stage's)."
-            ),
-        ] = None,
+        text_look: TextLookOption = None,
     ) -> None:
         """Recall (IoU>=0.3), exact accuracy per folder and plate size, confusions, accuracy per threshold."""
         from services.detect import accuracy_report, backends, bench_accuracy
@@ -239,13 +243,7 @@ def register_bench(bench_app: typer.Typer) -> None:
                 "tiles first)."
             ),
         ] = True,
-        text_look: Annotated[
-            int | None,
-            typer.Option(
-                help="Last second look: text lines of the frame scaled to this many px "
-                "(0: never; default: the stage's)."
-            ),
-        ] = None,
+        text_look: TextLookOption = None,
     ) -> None:
         """ms/frame (median, p95) for 720p and 1080p frames with one plate, and plates/s per stage."""
         from services.detect import bench_speed
