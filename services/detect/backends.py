@@ -104,6 +104,7 @@ def build_onnx(cfg: OnnxBackend) -> Pipeline:
         rescue_max=cfg.rescue_max,
         lines=reader.line_det.lines if reader.line_det is not None else None,
         text_side=cfg.text_look,
+        shape_side=cfg.shape_look,
     )
 
     return Pipeline(
@@ -111,6 +112,7 @@ def build_onnx(cfg: OnnxBackend) -> Pipeline:
         detect=finder.first,
         retry=finder.retry,
         rescue=finder.rescue if cfg.rescue_first else None,
+        shapes=finder.shapes if cfg.shape_look > 0 else None,
         text=finder.text if finder.lines is not None and cfg.text_look > 0 else None,
         reader=reader,
         vehicles=_vehicle_fn(threads) if cfg.vehicles else None,

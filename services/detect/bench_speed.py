@@ -46,17 +46,21 @@ def run(
     precision: str = "float",
     rescue_first: bool = True,
     text_look: int | None = None,
+    shape_look: int | None = None,
 ) -> dict[str, Any]:
     """Time ``runs`` distinct frames per size after a warm-up; medians, p95 and per-stage rates."""
     cfg = OnnxBackend(threads=threads, precision=precision, rescue_first=rescue_first)  # type: ignore[arg-type]
     if text_look is not None:
         cfg = cfg.model_copy(update={"text_look": text_look})
+    if shape_look is not None:
+        cfg = cfg.model_copy(update={"shape_look": shape_look})
     pipeline = backends.build(cfg)
     fmts = formats_for(["EU", "GB", "BR"])
     out: dict[str, Any] = {
         "backend": pipeline.name,
         "rescue_first": rescue_first,
         "text_look": cfg.text_look,
+        "shape_look": cfg.shape_look,
         "cpus": os.cpu_count(),
         "runs": runs,
         "load_average_at_start": list(os.getloadavg()),

@@ -111,6 +111,13 @@ TextLookOption = Annotated[
         "(0: never; default: the stage's)."
     ),
 ]
+ShapeLookOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Second look before the text look: plate-shaped outlines of the frame scaled to "
+        "this many px (0: never; default: the stage's)."
+    ),
+]
 
 
 def register_bench(bench_app: typer.Typer) -> None:
@@ -164,6 +171,7 @@ def register_bench(bench_app: typer.Typer) -> None:
             ),
         ] = True,
         text_look: TextLookOption = None,
+        shape_look: ShapeLookOption = None,
     ) -> None:
         """Recall (IoU>=0.3), exact accuracy per folder and plate size, confusions, accuracy per threshold."""
         from services.detect import accuracy_report, backends, bench_accuracy
@@ -184,6 +192,11 @@ def register_bench(bench_app: typer.Typer) -> None:
                     OnnxBackend.model_fields["text_look"].default
                     if text_look is None
                     else text_look
+                ),
+                shape_look=(
+                    OnnxBackend.model_fields["shape_look"].default
+                    if shape_look is None
+                    else shape_look
                 ),
                 reader=ReaderOptions(recogniser=recogniser),  # type: ignore[arg-type]
             )
@@ -244,6 +257,7 @@ def register_bench(bench_app: typer.Typer) -> None:
             ),
         ] = True,
         text_look: TextLookOption = None,
+        shape_look: ShapeLookOption = None,
     ) -> None:
         """ms/frame (median, p95) for 720p and 1080p frames with one plate, and plates/s per stage."""
         from services.detect import bench_speed
@@ -254,6 +268,7 @@ def register_bench(bench_app: typer.Typer) -> None:
             precision=precision,
             rescue_first=rescue_first,
             text_look=text_look,
+            shape_look=shape_look,
         )
         typer.echo(bench_speed.render(report))
         if json_out:

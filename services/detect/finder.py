@@ -5,9 +5,10 @@ are not plates). It goes from cheap to dear: first the frame's own best boxes un
 ("rescued": the detector was trained on real photos and scores some plates of unfamiliar styles
 at 0.01-0.1; they cost no detector run, the threshold only filters the detector's output), then
 the frame's 2x2 tiles, where a distant plate is about twice as large (four detector runs), and the
-best weak boxes of the tiles; last the text look: the reader's text-line detector over the whole
-frame, whose plate-shaped lines are read as plates (it finds the characters of plates whose style
-the plate detector scores near zero). The reader keeps a rescued box only on a confident read that
+best weak boxes of the tiles; then the shape look: plate-shaped rectangles found by their outline,
+without a model (``shapes.py``, a few ms); last the text look: the reader's text-line detector over
+the whole frame, whose plate-shaped lines are read as plates (it finds the characters of plates
+whose style the plate detector scores near zero). The reader keeps a rescued box only on a confident read that
 fits a plate format (``Pipeline``).
 """
 
@@ -19,6 +20,7 @@ from typing import Literal
 
 import numpy as np
 
+from services.detect.shapes import plate_shapes
 from services.detect.types import Box, Detection
 from services.detect.yolo import nms
 
@@ -118,6 +120,7 @@ class PlateLocator:
     rescue_max: int = 3
     lines: LineFinder | None = None
     text_side: int = 0
+    shape_side: int = 0
 
     @property
     def low(self) -> float:
@@ -158,6 +161,14 @@ class PlateLocator:
 
         boxes = plates_around(self.lines(cv2.medianBlur(img, 3), side=self.text_side), w, h)
         boxes = boxes[: self.rescue_max]
+        return [Detection(b, self.low, rescued=True) for b in boxes]
+
+    def shapes(self, img: np.ndarray) -> list[Detection]:
+        """The best ``rescue_max`` plate-shaped rectangles of the frame (``shapes.plate_shapes``,
+        no model), rescued, scored at the rescue floor; [] when the look is off."""
+        if self.shape_side <= 0:
+            return []
+        boxes = plate_shapes(img, side=self.shape_side, limit=self.rescue_max)
         return [Detection(b, self.low, rescued=True) for b in boxes]
 
     def _best_weak(self, boxes: list[Detection]) -> list[Detection]:

@@ -42,17 +42,19 @@ class Pipeline:
         reader: CropReader,
         retry: RetryFn | None = None,
         rescue: RescueFn | None = None,
+        shapes: TextLookFn | None = None,
         text: TextLookFn | None = None,
         vehicles: DetectFn | None = None,
         margin: tuple[float, float] = (0.06, 0.12),
         crop_quality: int = 90,
         sure_conf: float = 0.0,
-        rescue_read_conf: float = 0.6,
+        rescue_read_conf: float = 0.45,
     ) -> None:
         self.name = name
         self._detect = detect
         self._retry = retry
         self._rescue = rescue
+        self._shapes = shapes
         self._text = text
         self.reader = reader
         self._vehicles = vehicles
@@ -69,7 +71,7 @@ class Pipeline:
         a sticker, a word read with a confidence of 0.05), the second look the backend offers,
         from cheap to dear until one does: ``rescue`` (the first look's best boxes under the
         threshold, no detector run), ``retry`` (tiles, and their boxes under the threshold),
-        ``text`` (plate-shaped text lines of the frame). Every look's reads are kept. Boxes
+        ``shapes`` (plate-shaped rectangles of the frame's outlines, no model), ``text`` (plate-shaped text lines of the frame). Every look's reads are kept. Boxes
         marked ``rescued`` by the detector are kept for that second look only."""
         timings: dict[str, float] = {"plate_detect": 0.0, "ocr": 0.0}
         t0 = time.perf_counter()
@@ -86,7 +88,7 @@ class Pipeline:
         timings["ocr"] = (time.perf_counter() - t2) * 1000
         weak = [d for d in found if d.rescued]
         tried: list[Detection] = []
-        for look in self._second_looks(img, weak):
+        for look, remembered in self._second_looks(img, weak):
             if any(p.reading.plate_format for p in plates):
                 break  # a plate of the camera's formats was read: the frame needs no other look
             t3 = time.perf_counter()
@@ -95,21 +97,28 @@ class Pipeline:
             timings["plate_detect"] += (t4 - t3) * 1000
             boxes.sort(key=lambda d: (d.box.x, d.box.y))
             plates += self._read(img, boxes, formats, vehicles, encode_crops)
-            tried += [d for d in boxes if d.rescued]
+            if remembered:
+                tried += [d for d in boxes if d.rescued]
             timings["ocr"] += (time.perf_counter() - t4) * 1000
-        return FrameResult(plates, timings)
+        return FrameResult(_one_per_plate(plates), timings)
 
     def _second_looks(
         self, img: np.ndarray, weak: list[Detection]
-    ) -> list[Callable[[], list[Detection]]]:
-        looks: list[Callable[[], list[Detection]]] = []
-        rescue, retry, text = self._rescue, self._retry, self._text
+    ) -> list[tuple[Callable[[], list[Detection]], bool]]:
+        """The second looks in order, each with whether a later look skips the boxes it read.
+        The shape look's are not remembered: its box is a whole plate outline (or a rectangle
+        around it), while the text look's line box, tight on the characters, often reads the same
+        plate where the outline's crop did not."""
+        looks: list[tuple[Callable[[], list[Detection]], bool]] = []
+        rescue, retry, shapes, text = self._rescue, self._retry, self._shapes, self._text
         if rescue is not None:
-            looks.append(lambda: rescue(weak))
+            looks.append((lambda: rescue(weak), True))
         if retry is not None:
-            looks.append(lambda: retry(img, weak))
+            looks.append((lambda: retry(img, weak), True))
+        if shapes is not None:
+            looks.append((lambda: shapes(img), False))
         if text is not None:
-            looks.append(lambda: text(img))
+            looks.append((lambda: text(img), True))
         return looks
 
     def _read(
@@ -154,6 +163,27 @@ class Pipeline:
                 )
             )
         return plates
+
+
+def _one_per_plate(plates: list[PlateResult]) -> list[PlateResult]:
+    """One read per plate: of reads with the same text where one box holds the other's centre
+    (the shape look can find a plate's outline and a rectangle around or inside it, and read the
+    plate in both), the most confident read is kept (of equals, the smallest box)."""
+    if len(plates) < 2:
+        return plates
+    kept: list[PlateResult] = []
+    for p in sorted(plates, key=lambda p: (-p.reading.confidence, p.box.w * p.box.h)):
+        if not any(k.reading.text == p.reading.text and _nested(k.box, p.box) for k in kept):
+            kept.append(p)
+    ids = {id(p) for p in kept}
+    return [p for p in plates if id(p) in ids]
+
+
+def _nested(a: Box, b: Box) -> bool:
+    """One of the boxes holds the other's centre."""
+    return a.contains_point(b.x + b.w / 2, b.y + b.h / 2) or b.contains_point(
+        a.x + a.w / 2, a.y + a.h / 2
+    )
 
 
 def _read_already(d: Detection, first: list[Detection], tried: list[Detection]) -> bool:

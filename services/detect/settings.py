@@ -110,7 +110,7 @@ class OnnxBackend(BaseModel):
         "reading (rescue_read_conf); 0: never.",
     )
     rescue_read_conf: float = Field(
-        default=0.6, gt=0, le=1, description="Reading confidence a rescued box needs."
+        default=0.45, gt=0, le=1, description="Reading confidence a rescued box needs."
     )
     rescue_max: int = Field(default=3, ge=1, le=20, description="Rescued boxes read per frame.")
     rescue_first: bool = Field(
@@ -125,6 +125,15 @@ class OnnxBackend(BaseModel):
         description="Last of the second look, when the detector's boxes, weak boxes and tiles "
         "gave no read: the reader's text-line detector over the whole frame (its long side "
         "scaled to this many px); its best plate-shaped lines are read under the rescued boxes' "
+        "rule. 0: never.",
+    )
+    shape_look: int = Field(
+        default=960,
+        ge=0,
+        le=4096,
+        description="Before the text look, when the detector's boxes, weak boxes and tiles gave "
+        "no read: plate-shaped rectangles found by their outline, without a model, in the frame "
+        "scaled to this many px on its long side; the best are read under the rescued boxes' "
         "rule. 0: never.",
     )
     vehicles: bool = Field(
