@@ -177,28 +177,16 @@ def register_bench(bench_app: typer.Typer) -> None:
         from services.detect import accuracy_report, backends, bench_accuracy
         from services.detect.settings import OnnxBackend, ReaderOptions
 
+        given = {"rescue_conf": rescue_conf, "text_look": text_look, "shape_look": shape_look}
         backend = backends.build(
             OnnxBackend(
                 tiles=tiles,  # type: ignore[arg-type]
                 threads=threads,
                 precision=precision,  # type: ignore[arg-type]
                 rescue_first=rescue_first,
-                rescue_conf=(
-                    OnnxBackend.model_fields["rescue_conf"].default
-                    if rescue_conf is None
-                    else rescue_conf
-                ),
-                text_look=(
-                    OnnxBackend.model_fields["text_look"].default
-                    if text_look is None
-                    else text_look
-                ),
-                shape_look=(
-                    OnnxBackend.model_fields["shape_look"].default
-                    if shape_look is None
-                    else shape_look
-                ),
                 reader=ReaderOptions(recogniser=recogniser),  # type: ignore[arg-type]
+                # the options not given keep the stage's defaults
+                **{k: v for k, v in given.items() if v is not None},  # type: ignore[arg-type]
             )
         )
         samples = bench_accuracy.load_dataset(dataset)

@@ -8,8 +8,8 @@ the frame's 2x2 tiles, where a distant plate is about twice as large (four detec
 best weak boxes of the tiles; then the shape look: plate-shaped rectangles found by their outline,
 without a model (``shapes.py``, a few ms); last the text look: the reader's text-line detector over
 the whole frame, whose plate-shaped lines are read as plates (it finds the characters of plates
-whose style the plate detector scores near zero). The reader keeps a rescued box only on a confident read that
-fits a plate format (``Pipeline``).
+whose style the plate detector scores near zero). The reader keeps a rescued box only on a
+confident read that fits a plate format (``Pipeline``).
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ class DetectMetrics:
         )
         self.rescued = Counter(
             "platestream_detect_rescued_plates_total",
-            "Plates read on the second look from boxes no detector vouched for: under the detection threshold (rescue_conf) plate-shaped outlines (shape_look) or text lines of the frame (text_look); before zones.",
+            "Plates read on the second look from boxes no detector vouched for: under the detection threshold (rescue_conf), plate-shaped outlines (shape_look) or text lines of the frame (text_look); before zones.",
             registry=r,
         )
         self.plates_per_frame = Histogram(

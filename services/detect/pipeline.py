@@ -71,8 +71,9 @@ class Pipeline:
         a sticker, a word read with a confidence of 0.05), the second look the backend offers,
         from cheap to dear until one does: ``rescue`` (the first look's best boxes under the
         threshold, no detector run), ``retry`` (tiles, and their boxes under the threshold),
-        ``shapes`` (plate-shaped rectangles of the frame's outlines, no model), ``text`` (plate-shaped text lines of the frame). Every look's reads are kept. Boxes
-        marked ``rescued`` by the detector are kept for that second look only."""
+        ``shapes`` (plate-shaped rectangles of the frame's outlines, no model), ``text``
+        (plate-shaped text lines of the frame). Every look's reads are kept. Boxes marked
+        ``rescued`` by the detector are kept for that second look only."""
         timings: dict[str, float] = {"plate_detect": 0.0, "ocr": 0.0}
         t0 = time.perf_counter()
         found = self._detect(img)

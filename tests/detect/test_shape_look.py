@@ -10,6 +10,8 @@ from services.detect.finder import PlateLocator
 from services.detect.pipeline import Pipeline
 from services.detect.shapes import character_blobs, plate_shapes
 from services.detect.types import Box, Detection, Reading
+from tests.detect.looks import Reader
+from tests.detect.looks import pipeline as fake_pipeline
 
 GB = formats_for(["GB"])
 PLATE = Box(500, 400, 240, 60)  # 4:1
@@ -71,36 +73,8 @@ def test_the_shape_look_off_runs_nothing() -> None:
     assert [(d.score, d.rescued) for d in found][:1] == [(0.01, True)]
 
 
-class Reader:
-    """``readings`` in turn for every crop (the last one again when they run out)."""
-
-    def __init__(self, *readings: Reading | None) -> None:
-        self.readings, self.crops = readings, 0
-
-    def read(self, plate: np.ndarray, formats: object) -> Reading | None:
-        self.crops += 1
-        return self.readings[min(self.crops, len(self.readings)) - 1]
-
-
 def pipeline(reader: Reader, looks: list[str], **boxes: list[Detection]) -> Pipeline:
-    def look(name: str):  # type: ignore[no-untyped-def]
-        def run(*args: object) -> list[Detection]:
-            looks.append(name)
-            return boxes.get(name, [])
-
-        return run
-
-    return Pipeline(
-        name="fake",
-        detect=lambda img: boxes.get("first", []),
-        rescue=look("rescue"),
-        retry=look("retry"),
-        shapes=look("shapes"),
-        text=look("text"),
-        reader=reader,
-        margin=(0.0, 0.0),
-        rescue_read_conf=0.45,
-    )
+    return fake_pipeline(reader, looks, second=("rescue", "retry", "shapes", "text"), **boxes)
 
 
 FRAME = np.zeros((720, 1280, 3), np.uint8)

@@ -6,8 +6,8 @@ import numpy as np
 
 from platestream.plate_formats import formats_for
 from services.detect.finder import PlateLocator, plates_around
-from services.detect.pipeline import Pipeline
 from services.detect.types import Box, Detection, Reading
+from tests.detect.looks import Reader, pipeline
 
 FRAME = np.zeros((720, 1280, 3), dtype=np.uint8)
 GB = formats_for(["GB"])
@@ -65,48 +65,23 @@ def test_the_text_look_off_runs_nothing() -> None:
     assert lines.sides == []
 
 
-class Reader:
-    """``reading`` for every crop; counts the crops."""
-
-    def __init__(self, reading: Reading | None) -> None:
-        self.reading, self.crops = reading, 0
-
-    def read(self, plate: np.ndarray, formats: object) -> Reading | None:
-        self.crops += 1
-        return self.reading
-
-
-def pipeline(reader: Reader, looks: list[str], **boxes: list[Detection]) -> Pipeline:
-    def look(name: str):  # type: ignore[no-untyped-def]
-        def run(*args: object) -> list[Detection]:
-            looks.append(name)
-            return boxes.get(name, [])
-
-        return run
-
-    return Pipeline(
-        name="fake",
-        detect=lambda img: boxes.get("first", []),
-        rescue=look("rescue"),
-        retry=look("retry"),
-        text=look("text"),
-        reader=reader,
-        margin=(0.0, 0.0),
-        sure_conf=0.35,
-        rescue_read_conf=0.6,
-    )
+RULE = {"sure_conf": 0.35, "rescue_read_conf": 0.6}
 
 
 def test_the_text_look_runs_last_and_only_when_nothing_read() -> None:
     looks: list[str] = []
     plate = Detection(LINE, 0.01, rescued=True)
     reader = Reader(Reading("AB12CDE", 0.9, plate_format="GB"))
-    plates = pipeline(reader, looks, text=[plate]).process(FRAME, GB, encode_crops=False).plates
+    plates = (
+        pipeline(reader, looks, text=[plate], **RULE).process(FRAME, GB, encode_crops=False).plates
+    )
     assert looks == ["rescue", "retry", "text"]
     assert [(p.box, p.rescued, p.detection_confidence) for p in plates] == [(LINE, True, 0.01)]
 
     looks.clear()
-    pipeline(reader, looks, retry=[Detection(LINE, 0.5)]).process(FRAME, GB, encode_crops=False)
+    pipeline(reader, looks, retry=[Detection(LINE, 0.5)], **RULE).process(
+        FRAME, GB, encode_crops=False
+    )
     assert looks == ["rescue", "retry"]  # the tiles read a plate: no text look
 
 
@@ -114,7 +89,7 @@ def test_text_lines_are_read_under_the_rescued_rule() -> None:
     looks: list[str] = []
     plate = Detection(LINE, 0.01, rescued=True)
     for reading in (Reading("AB12CDE", 0.5, plate_format="GB"), Reading("HELLO", 0.99)):
-        p = pipeline(Reader(reading), looks, text=[plate])
+        p = pipeline(Reader(reading), looks, text=[plate], **RULE)
         assert p.process(FRAME, GB, encode_crops=False).plates == []
 
 
@@ -122,7 +97,7 @@ def test_a_line_on_a_box_read_already_is_not_read_again() -> None:
     looks: list[str] = []
     weak = Detection(Box(201, 501, 98, 20), 0.03, rescued=True)
     reader = Reader(Reading("AB12CDE", 0.5, plate_format="GB"))  # too unsure for any rescue
-    p = pipeline(reader, looks, rescue=[weak], text=[Detection(LINE, 0.01, rescued=True)])
+    p = pipeline(reader, looks, rescue=[weak], text=[Detection(LINE, 0.01, rescued=True)], **RULE)
     assert p.process(FRAME, GB, encode_crops=False).plates == []
     assert reader.crops == 1  # the weak box; the text line on the same place was skipped
 
@@ -132,13 +107,9 @@ def test_a_read_that_fits_no_plate_format_does_not_end_the_frame() -> None:
     sign = Detection(Box(600, 100, 120, 40), 0.7)
     plate = Detection(LINE, 0.01, rescued=True)
 
-    class Readings(Reader):
-        def read(self, crop: np.ndarray, formats: object) -> Reading | None:
-            self.crops += 1
-            return self.reading if self.crops == 1 else Reading("AB12CDE", 0.9, plate_format="GB")
-
     # the detector's sure box reads a word at 0.05: kept, and the frame still gets every look
-    p = pipeline(Readings(Reading("ID", 0.05)), looks, first=[sign], text=[plate])
+    reader = Reader(Reading("ID", 0.05), Reading("AB12CDE", 0.9, plate_format="GB"))
+    p = pipeline(reader, looks, first=[sign], text=[plate], **RULE)
     plates = p.process(FRAME, GB, encode_crops=False).plates
     assert looks == ["rescue", "retry", "text"]
     assert [(pl.reading.text, pl.rescued) for pl in plates] == [("ID", False), ("AB12CDE", True)]
