@@ -159,7 +159,7 @@ class Demo:
         from platestream.serde import AvroSerde
         from services.ingest.sim import vehicle
 
-        serde = AvroSerde(self.settings.schema_registry_url)
+        serde = AvroSerde(settings=self.settings)
         producer = make_producer(self.settings)
         cam_topic = self.settings.topic(catalogue.CAMERAS.name)
         for cam in CAMERAS:

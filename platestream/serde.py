@@ -24,6 +24,7 @@ from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 from platestream.errors import SerdeError, UnknownSchemaError
 
 if TYPE_CHECKING:
+    from platestream.privacy.shredding import Shredder
     from platestream.settings import CommonSettings
 
 
@@ -97,12 +98,29 @@ class AvroSerde:
     """
 
     def __init__(
-        self, schema_registry_url: str | None = None, *, settings: CommonSettings | None = None
+        self,
+        schema_registry_url: str | None = None,
+        *,
+        settings: CommonSettings | None = None,
+        shredder: Shredder | None = None,
     ) -> None:
         """``settings`` give the registry's auth, TLS and subject strategy; with only a URL they
-        are the process's common settings (every stage reads the same PLATESTREAM_ variables)."""
+        are the process's common settings (every stage reads the same PLATESTREAM_ variables).
+        With ``settings.privacy_seal_topics`` on (or a ``shredder`` given), the personal fields
+        of the records it encodes are sealed and those it decodes opened
+        (platestream/privacy/shredding.py)."""
         if schema_registry_url is None and settings is not None:
             schema_registry_url = settings.schema_registry_url
+        if shredder is None and settings is not None and settings.privacy_seal_topics:
+            from platestream.privacy.shredding import shredder_for
+
+            shredder = shredder_for(settings)
+        self.shredder = shredder
+        self._sealed: frozenset[str] = frozenset()
+        if shredder is not None:
+            from platestream.privacy.shredding import SPECS
+
+            self._sealed = frozenset(SPECS)
         self._registry = None
         if schema_registry_url:
             from platestream.registry import Registry
@@ -162,6 +180,8 @@ class AvroSerde:
     def encode(self, name: str, record: dict[str, Any], *, subject: str | None = None) -> bytes:
         """Encode one record of schema ``name`` (subject: ``<topic>-value`` when a registry is used)."""
         sid = self.schema_id(name, subject)
+        if name in self._sealed:
+            record = self.shredder.seal(name, record)  # type: ignore[union-attr]
         buf = io.BytesIO()
         buf.write(_HEADER.pack(MAGIC, sid))
         try:
@@ -197,6 +217,8 @@ class AvroSerde:
             raise SerdeError(f"cannot decode record with schema id {sid}: {exc}") from exc
         except Exception as exc:  # fastavro raises its own SchemaResolutionError and friends
             raise SerdeError(f"cannot decode record with schema id {sid}: {exc}") from exc
+        if stem in self._sealed:
+            record = self.shredder.open(stem, record)  # type: ignore[union-attr,arg-type]
         return stem, record  # type: ignore[return-value]
 
     def current(self, sid: int) -> str | None:

@@ -178,6 +178,30 @@ class CommonSettings(BaseSettings):
     )
     # The stages that hash plates into subject ids (the API, the sink) refuse the default.
     uses_privacy_subject_key: ClassVar[bool] = False
+    privacy_seal_topics: bool = Field(
+        default=False,
+        description=(
+            "Crypto-shredding: plates, OCR candidates and inline images in the topics' records "
+            "are sealed (AES-GCM) under a key per plate, kept in the subject-key bucket; an "
+            "erasure deletes the keys, so no copy in the log opens again "
+            "(platestream/privacy/shredding.py, docs/privacy.md). The same in every stage."
+        ),
+    )
+    privacy_key_bucket: str = Field(
+        default="",
+        description=(
+            "Bucket of the subject keys (no lifecycle rule: a key lives until its plate is "
+            "erased); empty: '<s3_bucket>-subject-keys'."
+        ),
+    )
+    privacy_key_cache_s: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "How long a stage keeps a subject key in memory: after an erasure, stages stop "
+            "opening and sealing with its keys within this time."
+        ),
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -200,7 +224,7 @@ class CommonSettings(BaseSettings):
             }
             if not self.uses_jwt_secret:
                 defaults.pop("jwt_secret")
-            if self.uses_privacy_subject_key:
+            if self.uses_privacy_subject_key or self.privacy_seal_topics:
                 defaults["privacy_subject_key"] = DEV_PRIVACY_SUBJECT_KEY
             bad = [name for name, value in defaults.items() if getattr(self, name) == value]
             if bad:

@@ -118,7 +118,7 @@ def _run(
 ) -> dict[str, Any]:
     from platestream.clickhouse import make_clickhouse
 
-    serde = AvroSerde(settings.schema_registry_url)
+    serde = AvroSerde(settings=settings)
     reads_topic = settings.topic(catalogue.PLATE_READS.name)
     total = int(opts.rate * opts.seconds)
     hits = range(0, total + opts.backlog, opts.alert_every) if opts.alert_every else range(0)

@@ -317,7 +317,7 @@ class TopicWatcher(_Thread):
         from platestream.kafka import make_consumer
         from platestream.serde import AvroSerde
 
-        serde = AvroSerde(self.settings.schema_registry_url)
+        serde = AvroSerde(settings=self.settings)
         consumer = make_consumer(self.settings, f"bench-watch-{uuid.uuid4().hex[:8]}")
         # assign, not subscribe: no group join (seconds on the local broker) before reading.
         meta = consumer.list_topics(self.topic, timeout=10).topics[self.topic]

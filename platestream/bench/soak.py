@@ -103,7 +103,7 @@ def run(
 def _run(
     settings: CommonSettings, opts: SoakOptions, run_id: str, echo: Callable[[str], None]
 ) -> dict[str, Any]:
-    serde = AvroSerde(settings.schema_registry_url)
+    serde = AvroSerde(settings=settings)
     seconds = opts.minutes * 60
     total = int(opts.rate * seconds)
     bolo = settings.topic(catalogue.BOLO.name)

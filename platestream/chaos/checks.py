@@ -87,7 +87,7 @@ def scan_topic(
     from platestream.kafka import make_consumer
     from platestream.serde import AvroSerde
 
-    serde = AvroSerde(settings.schema_registry_url)
+    serde = AvroSerde(settings=settings)
     consumer = make_consumer(settings, f"chaos-scan-{uuid.uuid4().hex[:8]}")
     found: dict[str, tuple[int, int]] = {}
     try:

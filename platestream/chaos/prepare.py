@@ -56,7 +56,7 @@ def write_watchlist(settings: CommonSettings, run_id: str, hit_every: int, max_e
     from platestream.bench.prepare import produce_all
     from platestream.serde import AvroSerde
 
-    serde = AvroSerde(settings.schema_registry_url)
+    serde = AvroSerde(settings=settings)
     topic = settings.topic(catalogue.BOLO.name)
     records = []
     for i in [-1, *range(0, max_events, hit_every)]:

@@ -211,7 +211,7 @@ def run_bench(
         raise StackError(
             f"cannot reach the broker at {settings.kafka_bootstrap}: start the stack (platestream stack up): {exc}"
         ) from exc
-    _ensure_bench_user(bench_settings, AvroSerde(settings.schema_registry_url))
+    _ensure_bench_user(bench_settings, AvroSerde(settings=settings))
     t0 = (int(time.time() * 1000) // 86_400_000 - 30) * 86_400_000
     result: dict[str, Any] = {
         "benchmark": "api",

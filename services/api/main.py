@@ -67,7 +67,7 @@ def build_state(
         from platestream.s3 import make_s3
 
         s3 = make_s3(settings)
-    serde = serde or AvroSerde(settings.schema_registry_url)
+    serde = serde or AvroSerde(settings=settings)
     publisher = Publisher(producer=producer, serde=serde, settings=settings)
 
     def projection(topic: catalogue.Topic) -> TopicProjection:

@@ -30,7 +30,7 @@ def _accounts():  # type: ignore[no-untyped-def]
     from services.api.settings import ApiSettings
 
     settings = load(ApiSettings)
-    serde = AvroSerde(settings.schema_registry_url)
+    serde = AvroSerde(settings=settings)
     publisher = Publisher(producer=make_producer(settings), serde=serde, settings=settings)
     users = TopicProjection(
         settings=settings, topic=settings.topic(catalogue.USERS.name), serde=serde, idle_ready_s=1.0

@@ -47,7 +47,7 @@ def run() -> None:
     )
     metrics = DetectMetrics()
     metrics.serve(settings.detect_metrics_port, settings.detect_metrics_host)
-    serde = AvroSerde(settings.schema_registry_url)
+    serde = AvroSerde(settings=settings)
     s3 = make_s3(settings)
     ensure_bucket(s3, settings.s3_bucket)
     with contextlib.ExitStack() as stack:

@@ -35,7 +35,7 @@ def build_processor(settings: EnrichSettings, stack: ExitStack) -> EnrichProcess
     from services.enrich.processor import EnrichProcessor
     from services.enrich.state import StateFollower
 
-    serde = AvroSerde(settings.schema_registry_url)
+    serde = AvroSerde(settings=settings)
     producer = make_producer(settings, **{"linger.ms": settings.enrich_linger_ms})
     consumer = make_consumer(
         settings,

@@ -59,7 +59,7 @@ class HealthGauges:
 def build_health_app(settings: HealthSettings, *, gauges: HealthGauges | None = None) -> faust.App:
     app_id = f"{settings.topic_prefix}{settings.health_group_id}"
     app = faust.App(**faust_common(settings, app_id, settings.health_web_port))
-    serde = AvroSerde(settings.schema_registry_url)
+    serde = AvroSerde(settings=settings)
     t = settings.topic
     status_topic = t(catalogue.CAMERA_STATUS.name)
     cameras_topic = t(catalogue.CAMERAS.name)

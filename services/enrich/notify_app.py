@@ -96,7 +96,7 @@ def build_notify_app(
             settings, f"{settings.topic_prefix}{settings.notify_group_id}", settings.notify_web_port
         )
     )
-    serde = AvroSerde(settings.schema_registry_url)
+    serde = AvroSerde(settings=settings)
     m = metrics or NotifyMetrics()
     alerts_topic = settings.topic(catalogue.ALERTS.name)
     alerts = app.topic(

@@ -30,6 +30,7 @@ from platestream import topics as catalogue
 from platestream.batchloop import BatchLoop, Counters
 from platestream.dlq import DeadLetters
 from platestream.errors import BadInputError, SerdeError
+from platestream.privacy.shredding import Shredded
 from platestream.runtime import freeze_long_lived
 from platestream.serde import AvroSerde
 from platestream.timeutil import now_ms
@@ -214,6 +215,9 @@ class EnrichProcessor(BatchLoop):
             else:
                 self._correction(rec)
                 return
+        except Shredded:  # its plate was erased (crypto-shredding): nothing to read
+            self.stats.skipped += 1
+            return
         except (SerdeError, BadInputError, KeyError, TypeError, ValueError) as exc:
             self._dlq.record(msg, exc)
             self.stats.dead_letters += 1

@@ -58,7 +58,7 @@ def run_once(
     from platestream.serde import AvroSerde
     from platestream.timeutil import now_ms
 
-    serde = AvroSerde(common.schema_registry_url)
+    serde = AvroSerde(settings=common)
     prefix = f"bench{run}-"
     env = harness.stage_env(
         common,

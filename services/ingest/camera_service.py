@@ -45,7 +45,7 @@ def camera_manager(
 
     member = manager_id(settings)
     with contextlib.ExitStack() as stack:
-        serde = AvroSerde(settings.schema_registry_url)
+        serde = AvroSerde(settings=settings)
         acking = AckingProducer(
             producer=make_producer(settings), factory=lambda: make_producer(settings)
         ).start()

@@ -44,7 +44,7 @@ def ingest_context(
 ) -> Iterator[IngestContext]:
     """Everything the server needs, opened in order and closed in reverse (flushing the producer)."""
     with contextlib.ExitStack() as stack:
-        serde = serde or AvroSerde(settings.schema_registry_url)
+        serde = serde or AvroSerde(settings=settings)
         acking = AckingProducer(
             producer=producer or make_producer(settings, **{"linger.ms": 2}),
             factory=None
@@ -184,7 +184,7 @@ def frame_clients(
     """Producer, serde, image store, metrics and status publisher for frame sources and files."""
     from services.ingest.status import StatusPublisher
 
-    serde = AvroSerde(settings.schema_registry_url)
+    serde = AvroSerde(settings=settings)
     acking = AckingProducer(
         producer=make_producer(settings), factory=lambda: make_producer(settings)
     ).start()

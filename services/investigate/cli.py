@@ -34,7 +34,7 @@ def build_processor(settings: AnomalySettings, stack: ExitStack) -> AnomalyProce
     from services.enrich.enrichment import Cameras
     from services.investigate.processor import AnomalyProcessor
 
-    serde = AvroSerde(settings.schema_registry_url)
+    serde = AvroSerde(settings=settings)
     producer = make_producer(settings, **{"linger.ms": settings.anomaly_linger_ms})
     consumer = make_consumer(settings, f"{settings.topic_prefix}{settings.anomaly_group_id}")
     stack.callback(consumer.close)

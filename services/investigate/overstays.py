@@ -132,7 +132,7 @@ def emit(settings: Any, records: Sequence[dict[str, Any]], *, timeout_s: float =
     from platestream.serde import AvroSerde
 
     topic = settings.topic(catalogue.ANOMALIES.name)
-    serde = AvroSerde(settings.schema_registry_url)
+    serde = AvroSerde(settings=settings)
     producer = make_producer(settings)
     failed: list[str] = []
 

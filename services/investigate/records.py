@@ -68,6 +68,8 @@ class PlateEventDecoder:
             )
         except Exception as exc:  # fastavro raises EOFError, ValueError and its own errors
             raise SerdeError(f"cannot decode plate event prefix: {exc}") from exc
+        if self._serde.shredder is not None:
+            rec = self._serde.shredder.open("plate_event", rec)
         return rec
 
 

@@ -136,7 +136,7 @@ def _cpu(proc: psutil.Process | None) -> float:
 
 
 def throughput(s: SinkSettings, client: Any, rows: int) -> dict[str, Any]:
-    serde = AvroSerde(s.schema_registry_url)
+    serde = AvroSerde(settings=s)
     producer = make_producer(s, **{"linger.ms": 20})
     topic = s.topic("anpr.plate-events.v1")
     base = now_ms() - 3_600_000
@@ -174,7 +174,7 @@ def throughput(s: SinkSettings, client: Any, rows: int) -> dict[str, Any]:
 
 
 def freshness(s: SinkSettings, client: Any, rate: int, seconds: float) -> dict[str, Any]:
-    serde = AvroSerde(s.schema_registry_url)
+    serde = AvroSerde(settings=s)
     producer = make_producer(s)
     topic = s.topic("anpr.plate-events.v1")
     base = now_ms() - 1_800_000

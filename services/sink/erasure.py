@@ -151,6 +151,9 @@ class ErasureLoop:
         t0 = time.monotonic()
         out = erase_rows(self.clickhouse, key=self.settings.privacy_subject_key, request=rec)
         removed = self.delete_images(out.images)
+        if self.serde.shredder is not None and rec["scope"] == "plate":
+            # crypto-shredding: the log's copies of the plate stop opening, everywhere
+            out.rows["subject_keys"] = self.serde.shredder.keys.shred(rec["subject_id"])
         topic, partition, offset = position(msg)
         row = {
             **{k: rec.get(k) for k in COLUMNS[:9]},

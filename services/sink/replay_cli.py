@@ -114,7 +114,7 @@ def replay(
             settings=settings,
             consumer=consumer,
             writers=build_writers(client, target_db),
-            serde=AvroSerde(settings.schema_registry_url),
+            serde=AvroSerde(settings=settings),
             stop=stop,
         )
         if progress:

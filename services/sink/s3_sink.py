@@ -29,6 +29,7 @@ from platestream.errors import BadInputError, SerdeError
 from platestream.gaps import GapWatch, expect_committed, with_gaps
 from platestream.limits import check_object_key
 from platestream.privacy.erasure import ErasureLedger
+from platestream.privacy.shredding import Shredded
 from platestream.redact import store_redaction
 from platestream.s3 import HIT, SHORT, TAG, ensure_bucket, retention_tags
 from services.sink.batch import (
@@ -220,6 +221,9 @@ class S3Sink(S3Loop):
                 for slot in slots:
                     if slot.data is not None:
                         check_object_key(slot.key)
+            except Shredded:  # its plate's key is erased: nothing to store
+                self.stats.erased += 1
+                continue
             except (
                 SerdeError,
                 BadInputError,

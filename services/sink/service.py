@@ -73,7 +73,7 @@ class _Metrics:
 def build_clickhouse_sink(
     settings: SinkSettings, stop: threading.Event, stack: ExitStack, **kwargs: Any
 ) -> ClickHouseSink:
-    serde = AvroSerde(settings.schema_registry_url)
+    serde = AvroSerde(settings=settings)
     producer = make_producer(settings)
     stack.callback(producer.flush, 10.0)
     consumer = make_consumer(
@@ -108,7 +108,7 @@ def build_clickhouse_sink(
 def _s3_loop_parts(settings: SinkSettings, stack: ExitStack, group: str) -> dict[str, Any]:
     """What each of the sink's S3 loops is built from: its consumer group, a producer for dead
     letters (and read-backs), the bucket client; closed by ``stack``."""
-    serde = AvroSerde(settings.schema_registry_url)
+    serde = AvroSerde(settings=settings)
     producer = make_producer(settings)
     stack.callback(producer.flush, 10.0)
     consumer = make_consumer(settings, group_id(settings, group))
@@ -143,7 +143,7 @@ def build_erasure_ledger(
     """The erasures so far (read to the end before any projection loop starts) and its follower."""
     consumer = Consumer(StateFollower.consumer_config(settings.kafka_common()))
     stack.callback(consumer.close)
-    return follow_ledger(settings, consumer, AvroSerde(settings.schema_registry_url))
+    return follow_ledger(settings, consumer, AvroSerde(settings=settings))
 
 
 def build_erasure_loop(
@@ -154,7 +154,7 @@ def build_erasure_loop(
     settle: Any = None,
 ) -> ErasureLoop:
     """The loop that carries out each erasure (ClickHouse rows, then the images they name)."""
-    serde = AvroSerde(settings.schema_registry_url)
+    serde = AvroSerde(settings=settings)
     producer = make_producer(settings)
     stack.callback(producer.flush, 10.0)
     consumer = make_consumer(

@@ -46,7 +46,7 @@ def produce(
     """Produce records (dicts are Avro-encoded) to the table's topic; returns (partition, offset) each."""
     mapping = BY_TABLE[table]
     topic = settings.topic(mapping.topic.name)
-    serde = AvroSerde(settings.schema_registry_url)
+    serde = AvroSerde(settings=settings)
     producer = make_producer(settings)
     placed: list[tuple[int, int]] = []
     errors: list[str] = []
@@ -155,7 +155,7 @@ def dead_letters(
     settings: CommonSettings, expected: int, timeout: float = 20.0
 ) -> list[dict[str, Any]]:
     """Read the sink's dead-letter topic until ``expected`` records arrived (or timeout)."""
-    serde = AvroSerde(settings.schema_registry_url)
+    serde = AvroSerde(settings=settings)
     consumer = make_consumer(settings, f"{settings.topic_prefix}test-dlq-reader")
     consumer.subscribe([settings.topic("anpr.dlq.sink.v1")])
     out: list[dict[str, Any]] = []

@@ -1,0 +1,164 @@
+"""Crypto-shredding on the real broker, bucket and ClickHouse (issue 17 item 2): with
+``privacy_seal_topics`` on, the topics hold no plate and no inline image in clear, a consumer with
+the registry alone reads sealed text, the sink stores plates as before; erasing a plate deletes its
+keys, after which no copy of its records in any topic opens (for a fresh stage, a replay or a
+rebuild) while other plates' do, and a rebuild from the log stores the others only. The rules
+alone: tests/privacy/test_shredding.py."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from platestream import topics as catalogue
+from platestream.kafka import make_consumer, make_producer
+from platestream.privacy.erasure import plate_request, subject_id
+from platestream.privacy.shredding import TEXT_MARK, Shredded, key_bucket
+from platestream.s3 import make_s3
+from platestream.serde import AvroSerde
+from platestream.timeutil import now_ms
+from services.sink import samples
+from services.sink.rows import BY_TABLE
+from services.sink.s3_sink import ensure_bucket_with_lifecycle
+from tests.sink.helpers import migrated, produce, scalar, sink_settings, sink_thread, wait_until
+
+ERASED, KEPT = "ERA5E01", "KEEP001"
+KEY = "test-subject-key"
+TABLES = {
+    "plate_reads": "plate_read",
+    "plate_events": "plate_event",
+    "camera_events": "camera_event",
+}
+
+
+def _records(base: int) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES}
+    for i, plate in ((1, ERASED), (2, KEPT)):
+        read = samples.plate_read(i, base_ts=base, with_crop=True)
+        read.update(plate=plate, plate_raw=plate, candidates=[{"plate": plate, "confidence": 0.9}])
+        out["plate_reads"].append(read)
+        event = samples.plate_event(i, base_ts=base, with_images=True, plate=plate)
+        event["variants"] = [plate]
+        out["plate_events"].append(event)
+        cam = samples.camera_event(i, base_ts=base, with_images=True)
+        cam["plate"] = plate
+        out["camera_events"].append(cam)
+    return out
+
+
+def _log(s: Any) -> list[tuple[str, bytes]]:
+    """(schema, value) of every record of the three topics, read from their start."""
+    topics = {s.topic(BY_TABLE[t].topic.name): schema for t, schema in TABLES.items()}
+    consumer = make_consumer(s, f"{s.topic_prefix}raw-{time.monotonic_ns()}")
+    consumer.subscribe(list(topics))
+    out: list[tuple[str, bytes]] = []
+    idle = time.monotonic() + 10
+    try:
+        while len(out) < 6 or time.monotonic() < idle:
+            msgs = consumer.consume(100, timeout=0.5)
+            for msg in msgs:
+                if msg.error() is None and msg.value():
+                    out.append((topics[msg.topic()], msg.value()))
+            if msgs:
+                idle = time.monotonic() + 2
+            elif len(out) >= 6 and time.monotonic() > idle - 8:
+                break
+    finally:
+        consumer.close()
+    return out
+
+
+def _count(ch: Any, db: str, table: str, plate: str) -> int:
+    return int(scalar(ch, f"SELECT count() FROM `{db}`.{table} WHERE plate = '{plate}'"))
+
+
+@pytest.mark.integration
+def test_a_sealed_log_holds_no_plate_and_an_erased_plate_opens_in_no_copy(settings: Any) -> None:
+    s = sink_settings(
+        settings,
+        privacy_subject_key=KEY,
+        privacy_seal_topics=True,
+        privacy_key_bucket=f"{settings.s3_bucket[:50]}-keys",
+    )
+    ch = migrated(s)
+    db = s.clickhouse_database
+    s3 = make_s3(s)
+    ensure_bucket_with_lifecycle(s3, s.s3_bucket, 30)
+    records = _records(now_ms() - 3_600_000)
+    for table, recs in records.items():
+        produce(s, table, recs)  # sealed by the serde of settings with privacy_seal_topics
+    log = _log(s)
+    assert len(log) == 6
+    plain = AvroSerde()  # what a downstream consumer with the registry alone decodes
+    for schema, value in log:
+        for secret in (ERASED.encode(), KEPT.encode(), samples.TINY_JPEG):
+            assert secret not in value, schema
+        assert plain.decode(value)["plate"].startswith(TEXT_MARK)
+    rebuilt = None
+    try:
+        with sink_thread(s, {"clickhouse", "s3"}):
+            wait_until(
+                lambda: all(_count(ch, db, t, p) >= 1 for t in TABLES for p in (ERASED, KEPT)),
+                90,
+                "both plates stored in clear in ClickHouse",
+            )
+            request = plate_request(ERASED, key=KEY, actor="user:dpo", purpose="subject_access")
+            topic = s.topic(catalogue.ERASURES.name)
+            producer = make_producer(s)
+            producer.produce(
+                topic,
+                key=request["erasure_id"].encode(),
+                value=AvroSerde(settings=s).encode(
+                    catalogue.ERASURES.schema, request, subject=f"{topic}-value"
+                ),
+            )
+            assert producer.flush(30) == 0
+            wait_until(
+                lambda: scalar(ch, f"SELECT count() FROM `{db}`.erasures") == 1, 60, "the erasure"
+            )
+        keys = scalar(ch, f"SELECT rows_deleted['subject_keys'] FROM `{db}`.erasures")
+        assert keys >= 1
+        sid = subject_id(ERASED, KEY)
+        left = [o for o in s3.list_objects(key_bucket(s), prefix=sid[:24] + "/") if not o.is_dir]
+        assert left == []
+        assert all(_count(ch, db, t, ERASED) == 0 for t in TABLES)
+
+        # Every copy in the log: a fresh stage opens KEPT's and none of ERASED's.
+        fresh = AvroSerde(settings=s)
+        opened, shredded = [], 0
+        for _schema, value in _log(s):
+            try:
+                opened.append(fresh.decode(value)["plate"])
+            except Shredded:
+                shredded += 1
+        assert shredded == 3 and sorted(opened) == [KEPT] * 3
+
+        # A rebuild: a new database from the start of every topic stores KEPT only.
+        rebuilt = sink_settings(
+            s,
+            clickhouse_database=f"{db}_rebuilt",
+            sink_group_clickhouse=f"{s.sink_group_clickhouse}-rebuild",
+            sink_group_s3=f"{s.sink_group_s3}-rebuild",
+            sink_group_erasure=f"{s.sink_group_erasure}-rebuild",
+        )
+        ch2 = migrated(rebuilt)
+        db2 = rebuilt.clickhouse_database
+        with sink_thread(rebuilt, {"clickhouse"}):
+            wait_until(
+                lambda: (
+                    all(_count(ch2, db2, t, KEPT) >= 1 for t in TABLES)
+                    and scalar(ch2, f"SELECT count() FROM `{db2}`.erasures") == 1
+                ),
+                90,
+                "the rebuild",
+            )
+        assert all(_count(ch2, db2, t, ERASED) == 0 for t in TABLES)
+    finally:
+        if rebuilt is not None:
+            ch.command(f"DROP DATABASE IF EXISTS `{rebuilt.clickhouse_database}`")
+        for obj in s3.list_objects(key_bucket(s), recursive=True):
+            s3.remove_object(key_bucket(s), str(obj.object_name))
+        if s3.bucket_exists(key_bucket(s)):
+            s3.remove_bucket(key_bucket(s))
