@@ -325,6 +325,30 @@ def s3_reports(
     return out
 
 
+def subject_key_report(s3: Any, bucket: str, *, max_objects: int = 200_000) -> StoreReport:
+    """The subject-key bucket of crypto-shredding (platestream/privacy/shredding.py): a key is
+    kept until its plate is erased, by design (the records it seals expire with their topics)."""
+    policy = "until the plate is erased (subject keys)"
+    oldest: int | None = None
+    count, flag = 0, ""
+    try:
+        for obj in s3.list_objects(bucket, recursive=True):
+            if obj.is_dir:
+                continue
+            if count >= max_objects:
+                flag = f"sampled the first {max_objects} objects"
+                break
+            count += 1
+            if obj.last_modified is not None:
+                ms = int(obj.last_modified.timestamp() * 1000)
+                oldest = ms if oldest is None else min(oldest, ms)
+    except Exception as exc:  # an absent bucket (nothing sealed yet) or one that cannot be read
+        code = getattr(exc, "code", "")
+        if code != "NoSuchBucket":
+            flag = f"cannot list: {exc}"
+    return StoreReport("s3", bucket, policy, oldest, None, count, flag)
+
+
 def format_report(reports: list[StoreReport]) -> str:
     """The report as aligned text lines: store, name, oldest, expiry, policy, flag."""
     from datetime import UTC, datetime

@@ -34,6 +34,11 @@ def report(
         *clickhouse_reports(make_clickhouse(settings, autogenerate_session_id=False)),
         *s3_reports(make_s3(settings), settings.s3_bucket),
     ]
+    if settings.privacy_seal_topics:
+        from platestream.privacy.retention import subject_key_report
+        from platestream.privacy.shredding import key_bucket
+
+        reports.append(subject_key_report(make_s3(settings), key_bucket(settings)))
     if as_json:
         for r in reports:
             typer.echo(json.dumps(r.view(), sort_keys=True))

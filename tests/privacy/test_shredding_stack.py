@@ -15,6 +15,7 @@ import pytest
 from platestream import topics as catalogue
 from platestream.kafka import make_consumer, make_producer
 from platestream.privacy.erasure import plate_request, subject_id
+from platestream.privacy.retention import subject_key_report
 from platestream.privacy.shredding import TEXT_MARK, Shredded, key_bucket
 from platestream.s3 import make_s3
 from platestream.serde import AvroSerde
@@ -91,6 +92,8 @@ def test_a_sealed_log_holds_no_plate_and_an_erased_plate_opens_in_no_copy(settin
         produce(s, table, recs)  # sealed by the serde of settings with privacy_seal_topics
     log = _log(s)
     assert len(log) == 6
+    keys_kept = subject_key_report(s3, key_bucket(s))  # what `retention report` lists
+    assert (keys_kept.records, keys_kept.flag) == (2, "") and keys_kept.oldest_ms is not None
     plain = AvroSerde()  # what a downstream consumer with the registry alone decodes
     for schema, value in log:
         for secret in (ERASED.encode(), KEPT.encode(), samples.TINY_JPEG):
