@@ -1,4 +1,5 @@
-"""Whole-pipeline benchmarks: `platestream bench pipeline` and `platestream bench soak`.
+"""Whole-pipeline benchmarks: `platestream bench pipeline` and `platestream bench soak`, and the
+key trees' cost, `platestream bench subject-keys`.
 
 The modules beside this one are the parts: ``load`` (generated records), ``probes`` (what is
 measured while load runs), ``harness`` (stages as supervised subprocesses in an isolated
@@ -119,6 +120,22 @@ def register_bench(bench_app: typer.Typer) -> None:
         typer.echo(report.summary_text(result))
         if json_path:
             typer.echo(f"JSON: {json_path}" + (f"  plot: {plot_path}" if plot_path else ""))
+
+    @bench_app.command("subject-keys")
+    def subject_keys(
+        plates: Annotated[int, typer.Option(min=1, help="New plates per run.")] = 20_000,
+        runs: Annotated[int, typer.Option(min=1, help="Runs (the median is reported).")] = 5,
+        json_path: Annotated[
+            Path | None, typer.Option("--json", help="Write the result as JSON.")
+        ] = None,
+    ) -> None:
+        """CPU per new plate's key from a key tree (crypto-shredding), and a tree's size after erasures."""
+        from platestream.bench import subject_keys as sk
+        from platestream.benchutil import write_json
+
+        result = sk.measure(plates=plates, runs=runs)
+        write_json(json_path, result)
+        typer.echo(sk.summary_text(result))
 
     @bench_app.command("soak")
     def soak(

@@ -144,6 +144,7 @@ def _run(
         if own_stack
         else "the running local stack",
         "started_at": iso_utc(),
+        "sealed": settings.privacy_seal_topics,  # PLATESTREAM_PRIVACY_SEAL_TOPICS
     }
     logger.info("broker reference: %d messages", opts.reference_messages)
     result["broker_reference"] = broker_reference(settings, messages=opts.reference_messages)
@@ -389,4 +390,11 @@ def _run(
         "produced": pump.stats.series,
     }
     result["tables"] = tables
+    if settings.privacy_seal_topics:  # what sealing kept in the key bucket, as the report lists it
+        from platestream.privacy.retention import subject_key_report
+        from platestream.privacy.shredding import key_bucket
+        from platestream.s3 import make_s3
+
+        keys = subject_key_report(make_s3(settings), key_bucket(settings))
+        result["subject_key_objects"] = keys.records
     return result

@@ -328,7 +328,7 @@ def s3_reports(
 def subject_key_report(s3: Any, bucket: str, *, max_objects: int = 200_000) -> StoreReport:
     """The subject-key bucket of crypto-shredding (platestream/privacy/shredding.py): a key is
     kept until its plate is erased, by design (the records it seals expire with their topics)."""
-    policy = "until the plate is erased (subject keys)"
+    policy = "key trees: a plate's key until its erasure punctures it"
     oldest: int | None = None
     count, flag = 0, ""
     try:

@@ -3,64 +3,47 @@
 With ``privacy_seal_topics`` on, every stage's serde seals the personal fields of the records it
 writes (the plate, its raw text, OCR candidates and variants, an alert's pattern, a correction's
 plates, an anomaly's sightings, an audit record's plate query, and inline images) with AES-GCM
-under a **subject key**: a random 128-bit key per plate, kept (wrapped under a key derived from
-``privacy_subject_key``) as an object of the subject-key bucket named ``<sid24>/<random>``, where
-``sid24`` is the first 24 hex digits of the plate's subject id (platestream/privacy/erasure.py).
-Every stage's serde opens them again on decode, so the stages see plates as before. A consumer
-without the key bucket and the secret (a downstream system decoding with the registry alone) sees
-``ps1:<kid>:<base64>`` where the plate was.
+under a **subject key**: a 128-bit key per plate, a leaf of a puncturable key tree kept in the
+subject-key bucket (platestream/privacy/subject_keys.py, key_tree.py), named ``<sid24>.<tree8>``
+where ``sid24`` is the first 24 hex digits of the plate's subject id
+(platestream/privacy/erasure.py). Every stage's serde opens them again on decode, so the stages
+see plates as before. A consumer without the key bucket and the secret (a downstream system
+decoding with the registry alone) sees ``ps1:<kid>:<base64>`` where the plate was.
 
-Erasing a plate deletes its key objects (services/sink/erasure.py); from then on no copy in any
-topic opens, for platestream or anyone: a replay or a rebuild meets :class:`Shredded`, which the
-projections count as erased. Stages keep keys in memory for ``privacy_key_cache_s``.
-
-Several stages may create a key for one new plate at once: each seals with its own key id and
-every key stays valid until the erasure removes the plate's whole prefix, so no record is lost to
-the race. Design, limits and costs: docs/privacy.md, section 4.
+Erasing a plate punctures it in every key tree (services/sink/erasure.py); from then on no copy
+in any topic opens, for platestream or anyone: a replay or a rebuild meets :class:`Shredded`,
+which the projections count as erased. Stages keep keys in memory for ``privacy_key_cache_s``.
+Design, limits and costs: docs/privacy.md, section 4.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
-import io
 import json
 import os
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from platestream.errors import PlatestreamError, SerdeError
+from platestream.errors import SerdeError
 from platestream.plates import normalise
 from platestream.privacy.erasure import SubjectIds
+from platestream.privacy.subject_keys import KID_LEN, NONCE, KeyStoreUnavailable, SubjectKeys
 
 if TYPE_CHECKING:
-    from minio import Minio
-
     from platestream.settings import CommonSettings
+
+__all__ = ["SPECS", "KeyStoreUnavailable", "Shredded", "Shredder", "SubjectKeys", "shredder_for"]
 
 TEXT_MARK = "ps1:"  # a sealed text: ps1:<kid>:<base64url(nonce | ciphertext | tag)>
 BLOB_MARK = b"\x00ps1"  # sealed bytes: mark | kid (ascii) | nonce | ciphertext | tag
-SID_DIGITS = 24  # hex digits of the subject id in a key id: 96 bits, no collisions in practice
-KID_LEN = SID_DIGITS + 1 + 8  # "<sid24>/<8 hex>", also the key's object name
-NONCE = 12
-CACHE_SIZE = 200_000  # keys held per process, least recently used first out
 
 
 class Shredded(SerdeError):
     """A sealed field whose subject key is gone: the plate was erased."""
-
-
-class KeyStoreUnavailable(PlatestreamError):
-    """The subject-key bucket did not answer: the stage stops and retries, nothing is lost."""
 
 
 @dataclass(frozen=True)
@@ -123,150 +106,6 @@ def query_plate(query: Any) -> str:
         return ""
     plate = parsed.get("plate") if isinstance(parsed, dict) else None
     return normalise(plate) if isinstance(plate, str) else ""
-
-
-class SubjectKeys:
-    """Subject keys in their bucket, with a per-process cache of ``ttl_s``; thread-safe."""
-
-    def __init__(
-        self,
-        s3: Minio,
-        bucket: str,
-        secret: str,
-        *,
-        ttl_s: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.s3, self.bucket, self.ttl_s, self.clock = s3, bucket, ttl_s, clock
-        wrap = hmac.new(secret.encode(), b"platestream subject-key wrapping v1", hashlib.sha256)
-        self._wrap = AESGCM(wrap.digest())
-        self._sealing: OrderedDict[str, tuple[float, str, AESGCM]] = OrderedDict()  # sid24 ->
-        self._opening: OrderedDict[str, tuple[float, AESGCM | None]] = OrderedDict()  # kid ->
-        self._lock = threading.Lock()
-        self._bucket_ready = False
-        self.created = self.fetched = 0
-
-    def _cached(self, cache: OrderedDict[str, Any], name: str) -> Any:
-        with self._lock:
-            hit = cache.get(name)
-            if hit is None or self.clock() - hit[0] > self.ttl_s:
-                return None
-            cache.move_to_end(name)
-            return hit
-
-    def _remember(self, cache: OrderedDict[str, Any], name: str, value: tuple[Any, ...]) -> None:
-        with self._lock:
-            cache[name] = value
-            cache.move_to_end(name)
-            while len(cache) > CACHE_SIZE:
-                cache.popitem(last=False)
-
-    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
-        """An S3 call, tried three times over about a second, then KeyStoreUnavailable."""
-        from minio.error import S3Error
-
-        for attempt in range(3):
-            try:
-                return fn()
-            except S3Error:
-                raise
-            except Exception as exc:  # connection refused, timeouts, 5xx retries exhausted
-                if attempt == 2:
-                    raise KeyStoreUnavailable(f"subject-key bucket: {what}: {exc}") from exc
-                time.sleep(0.2 * (attempt + 1) ** 2)
-        raise AssertionError("unreachable")
-
-    def sealing_key(self, sid: str) -> tuple[str, AESGCM]:
-        """The key id and key to seal a record of subject ``sid`` with (created when none)."""
-        prefix = sid[:SID_DIGITS]
-        hit = self._cached(self._sealing, prefix)
-        if hit is not None:
-            return hit[1], hit[2]
-        names = self._names(prefix)
-        kid = names[0] if names else None
-        aead = self.opening_key(kid) if kid else None
-        if aead is None:
-            kid, raw = f"{prefix}/{os.urandom(4).hex()}", AESGCM.generate_key(bit_length=128)
-            nonce = os.urandom(NONCE)
-            body = nonce + self._wrap.encrypt(nonce, raw, kid.encode())
-            self._ensure_bucket()
-            self._call(
-                "put", lambda: self.s3.put_object(self.bucket, kid, io.BytesIO(body), len(body))
-            )
-            aead = AESGCM(raw)
-            self.created += 1
-            self._remember(self._opening, kid, (self.clock(), aead))
-        self._remember(self._sealing, prefix, (self.clock(), kid, aead))
-        return kid, aead  # type: ignore[return-value]
-
-    def opening_key(self, kid: str) -> AESGCM | None:
-        """The key of ``kid``; None when it is gone (erased) or was never made."""
-        hit = self._cached(self._opening, kid)
-        if hit is not None:
-            return hit[1]  # type: ignore[no-any-return]
-        from minio.error import S3Error
-
-        def fetch() -> bytes | None:
-            try:
-                resp = self.s3.get_object(self.bucket, kid)
-            except S3Error as exc:
-                if exc.code in ("NoSuchKey", "NoSuchObject", "NoSuchBucket"):
-                    return None
-                raise
-            try:
-                return resp.read()  # type: ignore[no-any-return]
-            finally:
-                resp.close()
-                resp.release_conn()
-
-        body = self._call("get", fetch)
-        aead = None
-        if body is not None:
-            try:
-                aead = AESGCM(self._wrap.decrypt(body[:NONCE], body[NONCE:], kid.encode()))
-            except (InvalidTag, ValueError) as exc:
-                raise SerdeError(f"subject key {kid} does not unwrap: {exc}") from exc
-            self.fetched += 1
-            prefix = kid.partition("/")[0]
-            if self._cached(self._sealing, prefix) is None:  # a stage that reads a plate
-                self._remember(self._sealing, prefix, (self.clock(), kid, aead))  # writes it next
-        self._remember(self._opening, kid, (self.clock(), aead))
-        return aead
-
-    def shred(self, sid: str) -> int:
-        """Delete every key of subject ``sid``; returns how many there were."""
-        prefix = sid[:SID_DIGITS]
-        names = self._names(prefix)
-        for name in names:
-            self._call("delete", partial(self.s3.remove_object, self.bucket, name))
-        with self._lock:
-            self._sealing.pop(prefix, None)
-            for name in [k for k in self._opening if k.startswith(prefix + "/")]:
-                del self._opening[name]
-        return len(names)
-
-    def _names(self, prefix: str) -> list[str]:
-        """The key objects of one subject (an absent bucket holds none)."""
-        from minio.error import S3Error
-
-        def names() -> list[str]:
-            try:
-                found = self.s3.list_objects(self.bucket, prefix=prefix + "/")
-                # SeaweedFS lists an emptied "folder" as a directory entry: not a key
-                return sorted(str(o.object_name) for o in found if not o.is_dir)
-            except S3Error as exc:
-                if exc.code == "NoSuchBucket":
-                    return []
-                raise
-
-        return self._call("list", names)  # type: ignore[no-any-return]
-
-    def _ensure_bucket(self) -> None:
-        if not self._bucket_ready:
-            from platestream.s3 import ensure_bucket
-
-            self._call("make bucket", lambda: ensure_bucket(self.s3, self.bucket))
-            self._bucket_ready = True
 
 
 class Shredder:

@@ -1,13 +1,18 @@
 """Crypto-shredding's rules (issue 17 item 2), pure logic over an in-memory key bucket: every
 personal field of every sealed schema is sealed and opens to the same record, the wire bytes hold
 no plate, erasing a plate's keys makes its records (and only its) fail to open, two stages that
-create a key for one plate at once both stay readable, and a stage's cached keys expire. On the
-real broker, bucket and ClickHouse: tests/privacy/test_shredding_stack.py."""
+create a key tree at once both stay readable, a stage's cached keys expire, and records sealed by
+the builds that kept one object per key still open and shred. The key tree itself:
+tests/privacy/test_key_tree.py. On the real broker, bucket and ClickHouse:
+tests/privacy/test_shredding_stack.py."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
+import os
 from typing import Any
 
 import pytest
@@ -30,9 +35,10 @@ BASE = 1_780_000_000_000
 
 
 class _Object:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, etag: str | None = None) -> None:
         self.object_name = name
         self.is_dir = False
+        self.etag = etag
 
 
 class _Body:
@@ -55,6 +61,7 @@ class MemoryBucket:
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], bytes] = {}
         self.buckets: set[str] = set()
+        self.lists = 0
 
     def bucket_exists(self, bucket: str) -> bool:
         return bucket in self.buckets
@@ -63,11 +70,17 @@ class MemoryBucket:
         self.buckets.add(bucket)
 
     def list_objects(self, bucket: str, prefix: str = "") -> list[_Object]:
-        return [_Object(n) for b, n in sorted(self.objects) if b == bucket and n.startswith(prefix)]
+        self.lists += 1
+        return [
+            _Object(n, hashlib.md5(body).hexdigest())
+            for (b, n), body in sorted(self.objects.items())
+            if b == bucket and n.startswith(prefix)
+        ]
 
-    def put_object(self, bucket: str, name: str, data: io.BytesIO, length: int) -> None:
+    def put_object(self, bucket: str, name: str, data: io.BytesIO, length: int) -> _Object:
         assert bucket in self.buckets
-        self.objects[(bucket, name)] = data.read(length)
+        self.objects[(bucket, name)] = body = data.read(length)
+        return _Object(name, hashlib.md5(body).hexdigest())
 
     def get_object(self, bucket: str, name: str) -> _Body:
         if (bucket, name) not in self.objects:
@@ -182,21 +195,100 @@ def test_a_correction_seals_each_plate_under_its_own_key() -> None:
     )
 
 
-def test_two_stages_creating_a_key_for_one_plate_at_once_both_stay_readable() -> None:
+def test_two_stages_creating_a_key_tree_at_once_both_stay_readable() -> None:
     bucket = MemoryBucket()
     a, b = AvroSerde(shredder=_shredder(bucket)), AvroSerde(shredder=_shredder(bucket))
     rec = _records(KEPT, 1)["plate_read"]
-    # both look before either writes: each creates its own key
-    a.shredder.keys._names = b.shredder.keys._names = lambda prefix: []  # type: ignore[union-attr,method-assign]
+    # both list the bucket before either writes: each creates its own tree
+    a.shredder.keys._list_trees = b.shredder.keys._list_trees = lambda: []  # type: ignore[union-attr,method-assign]
     wire_a, wire_b = a.encode("plate_read", rec), b.encode("plate_read", rec)
     assert len(bucket.objects) == 2
     reader = AvroSerde(shredder=_shredder(bucket))
     assert reader.decode(wire_a)["plate"] == reader.decode(wire_b)["plate"] == KEPT
-    _shredder(bucket).keys.shred(subject_id(KEPT, KEY))  # the erasure removes both
-    assert not bucket.objects
+    assert _shredder(bucket).keys.shred(subject_id(KEPT, KEY)) == 2  # punctured in both trees
     for wire in (wire_a, wire_b):
         with pytest.raises(Shredded):
             AvroSerde(shredder=_shredder(bucket)).decode(wire)
+
+
+def test_one_tree_serves_every_plate_and_a_plate_seen_after_its_erasure_gets_a_new_tree() -> None:
+    bucket = MemoryBucket()
+    writer = AvroSerde(shredder=_shredder(bucket))
+    plates = [f"AB{i:05d}" for i in range(300)]
+    wires = [
+        writer.encode("plate_read", _records(p, i)["plate_read"]) for i, p in enumerate(plates)
+    ]
+    assert len(bucket.objects) == 1  # one object for 300 plates, not 300
+    keys = writer.shredder.keys  # type: ignore[union-attr]
+    assert keys.created == 1 and bucket.lists == 1
+    assert _shredder(bucket).keys.shred(subject_id(plates[7], KEY)) == 1
+    reader = AvroSerde(shredder=_shredder(bucket))
+    opened = []
+    for wire in wires:
+        try:
+            opened.append(reader.decode(wire)["plate"])
+        except Shredded:
+            opened.append(None)
+    assert opened == [None if i == 7 else p for i, p in enumerate(plates)]
+    fresh = AvroSerde(shredder=_shredder(bucket))  # the erased plate seen again
+    again = fresh.encode("plate_read", _records(plates[7], 9)["plate_read"])
+    assert reader.decode(again)["plate"] == plates[7]
+    assert len(bucket.objects) == 2  # punctured in the only tree: a second one
+    other = fresh.encode("plate_read", _records(plates[8], 9)["plate_read"])
+    assert reader.decode(other)["plate"] == plates[8]
+
+
+def test_an_erasure_spares_trees_made_after_it_and_a_second_pass_mends_a_lost_puncture() -> None:
+    import time
+
+    bucket = MemoryBucket()
+    writer = AvroSerde(shredder=_shredder(bucket))
+    old = writer.encode("plate_read", _records(ERASED, 1)["plate_read"])
+    # two erasers read the tree, one punctures ERASED, the other KEPT from its older copy
+    a, b = _shredder(bucket).keys, _shredder(bucket).keys
+    a._refresh(force=True), b._refresh(force=True)
+    b._refresh = lambda force=False: None  # type: ignore[method-assign]
+    assert a.shred(subject_id(ERASED, KEY)) == 1
+    assert b.shred(subject_id(KEPT, KEY)) == 1  # writes its copy: ERASED derivable again
+    assert AvroSerde(shredder=_shredder(bucket)).decode(old)["plate"] == ERASED
+    ledger = {subject_id(ERASED, KEY): None, subject_id(KEPT, KEY): None}
+    assert _shredder(bucket).keys.shred_all(ledger, objects=False) == 1  # the mend
+    assert _shredder(bucket).keys.shred_all(ledger, objects=False) == 0  # idempotent
+    with pytest.raises(Shredded):
+        AvroSerde(shredder=_shredder(bucket)).decode(old)
+    # the plate seen after its erasure: a tree made later, which the erasure's mend spares
+    later = AvroSerde(shredder=_shredder(bucket)).encode(
+        "plate_read", _records(ERASED, 2)["plate_read"]
+    )
+    before_ms = int(time.time() * 1000) - 60_000  # the erasure covered records up to a minute ago
+    ledger = {subject_id(ERASED, KEY): before_ms}
+    assert _shredder(bucket).keys.shred_all(ledger, objects=False) == 0
+    assert AvroSerde(shredder=_shredder(bucket)).decode(later)["plate"] == ERASED
+
+
+def test_records_sealed_with_one_object_per_key_still_open_and_shred() -> None:
+    """Builds before the key trees kept each key as ``<sid24>/<rand8>``: their records still
+    open, and an erasure deletes those objects."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    bucket = MemoryBucket()
+    bucket.make_bucket("keys")
+    keys = _shredder(bucket).keys
+    kid = f"{subject_id(ERASED, KEY)[:24]}/{os.urandom(4).hex()}"
+    raw, nonce = AESGCM.generate_key(bit_length=128), os.urandom(12)
+    body = nonce + keys._wrap.encrypt(nonce, raw, kid.encode())
+    bucket.put_object("keys", kid, io.BytesIO(body), len(body))
+    rec = _records(ERASED, 1)["plate_read"]
+    nonce = os.urandom(12)
+    box = nonce + AESGCM(raw).encrypt(nonce, ERASED.encode(), kid.encode())
+    old = AvroSerde().encode(
+        "plate_read", {**rec, "plate": f"{TEXT_MARK}{kid}:{base64.urlsafe_b64encode(box).decode()}"}
+    )
+    assert AvroSerde(shredder=_shredder(bucket)).decode(old)["plate"] == ERASED
+    assert _shredder(bucket).keys.shred(subject_id(ERASED, KEY)) == 1
+    assert not bucket.objects
+    with pytest.raises(Shredded):
+        AvroSerde(shredder=_shredder(bucket)).decode(old)
 
 
 def test_a_stage_forgets_erased_keys_within_its_cache_time() -> None:

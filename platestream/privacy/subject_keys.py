@@ -1,0 +1,302 @@
+"""Where crypto-shredding's subject keys live: key trees in the subject-key bucket.
+
+A subject's key is a leaf of a puncturable key tree (platestream/privacy/key_tree.py). Each tree
+is one object of the bucket, ``trees/<tree8>``, its frontier wrapped (AES-GCM) under a key derived
+from ``privacy_subject_key``: the secret alone opens nothing, the bucket alone neither. A sealed
+field names its key as ``<sid24>.<tree8>``. A stage lists the trees every ``ttl_s`` seconds and
+loads the ones that changed; it seals with the newest tree in which the plate is not punctured,
+creating a tree when there is none (a plate seen again after its erasure, or the first plate).
+Erasing a plate punctures it in every tree and writes the trees back.
+
+Builds before the trees kept one object per key, ``<sid24>/<rand8>``: records sealed by them still
+open, and an erasure deletes those objects too; no new ones are made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from platestream.errors import PlatestreamError, SerdeError
+from platestream.privacy.key_tree import KeyTree
+
+if TYPE_CHECKING:
+    from minio import Minio
+
+SID_DIGITS = 24  # hex digits of the subject id in a key id: 96 bits, no collisions in practice
+KID_LEN = SID_DIGITS + 1 + 8  # "<sid24>.<tree8>" (trees), or "<sid24>/<8 hex>" (one object each)
+NONCE = 12
+CACHE_SIZE = 200_000  # keys held per process, least recently used first out
+TREES = "trees/"
+MISSING = ("NoSuchKey", "NoSuchObject", "NoSuchBucket")
+
+
+class KeyStoreUnavailable(PlatestreamError):
+    """The subject-key bucket did not answer: the stage stops and retries, nothing is lost."""
+
+
+class SubjectKeys:
+    """Subject keys from the bucket's key trees, cached per process for ``ttl_s``; thread-safe."""
+
+    def __init__(
+        self,
+        s3: Minio,
+        bucket: str,
+        secret: str,
+        *,
+        ttl_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.s3, self.bucket, self.ttl_s, self.clock = s3, bucket, ttl_s, clock
+        wrap = hmac.new(secret.encode(), b"platestream subject-key wrapping v1", hashlib.sha256)
+        self._wrap = AESGCM(wrap.digest())
+        self._trees: dict[str, tuple[str | None, KeyTree]] = {}  # tree8 -> (etag, tree)
+        self._listed_at = -float("inf")
+        self._forced_at = -float("inf")
+        self._sealing: OrderedDict[str, tuple[float, str, AESGCM]] = OrderedDict()  # sid24 ->
+        self._opening: OrderedDict[str, tuple[float, AESGCM | None]] = OrderedDict()  # kid ->
+        self._lock = threading.RLock()
+        self._bucket_ready = False
+        self.created = self.fetched = self.derived = 0  # trees made, objects read, keys derived
+
+    # -- the two questions a serde asks --------------------------------------------------------
+
+    def sealing_key(self, sid: str) -> tuple[str, AESGCM]:
+        """The key id and key to seal a record of subject ``sid`` with."""
+        prefix = sid[:SID_DIGITS]
+        hit = self._cached(self._sealing, prefix)
+        if hit is not None:
+            return hit[1], hit[2]
+        with self._lock:
+            self._refresh()
+            newest_first = sorted(self._trees.items(), key=lambda kv: -kv[1][1].created_ms)
+            found = ((n, t.leaf(prefix)) for n, (_, t) in newest_first)
+            name, leaf = next(((n, k) for n, k in found if k is not None), ("", None))
+            if leaf is None:  # no tree yet, or the plate is punctured in every one: a new tree
+                name, tree = self._create_tree()
+                leaf = tree.leaf(prefix)
+                assert leaf is not None
+            self.derived += 1
+            listed_at = self._listed_at  # a derived key lives no longer than the listing behind it
+        kid, aead = f"{prefix}.{name}", AESGCM(leaf)
+        self._remember(self._opening, kid, (listed_at, aead))
+        self._remember(self._sealing, prefix, (listed_at, kid, aead))
+        return kid, aead
+
+    def opening_key(self, kid: str) -> AESGCM | None:
+        """The key of ``kid``; None when it is gone (erased) or was never made."""
+        hit = self._cached(self._opening, kid)
+        if hit is not None:
+            return hit[1]  # type: ignore[no-any-return]
+        cached_at = self.clock()
+        if "/" in kid:
+            aead = self._legacy_key(kid)
+        else:
+            prefix, _, name = kid.partition(".")
+            with self._lock:
+                self._refresh()
+                if name not in self._trees and self.clock() - self._forced_at > 1.0:
+                    self._forced_at = self.clock()  # a tree another stage made since the listing
+                    self._refresh(force=True)
+                entry = self._trees.get(name)
+                leaf = entry[1].leaf(prefix) if entry is not None else None
+                self.derived += leaf is not None
+                cached_at = self._listed_at
+            aead = AESGCM(leaf) if leaf is not None else None
+        self._remember(self._opening, kid, (cached_at, aead))
+        return aead
+
+    # -- erasure ----------------------------------------------------------------------------------
+
+    def derivable(self, sid: str) -> int:
+        """In how many trees (read now) subject ``sid``'s key can still be derived."""
+        with self._lock:
+            self._refresh(force=True)
+            return sum(t.leaf(sid) is not None for _, t in self._trees.values())
+
+    def shred(self, sid: str, before_ms: int | None = None) -> int:
+        """Make subject ``sid``'s keys in every tree created before ``before_ms`` (every tree when
+        None) underivable; returns how many keys that removed (trees punctured, plus per-key
+        objects of earlier builds deleted). A tree made later holds only later records."""
+        return self.shred_all({sid: before_ms})
+
+    def shred_all(self, subjects: Mapping[str, int | None], *, objects: bool = True) -> int:
+        """:meth:`shred` for several subjects (subject id -> before_ms), each tree read and written
+        once; idempotent, so calling it again with every erasure mends a tree another eraser
+        overwrote with an older copy. ``objects``: also delete earlier builds' per-key objects."""
+        wanted = {sid[:SID_DIGITS].lower(): before for sid, before in subjects.items()}
+        removed = 0
+        for sid in wanted if objects else ():  # keys of builds before the trees: one object each
+            for name in self._names(sid):
+                self._call("delete", partial(self.s3.remove_object, self.bucket, name))
+                removed += 1
+        with self._lock:
+            self._refresh(force=True)
+            for name, (_, tree) in list(self._trees.items()):
+                punctured = sum(
+                    tree.puncture(sid)
+                    for sid, before in wanted.items()
+                    if before is None or tree.created_ms < before
+                )
+                if punctured:
+                    self._trees[name] = (self._put_tree(name, tree), tree)
+                    removed += punctured
+            self._sealing.clear()
+            self._opening.clear()
+        return removed
+
+    # -- the bucket ------------------------------------------------------------------------------
+
+    def _refresh(self, force: bool = False) -> None:
+        """Re-list the trees (every ``ttl_s``, or now) and load those new or changed; a change
+        drops every derived key, so an erasure elsewhere takes effect here within ``ttl_s``."""
+        if not force and self.clock() - self._listed_at <= self.ttl_s:
+            return
+        listed = self._call("list", self._list_trees)
+        trees: dict[str, tuple[str | None, KeyTree]] = {}
+        for obj_name, etag in listed:
+            name = obj_name[len(TREES) :]
+            known = self._trees.get(name)
+            if known is not None and etag is not None and known[0] == etag:
+                trees[name] = known
+                continue
+            tree = self._get_tree(obj_name)
+            if tree is not None:
+                trees[name] = (etag, tree)
+        changed = trees.keys() != self._trees.keys() or any(
+            trees[n][1] is not self._trees[n][1] for n in trees
+        )
+        self._trees, self._listed_at = trees, self.clock()
+        if changed:
+            self._sealing.clear()
+            self._opening = OrderedDict((k, v) for k, v in self._opening.items() if "/" in k)
+
+    def _list_trees(self) -> list[tuple[str, str | None]]:
+        from minio.error import S3Error
+
+        try:
+            found = self.s3.list_objects(self.bucket, prefix=TREES)
+            return [(str(o.object_name), o.etag) for o in found if not o.is_dir]
+        except S3Error as exc:
+            if exc.code == "NoSuchBucket":
+                return []
+            raise
+
+    def _get_tree(self, obj_name: str) -> KeyTree | None:
+        body = self._call("get", partial(self._read, obj_name))
+        if body is None:
+            return None
+        self.fetched += 1
+        try:
+            plain = self._wrap.decrypt(body[:NONCE], body[NONCE:], obj_name.encode())
+            return KeyTree.from_bytes(plain)
+        except (InvalidTag, ValueError) as exc:
+            raise SerdeError(f"the key tree {obj_name} does not unwrap: {exc}") from exc
+
+    def _put_tree(self, name: str, tree: KeyTree) -> str | None:
+        obj_name = TREES + name
+        nonce = os.urandom(NONCE)
+        body = nonce + self._wrap.encrypt(nonce, tree.to_bytes(), obj_name.encode())
+        self._ensure_bucket()
+        result = self._call(
+            "put", lambda: self.s3.put_object(self.bucket, obj_name, io.BytesIO(body), len(body))
+        )
+        return getattr(result, "etag", None)
+
+    def _create_tree(self) -> tuple[str, KeyTree]:
+        name, tree = os.urandom(4).hex(), KeyTree.new(int(time.time() * 1000))
+        self._trees[name] = (self._put_tree(name, tree), tree)
+        self.created += 1
+        return name, tree
+
+    def _legacy_key(self, kid: str) -> AESGCM | None:
+        """A key of the builds before the trees: its own object, wrapped the same way."""
+        body = self._call("get", partial(self._read, kid))
+        if body is None:
+            return None
+        self.fetched += 1
+        try:
+            return AESGCM(self._wrap.decrypt(body[:NONCE], body[NONCE:], kid.encode()))
+        except (InvalidTag, ValueError) as exc:
+            raise SerdeError(f"subject key {kid} does not unwrap: {exc}") from exc
+
+    def _read(self, obj_name: str) -> bytes | None:
+        from minio.error import S3Error
+
+        try:
+            resp = self.s3.get_object(self.bucket, obj_name)
+        except S3Error as exc:
+            if exc.code in MISSING:
+                return None
+            raise
+        try:
+            return resp.read()  # type: ignore[no-any-return]
+        finally:
+            resp.close()
+            resp.release_conn()
+
+    def _names(self, prefix: str) -> list[str]:
+        """The per-key objects of one subject from builds before the trees."""
+        from minio.error import S3Error
+
+        def names() -> list[str]:
+            try:
+                found = self.s3.list_objects(self.bucket, prefix=prefix + "/")
+                # SeaweedFS lists an emptied "folder" as a directory entry: not a key
+                return sorted(str(o.object_name) for o in found if not o.is_dir)
+            except S3Error as exc:
+                if exc.code == "NoSuchBucket":
+                    return []
+                raise
+
+        return self._call("list", names)  # type: ignore[no-any-return]
+
+    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+        """An S3 call, tried three times over about a second, then KeyStoreUnavailable."""
+        from minio.error import S3Error
+
+        for attempt in range(3):
+            try:
+                return fn()
+            except S3Error:
+                raise
+            except Exception as exc:  # connection refused, timeouts, 5xx retries exhausted
+                if attempt == 2:
+                    raise KeyStoreUnavailable(f"subject-key bucket: {what}: {exc}") from exc
+                time.sleep(0.2 * (attempt + 1) ** 2)
+        raise AssertionError("unreachable")
+
+    def _ensure_bucket(self) -> None:
+        if not self._bucket_ready:
+            from platestream.s3 import ensure_bucket
+
+            self._call("make bucket", lambda: ensure_bucket(self.s3, self.bucket))
+            self._bucket_ready = True
+
+    # -- the cache -------------------------------------------------------------------------------
+
+    def _cached(self, cache: OrderedDict[str, Any], name: str) -> Any:
+        with self._lock:
+            hit = cache.get(name)
+            if hit is None or self.clock() - hit[0] > self.ttl_s:
+                return None
+            cache.move_to_end(name)
+            return hit
+
+    def _remember(self, cache: OrderedDict[str, Any], name: str, value: tuple[Any, ...]) -> None:
+        with self._lock:
+            cache[name] = value
+            cache.move_to_end(name)
+            while len(cache) > CACHE_SIZE:
+                cache.popitem(last=False)
