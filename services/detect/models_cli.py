@@ -79,13 +79,29 @@ def train(
         int | None,
         typer.Option(help="Length of the learning-rate schedule (default: the step count)."),
     ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Crops per step.")] = 32,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW, cosine schedule).")] = 2e-3,
+    device: Annotated[
+        str, typer.Option(help="torch device: cpu, or cuda where a GPU is (inference stays CPU).")
+    ] = "cpu",
+    workers: Annotated[
+        int, typer.Option(min=0, help="Processes rendering batches ahead (0: none).")
+    ] = 0,
 ) -> None:
     """Train the plate recogniser (CRNN + CTC) on rendered synthetic plates; export ONNX + JSON."""
     from services.detect.train.loop import TrainConfig
     from services.detect.train.run import run
 
     cfg = TrainConfig(
-        minutes=minutes, seed=seed, threads=threads, steps=steps, schedule_steps=schedule_steps
+        minutes=minutes,
+        seed=seed,
+        threads=threads,
+        steps=steps,
+        schedule_steps=schedule_steps,
+        batch_size=batch_size,
+        lr=lr,
+        device=device,
+        workers=workers,
     )
     meta = run(cfg, out)
     typer.echo(

@@ -57,6 +57,22 @@ def test_same_seed_and_steps_give_the_same_weights() -> None:
 
 @pytest.mark.ml
 @needs_torch
+def test_batches_rendered_by_workers_are_the_batches_of_a_run_without_them() -> None:
+    from services.detect.train.loop import Batches, TrainConfig
+
+    alone = Batches(TrainConfig(seed=5, batch_size=3))
+    ahead = Batches(TrainConfig(seed=5, batch_size=3, workers=2))
+    try:
+        for step in range(5):
+            (xa, ta), (xb, tb) = alone.take(step), ahead.take(step)
+            assert ta == tb and (xa == xb).all(), step
+        assert ahead._next == 4 + 2 * 2  # rendering ahead of the last step taken, bounded
+    finally:
+        ahead.close()
+
+
+@pytest.mark.ml
+@needs_torch
 def test_exported_onnx_matches_torch(tmp_path: Path) -> None:
     import torch
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,6 +36,10 @@ class TrainConfig:
     lr: float = 2e-3
     epoch_steps: int = 250  # an "epoch" of the endless rendered stream: logged and evaluated
     val_per_region: int = 100
+    device: str = (
+        "cpu"  # "cuda" trains on a GPU; the batches are the same, the arithmetic not bit-equal
+    )
+    workers: int = 0  # processes rendering batches ahead (0: in the training process)
 
 
 @dataclass
@@ -51,14 +57,24 @@ def ctc_loss() -> nn.CTCLoss:
 
 
 def train_step(
-    net: Crnn, opt: torch.optim.Optimizer, x: np.ndarray, texts: list[str], loss_fn: nn.CTCLoss
+    net: Crnn,
+    opt: torch.optim.Optimizer,
+    x: np.ndarray,
+    texts: list[str],
+    loss_fn: nn.CTCLoss,
+    device: str = "cpu",
 ) -> float:
     """One optimiser step on a batch; returns the CTC loss before the step."""
     net.train()
-    log_probs = net(torch.from_numpy(x)).permute(1, 0, 2)  # (T, N, C) for CTCLoss
+    log_probs = net(torch.from_numpy(x).to(device)).permute(1, 0, 2)  # (T, N, C) for CTCLoss
     targets, lengths = data.encode(texts)
-    frames = torch.full((x.shape[0],), log_probs.shape[0], dtype=torch.long)
-    loss = loss_fn(log_probs, torch.from_numpy(targets), frames, torch.from_numpy(lengths))
+    frames = torch.full((x.shape[0],), log_probs.shape[0], dtype=torch.long, device=device)
+    loss = loss_fn(
+        log_probs,
+        torch.from_numpy(targets).to(device),
+        frames,
+        torch.from_numpy(lengths).to(device),
+    )
     opt.zero_grad()
     loss.backward()
     nn.utils.clip_grad_norm_(net.parameters(), 5.0)
@@ -66,7 +82,7 @@ def train_step(
     return float(loss.item())
 
 
-def evaluate(net: Crnn, samples: list[data.Sample]) -> dict[str, float]:
+def evaluate(net: Crnn, samples: list[data.Sample], device: str = "cpu") -> dict[str, float]:
     """Exact-match share of greedy CTC readings, per region and overall."""
     from services.detect.platerec import prepare
 
@@ -75,8 +91,8 @@ def evaluate(net: Crnn, samples: list[data.Sample]) -> dict[str, float]:
     with torch.no_grad():
         for i in range(0, len(samples), 64):
             chunk = samples[i : i + 64]
-            x = torch.from_numpy(np.stack([prepare(s.crop) for s in chunk]))
-            probs = net(x).exp().numpy()
+            x = torch.from_numpy(np.stack([prepare(s.crop) for s in chunk])).to(device)
+            probs = net(x).exp().cpu().numpy()
             for s, p in zip(chunk, probs, strict=True):
                 hits.setdefault(s.region, []).append(ctc.greedy(p).text == s.text)
     out = {region: float(np.mean(v)) for region, v in sorted(hits.items())}
@@ -93,11 +109,59 @@ def _lr(cfg: TrainConfig, step: int, total: int) -> float:
     )
 
 
+def _keys(cfg: TrainConfig, step: int) -> list[str]:
+    return [f"platestream-train:{cfg.seed}:{step}:{i}" for i in range(cfg.batch_size)]
+
+
+def _texts_batch(keys: list[str]) -> tuple[np.ndarray, list[str]]:
+    x, samples = data.batch(keys)
+    return x, [s.text for s in samples]
+
+
+class Batches:
+    """Step ``n``'s batch, rendered in ``workers`` processes up to ``2 * workers`` steps ahead.
+
+    The same keys give the same crops wherever they are rendered, so a run with workers trains on
+    exactly the batches of a run without them.
+    """
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.cfg = cfg
+        self._pool: Any = None
+        self._ahead: deque[Any] = deque()
+        self._next = 0
+        if cfg.workers > 0:
+            import multiprocessing
+
+            self._pool = multiprocessing.get_context("fork").Pool(cfg.workers)
+
+    def take(self, step: int) -> tuple[np.ndarray, list[str]]:
+        if self._pool is None:
+            return _texts_batch(_keys(self.cfg, step))
+        while self._next < step + 2 * self.cfg.workers:
+            self._ahead.append(self._pool.apply_async(_texts_batch, (_keys(self.cfg, self._next),)))
+            self._next += 1
+        return self._ahead.popleft().get()  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+
+
 def train(cfg: TrainConfig, log: Callable[[str], None] = logger.info) -> TrainResult:
-    """Train from scratch; deterministic for a given seed and step count."""
+    """Train from scratch; deterministic for a given seed and step count (on the CPU)."""
+    batches = Batches(cfg)  # forked before any CUDA call or torch thread pool
+    try:
+        return _train(cfg, log, batches)
+    finally:
+        batches.close()
+
+
+def _train(cfg: TrainConfig, log: Callable[[str], None], batches: Batches) -> TrainResult:
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    net = Crnn()
+    net = Crnn().to(cfg.device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
     loss_fn = ctc_loss()
     val = data.held_out(cfg.seed, cfg.val_per_region)
@@ -109,20 +173,23 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = logger.info) -> TrainRe
     result = TrainResult(net, 0, 0.0)
     losses: list[float] = []
     step = 0
+    at_20 = start
     while step < total and time.monotonic() - start < budget:
         if cfg.steps is None and step == 20:
-            per_step = (time.monotonic() - start) / 20
+            at_20 = time.monotonic()  # past the warm-up (the renderers' start, first allocations)
+        if cfg.steps is None and step == 60:
+            now = time.monotonic()
+            per_step = (now - at_20) / 40
             # leave room for the evaluations (about one step's worth of time each 25 steps)
-            total = max(40, int(budget / (per_step * 1.08)))
+            total = max(80, 60 + int((budget - (now - start)) / (per_step * 1.08)))
             log(f"{per_step:.3f} s per step: planning {total} steps in {cfg.minutes} min")
         for group in opt.param_groups:
             group["lr"] = _lr(cfg, step, schedule or (total if total < 10**9 else 10_000))
-        keys = [f"platestream-train:{cfg.seed}:{step}:{i}" for i in range(cfg.batch_size)]
-        x, samples = data.batch(keys)
-        losses.append(train_step(net, opt, x, [s.text for s in samples], loss_fn))
+        x, texts = batches.take(step)
+        losses.append(train_step(net, opt, x, texts, loss_fn, cfg.device))
         step += 1
         if step % cfg.epoch_steps == 0 or step == total:
-            acc = evaluate(net, val)
+            acc = evaluate(net, val, cfg.device)
             entry = {
                 "step": step,
                 "loss": float(np.mean(losses)),
@@ -139,6 +206,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = logger.info) -> TrainRe
     result.steps = step
     result.schedule_steps = schedule or total
     result.seconds = time.monotonic() - start
-    result.held_out = evaluate(net, val)
+    result.held_out = evaluate(net, val, cfg.device)
+    result.net = net.cpu()
     log(f"done: {step} steps in {result.seconds:.0f} s; held-out exact {result.held_out}")
     return result

@@ -40,6 +40,9 @@ def run(cfg: TrainConfig, out: Path) -> dict[str, Any]:
         "seed": cfg.seed,
         "minutes": cfg.minutes,
         "threads": cfg.threads,
+        "lr": cfg.lr,
+        "device": cfg.device,
+        "workers": cfg.workers,
         "train_seconds": round(result.seconds, 1),
         "held_out_exact": {k: round(v, 4) for k, v in result.held_out.items()},
         "held_out_crops": cfg.val_per_region * 4,
@@ -47,7 +50,7 @@ def run(cfg: TrainConfig, out: Path) -> dict[str, Any]:
         "reproduce": (
             f"platestream models train --seed {cfg.seed} --steps {result.steps} "
             f"--schedule-steps {result.schedule_steps} --threads {cfg.threads} --minutes 600 "
-            f"--out {out}"
+            f"--batch-size {cfg.batch_size} --lr {cfg.lr} --device {cfg.device} --out {out}"
         ),
         "data": "synthetic plates from services/detect/synth.py (DejaVu fonts), augmented",
         "licence": "AGPL-3.0-or-later (trained by platestream)",
