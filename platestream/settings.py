@@ -194,6 +194,24 @@ class CommonSettings(BaseSettings):
             "erased); empty: '<s3_bucket>-subject-keys'."
         ),
     )
+    privacy_key_period_days: float = Field(
+        default=7.0,
+        gt=0,
+        description=(
+            "With sealing on: how long one subject-key tree seals records before the next takes"
+            " over. Each tree is deleted once every topic has dropped what it sealed, so shorter"
+            " periods shred the log's copies sooner after their retention, at more trees to load."
+        ),
+    )
+    privacy_key_grace_days: float = Field(
+        default=7.0,
+        ge=0,
+        description=(
+            "With sealing on: how long a key tree outlives its records' topic retention plus a"
+            " dead letter's (the broker deletes whole segments, up to segment.ms late: 7 days by"
+            " default). Raise it with any topic's retention.ms."
+        ),
+    )
     privacy_key_cache_s: float = Field(
         default=60.0,
         gt=0,

@@ -15,6 +15,10 @@ What it buys: a stage derives a new plate's key in about 24 hashes instead of a 
 key store per plate, and a key store of one small object per tree instead of one per plate. What
 it costs: each erasure adds up to 359 nodes (29 bytes each, about 10 KB) to the frontier, which
 every stage loads when the tree changes.
+
+A tree also says how long it lives (platestream/privacy/subject_keys.py): until ``seal_until_ms``
+stages seal with it, and from ``expires_ms`` on it is deleted, which shreds every record still
+sealed under it (crypto-expiry); 0 in either means never (trees of the first build).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ DEPTH = 24  # hex digits of a subject id the tree spans
 DIGITS = "0123456789abcdef"
 NODE_KEY = 16  # bytes
 PERSON = b"ps-tree1"  # BLAKE2s personalisation: these hashes are never confused with others
+V2 = b"\xffps2"  # a tree with its lifetime; the first build's trees begin with created_ms
 
 
 def child(node_key: bytes, digit: str) -> bytes:
@@ -38,14 +43,26 @@ def child(node_key: bytes, digit: str) -> bytes:
 
 @dataclass
 class KeyTree:
-    """One tree's frontier: hex prefix -> node key. ``created_ms`` orders trees (newest seals)."""
+    """One tree's frontier: hex prefix -> node key. ``created_ms`` orders trees (newest seals);
+    ``keep_ms`` is how long the records it seals are kept (its class: 0, no limit)."""
 
     created_ms: int
     frontier: dict[str, bytes] = field(default_factory=dict)
+    keep_ms: int = 0
+    seal_until_ms: int = 0
+    expires_ms: int = 0
 
     @classmethod
-    def new(cls, created_ms: int) -> KeyTree:
-        return cls(created_ms, {"": os.urandom(NODE_KEY)})
+    def new(
+        cls, created_ms: int, *, keep_ms: int = 0, seal_until_ms: int = 0, expires_ms: int = 0
+    ) -> KeyTree:
+        return cls(created_ms, {"": os.urandom(NODE_KEY)}, keep_ms, seal_until_ms, expires_ms)
+
+    def seals_at(self, now_ms: int) -> bool:
+        return not self.seal_until_ms or now_ms < self.seal_until_ms
+
+    def expired_at(self, now_ms: int) -> bool:
+        return bool(self.expires_ms) and now_ms >= self.expires_ms
 
     def leaf(self, sid: str) -> bytes | None:
         """The key of subject ``sid`` (its first DEPTH hex digits); None when punctured."""
@@ -79,19 +96,27 @@ class KeyTree:
         return True
 
     def to_bytes(self) -> bytes:
-        """``created_ms`` then each node as (prefix length, prefix, key)."""
-        parts = [struct.pack(">Q", self.created_ms)]
+        """The mark, ``created_ms``, ``keep_ms``, ``seal_until_ms``, ``expires_ms``, then each
+        node as (prefix length, prefix, key)."""
+        times = (self.created_ms, self.keep_ms, self.seal_until_ms, self.expires_ms)
+        parts = [V2 + struct.pack(">4Q", *times)]
         for prefix, key in self.frontier.items():
             parts.append(bytes([len(prefix)]) + prefix.encode("ascii") + key)
         return b"".join(parts)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> KeyTree:
-        if len(data) < 8:
+        times, at = (0, 0, 0, 0), 8
+        if data.startswith(V2):
+            at = len(V2) + 32
+            if len(data) < at:
+                raise ValueError(f"a key tree is at least {at} bytes")
+            times = struct.unpack(">4Q", data[len(V2) : at])
+        elif len(data) >= 8:  # the first build: created_ms alone, no end to its life
+            times = (struct.unpack(">Q", data[:8])[0], 0, 0, 0)
+        else:
             raise ValueError("a key tree is at least 8 bytes")
-        (created_ms,) = struct.unpack(">Q", data[:8])
         frontier: dict[str, bytes] = {}
-        at = 8
         while at < len(data):
             n = data[at]
             if n > DEPTH or at + 1 + n + NODE_KEY > len(data):
@@ -99,4 +124,5 @@ class KeyTree:
             prefix = data[at + 1 : at + 1 + n].decode("ascii")
             frontier[prefix] = data[at + 1 + n : at + 1 + n + NODE_KEY]
             at += 1 + n + NODE_KEY
-        return cls(created_ms, frontier)
+        created_ms, keep_ms, seal_until_ms, expires_ms = times
+        return cls(created_ms, frontier, keep_ms, seal_until_ms, expires_ms)

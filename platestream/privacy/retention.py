@@ -325,10 +325,26 @@ def s3_reports(
     return out
 
 
-def subject_key_report(s3: Any, bucket: str, *, max_objects: int = 200_000) -> StoreReport:
-    """The subject-key bucket of crypto-shredding (platestream/privacy/shredding.py): a key is
-    kept until its plate is erased, by design (the records it seals expire with their topics)."""
+def subject_key_report(
+    s3: Any, bucket: str, *, keys: Any = None, max_objects: int = 200_000, now: int | None = None
+) -> StoreReport:
+    """The subject-key bucket of crypto-shredding (platestream/privacy/shredding.py): a plate's
+    key until its erasure punctures it, and each tree until its records have left every topic.
+    With ``keys`` (a SubjectKeys: the secret opens the trees) the due time is the first tree's
+    end of life, flagged when a tree outlived it."""
     policy = "key trees: a plate's key until its erasure punctures it"
+    expires: int | None = None
+    if keys is not None:
+        try:
+            trees = keys.trees()
+            ends = [t.expires_ms for t in trees if t.expires_ms]
+            expires = min(ends) if ends else None
+            policy += (
+                f"; {len(ends)} of {len(trees)} trees end when their records' topics drop them"
+                " (retention + dead letters + grace)"
+            )
+        except Exception as exc:  # the secret or the bucket: the listing below still reports
+            logger.warning("retention report: the key trees do not open: %s", exc)
     oldest: int | None = None
     count, flag = 0, ""
     try:
@@ -346,7 +362,10 @@ def subject_key_report(s3: Any, bucket: str, *, max_objects: int = 200_000) -> S
         code = getattr(exc, "code", "")
         if code != "NoSuchBucket":
             flag = f"cannot list: {exc}"
-    return StoreReport("s3", bucket, policy, oldest, None, count, flag)
+    now = now_ms() if now is None else now
+    return StoreReport(
+        "s3", bucket, policy, oldest, expires, count, flag or _flag(policy, oldest, expires, now)
+    )
 
 
 def format_report(reports: list[StoreReport]) -> str:

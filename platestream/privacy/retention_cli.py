@@ -36,9 +36,10 @@ def report(
     ]
     if settings.privacy_seal_topics:
         from platestream.privacy.retention import subject_key_report
-        from platestream.privacy.shredding import key_bucket
+        from platestream.privacy.shredding import key_bucket, shredder_for
 
-        reports.append(subject_key_report(make_s3(settings), key_bucket(settings)))
+        keys = shredder_for(settings).keys
+        reports.append(subject_key_report(make_s3(settings), key_bucket(settings), keys=keys))
     if as_json:
         for r in reports:
             typer.echo(json.dumps(r.view(), sort_keys=True))

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from platestream import topics
 from platestream.errors import SerdeError
 from platestream.plates import normalise
 from platestream.privacy.erasure import SubjectIds
@@ -90,6 +91,14 @@ def _map(node: Any, path: list[str], fn: Callable[[Any], Any]) -> Any:
     return {**node, name: new}
 
 
+def _keep_ms(schema: str) -> int:
+    """How long the topics keep records of ``schema``: the class of the trees sealing them."""
+    kept = [t.retention_ms for t in topics.ALL if t.schema == schema]
+    return 0 if not kept or min(kept) < 0 else max(kept)
+
+
+KEEP_MS = {name: _keep_ms(name) for name in SPECS}
+
 _PATHS = {
     name: ([p.split(".") for p in spec.texts], [p.split(".") for p in spec.blobs])
     for name, spec in SPECS.items()
@@ -129,10 +138,11 @@ class Shredder:
         if (not plate and not spec.own) or (isinstance(first, str) and _sealed(first)):
             return rec
         texts, blobs = _PATHS[schema]
+        keep = KEEP_MS[schema]
 
         def key_of(value: str) -> tuple[str, AESGCM]:
             own = (normalise(value) or plate) if spec.own else plate
-            return self.keys.sealing_key(self.subject_id(own))
+            return self.keys.sealing_key(self.subject_id(own), keep)
 
         def text(value: Any) -> Any:
             if not isinstance(value, str) or _sealed(value) or not (plate or normalise(value)):
@@ -145,7 +155,7 @@ class Shredder:
         def blob(value: Any) -> Any:
             if not isinstance(value, bytes) or not value or value.startswith(BLOB_MARK):
                 return value
-            kid, aead = self.keys.sealing_key(self.subject_id(plate))
+            kid, aead = self.keys.sealing_key(self.subject_id(plate), keep)
             nonce = os.urandom(NONCE)
             return BLOB_MARK + kid.encode() + nonce + aead.encrypt(nonce, value, kid.encode())
 
@@ -211,5 +221,8 @@ def shredder_for(settings: CommonSettings) -> Shredder:
         key_bucket(settings),
         settings.privacy_subject_key,
         ttl_s=settings.privacy_key_cache_s,
+        period_ms=int(settings.privacy_key_period_days * topics.DAY_MS),
+        after_ms=topics.dead_letter_topic("sink").retention_ms
+        + int(settings.privacy_key_grace_days * topics.DAY_MS),
     )
     return Shredder(keys, settings.privacy_subject_key)

@@ -8,6 +8,14 @@ loads the ones that changed; it seals with the newest tree in which the plate is
 creating a tree when there is none (a plate seen again after its erasure, or the first plate).
 Erasing a plate punctures it in every tree and writes the trees back.
 
+Trees live for a period (crypto-expiry): a tree seals for ``period_ms`` (a week by default) the
+records of one retention class (``keep_ms``: how long the topics keep what it seals), then the
+next period's tree takes over; from ``seal_until_ms + keep_ms + after_ms`` (``after_ms`` covers a
+dead letter's own retention and the broker's segment rounding) nothing sealed under it is left in
+any topic, so it stops opening and :meth:`SubjectKeys.expire` deletes it. Every copy of the log,
+mirrors and backups included, then stops opening too, and an erasure punctures only the trees
+still alive, so the trees a stage loads stop growing with erasures of years past.
+
 Builds before the trees kept one object per key, ``<sid24>/<rand8>``: records sealed by them still
 open, and an erasure deletes those objects too; no new ones are made.
 """
@@ -37,6 +45,7 @@ if TYPE_CHECKING:
 SID_DIGITS = 24  # hex digits of the subject id in a key id: 96 bits, no collisions in practice
 KID_LEN = SID_DIGITS + 1 + 8  # "<sid24>.<tree8>" (trees), or "<sid24>/<8 hex>" (one object each)
 NONCE = 12
+DAY_MS = 24 * 3600 * 1000
 CACHE_SIZE = 200_000  # keys held per process, least recently used first out
 TREES = "trees/"
 MISSING = ("NoSuchKey", "NoSuchObject", "NoSuchBucket")
@@ -57,8 +66,12 @@ class SubjectKeys:
         *,
         ttl_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        period_ms: int = 7 * DAY_MS,
+        after_ms: int = 37 * DAY_MS,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.s3, self.bucket, self.ttl_s, self.clock = s3, bucket, ttl_s, clock
+        self.period_ms, self.after_ms, self.wall = period_ms, after_ms, wall
         wrap = hmac.new(secret.encode(), b"platestream subject-key wrapping v1", hashlib.sha256)
         self._wrap = AESGCM(wrap.digest())
         self._trees: dict[str, tuple[str | None, KeyTree]] = {}  # tree8 -> (etag, tree)
@@ -69,29 +82,39 @@ class SubjectKeys:
         self._lock = threading.RLock()
         self._bucket_ready = False
         self.created = self.fetched = self.derived = 0  # trees made, objects read, keys derived
+        self.expired = 0  # trees deleted at the end of their life
 
     # -- the two questions a serde asks --------------------------------------------------------
 
-    def sealing_key(self, sid: str) -> tuple[str, AESGCM]:
-        """The key id and key to seal a record of subject ``sid`` with."""
+    def sealing_key(self, sid: str, keep_ms: int = 0) -> tuple[str, AESGCM]:
+        """The key id and key to seal a record of subject ``sid`` with, for a topic that keeps
+        it ``keep_ms`` (0: no limit, a tree that never expires)."""
         prefix = sid[:SID_DIGITS]
-        hit = self._cached(self._sealing, prefix)
-        if hit is not None:
+        slot = f"{keep_ms}:{prefix}"
+        hit = self._cached(self._sealing, slot)
+        if hit is not None and self._sealable(hit[3]):
             return hit[1], hit[2]
         with self._lock:
             self._refresh()
+            now = self._now_ms()
             newest_first = sorted(self._trees.items(), key=lambda kv: -kv[1][1].created_ms)
-            found = ((n, t.leaf(prefix)) for n, (_, t) in newest_first)
-            name, leaf = next(((n, k) for n, k in found if k is not None), ("", None))
-            if leaf is None:  # no tree yet, or the plate is punctured in every one: a new tree
-                name, tree = self._create_tree()
+            found = (
+                (n, t.leaf(prefix), t)
+                for n, (_, t) in newest_first
+                if t.keep_ms == keep_ms and t.seal_until_ms and t.seals_at(now)
+            )
+            name, leaf, tree = next(
+                ((n, k, t) for n, k, t in found if k is not None), ("", None, None)
+            )
+            if leaf is None or tree is None:  # no tree of this period, or the plate is punctured
+                name, tree = self._create_tree(keep_ms)
                 leaf = tree.leaf(prefix)
                 assert leaf is not None
             self.derived += 1
             listed_at = self._listed_at  # a derived key lives no longer than the listing behind it
         kid, aead = f"{prefix}.{name}", AESGCM(leaf)
         self._remember(self._opening, kid, (listed_at, aead))
-        self._remember(self._sealing, prefix, (listed_at, kid, aead))
+        self._remember(self._sealing, slot, (listed_at, kid, aead, tree.seal_until_ms))
         return kid, aead
 
     def opening_key(self, kid: str) -> AESGCM | None:
@@ -110,7 +133,8 @@ class SubjectKeys:
                     self._forced_at = self.clock()  # a tree another stage made since the listing
                     self._refresh(force=True)
                 entry = self._trees.get(name)
-                leaf = entry[1].leaf(prefix) if entry is not None else None
+                alive = entry is not None and not entry[1].expired_at(self._now_ms())
+                leaf = entry[1].leaf(prefix) if entry is not None and alive else None
                 self.derived += leaf is not None
                 cached_at = self._listed_at
             aead = AESGCM(leaf) if leaf is not None else None
@@ -143,7 +167,10 @@ class SubjectKeys:
                 removed += 1
         with self._lock:
             self._refresh(force=True)
+            now = self._now_ms()
             for name, (_, tree) in list(self._trees.items()):
+                if tree.expired_at(now):
+                    continue  # opens nothing any more; expire() deletes it
                 punctured = sum(
                     tree.puncture(sid)
                     for sid, before in wanted.items()
@@ -155,6 +182,28 @@ class SubjectKeys:
             self._sealing.clear()
             self._opening.clear()
         return removed
+
+    def expire(self) -> int:
+        """Delete the trees past their ``expires_ms``: every record sealed under them has left
+        every topic, and from now on no copy of one opens anywhere. Returns how many."""
+        with self._lock:
+            self._refresh(force=True)
+            now = self._now_ms()
+            gone = [name for name, (_, tree) in self._trees.items() if tree.expired_at(now)]
+            for name in gone:
+                self._call("delete", partial(self.s3.remove_object, self.bucket, TREES + name))
+                del self._trees[name]
+            if gone:
+                self._sealing.clear()
+                self._opening.clear()
+            self.expired += len(gone)
+        return len(gone)
+
+    def trees(self) -> list[KeyTree]:
+        """The trees in the bucket now (their lifetimes: the retention report)."""
+        with self._lock:
+            self._refresh(force=True)
+            return [tree for _, tree in self._trees.values()]
 
     # -- the bucket ------------------------------------------------------------------------------
 
@@ -214,8 +263,13 @@ class SubjectKeys:
         )
         return getattr(result, "etag", None)
 
-    def _create_tree(self) -> tuple[str, KeyTree]:
-        name, tree = os.urandom(4).hex(), KeyTree.new(int(time.time() * 1000))
+    def _create_tree(self, keep_ms: int) -> tuple[str, KeyTree]:
+        """A tree for this period's records of class ``keep_ms``."""
+        now = self._now_ms()
+        seal_until = (now // self.period_ms + 1) * self.period_ms
+        expires = seal_until + keep_ms + self.after_ms if keep_ms else 0
+        tree = KeyTree.new(now, keep_ms=keep_ms, seal_until_ms=seal_until, expires_ms=expires)
+        name = os.urandom(4).hex()
         self._trees[name] = (self._put_tree(name, tree), tree)
         self.created += 1
         return name, tree
@@ -283,6 +337,12 @@ class SubjectKeys:
 
             self._call("make bucket", lambda: ensure_bucket(self.s3, self.bucket))
             self._bucket_ready = True
+
+    def _now_ms(self) -> int:
+        return int(self.wall() * 1000)
+
+    def _sealable(self, seal_until_ms: int) -> bool:
+        return self._now_ms() < seal_until_ms
 
     # -- the cache -------------------------------------------------------------------------------
 

@@ -44,7 +44,7 @@ from services.sink.settings import SinkSettings
 
 logger = logging.getLogger(__name__)
 
-MEND_EVERY_S = 600.0  # how often every erased plate is punctured again in the key trees
+MEND_EVERY_S = 600.0  # how often erased plates are punctured again and dead key trees deleted
 
 COLUMNS = (
     "erasure_id",
@@ -121,6 +121,7 @@ class ErasureLoop:
             if time.monotonic() - mended_at > MEND_EVERY_S:
                 mended_at = time.monotonic()
                 self.mend_key_trees()
+                self.expire_key_trees()
 
     def mend_key_trees(self) -> int:
         """Puncture again every erased plate in the key trees (idempotent): mends a tree that two
@@ -135,6 +136,19 @@ class ErasureLoop:
         if mended:
             logger.warning("mended the subject-key trees: %d erased keys were derivable", mended)
         return mended
+
+    def expire_key_trees(self) -> int:
+        """Delete the key trees whose records have left every topic (crypto-expiry)."""
+        if self.serde.shredder is None:
+            return 0
+        try:
+            expired = self.serde.shredder.keys.expire()
+        except Exception as exc:  # the key bucket down: the next round tries again
+            logger.warning("expiring the subject-key trees failed: %s", exc)
+            return 0
+        if expired:
+            logger.info("deleted %d subject-key trees at the end of their life", expired)
+        return expired
 
     def handle(self, msg: Message) -> None:
         try:

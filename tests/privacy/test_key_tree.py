@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from platestream.privacy.key_tree import DEPTH, KeyTree
+from platestream.privacy.key_tree import DEPTH, V2, KeyTree
 
 
 def _sids(n: int, seed: int = 1) -> list[str]:
@@ -79,3 +79,17 @@ def test_the_key_benchmark_reports_the_cost_of_a_new_plate_and_the_trees_growth(
     assert one["nodes"] == 15 * DEPTH  # the root's 16 children less one, at every level
     assert three["nodes"] > 2 * one["nodes"] and three["bytes"] > one["bytes"]
     assert "new plate" in summary_text(result)
+
+
+def test_a_tree_keeps_its_lifetime_and_the_first_builds_form_still_reads() -> None:
+    tree = KeyTree.new(1_780_000_000_000, keep_ms=5, seal_until_ms=6, expires_ms=7)
+    tree.puncture(_sids(1, seed=3)[0])
+    back = KeyTree.from_bytes(tree.to_bytes())
+    assert (back.keep_ms, back.seal_until_ms, back.expires_ms) == (5, 6, 7)
+    assert back.frontier == tree.frontier and back.expired_at(7) and not back.expired_at(6)
+    data = tree.to_bytes()
+    first_build = data[len(V2) : len(V2) + 8] + data[len(V2) + 32 :]  # created_ms, the nodes
+    old = KeyTree.from_bytes(first_build)
+    assert old.created_ms == tree.created_ms and old.frontier == tree.frontier
+    assert (old.keep_ms, old.seal_until_ms, old.expires_ms) == (0, 0, 0)
+    assert old.seals_at(10**15) and not old.expired_at(10**15)

@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -39,6 +40,7 @@ class _Object:
         self.object_name = name
         self.is_dir = False
         self.etag = etag
+        self.last_modified = datetime.now(UTC)
 
 
 class _Body:
@@ -69,7 +71,7 @@ class MemoryBucket:
     def make_bucket(self, bucket: str) -> None:
         self.buckets.add(bucket)
 
-    def list_objects(self, bucket: str, prefix: str = "") -> list[_Object]:
+    def list_objects(self, bucket: str, prefix: str = "", recursive: bool = False) -> list[_Object]:
         self.lists += 1
         return [
             _Object(n, hashlib.md5(body).hexdigest())
