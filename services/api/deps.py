@@ -1,8 +1,14 @@
-"""FastAPI dependencies: the shared state, the authenticated caller and permission checks."""
+"""FastAPI dependencies: the shared state, the authenticated caller and permission checks.
+
+The dependencies are ``async``: each is a few in-memory lookups (a JWT check, a dict of users, a
+token bucket), which the event loop runs at once, where a plain ``def`` costs a hop to the thread
+pool and back per dependency per request. Anything that waits on a store stays in a plain ``def``
+endpoint, which FastAPI runs in the thread pool, so the loop never blocks on a query.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, WebSocket, status
@@ -18,7 +24,7 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=F
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.ps
     return state
 
@@ -54,7 +60,7 @@ def rate_limit(state: AppState, principal: Principal) -> None:
         )
 
 
-def current_principal(
+async def current_principal(
     request: Request,
     state: StateDep,
     token: Annotated[str | None, Depends(oauth2_scheme)] = None,
@@ -71,10 +77,10 @@ def current_principal(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def require(perm: Perm) -> Callable[..., Principal]:
+def require(perm: Perm) -> Callable[..., Awaitable[Principal]]:
     """Dependency: the caller, if their role grants ``perm``; else 403."""
 
-    def check(principal: CurrentPrincipal) -> Principal:
+    async def check(principal: CurrentPrincipal) -> Principal:
         if not principal.can(perm):
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, detail=f"role {principal.role!r} may not {perm.value}"

@@ -64,7 +64,7 @@ def check_purpose(
     return Purpose(purpose, case_id)
 
 
-def stated_purpose(
+async def stated_purpose(
     request: Request,
     state: StateDep,
     principal: CurrentPrincipal,

@@ -94,7 +94,7 @@ def _ms(value: datetime | None) -> int | None:
     return None if value is None else to_ms(value)
 
 
-def event_query(
+async def event_query(
     plate: Annotated[
         str | None, Query(max_length=32, description="Plate text or pattern (AB?12*).")
     ] = None,
