@@ -35,8 +35,12 @@ def tool(name: str) -> str:
     return found
 
 
-# Optional components are rendered on top of the dev overlay by a throw-away overlay.
-COMPONENT_TARGETS = {"components/ingest-mqtt": "overlays/dev"}
+# Optional components are rendered on top of the dev overlay by a throw-away overlay: target ->
+# (overlay, the components before it). The sealed component goes last, over every stage.
+COMPONENT_TARGETS = {
+    "components/ingest-mqtt": ("overlays/dev", ()),
+    "components/sealed": ("overlays/dev", ("components/ingest-mqtt",)),
+}
 
 
 @cache
@@ -51,8 +55,11 @@ def render(target: str) -> tuple[dict[str, Any], ...]:
                     {
                         "apiVersion": "kustomize.config.k8s.io/v1beta1",
                         "kind": "Kustomization",
-                        "resources": [os.path.relpath(K8S / COMPONENT_TARGETS[target], tmp)],
-                        "components": [os.path.relpath(K8S / target, tmp)],
+                        "resources": [os.path.relpath(K8S / COMPONENT_TARGETS[target][0], tmp)],
+                        "components": [
+                            os.path.relpath(K8S / c, tmp)
+                            for c in (*COMPONENT_TARGETS[target][1], target)
+                        ],
                     }
                 )
             )

@@ -18,6 +18,7 @@ import kubernetes_validate
 import pytest
 from crd_schemas import CRD_SCHEMAS
 from deploy_helpers import (
+    COMPONENT_TARGETS,
     K8S,
     OVERLAYS,
     ROOT,
@@ -31,7 +32,7 @@ from deploy_helpers import (
 from platestream import topics as catalogue
 
 K8S_VERSION = "1.33.0"
-TARGETS = ("base", *(f"overlays/{o}" for o in OVERLAYS), "components/ingest-mqtt")
+TARGETS = ("base", *(f"overlays/{o}" for o in OVERLAYS), *COMPONENT_TARGETS)
 STAGES = {  # Deployment suffix -> (stage command, settings field holding its consumer group)
     "detect": ("detect", "detect_group_id"),
     "enrich": ("enrich", "enrich_group_id"),
@@ -129,7 +130,7 @@ def test_stage_deployments_are_production_ready(target: str) -> None:
     ]
     stages = ["ingest", "ingest-cameras", "detect", "enrich", "sink-clickhouse", "sink-s3"]
     stages += ["notify", "health", "api", "anomalies"]
-    if target == "components/ingest-mqtt":
+    if target.startswith("components/"):  # both render with the MQTT bridge
         stages.append("ingest-mqtt")
     assert {d["metadata"]["name"] for d in deployments} == {f"platestream-{s}" for s in stages}
     accounts = by_name(target, "ServiceAccount")

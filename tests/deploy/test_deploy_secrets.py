@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from deploy_helpers import OVERLAYS, ROOT, by_name, compose, objects
+from deploy_helpers import COMPONENT_TARGETS, OVERLAYS, ROOT, by_name, compose, objects
 
-TARGETS = ("base", *(f"overlays/{o}" for o in OVERLAYS), "components/ingest-mqtt")
+TARGETS = ("base", *(f"overlays/{o}" for o in OVERLAYS), *COMPONENT_TARGETS)
 CH = "PLATESTREAM_CLICKHOUSE_PASSWORD"
 JWT = "PLATESTREAM_JWT_SECRET"
 UPLOAD = "PLATESTREAM_UPLOAD_TOKEN_SECRET"
@@ -28,6 +28,8 @@ NEEDS = {
     "platestream-sink-s3": {SUBJECT, CH},
 }
 DEFAULT = {CH}
+# the install's Jobs: they write no records, so the sealed component leaves them as they are
+INIT_JOBS = {"platestream-topics-create", "platestream-db-migrate", "platestream-bucket"}
 # Secrets a stage may mount besides platestream-secrets (whole, by envFrom or volume).
 OTHER = {
     "platestream-ingest": {"platestream-ingest-devices"},
@@ -91,7 +93,10 @@ def test_every_stage_mounts_only_the_secrets_it_needs(target: str) -> None:
         whole, keys = secrets_of(pod)
         assert "platestream-secrets" not in whole, f"{name} takes every key of platestream-secrets"
         shared = {k for s, k in keys if s == "platestream-secrets"}
-        assert shared == NEEDS.get(name, DEFAULT), f"{name} reads {sorted(shared)}"
+        needs = NEEDS.get(name, DEFAULT)
+        if target == "components/sealed" and name not in INIT_JOBS:
+            needs = needs | {SUBJECT}  # every stage seals: tests below
+        assert shared == needs, f"{name} reads {sorted(shared)}"
         production = not (
             target == "base" or target.endswith("dev") or target.startswith("components")
         )
@@ -179,7 +184,10 @@ def test_the_api_and_the_sink_share_one_privacy_subject_key(target: str) -> None
                 if env["name"] == SUBJECT:
                     ref = env["valueFrom"]["secretKeyRef"]
                     refs[name] = (ref["name"], ref["key"])
-    assert set(refs) == {"platestream-api", "platestream-sink-clickhouse", "platestream-sink-s3"}
+    readers = {"platestream-api", "platestream-sink-clickhouse", "platestream-sink-s3"}
+    if target == "components/sealed":  # every stage seals and opens with it
+        readers = {n for n, _ in platestream_pods(target) if n not in INIT_JOBS}
+    assert set(refs) == readers
     assert set(refs.values()) == {("platestream-secrets", SUBJECT)}
 
 
@@ -206,3 +214,31 @@ def test_sink_clickhouse_can_delete_images() -> None:
         "PLATESTREAM_S3_SECRET_KEY",
     ):
         assert sink[key], key
+
+
+def test_the_sealed_component_turns_sealing_on_in_every_stage_with_its_key_and_the_bucket() -> None:
+    """components/sealed (docs/privacy.md, crypto-shredding): every stage that writes or reads
+    records seals, with the subject key and S3 credentials for the key bucket; the install's
+    Jobs are left alone; without the component no stage seals."""
+    pods = dict(platestream_pods("components/sealed"))
+    stages = {n for n in pods if n not in INIT_JOBS}
+    assert "platestream-ingest-mqtt" in stages and "platestream-overstays" in stages
+    for name, pod in pods.items():
+        (container,) = pod["containers"]
+        names = [e["name"] for e in container.get("env", [])]
+        assert len(names) == len(set(names)), f"{name} sets a variable twice"
+        env = {e["name"]: e for e in container.get("env", [])}
+        if name in INIT_JOBS:
+            assert "PLATESTREAM_PRIVACY_SEAL_TOPICS" not in env, name
+            continue
+        assert env["PLATESTREAM_PRIVACY_SEAL_TOPICS"]["value"] == "true", name
+        key = env[SUBJECT]["valueFrom"]["secretKeyRef"]
+        assert key == {"name": "platestream-secrets", "key": SUBJECT}, name
+        for var in ("PLATESTREAM_S3_ACCESS_KEY", "PLATESTREAM_S3_SECRET_KEY"):
+            assert env[var]["valueFrom"]["secretKeyRef"]["name"] == "platestream-minio-user"
+    (tenant,) = objects("components/sealed", "Tenant")
+    assert {"name": "platestream-subject-keys"} in tenant["spec"]["buckets"]
+    for target in ("overlays/dev", "overlays/prod"):
+        for name, pod in platestream_pods(target):
+            env = {e["name"] for c in pod["containers"] for e in c.get("env", [])}
+            assert "PLATESTREAM_PRIVACY_SEAL_TOPICS" not in env, (target, name)

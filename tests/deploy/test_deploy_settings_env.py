@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from deploy_helpers import (
+    COMPONENT_TARGETS,
     ENV_NAME,
     ROOT,
     by_name,
@@ -22,7 +23,7 @@ from deploy_helpers import (
     settings_env_names,
 )
 
-TARGETS = ("base", "overlays/dev", "overlays/prod", "overlays/gpu", "components/ingest-mqtt")
+TARGETS = ("base", "overlays/dev", "overlays/prod", "overlays/gpu", *COMPONENT_TARGETS)
 FILES = [
     ROOT / "Dockerfile",
     ROOT / "docker-compose.yml",
