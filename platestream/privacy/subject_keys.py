@@ -14,7 +14,9 @@ next period's tree takes over; from ``seal_until_ms + keep_ms + after_ms`` (``af
 dead letter's own retention and the broker's segment rounding) nothing sealed under it is left in
 any topic, so it stops opening and :meth:`SubjectKeys.expire` deletes it. Every copy of the log,
 mirrors and backups included, then stops opening too, and an erasure punctures only the trees
-still alive, so the trees a stage loads stop growing with erasures of years past.
+still alive, so the trees a stage loads stop growing with erasures of years past. The next
+period's trees are made in the last hour of a period by the first stage to list the bucket, so
+the stages do not each make their own at the turn.
 
 Builds before the trees kept one object per key, ``<sid24>/<rand8>``: records sealed by them still
 open, and an erasure deletes those objects too; no new ones are made.
@@ -46,6 +48,7 @@ SID_DIGITS = 24  # hex digits of the subject id in a key id: 96 bits, no collisi
 KID_LEN = SID_DIGITS + 1 + 8  # "<sid24>.<tree8>" (trees), or "<sid24>/<8 hex>" (one object each)
 NONCE = 12
 DAY_MS = 24 * 3600 * 1000
+LEAD_MS = 3600 * 1000  # the next period's trees are made up to an hour before it begins
 CACHE_SIZE = 200_000  # keys held per process, least recently used first out
 TREES = "trees/"
 MISSING = ("NoSuchKey", "NoSuchObject", "NoSuchBucket")
@@ -83,6 +86,7 @@ class SubjectKeys:
         self._bucket_ready = False
         self.created = self.fetched = self.derived = 0  # trees made, objects read, keys derived
         self.expired = 0  # trees deleted at the end of their life
+        self._classes: set[int] = set()  # the classes this process seals: their next trees
 
     # -- the two questions a serde asks --------------------------------------------------------
 
@@ -95,19 +99,14 @@ class SubjectKeys:
         if hit is not None and self._sealable(hit[3]):
             return hit[1], hit[2]
         with self._lock:
+            self._classes.add(keep_ms)
             self._refresh()
-            now = self._now_ms()
-            newest_first = sorted(self._trees.items(), key=lambda kv: -kv[1][1].created_ms)
-            found = (
-                (n, t.leaf(prefix), t)
-                for n, (_, t) in newest_first
-                if t.keep_ms == keep_ms and t.seal_until_ms and t.seals_at(now)
-            )
-            name, leaf, tree = next(
-                ((n, k, t) for n, k, t in found if k is not None), ("", None, None)
-            )
-            if leaf is None or tree is None:  # no tree of this period, or the plate is punctured
-                name, tree = self._create_tree(keep_ms)
+            name, leaf, tree = self._sealing_tree(prefix, keep_ms)
+            if leaf is None:  # none of this period (or the plate is punctured): look again, then
+                self._refresh(force=True)  # make one unless another stage just did
+                name, leaf, tree = self._sealing_tree(prefix, keep_ms)
+            if leaf is None or tree is None:
+                name, tree = self._create_tree(keep_ms, self._now_ms())
                 leaf = tree.leaf(prefix)
                 assert leaf is not None
             self.derived += 1
@@ -116,6 +115,19 @@ class SubjectKeys:
         self._remember(self._opening, kid, (listed_at, aead))
         self._remember(self._sealing, slot, (listed_at, kid, aead, tree.seal_until_ms))
         return kid, aead
+
+    def _sealing_tree(self, prefix: str, keep_ms: int) -> tuple[str, bytes | None, KeyTree | None]:
+        """The newest tree of class ``keep_ms`` whose period is now and which derives ``prefix``."""
+        now = self._now_ms()
+        for name, (_, tree) in sorted(self._trees.items(), key=lambda kv: -kv[1][1].created_ms):
+            if tree.keep_ms != keep_ms or not tree.seal_until_ms or not tree.seals_at(now):
+                continue
+            if tree.seal_until_ms - self.period_ms > now:
+                continue  # made ahead for the next period
+            leaf = tree.leaf(prefix)
+            if leaf is not None:
+                return name, leaf, tree
+        return "", None, None
 
     def opening_key(self, kid: str) -> AESGCM | None:
         """The key of ``kid``; None when it is gone (erased) or was never made."""
@@ -227,9 +239,24 @@ class SubjectKeys:
             trees[n][1] is not self._trees[n][1] for n in trees
         )
         self._trees, self._listed_at = trees, self.clock()
+        self._make_next_trees()
         if changed:
             self._sealing.clear()
             self._opening = OrderedDict((k, v) for k, v in self._opening.items() if "/" in k)
+
+    def _make_next_trees(self) -> None:
+        """In the last tenth of a period (at most its last hour), make the next period's tree of
+        each class this process seals, unless the listing just read has one: the stages then
+        find it at their next listing, and do not each make their own at the turn of the period."""
+        now = self._now_ms()
+        end = (now // self.period_ms + 1) * self.period_ms
+        if now < end - min(self.period_ms // 10, LEAD_MS):
+            return
+        for keep_ms in sorted(self._classes):
+            if not any(
+                t.keep_ms == keep_ms and t.seal_until_ms > end for _, t in self._trees.values()
+            ):
+                self._create_tree(keep_ms, end)
 
     def _list_trees(self) -> list[tuple[str, str | None]]:
         from minio.error import S3Error
@@ -263,10 +290,10 @@ class SubjectKeys:
         )
         return getattr(result, "etag", None)
 
-    def _create_tree(self, keep_ms: int) -> tuple[str, KeyTree]:
-        """A tree for this period's records of class ``keep_ms``."""
+    def _create_tree(self, keep_ms: int, at_ms: int) -> tuple[str, KeyTree]:
+        """A tree for the records of class ``keep_ms`` of the period holding ``at_ms``."""
         now = self._now_ms()
-        seal_until = (now // self.period_ms + 1) * self.period_ms
+        seal_until = (at_ms // self.period_ms + 1) * self.period_ms
         expires = seal_until + keep_ms + self.after_ms if keep_ms else 0
         tree = KeyTree.new(now, keep_ms=keep_ms, seal_until_ms=seal_until, expires_ms=expires)
         name = os.urandom(4).hex()

@@ -2,7 +2,8 @@
 wall clock over an in-memory key bucket: a tree seals one retention class for one period, then
 the next period's tree takes over; once every topic has dropped what a tree sealed it opens
 nothing and is deleted, the retention report flags one that outlives its end, an erasure leaves
-dead trees alone, and the first build's trees (no lifetime) still open but seal nothing new."""
+dead trees alone, the first build's trees (no lifetime) still open but seal nothing new, and the
+next period's tree is made ahead once for every stage."""
 
 from __future__ import annotations
 
@@ -155,3 +156,40 @@ def _aead(key: bytes):  # type: ignore[no-untyped-def]
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     return AESGCM(key)
+
+
+def test_the_next_periods_tree_is_made_ahead_once_and_every_stage_turns_to_it() -> None:
+    bucket, wall = MemoryBucket(), Wall()
+    clocks = [Clock(), Clock()]
+    stages = []
+    for clock in clocks:
+        keys = SubjectKeys(
+            bucket,  # type: ignore[arg-type]
+            "keys",
+            KEY,
+            ttl_s=60.0,
+            clock=clock,
+            period_ms=PERIOD,
+            after_ms=AFTER,
+            wall=wall,
+        )
+        stages.append(AvroSerde(shredder=Shredder(keys, KEY)))
+    for i, stage in enumerate(stages):
+        stage.encode("plate_read", _records("AB12345", i)["plate_read"])
+    assert len(bucket.objects) == 1  # the second stage's first listing found the first's tree
+    end = (START // PERIOD + 1) * PERIOD
+    wall.ms = end - 30 * 60 * 1000  # half an hour before the period ends
+    for clock in clocks:
+        clock.now += 61  # each stage lists again within its cache time
+    for i, stage in enumerate(stages):
+        stage.encode("plate_read", _records("AB12345", i)["plate_read"])
+    assert len(bucket.objects) == 2  # the next period's tree, made once
+    upcoming = max(_trees(bucket, wall), key=lambda t: t.seal_until_ms)
+    assert upcoming.seal_until_ms == end + PERIOD
+    before = _kid(stages[1].shredder.seal("plate_read", _records("AB12345", 5)["plate_read"]))  # type: ignore[union-attr]
+    wall.ms = end + 1  # the turn: both seal with the tree made ahead, no new one
+    kids = {
+        _kid(s.shredder.seal("plate_read", _records("AB12345", 6)["plate_read"]))  # type: ignore[union-attr]
+        for s in stages
+    }
+    assert len(kids) == 1 and kids != {before} and len(bucket.objects) == 2
