@@ -193,3 +193,38 @@ def test_the_next_periods_tree_is_made_ahead_once_and_every_stage_turns_to_it() 
         for s in stages
     }
     assert len(kids) == 1 and kids != {before} and len(bucket.objects) == 2
+
+
+def test_the_sinks_erasure_loop_mends_a_lost_puncture_and_deletes_dead_trees() -> None:
+    """What services/sink/erasure.py runs every 10 minutes, on the same trees."""
+    import threading
+
+    from platestream.privacy.erasure import ErasureLedger
+    from services.sink.erasure import ErasureLoop
+    from services.sink.settings import SinkSettings
+
+    bucket, wall = MemoryBucket(), Wall()
+    read = _serde(bucket, wall).encode("plate_read", _records("ERA5E01", 1)["plate_read"])
+    kept = _serde(bucket, wall).encode("plate_read", _records("KEEP001", 1)["plate_read"])
+    ledger = ErasureLedger(KEY)
+    ledger.subjects[subject_id("ERA5E01", KEY)] = wall.ms + 1  # erased, the puncture lost
+    loop = ErasureLoop(
+        settings=SinkSettings(),
+        consumer=None,  # type: ignore[arg-type]  (neither method reads the topic)
+        clickhouse=None,
+        s3=None,
+        serde=_serde(bucket, wall),
+        dead_letters=None,  # type: ignore[arg-type]
+        producer=None,
+        ledger=ledger,
+        stop=threading.Event(),
+    )
+    assert loop.mend_key_trees() == 1 and loop.mend_key_trees() == 0
+    with pytest.raises(Shredded):
+        _serde(bucket, wall).decode(read)
+    assert _serde(bucket, wall).decode(kept)["plate"] == "KEEP001"
+    assert loop.expire_key_trees() == 0 and len(bucket.objects) == 1
+    wall.ms = _trees(bucket, wall)[0].expires_ms
+    assert loop.expire_key_trees() == 1 and not bucket.objects
+    with pytest.raises(Shredded):
+        _serde(bucket, wall).decode(kept)
