@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from platestream.errors import PlatestreamError, SerdeError
 from platestream.privacy.key_tree import KeyTree
+from platestream.topics import DAY_MS
 
 if TYPE_CHECKING:
     from minio import Minio
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
 SID_DIGITS = 24  # hex digits of the subject id in a key id: 96 bits, no collisions in practice
 KID_LEN = SID_DIGITS + 1 + 8  # "<sid24>.<tree8>" (trees), or "<sid24>/<8 hex>" (one object each)
 NONCE = 12
-DAY_MS = 24 * 3600 * 1000
 LEAD_MS = 3600 * 1000  # the next period's trees are made up to an hour before it begins
 CACHE_SIZE = 200_000  # keys held per process, least recently used first out
 TREES = "trees/"
@@ -96,7 +96,7 @@ class SubjectKeys:
         prefix = sid[:SID_DIGITS]
         slot = f"{keep_ms}:{prefix}"
         hit = self._cached(self._sealing, slot)
-        if hit is not None and self._sealable(hit[3]):
+        if hit is not None and hit[3].seals_at(self._now_ms()):
             return hit[1], hit[2]
         with self._lock:
             self._classes.add(keep_ms)
@@ -113,7 +113,7 @@ class SubjectKeys:
             listed_at = self._listed_at  # a derived key lives no longer than the listing behind it
         kid, aead = f"{prefix}.{name}", AESGCM(leaf)
         self._remember(self._opening, kid, (listed_at, aead))
-        self._remember(self._sealing, slot, (listed_at, kid, aead, tree.seal_until_ms))
+        self._remember(self._sealing, slot, (listed_at, kid, aead, tree))
         return kid, aead
 
     def _sealing_tree(self, prefix: str, keep_ms: int) -> tuple[str, bytes | None, KeyTree | None]:
@@ -367,9 +367,6 @@ class SubjectKeys:
 
     def _now_ms(self) -> int:
         return int(self.wall() * 1000)
-
-    def _sealable(self, seal_until_ms: int) -> bool:
-        return self._now_ms() < seal_until_ms
 
     # -- the cache -------------------------------------------------------------------------------
 

@@ -126,29 +126,30 @@ class ErasureLoop:
     def mend_key_trees(self) -> int:
         """Puncture again every erased plate in the key trees (idempotent): mends a tree that two
         erasers wrote at once, the later from a copy read before the earlier's puncture."""
-        if self.serde.shredder is None or not self.ledger.subjects:
+        if not self.ledger.subjects:
             return 0
-        try:
-            mended = self.serde.shredder.keys.shred_all(dict(self.ledger.subjects), objects=False)
-        except Exception as exc:  # the key bucket down: the next round tries again
-            logger.warning("mending the subject-key trees failed: %s", exc)
-            return 0
+        subjects = dict(self.ledger.subjects)
+        mended = self._on_key_trees("mending", lambda k: k.shred_all(subjects, objects=False))
         if mended:
             logger.warning("mended the subject-key trees: %d erased keys were derivable", mended)
         return mended
 
     def expire_key_trees(self) -> int:
         """Delete the key trees whose records have left every topic (crypto-expiry)."""
-        if self.serde.shredder is None:
-            return 0
-        try:
-            expired = self.serde.shredder.keys.expire()
-        except Exception as exc:  # the key bucket down: the next round tries again
-            logger.warning("expiring the subject-key trees failed: %s", exc)
-            return 0
+        expired = self._on_key_trees("expiring", lambda keys: keys.expire())
         if expired:
             logger.info("deleted %d subject-key trees at the end of their life", expired)
         return expired
+
+    def _on_key_trees(self, what: str, call: Callable[[Any], int]) -> int:
+        """``call`` on the subject keys when sealing is on; 0 when it is off or the bucket fails."""
+        if self.serde.shredder is None:
+            return 0
+        try:
+            return call(self.serde.shredder.keys)
+        except Exception as exc:  # the key bucket down: the next round tries again
+            logger.warning("%s the subject-key trees failed: %s", what, exc)
+            return 0
 
     def handle(self, msg: Message) -> None:
         try:

@@ -35,13 +35,13 @@ class Wall:
         return self.ms / 1000
 
 
-def _serde(bucket: MemoryBucket, wall: Wall) -> AvroSerde:
+def _serde(bucket: MemoryBucket, wall: Wall, clock: Clock | None = None) -> AvroSerde:
     keys = SubjectKeys(
         bucket,  # type: ignore[arg-type]
         "keys",
         KEY,
         ttl_s=60.0,
-        clock=Clock(),
+        clock=clock or Clock(),
         period_ms=PERIOD,
         after_ms=AFTER,
         wall=wall,
@@ -161,19 +161,7 @@ def _aead(key: bytes):  # type: ignore[no-untyped-def]
 def test_the_next_periods_tree_is_made_ahead_once_and_every_stage_turns_to_it() -> None:
     bucket, wall = MemoryBucket(), Wall()
     clocks = [Clock(), Clock()]
-    stages = []
-    for clock in clocks:
-        keys = SubjectKeys(
-            bucket,  # type: ignore[arg-type]
-            "keys",
-            KEY,
-            ttl_s=60.0,
-            clock=clock,
-            period_ms=PERIOD,
-            after_ms=AFTER,
-            wall=wall,
-        )
-        stages.append(AvroSerde(shredder=Shredder(keys, KEY)))
+    stages = [_serde(bucket, wall, clock) for clock in clocks]
     for i, stage in enumerate(stages):
         stage.encode("plate_read", _records("AB12345", i)["plate_read"])
     assert len(bucket.objects) == 1  # the second stage's first listing found the first's tree
