@@ -152,7 +152,8 @@ class AvroSerde:
             for name in self._by_name
         }
         self._fast = {
-            name: fast_codec(load_schema_file(SCHEMA_DIR / f"{name}.avsc")) for name in self._by_name
+            name: fast_codec(load_schema_file(SCHEMA_DIR / f"{name}.avsc"))
+            for name in self._by_name
         }
         self._stem_by_fullname = {
             str(parsed["name"]): name for name, parsed in self._by_name.items()
@@ -210,7 +211,7 @@ class AvroSerde:
             record = self.shredder.seal(name, record)  # type: ignore[union-attr]
         try:
             return _HEADER.pack(MAGIC, sid) + self._fast[name].binary_encode(record)
-        except Exception:  # noqa: BLE001 - a value cavro refuses is fastavro's to decide
+        except Exception:  # a value cavro refuses is fastavro's to decide
             pass
         buf = io.BytesIO()
         buf.write(_HEADER.pack(MAGIC, sid))

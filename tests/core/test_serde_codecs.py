@@ -55,7 +55,7 @@ def test_the_fast_codec_encodes_the_records_the_stages_write():
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("ts", dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.timezone.utc)),  # a datetime timestamp
+        ("ts", dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)),  # a datetime timestamp
         ("ts", float(T0)),  # a float in a long field
         ("ts", True),  # a bool in a long field
     ],
