@@ -14,7 +14,7 @@ key). This is the GGM construction of a puncturable pseudorandom function.
 What it buys: a stage derives a new plate's key in about 24 hashes instead of a round trip to a
 key store per plate, and a key store of one small object per tree instead of one per plate. What
 it costs: each erasure adds up to 359 nodes (29 bytes each, about 10 KB) to the frontier, which
-every stage loads when the tree changes.
+every stage that seals or opens with the tree reads again when it changes.
 
 A tree also says how long it lives (platestream/privacy/subject_keys.py): until ``seal_until_ms``
 stages seal with it, and from ``expires_ms`` on it is deleted, which shreds every record still

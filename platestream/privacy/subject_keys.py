@@ -1,12 +1,14 @@
 """Where crypto-shredding's subject keys live: key trees in the subject-key bucket.
 
 A subject's key is a leaf of a puncturable key tree (platestream/privacy/key_tree.py). Each tree
-is one object of the bucket, ``trees/<tree8>``, its frontier wrapped (AES-GCM) under a key derived
-from ``privacy_subject_key``: the secret alone opens nothing, the bucket alone neither. A sealed
-field names its key as ``<sid24>.<tree8>``. A stage lists the trees every ``ttl_s`` seconds and
-loads the ones that changed; it seals with the newest tree in which the plate is not punctured,
-creating a tree when there is none (a plate seen again after its erasure, or the first plate).
-Erasing a plate punctures it in every tree and writes the trees back.
+is one object of the bucket (platestream/privacy/key_bucket.py: ``trees/<tree8>-<lifetime>``), its
+frontier wrapped (AES-GCM) under a key derived from ``privacy_subject_key``: the secret alone
+opens nothing, the bucket alone neither. A sealed field names its key as ``<sid24>.<tree8>``. A
+stage lists the trees every ``ttl_s`` seconds; it reads a tree (again, once it changed) only when
+it seals or opens with it, so a stage holds the trees of the records it meets, not every live
+one. It seals with the newest tree in which the plate is not punctured, creating a tree when
+there is none (a plate seen again after its erasure, or the first plate). Erasing a plate
+punctures it in every tree and writes the trees back.
 
 Trees live for a period (crypto-expiry): a tree seals for ``period_ms`` (a week by default) the
 records of one retention class (``keep_ms``: how long the topics keep what it seals), then the
@@ -26,19 +28,25 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import io
 import os
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from functools import partial
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from platestream.errors import PlatestreamError, SerdeError
+from platestream.errors import SerdeError
+from platestream.privacy.key_bucket import (
+    TREES,
+    KeyBucket,
+    KeyStoreUnavailable,
+    listed_tree,
+    tree_object,
+)
 from platestream.privacy.key_tree import KeyTree
 from platestream.topics import DAY_MS
 
@@ -50,12 +58,18 @@ KID_LEN = SID_DIGITS + 1 + 8  # "<sid24>.<tree8>" (trees), or "<sid24>/<8 hex>" 
 NONCE = 12
 LEAD_MS = 3600 * 1000  # the next period's trees are made up to an hour before it begins
 CACHE_SIZE = 200_000  # keys held per process, least recently used first out
-TREES = "trees/"
-MISSING = ("NoSuchKey", "NoSuchObject", "NoSuchBucket")
+__all__ = ["TREES", "KeyStoreUnavailable", "SubjectKeys"]
 
 
-class KeyStoreUnavailable(PlatestreamError):
-    """The subject-key bucket did not answer: the stage stops and retries, nothing is lost."""
+@dataclass
+class _Listed:
+    """A tree of the last listing: its object and etag, and ``tree``, which holds only the
+    lifetime (no frontier) until ``loaded``."""
+
+    obj_name: str
+    etag: str | None
+    tree: KeyTree
+    loaded: bool
 
 
 class SubjectKeys:
@@ -74,16 +88,16 @@ class SubjectKeys:
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.s3, self.bucket, self.ttl_s, self.clock = s3, bucket, ttl_s, clock
+        self._store = KeyBucket(s3, bucket)
         self.period_ms, self.after_ms, self.wall = period_ms, after_ms, wall
         wrap = hmac.new(secret.encode(), b"platestream subject-key wrapping v1", hashlib.sha256)
         self._wrap = AESGCM(wrap.digest())
-        self._trees: dict[str, tuple[str | None, KeyTree]] = {}  # tree8 -> (etag, tree)
+        self._trees: dict[str, _Listed] = {}  # tree8 -> its object, etag and (once read) tree
         self._listed_at = -float("inf")
         self._forced_at = -float("inf")
         self._sealing: OrderedDict[str, tuple[float, str, AESGCM]] = OrderedDict()  # sid24 ->
         self._opening: OrderedDict[str, tuple[float, AESGCM | None]] = OrderedDict()  # kid ->
         self._lock = threading.RLock()
-        self._bucket_ready = False
         self.created = self.fetched = self.derived = 0  # trees made, objects read, keys derived
         self.expired = 0  # trees deleted at the end of their life
         self._classes: set[int] = set()  # the classes this process seals: their next trees
@@ -119,12 +133,14 @@ class SubjectKeys:
     def _sealing_tree(self, prefix: str, keep_ms: int) -> tuple[str, bytes | None, KeyTree | None]:
         """The newest tree of class ``keep_ms`` whose period is now and which derives ``prefix``."""
         now = self._now_ms()
-        for name, (_, tree) in sorted(self._trees.items(), key=lambda kv: -kv[1][1].created_ms):
-            if tree.keep_ms != keep_ms or not tree.seal_until_ms or not tree.seals_at(now):
+        for name, entry in sorted(self._trees.items(), key=lambda kv: -kv[1].tree.created_ms):
+            life = entry.tree
+            if life.keep_ms != keep_ms or not life.seal_until_ms or not life.seals_at(now):
                 continue
-            if tree.seal_until_ms - self.period_ms > now:
+            if life.seal_until_ms - self.period_ms > now:
                 continue  # made ahead for the next period
-            leaf = tree.leaf(prefix)
+            tree = self._load(name)
+            leaf = tree.leaf(prefix) if tree is not None else None
             if leaf is not None:
                 return name, leaf, tree
         return "", None, None
@@ -145,8 +161,9 @@ class SubjectKeys:
                     self._forced_at = self.clock()  # a tree another stage made since the listing
                     self._refresh(force=True)
                 entry = self._trees.get(name)
-                alive = entry is not None and not entry[1].expired_at(self._now_ms())
-                leaf = entry[1].leaf(prefix) if entry is not None and alive else None
+                alive = entry is not None and not entry.tree.expired_at(self._now_ms())
+                tree = self._load(name) if alive else None
+                leaf = tree.leaf(prefix) if tree is not None else None
                 self.derived += leaf is not None
                 cached_at = self._listed_at
             aead = AESGCM(leaf) if leaf is not None else None
@@ -159,7 +176,8 @@ class SubjectKeys:
         """In how many trees (read now) subject ``sid``'s key can still be derived."""
         with self._lock:
             self._refresh(force=True)
-            return sum(t.leaf(sid) is not None for _, t in self._trees.values())
+            trees = [self._load(name) for name in list(self._trees)]
+            return sum(t is not None and t.leaf(sid) is not None for t in trees)
 
     def shred(self, sid: str, before_ms: int | None = None) -> int:
         """Make subject ``sid``'s keys in every tree created before ``before_ms`` (every tree when
@@ -174,22 +192,25 @@ class SubjectKeys:
         wanted = {sid[:SID_DIGITS].lower(): before for sid, before in subjects.items()}
         removed = 0
         for sid in wanted if objects else ():  # keys of builds before the trees: one object each
-            for name in self._names(sid):
-                self._call("delete", partial(self.s3.remove_object, self.bucket, name))
+            for name in self._store.names(sid):
+                self._store.delete(name)
                 removed += 1
         with self._lock:
             self._refresh(force=True)
             now = self._now_ms()
-            for name, (_, tree) in list(self._trees.items()):
-                if tree.expired_at(now):
+            for name, entry in list(self._trees.items()):
+                if entry.tree.expired_at(now):
                     continue  # opens nothing any more; expire() deletes it
+                tree = self._load(name)
+                if tree is None:
+                    continue  # deleted since the listing
                 punctured = sum(
                     tree.puncture(sid)
                     for sid, before in wanted.items()
                     if before is None or tree.created_ms < before
                 )
                 if punctured:
-                    self._trees[name] = (self._put_tree(name, tree), tree)
+                    entry.etag = self._put_tree(entry.obj_name, tree)
                     removed += punctured
             self._sealing.clear()
             self._opening.clear()
@@ -201,10 +222,9 @@ class SubjectKeys:
         with self._lock:
             self._refresh(force=True)
             now = self._now_ms()
-            gone = [name for name, (_, tree) in self._trees.items() if tree.expired_at(now)]
+            gone = [name for name, entry in self._trees.items() if entry.tree.expired_at(now)]
             for name in gone:
-                self._call("delete", partial(self.s3.remove_object, self.bucket, TREES + name))
-                del self._trees[name]
+                self._store.delete(self._trees.pop(name).obj_name)
             if gone:
                 self._sealing.clear()
                 self._opening.clear()
@@ -212,31 +232,32 @@ class SubjectKeys:
         return len(gone)
 
     def trees(self) -> list[KeyTree]:
-        """The trees in the bucket now (their lifetimes: the retention report)."""
+        """The trees in the bucket now, by their lifetimes (the retention report): a tree not read
+        yet has no frontier here."""
         with self._lock:
             self._refresh(force=True)
-            return [tree for _, tree in self._trees.values()]
+            return [entry.tree for entry in self._trees.values()]
 
     # -- the bucket ------------------------------------------------------------------------------
 
     def _refresh(self, force: bool = False) -> None:
-        """Re-list the trees (every ``ttl_s``, or now) and load those new or changed; a change
-        drops every derived key, so an erasure elsewhere takes effect here within ``ttl_s``."""
+        """Re-list the trees (every ``ttl_s``, or now); a tree new or changed is read when it is
+        next needed (one named without its lifetime at once). A change drops every derived key,
+        so an erasure elsewhere takes effect here within ``ttl_s``."""
         if not force and self.clock() - self._listed_at <= self.ttl_s:
             return
-        listed = self._call("list", self._list_trees)
-        trees: dict[str, tuple[str | None, KeyTree]] = {}
-        for obj_name, etag in listed:
-            name = obj_name[len(TREES) :]
+        trees: dict[str, _Listed] = {}
+        for obj_name, etag in self._store.list_trees():
+            name, life = listed_tree(obj_name)
             known = self._trees.get(name)
-            if known is not None and etag is not None and known[0] == etag:
+            if known is not None and etag is not None and known.etag == etag:
                 trees[name] = known
-                continue
-            tree = self._get_tree(obj_name)
-            if tree is not None:
-                trees[name] = (etag, tree)
+            elif life is not None:
+                trees[name] = _Listed(obj_name, etag, life, loaded=False)
+            elif (tree := self._get_tree(obj_name)) is not None:
+                trees[name] = _Listed(obj_name, etag, tree, loaded=True)
         changed = trees.keys() != self._trees.keys() or any(
-            trees[n][1] is not self._trees[n][1] for n in trees
+            trees[n] is not self._trees[n] for n in trees
         )
         self._trees, self._listed_at = trees, self.clock()
         self._make_next_trees()
@@ -254,23 +275,26 @@ class SubjectKeys:
             return
         for keep_ms in sorted(self._classes):
             if not any(
-                t.keep_ms == keep_ms and t.seal_until_ms > end for _, t in self._trees.values()
+                e.tree.keep_ms == keep_ms and e.tree.seal_until_ms > end
+                for e in self._trees.values()
             ):
                 self._create_tree(keep_ms, end)
 
-    def _list_trees(self) -> list[tuple[str, str | None]]:
-        from minio.error import S3Error
-
-        try:
-            found = self.s3.list_objects(self.bucket, prefix=TREES)
-            return [(str(o.object_name), o.etag) for o in found if not o.is_dir]
-        except S3Error as exc:
-            if exc.code == "NoSuchBucket":
-                return []
-            raise
+    def _load(self, name: str) -> KeyTree | None:
+        """Tree ``name`` with its frontier, read now if this process has not yet; None when it
+        is no longer in the bucket."""
+        entry = self._trees.get(name)
+        if entry is None or entry.loaded:
+            return entry.tree if entry is not None else None
+        tree = self._get_tree(entry.obj_name)
+        if tree is None:
+            del self._trees[name]
+            return None
+        entry.tree, entry.loaded = tree, True
+        return tree
 
     def _get_tree(self, obj_name: str) -> KeyTree | None:
-        body = self._call("get", partial(self._read, obj_name))
+        body = self._store.read(obj_name)
         if body is None:
             return None
         self.fetched += 1
@@ -280,15 +304,11 @@ class SubjectKeys:
         except (InvalidTag, ValueError) as exc:
             raise SerdeError(f"the key tree {obj_name} does not unwrap: {exc}") from exc
 
-    def _put_tree(self, name: str, tree: KeyTree) -> str | None:
-        obj_name = TREES + name
+    def _put_tree(self, obj_name: str, tree: KeyTree) -> str | None:
         nonce = os.urandom(NONCE)
-        body = nonce + self._wrap.encrypt(nonce, tree.to_bytes(), obj_name.encode())
-        self._ensure_bucket()
-        result = self._call(
-            "put", lambda: self.s3.put_object(self.bucket, obj_name, io.BytesIO(body), len(body))
+        return self._store.put(
+            obj_name, nonce + self._wrap.encrypt(nonce, tree.to_bytes(), obj_name.encode())
         )
-        return getattr(result, "etag", None)
 
     def _create_tree(self, keep_ms: int, at_ms: int) -> tuple[str, KeyTree]:
         """A tree for the records of class ``keep_ms`` of the period holding ``at_ms``."""
@@ -297,13 +317,14 @@ class SubjectKeys:
         expires = seal_until + keep_ms + self.after_ms if keep_ms else 0
         tree = KeyTree.new(now, keep_ms=keep_ms, seal_until_ms=seal_until, expires_ms=expires)
         name = os.urandom(4).hex()
-        self._trees[name] = (self._put_tree(name, tree), tree)
+        obj_name = tree_object(name, tree)
+        self._trees[name] = _Listed(obj_name, self._put_tree(obj_name, tree), tree, loaded=True)
         self.created += 1
         return name, tree
 
     def _legacy_key(self, kid: str) -> AESGCM | None:
         """A key of the builds before the trees: its own object, wrapped the same way."""
-        body = self._call("get", partial(self._read, kid))
+        body = self._store.read(kid)
         if body is None:
             return None
         self.fetched += 1
@@ -311,59 +332,6 @@ class SubjectKeys:
             return AESGCM(self._wrap.decrypt(body[:NONCE], body[NONCE:], kid.encode()))
         except (InvalidTag, ValueError) as exc:
             raise SerdeError(f"subject key {kid} does not unwrap: {exc}") from exc
-
-    def _read(self, obj_name: str) -> bytes | None:
-        from minio.error import S3Error
-
-        try:
-            resp = self.s3.get_object(self.bucket, obj_name)
-        except S3Error as exc:
-            if exc.code in MISSING:
-                return None
-            raise
-        try:
-            return resp.read()  # type: ignore[no-any-return]
-        finally:
-            resp.close()
-            resp.release_conn()
-
-    def _names(self, prefix: str) -> list[str]:
-        """The per-key objects of one subject from builds before the trees."""
-        from minio.error import S3Error
-
-        def names() -> list[str]:
-            try:
-                found = self.s3.list_objects(self.bucket, prefix=prefix + "/")
-                # SeaweedFS lists an emptied "folder" as a directory entry: not a key
-                return sorted(str(o.object_name) for o in found if not o.is_dir)
-            except S3Error as exc:
-                if exc.code == "NoSuchBucket":
-                    return []
-                raise
-
-        return self._call("list", names)  # type: ignore[no-any-return]
-
-    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
-        """An S3 call, tried three times over about a second, then KeyStoreUnavailable."""
-        from minio.error import S3Error
-
-        for attempt in range(3):
-            try:
-                return fn()
-            except S3Error:
-                raise
-            except Exception as exc:  # connection refused, timeouts, 5xx retries exhausted
-                if attempt == 2:
-                    raise KeyStoreUnavailable(f"subject-key bucket: {what}: {exc}") from exc
-                time.sleep(0.2 * (attempt + 1) ** 2)
-        raise AssertionError("unreachable")
-
-    def _ensure_bucket(self) -> None:
-        if not self._bucket_ready:
-            from platestream.s3 import ensure_bucket
-
-            self._call("make bucket", lambda: ensure_bucket(self.s3, self.bucket))
-            self._bucket_ready = True
 
     def _now_ms(self) -> int:
         return int(self.wall() * 1000)

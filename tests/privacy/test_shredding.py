@@ -202,7 +202,8 @@ def test_two_stages_creating_a_key_tree_at_once_both_stay_readable() -> None:
     a, b = AvroSerde(shredder=_shredder(bucket)), AvroSerde(shredder=_shredder(bucket))
     rec = _records(KEPT, 1)["plate_read"]
     # both list the bucket before either writes: each creates its own tree
-    a.shredder.keys._list_trees = b.shredder.keys._list_trees = lambda: []  # type: ignore[union-attr,method-assign]
+    for stage in (a, b):
+        stage.shredder.keys._store.list_trees = lambda: []  # type: ignore[union-attr,method-assign]
     wire_a, wire_b = a.encode("plate_read", rec), b.encode("plate_read", rec)
     assert len(bucket.objects) == 2
     reader = AvroSerde(shredder=_shredder(bucket))
@@ -248,7 +249,8 @@ def test_an_erasure_spares_trees_made_after_it_and_a_second_pass_mends_a_lost_pu
     old = writer.encode("plate_read", _records(ERASED, 1)["plate_read"])
     # two erasers read the tree, one punctures ERASED, the other KEPT from its older copy
     a, b = _shredder(bucket).keys, _shredder(bucket).keys
-    a._refresh(force=True), b._refresh(force=True)
+    a._refresh(force=True)
+    assert b.derivable(subject_id(KEPT, KEY)) == 1  # b reads the tree now, before a's puncture
     b._refresh = lambda force=False: None  # type: ignore[method-assign]
     assert a.shred(subject_id(ERASED, KEY)) == 1
     assert b.shred(subject_id(KEPT, KEY)) == 1  # writes its copy: ERASED derivable again
