@@ -11,7 +11,9 @@ Records of the current schemas are encoded and decoded by cavro (compiled per sc
 faster to encode and 3x to decode than fastavro on a passage, docs/benchmarks.md); fastavro
 parses the schemas, resolves records written with older ones, and decides every value cavro
 refuses (it is stricter: a float in an int field, a datetime in a timestamp), so what encodes
-and the bytes it encodes to are what fastavro alone gave (tests/core/test_serde_codecs.py).
+and the bytes it encodes to are what fastavro alone gave (tests/core/test_serde_codecs.py). Where
+cavro is not installed (pyproject.toml declares it for x86-64 CPython below 3.13, where it has
+wheels), fastavro does all of it, as before.
 """
 
 from __future__ import annotations
@@ -24,11 +26,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import cavro
 import fastavro
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 
 from platestream.errors import SerdeError, UnknownSchemaError
+
+try:
+    import cavro
+except ImportError:  # cavro 1.0.0 has wheels for x86-64 CPython 3.8-3.12 only: fastavro does all
+    cavro = None
 
 if TYPE_CHECKING:
     from platestream.privacy.shredding import Shredder
@@ -70,13 +76,18 @@ def strip_logical(node: Any) -> Any:
 
 # Records decode to dicts as fastavro gives them; a nullable field missing from a record encodes
 # as null (fastavro's rule).
-_FAST_OPTIONS = cavro.DEFAULT_OPTIONS.replace(
-    record_decodes_to_dict=True, missing_values_can_be_null=True
+_FAST_OPTIONS = (
+    cavro.DEFAULT_OPTIONS.replace(record_decodes_to_dict=True, missing_values_can_be_null=True)
+    if cavro is not None
+    else None
 )
 
 
-def fast_codec(raw: dict[str, Any]) -> cavro.Schema:
-    """cavro's codec of a schema as written, read as its underlying types (see read_schema)."""
+def fast_codec(raw: dict[str, Any]) -> Any:
+    """cavro's codec of a schema as written, read as its underlying types (see read_schema); None
+    without cavro."""
+    if cavro is None:
+        return None
     return cavro.Schema(strip_logical(raw), options=_FAST_OPTIONS, parse_json=False)
 
 
@@ -161,7 +172,7 @@ class AvroSerde:
         # schema id -> (writer schema, reader schema or None when identical, stem)
         self._decoders: dict[int, tuple[dict[str, Any], dict[str, Any] | None, str]] = {}
         # schema id -> cavro's codec, for the ids written with a current schema
-        self._fast_decoders: dict[int, cavro.Schema] = {}
+        self._fast_decoders: dict[int, Any] = {}
         self._id_for: dict[tuple[str, str], int] = {}
         for name, parsed in self._by_name.items():
             self._decoders[local_schema_id(parsed)] = (self._readers[name], None, name)
@@ -209,10 +220,12 @@ class AvroSerde:
         sid = self.schema_id(name, subject)
         if name in self._sealed:
             record = self.shredder.seal(name, record)  # type: ignore[union-attr]
-        try:
-            return _HEADER.pack(MAGIC, sid) + self._fast[name].binary_encode(record)
-        except Exception:  # a value cavro refuses is fastavro's to decide
-            pass
+        fast = self._fast[name]
+        if fast is not None:
+            try:
+                return _HEADER.pack(MAGIC, sid) + fast.binary_encode(record)
+            except Exception:  # a value cavro refuses is fastavro's to decide
+                pass
         buf = io.BytesIO()
         buf.write(_HEADER.pack(MAGIC, sid))
         try:

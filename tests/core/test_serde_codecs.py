@@ -96,3 +96,15 @@ def test_hostile_bodies_are_serde_errors_in_bounded_time():
         with pytest.raises(SerdeError):
             SERDE.decode(data)
         assert time.monotonic() - started < 0.5, label
+
+
+def test_without_cavro_fastavro_does_all_of_it(monkeypatch):
+    import platestream.serde as serde_module
+
+    monkeypatch.setattr(serde_module, "cavro", None)  # a platform cavro has no wheel for
+    plain = AvroSerde()
+    assert all(codec is None for codec in plain._fast.values())
+    read = ReadFactory("codecs", cameras=10).read(5, T0)
+    wire = plain.encode("plate_read", read)
+    assert wire == SERDE.encode("plate_read", read)
+    assert plain.decode(wire) == SERDE.decode(wire) == fastavro_record("plate_read", wire[5:])
