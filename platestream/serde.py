@@ -158,25 +158,19 @@ class AvroSerde:
 
             self._registry = Registry(schema_registry_url, settings or common())
         self._by_name = catalogue_schemas()
-        self._readers = {
-            name: read_schema(load_schema_file(SCHEMA_DIR / f"{name}.avsc"))
-            for name in self._by_name
-        }
-        self._fast = {
-            name: fast_codec(load_schema_file(SCHEMA_DIR / f"{name}.avsc"))
-            for name in self._by_name
-        }
+        written = {name: load_schema_file(SCHEMA_DIR / f"{name}.avsc") for name in self._by_name}
+        self._readers = {name: read_schema(raw) for name, raw in written.items()}
+        # cavro's codec of each current schema (None without cavro): records whose id names a
+        # current schema (no reader to resolve against) go through it
+        self._fast = {name: fast_codec(raw) for name, raw in written.items()}
         self._stem_by_fullname = {
             str(parsed["name"]): name for name, parsed in self._by_name.items()
         }
         # schema id -> (writer schema, reader schema or None when identical, stem)
         self._decoders: dict[int, tuple[dict[str, Any], dict[str, Any] | None, str]] = {}
-        # schema id -> cavro's codec, for the ids written with a current schema
-        self._fast_decoders: dict[int, Any] = {}
         self._id_for: dict[tuple[str, str], int] = {}
         for name, parsed in self._by_name.items():
             self._decoders[local_schema_id(parsed)] = (self._readers[name], None, name)
-            self._fast_decoders[local_schema_id(parsed)] = self._fast[name]
         for path in history_files():
             stem, sid_text = path.stem.rsplit(".", 1)
             if stem in self._readers and int(sid_text) not in self._decoders:
@@ -212,7 +206,6 @@ class AvroSerde:
         with self._lock:
             self._id_for[key] = sid
             self._decoders.setdefault(sid, (self._readers[name], None, name))
-            self._fast_decoders.setdefault(sid, self._fast[name])
         return sid
 
     def encode(self, name: str, record: dict[str, Any], *, subject: str | None = None) -> bytes:
@@ -247,7 +240,7 @@ class AvroSerde:
             raise SerdeError(f"bad magic byte {magic}")
         decoder = self._decoders.get(sid) or self._fetch(sid)
         writer, reader, stem = decoder
-        fast = self._fast_decoders.get(sid)
+        fast = self._fast[stem] if reader is None else None
         try:
             if fast is not None:
                 record = fast.binary_decode(data[_HEADER.size :])
@@ -301,8 +294,6 @@ class AvroSerde:
         decoder = (read_schema(raw), None if same else self._readers[stem], stem)
         with self._lock:
             self._decoders[sid] = decoder
-            if same:
-                self._fast_decoders[sid] = self._fast[stem]
         return decoder
 
 

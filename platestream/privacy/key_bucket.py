@@ -53,34 +53,27 @@ class KeyBucket:
 
     def list_trees(self) -> list[tuple[str, str | None]]:
         """(object name, etag) of every tree."""
+        return [(str(o.object_name), o.etag) for o in self._objects(TREES)]
+
+    def names(self, prefix: str) -> list[str]:
+        """The per-key objects of one subject from builds before the trees."""
+        return sorted(str(o.object_name) for o in self._objects(prefix + "/"))
+
+    def _objects(self, prefix: str) -> list[Any]:
+        """The objects under ``prefix``; none while the bucket does not exist."""
         from minio.error import S3Error
 
-        def listed() -> list[tuple[str, str | None]]:
+        def listed() -> list[Any]:
             try:
-                found = self.s3.list_objects(self.bucket, prefix=TREES)
-                return [(str(o.object_name), o.etag) for o in found if not o.is_dir]
+                found = self.s3.list_objects(self.bucket, prefix=prefix)
+                # SeaweedFS lists an emptied "folder" as a directory entry: not an object
+                return [o for o in found if not o.is_dir]
             except S3Error as exc:
                 if exc.code == "NoSuchBucket":
                     return []
                 raise
 
         return self.call("list", listed)  # type: ignore[no-any-return]
-
-    def names(self, prefix: str) -> list[str]:
-        """The per-key objects of one subject from builds before the trees."""
-        from minio.error import S3Error
-
-        def names() -> list[str]:
-            try:
-                found = self.s3.list_objects(self.bucket, prefix=prefix + "/")
-                # SeaweedFS lists an emptied "folder" as a directory entry: not a key
-                return sorted(str(o.object_name) for o in found if not o.is_dir)
-            except S3Error as exc:
-                if exc.code == "NoSuchBucket":
-                    return []
-                raise
-
-        return self.call("list", names)  # type: ignore[no-any-return]
 
     def read(self, obj_name: str) -> bytes | None:
         """The object's body; None when it is not there."""
