@@ -6,7 +6,8 @@
   2. PLATESTREAM_TEST_EXISTING=1: the deployment named by the usual PLATESTREAM_* variables;
   3. a local stack already healthy on the configured/default ports (`platestream stack up`);
   4. else an ephemeral local stack (memory broker) on free ports under a temp dir, started once
-     and stopped by PID at the end of the session.
+     and stopped by PID at the end of the session (under pytest-xdist, as `make test` runs it,
+     once per worker: each worker has a stack of its own).
 `settings` (function): the same, isolated for one test: unique topic prefix, bucket and
 database, all created; dropped afterwards (set PLATESTREAM_TEST_KEEP=1 to keep them).
 """
@@ -91,6 +92,21 @@ def _say(config: pytest.Config, text: str) -> None:
     if reporter is not None:
         reporter.write_line(f"[platestream stack] {text}")
     logger.warning("%s", text)
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_put_back() -> Iterator[None]:
+    """A test that calls platestream.logs.configure() leaves the root logger writing to that
+    test's captured stderr, closed once the test ends; threads that outlive it (the API tests'
+    session server) then print "Logging error" tracebacks into whichever test runs next. Each
+    test's own handlers go when it ends (pytest's capture handlers come and go with each phase)."""
+    root = logging.getLogger()
+    level, before = root.level, set(root.handlers)
+    yield
+    for handler in list(root.handlers):
+        if handler not in before and type(handler).__module__ != "_pytest.logging":
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")
