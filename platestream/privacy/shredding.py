@@ -8,7 +8,9 @@ subject-key bucket (platestream/privacy/subject_keys.py, key_tree.py), named ``<
 where ``sid24`` is the first 24 hex digits of the plate's subject id
 (platestream/privacy/erasure.py). Every stage's serde opens them again on decode, so the stages
 see plates as before. A consumer without the key bucket and the secret (a downstream system
-decoding with the registry alone) sees ``ps1:<kid>:<base64>`` where the plate was.
+decoding with the registry alone) sees ``ps1:<kid>:<base64>`` where the plate was. Records whose
+plate no stage has read (whole frames, dead letters) are sealed under a key of their camera or
+stage (``Spec.fixed``): no erasure reaches them, their trees' end does.
 
 Erasing a plate punctures it in every key tree (services/sink/erasure.py); from then on no copy
 in any topic opens, for platestream or anyone: a replay or a rebuild meets :class:`Shredded`,
@@ -50,12 +52,17 @@ class Shredded(SerdeError):
 @dataclass(frozen=True)
 class Spec:
     """The personal fields of one schema. Paths: ``a.b`` nested, ``a[]`` each item of a list.
-    The key is that of ``subject``'s plate; ``own``: each text under its own plate's key."""
+    The key is that of ``subject``'s plate; ``own``: each text under its own plate's key.
+    ``fixed``: a record whose plate nobody knows yet (a frame, a payload that failed before it
+    was parsed); ``subject`` names a field that is not a plate, and the key is that of
+    ``<schema>:<its value>``, which no plate's erasure names (a normalised plate has no colon):
+    such records stop opening only when their tree expires (crypto-expiry), not by erasure."""
 
     subject: str
     texts: tuple[str, ...]
     blobs: tuple[str, ...] = ()
     own: bool = False
+    fixed: bool = False
 
 
 SPECS: dict[str, Spec] = {
@@ -69,6 +76,10 @@ SPECS: dict[str, Spec] = {
         ("plate", "first.plate", "first.variants[]", "second.plate", "second.variants[]"),
     ),
     "audit_record": Spec("query", ("query",)),  # the query JSON, under its "plate"'s key
+    # whole frames before any plate is read, and what a stage could not read (ingest's device
+    # payloads, a record that failed to decode): under a key of their camera or stage
+    "frame": Spec("camera_id", (), ("image.data",), fixed=True),
+    "dead_letter": Spec("stage", ("error",), ("key", "value"), fixed=True),
 }
 
 
@@ -126,6 +137,8 @@ class Shredder:
 
     def _subject(self, schema: str, rec: dict[str, Any]) -> str:
         value = rec.get(SPECS[schema].subject)
+        if SPECS[schema].fixed:
+            return f"{schema}:{value}" if isinstance(value, str) else ""
         if schema == "audit_record":
             return query_plate(value)
         return normalise(value) if isinstance(value, str) else ""
@@ -139,13 +152,20 @@ class Shredder:
             return rec
         texts, blobs = _PATHS[schema]
         keep = KEEP_MS[schema]
+        # a frame or a dead letter is written once, from bytes a device sent: what looks sealed
+        # there may be a payload that merely starts like a sealed value, so it is sealed anyway
+        again = spec.fixed
 
         def key_of(value: str) -> tuple[str, AESGCM]:
             own = (normalise(value) or plate) if spec.own else plate
             return self.keys.sealing_key(self.subject_id(own), keep)
 
         def text(value: Any) -> Any:
-            if not isinstance(value, str) or _sealed(value) or not (plate or normalise(value)):
+            if (
+                not isinstance(value, str)
+                or (_sealed(value) and not again)
+                or not (plate or normalise(value))
+            ):
                 return value
             kid, aead = key_of(value)
             nonce = os.urandom(NONCE)
@@ -153,7 +173,11 @@ class Shredder:
             return f"{TEXT_MARK}{kid}:{base64.urlsafe_b64encode(box).decode()}"
 
         def blob(value: Any) -> Any:
-            if not isinstance(value, bytes) or not value or value.startswith(BLOB_MARK):
+            if (
+                not isinstance(value, bytes)
+                or not value
+                or (value.startswith(BLOB_MARK) and not again)
+            ):
                 return value
             kid, aead = self.keys.sealing_key(self.subject_id(plate), keep)
             nonce = os.urandom(NONCE)

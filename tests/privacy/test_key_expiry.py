@@ -18,7 +18,7 @@ from platestream.privacy.retention import subject_key_report
 from platestream.privacy.shredding import KEEP_MS, TEXT_MARK, Shredded, Shredder, SubjectKeys
 from platestream.privacy.subject_keys import NONCE, TREES
 from platestream.serde import AvroSerde
-from tests.privacy.test_shredding import KEY, Clock, MemoryBucket, _records
+from tests.privacy.test_shredding import KEY, Clock, MemoryBucket, _records, _unread
 
 DAY = 24 * 3600 * 1000
 PERIOD, AFTER = 7 * DAY, 37 * DAY
@@ -111,6 +111,31 @@ def test_a_tree_past_its_life_opens_nothing_is_flagged_by_the_report_and_deleted
     with pytest.raises(Shredded):
         _serde(bucket, wall).decode(read)
     assert _serde(bucket, wall).decode(alert)["plate"] == "AB12345"
+
+
+def test_frames_and_dead_letters_stop_opening_when_their_class_tree_ends() -> None:
+    """No erasure can name them (nobody read their plate yet), so crypto-expiry bounds every copy:
+    a frame's tree (frames are kept a day) ends long before a read's, a dead letter's with it."""
+    bucket, wall = MemoryBucket(), Wall()
+    writer = _serde(bucket, wall)
+    unread = _unread("AB12345", 1)
+    frame = writer.encode("frame", unread["frame"])
+    dead = writer.encode("dead_letter", unread["dead_letter"])
+    read = writer.encode("plate_read", _records("AB12345", 1)["plate_read"])
+    ends = {t.keep_ms: t.expires_ms for t in _trees(bucket, wall)}
+    assert set(ends) == {KEEP_MS["frame"], KEEP_MS["dead_letter"]} == {DAY, 30 * DAY}
+
+    wall.ms = ends[DAY] - 1
+    reader = _serde(bucket, wall)
+    assert reader.decode(frame)["image"]["data"] == unread["frame"]["image"]["data"]
+    wall.ms = ends[DAY]
+    with pytest.raises(Shredded):
+        _serde(bucket, wall).decode(frame)
+    assert _serde(bucket, wall).decode(dead)["value"] == unread["dead_letter"]["value"]
+    wall.ms = ends[30 * DAY]
+    for wire in (dead, read):  # a dead letter lives as long as the reads it may hold
+        with pytest.raises(Shredded):
+            _serde(bucket, wall).decode(wire)
 
 
 def test_an_erasure_punctures_only_the_trees_still_alive() -> None:

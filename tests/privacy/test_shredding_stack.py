@@ -169,3 +169,65 @@ def test_a_sealed_log_holds_no_plate_and_an_erased_plate_opens_in_no_copy(settin
             s3.remove_object(key_bucket(s), str(obj.object_name))
         if s3.bucket_exists(key_bucket(s)):
             s3.remove_bucket(key_bucket(s))
+
+
+def _raw(s: Any, topic: str, n: int) -> list[bytes]:
+    """The values of the first ``n`` records of ``topic``, as the broker holds them."""
+    consumer = make_consumer(s, f"{s.topic_prefix}raw-{time.monotonic_ns()}")
+    consumer.subscribe([topic])
+    out: list[bytes] = []
+    deadline = time.monotonic() + 30
+    try:
+        while len(out) < n and time.monotonic() < deadline:
+            for msg in consumer.consume(10, timeout=0.5):
+                if msg.error() is None and msg.value():
+                    out.append(msg.value())
+    finally:
+        consumer.close()
+    return out
+
+
+@pytest.mark.integration
+def test_frames_and_ingest_dead_letters_are_sealed_on_the_broker(settings: Any) -> None:
+    """What no stage has read a plate from yet: a frame showing one, and a device payload naming
+    one that ingest could not parse. Both hold nothing in clear on the broker; a stage of the
+    deployment opens them to what was sent; no erasure reaches them (their tree's end does:
+    tests/privacy/test_key_expiry.py)."""
+    from platestream.dlq import DeadLetters
+    from tests.privacy.test_shredding import _unread
+
+    s = sink_settings(
+        settings,
+        privacy_subject_key=KEY,
+        privacy_seal_topics=True,
+        privacy_key_bucket=f"{settings.s3_bucket[:50]}-keys",
+    )
+    s3 = make_s3(s)
+    unread = _unread(ERASED, 1)
+    serde = AvroSerde(settings=s)
+    producer = make_producer(s)
+    try:
+        frames = s.topic(catalogue.FRAMES.name)
+        producer.produce(
+            frames, value=serde.encode("frame", unread["frame"], subject=f"{frames}-value")
+        )
+        dead = unread["dead_letter"]
+        DeadLetters(stage="ingest", producer=producer, serde=serde, settings=s).raw(
+            dead["value"], dead["error"], key=None, content_type=dead["content_type"]
+        )
+        assert producer.flush(30) == 0
+        dlq = s.topic(catalogue.dead_letter_topic("ingest").name)
+        (frame,) = _raw(s, frames, 1)
+        (letter,) = _raw(s, dlq, 1)
+        for value in (frame, letter):
+            assert ERASED.encode() not in value and samples.TINY_JPEG not in value
+        fresh = AvroSerde(settings=s)  # another stage of the deployment
+        assert fresh.decode(frame)["image"]["data"] == samples.TINY_JPEG
+        opened = fresh.decode(letter)
+        assert (opened["value"], opened["error"]) == (dead["value"], dead["error"])
+        assert AvroSerde().decode(letter)["error"].startswith(TEXT_MARK)
+    finally:
+        if s3.bucket_exists(key_bucket(s)):
+            for obj in s3.list_objects(key_bucket(s), recursive=True):
+                s3.remove_object(key_bucket(s), str(obj.object_name))
+            s3.remove_bucket(key_bucket(s))
