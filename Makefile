@@ -7,7 +7,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
-# make test runs its files on this many pytest-xdist workers, each with its own local stack: the
+# make test runs its files on this many pytest-xdist workers, each with its own local stack (a
+# file, or all of tests/api, is one worker's: tests/conftest.py groups them): the
 # suite mostly waits on servers, so two workers take about 0.6 of the time of one on two cores.
 # TEST_WORKERS=0 runs everything in one process.
 TEST_WORKERS ?= 2
@@ -40,7 +41,7 @@ run: install ## Start the local stack and every stage with demo traffic (Ctrl+C 
 
 .PHONY: test
 test: install ## Run the test suite (unit + integration on the local stack + short chaos/bench)
-	$(BIN)/python -m pytest -m "not slow" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 .PHONY: test-unit
 test-unit: install ## Run only the tests that need no server

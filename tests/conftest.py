@@ -73,7 +73,23 @@ def missing_stack_binaries() -> list[str]:
     return missing
 
 
+def _worker_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`make test`, `--dist loadgroup`) a worker takes a whole file, and the
+    API tests' files all together and in order: they share one seeded API environment per
+    session (tests/api/conftest.py), and some read what the files before them left in it, as
+    in a run in one process."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    root = Path(str(config.rootpath))
+    for item in items:
+        path = Path(str(item.path)).relative_to(root)
+        group = "tests/api" if path.parts[:2] == ("tests", "api") else str(path)
+        item.add_marker(pytest.mark.xdist_group(name=group))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _worker_groups(config, items)
     if not _uses_local_stack():
         return
     missing = missing_stack_binaries()
