@@ -71,18 +71,23 @@ def _log(s: Any) -> list[tuple[str, bytes]]:
     return out
 
 
+def _sealed(settings: Any) -> Any:
+    """Sink settings of a deployment with sealing on and a key bucket of its own."""
+    return sink_settings(
+        settings,
+        privacy_subject_key=KEY,
+        privacy_seal_topics=True,
+        privacy_key_bucket=f"{settings.s3_bucket[:50]}-keys",
+    )
+
+
 def _count(ch: Any, db: str, table: str, plate: str) -> int:
     return int(scalar(ch, f"SELECT count() FROM `{db}`.{table} WHERE plate = '{plate}'"))
 
 
 @pytest.mark.integration
 def test_a_sealed_log_holds_no_plate_and_an_erased_plate_opens_in_no_copy(settings: Any) -> None:
-    s = sink_settings(
-        settings,
-        privacy_subject_key=KEY,
-        privacy_seal_topics=True,
-        privacy_key_bucket=f"{settings.s3_bucket[:50]}-keys",
-    )
+    s = _sealed(settings)
     ch = migrated(s)
     db = s.clickhouse_database
     s3 = make_s3(s)
@@ -196,12 +201,7 @@ def test_frames_and_ingest_dead_letters_are_sealed_on_the_broker(settings: Any) 
     from platestream.dlq import DeadLetters
     from tests.privacy.test_shredding import _unread
 
-    s = sink_settings(
-        settings,
-        privacy_subject_key=KEY,
-        privacy_seal_topics=True,
-        privacy_key_bucket=f"{settings.s3_bucket[:50]}-keys",
-    )
+    s = _sealed(settings)
     s3 = make_s3(s)
     unread = _unread(ERASED, 1)
     serde = AvroSerde(settings=s)
