@@ -82,7 +82,9 @@ def _worker_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
         return
     root = Path(str(config.rootpath))
     for item in items:
-        path = Path(str(item.path)).relative_to(root)
+        path = Path(str(item.path))
+        if path.is_relative_to(root):
+            path = path.relative_to(root)
         group = "tests/api" if path.parts[:2] == ("tests", "api") else str(path)
         item.add_marker(pytest.mark.xdist_group(name=group))
 
