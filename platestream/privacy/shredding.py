@@ -136,8 +136,9 @@ class Shredder:
         self.subject_id = SubjectIds(subject_key)
 
     def _subject(self, schema: str, rec: dict[str, Any]) -> str:
-        value = rec.get(SPECS[schema].subject)
-        if SPECS[schema].fixed:
+        spec = SPECS[schema]
+        value = rec.get(spec.subject)
+        if spec.fixed:
             return f"{schema}:{value}" if isinstance(value, str) else ""
         if schema == "audit_record":
             return query_plate(value)
@@ -152,9 +153,9 @@ class Shredder:
             return rec
         texts, blobs = _PATHS[schema]
         keep = KEEP_MS[schema]
-        # a frame or a dead letter is written once, from bytes a device sent: what looks sealed
-        # there may be a payload that merely starts like a sealed value, so it is sealed anyway
-        again = spec.fixed
+        # a frame or a dead letter (spec.fixed) is written once, from bytes a device sent: what
+        # looks sealed there may be a payload that merely starts like a sealed value, so it is
+        # sealed anyway
 
         def key_of(value: str) -> tuple[str, AESGCM]:
             own = (normalise(value) or plate) if spec.own else plate
@@ -163,7 +164,7 @@ class Shredder:
         def text(value: Any) -> Any:
             if (
                 not isinstance(value, str)
-                or (_sealed(value) and not again)
+                or (_sealed(value) and not spec.fixed)
                 or not (plate or normalise(value))
             ):
                 return value
@@ -176,7 +177,7 @@ class Shredder:
             if (
                 not isinstance(value, bytes)
                 or not value
-                or (value.startswith(BLOB_MARK) and not again)
+                or (value.startswith(BLOB_MARK) and not spec.fixed)
             ):
                 return value
             kid, aead = self.keys.sealing_key(self.subject_id(plate), keep)

@@ -215,7 +215,7 @@ def test_erasing_the_keys_leaves_the_plates_records_unopenable_and_others_intact
         for i, plate in enumerate((ERASED, KEPT), start=1)
     }
     unread, plain = _unread(ERASED, 2), AvroSerde()
-    wires["unread"] = {s: writer.encode(s, r) for s, r in unread.items()}
+    unread_wires = {s: writer.encode(s, r) for s, r in unread.items()}
     eraser = _shredder(bucket)
     assert eraser.keys.shred(subject_id(ERASED, KEY)) >= 1
     reader = AvroSerde(shredder=_shredder(bucket))  # a fresh stage, or a rebuild
@@ -227,7 +227,7 @@ def test_erasing_the_keys_leaves_the_plates_records_unopenable_and_others_intact
     # a frame or a dead letter is under its camera's or stage's key, which no erasure names: it
     # stops opening when its tree expires (tests/privacy/test_key_expiry.py), not before
     for schema, rec in unread.items():
-        assert reader.decode(wires["unread"][schema]) == plain.decode(plain.encode(schema, rec))
+        assert reader.decode(unread_wires[schema]) == plain.decode(plain.encode(schema, rec))
     # the plate seen again: a new key, and its new records open
     later = writer.encode("plate_read", _records(ERASED, 3)["plate_read"])
     with pytest.raises(Shredded):  # the writer's cached key is the erased one for up to 60 s
