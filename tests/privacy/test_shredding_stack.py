@@ -23,7 +23,15 @@ from platestream.timeutil import now_ms
 from services.sink import samples
 from services.sink.rows import BY_TABLE
 from services.sink.s3_sink import ensure_bucket_with_lifecycle
-from tests.sink.helpers import migrated, produce, scalar, sink_settings, sink_thread, wait_until
+from tests.sink.helpers import (
+    migrated,
+    produce,
+    raw_values,
+    scalar,
+    sink_settings,
+    sink_thread,
+    wait_until,
+)
 
 ERASED, KEPT = "ERA5E01", "KEEP001"
 KEY = "test-subject-key"
@@ -176,22 +184,6 @@ def test_a_sealed_log_holds_no_plate_and_an_erased_plate_opens_in_no_copy(settin
             s3.remove_bucket(key_bucket(s))
 
 
-def _raw(s: Any, topic: str, n: int) -> list[bytes]:
-    """The values of the first ``n`` records of ``topic``, as the broker holds them."""
-    consumer = make_consumer(s, f"{s.topic_prefix}raw-{time.monotonic_ns()}")
-    consumer.subscribe([topic])
-    out: list[bytes] = []
-    deadline = time.monotonic() + 30
-    try:
-        while len(out) < n and time.monotonic() < deadline:
-            for msg in consumer.consume(10, timeout=0.5):
-                if msg.error() is None and msg.value():
-                    out.append(msg.value())
-    finally:
-        consumer.close()
-    return out
-
-
 @pytest.mark.integration
 def test_frames_and_ingest_dead_letters_are_sealed_on_the_broker(settings: Any) -> None:
     """What no stage has read a plate from yet: a frame showing one, and a device payload naming
@@ -217,8 +209,8 @@ def test_frames_and_ingest_dead_letters_are_sealed_on_the_broker(settings: Any) 
         )
         assert producer.flush(30) == 0
         dlq = s.topic(catalogue.dead_letter_topic("ingest").name)
-        (frame,) = _raw(s, frames, 1)
-        (letter,) = _raw(s, dlq, 1)
+        (frame,) = raw_values(s, frames, 1)
+        (letter,) = raw_values(s, dlq, 1)
         for value in (frame, letter):
             assert ERASED.encode() not in value and samples.TINY_JPEG not in value
         fresh = AvroSerde(settings=s)  # another stage of the deployment

@@ -86,6 +86,32 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
+def raw_values(
+    settings: CommonSettings,
+    topic: str,
+    expected: int,
+    *,
+    group: str | None = None,
+    timeout: float = 60.0,
+) -> list[bytes]:
+    """The values of the first ``expected`` records of ``topic``, as the broker holds them (fewer
+    when ``timeout`` passes first)."""
+    consumer = make_consumer(settings, group or f"{settings.topic_prefix}raw-{time.monotonic_ns()}")
+    consumer.subscribe([topic])
+    values: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(values) < expected and time.monotonic() < deadline:
+            values += [
+                m.value()
+                for m in consumer.consume(num_messages=1000, timeout=1.0)
+                if m.error() is None and m.value() is not None
+            ]
+    finally:
+        consumer.close()
+    return values
+
+
 def scalar(client: Any, sql: str) -> Any:
     return client.query(sql).result_rows[0][0]
 

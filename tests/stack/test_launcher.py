@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
@@ -16,11 +15,12 @@ import pytest
 from platestream import topics as catalogue
 from platestream.clickhouse import make_clickhouse
 from platestream.errors import StackError
-from platestream.kafka import create_topics, make_consumer, make_producer
+from platestream.kafka import create_topics, make_producer
 from platestream.s3 import make_s3
 from platestream.settings import PROJECT_ROOT, CommonSettings
 from platestream.stack import LocalStack, pick_free_ports, server_commands
 from platestream.stack.probes import port_open
+from tests.sink.helpers import raw_values
 
 pytestmark = pytest.mark.integration
 
@@ -37,23 +37,6 @@ def _private_settings(var_dir: Path) -> CommonSettings:
         s3_bucket="persist",
         clickhouse_database="persist",
     )
-
-
-def _consume_all(settings: CommonSettings, topic: str, group: str, expected: int) -> list[bytes]:
-    consumer = make_consumer(settings, group)
-    consumer.subscribe([topic])
-    values: list[bytes] = []
-    deadline = time.monotonic() + 60
-    try:
-        while len(values) < expected and time.monotonic() < deadline:
-            values += [
-                m.value()
-                for m in consumer.consume(num_messages=1000, timeout=1.0)
-                if m.error() is None
-            ]
-    finally:
-        consumer.close()
-    return values
 
 
 def test_down_then_up_keeps_records_objects_and_rows(tmp_path: Path) -> None:
@@ -90,7 +73,7 @@ def test_down_then_up_keeps_records_objects_and_rows(tmp_path: Path) -> None:
         assert not any(st.running for st in stack.status())
 
         stack.up()
-        got = _consume_all(settings, topic, "persist.reader", len(sent))
+        got = raw_values(settings, topic, len(sent), group="persist.reader")
         assert sorted(got) == sorted(sent)
         resp = make_s3(settings).get_object(settings.s3_bucket, "kept/object.bin")
         assert resp.read() == b"persist me"
