@@ -155,6 +155,17 @@ class CommonSettings(BaseSettings):
     clickhouse_user: str = "platestream"
     clickhouse_password: str = DEV_CLICKHOUSE_PASSWORD
     clickhouse_database: str = "platestream"
+    clickhouse_merge_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description=(
+            "The local stack's ClickHouse runs its background merges at this Linux nice value "
+            "(ClickHouse's os_threads_nice_value_merge_mutate), so inserts and searches come "
+            "first on a small machine; 0: the same priority. A ClickHouse server sets it in its "
+            "own config (docs/local-stack.md)."
+        ),
+    )
 
     jwt_secret: str = DEV_JWT_SECRET
     upload_token_secret: str = Field(

@@ -374,6 +374,8 @@ def _run(
             "alerts": len(alerts.records),
             "watchlisted_reads": len(hot),
         },
+        # when enrich wrote each alert: without the watcher's own fetch (probes.TopicWatcher)
+        "alert_written": probes.latency_summary(alerts.latencies(written=True)),
     }
     if opts.detect:
         result["freshness"]["frame_to_read_row_polled"] = frames_fresh.summary()

@@ -132,12 +132,17 @@ class Engine:
     waits when all are busy, which caps the endpoint's concurrency at ``sessions``.
     """
 
-    def __init__(self, data_dir: Path, sessions: int = 4):
+    def __init__(self, data_dir: Path, sessions: int = 4, *, merge_nice: int = 0):
         import chdb
 
         data_dir.mkdir(parents=True, exist_ok=True)
         self._input_dir = data_dir / "input-bodies"  # bodies of INSERT ... FROM input(...)
-        self._sessions = [Session(chdb.connect(str(data_dir))) for _ in range(max(1, sessions))]
+        url = str(data_dir)
+        if merge_nice:
+            # A server setting, so it takes the first connection's URL (all share one engine).
+            # ClickHouse sets the nice value on a merge's thread while the merge runs.
+            url += f"?os_threads_nice_value_merge_mutate={int(merge_nice)}"
+        self._sessions = [Session(chdb.connect(url)) for _ in range(max(1, sessions))]
         self._free: queue.Queue[Session] = queue.Queue()
         for session in self._sessions:
             self._free.put(session)

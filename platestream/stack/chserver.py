@@ -256,9 +256,15 @@ class ChServer(ThreadingHTTPServer):
 
 
 def serve(
-    data_dir: Path, host: str, port: int, user: str, password: str, sessions: int = 4
+    data_dir: Path,
+    host: str,
+    port: int,
+    user: str,
+    password: str,
+    sessions: int = 4,
+    merge_nice: int = 0,
 ) -> None:
-    engine = Engine(data_dir, sessions)
+    engine = Engine(data_dir, sessions, merge_nice=merge_nice)
     try:
         server = ChServer((host, port), engine, user, password)
     except OSError as exc:
@@ -297,6 +303,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--sessions", type=int, default=4, help="chDB sessions: queries that run at once"
     )
+    parser.add_argument(
+        "--merge-nice",
+        type=int,
+        default=0,
+        choices=range(20),
+        metavar="0-19",
+        help="Linux nice value of the background merges (0: that of the queries)",
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     # The password comes from the environment only, so it never shows in `ps`.
@@ -310,7 +324,7 @@ def main(argv: list[str] | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    serve(args.data_dir, args.host, args.port, args.user, password, args.sessions)
+    serve(args.data_dir, args.host, args.port, args.user, password, args.sessions, args.merge_nice)
 
 
 if __name__ == "__main__":

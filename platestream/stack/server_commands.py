@@ -90,4 +90,6 @@ def server_command(
         str(ports.clickhouse),
         "--user",
         s.clickhouse_user,
+        "--merge-nice",
+        str(s.clickhouse_merge_nice),
     ], env

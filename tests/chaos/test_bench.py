@@ -63,6 +63,10 @@ def test_bench_pipeline_short_run_reports_every_figure(
     fresh = data["freshness"]["read_row_polled"]
     assert fresh["samples"] > 0 and fresh["missing"] == 0 and fresh["p99_ms"] is not None
     assert data["freshness"]["read_row_server"]["rows"] >= produced - 1
+    # every alert seen has the time enrich wrote it, which comes before the watcher read it
+    seen, written = data["freshness"]["alert_on_topic"], data["freshness"]["alert_written"]
+    assert seen["samples"] > 0 and written["samples"] == seen["samples"]
+    assert 0 < written["p50_ms"] <= seen["p50_ms"] and written["p99_ms"] <= seen["p99_ms"]
     assert data["broker_reference"]["consumed"] == 5000
     assert {"enrich", "sink"} <= set(data["processes"])
     assert all(v["rss_mib_max"] for v in data["processes"].values())
