@@ -8,6 +8,7 @@ goes the whole way: HTTP, auth, rate limit, ClickHouse, audit record produced to
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -196,6 +197,7 @@ def run_bench(
     json_out: Path | None,
     keep: bool,
     runs: int = 1,
+    api_replicas: int = 1,
 ) -> dict[str, Any]:
     from platestream.kafka import create_topics, require_broker
     from platestream.serde import AvroSerde
@@ -234,10 +236,12 @@ def run_bench(
             print(f"  merges settled after {settled_s:.0f} s", flush=True)
             refreshes = pause_refreshes(bench_settings, DB)
             print(f"  refreshable views paused while searching (last refresh: {refreshes})")
-            with (
-                ApiProcess(bench_settings) as api,
-                httpx.Client(base_url=api.url, timeout=120) as client,
-            ):
+            with contextlib.ExitStack() as replicas:
+                apis = [
+                    replicas.enter_context(ApiProcess(bench_settings)) for _ in range(api_replicas)
+                ]
+                api = apis[0]
+                client = replicas.enter_context(httpx.Client(base_url=api.url, timeout=120))
                 tok = client.post(
                     "/api/v1/auth/token", data={"username": "bench", "password": BENCH_PASSWORD}
                 )
@@ -257,12 +261,14 @@ def run_bench(
                     "latency": measure_runs(client, headers, kinds, queries, runs, held),
                 }
                 mixed_fn = mixed(rng, kinds)
-                pids = {
-                    "api": api.proc.pid if api.proc else None,
-                    "clickhouse_endpoint": endpoint_pid(bench_settings),
+                pids: dict[str, list[int | None]] = {
+                    "api": [a.proc.pid for a in apis if a.proc],
+                    "clickhouse_endpoint": [endpoint_pid(bench_settings)],
                 }
+                urls = [a.url for a in apis]
+                entry["api_replicas"] = api_replicas
                 entry["throughput"] = {
-                    name: throughput(api.url, headers, fn, concurrency, duration, pids)
+                    name: throughput(urls, headers, fn, concurrency, duration, pids)
                     for name, fn in (("exact", kinds["exact"]), ("mixed", mixed_fn))
                 }
                 for name, tp in entry["throughput"].items():
@@ -273,7 +279,7 @@ def run_bench(
                         f"ceiling {tp['ceiling_requests_per_s']} req/s",
                         flush=True,
                     )
-                entry["memory_mib"] = memory(api.proc, bench_settings)
+                entry["memory_mib"] = memory([a.proc for a in apis], bench_settings)
                 entry["storage"] = storage(bench_settings, DB)
                 entry["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
                 entry["refreshable_views_paused"] = refreshes

@@ -42,26 +42,30 @@ def measure(
 
 
 def throughput(
-    url: str,
+    urls: list[str],
     headers: dict[str, str],
     params_fn: Any,
     concurrency: int,
     duration: float,
-    pids: dict[str, int | None] | None = None,
+    pids: dict[str, list[int | None]] | None = None,
 ) -> dict[str, Any]:
-    """Requests/s of ``concurrency`` clients for ``duration`` s, with the CPU each process spent
-    per request (``pids``: name -> pid, and this process as ``client``) and the ceiling that CPU
-    sets: the machine's cores divided by the CPU of one request, if nothing else ran."""
+    """Requests/s of ``concurrency`` clients for ``duration`` s, client ``i`` on ``urls[i % n]``
+    (API replicas), with the CPU each kind of process spent per request (``pids``: name -> its
+    processes, and this process as ``client``) and the ceiling that CPU sets: the machine's cores
+    divided by the CPU of one request, if nothing else ran."""
     import psutil
 
-    procs = {name: psutil.Process(pid) for name, pid in (pids or {}).items() if pid}
-    procs["client"] = psutil.Process()
+    procs = {
+        name: [psutil.Process(pid) for pid in group if pid] for name, group in (pids or {}).items()
+    }
+    procs = {name: group for name, group in procs.items() if group}
+    procs["client"] = [psutil.Process()]
 
     def cpu() -> dict[str, float]:
         out = {}
-        for name, proc in procs.items():
-            t = proc.cpu_times()
-            out[name] = t.user + t.system
+        for name, group in procs.items():
+            times = [p.cpu_times() for p in group]
+            out[name] = sum(t.user + t.system for t in times)
         return out
 
     cpu0 = cpu()
@@ -70,7 +74,7 @@ def throughput(
     errors = [0]
     lock = threading.Lock()
 
-    def worker() -> None:
+    def worker(url: str) -> None:
         with httpx.Client(base_url=url, timeout=60) as c:
             while time.monotonic() < stop:
                 with lock:
@@ -84,7 +88,9 @@ def throughput(
                     else:
                         errors[0] += 1
 
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    threads = [
+        threading.Thread(target=worker, args=(urls[i % len(urls)],)) for i in range(concurrency)
+    ]
     began = time.perf_counter()
     for t in threads:
         t.start()
@@ -159,8 +165,9 @@ def mixed(rng: random.Random, kinds: dict[str, Any]) -> Any:
     return lambda: kinds[rng.choice(names)]()
 
 
-def memory(api_proc: Any, settings: ApiSettings) -> dict[str, float | None]:
-    """RSS of the API process and of the process answering on the ClickHouse port."""
+def memory(api_procs: list[Any], settings: ApiSettings) -> dict[str, Any]:
+    """RSS of the (first) API process and of the process answering on the ClickHouse port; with
+    more API replicas, each one's under ``api_replicas``."""
     import psutil
 
     def rss(pid: int | None) -> float | None:
@@ -169,10 +176,14 @@ def memory(api_proc: Any, settings: ApiSettings) -> dict[str, float | None]:
         except psutil.Error:
             return None
 
-    return {
-        "api": rss(api_proc.pid if api_proc else None),
+    each = [rss(p.pid if p else None) for p in api_procs]
+    out: dict[str, Any] = {
+        "api": each[0] if each else None,
         "clickhouse_endpoint": rss(endpoint_pid(settings)),
     }
+    if len(each) > 1:
+        out["api_replicas"] = each
+    return out
 
 
 def endpoint_pid(settings: ApiSettings) -> int | None:

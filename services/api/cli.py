@@ -83,6 +83,14 @@ def register_bench(bench_app: typer.Typer) -> None:
         runs: Annotated[
             int, typer.Option(help="Latency runs per size; medians of their p50/p99 are reported.")
         ] = 1,
+        api_replicas: Annotated[
+            int,
+            typer.Option(
+                min=1,
+                help="API processes the concurrent clients are spread over (the Kubernetes "
+                "deployment runs 2 replicas behind one Service); latency runs use the first.",
+            ),
+        ] = 1,
     ) -> None:
         """Search latency p50/p99 at each row count and concurrent-request throughput of the API."""
         from services.api.bench import run_bench
@@ -93,6 +101,7 @@ def register_bench(bench_app: typer.Typer) -> None:
             concurrency=concurrency,
             duration=duration,
             json_out=json_out,
+            api_replicas=api_replicas,
             keep=keep,
             runs=runs,
         )
