@@ -233,8 +233,10 @@ def test_stats_page_draws_charts(api_env: ApiEnv, browser: Any) -> None:
     browser.eval(
         "document.querySelector('#stats-form').period.value = '7d'; document.querySelector('#stats-form button').click(); true"
     )
-    # The page first draws today's passages, which other tests' cameras may fill; the seed's
-    # cameras are in the 7-day chart (a lone-clone run caught today's chart with three others).
+    # The page first asks for today's passages, then (the click) for 7 days: the seed's cameras
+    # are in the 7-day chart, and in today's only when the seed (an hour old) is from today. The
+    # page draws the answer to its latest request only (stats.js); before, today's answer could
+    # arrive last and stay (a rehearsal just after midnight UTC caught that).
     series = browser.wait_for(
         "(() => { const s = [...document.querySelectorAll('#chart-hourly polyline')].map(p => p.dataset.series); return ['cam-a', 'cam-b', 'cam-c'].every(c => s.includes(c)) && s; })()"
     )
