@@ -17,16 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from platestream import topics as catalogue
-from platestream.bench import harness, pinning, probes
+from platestream.bench import harness, pinning
 from platestream.bench.load import FrameFactory, ReadFactory, RecordPump
+from platestream.bench.pipeline_figures import figures, watch
 from platestream.bench.prepare import (
     bolo_entries,
     erasure_requests,
     produce_all,
-    server_freshness,
     warm_up,
 )
-from platestream.bench.report import cpu_cost
 from platestream.benchutil import ProcessSampler, broker_reference, machine
 from platestream.errors import PlatestreamError
 from platestream.serde import AvroSerde
@@ -116,10 +115,7 @@ def _run(
     own_stack: bool,
     cores: tuple[set[int], set[int]] | None = None,
 ) -> dict[str, Any]:
-    from platestream.clickhouse import make_clickhouse
-
     serde = AvroSerde(settings=settings)
-    reads_topic = settings.topic(catalogue.PLATE_READS.name)
     total = int(opts.rate * opts.seconds)
     hits = range(0, total + opts.backlog, opts.alert_every) if opts.alert_every else range(0)
     produce_all(
@@ -190,76 +186,14 @@ def _run(
         opts.log_dir / run_id,
         extra_env={"sink": {"PLATESTREAM_SINK_TARGETS": "clickhouse"}},
     )
-    db = settings.clickhouse_database
-    tables = {
-        "plate_reads": f"{db}.plate_reads",
-        "plate_events": f"{db}.plate_events",
-        "alerts": f"{db}.alerts",
-    }
-    reads_fresh = probes.FreshnessProbe(
-        settings=settings,
-        table=f"{db}.plate_reads",
-        id_column="read_id",
-        time_column="ts",
-        name="fresh-reads",
-    )
-    events_fresh = probes.FreshnessProbe(
-        settings=settings,
-        table=f"{db}.plate_events",
-        id_column="best_read_id",
-        time_column="ts",
-        name="fresh-events",
-        interval_s=0.5,
-    )
-    frames_fresh = probes.FreshnessProbe(
-        settings=settings,
-        table=f"{db}.plate_reads",
-        id_column="frame_id",
-        time_column="ts",
-        name="fresh-frames",
-        interval_s=0.5,
-    )
-    rows = probes.RowCounter(settings=settings, tables=tables)
-    alerts = probes.TopicWatcher(
-        settings=settings,
-        topic=settings.topic(catalogue.ALERTS.name),
-        key_field="alert_id",
-        name="alerts",
-    )
-    pumps: list[RecordPump] = []
+    w = watch(settings, detect=opts.detect, hot=hot)
     frames = frame_factory(run_id, opts.images) if opts.detect else None
-
-    def known_ends() -> dict[tuple[str, int], int]:
-        ends: dict[tuple[str, int], int] = {}
-        for p in pumps:
-            ends.update(p.ends)
-        return ends
-
-    groups = {
-        "enrich": (harness.group_id(settings, "platestream-enrich"), [reads_topic]),
-        "sink-clickhouse": (
-            harness.group_id(settings, "platestream-sink-clickhouse"),
-            [
-                reads_topic,
-                settings.topic(catalogue.PLATE_EVENTS.name),
-                settings.topic(catalogue.ALERTS.name),
-            ],
-        ),
-    }
-    if opts.detect:
-        groups["detect"] = (
-            harness.group_id(settings, "platestream-detect"),
-            [settings.topic(catalogue.FRAMES.name)],
-        )
-    lag = probes.LagSampler(settings=settings, groups=groups, known_ends=known_ends)
-    sampler: ProcessSampler | None = None
-    everything = (reads_fresh, events_fresh, frames_fresh, rows, lag, alerts)
     with stages, contextlib.ExitStack() as cleanup:
-        for probe in everything:
+        for probe in w.probes():
             cleanup.callback(probe.stop)
         t_start = time.monotonic()
-        rows.start()
-        lag.start()
+        w.rows.start()
+        w.lag.start()
         canaries = warm_up(
             settings,
             stages,
@@ -269,22 +203,22 @@ def _run(
             backlog=opts.backlog > 0,
         )
         result["stages_ready_s"] = round(time.monotonic() - t_start, 2)
-        alerts.start()
-        if not alerts.wait_ready(30):
+        w.alerts.start()
+        if not w.alerts.wait_ready(30):
             logger.warning(
                 "the alert watcher is not reading yet; first alert latencies may be late"
             )
         pipeline_pids = {**stages.pids(), **harness.stack_pids(settings)}
         if cores:
             result["pinning"] = pin(pipeline_pids, cores)
-        sampler = ProcessSampler({**pipeline_pids, "loadgen(this process)": os.getpid()}).start()
-        cleanup.callback(sampler.stop)
-        for probe in (reads_fresh, events_fresh, frames_fresh):
+        w.sampler = ProcessSampler({**pipeline_pids, "loadgen(this process)": os.getpid()})
+        cleanup.callback(w.sampler.start().stop)
+        for probe in (w.reads_fresh, w.events_fresh, w.frames_fresh):
             probe.start()
 
         def track_both(rid: str, ms: int) -> None:
-            reads_fresh.track(rid, ms)
-            events_fresh.track(rid, ms)
+            w.reads_fresh.track(rid, ms)
+            w.events_fresh.track(rid, ms)
 
         pump = RecordPump(
             settings=settings,
@@ -299,7 +233,7 @@ def _run(
             start_index=opts.backlog,
             on_sample=track_both,
         )
-        pumps.append(pump)
+        w.pumps.append(pump)
         if frames is not None and opts.frames_per_s > 0:
             fpump = RecordPump(
                 settings=settings,
@@ -311,87 +245,44 @@ def _run(
                 seconds=opts.seconds,
                 serde=serde,
                 sample_every=1,
-                on_sample=frames_fresh.track,
+                on_sample=w.frames_fresh.track,
                 start_index=1,
             )
-            pumps.append(fpump)
+            w.pumps.append(fpump)
             fpump.start()
         load_t0 = time.monotonic()
         load_start_ms = now_ms()
         pump.start()
-        for p in pumps:
+        for p in w.pumps:
             p.join(opts.seconds + 120)
         load_s = time.monotonic() - load_t0
         expected = pump.stats.produced + opts.backlog + canaries
         deadline = time.monotonic() + opts.drain_timeout_s
         while time.monotonic() < deadline:
-            last = rows.series[-1] if rows.series else {}
-            if (last.get("plate_reads") or 0) >= expected and not reads_fresh.pending:
+            last = w.rows.series[-1] if w.rows.series else {}
+            if (last.get("plate_reads") or 0) >= expected and not w.reads_fresh.pending:
                 break
             time.sleep(0.5)
         drained_s = time.monotonic() - load_t0
         time.sleep(
             min(5.0, opts.drain_timeout_s)
         )  # events close after the passage gap; alerts follow
-        events_fresh.wait_all(10)
-        for probe in everything:
+        w.events_fresh.wait_all(10)
+        for probe in w.probes():
             probe.stop()
-        sampler.stop()
+        w.sampler.stop()
         result["restarts"] = dict(stages.supervisor.restarts)
-    client = make_clickhouse(settings)
-    distinct_reads = int(str(client.command(f"SELECT uniqExact(read_id) FROM {db}.plate_reads")))
-    result["produced"] = {
-        "reads": expected,
-        "rate_target": opts.rate,
-        "rate_achieved": round(pump.stats.rate(), 1),
-        "load_s": round(load_s, 2),
-        "drained_s": round(drained_s, 2),
-        "frames": sum(p.stats.produced for p in pumps[1:]),
-    }
-    points = {
-        label: [(r["t"], r[label]) for r in rows.series if r.get(label) is not None]
-        for label in tables
-    }
-    result["throughput"] = {
-        label: {
-            **probes.sustained_rate(points[label], expected if label == "plate_reads" else None),
-            "peak_5s_rows_per_s": probes.peak_rate(points[label]),
-        }
-        for label in tables
-    }
-    result["throughput"]["plate_reads"]["distinct_read_ids"] = distinct_reads
-    result["freshness"] = {
-        "read_row_polled": reads_fresh.summary(),
-        "read_row_server": server_freshness(
-            client,
-            f"{db}.plate_reads",
-            f"detector = 'bench' AND received_at >= fromUnixTimestamp64Milli({load_start_ms})",
-        ),
-        "event_row_polled": events_fresh.summary(),
-        "event_row_server": server_freshness(client, f"{db}.plate_events"),
-        "alert_on_topic": {
-            **probes.latency_summary(alerts.latencies()),
-            "alerts": len(alerts.records),
-            "watchlisted_reads": len(hot),
-        },
-        # when enrich wrote each alert: without the watcher's own fetch (probes.TopicWatcher)
-        "alert_written": probes.latency_summary(alerts.latencies(written=True)),
-    }
-    if opts.detect:
-        result["freshness"]["frame_to_read_row_polled"] = frames_fresh.summary()
-    result["cpu_cost"] = cpu_cost(
-        sampler.samples if sampler else [], expected, result["machine"]["reference_unit_us"]
+    figures(
+        result,
+        settings,
+        w,
+        expected=expected,
+        load_s=load_s,
+        drained_s=drained_s,
+        load_start_ms=load_start_ms,
+        detect=opts.detect,
     )
-    result["lag"] = lag.summary()
-    result["processes"] = sampler.summary() if sampler else {}
     result["load_avg"] = [round(x, 2) for x in os.getloadavg()]
-    result["series"] = {
-        "rows": rows.series,
-        "lag": lag.series,
-        "processes": sampler.samples if sampler else [],
-        "produced": pump.stats.series,
-    }
-    result["tables"] = tables
     if settings.privacy_seal_topics:  # what sealing kept in the key bucket, as the report lists it
         from platestream.privacy.retention import subject_key_report
         from platestream.privacy.shredding import key_bucket

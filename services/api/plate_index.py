@@ -195,7 +195,8 @@ class Top:
     low_score: int = 0
 
     def wrap(self, sql: str, params: dict[str, Any]) -> str:
-        """``sql`` (columns plate, score, first_ms, last_ms) cut to its first n + 1 plates."""
+        """``sql`` (columns plate, score, first_ms, last_ms) cut to its first n + 1 plates and
+        every plate tied with the last of them (at most ``MAX_RESOLVED`` + 1 in all)."""
         where = ["1"]
         if self.since_ms is not None:
             params["top_since"] = self.since_ms
@@ -212,8 +213,11 @@ class Top:
             order = "least(last_ms, {top_upper:Int64}) DESC"
         else:
             order = "last_ms DESC"
+        # WITH TIES: the plates that tie at the cut (a whole score level, often) come in the same
+        # answer, instead of a second resolve of the whole set when they were left out.
         return (
-            f"SELECT * FROM ({sql}) WHERE {' AND '.join(where)} ORDER BY {order} LIMIT {self.n + 1}"
+            f"SELECT * FROM (SELECT * FROM ({sql}) WHERE {' AND '.join(where)} "
+            f"ORDER BY {order} LIMIT {self.n + 1} WITH TIES) ORDER BY {order} LIMIT {MAX_RESOLVED + 1}"
         )
 
     def key(self, c: Candidate) -> int:
@@ -245,8 +249,10 @@ def resolve(
     ``text`` is the normalised plate (fuzzy) or the LIKE pattern (wildcard). Without ``times``
     a fuzzy set may come without first/last seen (0): only for a caller that needs neither.
     With ``top``, ClickHouse sorts the set and sends its first plates only (a suffix wildcard of
-    a city's plates matches tens of thousands): when there are more, the plates tied with the
-    first one left out are dropped too, so the answer is a complete prefix of the order.
+    a city's plates matches tens of thousands) and those tied with the last of them: the answer
+    is a complete prefix of the order, and a plate left out comes strictly after its last plate.
+    When the tied plates are too many to send, the first n are kept less those tied with the
+    first one left out (a complete prefix too).
     """
     if mode == "fuzzy":
         sql, params = fuzzy_sql(normalise(text), max_distance, times=times)
@@ -259,10 +265,13 @@ def resolve(
     found = {str(r[0]): Candidate(int(r[1]), int(r[2]), int(r[3])) for r in rows}
     if top is None:
         return Resolved(found) if len(rows) <= MAX_RESOLVED else None
-    if len(rows) <= top.n:
-        return Resolved(found)
-    beyond = top.key(found[str(rows[-1][0])])
-    return Resolved({p: c for p, c in found.items() if top.key(c) > beyond}, beyond)
+    keys = [top.key(found[str(r[0])]) for r in rows]  # in the order: the front first
+    if len(rows) <= MAX_RESOLVED:
+        if len(rows) <= top.n:
+            return Resolved(found)
+        return Resolved(found, keys[-1] - 1)  # integer keys: one left out is below the last's
+    edge = keys[min(top.n, len(rows) - 1)]  # the first plate past what may be kept
+    return Resolved({p: c for p, c in found.items() if top.key(c) > edge}, edge)
 
 
 @dataclass(frozen=True)

@@ -317,6 +317,31 @@ def test_search_hits_show_watchlist_and_reason_and_chinese_plates_render(
     shot(browser, "search-cjk")
 
 
+def test_search_page_draws_the_latest_search_only(api_env: ApiEnv, browser: Any) -> None:
+    """Two searches in a row whose answers arrive out of order: the page shows the second one's."""
+    goto(browser, "search", "!!document.querySelector('#search-form')")
+    browser.wait_for(CHOOSE_PURPOSE_JS)
+    # The first search's answer is held back 1.5 s in the page, so it arrives after the second's.
+    browser.eval("""(() => { const real = window.fetch; let held = false; window.__slowAnswered = false;
+        window.fetch = (url, opts) => {
+            if (held || !String(url).includes('/events?')) return real(url, opts);
+            held = true;
+            return new Promise((ok) => setTimeout(() => ok(real(url, opts).then((r) => {
+                window.fetch = real; window.__slowAnswered = true; return r; })), 1500));
+        }; return true; })()""")
+    search = "document.querySelector('#q-plate').value = {!r}; document.querySelector('#search-submit').click(); true"
+    browser.eval(search.format("ABC1234"))
+    browser.eval(search.format("XYZ9876"))
+    browser.wait_for("window.__slowAnswered")
+    # whatever the page does with the late answer happens within a few event-loop turns of it
+    browser.eval("new Promise((ok) => setTimeout(() => ok(true), 500))")
+    plates = browser.wait_for(
+        "(() => { const p = [...document.querySelectorAll('#results tbody tr .plate')].map(td => td.textContent); return p.length && p; })()"
+    )
+    assert set(plates) == {"XYZ9876"}, plates
+    assert text(browser, "#search-status").startswith(f"{len(plates)} event(s)")
+
+
 def small_video(path: Path, frames: int = 20) -> Path:
     """A short MJPEG AVI with a moving box, so no two frames are duplicates."""
     import cv2

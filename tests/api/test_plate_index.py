@@ -127,33 +127,61 @@ class _Client:
 
 
 def test_a_top_resolution_keeps_a_complete_prefix_of_the_order() -> None:
-    # by time: 3 asked for, 4 sent; the 4th (last 40) is left out, and so is C, tied with it
+    # by time: 2 asked for, so 3 and the plates tied with the 3rd sent (C and D, both last 40);
+    # a plate left out was read before 40
     client = _Client([("A", 0, 0, 50), ("B", 0, 0, 45), ("C", 0, 0, 40), ("D", 0, 0, 40)])
-    top = plate_index.Top(3, by_score=False, since_ms=5)
+    top = plate_index.Top(2, by_score=False, since_ms=5)
     got = plate_index.resolve(client, "wildcard", "%12", 0, {}, top=top)
-    assert got is not None and set(got.found) == {"A", "B"} and got.beyond == 40
-    assert "ORDER BY last_ms DESC LIMIT 4" in client.sql and "last_ms >= {top_since" in client.sql
+    assert got is not None and set(got.found) == {"A", "B", "C", "D"} and got.beyond == 39
+    assert "ORDER BY last_ms DESC LIMIT 3 WITH TIES" in client.sql
+    assert "last_ms >= {top_since" in client.sql
     likely = plate_index.likely_plates(
         got.found, 1, by_score=False, upper=None, low_score=0, beyond=got.beyond
     )
     assert likely is not None and set(likely.plates) == {"A"} and likely.bound == 45
+    likely = plate_index.likely_plates(
+        got.found, 3, by_score=False, upper=None, low_score=0, beyond=got.beyond
+    )
+    assert likely is not None and set(likely.plates) == {"A", "B", "C", "D"}
+    assert likely.bound == 39
     # more plates wanted than the prefix holds: the caller must ask for all of them
     assert (
         plate_index.likely_plates(
-            got.found, 2, by_score=False, upper=None, low_score=0, beyond=got.beyond
+            got.found, 4, by_score=False, upper=None, low_score=0, beyond=got.beyond
         )
         is None
     )
-    # by score: the bound is the score of the first plate left out
+    # by score: a plate left out scores more than the last one sent
     client = _Client([("E", 0, 0, 0), ("A", 4, 0, 0), ("B", 10, 0, 0)])
     got = plate_index.resolve(
         client, "fuzzy", "ABC123", 1, {}, times=False, top=plate_index.Top(2, by_score=True)
     )
-    assert got is not None and set(got.found) == {"E", "A"} and got.beyond == -10
+    assert got is not None and set(got.found) == {"E", "A", "B"} and got.beyond == -11
     likely = plate_index.likely_plates(
         got.found, 1, by_score=True, upper=None, low_score=0, beyond=got.beyond
     )
     assert likely is not None and set(likely.plates) == {"E"} and likely.bound == 4
+    likely = plate_index.likely_plates(
+        got.found, 2, by_score=True, upper=None, low_score=0, beyond=got.beyond
+    )
+    assert likely is not None and set(likely.plates) == {"E", "A"} and likely.bound == 10
+
+
+def test_a_top_resolution_with_too_many_ties_drops_those_tied_at_the_cut() -> None:
+    # a wildcard by score: every plate scores 0, and more tie than a resolve may send
+    many = [(f"P{i:06d}", 0, 0, 0) for i in range(plate_index.MAX_RESOLVED + 1)]
+    got = plate_index.resolve(
+        _Client(many), "wildcard", "%12", 0, {}, top=plate_index.Top(2, by_score=True)
+    )
+    assert got is not None and got.found == {} and got.beyond == 0
+    # by time: the first n less those tied with the first one left out
+    rows = [("A", 0, 0, 90), ("B", 0, 0, 80)] + [
+        (f"P{i:06d}", 0, 0, 70) for i in range(plate_index.MAX_RESOLVED - 1)
+    ]
+    got = plate_index.resolve(
+        _Client(rows), "wildcard", "%12", 0, {}, top=plate_index.Top(2, by_score=False)
+    )
+    assert got is not None and set(got.found) == {"A", "B"} and got.beyond == 70
     # fewer plates than asked for: the whole set, no bound
     client = _Client([("A", 0, 0, 50)])
     got = plate_index.resolve(client, "wildcard", "%12", 0, {}, top=plate_index.Top(3, False))

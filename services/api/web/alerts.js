@@ -6,7 +6,9 @@ async function loadAlerts() {
   const f = $("#alerts-form");
   const p = new URLSearchParams({ limit: "200" });
   if (f.unacked_only.checked) p.set("unacked_only", "true");
+  const current = latest("alerts");
   const rows = await api("/alerts?" + p);
+  if (!current()) return;  // the filter or purpose changed while this one ran
   const perms = new Set(state.me.permissions || []);
   $("#alerts-status").textContent = `${rows.length} alert(s)`;
   $("#alerts tbody").innerHTML = rows.map((a) => `<tr data-id="${esc(a.alert_id)}" class="prio-${esc(a.priority)}"><td>${fmtTime(a.ts)}</td><td><span class="badge ${esc(a.priority)}">${esc(a.priority)}</span></td>` +

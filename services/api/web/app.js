@@ -22,6 +22,10 @@ const PAGES = window.PAGES || {};
 // A timer a page sets to refresh itself; cleared when another page is shown.
 let pageTimer = null;
 function every(ms, fn) { if (pageTimer) clearInterval(pageTimer); pageTimer = setInterval(fn, ms); }
+// Answers can arrive out of order (an earlier, slower request after a later one): a view draws only
+// the answer to its latest request. latest(view) marks a new request and returns its check.
+const asked = {};
+function latest(view) { const mine = (asked[view] = (asked[view] || 0) + 1); return () => asked[view] === mine; }
 function saveTokens(t) {
   state.token = t.access_token; state.refresh = t.refresh_token;
   sessionStorage.setItem("ps.token", state.token); sessionStorage.setItem("ps.refresh", state.refresh);
@@ -140,9 +144,11 @@ function showSearch() {
     (await remember)();
     const p = searchParams(form);
     if (append && state.cursor) p.set("cursor", state.cursor);
+    const current = latest("search");
     $("#search-status").textContent = "Searching...";
     try {
       const page = await api("/events?" + p.toString());
+      if (!current()) return;  // a newer search was asked meanwhile: its answer is the one to show
       const body = $("#results tbody");
       if (!append) body.replaceChildren();
       page.items.forEach((ev) => body.appendChild(eventRow(ev)));
@@ -150,7 +156,7 @@ function showSearch() {
       $("#more").hidden = !page.next_cursor;
       $("#search-status").textContent = `${body.children.length} event(s)` + (page.next_cursor ? ", more available" : "");
       sessionStorage.setItem("ps.lastSearch", p.toString());
-    } catch (err) { $("#search-status").textContent = err.message; }
+    } catch (err) { if (current()) $("#search-status").textContent = err.message; }
   };
   form.addEventListener("submit", (e) => { e.preventDefault(); run(false); });
   $("#more").addEventListener("click", () => run(true));

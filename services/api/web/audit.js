@@ -15,9 +15,11 @@ async function showAudit() {
     const who = form.subject.value.trim();
     if (!who) { $("#audit-status").textContent = "Give a user or a plate."; return; }
     p.set(form.kind.value, who);
+    const current = latest("audit");
     $("#audit-status").textContent = "Loading...";
     try {
       const r = await api("/audit/report?" + p.toString());
+      if (!current()) return;  // another report was asked meanwhile
       const counts = (o) => Object.entries(o).map(([k, n]) => `${esc(k || "(none)")}: ${n}`).join(", ");
       $("#audit-summary").innerHTML = `${r.entries.length} entries${r.truncated ? " (more exist: narrow the period)" : ""}` +
         ` &middot; by action: ${counts(r.by_action)} &middot; by purpose: ${counts(r.by_purpose)}`;
@@ -25,7 +27,7 @@ async function showAudit() {
         `<td>${esc(x.action)}</td><td class="plate">${esc(x.searched || "")}</td><td>${esc(x.match || "")}</td><td>${esc(x.purpose || "")}</td>` +
         `<td>${esc(x.case_id || "")}</td><td>${x.result_count ?? ""}</td></tr>`).join("");
       $("#audit-status").textContent = "";
-    } catch (err) { $("#audit-status").textContent = err.message; }
+    } catch (err) { if (current()) $("#audit-status").textContent = err.message; }
   });
   showErasures();
 }

@@ -37,10 +37,16 @@ function invMount(tab, fields, { purpose = false } = {}) {
 
 const invDays = (n) => `<label>Days back <input name="days" type="number" min="1" max="366" value="${n}"></label>`;
 
+// ``load`` asks the API and returns a function that draws its answer (and says what it drew): only
+// the answer to the latest request is drawn, so a slower earlier one cannot replace it.
 function invRun(form, load) {
   const go = async () => {
+    const current = latest("investigation");
     $("#inv-status").textContent = "…";
-    try { $("#inv-status").textContent = await load(new FormData(form)); } catch (err) { $("#inv-status").textContent = err.message; }
+    try {
+      const draw = await load(new FormData(form));
+      if (current()) $("#inv-status").textContent = draw();
+    } catch (err) { if (current()) $("#inv-status").textContent = err.message; }
   };
   form.addEventListener("submit", (e) => { e.preventDefault(); go(); });
   return go;
@@ -80,16 +86,18 @@ async function showJourneys(plate) {
     `${invDays(30)}<label>Trip gap (s) <input name="gap_s" type="number" min="60" value="1800"></label>`, { purpose: true });
   const run = invRun(form, async (f) => {
     const r = await api("/investigations/journeys?" + new URLSearchParams(f));
-    const out = $("#inv-out");
-    out.replaceChildren(journeyMap(r.trips));
-    const table = document.createElement("table");
-    table.className = "grid";
-    table.id = "inv-trips";
-    table.innerHTML = "<thead><tr><th>Trip</th><th>Start (UTC)</th><th>End</th><th>From</th><th>To</th><th>Cameras</th></tr></thead><tbody>" +
-      r.trips.map((t, i) => `<tr><td><span class="swatch" style="background:${INV_COLORS[i % INV_COLORS.length]}"></span>${t.trip}</td><td>${fmtTime(t.start_ms)}</td>` +
-        `<td>${fmtTime(t.end_ms)}</td><td>${esc(t.origin)}</td><td>${esc(t.destination)}</td><td>${t.stops.map((s) => esc(s.camera_id)).join(" → ")}</td></tr>`).join("") + "</tbody>";
-    out.appendChild(table);
-    return `${r.trips.length} trip(s) of ${r.plate}`;
+    return () => {
+      const out = $("#inv-out");
+      out.replaceChildren(journeyMap(r.trips));
+      const table = document.createElement("table");
+      table.className = "grid";
+      table.id = "inv-trips";
+      table.innerHTML = "<thead><tr><th>Trip</th><th>Start (UTC)</th><th>End</th><th>From</th><th>To</th><th>Cameras</th></tr></thead><tbody>" +
+        r.trips.map((t, i) => `<tr><td><span class="swatch" style="background:${INV_COLORS[i % INV_COLORS.length]}"></span>${t.trip}</td><td>${fmtTime(t.start_ms)}</td>` +
+          `<td>${fmtTime(t.end_ms)}</td><td>${esc(t.origin)}</td><td>${esc(t.destination)}</td><td>${t.stops.map((s) => esc(s.camera_id)).join(" → ")}</td></tr>`).join("") + "</tbody>";
+      out.appendChild(table);
+      return `${r.trips.length} trip(s) of ${r.plate}`;
+    };
   });
   if (plate) await run();
 }
@@ -102,10 +110,12 @@ async function showConvoys(plate) {
     `<label>Min. cameras together <input name="min_cameras" type="number" min="1" value="2"></label>${invDays(30)}`, { purpose: true });
   const run = invRun(form, async (f) => {
     const r = await api("/investigations/convoys?" + new URLSearchParams(f));
-    $("#inv-out").innerHTML = `<table id="inv-convoys" class="grid"><thead><tr><th>Plate</th><th>Occasions</th><th>Passages together</th><th>Cameras</th><th>First</th><th>Last</th></tr></thead><tbody>` +
-      r.companions.map((c) => `<tr><td class="plate"><a href="#journeys/${encodeURIComponent(c.plate)}">${esc(c.plate)}</a></td><td>${c.occasions}</td>` +
-        `<td>${c.passages}</td><td>${c.cameras}</td><td>${fmtTime(c.first_ms)}</td><td>${fmtTime(c.last_ms)}</td></tr>`).join("") + "</tbody></table>";
-    return `${r.companions.length} plate(s) travelling with ${r.plate}`;
+    return () => {
+      $("#inv-out").innerHTML = `<table id="inv-convoys" class="grid"><thead><tr><th>Plate</th><th>Occasions</th><th>Passages together</th><th>Cameras</th><th>First</th><th>Last</th></tr></thead><tbody>` +
+        r.companions.map((c) => `<tr><td class="plate"><a href="#journeys/${encodeURIComponent(c.plate)}">${esc(c.plate)}</a></td><td>${c.occasions}</td>` +
+          `<td>${c.passages}</td><td>${c.cameras}</td><td>${fmtTime(c.first_ms)}</td><td>${fmtTime(c.last_ms)}</td></tr>`).join("") + "</tbody></table>";
+      return `${r.companions.length} plate(s) travelling with ${r.plate}`;
+    };
   });
   if (plate) await run();
 }
@@ -137,9 +147,11 @@ async function showOd() {
     `<label>Trip gap (s) <input name="gap_s" type="number" min="60" value="1800"></label>`);
   const run = invRun(form, async (f) => {
     const r = await api("/investigations/od?" + new URLSearchParams(f));
-    $("#inv-out").replaceChildren(heatmap(r.cells));
-    const hours = new Set(r.cells.map((c) => c.hour_ms));
-    return `${r.cells.reduce((a, c) => a + c.trips, 0)} trips over ${hours.size} hour(s), by ${r.by}`;
+    return () => {
+      $("#inv-out").replaceChildren(heatmap(r.cells));
+      const hours = new Set(r.cells.map((c) => c.hour_ms));
+      return `${r.cells.reduce((a, c) => a + c.trips, 0)} trips over ${hours.size} hour(s), by ${r.by}`;
+    };
   });
   await run();
 }
@@ -154,12 +166,14 @@ async function showDwell() {
     if (!f.get("site")) f.delete("site");
     f.set("limit_s", String(Number($("#inv-limit").value) * 3600));
     const r = await api("/investigations/dwell?" + new URLSearchParams(f));
-    $("#inv-out").innerHTML = `<table id="inv-sites" class="grid"><thead><tr><th>Site</th><th>Stays</th><th>Inside now</th><th>Median</th><th>p90</th><th>Overstays</th></tr></thead><tbody>` +
-      r.sites.map((s) => `<tr><td>${esc(s.site)}</td><td>${s.stays}</td><td>${s.inside}</td><td>${fmtDur(s.median_s)}</td><td>${fmtDur(s.p90_s)}</td><td class="${s.overstays ? "hit" : ""}">${s.overstays}</td></tr>`).join("") +
-      `</tbody></table><h2>Overstays (over ${fmtDur(r.limit_s)})</h2><table id="inv-overstays" class="grid"><thead><tr><th>Plate</th><th>Site</th><th>Entry (UTC)</th><th>Exit</th><th>Stay</th></tr></thead><tbody>` +
-      r.overstays.map((o) => `<tr><td class="plate"><a href="#journeys/${encodeURIComponent(o.plate)}">${esc(o.plate)}</a></td><td>${esc(o.site)}</td><td>${fmtTime(o.entry_ms)}</td>` +
-        `<td>${o.exit_ms ? fmtTime(o.exit_ms) : "still inside"}</td><td>${fmtDur(o.seconds)}</td></tr>`).join("") + "</tbody></table>";
-    return `${r.sites.length} site(s), ${r.overstays.length} overstay(s)`;
+    return () => {
+      $("#inv-out").innerHTML = `<table id="inv-sites" class="grid"><thead><tr><th>Site</th><th>Stays</th><th>Inside now</th><th>Median</th><th>p90</th><th>Overstays</th></tr></thead><tbody>` +
+        r.sites.map((s) => `<tr><td>${esc(s.site)}</td><td>${s.stays}</td><td>${s.inside}</td><td>${fmtDur(s.median_s)}</td><td>${fmtDur(s.p90_s)}</td><td class="${s.overstays ? "hit" : ""}">${s.overstays}</td></tr>`).join("") +
+        `</tbody></table><h2>Overstays (over ${fmtDur(r.limit_s)})</h2><table id="inv-overstays" class="grid"><thead><tr><th>Plate</th><th>Site</th><th>Entry (UTC)</th><th>Exit</th><th>Stay</th></tr></thead><tbody>` +
+        r.overstays.map((o) => `<tr><td class="plate"><a href="#journeys/${encodeURIComponent(o.plate)}">${esc(o.plate)}</a></td><td>${esc(o.site)}</td><td>${fmtTime(o.entry_ms)}</td>` +
+          `<td>${o.exit_ms ? fmtTime(o.exit_ms) : "still inside"}</td><td>${fmtDur(o.seconds)}</td></tr>`).join("") + "</tbody></table>";
+      return `${r.sites.length} site(s), ${r.overstays.length} overstay(s)`;
+    };
   });
   await run();
 }
@@ -170,11 +184,13 @@ async function showAnomalies() {
   const run = invRun(form, async (f) => {
     if (!f.get("kind")) f.delete("kind");
     const r = await api("/investigations/anomalies?" + new URLSearchParams(f));
-    $("#inv-out").innerHTML = `<table id="inv-anomalies" class="grid"><thead><tr><th>Time (UTC)</th><th>Kind</th><th>Plate</th><th>From</th><th>To</th><th>km</th><th>s apart</th><th>Why</th></tr></thead><tbody>` +
-      r.anomalies.map((a) => `<tr><td>${fmtTime(a.ts_ms)}</td><td><span class="badge ${a.kind === "clone" ? "critical" : "unknown"}">${esc(a.kind)}</span></td>` +
-        `<td class="plate"><a href="#journeys/${encodeURIComponent(a.plate)}">${esc(a.plate)}</a></td><td>${esc(a.first_camera_id)}</td><td>${esc(a.second_camera_id)}</td>` +
-        `<td>${a.distance_km.toFixed(1)}</td><td>${Math.round(a.seconds_apart)}</td><td>${esc(a.reason)}</td></tr>`).join("") + "</tbody></table>";
-    return `${r.anomalies.length} anomal${r.anomalies.length === 1 ? "y" : "ies"}`;
+    return () => {
+      $("#inv-out").innerHTML = `<table id="inv-anomalies" class="grid"><thead><tr><th>Time (UTC)</th><th>Kind</th><th>Plate</th><th>From</th><th>To</th><th>km</th><th>s apart</th><th>Why</th></tr></thead><tbody>` +
+        r.anomalies.map((a) => `<tr><td>${fmtTime(a.ts_ms)}</td><td><span class="badge ${a.kind === "clone" ? "critical" : "unknown"}">${esc(a.kind)}</span></td>` +
+          `<td class="plate"><a href="#journeys/${encodeURIComponent(a.plate)}">${esc(a.plate)}</a></td><td>${esc(a.first_camera_id)}</td><td>${esc(a.second_camera_id)}</td>` +
+          `<td>${a.distance_km.toFixed(1)}</td><td>${Math.round(a.seconds_apart)}</td><td>${esc(a.reason)}</td></tr>`).join("") + "</tbody></table>";
+      return `${r.anomalies.length} anomal${r.anomalies.length === 1 ? "y" : "ies"}`;
+    };
   });
   await run();
 }

@@ -2,12 +2,10 @@
 // Only the top plates name plates: without a stated purpose the page asks for top=0 (aggregates).
 "use strict";
 
-let statsAsked = 0;  // the latest request: an earlier one answering after it must not redraw
-
 async function loadStats(period, withPlates) {
-  const mine = ++statsAsked;
+  const current = latest("stats");
   const s = await api("/stats?" + new URLSearchParams({ period, top: withPlates ? "10" : "0" }));
-  if (mine !== statsAsked) return;  // the period or purpose changed while this one ran
+  if (!current()) return;  // the period or purpose changed while this one ran
   $("#stats-totals").textContent = `${s.passages} passages, ${s.reads} reads, ${s.alerts.total} watchlist hits from ${fmtTime(s.since)} to ${fmtTime(s.until)} UTC`;
   const perCamera = {};
   for (const h of s.hourly) {
