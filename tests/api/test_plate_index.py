@@ -7,29 +7,66 @@ from typing import Any
 
 from services.api import plate_index
 from services.api.plate_index import (
+    MAX_VARIANT_EDITS,
     MAX_VARIANT_LEN,
     anchors,
-    deletion_variants,
     fuzzy_sql,
+    gapped_variants,
     like_grams,
+    variant_lookup,
     wildcard_sql,
 )
 from tests.api.search_oracle import levenshtein
 
 
-def test_deletion_variants_up_to_k() -> None:
-    assert deletion_variants("ABC", 1) == ["AB", "ABC", "AC", "BC"]
-    assert deletion_variants("AAB", 2) == ["A", "AA", "AAB", "AB", "B"]
-    assert deletion_variants("粤B1", 0) == ["粤B1"]
+def test_gapped_variants_say_where_the_deletions_were() -> None:
+    assert gapped_variants("ABC", 1) == [("AB", 1, 3), ("ABC", 0, 0), ("AC", 1, 2), ("BC", 1, 1)]
+    # the same variant from two places is two rows; two deletions: (g1 + 1) * 16 + g2 + 1
+    assert ("AB", 1, 1) in gapped_variants("AAB", 2) and ("AB", 1, 2) in gapped_variants("AAB", 2)
+    assert ("B", 2, 1 * 16 + 1) in gapped_variants("AAB", 2)  # both before the B: gap 0 twice
+    assert ("A", 2, 2 * 16 + 2) in gapped_variants("ABC", 2)  # B and C after the A: gap 1 twice
+    assert ("B", 2, 1 * 16 + 2) in gapped_variants("ABC", 2)  # A before, C after the B
+    assert gapped_variants("粤B1", 0) == [("粤B1", 0, 0)]
 
 
-def test_two_strings_within_k_edits_share_a_deletion_variant() -> None:
-    """The SymSpell property the fuzzy index relies on, over every pair of short strings."""
-    words = ["".join(p) for n in range(0, 5) for p in itertools.product("AB1", repeat=n)]
+def _finds(query: str, stored: str, k: int) -> bool:
+    """Whether the lookup for ``query`` within ``k`` edits meets a row the index holds of ``stored``."""
+    open_variants, keyed = variant_lookup(query, k)
+    return any(
+        (variant in open_variants and dels <= k) or (variant, gaps) in keyed
+        for variant, dels, gaps in gapped_variants(stored, MAX_VARIANT_EDITS)
+    )
+
+
+def _shares_a_variant(query: str, stored: str, k: int) -> bool:
+    """What the index found before it kept the gaps: any variant in common."""
+    mine = {variant for variant, _, _ in gapped_variants(query, k)}
+    return any(
+        variant in mine and dels <= k
+        for variant, dels, _ in gapped_variants(stored, MAX_VARIANT_EDITS)
+    )
+
+
+def test_the_variant_lookup_finds_every_string_within_k_edits() -> None:
+    """Exhaustive over short strings: nothing within k edits is missed, and the gaps leave out
+    pairs the variants alone would have handed over (the edit distances verify the rest)."""
+    words = ["".join(p) for n in range(0, 6) for p in itertools.product("AB1", repeat=n)]
+    shared, pruned = {1: 0, 2: 0}, {1: 0, 2: 0}
     for a, b in itertools.product(words, repeat=2):
         for k in (1, 2):
+            found = _finds(a, b, k)
             if levenshtein(a, b) <= k:
-                assert set(deletion_variants(a, k)) & set(deletion_variants(b, k)), (a, b, k)
+                assert found, (a, b, k)
+            elif _shares_a_variant(a, b, k):
+                shared[k] += 1
+                pruned[k] += not found
+    print("farther than k but sharing a variant, and of those left out:", shared, pruned)
+    # within one edit the lookup is exact; within two it hands over about a tenth of them
+    assert pruned[1] == shared[1] and pruned[2] > shared[2] * 3 // 4, (shared, pruned)
+    # the two-edit query D1K1028 no longer meets a plate that only shares 2 of its 7 characters'
+    # positions with it after two deletions on each side at other places
+    assert not _finds("D1K1028", "11028XY", 2)
+    assert _finds("D1K1028", "D1X1028", 2) and _finds("D1K1028", "DXK1Y28", 2)
 
 
 def test_like_grams_anchor_only_where_the_pattern_is_anchored() -> None:
@@ -44,7 +81,11 @@ def test_fuzzy_uses_the_variant_index_only_where_it_holds_every_candidate() -> N
     sql, params = fuzzy_sql("ABC1234", 2)
     assert "FROM plate_variants" in sql
     assert params["skel"] == "A8C1234" and params["max_edits"] == 2
-    assert "A8C12" in params["variants"] and len(params["variants"]) == 29
+    # the query's own skeleton and its 7 one-deletion variants are open; its 21 two-deletion
+    # variants are asked for with the gaps their stored rows may have (none, one of two, both)
+    assert "A8C123" in params["variants"] and len(params["variants"]) == 8
+    assert ("A8C12", 0) in params["keyed"] and ("A8C12", 6 * 16 + 6) in params["keyed"]
+    assert ("A8C12", 6) in params["keyed"] and ("A8C12", 5) not in params["keyed"]
     assert "FROM plate_dictionary" in fuzzy_sql("ABC1234", 3)[0]  # 3 edits: not indexed
     long_query = "A" * (MAX_VARIANT_LEN - 1)
     assert (

@@ -3,6 +3,7 @@ within 5 s, the frames carry the camera's settings, and a bad URL is an offline 
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -64,6 +65,17 @@ def test_camera_record_starts_changes_and_stops_its_source(manager) -> None:
     assert first["plate_formats"] == ["GB"] and first["source"] == "sim"
     online = status.wait_for(lambda r: mine(r) and r["state"] == "online", WITHIN_S, "online")
     assert online["manager"] == "m-test"
+    # the fps cap of 2/s holds against a 4 fps source: the frames sent are half a second apart in
+    # capture time. (The heartbeats' fps counts frames per second of wall clock over one second:
+    # on a loaded machine frames read late come closer together there, 2.9 seen in a rehearsal.)
+    capped = lambda r: mine(r) and r["plate_formats"] == ["GB"]  # noqa: E731
+    frames.wait_for(
+        lambda r: capped(r) and len([x for x in frames.records if capped(x)]) >= 5,
+        WITHIN_S,
+        "5 frames under the cap",
+    )
+    times = [r["ts"] for r in frames.records if capped(r)]
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 499, times
     port = s.ingest_cameras_metrics_port
     assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
     assert (
@@ -77,11 +89,10 @@ def test_camera_record_starts_changes_and_stops_its_source(manager) -> None:
         lambda r: mine(r) and r["plate_formats"] == ["BR"], WITHIN_S, "frames w/ new formats", at
     )
     assert json.loads(changed["zones"])["exclusions"][0][2] == [1.0, 1.0]
-    # the fps cap of 2/s holds against a 4 fps source (heartbeats say what was achieved)
     beat = status.wait_for(
         lambda r: mine(r) and r["state"] == "heartbeat" and r["fps"], WITHIN_S, "a heartbeat"
     )
-    assert beat["fps"] <= 2.5 and beat["last_frame_ts"] is not None
+    assert 0 < beat["fps"] <= 4 and beat["last_frame_ts"] is not None
 
     cams.put("cam-a", "sim://scene?seed=5&fps=4", enabled=False)
     status.wait_for(

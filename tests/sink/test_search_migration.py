@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from platestream.clickhouse import make_clickhouse
+from services.api.plate_index import gapped_variants
 from services.sink import migrations as m
 from services.sink.settings import SinkSettings
 
@@ -114,7 +115,7 @@ def test_012_fills_the_result_column_and_the_reversed_dictionary_of_rows_stored_
             )
     client = make_clickhouse(settings)
     client.command(INSERT)
-    assert [mig.version for mig in m.migrate(admin, sink)] == [12]
+    assert [mig.version for mig in m.migrate(admin, sink)] == [12, 13]
     client.command(INSERT.replace("concat('e'", "concat('f'"))  # and passages stored after it
     results = client.query("SELECT event_id, result FROM plate_event_index").result_rows
     assert len(results) == 60
@@ -132,3 +133,35 @@ def test_012_fills_the_result_column_and_the_reversed_dictionary_of_rows_stored_
         "SELECT plate, min(first_seen), max(last_seen) FROM plate_dictionary GROUP BY plate"
     ).result_rows
     assert sorted((r[1], r[2], r[3]) for r in reversed_) == sorted(tuple(r) for r in dictionary)
+
+
+@pytest.mark.integration
+def test_013_rebuilds_the_variants_with_where_their_deletions_were(settings: Any) -> None:
+    sink = SinkSettings(**settings.model_dump())
+    admin = make_clickhouse(sink, database="default")
+    db = settings.clickhouse_database
+    m.ensure_database(admin, db)
+    for mig in m.load_migrations():  # a database as it was before 013, holding passages
+        if mig.version < 13:
+            for stmt in m.split_statements(m.render(mig.sql, sink, database=db)):
+                admin.command(stmt)
+            admin.command(
+                f"INSERT INTO `{db}`.schema_migrations (version, name, checksum) "
+                f"VALUES ({mig.version}, '{mig.name}', '{mig.checksum}')"
+            )
+    client = make_clickhouse(settings)
+    client.command(INSERT)
+    assert [mig.version for mig in m.migrate(admin, sink)] == [13]
+    client.command(INSERT.replace("concat('e'", "concat('f'"))  # and passages stored after it
+    rows = client.query(
+        "SELECT DISTINCT plate, variant, dels, gaps FROM plate_variants ORDER BY ALL"
+    ).result_rows
+    # what the API asks for (services/api/plate_index.py) is what the migration and its view store
+    want = sorted(
+        (plate, variant, dels, gaps)
+        for plate in ("ABC1234", "A8C1234", "粤B12345")
+        for variant, dels, gaps in gapped_variants(
+            plate.translate(str.maketrans("ODQILTBZSG", "0001118256")), 2
+        )
+    )
+    assert sorted(tuple(r) for r in rows) == want
