@@ -2,8 +2,9 @@
 
 The sink's migration 003_search keeps, from every insert into ``plate_events``: the distinct plates
 (``plate_dictionary``, ordered by plate), the SymSpell deletion variants of each plate's skeleton
-with where the deletions were (``plate_variants``, ordered by variant and gaps, migration 013) and the 3-grams of ``^plate$`` (``plate_grams``, ordered
-by gram). A fuzzy search within two edits is then a handful of primary-key lookups, a wildcard
+with where the deletions were (``plate_variants``, ordered by variant and gaps since migration
+013) and the 3-grams of ``^plate$`` (``plate_grams``, ordered by gram). A fuzzy search within two
+edits is then a set of primary-key lookups (`variant_lookup`), a wildcard
 pattern with three literal characters (anchors count) a lookup per gram, and both end in a set of
 plates that `services.api.search` fetches events for from ``plate_event_index`` (ordered by plate).
 
