@@ -97,24 +97,28 @@ def test_views_fill_the_search_tables_and_a_rebuild_refills_them(settings: Any) 
     assert [tuple(r) for r in superseded] == [("e0", 0), ("e0", 1), ("e1", 0), ("e1", 1)]
 
 
-@pytest.mark.integration
-def test_012_fills_the_result_column_and_the_reversed_dictionary_of_rows_stored_before(
-    settings: Any,
-) -> None:
-    sink = SinkSettings(**settings.model_dump())
-    admin = make_clickhouse(sink, database="default")
-    db = settings.clickhouse_database
+def _migrated_before(version: int, admin: Any, sink: SinkSettings, db: str) -> None:
+    """A database as the migrations before ``version`` left it, recorded as applied."""
     m.ensure_database(admin, db)
-    for mig in m.load_migrations():  # a database as it was before 012, holding passages
-        if mig.version < 12:
+    for mig in m.load_migrations():
+        if mig.version < version:
             for stmt in m.split_statements(m.render(mig.sql, sink, database=db)):
                 admin.command(stmt)
             admin.command(
                 f"INSERT INTO `{db}`.schema_migrations (version, name, checksum) "
                 f"VALUES ({mig.version}, '{mig.name}', '{mig.checksum}')"
             )
+
+
+@pytest.mark.integration
+def test_012_fills_the_result_column_and_the_reversed_dictionary_of_rows_stored_before(
+    settings: Any,
+) -> None:
+    sink = SinkSettings(**settings.model_dump())
+    admin = make_clickhouse(sink, database="default")
+    _migrated_before(12, admin, sink, settings.clickhouse_database)
     client = make_clickhouse(settings)
-    client.command(INSERT)
+    client.command(INSERT)  # passages stored before the migration
     assert [mig.version for mig in m.migrate(admin, sink)] == [12, 13]
     client.command(INSERT.replace("concat('e'", "concat('f'"))  # and passages stored after it
     results = client.query("SELECT event_id, result FROM plate_event_index").result_rows
@@ -139,18 +143,9 @@ def test_012_fills_the_result_column_and_the_reversed_dictionary_of_rows_stored_
 def test_013_rebuilds_the_variants_with_where_their_deletions_were(settings: Any) -> None:
     sink = SinkSettings(**settings.model_dump())
     admin = make_clickhouse(sink, database="default")
-    db = settings.clickhouse_database
-    m.ensure_database(admin, db)
-    for mig in m.load_migrations():  # a database as it was before 013, holding passages
-        if mig.version < 13:
-            for stmt in m.split_statements(m.render(mig.sql, sink, database=db)):
-                admin.command(stmt)
-            admin.command(
-                f"INSERT INTO `{db}`.schema_migrations (version, name, checksum) "
-                f"VALUES ({mig.version}, '{mig.name}', '{mig.checksum}')"
-            )
+    _migrated_before(13, admin, sink, settings.clickhouse_database)
     client = make_clickhouse(settings)
-    client.command(INSERT)
+    client.command(INSERT)  # passages stored before the migration
     assert [mig.version for mig in m.migrate(admin, sink)] == [13]
     client.command(INSERT.replace("concat('e'", "concat('f'"))  # and passages stored after it
     rows = client.query(
