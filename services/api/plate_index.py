@@ -296,12 +296,12 @@ def resolve(
     found = {str(r[0]): Candidate(int(r[1]), int(r[2]), int(r[3])) for r in rows}
     if top is None:
         return Resolved(found) if len(rows) <= MAX_RESOLVED else None
-    keys = [top.key(found[str(r[0])]) for r in rows]  # in the order: the front first
     if len(rows) <= MAX_RESOLVED:
         if len(rows) <= top.n:
             return Resolved(found)
-        return Resolved(found, keys[-1] - 1)  # integer keys: one left out is below the last's
-    edge = keys[min(top.n, len(rows) - 1)]  # the first plate past what may be kept
+        last = top.key(found[str(rows[-1][0])])  # rows come in the order, the front first
+        return Resolved(found, last - 1)  # integer keys: one left out is below the last's
+    edge = top.key(found[str(rows[min(top.n, len(rows) - 1)][0])])  # the first past those kept
     return Resolved({p: c for p, c in found.items() if top.key(c) > edge}, edge)
 
 
