@@ -36,6 +36,7 @@ SEARCH_VIEWS = (
     "plate_grams_mv",
     "plate_event_index_mv",
     "plate_event_superseded_mv",
+    "plate_event_superseded_set_mv",
 )
 
 

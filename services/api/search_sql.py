@@ -3,8 +3,8 @@
 Every value from the user travels as a query parameter (``{name:Type}``, bound by the server);
 the SQL text is assembled only from fixed fragments chosen by the code. A page is a query over
 ``plate_event_index`` (by plate) or ``plate_events`` (by camera and time) that marks the versions a
-correction superseded (``plate_event_superseded``, migration 010) among the rows it returns;
-`services.api.search` runs it.
+correction superseded (``plate_event_superseded_set``, migrations 010 and 014) among the rows it
+returns; `services.api.search` runs it.
 
 Fuzzy search scores a candidate by a weighted edit distance computed in SQL: distance between the
 confusable-folded skeletons (``platestream.plates.skeleton``, the materialized ``plate_skeleton``
@@ -32,16 +32,13 @@ FAST_FINAL = " SETTINGS do_not_merge_across_partitions_select_final = 1"
 PlateMode = Literal["auto", "exact", "prefix", "wildcard", "fuzzy"]
 Sort = Literal["time", "score"]
 
-# Corrections are rare: the versions they replaced fit in one set per query, read whole (the only
-# read of a search without its table's key, so force_primary_key is lifted for it alone). The set
-# is asked of the page's rows only, as a column: ClickHouse computes it after ORDER BY ... LIMIT,
-# where a WHERE condition made it read event_id and version of every candidate row (a suffix
-# wildcard's page at 17M events: ~100 -> ~60 ms). `_fetch` drops the superseded rows and asks for
-# more when that leaves the page short.
-SUPERSEDED = (
-    "(event_id, version) IN (SELECT event_id, version FROM plate_event_superseded "
-    "SETTINGS force_primary_key = 0) AS superseded"
-)
+# Corrections are rare: the versions they replaced fit in one set, asked of the page's rows only,
+# as a column: ClickHouse computes it after ORDER BY ... LIMIT, where a WHERE condition made it
+# read event_id and version of every candidate row (a suffix wildcard's page at 17M events: ~100
+# -> ~60 ms). The set is a Set table kept by the sink's view (migration 014; a Merge over
+# plate_event_superseded when replicated), so no subquery is planned per page. `_fetch` drops the
+# superseded rows and asks for more when that leaves the page short.
+SUPERSEDED = "(event_id, version) IN plate_event_superseded_set AS superseded"
 _WILDCARD_OK = re.compile(r"^[^\s%_\\]*$")
 
 

@@ -35,6 +35,10 @@ ENGINES = {"replacing": "ReplacingMergeTree", "aggregating": "AggregatingMergeTr
 FINE_GRANULES = 256
 # The search indexes (012): a 256-row granule of a column is a few KiB, and ClickHouse decompresses
 # whole compressed blocks (64 KiB to 1 MiB by default), so their blocks are kept small.
+# 014: the engine of a lookup table: a Set on one server, a Merge over its source when replicated.
+_SET_OR_MERGE = re.compile(r"\$\{set_or_merge:([a-z_]+)\}")
+# A statement made only on a single server (local engine): dropped whole when replicated.
+_LOCAL = re.compile(r"\$\{local\}([^;]*;)")
 SMALL_BLOCKS = "min_compress_block_size = 4096, max_compress_block_size = 16384"
 
 
@@ -128,7 +132,12 @@ def render(sql: str, settings: SinkSettings, *, database: str) -> str:
     # The search indexes (010): read a few short key ranges per query, so small granules.
     fine_settings = [f"index_granularity = {FINE_GRANULES}", *dedup]
     sql = "\n".join(ln for ln in sql.splitlines() if not ln.lstrip().startswith("--"))
-    out = _ENGINE.sub(engine, sql)
+    replicated = settings.sink_engine == "replicated"
+    out = _LOCAL.sub("" if replicated else r"\1", sql)
+    out = _SET_OR_MERGE.sub(
+        lambda m: f"Merge(`{database}`, '^{m.group(1)}$')" if replicated else "Set", out
+    )
+    out = _ENGINE.sub(engine, out)
     out = _TTL.sub(ttl, out)
     out = _ALTER_TTL.sub(alter_ttl, out)
     out = _PURPOSE_TTL.sub(purpose_ttl, out)

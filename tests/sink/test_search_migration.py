@@ -1,6 +1,7 @@
 """Migrations 003_search and 010_search_granules: the search tables are projections like the others,
 dropped and refilled by a rebuild; 010 rebuilds them with fine granules and keeps the superseded
-versions of corrected events."""
+versions of corrected events, which 014 also holds in a Set; 012 and 013 fill what they add for
+rows stored before them."""
 
 from __future__ import annotations
 
@@ -96,6 +97,27 @@ def test_views_fill_the_search_tables_and_a_rebuild_refills_them(settings: Any) 
         "SELECT event_id, version FROM plate_event_superseded FINAL ORDER BY event_id, version"
     ).result_rows
     assert [tuple(r) for r in superseded] == [("e0", 0), ("e0", 1), ("e1", 0), ("e1", 1)]
+    # and the set the search pages check (014) holds the same, and no other version
+    assert _in_set(client, [("e0", 0), ("e0", 1), ("e0", 2), ("e1", 1), ("e2", 0)]) == [
+        True,
+        True,
+        False,
+        True,
+        False,
+    ]
+
+
+def _in_set(client: Any, pairs: list[tuple[str, int]]) -> list[bool]:
+    """Which (event_id, version) pairs plate_event_superseded_set holds (a Set cannot be read)."""
+    return [
+        bool(
+            client.command(
+                "SELECT ({e:String}, {v:UInt32}) IN plate_event_superseded_set",
+                parameters={"e": e, "v": v},
+            )
+        )
+        for e, v in pairs
+    ]
 
 
 def _migrated_before(version: int, admin: Any, sink: SinkSettings, db: str) -> None:
@@ -120,7 +142,7 @@ def test_012_fills_the_result_column_and_the_reversed_dictionary_of_rows_stored_
     _migrated_before(12, admin, sink, settings.clickhouse_database)
     client = make_clickhouse(settings)
     client.command(INSERT)  # passages stored before the migration
-    assert [mig.version for mig in m.migrate(admin, sink)] == [12, 13]
+    assert [mig.version for mig in m.migrate(admin, sink)] == [12, 13, 14]
     client.command(INSERT.replace("concat('e'", "concat('f'"))  # and passages stored after it
     results = client.query("SELECT event_id, result FROM plate_event_index").result_rows
     assert len(results) == 60
@@ -147,7 +169,7 @@ def test_013_rebuilds_the_variants_with_where_their_deletions_were(settings: Any
     _migrated_before(13, admin, sink, settings.clickhouse_database)
     client = make_clickhouse(settings)
     client.command(INSERT)  # passages stored before the migration
-    assert [mig.version for mig in m.migrate(admin, sink)] == [13]
+    assert [mig.version for mig in m.migrate(admin, sink)] == [13, 14]
     client.command(INSERT.replace("concat('e'", "concat('f'"))  # and passages stored after it
     rows = client.query(
         "SELECT DISTINCT plate, variant, dels, gaps FROM plate_variants ORDER BY ALL"
@@ -159,3 +181,38 @@ def test_013_rebuilds_the_variants_with_where_their_deletions_were(settings: Any
         for variant, dels, gaps in gapped_variants(skeleton(plate), 2)
     )
     assert sorted(tuple(r) for r in rows) == want
+
+
+@pytest.mark.integration
+def test_014_sets_the_versions_superseded_before_and_after_it(settings: Any) -> None:
+    sink = SinkSettings(**settings.model_dump())
+    admin = make_clickhouse(sink, database="default")
+    _migrated_before(14, admin, sink, settings.clickhouse_database)
+    client = make_clickhouse(settings)
+    client.command(INSERT)
+    # a correction stored before the migration (version 1 of e0) ...
+    client.command(INSERT.replace("0, 'cam-1'", "1, 'cam-1'").replace("numbers(30)", "numbers(1)"))
+    assert [mig.version for mig in m.migrate(admin, sink)] == [14]
+    # ... and one after it (version 3 of e5)
+    five = INSERT.replace("0, 'cam-1'", "3, 'cam-1'").replace("numbers(30)", "numbers(5, 1)")
+    client.command(five)
+    pairs = [("e0", 0), ("e0", 1), ("e1", 0), ("e5", 0), ("e5", 2), ("e5", 3)]
+    assert _in_set(client, pairs) == [True, False, False, True, True, False]
+    page = client.query(
+        "SELECT event_id, version FROM plate_event_index "
+        "WHERE (event_id, version) IN plate_event_superseded_set ORDER BY ALL"
+    ).result_rows
+    assert [tuple(r) for r in page] == [("e0", 0), ("e5", 0)]
+
+
+def test_014_is_a_merge_over_the_superseded_table_when_replicated() -> None:
+    """A replica that fetched a part never ran the view: there the set reads the replicated table."""
+    mig = m.load_migrations()[13]
+    assert mig.version == 14
+    local = m.render(mig.sql, SinkSettings(), database="db1")
+    replicated = m.render(mig.sql, SinkSettings(sink_engine="replicated"), database="db1")
+    assert "ENGINE = Set;" in local and "plate_event_superseded_set_mv" in local
+    assert "INSERT INTO" in local
+    assert "ENGINE = Merge(`db1`, '^plate_event_superseded$');" in replicated
+    assert "MATERIALIZED VIEW" not in replicated and "INSERT" not in replicated
+    assert len(m.split_statements(replicated)) == 1 and len(m.split_statements(local)) == 3
