@@ -87,6 +87,22 @@ def grow_table(settings: ApiSettings, target: int, t0: int) -> tuple[float, int]
     return time.perf_counter() - start, have
 
 
+def compact_search_tables(settings: ApiSettings) -> list[dict[str, Any]]:
+    """`platestream db compact` on the bench database: parts before and after, seconds."""
+    from platestream.clickhouse import make_clickhouse
+    from services.sink.compaction import compact
+
+    client = make_clickhouse(settings, database="default", send_receive_timeout=3600)
+    done = [c.__dict__ for c in compact(client, DB)]
+    for c in done:
+        print(
+            f"  compacted {c['table']}: {c['parts_before']} -> {c['parts_after']} parts in "
+            f"{c['seconds']:.1f} s",
+            flush=True,
+        )
+    return done
+
+
 class ApiProcess:
     """`platestream api` in a child process against the bench database."""
 
@@ -198,6 +214,7 @@ def run_bench(
     keep: bool,
     runs: int = 1,
     api_replicas: int = 1,
+    compact: bool = False,
 ) -> dict[str, Any]:
     from platestream.kafka import create_topics, require_broker
     from platestream.serde import AvroSerde
@@ -234,6 +251,7 @@ def run_bench(
                 print(f"  the kept table holds {held:,} rows: measured at that size", flush=True)
             settled_s = settle_merges(bench_settings, DB)
             print(f"  merges settled after {settled_s:.0f} s", flush=True)
+            compacted = compact_search_tables(bench_settings) if compact else None
             refreshes = pause_refreshes(bench_settings, DB)
             print(f"  refreshable views paused while searching (last refresh: {refreshes})")
             with contextlib.ExitStack() as replicas:
@@ -257,6 +275,7 @@ def run_bench(
                     "rows": held,
                     "insert_s": round(grow_s, 1),
                     "merges_settled_s": round(settled_s, 1),
+                    "compacted": compacted,
                     "load_avg_1m": round(os.getloadavg()[0], 2),
                     "latency": measure_runs(client, headers, kinds, queries, runs, held),
                 }

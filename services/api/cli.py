@@ -91,6 +91,13 @@ def register_bench(bench_app: typer.Typer) -> None:
                 "deployment runs 2 replicas behind one Service); latency runs use the first.",
             ),
         ] = 1,
+        compact: Annotated[
+            bool,
+            typer.Option(
+                help="Merge each search table into one part before searching, as the daily "
+                "`platestream db compact` leaves them; the merge times go into the JSON.",
+            ),
+        ] = False,
     ) -> None:
         """Search latency p50/p99 at each row count and concurrent-request throughput of the API."""
         from services.api.bench import run_bench
@@ -104,6 +111,7 @@ def register_bench(bench_app: typer.Typer) -> None:
             api_replicas=api_replicas,
             keep=keep,
             runs=runs,
+            compact=compact,
         )
 
     @bench_app.command("search-ab")

@@ -1,4 +1,4 @@
-"""`platestream db`: apply and inspect the ClickHouse migrations."""
+"""`platestream db`: apply and inspect the ClickHouse migrations; compact the search tables."""
 
 from __future__ import annotations
 
@@ -48,4 +48,27 @@ def status(database: DatabaseOpt = None) -> None:
         changed = "  (file changed since applied)" if row["changed"] else ""
         typer.echo(
             f"{row['version']:03d}_{row['name']:20} {row['state']:8} {row['applied_at'] or ''}{changed}"
+        )
+
+
+@app.command()
+def compact(
+    database: DatabaseOpt = None,
+    timeout_s: Annotated[
+        int, typer.Option("--timeout-s", help="Longest wait for one table's merge.")
+    ] = 3600,
+) -> None:
+    """Merge each search table into one part, so a lookup reads one key range per table (daily,
+    off-peak: docs/api.md, "Search tables in one part")."""
+    from platestream.clickhouse import make_clickhouse
+    from platestream.settings import load
+    from services.sink.compaction import compact as run_compaction
+    from services.sink.settings import SinkSettings
+
+    settings = load(SinkSettings)
+    db = database or settings.clickhouse_database
+    client = make_clickhouse(settings, database="default", send_receive_timeout=timeout_s)
+    for row in run_compaction(client, db):
+        typer.echo(
+            f"{db}.{row.table:28} {row.parts_before:4d} -> {row.parts_after:d} parts  {row.seconds:7.1f} s"
         )
