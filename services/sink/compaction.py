@@ -9,9 +9,9 @@ redelivery left), run_search at 10M bench events went, p50 / p99 ms: exact 10.1 
 two-edit fuzzy 55.5 / 74.4 -> 41.3 / 66.8 (docs/api.md, "Search tables in one part").
 
 What comes in after a compaction lands in new parts, which the normal merges keep few and small
-until the next run: schedule it daily, off-peak (deploy/k8s/base/jobs/compact.yaml). It rewrites
-each table whole, so it costs about what inserting the table again costs; docs/scaling.md says
-what that means at 1B events.
+until the next run: schedule it daily, off-peak (docs/deploy.md, "Compacting the search tables").
+It rewrites each table whole, so it costs about what inserting the table again costs;
+docs/scaling.md says what that means at 1B events.
 """
 
 from __future__ import annotations
