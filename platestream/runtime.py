@@ -1,10 +1,11 @@
-"""Process plumbing shared by the stages: logging set-up and the stop event."""
+"""Process plumbing shared by the stages: logging set-up, the stop event, a job's repeat loop."""
 
 from __future__ import annotations
 
 import gc
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
 
 
@@ -38,6 +39,18 @@ def install_stop_handlers(stop: threading.Event) -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
+
+
+def repeat(once: Callable[[], None], every_s: float) -> None:
+    """Run ``once``; with ``every_s``, again every that many seconds until SIGTERM/SIGINT (the
+    scheduled jobs' ``--every-s``: `platestream investigate`, `platestream db compact`)."""
+    stop = threading.Event()
+    if every_s:
+        install_stop_handlers(stop)
+    while True:
+        once()
+        if not every_s or stop.wait(every_s):
+            return
 
 
 def freeze_long_lived() -> int:

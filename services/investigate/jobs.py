@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from platestream.runtime import repeat
 
 logger = logging.getLogger(__name__)
 
@@ -54,19 +54,6 @@ def convoy_run(
         limit=limit,
     )
     return [{"since": since, "until": until, **r} for r in rows]
-
-
-def repeat(once: Callable[[], None], every_s: float) -> None:
-    """Run ``once``; with ``every_s``, again every that many seconds until SIGTERM/SIGINT."""
-    from platestream.runtime import install_stop_handlers
-
-    stop = threading.Event()
-    if every_s:
-        install_stop_handlers(stop)
-    while True:
-        once()
-        if not every_s or stop.wait(every_s):
-            return
 
 
 @app.command("convoys")

@@ -57,10 +57,17 @@ def compact(
     timeout_s: Annotated[
         int, typer.Option("--timeout-s", help="Longest wait for one table's merge.")
     ] = 3600,
+    every_s: Annotated[
+        float,
+        typer.Option(
+            "--every-s", min=0, help="Run again every this many seconds until stopped (0: once)."
+        ),
+    ] = 0,
 ) -> None:
     """Merge each search table into one part, so a lookup reads one key range per table (daily,
-    off-peak: docs/api.md, "Search tables in one part")."""
+    off-peak: docs/deploy.md, 3.6)."""
     from platestream.clickhouse import make_clickhouse
+    from platestream.runtime import repeat
     from platestream.settings import load
     from services.sink.compaction import compact as run_compaction
     from services.sink.settings import SinkSettings
@@ -68,7 +75,12 @@ def compact(
     settings = load(SinkSettings)
     db = database or settings.clickhouse_database
     client = make_clickhouse(settings, database="default", send_receive_timeout=timeout_s)
-    for row in run_compaction(client, db):
-        typer.echo(
-            f"{db}.{row.table:28} {row.parts_before:4d} -> {row.parts_after:d} parts  {row.seconds:7.1f} s"
-        )
+
+    def once() -> None:
+        for row in run_compaction(client, db):
+            typer.echo(
+                f"{db}.{row.table:28} {row.parts_before:4d} -> {row.parts_after:d} parts  "
+                f"{row.seconds:7.1f} s"
+            )
+
+    repeat(once, every_s)

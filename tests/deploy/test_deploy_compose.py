@@ -28,7 +28,7 @@ SECRETS = (
 
 def test_compose_file_follows_the_compose_specification() -> None:
     parsed = PyCompose.from_json(json.dumps(compose()))
-    extra = {"init", "ingest-mqtt", "ingest-cameras", "overstays"}
+    extra = {"init", "ingest-mqtt", "ingest-cameras", "overstays", "compact"}
     assert set(parsed.service_names()) == DATA_SERVICES | STAGES | extra
 
 
@@ -139,3 +139,7 @@ def test_one_clone_detector_and_the_overstay_loop() -> None:
     assert loop[:4] == ["investigate", "overstays", "--emit", "--quiet"]
     assert int(loop[loop.index("--every-s") + 1]) > 0
     assert int(loop[loop.index("--limit-s") + 1]) == 14_400  # OVERSTAY_LIMIT_S's default
+    compact = services["compact"]["command"]
+    assert (
+        compact[:2] == ["db", "compact"] and int(compact[compact.index("--every-s") + 1]) == 86_400
+    )
