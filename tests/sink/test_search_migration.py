@@ -120,6 +120,15 @@ def _in_set(client: Any, pairs: list[tuple[str, int]]) -> list[bool]:
     ]
 
 
+def _database_before(version: int, settings: Any) -> tuple[Any, SinkSettings, Any]:
+    """(admin client, sink settings, client) of the test's database as the migrations before
+    ``version`` left it."""
+    sink = SinkSettings(**settings.model_dump())
+    admin = make_clickhouse(sink, database="default")
+    _migrated_before(version, admin, sink, settings.clickhouse_database)
+    return admin, sink, make_clickhouse(settings)
+
+
 def _migrated_before(version: int, admin: Any, sink: SinkSettings, db: str) -> None:
     """A database as the migrations before ``version`` left it, recorded as applied."""
     m.ensure_database(admin, db)
@@ -137,10 +146,7 @@ def _migrated_before(version: int, admin: Any, sink: SinkSettings, db: str) -> N
 def test_012_fills_the_result_column_and_the_reversed_dictionary_of_rows_stored_before(
     settings: Any,
 ) -> None:
-    sink = SinkSettings(**settings.model_dump())
-    admin = make_clickhouse(sink, database="default")
-    _migrated_before(12, admin, sink, settings.clickhouse_database)
-    client = make_clickhouse(settings)
+    admin, sink, client = _database_before(12, settings)
     client.command(INSERT)  # passages stored before the migration
     assert [mig.version for mig in m.migrate(admin, sink)] == [12, 13, 14]
     client.command(INSERT.replace("concat('e'", "concat('f'"))  # and passages stored after it
@@ -164,10 +170,7 @@ def test_012_fills_the_result_column_and_the_reversed_dictionary_of_rows_stored_
 
 @pytest.mark.integration
 def test_013_rebuilds_the_variants_with_where_their_deletions_were(settings: Any) -> None:
-    sink = SinkSettings(**settings.model_dump())
-    admin = make_clickhouse(sink, database="default")
-    _migrated_before(13, admin, sink, settings.clickhouse_database)
-    client = make_clickhouse(settings)
+    admin, sink, client = _database_before(13, settings)
     client.command(INSERT)  # passages stored before the migration
     assert [mig.version for mig in m.migrate(admin, sink)] == [13, 14]
     client.command(INSERT.replace("concat('e'", "concat('f'"))  # and passages stored after it
@@ -185,10 +188,7 @@ def test_013_rebuilds_the_variants_with_where_their_deletions_were(settings: Any
 
 @pytest.mark.integration
 def test_014_sets_the_versions_superseded_before_and_after_it(settings: Any) -> None:
-    sink = SinkSettings(**settings.model_dump())
-    admin = make_clickhouse(sink, database="default")
-    _migrated_before(14, admin, sink, settings.clickhouse_database)
-    client = make_clickhouse(settings)
+    admin, sink, client = _database_before(14, settings)
     client.command(INSERT)
     # a correction stored before the migration (version 1 of e0) ...
     client.command(INSERT.replace("0, 'cam-1'", "1, 'cam-1'").replace("numbers(30)", "numbers(1)"))
