@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from platestream.plates import CONFUSABLE_COST, normalise, skeleton
+from platestream.plates import normalise, skeleton
 from services.api.plate_index import SKELETON_SQL, score_sql
 from services.api.search_rows import COLUMNS, INDEX_COLUMNS
 
@@ -206,9 +206,8 @@ def build_where(
                         )
                         + ")"
                     )
-                raw = "editDistanceUTF8(plate, {plate:String})"
                 sk = "editDistanceUTF8(plate_skeleton, {skel:String})"
-                score = f"toUInt32(round(10 * ({sk} + {CONFUSABLE_COST} * ({raw} - {sk}))))"
+                score = score_sql("plate_skeleton")
                 prewhere.append(
                     "abs(toInt64(lengthUTF8(plate)) - {plate_len:Int64}) <= {max_edits:UInt32}"
                 )
