@@ -9,6 +9,7 @@ goes the whole way: HTTP, auth, rate limit, ClickHouse, audit record produced to
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import random
@@ -93,7 +94,7 @@ def compact_search_tables(settings: ApiSettings) -> list[dict[str, Any]]:
     from services.sink.compaction import compact
 
     client = make_clickhouse(settings, database="default", send_receive_timeout=3600)
-    done = [c.__dict__ for c in compact(client, DB)]
+    done = [dataclasses.asdict(c) for c in compact(client, DB)]
     for c in done:
         print(
             f"  compacted {c['table']}: {c['parts_before']} -> {c['parts_after']} parts in "

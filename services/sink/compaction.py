@@ -9,21 +9,18 @@ redelivery left), run_search at 10M bench events went, p50 / p99 ms: exact 10.1 
 two-edit fuzzy 55.5 / 74.4 -> 41.3 / 66.8 (docs/api.md, "Search tables in one part").
 
 What comes in after a compaction lands in new parts, which the normal merges keep few and small
-until the next run: schedule it daily, off-peak (docs/deploy.md, "Compacting the search tables").
+until the next run: schedule it daily, off-peak (docs/deploy.md, 3.6).
 It rewrites each table whole, so it costs about what inserting the table again costs;
 docs/scaling.md says what that means at 1B events.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from services.sink.migrations import check_identifier
-
-logger = logging.getLogger(__name__)
 
 # The tables a search reads by key (services/api/plate_index.py, services/api/search_sql.py).
 SEARCH_TABLES = (
@@ -58,7 +55,8 @@ def active_parts(client: Any, database: str, table: str) -> int:
 
 def compact(client: Any, database: str, tables: tuple[str, ...] = SEARCH_TABLES) -> list[Compacted]:
     """Merge each of ``tables`` into one part; a table already in one part is left as it is. The
-    client needs a receive timeout as long as the largest merge."""
+    client needs a receive timeout as long as the largest merge. Reports nothing: the callers
+    (`platestream db compact`, `bench api --compact`) print what it returns."""
     db = check_identifier(database)
     done = []
     for table in tables:
@@ -69,6 +67,5 @@ def compact(client: Any, database: str, tables: tuple[str, ...] = SEARCH_TABLES)
             client.command(f"OPTIMIZE TABLE `{db}`.`{table}` FINAL")
         took = time.perf_counter() - started
         after = active_parts(client, db, table)
-        logger.info("compacted %s.%s: %d -> %d parts in %.1f s", db, table, before, after, took)
         done.append(Compacted(table, before, after, took))
     return done

@@ -14,13 +14,13 @@ DatabaseOpt = Annotated[
 ]
 
 
-def _client_and_settings():  # type: ignore[no-untyped-def]
+def _client_and_settings(**client_options):  # type: ignore[no-untyped-def]
     from platestream.clickhouse import make_clickhouse
     from platestream.settings import load
     from services.sink.settings import SinkSettings
 
     settings = load(SinkSettings)
-    return make_clickhouse(settings, database="default"), settings
+    return make_clickhouse(settings, database="default", **client_options), settings
 
 
 @app.command()
@@ -66,15 +66,11 @@ def compact(
 ) -> None:
     """Merge each search table into one part, so a lookup reads one key range per table (daily,
     off-peak: docs/deploy.md, 3.6)."""
-    from platestream.clickhouse import make_clickhouse
     from platestream.runtime import repeat
-    from platestream.settings import load
     from services.sink.compaction import compact as run_compaction
-    from services.sink.settings import SinkSettings
 
-    settings = load(SinkSettings)
+    client, settings = _client_and_settings(send_receive_timeout=timeout_s)
     db = database or settings.clickhouse_database
-    client = make_clickhouse(settings, database="default", send_receive_timeout=timeout_s)
 
     def once() -> None:
         for row in run_compaction(client, db):
