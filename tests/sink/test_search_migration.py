@@ -122,15 +122,10 @@ def _in_set(client: Any, pairs: list[tuple[str, int]]) -> list[bool]:
 
 def _database_before(version: int, settings: Any) -> tuple[Any, SinkSettings, Any]:
     """(admin client, sink settings, client) of the test's database as the migrations before
-    ``version`` left it."""
+    ``version`` left it, recorded as applied."""
     sink = SinkSettings(**settings.model_dump())
     admin = make_clickhouse(sink, database="default")
-    _migrated_before(version, admin, sink, settings.clickhouse_database)
-    return admin, sink, make_clickhouse(settings)
-
-
-def _migrated_before(version: int, admin: Any, sink: SinkSettings, db: str) -> None:
-    """A database as the migrations before ``version`` left it, recorded as applied."""
+    db = settings.clickhouse_database
     m.ensure_database(admin, db)
     for mig in m.load_migrations():
         if mig.version < version:
@@ -140,6 +135,7 @@ def _migrated_before(version: int, admin: Any, sink: SinkSettings, db: str) -> N
                 f"INSERT INTO `{db}`.schema_migrations (version, name, checksum) "
                 f"VALUES ({mig.version}, '{mig.name}', '{mig.checksum}')"
             )
+    return admin, sink, make_clickhouse(settings)
 
 
 @pytest.mark.integration
