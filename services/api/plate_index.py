@@ -53,6 +53,10 @@ SEARCH_SETTINGS: dict[str, Any] = {
     "read_overflow_mode": "throw",
     "max_result_rows": 100_000,
     "result_overflow_mode": "throw",
+    # A page is at most a few hundred rows: reading its columns after the sort (lazy
+    # materialization, on by default since ClickHouse 25.4) costs more than it saves. An exact
+    # page at 10M events: 3.4 -> 3.0 ms of endpoint CPU, the same rows (docs/api.md).
+    "query_plan_optimize_lazy_materialization": 0,
 }
 
 
