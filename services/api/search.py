@@ -51,9 +51,10 @@ def _fetch(
     """Up to ``page + 1`` distinct rows of their event's latest version; asks for twice as many
     while superseded versions or copies left it short."""
     ask = page
+    settings = plate_index.page_settings(len(resolved) if resolved is not None else 0)
     while True:
         sql, params = build_search(q, limit=ask, resolved=resolved)
-        raw = list(client.query(sql, parameters=params, settings=SEARCH_SETTINGS).named_results())
+        raw = list(client.query(sql, parameters=params, settings=settings).named_results())
         rows = distinct_versions([r for r in raw if not r["superseded"]])
         if len(rows) > page or len(raw) <= ask:
             return rows[: page + 1]

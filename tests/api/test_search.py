@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from services.api import plate_index
 from services.api.search import _fetch, distinct_versions
 from services.api.search_rows import RESULT_COLUMN
 from services.api.search_sql import (
@@ -203,3 +204,15 @@ def test_the_result_column_lists_the_fields_in_the_order_of_migration_012() -> N
     listed = re.search(r"toJSONString\(tuple\(([^)]*)\)\)", sql)
     assert listed is not None
     assert tuple(f.strip() for f in listed.group(1).split(",")) == RESULT_COLUMN
+
+
+def test_a_page_reads_its_rows_columns_after_the_sort_only_when_fetched_from_many_plates() -> None:
+    lazy = "query_plan_optimize_lazy_materialization"
+    assert plate_index.page_settings(0)[lazy] == 0  # not resolved: exact, prefix, camera + day
+    assert plate_index.page_settings(plate_index.LAZY_FROM_PLATES - 1)[lazy] == 0
+    wide = plate_index.page_settings(plate_index.LAZY_FROM_PLATES)
+    assert wide[lazy] == 1
+    # the server-side limits hold for every page
+    assert {k: v for k, v in wide.items() if k != lazy} == {
+        k: v for k, v in plate_index.SEARCH_SETTINGS.items() if k != lazy
+    }
