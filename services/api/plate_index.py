@@ -20,7 +20,8 @@ from the dictionary's last_seen (sorted by time) or the scores (sorted by score)
 must hold the page if every plate has a row left after the filters, and `page_is_complete` checks
 on the rows fetched that no plate left out could have beaten them; if one could, the caller
 fetches the page from the whole set. Also here: the limits every search query carries
-(`SEARCH_SETTINGS`).
+(`SEARCH_SETTINGS`), and the settings of a page by how many plates it is fetched from
+(`page_settings`).
 """
 
 from __future__ import annotations

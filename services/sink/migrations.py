@@ -35,11 +35,11 @@ ENGINES = {"replacing": "ReplacingMergeTree", "aggregating": "AggregatingMergeTr
 FINE_GRANULES = 256
 # The search indexes (012): a 256-row granule of a column is a few KiB, and ClickHouse decompresses
 # whole compressed blocks (64 KiB to 1 MiB by default), so their blocks are kept small.
+SMALL_BLOCKS = "min_compress_block_size = 4096, max_compress_block_size = 16384"
 # 014: the engine of a lookup table: a Set on one server, a Merge over its source when replicated.
 _SET_OR_MERGE = re.compile(r"\$\{set_or_merge:([a-z_]+)\}")
 # A statement made only on a single server (local engine): dropped whole when replicated.
 _LOCAL = re.compile(r"\$\{local\}([^;]*;)")
-SMALL_BLOCKS = "min_compress_block_size = 4096, max_compress_block_size = 16384"
 
 
 # What migrations need from a ClickHouse client: ``command(sql)`` and ``query(sql).result_rows``
@@ -81,10 +81,11 @@ def render(sql: str, settings: SinkSettings, *, database: str) -> str:
     """Fill the placeholders of a migration template."""
     check_identifier(database)
     retention = settings.retention_days()
+    replicated = settings.sink_engine == "replicated"
 
     def engine(m: re.Match[str]) -> str:
         base, args = ENGINES[m.group(1)], m.group(2).strip()
-        if settings.sink_engine == "replicated":
+        if replicated:
             path = settings.sink_replica_path.replace("'", "\\'")
             name = settings.sink_replica_name.replace("'", "\\'")
             extra = f", {args}" if args else ""
@@ -132,7 +133,6 @@ def render(sql: str, settings: SinkSettings, *, database: str) -> str:
     # The search indexes (010): read a few short key ranges per query, so small granules.
     fine_settings = [f"index_granularity = {FINE_GRANULES}", *dedup]
     sql = "\n".join(ln for ln in sql.splitlines() if not ln.lstrip().startswith("--"))
-    replicated = settings.sink_engine == "replicated"
     out = _LOCAL.sub("" if replicated else r"\1", sql)
     out = _SET_OR_MERGE.sub(
         lambda m: f"Merge(`{database}`, '^{m.group(1)}$')" if replicated else "Set", out
