@@ -15,13 +15,11 @@ expressions decide. When a set would exceed `MAX_RESOLVED` plates, `resolve` ans
 caller uses the unresolved path (correct, only slower). Migration 010 rebuilt these tables with
 256-row granules, so each of those lookups reads little.
 
-A pattern can match thousands of plates (``*1234``), but a page needs few: `likely_plates` picks
-from the dictionary's last_seen (sorted by time) or the scores (sorted by score) the plates that
-must hold the page if every plate has a row left after the filters, and `page_is_complete` checks
-on the rows fetched that no plate left out could have beaten them; if one could, the caller
-fetches the page from the whole set. Also here: the limits every search query carries
-(`SEARCH_SETTINGS`), and the settings of a page by how many plates it is fetched from
-(`page_settings`).
+A pattern can match thousands of plates (``*1234``), but a page needs few: each plate comes with
+what the dictionary knows of it (first and last seen, best confidence), from which
+`services.api.plate_pages` picks the plates that hold the page. Also here: the limits every
+search query carries (`SEARCH_SETTINGS`), and the settings of a page by how many plates it is
+fetched from (`page_settings`).
 """
 
 from __future__ import annotations
@@ -137,30 +135,40 @@ def _fuzzy_params(plate: str, max_distance: float) -> dict[str, Any]:
     }
 
 
+# The best confidence of a plate whose best the resolve did not read: above any row's.
+UNKNOWN_CONF = 1 << 40
+
+
 class Candidate(NamedTuple):
-    """A plate a pattern resolved to: its score (tenths of an edit; 0 for wildcards) and the
-    first and last time it was read (epoch ms, from the dictionary). A tuple: a resolve builds
-    up to 513 of them per search, in half the time of a frozen dataclass."""
+    """A plate a pattern resolved to: its score (tenths of an edit; 0 for wildcards), the first
+    and last time it was read (epoch ms) and its best confidence (thousandths, rounded as a page
+    rounds a row's), from the dictionary. A tuple: a resolve builds up to 513 of them per search,
+    in half the time of a frozen dataclass."""
 
     score: int
     first_ms: int
     last_ms: int
+    conf_milli: int = UNKNOWN_CONF
 
 
 def _dictionary_sql(where: str, score: str, verify: str = "1") -> str:
-    """(plate, score, first_ms, last_ms) of the dictionary plates matching ``where``."""
+    """(plate, score, first_ms, last_ms, conf_milli) of the dictionary plates matching ``where``;
+    the dictionary keeps no confidence: `UNKNOWN_CONF`."""
     return (
-        f"SELECT plate, score, first_ms, last_ms FROM (SELECT plate, {score} AS score, "
-        "toUnixTimestamp64Milli(min(first_seen)) AS first_ms, toUnixTimestamp64Milli(max(last_seen)) AS last_ms "
+        f"SELECT plate, score, first_ms, last_ms, {UNKNOWN_CONF} AS conf_milli FROM (SELECT plate, "
+        f"{score} AS score, toUnixTimestamp64Milli(min(first_seen)) AS first_ms, "
+        "toUnixTimestamp64Milli(max(last_seen)) AS last_ms "
         f"FROM plate_dictionary WHERE {where} GROUP BY plate) WHERE {verify}"
     )
 
 
 def fuzzy_sql(plate: str, max_distance: float, *, times: bool = True) -> tuple[str, dict[str, Any]]:
-    """SQL returning (plate, score, first_ms, last_ms) of every plate within ``max_distance``.
+    """SQL returning (plate, score, first_ms, last_ms, conf_milli) of every plate within
+    ``max_distance``.
 
-    Without ``times`` (a page sorted by score with no time window needs none), the variant
-    index's answer is the whole answer, with 0 for both times: no dictionary lookup.
+    Without ``times``, the variant index's answer is the whole answer, with 0 for both times and
+    each plate's best confidence, which the variant index keeps (migration 015): no dictionary
+    lookup. With them, the confidence is `UNKNOWN_CONF`.
     """
     params = _fuzzy_params(plate, max_distance)
     k = params["max_edits"]
@@ -171,17 +179,22 @@ def fuzzy_sql(plate: str, max_distance: float, *, times: bool = True) -> tuple[s
     if k <= MAX_VARIANT_EDITS and len(plate) + k <= MAX_VARIANT_LEN:
         params["variants"], params["keyed"] = variant_lookup(params["skel"], k)
         # verified on the variant table's plates, so only matches are looked up in the dictionary;
-        # distinct first: a plate shares several variants with the query, and its edit distances
-        # are computed once instead of once per shared variant (2 edits at 10M events: p50 33 ->
-        # 27 ms, p90 59 -> 42 ms for the resolve, alternating, the same plates: docs/api.md)
+        # grouped by plate first: a plate shares several variants with the query, and its edit
+        # distances are computed once instead of once per shared variant (2 edits at 10M events:
+        # p50 33 -> 27 ms, p90 59 -> 42 ms for the resolve, alternating, the same plates:
+        # docs/api.md); with its best confidence, rounded as a page rounds a row's (search_sql)
         matches = (
-            f"SELECT plate, score FROM (SELECT plate, {score_sql(SKELETON_SQL)} AS score "
-            "FROM (SELECT DISTINCT plate FROM plate_variants WHERE (variant IN {variants:Array(String)} "
-            "AND dels <= {max_edits:UInt32}) OR (variant, gaps) IN {keyed:Array(Tuple(String, UInt8))})) "
+            f"SELECT plate, score, conf_milli FROM (SELECT plate, {score_sql(SKELETON_SQL)} AS score, "
+            "toInt64(round(best * 1000)) AS conf_milli FROM (SELECT plate, max(best_confidence) AS best "
+            "FROM plate_variants WHERE (variant IN {variants:Array(String)} AND dels <= {max_edits:UInt32}) "
+            "OR (variant, gaps) IN {keyed:Array(Tuple(String, UInt8))} GROUP BY plate)) "
             f"WHERE {verify}"
         )
         if not times:
-            return f"SELECT plate, score, 0 AS first_ms, 0 AS last_ms FROM ({matches})", params
+            return (
+                f"SELECT plate, score, 0 AS first_ms, 0 AS last_ms, conf_milli FROM ({matches})",
+                params,
+            )
         where = f"plate IN (SELECT plate FROM ({matches}))"
     else:  # a plate outside the variant index could match: read the whole dictionary
         params["plate_len"] = len(plate)
@@ -196,7 +209,8 @@ def anchors(like: str) -> tuple[str, str]:
 
 
 def wildcard_sql(like: str) -> tuple[str, dict[str, Any]]:
-    """SQL returning (plate, 0, first_ms, last_ms) of every plate matching the LIKE pattern.
+    """SQL returning (plate, 0, first_ms, last_ms, conf_milli) of every plate matching the LIKE
+    pattern (`UNKNOWN_CONF` from the reversed dictionary, which keeps no confidence).
 
     The longer of the pattern's literal start and end is a key range, of the dictionary (by
     plate) or of the reversed dictionary (by reversed plate), when it has two characters or more
@@ -210,7 +224,8 @@ def wildcard_sql(like: str) -> tuple[str, dict[str, Any]]:
         params["reversed_like"] = like[::-1]
         return (
             "SELECT any(plate) AS found, 0 AS score, toUnixTimestamp64Milli(min(first_seen)) AS first_ms, "
-            "toUnixTimestamp64Milli(max(last_seen)) AS last_ms FROM plate_dictionary_reversed "
+            f"toUnixTimestamp64Milli(max(last_seen)) AS last_ms, {UNKNOWN_CONF} AS conf_milli "
+            "FROM plate_dictionary_reversed "
             "WHERE plate_reversed LIKE {reversed_like:String} GROUP BY plate_reversed"
         ), params
     if grams and len(lead) < 2:
@@ -242,7 +257,7 @@ class Top:
     low_score: int = 0
 
     def wrap(self, sql: str, params: dict[str, Any]) -> str:
-        """``sql`` (columns plate, score, first_ms, last_ms) cut to its first n + 1 plates and
+        """``sql`` (columns plate, score, first_ms, last_ms, conf_milli) cut to its first n + 1 plates and
         every plate tied with the last of them (at most ``MAX_RESOLVED`` + 1 in all)."""
         where = ["1"]
         if self.since_ms is not None:
@@ -254,22 +269,24 @@ class Top:
         if self.by_score:
             params["top_low"] = self.low_score
             where.append("score >= {top_low:UInt32}")
-            order = "score ASC"
+            order = "score ASC, conf_milli DESC"
         elif self.upper is not None:
             params["top_upper"] = self.upper
             order = "least(last_ms, {top_upper:Int64}) DESC"
         else:
             order = "last_ms DESC"
-        # WITH TIES: the plates that tie at the cut (a whole score level, often) come in the same
-        # answer, instead of a second resolve of the whole set when they were left out.
+        # WITH TIES: the plates that tie at the cut (a score level, when the confidences are not
+        # known) come in the same answer, instead of a second resolve of the whole set when they
+        # were left out.
         return (
             f"SELECT * FROM (SELECT * FROM ({sql}) WHERE {' AND '.join(where)} "
             f"ORDER BY {order} LIMIT {self.n + 1} WITH TIES) ORDER BY {order} LIMIT {MAX_RESOLVED + 1}"
         )
 
-    def key(self, c: Candidate) -> int:
-        """The order ``wrap`` sorts by, as a number that grows towards the front."""
-        return -c.score if self.by_score else time_key(c, self.upper)
+    def key(self, c: Candidate) -> tuple[int, ...]:
+        """The order ``wrap`` sorts by, as a tuple that grows towards the front: (time,) or
+        (-score, confidence)."""
+        return (-c.score, c.conf_milli) if self.by_score else (time_key(c, self.upper),)
 
 
 @dataclass(frozen=True)
@@ -278,7 +295,7 @@ class Resolved:
     left out can have (every listed plate is strictly better), None when every plate is here."""
 
     found: dict[str, Candidate]
-    beyond: int | None = None
+    beyond: tuple[int, ...] | None = None
 
 
 def resolve(
@@ -309,81 +326,13 @@ def resolve(
         raise ValueError(f"mode {mode!r} needs no resolution")
     sql = top.wrap(sql, params) if top is not None else f"{sql} LIMIT {MAX_RESOLVED + 1}"
     rows = client.query(sql, parameters=params, settings=settings).result_rows
-    found = {str(r[0]): Candidate(int(r[1]), int(r[2]), int(r[3])) for r in rows}
+    found = {str(r[0]): Candidate(int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows}
     if top is None:
         return Resolved(found) if len(rows) <= MAX_RESOLVED else None
     if len(rows) <= MAX_RESOLVED:
         if len(rows) <= top.n:
             return Resolved(found)
         last = top.key(found[str(rows[-1][0])])  # rows come in the order, the front first
-        return Resolved(found, last - 1)  # integer keys: one left out is below the last's
+        return Resolved(found, (*last[:-1], last[-1] - 1))  # integers: one left out is below
     edge = top.key(found[str(rows[min(top.n, len(rows) - 1)][0])])  # the first past those kept
     return Resolved({p: c for p, c in found.items() if top.key(c) > edge}, edge)
-
-
-@dataclass(frozen=True)
-class Likely:
-    """The plates a page is fetched from first, and the bound no plate left out can beat:
-    the latest time any of them was read (sorted by time) or their lowest score (by score)."""
-
-    plates: dict[str, int]  # plate -> score
-    bound: int
-
-
-def within_times(
-    found: dict[str, Candidate], since_ms: int | None, until_ms: int | None
-) -> dict[str, Candidate]:
-    """The plates read at least once in [since, until) by the dictionary's first/last seen."""
-    return {
-        p: c
-        for p, c in found.items()
-        if (since_ms is None or c.last_ms >= since_ms)
-        and (until_ms is None or c.first_ms < until_ms)
-    }
-
-
-def likely_plates(
-    found: dict[str, Candidate],
-    count: int,
-    *,
-    by_score: bool,
-    upper: int | None,
-    low_score: int,
-    beyond: int | None = None,
-) -> Likely | None:
-    """The fewest plates, at least ``count``, that hold the first ``count`` rows if each plate
-    keeps a row; None when that is all of them, or when ``found`` is the start of a larger set
-    (``beyond``, as in `Resolved`) that holds fewer than ``count`` plates.
-
-    By time, each plate contributes a row at its last_seen (capped by ``upper``, the page's time
-    bound), so the ``count`` plates read last, with ties, hold the ``count`` latest rows. By score,
-    plates below ``low_score`` (a cursor's) have no row left, and whole score levels are taken
-    until they hold ``count`` plates.
-    """
-    if len(found) <= count:
-        return None
-    if by_score:
-        ranked = sorted((c.score, p) for p, c in found.items() if c.score >= low_score)
-        if len(ranked) <= count:
-            return None
-        cut = ranked[count - 1][0]
-        plates = {p: s for s, p in ranked if s <= cut}
-        rest = [s for s, _ in ranked if s > cut] + ([-beyond] if beyond is not None else [])
-        return Likely(plates, min(rest)) if rest else None
-    tops = sorted(((time_key(c, upper), p) for p, c in found.items()), reverse=True)
-    cut = tops[count - 1][0]
-    plates = {p: found[p].score for t, p in tops if t >= cut}
-    rest = [t for t, _ in tops if t < cut] + ([beyond] if beyond is not None else [])
-    return Likely(plates, max(rest)) if rest else None
-
-
-def page_is_complete(
-    rows: list[dict[str, Any]], need: int, likely: Likely, *, by_score: bool
-) -> bool:
-    """Whether ``rows`` (fetched from the likely plates) are the page the whole set gives."""
-    if len(rows) < need:
-        return False  # filters or corrections emptied some plates: a plate left out may have rows
-    last = rows[need - 1]
-    if by_score:
-        return int(last["score"]) < likely.bound
-    return int(last["ts_ms"]) > likely.bound

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.api import plate_index
+from services.api import plate_index, plate_pages
 from services.api.plate_index import SEARCH_SETTINGS
 from services.api.search_rows import row_to_event
 from services.api.search_sql import (
@@ -87,24 +87,24 @@ def _resolved_rows(client: Any, q: EventQuery, page: int) -> list[dict[str, Any]
     if resolved is None:
         return None
     found, beyond = (
-        plate_index.within_times(resolved.found, q.since_ms, q.until_ms),
+        plate_pages.within_times(resolved.found, q.since_ms, q.until_ms),
         resolved.beyond,
     )
     # Filters can empty plates: widen the likely set 8 times per try before taking all of it.
     count = page + 1
     while True:
-        likely = plate_index.likely_plates(
+        likely = plate_pages.likely_plates(
             found, count, by_score=by_score, upper=upper, low_score=low_score, beyond=beyond
         )
         if likely is None and beyond is not None:  # the first plates are not enough: all of them
             if (resolved := resolve(None)) is None:
                 return None
-            found, beyond = plate_index.within_times(resolved.found, q.since_ms, q.until_ms), None
+            found, beyond = plate_pages.within_times(resolved.found, q.since_ms, q.until_ms), None
             continue
         if likely is None:
             break
         rows = _fetch(client, q, page, likely.plates)
-        if plate_index.page_is_complete(rows, page + 1, likely, by_score=by_score):
+        if plate_pages.page_is_complete(rows, page + 1, likely, by_score=by_score):
             return rows
         count *= WIDEN
     if not found:

@@ -1,7 +1,7 @@
 """Migrations 003_search and 010_search_granules: the search tables are projections like the others,
 dropped and refilled by a rebuild; 010 rebuilds them with fine granules and keeps the superseded
-versions of corrected events, which 014 also holds in a Set; 012 and 013 fill what they add for
-rows stored before them."""
+versions of corrected events, which 014 also holds in a Set; 012, 013 and 015 fill what they add
+for rows stored before them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from platestream.clickhouse import make_clickhouse
 from platestream.plates import skeleton
-from services.api.plate_index import gapped_variants
+from services.api.plate_index import fuzzy_sql, gapped_variants
 from services.sink import migrations as m
 from services.sink.settings import SinkSettings
 
@@ -144,7 +144,7 @@ def test_012_fills_the_result_column_and_the_reversed_dictionary_of_rows_stored_
 ) -> None:
     admin, sink, client = _database_before(12, settings)
     client.command(INSERT)  # passages stored before the migration
-    assert [mig.version for mig in m.migrate(admin, sink)] == [12, 13, 14]
+    assert [mig.version for mig in m.migrate(admin, sink)] == [12, 13, 14, 15]
     client.command(INSERT.replace("concat('e'", "concat('f'"))  # and passages stored after it
     results = client.query("SELECT event_id, result FROM plate_event_index").result_rows
     assert len(results) == 60
@@ -168,7 +168,7 @@ def test_012_fills_the_result_column_and_the_reversed_dictionary_of_rows_stored_
 def test_013_rebuilds_the_variants_with_where_their_deletions_were(settings: Any) -> None:
     admin, sink, client = _database_before(13, settings)
     client.command(INSERT)  # passages stored before the migration
-    assert [mig.version for mig in m.migrate(admin, sink)] == [13, 14]
+    assert [mig.version for mig in m.migrate(admin, sink)] == [13, 14, 15]
     client.command(INSERT.replace("concat('e'", "concat('f'"))  # and passages stored after it
     rows = client.query(
         "SELECT DISTINCT plate, variant, dels, gaps FROM plate_variants ORDER BY ALL"
@@ -188,7 +188,7 @@ def test_014_sets_the_versions_superseded_before_and_after_it(settings: Any) -> 
     client.command(INSERT)
     # a correction stored before the migration (version 1 of e0) ...
     client.command(INSERT.replace("0, 'cam-1'", "1, 'cam-1'").replace("numbers(30)", "numbers(1)"))
-    assert [mig.version for mig in m.migrate(admin, sink)] == [14]
+    assert [mig.version for mig in m.migrate(admin, sink)] == [14, 15]
     # ... and one after it (version 3 of e5)
     five = INSERT.replace("0, 'cam-1'", "3, 'cam-1'").replace("numbers(30)", "numbers(5, 1)")
     client.command(five)
@@ -212,3 +212,33 @@ def test_014_is_a_merge_over_the_superseded_table_when_replicated() -> None:
     assert "ENGINE = Merge(`db1`, '^plate_event_superseded$');" in replicated
     assert "MATERIALIZED VIEW" not in replicated and "INSERT" not in replicated
     assert len(m.split_statements(replicated)) == 1 and len(m.split_statements(local)) == 3
+
+
+@pytest.mark.integration
+def test_015_gives_each_plate_its_best_confidence_before_and_after_it(settings: Any) -> None:
+    admin, sink, client = _database_before(15, settings)
+    # passages stored before the migration, each plate read at 0.9 ...
+    client.command(INSERT)
+    assert [mig.version for mig in m.migrate(admin, sink)] == [15]
+    # ... a better read of ABC1234 after it, and a worse one of A8C1234
+    better = INSERT.replace("concat('e'", "concat('f'").replace("0.9, t", "0.95, t")
+    client.command(better.replace("numbers(30)", "numbers(1)"))
+    worse = INSERT.replace("concat('e'", "concat('g'").replace("0.9, t", "0.5, t")
+    client.command(worse.replace("numbers(30)", "numbers(1, 1)"))
+    # every variant row of a plate holds its best, however the parts are merged
+    for final in ("", " FINAL"):
+        rows = client.query(
+            f"SELECT plate, uniqExact(best_confidence), toInt64(round(max(best_confidence) * 1000)), "
+            f"count() FROM plate_variants{final} GROUP BY plate ORDER BY plate"
+        ).result_rows
+        assert {r[0]: r[2] for r in rows} == {"A8C1234": 900, "ABC1234": 950, "粤B12345": 900}
+        if final:
+            assert [r[1] for r in rows] == [1, 1, 1]
+            want = {
+                p: len(gapped_variants(skeleton(p), 2)) for p in ("ABC1234", "A8C1234", "粤B12345")
+            }
+            assert {r[0]: r[3] for r in rows} == want  # one row per variant and gaps
+    # what a fuzzy resolve reads (services/api/plate_index.py), rounded as a page rounds a row
+    sql, params = fuzzy_sql("ABC1234", 1, times=False)
+    got = client.query(sql, parameters=params).result_rows
+    assert sorted((r[0], r[1], r[4]) for r in got) == [("A8C1234", 4, 900), ("ABC1234", 0, 950)]
