@@ -192,10 +192,16 @@ def test_every_supervised_stage_is_deployed_and_the_clone_detector_once(target: 
         }
         (container,) = dep["spec"]["template"]["spec"]["containers"]
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    (job,) = objects(target, "CronJob")
-    (container,) = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
-    assert container["args"][:3] == ["investigate", "overstays", "--emit"]
-    assert job["spec"]["concurrencyPolicy"] == "Forbid"
+    jobs = by_name(target, "CronJob")
+    assert set(jobs) == {"platestream-overstays", "platestream-compact"}
+    for name, args in (
+        ("platestream-overstays", ["investigate", "overstays", "--emit"]),
+        ("platestream-compact", ["db", "compact"]),  # the search tables, daily (docs/deploy.md)
+    ):
+        job = jobs[name]
+        (container,) = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+        assert container["args"][: len(args)] == args
+        assert job["spec"]["concurrencyPolicy"] == "Forbid"
 
 
 @pytest.mark.parametrize("target", TARGETS)
