@@ -6,13 +6,18 @@ worktree, each side grows its own database with its own migrations and the same 
 (`services.api.bench.INSERT_SQL`), and a worker process per side runs `run_search` straight
 against ClickHouse (no HTTP, auth or audit: those are the same for both). The same queries of
 `services.api.bench.query_kinds` go to both sides in alternating blocks (A then B, then B then A),
-so load changes hit both alike. Reported per kind: p50/p99 of each side, their ratio, and how
-many queries gave the same first results on both (a check that the change kept the answers).
+so load changes hit both alike. Before the queries both databases' merges are let finish and,
+with ``compact``, their search tables merged into one part each as the daily job leaves them: a
+side still merging after its growth, or holding more parts, is slower for reasons of its own (a
+run without either had the untouched kinds 11-14 % apart). Reported per kind: p50/p99 of each
+side, their ratio, and how many queries gave the same first results on both (a check that the
+change kept the answers).
 The ref must have `services.api.search.run_search` and `EventQuery` (every version since 003).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -136,15 +141,37 @@ def compare(
     return out
 
 
+def settle(admin: Any, settings: Any, dbs: tuple[str, ...], compact: bool) -> dict[str, Any]:
+    """Each database's merges finished (seconds waited) and, with ``compact``, its search tables
+    in one part each (what the merges did)."""
+    from services.api.bench_stats import settle_merges
+    from services.sink.compaction import compact as compact_tables
+
+    out: dict[str, Any] = {}
+    for db in dbs:
+        out[db] = {"merges_settled_s": round(settle_merges(settings, db), 1)}
+        if compact:
+            out[db]["compacted"] = [dataclasses.asdict(c) for c in compact_tables(admin, db)]
+        print(f"  {db}: {json.dumps(out[db])[:300]}", flush=True)
+    return out
+
+
 def run_ab(
-    *, ref: str, rows: int, blocks: int, per_block: int, json_out: Path | None, keep: bool
+    *,
+    ref: str,
+    rows: int,
+    blocks: int,
+    per_block: int,
+    json_out: Path | None,
+    keep: bool,
+    compact: bool = True,
 ) -> dict[str, Any]:
     from platestream.clickhouse import make_clickhouse
     from platestream.settings import load
     from services.api.settings import ApiSettings
 
     settings = load(ApiSettings)
-    admin = make_clickhouse(settings, database="default")
+    admin = make_clickhouse(settings, database="default", send_receive_timeout=3600)
     t0 = (int(time.time() * 1000) // 86_400_000 - 30) * 86_400_000
     result: dict[str, Any] = {
         "benchmark": "search-ab",
@@ -172,6 +199,7 @@ def run_ab(
                 print(f"growing {db} to {rows:,} rows with {tree_} ...", flush=True)
                 sides.append(Side(tree_, db, rows, t0))
                 sides[-1].wait_ready()
+            result["settled"] = settle(admin, settings, ("bench_ab_ref", "bench_ab_head"), compact)
             plates = [
                 str(r[0])
                 for r in admin.query(

@@ -124,8 +124,24 @@ def register_bench(bench_app: typer.Typer) -> None:
             Path | None, typer.Option("--json", help="Write the figures as JSON.")
         ] = None,
         keep: Annotated[bool, typer.Option(help="Keep both generated databases.")] = False,
+        compact: Annotated[
+            bool,
+            typer.Option(
+                help="Merge each side's search tables into one part before the queries, as the "
+                "daily `platestream db compact` leaves them (both sides' merges are let finish "
+                "either way)."
+            ),
+        ] = True,
     ) -> None:
         """This tree's search against a git ref's on the same rows, interleaved (same load for both)."""
         from services.api.bench_ab import run_ab
 
-        run_ab(ref=ref, rows=rows, blocks=blocks, per_block=per_block, json_out=json_out, keep=keep)
+        run_ab(
+            ref=ref,
+            rows=rows,
+            blocks=blocks,
+            per_block=per_block,
+            json_out=json_out,
+            keep=keep,
+            compact=compact,
+        )
