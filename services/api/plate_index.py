@@ -141,9 +141,10 @@ UNKNOWN_CONF = 1 << 40
 
 class Candidate(NamedTuple):
     """A plate a pattern resolved to: its score (tenths of an edit; 0 for wildcards), the first
-    and last time it was read (epoch ms) and its best confidence (thousandths, rounded as a page
-    rounds a row's), from the dictionary. A tuple: a resolve builds up to 513 of them per search,
-    in half the time of a frozen dataclass."""
+    and last time it was read (epoch ms, from the dictionary) and its best confidence
+    (thousandths, rounded as a page rounds a row's; from the variant index, else `UNKNOWN_CONF`).
+    A tuple: a resolve builds up to 513 of them per search, in half the time of a frozen
+    dataclass."""
 
     score: int
     first_ms: int
