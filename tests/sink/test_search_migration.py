@@ -242,3 +242,21 @@ def test_015_gives_each_plate_its_best_confidence_before_and_after_it(settings: 
     sql, params = fuzzy_sql("ABC1234", 1, times=False)
     got = client.query(sql, parameters=params).result_rows
     assert sorted((r[0], r[1], r[4]) for r in got) == [("A8C1234", 4, 900), ("ABC1234", 0, 950)]
+
+
+def test_015_aggregates_the_variants_on_every_engine_with_the_ttl() -> None:
+    mig = m.load_migrations()[14]
+    assert (mig.version, mig.name) == (15, "variant_confidence")
+    for engine, want in (
+        ("local", "AggregatingMergeTree()"),
+        ("replicated", "ReplicatedAggregatingMergeTree("),
+    ):
+        sql = m.render(
+            mig.sql,
+            SinkSettings(sink_engine=engine, sink_retention_days_plate_events=30),
+            database="db1",
+        )
+        assert f"ENGINE = {want}" in sql, engine
+        assert "TTL toDateTime(inserted_at) + INTERVAL 30 DAY" in sql
+        assert "best_confidence SimpleAggregateFunction(max, Float32)" in sql
+        assert len(m.split_statements(sql)) == 5  # drop view and table, table, view, backfill
