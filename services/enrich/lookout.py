@@ -89,17 +89,26 @@ class AlertLookout:
         self.alert = alert  # (entry, alert id, read) -> produce
         self.started_at: dict[TopicPart, int] = {}  # partitions read, and the offset it began at
         self._notes: dict[str, tuple[float, list[Entry]]] = {}  # read id -> (when, entries)
+        # per watched partition, the last offset the loop took: a read the loop has taken is its
+        # own to alert (the lookout's claim and the loop's take meet under one lock)
+        self._loop_took: dict[TopicPart, int] = {}
         self._last: dict[tuple[str, str], int] = {}  # (camera, entry) -> ts of the last alert
         self._lock = threading.Lock()
         self.alerts = 0
 
     # --- what the loop calls -------------------------------------------------------------------
-    def take(self, read_id: str) -> list[Entry]:
-        """The entries the lookout alerted for this read (removed: the loop now owns them)."""
-        if not self._notes:
+    def take(self, read: Read) -> list[Entry]:
+        """The entries the lookout alerted for this read, which the loop completes under the
+        lookout's ids. Once the loop has taken a read the lookout no longer alerts it, and the note
+        stays until it ages out: a loop that reads the partition again from its last commit (a
+        rebalance) completes the same alerts, where it would have raised them under new ids."""
+        watched = read.tp in self.started_at
+        if not watched and not self._notes:
             return []
         with self._lock:
-            note = self._notes.pop(read_id, None)
+            if watched:
+                self._loop_took[read.tp] = read.offset
+            note = self._notes.get(read.read_id)
         return note[1] if note is not None else []
 
     # --- the thread ----------------------------------------------------------------------------
@@ -189,17 +198,20 @@ class AlertLookout:
         for entry in hits:
             if entry.list_kind != "bolo":
                 continue
-            key = (read.camera_id, entry.entry_id)
-            last = self._last.get(key)
+            last = self._last.get((read.camera_id, entry.entry_id))
             if last is not None and abs(read.ts - last) <= self.settings.enrich_gap_ms:
                 continue
-            self._last[key] = read.ts
-            self.alert(entry, lookout_alert_id(entry.entry_id, read.read_id), read)
             alerted.append(entry)
+        if not alerted:
+            return
+        with self._lock:  # the claim: the note first, so the loop completes what is sent next
+            if read.offset <= self._loop_took.get(tp, -1):
+                return  # the loop got there first: it alerts the passage itself
+            self._notes[read.read_id] = (time.monotonic(), alerted)
+        for entry in alerted:
+            self._last[(read.camera_id, entry.entry_id)] = read.ts
+            self.alert(entry, lookout_alert_id(entry.entry_id, read.read_id), read)
             self.alerts += 1
-        if alerted:
-            with self._lock:
-                self._notes[read.read_id] = (time.monotonic(), alerted)
 
     def _read(self, rec: dict[str, Any], tp: TopicPart, offset: int) -> Read | None:
         """A detector read or a device's (None: the device read no plate)."""

@@ -229,12 +229,14 @@ class EnrichProcessor(BatchLoop):
         self.add_read(read, wall)
 
     def add_read(self, read: Read, wall: int) -> None:
+        # taken before the tracker: a read it absorbs is the loop's too (lookout.py)
+        early = self.lookout.take(read) if self.lookout is not None else ()
         passage, _opened = self.tracker.add(read, wall)
         if passage is None:
             self.stats.absorbed += 1
             return
-        if self.lookout is not None:
-            for entry in self.lookout.take(read.read_id):  # alerted already: complete it
+        if early:
+            for entry in early:  # alerted already: complete it
                 self._alert_early(
                     passage, entry, read, lookout_alert_id(entry.entry_id, read.read_id)
                 )
