@@ -14,11 +14,13 @@ a loop that keeps up it costs a look at two dicts per check. (Counting the recor
 need each partition's end, which the local broker reports wrongly after a large batch.)
 
 One alert per vehicle, whoever raises it: the lookout's alert id is ``stable_id(entry, "read",
-read_id)`` and its ``event_id`` is empty (the passage is not known yet). When the loop reaches
-that read it takes the lookout's note, counts the entry as alerted for the passage (so neither
-its early nor its closing alert repeats it) and sends the alert again under the same id with the
-passage's ``event_id``: receivers already dedupe alerts on their id, and the alerts table keeps
-the later, complete copy. Within a camera, an entry alerted by the lookout is not alerted again
+read_id)`` and its ``event_id`` is empty (the passage is not known yet). The lookout writes its
+note before it sends, and skips a read the loop has taken already (one lock for both). When the
+loop reaches that read it takes the lookout's note, counts the entry as alerted for the passage
+(so neither its early nor its closing alert repeats it) and sends the alert again under the same
+id with the passage's ``event_id``: receivers already dedupe alerts on their id, and the alerts
+table keeps the later, complete copy. Notes stay until they age out, so a loop that reads the
+partition again (a rebalance) completes them the same way. Within a camera, an entry alerted by the lookout is not alerted again
 for ``enrich_gap_ms`` of event time (the reads of one passage).
 """
 
