@@ -20,8 +20,8 @@ loop reaches that read it takes the lookout's note, counts the entry as alerted 
 (so neither its early nor its closing alert repeats it) and sends the alert again under the same
 id with the passage's ``event_id``: receivers already dedupe alerts on their id, and the alerts
 table keeps the later, complete copy. Notes stay until they age out, so a loop that reads the
-partition again (a rebalance) completes them the same way. Within a camera, an entry alerted by the lookout is not alerted again
-for ``enrich_gap_ms`` of event time (the reads of one passage).
+partition again (a rebalance) completes them the same way. Within a camera, an entry alerted by
+the lookout is not alerted again for ``enrich_gap_ms`` of event time (the reads of one passage).
 """
 
 from __future__ import annotations

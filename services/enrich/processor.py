@@ -235,11 +235,8 @@ class EnrichProcessor(BatchLoop):
         if passage is None:
             self.stats.absorbed += 1
             return
-        if early:
-            for entry in early:  # alerted already: complete it
-                self._alert_early(
-                    passage, entry, read, lookout_alert_id(entry.entry_id, read.read_id)
-                )
+        for entry in early:  # alerted already by the lookout: complete it
+            self._alert_early(passage, entry, read, lookout_alert_id(entry.entry_id, read.read_id))
         if (
             read.confidence >= self._early
             and self.watchlists.entries
