@@ -1,5 +1,10 @@
-"""BoloAlert records: one per watchlist entry per passage (alert_id from entry and event ids,
-or from entry and read ids when the lookout raised it first: services/enrich/lookout.py)."""
+"""BoloAlert records: one per watchlist entry per passage.
+
+An early alert (a confident read hit the entry: raised by the loop, or by the lookout ahead of it,
+services/enrich/lookout.py) has its id from the entry and that read, ``early_alert_id``, so whoever
+raises it, and a restarted enrich that reads the same reads again, sends it under one id. An
+alert at the passage's close (no read was confident enough) has its id from the entry and the
+passage's event id."""
 
 from __future__ import annotations
 
@@ -17,6 +22,12 @@ from services.enrich.passage import Read
 logger = logging.getLogger(__name__)
 
 
+def early_alert_id(entry_id: str, read_id: str) -> str:
+    """The id of an early alert: the entry and the read that hit it, not the passage, which the
+    lookout does not know yet."""
+    return stable_id(entry_id, "read", read_id)
+
+
 def alert_record(
     entry: Entry,
     *,
@@ -30,8 +41,8 @@ def alert_record(
     emitted_at: int,
     alert_id: str | None = None,
 ) -> dict[str, Any]:
-    """``alert_id`` defaults to one per entry per passage; the lookout's alerts (event_id still
-    empty) carry one per entry per read, which the loop keeps when it completes them."""
+    """``alert_id`` defaults to one per entry per passage (the closing alert); early alerts pass
+    ``early_alert_id`` (the lookout's with ``event_id`` still empty)."""
     return {
         "alert_id": alert_id or stable_id(entry.entry_id, event_id),
         "entry_id": entry.entry_id,

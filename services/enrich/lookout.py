@@ -13,15 +13,17 @@ of one small batch. It stops reading the partition once the loop has caught up w
 a loop that keeps up it costs a look at two dicts per check. (Counting the records behind would
 need each partition's end, which the local broker reports wrongly after a large batch.)
 
-One alert per vehicle, whoever raises it: the lookout's alert id is ``stable_id(entry, "read",
-read_id)`` and its ``event_id`` is empty (the passage is not known yet). The lookout writes its
-note before it sends, and skips a read the loop has taken already (one lock for both). When the
-loop reaches that read it takes the lookout's note, counts the entry as alerted for the passage
-(so neither its early nor its closing alert repeats it) and sends the alert again under the same
-id with the passage's ``event_id``: receivers already dedupe alerts on their id, and the alerts
-table keeps the later, complete copy. Notes stay until they age out, so a loop that reads the
-partition again (a rebalance) completes them the same way. Within a camera, an entry alerted by
-the lookout is not alerted again for ``enrich_gap_ms`` of event time (the reads of one passage).
+One alert per vehicle, whoever raises it: an early alert's id is ``early_alert_id(entry,
+read_id)`` (alerts.py), the loop's and the lookout's alike, and the lookout's ``event_id`` is
+empty (the passage is not known yet). The lookout writes its note before it sends, and skips a
+read the loop has taken already (one lock for both). When the loop reaches that read it takes the
+lookout's note, counts the entry as alerted for the passage (so neither its early nor its closing
+alert repeats it) and sends the alert again under the same id with the passage's ``event_id``:
+receivers already dedupe alerts on their id, and the alerts table keeps the later, complete copy.
+Notes stay until they age out, so a loop that reads the partition again (a rebalance) completes
+them the same way; a restarted process has no notes, but its loop alerts the same confident read
+early under the same id. Within a camera, an entry alerted by the lookout is not alerted again for
+``enrich_gap_ms`` of event time (the reads of one passage).
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from platestream.ids import stable_id
 from services.enrich import reads
+from services.enrich.alerts import early_alert_id
 from services.enrich.bolo import Entry, Watchlists
 from services.enrich.enrichment import Cameras
 from services.enrich.passage import Read
@@ -56,10 +58,6 @@ def _copied(read: Callable[[], dict[TopicPart, Any]]) -> dict[TopicPart, Any]:
         except RuntimeError:
             continue
     return {}
-
-
-def lookout_alert_id(entry_id: str, read_id: str) -> str:
-    return stable_id(entry_id, "read", read_id)
 
 
 class AlertLookout:
@@ -212,7 +210,7 @@ class AlertLookout:
             self._notes[read.read_id] = (time.monotonic(), alerted)
         for entry in alerted:
             self._last[(read.camera_id, entry.entry_id)] = read.ts
-            self.alert(entry, lookout_alert_id(entry.entry_id, read.read_id), read)
+            self.alert(entry, early_alert_id(entry.entry_id, read.read_id), read)
             self.alerts += 1
 
     def _read(self, rec: dict[str, Any], tp: TopicPart, offset: int) -> Read | None:

@@ -35,12 +35,12 @@ from platestream.runtime import freeze_long_lived
 from platestream.serde import AvroSerde
 from platestream.timeutil import now_ms
 from services.enrich import reads
-from services.enrich.alerts import AlertOut
+from services.enrich.alerts import AlertOut, early_alert_id
 from services.enrich.bolo import Entry, Watchlists, access_status
 from services.enrich.corrections import RecentEvents, corrected, latest_event
 from services.enrich.dedup import DedupConfig, PassageTracker
 from services.enrich.enrichment import Cameras, event_record
-from services.enrich.lookout import AlertLookout, lookout_alert_id
+from services.enrich.lookout import AlertLookout
 from services.enrich.passage import Passage, Read
 from services.enrich.settings import EnrichSettings
 from services.enrich.state import StateFollower
@@ -236,7 +236,7 @@ class EnrichProcessor(BatchLoop):
             self.stats.absorbed += 1
             return
         for entry in early:  # alerted already by the lookout: complete it
-            self._alert_early(passage, entry, read, lookout_alert_id(entry.entry_id, read.read_id))
+            self._alert_early(passage, entry, read)
         if (
             read.confidence >= self._early
             and self.watchlists.entries
@@ -256,10 +256,9 @@ class EnrichProcessor(BatchLoop):
                 if entry.list_kind == "bolo":
                     self._alert_early(passage, entry, read)
 
-    def _alert_early(
-        self, passage: Passage, entry: Entry, read: Read, alert_id: str | None = None
-    ) -> None:
-        """Alert on ``read`` before its passage closes, once per entry per passage."""
+    def _alert_early(self, passage: Passage, entry: Entry, read: Read) -> None:
+        """Alert on ``read`` before its passage closes, once per entry per passage, under the id
+        the lookout gives it too (``early_alert_id``)."""
         if entry.entry_id not in passage.alerted:
             passage.alerted.add(entry.entry_id)
             self._alert(
@@ -270,7 +269,7 @@ class EnrichProcessor(BatchLoop):
                 read.confidence,
                 True,
                 read.received_at,
-                alert_id,
+                early_alert_id(entry.entry_id, read.read_id),
             )
 
     def close_due(self) -> int:

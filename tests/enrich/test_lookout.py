@@ -9,7 +9,7 @@ import pytest
 
 from platestream import topics as catalogue
 from platestream.timeutil import now_ms
-from services.enrich.lookout import lookout_alert_id
+from services.enrich.alerts import early_alert_id
 
 from .helpers import bolo_entry, camera_event, plate_read, running_enrich
 
@@ -69,7 +69,7 @@ def test_a_hit_behind_a_backlog_alerts_at_once_and_the_loop_completes_it(
     assert latency < 1.0, f"the lookout's alert took {latency:.3f} s"
     assert loop_behind, "the loop was not behind: the test shows nothing"
     hit_event = next(e for e in events if e["plate"] == "HIT4242")
-    assert first["alert_id"] == lookout_alert_id("e-1", "hit-1")
+    assert first["alert_id"] == early_alert_id("e-1", "hit-1")
     assert first["event_id"] == "" and first["early"] is True and first["read_id"] == "hit-1"
     assert len(got) == 2, got  # the lookout's, then the loop's: no third, no closing alert
     complete = got[1]

@@ -7,7 +7,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from services.enrich.lookout import AlertLookout, lookout_alert_id
+from services.enrich.alerts import early_alert_id
+from services.enrich.lookout import AlertLookout
 from services.enrich.passage import Read
 from services.enrich.settings import EnrichSettings
 
@@ -72,7 +73,7 @@ def test_a_read_the_lookout_claimed_is_completed_under_its_id_every_time_the_loo
     sent: list[tuple[str, str]] = []
     lookout = _lookout(sent)
     lookout.handle(_Msg(6, "r-6"))  # type: ignore[arg-type]
-    assert sent == [("e-1", lookout_alert_id("e-1", "r-6"))]
+    assert sent == [("e-1", early_alert_id("e-1", "r-6"))]
     assert lookout.take(_read(6, "r-6")) == [ENTRY]
     assert lookout.take(_read(6, "r-6")) == [ENTRY]  # read again after a rebalance: the same
     lookout.handle(_Msg(6, "r-6"))  # type: ignore[arg-type]  # the lookout does not repeat it

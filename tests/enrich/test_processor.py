@@ -9,6 +9,7 @@ import pytest
 from platestream import topics as catalogue
 from platestream.ids import stable_id
 from platestream.timeutil import now_ms
+from services.enrich.alerts import early_alert_id
 
 from .helpers import bolo_entry, camera_event, plate_read, running_enrich
 
@@ -143,7 +144,8 @@ def test_watchlist_hit_alerts_within_one_second(enrich_settings, pipe, reader) -
     bad_event = next(e for e in events if e["plate"] == "BAD1234")
     assert first["early"] is True and first["entry_id"] == "e-stolen"
     assert first["event_id"] == bad_event["event_id"]
-    assert first["alert_id"] == stable_id("e-stolen", bad_event["event_id"])
+    # keyed by the read that hit, as the lookout keys it: one id whoever raises it
+    assert first["alert_id"] == early_alert_id("e-stolen", "w-0")
     assert first["site"] == "HQ" and first["camera_name"] == "Gate west"
     assert bad_event["access_status"] == "watchlisted" and bad_event["watchlist_hits"] == [
         "e-stolen"
