@@ -135,30 +135,30 @@ def _fuzzy_params(plate: str, max_distance: float) -> dict[str, Any]:
     }
 
 
-# The best confidence of a plate whose best the resolve did not read: above any row's.
-UNKNOWN_CONF = 1 << 40
-
-
 class Candidate(NamedTuple):
     """A plate a pattern resolved to: its score (tenths of an edit; 0 for wildcards), the first
     and last time it was read (epoch ms, from the dictionary) and its best confidence
-    (thousandths, rounded as a page rounds a row's; from the variant index, else `UNKNOWN_CONF`).
-    A tuple: a resolve builds up to 513 of them per search, in half the time of a frozen
-    dataclass."""
+    (thousandths, rounded as a page rounds a row's; the variant index and the dictionaries keep
+    it, migrations 015 and 016). A tuple: a resolve builds up to 513 of them per search, in half
+    the time of a frozen dataclass."""
 
     score: int
     first_ms: int
     last_ms: int
-    conf_milli: int = UNKNOWN_CONF
+    conf_milli: int
+
+
+# A plate's best confidence in thousandths, rounded as a page rounds a row's (search_sql).
+BEST_CONF_SQL = "toInt64(round(max(best_confidence) * 1000))"
 
 
 def _dictionary_sql(where: str, score: str, verify: str = "1") -> str:
-    """(plate, score, first_ms, last_ms, conf_milli) of the dictionary plates matching ``where``;
-    the dictionary keeps no confidence: `UNKNOWN_CONF`."""
+    """(plate, score, first_ms, last_ms, conf_milli) of the dictionary plates matching ``where``,
+    with each plate's best confidence (migration 016)."""
     return (
-        f"SELECT plate, score, first_ms, last_ms, {UNKNOWN_CONF} AS conf_milli FROM (SELECT plate, "
+        "SELECT plate, score, first_ms, last_ms, conf_milli FROM (SELECT plate, "
         f"{score} AS score, toUnixTimestamp64Milli(min(first_seen)) AS first_ms, "
-        "toUnixTimestamp64Milli(max(last_seen)) AS last_ms "
+        f"toUnixTimestamp64Milli(max(last_seen)) AS last_ms, {BEST_CONF_SQL} AS conf_milli "
         f"FROM plate_dictionary WHERE {where} GROUP BY plate) WHERE {verify}"
     )
 
@@ -169,7 +169,7 @@ def fuzzy_sql(plate: str, max_distance: float, *, times: bool = True) -> tuple[s
 
     Without ``times``, the variant index's answer is the whole answer, with 0 for both times and
     each plate's best confidence, which the variant index keeps (migration 015): no dictionary
-    lookup. With them, the confidence is `UNKNOWN_CONF`.
+    lookup. With them, the dictionary gives the times and the confidence (migration 016).
     """
     params = _fuzzy_params(plate, max_distance)
     k = params["max_edits"]
@@ -186,7 +186,7 @@ def fuzzy_sql(plate: str, max_distance: float, *, times: bool = True) -> tuple[s
         # docs/api.md); with its best confidence, rounded as a page rounds a row's (search_sql)
         matches = (
             f"SELECT plate, score, conf_milli FROM (SELECT plate, {score_sql(SKELETON_SQL)} AS score, "
-            "toInt64(round(best * 1000)) AS conf_milli FROM (SELECT plate, max(best_confidence) AS best "
+            f"conf_milli FROM (SELECT plate, {BEST_CONF_SQL} AS conf_milli "
             "FROM plate_variants WHERE (variant IN {variants:Array(String)} AND dels <= {max_edits:UInt32}) "
             "OR (variant, gaps) IN {keyed:Array(Tuple(String, UInt8))} GROUP BY plate)) "
             f"WHERE {verify}"
@@ -211,7 +211,7 @@ def anchors(like: str) -> tuple[str, str]:
 
 def wildcard_sql(like: str) -> tuple[str, dict[str, Any]]:
     """SQL returning (plate, 0, first_ms, last_ms, conf_milli) of every plate matching the LIKE
-    pattern (`UNKNOWN_CONF` from the reversed dictionary, which keeps no confidence).
+    pattern, with each plate's best confidence.
 
     The longer of the pattern's literal start and end is a key range, of the dictionary (by
     plate) or of the reversed dictionary (by reversed plate), when it has two characters or more
@@ -225,7 +225,7 @@ def wildcard_sql(like: str) -> tuple[str, dict[str, Any]]:
         params["reversed_like"] = like[::-1]
         return (
             "SELECT any(plate) AS found, 0 AS score, toUnixTimestamp64Milli(min(first_seen)) AS first_ms, "
-            f"toUnixTimestamp64Milli(max(last_seen)) AS last_ms, {UNKNOWN_CONF} AS conf_milli "
+            f"toUnixTimestamp64Milli(max(last_seen)) AS last_ms, {BEST_CONF_SQL} AS conf_milli "
             "FROM plate_dictionary_reversed "
             "WHERE plate_reversed LIKE {reversed_like:String} GROUP BY plate_reversed"
         ), params

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from services.api import plate_pages
-from services.api.plate_index import UNKNOWN_CONF
 from services.api.plate_index import Candidate as C
 
 
 def test_likely_plates_by_time_take_the_latest_read_plates_with_ties() -> None:
     found = {
-        "A": C(0, 0, 50),
-        "B": C(0, 0, 40),
-        "C": C(0, 0, 40),
-        "D": C(0, 0, 10),
-        "E": C(0, 0, 5),
+        "A": C(0, 0, 50, 900),
+        "B": C(0, 0, 40, 900),
+        "C": C(0, 0, 40, 900),
+        "D": C(0, 0, 10, 900),
+        "E": C(0, 0, 5, 900),
     }
     likely = plate_pages.likely_plates(found, 2, by_score=False, upper=None, low_score=0)
     assert likely is not None and set(likely.plates) == {"A", "B", "C"} and likely.bound == (10,)
@@ -28,14 +27,20 @@ def test_likely_plates_by_time_take_the_latest_read_plates_with_ties() -> None:
     assert not plate_pages.page_is_complete(rows, 3, likely, by_score=False)
 
 
-def test_likely_plates_by_score_take_whole_levels_when_confidences_are_unknown() -> None:
-    found = {"A": C(4, 0, 0), "B": C(10, 0, 0), "C": C(10, 0, 0), "D": C(14, 0, 0), "E": C(0, 0, 0)}
+def test_likely_plates_by_score_take_whole_levels_when_confidences_tie() -> None:
+    found = {
+        "A": C(4, 0, 0, 900),
+        "B": C(10, 0, 0, 900),
+        "C": C(10, 0, 0, 900),
+        "D": C(14, 0, 0, 900),
+        "E": C(0, 0, 0, 900),
+    }
     likely = plate_pages.likely_plates(found, 2, by_score=True, upper=None, low_score=0)
     assert likely is not None and set(likely.plates) == {"E", "A"}
-    assert likely.bound == (10, -UNKNOWN_CONF)
+    assert likely.bound == (10, -900)
     level = plate_pages.likely_plates(found, 2, by_score=True, upper=None, low_score=4)
     assert level is not None and level.plates == {"A": 4, "B": 10, "C": 10}
-    assert level.bound == (14, -UNKNOWN_CONF)
+    assert level.bound == (14, -900)
     rows = [{"score": 4, "conf_milli": 900}, {"score": 10, "conf_milli": 5}]
     assert plate_pages.page_is_complete(rows, 2, level, by_score=True)
     assert not plate_pages.page_is_complete(rows[:1], 2, level, by_score=True)
@@ -75,6 +80,6 @@ def test_likely_plates_by_score_take_the_best_confidences_of_a_level() -> None:
 
 
 def test_within_times_drops_plates_read_only_outside_the_window() -> None:
-    found = {"OLD": C(0, 0, 99), "IN": C(0, 50, 150), "NEW": C(0, 200, 300)}
+    found = {"OLD": C(0, 0, 99, 900), "IN": C(0, 50, 150, 900), "NEW": C(0, 200, 300, 900)}
     assert set(plate_pages.within_times(found, 100, 200)) == {"IN"}
     assert set(plate_pages.within_times(found, None, None)) == set(found)

@@ -92,6 +92,14 @@ def queries(rows: list[Row], seed: int = 3) -> list[EventQuery]:
         EventQuery(plate=pick()[:5], mode="fuzzy", max_distance=3, sort="score"),
         EventQuery(plate=pick(), mode="fuzzy", max_distance=2, watchlist_only=True),
     ]
+    # sorted by score within a time window: resolved through the dictionaries (migration 016)
+    week = {"since_ms": day, "until_ms": day + 7 * DAY_MS}
+    out += [
+        EventQuery(plate=misread(pick(), rng), mode="fuzzy", max_distance=2, sort="score", **week),
+        EventQuery(plate=misread(pick(), rng), mode="fuzzy", max_distance=1, sort="score", **week),
+        EventQuery(plate="*" + pick()[-2:], sort="score", **week),
+        EventQuery(plate=pick()[:2] + "*", sort="score", since_ms=day),
+    ]
     return out
 
 
