@@ -186,6 +186,11 @@ def query_kinds(rng: random.Random, t0: int, plates: list[str]) -> dict[str, Any
     def fuzzy2() -> dict[str, Any]:
         return {"plate": misread(2), "mode": "fuzzy", "max_distance": 2, "sort": "score"}
 
+    def fuzzy2_week() -> dict[str, Any]:
+        """Two edits in a week, best matches first: an investigator's partial sighting."""
+        day = t0 + rng.randrange(23) * 86_400_000
+        return {**fuzzy2(), "since": iso_utc(day), "until": iso_utc(day + 7 * 86_400_000)}
+
     def camera_day() -> dict[str, Any]:
         day = t0 + rng.randrange(29) * 86_400_000
         return {
@@ -202,6 +207,9 @@ def query_kinds(rng: random.Random, t0: int, plates: list[str]) -> dict[str, Any
         "fuzzy": fuzzy,
         "fuzzy2": fuzzy2,
         "camera_day": camera_day,
+        # resolved through the dictionaries, which keep each plate's best confidence (016)
+        "fuzzy2_week": fuzzy2_week,
+        "wildcard_score": lambda: {"plate": "*" + plate()[-4:], "sort": "score"},
     }
 
 
