@@ -27,6 +27,11 @@ from services.api.search_sql import (
 __all__ = ["SEARCH_SETTINGS", "EventQuery", "QueryError", "run_search"]
 
 WIDEN = 8  # how much larger each next try of the likely plates is
+# With a time window the first try takes twice the page's plates: the dictionary's first and last
+# seen say only that a plate may have rows in the window, and at 1M bench events a two-edit fuzzy
+# search in a week fetched a second time in 24 of 60 searches with the page's count, 0 (by score)
+# and 5 (by time) with twice it (p90 142-150 -> 106-131 ms by score; docs/api.md).
+WINDOW_FIRST = 2
 # A pattern's plates are first asked for in the page's order, this many: a page of 50 widened once.
 # Fewer plates to sort and send: a suffix wildcard (~17,500 plates at 30M bench events) 58 -> 46 ms
 # p50 with 512 instead of 4,096 (run_search direct, interleaved); a page that needs more asks for all.
@@ -91,7 +96,7 @@ def _resolved_rows(client: Any, q: EventQuery, page: int) -> list[dict[str, Any]
         resolved.beyond,
     )
     # Filters can empty plates: widen the likely set 8 times per try before taking all of it.
-    count = page + 1
+    count = (page + 1) * (WINDOW_FIRST if q.since_ms is not None or q.until_ms is not None else 1)
     while True:
         likely = plate_pages.likely_plates(
             found, count, by_score=by_score, upper=upper, low_score=low_score, beyond=beyond
