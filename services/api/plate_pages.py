@@ -8,8 +8,9 @@ one could, the caller widens the set or fetches the page from all of it.
 
 Sorted by time, a plate's rows come no later than its last_seen. Sorted by score, a page is
 ordered by (score, confidence desc), and a plate's rows come no sooner than (its score, its best
-confidence): the dictionary's ``best_confidence`` (migration 015). A page whose score level holds
-hundreds of plates (two edits) is fetched from the few with the best confidences.
+confidence): ``best_confidence``, which the variant index (migration 015) and the dictionaries
+(016) keep. A page whose score level holds hundreds of plates (two edits), or a wildcard's page
+(every plate scores 0), is fetched from the few with the best confidences.
 """
 
 from __future__ import annotations
