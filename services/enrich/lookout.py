@@ -22,8 +22,9 @@ alert repeats it) and sends the alert again under the same id with the passage's
 receivers already dedupe alerts on their id, and the alerts table keeps the later, complete copy.
 Notes stay until they age out, so a loop that reads the partition again (a rebalance) completes
 them the same way; a restarted process has no notes, but its loop alerts the same confident read
-early under the same id. Within a camera, an entry alerted by the lookout is not alerted again for
-``enrich_gap_ms`` of event time (the reads of one passage).
+early under the same id. Within a camera, an entry alerted by the lookout is not alerted again
+while its hits follow each other within ``enrich_gap_ms`` of event time (the reads of one
+passage, however long the vehicle stays in view).
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ class AlertLookout:
         # per watched partition, the last offset the loop took: a read the loop has taken is its
         # own to alert (the lookout's claim and the loop's take meet under one lock)
         self._loop_took: dict[TopicPart, int] = {}
-        self._last: dict[tuple[str, str], int] = {}  # (camera, entry) -> ts of the last alert
+        self._last: dict[tuple[str, str], int] = {}  # (camera, entry) -> ts of its last hit
         self._lock = threading.Lock()
         self.alerts = 0
 
@@ -198,7 +199,11 @@ class AlertLookout:
         for entry in hits:
             if entry.list_kind != "bolo":
                 continue
-            last = self._last.get((read.camera_id, entry.entry_id))
+            key = (read.camera_id, entry.entry_id)
+            last = self._last.get(key)
+            # every hit moves the mark, alerted or not: a vehicle read on and on (parked, queued)
+            # is one passage to the loop, so one alert here
+            self._last[key] = read.ts if last is None else max(last, read.ts)
             if last is not None and abs(read.ts - last) <= self.settings.enrich_gap_ms:
                 continue
             alerted.append(entry)
@@ -209,7 +214,6 @@ class AlertLookout:
                 return  # the loop got there first: it alerts the passage itself
             self._notes[read.read_id] = (time.monotonic(), alerted)
         for entry in alerted:
-            self._last[(read.camera_id, entry.entry_id)] = read.ts
             self.alert(entry, early_alert_id(entry.entry_id, read.read_id), read)
             self.alerts += 1
 

@@ -85,3 +85,18 @@ def test_a_partition_the_lookout_does_not_watch_costs_the_loop_no_lock() -> None
     lookout.started_at.clear()
     assert lookout.take(_read(7, "r-7")) == []
     assert lookout._loop_took == {}
+
+
+def test_a_vehicle_read_on_and_on_is_alerted_once_by_the_lookout() -> None:
+    sent: list[tuple[str, str]] = []
+    lookout = _lookout(sent)
+    # a parked car read every second for 20 s (the gap is 3 s): one passage to the loop
+    lookout._read = lambda rec, tp, offset: Read(  # type: ignore[method-assign]
+        rec["read_id"], "cam-1", 1, 1_000 + offset * 1_000, "HIT4242", 0.95, tp=TP, offset=offset
+    )
+    for offset in range(20):
+        lookout.handle(_Msg(offset, f"p-{offset}"))  # type: ignore[arg-type]
+    assert sent == [("e-1", early_alert_id("e-1", "p-0"))]
+    # the car leaves; the same plate 10 s later is another passage: alerted again
+    lookout.handle(_Msg(30, "p-30"))  # type: ignore[arg-type]
+    assert sent[1:] == [("e-1", early_alert_id("e-1", "p-30"))]
