@@ -7,13 +7,7 @@ from services.api.plate_index import Candidate as C
 
 
 def test_likely_plates_by_time_take_the_latest_read_plates_with_ties() -> None:
-    found = {
-        "A": C(0, 0, 50, 900),
-        "B": C(0, 0, 40, 900),
-        "C": C(0, 0, 40, 900),
-        "D": C(0, 0, 10, 900),
-        "E": C(0, 0, 5, 900),
-    }
+    found = {p: C(0, 0, last, 900) for p, last in zip("ABCDE", (50, 40, 40, 10, 5), strict=True)}
     likely = plate_pages.likely_plates(found, 2, by_score=False, upper=None, low_score=0)
     assert likely is not None and set(likely.plates) == {"A", "B", "C"} and likely.bound == (10,)
     # a page's upper time bound caps every plate's last time: A no longer comes first
@@ -28,13 +22,7 @@ def test_likely_plates_by_time_take_the_latest_read_plates_with_ties() -> None:
 
 
 def test_likely_plates_by_score_take_whole_levels_when_confidences_tie() -> None:
-    found = {
-        "A": C(4, 0, 0, 900),
-        "B": C(10, 0, 0, 900),
-        "C": C(10, 0, 0, 900),
-        "D": C(14, 0, 0, 900),
-        "E": C(0, 0, 0, 900),
-    }
+    found = {p: C(score, 0, 0, 900) for p, score in zip("ABCDE", (4, 10, 10, 14, 0), strict=True)}
     likely = plate_pages.likely_plates(found, 2, by_score=True, upper=None, low_score=0)
     assert likely is not None and set(likely.plates) == {"E", "A"}
     assert likely.bound == (10, -900)
