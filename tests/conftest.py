@@ -73,11 +73,17 @@ def missing_stack_binaries() -> list[str]:
     return missing
 
 
+# The two end-to-end runs of every stage (the demo of `make run` with detection, the short fault
+# suite): on one worker, one after the other. Side by side on a slow 2-core machine both starved
+# (load average 9) and ran past their time limits in a fresh-clone `make test`.
+END_TO_END = ("tests/core/test_make_run.py", "tests/chaos/test_faults.py")
+
+
 def _worker_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (`make test`, `--dist loadgroup`) a worker takes a whole file, and the
     API tests' files all together and in order: they share one seeded API environment per
     session (tests/api/conftest.py), and some read what the files before them left in it, as
-    in a run in one process."""
+    in a run in one process. The `END_TO_END` files share a worker too."""
     if not config.pluginmanager.hasplugin("xdist"):
         return
     root = Path(str(config.rootpath))
@@ -86,6 +92,7 @@ def _worker_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
         if path.is_relative_to(root):
             path = path.relative_to(root)
         group = "tests/api" if path.parts[:2] == ("tests", "api") else str(path)
+        group = "end-to-end" if str(path) in END_TO_END else group
         item.add_marker(pytest.mark.xdist_group(name=group))
 
 

@@ -61,11 +61,27 @@ class Ports:
         return cls(bport, sport, cport, helpers)
 
 
+def ephemeral_low(path: str = "/proc/sys/net/ipv4/ip_local_port_range") -> int:
+    """The lowest port the kernel hands out to outgoing connections (Linux; 32768 elsewhere)."""
+    try:
+        with open(path) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
 def pick_free_ports(seed: int | None = None, attempts: int = 200) -> tuple[int, int, int]:
-    """(broker, s3, clickhouse) ports that are free now, S3's helper and gRPC ports included."""
+    """(broker, s3, clickhouse) ports that are free now, S3's helper and gRPC ports included.
+
+    The gRPC ports (each HTTP port + 10000) are kept below the kernel's range for outgoing
+    connections where it allows: a port in that range can be taken by any client socket between
+    this check and SeaweedFS's bind (a fresh-clone `make test` failed so once, "s3 failed to
+    listen on grpc port 34422")."""
     rng = random.Random(seed)
+    top = min(29_000, ephemeral_low() - GRPC_OFFSET - 10)
+    top = top if top > 20_500 else 29_000  # too few blocks below it: take the old range
     for _ in range(attempts):
-        base = rng.randrange(20_000, 29_000, 10)
+        base = rng.randrange(20_000, top, 10)
         wanted = [base, base + 1, *range(base + 2, base + 7)]
         wanted += [p + GRPC_OFFSET for p in wanted[1:]]
         if all(bindable(p) for p in wanted):
