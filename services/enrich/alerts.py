@@ -39,12 +39,15 @@ def alert_record(
     camera: CameraInfo | None,
     received_at: int | None,
     emitted_at: int,
-    alert_id: str | None = None,
 ) -> dict[str, Any]:
-    """``alert_id`` defaults to one per entry per passage (the closing alert); early alerts pass
-    ``early_alert_id`` (the lookout's with ``event_id`` still empty)."""
+    """An early alert's id is ``early_alert_id`` (the lookout's with ``event_id`` still empty), a
+    closing alert's the entry and the passage."""
     return {
-        "alert_id": alert_id or stable_id(entry.entry_id, event_id),
+        "alert_id": (
+            early_alert_id(entry.entry_id, read.read_id)
+            if early
+            else stable_id(entry.entry_id, event_id)
+        ),
         "entry_id": entry.entry_id,
         "list_id": entry.list_id,
         "list_kind": entry.list_kind,
@@ -99,7 +102,6 @@ class AlertOut:
         confidence: float,
         early: bool,
         received_at: int | None,
-        alert_id: str | None = None,
         on_delivery: Callable[[Any, Message], None] | None = None,
     ) -> None:
         """Produce one alert; ``on_delivery`` defaults to the loop's."""
@@ -113,7 +115,6 @@ class AlertOut:
             camera=self.cameras.get(read.camera_id),
             received_at=received_at,
             emitted_at=self.clock(),
-            alert_id=alert_id,
         )
         self.producer.produce(
             self.topic,
@@ -122,12 +123,10 @@ class AlertOut:
             on_delivery=on_delivery or self.on_delivery,
         )
 
-    def lookout(self, entry: Entry, alert_id: str, read: Read) -> None:
+    def lookout(self, entry: Entry, read: Read) -> None:
         """An alert the lookout raised ahead of the loop: no passage yet (empty event_id); not
         in the loop's offsets, since the loop sends it again, complete, when it gets there."""
-        self.emit(
-            entry, "", read, read.plate, read.confidence, True, read.received_at, alert_id, _logged
-        )
+        self.emit(entry, "", read, read.plate, read.confidence, True, read.received_at, _logged)
 
 
 def _logged(err: Any, msg: Message) -> None:

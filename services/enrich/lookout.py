@@ -38,7 +38,6 @@ from typing import Any
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from services.enrich import reads
-from services.enrich.alerts import early_alert_id
 from services.enrich.bolo import Entry, Watchlists
 from services.enrich.enrichment import Cameras
 from services.enrich.passage import Read
@@ -76,7 +75,7 @@ class AlertLookout:
         camera_events_topic: str,
         loop_positions: Callable[[], dict[TopicPart, int]],
         loop_times: Callable[[], dict[TopicPart, tuple[int, int]]],
-        alert: Callable[[Entry, str, Read], None],
+        alert: Callable[[Entry, Read], None],
     ) -> None:
         self.settings = settings
         self.consumer = consumer
@@ -87,7 +86,7 @@ class AlertLookout:
         self.loop_positions = loop_positions  # the loop's next offset per owned partition
         self.loop_times = loop_times  # per partition: when the loop handled its last record, and
         # when that record was written (ms): how far behind the loop is
-        self.alert = alert  # (entry, alert id, read) -> produce
+        self.alert = alert  # (entry, read) -> produce, under early_alert_id
         self.started_at: dict[TopicPart, int] = {}  # partitions read, and the offset it began at
         self._notes: dict[str, tuple[float, list[Entry]]] = {}  # read id -> (when, entries)
         # per watched partition, the last offset the loop took: a read the loop has taken is its
@@ -214,7 +213,7 @@ class AlertLookout:
                 return  # the loop got there first: it alerts the passage itself
             self._notes[read.read_id] = (time.monotonic(), alerted)
         for entry in alerted:
-            self.alert(entry, early_alert_id(entry.entry_id, read.read_id), read)
+            self.alert(entry, read)
             self.alerts += 1
 
     def _read(self, rec: dict[str, Any], tp: TopicPart, offset: int) -> Read | None:

@@ -35,7 +35,7 @@ from platestream.runtime import freeze_long_lived
 from platestream.serde import AvroSerde
 from platestream.timeutil import now_ms
 from services.enrich import reads
-from services.enrich.alerts import AlertOut, early_alert_id
+from services.enrich.alerts import AlertOut
 from services.enrich.bolo import Entry, Watchlists, access_status
 from services.enrich.corrections import RecentEvents, corrected, latest_event
 from services.enrich.dedup import DedupConfig, PassageTracker
@@ -269,7 +269,6 @@ class EnrichProcessor(BatchLoop):
                 read.confidence,
                 True,
                 read.received_at,
-                early_alert_id(entry.entry_id, read.read_id),
             )
 
     def close_due(self) -> int:

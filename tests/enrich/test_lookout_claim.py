@@ -45,7 +45,9 @@ def _lookout(sent: list[tuple[str, str]]) -> AlertLookout:
         camera_events_topic="anpr.camera-events.v1",
         loop_positions=dict,
         loop_times=dict,
-        alert=lambda entry, alert_id, read: sent.append((entry.entry_id, alert_id)),
+        alert=lambda entry, read: sent.append(
+            (entry.entry_id, early_alert_id(entry.entry_id, read.read_id))
+        ),
     )
     lookout.started_at[TP] = 0  # the loop is behind on this partition: the lookout reads it
     # the records are decoded as the loop decodes them (services/enrich/reads.py, tested there)
