@@ -38,7 +38,7 @@ def _check(
 
 
 @pytest.mark.integration
-@pytest.mark.timeout(480)
+@pytest.mark.timeout(720)
 def test_short_fault_suite() -> None:
     """Every stage killed, broker restart (S3 engine), ClickHouse and S3 down 5 s, flaky webhook:
     nothing lost, nothing twice, every hit alerted once."""
@@ -49,8 +49,10 @@ def test_short_fault_suite() -> None:
         hit_every=10,
         warmup_s=3.0,
         between_s=1.0,
-        recovery_timeout_s=90.0,
-        final_timeout_s=90.0,
+        # 150 s: on a slow 2-core machine beside the rest of `make test`, ClickHouse took 16 s
+        # to come back from its 5 s outage and the sink its time after that (docs/faults.md)
+        recovery_timeout_s=150.0,
+        final_timeout_s=150.0,
         stages=stages,
         broker_engine="s3",
     )
