@@ -15,6 +15,23 @@ from services.sink.rows import Source, TableMap
 logger = logging.getLogger(__name__)
 
 
+@dataclass
+class SinkStats:
+    """What the ClickHouse loop has done so far (metrics, benchmarks, tests)."""
+
+    consumed: int = 0
+    inserted: int = 0
+    dead_lettered: int = 0
+    batches: int = 0
+    outages: int = 0
+    gaps: int = 0  # offset ranges the consumer skipped (read back before going on)
+    erased: int = 0  # records of an erased plate or event, not stored (services/sink/erasure.py)
+    passed_through: int = 0  # inserted from their bytes by ClickHouse (passthrough.py)
+    fallbacks: int = 0  # pass-through batches ClickHouse refused, then decoded here
+    per_table: dict[str, int] = field(default_factory=dict)
+    last_flush_ms: float = 0.0
+
+
 def not_a_record(msg: Message) -> bool:
     """True for what a consume returns besides records: a partition's end (silent) or a consumer
     error (logged); the sink's loops skip both."""

@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
@@ -28,7 +27,7 @@ from platestream.privacy.erasure import ErasureLedger, hmac_pads
 from platestream.privacy.shredding import Shredded
 from platestream.serde import AvroSerde
 from services.sink import avro_container, passthrough
-from services.sink.batch import Batch, TableBuffer, not_a_record, position
+from services.sink.batch import Batch, SinkStats, TableBuffer, not_a_record, position
 from services.sink.holdback import PassageHold
 from services.sink.rows import TABLES, Source, TableMap
 from services.sink.settings import SinkSettings
@@ -38,21 +37,6 @@ logger = logging.getLogger(__name__)
 
 # Erasures the pass-through checks in its statement (their subject ids are in it); beyond, Python.
 MAX_LEDGER_IN_SQL = 2000
-
-
-@dataclass
-class SinkStats:
-    consumed: int = 0
-    inserted: int = 0
-    dead_lettered: int = 0
-    batches: int = 0
-    outages: int = 0
-    gaps: int = 0  # offset ranges the consumer skipped (read back before going on)
-    erased: int = 0  # records of an erased plate or event, not stored (services/sink/erasure.py)
-    passed_through: int = 0  # inserted from their bytes by ClickHouse (passthrough.py)
-    fallbacks: int = 0  # pass-through batches ClickHouse refused, then decoded here
-    per_table: dict[str, int] = field(default_factory=dict)
-    last_flush_ms: float = 0.0
 
 
 def event_topics(
@@ -99,6 +83,7 @@ class ClickHouseSink:
         self._paused: list[TopicPartition] = []
         self._inflight: tuple[Batch, Future[None]] | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ch-insert")
+        self._waiting = False  # a batch is being retried while ClickHouse is down
         self.hold = PassageHold(settings, self.topics)  # passages waiting for a larger insert
 
     # -- consumer callbacks -------------------------------------------------------------
@@ -112,6 +97,14 @@ class ClickHouseSink:
         """Flush what we hold for the partitions we lose; if we cannot, drop it (it is re-delivered)."""
         self.gaps.forget({(p.topic, p.partition) for p in partitions})
         if self.batch.empty() and self._inflight is None:
+            return
+        if self._waiting:
+            # from the consume of `_complete`'s retry: an older batch is not in yet, and
+            # committing the records read after it would commit past it (re-delivered instead)
+            logger.warning(
+                "revoked while a batch waits for ClickHouse: %d dropped", self.batch.size
+            )
+            self.batch = Batch()
             return
         try:
             if self._complete_inflight(retry=False) and not self.batch.empty():
@@ -314,8 +307,12 @@ class ClickHouseSink:
                     )
                 stopped = self.stop.wait(delay)
                 # keep the group membership alive; prefetched records join the next batch
-                for msg in self.consumer.consume(num_messages=1000, timeout=0):
-                    self.handle(msg)
+                self._waiting = True
+                try:
+                    for msg in self.consumer.consume(num_messages=1000, timeout=0):
+                        self.handle(msg)
+                finally:
+                    self._waiting = False
                 if stopped:
                     return False
                 delay = min(delay * 2, self.settings.sink_backoff_max_s)

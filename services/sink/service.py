@@ -25,7 +25,8 @@ from platestream.privacy.follow import follow_ledger
 from platestream.s3 import make_s3
 from platestream.serde import AvroSerde
 from platestream.state import StateFollower
-from services.sink.clickhouse_sink import ClickHouseSink, SinkStats, build_writers
+from services.sink.batch import SinkStats
+from services.sink.clickhouse_sink import ClickHouseSink, build_writers
 from services.sink.erasure import ErasureLoop
 from services.sink.image_retention import ImageRetention
 from services.sink.s3_sink import S3Sink
