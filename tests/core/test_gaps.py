@@ -5,23 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from platestream.gaps import GapWatch, with_gaps
-
-
-class Msg:
-    def __init__(self, topic: str, partition: int, offset: int) -> None:
-        self._t, self._p, self._o = topic, partition, offset
-
-    def topic(self) -> str:
-        return self._t
-
-    def partition(self) -> int:
-        return self._p
-
-    def offset(self) -> int:
-        return self._o
-
-    def error(self) -> None:
-        return None
+from tests.fakes import Record
 
 
 def positions(msgs: list[Any]) -> list[tuple[str, int, int]]:
@@ -33,10 +17,16 @@ def test_skipped_offsets_are_read_back_before_the_record_after_them() -> None:
 
     def read_back(topic: str, partition: int, offsets: range) -> list[Any]:
         asked.append((topic, partition, offsets))
-        return [Msg(topic, partition, o) for o in offsets if o != 4]  # 4 is a hole in the log
+        return [Record(topic, partition, o) for o in offsets if o != 4]  # 4 is a hole in the log
 
     watch = GapWatch()
-    msgs = [Msg("a", 0, 1), Msg("a", 1, 7), Msg("a", 0, 2), Msg("a", 0, 6), Msg("a", 1, 8)]
+    msgs = [
+        Record("a", 0, 1),
+        Record("a", 1, 7),
+        Record("a", 0, 2),
+        Record("a", 0, 6),
+        Record("a", 1, 8),
+    ]
     out, gaps = with_gaps(msgs, watch, read_back)  # type: ignore[arg-type]
     assert gaps == 1
     assert asked == [("a", 0, range(3, 6))]
@@ -61,7 +51,7 @@ def test_committed_offset_is_the_expected_start_and_compacted_topics_pass_throug
         return []
 
     out, gaps = with_gaps(
-        [Msg("a", 0, 12), Msg("c", 0, 50), Msg("c", 0, 90)],
+        [Record("a", 0, 12), Record("c", 0, 50), Record("c", 0, 90)],
         watch,
         read_back,  # type: ignore[arg-type]
         contiguous=lambda t: t != "c",

@@ -5,33 +5,16 @@ the loop reads it again (services/enrich/lookout.py)."""
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any
 
 from services.enrich.alerts import early_alert_id
 from services.enrich.lookout import AlertLookout
 from services.enrich.passage import Read
 from services.enrich.settings import EnrichSettings
+from tests.fakes import Record
 
 TOPIC = "anpr.plate-reads.v1"
 TP = (TOPIC, 0)
 ENTRY = SimpleNamespace(entry_id="e-1", list_kind="bolo")
-
-
-class _Msg:
-    def __init__(self, offset: int, read_id: str) -> None:
-        self._offset, self._read_id = offset, read_id
-
-    def topic(self) -> str:
-        return TOPIC
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self._offset
-
-    def value(self) -> dict[str, Any]:
-        return {"read_id": self._read_id}
 
 
 def _lookout(sent: list[tuple[str, str]]) -> AlertLookout:
@@ -64,8 +47,8 @@ def test_a_read_the_loop_took_first_is_not_alerted_by_the_lookout() -> None:
     sent: list[tuple[str, str]] = []
     lookout = _lookout(sent)
     assert lookout.take(_read(5, "r-5")) == []  # the loop got there first
-    lookout.handle(_Msg(5, "r-5"))  # type: ignore[arg-type]
-    lookout.handle(_Msg(4, "r-4"))  # type: ignore[arg-type]  # and one before it
+    lookout.handle(Record(TOPIC, 0, 5, {"read_id": "r-5"}))  # type: ignore[arg-type]
+    lookout.handle(Record(TOPIC, 0, 4, {"read_id": "r-4"}))  # type: ignore[arg-type]  # and one before it
     assert sent == []
 
 
@@ -74,11 +57,11 @@ def test_a_read_the_lookout_claimed_is_completed_under_its_id_every_time_the_loo
 ):
     sent: list[tuple[str, str]] = []
     lookout = _lookout(sent)
-    lookout.handle(_Msg(6, "r-6"))  # type: ignore[arg-type]
+    lookout.handle(Record(TOPIC, 0, 6, {"read_id": "r-6"}))  # type: ignore[arg-type]
     assert sent == [("e-1", early_alert_id("e-1", "r-6"))]
     assert lookout.take(_read(6, "r-6")) == [ENTRY]
     assert lookout.take(_read(6, "r-6")) == [ENTRY]  # read again after a rebalance: the same
-    lookout.handle(_Msg(6, "r-6"))  # type: ignore[arg-type]  # the lookout does not repeat it
+    lookout.handle(Record(TOPIC, 0, 6, {"read_id": "r-6"}))  # type: ignore[arg-type]  # the lookout does not repeat it
     assert len(sent) == 1
 
 
@@ -97,8 +80,8 @@ def test_a_vehicle_read_on_and_on_is_alerted_once_by_the_lookout() -> None:
         rec["read_id"], "cam-1", 1, 1_000 + offset * 1_000, "HIT4242", 0.95, tp=TP, offset=offset
     )
     for offset in range(20):
-        lookout.handle(_Msg(offset, f"p-{offset}"))  # type: ignore[arg-type]
+        lookout.handle(Record(TOPIC, 0, offset, {"read_id": f"p-{offset}"}))  # type: ignore[arg-type]
     assert sent == [("e-1", early_alert_id("e-1", "p-0"))]
     # the car leaves; the same plate 10 s later is another passage: alerted again
-    lookout.handle(_Msg(30, "p-30"))  # type: ignore[arg-type]
+    lookout.handle(Record(TOPIC, 0, 30, {"read_id": "p-30"}))  # type: ignore[arg-type]
     assert sent[1:] == [("e-1", early_alert_id("e-1", "p-30"))]

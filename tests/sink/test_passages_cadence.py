@@ -10,32 +10,17 @@ from platestream.timeutil import now_ms
 from services.sink import samples
 from services.sink.batch import Batch
 from services.sink.rows import BY_TABLE
+from tests.fakes import Record
 from tests.sink.helpers import migrated, produce, scalar, sink_settings, sink_thread, wait_until
-
-
-class Msg:
-    """The three accessors of a consumed record that the batch reads."""
-
-    def __init__(self, topic: str, partition: int, offset: int) -> None:
-        self._at = (topic, partition, offset)
-
-    def topic(self) -> str:
-        return self._at[0]
-
-    def partition(self) -> int:
-        return self._at[1]
-
-    def offset(self) -> int:
-        return self._at[2]
 
 
 def test_hold_back_moves_the_young_passages_and_their_offsets() -> None:
     events, reads = BY_TABLE["plate_events"], BY_TABLE["plate_reads"]
     batch = Batch()
     for i in range(3):
-        batch.add(events, {"n": i}, Msg("p.events", 0, 10 + i))  # type: ignore[arg-type]
-        batch.add(reads, {"n": i}, Msg("p.reads", 1, 20 + i))  # type: ignore[arg-type]
-    batch.mark(Msg("p.events", 2, 5))  # type: ignore[arg-type]  # a dead letter of that topic
+        batch.add(events, {"n": i}, Record("p.events", 0, 10 + i))  # type: ignore[arg-type]
+        batch.add(reads, {"n": i}, Record("p.reads", 1, 20 + i))  # type: ignore[arg-type]
+    batch.mark(Record("p.events", 2, 5))  # type: ignore[arg-type]  # a dead letter of that topic
     topics = {"p.events": "plate_events"}
     later = batch.hold_back({"plate_events"}, topics, max_age_s=2.0, batch_age_s=0.3)
     assert set(batch.tables) == {"plate_reads"} and batch.size == 3
@@ -45,7 +30,7 @@ def test_hold_back_moves_the_young_passages_and_their_offsets() -> None:
     # the held-back batch is due (0.3 s old) when its passages are 2 s old, not before
     assert 1.6 < -later.age() + 0.3 <= 2.0
     # a read arriving meanwhile makes it due on the read's own clock
-    later.add(reads, {"n": 9}, Msg("p.reads", 1, 30))  # type: ignore[arg-type]
+    later.add(reads, {"n": 9}, Record("p.reads", 1, 30))  # type: ignore[arg-type]
     assert 0.0 <= later.age() < 0.1
     # old enough: nothing is held back
     later.tables["plate_events"].started -= 5.0

@@ -17,25 +17,9 @@ from services.sink.batch import Batch
 from services.sink.clickhouse_sink import ClickHouseSink
 from services.sink.settings import SinkSettings
 from services.sink.writer import Unavailable
+from tests.fakes import Record
 
 TOPIC = "anpr.plate-reads.v1"
-
-
-class Msg:
-    def __init__(self, offset: int) -> None:
-        self._offset = offset
-
-    def topic(self) -> str:
-        return TOPIC
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self._offset
-
-    def error(self) -> None:
-        return None
 
 
 class Consumer:
@@ -95,7 +79,7 @@ def _sink(stop: threading.Event) -> tuple[Sink, Consumer]:
 def _batch(first: int, last: int) -> Batch:
     batch = Batch()
     for offset in range(first, last + 1):
-        batch.mark(Msg(offset))  # type: ignore[arg-type]
+        batch.mark(Record(TOPIC, 0, offset))  # type: ignore[arg-type]
     return batch
 
 

@@ -9,32 +9,7 @@ from platestream.serde import AvroSerde
 from services.sink import samples
 from services.sink.s3_sink import S3Sink
 from services.sink.settings import SinkSettings
-
-
-class FakeMsg:
-    def __init__(self, topic: str, value: bytes, offset: int) -> None:
-        self._t, self._v, self._o = topic, value, offset
-
-    def error(self) -> None:
-        return None
-
-    def topic(self) -> str:
-        return self._t
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self._o
-
-    def value(self) -> bytes:
-        return self._v
-
-    def key(self) -> bytes:
-        return b"k"
-
-    def headers(self) -> list[Any]:
-        return []
+from tests.fakes import Record
 
 
 class FakeConsumer:
@@ -88,7 +63,10 @@ def test_puts_are_retried_and_offsets_committed_only_after_success() -> None:
     serde = AvroSerde()
     topic = settings.topic("anpr.plate-reads.v1")
     reads = [samples.plate_read(i, base_ts=1_763_700_000_000, with_crop=True) for i in range(3)]
-    msgs = [FakeMsg(topic, serde.encode("plate_read", r), 10 + i) for i, r in enumerate(reads)]
+    msgs = [
+        Record(topic, 0, 10 + i, serde.encode("plate_read", r), b"k", [])
+        for i, r in enumerate(reads)
+    ]
     consumer, s3 = FakeConsumer(), FlakyS3(failures=5)
     sink = S3Sink(
         settings=settings,
