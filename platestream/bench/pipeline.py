@@ -26,6 +26,7 @@ from platestream.bench.prepare import (
     produce_all,
     warm_up,
 )
+from platestream.bench.reference import UnitSampler
 from platestream.benchutil import ProcessSampler, broker_reference, machine
 from platestream.errors import PlatestreamError
 from platestream.serde import AvroSerde
@@ -213,6 +214,10 @@ def _run(
             result["pinning"] = pin(pipeline_pids, cores)
         w.sampler = ProcessSampler({**pipeline_pids, "loadgen(this process)": os.getpid()})
         cleanup.callback(w.sampler.start().stop)
+        w.units = UnitSampler()  # on the stages' cores: the unit their CPU time was spent at
+        cleanup.callback(w.units.stop)
+        if cores:
+            pinning.pin_process(w.units.pid, cores[0], children=False)
         for probe in (w.reads_fresh, w.events_fresh, w.frames_fresh):
             probe.start()
 
@@ -271,6 +276,7 @@ def _run(
         for probe in w.probes():
             probe.stop()
         w.sampler.stop()
+        w.units.stop()
         result["restarts"] = dict(stages.supervisor.restarts)
     figures(
         result,

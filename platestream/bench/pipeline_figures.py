@@ -14,6 +14,7 @@ from platestream import topics as catalogue
 from platestream.bench import harness, probes
 from platestream.bench.load import RecordPump
 from platestream.bench.prepare import server_freshness
+from platestream.bench.reference import UnitSampler
 from platestream.bench.report import cpu_cost
 from platestream.benchutil import ProcessSampler
 from platestream.settings import CommonSettings
@@ -33,6 +34,7 @@ class Watch:
     hot: set[int]  # indexes of the reads on a watchlist
     pumps: list[RecordPump] = field(default_factory=list)
     sampler: ProcessSampler | None = None
+    units: UnitSampler | None = None  # the reference unit through the run
 
     def probes(self) -> tuple[Any, ...]:
         """Everything started and stopped around the load."""
@@ -169,7 +171,10 @@ def figures(
     if detect:
         result["freshness"]["frame_to_read_row_polled"] = w.frames_fresh.summary()
     samples = w.sampler.samples if w.sampler else []
-    result["cpu_cost"] = cpu_cost(samples, expected, result["machine"]["reference_unit_us"])
+    during = w.units.summary() if w.units else None
+    result["reference_unit_during"] = during
+    unit = during["median_us"] if during else result["machine"]["reference_unit_us"]
+    result["cpu_cost"] = cpu_cost(samples, expected, unit)
     result["lag"] = w.lag.summary()
     result["processes"] = w.sampler.summary() if w.sampler else {}
     result["series"] = {

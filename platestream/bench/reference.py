@@ -13,6 +13,7 @@ One reference unit (ru) = the median, over ``repeats`` rounds, of the CPU time p
 
 from __future__ import annotations
 
+import contextlib
 import io
 import statistics
 import time
@@ -123,3 +124,91 @@ def in_units(cpu_us: float | None, unit_us: float | None) -> float | None:
     if cpu_us is None or not unit_us:
         return None
     return round(cpu_us / unit_us, 2)
+
+
+class UnitSampler:
+    """The reference unit measured all through a run, not once before it.
+
+    One measurement before a run catches the machine as it was then: on this shared machine kind
+    the unit measured at the start of pipeline runs of the same code moved between 22 and 46 µs
+    while the stages' CPU per read moved by a tenth (docs/benchmarks.md, 2026-12-05, night). A
+    child process (``python -m platestream.bench.reference --every S``) times ``ops`` reference
+    operations every ``every_s`` seconds, about 2.5 % of a core, and `summary` gives the median of
+    what it measured: the unit the stages' CPU time was spent at. A process of its own, so that
+    its bursts hold no lock of the benchmark's (the GIL of a load generator)."""
+
+    def __init__(self, every_s: float = 1.0, ops: int = 1000) -> None:
+        import subprocess
+        import sys
+        import threading
+
+        self.values: list[float] = []
+        self._proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "platestream.bench.reference",
+                f"--every={every_s}",
+                f"--ops={ops}",
+            ],
+            stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, name="unit-sampler", daemon=True)
+        self._reader.start()
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def _read(self) -> None:
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
+            try:
+                self.values.append(float(line))
+            except ValueError:
+                continue
+
+    def stop(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(5)
+            except Exception:
+                self._proc.kill()
+                self._proc.wait(5)
+        self._reader.join(5)
+
+    def summary(self) -> dict[str, Any] | None:
+        """Median, min, max and count of the units measured (None when none was)."""
+        if not self.values:
+            return None
+        return {
+            "median_us": round(statistics.median(self.values), 3),
+            "min_us": round(min(self.values), 3),
+            "max_us": round(max(self.values), 3),
+            "n": len(self.values),
+        }
+
+
+def _sample_forever(every_s: float, ops: int) -> None:
+    """Print the unit (µs) of ``ops`` operations every ``every_s`` seconds until killed."""
+    reference_op()
+    while True:
+        t = time.process_time()
+        for _ in range(ops):
+            reference_op()
+        print(round((time.process_time() - t) / ops * 1e6, 3), flush=True)
+        time.sleep(every_s)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=_sample_forever.__doc__)
+    parser.add_argument("--every", type=float, default=1.0)
+    parser.add_argument("--ops", type=int, default=1000)
+    args = parser.parse_args()
+    with contextlib.suppress(KeyboardInterrupt, BrokenPipeError):
+        _sample_forever(args.every, args.ops)

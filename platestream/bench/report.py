@@ -119,6 +119,19 @@ def cpu_cost(
     return out
 
 
+def unit_text(result: dict[str, Any]) -> str:
+    """What one reference unit was in this run: the median through the run when it was sampled
+    (`reference.UnitSampler`; the figures per read use it), else the one measured at the start."""
+    start = result["machine"].get("reference_unit_us")
+    during = result.get("reference_unit_during")
+    if not during:
+        return f"1 ru = {start} us CPU (reference unit, measured at the start)"
+    return (
+        f"1 ru = {during['median_us']} us CPU (reference unit, median of {during['n']} measured"
+        f" through the run, {during['min_us']}-{during['max_us']}; {start} at the start)"
+    )
+
+
 def summary_text(result: dict[str, Any]) -> str:
     p = result["produced"]
     t = result["throughput"]
@@ -131,8 +144,7 @@ def summary_text(result: dict[str, Any]) -> str:
     )
     lines = [
         f"run {result['run_id']} on {result['machine']['cpus']} cpus, load avg at start "
-        f"{result['machine']['load_avg_1m_at_start']}, at end {result['load_avg']}; 1 ru ="
-        f" {result['machine'].get('reference_unit_us')} us CPU (reference unit, measured now)",
+        f"{result['machine']['load_avg_1m_at_start']}, at end {result['load_avg']}; {unit_text(result)}",
         f"{produced}; all in ClickHouse after {fmt(p['drained_s'])} s (stack: {result['stack']})",
     ]
     if "pinning" in result:

@@ -30,3 +30,32 @@ def test_cpu_cost_reports_each_process_per_read_in_us_and_units() -> None:
     assert got["cpu_s"] == 1.0
     assert got["cpu_us_per_read"] == 100.0 and got["ru_per_read"] == 5.0
     assert got["ceiling_rows_per_s_per_core"] == 10_000
+
+
+def test_the_unit_sampler_measures_through_a_run_in_a_child_and_stops_it() -> None:
+    import time
+
+    import psutil
+
+    sampler = reference.UnitSampler(every_s=0.05, ops=200)
+    deadline = time.monotonic() + 30
+    while len(sampler.values) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid = sampler.pid
+    sampler.stop()
+    got = sampler.summary()
+    assert got is not None and got["n"] >= 3
+    assert 0 < got["min_us"] <= got["median_us"] <= got["max_us"] < 10_000
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_the_report_names_the_unit_it_divided_by() -> None:
+    from platestream.bench.report import unit_text
+
+    start = {"machine": {"reference_unit_us": 30.0}}
+    assert "measured at the start" in unit_text(start)
+    during = {
+        **start,
+        "reference_unit_during": {"median_us": 25.0, "min_us": 24.0, "max_us": 40.0, "n": 60},
+    }
+    assert unit_text(during).startswith("1 ru = 25.0 us CPU (reference unit, median of 60")
