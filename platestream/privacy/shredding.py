@@ -9,8 +9,10 @@ where ``sid24`` is the first 24 hex digits of the plate's subject id
 (platestream/privacy/erasure.py). Every stage's serde opens them again on decode, so the stages
 see plates as before. A consumer without the key bucket and the secret (a downstream system
 decoding with the registry alone) sees ``ps1:<kid>:<base64>`` where the plate was. Records whose
-plate no stage has read (whole frames, dead letters) are sealed under a key of their camera or
-stage (``Spec.fixed``): no erasure reaches them, their trees' end does.
+plate no stage has read are sealed under keys no plate names (``Spec.fixed``): a whole frame under
+its camera's, which no erasure reaches (its tree's end does); a dead letter under a key of its
+stage and second, which the erasure of a plate it mentions punctures
+(platestream/privacy/dead_letters.py).
 
 Erasing a plate punctures it in every key tree (services/sink/erasure.py); from then on no copy
 in any topic opens, for platestream or anyone: a replay or a rebuild meets :class:`Shredded`,
@@ -56,13 +58,17 @@ class Spec:
     ``fixed``: a record whose plate nobody knows yet (a frame, a payload that failed before it
     was parsed); ``subject`` names a field that is not a plate, and the key is that of
     ``<schema>:<its value>``, which no plate's erasure names (a normalised plate has no colon):
-    such records stop opening only when their tree expires (crypto-expiry), not by erasure."""
+    such records stop opening when their tree expires (crypto-expiry). ``by_second``: under
+    ``<schema>:<its value>:<its ts in seconds>``, a key the records of one second share, which
+    the erasure of a plate one of them mentions punctures (dead letters:
+    platestream/privacy/dead_letters.py)."""
 
     subject: str
     texts: tuple[str, ...]
     blobs: tuple[str, ...] = ()
     own: bool = False
     fixed: bool = False
+    by_second: bool = False
 
 
 SPECS: dict[str, Spec] = {
@@ -79,7 +85,7 @@ SPECS: dict[str, Spec] = {
     # whole frames before any plate is read, and what a stage could not read (ingest's device
     # payloads, a record that failed to decode): under a key of their camera or stage
     "frame": Spec("camera_id", (), ("image.data",), fixed=True),
-    "dead_letter": Spec("stage", ("error",), ("key", "value"), fixed=True),
+    "dead_letter": Spec("stage", ("error",), ("key", "value"), fixed=True, by_second=True),
 }
 
 
@@ -139,7 +145,11 @@ class Shredder:
         spec = SPECS[schema]
         value = rec.get(spec.subject)
         if spec.fixed:
-            return f"{schema}:{value}" if isinstance(value, str) else ""
+            if not isinstance(value, str):
+                return ""
+            if spec.by_second and isinstance(ts := rec.get("ts"), int):
+                return f"{schema}:{value}:{ts // 1000}"
+            return f"{schema}:{value}"
         if schema == "audit_record":
             return query_plate(value)
         return normalise(value) if isinstance(value, str) else ""

@@ -32,7 +32,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 SID_DIGITS = 24  # hex digits of the subject id in a key id: 96 bits, no collisions in practice
 KID_LEN = SID_DIGITS + 1 + 8  # "<sid24>.<tree8>" (trees), or "<sid24>/<8 hex>" (one object each)
 NONCE = 12
+HEX = frozenset("0123456789abcdef")
 LEAD_MS = 3600 * 1000  # the next period's trees are made up to an hour before it begins
 CACHE_SIZE = 200_000  # keys held per process, least recently used first out
 __all__ = ["TREES", "KeyStoreUnavailable", "SubjectKeys"]
@@ -214,6 +215,34 @@ class SubjectKeys:
                     removed += punctured
             self._sealing.clear()
             self._opening.clear()
+        return removed
+
+    def puncture_keys(self, kids: Iterable[str]) -> int:
+        """Make each key ``<sid24>.<tree8>`` underivable in its own tree only (every other tree
+        unchanged): what an erasure does to records sealed under keys of their own, the dead
+        letters that mention the plate (platestream/privacy/dead_letters.py). Returns how many
+        keys that removed; a key whose tree ended, or of the builds before the trees, is skipped
+        (it opens nothing, or no dead letter was sealed under one)."""
+        by_tree: dict[str, set[str]] = {}
+        for kid in kids:
+            prefix, _, name = kid.partition(".")
+            if len(prefix) == SID_DIGITS and name and all(c in HEX for c in prefix.lower()):
+                by_tree.setdefault(name, set()).add(prefix.lower())
+        removed = 0
+        with self._lock:
+            self._refresh(force=True)
+            for name, prefixes in sorted(by_tree.items()):
+                entry = self._trees.get(name)
+                tree = self._load(name) if entry is not None else None
+                if entry is None or tree is None:
+                    continue
+                punctured = sum(tree.puncture(p) for p in sorted(prefixes))
+                if punctured:
+                    entry.etag = self._put_tree(entry.obj_name, tree)
+                    removed += punctured
+            if removed:
+                self._sealing.clear()
+                self._opening.clear()
         return removed
 
     def expire(self) -> int:

@@ -11,6 +11,7 @@ Two parts, both fed by ``anpr.erasures.v1``:
   the ledger, waits until the ClickHouse loop has flushed every batch it collected before that
   (so no record read before the ledger knew is inserted after the delete), deletes the rows
   (``erasure_sql.erase_rows``) and the images they reference (with their ``originals/`` copies),
+  with sealing on punctures the plate's keys and those of the dead letters that mention it,
   writes a row to ``erasures`` with what it removed, and commits. A request no stage can act on is
   dead-lettered with its reason; while ClickHouse or the bucket is down it retries with backoff,
   committing nothing.
@@ -32,6 +33,8 @@ from minio.error import S3Error
 from platestream import topics as catalogue
 from platestream.dlq import DeadLetters
 from platestream.errors import SerdeError
+from platestream.kafka import make_consumer
+from platestream.privacy.dead_letters import erase_mentions
 from platestream.privacy.erasure import ErasureLedger, check_request
 from platestream.privacy.follow import topic_exists
 from platestream.s3 import MISSING
@@ -103,6 +106,12 @@ class ErasureLoop:
         self.settle = settle  # waits until records read before now are stored (or filtered)
         self.topic = settings.topic(catalogue.ERASURES.name)
         self.stats = ErasureStats()
+        # reads the dead-letter topics once per erasure (assigned, nothing committed)
+        self.dead_letter_reader = lambda: make_consumer(
+            settings,
+            f"{settings.sink_group_erasure}-dead-letters",
+            **{"enable.partition.eof": True},
+        )
 
     def run(self) -> None:
         while not topic_exists(self.consumer, self.topic):
@@ -190,6 +199,10 @@ class ErasureLoop:
             # crypto-shredding: the log's copies of the plate stop opening, everywhere
             keys = self.serde.shredder.keys
             out.rows["subject_keys"] = keys.shred(rec["subject_id"], int(rec["before_ts"]))
+            # and the dead letters that mention it, each under a key of its own
+            out.rows["dead_letters"], _read = erase_mentions(
+                self.settings, self.serde.shredder, {rec["subject_id"]}, self.dead_letter_reader
+            )
         topic, partition, offset = position(msg)
         row = {
             **{k: rec.get(k) for k in COLUMNS[:9]},

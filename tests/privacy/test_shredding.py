@@ -224,8 +224,10 @@ def test_erasing_the_keys_leaves_the_plates_records_unopenable_and_others_intact
             reader.decode(wire)
     for schema, wire in wires[KEPT].items():
         assert KEPT in json.dumps(reader.decode(wire), default=repr).upper(), schema
-    # a frame or a dead letter is under its camera's or stage's key, which no erasure names: it
-    # stops opening when its tree expires (tests/privacy/test_key_expiry.py), not before
+    # a frame is under its camera's key, which no erasure names: it stops opening when its tree
+    # expires (tests/privacy/test_key_expiry.py); a dead letter under a key of its own, which
+    # the erasure of a plate it mentions punctures (tests/privacy/test_dead_letter_erasure.py),
+    # not the plate's key
     for schema, rec in unread.items():
         assert reader.decode(unread_wires[schema]) == plain.decode(plain.encode(schema, rec))
     # the plate seen again: a new key, and its new records open

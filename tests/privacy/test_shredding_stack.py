@@ -116,6 +116,19 @@ def test_a_sealed_log_holds_no_plate_and_an_erased_plate_opens_in_no_copy(settin
         for secret in (ERASED.encode(), KEPT.encode(), samples.TINY_JPEG):
             assert secret not in value, schema
         assert plain.decode(value)["plate"].startswith(TEXT_MARK)
+    # what ingest could not parse, one payload naming each plate: sealed each under its own key
+    from platestream.dlq import DeadLetters
+
+    producer = make_producer(s)
+    letters = DeadLetters(
+        stage="ingest", producer=producer, serde=AvroSerde(settings=s), settings=s
+    )
+    for plate in (ERASED, KEPT):
+        spelled = f"{plate[:3]}-{plate[3:]}".lower()
+        letters.raw(f'{{"plate": "{spelled}"}}'.encode(), "no camera", key=None)
+        time.sleep(1.0 - time.time() % 1.0 + 0.01)  # a stage's dead letters share a key per second
+    assert producer.flush(30) == 0
+    dlq = s.topic(catalogue.dead_letter_topic("ingest").name)
     rebuilt = None
     try:
         with sink_thread(s, {"clickhouse", "s3"}):
@@ -140,6 +153,8 @@ def test_a_sealed_log_holds_no_plate_and_an_erased_plate_opens_in_no_copy(settin
             )
         keys = scalar(ch, f"SELECT rows_deleted['subject_keys'] FROM `{db}`.erasures")
         assert keys >= 1
+        dead = scalar(ch, f"SELECT rows_deleted['dead_letters'] FROM `{db}`.erasures")
+        assert dead == 1  # the dead letter that spelled ERASED, not KEPT's
         sid = subject_id(ERASED, KEY)
         trees = shredder_for(s).keys
         assert trees.derivable(sid) == 0 and trees.derivable(subject_id(KEPT, KEY)) == 1
@@ -154,6 +169,13 @@ def test_a_sealed_log_holds_no_plate_and_an_erased_plate_opens_in_no_copy(settin
             except Shredded:
                 shredded += 1
         assert shredded == 3 and sorted(opened) == [KEPT] * 3
+        kept_letters, shredded = [], 0
+        for value in raw_values(s, dlq, 2):
+            try:
+                kept_letters.append(fresh.decode(value)["value"])
+            except Shredded:
+                shredded += 1
+        assert shredded == 1 and kept_letters == [b'{"plate": "kee-p001"}']
 
         # A rebuild: a new database from the start of every topic stores KEPT only.
         rebuilt = sink_settings(
@@ -188,8 +210,9 @@ def test_a_sealed_log_holds_no_plate_and_an_erased_plate_opens_in_no_copy(settin
 def test_frames_and_ingest_dead_letters_are_sealed_on_the_broker(settings: Any) -> None:
     """What no stage has read a plate from yet: a frame showing one, and a device payload naming
     one that ingest could not parse. Both hold nothing in clear on the broker; a stage of the
-    deployment opens them to what was sent; no erasure reaches them (their tree's end does:
-    tests/privacy/test_key_expiry.py)."""
+    deployment opens them to what was sent. No erasure reaches the frame (its tree's end does:
+    tests/privacy/test_key_expiry.py); the erasure of a plate a dead letter mentions does
+    (test_a_sealed_log_holds_no_plate_and_an_erased_plate_opens_in_no_copy)."""
     from platestream.dlq import DeadLetters
     from tests.privacy.test_shredding import _unread
 

@@ -1,0 +1,165 @@
+"""Erasure reaches the dead letters: erasing a plate punctures the keys of the dead letters that
+mention it.
+
+A dead letter keeps what a stage could not read (a device's payload that did not parse, a record
+that failed to decode, a refused request) with the error, so no stage knew its plate when it was
+written. With ``privacy_seal_topics`` on, the dead letters of one stage in one second are sealed
+under a key of their own (``dead_letter:<stage>:<second>``, platestream/privacy/shredding.py),
+which no plate's erasure names. When a plate is erased, :func:`erase_mentions` reads every stage's
+dead-letter topic from its start, opens each dead letter, and looks for the plate in its payload,
+its key and its error: every run of letters and digits, and every two or three neighbouring runs
+joined (``ABC 1234``, ``AB-12-CD``), normalised as plates are, is hashed as a subject id is and
+compared with the erased plates'. The key of each dead letter that mentions one is punctured in
+the one tree that sealed it (`SubjectKeys.puncture_keys`).
+
+Errs on the side of erasing: the other dead letters of that stage and second stop opening too (a
+key per record cost a key derivation per dead letter, about twice the CPU of writing one sealed,
+docs/privacy.md), and neighbouring runs that happen to spell the plate (``"AB","C123"``) count as
+a mention. Costs: a read of every dead letter kept (30 days) per erasure, each opened and its
+text hashed; measured in docs/privacy.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from platestream import topics as catalogue
+from platestream.errors import SerdeError
+from platestream.plates import normalise
+from platestream.privacy.shredding import BLOB_MARK, TEXT_MARK, Shredded, Shredder
+from platestream.privacy.subject_keys import KID_LEN
+from platestream.serde import AvroSerde
+from platestream.settings import CommonSettings
+
+logger = logging.getLogger(__name__)
+
+JOIN = 3  # neighbouring runs joined into one candidate: "AB 12 CD"
+MIN_LEN, MAX_LEN = 2, 16  # normalised plates outside these lengths are not looked for
+RUNS = re.compile(r"[^\W_]+")  # letters and digits of any script, as normalise keeps them
+
+
+def candidates(texts: Iterable[str]) -> set[str]:
+    """Every normalised run of letters and digits of ``texts``, and every two or three
+    neighbouring runs joined, of a plate's length."""
+    out: set[str] = set()
+    for text in texts:
+        runs = [normalise(r) for r in RUNS.findall(text)]
+        for i in range(len(runs)):
+            joined = ""
+            for run in runs[i : i + JOIN]:
+                joined += run
+                if len(joined) > MAX_LEN:
+                    break
+                if len(joined) >= MIN_LEN:
+                    out.add(joined)
+    return out
+
+
+def texts_of(dead_letter: dict[str, Any]) -> list[str]:
+    """The opened dead letter's payload, key and error as text (bytes read as UTF-8)."""
+    out = [dead_letter.get("error") or ""]
+    for name in ("value", "key"):
+        value = dead_letter.get(name)
+        if isinstance(value, bytes):
+            out.append(value.decode("utf-8", "replace"))
+    return out
+
+
+def key_id(sealed: dict[str, Any]) -> str | None:
+    """The key id a dead letter was sealed under, read from its sealed fields (None: not sealed)."""
+    value = sealed.get("value")
+    if isinstance(value, bytes) and value.startswith(BLOB_MARK):
+        return value[len(BLOB_MARK) : len(BLOB_MARK) + KID_LEN].decode("ascii", "replace")
+    error = sealed.get("error")
+    if isinstance(error, str) and error.startswith(TEXT_MARK):
+        return error[len(TEXT_MARK) : len(TEXT_MARK) + KID_LEN]
+    return None
+
+
+def mentions(
+    records: Iterable[bytes], plain: AvroSerde, shredder: Shredder, subjects: set[str]
+) -> tuple[list[str], int]:
+    """The key ids of the dead letters (encoded records) that mention a plate whose subject id is
+    in ``subjects``, and how many dead letters were read."""
+    kids: list[str] = []
+    read = 0
+    for data in records:
+        read += 1
+        try:
+            sealed = plain.decode(data)
+        except SerdeError:
+            continue  # not a dead letter of ours: nothing it holds opens with our keys
+        kid = key_id(sealed)
+        if kid is None:
+            continue  # written before sealing was on: in clear until its retention
+        try:
+            opened = shredder.open("dead_letter", sealed)
+        except SerdeError:  # Shredded included: erased already, or its tree ended
+            continue
+        if any(shredder.subject_id(c) in subjects for c in candidates(texts_of(opened))):
+            kids.append(kid)
+    return kids, read
+
+
+def each_dead_letter(
+    consumer: Consumer, topics: Iterable[str], stall_s: float = 60.0
+) -> Iterator[bytes]:
+    """The value of every record now in ``topics``, each partition read from its start until the
+    consumer reports its end (``enable.partition.eof``: the local broker's high watermark can
+    lag a batch, the end-of-partition event comes after the last record). Raises TimeoutError
+    when ``stall_s`` pass without a record or an end (however many records there are to read)."""
+    assignment = []
+    for topic in topics:
+        info = consumer.list_topics(topic, timeout=10.0).topics.get(topic)
+        if info is not None and info.error is None:
+            assignment += [TopicPartition(topic, p, OFFSET_BEGINNING) for p in info.partitions]
+    if not assignment:
+        return
+    consumer.assign(assignment)
+    pending = {(tp.topic, tp.partition) for tp in assignment}
+    deadline = time.monotonic() + stall_s
+    while pending:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"dead letters: nothing read for {stall_s} s, {pending} unfinished")
+        msgs = consumer.consume(num_messages=1000, timeout=0.2)
+        if msgs:
+            deadline = time.monotonic() + stall_s
+        for msg in msgs:
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    pending.discard((msg.topic(), msg.partition()))
+                continue
+            value = msg.value()
+            if value is not None:
+                yield value
+
+
+def erase_mentions(
+    settings: CommonSettings,
+    shredder: Shredder,
+    subjects: set[str],
+    make_consumer: Callable[[], Consumer],
+) -> tuple[int, int]:
+    """Puncture the keys of every dead letter that mentions an erased plate (``subjects``: their
+    subject ids); returns (dead letters punctured, dead letters read). Raises on a broker or key
+    bucket failure: the caller retries the whole erasure."""
+    plain = AvroSerde(settings.schema_registry_url)
+    topics = [settings.topic(t.name) for t in catalogue.DEAD_LETTERS]
+    consumer = make_consumer()
+    try:
+        kids, read = mentions(each_dead_letter(consumer, topics), plain, shredder, subjects)
+    finally:
+        consumer.close()
+    punctured = shredder.keys.puncture_keys(kids) if kids else 0
+    logger.info("erasure: %d of %d dead letters mention the plate", len(kids), read)
+    return punctured, read
+
+
+__all__ = ["Shredded", "candidates", "erase_mentions", "mentions"]
