@@ -10,9 +10,9 @@ where ``sid24`` is the first 24 hex digits of the plate's subject id
 see plates as before. A consumer without the key bucket and the secret (a downstream system
 decoding with the registry alone) sees ``ps1:<kid>:<base64>`` where the plate was. Records whose
 plate no stage has read are sealed under keys no plate names (``Spec.fixed``): a whole frame under
-its camera's, which no erasure reaches (its tree's end does); a dead letter under a key of its
-stage and second, which the erasure of a plate it mentions punctures
-(platestream/privacy/dead_letters.py).
+a key of its own (its camera and frame id), which the erasure of a plate read from it punctures
+(`shred_frames`); a dead letter under a key of its stage and second, which the erasure of a
+plate it mentions punctures (platestream/privacy/dead_letters.py).
 
 Erasing a plate punctures it in every key tree (services/sink/erasure.py); from then on no copy
 in any topic opens, for platestream or anyone: a replay or a rebuild meets :class:`Shredded`,
@@ -58,17 +58,18 @@ class Spec:
     ``fixed``: a record whose plate nobody knows yet (a frame, a payload that failed before it
     was parsed); ``subject`` names a field that is not a plate, and the key is that of
     ``<schema>:<its value>``, which no plate's erasure names (a normalised plate has no colon):
-    such records stop opening when their tree expires (crypto-expiry). ``by_second``: under
-    ``<schema>:<its value>:<its ts in seconds>``, a key the records of one second share, which
-    the erasure of a plate one of them mentions punctures (dead letters:
-    platestream/privacy/dead_letters.py)."""
+    such records stop opening when their tree expires (crypto-expiry), or when an erasure
+    punctures that key. ``part``: a second field joins the key's name, ``<schema>:<subject's
+    value>:<part's value>`` (a frame's id: a key per frame); ``part_ms``: the part is a time in
+    ms, taken in steps of that many (a dead letter's second: one key for a stage's second)."""
 
     subject: str
     texts: tuple[str, ...]
     blobs: tuple[str, ...] = ()
     own: bool = False
     fixed: bool = False
-    by_second: bool = False
+    part: str = ""
+    part_ms: int = 0
 
 
 SPECS: dict[str, Spec] = {
@@ -84,8 +85,8 @@ SPECS: dict[str, Spec] = {
     "audit_record": Spec("query", ("query",)),  # the query JSON, under its "plate"'s key
     # whole frames before any plate is read, and what a stage could not read (ingest's device
     # payloads, a record that failed to decode): under a key of their camera or stage
-    "frame": Spec("camera_id", (), ("image.data",), fixed=True),
-    "dead_letter": Spec("stage", ("error",), ("key", "value"), fixed=True, by_second=True),
+    "frame": Spec("camera_id", (), ("image.data",), fixed=True, part="frame_id"),
+    "dead_letter": Spec("stage", ("error",), ("key", "value"), fixed=True, part="ts", part_ms=1000),
 }
 
 
@@ -147,8 +148,11 @@ class Shredder:
         if spec.fixed:
             if not isinstance(value, str):
                 return ""
-            if spec.by_second and isinstance(ts := rec.get("ts"), int):
-                return f"{schema}:{value}:{ts // 1000}"
+            part = rec.get(spec.part) if spec.part else None
+            if spec.part_ms and isinstance(part, int):
+                return f"{schema}:{value}:{part // spec.part_ms}"
+            if isinstance(part, str):
+                return f"{schema}:{value}:{part}"
             return f"{schema}:{value}"
         if schema == "audit_record":
             return query_plate(value)
@@ -237,6 +241,22 @@ class Shredder:
         for path in blobs:
             rec = _map(rec, path, blob)
         return rec
+
+
+def frame_subject(camera_id: str, frame_id: str) -> str:
+    """The name of a frame's own key (``Spec.part``), as the erasure of a read from it names it."""
+    return f"frame:{camera_id}:{frame_id}"
+
+
+def shred_frames(shredder: Shredder, frames: list[tuple[str, str, int]], now: int) -> int:
+    """Puncture the keys of the frames erased reads came from ((camera, frame id, time in ms)),
+    those still in the frames topic, in the frame trees that sealed them only; returns how many."""
+    keep = KEEP_MS["frame"]
+    recent = {frame_subject(c, f): ts for c, f, ts in frames if f and ts >= now - keep - 3_600_000}
+    if not recent:
+        return 0
+    sids = [shredder.subject_id(name) for name in recent]
+    return shredder.keys.shred_class(sids, keep, since_ms=min(recent.values()) - 3_600_000)
 
 
 def _sealed(value: str) -> bool:

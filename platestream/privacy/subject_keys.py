@@ -217,6 +217,21 @@ class SubjectKeys:
             self._opening.clear()
         return removed
 
+    def shred_class(self, sids: Iterable[str], keep_ms: int, *, since_ms: int) -> int:
+        """Make each subject's key underivable in the live trees of class ``keep_ms`` that sealed
+        at or after ``since_ms`` only: records of one class and a recent time (the frames an
+        erased plate was read from: the frames topic keeps a day), without growing the trees of
+        other classes and older periods. Returns how many keys that removed."""
+        prefixes = sorted({sid[:SID_DIGITS].lower() for sid in sids})
+        return self._puncture(
+            lambda _name, life: (
+                prefixes
+                if life.keep_ms == keep_ms
+                and not (life.seal_until_ms and life.seal_until_ms < since_ms)
+                else []
+            )
+        )
+
     def puncture_keys(self, kids: Iterable[str]) -> int:
         """Make each key ``<sid24>.<tree8>`` underivable in its own tree only (every other tree
         unchanged): what an erasure does to records sealed under keys of their own, the dead
@@ -228,16 +243,20 @@ class SubjectKeys:
             prefix, _, name = kid.partition(".")
             if len(prefix) == SID_DIGITS and name and all(c in HEX for c in prefix.lower()):
                 by_tree.setdefault(name, set()).add(prefix.lower())
+        return self._puncture(lambda name, _life: sorted(by_tree.get(name, ())))
+
+    def _puncture(self, prefixes_of: Callable[[str, KeyTree], list[str]]) -> int:
+        """Puncture in each live tree (listed now) the prefixes ``prefixes_of(name, lifetime)``
+        names for it, write back the trees that changed and drop the keys derived before."""
         removed = 0
         with self._lock:
             self._refresh(force=True)
-            for name, prefixes in sorted(by_tree.items()):
-                entry = self._trees.get(name)
-                tree = self._load(name) if entry is not None else None
-                if entry is None or tree is None:
-                    continue
-                punctured = sum(tree.puncture(p) for p in sorted(prefixes))
-                if punctured:
+            now = self._now_ms()
+            for name, entry in list(self._trees.items()):
+                prefixes = [] if entry.tree.expired_at(now) else prefixes_of(name, entry.tree)
+                tree = self._load(name) if prefixes else None
+                punctured = sum(tree.puncture(p) for p in prefixes) if tree is not None else 0
+                if tree is not None and punctured:
                     entry.etag = self._put_tree(entry.obj_name, tree)
                     removed += punctured
             if removed:

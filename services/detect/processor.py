@@ -32,6 +32,7 @@ from platestream.ids import stable_id
 from platestream.images import image_key, sha256_hex
 from platestream.kafka import delivery_problem
 from platestream.plate_formats import PlateFormat, formats_for
+from platestream.privacy.shredding import Shredded
 from platestream.s3 import SHORT, retention_tags
 from platestream.serde import AvroSerde
 from services.detect.metrics import DetectMetrics
@@ -166,6 +167,9 @@ class DetectProcessor:
                 msg = work.msg
                 try:
                     reads = work.future.result()
+                except Shredded:  # a read from it was erased before detect got to it: skipped
+                    self.metrics.frame_done("erased", 0, {}, 0.0)
+                    reads = []
                 except (BadInputError, SerdeError) as exc:
                     self.dead_letters.record(msg, exc)
                     self.metrics.dead_letters.inc()

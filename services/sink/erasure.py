@@ -11,7 +11,8 @@ Two parts, both fed by ``anpr.erasures.v1``:
   the ledger, waits until the ClickHouse loop has flushed every batch it collected before that
   (so no record read before the ledger knew is inserted after the delete), deletes the rows
   (``erasure_sql.erase_rows``) and the images they reference (with their ``originals/`` copies),
-  with sealing on punctures the plate's keys and those of the dead letters that mention it,
+  with sealing on punctures the keys of the plate, of the frames its reads came from and of the
+  dead letters that mention it,
   writes a row to ``erasures`` with what it removed, and commits. A request no stage can act on is
   dead-lettered with its reason; while ClickHouse or the bucket is down it retries with backoff,
   committing nothing.
@@ -37,6 +38,7 @@ from platestream.kafka import make_consumer
 from platestream.privacy.dead_letters import erase_mentions
 from platestream.privacy.erasure import ErasureLedger, check_request
 from platestream.privacy.follow import topic_exists
+from platestream.privacy.shredding import shred_frames
 from platestream.s3 import MISSING
 from platestream.serde import AvroSerde
 from platestream.timeutil import now_ms
@@ -195,6 +197,8 @@ class ErasureLoop:
         t0 = time.monotonic()
         out = erase_rows(self.clickhouse, key=self.settings.privacy_subject_key, request=rec)
         removed = self.delete_images(out.images)
+        if self.serde.shredder is not None:  # the frames the erased reads came from
+            out.rows["frames"] = shred_frames(self.serde.shredder, out.frames, now_ms())
         if self.serde.shredder is not None and rec["scope"] == "plate":
             # crypto-shredding: the log's copies of the plate stop opening, everywhere
             keys = self.serde.shredder.keys

@@ -134,6 +134,7 @@ class Outcome:
     images: list[str] = field(default_factory=list)
     plates: int = 0
     reindexed: int = 0  # later passages of an erased plate whose aggregates were rebuilt
+    frames: list[tuple[str, str, int]] = field(default_factory=list)  # (camera, frame id, ms)
 
 
 def _column(client: Any, sql: str, params: dict[str, Any]) -> list[Any]:
@@ -184,7 +185,9 @@ def erase_rows(
         params["rids"] = list(request.get("read_ids") or ())
     for sql in IMAGES_SQL:
         out.images.extend(k for k in _column(client, sql, params) if k)
-    out.images.extend(frame_keys(client.query(FRAMES_SQL, parameters=params).result_rows))
+    frames = client.query(FRAMES_SQL, parameters=params).result_rows
+    out.images.extend(frame_keys(frames))
+    out.frames = [(str(c), str(f), int(t)) for c, t, f in frames if f]
     # every plate the erased events were read as (a correction, a misread variant)
     event_plates = _column(
         client,
