@@ -203,6 +203,11 @@ class ErasureLoop:
             # crypto-shredding: the log's copies of the plate stop opening, everywhere
             keys = self.serde.shredder.keys
             out.rows["subject_keys"] = keys.shred(rec["subject_id"], int(rec["before_ts"]))
+            # its misreads no other passage was read as: their reads are this vehicle's
+            misread = {
+                self.serde.shredder.subject_id(p): int(rec["before_ts"]) for p in out.misreads
+            }
+            out.rows["misread_keys"] = keys.shred_all(misread) if misread else 0
             # and the dead letters that mention it, each under a key of its own
             out.rows["dead_letters"], _read = erase_mentions(
                 self.settings, self.serde.shredder, {rec["subject_id"]}, self.dead_letter_reader

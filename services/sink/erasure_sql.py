@@ -93,6 +93,9 @@ EVENTS_SQL = (
     "SELECT DISTINCT event_id FROM plate_events "
     f"WHERE (plate IN {{ps:Array(String)}} OR hasAny(variants, {{ps:Array(String)}})) AND {_TS}"
 )
+READS_OF_EVENTS_SQL = (
+    "SELECT DISTINCT arrayJoin(read_ids) FROM plate_events WHERE event_id IN {eids:Array(String)}"
+)
 # Image keys of the rows an erasure removes (the sink and detect wrote them under these keys).
 IMAGES_SQL = (
     "SELECT arrayJoin(arrayConcat(image_keys, if(best_crop_key IS NULL, [], "
@@ -135,6 +138,7 @@ class Outcome:
     plates: int = 0
     reindexed: int = 0  # later passages of an erased plate whose aggregates were rebuilt
     frames: list[tuple[str, str, int]] = field(default_factory=list)  # (camera, frame id, ms)
+    misreads: list[str] = field(default_factory=list)  # plates only the erased one was read as
 
 
 def _column(client: Any, sql: str, params: dict[str, Any]) -> list[Any]:
@@ -180,6 +184,8 @@ def erase_rows(
         if not params["ps"]:
             return out
         params["eids"] = _column(client, EVENTS_SQL, params)
+        # the reads of its passages, whatever text each was read as (a misread is this vehicle's)
+        params["rids"] = _column(client, READS_OF_EVENTS_SQL, params)
     else:
         params["eids"] = [request["event_id"]]
         params["rids"] = list(request.get("read_ids") or ())
@@ -214,7 +220,10 @@ def erase_rows(
         if others
         else ()
     )
-    aggregate_plates = [*params["ps"], *(p for p in others if p not in still)]
+    misreads = [p for p in others if p not in still]
+    if request["scope"] == "plate":  # texts only the erased plate's passages were read as
+        out.misreads = misreads
+    aggregate_plates = [*params["ps"], *misreads]
     for table in AGGREGATES:
         if table in present and aggregate_plates:
             out.rows[table] = _count_and_delete(

@@ -34,6 +34,7 @@ from tests.sink.helpers import (
 )
 
 ERASED, KEPT = "ERA5E01", "KEEP001"
+MISREAD = "ERA5E0I"  # one read of ERASED's passage, read as a plate no other passage has
 KEY = "test-subject-key"
 TABLES = {
     "plate_reads": "plate_read",
@@ -54,25 +55,31 @@ def _records(base: int) -> dict[str, list[dict[str, Any]]]:
         cam = samples.camera_event(i, base_ts=base, with_images=True)
         cam["plate"] = plate
         out["camera_events"].append(cam)
+    misread = samples.plate_read(3, base_ts=base, with_crop=True)
+    misread.update(plate=MISREAD, plate_raw=MISREAD, candidates=[])
+    out["plate_reads"].append(misread)
+    erased_event = out["plate_events"][0]
+    erased_event.update(variants=[ERASED, MISREAD])
+    erased_event["read_ids"] = [*erased_event["read_ids"], misread["read_id"]]
     return out
 
 
 def _log(s: Any) -> list[tuple[str, bytes]]:
-    """(schema, value) of every record of the three topics, read from their start."""
+    """(schema, value) of every record of the three topics (7), read from their start."""
     topics = {s.topic(BY_TABLE[t].topic.name): schema for t, schema in TABLES.items()}
     consumer = make_consumer(s, f"{s.topic_prefix}raw-{time.monotonic_ns()}")
     consumer.subscribe(list(topics))
     out: list[tuple[str, bytes]] = []
     idle = time.monotonic() + 10
     try:
-        while len(out) < 6 or time.monotonic() < idle:
+        while len(out) < 7 or time.monotonic() < idle:
             msgs = consumer.consume(100, timeout=0.5)
             for msg in msgs:
                 if msg.error() is None and msg.value():
                     out.append((topics[msg.topic()], msg.value()))
             if msgs:
                 idle = time.monotonic() + 2
-            elif len(out) >= 6 and time.monotonic() > idle - 8:
+            elif len(out) >= 7 and time.monotonic() > idle - 8:
                 break
     finally:
         consumer.close()
@@ -104,7 +111,7 @@ def test_a_sealed_log_holds_no_plate_and_an_erased_plate_opens_in_no_copy(settin
     for table, recs in records.items():
         produce(s, table, recs)  # sealed by the serde of settings with privacy_seal_topics
     log = _log(s)
-    assert len(log) == 6
+    assert len(log) == 7
     # what `retention report` lists: one tree, due once the reads' topics and dead letters drop
     keys_kept = subject_key_report(s3, key_bucket(s), keys=shredder_for(s).keys)
     assert (keys_kept.records, keys_kept.flag) == (1, "") and keys_kept.oldest_ms is not None
@@ -145,7 +152,10 @@ def test_a_sealed_log_holds_no_plate_and_an_erased_plate_opens_in_no_copy(settin
     try:
         with sink_thread(s, {"clickhouse", "s3"}):
             wait_until(
-                lambda: all(_count(ch, db, t, p) >= 1 for t in TABLES for p in (ERASED, KEPT)),
+                lambda: (
+                    all(_count(ch, db, t, p) >= 1 for t in TABLES for p in (ERASED, KEPT))
+                    and _count(ch, db, "plate_reads", MISREAD) == 1
+                ),
                 90,
                 "both plates stored in clear in ClickHouse",
             )
@@ -168,7 +178,7 @@ def test_a_sealed_log_holds_no_plate_and_an_erased_plate_opens_in_no_copy(settin
         dead = scalar(ch, f"SELECT rows_deleted['dead_letters'] FROM `{db}`.erasures")
         assert dead == 1  # the dead letter that spelled ERASED, not KEPT's
         shown_frames = scalar(ch, f"SELECT rows_deleted['frames'] FROM `{db}`.erasures")
-        assert shown_frames == 1  # the frame ERASED's read came from
+        assert shown_frames == 2  # the frames ERASED's reads came from (MISREAD's too)
         sid = subject_id(ERASED, KEY)
         trees = shredder_for(s).keys
         # every tree (the records' and the frames' and dead letters' classes) derives KEPT's key
@@ -183,7 +193,9 @@ def test_a_sealed_log_holds_no_plate_and_an_erased_plate_opens_in_no_copy(settin
                 opened.append(fresh.decode(value)["plate"])
             except Shredded:
                 shredded += 1
-        assert shredded == 3 and sorted(opened) == [KEPT] * 3
+        assert shredded == 4 and sorted(opened) == [KEPT] * 3  # MISREAD's read too
+        misread_keys = scalar(ch, f"SELECT rows_deleted['misread_keys'] FROM `{db}`.erasures")
+        assert misread_keys >= 1 and _count(ch, db, "plate_reads", MISREAD) == 0
         kept_letters, shredded = [], 0
         for value in raw_values(s, dlq, 2):
             try:
@@ -192,12 +204,12 @@ def test_a_sealed_log_holds_no_plate_and_an_erased_plate_opens_in_no_copy(settin
                 shredded += 1
         assert shredded == 1 and kept_letters == [b'{"plate": "kee-p001"}']
         opened_frames = []
-        for value in raw_values(s, frames, 2):
+        for value in raw_values(s, frames, 3):
             try:
                 opened_frames.append(shown[fresh.decode(value)["frame_id"]])
             except Shredded:
                 opened_frames.append("shredded")
-        assert sorted(opened_frames) == sorted([KEPT, "shredded"])
+        assert sorted(opened_frames) == sorted([KEPT, "shredded", "shredded"])
 
         # A rebuild: a new database from the start of every topic stores KEPT only.
         rebuilt = sink_settings(
