@@ -43,8 +43,10 @@ SECTIONS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     (
         "plate_reads.jsonl",
         "plate_reads",
+        # and every read of its passages, whatever text each was read as (what erasure deletes)
         "plate_reads WHERE plate = {plate:String} OR has(candidate_plates, {plate:String}) "
-        "ORDER BY ts, read_id",
+        "OR read_id IN (SELECT arrayJoin(read_ids) FROM plate_events "
+        "WHERE plate = {plate:String} OR has(variants, {plate:String})) ORDER BY ts, read_id",
         ("crop_key",),
     ),
     (

@@ -94,7 +94,11 @@ def test_subject_access_archive_holds_records_images_audit_and_searches(
     assert {e["event_id"] for e in events} == _stored_event_ids(api_env, PLATE) >= seeded
     assert all(e["plate"] == PLATE or PLATE in e["variants"] for e in events)
     reads = _lines(zf, "plate_reads.jsonl")
-    assert reads and all(x["plate"] == PLATE or PLATE in x["candidate_plates"] for x in reads)
+    of_passages = {rid for e in events for rid in e["read_ids"]}
+    assert reads and all(
+        x["plate"] == PLATE or PLATE in x["candidate_plates"] or x["read_id"] in of_passages
+        for x in reads
+    )
     assert {a["plate"] for a in _lines(zf, "alerts.jsonl")} <= {PLATE}
     for name, count in manifest["counts"].items():
         if name.endswith(".jsonl"):

@@ -111,3 +111,33 @@ def test_the_streamed_archive_is_a_valid_zip(settings: CommonSettings) -> None:
     assert zf.read("images/crops/a.jpg") == b"jpeg-bytes"
     assert b'"ev-1"' in zf.read("plate_events.jsonl")
     assert b'"purpose": "audit"' in zf.read("manifest.json")
+
+
+def test_the_archive_holds_every_read_of_the_plates_passages_whatever_it_was_read_as(
+    settings: CommonSettings,
+) -> None:
+    """A passage of the plate read once as a misreading: that read is the subject's too (what an
+    erasure deletes, tests/privacy/test_shredding_stack.py), and another vehicle's is not."""
+    migrate(settings)
+    ch = make_clickhouse(settings, autogenerate_session_id=False)
+    s3 = make_s3(settings)
+    at = datetime.now(UTC) - timedelta(days=1)  # within every table's retention
+    ch.insert(
+        "plate_events",
+        [["ev-1", 1, "cam-1", at, PLATE, [PLATE, "MEM4Z42"], ["rd-1", "rd-2"]]],
+        column_names=["event_id", "version", "camera_id", "ts", "plate", "variants", "read_ids"],
+    )
+    ch.insert(
+        "plate_reads",
+        [
+            ["rd-1", "fr-1", "cam-1", at, PLATE],
+            ["rd-2", "fr-2", "cam-1", at, "MEM4Z42"],  # misread, of this passage
+            ["rd-3", "fr-3", "cam-2", at, "MEM4Z42"],  # another vehicle read alike
+        ],
+        column_names=["read_id", "frame_id", "camera_id", "ts", "plate"],
+    )
+    req = ArchiveRequest(plate=PLATE, requested_by="test")
+    data = b"".join(iter_archive(req, clickhouse=ch, s3=s3, bucket=settings.s3_bucket))
+    reads = zipfile.ZipFile(io.BytesIO(data)).read("plate_reads.jsonl").decode()
+    assert '"rd-1"' in reads and '"rd-2"' in reads and '"rd-3"' not in reads
+    assert req.counts["plate_reads.jsonl"] == 2
