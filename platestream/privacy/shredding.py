@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +44,10 @@ if TYPE_CHECKING:
 
 __all__ = ["SPECS", "KeyStoreUnavailable", "Shredded", "Shredder", "SubjectKeys", "shredder_for"]
 
+logger = logging.getLogger(__name__)
+
+# Frames one erasure punctures at most (a parked car can be in thousands a day): about 10 MiB.
+MAX_FRAMES = 1000
 TEXT_MARK = "ps1:"  # a sealed text: ps1:<kid>:<base64url(nonce | ciphertext | tag)>
 BLOB_MARK = b"\x00ps1"  # sealed bytes: mark | kid (ascii) | nonce | ciphertext | tag
 
@@ -248,11 +253,23 @@ def frame_subject(camera_id: str, frame_id: str) -> str:
     return f"frame:{camera_id}:{frame_id}"
 
 
-def shred_frames(shredder: Shredder, frames: list[tuple[str, str, int]], now: int) -> int:
+def shred_frames(
+    shredder: Shredder, frames: list[tuple[str, str, int]], now: int, most: int = MAX_FRAMES
+) -> int:
     """Puncture the keys of the frames erased reads came from ((camera, frame id, time in ms)),
-    those still in the frames topic, in the frame trees that sealed them only; returns how many."""
+    those still in the frames topic, in the frame trees that sealed them only; returns how many.
+    At most ``most``, the latest: each adds about 10 KiB to a tree every stage that seals or
+    opens frames reads again, and the frames topic drops the others within its day anyway."""
     keep = KEEP_MS["frame"]
     recent = {frame_subject(c, f): ts for c, f, ts in frames if f and ts >= now - keep - 3_600_000}
+    if len(recent) > most:
+        logger.warning(
+            "erasure: %d frames show the plate; the %d latest shredded, the rest leave the "
+            "frames topic within its retention",
+            len(recent),
+            most,
+        )
+        recent = dict(sorted(recent.items(), key=lambda kv: -kv[1])[:most])
     if not recent:
         return 0
     sids = [shredder.subject_id(name) for name in recent]

@@ -117,6 +117,8 @@ def test_each_frame_has_a_key_and_erasing_a_read_shreds_its_frame_only() -> None
     old = [("cam-7", "f-0", now - 3 * 86_400_000)]
     assert shred_frames(eraser, erased + old, now) == 1
     assert shred_frames(eraser, erased, now) == 0  # idempotent
+    # at most `most` frames per erasure, the latest first
+    assert shred_frames(eraser, [*erased, ("cam-7", "f-2", now - 90_000)], now, most=1) == 0
     grown = [n for n, body in bucket.objects.items() if len(body) != before.get(n)]
     assert len(grown) == 1 and len(bucket.objects) == len(before)  # the frame tree only
     reader = AvroSerde(shredder=_shredder(bucket))
