@@ -42,6 +42,9 @@ logger = logging.getLogger(__name__)
 JOIN = 3  # neighbouring runs joined into one candidate: "AB 12 CD"
 MIN_LEN, MAX_LEN = 2, 16  # normalised plates outside these lengths are not looked for
 RUNS = re.compile(r"[^\W_]+")  # letters and digits of any script, as normalise keeps them
+# Keys one erasure punctures at most: each adds about 10 KiB to a tree the stages reading records
+# of that time read again (a device flood repeating the plate for hours would make thousands).
+MAX_KEYS = 1000
 
 
 def candidates(texts: Iterable[str]) -> set[str]:
@@ -107,6 +110,20 @@ def mentions(
     return kids, read
 
 
+def latest_keys(kids: list[str], most: int) -> list[str]:
+    """The distinct key ids of ``kids`` (one per stage and second), the ``most`` read last: the
+    older dead letters leave the topics first."""
+    keys = list(dict.fromkeys(kids))
+    if len(keys) > most:
+        logger.warning(
+            "erasure: dead letters under %d keys mention the plate; the %d read last punctured, "
+            "the others open until their tree ends",
+            len(keys),
+            most,
+        )
+    return keys[-most:] if most > 0 else []
+
+
 def each_dead_letter(
     consumer: Consumer, topics: Iterable[str], stall_s: float = 60.0
 ) -> Iterator[bytes]:
@@ -146,10 +163,11 @@ def erase_mentions(
     shredder: Shredder,
     subjects: set[str],
     make_consumer: Callable[[], Consumer],
+    most: int = MAX_KEYS,
 ) -> tuple[int, int]:
     """Puncture the keys of every dead letter that mentions an erased plate (``subjects``: their
-    subject ids); returns (dead letters punctured, dead letters read). Raises on a broker or key
-    bucket failure: the caller retries the whole erasure."""
+    subject ids), at most ``most`` keys; returns (keys punctured, dead letters read). Raises on a
+    broker or key bucket failure: the caller retries the whole erasure."""
     plain = AvroSerde(settings.schema_registry_url)
     topics = [settings.topic(t.name) for t in catalogue.DEAD_LETTERS]
     consumer = make_consumer()
@@ -157,9 +175,10 @@ def erase_mentions(
         kids, read = mentions(each_dead_letter(consumer, topics), plain, shredder, subjects)
     finally:
         consumer.close()
-    punctured = shredder.keys.puncture_keys(kids) if kids else 0
+    keys = latest_keys(kids, most)
+    punctured = shredder.keys.puncture_keys(keys) if keys else 0
     logger.info("erasure: %d of %d dead letters mention the plate", len(kids), read)
     return punctured, read
 
 
-__all__ = ["Shredded", "candidates", "erase_mentions", "mentions"]
+__all__ = ["Shredded", "candidates", "erase_mentions", "latest_keys", "mentions"]

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from platestream.privacy.dead_letters import candidates, key_id, mentions, texts_of
+from platestream.privacy.dead_letters import candidates, key_id, latest_keys, mentions, texts_of
 from platestream.privacy.erasure import subject_id
 from platestream.privacy.shredding import Shredded, shred_frames
 from platestream.serde import AvroSerde
@@ -88,6 +88,9 @@ def test_puncturing_the_dead_letters_that_mention_a_plate_spares_the_others() ->
     # erased already, or a record that is not a sealed dead letter: passed over, not an error
     again, read = mentions([*wires.values(), b"\x00garbage"], AvroSerde(), eraser, subjects)
     assert again == [] and read == 6
+    # an erasure punctures at most so many keys, the dead letters read last (the older leave first)
+    assert latest_keys(["a", "b", "a", "c"], 2) == ["b", "c"]
+    assert latest_keys(["a", "b", "a"], 5) == ["a", "b"]
     assert texts_of({"error": "e", "value": b"v", "key": None}) == ["e", "v"]
 
 
