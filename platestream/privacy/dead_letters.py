@@ -45,32 +45,39 @@ RUNS = re.compile(r"[^\W_]+")  # letters and digits of any script, as normalise 
 # Keys one erasure punctures at most: each adds about 10 KiB to a tree the stages reading records
 # of that time read again (a device flood repeating the plate for hours would make thousands).
 MAX_KEYS = 1000
+HEAD, TAIL = 256 * 1024, 64 * 1024  # bytes of a large payload scanned: its start and its end
+
+
+def iter_candidates(texts: Iterable[str]) -> Iterator[str]:
+    """Every normalised run of letters and digits of ``texts``, and every two or three
+    neighbouring runs joined, of a plate's length; lazily, so a dead letter of megabytes (a
+    payload with an image) costs time in proportion to it and memory of a few runs."""
+    for text in texts:
+        window: list[str] = []
+        for match in RUNS.finditer(text):
+            run = match.group()
+            window = [*window[1 - JOIN :], run.upper() if run.isascii() else normalise(run)]
+            for start in range(len(window)):  # the runs ending with this one
+                joined = "".join(window[start:])
+                if MIN_LEN <= len(joined) <= MAX_LEN:
+                    yield joined
 
 
 def candidates(texts: Iterable[str]) -> set[str]:
-    """Every normalised run of letters and digits of ``texts``, and every two or three
-    neighbouring runs joined, of a plate's length."""
-    out: set[str] = set()
-    for text in texts:
-        runs = [normalise(r) for r in RUNS.findall(text)]
-        for i in range(len(runs)):
-            joined = ""
-            for run in runs[i : i + JOIN]:
-                joined += run
-                if len(joined) > MAX_LEN:
-                    break
-                if len(joined) >= MIN_LEN:
-                    out.add(joined)
-    return out
+    """`iter_candidates`, as a set."""
+    return set(iter_candidates(texts))
 
 
 def texts_of(dead_letter: dict[str, Any]) -> list[str]:
-    """The opened dead letter's payload, key and error as text (bytes read as UTF-8)."""
+    """The opened dead letter's error, key and payload as text (bytes read as UTF-8); of a
+    payload larger than ``HEAD + TAIL`` bytes, its start and its end only (device payloads put
+    their metadata before or after an image; bounds the time a scan spends on one)."""
     out = [dead_letter.get("error") or ""]
-    for name in ("value", "key"):
+    for name in ("key", "value"):
         value = dead_letter.get(name)
         if isinstance(value, bytes):
-            out.append(value.decode("utf-8", "replace"))
+            parts = (value,) if len(value) <= HEAD + TAIL else (value[:HEAD], value[-TAIL:])
+            out.extend(part.decode("utf-8", "replace") for part in parts)
     return out
 
 
@@ -92,6 +99,7 @@ def mentions(
     in ``subjects``, and how many dead letters were read."""
     kids: list[str] = []
     read = 0
+    sid_of = shredder.subject_id.uncached  # a payload's runs would crowd out the plates' ids
     for data in records:
         read += 1
         try:
@@ -105,7 +113,7 @@ def mentions(
             opened = shredder.open("dead_letter", sealed)
         except SerdeError:  # Shredded included: erased already, or its tree ended
             continue
-        if any(shredder.subject_id(c) in subjects for c in candidates(texts_of(opened))):
+        if any(sid_of(c) in subjects for c in iter_candidates(texts_of(opened))):
             kids.append(kid)
     return kids, read
 
@@ -181,4 +189,4 @@ def erase_mentions(
     return punctured, read
 
 
-__all__ = ["Shredded", "candidates", "erase_mentions", "latest_keys", "mentions"]
+__all__ = ["Shredded", "candidates", "erase_mentions", "iter_candidates", "latest_keys", "mentions"]

@@ -170,13 +170,17 @@ class SubjectIds:
     def __call__(self, plate: str) -> str:
         sid = self._sids.get(plate)
         if sid is None:
-            inner, outer = self._inner.copy(), self._outer.copy()
-            inner.update(plate.encode())
-            outer.update(inner.digest())
             if len(self._sids) >= CACHE:
                 self._sids.clear()
-            sid = self._sids[plate] = outer.hexdigest()
+            sid = self._sids[plate] = self.uncached(plate)
         return sid
+
+    def uncached(self, plate: str) -> str:
+        """The subject id of ``plate``, not remembered (texts that are mostly not plates)."""
+        inner, outer = self._inner.copy(), self._outer.copy()
+        inner.update(plate.encode())
+        outer.update(inner.digest())
+        return outer.hexdigest()
 
 
 @dataclass

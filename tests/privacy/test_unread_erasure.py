@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 
-from platestream.privacy.dead_letters import candidates, key_id, latest_keys, mentions, texts_of
+from platestream.privacy.dead_letters import (
+    candidates,
+    iter_candidates,
+    key_id,
+    latest_keys,
+    mentions,
+    texts_of,
+)
 from platestream.privacy.erasure import subject_id
 from platestream.privacy.shredding import Shredded, shred_frames
 from platestream.serde import AvroSerde
@@ -196,3 +203,24 @@ def test_detect_skips_a_frame_erased_before_it_got_to_it() -> None:
     assert seen.dead == [] and seen.produced == []
     assert [(tp.partition, tp.offset) for tp in seen.commits[0]] == [(0, 42)]
     assert proc.metrics.frames.labels("erased")._value.get() == 1
+
+
+def test_a_payload_of_megabytes_is_scanned_at_its_ends_in_memory_of_a_few_runs() -> None:
+    """A dead letter can hold an image (up to 8 MiB): its start and end are scanned, and their
+    runs are hashed as they are found, not gathered first."""
+    import os
+    import tracemalloc
+
+    payload = b"<plate>era 5e01</plate>" + os.urandom(8 << 20) + b'{"plate":"KEEP001"}'
+    texts = texts_of({"error": "unparsable", "key": None, "value": payload})
+    assert sum(len(t) for t in texts) < 400 * 1024  # its start and its end
+    started = time.process_time()
+    tracemalloc.start()
+    try:
+        found = {c for c in iter_candidates(texts) if c in (ERASED, KEPT)}
+        _now, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert found == {ERASED, KEPT}
+    assert peak < 256 * 1024, peak  # a few runs, not the payload's hundreds of thousands
+    assert time.process_time() - started < 20  # about 0.5 s here, traced
