@@ -45,6 +45,7 @@ RUNS = re.compile(r"[^\W_]+")  # letters and digits of any script, as normalise 
 # Keys one erasure punctures at most: each adds about 10 KiB to a tree the stages reading records
 # of that time read again (a device flood repeating the plate for hours would make thousands).
 MAX_KEYS = 1000
+SEEN = 100_000  # candidates whose answer a scan remembers (a few MiB)
 HEAD, TAIL = 256 * 1024, 64 * 1024  # bytes of a large payload scanned: its start and its end
 
 
@@ -100,6 +101,16 @@ def mentions(
     kids: list[str] = []
     read = 0
     sid_of = shredder.subject_id.uncached  # a payload's runs would crowd out the plates' ids
+    seen: dict[str, bool] = {}  # candidate -> names an erased plate (field names repeat)
+
+    def erased(candidate: str) -> bool:
+        hit = seen.get(candidate)
+        if hit is None:
+            if len(seen) >= SEEN:
+                seen.clear()
+            hit = seen[candidate] = sid_of(candidate) in subjects
+        return hit
+
     for data in records:
         read += 1
         try:
@@ -113,7 +124,7 @@ def mentions(
             opened = shredder.open("dead_letter", sealed)
         except SerdeError:  # Shredded included: erased already, or its tree ended
             continue
-        if any(sid_of(c) in subjects for c in iter_candidates(texts_of(opened))):
+        if any(erased(c) for c in iter_candidates(texts_of(opened))):
             kids.append(kid)
     return kids, read
 
