@@ -5,10 +5,18 @@ from __future__ import annotations
 import logging
 import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from platestream import topics as catalogue
@@ -122,6 +130,39 @@ def read_offsets(
             if off >= offsets.stop - 1:
                 return out
     return out
+
+
+def read_to_end(
+    consumer: Consumer, topics: Iterable[str], *, stall_s: float, strict: bool = True
+) -> Iterator[Message]:
+    """Every record now in ``topics``, each partition read from its start until ``consumer``
+    (made with ``enable.partition.eof``) reports its end: the local broker's high watermark can
+    lag a batch, the end-of-partition event comes after the last record. When ``stall_s`` pass
+    without a record or an end: TimeoutError, or (not ``strict``) the records read so far."""
+    assignment = []
+    for topic in topics:
+        info = consumer.list_topics(topic, timeout=min(stall_s, 10.0)).topics.get(topic)
+        if info is not None and info.error is None:
+            assignment += [TopicPartition(topic, p, OFFSET_BEGINNING) for p in info.partitions]
+    if not assignment:
+        return
+    consumer.assign(assignment)
+    pending = {(tp.topic, tp.partition) for tp in assignment}
+    deadline = time.monotonic() + stall_s
+    while pending:
+        if time.monotonic() > deadline:
+            if not strict:
+                return
+            raise TimeoutError(f"nothing read for {stall_s} s, {sorted(pending)} unfinished")
+        msgs = consumer.consume(num_messages=1000, timeout=0.2)
+        if msgs:
+            deadline = time.monotonic() + stall_s
+        for msg in msgs:
+            err = msg.error()
+            if err is None:
+                yield msg
+            elif err.code() == KafkaError._PARTITION_EOF:
+                pending.discard((str(msg.topic()), int(msg.partition() or 0)))
 
 
 def make_producer(settings: CommonSettings, **overrides: Any) -> Producer:

@@ -17,34 +17,18 @@ app = typer.Typer(
 
 def read_latest(settings: Any, base_topic: str, *, timeout_s: float = 10.0) -> list[dict[str, Any]]:
     """The latest live value per key of a compacted topic, read from the beginning to its end."""
-    from confluent_kafka import KafkaError, TopicPartition
-
-    from platestream.kafka import make_consumer
+    from platestream.kafka import make_consumer, read_to_end
     from platestream.serde import AvroSerde
 
     serde = AvroSerde(settings=settings)
-    topic = settings.topic(base_topic)
     consumer = make_consumer(
         settings, f"platestream-privacy-{uuid.uuid4().hex[:8]}", **{"enable.partition.eof": True}
     )
     latest: dict[bytes, dict[str, Any] | None] = {}
     try:
-        meta = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
-        if meta is None or not meta.partitions:
-            return []
-        consumer.assign([TopicPartition(topic, p, -2) for p in meta.partitions])
-        open_parts, idle = set(meta.partitions), 0
-        while open_parts and idle < int(timeout_s / 0.25):
-            msgs = consumer.consume(500, 0.25)
-            idle = idle + 1 if not msgs else 0
-            for msg in msgs:
-                err = msg.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        open_parts.discard(int(msg.partition() or 0))
-                    continue
-                key = msg.key() or b""
-                latest[key] = None if msg.value() is None else serde.decode(msg.value())
+        topic = settings.topic(base_topic)
+        for msg in read_to_end(consumer, [topic], stall_s=timeout_s, strict=False):
+            latest[msg.key() or b""] = None if msg.value() is None else serde.decode(msg.value())
     finally:
         consumer.close()
     return [v for v in latest.values() if v is not None]

@@ -23,17 +23,16 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer
 
 from platestream import topics as catalogue
 from platestream.errors import SerdeError
+from platestream.kafka import read_to_end
 from platestream.plates import normalise
-from platestream.privacy.shredding import BLOB_MARK, TEXT_MARK, Shredded, Shredder
-from platestream.privacy.subject_keys import KID_LEN
+from platestream.privacy.shredding import Shredded, Shredder, kid_of
 from platestream.serde import AvroSerde
 from platestream.settings import CommonSettings
 
@@ -84,13 +83,7 @@ def texts_of(dead_letter: dict[str, Any]) -> list[str]:
 
 def key_id(sealed: dict[str, Any]) -> str | None:
     """The key id a dead letter was sealed under, read from its sealed fields (None: not sealed)."""
-    value = sealed.get("value")
-    if isinstance(value, bytes) and value.startswith(BLOB_MARK):
-        return value[len(BLOB_MARK) : len(BLOB_MARK) + KID_LEN].decode("ascii", "replace")
-    error = sealed.get("error")
-    if isinstance(error, str) and error.startswith(TEXT_MARK):
-        return error[len(TEXT_MARK) : len(TEXT_MARK) + KID_LEN]
-    return None
+    return kid_of(sealed.get("value")) or kid_of(sealed.get("error"))
 
 
 def mentions(
@@ -143,40 +136,6 @@ def latest_keys(kids: list[str], most: int) -> list[str]:
     return keys[-most:] if most > 0 else []
 
 
-def each_dead_letter(
-    consumer: Consumer, topics: Iterable[str], stall_s: float = 60.0
-) -> Iterator[bytes]:
-    """The value of every record now in ``topics``, each partition read from its start until the
-    consumer reports its end (``enable.partition.eof``: the local broker's high watermark can
-    lag a batch, the end-of-partition event comes after the last record). Raises TimeoutError
-    when ``stall_s`` pass without a record or an end (however many records there are to read)."""
-    assignment = []
-    for topic in topics:
-        info = consumer.list_topics(topic, timeout=10.0).topics.get(topic)
-        if info is not None and info.error is None:
-            assignment += [TopicPartition(topic, p, OFFSET_BEGINNING) for p in info.partitions]
-    if not assignment:
-        return
-    consumer.assign(assignment)
-    pending = {(tp.topic, tp.partition) for tp in assignment}
-    deadline = time.monotonic() + stall_s
-    while pending:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"dead letters: nothing read for {stall_s} s, {pending} unfinished")
-        msgs = consumer.consume(num_messages=1000, timeout=0.2)
-        if msgs:
-            deadline = time.monotonic() + stall_s
-        for msg in msgs:
-            err = msg.error()
-            if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF:
-                    pending.discard((msg.topic(), msg.partition()))
-                continue
-            value = msg.value()
-            if value is not None:
-                yield value
-
-
 def erase_mentions(
     settings: CommonSettings,
     shredder: Shredder,
@@ -191,7 +150,9 @@ def erase_mentions(
     topics = [settings.topic(t.name) for t in catalogue.DEAD_LETTERS]
     consumer = make_consumer()
     try:
-        kids, read = mentions(each_dead_letter(consumer, topics), plain, shredder, subjects)
+        # a scan that reads nothing for a minute fails the erasure, which is retried
+        values = (m.value() for m in read_to_end(consumer, topics, stall_s=60.0))
+        kids, read = mentions((v for v in values if v is not None), plain, shredder, subjects)
     finally:
         consumer.close()
     keys = latest_keys(kids, most)

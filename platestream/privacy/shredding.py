@@ -147,7 +147,9 @@ class Shredder:
         self.keys = keys
         self.subject_id = SubjectIds(subject_key)
 
-    def _subject(self, schema: str, rec: dict[str, Any]) -> str:
+    def key_name(self, schema: str, rec: dict[str, Any]) -> str:
+        """What ``rec``'s key is named after: its plate, or for a ``Spec.fixed`` record
+        ``<schema>:<subject>[:<part>]`` ("" when it has none: not sealed)."""
         spec = SPECS[schema]
         value = rec.get(spec.subject)
         if spec.fixed:
@@ -166,7 +168,7 @@ class Shredder:
     def seal(self, schema: str, rec: dict[str, Any]) -> dict[str, Any]:
         """``rec`` with its personal fields sealed (unchanged when it names no plate)."""
         spec = SPECS[schema]
-        plate = self._subject(schema, rec)
+        plate = self.key_name(schema, rec)
         first = rec.get(spec.subject)
         if (not plate and not spec.own) or (isinstance(first, str) and _sealed(first)):
             return rec
@@ -248,11 +250,6 @@ class Shredder:
         return rec
 
 
-def frame_subject(camera_id: str, frame_id: str) -> str:
-    """The name of a frame's own key (``Spec.part``), as the erasure of a read from it names it."""
-    return f"frame:{camera_id}:{frame_id}"
-
-
 def shred_frames(
     shredder: Shredder, frames: list[tuple[str, str, int]], now: int, most: int = MAX_FRAMES
 ) -> int:
@@ -261,7 +258,11 @@ def shred_frames(
     At most ``most``, the latest: each adds about 10 KiB to a tree every stage that seals or
     opens frames reads again, and the frames topic drops the others within its day anyway."""
     keep = KEEP_MS["frame"]
-    recent = {frame_subject(c, f): ts for c, f, ts in frames if f and ts >= now - keep - 3_600_000}
+    recent = {
+        shredder.key_name("frame", {"camera_id": c, "frame_id": f}): ts
+        for c, f, ts in frames
+        if f and ts >= now - keep - 3_600_000
+    }
     if len(recent) > most:
         logger.warning(
             "erasure: %d frames show the plate; the %d latest shredded, the rest leave the "
@@ -274,6 +275,15 @@ def shred_frames(
         return 0
     sids = [shredder.subject_id(name) for name in recent]
     return shredder.keys.shred_class(sids, keep, since_ms=min(recent.values()) - 3_600_000)
+
+
+def kid_of(value: Any) -> str | None:
+    """The key id a sealed text or image was sealed under (None: not sealed)."""
+    if isinstance(value, bytes) and value.startswith(BLOB_MARK):
+        return value[len(BLOB_MARK) : len(BLOB_MARK) + KID_LEN].decode("ascii", "replace")
+    if isinstance(value, str) and _sealed(value):
+        return value[len(TEXT_MARK) :].partition(":")[0]
+    return None
 
 
 def _sealed(value: str) -> bool:

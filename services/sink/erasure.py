@@ -200,14 +200,13 @@ class ErasureLoop:
         if self.serde.shredder is not None:  # the frames the erased reads came from
             out.rows["frames"] = shred_frames(self.serde.shredder, out.frames, now_ms())
         if self.serde.shredder is not None and rec["scope"] == "plate":
-            # crypto-shredding: the log's copies of the plate stop opening, everywhere
-            keys = self.serde.shredder.keys
-            out.rows["subject_keys"] = keys.shred(rec["subject_id"], int(rec["before_ts"]))
-            # its misreads no other passage was read as: their reads are this vehicle's
-            misread = {
-                self.serde.shredder.subject_id(p): int(rec["before_ts"]) for p in out.misreads
-            }
-            out.rows["misread_keys"] = keys.shred_all(misread) if misread else 0
+            # crypto-shredding: the log's copies of the plate stop opening, everywhere, and of the
+            # texts only its passages were read as (its misreads: their reads are this vehicle's),
+            # every tree read and written once for all of them
+            before = int(rec["before_ts"])
+            subjects = {self.serde.shredder.subject_id(p): before for p in out.misreads}
+            subjects[rec["subject_id"]] = before
+            out.rows["subject_keys"] = self.serde.shredder.keys.shred_all(subjects)
             # and the dead letters that mention it, each under a key of its own
             out.rows["dead_letters"], _read = erase_mentions(
                 self.settings, self.serde.shredder, {rec["subject_id"]}, self.dead_letter_reader

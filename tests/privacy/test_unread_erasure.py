@@ -24,7 +24,7 @@ from platestream.privacy.dead_letters import (
     texts_of,
 )
 from platestream.privacy.erasure import subject_id
-from platestream.privacy.shredding import Shredded, shred_frames
+from platestream.privacy.shredding import Shredded, kid_of, shred_frames
 from platestream.serde import AvroSerde
 from tests.privacy.test_shredding import ERASED, KEPT, KEY, MemoryBucket, _shredder, _unread
 
@@ -117,7 +117,7 @@ def test_each_frame_has_a_key_and_erasing_a_read_shreds_its_frame_only() -> None
     plain = AvroSerde()
     now = int(time.time() * 1000)
     frames = {f: writer.encode("frame", _frame(f, ts=now - 60_000)) for f in ("f-1", "f-2", "f-3")}
-    kids = {key_id_of_frame(plain.decode(w)) for w in frames.values()}
+    kids = {kid_of(plain.decode(w)["image"]["data"]) for w in frames.values()}
     assert len(kids) == 3  # a key per frame
     plates = writer.encode("plate_read", _read(KEPT))
     before = {name: len(body) for name, body in bucket.objects.items()}
@@ -137,11 +137,6 @@ def test_each_frame_has_a_key_and_erasing_a_read_shreds_its_frame_only() -> None
     for name in ("f-2", "f-3"):
         assert reader.decode(frames[name])["image"]["data"] == _frame(name)["image"]["data"]
     assert reader.decode(plates)["plate"] == KEPT  # the reads' tree untouched
-
-
-def key_id_of_frame(sealed: dict[str, Any]) -> str:
-    data = sealed["image"]["data"]
-    return bytes(data[4 : 4 + 33]).decode()
 
 
 class _Recorder:
